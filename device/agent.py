@@ -1,0 +1,417 @@
+"""The Pi agent: wires sensors, station logic, outbox, camera and MQTT link, and runs the loop.
+
+Threads: gpiozero, the badge reader, paho and the camera worker each run their own; they only
+``post()`` into one queue. The loop thread alone owns the station logic and the outbox
+(the rpi2home-assistant pattern), so there are no locks around state.
+
+Sending: the loop keeps at most ``send_window`` events on the wire; an event not acknowledged
+within ``ack_timeout_s`` is sent again, and a reconnect starts again from the oldest
+unacknowledged event. The hub inserts idempotently, so sending twice is harmless and losing an
+ack costs only a resend.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import queue
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from device.camera.base import Camera
+from device.config import DeviceConfig
+from device.link import MqttLink
+from device.outbox import Outbox
+from device.policy_cache import PolicyCache, PolicyRejected
+from device.sensors.badge import BadgeReader
+from device.sensors.debounce import Debouncer
+from device.sensors.door import DoorSwitch
+from device.outputs import Outputs
+from device.stations.cabinet import CabinetLogic
+from device.stations.effects import Effect, Emit, Feedback, Lock, Unlock
+from kagiban import protocol
+
+_LOG = logging.getLogger(__name__)
+
+
+class UnsupportedStation(Exception):
+    """The unit's station kind has no logic in this version of the agent."""
+
+
+class Agent:
+    """One station unit."""
+
+    def __init__(
+        self,
+        cfg: DeviceConfig,
+        *,
+        pin_factory=None,
+        door: DoorSwitch | None = None,
+        outputs: Outputs | None = None,
+        reader: BadgeReader | None = None,
+        camera: Camera | None = None,
+        build_hardware: bool = True,
+    ):
+        if cfg.station.kind != "cabinet":
+            raise UnsupportedStation(f"station.kind {cfg.station.kind!r} is not supported yet")
+        self.cfg = cfg
+        self.site = cfg.site
+        self.station = cfg.station.id
+        self.tz = ZoneInfo(cfg.time_zone)
+        t = cfg.timings
+        if build_hardware:
+            from device import hardware
+
+            pin_factory = pin_factory if pin_factory is not None else hardware.pin_factory(cfg.pins)
+            door = door if door is not None else hardware.door(cfg.pins, pin_factory)
+            outputs = outputs if outputs is not None else hardware.outputs(cfg.pins, pin_factory)
+            reader = reader if reader is not None else hardware.reader(cfg.reader)
+            camera = camera if camera is not None else hardware.camera(cfg.camera, self.station)
+        self.pin_factory = pin_factory
+        self.door_switch = door
+        self.outputs = outputs
+        self.reader = reader
+        self.camera = camera
+
+        data = cfg.data_dir()
+        self.outbox = Outbox(
+            data / "outbox.sqlite", site=self.site, station=self.station, capacity=cfg.storage.outbox_capacity
+        )
+        self.policy = PolicyCache(data / "policy.json", site=self.site, station=self.station)
+        self.logic = CabinetLogic(unlock_s=t.unlock_s, held_open_s=t.held_open_s, decide=self.policy.decide)
+        self._debounce = Debouncer(t.debounce_ms / 1000.0)
+        self.link = MqttLink(cfg.broker, site=self.site, station=self.station, kind=cfg.station.kind, on_input=self.post)
+
+        self._q: queue.Queue[tuple] = queue.Queue()
+        self._snap_q: queue.Queue[tuple | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._connected = False
+        self._inflight: dict[int, float] = {}
+        self._sent_upto = 0
+        self._snap_inflight: dict[str, float] = {}
+        self._started_mono = time.monotonic()
+        self._next_heartbeat = 0.0
+        self._next_resend = 0.0
+        self._debounce_deadline: float | None = None
+        self.decisions = 0  # badge taps decided (for figures)
+
+    # ---- time -------------------------------------------------------------------------------
+
+    def wall(self, mono: float | None = None) -> datetime:
+        """Aware local time of a monotonic instant (now if None)."""
+        now_wall = datetime.now(self.tz)
+        if mono is None:
+            return now_wall
+        return now_wall - timedelta(seconds=max(0.0, time.monotonic() - mono))
+
+    # ---- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> "Agent":
+        """Start every thread; the station decides from its cached policy from here on."""
+        now = time.monotonic()
+        door_open = self.door_switch.is_open() if self.door_switch else False
+        self._debounce = Debouncer(self.cfg.timings.debounce_ms / 1000.0, initial=door_open)
+        self.logic.assume_door(door_open, now, self.wall(now))
+        if self.outputs:
+            self.outputs.lock()
+        self._commit(
+            Emit(
+                "station.started",
+                self.wall(now),
+                data={
+                    "policy_version": self.policy.version,
+                    "outbox_depth": self.outbox.depth(),
+                    "door": "open" if door_open else "closed",
+                },
+            )
+        )
+        loop = threading.Thread(target=self._run, name=f"agent-{self.station}", daemon=True)
+        snap = threading.Thread(target=self._snapshot_worker, name="camera", daemon=True)
+        self._threads = [loop, snap]
+        loop.start()
+        snap.start()
+        if self.door_switch:
+            self.door_switch.start(lambda is_open, t: self.post(("door_raw", is_open, t)))
+        if self.reader:
+            self.reader.start(lambda uid: self.post(("badge", uid, time.monotonic())))
+        self.link.start()
+        _LOG.info("station %s/%s started; %d events waiting", self.site, self.station, self.outbox.depth())
+        return self
+
+    def stop(self) -> None:
+        """Stop threads, say offline, close files. The outbox keeps what is unacknowledged."""
+        if self._stop.is_set():
+            return
+        if self.reader:
+            self.reader.close()
+        if self.door_switch:
+            self.door_switch.close()
+        self._stop.set()
+        self._q.put(("wake",))
+        self._snap_q.put(None)
+        for th in self._threads:
+            th.join(timeout=10)
+        self.link.stop()
+        if self.camera:
+            self.camera.close()
+        if self.outputs:
+            self.outputs.close()
+        self.outbox.close()
+
+    def post(self, item: tuple) -> None:
+        """Hand an input to the loop (thread-safe)."""
+        self._q.put(item)
+
+    def call(self, fn: Callable[["Agent"], object], timeout: float = 10.0):
+        """Run ``fn(agent)`` on the loop thread and return its result (for tests and status)."""
+        done = threading.Event()
+        box: list = []
+
+        def run(agent):
+            try:
+                box.append((True, fn(agent)))
+            except BaseException as exc:  # handed back to the caller
+                box.append((False, exc))
+            done.set()
+
+        self.post(("call", run))
+        if not done.wait(timeout):
+            raise TimeoutError("agent loop did not answer")
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+    # ---- the loop ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            now = time.monotonic()
+            deadlines = [self._next_heartbeat, self._next_resend]
+            if self._debounce_deadline is not None:
+                deadlines.append(self._debounce_deadline)
+            logic_deadline = self.logic.next_deadline()
+            if logic_deadline is not None:
+                deadlines.append(logic_deadline)
+            timeout = max(0.0, min(min(deadlines) - now, 1.0))
+            try:
+                item = self._q.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            try:
+                if item is not None:
+                    self._handle(item)
+                    # Drain what else is waiting before timers, so bursts are handled together.
+                    for _ in range(1000):
+                        try:
+                            self._handle(self._q.get_nowait())
+                        except queue.Empty:
+                            break
+                self._timers(time.monotonic())
+            except Exception:
+                # The station must keep deciding; the failure is logged with its traceback.
+                _LOG.exception("agent loop error")
+
+    def _handle(self, item: tuple) -> None:
+        what = item[0]
+        if what == "badge":
+            _, uid, t = item
+            self.decisions += 1
+            self._apply(self.logic.badge(uid.upper(), t, self.wall(t)))
+        elif what == "door_raw":
+            _, is_open, t = item
+            if self.cfg.timings.debounce_ms == 0:
+                self._apply(self.logic.door(is_open, t, self.wall(t)))
+            else:
+                self._debounce_deadline = self._debounce.raw(is_open, t)
+        elif what == "ack":
+            self._on_ack(item[1])
+        elif what == "policy":
+            try:
+                self.policy.offer(item[1])
+            except PolicyRejected as exc:
+                _LOG.error("policy refused: %s", exc)
+        elif what == "link":
+            self._connected = item[1]
+            self._inflight.clear()
+            self._snap_inflight.clear()
+            self._sent_upto = 0
+            if self._connected:
+                self._next_heartbeat = 0.0
+                self._pump()
+        elif what == "snapshot":
+            self.outbox.add_snapshot(item[1])
+            self._pump()
+        elif what == "call":
+            item[1](self)
+
+    def _timers(self, now: float) -> None:
+        if self._debounce_deadline is not None and now >= self._debounce_deadline:
+            self._debounce_deadline = None
+            level = self._debounce.poll(now)
+            if level is not None:
+                since = self._debounce.changed_at if hasattr(self._debounce, "changed_at") else now
+                self._apply(self.logic.door(level, since, self.wall(since)))
+        deadline = self.logic.next_deadline()
+        if deadline is not None and now >= deadline:
+            self._apply(self.logic.tick(now, self.wall(now)))
+        if now >= self._next_resend:
+            self._next_resend = now + max(0.2, self.cfg.timings.ack_timeout_s / 4)
+            self._resend(now)
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + self.cfg.timings.heartbeat_s
+            self._heartbeat(now)
+
+    # ---- effects ----------------------------------------------------------------------------
+
+    def _apply(self, effects: list[Effect]) -> None:
+        # Actuate first (the person at the station is waiting), then commit the record.
+        for eff in effects:
+            if isinstance(eff, Unlock) and self.outputs:
+                self.outputs.unlock()
+            elif isinstance(eff, Lock) and self.outputs:
+                self.outputs.lock()
+            elif isinstance(eff, Feedback) and self.outputs:
+                (self.outputs.granted if eff.result == "granted" else self.outputs.denied)()
+        for eff in effects:
+            if isinstance(eff, Emit):
+                self._commit(eff)
+        self._pump()
+
+    def _commit(self, eff: Emit) -> protocol.Event:
+        data = dict(eff.data)
+        if not self._connected:
+            # Decided from the cached policy with no link to the hub: the record says so.
+            data.setdefault("offline", True)
+        data.setdefault("policy_version", self.policy.version)
+        event = self.outbox.add(eff.kind, eff.at, badge=eff.badge, person=eff.person, data=data)
+        _LOG.info("event %d %s badge=%s person=%s", event.seq, event.kind, event.badge, event.person)
+        if eff.snapshot and self.camera:
+            self._snap_q.put((event.id, event.kind))
+        return event
+
+    def _snapshot_worker(self) -> None:
+        while True:
+            job = self._snap_q.get()
+            if job is None:
+                return
+            event_id, label = job
+            try:
+                jpeg = self.camera.capture(label)
+            except Exception:
+                _LOG.exception("snapshot for %s failed", event_id)
+                continue
+            snap = protocol.Snapshot(
+                event_id=event_id,
+                site=self.site,
+                station=self.station,
+                taken_at=datetime.now(self.tz),
+                image=base64.b64encode(jpeg).decode(),
+            )
+            self.post(("snapshot", snap))
+
+    # ---- sending ----------------------------------------------------------------------------
+
+    def _pump(self) -> None:
+        if not self._connected:
+            return
+        now = time.monotonic()
+        free = self.cfg.timings.send_window - len(self._inflight)
+        if free > 0:
+            rows = self.outbox.pending(after_seq=self._sent_upto, limit=free)
+            for seq, payload in rows:
+                self.link.publish("event", payload)
+                self._inflight[seq] = now
+            if rows:
+                self._sent_upto = rows[-1][0]
+        for event_id, payload in self.outbox.pending_snapshots(limit=20):
+            if event_id not in self._snap_inflight:
+                self.link.publish("snapshot", payload)
+                self._snap_inflight[event_id] = now
+
+    def _resend(self, now: float) -> None:
+        if not self._connected:
+            return
+        limit = self.cfg.timings.ack_timeout_s
+        stale = [seq for seq, t in self._inflight.items() if now - t > limit]
+        if stale:
+            _LOG.warning("no ack for %d events within %.1fs; sending again", len(stale), limit)
+            resent = self.outbox.payloads(stale)
+            for seq, payload in resent:
+                self.link.publish("event", payload)
+                self._inflight[seq] = now
+            for seq in set(stale) - {seq for seq, _ in resent}:
+                self._inflight.pop(seq, None)  # acknowledged meanwhile
+        stale_snaps = [eid for eid, t in self._snap_inflight.items() if now - t > limit]
+        for eid in stale_snaps:
+            del self._snap_inflight[eid]
+        if stale_snaps:
+            self._pump()
+
+    def _on_ack(self, payload: bytes) -> None:
+        try:
+            ack = protocol.Ack.model_validate_json(payload)
+        except ValidationError as exc:
+            _LOG.error("ignoring malformed ack: %s", str(exc)[:200])
+            return
+        if ack.station != self.station:
+            _LOG.error("ignoring ack addressed to %s", ack.station)
+            return
+        seqs = ack.seq_set()
+        if seqs:
+            self.outbox.ack(seqs)
+            for seq in seqs:
+                self._inflight.pop(seq, None)
+        if ack.snapshots:
+            self.outbox.ack_snapshots(ack.snapshots)
+            for eid in ack.snapshots:
+                self._snap_inflight.pop(eid, None)
+        self._pump()
+
+    def _heartbeat(self, now: float) -> None:
+        if not self._connected:
+            return
+        hb = protocol.Heartbeat(
+            site=self.site,
+            station=self.station,
+            kind=self.cfg.station.kind,
+            at=self.wall(now),
+            uptime_s=round(now - self._started_mono, 3),
+            next_seq=self.outbox.next_seq(),
+            outbox_depth=self.outbox.depth(),
+            outbox_capacity=self.outbox.capacity,
+            policy_version=self.policy.version,
+            door="open" if self.logic.door_open else "closed",
+            locked=None if self.outputs is None else self.outputs.is_locked,
+        )
+        self.link.publish("heartbeat", protocol.dumps(hb), qos=0)
+
+
+def run(cfg: DeviceConfig, scenario_file: str | None = None) -> int:
+    """Run the agent until SIGINT/SIGTERM (``kagiban device``)."""
+    import signal
+
+    agent = Agent(cfg)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    agent.start()
+    runner = None
+    if scenario_file:
+        from device.simulate import ScenarioRunner, load_scenario
+
+        runner = ScenarioRunner(agent, load_scenario(scenario_file))
+        runner.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        if runner:
+            runner.stop()
+        agent.stop()
+    return 0

@@ -1,0 +1,110 @@
+"""The unit's YAML file: one typed model per section, unknown keys rejected.
+
+A wrong file stops the agent at start with the file, the key and the reason
+(see kagiban.configfile.load_config).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from kagiban.broker import BrokerConfig
+from kagiban.configfile import load_config
+from kagiban.protocol import ID_PATTERN, StationKind
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StationSection(_Section):
+    """Who this unit is."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    kind: StationKind
+    name: str = ""
+
+
+class PinsSection(_Section):
+    """BCM pin numbers; ``factory`` picks gpiozero's backend (None: gpiozero's own default)."""
+
+    factory: Literal["lgpio", "rpigpio", "pigpio", "native", "mock"] | None = None
+    door: int | None = Field(default=None, ge=0, le=53)
+    # A reed switch wired to ground closes (reads low) while the door is shut.
+    door_closed_level: Literal["low", "high"] = "low"
+    lock: int | None = Field(default=None, ge=0, le=53)
+    lock_active_high: bool = True
+    led_granted: int | None = Field(default=None, ge=0, le=53)
+    led_denied: int | None = Field(default=None, ge=0, le=53)
+    buzzer: int | None = Field(default=None, ge=0, le=53)
+
+
+class ReaderSection(_Section):
+    """The badge reader: an nfcpy device path, or a stand-in fed by software."""
+
+    type: Literal["nfcpy", "standin", "none"] = "nfcpy"
+    # nfcpy paths: "usb" (first USB reader, e.g. Sony RC-S380), "usb:054c:06c3" (RC-S380 by id),
+    # "tty:serial0:pn532" (PN532 on the UART), "udp:127.0.0.1:54321" (nfcpy's simulator).
+    path: str = "usb"
+    # A card held on the reader counts once; the same card again after this many seconds is a new tap.
+    repeat_s: float = Field(default=2.0, ge=0.0, le=60.0)
+
+
+class CameraSection(_Section):
+    """Snapshots on door opened, forced and denied badge."""
+
+    type: Literal["picamera2", "standin", "none"] = "picamera2"
+    width: int = Field(default=1280, ge=160, le=4056)
+    height: int = Field(default=720, ge=120, le=3040)
+    jpeg_quality: int = Field(default=80, ge=10, le=95)
+
+
+class TimingsSection(_Section):
+    """Seconds unless the name says otherwise."""
+
+    unlock_s: float = Field(default=5.0, gt=0, le=120)
+    held_open_s: float = Field(default=60.0, gt=0, le=86400)
+    debounce_ms: int = Field(default=50, ge=0, le=2000)
+    heartbeat_s: float = Field(default=30.0, gt=0, le=3600)
+    # Events sent but not acknowledged within this time are sent again.
+    ack_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    # How many unacknowledged events may be on the wire at once (a backlog drains in windows).
+    send_window: int = Field(default=1000, ge=1, le=100000)
+
+
+class StorageSection(_Section):
+    """Where the outbox and the policy cache live (relative paths: beside the config file)."""
+
+    dir: Path = Path("/var/lib/kagiban")
+    outbox_capacity: int = Field(default=200_000, ge=10)
+
+
+class DeviceConfig(_Section):
+    """A whole unit file."""
+
+    site: str = Field(pattern=ID_PATTERN)
+    station: StationSection
+    pins: PinsSection = PinsSection()
+    reader: ReaderSection = ReaderSection()
+    camera: CameraSection = CameraSection()
+    broker: BrokerConfig = BrokerConfig()
+    timings: TimingsSection = TimingsSection()
+    storage: StorageSection = StorageSection()
+    time_zone: str = "Asia/Tokyo"
+
+    # Set by load(): the folder the file was in, for resolving relative paths.
+    _config_dir: Path = PrivateAttr(default=Path("."))
+
+    def data_dir(self) -> Path:
+        """The storage folder, relative paths taken from the config file's folder."""
+        d = self.storage.dir
+        return d if d.is_absolute() else (self._config_dir / d)
+
+
+def load(path: str | Path) -> DeviceConfig:
+    """Load and validate a unit file; ConfigError names the file, key and reason."""
+    cfg = load_config(path, DeviceConfig)
+    cfg._config_dir = Path(path).resolve().parent
+    return cfg

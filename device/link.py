@@ -1,0 +1,105 @@
+"""The station's MQTT link to the hub (paho-mqtt, MQTT v5).
+
+- Last will: a retained ``offline`` status; ``online`` is published retained on every connect.
+- Subscribes to its own ack and policy topics in on_connect, so a reconnect resubscribes.
+- Everything that arrives, and every connect/disconnect, is handed to the agent's loop through
+  ``on_input`` (paho's callbacks run on paho's thread; the agent's state is touched only by its
+  own thread).
+- A publish the broker refuses (MQTT v5 reason code >= 128, e.g. 135 Not authorized) is logged;
+  the event stays in the outbox.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import paho.mqtt.client as mqtt
+
+from kagiban import protocol
+from kagiban.broker import BrokerConfig, make_client
+
+_LOG = logging.getLogger(__name__)
+
+
+class MqttLink:
+    """Connection of one station to the broker."""
+
+    def __init__(
+        self,
+        cfg: BrokerConfig,
+        *,
+        site: str,
+        station: str,
+        kind: str,
+        on_input: Callable[[tuple], None],
+    ):
+        self.cfg = cfg
+        self.site = site
+        self.station = station
+        self.kind = kind
+        self._on_input = on_input
+        self._topics = {ch: protocol.topic(cfg.prefix, site, station, ch) for ch in protocol.CHANNELS}
+        self.client = make_client(cfg, client_id=f"kagiban-{site}-{station}")
+        will = protocol.Status(site=site, station=station, state="offline", kind=kind)
+        self.client.will_set(self._topics["status"], protocol.dumps(will), qos=1, retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_publish = self._on_publish
+        self.refused = 0  # publishes the broker refused (reason code >= 128)
+
+    def start(self) -> None:
+        """Connect in the background; paho reconnects by itself."""
+        self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        """Say offline (retained) and disconnect."""
+        if self.client.is_connected():
+            info = self.client.publish(
+                self._topics["status"],
+                protocol.dumps(self._status("offline")),
+                qos=1,
+                retain=True,
+            )
+            try:
+                info.wait_for_publish(timeout=2)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def connected(self) -> bool:
+        return self.client.is_connected()
+
+    def _status(self, state: str) -> protocol.Status:
+        return protocol.Status(
+            site=self.site, station=self.station, state=state, kind=self.kind, at=protocol.now_local()
+        )
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            _LOG.error("broker refused connection: %s", reason_code)
+            return
+        _LOG.info("connected to %s:%d", self.cfg.host, self.cfg.port)
+        client.subscribe([(self._topics["ack"], 1), (self._topics["policy"], 1)])
+        client.publish(self._topics["status"], protocol.dumps(self._status("online")), qos=1, retain=True)
+        self._on_input(("link", True))
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        _LOG.warning("disconnected from broker: %s", reason_code)
+        self._on_input(("link", False))
+
+    def _on_message(self, client, userdata, message) -> None:
+        channel = message.topic.rsplit("/", 1)[-1]
+        if channel in ("ack", "policy"):
+            self._on_input((channel, message.payload))
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self.refused += 1
+            _LOG.error("broker refused publish %d: %s", mid, reason_code)
+
+    def publish(self, channel: str, payload: bytes, *, qos: int = 1) -> None:
+        """Hand a payload to paho (it queues while disconnected only what we give it)."""
+        self.client.publish(self._topics[channel], payload, qos=qos)

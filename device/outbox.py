@@ -1,0 +1,174 @@
+"""The station's durable outbox: every event is committed here before it is sent, and deleted
+only when the hub acknowledges that it has committed it.
+
+SQLite in WAL mode with synchronous=FULL, so a committed event survives kill -9 and a power cut.
+The per-station sequence number lives in the same file and is allocated in the same
+transaction as the event, so it survives restarts and never repeats. The stored payload is the
+exact bytes sent, so a replay carries the original time and id.
+
+One thread owns an Outbox (the agent's main loop); it is not shared across threads.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+import uuid6
+
+from kagiban.protocol import Event, Snapshot, dumps
+
+_LOG = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    event_id TEXT PRIMARY KEY,
+    payload BLOB NOT NULL
+);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', 1);
+"""
+
+
+class Outbox:
+    """Committed, not yet acknowledged events and snapshots of one station."""
+
+    def __init__(self, path: str | Path, *, site: str, station: str, capacity: int = 200_000):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.site = site
+        self.station = station
+        self.capacity = capacity
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._depth = self._db.execute("SELECT count(*) FROM events").fetchone()[0]
+
+    def add(
+        self,
+        kind: str,
+        at: datetime,
+        *,
+        badge: str | None = None,
+        person: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Event:
+        """Allocate the next seq and a UUIDv7, commit the event, return it."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            seq = db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()[0]
+            event = Event(
+                id=str(uuid6.uuid7()),
+                seq=seq,
+                site=self.site,
+                station=self.station,
+                kind=kind,
+                at=at,
+                badge=badge,
+                person=person,
+                data=data or {},
+            )
+            db.execute(
+                "INSERT INTO events (seq, id, kind, payload) VALUES (?, ?, ?, ?)",
+                (seq, event.id, kind, dumps(event)),
+            )
+            db.execute("UPDATE meta SET value=? WHERE key='next_seq'", (seq + 1,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._depth += 1
+        if self._depth == self.capacity:
+            # Never drop: the heartbeat reports the depth so the hub can raise the alarm.
+            _LOG.error("outbox holds %d events, its capacity; still accepting", self._depth)
+        return event
+
+    def add_snapshot(self, snapshot: Snapshot) -> None:
+        """Commit a snapshot for sending (idempotent on its event id)."""
+        self._db.execute(
+            "INSERT OR IGNORE INTO snapshots (event_id, payload) VALUES (?, ?)",
+            (snapshot.event_id, dumps(snapshot)),
+        )
+
+    def pending(self, after_seq: int = 0, limit: int = 1000) -> list[tuple[int, bytes]]:
+        """Unacknowledged events with seq > after_seq, oldest first."""
+        return self._db.execute(
+            "SELECT seq, payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after_seq, limit),
+        ).fetchall()
+
+    def payloads(self, seqs: Iterable[int]) -> list[tuple[int, bytes]]:
+        """The stored payloads of these seqs that are still unacknowledged."""
+        seqs = list(seqs)
+        out: list[tuple[int, bytes]] = []
+        for i in range(0, len(seqs), 500):
+            chunk = seqs[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            out += self._db.execute(
+                f"SELECT seq, payload FROM events WHERE seq IN ({marks}) ORDER BY seq", chunk
+            ).fetchall()
+        return out
+
+    def pending_snapshots(self, limit: int = 20) -> list[tuple[str, bytes]]:
+        """Unacknowledged snapshots."""
+        return self._db.execute(
+            "SELECT event_id, payload FROM snapshots ORDER BY rowid LIMIT ?", (limit,)
+        ).fetchall()
+
+    def ack(self, seqs: Iterable[int]) -> int:
+        """Delete acknowledged events; returns how many were still here."""
+        seqs = list(seqs)
+        deleted = 0
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for i in range(0, len(seqs), 500):
+                chunk = seqs[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                deleted += self._db.execute(
+                    f"DELETE FROM events WHERE seq IN ({marks})", chunk
+                ).rowcount
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._depth -= deleted
+        return deleted
+
+    def ack_snapshots(self, event_ids: Iterable[str]) -> int:
+        """Delete acknowledged snapshots."""
+        ids = list(event_ids)
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        return self._db.execute(f"DELETE FROM snapshots WHERE event_id IN ({marks})", ids).rowcount
+
+    def depth(self) -> int:
+        """How many events wait for an acknowledgement."""
+        return self._depth
+
+    def snapshot_depth(self) -> int:
+        """How many snapshots wait for an acknowledgement."""
+        return self._db.execute("SELECT count(*) FROM snapshots").fetchone()[0]
+
+    def next_seq(self) -> int:
+        """The seq the next event will get."""
+        return self._db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()[0]
+
+    def events(self) -> list[Event]:
+        """Every waiting event, decoded (for status pages and tests)."""
+        rows = self._db.execute("SELECT payload FROM events ORDER BY seq").fetchall()
+        return [Event.model_validate(json.loads(p)) for (p,) in rows]
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,1 @@
+"""kagiban: what device and hub share (wire protocol, config loading) and the command line."""

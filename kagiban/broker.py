@@ -1,0 +1,83 @@
+"""How a station or the hub reaches mosquitto: the shared ``broker:`` config section and a
+paho-mqtt client built from it (MQTT v5, plain / username+password / TLS client certificates).
+
+Secrets (the password, the private key's location is not a secret) come from the environment
+or a file, never from YAML.
+"""
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from kagiban.configfile import read_secret
+from kagiban.protocol import DEFAULT_PREFIX
+
+
+class TLSConfig(BaseModel):
+    """TLS to the broker; with cert_file/key_file the broker can take the identity as username."""
+
+    model_config = ConfigDict(extra="forbid")
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> "TLSConfig":
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
+class BrokerConfig(BaseModel):
+    """The ``broker:`` section shared by station and hub configs."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    prefix: str = Field(default=DEFAULT_PREFIX, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+    keepalive_s: int = Field(default=15, ge=2, le=3600)
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    tls: TLSConfig | None = None
+
+
+def make_client(
+    cfg: BrokerConfig,
+    client_id: str,
+) -> mqtt.Client:
+    """A paho VERSION2 client speaking MQTT v5, with auth and TLS applied from ``cfg``."""
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5,
+    )
+    password = read_secret(cfg.password_env, cfg.password_file, "broker password")
+    if cfg.username or password:
+        client.username_pw_set(cfg.username, password)
+    if cfg.tls is not None:
+        client.tls_set(
+            ca_certs=str(cfg.tls.ca_file),
+            certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
+            keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+    # Unbounded in-flight queue inside paho: our own window limits what we hand it.
+    client.max_inflight_messages_set(100)
+    client.max_queued_messages_set(0)
+    client.reconnect_delay_set(min_delay=1, max_delay=5)
+    return client
+
+
+def connect_properties(persistent_session: bool) -> mqtt.Properties | None:
+    """CONNECT properties: a persistent session keeps the hub's queue while it restarts."""
+    if not persistent_session:
+        return None
+    from paho.mqtt.packettypes import PacketTypes
+
+    props = mqtt.Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 7 * 24 * 3600
+    return props

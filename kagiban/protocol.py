@@ -1,0 +1,281 @@
+"""Wire protocol v1 between stations and the hub: topics, payloads, limits.
+
+Both sides import this module and nothing else of each other. Every payload is JSON
+with a protocol version ``v``; docs/protocol.md describes the same in prose.
+
+Topic tree (``prefix`` is configurable, ``kagiban`` by default)::
+
+    {prefix}/{site}/{station}/event       station -> hub   QoS 1  one audit event
+    {prefix}/{site}/{station}/snapshot    station -> hub   QoS 1  a JPEG linked to an event id
+    {prefix}/{site}/{station}/status      station -> all   QoS 1  retained online/offline (last will)
+    {prefix}/{site}/{station}/heartbeat   station -> hub   QoS 0  every N seconds
+    {prefix}/{site}/{station}/ack         hub -> station   QoS 1  what the hub has committed
+    {prefix}/{site}/{station}/policy      hub -> station   QoS 1  retained access policy
+    {prefix}/{site}/{station}/alert       hub -> all       QoS 1  alerts raised by the hub's rules
+
+A broker ACL can therefore confine a station (username = station id) to
+``{prefix}/+/<station>/#`` with write access only to event, snapshot, status and heartbeat.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+VERSION = 1
+DEFAULT_PREFIX = "kagiban"
+
+# Channels a station publishes on, and channels the hub publishes on.
+STATION_CHANNELS = ("event", "snapshot", "status", "heartbeat")
+HUB_CHANNELS = ("ack", "policy", "alert")
+CHANNELS = STATION_CHANNELS + HUB_CHANNELS
+
+MAX_EVENT_BYTES = 16 * 1024
+MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024
+MAX_HEARTBEAT_BYTES = 8 * 1024
+MAX_STATUS_BYTES = 2 * 1024
+
+# Identifiers appear in topics, so they must not contain MQTT wildcards or separators.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+KIND_PATTERN = r"^[a-z][a-z_]*\.[a-z][a-z_]*$"
+_ID_RE = re.compile(ID_PATTERN)
+
+StationKind = Literal["cabinet", "shredder", "printer", "door"]
+
+
+class ProtocolError(ValueError):
+    """A message that does not follow the wire protocol; ``reason`` says why."""
+
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+def check_id(value: str, what: str = "id") -> str:
+    """Return ``value`` if it is usable as a site or station id in a topic, else raise."""
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        raise ValueError(f"{what} {value!r} must match {ID_PATTERN}")
+    return value
+
+
+def topic(prefix: str, site: str, station: str, channel: str) -> str:
+    """The topic of one station's channel."""
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}")
+    return f"{prefix}/{site}/{station}/{channel}"
+
+
+def subscription(prefix: str, channel: str) -> str:
+    """A wildcard subscription for one channel across all sites and stations."""
+    return f"{prefix}/+/+/{channel}"
+
+
+def parse_topic(prefix: str, value: str) -> tuple[str, str, str]:
+    """Split a topic into (site, station, channel); ProtocolError if it is not ours."""
+    parts = value.split("/")
+    head = prefix.split("/")
+    if parts[: len(head)] != head or len(parts) != len(head) + 3:
+        raise ProtocolError("bad_topic", value)
+    site, station, channel = parts[len(head):]
+    if channel not in CHANNELS or not _ID_RE.match(site) or not _ID_RE.match(station):
+        raise ProtocolError("bad_topic", value)
+    return site, station, channel
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Event(_Strict):
+    """One audit event, as committed to the station's outbox and stored by the hub."""
+
+    v: Literal[1] = 1
+    id: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+    seq: int = Field(ge=1)
+    site: str = Field(pattern=ID_PATTERN)
+    station: str = Field(pattern=ID_PATTERN)
+    kind: str = Field(pattern=KIND_PATTERN, max_length=64)
+    at: AwareDatetime
+    badge: str | None = Field(default=None, pattern=r"^[0-9A-F]{8,32}$")
+    person: str | None = Field(default=None, max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Snapshot(_Strict):
+    """A camera frame taken for an event; the image travels base64-encoded."""
+
+    v: Literal[1] = 1
+    event_id: str = Field(pattern=r"^[0-9a-f-]{36}$")
+    site: str = Field(pattern=ID_PATTERN)
+    station: str = Field(pattern=ID_PATTERN)
+    taken_at: AwareDatetime
+    content_type: Literal["image/jpeg"] = "image/jpeg"
+    image: str  # base64
+
+    def image_bytes(self) -> bytes:
+        """The decoded image; ProtocolError if it is not base64 or not a JPEG."""
+        try:
+            raw = base64.b64decode(self.image, validate=True)
+        except ValueError as exc:
+            raise ProtocolError("bad_image", str(exc)) from exc
+        if not raw.startswith(b"\xff\xd8"):
+            raise ProtocolError("bad_image", "not a JPEG")
+        return raw
+
+
+class Status(_Strict):
+    """Retained online/offline state; the offline form is the last will."""
+
+    v: Literal[1] = 1
+    site: str = Field(pattern=ID_PATTERN)
+    station: str = Field(pattern=ID_PATTERN)
+    state: Literal["online", "offline"]
+    at: AwareDatetime | None = None
+    kind: StationKind | None = None
+
+
+class Heartbeat(_Strict):
+    """Periodic liveness and health figures from a station."""
+
+    v: Literal[1] = 1
+    site: str = Field(pattern=ID_PATTERN)
+    station: str = Field(pattern=ID_PATTERN)
+    kind: StationKind
+    at: AwareDatetime
+    uptime_s: float = Field(ge=0)
+    next_seq: int = Field(ge=1)
+    outbox_depth: int = Field(ge=0)
+    outbox_capacity: int = Field(ge=1)
+    policy_version: int | None = None
+    door: Literal["open", "closed", "unknown"] = "unknown"
+    locked: bool | None = None
+
+
+class Ack(_Strict):
+    """The hub has committed these sequence numbers (inclusive ranges) and snapshots."""
+
+    v: Literal[1] = 1
+    station: str = Field(pattern=ID_PATTERN)
+    seqs: list[tuple[int, int]] = Field(default_factory=list)
+    snapshots: list[str] = Field(default_factory=list)
+
+    def seq_set(self) -> set[int]:
+        """Every acknowledged sequence number."""
+        out: set[int] = set()
+        for lo, hi in self.seqs:
+            out.update(range(lo, hi + 1))
+        return out
+
+
+class PolicyEntry(_Strict):
+    """What a station does when this badge is tapped."""
+
+    person: str | None = None
+    name: str | None = None
+    decision: Literal["allow", "allow_flag", "deny"]
+    reason: str = ""
+
+
+class Policy(_Strict):
+    """Per-station access policy, published retained by the hub and cached on disk."""
+
+    v: Literal[1] = 1
+    version: int = Field(ge=1)
+    issued_at: AwareDatetime
+    site: str = Field(pattern=ID_PATTERN)
+    station: str = Field(pattern=ID_PATTERN)
+    badges: dict[str, PolicyEntry] = Field(default_factory=dict)
+
+    def decide(self, badge: str) -> PolicyEntry:
+        """The entry for ``badge``; an unknown badge is denied."""
+        return self.badges.get(badge, PolicyEntry(decision="deny", reason="unknown"))
+
+
+class Alert(_Strict):
+    """An alert raised by the hub's rules."""
+
+    v: Literal[1] = 1
+    id: int
+    site: str
+    station: str
+    rule: str
+    severity: Literal["info", "warning", "critical"] = "warning"
+    at: AwareDatetime
+    message: str
+    event_id: str | None = None
+
+
+def ranges(numbers: set[int] | list[int]) -> list[tuple[int, int]]:
+    """Compress sequence numbers into sorted inclusive ranges: {1,2,3,7} -> [(1,3),(7,7)]."""
+    out: list[tuple[int, int]] = []
+    for n in sorted(set(numbers)):
+        if out and n == out[-1][1] + 1:
+            out[-1] = (out[-1][0], n)
+        else:
+            out.append((n, n))
+    return out
+
+
+def dumps(model: BaseModel) -> bytes:
+    """Compact JSON bytes of a payload model."""
+    return model.model_dump_json(exclude_none=False).encode()
+
+
+_LIMITS = {
+    "event": MAX_EVENT_BYTES,
+    "snapshot": MAX_SNAPSHOT_BYTES,
+    "heartbeat": MAX_HEARTBEAT_BYTES,
+    "status": MAX_STATUS_BYTES,
+}
+_MODELS: dict[str, type[BaseModel]] = {
+    "event": Event,
+    "snapshot": Snapshot,
+    "heartbeat": Heartbeat,
+    "status": Status,
+}
+
+
+def parse_station_message(prefix: str, topic_name: str, payload: bytes) -> tuple[str, BaseModel]:
+    """Validate a message a station published; return (channel, model).
+
+    Raises ProtocolError with one of the reasons: bad_topic, not_station_channel, oversized,
+    bad_json, bad_version, bad_schema, forged_origin, bad_image.
+    """
+    site, station, channel = parse_topic(prefix, topic_name)
+    if channel not in _MODELS:
+        raise ProtocolError("not_station_channel", channel)
+    if len(payload) > _LIMITS[channel]:
+        raise ProtocolError("oversized", f"{len(payload)} bytes > {_LIMITS[channel]}")
+    try:
+        raw = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError("bad_json", str(exc)[:200]) from exc
+    if not isinstance(raw, dict):
+        raise ProtocolError("bad_schema", "payload is not a JSON object")
+    if raw.get("v") != VERSION:
+        raise ProtocolError("bad_version", f"v={raw.get('v')!r}")
+    try:
+        model = _MODELS[channel].model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        raise ProtocolError("bad_schema", f"{where}: {first['msg']}") from exc
+    if model.site != site or model.station != station:  # type: ignore[attr-defined]
+        raise ProtocolError(
+            "forged_origin",
+            f"topic says {site}/{station}, payload says "
+            f"{model.site}/{model.station}",  # type: ignore[attr-defined]
+        )
+    if isinstance(model, Snapshot):
+        model.image_bytes()
+    return channel, model
+
+
+def now_local() -> datetime:
+    """The current time with the machine's UTC offset (events carry their offset)."""
+    return datetime.now().astimezone()

@@ -1,0 +1,117 @@
+"""Key-cabinet rules, with time passed in: taps, door edges and the clock."""
+from datetime import datetime, timedelta, timezone
+
+from device.stations.cabinet import CabinetLogic
+from device.stations.effects import Emit, Feedback, Lock, Unlock
+from kagiban.protocol import PolicyEntry
+
+T0 = datetime(2026, 11, 26, 10, 0, tzinfo=timezone(timedelta(hours=9)))
+HOLDER = "AAAAAAAAAAAAAAAA"
+OTHER = "BBBBBBBBBBBBBBBB"
+REFUSED = "CCCCCCCCCCCCCCCC"
+
+POLICY = {
+    HOLDER: PolicyEntry(person="S001", decision="allow", reason="designated holder"),
+    OTHER: PolicyEntry(person="S002", decision="allow_flag", reason="not designated"),
+    REFUSED: PolicyEntry(person="S003", decision="deny", reason="untrained"),
+}
+
+
+def decide(badge):
+    return POLICY.get(badge, PolicyEntry(decision="deny", reason="unknown"))
+
+
+def cabinet():
+    logic = CabinetLogic(unlock_s=5, held_open_s=60, decide=decide)
+    logic.assume_door(False, 0.0, T0)
+    return logic
+
+
+def at(s):
+    return T0 + timedelta(seconds=s)
+
+
+def kinds(effects):
+    return [e.kind for e in effects if isinstance(e, Emit)]
+
+
+def test_authorised_tap_unlocks_and_door_use_is_one_key_use():
+    c = cabinet()
+    fx = c.badge(HOLDER, 1.0, at(1))
+    assert isinstance(fx[0], Unlock) and Feedback("granted") in fx
+    assert kinds(fx) == ["badge.granted"]
+    fx = c.door(True, 3.0, at(3))
+    assert kinds(fx) == ["door.opened"] and Lock() in fx
+    opened = [e for e in fx if isinstance(e, Emit)][0]
+    assert opened.person == "S001" and opened.snapshot
+    fx = c.door(False, 13.5, at(13.5))
+    assert kinds(fx) == ["door.closed", "key.used"]
+    use = fx[1]
+    assert use.person == "S001" and use.badge == HOLDER
+    assert use.data["duration_s"] == 10.5
+    assert use.data["unlocked_at"] == at(1).isoformat()
+    assert use.data["flagged"] is False
+
+
+def test_non_designated_but_allowed_use_is_flagged():
+    c = cabinet()
+    fx = c.badge(OTHER, 1.0, at(1))
+    assert [e.data["flagged"] for e in fx if isinstance(e, Emit)] == [True]
+    c.door(True, 2.0, at(2))
+    fx = c.door(False, 4.0, at(4))
+    assert fx[1].kind == "key.used" and fx[1].data["flagged"] is True
+
+
+def test_refused_or_unknown_badge_is_denied_and_lock_untouched():
+    c = cabinet()
+    for badge, reason in [(REFUSED, "untrained"), ("DDDDDDDDDDDDDDDD", "unknown")]:
+        fx = c.badge(badge, 1.0, at(1))
+        assert Feedback("denied") in fx
+        assert not any(isinstance(e, (Unlock, Lock)) for e in fx)
+        [denied] = [e for e in fx if isinstance(e, Emit)]
+        assert denied.kind == "badge.denied" and denied.data["reason"] == reason and denied.snapshot
+    assert not c.unlocked
+
+
+def test_door_opened_without_tap_is_forced():
+    c = cabinet()
+    fx = c.door(True, 1.0, at(1))
+    assert kinds(fx) == ["door.forced"]
+    assert fx[-1].snapshot
+    fx = c.door(False, 2.0, at(2))
+    assert kinds(fx) == ["door.closed"] and fx[0].data["authorised"] is False
+
+
+def test_door_opened_after_the_unlock_window_is_forced():
+    c = cabinet()
+    c.badge(HOLDER, 1.0, at(1))
+    assert c.next_deadline() is not None and c.next_deadline() > 6.0
+    fx = c.tick(6.1, at(6.1))
+    assert kinds(fx) == ["unlock.expired"] and Lock() in fx
+    fx = c.door(True, 7.0, at(7))
+    assert kinds(fx) == ["door.forced"]
+
+
+def test_open_longer_than_limit_is_held_open_once():
+    c = cabinet()
+    c.badge(HOLDER, 0.0, at(0))
+    c.door(True, 1.0, at(1))
+    assert c.tick(30.0, at(30)) == []
+    assert c.next_deadline() == 61.0
+    fx = c.tick(61.0, at(61))
+    assert kinds(fx) == ["door.held_open"]
+    assert fx[0].person == "S001" and fx[0].data["limit_s"] == 60
+    assert c.tick(200.0, at(200)) == []
+
+
+def test_door_found_open_at_start_is_not_forced_but_can_be_held_open():
+    c = CabinetLogic(unlock_s=5, held_open_s=60, decide=decide)
+    c.assume_door(True, 0.0, T0)
+    assert c.tick(10.0, at(10)) == []
+    assert kinds(c.tick(60.0, at(60))) == ["door.held_open"]
+    assert kinds(c.door(False, 61.0, at(61))) == ["door.closed"]
+
+
+def test_repeated_edges_of_the_same_state_record_nothing():
+    c = cabinet()
+    assert c.door(False, 1.0, at(1)) == []

@@ -1,0 +1,80 @@
+"""The outbox keeps every event until the hub acknowledges it, across restarts."""
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+from device.outbox import Outbox
+from kagiban.protocol import Event
+
+JST = timezone(timedelta(hours=9))
+AT = datetime(2026, 11, 26, 9, 30, tzinfo=JST)
+
+
+def test_events_get_increasing_seq_and_uuid7(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", site="ward-a", station="cabinet-1")
+    a = box.add("door.opened", AT)
+    b = box.add("door.closed", AT + timedelta(seconds=3), data={"open_s": 3.0})
+    assert (a.seq, b.seq) == (1, 2)
+    assert a.id != b.id and a.id[14] == "7"
+    assert box.depth() == 2
+
+
+def test_seq_survives_restart_and_never_repeats(tmp_path):
+    path = tmp_path / "o.sqlite"
+    box = Outbox(path, site="ward-a", station="cabinet-1")
+    box.add("door.opened", AT)
+    box.add("door.closed", AT)
+    box.ack([1, 2])
+    box.close()
+    again = Outbox(path, site="ward-a", station="cabinet-1")
+    assert again.add("door.opened", AT).seq == 3
+
+
+def test_payload_replayed_is_the_original_bytes_with_original_time(tmp_path):
+    path = tmp_path / "o.sqlite"
+    box = Outbox(path, site="ward-a", station="cabinet-1")
+    ev = box.add("badge.denied", AT, badge="0123456789ABCDEF", data={"reason": "unknown"})
+    box.close()
+    again = Outbox(path, site="ward-a", station="cabinet-1")
+    [(seq, payload)] = again.pending()
+    replay = Event.model_validate(json.loads(payload))
+    assert seq == ev.seq and replay == ev
+    assert replay.at == AT and replay.at.utcoffset() == timedelta(hours=9)
+
+
+def test_ack_deletes_only_what_was_acknowledged(tmp_path):
+    box = Outbox(tmp_path / "o.sqlite", site="ward-a", station="cabinet-1")
+    for _ in range(5):
+        box.add("door.opened", AT)
+    assert box.ack([1, 2, 4, 99]) == 3
+    assert [s for s, _ in box.pending()] == [3, 5]
+    assert box.depth() == 2
+    assert [s for s, _ in box.pending(after_seq=3)] == [5]
+
+
+def test_committed_event_survives_kill_9(tmp_path):
+    """A process that commits and is then killed without closing loses nothing."""
+    path = tmp_path / "o.sqlite"
+    code = (
+        "import os, signal\n"
+        "from datetime import datetime, timezone\n"
+        "from device.outbox import Outbox\n"
+        f"box = Outbox({str(path)!r}, site='ward-a', station='cabinet-1')\n"
+        "for _ in range(50): box.add('door.opened', datetime.now(timezone.utc))\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=os.getcwd(), timeout=60)
+    assert proc.returncode == -9
+    box = Outbox(path, site="ward-a", station="cabinet-1")
+    assert box.depth() == 50
+    assert box.next_seq() == 51
+
+
+def test_capacity_reached_still_accepts(tmp_path, caplog):
+    box = Outbox(tmp_path / "o.sqlite", site="ward-a", station="cabinet-1", capacity=10)
+    for _ in range(12):
+        box.add("door.opened", AT)
+    assert box.depth() == 12
+    assert "capacity" in caplog.text

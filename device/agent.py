@@ -64,14 +64,25 @@ class Agent:
         self.tz = ZoneInfo(cfg.time_zone)
         t = cfg.timings
         if build_hardware:
-            from device import hardware
+            # Each factory imports its hardware library only when the config asks for it.
+            from device.camera import make_camera
+            from device.outputs import make_outputs
+            from device.sensors import make_reader
+            from device.sensors.door import make_door
+            from device.sensors.pins import make_pin_factory
 
-            pin_factory = pin_factory if pin_factory is not None else hardware.pin_factory(cfg.pins)
-            door = door if door is not None else hardware.door(cfg.pins, pin_factory)
-            outputs = outputs if outputs is not None else hardware.outputs(cfg.pins, pin_factory)
-            reader = reader if reader is not None else hardware.reader(cfg.reader)
-            camera = camera if camera is not None else hardware.camera(cfg.camera, self.station)
+            if pin_factory is None:
+                pin_factory = make_pin_factory(cfg.pins)
+            door = door if door is not None else make_door(cfg.pins, pin_factory)
+            outputs = outputs if outputs is not None else make_outputs(cfg.pins, pin_factory)
+            reader = reader if reader is not None else make_reader(cfg.reader)
+            camera = camera if camera is not None else make_camera(cfg.camera, self.station, tz=self.tz)
         self.pin_factory = pin_factory
+        if cfg.pins.factory == "mock" and cfg.pins.door is not None:
+            # A simulated unit starts with its cabinet shut (a mock pin's idle level would read open).
+            from device.simulate import set_door
+
+            set_door(self, False)
         self.door_switch = door
         self.outputs = outputs
         self.reader = reader
@@ -253,10 +264,11 @@ class Agent:
     def _timers(self, now: float) -> None:
         if self._debounce_deadline is not None and now >= self._debounce_deadline:
             self._debounce_deadline = None
+            edge_at = self._debounce.changed_at
             level = self._debounce.poll(now)
             if level is not None:
-                since = self._debounce.changed_at if hasattr(self._debounce, "changed_at") else now
-                self._apply(self.logic.door(level, since, self.wall(since)))
+                # The event carries the time the door moved, not the end of the debounce wait.
+                self._apply(self.logic.door(level, edge_at, self.wall(edge_at)))
         deadline = self.logic.next_deadline()
         if deadline is not None and now >= deadline:
             self._apply(self.logic.tick(now, self.wall(now)))

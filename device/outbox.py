@@ -6,7 +6,9 @@ The per-station sequence number lives in the same file and is allocated in the s
 transaction as the event, so it survives restarts and never repeats. The stored payload is the
 exact bytes sent, so a replay carries the original time and id.
 
-One thread owns an Outbox (the agent's main loop); it is not shared across threads.
+One thread at a time uses an Outbox: the agent creates it, hands it to its loop thread, and
+closes it after that thread has ended (hence check_same_thread=False); it is never used by two
+threads at once.
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ class Outbox:
         self.site = site
         self.station = station
         self.capacity = capacity
-        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)

@@ -13,9 +13,11 @@ from kagiban.configfile import ConfigError
 
 
 def _device(args: argparse.Namespace) -> int:
-    from device import agent, config
+    from device import config
 
     cfg = config.load(args.config)
+    from device import agent
+
     return agent.run(cfg, scenario_file=args.scenario)
 
 

@@ -1,0 +1,192 @@
+"""What a unit drives: the lock relay, the green and red LEDs and the buzzer.
+
+Fail-secure: the lock relay is de-energised (locked) when the agent starts and before it
+releases the pin on close; once released, a fail-secure strike and the relay board's own
+default keep the door locked.
+The lock relay is driven on/off by ``lock_active_high``; pins not configured are simply absent.
+Feedback (LED, beeps) runs in gpiozero's background threads, so no call here blocks.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Protocol
+
+from device.config import PinsSection
+
+_LOG = logging.getLogger(__name__)
+
+# A short beep, as a pair of (on, off) seconds.
+_BEEP_ON_S = 0.1
+_BEEP_OFF_S = 0.1
+
+
+class Outputs(Protocol):
+    """The unit's actuators and feedback."""
+
+    @property
+    def is_locked(self) -> bool:
+        """True while the lock is locked."""
+
+    def unlock(self) -> None:
+        """Energise the lock relay (release the lock)."""
+
+    def lock(self) -> None:
+        """De-energise the lock relay (lock)."""
+
+    def granted(self) -> None:
+        """Green LED for about a second and one short beep; returns at once."""
+
+    def denied(self) -> None:
+        """Red LED for about a second and three short beeps; returns at once."""
+
+    def close(self) -> None:
+        """Lock, switch everything off and release the pins."""
+
+
+class GpioOutputs:
+    """Outputs on GPIO pins through gpiozero; any pin may be None (absent)."""
+
+    def __init__(
+        self,
+        *,
+        lock: int | None = None,
+        lock_active_high: bool = True,
+        led_granted: int | None = None,
+        led_denied: int | None = None,
+        buzzer: int | None = None,
+        pin_factory: Any | None = None,
+        feedback_s: float = 1.0,
+    ) -> None:
+        self._feedback_s = feedback_s
+        self._locked = True
+        self._lock_relay = self._led_granted = self._led_denied = self._buzzer = None
+        if all(p is None for p in (lock, led_granted, led_denied, buzzer)):
+            return
+        from gpiozero import LED, Buzzer, DigitalOutputDevice
+
+        devices = []
+        try:
+            if lock is not None:
+                # initial_value=False: the relay starts de-energised, i.e. locked.
+                self._lock_relay = DigitalOutputDevice(
+                    lock, active_high=lock_active_high, initial_value=False,
+                    pin_factory=pin_factory)
+                devices.append(self._lock_relay)
+            if led_granted is not None:
+                self._led_granted = LED(led_granted, pin_factory=pin_factory)
+                devices.append(self._led_granted)
+            if led_denied is not None:
+                self._led_denied = LED(led_denied, pin_factory=pin_factory)
+                devices.append(self._led_denied)
+            if buzzer is not None:
+                self._buzzer = Buzzer(buzzer, pin_factory=pin_factory)
+                devices.append(self._buzzer)
+        except Exception:
+            # Release what was claimed, so a retry does not hit GPIOPinInUse.
+            for device in devices:
+                device.close()
+            raise
+        _LOG.info("outputs: lock=%s granted=%s denied=%s buzzer=%s",
+                  lock, led_granted, led_denied, buzzer)
+
+    @property
+    def is_locked(self) -> bool:
+        """True while the lock relay is de-energised (without a relay: the last command)."""
+        if self._lock_relay is not None:
+            return not self._lock_relay.is_active
+        return self._locked
+
+    def unlock(self) -> None:
+        """Energise the lock relay."""
+        self._locked = False
+        if self._lock_relay is not None:
+            self._lock_relay.on()
+        _LOG.debug("unlocked")
+
+    def lock(self) -> None:
+        """De-energise the lock relay."""
+        self._locked = True
+        if self._lock_relay is not None:
+            self._lock_relay.off()
+        _LOG.debug("locked")
+
+    def granted(self) -> None:
+        """Green LED on for ``feedback_s`` and one short beep, in the background."""
+        if self._led_denied is not None:
+            self._led_denied.off()
+        if self._led_granted is not None:
+            self._led_granted.blink(on_time=self._feedback_s, off_time=0, n=1, background=True)
+        if self._buzzer is not None:
+            self._buzzer.beep(on_time=_BEEP_ON_S, off_time=_BEEP_OFF_S, n=1, background=True)
+
+    def denied(self) -> None:
+        """Red LED on for ``feedback_s`` and three short beeps, in the background."""
+        if self._led_granted is not None:
+            self._led_granted.off()
+        if self._led_denied is not None:
+            self._led_denied.blink(on_time=self._feedback_s, off_time=0, n=1, background=True)
+        if self._buzzer is not None:
+            self._buzzer.beep(on_time=_BEEP_ON_S, off_time=_BEEP_OFF_S, n=3, background=True)
+
+    def close(self) -> None:
+        """Lock, switch the feedback off and release the pins."""
+        self.lock()
+        for device in (self._led_granted, self._led_denied, self._buzzer, self._lock_relay):
+            if device is not None:
+                device.close()
+        self._lock_relay = self._led_granted = self._led_denied = self._buzzer = None
+
+
+class StandInOutputs:
+    """Outputs that only record what they were told, for tests and simulated units."""
+
+    def __init__(self) -> None:
+        self._locked = True
+        self._lock = threading.Lock()
+        # Call names in order: "unlock", "lock", "granted", "denied", "close".
+        self.calls: list[str] = []
+
+    def _record(self, what: str) -> None:
+        with self._lock:
+            self.calls.append(what)
+
+    @property
+    def is_locked(self) -> bool:
+        """True while locked."""
+        return self._locked
+
+    def unlock(self) -> None:
+        """Record an unlock."""
+        self._locked = False
+        self._record("unlock")
+
+    def lock(self) -> None:
+        """Record a lock."""
+        self._locked = True
+        self._record("lock")
+
+    def granted(self) -> None:
+        """Record granted feedback."""
+        self._record("granted")
+
+    def denied(self) -> None:
+        """Record denied feedback."""
+        self._record("denied")
+
+    def close(self) -> None:
+        """Lock and record the close."""
+        self._locked = True
+        self._record("close")
+
+
+def make_outputs(pins: PinsSection, pin_factory: Any | None = None) -> GpioOutputs:
+    """The unit's outputs from its ``pins`` section (absent pins are left out)."""
+    return GpioOutputs(
+        lock=pins.lock,
+        lock_active_high=pins.lock_active_high,
+        led_granted=pins.led_granted,
+        led_denied=pins.led_denied,
+        buzzer=pins.buzzer,
+        pin_factory=pin_factory,
+    )

@@ -1,0 +1,164 @@
+"""Badge reader on nfcpy: Sony RC-S380 ("usb", "usb:054c:06c3"), PN532 ("tty:serial0:pn532"),
+nfcpy's UDP simulator ("udp:127.0.0.1:PORT"), chosen purely by the device path.
+
+nfcpy is imported only inside the reader's thread start, so this module imports anywhere.
+nfcpy 1.0.4 has no driver for the CCID-class RC-S300; it needs the RC-S380 (or an older
+RC-S330/360/370, a PN53x board or an ACR122U).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from device.sensors.badge import ReaderUnavailable, TapCallback, deliver_tap
+
+_LOG = logging.getLogger(__name__)
+
+# FeliCa (212F) and ISO 14443 A and B (106A, 106B); unsupported ones are skipped by nfcpy.
+_TARGETS = ["106A", "106B", "212F"]
+
+
+class TapFilter:
+    """Turns card sightings into taps: a held card counts once, the same card counts again
+    only once it has been away for ``repeat_s`` seconds."""
+
+    def __init__(self, repeat_s: float) -> None:
+        self._repeat_s = repeat_s
+        self._last_id: str | None = None
+        self._last_seen = 0.0
+
+    def seen(self, badge_id: str, now: float) -> bool:
+        """Record a sighting of ``badge_id``; True if it is a new tap."""
+        new = badge_id != self._last_id or now - self._last_seen >= self._repeat_s
+        self._last_id = badge_id
+        self._last_seen = now
+        return new
+
+    def still_there(self, badge_id: str, now: float) -> None:
+        """The card was present until ``now`` (it was held, then removed)."""
+        if badge_id == self._last_id:
+            self._last_seen = now
+
+
+class NfcpyReader:
+    """A contactless reader polled by nfcpy in its own daemon thread.
+
+    ``on_tap`` runs on that thread; hand the badge id to the station's loop. A reader that is
+    missing or unplugged is logged and reopened with a growing pause (1 s up to ``retry_max_s``);
+    :meth:`close` ends the thread promptly.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        repeat_s: float = 2.0,
+        *,
+        pause_s: float = 0.1,
+        retry_max_s: float = 30.0,
+    ) -> None:
+        self._path = path
+        self._filter = TapFilter(repeat_s)
+        self._pause_s = pause_s
+        self._retry_max_s = retry_max_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._on_tap: TapCallback | None = None
+
+    def start(self, on_tap: TapCallback) -> None:
+        """Start polling in a daemon thread; ReaderUnavailable if nfcpy cannot be imported."""
+        if self._thread is not None:
+            raise RuntimeError("reader already started")
+        try:
+            import nfc  # noqa: F401  (fail here, in the caller, not silently in the thread)
+        except ImportError as exc:
+            raise ReaderUnavailable(f"nfcpy is not installed: {exc}") from exc
+        self._on_tap = on_tap
+        self._thread = threading.Thread(target=self._run, name="nfc-reader", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop polling; waits up to ``timeout`` seconds for the thread to end."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                _LOG.warning("badge reader %s did not stop within %.1f s", self._path, timeout)
+
+    @property
+    def running(self) -> bool:
+        """True while the polling thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        import nfc
+
+        backoff = 1.0
+        while not self._stop.is_set():
+            try:
+                clf = nfc.ContactlessFrontend(self._path)
+            except Exception as exc:  # nfcpy raises OSError, FileNotFoundError (no libusb), ...
+                _LOG.warning("badge reader %s not available (%s); retrying in %.0f s",
+                             self._path, exc, backoff)
+            else:
+                _LOG.info("badge reader open: %s", clf)
+                opened = time.monotonic()
+                try:
+                    self._serve(clf)
+                except Exception:  # driver errors on unplug are not all OSError
+                    _LOG.exception("badge reader %s failed", self._path)
+                finally:
+                    clf.close()
+                if self._stop.is_set():
+                    break
+                # A reader that worked for a while starts over with a short pause.
+                if time.monotonic() - opened > self._retry_max_s:
+                    backoff = 1.0
+                _LOG.warning("badge reader %s lost; reopening in %.0f s", self._path, backoff)
+            if self._stop.wait(backoff):
+                break
+            backoff = min(backoff * 2, self._retry_max_s)
+        _LOG.info("badge reader %s stopped", self._path)
+
+    def _serve(self, clf) -> None:
+        """Poll until close() or until nfcpy reports the device gone."""
+        rdwr = {
+            "targets": _TARGETS,
+            "on-connect": self._on_connect,
+            "on-release": self._on_release,
+            # The station sounds its own granted/denied feedback.
+            "beep-on-connect": False,
+            # nfcpy checks terminate() only between sense() calls: one round each keeps
+            # close() prompt.
+            "iterations": 1,
+        }
+        while not self._stop.is_set():
+            # terminate is nfcpy's only hook between sense rounds and while a card is held:
+            # waiting on the stop event there paces polling and wakes at once on close().
+            result = clf.connect(rdwr=rdwr, terminate=lambda: self._stop.wait(self._pause_s))
+            if result is False:
+                # nfcpy swallowed an I/O error (reader unplugged) and returned False.
+                return
+
+    @staticmethod
+    def _badge_id(tag) -> str:
+        # FeliCa: the IDm; ISO 14443: the UID (A) or PUPI (B).
+        raw = getattr(tag, "idm", None) or tag.identifier
+        return bytes(raw).hex().upper()
+
+    def _on_connect(self, tag) -> bool:
+        badge_id = self._badge_id(tag)
+        if self._filter.seen(badge_id, time.monotonic()):
+            _LOG.info("badge %s (%s)", badge_id, type(tag).__name__)
+            deliver_tap(self._on_tap, badge_id)
+        else:
+            _LOG.debug("badge %s again within the repeat time", badge_id)
+        # True: nfcpy waits until the card leaves, so a held card counts once.
+        return True
+
+    def _on_release(self, tag) -> bool:
+        try:
+            self._filter.still_there(self._badge_id(tag), time.monotonic())
+        except Exception:  # a half-activated tag may lack its id; the tap was already counted
+            _LOG.debug("released tag without an id", exc_info=True)
+        return True

@@ -1,0 +1,36 @@
+"""gpiozero's pin backend chosen by the unit file (``pins.factory``).
+
+One factory instance should be shared by the door switch and the outputs of a unit, so a
+simulated unit (``factory: mock``) can drive its door pin and read its relay pin.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from device.config import PinsSection
+
+_LOG = logging.getLogger(__name__)
+
+
+class PinFactoryUnavailable(RuntimeError):
+    """The pin backend named in the unit file cannot be loaded on this machine."""
+
+
+def make_pin_factory(pins: PinsSection) -> Any | None:
+    """A gpiozero pin factory for ``pins.factory``; None leaves gpiozero to pick its default."""
+    if pins.factory is None:
+        return None
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="gpiozero_pin_factories"):
+        if ep.name == pins.factory:
+            try:
+                factory = ep.load()()
+            except Exception as exc:  # each backend fails differently off the Pi
+                raise PinFactoryUnavailable(
+                    f"gpiozero pin factory {pins.factory!r} cannot be used here: {exc}"
+                ) from exc
+            _LOG.info("gpiozero pin factory: %s", pins.factory)
+            return factory
+    raise PinFactoryUnavailable(f"gpiozero has no pin factory named {pins.factory!r}")

@@ -1,0 +1,1 @@
+"""Tests for device.sensors: door contact, debouncing, badge readers."""

@@ -1,0 +1,123 @@
+"""NfcpyReader against a FeliCa card emulated by nfcpy's UDP driver on loopback."""
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from device.sensors.nfc_reader import NfcpyReader, TapFilter
+
+_CARD = Path(__file__).with_name("emulated_felica.py")
+_IDM = "012E4CD7A15B3C09"
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def loopback_reader_socket(monkeypatch):
+    """The reader side of nfcpy's UDP driver bound to 127.0.0.1, not every interface."""
+    import nfc.clf.udp
+
+    original = nfc.clf.udp.Device._create_socket
+
+    def create(self):
+        fresh = self.socket is None
+        original(self)
+        if fresh:
+            self.socket.bind(("127.0.0.1", 0))
+
+    monkeypatch.setattr(nfc.clf.udp.Device, "_create_socket", create)
+
+
+def _card(port: int, taps: int, hold_s: float, gap_s: float) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(_CARD), str(port), _IDM.lower(), str(taps), str(hold_s), str(gap_s),
+         "8"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _taps(q: queue.Queue, n: int, within_s: float) -> list[tuple[str, str]]:
+    deadline = time.monotonic() + within_s
+    out = []
+    for _ in range(n):
+        out.append(q.get(timeout=max(0.01, deadline - time.monotonic())))
+    return out
+
+
+@pytest.mark.timeout(30)
+def test_reads_the_idm_of_a_felica_card_and_repeated_taps(loopback_reader_socket):
+    port = _free_udp_port()
+    # Held much longer than repeat_s: only the reader's presence check keeps it one tap.
+    card = _card(port, taps=2, hold_s=1.5, gap_s=0.3)
+    reader = NfcpyReader(f"udp:127.0.0.1:{port}", repeat_s=0.2)
+    q: queue.Queue = queue.Queue()
+    reader.start(lambda badge: q.put((badge, threading.current_thread().name)))
+    try:
+        got = _taps(q, 2, within_s=12.0)
+        assert got == [(_IDM, "nfc-reader"), (_IDM, "nfc-reader")]
+        out, err = card.communicate(timeout=5)
+        assert card.returncode == 0, err
+        reads = [line.split() for line in out.splitlines()]
+        assert [r[:2] for r in reads] == [["read", "1"], ["read", "2"]]
+        # The reader kept the card for the whole hold each time, and reported it once.
+        assert all(float(r[2]) >= 1.4 for r in reads), reads
+        assert q.empty()
+    finally:
+        if card.poll() is None:
+            card.kill()
+            card.wait(timeout=5)
+        started = time.monotonic()
+        reader.close(timeout=5.0)
+    assert not reader.running
+    assert time.monotonic() - started < 5.0
+
+
+@pytest.mark.timeout(15)
+def test_a_missing_reader_is_retried_and_close_is_prompt(caplog):
+    caplog.set_level(logging.INFO, logger="device.sensors.nfc_reader")
+    reader = NfcpyReader("tty:kagibanmissing:pn532", repeat_s=1.0, retry_max_s=2.0)
+    reader.start(lambda badge: None)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        attempts = [r for r in caplog.records if "not available" in r.getMessage()]
+        if len(attempts) >= 2:
+            break
+        time.sleep(0.05)
+    assert len(attempts) >= 2, "the reader was not retried"
+    assert reader.running
+    started = time.monotonic()
+    reader.close(timeout=3.0)
+    assert not reader.running
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_held_card_counts_once_and_again_after_the_repeat_time():
+    f = TapFilter(repeat_s=2.0)
+    assert f.seen("0102", 100.0) is True
+    f.still_there("0102", 105.0)  # held for 5 s, then removed
+    assert f.seen("0102", 106.0) is False  # back within 2 s of leaving
+    f.still_there("0102", 106.5)
+    assert f.seen("0102", 108.6) is True  # away for 2.1 s: a new tap
+    assert f.seen("A0B1", 108.7) is True  # another card at once: a new tap
+    assert f.seen("0102", 108.8) is True  # and back to the first: a new tap
+
+
+def test_start_twice_is_refused():
+    reader = NfcpyReader("tty:kagibanmissing:pn532", repeat_s=1.0)
+    reader.start(lambda badge: None)
+    try:
+        with pytest.raises(RuntimeError):
+            reader.start(lambda badge: None)
+    finally:
+        reader.close(timeout=3.0)

@@ -1,0 +1,118 @@
+"""The agent with mock pins, the stand-in reader and camera and a real mosquitto (no hub):
+what it records, what it says on the broker, and how it takes its policy."""
+import json
+import threading
+import time
+from datetime import datetime, timezone
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from device import config as device_config
+from device.agent import Agent
+from device.simulate import set_door
+from kagiban import protocol
+from tests.support.mosquitto import wait_for
+from tests.support.stack import HOLDER, write_unit_config
+
+
+class Watcher:
+    """A plain MQTT v5 subscriber that keeps what arrives per topic."""
+
+    def __init__(self, port: int, topic: str):
+        self.got: dict[str, list[bytes]] = {}
+        self.lock = threading.Lock()
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        self.c.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
+        self.c.on_message = self._on
+        self.c.connect("127.0.0.1", port)
+        self.c.loop_start()
+
+    def _on(self, c, u, msg):
+        with self.lock:
+            self.got.setdefault(msg.topic, []).append(msg.payload)
+
+    def on(self, topic: str) -> list[bytes]:
+        with self.lock:
+            return list(self.got.get(topic, []))
+
+    def publish(self, topic, payload, retain=False):
+        self.c.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+
+    def close(self):
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+@pytest.fixture
+def agent_and_watcher(broker, prefix, tmp_path):
+    w = Watcher(broker.port, f"{prefix}/#")
+    agent = Agent(device_config.load(write_unit_config(tmp_path, broker.port, prefix, debounce_ms=50))).start()
+    yield agent, w, prefix
+    agent.stop()
+    w.close()
+
+
+def test_status_online_retained_then_offline_on_stop(agent_and_watcher):
+    agent, w, prefix = agent_and_watcher
+    status = f"{prefix}/ward-a/cabinet-1/status"
+    wait_for(lambda: any(json.loads(p)["state"] == "online" for p in w.on(status)), timeout=10, what="online")
+    agent.stop()
+    wait_for(lambda: json.loads(w.on(status)[-1])["state"] == "offline", timeout=10, what="offline")
+
+
+def test_heartbeat_reports_outbox_and_policy(agent_and_watcher):
+    agent, w, prefix = agent_and_watcher
+    hb_topic = f"{prefix}/ward-a/cabinet-1/heartbeat"
+    raw = wait_for(lambda: w.on(hb_topic), timeout=10, what="heartbeat")[-1]
+    hb = protocol.Heartbeat.model_validate_json(raw)
+    assert hb.outbox_depth >= 1  # station.started is waiting for a hub that is not there
+    assert hb.door == "closed" and hb.locked is True and hb.policy_version is None
+
+
+def test_bouncing_reed_switch_records_one_opening(agent_and_watcher):
+    agent, w, prefix = agent_and_watcher
+    pin = agent.pin_factory.pin(17)
+    for i in range(11):  # contact bounce: bounce_time does nothing on mock pins
+        (pin.drive_high if i % 2 == 0 else pin.drive_low)()
+    wait_for(lambda: "door.forced" in [e.kind for e in agent.call(lambda a: a.outbox.events())],
+             timeout=5, what="one opening")
+    time.sleep(0.2)
+    kinds = [e.kind for e in agent.call(lambda a: a.outbox.events())]
+    assert kinds.count("door.forced") == 1 and "door.closed" not in kinds
+
+
+def test_retained_policy_is_taken_and_used(agent_and_watcher):
+    agent, w, prefix = agent_and_watcher
+    pol = protocol.Policy(
+        version=3,
+        issued_at=datetime.now(timezone.utc),
+        site="ward-a",
+        station="cabinet-1",
+        badges={HOLDER: protocol.PolicyEntry(person="S001", decision="allow", reason="designated")},
+    )
+    w.publish(f"{prefix}/ward-a/cabinet-1/policy", protocol.dumps(pol), retain=True)
+    wait_for(lambda: agent.call(lambda a: a.policy.version) == 3, timeout=10, what="policy v3")
+    agent.reader.tap(HOLDER)
+    wait_for(lambda: agent.pin_factory.pin(27).state == 1, timeout=5, what="unlocked")
+    set_door(agent, True)
+    time.sleep(0.2)  # longer than the 50 ms debounce, or the opening never happened
+    set_door(agent, False)
+    wait_for(lambda: "key.used" in [e.kind for e in agent.call(lambda a: a.outbox.events())],
+             timeout=5, what="key use recorded")
+    events = agent.call(lambda a: a.outbox.events())
+    assert all(e.data.get("policy_version") == 3 for e in events if e.kind != "station.started")
+
+
+def test_events_are_sent_and_resent_until_acked(agent_and_watcher):
+    agent, w, prefix = agent_and_watcher
+    ev_topic = f"{prefix}/ward-a/cabinet-1/event"
+    first = wait_for(lambda: w.on(ev_topic), timeout=10, what="station.started sent")[0]
+    ev = protocol.Event.model_validate_json(first)
+    assert ev.kind == "station.started" and ev.seq == 1
+    # No hub: after ack_timeout (2 s) the same event is sent again, byte for byte.
+    wait_for(lambda: len(w.on(ev_topic)) >= 2, timeout=10, what="resend")
+    assert w.on(ev_topic)[1] == first
+    ack = protocol.Ack(station="cabinet-1", seqs=[(1, 1)])
+    w.publish(f"{prefix}/ward-a/cabinet-1/ack", protocol.dumps(ack))
+    wait_for(lambda: agent.call(lambda a: a.outbox.depth()) == 0, timeout=5, what="acked")

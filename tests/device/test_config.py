@@ -1,0 +1,76 @@
+"""A unit's YAML: the examples load, and every mistake names the file, the key and the reason."""
+from pathlib import Path
+
+import pytest
+
+from device import config
+from kagiban.configfile import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", ["cabinet.example.yaml", "cabinet.sim.yaml"])
+def test_example_unit_files_load(name):
+    cfg = config.load(ROOT / "config" / name)
+    assert cfg.station.kind == "cabinet"
+    assert cfg.broker.password_env is None or cfg.broker.password_file is None
+
+
+def test_relative_storage_dir_is_beside_the_config_file(tmp_path):
+    f = tmp_path / "unit.yaml"
+    f.write_text("site: s\nstation: {id: c1, kind: cabinet}\nstorage: {dir: ./data}\n")
+    assert config.load(f).data_dir() == tmp_path / "data"
+
+
+def write(tmp_path, text):
+    f = tmp_path / "unit.yaml"
+    f.write_text(text)
+    return f
+
+
+@pytest.mark.parametrize(
+    "text,key,reason",
+    [
+        ("site: s\nstation: {id: c1, kind: cabinet}\npins: {dor: 17}\n", "pins.dor", "unknown key"),
+        ("site: s\nstation: {id: c1, kind: cabinet}\npins: {door: seventeen}\n", "pins.door", "integer"),
+        ("site: s\nstation: {kind: cabinet}\n", "station.id", "missing value"),
+        ("site: s\nstation: {id: c1, kind: toaster}\n", "station.kind", "cabinet"),
+        ("site: s\nstation: {id: c1, kind: cabinet}\nbroker: {password: hunter2}\n", "broker.password", "unknown key"),
+        ("site: 'a/b'\nstation: {id: c1, kind: cabinet}\n", "site", "pattern"),
+    ],
+)
+def test_mistakes_name_file_key_and_reason(tmp_path, text, key, reason):
+    f = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        config.load(f)
+    msg = str(err.value)
+    assert str(f) in msg and key in msg and reason in msg
+
+
+def test_not_yaml_and_missing_file_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config.load(write(tmp_path, "site: [unclosed\n"))
+    with pytest.raises(ConfigError, match="cannot read"):
+        config.load(tmp_path / "absent.yaml")
+
+
+def test_cli_reports_config_error_and_exits_2(tmp_path, capsys):
+    from kagiban.cli import main
+
+    f = write(tmp_path, "site: s\nstation: {id: c1, kind: cabinet}\nextra: 1\n")
+    assert main(["device", "--config", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert "extra" in err and "unknown key" in err and str(f) in err
+
+
+def test_secret_comes_from_environment_or_file(tmp_path, monkeypatch):
+    from kagiban.configfile import read_secret
+
+    monkeypatch.setenv("KAGIBAN_TEST_PW", "s3cret")
+    assert read_secret("KAGIBAN_TEST_PW", None, "pw") == "s3cret"
+    (tmp_path / "pw").write_text("from-file\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    assert read_secret(None, "${CREDENTIALS_DIRECTORY}/pw", "pw") == "from-file"
+    monkeypatch.delenv("KAGIBAN_TEST_PW")
+    with pytest.raises(ConfigError, match="KAGIBAN_TEST_PW"):
+        read_secret("KAGIBAN_TEST_PW", None, "pw")

@@ -1,0 +1,126 @@
+"""Build a real hub and real agents around a test's mosquitto: config files on disk, mock pins,
+the stand-in reader and camera, and read-back from the hub's SQLite file."""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+HOLDER = "0123456789ABCDEF"  # designated holder of cabinet-1
+STANDIN = "1111222233334444"  # allowed, not designated: flagged
+UNKNOWN = "FFFFEEEEDDDDCCCC"
+
+STAFF = {
+    "people": [
+        {"id": "S001", "name": "Staff 001", "badges": [HOLDER], "stations": ["*"], "decision": "allow"},
+        {"id": "S002", "name": "Staff 002", "badges": [STANDIN], "stations": ["*"], "decision": "allow_flag"},
+    ]
+}
+
+
+def write_hub_config(
+    tmp: Path, broker_port: int, prefix: str, stations=("cabinet-1", "cabinet-2", "cabinet-3"), **ingest
+) -> Path:
+    """A hub config file with its own database and staff file under ``tmp``."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "staff.yaml").write_text(yaml.safe_dump(STAFF))
+    cfg = {
+        "broker": {"host": "127.0.0.1", "port": broker_port, "prefix": prefix},
+        "data_dir": str(tmp / "hub-data"),
+        "staff_file": "staff.yaml",
+        "ingest": {"client_id": f"hub-{prefix}", **ingest},
+        "stations": [{"id": s, "site": "ward-a", "kind": "cabinet"} for s in stations],
+    }
+    path = tmp / "hub.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def write_unit_config(tmp: Path, broker_port: int, prefix: str, station: str = "cabinet-1", **timings) -> Path:
+    """A simulated cabinet's config file (mock pins, stand-in reader and camera)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    cfg = {
+        "site": "ward-a",
+        "station": {"id": station, "kind": "cabinet"},
+        "pins": {"factory": "mock", "door": 17, "lock": 27, "led_granted": 22, "led_denied": 23, "buzzer": 24},
+        "reader": {"type": "standin"},
+        "camera": {"type": "standin", "width": 320, "height": 240},
+        "broker": {"host": "127.0.0.1", "port": broker_port, "prefix": prefix, "keepalive_s": 5},
+        "timings": {"unlock_s": 5, "held_open_s": 60, "debounce_ms": 20, "heartbeat_s": 2,
+                    "ack_timeout_s": 2, **timings},
+        "storage": {"dir": f"./{station}-data"},
+    }
+    path = tmp / f"{station}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def hub_db(hub_config: Path) -> Path:
+    return hub_config.parent / "hub-data" / "kagiban.db"
+
+
+def stored(db: Path, station: str | None = None) -> list[tuple]:
+    """(station, seq, kind, person) of every stored event, in chain order."""
+    if not db.exists():
+        return []
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        sql = "SELECT station, seq, kind, person FROM events"
+        args: tuple = ()
+        if station:
+            sql += " WHERE station = ?"
+            args = (station,)
+        return con.execute(sql + " ORDER BY row_no", args).fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        con.close()
+
+
+def query(db: Path, sql: str, *args) -> list[tuple]:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def outbox_depth(unit_config: Path, station: str = "cabinet-1") -> int:
+    db = unit_config.parent / f"{station}-data" / "outbox.sqlite"
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT count(*) FROM events").fetchone()[0]
+    finally:
+        con.close()
+
+
+def spawn(args: list[str], log: Path) -> subprocess.Popen:
+    """Run ``kagiban ARGS`` as a separate process (so it can be killed with -9)."""
+    f = open(log, "ab")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "kagiban.cli", *args], stdout=f, stderr=f, cwd=ROOT, env=env)
+    f.close()
+    return proc
+
+
+def kill9(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+
+
+def terminate(proc: subprocess.Popen) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait(5)
+    return proc.returncode

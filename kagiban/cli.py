@@ -35,7 +35,7 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         from hub import config
 
-        url = config.load(args.config).database_url()
+        url = config.load(args.config).db_url()
     return verify.run(url)
 
 

@@ -1,0 +1,1 @@
+"""The hub: ingest station messages, store them hash-chained, acknowledge, publish policies."""

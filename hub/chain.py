@@ -1,0 +1,131 @@
+"""The hash chain over stored events, and its verification.
+
+Each row's ``hash`` is sha256(previous row's hash + canonical JSON of the row's content);
+the first row follows the genesis hash (64 zeros). ``chain_head`` records the last row and
+its hash in the same transaction, so removing rows from the end shows too. Someone who can
+rewrite every later row and the head can still rebuild a consistent chain: anchoring the
+head outside the database is what closes that, later.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from hub.schema import GENESIS_HASH, chain_head, events
+
+# The columns a row's hash covers, in the order verify() reads them.
+CONTENT_COLUMNS = (
+    "site", "station", "seq", "event_id", "kind", "at", "badge", "person", "data", "received_at",
+)
+_STREAM_ROWS = 2000
+
+
+def canonical_json(value: Any) -> str:
+    """One JSON text per value: sorted keys, no spaces, UTF-8 characters kept."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def row_hash(prev_hash: str, content: dict[str, Any]) -> str:
+    """The hash of a row whose content (CONTENT_COLUMNS, ``data`` parsed) is ``content``."""
+    return hashlib.sha256((prev_hash + canonical_json(content)).encode("utf-8")).hexdigest()
+
+
+def content_of(row: Any) -> dict[str, Any]:
+    """The hashed content of a stored row; ValueError if its ``data`` is not JSON."""
+    content = {name: getattr(row, name) for name in CONTENT_COLUMNS}
+    content["data"] = json.loads(row.data)
+    return content
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What verify() found: ``problem`` is None for an intact chain, else the first problem."""
+
+    rows: int
+    problem: str | None = None  # altered | relinked | removed | truncated | appended | no_head
+    row_no: int | None = None
+    station: str | None = None
+    seq: int | None = None
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the chain is intact."""
+        return self.problem is None
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"OK: {self.rows} rows, chain intact"
+        where = f"row {self.row_no} ({self.station} seq {self.seq})"
+        text = {
+            "altered": f"{where} content altered",
+            "relinked": f"{where} does not follow the row before it "
+            "(that row was altered and its hash rewritten, or a row was removed)",
+            "removed": f"rows removed before {where}",
+            "truncated": "rows removed at the end",
+            "appended": "rows added after the chain head",
+            "no_head": "the chain head is missing",
+        }[self.problem or ""]
+        return f"TAMPERED: {text}" + (f": {self.detail}" if self.detail else "")
+
+
+def verify(engine: Engine) -> VerifyReport:
+    """Recompute the whole chain in row order, streaming, and report the first problem."""
+    cols = [events.c.row_no, events.c.prev_hash, events.c.hash] + [
+        events.c[name] for name in CONTENT_COLUMNS
+    ]
+    with engine.connect() as conn:
+        # The head and the rows are read in one transaction: one consistent snapshot.
+        head = conn.execute(select(chain_head.c.row_no, chain_head.c.hash)).first()
+        result = conn.execution_options(yield_per=_STREAM_ROWS).execute(
+            select(*cols).order_by(events.c.row_no)
+        )
+        prev_no, prev_hash, rows, last = 0, GENESIS_HASH, 0, None
+        for row in result:
+            found = _check_row(row, prev_no, prev_hash)
+            if found is not None:
+                result.close()
+                return VerifyReport(rows=rows, **found)
+            prev_no, prev_hash, rows, last = row.row_no, row.hash, rows + 1, row
+    if head is None:
+        return VerifyReport(rows=rows, problem="no_head")
+    if head.row_no > prev_no:
+        return VerifyReport(
+            rows=rows,
+            problem="truncated",
+            detail=f"the chain head names row {head.row_no}, the last row is {prev_no}",
+        )
+    if head.row_no < prev_no:
+        return VerifyReport(
+            rows=rows,
+            problem="appended",
+            detail=f"the chain head names row {head.row_no}, the last row is {prev_no}",
+        )
+    if head.hash != prev_hash:
+        # Same length, different hash: the last row was rewritten together with its hash.
+        return VerifyReport(
+            rows=rows, problem="altered", row_no=prev_no,
+            station=last.station, seq=last.seq,  # type: ignore[union-attr]
+            detail="its hash was rewritten; the chain head still holds the old one",
+        )
+    return VerifyReport(rows=rows)
+
+
+def _check_row(row: Any, prev_no: int, prev_hash: str) -> dict[str, Any] | None:
+    """The problem with one row given the row before it, or None."""
+    named = {"row_no": row.row_no, "station": row.station, "seq": row.seq}
+    if row.row_no != prev_no + 1:
+        return {"problem": "removed", **named}
+    if row.prev_hash != prev_hash:
+        return {"problem": "relinked", **named}
+    try:
+        expected = row_hash(prev_hash, content_of(row))
+    except ValueError:  # data no longer parses: it was edited
+        return {"problem": "altered", **named, "detail": "data is not JSON"}
+    if row.hash != expected:
+        return {"problem": "altered", **named}
+    return None

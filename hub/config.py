@@ -1,0 +1,249 @@
+"""The hub's YAML file: one typed model per section, unknown keys rejected.
+
+A wrong file stops the hub at start with the file, the key and the reason
+(see kagiban.configfile.load_config). Relative paths are taken from the file's folder.
+"""
+from __future__ import annotations
+
+from datetime import date, time
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from kagiban.broker import BrokerConfig
+from kagiban.configfile import load_config
+from kagiban.protocol import ID_PATTERN, StationKind, check_id
+
+DB_FILE_NAME = "kagiban.db"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatabaseSection(_Section):
+    """Where the audit store lives; by default a SQLite file in ``data_dir``."""
+
+    # An SQLAlchemy URL. Secrets do not belong here: a PostgreSQL password comes from
+    # the environment (PGPASSWORD) or ~/.pgpass, which libpq reads itself.
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _parses(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parsed = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {exc}") from exc
+        if parsed.password:
+            raise ValueError("put no password in the URL; use PGPASSWORD or ~/.pgpass")
+        return value
+
+
+class IngestSection(_Section):
+    """How the writer batches messages into transactions."""
+
+    batch_max: int = Field(default=500, ge=1, le=10_000)
+    batch_wait_ms: int = Field(default=10, ge=0, le=10_000)
+    client_id: str = Field(default="kagiban-hub", min_length=1, max_length=64)
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class HoursSection(_Section):
+    """Business hours: on these weekdays between start and end (local time of the site).
+
+    ``end`` earlier than ``start`` means the window runs past midnight (e.g. a night shift).
+    Outside them, and all day on the site's holidays, use of the station raises after_hours.
+    """
+
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = ["mon", "tue", "wed", "thu", "fri"]
+    start: time = time(8, 30)
+    end: time = time(17, 15)
+
+
+class StationEntry(_Section):
+    """A station the hub expects; when any are listed, unlisted ones are quarantined."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    site: str = Field(pattern=ID_PATTERN)
+    kind: StationKind
+    name: str = ""
+    # None: the site's hours.
+    hours: HoursSection | None = None
+
+
+class NotifyTarget(_Section):
+    """One Apprise destination (mailto://, slack://, line://, json://, ... see Apprise's docs).
+
+    The URL usually holds a secret, so it comes from an environment variable or a file
+    (systemd credentials); ``url`` itself is for URLs without secrets (e.g. a local json://).
+    """
+
+    url: str | None = None
+    url_env: str | None = None
+    url_file: str | None = None
+    label: str = ""  # shown in logs and on the page instead of the URL
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "NotifyTarget":
+        if sum(x is not None for x in (self.url, self.url_env, self.url_file)) != 1:
+            raise ValueError("give exactly one of url, url_env, url_file")
+        return self
+
+
+class SiteSection(_Section):
+    """An office: its name, time zone, default business hours, holidays and supervisors."""
+
+    name: str = ""
+    time_zone: str | None = None  # None: the hub's time_zone
+    hours: HoursSection = HoursSection()
+    holidays: list[date] = []
+    supervisors: list[NotifyTarget] = []
+
+
+class RulesSection(_Section):
+    """Thresholds of the hub's alert rules."""
+
+    # A station is offline after its last will, or when no heartbeat came for this long.
+    offline_grace_s: float = Field(default=90.0, gt=0, le=86400)
+    # A missing seq is a gap only if it has not arrived within this time (resends reorder).
+    gap_grace_s: float = Field(default=120.0, gt=0, le=86400)
+    # Warn when a station's outbox is this full (from its heartbeat).
+    outbox_warn_ratio: float = Field(default=0.5, gt=0, le=1)
+
+
+class NotifySection(_Section):
+    """Retries of failed notifications; a failing target never blocks ingest."""
+
+    retry_s: list[float] = [5, 30, 120, 600]
+    timeout_s: float = Field(default=15.0, gt=0, le=300)
+
+
+class WebSection(_Section):
+    """The web page and JSON API served by the hub."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    # The session-signing key: from the environment or a file; if neither is given, one is
+    # generated once and kept in data_dir (mode 600).
+    secret_key_env: str | None = None
+    secret_key_file: str | None = None
+    default_language: Literal["ja", "en"] = "ja"
+
+
+class HubConfig(_Section):
+    """A whole hub file."""
+
+    broker: BrokerConfig = BrokerConfig()
+    database: DatabaseSection = DatabaseSection()
+    data_dir: Path = Path("/var/lib/kagiban")
+    staff_file: Path | None = None
+    stations: list[StationEntry] | None = None
+    ingest: IngestSection = IngestSection()
+    time_zone: str = "Asia/Tokyo"
+    sites: dict[str, SiteSection] = {}
+    rules: RulesSection = RulesSection()
+    notify: NotifySection = NotifySection()
+    web: WebSection = WebSection()
+
+    # Set by load(): the folder the file was in, for resolving relative paths.
+    _config_dir: Path = PrivateAttr(default=Path("."))
+
+    @field_validator("stations")
+    @classmethod
+    def _unique_ids(cls, value: list[StationEntry] | None) -> list[StationEntry] | None:
+        seen: set[str] = set()
+        for entry in value or []:
+            # Station ids are unique across sites: events are keyed on (station, seq).
+            if entry.id in seen:
+                raise ValueError(f"station id {entry.id!r} is listed twice")
+            seen.add(entry.id)
+        return value
+
+    @field_validator("sites")
+    @classmethod
+    def _site_zones(cls, value: dict[str, SiteSection]) -> dict[str, SiteSection]:
+        for site_id, site in value.items():
+            check_id(site_id, "site")
+            if site.time_zone is not None:
+                cls._known_zone(site.time_zone)
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    def _resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else (self._config_dir / path)
+
+    def data_path(self) -> Path:
+        """The data folder, relative paths taken from the config file's folder."""
+        return self._resolve(self.data_dir)
+
+    def staff_path(self) -> Path | None:
+        """The staff file, if configured."""
+        return None if self.staff_file is None else self._resolve(self.staff_file)
+
+    def db_url(self) -> str:
+        """The database URL; a relative SQLite path is taken from the config file's folder."""
+        if self.database.url is None:
+            return f"sqlite:///{self.data_path() / DB_FILE_NAME}"
+        url = make_url(self.database.url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            db = Path(url.database)
+            if not db.is_absolute():
+                return url.set(database=str(self._resolve(db))).render_as_string(hide_password=False)
+        return self.database.url
+
+    def known_stations(self) -> dict[str, str] | None:
+        """Listed station id -> site, or None when the file lists no stations (accept all)."""
+        if self.stations is None:
+            return None
+        return {s.id: s.site for s in self.stations}
+
+    def zone(self) -> ZoneInfo:
+        """The hub's local time zone."""
+        return ZoneInfo(self.time_zone)
+
+    def site(self, site_id: str) -> SiteSection:
+        """A site's settings; an unlisted site gets the defaults."""
+        return self.sites.get(site_id, SiteSection())
+
+    def site_zone(self, site_id: str) -> ZoneInfo:
+        """The time zone events of this site are shown and judged in."""
+        return ZoneInfo(self.site(site_id).time_zone or self.time_zone)
+
+    def station(self, station_id: str) -> StationEntry | None:
+        """The listed entry of a station, if any."""
+        for entry in self.stations or []:
+            if entry.id == station_id:
+                return entry
+        return None
+
+    def hours(self, station_id: str, site_id: str) -> HoursSection:
+        """A station's business hours: its own, else its site's."""
+        entry = self.station(station_id)
+        if entry is not None and entry.hours is not None:
+            return entry.hours
+        return self.site(site_id).hours
+
+
+def load(path: str | Path) -> HubConfig:
+    """Load and validate a hub file; ConfigError names the file, key and reason."""
+    cfg = load_config(path, HubConfig)
+    cfg._config_dir = Path(path).resolve().parent
+    return cfg

@@ -1,0 +1,515 @@
+"""Ingest: validate what stations publish, store it in batches, then acknowledge it.
+
+paho's network thread calls ``submit``; one writer thread owns every write (the datasette
+pattern) and turns each batch into ONE transaction: bad messages go to ``quarantine``,
+new events are appended to the hash chain in arrival order (idempotent on
+(station, seq)), snapshots are stored once per event id, status and heartbeat update
+``stations``. Only after the commit does ``on_acks`` learn which sequence numbers are
+safe, so a station never deletes an event the hub could still lose.
+
+Nothing a station sends may stop the writer: if a batch fails, its messages are stored
+one per transaction, and one that still fails is quarantined as ``internal_error``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from hub.chain import CONTENT_COLUMNS, canonical_json, row_hash
+from hub.db import begin_write
+from hub.schema import (
+    QUARANTINE_PAYLOAD_MAX,
+    chain_head,
+    events,
+    quarantine,
+    snapshots,
+    station_log,
+    stations,
+)
+from hub.timestamps import now_utc, utc_text
+from kagiban.protocol import (
+    Ack,
+    Event,
+    Heartbeat,
+    ProtocolError,
+    Snapshot,
+    Status,
+    parse_station_message,
+    parse_topic,
+    ranges,
+)
+
+_LOG = logging.getLogger(__name__)
+
+AckCallback = Callable[[list[tuple[str, str, Ack]]], None]
+
+
+@dataclass
+class Committed:
+    """What one transaction stored, handed to ``on_committed`` after the commit (for the rules,
+    the live page and metrics): new event rows with their row_no, station state changes
+    (station_log rows) and the heartbeats received."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    presence: list[dict[str, Any]] = field(default_factory=list)
+    heartbeats: list[Heartbeat] = field(default_factory=list)
+    snapshots: list[str] = field(default_factory=list)  # event ids of new snapshots
+
+
+CommittedCallback = Callable[[Committed], None]
+
+# A batch also stops growing at this many payload bytes (snapshots are up to 4 MiB each).
+BATCH_MAX_BYTES = 32 * 1024 * 1024
+_IN_CHUNK = 500  # values per SQL IN (...), well under every database's parameter limit
+_DETAIL_MAX = 1000
+_STOP = object()
+
+
+@dataclass
+class _Item:
+    """One received message on its way through a batch."""
+
+    topic: str
+    payload: bytes
+    received_at: str
+    site: str = ""
+    station: str = ""
+    channel: str = ""
+    model: BaseModel | None = None
+    row: dict[str, Any] | None = None  # the events/snapshots row, chain columns excepted
+    reason: str | None = None  # set when the message is to be quarantined
+    detail: str = ""
+
+
+@dataclass
+class _Outcome:
+    """What one committed transaction did; applied to counters and acks after the commit."""
+
+    new: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    snapshots: int = 0
+    acks: dict[tuple[str, str], tuple[set[int], list[str]]] = field(default_factory=dict)
+    committed: Committed = field(default_factory=Committed)
+
+    def ack(self, site: str, station: str, seq: int | None = None, snapshot: str | None = None):
+        seqs, snaps = self.acks.setdefault((site, station), (set(), []))
+        if seq is not None:
+            seqs.add(seq)
+        if snapshot is not None and snapshot not in snaps:
+            snaps.append(snapshot)
+
+    def merge(self, other: "_Outcome") -> None:
+        self.new += other.new
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
+        self.snapshots += other.snapshots
+        for name in ("events", "presence", "heartbeats", "snapshots"):
+            getattr(self.committed, name).extend(getattr(other.committed, name))
+        for (site, station), (seqs, snaps) in other.acks.items():
+            for seq in seqs:
+                self.ack(site, station, seq=seq)
+            for snap in snaps:
+                self.ack(site, station, snapshot=snap)
+
+
+class Ingest:
+    """The writer thread between paho and the store.
+
+    Counters for metrics: ``ingested`` (new events stored), ``duplicates`` (events and
+    snapshots already stored), ``quarantined``, ``snapshots`` (new snapshots stored),
+    ``batches`` (transactions).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        prefix: str,
+        known_stations: Mapping[str, str] | None = None,
+        batch_max: int = 500,
+        batch_wait_s: float = 0.01,
+        on_acks: AckCallback | None = None,
+        on_committed: CommittedCallback | None = None,
+    ):
+        self._engine = engine
+        self._prefix = prefix
+        # station id -> site; None accepts any station that speaks the protocol.
+        self._known = dict(known_stations) if known_stations is not None else None
+        self._batch_max = batch_max
+        self._batch_wait_s = batch_wait_s
+        self._on_acks = on_acks
+        self._on_committed = on_committed
+        self._queue: queue.Queue = queue.Queue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="kagiban-ingest", daemon=True)
+        self.ingested = 0
+        self.duplicates = 0
+        self.quarantined = 0
+        self.snapshots = 0
+        self.batches = 0
+
+    def start(self) -> "Ingest":
+        """Start the writer thread."""
+        self._thread.start()
+        return self
+
+    def submit(self, topic: str, payload: bytes) -> None:
+        """Hand over one received message; safe from any thread, never blocks."""
+        if self._closed:
+            # Not acked, so the station sends it again to the next hub run.
+            _LOG.debug("ingest stopped; dropping a message on %s", topic)
+            return
+        self._queue.put((topic, bytes(payload), now_utc()))
+
+    @property
+    def backlog(self) -> int:
+        """Messages received and not yet taken into a batch."""
+        return self._queue.qsize()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Store everything submitted so far, then end the writer thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                _LOG.error("ingest writer did not finish within %.0f s", timeout)
+
+    # --- the writer thread ---
+
+    def _run(self) -> None:
+        while True:
+            batch, stopping = self._take()
+            if batch:
+                try:
+                    self._process(batch)
+                except Exception:  # the last guard: log, keep the thread alive
+                    _LOG.exception("ingest batch of %d lost; stations will send it again", len(batch))
+            if stopping:
+                return
+
+    def _take(self) -> tuple[list[tuple[str, bytes, datetime]], bool]:
+        """Up to batch_max messages, waiting at most batch_wait_s after the first."""
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        batch = [first]
+        size = len(first[1])
+        deadline = time.monotonic() + self._batch_wait_s
+        while len(batch) < self._batch_max and size < BATCH_MAX_BYTES:
+            remaining = deadline - time.monotonic()
+            try:
+                nxt = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if nxt is _STOP:
+                return batch, True
+            batch.append(nxt)
+            size += len(nxt[1])
+        return batch, False
+
+    def _process(self, batch: list[tuple[str, bytes, datetime]]) -> None:
+        items = [self._parse(topic, payload, received) for topic, payload, received in batch]
+        try:
+            with begin_write(self._engine) as conn:
+                outcome = self._write(conn, items)
+        except Exception:
+            _LOG.warning("batch of %d failed; storing its messages one by one", len(items), exc_info=True)
+            outcome = _Outcome()
+            for item in items:
+                outcome.merge(self._write_alone(item))
+        self.batches += 1
+        self.ingested += outcome.new
+        self.duplicates += outcome.duplicates
+        self.quarantined += outcome.quarantined
+        self.snapshots += outcome.snapshots
+        self._acknowledge(outcome)
+        c = outcome.committed
+        if self._on_committed is not None and (c.events or c.presence or c.heartbeats or c.snapshots):
+            try:
+                self._on_committed(c)
+            except Exception:
+                # What follows a commit (rules, the live page) must never stop ingest.
+                _LOG.exception("after-commit handler failed")
+
+    def _write_alone(self, item: _Item) -> _Outcome:
+        """One message in its own transaction; quarantined as internal_error if that fails."""
+        try:
+            with begin_write(self._engine) as conn:
+                return self._write(conn, [item])
+        except Exception as exc:
+            _LOG.error("cannot store a message on %s; quarantining it", item.topic, exc_info=True)
+            item.reason, item.detail = "internal_error", f"{exc.__class__.__name__}: {exc}"
+        try:
+            with begin_write(self._engine) as conn:
+                return self._write(conn, [item])
+        except Exception:
+            _LOG.exception("cannot quarantine a message on %s either; dropped unacked", item.topic)
+            return _Outcome()
+
+    def _acknowledge(self, outcome: _Outcome) -> None:
+        if not outcome.acks or self._on_acks is None:
+            return
+        acks = [
+            (site, station, Ack(station=station, seqs=ranges(seqs), snapshots=snaps))
+            for (site, station), (seqs, snaps) in outcome.acks.items()
+        ]
+        try:
+            self._on_acks(acks)
+        except Exception:
+            # The data is committed; a lost ack only means the station sends it again.
+            _LOG.exception("sending acks failed")
+
+    # --- validation, outside the transaction ---
+
+    def _parse(self, topic: str, payload: bytes, received: datetime) -> _Item:
+        item = _Item(topic=topic, payload=payload, received_at=utc_text(received))
+        try:
+            item.site, item.station, item.channel = parse_topic(self._prefix, topic)
+            self._check_known(item.site, item.station)
+            item.channel, item.model = parse_station_message(self._prefix, topic, payload)
+            if isinstance(item.model, Event):
+                item.row = _event_row(item.model, item.received_at)
+            elif isinstance(item.model, Snapshot):
+                item.row = _snapshot_row(item.model, item.received_at)
+        except ProtocolError as exc:
+            item.reason, item.detail = exc.reason, exc.detail
+        except Exception as exc:  # a message the protocol accepts but the hub cannot hold
+            _LOG.warning("unexpected error reading a message on %s", topic, exc_info=True)
+            item.reason, item.detail = "internal_error", f"{exc.__class__.__name__}: {exc}"
+        return item
+
+    def _check_known(self, site: str, station: str) -> None:
+        if self._known is None:
+            return
+        listed_site = self._known.get(station)
+        if listed_site is None:
+            raise ProtocolError("unknown_station", f"{station} is not in the hub's station list")
+        if listed_site != site:
+            raise ProtocolError("unknown_station", f"{station} is listed in site {listed_site}, not {site}")
+
+    # --- the transaction ---
+
+    def _write(self, conn: Connection, items: list[_Item]) -> _Outcome:
+        out = _Outcome()
+        good = [i for i in items if i.reason is None]
+        by_key, by_id = _stored_events(conn, [i.row for i in good if i.channel == "event"])
+        stored_snaps = _stored_snapshots(
+            conn, [i.row["event_id"] for i in good if i.channel == "snapshot"])
+        station_rows, fresh = _station_rows(conn, {i.station for i in good})
+        head = conn.execute(
+            select(chain_head.c.row_no, chain_head.c.hash).where(chain_head.c.id == 1)).one()
+        row_no, prev_hash = head.row_no, head.hash
+        new_events: list[dict[str, Any]] = []
+        new_snaps: list[dict[str, Any]] = []
+        log_rows: list[dict[str, Any]] = []
+        q_rows: list[dict[str, Any]] = []
+        touched: set[str] = set()
+
+        # Items are only read here: if this transaction fails, they are tried again one by one.
+        for item in items:
+            if item.reason is not None:
+                q_rows.append(_quarantine_row(item, item.reason, item.detail))
+                continue
+            touched.add(item.station)
+            station_rows[item.station]["site"] = item.site
+            station_rows[item.station]["last_seen"] = item.received_at
+            if item.channel == "event":
+                row = item.row
+                key = (row["station"], row["seq"])
+                stored_id = by_key.get(key)
+                if stored_id == row["event_id"]:
+                    out.duplicates += 1
+                elif stored_id is not None:
+                    # Kept whole in quarantine and acked: the station must not resend it forever.
+                    detail = f"seq {row['seq']} is already stored as event {stored_id}"
+                    q_rows.append(_quarantine_row(item, "seq_conflict", detail))
+                elif row["event_id"] in by_id:
+                    detail = "event id already stored as %s seq %s" % by_id[row["event_id"]]
+                    q_rows.append(_quarantine_row(item, "id_conflict", detail))
+                else:
+                    row_no += 1
+                    # Hash exactly what verify() will read back: data as parsed from its text.
+                    content = {name: row[name] for name in CONTENT_COLUMNS}
+                    content["data"] = json.loads(row["data"])
+                    digest = row_hash(prev_hash, content)
+                    new_events.append({**row, "row_no": row_no, "prev_hash": prev_hash, "hash": digest})
+                    prev_hash = digest
+                    by_key[key] = row["event_id"]
+                    by_id[row["event_id"]] = key
+                    out.new += 1
+                out.ack(item.site, item.station, seq=row["seq"])
+            elif item.channel == "snapshot":
+                event_id = item.row["event_id"]
+                if event_id not in stored_snaps:
+                    new_snaps.append(item.row)
+                    out.committed.snapshots.append(event_id)
+                    stored_snaps.add(event_id)
+                    out.snapshots += 1
+                else:
+                    out.duplicates += 1
+                out.ack(item.site, item.station, snapshot=event_id)
+            else:  # status or heartbeat
+                if isinstance(item.model, Heartbeat):
+                    out.committed.heartbeats.append(item.model)
+                log = _apply_presence(station_rows[item.station], item)
+                if log is not None:
+                    log_rows.append(log)
+
+        out.quarantined = len(q_rows)
+        out.committed.events.extend(new_events)
+        out.committed.presence.extend(log_rows)
+        if new_events:
+            conn.execute(insert(events), new_events)
+            conn.execute(
+                update(chain_head).where(chain_head.c.id == 1).values(row_no=row_no, hash=prev_hash)
+            )
+        if new_snaps:
+            conn.execute(insert(snapshots), new_snaps)
+        if q_rows:
+            conn.execute(insert(quarantine), q_rows)
+        for station in touched:
+            values = station_rows[station]
+            if station in fresh:
+                conn.execute(insert(stations).values(**values))
+            else:
+                conn.execute(update(stations).where(stations.c.station == station).values(**values))
+        if log_rows:
+            conn.execute(insert(station_log), log_rows)
+        if q_rows:
+            _LOG.warning(
+                "quarantined %d message(s): %s", len(q_rows),
+                ", ".join(sorted({f"{r['reason']} on {r['topic']}" for r in q_rows})[:10]),
+            )
+        return out
+
+
+def _event_row(ev: Event, received_at: str) -> dict[str, Any]:
+    return {
+        "site": ev.site,
+        "station": ev.station,
+        "seq": ev.seq,
+        "event_id": ev.id,
+        "kind": ev.kind,
+        "at": ev.at.isoformat(),  # keeps the station's offset
+        "at_utc": utc_text(ev.at),
+        "badge": ev.badge,
+        "person": ev.person,
+        "data": canonical_json(ev.data),
+        "received_at": received_at,
+    }
+
+
+def _snapshot_row(snap: Snapshot, received_at: str) -> dict[str, Any]:
+    image = snap.image_bytes()
+    return {
+        "event_id": snap.event_id,
+        "site": snap.site,
+        "station": snap.station,
+        "taken_at": utc_text(snap.taken_at),
+        "content_type": snap.content_type,
+        "sha256": hashlib.sha256(image).hexdigest(),
+        "image": image,
+        "received_at": received_at,
+    }
+
+
+def _quarantine_row(item: _Item, reason: str, detail: str) -> dict[str, Any]:
+    return {
+        "received_at": item.received_at,
+        "topic": item.topic,
+        "reason": reason,
+        "detail": detail[:_DETAIL_MAX],
+        "size": len(item.payload),
+        "payload": item.payload[:QUARANTINE_PAYLOAD_MAX],
+    }
+
+
+def _apply_presence(row: dict[str, Any], item: _Item) -> dict[str, Any] | None:
+    """Fold a status or heartbeat into the station's row; a station_log row if the state changed."""
+    model = item.model
+    if isinstance(model, Status):
+        state = model.state
+        at = utc_text(model.at) if model.at is not None else item.received_at
+    else:
+        assert isinstance(model, Heartbeat)
+        # A heartbeat is proof of life, whatever the retained status said.
+        state, at = "online", utc_text(model.at)
+        row["last_heartbeat"] = model.model_dump_json()
+        row["policy_version"] = model.policy_version
+    if model.kind is not None:
+        row["kind"] = model.kind
+    if row["state"] == state:
+        return None
+    row["state"], row["state_since"] = state, at
+    return {"station": item.station, "site": item.site, "state": state, "at": at,
+            "received_at": item.received_at}
+
+
+def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
+    values = list(values)
+    for start in range(0, len(values), _IN_CHUNK):
+        yield values[start:start + _IN_CHUNK]
+
+
+def _stored_events(
+    conn: Connection, rows: list[dict[str, Any]]
+) -> tuple[dict[tuple[str, int], str], dict[str, tuple[str, int]]]:
+    """Stored events among ``rows``: by (station, seq) -> event id, and event id -> (station, seq)."""
+    by_key: dict[tuple[str, int], str] = {}
+    by_id: dict[str, tuple[str, int]] = {}
+    seqs: dict[str, set[int]] = {}
+    for row in rows:
+        seqs.setdefault(row["station"], set()).add(row["seq"])
+    for station, numbers in seqs.items():
+        for chunk in _chunks(sorted(numbers)):
+            for seq, event_id in conn.execute(
+                select(events.c.seq, events.c.event_id).where(
+                    events.c.station == station, events.c.seq.in_(chunk)
+                )
+            ):
+                by_key[(station, seq)] = event_id
+                by_id[event_id] = (station, seq)
+    for chunk in _chunks({row["event_id"] for row in rows}):
+        for event_id, station, seq in conn.execute(
+            select(events.c.event_id, events.c.station, events.c.seq).where(events.c.event_id.in_(chunk))
+        ):
+            by_id[event_id] = (station, seq)
+    return by_key, by_id
+
+
+def _stored_snapshots(conn: Connection, event_ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(set(event_ids)):
+        query = select(snapshots.c.event_id).where(snapshots.c.event_id.in_(chunk))
+        found.update(conn.execute(query).scalars())
+    return found
+
+
+def _station_rows(conn: Connection, names: set[str]) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """Current ``stations`` rows for ``names`` (blank ones for new stations) and which are new."""
+    rows: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(sorted(names)):
+        for row in conn.execute(select(stations).where(stations.c.station.in_(chunk))).mappings():
+            rows[row["station"]] = dict(row)
+    fresh = names - rows.keys()
+    for name in fresh:
+        rows[name] = {
+            "station": name, "site": "", "kind": None, "state": "unknown", "state_since": None,
+            "last_seen": None, "last_heartbeat": None, "policy_version": None,
+        }
+    return rows, fresh

@@ -1,0 +1,181 @@
+"""The hub process: store, ingest, broker connection and policy publishing, wired together.
+
+The hub connects with a persistent session (clean_start=False, a long session expiry), so
+mosquitto queues the stations' QoS 1 messages while the hub restarts; anything lost anyway
+is sent again by the stations, whose outboxes keep every event until it is acked.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from sqlalchemy import Engine, insert, select, update
+
+from hub import migrate
+from hub.config import HubConfig
+from hub.db import begin_write, make_engine
+from hub.ingest import Ingest
+from hub.policy import PolicyPublisher
+from hub.schema import stations
+from kagiban.broker import connect_properties, make_client
+from kagiban.protocol import STATION_CHANNELS, Ack, dumps, subscription, topic
+
+_LOG = logging.getLogger(__name__)
+
+
+class Hub:
+    """One running hub; ``connected`` is set while it is subscribed at the broker."""
+
+    def __init__(self, cfg: HubConfig):
+        self.cfg = cfg
+        self.connected = threading.Event()
+        self.engine: Engine | None = None
+        self.ingest: Ingest | None = None
+        self.policies: PolicyPublisher | None = None
+        self._client: mqtt.Client | None = None
+        self._sub_mid: int | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        """Migrate the store, start ingest and policies, connect to the broker (in background).
+
+        Raises ConfigError for an unusable staff file.
+        """
+        cfg = self.cfg
+        self.engine = make_engine(cfg.db_url())
+        migrate.upgrade(self.engine)
+        self._register_configured_stations()
+        prefix = cfg.broker.prefix
+        self.policies = PolicyPublisher(
+            self.engine, cfg.staff_path(), prefix=prefix, configured=cfg.known_stations(),
+            publish=self._publish_retained, tz=cfg.zone(),
+        )
+        self.policies.refresh()
+        self.ingest = Ingest(
+            self.engine,
+            prefix=prefix,
+            known_stations=cfg.known_stations(),
+            batch_max=cfg.ingest.batch_max,
+            batch_wait_s=cfg.ingest.batch_wait_ms / 1000,
+            on_acks=self._send_acks,
+        ).start()
+        client = make_client(cfg.broker, cfg.ingest.client_id)
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self._client = client
+        client.connect_async(
+            cfg.broker.host, cfg.broker.port, keepalive=cfg.broker.keepalive_s,
+            clean_start=False, properties=connect_properties(True),
+        )
+        client.loop_start()
+        self.policies.start()
+        _LOG.info("hub started: broker %s:%d, prefix %s", cfg.broker.host, cfg.broker.port, prefix)
+
+    def stop(self) -> None:
+        """Store what was received, then leave the broker; the session stays for the next run."""
+        if self.policies is not None:
+            self.policies.stop()
+        if self.ingest is not None:
+            # Acks for this last batch still go out through the open connection.
+            self.ingest.stop()
+        if self._client is not None:
+            self._stopping = True
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._client = None
+        self.connected.clear()
+        if self.engine is not None:
+            self.engine.dispose()
+        _LOG.info("hub stopped")
+
+    # --- broker callbacks (paho's thread) ---
+
+    def _on_connect(self, client, _userdata, flags, reason_code, _properties) -> None:
+        if reason_code.is_failure:
+            _LOG.error("broker refused the connection: %s", reason_code)
+            return
+        _LOG.info("connected to the broker (session present: %s)", flags.session_present)
+        opts = SubscribeOptions(qos=1)
+        _result, self._sub_mid = client.subscribe(
+            [(subscription(self.cfg.broker.prefix, ch), opts) for ch in STATION_CHANNELS]
+        )
+        if self.policies is not None:
+            self.policies.request_publish()
+
+    def _on_subscribe(self, _client, _userdata, mid, reason_codes, _properties) -> None:
+        failed = [rc for rc in reason_codes if rc.is_failure]
+        if failed:
+            _LOG.error("broker refused subscriptions: %s", ", ".join(str(rc) for rc in failed))
+            return
+        if mid == self._sub_mid:
+            self.connected.set()
+
+    def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
+        self.connected.clear()
+        if self._stopping:
+            _LOG.info("disconnected from the broker")
+            return
+        # paho reconnects by itself (loop_start); the broker keeps our session meanwhile.
+        _LOG.warning("disconnected from the broker: %s; reconnecting", reason_code)
+
+    def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
+        if self.ingest is not None:
+            self.ingest.submit(msg.topic, msg.payload)
+
+    # --- outgoing ---
+
+    def _send_acks(self, acks: list[tuple[str, str, Ack]]) -> None:
+        client = self._client
+        if client is None:
+            return
+        for site, station, ack in acks:
+            client.publish(topic(self.cfg.broker.prefix, site, station, "ack"), dumps(ack), qos=1)
+
+    def _publish_retained(self, topic_name: str, payload: bytes) -> None:
+        if self._client is not None:
+            self._client.publish(topic_name, payload, qos=1, retain=True)
+
+    def _register_configured_stations(self) -> None:
+        """Listed stations appear in ``stations`` (state unknown) before they first report."""
+        listed = self.cfg.stations or []
+        if not listed:
+            return
+        assert self.engine is not None
+        with begin_write(self.engine) as conn:
+            rows = conn.execute(select(stations.c.station, stations.c.site, stations.c.kind))
+            known = {r.station: r for r in rows}
+            for entry in listed:
+                row = known.get(entry.id)
+                if row is None:
+                    conn.execute(insert(stations).values(
+                        station=entry.id, site=entry.site, kind=entry.kind, state="unknown"))
+                elif (row.site, row.kind) != (entry.site, entry.kind):
+                    conn.execute(update(stations).where(stations.c.station == entry.id)
+                                 .values(site=entry.site, kind=entry.kind))
+
+
+def run(cfg: HubConfig) -> int:
+    """Run the hub until SIGINT or SIGTERM; 0 after a clean stop."""
+    stopping = threading.Event()
+
+    def _on_signal(signum, _frame) -> None:
+        _LOG.info("signal %s: stopping", signal.Signals(signum).name)
+        stopping.set()
+
+    previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    hub = Hub(cfg)
+    try:
+        hub.start()
+        # A timed wait keeps the main thread responsive to signals.
+        while not stopping.wait(1.0):
+            pass
+    finally:
+        hub.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

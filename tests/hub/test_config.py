@@ -1,0 +1,86 @@
+"""The hub's YAML file: good files load with paths taken from the file's folder; a wrong
+one stops the hub with an error naming the file, the key and the reason."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub.config import load
+from hub.policy import compile_policies, load_staff
+from kagiban.configfile import ConfigError
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "config"
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "hub.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_relative_paths_are_taken_from_the_config_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir("/")
+    path = _write(tmp_path, "data_dir: data\nstaff_file: people/staff.yaml\n")
+    cfg = load(path)
+    assert cfg.data_path() == tmp_path / "data"
+    assert cfg.db_url() == f"sqlite:///{tmp_path / 'data' / 'kagiban.db'}"
+    assert cfg.staff_path() == tmp_path / "people" / "staff.yaml"
+    assert cfg.known_stations() is None  # no list: every station is accepted
+
+
+def test_defaults(tmp_path):
+    cfg = load(_write(tmp_path, "{}\n"))
+    assert (cfg.ingest.batch_max, cfg.ingest.batch_wait_ms, cfg.ingest.client_id) == (500, 10, "kagiban-hub")
+    assert cfg.time_zone == "Asia/Tokyo"
+    assert cfg.broker.prefix == "kagiban"
+    assert cfg.staff_path() is None
+
+
+def test_relative_sqlite_url_is_taken_from_the_config_folder(tmp_path):
+    cfg = load(_write(tmp_path, "database:\n  url: sqlite:///store/audit.db\n"))
+    assert cfg.db_url() == f"sqlite:///{tmp_path / 'store' / 'audit.db'}"
+
+
+def test_listed_stations_map_to_their_sites(tmp_path):
+    cfg = load(_write(tmp_path, "stations:\n  - {id: cabinet-1, site: ward-a, kind: cabinet}\n"
+                                "  - {id: shredder-1, site: ward-b, kind: shredder}\n"))
+    assert cfg.known_stations() == {"cabinet-1": "ward-a", "shredder-1": "ward-b"}
+
+
+BAD = [
+    ("unknown key", "ingest:\n  batchmax: 5\n", "ingest.batchmax: unknown key"),
+    ("wrong type", "ingest:\n  batch_max: lots\n", "ingest.batch_max: Input should be a valid integer"),
+    ("missing value", "stations:\n  - {id: cabinet-1, kind: cabinet}\n", "stations.0.site: missing value"),
+    ("out of range", "ingest:\n  batch_max: 0\n",
+     "ingest.batch_max: Input should be greater than or equal to 1"),
+    ("bad station kind", "stations:\n  - {id: c1, site: a, kind: safe}\n", "stations.0.kind"),
+    ("station twice", "stations:\n  - {id: c1, site: a, kind: cabinet}\n  - {id: c1, site: b, kind: door}\n",
+     "stations: Value error, station id 'c1' is listed twice"),
+    ("unknown time zone", "time_zone: Mars/Olympus\n", "time_zone: Value error, unknown time zone"),
+    ("password in URL", "database:\n  url: postgresql://hub:secret@db/kagiban\n",
+     "database.url: Value error, put no password in the URL"),
+    ("unknown broker key", "broker:\n  hostname: x\n", "broker.hostname: unknown key"),
+]
+
+
+@pytest.mark.parametrize("text, says", [c[1:] for c in BAD], ids=[c[0] for c in BAD])
+def test_bad_file_names_file_key_and_reason(tmp_path, text, says):
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    assert str(err.value).startswith(str(path))
+    assert says in str(err.value)
+
+
+def test_example_files_load_and_give_every_cabinet_a_policy():
+    cfg = load(EXAMPLES / "hub.example.yaml")
+    assert cfg.known_stations() == {"cabinet-1": "ward-a", "cabinet-2": "ward-a", "cabinet-3": "ward-a"}
+    assert cfg.staff_file == Path("staff.yaml")
+
+    people = load_staff(EXAMPLES / "staff.example.yaml")
+    compiled = compile_policies(people, cfg.known_stations())
+    assert set(compiled) == {"cabinet-1", "cabinet-2", "cabinet-3"}
+    for _site, badges in compiled.values():
+        assert badges, "every cabinet has someone allowed"
+        assert all(len(badge) == 16 for badge in badges)  # FeliCa IDm

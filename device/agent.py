@@ -20,9 +20,8 @@ from datetime import datetime, timedelta
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
-
 from device.camera.base import Camera
+from device.camera.shrink import fit_jpeg
 from device.config import DeviceConfig
 from device.link import MqttLink
 from device.outbox import Outbox
@@ -314,7 +313,7 @@ class Agent:
                 return
             event_id, label = job
             try:
-                jpeg = self.camera.capture(label)
+                jpeg = fit_jpeg(self.camera.capture(label))
             except Exception:
                 _LOG.exception("snapshot for %s failed", event_id)
                 continue
@@ -367,9 +366,9 @@ class Agent:
 
     def _on_ack(self, payload: bytes) -> None:
         try:
-            ack = protocol.Ack.model_validate_json(payload)
-        except ValidationError as exc:
-            _LOG.error("ignoring malformed ack: %s", str(exc)[:200])
+            ack = protocol.parse_hub_message(protocol.Ack, payload)
+        except protocol.ProtocolError as exc:
+            _LOG.error("ignoring malformed ack: %s", exc)
             return
         if ack.station != self.station:
             _LOG.error("ignoring ack addressed to %s", ack.station)

@@ -6,14 +6,11 @@ the old or the new file, never half of one.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from kagiban.protocol import Policy, PolicyEntry
+from kagiban.protocol import Policy, PolicyEntry, ProtocolError, parse_hub_message
 
 _LOG = logging.getLogger(__name__)
 
@@ -45,8 +42,8 @@ class PolicyCache:
 
     def _check(self, payload: bytes) -> Policy:
         try:
-            policy = Policy.model_validate(json.loads(payload))
-        except (ValueError, ValidationError) as exc:
+            policy = parse_hub_message(Policy, payload)
+        except ProtocolError as exc:
             raise PolicyRejected(f"not a valid policy: {str(exc)[:200]}") from exc
         if policy.site != self.site or policy.station != self.station:
             raise PolicyRejected(f"policy is for {policy.site}/{policy.station}")

@@ -17,7 +17,8 @@ from sqlalchemy import Engine, insert, select, update
 from hub import migrate
 from hub.config import HubConfig
 from hub.db import begin_write, make_engine
-from hub.ingest import Ingest
+from hub.ingest import Committed, Ingest
+from hub.live import LiveBus
 from hub.policy import PolicyPublisher
 from hub.schema import stations
 from kagiban.broker import connect_properties, make_client
@@ -35,6 +36,13 @@ class Hub:
         self.engine: Engine | None = None
         self.ingest: Ingest | None = None
         self.policies: PolicyPublisher | None = None
+        # What happens on the hub, for the live web page (events, station states, alerts).
+        self.bus = LiveBus()
+        # Set in start() by the rules/alerts and web parts (see _start_rules, _start_web).
+        self.alerts = None
+        self.rules = None
+        self.notifier = None
+        self.web = None
         self._client: mqtt.Client | None = None
         self._sub_mid: int | None = None
         self._stopping = False
@@ -61,6 +69,7 @@ class Hub:
             batch_max=cfg.ingest.batch_max,
             batch_wait_s=cfg.ingest.batch_wait_ms / 1000,
             on_acks=self._send_acks,
+            on_committed=self._after_commit,
         ).start()
         client = make_client(cfg.broker, cfg.ingest.client_id)
         client.on_connect = self._on_connect
@@ -74,7 +83,27 @@ class Hub:
         )
         client.loop_start()
         self.policies.start()
+        self._start_rules()
+        self._start_web()
         _LOG.info("hub started: broker %s:%d, prefix %s", cfg.broker.host, cfg.broker.port, prefix)
+
+    def _start_rules(self) -> None:
+        """Alert rules over stored events, alerts and supervisor notifications."""
+
+    def _start_web(self) -> None:
+        """The web page and JSON API."""
+
+    def _after_commit(self, committed: Committed) -> None:
+        """On the writer thread, after each commit: rules first, then the live page."""
+        if self.rules is not None:
+            self.rules.on_committed(committed)
+        for row in committed.events:
+            self.bus.publish("event", {k: row[k] for k in (
+                "row_no", "site", "station", "seq", "event_id", "kind", "at", "badge", "person")})
+        for row in committed.presence:
+            self.bus.publish("station", {k: row[k] for k in ("site", "station", "state", "at")})
+        for hb in committed.heartbeats:
+            self.bus.publish("heartbeat", hb.model_dump(mode="json"))
 
     def stop(self) -> None:
         """Store what was received, then leave the broker; the session stays for the next run."""

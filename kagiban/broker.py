@@ -6,6 +6,7 @@ or a file, never from YAML.
 """
 from __future__ import annotations
 
+import os
 import ssl
 from pathlib import Path
 
@@ -59,10 +60,14 @@ def make_client(
     if cfg.username or password:
         client.username_pw_set(cfg.username, password)
     if cfg.tls is not None:
+        # Paths may name systemd credentials: ${CREDENTIALS_DIRECTORY}/mqtt-key.
+        def path(p: Path | None) -> str | None:
+            return os.path.expandvars(str(p)) if p is not None else None
+
         client.tls_set(
-            ca_certs=str(cfg.tls.ca_file),
-            certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
-            keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
+            ca_certs=path(cfg.tls.ca_file),
+            certfile=path(cfg.tls.cert_file),
+            keyfile=path(cfg.tls.key_file),
             cert_reqs=ssl.CERT_REQUIRED,
         )
     # Unbounded in-flight queue inside paho: our own window limits what we hand it.

@@ -22,9 +22,9 @@ import base64
 import json
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 VERSION = 1
 DEFAULT_PREFIX = "kagiban"
@@ -41,10 +41,15 @@ MAX_STATUS_BYTES = 2 * 1024
 
 # Identifiers appear in topics, so they must not contain MQTT wildcards or separators.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+MAX_SEQ = 2**63 - 1  # what a signed 64-bit column holds
+# An ack covers at most this many sequence numbers (a station sends fewer per window).
+MAX_ACK_SPAN = 1_000_000
 KIND_PATTERN = r"^[a-z][a-z_]*\.[a-z][a-z_]*$"
 _ID_RE = re.compile(ID_PATTERN)
 
 StationKind = Literal["cabinet", "shredder", "printer", "door"]
+M = TypeVar("M", bound=BaseModel)
 
 
 class ProtocolError(ValueError):
@@ -96,7 +101,7 @@ class Event(_Strict):
 
     v: Literal[1] = 1
     id: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-    seq: int = Field(ge=1)
+    seq: int = Field(ge=1, le=MAX_SEQ)
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
     kind: str = Field(pattern=KIND_PATTERN, max_length=64)
@@ -110,7 +115,7 @@ class Snapshot(_Strict):
     """A camera frame taken for an event; the image travels base64-encoded."""
 
     v: Literal[1] = 1
-    event_id: str = Field(pattern=r"^[0-9a-f-]{36}$")
+    event_id: str = Field(pattern=UUID_PATTERN)
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
     taken_at: AwareDatetime
@@ -164,6 +169,17 @@ class Ack(_Strict):
     seqs: list[tuple[int, int]] = Field(default_factory=list)
     snapshots: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _sane_ranges(self) -> "Ack":
+        total = 0
+        for lo, hi in self.seqs:
+            if not 1 <= lo <= hi <= MAX_SEQ:
+                raise ValueError(f"bad range [{lo}, {hi}]")
+            total += hi - lo + 1
+        if total > MAX_ACK_SPAN:
+            raise ValueError(f"ack covers {total} seqs, more than {MAX_ACK_SPAN}")
+        return self
+
     def seq_set(self) -> set[int]:
         """Every acknowledged sequence number."""
         out: set[int] = set()
@@ -201,8 +217,8 @@ class Alert(_Strict):
 
     v: Literal[1] = 1
     id: int
-    site: str
-    station: str
+    site: str = Field(pattern=ID_PATTERN)
+    station: str = Field(pattern=ID_PATTERN)
     rule: str
     severity: Literal["info", "warning", "critical"] = "warning"
     at: AwareDatetime
@@ -219,6 +235,18 @@ def ranges(numbers: set[int] | list[int]) -> list[tuple[int, int]]:
         else:
             out.append((n, n))
     return out
+
+
+def parse_hub_message(model: type[M], payload: bytes, limit: int = 1024 * 1024) -> M:
+    """Validate an ack or policy a station received; ProtocolError says why it is refused."""
+    if len(payload) > limit:
+        raise ProtocolError("oversized", f"{len(payload)} bytes > {limit}")
+    try:
+        return model.model_validate_json(payload, strict=True)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        raise ProtocolError("bad_schema", f"{where}: {first['msg']}") from exc
 
 
 def dumps(model: BaseModel) -> bytes:
@@ -257,10 +285,12 @@ def parse_station_message(prefix: str, topic_name: str, payload: bytes) -> tuple
         raise ProtocolError("bad_json", str(exc)[:200]) from exc
     if not isinstance(raw, dict):
         raise ProtocolError("bad_schema", "payload is not a JSON object")
-    if raw.get("v") != VERSION:
+    # type() check: JSON true and 1.0 compare equal to 1 in Python.
+    if type(raw.get("v")) is not int or raw["v"] != VERSION:
         raise ProtocolError("bad_version", f"v={raw.get('v')!r}")
     try:
-        model = _MODELS[channel].model_validate(raw)
+        # Strict: "1" is not a seq, true is not a number; ISO strings still parse as times.
+        model = _MODELS[channel].model_validate_json(payload, strict=True)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "payload"

@@ -122,9 +122,22 @@ def _bad_image() -> bytes:
     return encode(snapshot("cabinet-1", event("cabinet-1", 1)["id"], image=b"GIF89a not a jpeg"))
 
 
-def _not_storable() -> bytes:
-    # Valid JSON and valid protocol, but no database can hold the number.
+def _beyond_64_bits() -> bytes:
+    # Valid JSON, but no database column can hold the number: refused before the store.
     return encode(event("cabinet-1", 2**63))
+
+
+def _lone_surrogate() -> bytes:
+    return encode(event("cabinet-1", 1)).replace(b'"note": "\xe9\x8d\xb5"', b'"note": "\\ud800"')
+
+
+def refuse_in_store(engine, event_id: str) -> None:
+    """Make the database itself refuse one event (a real failure inside the transaction)."""
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER refuse_{event_id.replace('-', '_')} BEFORE INSERT ON events "
+            f"WHEN NEW.event_id = '{event_id}' BEGIN SELECT RAISE(ABORT, 'refused by the store'); END"
+        )
 
 
 # (case, station in the topic, channel, payload, expected reason)
@@ -138,7 +151,9 @@ MALFORMED = [
     ("bad snapshot image", "cabinet-1", "snapshot", _bad_image(), "bad_image"),
     ("unknown station", "cabinet-9", "event", encode(event("cabinet-9", 1)), "unknown_station"),
     ("bad topic", "-cabinet", "event", encode(event("cabinet-1", 1)), "bad_topic"),
-    ("store cannot hold it", "cabinet-1", "event", _not_storable(), "internal_error"),
+    ("seq beyond 64 bits", "cabinet-1", "event", _beyond_64_bits(), "bad_schema"),
+    ("lone surrogate in text", "cabinet-1", "event", _lone_surrogate(), "bad_schema"),
+    ("version true", "cabinet-1", "event", encode(event("cabinet-1", 1, v=True)), "bad_version"),
 ]
 
 
@@ -254,10 +269,11 @@ def test_batches_keep_arrival_order_and_stay_within_batch_max(engine):
 def test_one_unstorable_message_does_not_lose_the_rest_of_its_batch(engine):
     acks = []
     ingest = Ingest(engine, prefix="p", on_acks=acks.extend)
-    surrogate = encode(event("cabinet-1", 2)).replace(b'"note": "\xe9\x8d\xb5"', b'"note": "\\ud800"')
-    assert surrogate != encode(event("cabinet-1", 2))
-    payloads = [encode(event("cabinet-1", 1)), surrogate, encode(event("cabinet-1", 3)),
-                encode(event("cabinet-1", 2**63)), encode(event("cabinet-1", 4))]
+    refused = [event("cabinet-1", 2), event("cabinet-1", 5)]
+    for body in refused:
+        refuse_in_store(engine, body["id"])
+    payloads = [encode(event("cabinet-1", 1)), encode(refused[0]), encode(event("cabinet-1", 3)),
+                encode(refused[1]), encode(event("cabinet-1", 4))]
     for payload in payloads:  # all in the queue before start: one batch
         ingest.submit(f"p/{SITE}/cabinet-1/event", payload)
     ingest.start()
@@ -280,7 +296,9 @@ def test_one_unstorable_message_does_not_lose_the_rest_of_its_batch(engine):
 def test_an_unstorable_event_does_not_take_its_seq_from_a_good_one(engine):
     # Both in one batch, which fails; retried alone, the good event must not count as a conflict.
     ingest = Ingest(engine, prefix="p")
-    unstorable = encode(event("cabinet-1", 1)).replace(b'"note": "\xe9\x8d\xb5"', b'"note": "\\ud800"')
+    first = event("cabinet-1", 1)
+    refuse_in_store(engine, first["id"])
+    unstorable = encode(first)
     second = event("cabinet-1", 1)
     ingest.submit(f"p/{SITE}/cabinet-1/event", unstorable)
     ingest.submit(f"p/{SITE}/cabinet-1/event", encode(second))

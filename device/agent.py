@@ -16,6 +16,7 @@ import logging
 import queue
 import threading
 import time
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Callable
 from zoneinfo import ZoneInfo
@@ -35,6 +36,11 @@ from device.stations.effects import Effect, Emit, Feedback, Lock, Unlock
 from kagiban import protocol
 
 _LOG = logging.getLogger(__name__)
+
+# How many refused policy versions the agent remembers having reported, and how many
+# policy.rejected events it records per hour at most (a flood of forged versions is logged only).
+REJECTED_MEMORY = 64
+REJECTED_PER_HOUR = 20
 
 
 class UnsupportedStation(Exception):
@@ -91,8 +97,16 @@ class Agent:
         self.outbox = Outbox(
             data / "outbox.sqlite", site=self.site, station=self.station, capacity=cfg.storage.outbox_capacity
         )
-        self.policy = PolicyCache(data / "policy.json", site=self.site, station=self.station)
-        self.logic = CabinetLogic(unlock_s=t.unlock_s, held_open_s=t.held_open_s, decide=self.policy.decide)
+        self.policy = PolicyCache(
+            data / "policy.json", site=self.site, station=self.station, public_key=cfg.policy.public_key
+        )
+        # The logic asks decide(badge); the agent supplies the wall-clock time of the tap.
+        self._tap_wall: datetime | None = None
+        self._last_entry: protocol.PolicyEntry | None = None
+        self.logic = CabinetLogic(unlock_s=t.unlock_s, held_open_s=t.held_open_s, decide=self._decide)
+        # (reason, offered version) already reported as policy.rejected: one event per version.
+        self._rejected_reported: OrderedDict[tuple[str, int | None], None] = OrderedDict()
+        self._rejected_times: list[float] = []
         self._debounce = Debouncer(t.debounce_ms / 1000.0)
         self.link = MqttLink(cfg.broker, site=self.site, station=self.station, kind=cfg.station.kind, on_input=self.post)
 
@@ -118,6 +132,12 @@ class Agent:
         if mono is None:
             return now_wall
         return now_wall - timedelta(seconds=max(0.0, time.monotonic() - mono))
+
+    def _decide(self, badge: str) -> protocol.PolicyEntry:
+        """The policy's effective entry for ``badge`` at the time of the tap being handled."""
+        entry = self.policy.decide(badge, self._tap_wall or self.wall())
+        self._last_entry = entry
+        return entry
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -232,7 +252,17 @@ class Agent:
         if what == "badge":
             _, uid, t = item
             self.decisions += 1
-            self._apply(self.logic.badge(uid.upper(), t, self.wall(t)))
+            self._tap_wall = self.wall(t)
+            self._last_entry = None
+            try:
+                effects = self.logic.badge(uid.upper(), t, self._tap_wall)
+            finally:
+                self._tap_wall = None
+            if self._last_entry is not None:
+                for eff in effects:
+                    if isinstance(eff, Emit) and eff.kind.startswith("badge."):
+                        eff.data.setdefault("decision", self._last_entry.decision)
+            self._apply(effects)
         elif what == "door_raw":
             _, is_open, t = item
             if self.cfg.timings.debounce_ms == 0:
@@ -246,6 +276,7 @@ class Agent:
                 self.policy.offer(item[1])
             except PolicyRejected as exc:
                 _LOG.error("policy refused: %s", exc)
+                self._report_rejected(exc)
         elif what == "link":
             self._connected = item[1]
             self._inflight.clear()
@@ -277,6 +308,27 @@ class Agent:
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.cfg.timings.heartbeat_s
             self._heartbeat(now)
+
+    def _report_rejected(self, exc: PolicyRejected) -> None:
+        """Tell the hub (through the outbox) that an offered policy was refused, once per reason
+        and offered version, so a retained bad policy does not add an event at every reconnect."""
+        offered = exc.offered_version
+        key = (exc.reason, offered)
+        if key in self._rejected_reported:
+            return
+        now = time.monotonic()
+        self._rejected_times = [t for t in self._rejected_times if now - t < 3600.0]
+        if len(self._rejected_times) >= REJECTED_PER_HOUR:
+            _LOG.warning("policy.rejected not recorded for version %s: %d this hour already",
+                         offered, len(self._rejected_times))
+            return
+        self._rejected_times.append(now)
+        self._rejected_reported[key] = None
+        while len(self._rejected_reported) > REJECTED_MEMORY:
+            self._rejected_reported.popitem(last=False)
+        data = {"reason": exc.reason, "offered_version": offered, "held_version": self.policy.version}
+        self._commit(Emit("policy.rejected", self.wall(), data=data))
+        self._pump()
 
     # ---- effects ----------------------------------------------------------------------------
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from kagiban.broker import BrokerConfig
 from kagiban.configfile import load_config
 from kagiban.protocol import ID_PATTERN, StationKind
+from kagiban.signing import parse_public_key
 
 
 class _Section(BaseModel):
@@ -81,6 +82,27 @@ class StorageSection(_Section):
     outbox_capacity: int = Field(default=200_000, ge=10)
 
 
+class PolicySection(_Section):
+    """The hub's policy-signing public key: the station uses only policies signed with it.
+
+    Base64 of the 32 raw Ed25519 bytes, as printed by ``kagiban hub policy-key``. Required:
+    a station without it would have to trust whoever can publish on its policy topic.
+    """
+
+    public_key: str
+
+    @field_validator("public_key")
+    @classmethod
+    def _is_key(cls, value: str) -> str:
+        try:
+            parse_public_key(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"not an Ed25519 public key ({exc}); paste the line from `kagiban hub policy-key`"
+            ) from exc
+        return value.strip()
+
+
 class DeviceConfig(_Section):
     """A whole unit file."""
 
@@ -92,6 +114,7 @@ class DeviceConfig(_Section):
     broker: BrokerConfig = BrokerConfig()
     timings: TimingsSection = TimingsSection()
     storage: StorageSection = StorageSection()
+    policy: PolicySection
     time_zone: str = "Asia/Tokyo"
 
     # Set by load(): the folder the file was in, for resolving relative paths.

@@ -1,33 +1,41 @@
 """The station's copy of its access policy, kept on disk so decisions go on with the hub down.
 
-The hub publishes each station's policy retained; the station keeps the newest valid one it has
-seen in a JSON file, written atomically (temp file, fsync, rename) so a power cut leaves either
-the old or the new file, never half of one.
+The hub publishes each station's policy retained, signed with its Ed25519 key
+(kagiban.signing). The station uses a policy only if it is signed with the public key in its
+config, is for this site and station, and is not older than the one in force; anything else is
+refused with a reason, and the last good policy stays in force and on disk.
+
+The file on disk is the signed envelope as received, written atomically (temp file, fsync,
+rename) so a power cut leaves either the old or the new file, never half of one. It is verified
+again at start: a file altered on disk is ignored (and logged), as if there were none.
 """
 from __future__ import annotations
 
 import logging
 import os
+from datetime import datetime
 from pathlib import Path
 
-from kagiban.protocol import Policy, PolicyEntry, ProtocolError, parse_hub_message
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from kagiban.protocol import Policy, PolicyEntry
+from kagiban.signing import PolicyRejected, Verifier
+
+__all__ = ["NO_POLICY", "PolicyCache", "PolicyRejected"]
 
 _LOG = logging.getLogger(__name__)
 
 NO_POLICY = PolicyEntry(decision="deny", reason="no_policy")
 
 
-class PolicyRejected(ValueError):
-    """A policy message the station will not use; the message says why."""
-
-
 class PolicyCache:
     """The policy in force at this station."""
 
-    def __init__(self, path: str | Path, *, site: str, station: str):
+    def __init__(self, path: str | Path, *, site: str, station: str, public_key: str | Ed25519PublicKey):
         self.path = Path(path)
         self.site = site
         self.station = station
+        self._verifier = Verifier(public_key)
         self.current: Policy | None = None
         if self.path.exists():
             try:
@@ -40,26 +48,33 @@ class PolicyCache:
     def version(self) -> int | None:
         return self.current.version if self.current else None
 
+    @property
+    def key_id(self) -> str:
+        """The id of the key policies must be signed with."""
+        return self._verifier.key_id
+
     def _check(self, payload: bytes) -> Policy:
-        try:
-            policy = parse_hub_message(Policy, payload)
-        except ProtocolError as exc:
-            raise PolicyRejected(f"not a valid policy: {str(exc)[:200]}") from exc
+        policy = self._verifier.verify(payload)
         if policy.site != self.site or policy.station != self.station:
-            raise PolicyRejected(f"policy is for {policy.site}/{policy.station}")
+            raise PolicyRejected(
+                "wrong_station", f"policy is for {policy.site}/{policy.station}", policy.version
+            )
         return policy
 
     def offer(self, payload: bytes) -> bool:
         """Take a policy message from the hub; True if it replaced the one in force.
 
-        An older version than the one held is refused (PolicyRejected); the same version again
-        (a retained message on reconnect) is accepted silently without rewriting the file.
+        Refused with PolicyRejected (reason unsigned, unknown_key, bad_signature, bad_schema,
+        wrong_station or older_version); the same version again (a retained message on
+        reconnect) is accepted silently without rewriting the file.
         """
         policy = self._check(payload)
         if self.current is not None:
             if policy.version < self.current.version:
                 raise PolicyRejected(
-                    f"version {policy.version} is older than held version {self.current.version}"
+                    "older_version",
+                    f"version {policy.version} is older than held version {self.current.version}",
+                    policy.version,
                 )
             if policy.version == self.current.version:
                 return False
@@ -82,8 +97,9 @@ class PolicyCache:
         finally:
             os.close(dir_fd)
 
-    def decide(self, badge: str) -> PolicyEntry:
-        """What to do with a tapped badge; with no policy at all, everyone is refused."""
+    def decide(self, badge: str, now: datetime) -> PolicyEntry:
+        """What to do with a badge tapped at ``now`` (aware wall-clock time); with no policy at
+        all, everyone is refused."""
         if self.current is None:
             return NO_POLICY
-        return self.current.decide(badge)
+        return self.current.decide(badge, now)

@@ -5,6 +5,7 @@ A wrong file stops the hub at start with the file, the key and the reason
 """
 from __future__ import annotations
 
+import os
 from datetime import date, time
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,7 @@ from kagiban.configfile import load_config
 from kagiban.protocol import ID_PATTERN, StationKind, check_id
 
 DB_FILE_NAME = "kagiban.db"
+POLICY_KEY_FILE_NAME = "policy-signing.key"
 
 
 class _Section(BaseModel):
@@ -132,12 +134,24 @@ class WebSection(_Section):
 
     enabled: bool = True
     host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=1, le=65535)
+    port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port (tests, demo)
     # The session-signing key: from the environment or a file; if neither is given, one is
     # generated once and kept in data_dir (mode 600).
     secret_key_env: str | None = None
     secret_key_file: str | None = None
     default_language: Literal["ja", "en"] = "ja"
+
+
+class PolicySection(_Section):
+    """Signing of station policies (Ed25519; stations hold the public key).
+
+    ``signing_key_file``: a PEM private key, created with mode 600 if missing; may use
+    ${CREDENTIALS_DIRECTORY} and other environment variables; relative paths are taken from
+    the config file's folder. None: ``policy-signing.key`` in ``data_dir``.
+    ``kagiban hub policy-key --config FILE`` prints the public key for the station files.
+    """
+
+    signing_key_file: str | None = None
 
 
 class HubConfig(_Section):
@@ -154,6 +168,7 @@ class HubConfig(_Section):
     rules: RulesSection = RulesSection()
     notify: NotifySection = NotifySection()
     web: WebSection = WebSection()
+    policy: PolicySection = PolicySection()
 
     # Set by load(): the folder the file was in, for resolving relative paths.
     _config_dir: Path = PrivateAttr(default=Path("."))
@@ -197,6 +212,12 @@ class HubConfig(_Section):
     def staff_path(self) -> Path | None:
         """The staff file, if configured."""
         return None if self.staff_file is None else self._resolve(self.staff_file)
+
+    def policy_key_path(self) -> Path:
+        """The policy signing key file (it may not exist yet: the hub creates it)."""
+        if self.policy.signing_key_file is None:
+            return self.data_path() / POLICY_KEY_FILE_NAME
+        return self._resolve(Path(os.path.expandvars(self.policy.signing_key_file)))
 
     def db_url(self) -> str:
         """The database URL; a relative SQLite path is taken from the config file's folder."""

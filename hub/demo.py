@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from kagiban.localbroker import Mosquitto
+from kagiban.signing import load_or_create_private_key, public_key_b64
 
 _LOG = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ OUTAGE_AFTER, OUTAGE, CYCLE = 45.0, 25.0, 180.0
 
 def _write_configs(data: Path, broker_port: int, web_port: int) -> tuple[Path, dict[str, tuple[Path, Path]]]:
     (data / "staff.yaml").write_text(yaml.safe_dump(STAFF, allow_unicode=True))
+    # The hub signs the stations' policies; each unit file carries the public key.
+    signing_key = load_or_create_private_key(data / "hub" / "policy-signing.key")
     hub_cfg = {
         "broker": {"host": "127.0.0.1", "port": broker_port},
         "data_dir": "hub",
@@ -83,6 +86,7 @@ def _write_configs(data: Path, broker_port: int, web_port: int) -> tuple[Path, d
         "sites": {SITE: {"name": "Ward A, family register section"}},
         "rules": {"offline_grace_s": 20},
         "web": {"host": "127.0.0.1", "port": web_port},
+        "policy": {"signing_key_file": "hub/policy-signing.key"},
     }
     hub_path = data / "hub.yaml"
     hub_path.write_text(yaml.safe_dump(hub_cfg, allow_unicode=True))
@@ -97,6 +101,7 @@ def _write_configs(data: Path, broker_port: int, web_port: int) -> tuple[Path, d
             "broker": {"host": "127.0.0.1", "port": broker_port, "keepalive_s": 5},
             "timings": {"unlock_s": 5, "held_open_s": 10, "heartbeat_s": 5, "ack_timeout_s": 5},
             "storage": {"dir": f"{sid}-data"},
+            "policy": {"public_key": public_key_b64(signing_key)},
         }
         unit_path = data / f"{sid}.yaml"
         unit_path.write_text(yaml.safe_dump(unit, allow_unicode=True))

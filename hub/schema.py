@@ -10,10 +10,13 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Date,
+    ForeignKey,
     Index,
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -192,4 +195,131 @@ users = Table(
     Column("active", Integer, nullable=False),
     Column("created_at", String(27), nullable=False),
     CheckConstraint("role IN ('admin', 'supervisor', 'auditor')", name="role"),
+)
+
+
+# --- The registry (hub.registry): people, badges, trainings, designations, their change log.
+# Calendar dates are DATE (local dates of the site, no instant); the log's instants are UTC
+# text like everywhere else. Foreign keys are named here because the naming convention has
+# no "fk" entry.
+
+EMPLOYMENT_TYPES = ("regular", "shokutaku", "part_time")
+BADGE_STATES = ("active", "lost", "revoked")
+DESIGNATION_ROLES = ("holder", "standin")
+OTHERS_DECISIONS = ("flag", "deny")
+
+people = Table(
+    "people",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("staff_no", String(32), nullable=False, unique=True),  # 職員番号, the policy's person
+    Column("name", String(128), nullable=False),  # 氏名
+    Column("kana", String(128), nullable=False),  # reading (フリガナ)
+    Column("section", String(128), nullable=False),  # 所属
+    Column("employment", String(16), nullable=False),
+    Column("role", String(64), nullable=False),  # e.g. 責任職, 庶務担当, 係員
+    Column("active_from", Date),  # None: since always
+    Column("active_to", Date),  # the last active day; None: open-ended
+    CheckConstraint("employment IN ('regular', 'shokutaku', 'part_time')", name="employment"),
+)
+
+badges = Table(
+    "badges",
+    metadata,
+    Column("badge_id", String(32), primary_key=True),  # hex, upper case, as the reader reports
+    Column("person_id", Integer, ForeignKey("people.id", name="fk_badges_person_id"), nullable=False),
+    Column("valid_from", Date),  # first valid day; None: from issue
+    Column("valid_to", Date),  # last valid day; None: open-ended
+    Column("state", String(8), nullable=False),
+    Column("state_changed_at", String(27)),
+    CheckConstraint("state IN ('active', 'lost', 'revoked')", name="state"),
+    Index(None, "person_id"),
+)
+
+trainings = Table(
+    "trainings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),  # 研修名
+    Column("station_kinds", Text, nullable=False),  # JSON list of the station kinds requiring it
+    Column("valid_days", Integer),  # None: never expires
+)
+
+training_sessions = Table(
+    "training_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("training_id", Integer, ForeignKey("trainings.id", name="fk_training_sessions_training_id"),
+           nullable=False),
+    Column("held_on", Date, nullable=False),  # 実施日
+    Column("place", String(128), nullable=False),
+    Column("notes", Text, nullable=False),
+    # One session per training and day: that is how the office's files name a session.
+    UniqueConstraint("training_id", "held_on"),
+)
+
+attendance = Table(
+    "attendance",
+    metadata,
+    Column("session_id", Integer, ForeignKey("training_sessions.id", name="fk_attendance_session_id"),
+           nullable=False),
+    Column("person_id", Integer, ForeignKey("people.id", name="fk_attendance_person_id"), nullable=False),
+    PrimaryKeyConstraint("session_id", "person_id"),
+    Index(None, "person_id"),
+)
+
+designations = Table(
+    "designations",
+    metadata,
+    Column("station", String(64), nullable=False),
+    Column("person_id", Integer, ForeignKey("people.id", name="fk_designations_person_id"), nullable=False),
+    Column("role", String(8), nullable=False),
+    PrimaryKeyConstraint("station", "person_id"),
+    CheckConstraint("role IN ('holder', 'standin')", name="role"),
+)
+
+station_settings = Table(
+    "station_settings",
+    metadata,
+    Column("station", String(64), primary_key=True),
+    # Trained people who are not designated (cabinet) or not on the day's roster (shredder).
+    Column("others", String(8), nullable=False),
+    # Outside business hours, people not on the after-hours list.
+    Column("after_hours", String(8), nullable=False),
+    CheckConstraint("others IN ('flag', 'deny')", name="others"),
+    CheckConstraint("after_hours IN ('flag', 'deny')", name="after_hours"),
+)
+
+after_hours_users = Table(
+    "after_hours_users",
+    metadata,
+    Column("station", String(64), nullable=False),
+    Column("person_id", Integer, ForeignKey("people.id", name="fk_after_hours_users_person_id"),
+           nullable=False),
+    PrimaryKeyConstraint("station", "person_id"),
+)
+
+shredder_roster = Table(
+    "shredder_roster",
+    metadata,
+    Column("station", String(64), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("person_id", Integer, ForeignKey("people.id", name="fk_shredder_roster_person_id"),
+           nullable=False),
+    PrimaryKeyConstraint("station", "day", "person_id"),
+)
+
+registry_log = Table(
+    "registry_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(27), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("entity", String(32), nullable=False),  # person, badge, training, session, ...
+    Column("key", String(160), nullable=False),  # e.g. the staff number, the badge id
+    Column("action", String(16), nullable=False),  # add, update, delete, revoke, ...
+    Column("before", Text),  # JSON of the row before; None for an addition
+    Column("after", Text),  # JSON of the row after; None for a deletion
+    Index(None, "entity", "key"),
+    Index(None, "at"),
 )

@@ -15,11 +15,15 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine, insert, select, update
 
 from hub import migrate
+from hub.alerts import AlertCenter
 from hub.config import HubConfig
 from hub.db import begin_write, make_engine
 from hub.ingest import Committed, Ingest
 from hub.live import LiveBus
-from hub.policy import PolicyPublisher
+from hub.notify import Notifier
+from hub import registry
+from hub.policy import PolicyPublisher, load_signing_key
+from hub.rules import Rules
 from hub.schema import stations
 from kagiban.broker import connect_properties, make_client
 from kagiban.protocol import STATION_CHANNELS, Ack, dumps, subscription, topic
@@ -59,8 +63,14 @@ class Hub:
         prefix = cfg.broker.prefix
         self.policies = PolicyPublisher(
             self.engine, cfg.staff_path(), prefix=prefix, configured=cfg.known_stations(),
-            publish=self._publish_retained, tz=cfg.zone(),
+            publish=self._publish_retained, tz=cfg.zone(), site_zone=cfg.site_zone,
+            signing_key=load_signing_key(cfg.policy_key_path()),
         )
+        if cfg.staff_file is None:
+            # The registry (people, badges, trainings, designations) is the policy's source; a
+            # staff file, where configured, is the simpler source for small setups and tests.
+            self.policies.use_compile(registry.policy_source(self.engine, cfg))
+        registry.changed.connect(self._on_registry_change)
         self.policies.refresh()
         self.ingest = Ingest(
             self.engine,
@@ -88,10 +98,49 @@ class Hub:
         _LOG.info("hub started: broker %s:%d, prefix %s", cfg.broker.host, cfg.broker.port, prefix)
 
     def _start_rules(self) -> None:
-        """Alert rules over stored events, alerts and supervisor notifications."""
+        """Alert rules over stored events, alerts and supervisor notifications.
+
+        Raises ConfigError for a supervisor target whose URL cannot be read.
+        """
+        assert self.engine is not None
+        self.notifier = Notifier(self.engine, self.cfg).start()
+        self.alerts = AlertCenter(self.engine, self.cfg, publish=self._publish_alert, bus=self.bus,
+                                  notifier=self.notifier)
+        # Set before start(): batches committed meanwhile queue up for the rules thread.
+        self.rules = Rules(self.engine, self.cfg, self.alerts)
+        self.rules.start()
+
+    def _publish_alert(self, topic_name: str, payload: bytes) -> None:
+        if self._client is not None:
+            self._client.publish(topic_name, payload, qos=1, retain=False)
 
     def _start_web(self) -> None:
-        """The web page and JSON API."""
+        """The web page and JSON API, served in a thread (if ``web.enabled``).
+
+        Raises ConfigError for an unreadable session key, OSError if the address is taken.
+        """
+        if not self.cfg.web.enabled:
+            return
+        assert self.engine is not None
+        from hub.web import WebServer, create_app
+
+        app = create_app(self.engine, self.cfg, bus=self.bus, alerts=self.alerts, stats=self.stats)
+        self.web = WebServer(app, self.cfg.web.host, self.cfg.web.port).start()
+
+    def stats(self) -> dict:
+        """Figures for /healthz and /metrics: this run's ingest counters and the broker link."""
+        ingest = self.ingest
+        figures: dict = {"broker_connected": self.connected.is_set()}
+        if ingest is not None:
+            figures.update(ingested=ingest.ingested, duplicates=ingest.duplicates,
+                           quarantined=ingest.quarantined, snapshots=ingest.snapshots,
+                           backlog=ingest.backlog)
+        return figures
+
+    @property
+    def web_url(self) -> str | None:
+        """Where the web page answers (with the real port when configured as 0), if it runs."""
+        return self.web.url if self.web is not None else None
 
     def _after_commit(self, committed: Committed) -> None:
         """On the writer thread, after each commit: rules first, then the live page."""
@@ -105,13 +154,29 @@ class Hub:
         for hb in committed.heartbeats:
             self.bus.publish("heartbeat", hb.model_dump(mode="json"))
 
+    def _on_registry_change(self, _change) -> None:
+        # A revoked badge must reach every station within seconds.
+        if self.policies is not None:
+            self.policies.request_recompile()
+
     def stop(self) -> None:
         """Store what was received, then leave the broker; the session stays for the next run."""
+        registry.changed.disconnect(self._on_registry_change)
+        if self.web is not None:
+            # First: no one acknowledges or exports from a hub that is going away.
+            self.web.stop()
+            self.web = None
         if self.policies is not None:
             self.policies.stop()
         if self.ingest is not None:
             # Acks for this last batch still go out through the open connection.
             self.ingest.stop()
+        # After ingest (its last batch goes through the rules), before the broker and the store:
+        # the last alerts are still published and their deliveries recorded.
+        if self.rules is not None:
+            self.rules.stop()
+        if self.notifier is not None:
+            self.notifier.stop()
         if self._client is not None:
             self._stopping = True
             self._client.disconnect()

@@ -24,7 +24,111 @@ def _device(args: argparse.Namespace) -> int:
 def _hub(args: argparse.Namespace) -> int:
     from hub import config, service
 
+    if not args.config:
+        print("kagiban hub: the option --config FILE is required", file=sys.stderr)
+        return 2
     return service.run(config.load(args.config))
+
+
+def _hub_policy_key(args: argparse.Namespace) -> int:
+    from hub import config
+    from hub.policy import load_signing_key
+    from kagiban.signing import key_id, public_key_b64
+
+    if not args.config:
+        print("kagiban hub policy-key: the option --config FILE is required", file=sys.stderr)
+        return 2
+    path = config.load(args.config).policy_key_path()
+    existed = path.exists()
+    key = load_signing_key(path)
+    if not existed:
+        print(f"kagiban: created the policy signing key {path} (mode 600)", file=sys.stderr)
+    # The lines to paste into every station's YAML file.
+    print("policy:")
+    print(f"  public_key: \"{public_key_b64(key)}\"   # key id {key_id(key.public_key())}")
+    return 0
+
+
+def _user_store(args: argparse.Namespace, what: str):
+    """The hub's store (migrated), or None after printing why not."""
+    from hub import config, migrate
+    from hub.db import make_engine
+
+    if not args.config:
+        print(f"kagiban hub user {what}: the option --config FILE is required", file=sys.stderr)
+        return None
+    engine = make_engine(config.load(args.config).db_url())
+    migrate.upgrade(engine)
+    return engine
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    import getpass
+    import os
+
+    if args.password_env:
+        value = os.environ.get(args.password_env)
+        if not value:
+            print(f"kagiban: the environment variable {args.password_env} is empty or unset", file=sys.stderr)
+            return None
+        return value
+    first = getpass.getpass(f"Password for {args.username}: ")
+    if getpass.getpass("The same password again: ") != first:
+        print("kagiban: the two passwords differ; nothing was changed", file=sys.stderr)
+        return None
+    return first
+
+
+def _hub_user_add(args: argparse.Namespace) -> int:
+    from hub.users import UserError, add_user
+
+    engine = _user_store(args, "add")
+    if engine is None:
+        return 2
+    password = _read_password(args)
+    if password is None:
+        return 1
+    try:
+        add_user(engine, args.username, password, args.role, display_name=args.display_name,
+                 language=args.language, replace=args.replace)
+    except UserError as exc:
+        print(f"kagiban: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    print(f"kagiban: user {args.username} ({args.role}) can now sign in", file=sys.stderr)
+    return 0
+
+
+def _hub_user_list(args: argparse.Namespace) -> int:
+    from hub.users import list_users
+
+    engine = _user_store(args, "list")
+    if engine is None:
+        return 2
+    try:
+        for user in list_users(engine, include_inactive=args.all):
+            state = "" if user["active"] else "  (deactivated)"
+            print(f"{user['username']}\t{user['role']}\t{user['display_name']}\t{user['language']}{state}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _hub_user_deactivate(args: argparse.Namespace) -> int:
+    from hub.users import deactivate
+
+    engine = _user_store(args, "deactivate")
+    if engine is None:
+        return 2
+    try:
+        if not deactivate(engine, args.username):
+            print(f"kagiban: no active user {args.username}", file=sys.stderr)
+            return 1
+    finally:
+        engine.dispose()
+    print(f"kagiban: user {args.username} can no longer sign in", file=sys.stderr)
+    return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -72,8 +176,50 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the hub: ingest events, store the audit trail, publish station policies",
         description="Run the hub service, configured by its YAML file.",
     )
-    p.add_argument("--config", required=True, help="the hub's YAML file (see config/hub.example.yaml)")
+    # Not required=True here: `kagiban hub SUBCOMMAND --config FILE` gives it after the subcommand.
+    p.add_argument("--config", help="the hub's YAML file (see config/hub.example.yaml)")
     p.set_defaults(func=_hub)
+    hub_commands = p.add_subparsers(dest="hub_command", metavar="SUBCOMMAND")
+    q = hub_commands.add_parser(
+        "policy-key",
+        help="print the public key of the hub's policy signing key, for the stations' YAML files",
+        description="Print the `policy: public_key:` lines every station's YAML file needs; "
+        "creates the signing key (mode 600) if it does not exist yet.",
+    )
+    q.add_argument("--config", default=argparse.SUPPRESS, help="the hub's YAML file")
+    q.set_defaults(func=_hub_policy_key)
+    q = hub_commands.add_parser(
+        "user",
+        help="add, list or deactivate the people who sign in to the web page",
+        description="Web page users: admin, supervisor (acknowledges alerts), auditor (reads, exports).",
+    )
+    user_commands = q.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    u = user_commands.add_parser(
+        "add",
+        # No abbreviations: `--password SECRET` must fail, not pass as --password-env.
+        allow_abbrev=False,
+        help="add a user (the password is read from --password-env, else asked twice)",
+        description="Add a web page user. The password never goes on the command line: it comes "
+        "from the environment variable named by --password-env, or is asked for twice.",
+    )
+    u.add_argument("--config", default=argparse.SUPPRESS, help="the hub's YAML file")
+    u.add_argument("--username", required=True)
+    u.add_argument("--role", required=True, choices=["admin", "supervisor", "auditor"])
+    u.add_argument("--display-name", default="", help="the name shown on the page (default: the username)")
+    u.add_argument("--language", default="ja", choices=["ja", "en"], help="page language (default ja)")
+    u.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
+    u.add_argument("--replace", action="store_true",
+                   help="if the user exists: set the new password, role and name, and reactivate")
+    u.set_defaults(func=_hub_user_add)
+    u = user_commands.add_parser("list", help="list active users", description="List the web page users.")
+    u.add_argument("--config", default=argparse.SUPPRESS, help="the hub's YAML file")
+    u.add_argument("--all", action="store_true", help="include deactivated users")
+    u.set_defaults(func=_hub_user_list)
+    u = user_commands.add_parser("deactivate", help="stop a user from signing in (the record stays)",
+                                 description="Deactivate a web page user; acknowledgements keep naming them.")
+    u.add_argument("--config", default=argparse.SUPPRESS, help="the hub's YAML file")
+    u.add_argument("--username", required=True)
+    u.set_defaults(func=_hub_user_deactivate)
 
     p = sub.add_parser(
         "verify",

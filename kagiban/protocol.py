@@ -10,7 +10,7 @@ Topic tree (``prefix`` is configurable, ``kagiban`` by default)::
     {prefix}/{site}/{station}/status      station -> all   QoS 1  retained online/offline (last will)
     {prefix}/{site}/{station}/heartbeat   station -> hub   QoS 0  every N seconds
     {prefix}/{site}/{station}/ack         hub -> station   QoS 1  what the hub has committed
-    {prefix}/{site}/{station}/policy      hub -> station   QoS 1  retained access policy
+    {prefix}/{site}/{station}/policy      hub -> station   QoS 1  retained signed access policy
     {prefix}/{site}/{station}/alert       hub -> all       QoS 1  alerts raised by the hub's rules
 
 A broker ACL can therefore confine a station (username = station id) to
@@ -21,10 +21,21 @@ from __future__ import annotations
 import base64
 import json
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from kagiban.hours import in_hours
 
 VERSION = 1
 DEFAULT_PREFIX = "kagiban"
@@ -188,28 +199,125 @@ class Ack(_Strict):
         return out
 
 
+DecisionKind = Literal["allow", "allow_flag", "deny"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+KEY_ID_PATTERN = r"^[0-9a-f]{16}$"
+
+
 class PolicyEntry(_Strict):
-    """What a station does when this badge is tapped."""
+    """What a station does when this badge is tapped.
+
+    ``decision``/``reason`` are what the hub decided for the badge; ``decide`` then applies the
+    time rules at the moment of the tap: before ``valid_from`` the badge is denied
+    ``not_yet_valid``; from ``valid_until`` on it is denied with ``expiry_reason``; outside the
+    policy's hours ``after_hours`` says whether it is still allowed, flagged or denied.
+    Reasons: allow: designated_holder, stand_in, allowed; allow_flag and deny: not_designated,
+    untrained, training_expired, outside_hours, revoked, inactive, unknown, not_yet_valid,
+    badge_expired.
+    """
 
     person: str | None = None
     name: str | None = None
-    decision: Literal["allow", "allow_flag", "deny"]
+    decision: DecisionKind
     reason: str = ""
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+    expiry_reason: str = "expired"
+    after_hours: Literal["allow", "flag", "deny"] = "deny"
+
+
+class Hours(_Strict):
+    """Business hours of a policy: on these weekdays from start to end (local "HH:MM").
+
+    ``end`` earlier than ``start`` runs past midnight; the part after midnight belongs to the
+    previous day's window. ``start == end`` is a whole 24 hours from ``start``.
+    """
+
+    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    start: str = Field(default="08:30", pattern=HHMM_PATTERN)
+    end: str = Field(default="17:15", pattern=HHMM_PATTERN)
+
+
+def _deny_like(entry: PolicyEntry, decision: DecisionKind, reason: str) -> PolicyEntry:
+    return entry.model_copy(update={"decision": decision, "reason": reason})
 
 
 class Policy(_Strict):
-    """Per-station access policy, published retained by the hub and cached on disk."""
+    """Per-station access policy, published (signed) by the hub and cached on disk."""
 
     v: Literal[1] = 1
     version: int = Field(ge=1)
     issued_at: AwareDatetime
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
+    time_zone: str = "Asia/Tokyo"
+    # None: always business time (holidays then do not apply either).
+    hours: Hours | None = None
+    # Whole days outside hours (local dates in time_zone).
+    holidays: list[date] = Field(default_factory=list)
     badges: dict[str, PolicyEntry] = Field(default_factory=dict)
 
-    def decide(self, badge: str) -> PolicyEntry:
-        """The entry for ``badge``; an unknown badge is denied."""
-        return self.badges.get(badge, PolicyEntry(decision="deny", reason="unknown"))
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    def zone(self) -> ZoneInfo:
+        """The zone hours and holidays are judged in."""
+        return ZoneInfo(self.time_zone)
+
+    def in_hours(self, now: datetime) -> bool:
+        """True if ``now`` (aware) is business time under this policy."""
+        if self.hours is None:
+            return True
+        return in_hours(now, self.hours, self.holidays, self.zone())
+
+    def decide(self, badge: str, now: datetime) -> PolicyEntry:
+        """The effective entry for ``badge`` at ``now`` (aware); an unknown badge is denied.
+
+        A stored ``deny`` stays as it is; otherwise valid_from, valid_until and then the hours
+        may turn it into a deny (or, outside hours, an allow_flag).
+        """
+        if now.tzinfo is None:
+            raise ValueError("naive datetime: a policy decides at an instant with an offset")
+        entry = self.badges.get(badge)
+        if entry is None:
+            return PolicyEntry(decision="deny", reason="unknown")
+        if entry.decision == "deny":
+            return entry
+        if entry.valid_from is not None and now < entry.valid_from:
+            return _deny_like(entry, "deny", "not_yet_valid")
+        if entry.valid_until is not None and now >= entry.valid_until:
+            return _deny_like(entry, "deny", entry.expiry_reason)
+        if entry.after_hours != "allow" and not self.in_hours(now):
+            if entry.after_hours == "flag":
+                return _deny_like(entry, "allow_flag", "outside_hours")
+            return _deny_like(entry, "deny", "outside_hours")
+        return entry
+
+
+class SignedPolicy(_Strict):
+    """What travels retained on the policy topic and what the station keeps on disk.
+
+    ``signature`` is the base64 Ed25519 signature over ``canonical_json`` of the ``policy``
+    JSON object exactly as received (kagiban.signing verifies it on the raw object, before the
+    object is read as a Policy); ``key_id`` names the signing key (see kagiban.signing.key_id).
+    """
+
+    v: Literal[1] = 1
+    policy: Policy
+    key_id: str = Field(pattern=KEY_ID_PATTERN)
+    signature: str = Field(min_length=1)
+
+
+def canonical_json(obj: Any) -> bytes:
+    """The one byte form of a JSON value that is signed: sorted keys, no spaces, UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 class Alert(_Strict):

@@ -18,7 +18,7 @@ MODELS = {
     "status": protocol.Status,
     "heartbeat": protocol.Heartbeat,
     "ack": protocol.Ack,
-    "policy": protocol.Policy,
+    "policy": protocol.SignedPolicy,
     "alert": protocol.Alert,
 }
 
@@ -42,6 +42,13 @@ def test_every_field_is_described(channel):
     text = _section(channel)
     for field in MODELS[channel].model_fields:
         assert f"`{field}`" in text, f"{channel}: field {field} not described"
+
+
+def test_the_signed_policy_contents_are_described():
+    text = _section("policy")
+    for model in (protocol.Policy, protocol.PolicyEntry, protocol.Hours):
+        for field in model.model_fields:
+            assert f"`{field}`" in text, f"policy: {model.__name__}.{field} not described"
 
 
 @pytest.mark.parametrize("channel", sorted(MODELS))

@@ -13,7 +13,8 @@ from device.agent import Agent
 from device.simulate import set_door
 from kagiban import protocol
 from tests.support.mosquitto import wait_for
-from tests.support.stack import HOLDER, write_unit_config
+from kagiban import signing
+from tests.support.stack import HOLDER, UNKNOWN, sign_policy, write_unit_config
 
 
 class Watcher:
@@ -82,16 +83,17 @@ def test_bouncing_reed_switch_records_one_opening(agent_and_watcher):
     assert kinds.count("door.forced") == 1 and "door.closed" not in kinds
 
 
-def test_retained_policy_is_taken_and_used(agent_and_watcher):
+def test_retained_policy_is_taken_and_used(agent_and_watcher, tmp_path):
     agent, w, prefix = agent_and_watcher
     pol = protocol.Policy(
         version=3,
         issued_at=datetime.now(timezone.utc),
         site="ward-a",
         station="cabinet-1",
-        badges={HOLDER: protocol.PolicyEntry(person="S001", decision="allow", reason="designated")},
+        badges={HOLDER: protocol.PolicyEntry(person="S001", decision="allow", reason="designated_holder",
+                                             after_hours="allow")},
     )
-    w.publish(f"{prefix}/ward-a/cabinet-1/policy", protocol.dumps(pol), retain=True)
+    w.publish(f"{prefix}/ward-a/cabinet-1/policy", sign_policy(tmp_path, pol), retain=True)
     wait_for(lambda: agent.call(lambda a: a.policy.version) == 3, timeout=10, what="policy v3")
     agent.reader.tap(HOLDER)
     wait_for(lambda: agent.pin_factory.pin(27).state == 1, timeout=5, what="unlocked")
@@ -102,6 +104,40 @@ def test_retained_policy_is_taken_and_used(agent_and_watcher):
              timeout=5, what="key use recorded")
     events = agent.call(lambda a: a.outbox.events())
     assert all(e.data.get("policy_version") == 3 for e in events if e.kind != "station.started")
+    granted = [e for e in events if e.kind == "badge.granted"]
+    assert granted[0].data["decision"] == "allow" and granted[0].data["reason"] == "designated_holder"
+
+
+def _policy_events(agent):
+    return [e for e in agent.call(lambda a: a.outbox.events()) if e.kind == "policy.rejected"]
+
+
+def test_refused_policy_is_reported_once_per_version_and_the_good_one_stays(agent_and_watcher, tmp_path):
+    agent, w, prefix = agent_and_watcher
+    policy_topic = f"{prefix}/ward-a/cabinet-1/policy"
+    good = protocol.Policy(version=10, issued_at=datetime.now(timezone.utc), site="ward-a", station="cabinet-1",
+                           badges={HOLDER: protocol.PolicyEntry(decision="allow", after_hours="allow")})
+    w.publish(policy_topic, sign_policy(tmp_path, good), retain=True)
+    wait_for(lambda: agent.call(lambda a: a.policy.version) == 10, timeout=10, what="policy v10")
+    # Anyone who can publish on the topic could otherwise open the cabinet for every badge.
+    forged = good.model_copy(update={"version": 11, "badges": {
+        UNKNOWN: protocol.PolicyEntry(decision="allow", after_hours="allow")}})
+    forged_payload = signing.sign(forged, signing.generate_private_key())
+    w.publish(policy_topic, forged_payload, retain=True)
+    rejected = wait_for(lambda: _policy_events(agent), timeout=10, what="policy.rejected")
+    assert rejected[0].data["reason"] == "unknown_key"
+    assert rejected[0].data["offered_version"] == 11 and rejected[0].data["held_version"] == 10
+    # The same refused policy again (as after a reconnect) adds no second event.
+    w.publish(policy_topic, forged_payload, retain=True)
+    w.publish(policy_topic, protocol.dumps(forged.model_copy(update={"version": 12})), retain=True)
+    wait_for(lambda: len(_policy_events(agent)) == 2, timeout=10, what="the unsigned one reported")
+    time.sleep(0.3)
+    assert [e.data["reason"] for e in _policy_events(agent)] == ["unknown_key", "unsigned"]
+    assert agent.call(lambda a: a.policy.version) == 10
+    agent.reader.tap(UNKNOWN)
+    denied = wait_for(lambda: [e for e in agent.call(lambda a: a.outbox.events()) if e.kind == "badge.denied"],
+                      timeout=5, what="the forged badge denied")
+    assert denied[0].data["reason"] == "unknown" and denied[0].data["decision"] == "deny"
 
 
 def test_events_are_sent_and_resent_until_acked(agent_and_watcher):

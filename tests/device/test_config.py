@@ -7,6 +7,9 @@ from device import config
 from kagiban.configfile import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
+# Any valid key will do for loading: base64 of 32 raw Ed25519 public-key bytes.
+KEY = "VXGbZ1gWydvXB5k2i7wTpHIpEDR0Le9x4emQ+q0VYXw="
+POLICY = f"policy: {{public_key: '{KEY}'}}\n"
 
 
 @pytest.mark.parametrize("name", ["cabinet.example.yaml", "cabinet.sim.yaml"])
@@ -18,7 +21,7 @@ def test_example_unit_files_load(name):
 
 def test_relative_storage_dir_is_beside_the_config_file(tmp_path):
     f = tmp_path / "unit.yaml"
-    f.write_text("site: s\nstation: {id: c1, kind: cabinet}\nstorage: {dir: ./data}\n")
+    f.write_text("site: s\nstation: {id: c1, kind: cabinet}\nstorage: {dir: ./data}\n" + POLICY)
     assert config.load(f).data_dir() == tmp_path / "data"
 
 
@@ -40,6 +43,27 @@ def write(tmp_path, text):
     ],
 )
 def test_mistakes_name_file_key_and_reason(tmp_path, text, key, reason):
+    f = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        config.load(f)
+    msg = str(err.value)
+    assert str(f) in msg and key in msg and reason in msg
+
+
+@pytest.mark.parametrize(
+    "text,key,reason",
+    [
+        ("site: s\nstation: {id: c1, kind: cabinet}\n", "policy", "missing value"),
+        ("site: s\nstation: {id: c1, kind: cabinet}\npolicy: {}\n", "policy.public_key", "missing value"),
+        ("site: s\nstation: {id: c1, kind: cabinet}\npolicy: {public_key: 'not base64!'}\n",
+         "policy.public_key", "not an Ed25519 public key"),
+        ("site: s\nstation: {id: c1, kind: cabinet}\npolicy: {public_key: 'AAAA'}\n",
+         "policy.public_key", "32 bytes"),
+        ("site: s\nstation: {id: c1, kind: cabinet}\n" + POLICY.replace("}", ", verify: false}"),
+         "policy.verify", "unknown key"),
+    ],
+)
+def test_the_policy_key_is_required_and_checked(tmp_path, text, key, reason):
     f = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
         config.load(f)

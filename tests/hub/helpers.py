@@ -68,6 +68,8 @@ def write_hub_config(folder: Path, broker: Mosquitto, prefix: str, **sections: A
         "broker": {"host": "127.0.0.1", "port": broker.port, "prefix": prefix, "keepalive_s": 5},
         "data_dir": "data",
         "ingest": {"client_id": f"hub-{prefix}", "batch_max": 500, "batch_wait_ms": 10},
+        # Any free port: tests run side by side, and 8080 may be taken.
+        "web": {"port": 0},
     }
     body.update(sections)
     folder.mkdir(parents=True, exist_ok=True)

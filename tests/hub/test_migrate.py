@@ -16,6 +16,8 @@ from tests.hub.helpers import SITE, encode, event, stored_seqs
 TABLES = {
     "events", "snapshots", "quarantine", "stations", "station_log", "chain_head", "policies",
     "alerts", "alert_deliveries", "users",
+    "people", "badges", "trainings", "training_sessions", "attendance", "designations",
+    "station_settings", "after_hours_users", "shredder_roster", "registry_log",
 }
 
 

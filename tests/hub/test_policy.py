@@ -2,20 +2,32 @@
 published retained so a station that connects later still gets its policy."""
 from __future__ import annotations
 
+import stat
 import threading
+import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import pytest
 
 from hub import migrate
 from hub.db import make_engine
-from hub.policy import compile_policies, load_staff, store_policies, stored_policies
+from hub import policy as policy_module
+from hub.policy import (
+    PolicyPublisher,
+    compile_policies,
+    load_staff,
+    next_midnight,
+    store_policies,
+    stored_policies,
+)
 from hub.service import Hub
 from hub.config import load
 from kagiban.configfile import ConfigError
-from kagiban.protocol import Policy
+from kagiban import signing
+from kagiban.protocol import Hours, Policy, PolicyEntry, SignedPolicy
 from tests.hub.helpers import SITE, encode, status, write_hub_config
 from tests.support.mosquitto import wait_for
 
@@ -80,8 +92,23 @@ def test_badge_in_no_entry_is_denied_at_the_station(tmp_path):
     site, badges = compile_policies(load_staff(path), TARGETS)["cabinet-2"]
     policy = Policy(version=1, issued_at=datetime.now(timezone.utc), site=site,
                     station="cabinet-2", badges=badges)
-    assert policy.decide("01010312A1B2C3D4").decision == "deny"  # staff-001 is cabinet-1 only
-    assert policy.decide("01010312A1B2C3F7").decision == "allow_flag"
+    now = datetime.now(timezone.utc)
+    assert policy.decide("01010312A1B2C3D4", now).decision == "deny"  # staff-001 is cabinet-1 only
+    assert policy.decide("01010312A1B2C3F7", now).decision == "allow_flag"
+
+
+def test_staff_file_entries_keep_their_meaning_at_any_hour(tmp_path):
+    path = tmp_path / "staff.yaml"
+    path.write_text(STAFF_YAML)
+    _site, badges = compile_policies(load_staff(path), TARGETS)["cabinet-2"]
+    assert badges["012E4CD2A5B71F03"].reason == "allowed"
+    assert badges["01010312A1B2C3F7"].reason == "not_designated"
+    # Office hours in the policy do not matter: the staff file says nothing about hours.
+    policy = Policy(version=1, issued_at=datetime.now(timezone.utc), site=SITE, station="cabinet-2",
+                    badges=badges, hours=Hours())
+    sunday_night = datetime(2025, 4, 6, 3, 0, tzinfo=timezone(timedelta(hours=9)))
+    assert policy.decide("012E4CD2A5B71F03", sunday_night).decision == "allow"
+    assert policy.decide("01010312A1B2C3F7", sunday_night).reason == "not_designated"
 
 
 # (case, file name, text, what the error must say)
@@ -169,6 +196,7 @@ class PolicyWatcher:
 
     def __init__(self, broker, prefix):
         self.got: dict[str, list[tuple[bool, Policy]]] = {}
+        self.raw: dict[str, list[bytes]] = {}
         self._lock = threading.Lock()
         ready = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
@@ -182,7 +210,9 @@ class PolicyWatcher:
 
     def _on_message(self, _c, _u, msg):
         with self._lock:
-            self.got.setdefault(msg.topic, []).append((msg.retain, Policy.model_validate_json(msg.payload)))
+            self.raw.setdefault(msg.topic, []).append(msg.payload)
+            self.got.setdefault(msg.topic, []).append(
+                (msg.retain, SignedPolicy.model_validate_json(msg.payload).policy))
 
     def latest(self, topic_name):
         with self._lock:
@@ -280,3 +310,224 @@ def test_a_broken_edit_keeps_the_published_policies(tmp_path, broker, prefix, st
         assert watcher.latest(policy_topic) == before
     finally:
         watcher.close()
+
+
+# --- signing, pluggable compile, recompile requests, midnight ---------------------------------
+
+
+def test_published_policies_are_signed_with_the_hubs_key(tmp_path, broker, prefix, start_hub):
+    staff = tmp_path / "hub" / "staff.yaml"
+    staff.parent.mkdir(parents=True)
+    staff.write_text(STAFF_YAML)
+    hub = start_hub(staff_file="staff.yaml", stations=[{"id": "cabinet-1", "site": SITE, "kind": "cabinet"}])
+    key_file = tmp_path / "hub" / "data" / "policy-signing.key"  # the default: in data_dir
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    public = signing.public_key_b64(signing.load_private_key(key_file))
+    assert hub.policies.public_key() == public
+    watcher = PolicyWatcher(broker, prefix)
+    try:
+        policy_topic = f"{prefix}/{SITE}/cabinet-1/policy"
+        wait_for(lambda: watcher.raw.get(policy_topic), timeout=8, what="the retained policy")
+        got = signing.verify(watcher.raw[policy_topic][-1], public)
+        assert got == stored_policies(hub.engine)["cabinet-1"]
+        assert got.time_zone == "Asia/Tokyo"  # the site's zone (the hub's by default)
+    finally:
+        watcher.close()
+
+
+class Collector:
+    """A publish callback that keeps what was published, by topic."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.sent: dict[str, list[bytes]] = {}
+
+    def __call__(self, topic_name: str, payload: bytes) -> None:
+        with self.lock:
+            self.sent.setdefault(topic_name, []).append(payload)
+
+    def latest(self, topic_name: str, key) -> Policy | None:
+        with self.lock:
+            items = self.sent.get(topic_name)
+            return signing.verify(items[-1], signing.public_key_b64(key)) if items else None
+
+    def count(self) -> int:
+        with self.lock:
+            return sum(len(v) for v in self.sent.values())
+
+
+ENTRY = {"person": "S001", "decision": "allow", "reason": "designated_holder"}
+
+
+def make_publisher(engine, compile, key=None, staff=None, **kw):
+    collector = Collector()
+    key = key or signing.generate_private_key()
+    pub = PolicyPublisher(engine, staff, prefix="p", configured={"cabinet-1": SITE}, publish=collector,
+                          signing_key=key, compile=compile, **kw)
+    return pub, collector, key
+
+
+def test_a_pluggable_compile_is_the_source_and_recompile_requests_are_coalesced(engine):
+    calls = []
+    state = {"badges": {"0123456789ABCDEF": ENTRY}}
+
+    def compile(now):
+        calls.append(now)
+        time.sleep(0.05)  # a compile takes a moment
+        return {"cabinet-1": {"site": SITE, "badges": dict(state["badges"]),
+                              "hours": {"days": ["mon"], "start": "09:00", "end": "17:00"},
+                              "holidays": [date(2025, 5, 5)]}}
+
+    pub, sent, key = make_publisher(engine, compile, poll_s=5.0, min_interval_s=0.3)
+    assert pub.refresh() == {"cabinet-1"}
+    pub.start()
+    try:
+        pub.request_publish()
+        topic_name = f"p/{SITE}/cabinet-1/policy"
+        first = wait_for(lambda: sent.latest(topic_name, key), timeout=5, what="first publication")
+        assert first.hours == Hours(days=["mon"], start="09:00", end="17:00")
+        assert first.holidays == [date(2025, 5, 5)] and first.time_zone == "UTC"  # the default tz
+        n = len(calls)
+        state["badges"] = {"0123456789ABCDEF": {**ENTRY, "decision": "deny", "reason": "revoked"}}
+        # A burst of registry changes from several threads: far fewer compiles than requests.
+        threads = [threading.Thread(target=lambda: [pub.request_recompile() for _ in range(50)])
+                   for _ in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        newer = wait_for(lambda: (p := sent.latest(topic_name, key)) and p.version > first.version and p,
+                         timeout=5, what="the recompiled policy")
+        assert newer.badges["0123456789ABCDEF"].reason == "revoked"
+        time.sleep(0.8)
+        assert 1 <= len(calls) - n <= 3
+        # Nothing changed: a request compiles, finds the same content, publishes nothing new.
+        before, m = sent.count(), len(calls)
+        pub.request_recompile()
+        wait_for(lambda: len(calls) > m, timeout=3, what="another compile")
+        time.sleep(0.3)
+        assert sent.count() == before
+        assert stored_policies(engine)["cabinet-1"].version == newer.version
+    finally:
+        pub.stop()
+
+
+def test_a_failing_compile_keeps_the_published_policy_and_is_retried(engine, monkeypatch, caplog):
+    monkeypatch.setattr(policy_module, "RETRY_S", 0.2)
+    state = {"fail": False, "reason": "allowed"}
+
+    def compile(now):
+        if state["fail"]:
+            raise RuntimeError("registry locked")
+        return {"cabinet-1": (SITE, {"0123456789ABCDEF": PolicyEntry(**{**ENTRY, "reason": state["reason"]})})}
+
+    pub, sent, key = make_publisher(engine, compile, poll_s=0.1, min_interval_s=0.05)
+    pub.refresh()
+    version = stored_policies(engine)["cabinet-1"].version
+    pub.start()
+    try:
+        state["fail"] = True
+        pub.request_recompile()
+        wait_for(lambda: "registry locked" in caplog.text, timeout=5, what="the failure logged")
+        assert stored_policies(engine)["cabinet-1"].version == version
+        state.update(fail=False, reason="stand_in")
+        wait_for(lambda: stored_policies(engine)["cabinet-1"].badges["0123456789ABCDEF"].reason == "stand_in",
+                 timeout=5, what="retried without a new request")
+    finally:
+        pub.stop()
+
+
+def test_at_local_midnight_the_policy_is_compiled_again_and_republished(engine, monkeypatch):
+    tokyo = ZoneInfo("Asia/Tokyo")
+    clock = {"now": datetime(2025, 4, 1, 23, 59, 58, tzinfo=tokyo)}
+    monkeypatch.setattr(policy_module, "now_utc", lambda: clock["now"].astimezone(timezone.utc))
+    dates = []
+
+    def compile(now):
+        day = now.astimezone(tokyo).date()
+        dates.append(day)
+        # Training valid through 1 April: from 2 April the compile says "untrained".
+        entry = ENTRY if day <= date(2025, 4, 1) else {**ENTRY, "decision": "deny", "reason": "training_expired"}
+        return {"cabinet-1": {"site": SITE, "badges": {"0123456789ABCDEF": entry}}}
+
+    pub, sent, key = make_publisher(engine, compile, poll_s=0.05, site_zone=lambda _s: tokyo)
+    pub.refresh(clock["now"])
+    pub.start()
+    try:
+        topic_name = f"p/{SITE}/cabinet-1/policy"
+        time.sleep(0.3)
+        assert dates == [date(2025, 4, 1)] and sent.count() == 0  # nothing due yet
+        clock["now"] = datetime(2025, 4, 2, 0, 0, 1, tzinfo=tokyo)
+        got = wait_for(lambda: sent.latest(topic_name, key), timeout=5, what="the midnight publication")
+        assert got.badges["0123456789ABCDEF"].reason == "training_expired"
+        assert got.time_zone == "Asia/Tokyo" and date(2025, 4, 2) in dates
+    finally:
+        pub.stop()
+
+
+def test_next_midnight_is_local_to_the_zone():
+    tokyo = ZoneInfo("Asia/Tokyo")
+    now = datetime(2025, 4, 1, 14, 59, tzinfo=timezone.utc)  # 23:59 in Tokyo
+    assert next_midnight(now, tokyo) == datetime(2025, 4, 2, 0, 0, tzinfo=tokyo)
+    assert next_midnight(now, timezone.utc) == datetime(2025, 4, 2, 0, 0, tzinfo=timezone.utc)
+
+
+def test_stored_policies_are_signed_again_under_a_new_key_keeping_their_version(engine):
+    compile = lambda now: {"cabinet-1": (SITE, {"0123456789ABCDEF": PolicyEntry(**ENTRY)})}  # noqa: E731
+    old, _sent, old_key = make_publisher(engine, compile)
+    old.refresh()
+    version = stored_policies(engine)["cabinet-1"].version
+    new, sent, new_key = make_publisher(engine, compile)
+    assert new.refresh() == set()  # same content: no new version
+    assert new.publish() == 1
+    got = sent.latest(f"p/{SITE}/cabinet-1/policy", new_key)
+    assert got.version == version
+    with pytest.raises(signing.PolicyRejected):
+        signing.verify(sent.sent[f"p/{SITE}/cabinet-1/policy"][-1], signing.public_key_b64(old_key))
+
+
+def test_a_policy_stored_before_signing_is_signed_when_published(tmp_path, engine):
+    path = tmp_path / "staff.yaml"
+    path.write_text(STAFF_YAML)
+    store_policies(engine, compile_policies(load_staff(path), TARGETS))  # no key: bare JSON stored
+    pub, sent, key = make_publisher(engine, None, staff=path)
+    assert pub.publish() == 2
+    got = sent.latest(f"p/{SITE}/cabinet-1/policy", key)
+    assert got == stored_policies(engine)["cabinet-1"]
+
+
+def test_policy_key_command_prints_the_public_key_for_station_files(tmp_path, capsys):
+    from kagiban.cli import main
+
+    (tmp_path / "hub.yaml").write_text("data_dir: ./data\n")
+    assert main(["hub", "policy-key", "--config", str(tmp_path / "hub.yaml")]) == 0
+    out = capsys.readouterr().out
+    key = signing.load_private_key(tmp_path / "data" / "policy-signing.key")
+    assert f'public_key: "{signing.public_key_b64(key)}"' in out and out.startswith("policy:\n")
+    # Pasted into a unit file, it loads.
+    import yaml
+
+    assert yaml.safe_load(out)["policy"]["public_key"] == signing.public_key_b64(key)
+    assert main(["hub", "policy-key", "--config", str(tmp_path / "hub.yaml")]) == 0
+    assert capsys.readouterr().out == out  # the same key the next time
+
+
+def test_signing_key_file_may_use_the_credentials_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path / "creds"))
+    (tmp_path / "hub.yaml").write_text(
+        "data_dir: ./data\npolicy: {signing_key_file: '${CREDENTIALS_DIRECTORY}/policy-key'}\n")
+    assert load(tmp_path / "hub.yaml").policy_key_path() == tmp_path / "creds" / "policy-key"
+    (tmp_path / "hub2.yaml").write_text("data_dir: ./data\n")
+    assert load(tmp_path / "hub2.yaml").policy_key_path() == tmp_path / "data" / "policy-signing.key"
+
+
+def test_an_unusable_signing_key_file_stops_the_hub(tmp_path, broker, prefix):
+    folder = tmp_path / "hub"
+    folder.mkdir()
+    (folder / "bad.key").write_text("not a key\n")
+    hub = Hub(load(write_hub_config(folder, broker, prefix, policy={"signing_key_file": "bad.key"})))
+    try:
+        with pytest.raises(ConfigError, match="policy.signing_key_file"):
+            hub.start()
+    finally:
+        hub.stop()

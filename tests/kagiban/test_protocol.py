@@ -1,6 +1,7 @@
 """The wire protocol: topics, validation and the reasons a message is refused."""
 import base64
 import json
+from datetime import datetime, timezone
 
 import pytest
 
@@ -87,4 +88,4 @@ def test_policy_denies_unknown_badges():
     pol = protocol.Policy(
         version=1, issued_at="2026-11-26T10:00:00+09:00", site="ward-a", station="cabinet-1", badges={}
     )
-    assert pol.decide("0123456789ABCDEF").reason == "unknown"
+    assert pol.decide("0123456789ABCDEF", datetime.now(timezone.utc)).reason == "unknown"

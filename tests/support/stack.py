@@ -11,6 +11,9 @@ from pathlib import Path
 
 import yaml
 
+from kagiban.protocol import Policy
+from kagiban.signing import load_or_create_private_key, load_private_key, public_key_b64, sign
+
 ROOT = Path(__file__).resolve().parents[2]
 
 HOLDER = "0123456789ABCDEF"  # designated holder of cabinet-1
@@ -25,6 +28,28 @@ STAFF = {
 }
 
 
+POLICY_KEY_FILE = "policy-signing.key"
+
+
+def policy_key(tmp: Path) -> Path:
+    """The test's policy signing key (created once per folder): the hub signs with it and the
+    units written into the same folder carry its public key."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    path = tmp / POLICY_KEY_FILE
+    load_or_create_private_key(path)
+    return path
+
+
+def policy_public_key(tmp: Path) -> str:
+    """Base64 public key of ``policy_key(tmp)``."""
+    return public_key_b64(load_private_key(policy_key(tmp)))
+
+
+def sign_policy(tmp: Path, policy: Policy | dict) -> bytes:
+    """``policy`` signed with the test's key, as the hub would publish it."""
+    return sign(policy, load_private_key(policy_key(tmp)))
+
+
 def write_hub_config(
     tmp: Path, broker_port: int, prefix: str, stations=("cabinet-1", "cabinet-2", "cabinet-3"), **ingest
 ) -> Path:
@@ -36,7 +61,10 @@ def write_hub_config(
         "data_dir": str(tmp / "hub-data"),
         "staff_file": "staff.yaml",
         "ingest": {"client_id": f"hub-{prefix}", **ingest},
+        # Any free port: tests run side by side, and 8080 may be taken.
+        "web": {"port": 0},
         "stations": [{"id": s, "site": "ward-a", "kind": "cabinet"} for s in stations],
+        "policy": {"signing_key_file": str(policy_key(tmp))},
     }
     path = tmp / "hub.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -56,6 +84,7 @@ def write_unit_config(tmp: Path, broker_port: int, prefix: str, station: str = "
         "timings": {"unlock_s": 5, "held_open_s": 60, "debounce_ms": 20, "heartbeat_s": 2,
                     "ack_timeout_s": 2, **timings},
         "storage": {"dir": f"./{station}-data"},
+        "policy": {"public_key": policy_public_key(tmp)},
     }
     path = tmp / f"{station}.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -97,6 +126,8 @@ def outbox_depth(unit_config: Path, station: str = "cabinet-1") -> int:
     con = sqlite3.connect(db)
     try:
         return con.execute("SELECT count(*) FROM events").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0  # the agent has created the file but not its tables yet
     finally:
         con.close()
 

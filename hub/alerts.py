@@ -1,0 +1,268 @@
+"""Alerts: stored once, published to the broker and the live page, handed to the notifier,
+acknowledged by a supervisor.
+
+An alert row keeps an English ``message`` (logs, e-mail) and ``params``: JSON with what any
+page needs to say the same in Japanese or English (``alert_text``). Alerts raised for a
+stored event are idempotent on (event id, rule): the rules may run again over the same
+events after a restart without raising anything twice.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Engine, func, insert, select, update
+
+from hub.config import HubConfig
+from hub.db import begin_write
+from hub.live import LiveBus
+from hub.schema import alerts
+from hub.timestamps import now_utc, utc_text
+from kagiban import protocol
+
+if TYPE_CHECKING:
+    from hub.notify import Notifier
+
+_LOG = logging.getLogger(__name__)
+
+SEVERITIES = ("info", "warning", "critical")
+_LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
+
+Publish = Callable[[str, bytes], None]
+
+# (Japanese, English) names, for titles and the page.
+RULE_NAMES: dict[str, tuple[str, str]] = {
+    "forced": ("扉のこじ開け", "Door forced"),
+    "held_open": ("扉の長時間開放", "Door held open"),
+    "denied": ("バッジの拒否", "Badge denied"),
+    "after_hours": ("時間外の利用", "After-hours use"),
+    "flagged_use": ("指定外の職員による利用", "Non-designated use"),
+    "offline": ("端末のオフライン", "Station offline"),
+    "online": ("端末の復帰", "Station back online"),
+    "seq_gap": ("イベントの欠落", "Missing events"),
+    "outbox_filling": ("未送信イベントの滞留", "Outbox filling up"),
+}
+SEVERITY_NAMES: dict[str, tuple[str, str]] = {
+    "info": ("情報", "Info"),
+    "warning": ("警告", "Warning"),
+    "critical": ("重大", "Critical"),
+}
+_KIND_NAMES: dict[str, tuple[str, str]] = {
+    "badge.granted": ("バッジによる解錠", "badge unlock"),
+    "door.forced": ("扉のこじ開け", "forced door"),
+    "door.opened": ("扉の開放", "door opening"),
+    "key.used": ("鍵の使用", "key use"),
+}
+_REASONS: dict[str, tuple[str, str]] = {
+    "unknown": ("未登録のバッジ", "unknown badge"),
+    "": ("-", "-"),
+}
+_TEMPLATES: dict[str, tuple[str, str]] = {
+    "forced": ("{station_name}で扉がこじ開けられました（{time}）。",
+               "Door forced open at {station_name} at {time}."),
+    "held_open": ("{station_name}の扉が{open_s}秒間開いたままです（上限{limit_s}秒、{time}）。",
+                  "Door held open at {station_name} for {open_s} s (limit {limit_s} s) at {time}."),
+    "denied": ("{station_name}でバッジ{badge}が拒否されました（理由: {reason}、{time}）。",
+               "Badge {badge} denied at {station_name} (reason: {reason}) at {time}."),
+    "after_hours": ("{station_name}で時間外の{what}がありました（{who}、{time}）。",
+                    "After-hours {what} at {station_name} by {who} at {time}."),
+    "flagged_use": ("{station_name}を指定外の職員が利用しました（{who}、{time}）。",
+                    "Non-designated use of {station_name} by {who} at {time}."),
+    "offline.last_will": ("{station_name}がオフラインになりました（接続断、{time}）。",
+                          "{station_name} went offline (connection lost) at {time}."),
+    "offline.no_heartbeat": ("{station_name}がオフラインになりました（{time}以降{silent_s}秒間応答なし）。",
+                             "{station_name} went offline: nothing heard for {silent_s} s since {time}."),
+    "online": ("{station_name}がオンラインに戻りました（{time}）。",
+               "{station_name} is back online at {time}."),
+    "seq_gap": ("{station_name}のイベント{missing_from}〜{missing_to}が{grace_s}秒以内に届きませんでした。",
+                "{station_name}: events {missing_from}-{missing_to} did not arrive within {grace_s} s."),
+    "outbox_filling": ("{station_name}の未送信イベントが溜まっています（{depth}/{capacity}件、{time}）。",
+                       "{station_name}: {depth} of {capacity} outbox places hold unsent events at {time}."),
+}
+
+
+class _Blank(dict):
+    """Format arguments where a missing key reads as "?" rather than failing."""
+
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def local_time_text(at_iso: str | None, zone: str | None) -> str:
+    """``at_iso`` as ``YYYY-MM-DD HH:MM:SS ZONE`` in ``zone`` (or its own offset)."""
+    if not at_iso:
+        return "?"
+    try:
+        when = datetime.fromisoformat(at_iso.replace("Z", "+00:00"))
+        if zone:
+            when = when.astimezone(ZoneInfo(zone))
+    except (ValueError, ZoneInfoNotFoundError):
+        return at_iso
+    return when.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+
+
+def alert_text(rule: str, params: dict[str, Any], lang: str = "en") -> str:
+    """The alert's sentence in ``lang`` ("ja" or "en"), from its stored params."""
+    i = 0 if lang == "ja" else 1
+    args = _Blank(params)
+    args["time"] = local_time_text(params.get("at"), params.get("zone"))
+    args["station_name"] = params.get("station_name") or params.get("station") or "?"
+    args["who"] = params.get("person") or params.get("badge") or ("不明" if i == 0 else "unknown")
+    kind = params.get("kind") or ""
+    args["what"] = _KIND_NAMES.get(kind, (kind, kind))[i]
+    reason = params.get("reason") or ""
+    args["reason"] = _REASONS.get(reason, (reason, reason))[i]
+    template = _TEMPLATES.get(f"{rule}.{params.get('cause')}") or _TEMPLATES.get(rule)
+    if template is None:
+        return params.get("message") or rule
+    return template[i].format_map(args)
+
+
+def _row_dict(row: Any) -> dict[str, Any]:
+    out = dict(row._mapping)
+    try:
+        out["params"] = json.loads(out["params"])
+    except ValueError:  # a hand-edited row must not break the page
+        out["params"] = {}
+    return out
+
+
+class AlertCenter:
+    """Stores, publishes and acknowledges alerts; safe to call from any thread."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        cfg: HubConfig,
+        *,
+        publish: Publish | None = None,
+        bus: LiveBus | None = None,
+        notifier: "Notifier | None" = None,
+    ):
+        self.engine = engine
+        self.cfg = cfg
+        self.publish = publish
+        self.bus = bus
+        self.notifier = notifier
+        self.raised = 0  # new alerts stored, for metrics
+
+    def raise_alert(
+        self,
+        *,
+        site: str,
+        station: str,
+        rule: str,
+        severity: str,
+        message: str,
+        params: dict[str, Any],
+        event_id: str | None = None,
+        raised_at: datetime | None = None,
+    ) -> int:
+        """Store an open alert and pass it on; its id. Raised once per (event_id, rule)."""
+        if severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {severity!r}")
+        when = raised_at or now_utc()
+        row = {
+            "site": site, "station": station, "rule": rule, "severity": severity,
+            "message": message, "params": json.dumps(params, ensure_ascii=False, sort_keys=True, default=str),
+            "event_id": event_id, "raised_at": utc_text(when), "state": "open",
+        }
+        with begin_write(self.engine) as conn:
+            if event_id is not None:
+                existing = conn.execute(
+                    select(alerts.c.id).where(alerts.c.event_id == event_id, alerts.c.rule == rule)
+                ).scalar()
+                if existing is not None:
+                    _LOG.debug("alert %s for event %s already raised as %d", rule, event_id, existing)
+                    return existing
+            alert_id = conn.execute(insert(alerts).values(**row)).inserted_primary_key[0]
+            deliveries = 0
+            if self.notifier is not None:
+                # Same transaction: an alert stored is an alert whose notifications will be tried.
+                deliveries = self.notifier.schedule(conn, alert_id, site, row["raised_at"])
+        self.raised += 1
+        _LOG.log(_LOG_LEVEL[severity], "alert %d %s (%s) at %s/%s, %d notification(s) due: %s",
+                 alert_id, rule, severity, site, station, deliveries, message)
+        self._pass_on(alert_id, row, params, when, deliveries)
+        return alert_id
+
+    def _pass_on(self, alert_id: int, row: dict[str, Any], params: dict[str, Any],
+                 when: datetime, deliveries: int) -> None:
+        """After the commit: broker, live page, notifier. None of them may fail the caller."""
+        if self.publish is not None:
+            payload = protocol.dumps(protocol.Alert(
+                id=alert_id, site=row["site"], station=row["station"], rule=row["rule"],
+                severity=row["severity"], at=when, message=row["message"], event_id=row["event_id"],
+            ))
+            try:
+                self.publish(protocol.topic(self.cfg.broker.prefix, row["site"], row["station"], "alert"),
+                             payload)
+            except Exception:
+                _LOG.exception("publishing alert %d to the broker failed", alert_id)
+        if self.bus is not None:
+            try:
+                self.bus.publish("alert", {**row, "id": alert_id, "params": params})
+            except Exception:
+                _LOG.exception("publishing alert %d to the live page failed", alert_id)
+        if self.notifier is not None and deliveries:
+            self.notifier.wake()
+
+    def acknowledge(self, alert_id: int, user: str, comment: str = "") -> bool:
+        """Record who acknowledged an open alert, when and why; False if unknown or already done."""
+        if not user:
+            raise ValueError("an acknowledgement needs the user's name")
+        acked_at = utc_text(now_utc())
+        with begin_write(self.engine) as conn:
+            result = conn.execute(
+                update(alerts)
+                .where(alerts.c.id == alert_id, alerts.c.state == "open")
+                .values(state="acknowledged", acked_by=user[:64], acked_at=acked_at, ack_comment=comment)
+            )
+            if result.rowcount != 1:
+                return False
+            row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).one()
+        _LOG.info("alert %d acknowledged by %s", alert_id, user)
+        if self.bus is not None:
+            data = _row_dict(row)
+            try:
+                self.bus.publish("alert_ack", data)
+            except Exception:
+                _LOG.exception("publishing the acknowledgement of alert %d failed", alert_id)
+        return True
+
+
+def list_alerts(
+    engine: Engine,
+    *,
+    state: str | None = None,
+    site: str | None = None,
+    station: str | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """Alerts, newest first, with ``params`` decoded."""
+    query = select(alerts).order_by(alerts.c.raised_at.desc(), alerts.c.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(alerts.c.state == state)
+    if site is not None:
+        query = query.where(alerts.c.site == site)
+    if station is not None:
+        query = query.where(alerts.c.station == station)
+    with engine.connect() as conn:
+        return [_row_dict(r) for r in conn.execute(query)]
+
+
+def get_alert(engine: Engine, alert_id: int) -> dict[str, Any] | None:
+    """One alert with ``params`` decoded, or None."""
+    with engine.connect() as conn:
+        row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).first()
+    return None if row is None else _row_dict(row)
+
+
+def count_open(engine: Engine) -> int:
+    """How many alerts nobody has acknowledged yet."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(alerts).where(alerts.c.state == "open")).scalar_one()

@@ -1,0 +1,331 @@
+"""The key-use ledger (鍵の使用簿): who took the keys from each cabinet on a day, when, for how
+long, and who held them last; with CSV and Excel exports. No web framework here, so reports
+and the command line can reuse it.
+
+Rows come from stored events only (the hash-chained audit trail):
+
+- ``use``: a ``key.used`` event (an authorised tap, then the door opened and closed);
+- ``not_opened``: an ``unlock.expired`` event, matched to the ``badge.granted`` tap that
+  unlocked the cabinet (the tap is recorded even though the door never opened);
+- ``forced``: a ``door.forced`` event, matched to the next ``door.closed`` of that cabinet.
+
+A row belongs to the day (in its site's time zone) on which the cabinet was unlocked (or
+forced open), so a use across midnight stays on the day the key was taken. Uses that stay
+open longer than ``SPAN_AFTER`` are not found from the day they started.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from hub.config import HubConfig
+from hub.schema import events, policies, stations
+from hub.timestamps import utc_text
+
+_LOG = logging.getLogger(__name__)
+
+ENTRY_KINDS = ("use", "not_opened", "forced")
+# The events the ledger is built from (all looked up through the (kind, at_utc) index).
+_KINDS = ("key.used", "unlock.expired", "badge.granted", "door.forced", "door.closed", "door.held_open")
+# How far past the day's end to look for the end of a use that started that day.
+SPAN_AFTER = timedelta(days=1)
+# How far before the day's start to look for the tap behind an expired unlock.
+SPAN_BEFORE = timedelta(hours=1)
+
+
+@dataclass
+class LedgerRow:
+    """One line of the ledger; times are aware, in the site's time zone."""
+
+    station: str
+    station_name: str
+    site: str
+    day: date
+    entry: str  # use, not_opened, forced
+    person: str | None
+    name: str | None
+    badge: str | None
+    unlocked_at: datetime | None
+    opened_at: datetime | None
+    closed_at: datetime | None
+    duration_s: float | None  # how long the door was open
+    flagged: bool  # allowed, but not the designated holder or stand-in
+    held_open: bool  # the door stayed open past the station's limit
+    last: bool  # the last key use of the day at this cabinet
+    event_id: str
+    row_no: int
+
+    def as_json(self) -> dict[str, Any]:
+        """The row with ISO 8601 times, for the JSON API."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, (datetime, date)):
+                out[key] = value.isoformat()
+        return out
+
+
+def staff_names(engine: Engine) -> dict[str, str]:
+    """Person id -> name, from the access policies the hub last published (the staff file)."""
+    names: dict[str, str] = {}
+    with engine.connect() as conn:
+        for (payload,) in conn.execute(select(policies.c.payload)):
+            try:
+                obj = json.loads(payload)
+            except ValueError:
+                continue
+            if isinstance(obj, dict) and isinstance(obj.get("policy"), dict):
+                obj = obj["policy"]  # a signed envelope: the policy is inside
+            badges = obj.get("badges") if isinstance(obj, dict) else None
+            for entry in (badges or {}).values():
+                if not isinstance(entry, dict):
+                    continue
+                if entry.get("person") and entry.get("name"):
+                    names[entry["person"]] = entry["name"]
+    return names
+
+
+def cabinet_ids(engine: Engine, cfg: HubConfig) -> list[str]:
+    """Stations that are (or may be) key cabinets: listed or reported as such, or of unknown kind."""
+    with engine.connect() as conn:
+        known = {r.station: r.kind for r in conn.execute(select(stations.c.station, stations.c.kind))}
+    for entry in cfg.stations or []:
+        known[entry.id] = entry.kind
+    return sorted(s for s, kind in known.items() if kind in (None, "cabinet"))
+
+
+def _when(value: Any, zone: tzinfo) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.astimezone(zone)
+
+
+def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The first instant of ``day`` and of the next day in ``zone``."""
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    return start, end
+
+
+def key_ledger(
+    engine: Engine,
+    cfg: HubConfig,
+    day: date,
+    *,
+    station: str | None = None,
+    names: Mapping[str, str] | None = None,
+) -> list[LedgerRow]:
+    """The ledger of ``day`` for one cabinet (or every cabinet), by cabinet then time."""
+    if names is None:
+        names = staff_names(engine)
+    wanted = [station] if station else cabinet_ids(engine, cfg)
+    if not wanted:
+        return []
+    with engine.connect() as conn:
+        sites = {r.station: r.site for r in conn.execute(
+            select(stations.c.station, stations.c.site).where(stations.c.station.in_(wanted)))}
+    for entry in cfg.stations or []:
+        sites.setdefault(entry.id, entry.site)
+    zones = {s: cfg.site_zone(sites.get(s, "")) for s in wanted}
+    # One query over the widest span any of the sites' days covers; each row is then kept
+    # or dropped by its own site's day.
+    bounds = [day_bounds(day, z) for z in set(zones.values())] or [day_bounds(day, cfg.zone())]
+    lo = min(b[0] for b in bounds) - SPAN_BEFORE
+    hi = max(b[1] for b in bounds) + SPAN_AFTER
+    query = (
+        select(events.c.row_no, events.c.site, events.c.station, events.c.seq, events.c.event_id,
+               events.c.kind, events.c.at, events.c.badge, events.c.person, events.c.data)
+        .where(events.c.kind.in_(_KINDS), events.c.at_utc >= utc_text(lo), events.c.at_utc < utc_text(hi))
+    )
+    query = query.where(events.c.station.in_(wanted))
+    with engine.connect() as conn:
+        found = [dict(r) for r in conn.execute(query).mappings()]
+    by_station: dict[str, list[dict[str, Any]]] = {}
+    for row in found:
+        row["data"] = json.loads(row["data"])
+        by_station.setdefault(row["station"], []).append(row)
+    out: list[LedgerRow] = []
+    for st in wanted:
+        rows = sorted(by_station.get(st, []), key=lambda r: r["seq"])
+        zone = zones[st]
+        entry_cfg = cfg.station(st)
+        label = entry_cfg.name if entry_cfg is not None and entry_cfg.name else st
+        out.extend(_station_rows(rows, st, label, sites.get(st, ""), day, zone, names))
+    return out
+
+
+def _station_rows(
+    rows: list[dict[str, Any]], station: str, label: str, site: str, day: date, zone: tzinfo,
+    names: Mapping[str, str],
+) -> list[LedgerRow]:
+    """One cabinet's rows of ``day`` from its events in seq order."""
+    closes = [r for r in rows if r["kind"] == "door.closed"]
+    grants = [r for r in rows if r["kind"] == "badge.granted"]
+    helds = [(_when(r["at"], zone), r["seq"]) for r in rows if r["kind"] == "door.held_open"]
+    out: list[LedgerRow] = []
+
+    def add(ev: dict[str, Any], entry: str, unlocked, opened, closed, duration, flagged) -> None:
+        started = unlocked or opened
+        if started is None or started.date() != day:
+            return
+        held = any(h is not None and opened is not None and opened <= h and (closed is None or h <= closed)
+                   for h, _seq in helds)
+        person = ev["person"]
+        out.append(LedgerRow(
+            station=station, station_name=label, site=ev["site"] or site, day=day, entry=entry,
+            person=person, name=names.get(person) if person else None, badge=ev["badge"],
+            unlocked_at=unlocked, opened_at=opened, closed_at=closed,
+            duration_s=float(duration) if isinstance(duration, (int, float)) else None,
+            flagged=bool(flagged), held_open=held, last=False,
+            event_id=ev["event_id"], row_no=ev["row_no"],
+        ))
+
+    for ev in rows:
+        data = ev["data"]
+        if ev["kind"] == "key.used":
+            add(ev, "use", _when(data.get("unlocked_at"), zone), _when(data.get("opened_at"), zone),
+                _when(data.get("closed_at"), zone) or _when(ev["at"], zone), data.get("duration_s"),
+                data.get("flagged"))
+        elif ev["kind"] == "unlock.expired":
+            # The tap behind it: the latest grant of the same badge before the expiry.
+            tap = next((g for g in reversed(grants) if g["seq"] < ev["seq"] and g["badge"] == ev["badge"]), None)
+            expired = _when(ev["at"], zone)
+            if tap is not None:
+                unlocked, flagged = _when(tap["at"], zone), tap["data"].get("flagged")
+            else:
+                unlock_s = data.get("unlock_s")
+                unlocked = expired - timedelta(seconds=unlock_s) if expired and isinstance(
+                    unlock_s, (int, float)) else expired
+                flagged = False
+            add(ev, "not_opened", unlocked, None, None, None, flagged)
+        elif ev["kind"] == "door.forced":
+            close = next((c for c in closes if c["seq"] > ev["seq"]), None)
+            add(ev, "forced", None, _when(ev["at"], zone),
+                _when(close["at"], zone) if close else None,
+                close["data"].get("open_s") if close else None, False)
+    out.sort(key=lambda r: (r.unlocked_at or r.opened_at, r.row_no))
+    uses = [r for r in out if r.entry == "use"]
+    if uses:
+        uses[-1].last = True
+    return out
+
+
+# --- exports ---
+
+COLUMNS = ("station", "day", "entry", "person", "name", "unlocked_at", "opened_at", "closed_at",
+           "duration_s", "flagged", "held_open", "last", "event_id")
+HEADERS_EN = {
+    "station": "Cabinet", "day": "Day", "entry": "Entry", "person": "Person ID", "name": "Name",
+    "unlocked_at": "Unlocked at", "opened_at": "Opened at", "closed_at": "Closed at",
+    "duration_s": "Open for (s)", "flagged": "Flagged", "held_open": "Held open",
+    "last": "Last user of the day", "event_id": "Event ID",
+}
+ENTRIES_EN = {"use": "Key use", "not_opened": "Unlocked, not opened", "forced": "Forced open"}
+_TIME_TEXT = "%Y-%m-%d %H:%M:%S"
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The words an export uses, so the web page can pass them in the reader's language."""
+
+    headers: Mapping[str, str]
+    entries: Mapping[str, str]
+    yes: str = "yes"
+    sheet: str = "Key ledger"
+
+
+LABELS_EN = Labels(HEADERS_EN, ENTRIES_EN)
+
+
+def _cells(row: LedgerRow, labels: Labels) -> list[Any]:
+    """A row's values in COLUMNS order; times as naive local datetimes (Excel has no zones)."""
+    def local(value: datetime | None):
+        return value.replace(tzinfo=None) if value is not None else None
+
+    values = {
+        "station": row.station_name if row.station_name == row.station else f"{row.station_name} ({row.station})",
+        "day": row.day, "entry": labels.entries.get(row.entry, row.entry),
+        "person": row.person or "", "name": row.name or "",
+        "unlocked_at": local(row.unlocked_at), "opened_at": local(row.opened_at),
+        "closed_at": local(row.closed_at), "duration_s": row.duration_s,
+        "flagged": labels.yes if row.flagged else "", "held_open": labels.yes if row.held_open else "",
+        "last": labels.yes if row.last else "", "event_id": row.event_id,
+    }
+    return [values[c] for c in COLUMNS]
+
+
+def to_csv(rows: Sequence[LedgerRow], labels: Labels = LABELS_EN) -> bytes:
+    """The ledger as CSV: UTF-8 with a byte-order mark, so Excel shows Japanese correctly."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([labels.headers[c] for c in COLUMNS])
+    for row in rows:
+        cells = []
+        for value in _cells(row, labels):
+            if isinstance(value, datetime):
+                value = value.strftime(_TIME_TEXT)
+            elif isinstance(value, date):
+                value = value.isoformat()
+            elif value is None:
+                value = ""
+            cells.append(value)
+        writer.writerow(cells)
+    return buf.getvalue().encode("utf-8-sig")
+
+
+def to_xlsx(rows: Sequence[LedgerRow], labels: Labels = LABELS_EN, *, title: str = "") -> bytes:
+    """The ledger as an Excel workbook: a bold, frozen header row, real date-time cells
+    (site-local), widths that fit, the last user of each day in bold."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    ws = wb.active
+    # Sheet titles: at most 31 characters, none of []:*?/\ .
+    ws.title = "".join(ch for ch in labels.sheet if ch not in "[]:*?/\\")[:31] or "Sheet1"
+    first = 1
+    if title:
+        ws.cell(row=1, column=1, value=title).font = Font(bold=True, size=12)
+        first = 3
+    for col, key in enumerate(COLUMNS, start=1):
+        cell = ws.cell(row=first, column=col, value=labels.headers[key])
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="DDE6F0")
+    widths = [len(labels.headers[c]) * (2 if not labels.headers[c].isascii() else 1) + 2 for c in COLUMNS]
+    highlight = PatternFill("solid", fgColor="FFF2CC")
+    for n, row in enumerate(rows, start=first + 1):
+        for col, value in enumerate(_cells(row, labels), start=1):
+            cell = ws.cell(row=n, column=col, value=value)
+            if isinstance(value, datetime):
+                cell.number_format = "yyyy-mm-dd hh:mm:ss"
+                width = 20
+            elif isinstance(value, date):
+                cell.number_format = "yyyy-mm-dd"
+                width = 12
+            else:
+                text = "" if value is None else str(value)
+                width = sum(2 if not ch.isascii() else 1 for ch in text) + 2
+            widths[col - 1] = max(widths[col - 1], width)
+            if row.last:
+                cell.font = Font(bold=True)
+                cell.fill = highlight
+    for col, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(col)].width = min(width, 60)
+    ws.freeze_panes = ws.cell(row=first + 1, column=1)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

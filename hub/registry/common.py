@@ -1,0 +1,106 @@
+"""Checks and look-ups the registry's modules share: staff numbers, badge ids, dates,
+station ids, and finding a person by staff number inside a transaction."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from hub.registry.log import NotFound, RegistryError
+from hub.schema import people
+from kagiban.protocol import ID_PATTERN
+
+STAFF_NO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
+STATION_KINDS = ("cabinet", "shredder", "printer", "door")
+
+_STAFF_NO_RE = re.compile(STAFF_NO_PATTERN)
+_STATION_RE = re.compile(ID_PATTERN)
+_BADGE_CHARS = set("0123456789ABCDEF")
+
+
+def nfkc(value: str) -> str:
+    """``value`` with full-width letters and digits made plain and the ends stripped."""
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+def fold(value: str) -> str:
+    """For matching names: NFKC, case-folded, no spaces, hiragana as katakana."""
+    value = unicodedata.normalize("NFKC", value or "").casefold()
+    value = "".join(ch for ch in value if not ch.isspace())
+    return "".join(chr(ord(ch) + 0x60) if "\u3041" <= ch <= "\u3096" else ch for ch in value)
+
+
+def staff_no(value: Any) -> str:
+    """A staff number (職員番号) as stored: NFKC, stripped, checked against STAFF_NO_PATTERN."""
+    if not isinstance(value, str):
+        raise RegistryError(f"a staff number is text, not {type(value).__name__}")
+    text = nfkc(value)
+    if not _STAFF_NO_RE.match(text):
+        raise RegistryError(f"staff number {value!r} must be 1 to 32 letters, digits, '_', '.' or '-'")
+    return text
+
+
+def badge_id(value: Any) -> str:
+    """A badge id as the reader reports it: 8 to 32 hex digits, upper case."""
+    if not isinstance(value, str):
+        raise RegistryError("a badge id is text")
+    text = nfkc(value).replace(" ", "").replace(":", "").upper()
+    if not 8 <= len(text) <= 32 or not set(text) <= _BADGE_CHARS:
+        raise RegistryError(f"{value!r} is not a badge id (8 to 32 hex digits)")
+    return text
+
+
+def station_id(value: Any) -> str:
+    """A station id, usable in a topic."""
+    if not isinstance(value, str) or not _STATION_RE.match(value):
+        raise RegistryError(f"station id {value!r} must match {ID_PATTERN}")
+    return value
+
+
+def day(value: Any, what: str, *, optional: bool = True) -> date | None:
+    """A calendar date from a ``date`` or a ``YYYY-MM-DD`` string; None if optional and empty."""
+    if value is None or value == "":
+        if optional:
+            return None
+        raise RegistryError(f"{what}: a date is needed")
+    if isinstance(value, datetime):
+        raise RegistryError(f"{what}: give a date, not a date and time")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise RegistryError(f"{what}: {value!r} is not a date (YYYY-MM-DD)")
+
+
+def text(value: Any, what: str, max_len: int, *, required: bool = False) -> str:
+    """Free text, stripped and bounded."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise RegistryError(f"{what} must be text")
+    value = value.strip()
+    if required and not value:
+        raise RegistryError(f"{what} must not be empty")
+    if len(value) > max_len:
+        raise RegistryError(f"{what} must have at most {max_len} characters")
+    return value
+
+
+def person_row(conn: Connection, number: str) -> Any:
+    """The ``people`` row of a staff number; NotFound if there is none."""
+    number = staff_no(number)
+    row = conn.execute(select(people).where(people.c.staff_no == number)).first()
+    if row is None:
+        raise NotFound(f"no person with staff number {number}")
+    return row
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    """A result row as a plain dict."""
+    return dict(row._mapping)

@@ -1,0 +1,479 @@
+"""The hub's alert rules over what ingest has stored: events, station presence, heartbeats.
+
+Rules, one alert each:
+
+- forced: a ``door.forced`` event (critical).
+- held_open: ``door.held_open`` (warning).
+- denied: ``badge.denied`` (warning).
+- after_hours: ``badge.granted`` or ``door.forced`` outside the station's business hours
+  (hub.hours); a use is one tap or one forced door, so ``door.opened``/``key.used`` of the
+  same use do not raise it again.
+- flagged_use: ``badge.granted`` with ``flagged`` (allowed, but not a designated person).
+- offline / online: a last will, or nothing heard for ``rules.offline_grace_s`` (then the
+  station is marked offline in ``stations``); "back online" once when it reports again.
+- seq_gap: a sequence number missing for longer than ``rules.gap_grace_s``.
+- outbox_filling: a heartbeat showing the outbox at ``rules.outbox_warn_ratio`` or fuller;
+  again only after it has dropped below half that.
+
+``on_committed`` runs on the ingest writer thread, so it only queues; a thread of our own
+applies the rules and calls ``tick`` every second. State kept in memory (outages, the
+highest contiguous seq per station, open gaps) is rebuilt from the store at start, and the
+recent events are run through the event rules again (alerts are idempotent per event and
+rule), so a restart neither repeats nor forgets an alert.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.orm import aliased
+
+from hub.alerts import AlertCenter, alert_text
+from hub.config import HubConfig
+from hub.db import begin_write
+from hub.hours import is_business_time
+from hub.ingest import Committed
+from hub.schema import alerts, events, station_log, stations
+from hub.timestamps import now_utc, utc_text
+
+_LOG = logging.getLogger(__name__)
+
+TICK_S = 1.0
+# At start, events this recent go through the event rules again: an alert the previous run
+# had not raised before it stopped is raised now.
+RESCAN_S = 24 * 3600
+_EVENT_KINDS = ("door.forced", "door.held_open", "badge.denied", "badge.granted")
+_STOP = object()
+
+
+class RulesError(Exception):
+    """The rules cannot run (e.g. started twice)."""
+
+
+@dataclass
+class _Gap:
+    """Sequence numbers lo..hi (inclusive) not stored yet for a station."""
+
+    lo: int
+    hi: int
+    noticed: datetime
+    reported: bool = False
+
+
+@dataclass
+class _Seqs:
+    """What a station's stored sequence numbers look like: the highest, and the holes below."""
+
+    max_seq: int = 0
+    gaps: list[_Gap] = field(default_factory=list)
+
+    def add(self, seq: int, now: datetime) -> None:
+        if seq > self.max_seq + 1:
+            self.gaps.append(_Gap(self.max_seq + 1, seq - 1, now))
+        if seq > self.max_seq:
+            self.max_seq = seq
+            return
+        for i, gap in enumerate(self.gaps):
+            if gap.lo <= seq <= gap.hi:
+                # A late arrival splits its gap; the parts keep when they were noticed/reported.
+                parts = [_Gap(gap.lo, seq - 1, gap.noticed, gap.reported),
+                         _Gap(seq + 1, gap.hi, gap.noticed, gap.reported)]
+                self.gaps[i:i + 1] = [p for p in parts if p.lo <= p.hi]
+                return
+
+
+@dataclass
+class _Station:
+    """Presence as the rules see it; ``outage`` is true from an offline alert to its online one."""
+
+    site: str
+    last_seen: datetime | None = None
+    outage: bool = False
+    filling: bool = False  # an outbox_filling alert is out and the outbox has not drained since
+
+
+def _parse_utc(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class Rules:
+    """Applies the alert rules; ``on_committed`` from ingest, ``tick`` every second."""
+
+    def __init__(self, engine: Engine, cfg: HubConfig, alerts_center: AlertCenter):
+        self.engine = engine
+        self.cfg = cfg
+        self.alerts = alerts_center
+        self._queue: queue.Queue = queue.Queue()
+        # process() and tick() change the same state; tests may call tick() themselves.
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._stations: dict[str, _Station] = {}
+        self._seqs: dict[str, _Seqs] = {}
+        self.errors = 0  # rule failures logged, for metrics
+
+    # --- lifecycle ---
+
+    def start(self) -> "Rules":
+        """Rebuild state from the store, re-run recent events, then start the rules thread."""
+        if self._thread is not None:
+            raise RulesError("rules already started")
+        with self._lock:
+            self._load(now_utc())
+            self._rescan(now_utc())
+        self._thread = threading.Thread(target=self._run, name="kagiban-rules", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Apply what was queued, then end the thread."""
+        self._stop.set()
+        self._queue.put(_STOP)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                _LOG.error("rules thread did not finish within %.0f s", timeout)
+            self._thread = None
+
+    def on_committed(self, committed: Committed) -> None:
+        """Ingest's after-commit hook: queue the batch; never raises into ingest."""
+        try:
+            self._queue.put(committed)
+        except Exception:
+            _LOG.exception("cannot queue a committed batch for the rules")
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything queued so far has gone through the rules; False on timeout."""
+        if self._thread is None or not self._thread.is_alive():
+            return False
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def _run(self) -> None:
+        next_tick = time.monotonic() + TICK_S
+        while True:
+            try:
+                item = self._queue.get(timeout=max(0.0, next_tick - time.monotonic()))
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                return
+            if isinstance(item, Committed):
+                self._guard(self.process, item)
+            elif isinstance(item, threading.Event):
+                item.set()
+            if time.monotonic() >= next_tick and not self._stop.is_set():
+                self._guard(self.tick, now_utc())
+                next_tick = time.monotonic() + TICK_S
+
+    def _guard(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            self.errors += 1
+            _LOG.exception("alert rules failed in %s", fn.__name__)
+
+    # --- state from the store ---
+
+    def _load(self, now: datetime) -> None:
+        """Outages, outbox warnings and seq gaps as the store has them."""
+        with self.engine.connect() as conn:
+            station_rows = conn.execute(select(
+                stations.c.station, stations.c.site, stations.c.state, stations.c.state_since,
+                stations.c.last_seen, stations.c.last_heartbeat)).all()
+            latest = {(r.station, r.rule): r.id for r in conn.execute(
+                select(alerts.c.station, alerts.c.rule, func.max(alerts.c.id).label("id"))
+                .where(alerts.c.rule.in_(("offline", "online", "outbox_filling")))
+                .group_by(alerts.c.station, alerts.c.rule))}
+            # One query for every station: count == max (and min == 1) means no holes.
+            counts = conn.execute(
+                select(events.c.station, func.max(events.c.site), func.count(), func.min(events.c.seq),
+                       func.max(events.c.seq)).group_by(events.c.station)).all()
+            reported = [
+                (r.station, json.loads(r.params)) for r in conn.execute(
+                    select(alerts.c.station, alerts.c.params).where(alerts.c.rule == "seq_gap"))
+            ]
+            gap_rows: dict[str, list[tuple[int, int]]] = {}
+            for station_id, _site, count, lo, hi in counts:
+                if count != hi or lo != 1:
+                    gap_rows[station_id] = self._gaps_in_store(conn, station_id, lo, hi)
+
+        for row in station_rows:
+            seen = _parse_utc(row.last_seen)
+            # A hub that was down heard nothing: every station gets a fresh grace period.
+            st = _Station(site=row.site, last_seen=max(seen, now) if seen else None)
+            self._stations[row.station] = st
+            offline_alert = latest.get((row.station, "offline"), 0)
+            alerted = offline_alert > latest.get((row.station, "online"), 0)
+            st.outage = alerted
+            if row.state == "offline" and not alerted:
+                # Went offline while no rules were running: raise it now, once.
+                self._raise_offline(row.station, st, cause="last_will",
+                                    at=_parse_utc(row.state_since) or now, silent_s=None)
+            elif row.state == "online" and alerted:
+                # Came back while no rules were running.
+                self._raise_online(row.station, st, _parse_utc(row.state_since) or now)
+            if row.last_heartbeat:
+                try:
+                    hb = json.loads(row.last_heartbeat)
+                    ratio = hb["outbox_depth"] / hb["outbox_capacity"]
+                except (ValueError, KeyError, TypeError, ZeroDivisionError):
+                    continue
+                warned = (row.station, "outbox_filling") in latest
+                if ratio >= self.cfg.rules.outbox_warn_ratio / 2 and warned:
+                    st.filling = True
+                elif ratio >= self.cfg.rules.outbox_warn_ratio:
+                    self._outbox(row.station, st, hb["outbox_depth"], hb["outbox_capacity"], now)
+
+        for station_id, site, count, lo, hi in counts:
+            seqs = _Seqs(max_seq=hi)
+            for a, b in gap_rows.get(station_id, []):
+                gap = _Gap(a, b, now)
+                for st_id, params in reported:
+                    if st_id == station_id and params.get("missing_from", 0) <= b and params.get("missing_to", 0) >= a:
+                        gap.reported = True
+                seqs.gaps.append(gap)
+            self._seqs[station_id] = seqs
+            self._stations.setdefault(station_id, _Station(site=site))
+        _LOG.info("rules: %d station(s), %d in outage, %d seq gap(s) open",
+                  len(self._stations), sum(s.outage for s in self._stations.values()),
+                  sum(not g.reported for s in self._seqs.values() for g in s.gaps))
+
+    @staticmethod
+    def _gaps_in_store(conn, station_id: str, lo: int, hi: int) -> list[tuple[int, int]]:
+        """The holes in a station's stored seqs, found by the (station, seq) index."""
+        nxt = aliased(events)
+        later = aliased(events)
+        starts = conn.execute(
+            select(events.c.seq).where(
+                events.c.station == station_id, events.c.seq < hi,
+                ~select(nxt.c.seq).where(nxt.c.station == station_id, nxt.c.seq == events.c.seq + 1).exists(),
+            )
+        ).scalars().all()
+        out = [(1, lo - 1)] if lo > 1 else []
+        for seq in starts:
+            following = conn.execute(select(func.min(later.c.seq)).where(
+                later.c.station == station_id, later.c.seq > seq)).scalar_one()
+            out.append((seq + 1, following - 1))
+        return out
+
+    def _rescan(self, now: datetime) -> None:
+        """Run the event rules over recent events; ones already alerted are skipped."""
+        since = utc_text(now - timedelta(seconds=RESCAN_S))
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(
+                select(events).where(events.c.kind.in_(_EVENT_KINDS), events.c.at_utc >= since)
+                .order_by(events.c.row_no))]
+            done = {(r.event_id, r.rule) for r in conn.execute(
+                select(alerts.c.event_id, alerts.c.rule).where(
+                    alerts.c.event_id.is_not(None), alerts.c.raised_at >= since))}
+        for row in rows:
+            self._event_rules(row, skip=done)
+
+    # --- after each commit ---
+
+    def process(self, c: Committed) -> None:
+        """Apply the rules to one committed batch (the rules thread calls this)."""
+        with self._lock:
+            now = now_utc()
+            for row in c.events:
+                st = self._station(row["station"], row["site"])
+                st.last_seen = _later(st.last_seen, _parse_utc(row["received_at"]))
+                self._seqs.setdefault(row["station"], _Seqs()).add(row["seq"], now)
+                try:
+                    self._event_rules(row)
+                except Exception:
+                    self.errors += 1
+                    _LOG.exception("event rules failed for event %s", row.get("event_id"))
+            for row in c.presence:
+                st = self._station(row["station"], row["site"])
+                st.last_seen = _later(st.last_seen, _parse_utc(row["received_at"]))
+                if row["state"] == "offline" and not st.outage:
+                    self._raise_offline(row["station"], st, cause="last_will",
+                                        at=_parse_utc(row["at"]) or now, silent_s=None)
+                elif row["state"] == "online" and st.outage:
+                    self._raise_online(row["station"], st, _parse_utc(row["at"]) or now)
+            for hb in c.heartbeats:
+                st = self._station(hb.station, hb.site)
+                st.last_seen = _later(st.last_seen, now)
+                self._outbox(hb.station, st, hb.outbox_depth, hb.outbox_capacity, now)
+
+    def _station(self, station_id: str, site: str) -> _Station:
+        st = self._stations.get(station_id)
+        if st is None:
+            st = self._stations[station_id] = _Station(site=site)
+        st.site = site
+        return st
+
+    def _base_params(self, site: str, station_id: str, at: datetime | None) -> dict[str, Any]:
+        entry = self.cfg.station(station_id)
+        zone = self.cfg.site_zone(site)
+        return {
+            "site": site,
+            "site_name": self.cfg.site(site).name or site,
+            "station": station_id,
+            "station_name": (entry.name if entry and entry.name else station_id),
+            "at": at.astimezone(zone).isoformat() if at else None,
+            "zone": zone.key,
+        }
+
+    def _raise(self, rule: str, severity: str, params: dict[str, Any], event_id: str | None = None) -> int:
+        return self.alerts.raise_alert(
+            site=params["site"], station=params["station"], rule=rule, severity=severity,
+            message=alert_text(rule, params, "en"), params=params, event_id=event_id,
+        )
+
+    def _event_rules(self, row: dict[str, Any], skip: set[tuple[str, str]] | None = None) -> None:
+        kind = row["kind"]
+        if kind not in _EVENT_KINDS:
+            return
+        data = json.loads(row["data"]) if isinstance(row["data"], str) else dict(row["data"])
+        at = datetime.fromisoformat(row["at"])
+        site, station_id = row["site"], row["station"]
+        params = self._base_params(site, station_id, at)
+        params.update({
+            "kind": kind, "person": row.get("person"), "badge": row.get("badge"), "seq": row["seq"],
+            "policy_version": data.get("policy_version"), "decided_offline": bool(data.get("offline")),
+        })
+        found: list[tuple[str, str, dict[str, Any]]] = []
+        if kind == "door.forced":
+            found.append(("forced", "critical", params))
+        elif kind == "door.held_open":
+            found.append(("held_open", "warning", {
+                **params, "open_s": _whole(data.get("open_s")), "limit_s": _whole(data.get("limit_s")),
+                "authorised": data.get("authorised")}))
+        elif kind == "badge.denied":
+            found.append(("denied", "warning", {**params, "reason": data.get("reason") or ""}))
+        elif kind == "badge.granted" and data.get("flagged"):
+            found.append(("flagged_use", "warning", {**params, "reason": data.get("reason") or ""}))
+        if kind in ("badge.granted", "door.forced"):
+            hours = self.cfg.hours(station_id, site)
+            holidays = self.cfg.site(site).holidays
+            if not is_business_time(at, hours, holidays, self.cfg.site_zone(site)):
+                local_day = at.astimezone(self.cfg.site_zone(site)).date()
+                found.append(("after_hours", "warning", {
+                    **params, "hours": f"{hours.start:%H:%M}-{hours.end:%H:%M}",
+                    "days": list(hours.days), "holiday": local_day in holidays}))
+        for rule, severity, p in found:
+            if skip is not None and (row["event_id"], rule) in skip:
+                continue
+            try:
+                self._raise(rule, severity, p, event_id=row["event_id"])
+            except Exception:
+                self.errors += 1
+                _LOG.exception("raising %s for event %s failed", rule, row["event_id"])
+
+    def _raise_offline(self, station_id: str, st: _Station, *, cause: str, at: datetime,
+                       silent_s: float | None) -> None:
+        params = self._base_params(st.site, station_id, at)
+        params["cause"] = cause
+        if silent_s is not None:
+            params["silent_s"] = _whole(silent_s)
+        self._raise("offline", "warning", params)
+        st.outage = True
+
+    def _raise_online(self, station_id: str, st: _Station, at: datetime) -> None:
+        self._raise("online", "info", self._base_params(st.site, station_id, at))
+        st.outage = False
+
+    def _outbox(self, station_id: str, st: _Station, depth: int, capacity: int, now: datetime) -> None:
+        ratio = depth / capacity
+        warn = self.cfg.rules.outbox_warn_ratio
+        if ratio >= warn and not st.filling:
+            params = self._base_params(st.site, station_id, now)
+            params.update({"depth": depth, "capacity": capacity, "ratio": round(ratio, 3)})
+            self._raise("outbox_filling", "warning", params)
+            st.filling = True
+        elif ratio < warn / 2 and st.filling:
+            st.filling = False
+
+    # --- every second ---
+
+    def tick(self, now: datetime | None = None) -> None:
+        """Time-based rules: stations gone silent, gaps that stayed open past their grace."""
+        now = now or now_utc()
+        with self._lock:
+            self._check_silence(now)
+            self._check_gaps(now)
+
+    def _check_silence(self, now: datetime) -> None:
+        grace = self.cfg.rules.offline_grace_s
+        cutoff = now - timedelta(seconds=grace)
+        for station_id, st in list(self._stations.items()):
+            if st.outage or st.last_seen is None or st.last_seen > cutoff:
+                continue
+            try:
+                self._went_silent(station_id, st, now, cutoff)
+            except Exception:
+                self.errors += 1
+                _LOG.exception("checking whether %s went offline failed", station_id)
+
+    def _went_silent(self, station_id: str, st: _Station, now: datetime, cutoff: datetime) -> None:
+        now_text = utc_text(now)
+        with begin_write(self.engine) as conn:
+            row = conn.execute(select(stations).where(stations.c.station == station_id)).first()
+            if row is None:
+                return
+            seen = _parse_utc(row.last_seen)
+            if row.state == "offline":
+                # Ingest stored a last will we have not processed yet: that is this outage.
+                cause, at, silent = "last_will", _parse_utc(row.state_since) or now, None
+            elif seen is not None and seen > cutoff:
+                # Heard from in a batch still queued for us.
+                st.last_seen = seen
+                return
+            else:
+                cause, at, silent = "no_heartbeat", st.last_seen, (now - st.last_seen).total_seconds()
+                conn.execute(update(stations).where(stations.c.station == station_id)
+                             .values(state="offline", state_since=now_text))
+                conn.execute(insert(station_log).values(
+                    station=station_id, site=row.site, state="offline", at=now_text, received_at=now_text))
+        if cause == "no_heartbeat" and self.alerts.bus is not None:
+            self.alerts.bus.publish("station", {"site": st.site, "station": station_id,
+                                                "state": "offline", "at": now_text})
+        if silent is not None:
+            _LOG.warning("station %s: nothing heard for %.0f s; marked offline", station_id, silent)
+        self._raise_offline(station_id, st, cause=cause, at=at, silent_s=silent)
+
+    def _check_gaps(self, now: datetime) -> None:
+        grace = timedelta(seconds=self.cfg.rules.gap_grace_s)
+        for station_id, seqs in self._seqs.items():
+            for gap in seqs.gaps:
+                if gap.reported or now - gap.noticed < grace:
+                    continue
+                st = self._stations.get(station_id)
+                site = st.site if st else ""
+                params = self._base_params(site, station_id, gap.noticed)
+                params.update({"missing_from": gap.lo, "missing_to": gap.hi,
+                               "count": gap.hi - gap.lo + 1, "grace_s": _whole(self.cfg.rules.gap_grace_s)})
+                try:
+                    self._raise("seq_gap", "warning", params)
+                    gap.reported = True
+                except Exception:
+                    self.errors += 1
+                    _LOG.exception("raising seq_gap for %s failed", station_id)
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+def _whole(value: Any) -> Any:
+    """Seconds as shown to people: whole numbers where they are whole enough."""
+    if isinstance(value, (int, float)):
+        return int(round(value))
+    return value

@@ -1,0 +1,288 @@
+"""The web page's Flask application, built by ``create_app`` (one per hub, one per test).
+
+Everything but ``/healthz``, the sign-in page, the language switch and static files needs a
+signed-in user: a session cookie from the sign-in page, or HTTP Basic credentials on each
+request (for integrations and Prometheus). Pages redirect to the sign-in page; the JSON API,
+``/metrics``, snapshots and the live stream answer 401 with JSON instead.
+
+The session-signing key never comes from the YAML file: ``web.secret_key_env`` names an
+environment variable, ``web.secret_key_file`` a file (e.g. a systemd credential); with
+neither, a key is generated once into ``data_dir/web-secret-key`` (mode 600), so sessions
+survive restarts.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import stat
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app, g, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import Babel
+from flask_babel import gettext as _
+from flask_login import LoginManager, current_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+
+from hub.config import HubConfig
+from hub.live import LiveBus
+from hub.metrics import Stats, make_registry
+from hub.web import i18n
+from kagiban.configfile import ConfigError
+
+_LOG = logging.getLogger(__name__)
+
+SECRET_KEY_FILE_NAME = "web-secret-key"
+I18N_DIR_NAME = "i18n"  # compiled message catalogs, in data_dir
+# Endpoints anyone may reach; everything else needs a signed-in user.
+PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.language", "ops.healthz"}
+# Paths that answer 401 JSON instead of redirecting to the sign-in page.
+_API_PREFIXES = ("/api/", "/metrics", "/snapshots/", "/events/stream")
+NAMES_TTL_S = 30.0
+
+
+@dataclass
+class WebState:
+    """What the views need from the hub, kept in ``app.extensions["kagiban"]``."""
+
+    engine: Engine
+    cfg: HubConfig
+    bus: LiveBus
+    alerts: Any  # hub.alerts.AlertCenter, or None: then nobody can acknowledge
+    stats: Stats | None
+    registry: CollectorRegistry
+    shutdown: threading.Event = field(default_factory=threading.Event)
+    max_streams: int = 12
+    _streams: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _names: dict[str, str] = field(default_factory=dict)
+    _names_at: float = -1e9
+
+    def names(self) -> dict[str, str]:
+        """Person id -> name from the published staff policies, re-read at most every 30 s."""
+        from hub.ledger import staff_names
+
+        now = time.monotonic()
+        if now - self._names_at > NAMES_TTL_S:
+            try:
+                self._names = staff_names(self.engine)
+            except Exception:  # a name lookup must never take the page down
+                _LOG.exception("reading staff names failed")
+            self._names_at = now
+        return self._names
+
+    def open_stream(self) -> bool:
+        """Count a live stream in; False if too many are open (each holds a server thread)."""
+        with self._lock:
+            if self._streams >= self.max_streams:
+                return False
+            self._streams += 1
+            return True
+
+    def close_stream(self) -> None:
+        with self._lock:
+            self._streams -= 1
+
+    @property
+    def streams(self) -> int:
+        with self._lock:
+            return self._streams
+
+
+def state() -> WebState:
+    """The hub state of the current app."""
+    return current_app.extensions["kagiban"]
+
+
+def load_secret_key(cfg: HubConfig) -> str:
+    """The session-signing key from the environment, a file, or data_dir (made once)."""
+    web = cfg.web
+    if web.secret_key_env:
+        value = os.environ.get(web.secret_key_env, "").strip()
+        if not value:
+            raise ConfigError(f"web.secret_key_env: the environment variable {web.secret_key_env} is empty or unset")
+        return value
+    if web.secret_key_file:
+        path = cfg._resolve(Path(web.secret_key_file))  # relative to the config file, like every path
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"web.secret_key_file: cannot read {path}: {exc}") from exc
+        if not value:
+            raise ConfigError(f"web.secret_key_file: {path} is empty")
+        return value
+    path = cfg.data_path() / SECRET_KEY_FILE_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # O_EXCL: two hubs starting at once must not each write a different key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            _LOG.warning("%s can be read by others (mode %o); it should be 600", path, mode & 0o777)
+        value = path.read_text(encoding="utf-8").strip()
+        if not value:
+            raise ConfigError(f"{path} is empty: delete it to have a new key made") from None
+        return value
+    value = secrets.token_hex(32)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(value + "\n")
+    _LOG.info("made a new session key in %s", path)
+    return value
+
+
+def create_app(
+    engine: Engine,
+    cfg: HubConfig,
+    *,
+    bus: LiveBus,
+    alerts: Any = None,
+    stats: Stats | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Flask:
+    """The web application over ``engine``; ``overrides`` replace Flask settings (tests)."""
+    app = Flask(__name__.rsplit(".", 1)[0])
+    app.config.update(
+        SECRET_KEY=load_secret_key(cfg),
+        SESSION_COOKIE_NAME="kagiban_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        # A status page stays open all day: its forms' tokens must not expire after an hour.
+        WTF_CSRF_TIME_LIMIT=None,
+        BABEL_DEFAULT_LOCALE=cfg.web.default_language,
+        BABEL_DEFAULT_TIMEZONE=cfg.time_zone,
+        BABEL_TRANSLATION_DIRECTORIES=str(i18n.compiled_dir(cfg.data_path() / I18N_DIR_NAME)),
+        MAX_CONTENT_LENGTH=64 * 1024,  # forms only; nothing large is ever posted
+    )
+    if overrides:
+        app.config.update(overrides)
+    app.json.ensure_ascii = False  # Japanese names stay readable in the API
+    app.extensions["kagiban"] = WebState(
+        engine=engine, cfg=cfg, bus=bus, alerts=alerts, stats=stats,
+        registry=make_registry(engine, stats),
+    )
+
+    CSRFProtect(app)
+    Babel(app, locale_selector=_select_locale)
+    _init_login(app)
+
+    from hub.web import api, auth, ops, pages
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(ops.bp)
+    pages.register_template_helpers(app)
+
+    app.before_request(_require_login)
+    app.after_request(_security_headers)
+    app.register_error_handler(CSRFError, _csrf_failed)
+    return app
+
+
+def _select_locale() -> str:
+    """The session's choice, else the user's saved one, else the configured default (ja)."""
+    lang = _session_lang()
+    if lang:
+        return lang
+    if current_user and current_user.is_authenticated and current_user.language in i18n.LANGUAGES:
+        return current_user.language
+    return state().cfg.web.default_language
+
+
+def _session_lang() -> str | None:
+    lang = session.get("lang")
+    return lang if lang in i18n.LANGUAGES else None
+
+
+def _init_login(app: Flask) -> None:
+    from hub import users
+    from hub.web.auth import WebUser
+
+    manager = LoginManager(app)
+    manager.login_view = "auth.login"
+    manager.login_message = None  # the sign-in page explains itself
+    manager.session_protection = "basic"
+
+    @manager.user_loader
+    def _load(user_id: str):
+        try:
+            row = users.get_user(state().engine, int(user_id))
+        except ValueError:
+            return None
+        return WebUser(row) if row is not None else None
+
+    @manager.request_loader
+    def _basic(req):
+        # HTTP Basic for integrations: checked on every request, never turned into a session.
+        auth = req.authorization
+        if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
+            return None
+        row = users.authenticate(state().engine, auth.username, auth.password)
+        if row is None:
+            _LOG.warning("HTTP Basic sign-in refused for %r from %s", auth.username, req.remote_addr)
+            return None
+        g.basic_auth = True
+        return WebUser(row)
+
+    @manager.unauthorized_handler
+    def _unauthorized():
+        if request.path.startswith(_API_PREFIXES):
+            response = jsonify(error="unauthorized", message="sign in, or send HTTP Basic credentials")
+            response.status_code = 401
+            if request.path.startswith(("/api/", "/metrics")):
+                response.headers["WWW-Authenticate"] = 'Basic realm="kagiban", charset="UTF-8"'
+            return response
+        return redirect(url_for("auth.login", next=local_path(request.full_path)))
+
+
+def local_path(value: str | None) -> str | None:
+    """``value`` if it is a path on this site (never another host), else None."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return None
+    return value.rstrip("?") or "/"
+
+
+def _require_login():
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if current_user.is_authenticated:
+        return None
+    return current_app.login_manager.unauthorized()
+
+
+def _security_headers(response):
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    # Only our own files: no inline script, no CDN (the machine may have no internet anyway).
+    headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    )
+    if request.endpoint != "static":
+        # Pages and exports hold names and times of staff: keep them out of shared caches.
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _csrf_failed(error: CSRFError):
+    _LOG.warning("refused a POST to %s without a valid CSRF token: %s", request.path, error.description)
+    if request.path.startswith(_API_PREFIXES):
+        return jsonify(error="csrf", message=error.description), 400
+    return render_template(
+        "error.html", title=_("The form has expired"),
+        message=_("The page was open too long or the form was not sent from this site. "
+                  "Reload the page and try again."),
+    ), 400

@@ -1,0 +1,264 @@
+"""What the pages and the API read from the store: stations with their live state, events one
+page at a time, snapshots. No Flask here.
+
+Events are listed newest first in chain order (``row_no``, the order verify walks) with a
+keyset cursor: ``before`` is the row_no of the last row shown. On a million rows every page
+is read through an index:
+
+- no filter: the primary key backwards;
+- a day: the (station|person|kind, at_utc) index for that day's range, or, with no other
+  filter, the (kind, at_utc) index once per kind (a handful), then a sort of that day only;
+- station/person/kind without a day: first the newest ``WINDOW`` rows by primary key (a
+  common value fills a page there at once), else that value's own index (a rare value has
+  few rows to sort).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import Engine, and_, select, text
+
+from hub.config import HubConfig
+from hub.ledger import day_bounds
+from hub.schema import events, snapshots, stations
+from hub.timestamps import utc_text
+
+_LOG = logging.getLogger(__name__)
+
+WINDOW = 20_000
+PAGE_MAX = 500
+DOOR_KINDS = {"door.opened": "open", "door.forced": "open", "door.closed": "closed"}
+_EVENT_COLUMNS = (events.c.row_no, events.c.site, events.c.station, events.c.seq, events.c.event_id,
+                  events.c.kind, events.c.at, events.c.at_utc, events.c.badge, events.c.person,
+                  events.c.data, events.c.received_at)
+# Distinct kinds by hopping through the (kind, at_utc) index: a few lookups, not a scan.
+_KINDS_SQL = text(
+    "WITH RECURSIVE k(kind) AS ("
+    " SELECT min(kind) FROM events"
+    " UNION ALL SELECT (SELECT min(kind) FROM events WHERE kind > k.kind) FROM k WHERE k.kind IS NOT NULL)"
+    " SELECT kind FROM k WHERE kind IS NOT NULL"
+)
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What the events page and API were asked for."""
+
+    station: str | None = None
+    person: str | None = None
+    kind: str | None = None
+    day: date | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.station or self.person or self.kind or self.day)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """A stored instant (UTC text or ISO 8601 with an offset) as an aware datetime."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def station_sites(engine: Engine, cfg: HubConfig) -> dict[str, str]:
+    """Every known station id -> its site (the store's list and the configured one)."""
+    with engine.connect() as conn:
+        out = {r.station: r.site for r in conn.execute(select(stations.c.station, stations.c.site))}
+    for entry in cfg.stations or []:
+        out[entry.id] = entry.site
+    return dict(sorted(out.items()))
+
+
+def zone_for(cfg: HubConfig, sites: dict[str, str], station: str | None = None) -> tzinfo:
+    """The zone a day is taken in: the station's site's, or the one site's, else the hub's."""
+    if station and station in sites:
+        return cfg.site_zone(sites[station])
+    distinct = set(sites.values())
+    if len(distinct) == 1:
+        return cfg.site_zone(distinct.pop())
+    return cfg.zone()
+
+
+def station_name(cfg: HubConfig, station: str) -> str:
+    entry = cfg.station(station)
+    return entry.name if entry is not None and entry.name else station
+
+
+def station_overview(engine: Engine, cfg: HubConfig) -> list[dict[str, Any]]:
+    """Each station: online state, door state, last event, policy version, by station id."""
+    with engine.connect() as conn:
+        rows = {r["station"]: dict(r) for r in conn.execute(select(stations)).mappings()}
+        for entry in cfg.stations or []:
+            rows.setdefault(entry.id, {
+                "station": entry.id, "site": entry.site, "kind": entry.kind, "state": "unknown",
+                "state_since": None, "last_seen": None, "last_heartbeat": None, "policy_version": None,
+            })
+        out = []
+        for station_id in sorted(rows):
+            row = rows[station_id]
+            last = conn.execute(
+                select(events.c.kind, events.c.at, events.c.at_utc, events.c.person, events.c.row_no)
+                .where(events.c.station == station_id)
+                .order_by(events.c.at_utc.desc(), events.c.row_no.desc()).limit(1)
+            ).mappings().first()
+            door_ev = conn.execute(
+                select(events.c.kind, events.c.at_utc)
+                .where(events.c.station == station_id, events.c.kind.in_(list(DOOR_KINDS)))
+                .order_by(events.c.at_utc.desc(), events.c.row_no.desc()).limit(1)
+            ).mappings().first()
+            out.append(_overview(cfg, row, dict(last) if last else None, dict(door_ev) if door_ev else None))
+    return out
+
+
+def _overview(cfg: HubConfig, row: dict[str, Any], last: dict | None, door_ev: dict | None) -> dict[str, Any]:
+    heartbeat: dict[str, Any] = {}
+    if row.get("last_heartbeat"):
+        try:
+            heartbeat = json.loads(row["last_heartbeat"])
+        except ValueError:
+            heartbeat = {}
+    hb_at = parse_time(heartbeat.get("at"))
+    door, door_at = "unknown", None
+    if heartbeat.get("door") in ("open", "closed"):
+        door, door_at = heartbeat["door"], hb_at
+    ev_at = parse_time(door_ev["at_utc"]) if door_ev else None
+    # Whichever is newer: a door event (immediate) or the heartbeat (periodic, but covers
+    # a door that was open when the station started).
+    if ev_at is not None and (door_at is None or ev_at >= door_at):
+        door, door_at = DOOR_KINDS[door_ev["kind"]], ev_at
+    station_id = row["station"]
+    entry = cfg.station(station_id)
+    return {
+        "station": station_id,
+        "name": station_name(cfg, station_id),
+        "site": row["site"] or (entry.site if entry else ""),
+        "kind": row["kind"] or (entry.kind if entry else None),
+        "state": row["state"],
+        "state_since": parse_time(row.get("state_since")),
+        "heartbeat_at": hb_at,
+        "door": door,
+        "door_at": door_at,
+        "policy_version": row.get("policy_version"),
+        "outbox_depth": heartbeat.get("outbox_depth"),
+        "last_kind": last["kind"] if last else None,
+        "last_at": parse_time(last["at"]) if last else None,
+        "last_person": last["person"] if last else None,
+    }
+
+
+def event_kinds(engine: Engine) -> list[str]:
+    """The kinds of event stored so far, sorted."""
+    with engine.connect() as conn:
+        return [k for (k,) in conn.execute(_KINDS_SQL)]
+
+
+def list_events(
+    engine: Engine,
+    cfg: HubConfig,
+    flt: EventFilter,
+    *,
+    before: int | None = None,
+    limit: int = 50,
+    zone: tzinfo | None = None,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of events, newest first, and the ``before`` cursor of the next page (or None)."""
+    limit = max(1, min(limit, PAGE_MAX))
+    conds = []
+    if before is not None:
+        conds.append(events.c.row_no < before)
+    if flt.day is not None:
+        lo, hi = day_bounds(flt.day, zone or cfg.zone())
+        conds += [events.c.at_utc >= utc_text(lo), events.c.at_utc < utc_text(hi)]
+    filters = [(events.c.station, flt.station), (events.c.person, flt.person), (events.c.kind, flt.kind)]
+    filters = [(col, value) for col, value in filters if value]
+    with engine.connect() as conn:
+        if not filters and flt.day is not None:
+            # The day through the (kind, at_utc) index: one range per kind.
+            kinds = [k for (k,) in conn.execute(_KINDS_SQL)]
+            conds.append(events.c.kind.in_(kinds))
+        if filters and flt.day is None:
+            rows = _windowed(conn, conds, filters, before, limit)
+        else:
+            rows = None
+        if rows is None:
+            clauses = [*conds, *(c == v for c, v in filters)]
+            query = select(*_EVENT_COLUMNS).order_by(events.c.row_no.desc()).limit(limit + 1)
+            if clauses:
+                query = query.where(and_(*clauses))
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        with_snap = _snapshot_ids(conn, [r["event_id"] for r in rows])
+    for row in rows:
+        row["has_snapshot"] = row["event_id"] in with_snap
+    return rows, (rows[-1]["row_no"] if more and rows else None)
+
+
+def _windowed(conn, conds, filters, before: int | None, limit: int) -> list[dict[str, Any]] | None:
+    """The page from the newest WINDOW rows by primary key, or None if it holds too few."""
+    top = before
+    if top is None:
+        top = (conn.execute(select(events.c.row_no).order_by(events.c.row_no.desc()).limit(1)).scalar() or 0) + 1
+    # ``col || ''`` keeps the planner on the primary-key range instead of the column's index.
+    query = (select(*_EVENT_COLUMNS)
+             .where(and_(*conds, events.c.row_no >= top - WINDOW,
+                         *(col.concat("") == value for col, value in filters)))
+             .order_by(events.c.row_no.desc()).limit(limit + 1))
+    rows = [dict(r) for r in conn.execute(query).mappings()]
+    if len(rows) > limit or top - WINDOW <= 1:
+        # A full page, or the window already reached the first row: nothing more to find.
+        return rows
+    return None
+
+
+def _snapshot_ids(conn, event_ids: Iterable[str]) -> set[str]:
+    ids = list(event_ids)
+    if not ids:
+        return set()
+    return set(conn.execute(select(snapshots.c.event_id).where(snapshots.c.event_id.in_(ids))).scalars())
+
+
+def events_after(engine: Engine, row_no: int, limit: int = 200) -> list[dict[str, Any]]:
+    """Events stored after ``row_no`` in chain order (what a live page missed while connecting)."""
+    with engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(
+            select(*_EVENT_COLUMNS).where(events.c.row_no > row_no)
+            .order_by(events.c.row_no.desc()).limit(limit)).mappings()]
+        with_snap = _snapshot_ids(conn, [r["event_id"] for r in rows])
+    for row in rows:
+        row["has_snapshot"] = row["event_id"] in with_snap
+    rows.reverse()
+    return rows
+
+
+def get_event(engine: Engine, event_id: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(*_EVENT_COLUMNS).where(events.c.event_id == event_id)).mappings().first()
+        if row is None:
+            return None
+        out = dict(row)
+        out["has_snapshot"] = bool(_snapshot_ids(conn, [event_id]))
+    return out
+
+
+def snapshot_image(engine: Engine, event_id: str) -> tuple[bytes, str] | None:
+    """A stored snapshot's bytes and content type, or None."""
+    with engine.connect() as conn:
+        row = conn.execute(select(snapshots.c.image, snapshots.c.content_type)
+                           .where(snapshots.c.event_id == event_id)).first()
+    return (bytes(row.image), row.content_type) if row is not None else None
+
+
+def latest_row_no(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(events.c.row_no).order_by(events.c.row_no.desc()).limit(1)).scalar() or 0

@@ -1,0 +1,161 @@
+"""Languages of the web page: Japanese first, English second.
+
+The message catalogs (``translations/<lang>/LC_MESSAGES/messages.po``) are the source; they
+are compiled to ``.mo`` at app start into ``data_dir/i18n`` (again only when a ``.po``
+changed), so a clean clone works after ``pip install -e .`` with no build step and no binary
+files in git.
+Source strings are English; the English catalog is empty on purpose (English falls back to
+the source text).
+
+To change texts: edit templates/views, then from the repository root::
+
+    pybabel extract -F babel.cfg -k _l -k _lp:1c,2 --no-location --sort-output \
+        -o hub/web/translations/messages.pot .
+    pybabel update -i hub/web/translations/messages.pot -d hub/web/translations --ignore-obsolete
+
+and fill in the Japanese ``msgstr`` lines (tests/hub/web/test_i18n.py finds missing ones).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
+
+_LOG = logging.getLogger(__name__)
+
+SOURCE_DIR = Path(__file__).resolve().parent / "translations"
+LANGUAGES = {"ja": "日本語", "en": "English"}
+
+_lock = threading.Lock()
+
+
+def compiled_dir(out: Path) -> Path:
+    """``out`` holding a ``.mo`` file for each ``.po`` file, recompiled when a ``.po`` changed.
+
+    ``out`` is in the hub's data folder (private to the hub, kept across restarts), not a
+    shared temporary folder: a catalog's texts go into pages unescaped.
+    """
+    with _lock:
+        for po in sorted(SOURCE_DIR.glob("*/LC_MESSAGES/*.po")):
+            relative = po.relative_to(SOURCE_DIR)
+            target = out / relative.with_suffix(".mo")
+            stamp = target.with_suffix(".sha256")
+            source = po.read_bytes()
+            digest = hashlib.sha256(source).hexdigest()
+            if target.exists() and stamp.exists() and stamp.read_text().strip() == digest:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            catalog = read_po(io.BytesIO(source), locale=relative.parts[0])
+            # Written beside the target and renamed: another process never reads half a file.
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".messages-")
+            with os.fdopen(fd, "wb") as f:
+                # Fuzzy entries are guesses by pybabel update; they must not reach the page.
+                write_mo(f, catalog, use_fuzzy=False)
+            os.replace(tmp, target)
+            stamp.write_text(digest + "\n")
+            _LOG.info("compiled the %s message catalog into %s", relative.parts[0], target)
+    return out
+
+
+# --- labels the pages, the live stream and the exports share ---
+
+EVENT_KINDS: dict[str, Any] = {
+    "station.started": _l("Station started"),
+    "badge.granted": _l("Badge accepted"),
+    "badge.denied": _l("Badge refused"),
+    "door.opened": _l("Door opened"),
+    "door.closed": _l("Door closed"),
+    "door.forced": _l("Door forced open"),
+    "door.held_open": _l("Door held open"),
+    "key.used": _l("Key used"),
+    "unlock.expired": _l("Unlocked, not opened"),
+}
+
+ALERT_RULES: dict[str, Any] = {
+    "forced": _l("Door forced open"),
+    "held_open": _l("Door held open"),
+    "denied": _l("Badge refused"),
+    "after_hours": _l("Use after hours"),
+    "flagged_use": _l("Use by a non-designated person"),
+    "offline": _l("Station offline"),
+    "online": _l("Station back online"),
+    "seq_gap": _l("Events missing from a station"),
+    "outbox_filling": _l("Station cannot deliver its events"),
+}
+
+SEVERITIES: dict[str, Any] = {
+    "critical": _l("Critical"),
+    "warning": _l("Warning"),
+    "info": _l("Information"),
+}
+
+STATION_STATES: dict[str, Any] = {
+    "online": _l("Online"),
+    "offline": _l("Offline"),
+    "unknown": _l("Unknown"),
+}
+
+# "Open" is a door that is open, and an alert nobody has dealt with: two words in Japanese.
+DOOR_STATES: dict[str, Any] = {
+    "open": _lp("door", "Open"),
+    "closed": _lp("door", "Closed"),
+    "unknown": _l("Unknown"),
+}
+
+ALERT_STATES: dict[str, Any] = {
+    "open": _lp("alert", "Open"),
+    "acknowledged": _l("Acknowledged"),
+}
+
+STATION_KINDS: dict[str, Any] = {
+    "cabinet": _l("Key cabinet"),
+    "shredder": _l("Shredder"),
+    "printer": _l("Printer"),
+    "door": _l("Door"),
+}
+
+LEDGER_ENTRIES: dict[str, Any] = {
+    "use": _l("Key use"),
+    "not_opened": _l("Unlocked, not opened"),
+    "forced": _l("Forced open"),
+}
+
+LEDGER_HEADERS: dict[str, Any] = {
+    "station": _l("Cabinet"),
+    "day": _l("Day"),
+    "entry": _l("Entry"),
+    "person": _l("Person ID"),
+    "name": _l("Name"),
+    "unlocked_at": _l("Unlocked at"),
+    "opened_at": _l("Opened at"),
+    "closed_at": _l("Closed at"),
+    "duration_s": _l("Open for (s)"),
+    "flagged": _l("Flagged"),
+    "held_open": _l("Held open"),
+    "last": _l("Last user of the day"),
+    "event_id": _l("Event ID"),
+}
+
+ROLES: dict[str, Any] = {
+    "admin": _l("Administrator"),
+    "supervisor": _l("Supervisor"),
+    "auditor": _l("Auditor"),
+}
+
+
+def label(table: dict[str, Any], key: str | None) -> str:
+    """The label of ``key`` in the current language, or the key itself if it has none."""
+    if key is None:
+        return ""
+    found = table.get(key)
+    return str(found) if found is not None else key

@@ -1,0 +1,432 @@
+"""The pages: live status (with the server-sent-events stream), alert acknowledgement, the
+events list with snapshots, and the key ledger with its CSV and Excel exports.
+
+Rows that the live stream adds to an open page are rendered by the same Jinja macros as the
+page itself (templates/_rows.html), in the reader's language, so the browser only inserts
+HTML it is given and needs no copy of the texts.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import re
+import time
+from datetime import date, datetime
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    flash,
+    get_template_attribute,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import format_datetime, format_decimal, get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from hub import alerts as alert_store
+from hub import ledger
+from hub.schema import alerts as alerts_table
+from hub.web import data, i18n
+from hub.web.app import state
+from hub.web.auth import ACK_ROLES, role_required
+
+_LOG = logging.getLogger(__name__)
+
+bp = Blueprint("pages", __name__)
+
+KEEPALIVE_S = 15.0
+POLL_S = 0.5  # how often a stream looks at the shutdown flag while idle
+RECENT_EVENTS = 20
+ACKED_SHOWN = 10
+COMMENT_MAX = 500
+
+
+# --- helpers for templates ---
+
+def lang() -> str:
+    return str(get_locale() or "ja")
+
+
+def localtime(value: Any, site: str | None = None, fmt: str = "medium") -> str:
+    """``value`` (a datetime or stored time text) in the site's zone, in the page's language."""
+    when = value if isinstance(value, datetime) else data.parse_time(value)
+    if when is None:
+        return ""
+    cfg = state().cfg
+    zone = cfg.site_zone(site) if site else cfg.zone()
+    return format_datetime(when.astimezone(zone), fmt, rebase=False)
+
+
+def seconds(value: Any) -> str:
+    if not isinstance(value, (int, float)):
+        return ""
+    return _("%(seconds)s s", seconds=format_decimal(round(float(value), 1)))
+
+
+def person_label(person: str | None) -> str:
+    if not person:
+        return ""
+    name = state().names().get(person)
+    return f"{name} ({person})" if name else person
+
+
+def alert_message(alert: dict[str, Any]) -> str:
+    """The alert's sentence in the page's language, from its stored params."""
+    params = alert.get("params")
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except ValueError:
+            params = None
+    if isinstance(params, dict):
+        try:
+            return alert_store.alert_text(alert["rule"], params, lang())
+        except Exception:  # an odd params row must not break the page
+            _LOG.debug("no text for alert %s", alert.get("id"), exc_info=True)
+    return alert.get("message") or ""
+
+
+def event_details(ev: dict[str, Any]) -> str:
+    """A short, translated summary of an event's data."""
+    raw = ev.get("data")
+    try:
+        payload = json.loads(raw) if isinstance(raw, str) else (raw or {})
+    except ValueError:
+        payload = {}
+    parts = []
+    if isinstance(payload.get("duration_s"), (int, float)):
+        parts.append(_("open for %(time)s", time=seconds(payload["duration_s"])))
+    elif isinstance(payload.get("open_s"), (int, float)):
+        parts.append(_("open for %(time)s", time=seconds(payload["open_s"])))
+    if payload.get("flagged"):
+        parts.append(_("flagged: not the designated holder"))
+    if ev.get("kind") == "badge.denied" and payload.get("reason"):
+        reason = payload["reason"]
+        parts.append(_("unknown badge") if reason == "unknown" else _("reason: %(reason)s", reason=reason))
+    return ", ".join(parts)
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Filters and globals; globals (not context processors) so macros rendered for the live
+    stream see them too."""
+    app.jinja_env.filters.update(localtime=localtime, seconds=seconds)
+    app.jinja_env.globals.update(
+        station_name=lambda s: data.station_name(state().cfg, s),
+        person_label=person_label,
+        kind_label=lambda k: i18n.label(i18n.EVENT_KINDS, k),
+        rule_label=lambda r: i18n.label(i18n.ALERT_RULES, r),
+        severity_label=lambda s: i18n.label(i18n.SEVERITIES, s),
+        station_state_label=lambda s: i18n.label(i18n.STATION_STATES, s),
+        door_label=lambda s: i18n.label(i18n.DOOR_STATES, s),
+        station_kind_label=lambda s: i18n.label(i18n.STATION_KINDS, s),
+        alert_state_label=lambda s: i18n.label(i18n.ALERT_STATES, s),
+        entry_label=lambda s: i18n.label(i18n.LEDGER_ENTRIES, s),
+        role_label=lambda s: i18n.label(i18n.ROLES, s),
+        ledger_header=lambda s: i18n.label(i18n.LEDGER_HEADERS, s),
+        alert_message=alert_message,
+        event_details=event_details,
+        current_lang=lang,
+        languages=i18n.LANGUAGES,
+    )
+
+
+def _can_ack() -> bool:
+    return state().alerts is not None and current_user.is_authenticated and current_user.role in ACK_ROLES
+
+
+def _list_alerts(**kwargs) -> list[dict[str, Any]]:
+    return alert_store.list_alerts(state().engine, **kwargs)
+
+
+def _parse_day(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        abort(400, description="day must be YYYY-MM-DD")
+
+
+def _today(station: str | None = None) -> date:
+    st = state()
+    zone = data.zone_for(st.cfg, data.station_sites(st.engine, st.cfg), station)
+    return datetime.now(zone).date()
+
+
+# --- status ---
+
+@bp.get("/")
+def status():
+    st = state()
+    open_alerts = _list_alerts(state="open", limit=200)
+    acked = _list_alerts(state="acknowledged", limit=ACKED_SHOWN)
+    recent, _next = data.list_events(st.engine, st.cfg, data.EventFilter(), limit=RECENT_EVENTS)
+    with st.engine.connect() as conn:
+        last_alert = conn.execute(select(func.max(alerts_table.c.id))).scalar() or 0
+    return render_template(
+        "status.html",
+        title=_("Status"),
+        stations=data.station_overview(st.engine, st.cfg),
+        open_alerts=open_alerts,
+        acked_alerts=acked,
+        recent=recent,
+        last_row=recent[0]["row_no"] if recent else data.latest_row_no(st.engine),
+        last_alert=last_alert,
+        can_ack=_can_ack(),
+        ack_unavailable=st.alerts is None and current_user.role in ACK_ROLES,
+    )
+
+
+@bp.post("/alerts/<int:alert_id>/ack")
+@role_required(*ACK_ROLES)
+def acknowledge(alert_id: int):
+    st = state()
+    if st.alerts is None:
+        flash(_("Alerts cannot be acknowledged: the alert service is not running."), "error")
+        return redirect(url_for("pages.status"))
+    comment = (request.form.get("comment") or "").strip()
+    if not comment:
+        flash(_("Write a comment: what was found, what was done."), "error")
+        return redirect(url_for("pages.status") + f"#alert-{alert_id}")
+    if len(comment) > COMMENT_MAX:
+        flash(_("The comment is too long (at most %(n)d characters).", n=COMMENT_MAX), "error")
+        return redirect(url_for("pages.status") + f"#alert-{alert_id}")
+    if st.alerts.acknowledge(alert_id, current_user.username, comment):
+        _LOG.info("alert %d acknowledged by %s on the web page", alert_id, current_user.username)
+        flash(_("Alert acknowledged."), "ok")
+    else:
+        flash(_("This alert was already acknowledged, or does not exist."), "error")
+    return redirect(url_for("pages.status"))
+
+
+# --- the live stream ---
+
+@bp.get("/events/stream")
+def stream():
+    st = state()
+    after = request.args.get("after", type=int)
+    alerts_after = request.args.get("alerts_after", type=int)
+    if not st.open_stream():
+        # Each stream holds a server thread; refusing keeps the pages themselves reachable.
+        return Response("retry: 10000\n\n", status=503, mimetype="text/event-stream")
+    can_ack = _can_ack()
+    macros = {name: get_template_attribute("_rows.html", name)
+              for name in ("event_row", "alert_row")}
+
+    def message(kind: str, payload: dict[str, Any]) -> str:
+        return f"event: {kind}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+    # waitress tells whether the browser went away (with channel_request_lookahead > 0).
+    gone = request.environ.get("waitress.client_disconnected") or (lambda: False)
+
+    def gen():
+        q = st.bus.subscribe()
+        try:
+            yield "retry: 2000\n\n"
+            # What happened between rendering the page and subscribing: sent first, the page
+            # ignores rows it already shows.
+            if after is not None:
+                for ev in data.events_after(st.engine, after):
+                    yield message("event", _live_event(ev, macros))
+            if alerts_after is not None:
+                with st.engine.connect() as conn:
+                    ids = conn.execute(select(alerts_table.c.id).where(alerts_table.c.id > alerts_after)
+                                       .order_by(alerts_table.c.id).limit(200)).scalars().all()
+                for alert_id in ids:
+                    payload = _live_alert(alert_id, macros, can_ack)
+                    if payload:
+                        yield message("alert", payload)
+            idle_since = time.monotonic()
+            while not st.shutdown.is_set() and not gone():
+                try:
+                    item = q.get(timeout=POLL_S)
+                except queue.Empty:
+                    if time.monotonic() - idle_since >= KEEPALIVE_S:
+                        # A comment line: keeps proxies from closing the stream and makes a
+                        # vanished browser show up as a failed write, which ends this loop.
+                        yield ": keepalive\n\n"
+                        idle_since = time.monotonic()
+                    continue
+                if item is None:  # the bus dropped us (too slow): the page reloads
+                    yield message("reload", {})
+                    return
+                kind, text = item
+                try:
+                    payload = _live(kind, json.loads(text), macros, can_ack)
+                except Exception:
+                    _LOG.exception("cannot show a live %s message", kind)
+                    continue
+                if payload is not None:
+                    yield message(kind, payload)
+                    idle_since = time.monotonic()
+        finally:
+            st.bus.unsubscribe(q)
+
+    response = Response(stream_with_context(gen()), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    # On close, not in gen's finally: a stream closed before its first chunk never runs gen.
+    response.call_on_close(st.close_stream)
+    return response
+
+
+def _live(kind: str, msg: dict[str, Any], macros, can_ack: bool) -> dict[str, Any] | None:
+    """What the page needs of one bus message, labelled in the reader's language; None to skip."""
+    if kind == "event":
+        return _live_event({**msg, "has_snapshot": False}, macros)
+    if kind == "station":
+        return {"station": msg["station"], "state": msg["state"],
+                "state_label": i18n.label(i18n.STATION_STATES, msg["state"]),
+                "since_text": localtime(msg.get("at"), msg.get("site"))}
+    if kind == "heartbeat":
+        door = msg.get("door") or "unknown"
+        return {"station": msg["station"], "door": door, "door_label": i18n.label(i18n.DOOR_STATES, door),
+                "policy_version": msg.get("policy_version"), "state": "online",
+                "state_label": i18n.label(i18n.STATION_STATES, "online"),
+                "heartbeat_text": localtime(msg.get("at"), msg.get("site")),
+                "outbox_depth": msg.get("outbox_depth")}
+    if kind in ("alert", "alert_ack"):
+        alert_id = msg.get("id") or msg.get("alert_id")
+        return _live_alert(int(alert_id), macros, can_ack) if alert_id else None
+    return None  # other kinds (added later) are not shown on this page
+
+
+def _live_event(ev: dict[str, Any], macros) -> dict[str, Any]:
+    door = data.DOOR_KINDS.get(ev["kind"])
+    return {
+        "row_no": ev["row_no"], "station": ev["station"], "kind": ev["kind"],
+        "html": str(macros["event_row"](ev, False)),
+        "kind_label": i18n.label(i18n.EVENT_KINDS, ev["kind"]),
+        "at_text": localtime(ev.get("at"), ev.get("site")),
+        "person": person_label(ev.get("person")),
+        "door": door, "door_label": i18n.label(i18n.DOOR_STATES, door) if door else None,
+    }
+
+
+def _live_alert(alert_id: int, macros, can_ack: bool) -> dict[str, Any] | None:
+    engine = state().engine
+    alert = alert_store.get_alert(engine, alert_id)
+    if alert is None:
+        return None
+    return {"id": alert_id, "state": alert["state"], "severity": alert["severity"],
+            "html": str(macros["alert_row"](alert, can_ack)), "open_count": alert_store.count_open(engine)}
+
+
+# --- events ---
+
+def event_filter_from(args) -> tuple[data.EventFilter, int | None]:
+    """The filter and cursor in a request's query string (400 if malformed)."""
+    flt = data.EventFilter(
+        station=(args.get("station") or "").strip() or None,
+        person=(args.get("person") or "").strip() or None,
+        kind=(args.get("kind") or "").strip() or None,
+        day=_parse_day(args.get("day")),
+    )
+    before = args.get("before")
+    if before:
+        try:
+            before_no = int(before)
+        except ValueError:
+            abort(400, description="before must be a row number")
+    else:
+        before_no = None
+    return flt, before_no
+
+
+@bp.get("/events")
+def events_page():
+    st = state()
+    flt, before = event_filter_from(request.args)
+    sites = data.station_sites(st.engine, st.cfg)
+    rows, next_before = data.list_events(st.engine, st.cfg, flt, before=before, limit=50,
+                                         zone=data.zone_for(st.cfg, sites, flt.station))
+    query = {k: v for k, v in (("station", flt.station), ("person", flt.person), ("kind", flt.kind),
+                               ("day", flt.day.isoformat() if flt.day else None)) if v}
+    return render_template(
+        "events.html", title=_("Events"), rows=rows, flt=flt, stations=list(sites),
+        kinds=sorted(set(data.event_kinds(st.engine)) | set(i18n.EVENT_KINDS)),
+        next_url=url_for("pages.events_page", before=next_before, **query) if next_before else None,
+        first_url=url_for("pages.events_page", **query) if before else None,
+    )
+
+
+@bp.get("/snapshots/<event_id>.jpg")
+def snapshot(event_id: str):
+    found = data.snapshot_image(state().engine, event_id)
+    if found is None:
+        abort(404)
+    image, content_type = found
+    response = Response(image, mimetype=content_type)
+    # Only this browser may keep it; it never changes once stored.
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+# --- key ledger ---
+
+def ledger_request() -> tuple[str | None, date, list[ledger.LedgerRow]]:
+    st = state()
+    station = (request.args.get("station") or "").strip() or None
+    day = _parse_day(request.args.get("day")) or _today(station)
+    rows = ledger.key_ledger(st.engine, st.cfg, day, station=station, names=st.names())
+    return station, day, rows
+
+
+def export_labels() -> ledger.Labels:
+    return ledger.Labels(
+        headers={k: str(v) for k, v in i18n.LEDGER_HEADERS.items()},
+        entries={k: str(v) for k, v in i18n.LEDGER_ENTRIES.items()},
+        yes=_("yes"),
+        sheet=_("Key ledger"),
+    )
+
+
+@bp.get("/ledger/keys")
+def key_ledger():
+    st = state()
+    station, day, rows = ledger_request()
+    groups: dict[str, list[ledger.LedgerRow]] = {}
+    for row in rows:
+        groups.setdefault(row.station, []).append(row)
+    args = {"day": day.isoformat(), **({"station": station} if station else {})}
+    return render_template(
+        "ledger.html", title=_("Key ledger"), groups=groups, station=station, day=day,
+        cabinets=ledger.cabinet_ids(st.engine, st.cfg), columns=ledger.COLUMNS,
+        csv_url=url_for("pages.key_ledger_csv", **args), xlsx_url=url_for("pages.key_ledger_xlsx", **args),
+    )
+
+
+def _export_name(station: str | None, day: date, ext: str) -> str:
+    # The station comes from the query string: only safe characters reach the header.
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", station) if station else "all"
+    return f"key-ledger_{safe}_{day.isoformat()}.{ext}"
+
+
+@bp.get("/ledger/keys.csv")
+def key_ledger_csv():
+    station, day, rows = ledger_request()
+    body = ledger.to_csv(rows, export_labels())
+    _LOG.info("%s exported the key ledger of %s (%s) as CSV", current_user.username, day, station or "all")
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{_export_name(station, day, "csv")}"'})
+
+
+@bp.get("/ledger/keys.xlsx")
+def key_ledger_xlsx():
+    station, day, rows = ledger_request()
+    labels = export_labels()
+    title = f"{labels.sheet} {day.isoformat()}" + (f" ({data.station_name(state().cfg, station)})" if station else "")
+    body = ledger.to_xlsx(rows, labels, title=title)
+    _LOG.info("%s exported the key ledger of %s (%s) as Excel", current_user.username, day, station or "all")
+    return Response(
+        body, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{_export_name(station, day, "xlsx")}"'})

@@ -1,0 +1,133 @@
+/* Live status page: server-sent events from /events/stream.
+   The server sends rows already rendered in the reader's language; this script only
+   places them, so it holds no texts of its own. */
+(function () {
+  "use strict";
+  var live = document.getElementById("live");
+  if (!live || !window.EventSource) { return; }
+  var stateLine = document.getElementById("live-state");
+  var after = parseInt(live.dataset.after || "0", 10);
+  var alertsAfter = parseInt(live.dataset.alertsAfter || "0", 10);
+  var source = null, retryTimer = null, failures = 0;
+
+  function show(ok) {
+    stateLine.textContent = ok ? live.dataset.textLive : live.dataset.textLost;
+    stateLine.className = "live-state " + (ok ? "ok" : "lost");
+  }
+
+  function fromHtml(html) {
+    var t = document.createElement("template");
+    t.innerHTML = html.trim();
+    return t.content.firstElementChild;
+  }
+
+  function trim(tbody) {
+    var keep = parseInt(tbody.dataset.keep || "0", 10);
+    while (keep && tbody.rows.length > keep) { tbody.deleteRow(tbody.rows.length - 1); }
+  }
+
+  function flash(row) { row.classList.add("fresh"); }
+
+  function setField(station, name, value) {
+    var row = document.getElementById("station-" + station);
+    if (!row) { return null; }
+    var cell = row.querySelector('[data-field="' + name + '"]');
+    if (cell && value !== undefined && value !== null) { cell.textContent = value; }
+    return row;
+  }
+
+  function onEvent(msg) {
+    if (msg.row_no <= after && document.querySelector('[data-row-no="' + msg.row_no + '"]')) { return; }
+    after = Math.max(after, msg.row_no);
+    var tbody = document.getElementById("recent-events");
+    if (tbody && !tbody.querySelector('[data-row-no="' + msg.row_no + '"]')) {
+      var row = fromHtml(msg.html);
+      tbody.insertBefore(row, tbody.firstChild);
+      flash(row);
+      trim(tbody);
+    }
+    setField(msg.station, "last-kind", msg.kind_label);
+    setField(msg.station, "last-at", msg.at_text);
+    setField(msg.station, "last-person", msg.person);
+    if (msg.door) { setDoor(msg.station, msg.door, msg.door_label); }
+  }
+
+  function setDoor(station, door, label) {
+    var row = setField(station, "door", label);
+    if (!row) { return; }
+    var pill = row.querySelector('[data-field="door"]');
+    pill.className = "pill door door-" + door;
+  }
+
+  function setState(station, state, label) {
+    var row = setField(station, "state", label);
+    if (!row) { return; }
+    row.className = row.className.replace(/\bstate-\w+/, "state-" + state);
+  }
+
+  function onStation(msg) {
+    setState(msg.station, msg.state, msg.state_label);
+    setField(msg.station, "since", msg.since_text);
+  }
+
+  function onHeartbeat(msg) {
+    var row = document.getElementById("station-" + msg.station);
+    if (row && !row.classList.contains("state-online")) { setState(msg.station, msg.state, msg.state_label); }
+    setDoor(msg.station, msg.door, msg.door_label);
+    setField(msg.station, "policy", msg.policy_version);
+    setField(msg.station, "heartbeat", msg.heartbeat_text);
+  }
+
+  function onAlert(msg) {
+    alertsAfter = Math.max(alertsAfter, msg.id);
+    var old = document.getElementById("alert-" + msg.id);
+    if (old) { old.parentNode.removeChild(old); }
+    var row = fromHtml(msg.html);
+    var target = document.getElementById(msg.state === "open" ? "open-alerts" : "acked-alerts");
+    if (target) {
+      target.insertBefore(row, target.firstChild);
+      flash(row);
+      trim(target);
+    }
+    var open = document.getElementById("open-alerts");
+    var count = document.getElementById("open-count");
+    var n = open ? open.rows.length : 0;
+    if (count) {
+      count.textContent = String(n);
+      count.classList.toggle("hot", n > 0);
+    }
+    var none = document.getElementById("no-open-alerts");
+    if (none) { none.hidden = n > 0; }
+    var acked = document.getElementById("acked-alerts");
+    var noneAcked = document.getElementById("no-acked-alerts");
+    if (acked && noneAcked) { noneAcked.hidden = acked.rows.length > 0; }
+  }
+
+  function handler(fn) {
+    return function (e) {
+      try { fn(JSON.parse(e.data)); } catch (err) { if (window.console) { console.error(err); } }
+    };
+  }
+
+  function connect() {
+    source = new EventSource(live.dataset.stream + "?after=" + after + "&alerts_after=" + alertsAfter);
+    source.onopen = function () { failures = 0; show(true); };
+    source.onerror = function () {
+      show(false);
+      source.close();
+      failures += 1;
+      // Signed out or the hub restarted with a new key: a reload leads to the sign-in page.
+      if (failures >= 5) { window.location.reload(); return; }
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(connect, 2000);
+    };
+    source.addEventListener("event", handler(onEvent));
+    source.addEventListener("station", handler(onStation));
+    source.addEventListener("heartbeat", handler(onHeartbeat));
+    source.addEventListener("alert", handler(onAlert));
+    source.addEventListener("alert_ack", handler(onAlert));
+    source.addEventListener("reload", function () { window.location.reload(); });
+  }
+
+  connect();
+})();

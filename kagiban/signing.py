@@ -1,0 +1,226 @@
+"""Ed25519 signatures on station policies: the hub signs, the station verifies.
+
+The broker is not trusted with access decisions: anyone who could publish on a station's policy
+topic (a wrong ACL, a stolen hub credential, a retained message left by a test) could otherwise
+hand the station a policy that opens the cabinet for everyone. So the hub signs each policy with
+a private key only it holds, and each station is configured with the matching public key.
+
+Envelope (``protocol.SignedPolicy``)::
+
+    {"v": 1, "policy": {...}, "key_id": "<16 hex>", "signature": "<base64>"}
+
+The signature is over ``canonical_json(policy)`` of the raw parsed ``policy`` object; the
+station verifies that before it reads the object as a ``Policy``. ``key_id`` is the first 16
+hex characters of sha256 of the 32 raw public-key bytes; a public key travels and is configured
+as base64 of those 32 bytes.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import BaseModel, ValidationError
+
+from kagiban.protocol import VERSION, Policy, canonical_json
+
+_LOG = logging.getLogger(__name__)
+
+MAX_POLICY_BYTES = 4 * 1024 * 1024
+REASONS = ("unsigned", "bad_signature", "unknown_key", "bad_schema")
+
+
+class PolicyRejected(ValueError):
+    """A policy the station will not use; ``reason`` is a short code, ``offered_version`` the
+    version the payload claimed (None if it did not say)."""
+
+    def __init__(self, reason: str, detail: str = "", offered_version: int | None = None):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+        self.offered_version = offered_version
+
+
+# ---- keys -----------------------------------------------------------------------------------
+
+
+def generate_private_key() -> Ed25519PrivateKey:
+    """A new random signing key."""
+    return Ed25519PrivateKey.generate()
+
+
+def private_key_pem(key: Ed25519PrivateKey) -> bytes:
+    """PKCS#8 PEM, unencrypted (the file's mode protects it)."""
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def load_private_key(path: str | os.PathLike) -> Ed25519PrivateKey:
+    """Read a PEM Ed25519 private key; ValueError if the file holds anything else."""
+    data = Path(path).read_bytes()
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: not a PEM private key: {exc}") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path}: not an Ed25519 key ({type(key).__name__})")
+    return key
+
+
+def load_or_create_private_key(path: str | os.PathLike) -> Ed25519PrivateKey:
+    """The key in ``path``; if the file does not exist, a new key written there with mode 600."""
+    path = Path(path)
+    if path.exists():
+        return load_private_key(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = generate_private_key()
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # whatever the umask
+        os.write(fd, private_key_pem(key))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        # link, not rename: if another process created the key meanwhile, theirs wins.
+        os.link(tmp, path)
+    except FileExistsError:
+        return load_private_key(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _LOG.info("created policy signing key %s (key id %s)", path, key_id(key.public_key()))
+    return key
+
+
+def public_key_b64(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+    """Base64 of the 32 raw public-key bytes (what a station's config holds)."""
+    pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def parse_public_key(value: str) -> Ed25519PublicKey:
+    """The public key from its base64 form; ValueError saying what is wrong."""
+    if not isinstance(value, str):
+        raise ValueError("a public key is base64 text")
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"not base64: {exc}") from exc
+    if len(raw) != 32:
+        raise ValueError(f"an Ed25519 public key is 32 bytes, this is {len(raw)}")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def key_id(key: Ed25519PrivateKey | Ed25519PublicKey | str) -> str:
+    """First 16 hex characters of sha256 of the raw public key (a key or its base64 form)."""
+    if isinstance(key, str):
+        key = parse_public_key(key)
+    raw = base64.b64decode(public_key_b64(key))
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+# ---- signing and verifying ------------------------------------------------------------------
+
+
+def _policy_object(policy: Policy | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(policy, BaseModel):
+        return policy.model_dump(mode="json")
+    return json.loads(canonical_json(policy))  # a plain JSON copy: what the station will parse
+
+
+def sign(policy: Policy | dict[str, Any], key: Ed25519PrivateKey) -> bytes:
+    """The SignedPolicy JSON bytes for ``policy`` (a Policy or its JSON object)."""
+    obj = _policy_object(policy)
+    signature = key.sign(canonical_json(obj))
+    envelope = {
+        "v": VERSION,
+        "policy": obj,
+        "key_id": key_id(key.public_key()),
+        "signature": base64.b64encode(signature).decode("ascii"),
+    }
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _claimed_version(obj: Any) -> int | None:
+    if isinstance(obj, dict):
+        inner = obj.get("policy") if isinstance(obj.get("policy"), dict) else obj
+        version = inner.get("version")
+        if type(version) is int:
+            return version
+    return None
+
+
+def envelope_policy(payload: bytes) -> dict[str, Any] | None:
+    """The unverified ``policy`` object of an envelope (or a bare policy object), else None.
+
+    For the hub re-signing its own stored policies; a station must use ``verify``.
+    """
+    try:
+        obj = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(obj, dict) and isinstance(obj.get("policy"), dict):
+        return obj["policy"]
+    return obj if isinstance(obj, dict) else None
+
+
+class Verifier:
+    """Checks policies against one public key (the station's configured one)."""
+
+    def __init__(self, public_key: str | Ed25519PublicKey):
+        self.public_key = parse_public_key(public_key) if isinstance(public_key, str) else public_key
+        self.key_id = key_id(self.public_key)
+
+    def verify(self, payload: bytes) -> Policy:
+        """The Policy in a signed envelope; PolicyRejected with reason unsigned, unknown_key,
+        bad_signature or bad_schema."""
+        if len(payload) > MAX_POLICY_BYTES:
+            raise PolicyRejected("bad_schema", f"{len(payload)} bytes > {MAX_POLICY_BYTES}")
+        try:
+            obj = json.loads(payload)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PolicyRejected("bad_schema", f"not JSON: {str(exc)[:100]}") from exc
+        offered = _claimed_version(obj)
+        if not isinstance(obj, dict):
+            raise PolicyRejected("bad_schema", "not a JSON object")
+        if "signature" not in obj or "policy" not in obj:
+            raise PolicyRejected("unsigned", "no signature envelope", offered)
+        if set(obj) != {"v", "policy", "key_id", "signature"} or type(obj["v"]) is not int or obj["v"] != VERSION:
+            raise PolicyRejected("bad_schema", f"envelope keys {sorted(obj)} v={obj.get('v')!r}", offered)
+        policy_obj, kid, sig = obj["policy"], obj["key_id"], obj["signature"]
+        if not isinstance(policy_obj, dict) or not isinstance(kid, str) or not isinstance(sig, str):
+            raise PolicyRejected("bad_schema", "envelope field types", offered)
+        if kid != self.key_id:
+            raise PolicyRejected("unknown_key", f"signed by key {kid[:16]!r}, expected {self.key_id}", offered)
+        try:
+            raw_sig = base64.b64decode(sig, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise PolicyRejected("bad_signature", "signature is not base64", offered) from exc
+        message = canonical_json(policy_obj)
+        try:
+            self.public_key.verify(raw_sig, message)
+        except InvalidSignature as exc:
+            raise PolicyRejected("bad_signature", "signature does not match the policy", offered) from exc
+        try:
+            # Strict: "1" is not a version; ISO strings still parse as times and dates.
+            return Policy.model_validate_json(message, strict=True)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "policy"
+            raise PolicyRejected("bad_schema", f"{where}: {first['msg']}", offered) from exc
+
+
+def verify(payload: bytes, public_key: str | Ed25519PublicKey) -> Policy:
+    """The Policy in a signed envelope checked against ``public_key`` (base64 or a key)."""
+    return Verifier(public_key).verify(payload)

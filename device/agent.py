@@ -31,7 +31,7 @@ from device.sensors.badge import BadgeReader
 from device.sensors.debounce import Debouncer
 from device.sensors.door import DoorSwitch
 from device.outputs import Outputs
-from device.stations.cabinet import CabinetLogic
+from device.stations import make_logic
 from device.stations.effects import Effect, Emit, Feedback, Lock, Unlock
 from kagiban import protocol
 
@@ -41,10 +41,6 @@ _LOG = logging.getLogger(__name__)
 # policy.rejected events it records per hour at most (a flood of forged versions is logged only).
 REJECTED_MEMORY = 64
 REJECTED_PER_HOUR = 20
-
-
-class UnsupportedStation(Exception):
-    """The unit's station kind has no logic in this version of the agent."""
 
 
 class Agent:
@@ -61,8 +57,6 @@ class Agent:
         camera: Camera | None = None,
         build_hardware: bool = True,
     ):
-        if cfg.station.kind != "cabinet":
-            raise UnsupportedStation(f"station.kind {cfg.station.kind!r} is not supported yet")
         self.cfg = cfg
         self.site = cfg.site
         self.station = cfg.station.id
@@ -103,7 +97,7 @@ class Agent:
         # The logic asks decide(badge); the agent supplies the wall-clock time of the tap.
         self._tap_wall: datetime | None = None
         self._last_entry: protocol.PolicyEntry | None = None
-        self.logic = CabinetLogic(unlock_s=t.unlock_s, held_open_s=t.held_open_s, decide=self._decide)
+        self.logic = make_logic(cfg, self._decide)
         # (reason, offered version) already reported as policy.rejected: one event per version.
         self._rejected_reported: OrderedDict[tuple[str, int | None], None] = OrderedDict()
         self._rejected_times: list[float] = []

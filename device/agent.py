@@ -31,8 +31,9 @@ from device.sensors.badge import BadgeReader
 from device.sensors.debounce import Debouncer
 from device.sensors.door import DoorSwitch
 from device.outputs import Outputs
-from device.stations import make_logic
-from device.stations.effects import Effect, Emit, Feedback, Lock, Unlock
+from device.stations import feed_input, make_logic
+from device.stations.effects import Effect, Emit, Feedback, Lock, PowerOff, PowerOn, Unlock
+from device.stations.effects import Work
 from kagiban import protocol
 
 _LOG = logging.getLogger(__name__)
@@ -41,6 +42,23 @@ _LOG = logging.getLogger(__name__)
 # policy.rejected events it records per hour at most (a flood of forged versions is logged only).
 REJECTED_MEMORY = 64
 REJECTED_PER_HOUR = 20
+
+# Extra inputs by name: the config pin, and whether the input is active when its contact is
+# open (a bin-door reed switch) or when it is closed (a stop button pulls its pin to ground).
+INPUT_PINS = {"stop_button": ("stop_button", False), "bin": ("bin_sensor", True), "tray": ("tray", False)}
+
+
+def make_inputs(pins, pin_factory=None) -> dict[str, DoorSwitch]:
+    """The unit's extra inputs (stop button, bin door) as switches, by input name."""
+    from device.sensors.door import GpioDoorSwitch
+
+    out: dict[str, DoorSwitch] = {}
+    for name, (field, _active_open) in INPUT_PINS.items():
+        pin = getattr(pins, field)
+        if pin is not None:
+            level = {"stop_button": "low", "tray": pins.tray_occupied_level}.get(name, pins.door_closed_level)
+            out[name] = GpioDoorSwitch(pin, closed_level=level, pin_factory=pin_factory)
+    return out
 
 
 class Agent:
@@ -55,6 +73,8 @@ class Agent:
         outputs: Outputs | None = None,
         reader: BadgeReader | None = None,
         camera: Camera | None = None,
+        inputs: dict[str, DoorSwitch] | None = None,
+        print_server=None,
         build_hardware: bool = True,
     ):
         self.cfg = cfg
@@ -76,16 +96,29 @@ class Agent:
             outputs = outputs if outputs is not None else make_outputs(cfg.pins, pin_factory)
             reader = reader if reader is not None else make_reader(cfg.reader)
             camera = camera if camera is not None else make_camera(cfg.camera, self.station, tz=self.tz)
-        self.pin_factory = pin_factory
-        if cfg.pins.factory == "mock" and cfg.pins.door is not None:
-            # A simulated unit starts with its cabinet shut (a mock pin's idle level would read open).
-            from device.simulate import set_door
+            inputs = inputs if inputs is not None else make_inputs(cfg.pins, pin_factory)
+            if print_server is None and cfg.station.kind == "printer":
+                from device.printing import make_print_server
 
-            set_door(self, False)
+                print_server = make_print_server(cfg.printer)
+        self.pin_factory = pin_factory
+        self.inputs = inputs or {}
+        if cfg.pins.factory == "mock":
+            # A simulated unit starts with its cabinet shut (a mock pin's idle level would read
+            # open), its stop button released and its bin closed.
+            from device.simulate import set_door, set_input
+
+            if cfg.pins.door is not None:
+                set_door(self, False)
+            for name in self.inputs:
+                set_input(self, name, False)
         self.door_switch = door
         self.outputs = outputs
         self.reader = reader
         self.camera = camera
+        # Slow requests (device.stations.effects.Work: the print server) run on their own thread.
+        self.print_server = print_server
+        self._work_q: queue.Queue = queue.Queue()
 
         data = cfg.data_dir()
         self.outbox = Outbox(
@@ -116,6 +149,8 @@ class Agent:
         self._next_heartbeat = 0.0
         self._next_resend = 0.0
         self._debounce_deadline: float | None = None
+        self._input_debounce: dict[str, Debouncer] = {}
+        self._input_deadlines: dict[str, float] = {}
         self.decisions = 0  # badge taps decided (for figures)
 
     # ---- time -------------------------------------------------------------------------------
@@ -143,6 +178,10 @@ class Agent:
         self.logic.assume_door(door_open, now, self.wall(now))
         if self.outputs:
             self.outputs.lock()
+            self.outputs.power_off()
+        levels = {name: sw.is_open() for name, sw in self.inputs.items()}
+        self._input_debounce = {name: Debouncer(self.cfg.timings.debounce_ms / 1000.0, initial=level)
+                                for name, level in levels.items()}
         self._commit(
             Emit(
                 "station.started",
@@ -156,11 +195,18 @@ class Agent:
         )
         loop = threading.Thread(target=self._run, name=f"agent-{self.station}", daemon=True)
         snap = threading.Thread(target=self._snapshot_worker, name="camera", daemon=True)
-        self._threads = [loop, snap]
+        work = threading.Thread(target=self._work_worker, name="work", daemon=True)
+        self._threads = [loop, snap, work]
         loop.start()
         snap.start()
+        work.start()
         if self.door_switch:
             self.door_switch.start(lambda is_open, t: self.post(("door_raw", is_open, t)))
+        for name, sw in self.inputs.items():
+            if self._input_active(name, levels[name]):
+                # Found active at start (e.g. a bin left open): the logic hears it like an edge.
+                self.post(("input", name, levels[name], now))
+            sw.start(lambda is_open, t, name=name: self.post(("input_raw", name, is_open, t)))
         if self.reader:
             self.reader.start(lambda uid: self.post(("badge", uid, time.monotonic())))
         self.link.start()
@@ -175,11 +221,16 @@ class Agent:
             self.reader.close()
         if self.door_switch:
             self.door_switch.close()
+        for sw in self.inputs.values():
+            sw.close()
         self._stop.set()
         self._q.put(("wake",))
         self._snap_q.put(None)
+        self._work_q.put(None)
         for th in self._threads:
             th.join(timeout=10)
+        if self.print_server is not None:
+            self.print_server.close()
         self.link.stop()
         if self.camera:
             self.camera.close()
@@ -219,6 +270,7 @@ class Agent:
             deadlines = [self._next_heartbeat, self._next_resend]
             if self._debounce_deadline is not None:
                 deadlines.append(self._debounce_deadline)
+            deadlines.extend(self._input_deadlines.values())
             logic_deadline = self.logic.next_deadline()
             if logic_deadline is not None:
                 deadlines.append(logic_deadline)
@@ -263,6 +315,20 @@ class Agent:
                 self._apply(self.logic.door(is_open, t, self.wall(t)))
             else:
                 self._debounce_deadline = self._debounce.raw(is_open, t)
+        elif what == "input_raw":
+            _, name, is_open, t = item
+            if self.cfg.timings.debounce_ms == 0:
+                self._handle(("input", name, is_open, t))
+            else:
+                self._input_deadlines[name] = self._input_debounce[name].raw(is_open, t)
+        elif what == "input":
+            _, name, is_open, t = item
+            self._apply(feed_input(self.logic, name, self._input_active(name, is_open), t, self.wall(t)))
+        elif what == "work_done":
+            _, work, result, t = item
+            handler = getattr(self.logic, "work_done", None)
+            if handler is not None:
+                self._apply(handler(work, result, t, self.wall(t)))
         elif what == "ack":
             self._on_ack(item[1])
         elif what == "policy":
@@ -293,6 +359,14 @@ class Agent:
             if level is not None:
                 # The event carries the time the door moved, not the end of the debounce wait.
                 self._apply(self.logic.door(level, edge_at, self.wall(edge_at)))
+        for name, input_deadline in list(self._input_deadlines.items()):
+            if now >= input_deadline:
+                del self._input_deadlines[name]
+                deb = self._input_debounce[name]
+                edge_at = deb.changed_at
+                level = deb.poll(now)
+                if level is not None:
+                    self._handle(("input", name, level, edge_at))
         deadline = self.logic.next_deadline()
         if deadline is not None and now >= deadline:
             self._apply(self.logic.tick(now, self.wall(now)))
@@ -302,6 +376,12 @@ class Agent:
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.cfg.timings.heartbeat_s
             self._heartbeat(now)
+
+    @staticmethod
+    def _input_active(name: str, is_open: bool) -> bool:
+        """An input's contact level as the logic sees it: pressed, or open."""
+        active_open = INPUT_PINS.get(name, (name, True))[1]
+        return is_open if active_open else not is_open
 
     def _report_rejected(self, exc: PolicyRejected) -> None:
         """Tell the hub (through the outbox) that an offered policy was refused, once per reason
@@ -329,10 +409,16 @@ class Agent:
     def _apply(self, effects: list[Effect]) -> None:
         # Actuate first (the person at the station is waiting), then commit the record.
         for eff in effects:
-            if isinstance(eff, Unlock) and self.outputs:
+            if isinstance(eff, Work):
+                self._work_q.put(eff)  # the worker runs it and posts the result back
+            elif isinstance(eff, Unlock) and self.outputs:
                 self.outputs.unlock()
             elif isinstance(eff, Lock) and self.outputs:
                 self.outputs.lock()
+            elif isinstance(eff, PowerOn) and self.outputs:
+                self.outputs.power_on()
+            elif isinstance(eff, PowerOff) and self.outputs:
+                self.outputs.power_off()
             elif isinstance(eff, Feedback) and self.outputs:
                 (self.outputs.granted if eff.result == "granted" else self.outputs.denied)()
         for eff in effects:
@@ -351,6 +437,17 @@ class Agent:
         if eff.snapshot and self.camera:
             self._snap_q.put((event.id, event.kind))
         return event
+
+    def _work_worker(self) -> None:
+        """Runs Work effects one at a time; a slow print server never holds up the loop."""
+        from device.printing import execute
+
+        while True:
+            work = self._work_q.get()
+            if work is None:
+                return
+            result = execute(self.print_server, work)
+            self.post(("work_done", work, result, time.monotonic()))
 
     def _snapshot_worker(self) -> None:
         while True:

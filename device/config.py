@@ -40,6 +40,16 @@ class PinsSection(_Section):
     led_granted: int | None = Field(default=None, ge=0, le=53)
     led_denied: int | None = Field(default=None, ge=0, le=53)
     buzzer: int | None = Field(default=None, ge=0, le=53)
+    # Shredder: the power relay (energised = the shredder runs; off at start and on stop), a stop
+    # button (to ground: reads low while pressed) and an optional bin-door reed switch (wired
+    # like the door: closed reads ``door_closed_level``).
+    power_relay: int | None = Field(default=None, ge=0, le=53)
+    power_active_high: bool = True
+    stop_button: int | None = Field(default=None, ge=0, le=53)
+    bin_sensor: int | None = Field(default=None, ge=0, le=53)
+    # Printer: the output-tray sensor (a switch or optical sensor: "closed" while paper lies there).
+    tray: int | None = Field(default=None, ge=0, le=53)
+    tray_occupied_level: Literal["low", "high"] = "low"
 
 
 class ReaderSection(_Section):
@@ -73,6 +83,36 @@ class TimingsSection(_Section):
     ack_timeout_s: float = Field(default=10.0, gt=0, le=3600)
     # How many unacknowledged events may be on the wire at once (a backlog drains in windows).
     send_window: int = Field(default=1000, ge=1, le=100000)
+    # Shredder: the second person must tap within this time of the first; a session's longest run.
+    pair_window_s: float = Field(default=15.0, gt=0, le=600)
+    shred_max_s: float = Field(default=600.0, gt=0, le=7200)
+    # Printer: held jobs older than this are cancelled and reported; printouts lying in the tray
+    # longer than this alert the site's supervisors.
+    hold_max_s: float = Field(default=8 * 3600.0, gt=0, le=30 * 86400)
+    tray_alert_s: float = Field(default=300.0, gt=0, le=86400)
+
+
+class PrinterSection(_Section):
+    """Printer stations: the CUPS print server and its two queues (see config/cups/).
+
+    ``server``: the print server's unix socket (``/run/cups/cups.sock``: CUPS knows the agent's
+    user by its peer credentials, no password) or ``host[:port]`` (HTTP Basic as
+    ``admin_user``, password from ``password_env`` or ``password_file``, never YAML).
+    ``admin_user`` must be in the server's SystemGroup: only it may move and release jobs.
+    None: the OS user the agent runs as. ``backend: standin`` keeps jobs in memory (no CUPS).
+    """
+
+    backend: Literal["cups", "standin"] = "cups"
+    server: str = "/run/cups/cups.sock"
+    holding_queue: str = Field(default="kagiban-hold", pattern=r"^[A-Za-z0-9_.-]{1,127}$")
+    printer_queue: str = Field(default="kagiban-print", pattern=r"^[A-Za-z0-9_.-]{1,127}$")
+    admin_user: str | None = Field(default=None, min_length=1, max_length=64)
+    password_env: str | None = None
+    password_file: str | None = None
+    # Each request to the print server waits at most this long.
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # How often the holding queue is looked at (held jobs, expiry, print.queue).
+    check_s: float = Field(default=60.0, gt=0, le=3600)
 
 
 class StorageSection(_Section):
@@ -114,6 +154,7 @@ class DeviceConfig(_Section):
     broker: BrokerConfig = BrokerConfig()
     timings: TimingsSection = TimingsSection()
     storage: StorageSection = StorageSection()
+    printer: PrinterSection = PrinterSection()
     policy: PolicySection
     time_zone: str = "Asia/Tokyo"
 

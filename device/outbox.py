@@ -88,7 +88,10 @@ class Outbox:
             db.execute("UPDATE meta SET value=? WHERE key='next_seq'", (seq + 1,))
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            # SQLite has already rolled back after some errors (a full disk: SQLITE_FULL); a
+            # second ROLLBACK would raise and hide the real error.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
         self._depth += 1
         if self._depth == self.capacity:
@@ -142,7 +145,8 @@ class Outbox:
                 ).rowcount
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
         self._depth -= deleted
         return deleted

@@ -4,6 +4,8 @@ Fail-secure: the lock relay is de-energised (locked) when the agent starts and b
 releases the pin on close; once released, a fail-secure strike and the relay board's own
 default keep the door locked.
 The lock relay is driven on/off by ``lock_active_high``; pins not configured are simply absent.
+A shredder's power relay is fail-safe the other way round: off (de-energised) at start and
+before the pin is released, so the shredder never runs without a session.
 Feedback (LED, beeps) runs in gpiozero's background threads, so no call here blocks.
 """
 from __future__ import annotations
@@ -40,6 +42,16 @@ class Outputs(Protocol):
     def denied(self) -> None:
         """Red LED for about a second and three short beeps; returns at once."""
 
+    @property
+    def is_powered(self) -> bool:
+        """True while the power relay is energised (the shredder may run)."""
+
+    def power_on(self) -> None:
+        """Energise the power relay."""
+
+    def power_off(self) -> None:
+        """De-energise the power relay."""
+
     def close(self) -> None:
         """Lock, switch everything off and release the pins."""
 
@@ -57,11 +69,15 @@ class GpioOutputs:
         buzzer: int | None = None,
         pin_factory: Any | None = None,
         feedback_s: float = 1.0,
+        power: int | None = None,
+        power_active_high: bool = True,
     ) -> None:
         self._feedback_s = feedback_s
         self._locked = True
+        self._powered = False
         self._lock_relay = self._led_granted = self._led_denied = self._buzzer = None
-        if all(p is None for p in (lock, led_granted, led_denied, buzzer)):
+        self._power_relay = None
+        if all(p is None for p in (lock, led_granted, led_denied, buzzer, power)):
             return
         from gpiozero import LED, Buzzer, DigitalOutputDevice
 
@@ -82,13 +98,18 @@ class GpioOutputs:
             if buzzer is not None:
                 self._buzzer = Buzzer(buzzer, pin_factory=pin_factory)
                 devices.append(self._buzzer)
+            if power is not None:
+                # initial_value=False: the shredder has no power until a session starts.
+                self._power_relay = DigitalOutputDevice(
+                    power, active_high=power_active_high, initial_value=False, pin_factory=pin_factory)
+                devices.append(self._power_relay)
         except Exception:
             # Release what was claimed, so a retry does not hit GPIOPinInUse.
             for device in devices:
                 device.close()
             raise
-        _LOG.info("outputs: lock=%s granted=%s denied=%s buzzer=%s",
-                  lock, led_granted, led_denied, buzzer)
+        _LOG.info("outputs: lock=%s granted=%s denied=%s buzzer=%s power=%s",
+                  lock, led_granted, led_denied, buzzer, power)
 
     @property
     def is_locked(self) -> bool:
@@ -129,13 +150,36 @@ class GpioOutputs:
         if self._buzzer is not None:
             self._buzzer.beep(on_time=_BEEP_ON_S, off_time=_BEEP_OFF_S, n=3, background=True)
 
+    @property
+    def is_powered(self) -> bool:
+        """True while the power relay is energised (without a relay: the last command)."""
+        if self._power_relay is not None:
+            return bool(self._power_relay.is_active)
+        return self._powered
+
+    def power_on(self) -> None:
+        """Energise the power relay."""
+        self._powered = True
+        if self._power_relay is not None:
+            self._power_relay.on()
+        _LOG.debug("power on")
+
+    def power_off(self) -> None:
+        """De-energise the power relay."""
+        self._powered = False
+        if self._power_relay is not None:
+            self._power_relay.off()
+        _LOG.debug("power off")
+
     def close(self) -> None:
-        """Lock, switch the feedback off and release the pins."""
+        """Lock, switch the power and the feedback off and release the pins."""
+        self.power_off()
         self.lock()
-        for device in (self._led_granted, self._led_denied, self._buzzer, self._lock_relay):
+        for device in (self._led_granted, self._led_denied, self._buzzer, self._lock_relay, self._power_relay):
             if device is not None:
                 device.close()
         self._lock_relay = self._led_granted = self._led_denied = self._buzzer = None
+        self._power_relay = None
 
 
 class StandInOutputs:
@@ -143,8 +187,9 @@ class StandInOutputs:
 
     def __init__(self) -> None:
         self._locked = True
+        self._powered = False
         self._lock = threading.Lock()
-        # Call names in order: "unlock", "lock", "granted", "denied", "close".
+        # Call names in order: "unlock", "lock", "granted", "denied", "power_on", "power_off", "close".
         self.calls: list[str] = []
 
     def _record(self, what: str) -> None:
@@ -174,8 +219,24 @@ class StandInOutputs:
         """Record denied feedback."""
         self._record("denied")
 
+    @property
+    def is_powered(self) -> bool:
+        """True while the power is on."""
+        return self._powered
+
+    def power_on(self) -> None:
+        """Record power on."""
+        self._powered = True
+        self._record("power_on")
+
+    def power_off(self) -> None:
+        """Record power off."""
+        self._powered = False
+        self._record("power_off")
+
     def close(self) -> None:
-        """Lock and record the close."""
+        """Power off, lock and record the close."""
+        self._powered = False
         self._locked = True
         self._record("close")
 
@@ -189,4 +250,6 @@ def make_outputs(pins: PinsSection, pin_factory: Any | None = None) -> GpioOutpu
         led_denied=pins.led_denied,
         buzzer=pins.buzzer,
         pin_factory=pin_factory,
+        power=pins.power_relay,
+        power_active_high=pins.power_active_high,
     )

@@ -10,6 +10,9 @@ A scenario file is YAML::
       - wait: 2
       - door: close
 
+A shredder's scenario may also press its stop button (``press: stop_button``: pressed for a
+moment, then released) and open or close its bin door (``bin: open``, ``bin: close``).
+
 The runner drives the same mock pins and stand-in reader a person would drive by hand, so the
 agent sees exactly what it would see from hardware.
 """
@@ -43,12 +46,24 @@ class Wait(_Step):
     wait: float = Field(ge=0, le=3600)
 
 
+class Press(_Step):
+    press: Literal["stop_button"]
+
+
+class Bin(_Step):
+    bin: Literal["open", "close"]
+
+
+# How long a simulated button press lasts: well past any sensible debounce_ms.
+PRESS_S = 0.3
+
+
 class Scenario(BaseModel):
     """A list of steps and how often to run it."""
 
     model_config = ConfigDict(extra="forbid")
     repeat: int = Field(default=1, ge=0)
-    steps: list[Union[Tap, Door, Wait]]
+    steps: list[Union[Tap, Door, Wait, Press, Bin]]
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -87,12 +102,18 @@ class ScenarioRunner:
                     return
                 self.play(step)
 
-    def play(self, step: Tap | Door | Wait) -> None:
+    def play(self, step: Tap | Door | Wait | Press | Bin) -> None:
         """One step, as a person at the station would do it."""
         if isinstance(step, Wait):
             self._stop.wait(step.wait)
         elif isinstance(step, Tap):
             self.agent.reader.tap(step.tap.upper())
+        elif isinstance(step, Press):
+            set_input(self.agent, step.press, True)
+            self._stop.wait(PRESS_S)
+            set_input(self.agent, step.press, False)
+        elif isinstance(step, Bin):
+            set_input(self.agent, "bin", step.bin == "open")
         else:
             set_door(self.agent, step.door == "open")
 
@@ -106,3 +127,23 @@ def set_door(agent, is_open: bool) -> None:
         pin.drive_high()
     else:
         pin.drive_low()
+
+
+def set_input(agent, name: str, active: bool) -> None:
+    """Drive an extra input's mock pin: ``stop_button`` pressed (to ground) or released,
+    ``bin`` door open or closed (wired like the door)."""
+    pins = agent.cfg.pins
+    if name == "stop_button":
+        pin = agent.pin_factory.pin(pins.stop_button)
+        (pin.drive_low if active else pin.drive_high)()
+    elif name == "bin":
+        pin = agent.pin_factory.pin(pins.bin_sensor)
+        closed_low = pins.door_closed_level == "low"
+        (pin.drive_high if active == closed_low else pin.drive_low)()
+    elif name == "tray":
+        # A printer's tray sensor: active = paper lies there (the contact is closed).
+        pin = agent.pin_factory.pin(pins.tray)
+        low = pins.tray_occupied_level == "low"
+        (pin.drive_low if active == low else pin.drive_high)()
+    else:
+        raise ValueError(f"no simulated input named {name!r}")

@@ -37,6 +37,8 @@ Publish = Callable[[str, bytes], None]
 # (Japanese, English) names, for titles and the page.
 RULE_NAMES: dict[str, tuple[str, str]] = {
     "forced": ("扉のこじ開け", "Door forced"),
+    "intrusion": ("制限区域への無許可の立ち入り", "Intrusion"),
+    "shred_flagged": ("要確認のシュレッダー利用", "Shredding to check"),
     "held_open": ("扉の長時間開放", "Door held open"),
     "denied": ("バッジの拒否", "Badge denied"),
     "after_hours": ("時間外の利用", "After-hours use"),
@@ -45,6 +47,12 @@ RULE_NAMES: dict[str, tuple[str, str]] = {
     "online": ("端末の復帰", "Station back online"),
     "seq_gap": ("イベントの欠落", "Missing events"),
     "outbox_filling": ("未送信イベントの滞留", "Outbox filling up"),
+    "policy_rejected": ("ポリシーの受け取り拒否", "Policy refused"),
+    "policy_stale": ("古いポリシーのままの端末", "Station holds an old policy"),
+    "tray_uncollected": ("印刷物の取り忘れ", "Printouts left uncollected"),
+    "print_expired": ("保留印刷の期限切れ", "Held print jobs expired"),
+    "cups_down": ("印刷サーバーに接続できない", "Print server unreachable"),
+    "cups_up": ("印刷サーバーへの接続の回復", "Print server reachable again"),
 }
 SEVERITY_NAMES: dict[str, tuple[str, str]] = {
     "info": ("情報", "Info"),
@@ -54,14 +62,41 @@ SEVERITY_NAMES: dict[str, tuple[str, str]] = {
 _KIND_NAMES: dict[str, tuple[str, str]] = {
     "badge.granted": ("バッジによる解錠", "badge unlock"),
     "door.forced": ("扉のこじ開け", "forced door"),
+    "door.intrusion": ("無許可の立ち入り", "intrusion"),
     "door.opened": ("扉の開放", "door opening"),
     "key.used": ("鍵の使用", "key use"),
 }
 _REASONS: dict[str, tuple[str, str]] = {
     "unknown": ("未登録のバッジ", "unknown badge"),
+    # Why the registry's policy denies a badge (hub.registry.compile).
+    "revoked": ("失効・紛失したバッジ", "badge revoked or lost"),
+    "inactive": ("在職期間外", "person no longer active"),
+    "badge_expired": ("バッジの有効期限切れ", "badge expired"),
+    "not_yet_valid": ("有効期間の開始前", "not yet valid"),
+    "untrained": ("研修未受講", "training not taken"),
+    "training_expired": ("研修の有効期限切れ", "training expired"),
+    "not_designated": ("指定外の職員", "not designated"),
+    "outside_hours": ("時間外", "outside hours"),
+    "no_policy": ("ポリシー未受信", "no policy received yet"),
+    # Why a station refused a policy (kagiban.signing, device.policy_cache).
+    "unsigned": ("署名なし", "not signed"),
+    "unknown_key": ("ハブ以外の鍵で署名", "signed with an unknown key"),
+    "bad_signature": ("署名が一致しない", "signature does not match"),
+    "bad_schema": ("形式の誤り", "malformed"),
+    "wrong_station": ("別の端末あて", "meant for another station"),
+    "older_version": ("保持している版より古い", "older than the one held"),
     "": ("-", "-"),
 }
+# Why a shredding session is flagged (hub.shred_ledger).
+_SHRED_FLAGS: dict[str, tuple[str, str]] = {
+    "not_on_roster": ("2人とも当日の当番外", "neither on the day's roster"),
+    "after_hours": ("時間外", "after hours"),
+}
 _TEMPLATES: dict[str, tuple[str, str]] = {
+    "intrusion": ("{station_name}の扉がバッジなしで開けられました（{time}）。",
+                  "Door {station_name} opened without a badge at {time}."),
+    "shred_flagged": ("{station_name}で確認が必要なシュレッダー利用がありました（{who}、{flags}、{time}）。",
+                      "Shredding at {station_name} to check: {who} ({flags}) at {time}."),
     "forced": ("{station_name}で扉がこじ開けられました（{time}）。",
                "Door forced open at {station_name} at {time}."),
     "held_open": ("{station_name}の扉が{open_s}秒間開いたままです（上限{limit_s}秒、{time}）。",
@@ -82,6 +117,23 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
                 "{station_name}: events {missing_from}-{missing_to} did not arrive within {grace_s} s."),
     "outbox_filling": ("{station_name}の未送信イベントが溜まっています（{depth}/{capacity}件、{time}）。",
                        "{station_name}: {depth} of {capacity} outbox places hold unsent events at {time}."),
+    "policy_rejected": ("{station_name}がポリシー（版{offered_version}）を拒否しました"
+                        "（理由: {reason}、保持中の版{held_version}、{time}）。",
+                        "{station_name} refused policy version {offered_version} (reason: {reason}; "
+                        "holding version {held_version}) at {time}."),
+    "policy_stale": ("{station_name}が古いポリシー（版{held_version}）のままです。最新の版{latest_version}が"
+                     "{grace_s}秒以上届いていません（{time}以降）。",
+                     "{station_name} still holds policy version {held_version}: the latest, version "
+                     "{latest_version}, has not reached it for {grace_s} s (since {time})."),
+    "tray_uncollected": ("{station_name}のトレイに印刷物が{minutes}分以上残っています（{time}）。",
+                         "Printouts have been lying in the tray of {station_name} for {minutes} min ({time})."),
+    "print_expired": ("{station_name}で保留中の印刷{count}件が{limit_h}時間を過ぎたため取り消されました"
+                      "（{time}）。", "{count} held print job(s) at {station_name} were cancelled unprinted after "
+                      "{limit_h} h ({time})."),
+    "cups_down": ("{station_name}が印刷サーバー（CUPS）に接続できません。印刷は保留されたままです（{time}）。",
+                  "{station_name} cannot reach its print server (CUPS); jobs stay held ({time})."),
+    "cups_up": ("{station_name}から印刷サーバー（CUPS）に再び接続できました（{time}）。",
+                "{station_name} reaches its print server (CUPS) again ({time})."),
 }
 
 
@@ -116,6 +168,11 @@ def alert_text(rule: str, params: dict[str, Any], lang: str = "en") -> str:
     args["what"] = _KIND_NAMES.get(kind, (kind, kind))[i]
     reason = params.get("reason") or ""
     args["reason"] = _REASONS.get(reason, (reason, reason))[i]
+    for key in ("held_version", "offered_version"):
+        if key in params and params[key] is None:
+            args[key] = "なし" if i == 0 else "none"  # a station that holds no policy yet
+    flags = [f for f in params.get("flags") or [] if isinstance(f, str)]
+    args["flags"] = ("、" if i == 0 else ", ").join(_SHRED_FLAGS.get(f, (f, f))[i] for f in flags)
     template = _TEMPLATES.get(f"{rule}.{params.get('cause')}") or _TEMPLATES.get(rule)
     if template is None:
         return params.get("message") or rule

@@ -101,6 +101,13 @@ class NotifyTarget(_Section):
         return self
 
 
+class CloseoutSection(_Section):
+    """The end-of-day close-out (hub.closeout): built at ``at`` (the site's local time) each
+    day, stored, and sent to the site's supervisors."""
+
+    at: time = time(18, 0)
+
+
 class SiteSection(_Section):
     """An office: its name, time zone, default business hours, holidays and supervisors."""
 
@@ -109,6 +116,8 @@ class SiteSection(_Section):
     hours: HoursSection = HoursSection()
     holidays: list[date] = []
     supervisors: list[NotifyTarget] = []
+    # None: no close-out is built by itself (the page still shows one on demand).
+    closeout: CloseoutSection | None = None
 
 
 class RulesSection(_Section):

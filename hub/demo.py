@@ -4,10 +4,17 @@ Everything is real except the hardware: mosquitto on loopback with a generated c
 with a SQLite file and its web page, and three device agents (separate processes, the same
 program a Pi runs) on mock pins with the stand-in reader and camera, each playing a scenario:
 
-- cabinet-1: the designated holder and a stand-in use the keys (the stand-in is flagged);
-- cabinet-2: a forced door, an unknown badge, a normal use;
+- cabinet-1: the designated holder and the stand-in use the keys; then someone whose
+  personal-data training has expired taps and is refused;
+- cabinet-2: a forced door, an unknown badge, a use by a trained but not designated person
+  (allowed, flagged, the supervisors alerted);
 - cabinet-3: a door held open, and every few minutes the unit loses power (killed) and comes
   back, so the page shows it going offline and online again.
+
+The stations' policies come from the hub's registry, seeded at start through hub.registry
+(actor "demo"): one training required at key cabinets, four people with one badge each, the
+holder and stand-in designations. The admin pages show and change all of it; a badge revoked
+there is refused at the simulated cabinet within seconds.
 """
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -33,16 +41,21 @@ SITE = "ward-a"
 HOLDER = "0123456789ABCDEF"
 STANDIN = "1111222233334444"
 CLERK = "5555666677778888"
+EXPIRED = "9999AAAABBBBCCCC"
 UNKNOWN = "FFFFEEEEDDDDCCCC"
 
-STAFF = {
-    "people": [
-        {"id": "S001", "name": "Staff 001 (holder)", "badges": [HOLDER], "stations": ["*"], "decision": "allow"},
-        {"id": "S002", "name": "Staff 002 (stand-in)", "badges": [STANDIN], "stations": ["*"],
-         "decision": "allow_flag"},
-        {"id": "S003", "name": "Staff 003", "badges": [CLERK], "stations": ["cabinet-2"], "decision": "allow"},
-    ]
-}
+ACTOR = "demo"
+TRAINING = "個人情報保護研修 / Personal data protection"
+TRAINING_DAYS = 365
+# (staff number, name, job role, badge): the holder of every cabinet, the stand-in at
+# cabinet-1 (flagged elsewhere), a trained clerk designated nowhere (flagged), and a clerk
+# whose training has expired (refused everywhere).
+PEOPLE = [
+    ("S001", "Staff 001", "責任職", HOLDER),
+    ("S002", "Staff 002", "庶務担当", STANDIN),
+    ("S003", "Staff 003", "係員", CLERK),
+    ("S004", "Staff 004", "係員", EXPIRED),
+]
 
 
 def _use(badge: str, open_s: float, then_wait: float) -> list[dict]:
@@ -51,13 +64,15 @@ def _use(badge: str, open_s: float, then_wait: float) -> list[dict]:
 
 
 SCENARIOS = {
-    "cabinet-1": {"repeat": 0, "steps": _use(HOLDER, 4, 10) + _use(STANDIN, 3, 14)},
+    # A first wait: a unit starting up takes a moment to receive its policy.
+    "cabinet-1": {"repeat": 0, "steps": [{"wait": 3}, *_use(HOLDER, 4, 10), *_use(STANDIN, 3, 8),
+                                         {"tap": EXPIRED}, {"wait": 7}]},
     "cabinet-2": {"repeat": 0, "steps": [
         {"wait": 6}, {"door": "open"}, {"wait": 3}, {"door": "close"}, {"wait": 10},
         {"tap": UNKNOWN}, {"wait": 10},
         *_use(CLERK, 3, 12),
     ]},
-    "cabinet-3": {"repeat": 0, "steps": _use(HOLDER, 14, 20)},
+    "cabinet-3": {"repeat": 0, "steps": [{"wait": 3}, *_use(HOLDER, 14, 17)]},
 }
 NAMES = {
     "cabinet-1": "Family register section, key cabinet",
@@ -68,14 +83,39 @@ NAMES = {
 OUTAGE_AFTER, OUTAGE, CYCLE = 45.0, 25.0, 180.0
 
 
+def seed_registry(engine, today: date) -> None:
+    """The demo's people, badges, training and designations, through hub.registry as an
+    admin would enter them; what is already there (a rerun on the same data) is kept."""
+    from hub import registry
+
+    if not any(t["name"] == TRAINING for t in registry.list_trainings(engine)):
+        registry.add_training(engine, ACTOR, TRAINING, ["cabinet"], TRAINING_DAYS)
+    for number, name, role, badge in PEOPLE:
+        try:
+            registry.get_person(engine, number)
+        except registry.NotFound:
+            registry.add_person(engine, ACTOR, number, name, section="戸籍係", role=role)
+            registry.add_badge(engine, ACTOR, number, badge)
+    # Staff 001-003 took the training a month ago; Staff 004 more than a year ago (expired).
+    for held, numbers in ((today - timedelta(days=30), ["S001", "S002", "S003"]),
+                          (today - timedelta(days=TRAINING_DAYS + 35), ["S004"])):
+        session = registry.find_session(engine, TRAINING, held) or registry.add_session(
+            engine, ACTOR, TRAINING, held, place="会議室A")
+        registry.record_attendance(engine, ACTOR, session, numbers)
+    for station in NAMES:
+        registry.set_holder(engine, ACTOR, station, "S001")
+    registry.add_stand_in(engine, ACTOR, "cabinet-1", "S002")
+    # cabinet-3 keeps office hours: its holder may still use it in the evening (and the
+    # supervisors hear of it), anyone else is refused then.
+    registry.add_after_hours_user(engine, ACTOR, "cabinet-3", "S001")
+
+
 def _write_configs(data: Path, broker_port: int, web_port: int) -> tuple[Path, dict[str, tuple[Path, Path]]]:
-    (data / "staff.yaml").write_text(yaml.safe_dump(STAFF, allow_unicode=True))
     # The hub signs the stations' policies; each unit file carries the public key.
     signing_key = load_or_create_private_key(data / "hub" / "policy-signing.key")
     hub_cfg = {
         "broker": {"host": "127.0.0.1", "port": broker_port},
         "data_dir": "hub",
-        "staff_file": "staff.yaml",
         "stations": [
             {"id": sid, "site": SITE, "kind": "cabinet", "name": name,
              # cabinet-3 keeps office hours, so the demo shows after-hours use in the evening.
@@ -145,6 +185,8 @@ def run(*, port: int = 8080, data_dir: str | None = None, duration: float | None
         admin_password: str | None = None) -> int:
     """Run the demo until ``duration`` seconds pass or Ctrl-C; stop everything it started."""
     from hub import config as hub_config
+    from hub import migrate
+    from hub.db import make_engine
     from hub.service import Hub
     from hub.users import add_user
 
@@ -158,6 +200,13 @@ def run(*, port: int = 8080, data_dir: str | None = None, duration: float | None
     try:
         hub_path, unit_files = _write_configs(data, broker.port, port)
         cfg = hub_config.load(hub_path)
+        # Seeded before the hub starts, so its first policies already hold the demo's people.
+        engine = make_engine(cfg.db_url())
+        try:
+            migrate.upgrade(engine)
+            seed_registry(engine, datetime.now(cfg.site_zone(SITE)).date())
+        finally:
+            engine.dispose()
         hub = Hub(cfg)
         hub.start()
         password = admin_password or secrets.token_urlsafe(9)
@@ -171,8 +220,9 @@ def run(*, port: int = 8080, data_dir: str | None = None, duration: float | None
             f"  Open:     {url}\n"
             f"  Log in:   admin / {password}\n"
             f"  Data:     {data}\n"
-            f"  Stations: cabinet-1 (key uses), cabinet-2 (forced door, unknown badge), "
-            f"cabinet-3 (held open, power cuts)\n"
+            f"  Stations: cabinet-1 (key uses, expired training refused), cabinet-2 (forced door, "
+            f"unknown badge, non-designated use), cabinet-3 (held open, power cuts)\n"
+            f"  People:   {url}registry/people (revoke a badge there and watch cabinet-1 refuse it)\n"
             f"{'  Stops after %.0f s' % duration if duration else '  Ctrl-C stops everything.'}\n",
             flush=True,
         )

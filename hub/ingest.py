@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from hub.chain import CONTENT_COLUMNS, canonical_json, row_hash
 from hub.db import begin_write
@@ -74,6 +74,20 @@ BATCH_MAX_BYTES = 32 * 1024 * 1024
 _IN_CHUNK = 500  # values per SQL IN (...), well under every database's parameter limit
 _DETAIL_MAX = 1000
 _STOP = object()
+
+# Built once: SQLAlchemy then reuses each one's cache key and compiled form, which matters
+# because a batch from many stations runs these once per station (a statement built anew costs
+# about three times as much as the query itself on SQLite).
+_SEQS_STORED = select(events.c.seq, events.c.event_id).where(
+    events.c.station == bindparam("b_station"), events.c.seq.in_(bindparam("b_values", expanding=True)))
+_IDS_STORED = select(events.c.event_id, events.c.station, events.c.seq).where(
+    events.c.event_id.in_(bindparam("b_values", expanding=True)))
+_SNAPS_STORED = select(snapshots.c.event_id).where(snapshots.c.event_id.in_(bindparam("b_values", expanding=True)))
+_STATIONS_READ = select(stations).where(stations.c.station.in_(bindparam("b_values", expanding=True)))
+_STATION_COLUMNS = tuple(c.name for c in stations.c if c.name != "station")
+# One executemany for every station a batch touched (bind names may not equal column names).
+_STATION_UPDATE = update(stations).where(stations.c.station == bindparam("b_station")).values(
+    {name: bindparam(f"v_{name}") for name in _STATION_COLUMNS})
 
 
 @dataclass
@@ -382,12 +396,15 @@ class Ingest:
             conn.execute(insert(snapshots), new_snaps)
         if q_rows:
             conn.execute(insert(quarantine), q_rows)
-        for station in touched:
-            values = station_rows[station]
-            if station in fresh:
-                conn.execute(insert(stations).values(**values))
-            else:
-                conn.execute(update(stations).where(stations.c.station == station).values(**values))
+        new_rows = [station_rows[st] for st in sorted(touched & fresh)]
+        if new_rows:
+            conn.execute(insert(stations), new_rows)
+        changed = [
+            {"b_station": st, **{f"v_{name}": station_rows[st][name] for name in _STATION_COLUMNS}}
+            for st in sorted(touched - fresh)
+        ]
+        if changed:
+            conn.execute(_STATION_UPDATE, changed)
         if log_rows:
             conn.execute(insert(station_log), log_rows)
         if q_rows:
@@ -477,17 +494,11 @@ def _stored_events(
         seqs.setdefault(row["station"], set()).add(row["seq"])
     for station, numbers in seqs.items():
         for chunk in _chunks(sorted(numbers)):
-            for seq, event_id in conn.execute(
-                select(events.c.seq, events.c.event_id).where(
-                    events.c.station == station, events.c.seq.in_(chunk)
-                )
-            ):
+            for seq, event_id in conn.execute(_SEQS_STORED, {"b_station": station, "b_values": chunk}):
                 by_key[(station, seq)] = event_id
                 by_id[event_id] = (station, seq)
     for chunk in _chunks({row["event_id"] for row in rows}):
-        for event_id, station, seq in conn.execute(
-            select(events.c.event_id, events.c.station, events.c.seq).where(events.c.event_id.in_(chunk))
-        ):
+        for event_id, station, seq in conn.execute(_IDS_STORED, {"b_values": chunk}):
             by_id[event_id] = (station, seq)
     return by_key, by_id
 
@@ -495,8 +506,7 @@ def _stored_events(
 def _stored_snapshots(conn: Connection, event_ids: list[str]) -> set[str]:
     found: set[str] = set()
     for chunk in _chunks(set(event_ids)):
-        query = select(snapshots.c.event_id).where(snapshots.c.event_id.in_(chunk))
-        found.update(conn.execute(query).scalars())
+        found.update(conn.execute(_SNAPS_STORED, {"b_values": chunk}).scalars())
     return found
 
 
@@ -504,7 +514,7 @@ def _station_rows(conn: Connection, names: set[str]) -> tuple[dict[str, dict[str
     """Current ``stations`` rows for ``names`` (blank ones for new stations) and which are new."""
     rows: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(sorted(names)):
-        for row in conn.execute(select(stations).where(stations.c.station.in_(chunk))).mappings():
+        for row in conn.execute(_STATIONS_READ, {"b_values": chunk}).mappings():
             rows[row["station"]] = dict(row)
     fresh = names - rows.keys()
     for name in fresh:

@@ -19,7 +19,7 @@ import csv
 import io
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -267,28 +267,39 @@ def _cells(row: LedgerRow, labels: Labels) -> list[Any]:
     return [values[c] for c in COLUMNS]
 
 
-def to_csv(rows: Sequence[LedgerRow], labels: Labels = LABELS_EN) -> bytes:
-    """The ledger as CSV: UTF-8 with a byte-order mark, so Excel shows Japanese correctly."""
+def _csv_text(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.strftime(_TIME_TEXT)
+    if isinstance(value, date):
+        return value.isoformat()
+    return "" if value is None else value
+
+
+def table_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """Any table as CSV: UTF-8 with a byte-order mark, so Excel shows Japanese correctly;
+    times as ``YYYY-MM-DD HH:MM:SS``, days as ``YYYY-MM-DD``. The other ledgers use it too."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([labels.headers[c] for c in COLUMNS])
+    writer.writerow(list(header))
     for row in rows:
-        cells = []
-        for value in _cells(row, labels):
-            if isinstance(value, datetime):
-                value = value.strftime(_TIME_TEXT)
-            elif isinstance(value, date):
-                value = value.isoformat()
-            elif value is None:
-                value = ""
-            cells.append(value)
-        writer.writerow(cells)
+        writer.writerow([_csv_text(value) for value in row])
     return buf.getvalue().encode("utf-8-sig")
 
 
-def to_xlsx(rows: Sequence[LedgerRow], labels: Labels = LABELS_EN, *, title: str = "") -> bytes:
-    """The ledger as an Excel workbook: a bold, frozen header row, real date-time cells
-    (site-local), widths that fit, the last user of each day in bold."""
+def to_csv(rows: Sequence[LedgerRow], labels: Labels = LABELS_EN) -> bytes:
+    """The ledger as CSV (see :func:`table_csv`)."""
+    return table_csv([labels.headers[c] for c in COLUMNS], (_cells(row, labels) for row in rows))
+
+
+def table_xlsx(
+    header: Sequence[str],
+    rows: Iterable[tuple[Sequence[Any], bool]],
+    *,
+    sheet: str,
+    title: str = "",
+) -> bytes:
+    """Any table as an Excel workbook: a bold, frozen header row, real date-time cells, widths
+    that fit; ``rows`` are (cells, highlighted) and highlighted rows are bold on yellow."""
     from openpyxl import Workbook
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -296,19 +307,20 @@ def to_xlsx(rows: Sequence[LedgerRow], labels: Labels = LABELS_EN, *, title: str
     wb = Workbook()
     ws = wb.active
     # Sheet titles: at most 31 characters, none of []:*?/\ .
-    ws.title = "".join(ch for ch in labels.sheet if ch not in "[]:*?/\\")[:31] or "Sheet1"
+    ws.title = "".join(ch for ch in sheet if ch not in "[]:*?/\\")[:31] or "Sheet1"
     first = 1
     if title:
         ws.cell(row=1, column=1, value=title).font = Font(bold=True, size=12)
         first = 3
-    for col, key in enumerate(COLUMNS, start=1):
-        cell = ws.cell(row=first, column=col, value=labels.headers[key])
+    header = [str(h) for h in header]  # lazy translations become plain text
+    for col, text in enumerate(header, start=1):
+        cell = ws.cell(row=first, column=col, value=text)
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DDE6F0")
-    widths = [len(labels.headers[c]) * (2 if not labels.headers[c].isascii() else 1) + 2 for c in COLUMNS]
+    widths = [len(h) * (2 if not h.isascii() else 1) + 2 for h in header]
     highlight = PatternFill("solid", fgColor="FFF2CC")
-    for n, row in enumerate(rows, start=first + 1):
-        for col, value in enumerate(_cells(row, labels), start=1):
+    for n, (cells, marked) in enumerate(rows, start=first + 1):
+        for col, value in enumerate(cells, start=1):
             cell = ws.cell(row=n, column=col, value=value)
             if isinstance(value, datetime):
                 cell.number_format = "yyyy-mm-dd hh:mm:ss"
@@ -320,7 +332,7 @@ def to_xlsx(rows: Sequence[LedgerRow], labels: Labels = LABELS_EN, *, title: str
                 text = "" if value is None else str(value)
                 width = sum(2 if not ch.isascii() else 1 for ch in text) + 2
             widths[col - 1] = max(widths[col - 1], width)
-            if row.last:
+            if marked:
                 cell.font = Font(bold=True)
                 cell.fill = highlight
     for col, width in enumerate(widths, start=1):
@@ -329,3 +341,9 @@ def to_xlsx(rows: Sequence[LedgerRow], labels: Labels = LABELS_EN, *, title: str
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def to_xlsx(rows: Sequence[LedgerRow], labels: Labels = LABELS_EN, *, title: str = "") -> bytes:
+    """The ledger as an Excel workbook (site-local times), the last user of each day in bold."""
+    return table_xlsx([labels.headers[c] for c in COLUMNS], ((_cells(row, labels), row.last) for row in rows),
+                      sheet=labels.sheet, title=title)

@@ -42,10 +42,12 @@ class LiveBus:
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         """Send ``data`` (JSON-serialisable) as a message of type ``kind`` to every subscriber."""
-        text = json.dumps(data, ensure_ascii=False, default=str)
         with self._lock:
             subs = list(self._subs)
         self.published += 1
+        if not subs:
+            return  # no page open: spare the writer thread the JSON (it calls this per event)
+        text = json.dumps(data, ensure_ascii=False, default=str)
         for q in subs:
             try:
                 q.put_nowait((kind, text))

@@ -7,12 +7,19 @@ name the target by its label, never by its URL: URLs usually hold secrets and co
 environment or a file at start. A failing target is tried again on ``notify.retry_s``
 (pending with ``next_try_at``) and marked failed when the schedule is used up; it never
 holds up ingest, the rules or the other targets.
+
+Messages that are not alerts (the end-of-day close-out, hub.closeout) go to a site's targets
+through :meth:`Notifier.send_message`: the same targets, the same delivery and retry schedule,
+but kept in memory (their sender stores what was delivered), so retries still due when the
+hub stops are dropped.
 """
 from __future__ import annotations
 
 import json
 import logging
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,6 +63,21 @@ class _Target:
     plugin: Any  # an apprise NotifyBase
 
 
+@dataclass
+class _Message:
+    """An ad-hoc message to one target, waiting for its (next) try."""
+
+    site: str
+    label: str
+    title: str
+    body: str
+    severity: str
+    next_try: float  # time.monotonic()
+    on_result: Callable[[str, str, int, str], None] | None
+    attempts: int = 0
+    busy: bool = False
+
+
 class Notifier:
     """Creates delivery rows for alerts and works them off in the background."""
 
@@ -78,6 +100,7 @@ class Notifier:
         self._busy_targets: set[tuple[str, str]] = set()
         # Finished since the last look: their new state may be newer than what that look read.
         self._done: set[int] = set()
+        self._messages: list[_Message] = []
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
         self.sent = 0
@@ -136,6 +159,27 @@ class Notifier:
     def wake(self) -> None:
         """Look for due deliveries now."""
         self._wake.set()
+
+    def send_message(
+        self,
+        site: str,
+        title: str,
+        body: str,
+        *,
+        severity: str = "info",
+        on_result: Callable[[str, str, int, str], None] | None = None,
+    ) -> list[str]:
+        """Send a message that is not an alert to every supervisor target of ``site``, with
+        the alerts' retry schedule; the labels of the targets it goes to. ``on_result(label,
+        state, attempts, error)`` is called (on a worker thread) with "sent" or "failed" when a
+        target is done, and with "pending" after each failed try that will be retried."""
+        labels = self.labels(site)
+        now = time.monotonic()
+        with self._lock:
+            self._messages.extend(_Message(site, label, title, body, severity, now, on_result)
+                                  for label in labels)
+        self.wake()
+        return labels
 
     # --- scheduling (in the caller's transaction) ---
 
@@ -198,25 +242,101 @@ class Notifier:
                 self._busy_ids.add(row["id"])
                 self._busy_targets.add(key)
             self._pool.submit(self._deliver, row, target)
+        wait = self._dispatch_messages()
         if upcoming is None:
-            return _POLL_S
+            return wait
         when = datetime.fromisoformat(upcoming.replace("Z", "+00:00"))
-        return (when - now_utc()).total_seconds()
+        return min(wait, (when - now_utc()).total_seconds())
+
+    def _dispatch_messages(self) -> float:
+        """Start the ad-hoc messages that are due; seconds until the next one is."""
+        now = time.monotonic()
+        wait = _POLL_S
+        due: list[tuple[_Message, _Target]] = []
+        gone: list[_Message] = []
+        with self._lock:
+            for msg in self._messages:
+                if msg.busy:
+                    continue
+                if msg.next_try > now:
+                    wait = min(wait, msg.next_try - now)
+                    continue
+                key = (msg.site, msg.label)
+                target = self._targets.get(key)
+                if target is None:
+                    gone.append(msg)
+                elif key not in self._busy_targets and self._pool is not None and not self._stop.is_set():
+                    msg.busy = True
+                    self._busy_targets.add(key)
+                    due.append((msg, target))
+            for msg in gone:
+                self._messages.remove(msg)
+        for msg in gone:
+            self._message_result(msg, "failed", _GONE)
+        for msg, target in due:
+            self._pool.submit(self._deliver_message, msg, target)
+        return wait
+
+    def _deliver_message(self, msg: _Message, target: _Target) -> None:
+        key = (target.site, target.label)
+        state = "failed"
+        error = ""
+        try:
+            ok, error = self._notify(target, msg.title, msg.body, msg.severity)
+            msg.attempts += 1
+            schedule = self.cfg.notify.retry_s
+            if ok:
+                state = "sent"
+                self.sent += 1
+                _LOG.info("message %r sent to %s", msg.title, msg.label)
+            else:
+                self.failures += 1
+                if msg.attempts <= len(schedule):
+                    state = "pending"
+                    delay = schedule[msg.attempts - 1]
+                    msg.next_try = time.monotonic() + delay
+                    _LOG.warning("message %r to %s failed (attempt %d: %s); next try in %.0f s",
+                                 msg.title, msg.label, msg.attempts, error, delay)
+                else:
+                    _LOG.error("message %r to %s failed for good after %d attempt(s): %s",
+                               msg.title, msg.label, msg.attempts, error)
+        except Exception:
+            _LOG.exception("delivering a message to %s failed", target.label)
+        finally:
+            with self._lock:
+                msg.busy = False
+                self._busy_targets.discard(key)
+                if state != "pending" and msg in self._messages:
+                    self._messages.remove(msg)
+            self._wake.set()
+        self._message_result(msg, state, error)
+
+    @staticmethod
+    def _message_result(msg: _Message, state: str, error: str) -> None:
+        if msg.on_result is None:
+            return
+        try:
+            msg.on_result(msg.label, state, msg.attempts, error[:_ERROR_MAX])
+        except Exception:  # the sender's bookkeeping must not end the worker
+            _LOG.exception("recording the delivery of a message to %s failed", msg.label)
+
+    @staticmethod
+    def _notify(target: _Target, title: str, body: str, severity: str) -> tuple[bool, str]:
+        """One try through Apprise: (accepted, error text)."""
+        try:
+            ok = bool(target.plugin.notify(
+                body=body, title=title, notify_type=_NOTIFY_TYPES.get(severity),
+                body_format=apprise.NotifyFormat.TEXT,
+            ))
+        except Exception as exc:  # a plugin bug must not end the worker
+            return False, f"{exc.__class__.__name__} in the notification plugin"
+        return ok, "" if ok else "the service did not accept the notification"
 
     def _deliver(self, row: dict[str, Any], target: _Target) -> None:
         key = (target.site, target.label)
         try:
             title, body = compose(self.cfg, row)
-            error = ""
-            try:
-                ok = bool(target.plugin.notify(
-                    body=body, title=title, notify_type=_NOTIFY_TYPES.get(row["severity"]),
-                    body_format=apprise.NotifyFormat.TEXT,
-                ))
-                if not ok:
-                    error = "the service did not accept the notification"
-            except Exception as exc:  # a plugin bug must not end the worker
-                ok, error = False, f"{exc.__class__.__name__} in the notification plugin"
+            ok, error = self._notify(target, title, body, row["severity"])
             self._record(row, ok=ok, error=error)
         except Exception:
             _LOG.exception("recording the delivery of alert %s to %s failed", row["alert_id"], target.label)

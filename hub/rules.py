@@ -3,17 +3,34 @@
 Rules, one alert each:
 
 - forced: a ``door.forced`` event (critical).
+- intrusion: a ``door.intrusion`` event: a restricted door opened with no badge (critical).
 - held_open: ``door.held_open`` (warning).
 - denied: ``badge.denied`` (warning).
 - after_hours: ``badge.granted`` or ``door.forced`` outside the station's business hours
   (hub.hours); a use is one tap or one forced door, so ``door.opened``/``key.used`` of the
-  same use do not raise it again.
-- flagged_use: ``badge.granted`` with ``flagged`` (allowed, but not a designated person).
+  same use do not raise it again. At a restricted door the use is the opening
+  (``door.opened``, authorised or not, or ``door.intrusion``), not the tap; at a shredder the
+  session is judged instead (shred_flagged).
+- flagged_use: ``badge.granted`` with ``flagged`` (allowed, but not a designated person);
+  not at a shredder, where the session is judged instead.
+- shred_flagged: ``shred.started`` with neither person on that day's roster, or outside
+  business hours (hub.shred_ledger.session_flags, as the shredding ledger flags it).
 - offline / online: a last will, or nothing heard for ``rules.offline_grace_s`` (then the
   station is marked offline in ``stations``); "back online" once when it reports again.
 - seq_gap: a sequence number missing for longer than ``rules.gap_grace_s``.
 - outbox_filling: a heartbeat showing the outbox at ``rules.outbox_warn_ratio`` or fuller;
   again only after it has dropped below half that.
+- tray_uncollected: ``tray.uncollected``: printouts left in a printer's tray (warning, to the
+  site's supervisors); print_expired: ``print.expired``, held print jobs cancelled unprinted
+  (info); cups_down / cups_up: a printer cannot reach its print server (warning), and again can
+  (info). Jobs stay held meanwhile.
+- policy_rejected: a ``policy.rejected`` event: the station refused a policy offered to it
+  (critical when the signature is missing or wrong - someone else published on its topic -,
+  else a warning).
+- policy_stale: a station that keeps reporting (in its heartbeats) an older policy version
+  than the hub's latest for ``POLICY_STALE_S`` seconds while online; once per station and
+  latest version. The grace counts from when the rules first see it behind, so a station that
+  reconnects and takes the retained policy within its first heartbeats raises nothing.
 
 ``on_committed`` runs on the ingest writer thread, so it only queues; a thread of our own
 applies the rules and calls ``tick`` every second. State kept in memory (outages, the
@@ -40,7 +57,8 @@ from hub.config import HubConfig
 from hub.db import begin_write
 from hub.hours import is_business_time
 from hub.ingest import Committed
-from hub.schema import alerts, events, station_log, stations
+from hub.schema import alerts, events, policies, station_log, stations
+from hub.shred_ledger import session_flags
 from hub.timestamps import now_utc, utc_text
 
 _LOG = logging.getLogger(__name__)
@@ -49,7 +67,17 @@ TICK_S = 1.0
 # At start, events this recent go through the event rules again: an alert the previous run
 # had not raised before it stopped is raised now.
 RESCAN_S = 24 * 3600
-_EVENT_KINDS = ("door.forced", "door.held_open", "badge.denied", "badge.granted")
+_EVENT_KINDS = ("door.forced", "door.held_open", "badge.denied", "badge.granted", "policy.rejected")
+# Restricted doors and shredders.
+_EVENT_KINDS += ("door.intrusion", "door.opened", "shred.started")
+# Printers.
+_EVENT_KINDS += ("tray.uncollected", "print.expired", "cups.down", "cups.up")
+# A station gets a new policy within a second or two of its publication (retained, QoS 1);
+# a minute behind means it is not taking policies (wrong key, full disk, a broken link): a
+# revoked badge may still open it. The status page marks such a station with the same grace.
+POLICY_STALE_S = 60.0
+# Refusals that mean someone other than the hub published on the station's policy topic.
+_FORGED_REASONS = ("unsigned", "unknown_key", "bad_signature")
 _STOP = object()
 
 
@@ -97,6 +125,10 @@ class _Station:
     last_seen: datetime | None = None
     outage: bool = False
     filling: bool = False  # an outbox_filling alert is out and the outbox has not drained since
+    heard: bool = False  # a heartbeat has been seen, so policy_version is what the station holds
+    policy_version: int | None = None  # as its last heartbeat reported it
+    behind_since: datetime | None = None  # first seen holding an older policy than the latest
+    stale_alerted: int | None = None  # the latest version a policy_stale alert was raised for
 
 
 def _parse_utc(text: str | None) -> datetime | None:
@@ -119,6 +151,7 @@ class Rules:
         self._thread: threading.Thread | None = None
         self._stations: dict[str, _Station] = {}
         self._seqs: dict[str, _Seqs] = {}
+        self.policy_stale_s = POLICY_STALE_S  # tests shorten it
         self.errors = 0  # rule failures logged, for metrics
 
     # --- lifecycle ---
@@ -190,7 +223,10 @@ class Rules:
         with self.engine.connect() as conn:
             station_rows = conn.execute(select(
                 stations.c.station, stations.c.site, stations.c.state, stations.c.state_since,
-                stations.c.last_seen, stations.c.last_heartbeat)).all()
+                stations.c.last_seen, stations.c.last_heartbeat, stations.c.policy_version)).all()
+            stale_rows = conn.execute(select(alerts.c.station, alerts.c.params).where(
+                alerts.c.id.in_(select(func.max(alerts.c.id)).where(alerts.c.rule == "policy_stale")
+                                .group_by(alerts.c.station)))).all()
             latest = {(r.station, r.rule): r.id for r in conn.execute(
                 select(alerts.c.station, alerts.c.rule, func.max(alerts.c.id).label("id"))
                 .where(alerts.c.rule.in_(("offline", "online", "outbox_filling")))
@@ -212,6 +248,8 @@ class Rules:
             seen = _parse_utc(row.last_seen)
             # A hub that was down heard nothing: every station gets a fresh grace period.
             st = _Station(site=row.site, last_seen=max(seen, now) if seen else None)
+            st.heard = row.last_heartbeat is not None
+            st.policy_version = row.policy_version
             self._stations[row.station] = st
             offline_alert = latest.get((row.station, "offline"), 0)
             alerted = offline_alert > latest.get((row.station, "online"), 0)
@@ -234,6 +272,14 @@ class Rules:
                     st.filling = True
                 elif ratio >= self.cfg.rules.outbox_warn_ratio:
                     self._outbox(row.station, st, hb["outbox_depth"], hb["outbox_capacity"], now)
+
+        for row in stale_rows:
+            if row.station in self._stations:
+                try:
+                    # Not raised again for the same latest version after a restart.
+                    self._stations[row.station].stale_alerted = json.loads(row.params).get("latest_version")
+                except ValueError:
+                    pass
 
         for station_id, site, count, lo, hi in counts:
             seqs = _Seqs(max_seq=hi)
@@ -306,6 +352,7 @@ class Rules:
             for hb in c.heartbeats:
                 st = self._station(hb.station, hb.site)
                 st.last_seen = _later(st.last_seen, now)
+                st.heard, st.policy_version = True, hb.policy_version
                 self._outbox(hb.station, st, hb.outbox_depth, hb.outbox_capacity, now)
 
     def _station(self, station_id: str, site: str) -> _Station:
@@ -348,18 +395,38 @@ class Rules:
         found: list[tuple[str, str, dict[str, Any]]] = []
         if kind == "door.forced":
             found.append(("forced", "critical", params))
+        elif kind == "door.intrusion":
+            found.append(("intrusion", "critical", params))
+        elif kind == "shred.started":
+            found.extend(self._shred_rules(params, data, at))
         elif kind == "door.held_open":
             found.append(("held_open", "warning", {
                 **params, "open_s": _whole(data.get("open_s")), "limit_s": _whole(data.get("limit_s")),
                 "authorised": data.get("authorised")}))
         elif kind == "badge.denied":
             found.append(("denied", "warning", {**params, "reason": data.get("reason") or ""}))
-        elif kind == "badge.granted" and data.get("flagged"):
+        elif kind == "badge.granted" and data.get("flagged") and self._station_kind(station_id) != "shredder":
             found.append(("flagged_use", "warning", {**params, "reason": data.get("reason") or ""}))
-        if kind in ("badge.granted", "door.forced"):
+        elif kind == "tray.uncollected":
+            found.append(("tray_uncollected", "warning", {**params, "minutes": data.get("minutes")}))
+        elif kind == "print.expired":
+            found.append(("print_expired", "info", {
+                **params, "count": data.get("count"), "limit_h": round((data.get("limit_s") or 0) / 3600, 1),
+                "users": sorted({j.get("user") for j in data.get("jobs") or [] if j.get("user")})}))
+        elif kind == "cups.down":
+            found.append(("cups_down", "warning", params))
+        elif kind == "cups.up":
+            found.append(("cups_up", "info", params))
+        elif kind == "policy.rejected":
+            reason = data.get("reason") or ""
+            found.append(("policy_rejected", "critical" if reason in _FORGED_REASONS else "warning", {
+                **params, "reason": reason, "offered_version": data.get("offered_version"),
+                "held_version": data.get("held_version")}))
+        if kind in ("badge.granted", "door.forced", "door.intrusion", "door.opened"):
             hours = self.cfg.hours(station_id, site)
             holidays = self.cfg.site(site).holidays
-            if not is_business_time(at, hours, holidays, self.cfg.site_zone(site)):
+            if (not is_business_time(at, hours, holidays, self.cfg.site_zone(site))
+                    and self._after_hours_use(kind, station_id)):
                 local_day = at.astimezone(self.cfg.site_zone(site)).date()
                 found.append(("after_hours", "warning", {
                     **params, "hours": f"{hours.start:%H:%M}-{hours.end:%H:%M}",
@@ -372,6 +439,37 @@ class Rules:
             except Exception:
                 self.errors += 1
                 _LOG.exception("raising %s for event %s failed", rule, row["event_id"])
+
+    def _station_kind(self, station_id: str) -> str | None:
+        """A station's kind: as listed in the config, else as it reported itself."""
+        entry = self.cfg.station(station_id)
+        if entry is not None:
+            return entry.kind
+        with self.engine.connect() as conn:
+            return conn.execute(select(stations.c.kind).where(stations.c.station == station_id)).scalar()
+
+    def _after_hours_use(self, kind: str, station_id: str) -> bool:
+        """Whether the event is the one "use" after_hours is raised for: a forced door or an
+        intrusion anywhere; the opening at a restricted door (a tap that opens nothing lets
+        nobody in); the tap elsewhere, except at a shredder (its session is judged instead)."""
+        if kind in ("door.forced", "door.intrusion"):
+            return True
+        station_kind = self._station_kind(station_id)
+        if kind == "door.opened":
+            return station_kind == "door"
+        return station_kind not in ("door", "shredder")
+
+    def _shred_rules(self, params: dict[str, Any], data: dict[str, Any],
+                     at: datetime) -> list[tuple[str, str, dict[str, Any]]]:
+        """shred_flagged for a session whose pair is off the day's roster, or after hours."""
+        people = [p if isinstance(p, str) else None for p in data.get("people") or []]
+        flags = session_flags(self.engine, self.cfg, params["site"], params["station"], people, at)
+        reasons = [f for f in ("not_on_roster", "after_hours") if flags[f]]
+        if not reasons:
+            return []
+        return [("shred_flagged", "warning", {
+            **params, "people": people, "person": ", ".join(p or "?" for p in people),
+            "flags": reasons, "on_roster": flags["on_roster"]})]
 
     def _raise_offline(self, station_id: str, st: _Station, *, cause: str, at: datetime,
                        silent_s: float | None) -> None:
@@ -405,6 +503,7 @@ class Rules:
         with self._lock:
             self._check_silence(now)
             self._check_gaps(now)
+            self._check_policies(now)
 
     def _check_silence(self, now: datetime) -> None:
         grace = self.cfg.rules.offline_grace_s
@@ -462,6 +561,38 @@ class Rules:
                 except Exception:
                     self.errors += 1
                     _LOG.exception("raising seq_gap for %s failed", station_id)
+
+
+    def _check_policies(self, now: datetime) -> None:
+        """policy_stale: online stations reporting an older policy than the latest for too long."""
+        try:
+            with self.engine.connect() as conn:
+                latest = {r.station: r.version for r in conn.execute(select(policies.c.station, policies.c.version))}
+        except Exception:
+            self.errors += 1
+            _LOG.exception("reading the published policy versions failed")
+            return
+        for station_id, st in self._stations.items():
+            newest = latest.get(station_id)
+            behind = (newest is not None and st.heard and not st.outage
+                      and (st.policy_version is None or st.policy_version < newest))
+            if not behind:
+                st.behind_since = None
+                continue
+            if st.behind_since is None:
+                st.behind_since = now
+            waited = (now - st.behind_since).total_seconds()
+            if waited < self.policy_stale_s or st.stale_alerted == newest:
+                continue
+            params = self._base_params(st.site, station_id, st.behind_since)
+            params.update({"held_version": st.policy_version, "latest_version": newest,
+                           "grace_s": _whole(self.policy_stale_s), "behind_s": _whole(waited)})
+            try:
+                self._raise("policy_stale", "warning", params)
+                st.stale_alerted = newest
+            except Exception:
+                self.errors += 1
+                _LOG.exception("raising policy_stale for %s failed", station_id)
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

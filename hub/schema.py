@@ -220,6 +220,8 @@ people = Table(
     Column("role", String(64), nullable=False),  # e.g. 責任職, 庶務担当, 係員
     Column("active_from", Date),  # None: since always
     Column("active_to", Date),  # the last active day; None: open-ended
+    # The owner name of their jobs at the print server; None: the staff number.
+    Column("print_user", String(64)),
     CheckConstraint("employment IN ('regular', 'shokutaku', 'part_time')", name="employment"),
 )
 
@@ -322,4 +324,22 @@ registry_log = Table(
     Column("after", Text),  # JSON of the row after; None for a deletion
     Index(None, "entity", "key"),
     Index(None, "at"),
+)
+
+
+# --- End-of-day close-outs (hub.closeout): what was found at the configured time, and to whom
+# it was sent. ``items`` is JSON (the close-out's lines, problems first); ``deliveries`` JSON
+# per supervisor target label: state, attempts, last error.
+
+closeouts = Table(
+    "closeouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("site", String(64), nullable=False),
+    Column("day", Date, nullable=False),  # the site's local date
+    Column("generated_at", String(27), nullable=False),
+    Column("problems", Integer, nullable=False),
+    Column("items", Text, nullable=False),
+    Column("deliveries", Text, nullable=False),
+    UniqueConstraint("site", "day"),
 )

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from hub import migrate
 from hub.alerts import AlertCenter
+from hub.closeout import CloseoutScheduler
 from hub.config import HubConfig
 from hub.db import begin_write, make_engine
 from hub.ingest import Committed, Ingest
@@ -46,6 +47,7 @@ class Hub:
         self.alerts = None
         self.rules = None
         self.notifier = None
+        self.closeouts = None  # hub.closeout.CloseoutScheduler, set in _start_rules
         self.web = None
         self._client: mqtt.Client | None = None
         self._sub_mid: int | None = None
@@ -109,6 +111,8 @@ class Hub:
         # Set before start(): batches committed meanwhile queue up for the rules thread.
         self.rules = Rules(self.engine, self.cfg, self.alerts)
         self.rules.start()
+        # The end-of-day close-out of each site with a time configured, sent through the notifier.
+        self.closeouts = CloseoutScheduler(self.engine, self.cfg, self.notifier).start()
 
     def _publish_alert(self, topic_name: str, payload: bytes) -> None:
         if self._client is not None:
@@ -175,6 +179,8 @@ class Hub:
         # the last alerts are still published and their deliveries recorded.
         if self.rules is not None:
             self.rules.stop()
+        if self.closeouts is not None:
+            self.closeouts.stop()
         if self.notifier is not None:
             self.notifier.stop()
         if self._client is not None:

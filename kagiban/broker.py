@@ -7,6 +7,7 @@ or a file, never from YAML.
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 from pathlib import Path
 
@@ -70,11 +71,22 @@ def make_client(
             keyfile=path(cfg.tls.key_file),
             cert_reqs=ssl.CERT_REQUIRED,
         )
+    # paho leaves Nagle's algorithm on: a small packet written right after another (a PUBACK,
+    # then a PUBLISH) waits for the peer's delayed ACK, up to 40 ms on Linux (bench/alert_latency.py).
+    client.on_socket_open = _no_delay
     # Unbounded in-flight queue inside paho: our own window limits what we hand it.
     client.max_inflight_messages_set(100)
     client.max_queued_messages_set(0)
     client.reconnect_delay_set(min_delay=1, max_delay=5)
     return client
+
+
+def _no_delay(_client: mqtt.Client, _userdata, sock) -> None:
+    """Set TCP_NODELAY on the broker connection as soon as paho opens it."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):  # not a TCP socket (e.g. a WebSocket wrapper): leave it
+        pass
 
 
 def connect_properties(persistent_session: bool) -> mqtt.Properties | None:

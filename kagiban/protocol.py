@@ -225,6 +225,8 @@ class PolicyEntry(_Strict):
     valid_until: AwareDatetime | None = None
     expiry_reason: str = "expired"
     after_hours: Literal["allow", "flag", "deny"] = "deny"
+    # Printers: the person's user name at the print server (CUPS job owner); None: ``person``.
+    print_user: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 class Hours(_Strict):

@@ -32,6 +32,17 @@ class StationLogic(Protocol):
 
     def next_deadline(self) -> float | None: ...
 
+    def input(self, name: str, active: bool, now: float, wall: datetime) -> list[Effect]:
+        """An extra input changed (``stop_button``: pressed; ``bin``: open). Optional: a kind
+        without extra inputs need not define it (see :func:`feed_input`)."""
+        return []
+
+
+def feed_input(logic: StationLogic, name: str, active: bool, now: float, wall: datetime) -> list[Effect]:
+    """Hand an extra input to ``logic``; a logic without ``input`` ignores it."""
+    handler = getattr(logic, "input", None)
+    return handler(name, active, now, wall) if handler is not None else []
+
 
 def _cabinet(cfg: DeviceConfig, decide: Callable[[str], PolicyEntry]) -> StationLogic:
     from device.stations.cabinet import CabinetLogic
@@ -40,8 +51,35 @@ def _cabinet(cfg: DeviceConfig, decide: Callable[[str], PolicyEntry]) -> Station
     return CabinetLogic(unlock_s=t.unlock_s, held_open_s=t.held_open_s, decide=decide)
 
 
+def _shredder(cfg: DeviceConfig, decide: Callable[[str], PolicyEntry]) -> StationLogic:
+    from device.stations.shredder import ShredderLogic
+
+    t = cfg.timings
+    return ShredderLogic(pair_window_s=t.pair_window_s, shred_max_s=t.shred_max_s, decide=decide)
+
+
+def _door(cfg: DeviceConfig, decide: Callable[[str], PolicyEntry]) -> StationLogic:
+    from device.stations.door import DoorLogic
+
+    t = cfg.timings
+    # Without a reader nobody can badge in, so an opening is not by itself an intrusion.
+    return DoorLogic(unlock_s=t.unlock_s, held_open_s=t.held_open_s, decide=decide,
+                     has_reader=cfg.reader.type != "none")
+
+
+def _printer(cfg: DeviceConfig, decide: Callable[[str], PolicyEntry]) -> StationLogic:
+    from device.stations.printer import PrinterLogic
+
+    t = cfg.timings
+    return PrinterLogic(decide=decide, hold_max_s=t.hold_max_s, tray_alert_s=t.tray_alert_s,
+                        check_s=cfg.printer.check_s)
+
+
 _KINDS: dict[str, Callable[[DeviceConfig, Callable[[str], PolicyEntry]], StationLogic]] = {
     "cabinet": _cabinet,
+    "shredder": _shredder,
+    "door": _door,
+    "printer": _printer,
 }
 
 

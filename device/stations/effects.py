@@ -39,4 +39,43 @@ class Feedback:
     result: Literal["granted", "denied"]
 
 
-Effect = Emit | Unlock | Lock | Feedback
+@dataclass(frozen=True)
+class PowerOn:
+    """Energise the power relay (the shredder runs); the logic switches it off with PowerOff."""
+
+
+@dataclass(frozen=True)
+class PowerOff:
+    """Release the power relay: the shredder stops (also what the unit does at start and stop)."""
+
+
+class Work:
+    """A slow request to another system (e.g. the print server). The agent runs it on a worker
+    thread, so the station keeps deciding meanwhile, and hands the result back to the logic's
+    ``work_done(effect, result, now, wall)``."""
+
+
+@dataclass(frozen=True)
+class ReleaseJobs(Work):
+    """Release ``user``'s held print jobs to the printer (a badge tap at a printer)."""
+
+    user: str
+    person: str | None = None
+    badge: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckQueue(Work):
+    """Look at the holding queue, and at the states of released jobs in ``watch``."""
+
+    watch: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExpireJobs(Work):
+    """Cancel held print jobs that waited too long (``jobs``: device.printing.jobs.HeldJob)."""
+
+    jobs: tuple[Any, ...] = ()
+
+
+Effect = Emit | Unlock | Lock | Feedback | PowerOn | PowerOff | ReleaseJobs | CheckQueue | ExpireJobs

@@ -170,6 +170,9 @@ def _entry(reg: _Registry, badge: Any, station: str, kind: str | None, zone: Zon
         entry["expiry_reason"] = next(why for d, why in ends if d == first_end)
     entry["after_hours"] = ("allow" if person.id in reg.after_hours.get(station, set())
                             else settings["after_hours"])
+    if kind == "printer" and getattr(person, "print_user", None):
+        # The print server knows this person by another name than the staff number.
+        entry["print_user"] = person.print_user
     return entry
 
 

@@ -26,7 +26,7 @@ _LOG = logging.getLogger(__name__)
 
 EMPLOYMENTS = EMPLOYMENT_TYPES
 BADGE_STATE_NAMES = BADGE_STATES
-PERSON_FIELDS = ("name", "kana", "section", "employment", "role", "active_from", "active_to")
+PERSON_FIELDS = ("name", "kana", "section", "employment", "role", "active_from", "active_to", "print_user")
 _LIMITS = {"name": 128, "kana": 128, "section": 128, "role": 64}
 
 
@@ -38,6 +38,9 @@ def _person_values(values: dict[str, Any]) -> dict[str, Any]:
             raise RegistryError(f"unknown person field {key!r}")
         if key in _LIMITS:
             out[key] = text(value, key, _LIMITS[key], required=key == "name")
+        elif key == "print_user":
+            # The job owner name at the print server; empty: the staff number is used.
+            out[key] = text(value, key, 64) or None
         elif key == "employment":
             if value not in EMPLOYMENTS:
                 raise RegistryError(f"employment {value!r} is not one of {', '.join(EMPLOYMENTS)}")
@@ -64,11 +67,13 @@ def add_person(
     role: str = "",
     active_from: date | str | None = None,
     active_to: date | str | None = None,
+    print_user: str | None = None,
 ) -> int:
     """Add a person; return their id. RegistryError for bad fields or a taken staff number."""
     number = staff_no(staff_number)
     values = _person_values({"name": name, "kana": kana, "section": section, "employment": employment,
-                             "role": role, "active_from": active_from, "active_to": active_to})
+                             "role": role, "active_from": active_from, "active_to": active_to,
+                             "print_user": print_user})
     _check_dates(values["active_from"], values["active_to"], "active dates")
     with writing(engine, actor) as rec:
         taken = rec.conn.execute(select(people.c.id).where(people.c.staff_no == number)).first()

@@ -181,6 +181,16 @@ def create_app(
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(ops.bp)
+    from hub.web import closeout_pages, shred_pages  # shredding ledger, end-of-day close-out (issue 5)
+
+    app.register_blueprint(shred_pages.bp)
+    app.register_blueprint(closeout_pages.bp)
+    from hub.web import print_pages
+
+    app.register_blueprint(print_pages.bp)
+    from hub.web import registry_pages  # people, badges, trainings, designations (issue 4)
+
+    app.register_blueprint(registry_pages.bp)
     pages.register_template_helpers(app)
 
     app.before_request(_require_login)

@@ -25,14 +25,15 @@ from sqlalchemy import Engine, and_, select, text
 
 from hub.config import HubConfig
 from hub.ledger import day_bounds
-from hub.schema import events, snapshots, stations
-from hub.timestamps import utc_text
+from hub.rules import POLICY_STALE_S
+from hub.schema import events, policies, snapshots, stations
+from hub.timestamps import now_utc, utc_text
 
 _LOG = logging.getLogger(__name__)
 
 WINDOW = 20_000
 PAGE_MAX = 500
-DOOR_KINDS = {"door.opened": "open", "door.forced": "open", "door.closed": "closed"}
+DOOR_KINDS = {"door.opened": "open", "door.forced": "open", "door.intrusion": "open", "door.closed": "closed"}
 _EVENT_COLUMNS = (events.c.row_no, events.c.site, events.c.station, events.c.seq, events.c.event_id,
                   events.c.kind, events.c.at, events.c.at_utc, events.c.badge, events.c.person,
                   events.c.data, events.c.received_at)
@@ -94,10 +95,31 @@ def station_name(cfg: HubConfig, station: str) -> str:
     return entry.name if entry is not None and entry.name else station
 
 
+def policy_state(reported: int | None, heard: bool, latest: int | None, published_at: datetime | None,
+                 now: datetime, grace_s: float = POLICY_STALE_S) -> str:
+    """How a station's policy compares with the hub's latest: ``none`` (the hub published none
+    for it), ``unknown`` (no heartbeat yet), ``current``, ``pending`` (older, but the latest
+    was published less than ``grace_s`` ago: it is on its way) or ``stale`` (older for longer:
+    the station is not taking policies, and e.g. a revoked badge may still open it)."""
+    if latest is None:
+        return "none"
+    if not heard:
+        return "unknown"
+    if reported is not None and reported >= latest:
+        return "current"
+    if published_at is not None and (now - published_at).total_seconds() < grace_s:
+        return "pending"
+    return "stale"
+
+
 def station_overview(engine: Engine, cfg: HubConfig) -> list[dict[str, Any]]:
-    """Each station: online state, door state, last event, policy version, by station id."""
+    """Each station: online state, door state, last event, policy version (as reported and
+    as last published, with :func:`policy_state`), by station id."""
+    now = now_utc()
     with engine.connect() as conn:
         rows = {r["station"]: dict(r) for r in conn.execute(select(stations)).mappings()}
+        published = {r.station: (r.version, parse_time(r.published_at)) for r in conn.execute(
+            select(policies.c.station, policies.c.version, policies.c.published_at))}
         for entry in cfg.stations or []:
             rows.setdefault(entry.id, {
                 "station": entry.id, "site": entry.site, "kind": entry.kind, "state": "unknown",
@@ -116,8 +138,24 @@ def station_overview(engine: Engine, cfg: HubConfig) -> list[dict[str, Any]]:
                 .where(events.c.station == station_id, events.c.kind.in_(list(DOOR_KINDS)))
                 .order_by(events.c.at_utc.desc(), events.c.row_no.desc()).limit(1)
             ).mappings().first()
-            out.append(_overview(cfg, row, dict(last) if last else None, dict(door_ev) if door_ev else None))
+            item = _overview(cfg, row, dict(last) if last else None, dict(door_ev) if door_ev else None)
+            latest, published_at = published.get(station_id, (None, None))
+            item.update(policy_latest=latest, policy_published_at=published_at,
+                        policy_state=policy_state(item["policy_version"], bool(row.get("last_heartbeat")),
+                                                  latest, published_at, now))
+            out.append(item)
     return out
+
+
+def station_policy(engine: Engine, station: str, reported: int | None) -> dict[str, Any]:
+    """The latest published version of a station's policy and :func:`policy_state` for a
+    version it just reported (for the live page, at each heartbeat)."""
+    with engine.connect() as conn:
+        row = conn.execute(select(policies.c.version, policies.c.published_at)
+                           .where(policies.c.station == station)).first()
+    latest, published_at = (row.version, parse_time(row.published_at)) if row is not None else (None, None)
+    return {"policy_latest": latest,
+            "policy_state": policy_state(reported, True, latest, published_at, now_utc())}
 
 
 def _overview(cfg: HubConfig, row: dict[str, Any], last: dict | None, door_ev: dict | None) -> dict[str, Any]:

@@ -79,6 +79,25 @@ EVENT_KINDS: dict[str, Any] = {
     "door.held_open": _l("Door held open"),
     "key.used": _l("Key used"),
     "unlock.expired": _l("Unlocked, not opened"),
+    # Restricted doors and two-person shredders.
+    "door.intrusion": _l("Entry without a badge"),
+    "shred.waiting": _l("Shredder: waiting for a second person"),
+    "shred.started": _l("Shredder switched on"),
+    "shred.ended": _l("Shredder switched off"),
+    "shred.refused": _l("Shredder not switched on"),
+    "bin.opened": _l("Shredder bin opened"),
+    "bin.closed": _l("Shredder bin closed"),
+    "policy.rejected": _l("Policy refused"),
+    # Printers (pull printing).
+    "print.released": _l("Print jobs released"),
+    "print.release_failed": _l("Nothing released"),
+    "print.printed": _l("Print jobs printed"),
+    "print.expired": _l("Held print jobs expired"),
+    "print.queue": _l("Print queue checked"),
+    "cups.down": _l("Print server unreachable"),
+    "cups.up": _l("Print server reachable again"),
+    "tray.uncollected": _l("Printouts left in the tray"),
+    "tray.collected": _l("Printouts collected"),
 }
 
 ALERT_RULES: dict[str, Any] = {
@@ -91,6 +110,14 @@ ALERT_RULES: dict[str, Any] = {
     "online": _l("Station back online"),
     "seq_gap": _l("Events missing from a station"),
     "outbox_filling": _l("Station cannot deliver its events"),
+    "intrusion": _l("Entry without a badge"),
+    "shred_flagged": _l("Shredding to check"),
+    "policy_rejected": _l("Policy refused"),
+    "policy_stale": _l("Station holds an old policy"),
+    "tray_uncollected": _l("Printouts left in the tray"),
+    "print_expired": _l("Held print jobs expired"),
+    "cups_down": _l("Print server unreachable"),
+    "cups_up": _l("Print server reachable again"),
 }
 
 SEVERITIES: dict[str, Any] = {
@@ -110,6 +137,15 @@ DOOR_STATES: dict[str, Any] = {
     "open": _lp("door", "Open"),
     "closed": _lp("door", "Closed"),
     "unknown": _l("Unknown"),
+}
+
+# How a station's policy compares with the hub's latest (hub.web.data.policy_state).
+POLICY_STATES: dict[str, Any] = {
+    "current": _l("Up to date"),
+    "pending": _l("Updating"),
+    "stale": _l("Out of date"),
+    "unknown": _l("Unknown"),
+    "none": _l("None published"),
 }
 
 ALERT_STATES: dict[str, Any] = {

@@ -103,6 +103,11 @@ def event_details(ev: dict[str, Any]) -> str:
         payload = json.loads(raw) if isinstance(raw, str) else (raw or {})
     except ValueError:
         payload = {}
+    from hub.web.shred_pages import event_details as shredder_details  # shredder events say their own
+
+    shredding = shredder_details(ev.get("kind") or "", payload) if isinstance(payload, dict) else None
+    if shredding is not None:
+        return shredding
     parts = []
     if isinstance(payload.get("duration_s"), (int, float)):
         parts.append(_("open for %(time)s", time=seconds(payload["duration_s"])))
@@ -127,6 +132,7 @@ def register_template_helpers(app: Flask) -> None:
         rule_label=lambda r: i18n.label(i18n.ALERT_RULES, r),
         severity_label=lambda s: i18n.label(i18n.SEVERITIES, s),
         station_state_label=lambda s: i18n.label(i18n.STATION_STATES, s),
+        policy_state_label=lambda s: i18n.label(i18n.POLICY_STATES, s),
         door_label=lambda s: i18n.label(i18n.DOOR_STATES, s),
         station_kind_label=lambda s: i18n.label(i18n.STATION_KINDS, s),
         alert_state_label=lambda s: i18n.label(i18n.ALERT_STATES, s),
@@ -289,8 +295,13 @@ def _live(kind: str, msg: dict[str, Any], macros, can_ack: bool) -> dict[str, An
                 "since_text": localtime(msg.get("at"), msg.get("site"))}
     if kind == "heartbeat":
         door = msg.get("door") or "unknown"
+        # Compared with the latest published at each heartbeat: the row turns stale, or back.
+        policy = data.station_policy(state().engine, msg["station"], msg.get("policy_version"))
         return {"station": msg["station"], "door": door, "door_label": i18n.label(i18n.DOOR_STATES, door),
-                "policy_version": msg.get("policy_version"), "state": "online",
+                "policy_version": msg.get("policy_version"), "policy_state": policy["policy_state"],
+                "policy_state_label": i18n.label(i18n.POLICY_STATES, policy["policy_state"]),
+                "policy_latest_text": _("Latest: %(version)s", version=policy["policy_latest"]),
+                "state": "online",
                 "state_label": i18n.label(i18n.STATION_STATES, "online"),
                 "heartbeat_text": localtime(msg.get("at"), msg.get("site")),
                 "outbox_depth": msg.get("outbox_depth")}

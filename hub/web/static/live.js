@@ -75,7 +75,20 @@
     if (row && !row.classList.contains("state-online")) { setState(msg.station, msg.state, msg.state_label); }
     setDoor(msg.station, msg.door, msg.door_label);
     setField(msg.station, "policy", msg.policy_version);
+    setPolicy(msg.station, msg.policy_state, msg.policy_state_label, msg.policy_latest_text);
     setField(msg.station, "heartbeat", msg.heartbeat_text);
+  }
+
+  function setPolicy(station, state, label, latestText) {
+    var row = document.getElementById("station-" + station);
+    if (!row || !state) { return; }
+    var cell = row.querySelector('[data-field="policy-cell"]');
+    if (cell) { cell.className = cell.className.replace(/\bpolicy-\w+/, "policy-" + state); }
+    var warn = state === "stale" || state === "pending";
+    var pill = setField(station, "policy-state", label) && row.querySelector('[data-field="policy-state"]');
+    if (pill) { pill.hidden = !warn; }
+    var latest = setField(station, "policy-latest", latestText) && row.querySelector('[data-field="policy-latest"]');
+    if (latest) { latest.hidden = !warn; }
   }
 
   function onAlert(msg) {

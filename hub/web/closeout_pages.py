@@ -1,0 +1,104 @@
+"""The end-of-day close-out page (終業点検): what was found for a site and day, problems first,
+and to whom it was sent; with CSV and Excel exports in the reader's language.
+
+``/closeout?site=&day=YYYY-MM-DD`` shows the close-out stored for that day (as it was sent);
+with none stored yet, or with ``live=1``, it is built from the store as it is now. The
+exports are ``/closeout.csv`` and ``/closeout.xlsx`` with the same arguments.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date, datetime
+
+from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from hub import closeout
+from hub.ledger import Labels
+from hub.web.app import state
+
+_LOG = logging.getLogger(__name__)
+
+bp = Blueprint("closeout", __name__)
+
+HEADERS = {"status": _l("Status"), "section": _l("What"), "station": _l("Station"), "details": _l("Details")}
+STATUSES = {"problem": _l("To check"), "ok": _l("In order")}
+DELIVERY_STATES = {"pending": _l("Sending"), "sent": _l("Sent"), "failed": _l("Not delivered")}
+
+
+def _lang() -> str:
+    return "ja" if str(get_locale() or "ja") == "ja" else "en"
+
+
+def _closeout() -> tuple[closeout.Closeout, bool, list[str]]:
+    """(the close-out asked for, whether it is the stored one, the sites to choose from)."""
+    st = state()
+    sites = closeout.sites_known(st.engine, st.cfg)
+    site = (request.args.get("site") or "").strip() or (sites[0] if sites else "")
+    if not site:
+        abort(404, description="no site is known yet")
+    raw = request.args.get("day")
+    if raw:
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            abort(400, description="day must be YYYY-MM-DD")
+    else:
+        day = datetime.now(st.cfg.site_zone(site)).date()
+    live = request.args.get("live") == "1"
+    found = None if live else closeout.stored(st.engine, site, day)
+    if found is not None:
+        return found, True, sites
+    return closeout.build(st.engine, st.cfg, site, day), False, sites
+
+
+@bp.get("/closeout")
+def page():
+    c, is_stored, sites = _closeout()
+    st = state()
+    has_stored = is_stored or closeout.stored(st.engine, c.site, c.day) is not None
+    args = {"site": c.site, "day": c.day.isoformat(), **({} if is_stored else {"live": "1"})}
+    lang = _lang()
+    rows = [{"item": i, "section": closeout.section_name(i.section, lang),
+             "text": closeout.describe(i, lang, c.zone, c.day, station=False)} for i in c.items]
+    return render_template(
+        "closeout.html", title=_("Close-out"), c=c, rows=rows, stored=is_stored, has_stored=has_stored,
+        sites=sites,
+        delivery_label=lambda s: str(DELIVERY_STATES.get(s, s)),
+        live_url=url_for("closeout.page", site=c.site, day=c.day.isoformat(), live="1"),
+        stored_url=url_for("closeout.page", site=c.site, day=c.day.isoformat()),
+        csv_url=url_for("closeout.export_csv", **args), xlsx_url=url_for("closeout.export_xlsx", **args),
+    )
+
+
+def _labels() -> Labels:
+    return Labels(headers={k: str(v) for k, v in HEADERS.items()},
+                  entries={k: str(v) for k, v in STATUSES.items()}, sheet=_("Close-out"))
+
+
+def _file_name(c: closeout.Closeout, ext: str) -> str:
+    # The site comes from the query string: only safe characters reach the header.
+    return f"closeout_{re.sub(r'[^A-Za-z0-9_.-]', '_', c.site)}_{c.day.isoformat()}.{ext}"
+
+
+@bp.get("/closeout.csv")
+def export_csv():
+    c, _stored, _sites = _closeout()
+    body = closeout.to_csv(c, _labels(), _lang())
+    _LOG.info("%s exported the close-out of %s %s as CSV", current_user.username, c.site, c.day)
+    return Response(body, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{_file_name(c, "csv")}"'})
+
+
+@bp.get("/closeout.xlsx")
+def export_xlsx():
+    c, _stored, _sites = _closeout()
+    labels = _labels()
+    body = closeout.to_xlsx(c, labels, _lang(), title=f"{labels.sheet} {c.site_name} {c.day.isoformat()}")
+    _LOG.info("%s exported the close-out of %s %s as Excel", current_user.username, c.site, c.day)
+    return Response(body, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{_file_name(c, "xlsx")}"'})

@@ -1,0 +1,149 @@
+"""The print release log page (印刷の受け取り記録) with its CSV and Excel exports, and the state
+of each printer's print server (from its last cups.down / cups.up event).
+
+The rows come from hub.print_log; this module only picks the day and printer from the query
+string and labels everything in the reader's language.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date, datetime
+from typing import Any
+
+from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+
+from hub import ledger, print_log
+from hub.schema import events
+from hub.web import data
+from hub.web.app import state
+
+_LOG = logging.getLogger(__name__)
+
+bp = Blueprint("printing", __name__)
+
+HEADERS: dict[str, Any] = {
+    "station": _l("Printer"),
+    "day": _l("Day"),
+    "entry": _l("Entry"),
+    "at": _l("Time"),
+    "person": _l("Person ID"),
+    "name": _l("Name"),
+    "user": _l("Print user"),
+    "job_id": _l("Job"),
+    "title": _l("Title"),
+    "pages": _l("Pages"),
+    "state": _l("Result"),
+    "reason": _l("Reason"),
+    "event_id": _l("Event ID"),
+}
+ENTRIES: dict[str, Any] = {
+    "released": _l("Released"),
+    "expired": _l("Expired unprinted"),
+    "failed": _l("Nothing released"),
+}
+# Job results and reasons a release failed, as the page and the exports say them.
+WORDS: dict[str, Any] = {
+    "completed": _l("Printed"),
+    "canceled": _l("Cancelled"),
+    "aborted": _l("Failed to print"),
+    "no_jobs": _l("No held jobs"),
+    "cups_down": _l("Print server unreachable"),
+    "cups_refused": _l("Print server refused"),
+    "no_print_user": _l("No print user name"),
+}
+
+
+def _parse_day(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        abort(400, description="day must be YYYY-MM-DD")
+
+
+def _request() -> tuple[str | None, date, list[print_log.PrintRow]]:
+    st = state()
+    station = (request.args.get("station") or "").strip() or None
+    zone = data.zone_for(st.cfg, data.station_sites(st.engine, st.cfg), station)
+    day = _parse_day(request.args.get("day")) or datetime.now(zone).date()
+    rows = print_log.release_log(st.engine, st.cfg, day, station=station, names=st.names())
+    return station, day, rows
+
+
+def _labels() -> ledger.Labels:
+    return ledger.Labels(headers={k: str(v) for k, v in HEADERS.items()},
+                         entries={k: str(v) for k, v in ENTRIES.items()}, yes=_("yes"),
+                         sheet=_("Print release log"))
+
+
+def _words() -> dict[str, str]:
+    return {k: str(v) for k, v in WORDS.items()}
+
+
+def cups_states(stations: list[str]) -> dict[str, dict[str, Any]]:
+    """Each printer's print-server state from its latest cups.down / cups.up event."""
+    out: dict[str, dict[str, Any]] = {}
+    if not stations:
+        return out
+    with state().engine.connect() as conn:
+        for station in stations:
+            row = conn.execute(
+                select(events.c.kind, events.c.at).where(
+                    events.c.station == station, events.c.kind.in_(("cups.down", "cups.up")))
+                .order_by(events.c.row_no.desc()).limit(1)).first()
+            if row is not None:
+                out[station] = {"down": row.kind == "cups.down", "at": row.at}
+    return out
+
+
+@bp.get("/ledger/prints")
+def release_log_page():
+    st = state()
+    station, day, rows = _request()
+    groups: dict[str, list[print_log.PrintRow]] = {}
+    for row in rows:
+        groups.setdefault(row.station, []).append(row)
+    printers = print_log.printer_ids(st.engine, st.cfg)
+    args = {"day": day.isoformat(), **({"station": station} if station else {})}
+    return render_template(
+        "print_log.html", title=_("Print release log"), groups=groups, station=station, day=day,
+        printers=printers, headers={k: str(v) for k, v in HEADERS.items()},
+        entries={k: str(v) for k, v in ENTRIES.items()}, words=_words(),
+        cups=cups_states([station] if station else printers),
+        csv_url=url_for("printing.release_log_csv", **args),
+        xlsx_url=url_for("printing.release_log_xlsx", **args),
+    )
+
+
+def _export_name(station: str | None, day: date, ext: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", station) if station else "all"
+    return f"print-log_{safe}_{day.isoformat()}.{ext}"
+
+
+@bp.get("/ledger/prints.csv")
+def release_log_csv():
+    station, day, rows = _request()
+    body = print_log.to_csv(rows, _labels(), _words())
+    _LOG.info("%s exported the print release log of %s (%s) as CSV", current_user.username, day, station or "all")
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{_export_name(station, day, "csv")}"'})
+
+
+@bp.get("/ledger/prints.xlsx")
+def release_log_xlsx():
+    station, day, rows = _request()
+    labels = _labels()
+    title = f"{labels.sheet} {day.isoformat()}" + (
+        f" ({data.station_name(state().cfg, station)})" if station else "")
+    body = print_log.to_xlsx(rows, labels, _words(), title=title)
+    _LOG.info("%s exported the print release log of %s (%s) as Excel", current_user.username, day,
+              station or "all")
+    return Response(
+        body, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{_export_name(station, day, "xlsx")}"'})

@@ -1,0 +1,177 @@
+"""The shredding ledger page (シュレッダー管理簿): each shredder's sessions of a day or a month,
+both people, times, why it stopped, the roster and after-hours flags and the snapshot taken
+at the start; with CSV and Excel exports in the reader's language.
+
+``/ledger/shredder?station=&day=YYYY-MM-DD`` or ``?station=&month=YYYY-MM``; the exports are
+``/ledger/shredder.csv`` and ``/ledger/shredder.xlsx`` with the same arguments.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date, datetime
+
+from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask_babel import format_decimal
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from hub import shred_ledger
+from hub.ledger import Labels
+from hub.web import data
+from hub.web.app import state
+
+_LOG = logging.getLogger(__name__)
+
+bp = Blueprint("shred", __name__)
+
+HEADERS = {
+    "station": _l("Shredder"),
+    "day": _l("Day"),
+    "started_at": _l("Started at"),
+    "ended_at": _l("Ended at"),
+    "duration_s": _l("Ran for (s)"),
+    "ended_by": _l("Ended by"),
+    "person_1": _l("Person ID (1)"),
+    "name_1": _l("Name (1)"),
+    "person_2": _l("Person ID (2)"),
+    "name_2": _l("Name (2)"),
+    "not_on_roster": _l("Neither on the roster"),
+    "after_hours": _l("After hours"),
+    "snapshot": _l("Snapshot"),
+    "event_id": _l("Event ID"),
+}
+ENDINGS = {
+    "tap": _l("Badge tap"),
+    "stop_button": _l("Stop button"),
+    "max_length": _l("Maximum length reached"),
+    "bin_opened": _l("Bin opened"),
+    "station_restarted": _l("Unit restarted"),
+    "running": _l("Not ended"),
+}
+
+
+REFUSALS = {
+    "same_badge": _l("the same badge twice"),
+    "same_person": _l("two badges of the same person"),
+    "second_not_authorised": _l("the second badge was refused"),
+    "window_expired": _l("nobody else tapped in time"),
+    "bin_open": _l("the bin was open"),
+}
+
+
+def ending_label(value: str) -> str:
+    found = ENDINGS.get(value)
+    return str(found) if found is not None else value
+
+
+def event_details(kind: str, payload: dict) -> str | None:
+    """A short, translated summary of a shredder event for the events list; None for events
+    of other kinds (hub.web.pages.event_details asks here first)."""
+    if not kind.startswith("shred."):
+        return None
+    names = state().names()
+    parts = []
+    people = [p for p in payload.get("people") or [] if isinstance(p, str)]
+    if people:
+        parts.append(" + ".join(f"{names[p]} ({p})" if p in names else p for p in people))
+    if kind == "shred.ended":
+        if isinstance(payload.get("duration_s"), (int, float)):
+            parts.append(_("ran for %(seconds)s s", seconds=format_decimal(round(float(payload["duration_s"]), 1))))
+        parts.append(ending_label(str(payload.get("ended_by") or "")))
+    elif kind == "shred.refused":
+        reason = str(payload.get("reason") or "")
+        parts.append(_("not started: %(reason)s", reason=str(REFUSALS.get(reason, reason))))
+    return ", ".join(parts)
+
+
+def _period() -> tuple[str | None, date, date, str | None]:
+    """(station, first day, last day, month) from the query string; 400 if malformed."""
+    st = state()
+    station = (request.args.get("station") or "").strip() or None
+    month = (request.args.get("month") or "").strip() or None
+    if month:
+        try:
+            first, last = shred_ledger.month_days(month)
+        except ValueError:
+            abort(400, description="month must be YYYY-MM")
+        return station, first, last, month
+    raw = request.args.get("day")
+    if raw:
+        try:
+            day = date.fromisoformat(raw)
+        except ValueError:
+            abort(400, description="day must be YYYY-MM-DD")
+    else:
+        zone = data.zone_for(st.cfg, data.station_sites(st.engine, st.cfg), station)
+        day = datetime.now(zone).date()
+    return station, day, day, None
+
+
+def _rows(station: str | None, first: date, last: date) -> list[shred_ledger.ShredRow]:
+    st = state()
+    return shred_ledger.sessions(st.engine, st.cfg, first, last, station=station, names=st.names())
+
+
+def _args(station: str | None, first: date, month: str | None) -> dict[str, str]:
+    args = {"month": month} if month else {"day": first.isoformat()}
+    if station:
+        args["station"] = station
+    return args
+
+
+@bp.get("/ledger/shredder")
+def ledger():
+    st = state()
+    station, first, last, month = _period()
+    rows = _rows(station, first, last)
+    groups: dict[str, list[shred_ledger.ShredRow]] = {}
+    for row in rows:
+        groups.setdefault(row.station, []).append(row)
+    args = _args(station, first, month)
+    return render_template(
+        "shred_ledger.html", title=_("Shredding ledger"), groups=groups, station=station, first=first,
+        last=last, month=month, shredders=shred_ledger.shredder_ids(st.engine, st.cfg),
+        ending_label=ending_label, flagged=sum(r.flagged for r in rows),
+        csv_url=url_for("shred.ledger_csv", **args), xlsx_url=url_for("shred.ledger_xlsx", **args),
+    )
+
+
+def _export() -> shred_ledger.Export:
+    labels = Labels(headers={k: str(v) for k, v in HEADERS.items()},
+                    entries={k: str(v) for k, v in ENDINGS.items()}, yes=_("yes"), sheet=_("Shredding ledger"))
+    # Absolute links: the file is read outside the browser (the reader signs in to open them).
+    return shred_ledger.Export(labels, lambda event_id: url_for("pages.snapshot", event_id=event_id,
+                                                                _external=True))
+
+
+def _file_name(station: str | None, first: date, month: str | None, ext: str) -> str:
+    # The station comes from the query string: only safe characters reach the header.
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", station) if station else "all"
+    return f"shredding-ledger_{safe}_{month or first.isoformat()}.{ext}"
+
+
+@bp.get("/ledger/shredder.csv")
+def ledger_csv():
+    station, first, last, month = _period()
+    body = shred_ledger.to_csv(_rows(station, first, last), _export())
+    _LOG.info("%s exported the shredding ledger of %s (%s) as CSV", current_user.username,
+              month or first, station or "all")
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{_file_name(station, first, month, "csv")}"'})
+
+
+@bp.get("/ledger/shredder.xlsx")
+def ledger_xlsx():
+    station, first, last, month = _period()
+    export = _export()
+    title = f"{export.labels.sheet} {month or first.isoformat()}"
+    if station:
+        title += f" ({data.station_name(state().cfg, station)})"
+    body = shred_ledger.to_xlsx(_rows(station, first, last), export, title=title)
+    _LOG.info("%s exported the shredding ledger of %s (%s) as Excel", current_user.username,
+              month or first, station or "all")
+    return Response(
+        body, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{_file_name(station, first, month, "xlsx")}"'})

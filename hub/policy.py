@@ -1,7 +1,8 @@
-"""Access policies: the staff file compiled per station, versioned in the store, published
+"""Access policies: compiled per station, versioned in the store, signed, and published
 retained so every station can decide locally with the hub or the network down.
 
-Until the admin pages replace it, the staff file is YAML::
+The source is the registry (hub.registry, kept on the admin pages) unless the hub config
+names a staff file, the simpler source for a trial with a few people. The staff file is YAML::
 
     people:
       - {id: staff-001, name: Staff 001, badges: ["012E4CD2A5B71F03"], stations: ["*"]}
@@ -15,8 +16,7 @@ max(stored + 1, unix time in ms), so versions only grow even if the store is reb
 
 Every published policy is signed with the hub's Ed25519 key (kagiban.signing); the stored
 ``payload`` is the signed envelope as published. The compile step is pluggable
-(``PolicyPublisher(compile=...)``, e.g. the registry's); the staff file is the source when none
-is given.
+(``PolicyPublisher(compile=...)``: the hub passes the registry's unless a staff file is set).
 """
 from __future__ import annotations
 

@@ -37,6 +37,7 @@ class _Opening:
     at: datetime
     since: float
     grant: _Grant | None
+    intrusion: bool = False  # a restricted door's opening without a tap (see door.py)
     held_reported: bool = False
 
 
@@ -155,11 +156,16 @@ class CabinetLogic:
                     wall,
                     g.badge if g else None,
                     g.person if g else None,
-                    {"open_s": round(now - op.since, 3), "limit_s": self.held_open_s, "authorised": g is not None},
+                    {"open_s": round(now - op.since, 3), "limit_s": self.held_open_s,
+                     "authorised": self._authorised(op)},
                     snapshot=True,
                 )
             )
         return effects
+
+    def _authorised(self, op: _Opening) -> bool | None:
+        """Whether an opening was authorised, as events report it."""
+        return op.grant is not None
 
     def next_deadline(self) -> float | None:
         """When tick() next has something to do (monotonic seconds), if ever."""

@@ -65,11 +65,7 @@ class LedgerRow:
 
     def as_json(self) -> dict[str, Any]:
         """The row with ISO 8601 times, for the JSON API."""
-        out = asdict(self)
-        for key, value in out.items():
-            if isinstance(value, (datetime, date)):
-                out[key] = value.isoformat()
-        return out
+        return row_json(self)
 
 
 def staff_names(engine: Engine) -> dict[str, str]:
@@ -101,7 +97,19 @@ def cabinet_ids(engine: Engine, cfg: HubConfig) -> list[str]:
     return sorted(s for s, kind in known.items() if kind in (None, "cabinet"))
 
 
-def _when(value: Any, zone: tzinfo) -> datetime | None:
+# --- what every ledger is built from (the print release log and the shredding ledger too) ---
+
+def row_json(row: Any) -> dict[str, Any]:
+    """A ledger row (a dataclass) as a dict with ISO 8601 times and days, for the JSON API."""
+    out = asdict(row)
+    for key, value in out.items():
+        if isinstance(value, (datetime, date)):
+            out[key] = value.isoformat()
+    return out
+
+
+def local_time(value: Any, zone: tzinfo) -> datetime | None:
+    """A stored ISO 8601 time in ``zone``; None if it is missing, malformed or has no offset."""
     if not value:
         return None
     try:
@@ -120,6 +128,70 @@ def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
     return start, end
 
 
+@dataclass
+class StationEvents:
+    """One station's events for a ledger, in the station's seq order, each with its ``data``
+    parsed (``{}`` if it is not JSON)."""
+
+    station: str
+    name: str  # its name in the hub config, else its id
+    site: str
+    zone: tzinfo  # its site's
+    events: list[dict[str, Any]]
+
+
+def station_events(
+    engine: Engine,
+    cfg: HubConfig,
+    wanted: Sequence[str],
+    kinds: Sequence[str],
+    first: date,
+    last: date | None = None,
+    *,
+    before: timedelta = timedelta(0),
+    after: timedelta = timedelta(0),
+) -> list[StationEvents]:
+    """The events of ``kinds`` at each of the ``wanted`` stations (in that order) from
+    ``before`` ahead of day ``first`` to ``after`` past day ``last`` (default: ``first``),
+    each day taken in the station's site's time zone."""
+    if not wanted:
+        return []
+    last = last or first
+    with engine.connect() as conn:
+        sites = {r.station: r.site for r in conn.execute(
+            select(stations.c.station, stations.c.site).where(stations.c.station.in_(wanted)))}
+    for entry in cfg.stations or []:
+        sites.setdefault(entry.id, entry.site)
+    zones = {s: cfg.site_zone(sites.get(s, "")) for s in wanted}
+    # One query over the widest span any of the sites' days covers; each ledger then keeps or
+    # drops a row by its own site's day.
+    bounds = [(day_bounds(first, z)[0], day_bounds(last, z)[1]) for z in set(zones.values())]
+    lo = min(b[0] for b in bounds) - before
+    hi = max(b[1] for b in bounds) + after
+    query = (
+        select(events.c.row_no, events.c.site, events.c.station, events.c.seq, events.c.event_id,
+               events.c.kind, events.c.at, events.c.badge, events.c.person, events.c.data)
+        .where(events.c.kind.in_(kinds), events.c.at_utc >= utc_text(lo), events.c.at_utc < utc_text(hi),
+               events.c.station.in_(wanted))
+    )
+    with engine.connect() as conn:
+        found = [dict(r) for r in conn.execute(query).mappings()]
+    by_station: dict[str, list[dict[str, Any]]] = {}
+    for row in found:
+        try:
+            row["data"] = json.loads(row["data"])
+        except ValueError:
+            row["data"] = {}
+        by_station.setdefault(row["station"], []).append(row)
+    out: list[StationEvents] = []
+    for st in wanted:
+        entry = cfg.station(st)
+        out.append(StationEvents(
+            station=st, name=entry.name if entry is not None and entry.name else st, site=sites.get(st, ""),
+            zone=zones[st], events=sorted(by_station.get(st, []), key=lambda r: r["seq"])))
+    return out
+
+
 def key_ledger(
     engine: Engine,
     cfg: HubConfig,
@@ -132,38 +204,9 @@ def key_ledger(
     if names is None:
         names = staff_names(engine)
     wanted = [station] if station else cabinet_ids(engine, cfg)
-    if not wanted:
-        return []
-    with engine.connect() as conn:
-        sites = {r.station: r.site for r in conn.execute(
-            select(stations.c.station, stations.c.site).where(stations.c.station.in_(wanted)))}
-    for entry in cfg.stations or []:
-        sites.setdefault(entry.id, entry.site)
-    zones = {s: cfg.site_zone(sites.get(s, "")) for s in wanted}
-    # One query over the widest span any of the sites' days covers; each row is then kept
-    # or dropped by its own site's day.
-    bounds = [day_bounds(day, z) for z in set(zones.values())] or [day_bounds(day, cfg.zone())]
-    lo = min(b[0] for b in bounds) - SPAN_BEFORE
-    hi = max(b[1] for b in bounds) + SPAN_AFTER
-    query = (
-        select(events.c.row_no, events.c.site, events.c.station, events.c.seq, events.c.event_id,
-               events.c.kind, events.c.at, events.c.badge, events.c.person, events.c.data)
-        .where(events.c.kind.in_(_KINDS), events.c.at_utc >= utc_text(lo), events.c.at_utc < utc_text(hi))
-    )
-    query = query.where(events.c.station.in_(wanted))
-    with engine.connect() as conn:
-        found = [dict(r) for r in conn.execute(query).mappings()]
-    by_station: dict[str, list[dict[str, Any]]] = {}
-    for row in found:
-        row["data"] = json.loads(row["data"])
-        by_station.setdefault(row["station"], []).append(row)
     out: list[LedgerRow] = []
-    for st in wanted:
-        rows = sorted(by_station.get(st, []), key=lambda r: r["seq"])
-        zone = zones[st]
-        entry_cfg = cfg.station(st)
-        label = entry_cfg.name if entry_cfg is not None and entry_cfg.name else st
-        out.extend(_station_rows(rows, st, label, sites.get(st, ""), day, zone, names))
+    for st in station_events(engine, cfg, wanted, _KINDS, day, before=SPAN_BEFORE, after=SPAN_AFTER):
+        out.extend(_station_rows(st.events, st.station, st.name, st.site, day, st.zone, names))
     return out
 
 
@@ -174,7 +217,7 @@ def _station_rows(
     """One cabinet's rows of ``day`` from its events in seq order."""
     closes = [r for r in rows if r["kind"] == "door.closed"]
     grants = [r for r in rows if r["kind"] == "badge.granted"]
-    helds = [(_when(r["at"], zone), r["seq"]) for r in rows if r["kind"] == "door.held_open"]
+    helds = [(local_time(r["at"], zone), r["seq"]) for r in rows if r["kind"] == "door.held_open"]
     out: list[LedgerRow] = []
 
     def add(ev: dict[str, Any], entry: str, unlocked, opened, closed, duration, flagged) -> None:
@@ -196,15 +239,15 @@ def _station_rows(
     for ev in rows:
         data = ev["data"]
         if ev["kind"] == "key.used":
-            add(ev, "use", _when(data.get("unlocked_at"), zone), _when(data.get("opened_at"), zone),
-                _when(data.get("closed_at"), zone) or _when(ev["at"], zone), data.get("duration_s"),
+            add(ev, "use", local_time(data.get("unlocked_at"), zone), local_time(data.get("opened_at"), zone),
+                local_time(data.get("closed_at"), zone) or local_time(ev["at"], zone), data.get("duration_s"),
                 data.get("flagged"))
         elif ev["kind"] == "unlock.expired":
             # The tap behind it: the latest grant of the same badge before the expiry.
             tap = next((g for g in reversed(grants) if g["seq"] < ev["seq"] and g["badge"] == ev["badge"]), None)
-            expired = _when(ev["at"], zone)
+            expired = local_time(ev["at"], zone)
             if tap is not None:
-                unlocked, flagged = _when(tap["at"], zone), tap["data"].get("flagged")
+                unlocked, flagged = local_time(tap["at"], zone), tap["data"].get("flagged")
             else:
                 unlock_s = data.get("unlock_s")
                 unlocked = expired - timedelta(seconds=unlock_s) if expired and isinstance(
@@ -213,8 +256,8 @@ def _station_rows(
             add(ev, "not_opened", unlocked, None, None, None, flagged)
         elif ev["kind"] == "door.forced":
             close = next((c for c in closes if c["seq"] > ev["seq"]), None)
-            add(ev, "forced", None, _when(ev["at"], zone),
-                _when(close["at"], zone) if close else None,
+            add(ev, "forced", None, local_time(ev["at"], zone),
+                local_time(close["at"], zone) if close else None,
                 close["data"].get("open_s") if close else None, False)
     out.sort(key=lambda r: (r.unlocked_at or r.opened_at, r.row_no))
     uses = [r for r in out if r.entry == "use"]

@@ -15,21 +15,17 @@ A row belongs to the day (in its site's zone) of its event.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import Engine, select
 
 from hub.config import HubConfig
-from hub.ledger import Labels, day_bounds, staff_names
-from hub.schema import events, stations
-from hub.timestamps import utc_text
+from hub.ledger import Labels, local_time, row_json, staff_names, station_events, table_csv, table_xlsx
+from hub.schema import stations
 
 _LOG = logging.getLogger(__name__)
 
@@ -62,11 +58,7 @@ class PrintRow:
 
     def as_json(self) -> dict[str, Any]:
         """The row with ISO 8601 times."""
-        out = asdict(self)
-        for key, value in out.items():
-            if isinstance(value, (datetime, date)):
-                out[key] = value.isoformat()
-        return out
+        return row_json(self)
 
 
 def printer_ids(engine: Engine, cfg: HubConfig) -> list[str]:
@@ -76,14 +68,6 @@ def printer_ids(engine: Engine, cfg: HubConfig) -> list[str]:
     for entry in cfg.stations or []:
         known[entry.id] = entry.kind
     return sorted(s for s, kind in known.items() if kind == "printer")
-
-
-def _when(value: Any, zone: tzinfo) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return None
-    return parsed.astimezone(zone) if parsed.tzinfo is not None else None
 
 
 def _int(value: Any) -> int | None:
@@ -102,51 +86,24 @@ def release_log(
     if names is None:
         names = staff_names(engine)
     wanted = [station] if station else printer_ids(engine, cfg)
-    if not wanted:
-        return []
-    with engine.connect() as conn:
-        sites = {r.station: r.site for r in conn.execute(
-            select(stations.c.station, stations.c.site).where(stations.c.station.in_(wanted)))}
-    for entry in cfg.stations or []:
-        sites.setdefault(entry.id, entry.site)
-    zones = {s: cfg.site_zone(sites.get(s, "")) for s in wanted}
-    bounds = [day_bounds(day, z) for z in set(zones.values())]
-    lo = min(b[0] for b in bounds)
-    hi = max(b[1] for b in bounds) + SPAN_AFTER
-    query = (
-        select(events.c.row_no, events.c.site, events.c.station, events.c.seq, events.c.event_id,
-               events.c.kind, events.c.at, events.c.badge, events.c.person, events.c.data)
-        .where(events.c.kind.in_(_KINDS), events.c.at_utc >= utc_text(lo), events.c.at_utc < utc_text(hi),
-               events.c.station.in_(wanted))
-        .order_by(events.c.row_no)
-    )
-    with engine.connect() as conn:
-        found = [dict(r) for r in conn.execute(query).mappings()]
     out: list[PrintRow] = []
-    for st in wanted:
-        rows = [r for r in found if r["station"] == st]
-        for r in rows:
-            try:
-                r["data"] = json.loads(r["data"])
-            except ValueError:
-                r["data"] = {}
-        entry_cfg = cfg.station(st)
-        label = entry_cfg.name if entry_cfg is not None and entry_cfg.name else st
-        out.extend(_station_rows(rows, st, label, sites.get(st, ""), day, zones[st], names))
+    for st in station_events(engine, cfg, wanted, _KINDS, day, after=SPAN_AFTER):
+        out.extend(_station_rows(st.events, st.station, st.name, st.site, day, st.zone, names))
     return out
 
 
 def _station_rows(rows: list[dict[str, Any]], station: str, label: str, site: str, day: date,
                   zone: tzinfo, names: Mapping[str, str]) -> list[PrintRow]:
     printed: dict[int, dict[str, Any]] = {}
-    for ev in rows:
+    # A job reported printed more than once: the report stored last counts.
+    for ev in sorted(rows, key=lambda r: r["row_no"]):
         if ev["kind"] == "print.printed":
             for job in ev["data"].get("jobs") or []:
                 if isinstance(job, dict) and _int(job.get("id")) is not None:
                     printed[job["id"]] = job
     out: list[PrintRow] = []
     for ev in rows:
-        at = _when(ev["at"], zone)
+        at = local_time(ev["at"], zone)
         if at is None or at.date() != day or ev["kind"] == "print.printed":
             continue
         data = ev["data"]
@@ -192,7 +149,6 @@ HEADERS_EN = {
 }
 ENTRIES_EN = {"released": "Released", "expired": "Expired unprinted", "failed": "Nothing released"}
 LABELS_EN = Labels(HEADERS_EN, ENTRIES_EN, sheet="Print release log")
-_TIME_TEXT = "%Y-%m-%d %H:%M:%S"
 
 
 def _cells(row: PrintRow, labels: Labels, words: Mapping[str, str]) -> list[Any]:
@@ -209,58 +165,11 @@ def _cells(row: PrintRow, labels: Labels, words: Mapping[str, str]) -> list[Any]
 
 def to_csv(rows: Sequence[PrintRow], labels: Labels = LABELS_EN, words: Mapping[str, str] | None = None) -> bytes:
     """The log as CSV: UTF-8 with a byte-order mark, so Excel shows Japanese correctly."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([labels.headers[c] for c in COLUMNS])
-    for row in rows:
-        cells = []
-        for value in _cells(row, labels, words or {}):
-            if isinstance(value, datetime):
-                value = value.strftime(_TIME_TEXT)
-            elif isinstance(value, date):
-                value = value.isoformat()
-            elif value is None:
-                value = ""
-            cells.append(value)
-        writer.writerow(cells)
-    return buf.getvalue().encode("utf-8-sig")
+    return table_csv([labels.headers[c] for c in COLUMNS], (_cells(row, labels, words or {}) for row in rows))
 
 
 def to_xlsx(rows: Sequence[PrintRow], labels: Labels = LABELS_EN, words: Mapping[str, str] | None = None,
             *, title: str = "") -> bytes:
     """The log as an Excel workbook: bold frozen header, real (site-local) date-times."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "".join(ch for ch in labels.sheet if ch not in "[]:*?/\\")[:31] or "Sheet1"
-    first = 1
-    if title:
-        ws.cell(row=1, column=1, value=title).font = Font(bold=True, size=12)
-        first = 3
-    widths = []
-    for col, key in enumerate(COLUMNS, start=1):
-        cell = ws.cell(row=first, column=col, value=labels.headers[key])
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="DDE6F0")
-        widths.append(sum(2 if not ch.isascii() else 1 for ch in labels.headers[key]) + 2)
-    for n, row in enumerate(rows, start=first + 1):
-        for col, value in enumerate(_cells(row, labels, words or {}), start=1):
-            cell = ws.cell(row=n, column=col, value=value)
-            if isinstance(value, datetime):
-                cell.number_format = "yyyy-mm-dd hh:mm:ss"
-                width = 20
-            elif isinstance(value, date):
-                cell.number_format = "yyyy-mm-dd"
-                width = 12
-            else:
-                width = sum(2 if not ch.isascii() else 1 for ch in ("" if value is None else str(value))) + 2
-            widths[col - 1] = max(widths[col - 1], width)
-    for col, width in enumerate(widths, start=1):
-        ws.column_dimensions[get_column_letter(col)].width = min(width, 60)
-    ws.freeze_panes = ws.cell(row=first + 1, column=1)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return table_xlsx([labels.headers[c] for c in COLUMNS],
+                      ((_cells(row, labels, words or {}), False) for row in rows), sheet=labels.sheet, title=title)

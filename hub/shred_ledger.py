@@ -16,10 +16,9 @@ day (in its site's time zone) on which it started.
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -27,9 +26,8 @@ from sqlalchemy import Engine, select
 
 from hub.config import HubConfig
 from hub.hours import is_business_time
-from hub.ledger import Labels, day_bounds, staff_names, table_csv, table_xlsx
-from hub.schema import events, people, shredder_roster, snapshots, stations
-from hub.timestamps import utc_text
+from hub.ledger import Labels, local_time, row_json, staff_names, station_events, table_csv, table_xlsx
+from hub.schema import people, shredder_roster, snapshots, stations
 
 _LOG = logging.getLogger(__name__)
 
@@ -69,12 +67,7 @@ class ShredRow:
 
     def as_json(self) -> dict[str, Any]:
         """The row with ISO 8601 times, for the JSON API."""
-        out = asdict(self)
-        for key, value in out.items():
-            if isinstance(value, (datetime, date)):
-                out[key] = value.isoformat()
-        out["flagged"] = self.flagged
-        return out
+        return {**row_json(self), "flagged": self.flagged}
 
 
 def shredder_ids(engine: Engine, cfg: HubConfig, site: str | None = None) -> list[str]:
@@ -93,16 +86,6 @@ def month_days(month: str) -> tuple[date, date]:
     first = datetime.strptime(month, "%Y-%m").date()
     following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
     return first, following - timedelta(days=1)
-
-
-def _when(value: Any, zone) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        return None
-    return parsed.astimezone(zone) if parsed.tzinfo is not None else None
 
 
 def after_hours(cfg: HubConfig, station: str, site: str, *moments: datetime | None) -> bool:
@@ -161,34 +144,10 @@ def sessions(
     if not wanted:
         return []
     all_names = {**staff_names(engine), **registry_names(engine), **(names or {})}
-    with engine.connect() as conn:
-        sites = {r.station: r.site for r in conn.execute(
-            select(stations.c.station, stations.c.site).where(stations.c.station.in_(wanted)))}
-    for entry in cfg.stations or []:
-        sites.setdefault(entry.id, entry.site)
-    zones = {s: cfg.site_zone(sites.get(s, "")) for s in wanted}
-    bounds = [(day_bounds(first, z)[0], day_bounds(last, z)[1]) for z in set(zones.values())]
-    lo = min(b[0] for b in bounds)
-    hi = max(b[1] for b in bounds) + SPAN_AFTER
-    query = (
-        select(events.c.row_no, events.c.site, events.c.station, events.c.seq, events.c.event_id,
-               events.c.kind, events.c.at, events.c.badge, events.c.person, events.c.data)
-        .where(events.c.kind.in_(_KINDS), events.c.at_utc >= utc_text(lo), events.c.at_utc < utc_text(hi),
-               events.c.station.in_(wanted))
-    )
-    with engine.connect() as conn:
-        found = [dict(r) for r in conn.execute(query).mappings()]
-    by_station: dict[str, list[dict[str, Any]]] = {}
-    for row in found:
-        row["data"] = json.loads(row["data"])
-        by_station.setdefault(row["station"], []).append(row)
     out: list[ShredRow] = []
-    for st in wanted:
-        rows = sorted(by_station.get(st, []), key=lambda r: r["seq"])
-        entry = cfg.station(st)
-        label = entry.name if entry is not None and entry.name else st
-        roster = rostered(engine, st, first, last)
-        out.extend(_station_rows(cfg, rows, st, label, sites.get(st, ""), first, last, zones[st],
+    for st in station_events(engine, cfg, wanted, _KINDS, first, last, after=SPAN_AFTER):
+        roster = rostered(engine, st.station, first, last)
+        out.extend(_station_rows(cfg, st.events, st.station, st.name, st.site, first, last, st.zone,
                                  all_names, roster))
     with_snap: set[str] = set()
     if out:
@@ -209,12 +168,12 @@ def _station_rows(
 
     def close(ev: dict[str, Any], ended: dict[str, Any] | None, why: str) -> None:
         data = ev["data"]
-        started = _when(ev["at"], zone)
+        started = local_time(ev["at"], zone)
         if started is None or not first <= started.date() <= last:
             return
         site_id = ev["site"] or site
         end_data = ended["data"] if ended else {}
-        ended_at = _when(end_data.get("ended_at") or (ended and ended["at"]), zone) if ended else None
+        ended_at = local_time(end_data.get("ended_at") or (ended and ended["at"]), zone) if ended else None
         duration = end_data.get("duration_s")
         people_ids = list(data.get("people") or end_data.get("people") or [])
         badges = list(data.get("badges") or end_data.get("badges") or [])

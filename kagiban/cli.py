@@ -49,17 +49,20 @@ def _hub_policy_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def _user_store(args: argparse.Namespace, what: str):
-    """The hub's store (migrated), or None after printing why not."""
+def _hub_user(args: argparse.Namespace) -> int:
+    """``kagiban hub user ACTION``: the action run against the hub's store (migrated)."""
     from hub import config, migrate
     from hub.db import make_engine
 
     if not args.config:
-        print(f"kagiban hub user {what}: the option --config FILE is required", file=sys.stderr)
-        return None
+        print(f"kagiban hub user {args.user_command}: the option --config FILE is required", file=sys.stderr)
+        return 2
     engine = make_engine(config.load(args.config).db_url())
-    migrate.upgrade(engine)
-    return engine
+    try:
+        migrate.upgrade(engine)
+        return args.user_action(engine, args)
+    finally:
+        engine.dispose()
 
 
 def _read_password(args: argparse.Namespace) -> str | None:
@@ -79,12 +82,9 @@ def _read_password(args: argparse.Namespace) -> str | None:
     return first
 
 
-def _hub_user_add(args: argparse.Namespace) -> int:
+def _user_add(engine, args: argparse.Namespace) -> int:
     from hub.users import UserError, add_user
 
-    engine = _user_store(args, "add")
-    if engine is None:
-        return 2
     password = _read_password(args)
     if password is None:
         return 1
@@ -94,39 +94,25 @@ def _hub_user_add(args: argparse.Namespace) -> int:
     except UserError as exc:
         print(f"kagiban: {exc}", file=sys.stderr)
         return 1
-    finally:
-        engine.dispose()
     print(f"kagiban: user {args.username} ({args.role}) can now sign in", file=sys.stderr)
     return 0
 
 
-def _hub_user_list(args: argparse.Namespace) -> int:
+def _user_list(engine, args: argparse.Namespace) -> int:
     from hub.users import list_users
 
-    engine = _user_store(args, "list")
-    if engine is None:
-        return 2
-    try:
-        for user in list_users(engine, include_inactive=args.all):
-            state = "" if user["active"] else "  (deactivated)"
-            print(f"{user['username']}\t{user['role']}\t{user['display_name']}\t{user['language']}{state}")
-    finally:
-        engine.dispose()
+    for user in list_users(engine, include_inactive=args.all):
+        state = "" if user["active"] else "  (deactivated)"
+        print(f"{user['username']}\t{user['role']}\t{user['display_name']}\t{user['language']}{state}")
     return 0
 
 
-def _hub_user_deactivate(args: argparse.Namespace) -> int:
+def _user_deactivate(engine, args: argparse.Namespace) -> int:
     from hub.users import deactivate
 
-    engine = _user_store(args, "deactivate")
-    if engine is None:
-        return 2
-    try:
-        if not deactivate(engine, args.username):
-            print(f"kagiban: no active user {args.username}", file=sys.stderr)
-            return 1
-    finally:
-        engine.dispose()
+    if not deactivate(engine, args.username):
+        print(f"kagiban: no active user {args.username}", file=sys.stderr)
+        return 1
     print(f"kagiban: user {args.username} can no longer sign in", file=sys.stderr)
     return 0
 
@@ -180,29 +166,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="the hub's YAML file (see config/hub.example.yaml)")
     p.set_defaults(func=_hub)
     hub_commands = p.add_subparsers(dest="hub_command", metavar="SUBCOMMAND")
+    # `kagiban hub SUBCOMMAND --config FILE` works too; SUPPRESS keeps a --config given before
+    # the subcommand when none follows it.
+    hub_config = argparse.ArgumentParser(add_help=False)
+    hub_config.add_argument("--config", default=argparse.SUPPRESS, help="the hub's YAML file")
     q = hub_commands.add_parser(
         "policy-key",
+        parents=[hub_config],
         help="print the public key of the hub's policy signing key, for the stations' YAML files",
         description="Print the `policy: public_key:` lines every station's YAML file needs; "
         "creates the signing key (mode 600) if it does not exist yet.",
     )
-    q.add_argument("--config", default=argparse.SUPPRESS, help="the hub's YAML file")
     q.set_defaults(func=_hub_policy_key)
     q = hub_commands.add_parser(
         "user",
         help="add, list or deactivate the people who sign in to the web page",
         description="Web page users: admin, supervisor (acknowledges alerts), auditor (reads, exports).",
     )
+    q.set_defaults(func=_hub_user)
     user_commands = q.add_subparsers(dest="user_command", metavar="ACTION", required=True)
     u = user_commands.add_parser(
         "add",
+        parents=[hub_config],
         # No abbreviations: `--password SECRET` must fail, not pass as --password-env.
         allow_abbrev=False,
         help="add a user (the password is read from --password-env, else asked twice)",
         description="Add a web page user. The password never goes on the command line: it comes "
         "from the environment variable named by --password-env, or is asked for twice.",
     )
-    u.add_argument("--config", default=argparse.SUPPRESS, help="the hub's YAML file")
     u.add_argument("--username", required=True)
     u.add_argument("--role", required=True, choices=["admin", "supervisor", "auditor"])
     u.add_argument("--display-name", default="", help="the name shown on the page (default: the username)")
@@ -210,16 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")
     u.add_argument("--replace", action="store_true",
                    help="if the user exists: set the new password, role and name, and reactivate")
-    u.set_defaults(func=_hub_user_add)
-    u = user_commands.add_parser("list", help="list active users", description="List the web page users.")
-    u.add_argument("--config", default=argparse.SUPPRESS, help="the hub's YAML file")
+    u.set_defaults(user_action=_user_add)
+    u = user_commands.add_parser("list", parents=[hub_config], help="list active users",
+                                 description="List the web page users.")
     u.add_argument("--all", action="store_true", help="include deactivated users")
-    u.set_defaults(func=_hub_user_list)
-    u = user_commands.add_parser("deactivate", help="stop a user from signing in (the record stays)",
+    u.set_defaults(user_action=_user_list)
+    u = user_commands.add_parser("deactivate", parents=[hub_config],
+                                 help="stop a user from signing in (the record stays)",
                                  description="Deactivate a web page user; acknowledgements keep naming them.")
-    u.add_argument("--config", default=argparse.SUPPRESS, help="the hub's YAML file")
     u.add_argument("--username", required=True)
-    u.set_defaults(func=_hub_user_deactivate)
+    u.set_defaults(user_action=_user_deactivate)
 
     p = sub.add_parser(
         "verify",

@@ -8,10 +8,9 @@ exports are ``/closeout.csv`` and ``/closeout.xlsx`` with the same arguments.
 from __future__ import annotations
 
 import logging
-import re
-from datetime import date, datetime
+from datetime import datetime
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -19,6 +18,7 @@ from flask_login import current_user
 
 from hub import closeout
 from hub.ledger import Labels
+from hub.web import reports
 from hub.web.app import state
 
 _LOG = logging.getLogger(__name__)
@@ -41,14 +41,7 @@ def _closeout() -> tuple[closeout.Closeout, bool, list[str]]:
     site = (request.args.get("site") or "").strip() or (sites[0] if sites else "")
     if not site:
         abort(404, description="no site is known yet")
-    raw = request.args.get("day")
-    if raw:
-        try:
-            day = date.fromisoformat(raw)
-        except ValueError:
-            abort(400, description="day must be YYYY-MM-DD")
-    else:
-        day = datetime.now(st.cfg.site_zone(site)).date()
+    day = reports.parse_day(request.args.get("day")) or datetime.now(st.cfg.site_zone(site)).date()
     live = request.args.get("live") == "1"
     found = None if live else closeout.stored(st.engine, site, day)
     if found is not None:
@@ -76,13 +69,7 @@ def page():
 
 
 def _labels() -> Labels:
-    return Labels(headers={k: str(v) for k, v in HEADERS.items()},
-                  entries={k: str(v) for k, v in STATUSES.items()}, sheet=_("Close-out"))
-
-
-def _file_name(c: closeout.Closeout, ext: str) -> str:
-    # The site comes from the query string: only safe characters reach the header.
-    return f"closeout_{re.sub(r'[^A-Za-z0-9_.-]', '_', c.site)}_{c.day.isoformat()}.{ext}"
+    return reports.export_labels(HEADERS, STATUSES, _("Close-out"))
 
 
 @bp.get("/closeout.csv")
@@ -90,8 +77,7 @@ def export_csv():
     c, _stored, _sites = _closeout()
     body = closeout.to_csv(c, _labels(), _lang())
     _LOG.info("%s exported the close-out of %s %s as CSV", current_user.username, c.site, c.day)
-    return Response(body, mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{_file_name(c, "csv")}"'})
+    return reports.download(body, "csv", "closeout", c.site, c.day.isoformat())
 
 
 @bp.get("/closeout.xlsx")
@@ -100,5 +86,4 @@ def export_xlsx():
     labels = _labels()
     body = closeout.to_xlsx(c, labels, _lang(), title=f"{labels.sheet} {c.site_name} {c.day.isoformat()}")
     _LOG.info("%s exported the close-out of %s %s as Excel", current_user.username, c.site, c.day)
-    return Response(body, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f'attachment; filename="{_file_name(c, "xlsx")}"'})
+    return reports.download(body, "xlsx", "closeout", c.site, c.day.isoformat())

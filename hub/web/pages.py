@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import queue
-import re
 import time
 from datetime import date, datetime
 from typing import Any
@@ -36,7 +35,7 @@ from sqlalchemy import func, select
 from hub import alerts as alert_store
 from hub import ledger
 from hub.schema import alerts as alerts_table
-from hub.web import data, i18n
+from hub.web import data, i18n, reports
 from hub.web.app import state
 from hub.web.auth import ACK_ROLES, role_required
 
@@ -152,21 +151,6 @@ def _can_ack() -> bool:
 
 def _list_alerts(**kwargs) -> list[dict[str, Any]]:
     return alert_store.list_alerts(state().engine, **kwargs)
-
-
-def _parse_day(value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        abort(400, description="day must be YYYY-MM-DD")
-
-
-def _today(station: str | None = None) -> date:
-    st = state()
-    zone = data.zone_for(st.cfg, data.station_sites(st.engine, st.cfg), station)
-    return datetime.now(zone).date()
 
 
 # --- status ---
@@ -340,7 +324,7 @@ def event_filter_from(args) -> tuple[data.EventFilter, int | None]:
         station=(args.get("station") or "").strip() or None,
         person=(args.get("person") or "").strip() or None,
         kind=(args.get("kind") or "").strip() or None,
-        day=_parse_day(args.get("day")),
+        day=reports.parse_day(args.get("day")),
     )
     before = args.get("before")
     if before:
@@ -385,41 +369,23 @@ def snapshot(event_id: str):
 # --- key ledger ---
 
 def ledger_request() -> tuple[str | None, date, list[ledger.LedgerRow]]:
-    st = state()
-    station = (request.args.get("station") or "").strip() or None
-    day = _parse_day(request.args.get("day")) or _today(station)
-    rows = ledger.key_ledger(st.engine, st.cfg, day, station=station, names=st.names())
-    return station, day, rows
+    return reports.day_report(ledger.key_ledger)
 
 
 def export_labels() -> ledger.Labels:
-    return ledger.Labels(
-        headers={k: str(v) for k, v in i18n.LEDGER_HEADERS.items()},
-        entries={k: str(v) for k, v in i18n.LEDGER_ENTRIES.items()},
-        yes=_("yes"),
-        sheet=_("Key ledger"),
-    )
+    return reports.export_labels(i18n.LEDGER_HEADERS, i18n.LEDGER_ENTRIES, _("Key ledger"))
 
 
 @bp.get("/ledger/keys")
 def key_ledger():
     st = state()
     station, day, rows = ledger_request()
-    groups: dict[str, list[ledger.LedgerRow]] = {}
-    for row in rows:
-        groups.setdefault(row.station, []).append(row)
-    args = {"day": day.isoformat(), **({"station": station} if station else {})}
+    args = reports.link_args(station, day=day.isoformat())
     return render_template(
-        "ledger.html", title=_("Key ledger"), groups=groups, station=station, day=day,
+        "ledger.html", title=_("Key ledger"), groups=reports.by_station(rows), station=station, day=day,
         cabinets=ledger.cabinet_ids(st.engine, st.cfg), columns=ledger.COLUMNS,
         csv_url=url_for("pages.key_ledger_csv", **args), xlsx_url=url_for("pages.key_ledger_xlsx", **args),
     )
-
-
-def _export_name(station: str | None, day: date, ext: str) -> str:
-    # The station comes from the query string: only safe characters reach the header.
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", station) if station else "all"
-    return f"key-ledger_{safe}_{day.isoformat()}.{ext}"
 
 
 @bp.get("/ledger/keys.csv")
@@ -427,17 +393,14 @@ def key_ledger_csv():
     station, day, rows = ledger_request()
     body = ledger.to_csv(rows, export_labels())
     _LOG.info("%s exported the key ledger of %s (%s) as CSV", current_user.username, day, station or "all")
-    return Response(body, mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{_export_name(station, day, "csv")}"'})
+    return reports.download(body, "csv", "key-ledger", station, day.isoformat())
 
 
 @bp.get("/ledger/keys.xlsx")
 def key_ledger_xlsx():
     station, day, rows = ledger_request()
     labels = export_labels()
-    title = f"{labels.sheet} {day.isoformat()}" + (f" ({data.station_name(state().cfg, station)})" if station else "")
+    title = reports.export_title(labels.sheet, day.isoformat(), station)
     body = ledger.to_xlsx(rows, labels, title=title)
     _LOG.info("%s exported the key ledger of %s (%s) as Excel", current_user.username, day, station or "all")
-    return Response(
-        body, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{_export_name(station, day, "xlsx")}"'})
+    return reports.download(body, "xlsx", "key-ledger", station, day.isoformat())

@@ -7,11 +7,10 @@ string and labels everything in the reader's language.
 from __future__ import annotations
 
 import logging
-import re
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -19,7 +18,7 @@ from sqlalchemy import select
 
 from hub import ledger, print_log
 from hub.schema import events
-from hub.web import data
+from hub.web import reports
 from hub.web.app import state
 
 _LOG = logging.getLogger(__name__)
@@ -58,28 +57,12 @@ WORDS: dict[str, Any] = {
 }
 
 
-def _parse_day(value: str | None) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        abort(400, description="day must be YYYY-MM-DD")
-
-
 def _request() -> tuple[str | None, date, list[print_log.PrintRow]]:
-    st = state()
-    station = (request.args.get("station") or "").strip() or None
-    zone = data.zone_for(st.cfg, data.station_sites(st.engine, st.cfg), station)
-    day = _parse_day(request.args.get("day")) or datetime.now(zone).date()
-    rows = print_log.release_log(st.engine, st.cfg, day, station=station, names=st.names())
-    return station, day, rows
+    return reports.day_report(print_log.release_log)
 
 
 def _labels() -> ledger.Labels:
-    return ledger.Labels(headers={k: str(v) for k, v in HEADERS.items()},
-                         entries={k: str(v) for k, v in ENTRIES.items()}, yes=_("yes"),
-                         sheet=_("Print release log"))
+    return reports.export_labels(HEADERS, ENTRIES, _("Print release log"))
 
 
 def _words() -> dict[str, str]:
@@ -106,13 +89,10 @@ def cups_states(stations: list[str]) -> dict[str, dict[str, Any]]:
 def release_log_page():
     st = state()
     station, day, rows = _request()
-    groups: dict[str, list[print_log.PrintRow]] = {}
-    for row in rows:
-        groups.setdefault(row.station, []).append(row)
     printers = print_log.printer_ids(st.engine, st.cfg)
-    args = {"day": day.isoformat(), **({"station": station} if station else {})}
+    args = reports.link_args(station, day=day.isoformat())
     return render_template(
-        "print_log.html", title=_("Print release log"), groups=groups, station=station, day=day,
+        "print_log.html", title=_("Print release log"), groups=reports.by_station(rows), station=station, day=day,
         printers=printers, headers={k: str(v) for k, v in HEADERS.items()},
         entries={k: str(v) for k, v in ENTRIES.items()}, words=_words(),
         cups=cups_states([station] if station else printers),
@@ -121,29 +101,20 @@ def release_log_page():
     )
 
 
-def _export_name(station: str | None, day: date, ext: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", station) if station else "all"
-    return f"print-log_{safe}_{day.isoformat()}.{ext}"
-
-
 @bp.get("/ledger/prints.csv")
 def release_log_csv():
     station, day, rows = _request()
     body = print_log.to_csv(rows, _labels(), _words())
     _LOG.info("%s exported the print release log of %s (%s) as CSV", current_user.username, day, station or "all")
-    return Response(body, mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{_export_name(station, day, "csv")}"'})
+    return reports.download(body, "csv", "print-log", station, day.isoformat())
 
 
 @bp.get("/ledger/prints.xlsx")
 def release_log_xlsx():
     station, day, rows = _request()
     labels = _labels()
-    title = f"{labels.sheet} {day.isoformat()}" + (
-        f" ({data.station_name(state().cfg, station)})" if station else "")
+    title = reports.export_title(labels.sheet, day.isoformat(), station)
     body = print_log.to_xlsx(rows, labels, _words(), title=title)
     _LOG.info("%s exported the print release log of %s (%s) as Excel", current_user.username, day,
               station or "all")
-    return Response(
-        body, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{_export_name(station, day, "xlsx")}"'})
+    return reports.download(body, "xlsx", "print-log", station, day.isoformat())

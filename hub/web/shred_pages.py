@@ -8,18 +8,16 @@ at the start; with CSV and Excel exports in the reader's language.
 from __future__ import annotations
 
 import logging
-import re
-from datetime import date, datetime
+from datetime import date
 
-from flask import Blueprint, Response, abort, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from hub import shred_ledger
-from hub.ledger import Labels
-from hub.web import data
+from hub.web import reports
 from hub.web.app import state
 
 _LOG = logging.getLogger(__name__)
@@ -88,8 +86,7 @@ def event_details(kind: str, payload: dict) -> str | None:
 
 def _period() -> tuple[str | None, date, date, str | None]:
     """(station, first day, last day, month) from the query string; 400 if malformed."""
-    st = state()
-    station = (request.args.get("station") or "").strip() or None
+    station = reports.station_arg()
     month = (request.args.get("month") or "").strip() or None
     if month:
         try:
@@ -97,15 +94,7 @@ def _period() -> tuple[str | None, date, date, str | None]:
         except ValueError:
             abort(400, description="month must be YYYY-MM")
         return station, first, last, month
-    raw = request.args.get("day")
-    if raw:
-        try:
-            day = date.fromisoformat(raw)
-        except ValueError:
-            abort(400, description="day must be YYYY-MM-DD")
-    else:
-        zone = data.zone_for(st.cfg, data.station_sites(st.engine, st.cfg), station)
-        day = datetime.now(zone).date()
+    day = reports.day_arg(station)
     return station, day, day, None
 
 
@@ -114,42 +103,25 @@ def _rows(station: str | None, first: date, last: date) -> list[shred_ledger.Shr
     return shred_ledger.sessions(st.engine, st.cfg, first, last, station=station, names=st.names())
 
 
-def _args(station: str | None, first: date, month: str | None) -> dict[str, str]:
-    args = {"month": month} if month else {"day": first.isoformat()}
-    if station:
-        args["station"] = station
-    return args
-
-
 @bp.get("/ledger/shredder")
 def ledger():
     st = state()
     station, first, last, month = _period()
     rows = _rows(station, first, last)
-    groups: dict[str, list[shred_ledger.ShredRow]] = {}
-    for row in rows:
-        groups.setdefault(row.station, []).append(row)
-    args = _args(station, first, month)
+    args = reports.link_args(station, **({"month": month} if month else {"day": first.isoformat()}))
     return render_template(
-        "shred_ledger.html", title=_("Shredding ledger"), groups=groups, station=station, first=first,
-        last=last, month=month, shredders=shred_ledger.shredder_ids(st.engine, st.cfg),
+        "shred_ledger.html", title=_("Shredding ledger"), groups=reports.by_station(rows), station=station,
+        first=first, last=last, month=month, shredders=shred_ledger.shredder_ids(st.engine, st.cfg),
         ending_label=ending_label, flagged=sum(r.flagged for r in rows),
         csv_url=url_for("shred.ledger_csv", **args), xlsx_url=url_for("shred.ledger_xlsx", **args),
     )
 
 
 def _export() -> shred_ledger.Export:
-    labels = Labels(headers={k: str(v) for k, v in HEADERS.items()},
-                    entries={k: str(v) for k, v in ENDINGS.items()}, yes=_("yes"), sheet=_("Shredding ledger"))
+    labels = reports.export_labels(HEADERS, ENDINGS, _("Shredding ledger"))
     # Absolute links: the file is read outside the browser (the reader signs in to open them).
     return shred_ledger.Export(labels, lambda event_id: url_for("pages.snapshot", event_id=event_id,
                                                                 _external=True))
-
-
-def _file_name(station: str | None, first: date, month: str | None, ext: str) -> str:
-    # The station comes from the query string: only safe characters reach the header.
-    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", station) if station else "all"
-    return f"shredding-ledger_{safe}_{month or first.isoformat()}.{ext}"
 
 
 @bp.get("/ledger/shredder.csv")
@@ -158,20 +130,15 @@ def ledger_csv():
     body = shred_ledger.to_csv(_rows(station, first, last), _export())
     _LOG.info("%s exported the shredding ledger of %s (%s) as CSV", current_user.username,
               month or first, station or "all")
-    return Response(body, mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{_file_name(station, first, month, "csv")}"'})
+    return reports.download(body, "csv", "shredding-ledger", station, month or first.isoformat())
 
 
 @bp.get("/ledger/shredder.xlsx")
 def ledger_xlsx():
     station, first, last, month = _period()
     export = _export()
-    title = f"{export.labels.sheet} {month or first.isoformat()}"
-    if station:
-        title += f" ({data.station_name(state().cfg, station)})"
+    title = reports.export_title(export.labels.sheet, month or first.isoformat(), station)
     body = shred_ledger.to_xlsx(_rows(station, first, last), export, title=title)
     _LOG.info("%s exported the shredding ledger of %s (%s) as Excel", current_user.username,
               month or first, station or "all")
-    return Response(
-        body, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{_file_name(station, first, month, "xlsx")}"'})
+    return reports.download(body, "xlsx", "shredding-ledger", station, month or first.isoformat())

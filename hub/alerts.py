@@ -127,9 +127,9 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
                      "{latest_version}, has not reached it for {grace_s} s (since {time})."),
     "tray_uncollected": ("{station_name}のトレイに印刷物が{minutes}分以上残っています（{time}）。",
                          "Printouts have been lying in the tray of {station_name} for {minutes} min ({time})."),
-    "print_expired": ("{station_name}で保留中の印刷{count}件が{limit_h}時間を過ぎたため取り消されました"
+    "print_expired": ("{station_name}で保留中の印刷{count}件が{limit_min}分を過ぎたため取り消されました"
                       "（{time}）。", "{count} held print job(s) at {station_name} were cancelled unprinted after "
-                      "{limit_h} h ({time})."),
+                      "{limit_min} min ({time})."),
     "cups_down": ("{station_name}が印刷サーバー（CUPS）に接続できません。印刷は保留されたままです（{time}）。",
                   "{station_name} cannot reach its print server (CUPS); jobs stay held ({time})."),
     "cups_up": ("{station_name}から印刷サーバー（CUPS）に再び接続できました（{time}）。",

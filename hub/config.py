@@ -255,7 +255,10 @@ class HubConfig(_Section):
 
     def site_zone(self, site_id: str) -> ZoneInfo:
         """The time zone events of this site are shown and judged in."""
-        return ZoneInfo(self.site(site_id).time_zone or self.time_zone)
+        # Not through site(): an unlisted site's default SiteSection is built (and its defaults
+        # deep-copied) on every call, and pages ask this once per time they show.
+        entry = self.sites.get(site_id)
+        return ZoneInfo((entry.time_zone if entry is not None else None) or self.time_zone)
 
     def station(self, station_id: str) -> StationEntry | None:
         """The listed entry of a station, if any."""

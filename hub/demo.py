@@ -1,23 +1,43 @@
-"""``kagiban demo``: broker, hub and three simulated key cabinets on this machine.
+"""``kagiban demo``: broker, hub, a print server and one simulated station of each kind on this
+machine.
 
 Everything is real except the hardware: mosquitto on loopback with a generated config, the hub
-with a SQLite file and its web page, and three device agents (separate processes, the same
-program a Pi runs) on mock pins with the stand-in reader and camera, each playing a scenario:
+with a SQLite file and its web page, a cupsd on loopback with the repository's print-server
+policy and queues and a PDF file as its printer (kagiban.localcups), and six device agents
+(separate processes, the same program a Pi runs) on mock pins with the stand-in reader and
+camera, each playing a scenario:
 
 - cabinet-1: the designated holder and the stand-in use the keys; then someone whose
   personal-data training has expired taps and is refused;
 - cabinet-2: a forced door, an unknown badge, a use by a trained but not designated person
   (allowed, flagged, the supervisors alerted);
 - cabinet-3: a door held open, and every few minutes the unit loses power (killed) and comes
-  back, so the page shows it going offline and online again.
+  back, so the page shows it going offline and online again;
+- shredder-1: Staff 001 and Staff 002, on today's roster, shred together; one of them taps
+  alone and nobody comes (refused when the pair window runs out); a second badge whose
+  training has expired is refused; a pair of whom neither is on the roster shreds (the hub
+  flags the session) until the bin door is opened;
+- printer-1: terminals print to the holding queue as two people (``lp`` as their print user
+  names); Staff 001's tap releases only theirs, the printout is left in the tray past the
+  demo's short tray alert, and Staff 002's job, never collected, expires unprinted;
+- door-1: a badged entry, then the door opened without a tap (an intrusion).
+
+Without cupsd (or a folder its filters can reach) the demo runs without printer-1 and says so.
 
 The stations' policies come from the hub's registry, seeded at start through hub.registry
-(actor "demo"): one training required at key cabinets, four people with one badge each, the
-holder and stand-in designations. The admin pages show and change all of it; a badge revoked
-there is refused at the simulated cabinet within seconds.
+(actor "demo"): one training required at every kind of station, five people with one badge
+each (print user names too), the cabinets' holder and stand-in designations and the
+shredder's roster for today and tomorrow. The admin pages show and change all of it; a badge
+revoked there is refused at the simulated stations within seconds.
+
+``python -m hub.demo unit --config FILE --scenario FILE`` runs one simulated unit as
+``kagiban device --scenario`` does, with two steps scenarios do not have: ``tray: occupied`` /
+``tray: empty`` (paper on the printer's tray sensor) and ``print: {...}`` (a terminal sends a
+job with ``lp``). The demo's printer unit runs that way.
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import secrets
@@ -29,9 +49,12 @@ import threading
 import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field
 
+from kagiban import localcups
 from kagiban.localbroker import Mosquitto
 from kagiban.signing import load_or_create_private_key, public_key_b64
 
@@ -41,21 +64,34 @@ SITE = "ward-a"
 HOLDER = "0123456789ABCDEF"
 STANDIN = "1111222233334444"
 CLERK = "5555666677778888"
+CLERK2 = "2222333344445555"
 EXPIRED = "9999AAAABBBBCCCC"
 UNKNOWN = "FFFFEEEEDDDDCCCC"
 
 ACTOR = "demo"
 TRAINING = "個人情報保護研修 / Personal data protection"
 TRAINING_DAYS = 365
-# (staff number, name, job role, badge): the holder of every cabinet, the stand-in at
-# cabinet-1 (flagged elsewhere), a trained clerk designated nowhere (flagged), and a clerk
-# whose training has expired (refused everywhere).
+KINDS = ["cabinet", "shredder", "printer", "door"]
+# (staff number, name, job role, badge, print user): the holder of every cabinet, the stand-in
+# at cabinet-1 (flagged elsewhere), two trained clerks designated nowhere (flagged) and on no
+# shredder roster, and a clerk whose training has expired (refused everywhere). Terminals
+# print as the print user name, which is not the staff number.
 PEOPLE = [
-    ("S001", "Staff 001", "責任職", HOLDER),
-    ("S002", "Staff 002", "庶務担当", STANDIN),
-    ("S003", "Staff 003", "係員", CLERK),
-    ("S004", "Staff 004", "係員", EXPIRED),
+    ("S001", "Staff 001", "責任職", HOLDER, "staff001"),
+    ("S002", "Staff 002", "庶務担当", STANDIN, "staff002"),
+    ("S003", "Staff 003", "係員", CLERK, "staff003"),
+    ("S004", "Staff 004", "係員", EXPIRED, "staff004"),
+    ("S005", "Staff 005", "係員", CLERK2, "staff005"),
 ]
+TRAINED = ["S001", "S002", "S003", "S005"]
+ROSTER = ["S001", "S002"]
+
+# The print server's queues and the demo's short printer timings: a printout lying in the tray
+# longer than TRAY_ALERT_S is an alert, a held job older than HOLD_MAX_S is cancelled unprinted.
+# The holding queue is looked at every CHECK_S (each look is a "print queue checked" event).
+HOLD_QUEUE, PRINT_QUEUE = "kagiban-hold", "kagiban-print"
+TRAY_ALERT_S, HOLD_MAX_S, CHECK_S = 10, 20, 15
+PAIR_WINDOW_S = 8
 
 
 def _use(badge: str, open_s: float, then_wait: float) -> list[dict]:
@@ -63,8 +99,16 @@ def _use(badge: str, open_s: float, then_wait: float) -> list[dict]:
             {"wait": then_wait}]
 
 
+def _pair(first: str, second: str) -> list[dict]:
+    return [{"tap": first}, {"wait": 2}, {"tap": second}]
+
+
+def _print(user: str, title: str, pages: int) -> dict:
+    return {"print": {"user": user, "title": title, "pages": pages}}
+
+
+# A first wait in each: a unit starting up takes a moment to receive its policy.
 SCENARIOS = {
-    # A first wait: a unit starting up takes a moment to receive its policy.
     "cabinet-1": {"repeat": 0, "steps": [{"wait": 3}, *_use(HOLDER, 4, 10), *_use(STANDIN, 3, 8),
                                          {"tap": EXPIRED}, {"wait": 7}]},
     "cabinet-2": {"repeat": 0, "steps": [
@@ -73,55 +117,148 @@ SCENARIOS = {
         *_use(CLERK, 3, 12),
     ]},
     "cabinet-3": {"repeat": 0, "steps": [{"wait": 3}, *_use(HOLDER, 14, 17)]},
+    "shredder-1": {"repeat": 0, "steps": [
+        {"wait": 3},
+        # The rostered pair shreds, and stops with the button.
+        *_pair(HOLDER, STANDIN), {"wait": 8}, {"press": "stop_button"}, {"wait": 4},
+        # One person alone: nobody comes within the pair window.
+        {"tap": HOLDER}, {"wait": PAIR_WINDOW_S + 4},
+        # The second badge's training has expired: refused, the shredder stays off.
+        *_pair(STANDIN, EXPIRED), {"wait": 6},
+        # A pair of whom neither is on today's roster: it runs (the station cannot know), the hub
+        # flags the session; opening the bin door stops it.
+        *_pair(CLERK, CLERK2), {"wait": 5}, {"bin": "open"}, {"wait": 3}, {"bin": "close"},
+        {"wait": 20},
+    ]},
+    "printer-1": {"repeat": 0, "steps": [
+        # Two people print from their desks; their jobs wait in the holding queue.
+        _print("staff001", "住民票の写し / Residence record copy", 2),
+        _print("staff001", "課税証明書 / Tax certificate", 1),
+        _print("staff002", "戸籍謄本 / Family register copy", 3),
+        {"wait": 5},
+        # Staff 001 taps: only their two jobs print; the pages land in the tray and stay there.
+        {"tap": HOLDER}, {"wait": 3}, {"tray": "occupied"}, {"wait": TRAY_ALERT_S + 5},
+        {"tray": "empty"},
+        # Staff 002 never comes: their job is cancelled unprinted after HOLD_MAX_S.
+        {"wait": HOLD_MAX_S + CHECK_S + 5},
+    ]},
+    "door-1": {"repeat": 0, "steps": [
+        {"wait": 3}, *_use(HOLDER, 3, 6),
+        # Opened without a badge: an intrusion.
+        {"door": "open"}, {"wait": 4}, {"door": "close"}, {"wait": 8},
+        {"tap": EXPIRED}, {"wait": 30},
+    ]},
 }
 NAMES = {
     "cabinet-1": "Family register section, key cabinet",
     "cabinet-2": "Back office, key cabinet",
     "cabinet-3": "Card safe, key cabinet",
+    "shredder-1": "Family register section, shredder",
+    "printer-1": "Family register section, printer 1F",
+    "door-1": "Back office door",
+}
+KIND = {sid: sid.split("-")[0] for sid in NAMES}
+STORY = {
+    "cabinet-1": "key uses, expired training refused",
+    "cabinet-2": "forced door, unknown badge, non-designated use",
+    "cabinet-3": "held open, power cuts",
+    "shredder-1": "the rostered pair shreds; one alone times out; a second badge with expired "
+                  "training refused; an off-roster pair flagged",
+    "printer-1": "Staff 001's tap releases only their jobs, left in the tray; Staff 002's job "
+                 "expires unprinted",
+    "door-1": "badged entry, then opened without a tap (intrusion)",
 }
 # cabinet-3 loses power this long after start, every CYCLE seconds, for OUTAGE seconds.
 OUTAGE_AFTER, OUTAGE, CYCLE = 45.0, 25.0, 180.0
+FLAKY = "cabinet-3"
+# Open all day (start == end: a window of 24 hours; an end of 23:59 would leave the last minute
+# of each day after hours). Only cabinet-3 keeps office hours (after-hours use in the evening).
+ALL_DAY = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "00:00"}
 
 
 def seed_registry(engine, today: date) -> None:
-    """The demo's people, badges, training and designations, through hub.registry as an
-    admin would enter them; what is already there (a rerun on the same data) is kept."""
+    """The demo's people, badges, training, designations and roster, through hub.registry as
+    an admin would enter them; what is already there (a rerun on the same data) is kept."""
     from hub import registry
 
-    if not any(t["name"] == TRAINING for t in registry.list_trainings(engine)):
-        registry.add_training(engine, ACTOR, TRAINING, ["cabinet"], TRAINING_DAYS)
-    for number, name, role, badge in PEOPLE:
+    training = next((t for t in registry.list_trainings(engine) if t["name"] == TRAINING), None)
+    if training is None:
+        registry.add_training(engine, ACTOR, TRAINING, KINDS, TRAINING_DAYS)
+    elif sorted(training["station_kinds"]) != sorted(KINDS):
+        # Data from an earlier demo that had key cabinets only.
+        registry.update_training(engine, ACTOR, TRAINING, station_kinds=KINDS)
+    for number, name, role, badge, print_user in PEOPLE:
         try:
             registry.get_person(engine, number)
         except registry.NotFound:
-            registry.add_person(engine, ACTOR, number, name, section="戸籍係", role=role)
+            registry.add_person(engine, ACTOR, number, name, section="戸籍係", role=role, print_user=print_user)
             registry.add_badge(engine, ACTOR, number, badge)
-    # Staff 001-003 took the training a month ago; Staff 004 more than a year ago (expired).
-    for held, numbers in ((today - timedelta(days=30), ["S001", "S002", "S003"]),
+        else:
+            registry.update_person(engine, ACTOR, number, print_user=print_user)
+    # Staff 004 took the training more than a year ago (expired), the others a month ago.
+    for held, numbers in ((today - timedelta(days=30), TRAINED),
                           (today - timedelta(days=TRAINING_DAYS + 35), ["S004"])):
         session = registry.find_session(engine, TRAINING, held) or registry.add_session(
             engine, ACTOR, TRAINING, held, place="会議室A")
         registry.record_attendance(engine, ACTOR, session, numbers)
-    for station in NAMES:
-        registry.set_holder(engine, ACTOR, station, "S001")
+    for station, kind in KIND.items():
+        if kind == "cabinet":
+            registry.set_holder(engine, ACTOR, station, "S001")
     registry.add_stand_in(engine, ACTOR, "cabinet-1", "S002")
     # cabinet-3 keeps office hours: its holder may still use it in the evening (and the
     # supervisors hear of it), anyone else is refused then.
     registry.add_after_hours_user(engine, ACTOR, "cabinet-3", "S001")
+    # Tomorrow too: a demo left running past midnight keeps its pair on the roster.
+    for day in (today, today + timedelta(days=1)):
+        registry.set_roster(engine, ACTOR, "shredder-1", day, ROSTER)
 
 
-def _write_configs(data: Path, broker_port: int, web_port: int) -> tuple[Path, dict[str, tuple[Path, Path]]]:
+def _unit_config(sid: str, broker_port: int, public_key: str, cups: localcups.LocalCups | None) -> dict:
+    kind = KIND[sid]
+    leds = {"factory": "mock", "led_granted": 22, "led_denied": 23, "buzzer": 24}
+    timings = {"heartbeat_s": 5, "ack_timeout_s": 5}
+    extra: dict = {}
+    if kind == "cabinet":
+        pins = {**leds, "door": 17, "lock": 27}
+        timings.update(unlock_s=5, held_open_s=10)
+    elif kind == "door":
+        pins = {**leds, "door": 17, "lock": 27}
+        timings.update(unlock_s=5, held_open_s=20)
+    elif kind == "shredder":
+        pins = {**leds, "power_relay": 25, "stop_button": 5, "bin_sensor": 6}
+        timings.update(pair_window_s=PAIR_WINDOW_S, shred_max_s=60)
+    else:
+        pins = {**leds, "tray": 5}
+        timings.update(hold_max_s=HOLD_MAX_S, tray_alert_s=TRAY_ALERT_S)
+        # The unit releases over cupsd's socket as the user running the demo (its SystemGroup).
+        extra["printer"] = {"server": cups.socket, "holding_queue": HOLD_QUEUE, "printer_queue": PRINT_QUEUE,
+                            "admin_user": cups.admin_user, "timeout_s": 5, "check_s": CHECK_S}
+    return {
+        "site": SITE,
+        "station": {"id": sid, "kind": kind, "name": NAMES[sid]},
+        "pins": pins,
+        "reader": {"type": "standin"},
+        "camera": {"type": "standin", "width": 640, "height": 480},
+        "broker": {"host": "127.0.0.1", "port": broker_port, "keepalive_s": 5},
+        "timings": timings,
+        "storage": {"dir": f"{sid}-data"},
+        "policy": {"public_key": public_key},
+        **extra,
+    }
+
+
+def _write_configs(data: Path, broker_port: int, web_port: int, stations: list[str],
+                   cups: localcups.LocalCups | None) -> tuple[Path, dict[str, tuple[Path, Path]]]:
     # The hub signs the stations' policies; each unit file carries the public key.
     signing_key = load_or_create_private_key(data / "hub" / "policy-signing.key")
     hub_cfg = {
         "broker": {"host": "127.0.0.1", "port": broker_port},
         "data_dir": "hub",
         "stations": [
-            {"id": sid, "site": SITE, "kind": "cabinet", "name": name,
+            {"id": sid, "site": SITE, "kind": KIND[sid], "name": NAMES[sid],
              # cabinet-3 keeps office hours, so the demo shows after-hours use in the evening.
-             **({} if sid == "cabinet-3" else {"hours": {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-                                                         "start": "00:00", "end": "23:59"}})}
-            for sid, name in NAMES.items()
+             **({} if sid == "cabinet-3" else {"hours": ALL_DAY})}
+            for sid in stations
         ],
         "sites": {SITE: {"name": "Ward A, family register section"}},
         "rules": {"offline_grace_s": 20},
@@ -131,22 +268,18 @@ def _write_configs(data: Path, broker_port: int, web_port: int) -> tuple[Path, d
     hub_path = data / "hub.yaml"
     hub_path.write_text(yaml.safe_dump(hub_cfg, allow_unicode=True))
     units = {}
-    for sid in NAMES:
-        unit = {
-            "site": SITE,
-            "station": {"id": sid, "kind": "cabinet", "name": NAMES[sid]},
-            "pins": {"factory": "mock", "door": 17, "lock": 27, "led_granted": 22, "led_denied": 23, "buzzer": 24},
-            "reader": {"type": "standin"},
-            "camera": {"type": "standin", "width": 640, "height": 480},
-            "broker": {"host": "127.0.0.1", "port": broker_port, "keepalive_s": 5},
-            "timings": {"unlock_s": 5, "held_open_s": 10, "heartbeat_s": 5, "ack_timeout_s": 5},
-            "storage": {"dir": f"{sid}-data"},
-            "policy": {"public_key": public_key_b64(signing_key)},
-        }
+    for sid in stations:
         unit_path = data / f"{sid}.yaml"
-        unit_path.write_text(yaml.safe_dump(unit, allow_unicode=True))
+        unit_path.write_text(yaml.safe_dump(
+            _unit_config(sid, broker_port, public_key_b64(signing_key), cups), allow_unicode=True))
+        scenario = SCENARIOS[sid]
+        if cups is not None and KIND[sid] == "printer":
+            # The terminals print to the demo's cupsd over TCP, as desks on the LAN would.
+            scenario = {**scenario, "steps": [
+                {"print": {**s["print"], "server": cups.tcp, "queue": HOLD_QUEUE}} if "print" in s else s
+                for s in scenario["steps"]]}
         scenario_path = data / f"{sid}-scenario.yaml"
-        scenario_path.write_text(yaml.safe_dump(SCENARIOS[sid]))
+        scenario_path.write_text(yaml.safe_dump(scenario, allow_unicode=True))
         units[sid] = (unit_path, scenario_path)
     return hub_path, units
 
@@ -159,10 +292,14 @@ class _Unit:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
+        if KIND[self.sid] == "printer":
+            # Its scenario has the demo's own steps (tray, print): hub.demo runs it.
+            program = ["hub.demo", "unit"]
+        else:
+            program = ["kagiban.cli", "--log-level", "WARNING", "device"]
         with open(self.log, "ab") as f:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "kagiban.cli", "--log-level", "WARNING", "device",
-                 "--config", str(self.unit), "--scenario", str(self.scenario)],
+                [sys.executable, "-m", *program, "--config", str(self.unit), "--scenario", str(self.scenario)],
                 stdout=f, stderr=f, env=dict(os.environ, PYTHONUNBUFFERED="1"),
             )
 
@@ -181,6 +318,45 @@ class _Unit:
                 self.proc.wait(5)
 
 
+def _start_cups(data: Path) -> tuple[localcups.LocalCups | None, str]:
+    """The demo's print server with its two queues, or None and why not."""
+    reason = localcups.available()
+    if reason is not None:
+        return None, reason
+    cups = None
+    try:
+        # As root cupsd's filters run as another user, who must pass through the data folder.
+        localcups.let_filters_through(data)
+        cups = localcups.LocalCups(data / "cups", log_level="warn")
+        cups.start()
+        cups.add_queues(HOLD_QUEUE, PRINT_QUEUE)
+        return cups, ""
+    except (localcups.CupsUnavailable, OSError, subprocess.SubprocessError) as exc:
+        _LOG.warning("no print server for the demo: %s", exc)
+        if cups is not None:
+            cups.close()
+        return None, str(exc).splitlines()[0]
+
+
+def _banner(url: str, password: str, data: Path, stations: list[str], cups: localcups.LocalCups | None,
+            no_printer: str, duration: float | None) -> str:
+    width = max(len(s) for s in stations)
+    lines = ["", "kagiban demo is running.",
+             f"  Open:     {url}",
+             f"  Log in:   admin / {password}",
+             f"  Data:     {data}"]
+    for i, sid in enumerate(stations):
+        lines.append(f"  {'Stations:' if i == 0 else '':<10}{sid:<{width}}  {STORY[sid]}")
+    if cups is not None:
+        lines.append(f"  Print:    lp -h {cups.tcp} -U staff001 -d {HOLD_QUEUE} FILE "
+                     f"(held until Staff 001's next tap at printer-1)")
+    else:
+        lines.append(f"  Printer:  printer-1 is left out: {no_printer}")
+    lines.append(f"  People:   {url}registry/people (revoke a badge there and watch cabinet-1 refuse it)")
+    lines.append(f"  Stops after {duration:.0f} s" if duration else "  Ctrl-C stops everything.")
+    return "\n".join(lines) + "\n"
+
+
 def run(*, port: int = 8080, data_dir: str | None = None, duration: float | None = None,
         admin_password: str | None = None) -> int:
     """Run the demo until ``duration`` seconds pass or Ctrl-C; stop everything it started."""
@@ -195,10 +371,13 @@ def run(*, port: int = 8080, data_dir: str | None = None, duration: float | None
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     broker = Mosquitto(data / "mosquitto").start()
+    cups: localcups.LocalCups | None = None
     hub = None
     units: list[_Unit] = []
     try:
-        hub_path, unit_files = _write_configs(data, broker.port, port)
+        cups, no_printer = _start_cups(data)
+        stations = [sid for sid in NAMES if cups is not None or KIND[sid] != "printer"]
+        hub_path, unit_files = _write_configs(data, broker.port, port, stations, cups)
         cfg = hub_config.load(hub_path)
         # Seeded before the hub starts, so its first policies already hold the demo's people.
         engine = make_engine(cfg.db_url())
@@ -215,23 +394,16 @@ def run(*, port: int = 8080, data_dir: str | None = None, duration: float | None
         for unit in units:
             unit.start()
         url = hub.web_url or f"http://127.0.0.1:{port}/"
-        print(
-            f"\nkagiban demo is running.\n"
-            f"  Open:     {url}\n"
-            f"  Log in:   admin / {password}\n"
-            f"  Data:     {data}\n"
-            f"  Stations: cabinet-1 (key uses, expired training refused), cabinet-2 (forced door, "
-            f"unknown badge, non-designated use), cabinet-3 (held open, power cuts)\n"
-            f"  People:   {url}registry/people (revoke a badge there and watch cabinet-1 refuse it)\n"
-            f"{'  Stops after %.0f s' % duration if duration else '  Ctrl-C stops everything.'}\n",
-            flush=True,
-        )
-        _play(units[2], stop, duration)
+        print(_banner(url, password, data, stations, cups, no_printer, duration), flush=True)
+        _play(next(u for u in units if u.sid == FLAKY), stop, duration)
     finally:
+        # The units first: the printer's may be asking cupsd something.
         for unit in units:
             unit.stop()
         if hub is not None:
             hub.stop()
+        if cups is not None:
+            cups.close()
         broker.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -256,3 +428,108 @@ def _play(flaky: _Unit, stop: threading.Event, duration: float | None) -> None:
             _LOG.info("demo: power back at %s", flaky.sid)
             flaky.start()
             down_since = None
+
+
+# --- the demo's simulated unit with two more scenario steps ---
+
+
+class TrayStep(BaseModel):
+    """Paper lands on the printer's tray (``occupied``) or is taken away (``empty``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    tray: Literal["occupied", "empty"]
+
+
+class PrintJob(BaseModel):
+    """What a terminal sends: ``pages`` blank pages titled ``title``, as ``user``."""
+
+    model_config = ConfigDict(extra="forbid")
+    server: str = Field(pattern=r"^127\.0\.0\.1:\d{1,5}$")  # the demo's cupsd, loopback only
+    queue: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,127}$")
+    user: str = Field(min_length=1, max_length=64)
+    title: str = Field(min_length=1, max_length=120)
+    pages: int = Field(default=1, ge=1, le=20)
+
+
+class PrintStep(BaseModel):
+    """A terminal prints (the job goes to the holding queue)."""
+
+    model_config = ConfigDict(extra="forbid")
+    print: PrintJob
+
+
+def run_unit(config_file: str, scenario_file: str) -> int:
+    """One simulated unit until SIGINT/SIGTERM, as ``kagiban device --scenario`` runs it, its
+    scenario allowed the tray and print steps too."""
+    from device import config as device_config
+    from device import simulate
+    from device.agent import Agent
+    from kagiban.configfile import load_config
+
+    class DemoScenario(simulate.Scenario):
+        steps: list[simulate.Tap | simulate.Door | simulate.Wait | simulate.Press | simulate.Bin
+                    | TrayStep | PrintStep]
+
+    class DemoRunner(simulate.ScenarioRunner):
+        def play(self, step) -> None:
+            if isinstance(step, TrayStep):
+                simulate.set_input(self.agent, "tray", step.tray == "occupied")
+            elif isinstance(step, PrintStep):
+                _terminal_prints(step.print, docs)
+            else:
+                super().play(step)
+
+    cfg = device_config.load(config_file)
+    scenario = load_config(scenario_file, DemoScenario)
+    docs = cfg.data_dir() / "terminal"
+    docs.mkdir(parents=True, exist_ok=True)
+    agent = Agent(cfg)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    agent.start()
+    runner = DemoRunner(agent, scenario)
+    runner.start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        runner.stop()
+        agent.stop()
+    return 0
+
+
+def _terminal_prints(job: PrintJob, docs: Path) -> None:
+    """``lp`` as a desk would; a refusal is logged and the scenario goes on."""
+    pdf = docs / f"doc-{job.pages}.pdf"
+    if not pdf.exists():
+        localcups.make_pdf(pdf, job.pages)
+    try:
+        number = localcups.job_id(localcups.lp(job.server, job.queue, job.user, job.title, pdf))
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        _LOG.warning("terminal could not print %r as %s: %s", job.title, job.user, exc)
+        return
+    _LOG.info("terminal printed %r as %s: job %d held", job.title, job.user, number)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m hub.demo unit --config FILE --scenario FILE``."""
+    from kagiban.configfile import ConfigError
+
+    parser = argparse.ArgumentParser(prog="python -m hub.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("unit", help="run one simulated unit with the demo's scenario steps")
+    p.add_argument("--config", required=True)
+    p.add_argument("--scenario", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return run_unit(args.config, args.scenario)
+    except ConfigError as exc:
+        print(f"kagiban demo unit: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -411,7 +411,7 @@ class Rules:
             found.append(("tray_uncollected", "warning", {**params, "minutes": data.get("minutes")}))
         elif kind == "print.expired":
             found.append(("print_expired", "info", {
-                **params, "count": data.get("count"), "limit_h": round((data.get("limit_s") or 0) / 3600, 1),
+                **params, "count": data.get("count"), "limit_min": round((data.get("limit_s") or 0) / 60),
                 "users": sorted({j.get("user") for j in data.get("jobs") or [] if j.get("user")})}))
         elif kind == "cups.down":
             found.append(("cups_down", "warning", params))

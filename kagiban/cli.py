@@ -225,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="run broker, hub and simulated stations on this machine, with a web page to open",
-        description="Start mosquitto on loopback, the hub and simulated key cabinets with a scenario.",
+        description="Start mosquitto and a print server on loopback, the hub and simulated stations of "
+        "every kind (key cabinets, shredder, printer, door), each playing a scenario.",
     )
     p.add_argument("--port", type=int, default=8080, help="web page port (default 8080)")
     p.add_argument("--data", default=None, help="folder for databases and logs (default: a temp folder)")

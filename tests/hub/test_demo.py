@@ -1,13 +1,25 @@
-"""`kagiban demo` starts broker, hub and simulated cabinets, serves its page, and stops
-everything it started after --duration."""
+"""`kagiban demo` starts broker, hub, print server and one simulated station of each kind, serves
+its page, and stops everything it started after --duration."""
+import contextlib
+import os
 import re
+import shutil
+import signal
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import urllib.request
+from pathlib import Path
 
 import pytest
 
+from hub import demo
+from kagiban import localcups
 from tests.support.mosquitto import free_port, wait_for
+
+# Events each kind of station shows within the first half minute, one of them its own kind's.
+EXPECTED = {"print.released", "tray.uncollected", "shred.started", "door.intrusion", "key.used"}
 
 
 def get(url: str) -> tuple[int, str]:
@@ -18,43 +30,129 @@ def get(url: str) -> tuple[int, str]:
         return 0, ""
 
 
+def _proc_table() -> dict[int, tuple[int, str, str]]:
+    """pid -> (parent pid, state, command line) of every process."""
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue  # gone meanwhile
+        # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+        state, ppid = text.rsplit(")", 1)[1].split()[:2]
+        table[int(stat.parent.name)] = (int(ppid), state, cmdline)
+    return table
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every process below ``pid``: pid -> command line."""
+    table = _proc_table()
+    found, todo = {}, [pid]
+    while todo:
+        parent = todo.pop()
+        for child, (ppid, _state, cmdline) in table.items():
+            if ppid == parent and child not in found:
+                found[child] = cmdline
+                todo.append(child)
+    return found
+
+
+def still_running(procs: dict[int, str]) -> dict[int, str]:
+    """Those of ``procs`` that still run the same command (not reaped zombies, not reused pids)."""
+    table = _proc_table()
+    return {pid: cmd for pid, cmd in procs.items()
+            if pid in table and table[pid][1] != "Z" and table[pid][2] == cmd}
+
+
+def stored(db: Path, sql: str) -> list[tuple]:
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql).fetchall()
+    except sqlite3.OperationalError:
+        return []  # not created yet
+    finally:
+        con.close()
+
+
 @pytest.mark.e2e
-def test_demo_runs_serves_its_page_and_stops_cleanly(tmp_path):
+def test_demo_runs_every_kind_of_station_serves_its_page_and_stops_cleanly():
+    # Not tmp_path: as root, cupsd's filters run as "lp", who cannot pass through pytest's 0700
+    # folder; a folder of our own under /tmp (the demo opens it to them) is what a user gets.
+    data = Path(tempfile.mkdtemp(prefix="kagiban-demo-test-"))
     port = free_port()
-    out = tmp_path / "demo.out"
+    out = data / "demo.out"
+    printing = localcups.available() is None
+    started: dict[int, str] = {}  # what the demo started, noted while it runs
     with open(out, "wb") as f:
         proc = subprocess.Popen(
             [sys.executable, "-m", "kagiban.cli", "--log-level", "WARNING", "demo", "--port", str(port),
-             "--data", str(tmp_path / "demo"), "--duration", "25", "--admin-password", "demo-pass-1"],
+             "--data", str(data), "--duration", "32", "--admin-password", "demo-pass-1"],
             stdout=f, stderr=subprocess.STDOUT,
         )
     try:
-        wait_for(lambda: get(f"http://127.0.0.1:{port}/healthz")[0] == 200, timeout=30, what="demo page")
+        wait_for(lambda: get(f"http://127.0.0.1:{port}/healthz")[0] == 200, timeout=20, what="demo page")
         printed = wait_for(lambda: "admin / demo-pass-1" in out.read_text() and out.read_text(), timeout=10,
                            what="login printed")
         assert f"http://127.0.0.1:{port}/" in printed
-        # The simulated cabinets' events reach the hub's store.
-        db = tmp_path / "demo" / "hub" / "kagiban.db"
-        import sqlite3
+        stations = [sid for sid in demo.NAMES if printing or demo.KIND[sid] != "printer"]
+        for sid in stations:
+            assert re.search(rf"(?m)^\s+(Stations:)?\s*{sid}\s+\S", printed), f"{sid} not in the banner"
+        if not printing:
+            assert "printer-1 is left out" in printed
 
-        def stations_with_events():
-            con = sqlite3.connect(db)
-            try:
-                return {r[0] for r in con.execute("SELECT DISTINCT station FROM events")}
-            except sqlite3.OperationalError:
-                return set()
-            finally:
-                con.close()
+        # The simulated stations' events reach the hub's store: every kind, each its own story.
+        db = data / "hub" / "kagiban.db"
+        wanted = EXPECTED if printing else EXPECTED - {"print.released", "tray.uncollected"}
 
-        wait_for(lambda: stations_with_events() >= {"cabinet-1", "cabinet-2", "cabinet-3"}, timeout=20,
-                 what="events from all three cabinets")
-        assert proc.wait(timeout=60) == 0
+        def seen():
+            started.update(descendants(proc.pid))
+            rows = stored(db, "SELECT DISTINCT station, kind FROM events")
+            return {s for s, _k in rows} >= set(stations) and {k for _s, k in rows} >= wanted
+
+        wait_for(seen, timeout=30, interval=0.5, what=f"events from {stations} including {sorted(wanted)}")
+        kinds = {demo.KIND[s] for (s,) in stored(db, "SELECT DISTINCT station FROM events")}
+        assert kinds == ({"cabinet", "shredder", "printer", "door"} if printing else {"cabinet", "shredder", "door"})
+        [(people,)] = stored(db, "SELECT data FROM events WHERE kind='shred.started' ORDER BY row_no LIMIT 1")
+        assert '"people":["S001","S002"]' in people
+        if printing:
+            [(released,)] = stored(db, "SELECT data FROM events WHERE kind='print.released' ORDER BY row_no LIMIT 1")
+            assert '"user":"staff001"' in released and '"count":2' in released
+
+        # What it started, to check it is gone afterwards: broker, print server, six units.
+        started.update(descendants(proc.pid))
+        commands = list(descendants(proc.pid).values())
+        assert sum("mosquitto" in c for c in commands) == 1, commands
+        assert sum(" device " in c or "hub.demo unit" in c for c in commands) == len(stations), commands
+        assert sum("cupsd" in c for c in commands) == (1 if printing else 0), commands
+        assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    text = out.read_text()
+            # As Ctrl-C would: the demo stops what it started; only then the hard way.
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        left = still_running(started)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)  # a failed run must not leave a broker or cupsd behind
+        text = out.read_text() if out.exists() else ""
+        shutil.rmtree(data, ignore_errors=True)
     assert "kagiban demo stopped." in text
-    # Nothing it started is left running: the broker port and the web port are free again.
+    # Nothing it started is left running: no process, and the web port is free again.
+    assert left == {}
     assert get(f"http://127.0.0.1:{port}/healthz")[0] == 0
     assert not re.search(r"Traceback", text), text[-3000:]
+
+
+def test_without_cupsd_the_demo_leaves_the_printer_out_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.setattr(localcups, "available", lambda: "cupsd is not installed (Debian packages cups)")
+    cups, why = demo._start_cups(tmp_path)
+    assert cups is None and "cupsd is not installed" in why
+    stations = [sid for sid in demo.NAMES if demo.KIND[sid] != "printer"]
+    banner = demo._banner("http://127.0.0.1:8080/", "pw", tmp_path, stations, None, why, None)
+    assert "printer-1 is left out: cupsd is not installed" in banner
+    assert "shredder-1" in banner and "door-1" in banner and "printer-1  " not in banner

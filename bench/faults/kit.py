@@ -1,0 +1,112 @@
+"""What the fault scripts share: real agents (``kagiban device`` processes tapping badges from a
+scenario), draining them after the faults, and the accounting of generated against stored."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.common import (  # noqa: E402
+    HOLDER,
+    UNKNOWN,
+    Accounting,
+    HubProc,
+    Run,
+    account,
+    kill9,
+    outbox_state,
+    scenario,
+    spawn_agent,
+    stop_process,
+    table,
+    verify_db,
+    wait_until,
+    write_unit,
+)
+
+
+class TappingAgent:
+    """A real agent process whose stand-in reader is tapped every ``every`` seconds (a badge that
+    is allowed, then one that is not: each tap is one event, plus what the door logic adds)."""
+
+    def __init__(self, run: Run, port: int, prefix: str, station: str, every: float = 0.05,
+                 timings: dict | None = None, capacity: int | None = None):
+        self.run = run
+        self.station = station
+        self.unit = write_unit(run, port, prefix, station, timings=timings, capacity=capacity)
+        self.scenario = scenario(run, f"taps-{station}", [{"tap": HOLDER}, {"wait": every}, {"tap": UNKNOWN},
+                                                           {"wait": every}], repeat=0)
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+        self.kills = 0
+
+    def start(self, tapping: bool = True) -> None:
+        self.proc = spawn_agent(self.run, self.unit, scenario=self.scenario if tapping else None)
+        self.starts += 1
+
+    def kill9(self) -> None:
+        if self.proc is not None:
+            kill9(self.proc)
+            self.kills += 1
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def generated(self) -> int:
+        """The last seq the outbox allocated: every event this station ever committed."""
+        return outbox_state(self.unit, self.station)[1]
+
+    def depth(self) -> int:
+        return outbox_state(self.unit, self.station)[0]
+
+
+def drain(agents: list[TappingAgent], hub: HubProc, timeout: float = 180.0) -> float:
+    """Stop tapping (clean stop), start each agent without a scenario, wait until every outbox is
+    empty and the hub holds every seq; seconds it took."""
+    t0 = time.monotonic()
+    for a in agents:
+        a.stop()
+    for a in agents:
+        a.start(tapping=False)
+
+    def done() -> bool:
+        for a in agents:
+            if a.depth() != 0:
+                return False
+            n = a.generated()
+            acc = account(hub.db, a.station, n)
+            if acc.lost_n or acc.distinct != n:
+                return False
+        return True
+
+    wait_until(done, timeout, interval=0.5, what="every outbox drained and every event stored")
+    return time.monotonic() - t0
+
+
+def report(agents: list[TappingAgent], hub: HubProc, what: str) -> tuple[list[Accounting], int]:
+    """Print the per-station accounting and the chain check; (accountings, verify exit code)."""
+    accs = [account(hub.db, a.station, a.generated()) for a in agents]
+    rows = [[acc.station, acc.generated, acc.stored, acc.duplicates, acc.lost_n, "yes" if acc.in_order else "no"]
+            for acc in accs]
+    total = [sum(x.generated for x in accs), sum(x.stored for x in accs), sum(x.duplicates for x in accs),
+             sum(x.lost_n for x in accs)]
+    rows.append(["all", *total, "-"])
+    print(table(["station", "events generated", "stored", "duplicates in store", "lost", "stored in seq order"], rows))
+    code, text = verify_db(hub.db)
+    print(f"kagiban verify: exit {code}: {text}")
+    lost = [x for x in accs if x.lost_n]
+    if lost:
+        print(f"LOST: {[(x.station, x.lost[:20]) for x in lost]}")
+    print(f"{what}: generated {total[0]:,}, stored {total[1]:,}, duplicated {total[2]}, lost {total[3]}")
+    return accs, code
+
+
+def ok(accs: list[Accounting], code: int) -> bool:
+    return code == 0 and all(a.lost_n == 0 and a.duplicates == 0 for a in accs)

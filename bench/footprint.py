@@ -1,0 +1,218 @@
+"""Station footprint: the agent's resident memory and idle CPU, and the time from a badge tap to
+the lock decision (relay driven, or the red LED for a refusal).
+
+    python bench/footprint.py [--idle 60 --taps 1000] [--quick]
+
+Memory and CPU: the real agent (``kagiban device``, its own process: mock pins, stand-in reader
+and camera, default timings: 30 s heartbeat, 50 ms debounce) connected to a running hub;
+measured from /proc after it has settled, over an idle stretch, and again after a burst of
+taps. Baselines in the same run: a bare Python process, and a plain paho client connected to
+the same broker (the least any Python MQTT station costs).
+
+Decision time: the agent in this process; each tap goes through the stand-in reader into the
+agent's loop, is decided from the cached policy and drives the outputs; timed from the tap to
+the call that unlocks (allowed badge) or signals the refusal (unknown badge). Baseline: an
+empty call through the same loop (the thread hand-off alone).
+
+Targets (for a Pi Zero 2 W, 512 MB): under 60 MB resident, under 1 % of a core idle, decision
+under 20 ms. Figures come from this machine, not a Pi: its cores are several times faster.
+"""
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import (  # noqa: E402
+    HOLDER,
+    UNKNOWN,
+    HubProc,
+    LoadMeter,
+    Run,
+    base_parser,
+    dist_ms,
+    machine_header,
+    mib,
+    outbox_state,
+    proc_cpu_s,
+    proc_mem,
+    scenario,
+    spawn_agent,
+    stored_count,
+    table,
+    verdict,
+    wait_until,
+    write_unit,
+)
+
+TARGET_RSS = 60 * 1024 * 1024
+TARGET_IDLE = 1.0  # percent of one core
+TARGET_DECISION_MS = 20.0
+
+
+def idle_cpu(pid: int, seconds: float) -> float:
+    """Percent of one core used by ``pid`` over ``seconds``."""
+    c0, t0 = proc_cpu_s(pid), time.monotonic()
+    time.sleep(seconds)
+    return 100.0 * (proc_cpu_s(pid) - c0) / (time.monotonic() - t0)
+
+
+def bare_processes(run: Run, port: int, seconds: float) -> dict:
+    """RSS and idle CPU of a bare Python and of a plain connected paho client."""
+    bare = run.spawn([sys.executable, "-c", "import time; time.sleep(3600)"], run.path("bare.log"))
+    code = ("import time, paho.mqtt.client as m\n"
+            "c = m.Client(m.CallbackAPIVersion.VERSION2, protocol=m.MQTTv5)\n"
+            f"c.connect('127.0.0.1', {port}, keepalive=15); c.subscribe('x/+/ack', qos=1); c.loop_start()\n"
+            "time.sleep(3600)\n")
+    paho = run.spawn([sys.executable, "-c", code], run.path("paho.log"))
+    time.sleep(min(2.0, max(1.0, seconds)))
+    out = {"python_rss": proc_mem(bare.pid)["VmRSS"], "paho_rss": proc_mem(paho.pid)["VmRSS"]}
+    out["paho_cpu"] = idle_cpu(paho.pid, seconds)
+    for p in (bare, paho):
+        p.kill()
+        p.wait(5)
+    return out
+
+
+IMPORTS = ["yaml", "pydantic", "paho.mqtt.client", "uuid6", "sqlite3",
+           "cryptography.hazmat.primitives.asymmetric.ed25519", "gpiozero", "kagiban.protocol", "device.config",
+           "device.outbox", "device.policy_cache", "PIL.Image", "device.agent", "kagiban.cli"]
+
+
+def import_costs(run: Run) -> list[tuple[str, int]]:
+    """RSS of a fresh Python after importing, one after the other, what the agent imports."""
+    code = ("import importlib, json, sys\n"
+            "def rss():\n"
+            "    return [int(l.split()[1]) * 1024 for l in open('/proc/self/status') if l.startswith('VmRSS')][0]\n"
+            "out = [('(nothing)', rss())]\n"
+            f"for m in {IMPORTS!r}:\n"
+            "    importlib.import_module(m); out.append((m, rss()))\n"
+            "print(json.dumps(out))\n")
+    import json
+    import subprocess
+
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=run.dir, timeout=60,
+                         env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    return [tuple(x) for x in json.loads(res.stdout)]
+
+
+def decisions(run: Run, port: int, prefix: str, taps: int, pause: float) -> dict:
+    """Tap -> actuation times of an agent in this process; and the empty-call baseline."""
+    from device import config as device_config
+    from device.agent import Agent
+
+    unit = write_unit(run, port, prefix, "footprint-2", folder="inproc",
+                      timings={"heartbeat_s": 30, "debounce_ms": 50, "ack_timeout_s": 10})
+    agent = Agent(device_config.load(unit)).start()
+    run.on_close(agent.stop)
+    wait_until(lambda: agent.link.connected(), 20, what="in-process agent connected")
+    marks: dict[str, float] = {}
+    outputs = agent.outputs
+    real_unlock, real_denied = outputs.unlock, outputs.denied
+
+    def unlock():
+        marks.setdefault("done", time.monotonic())
+        real_unlock()
+
+    def denied():
+        marks.setdefault("done", time.monotonic())
+        real_denied()
+
+    outputs.unlock, outputs.denied = unlock, denied
+    allow, deny, empty = [], [], []
+    for i in range(taps):
+        badge = HOLDER if i % 2 == 0 else UNKNOWN
+        marks.clear()
+        t0 = time.monotonic()
+        agent.reader.tap(badge)
+        wait_until(lambda: "done" in marks, 5, interval=0.0005, what="a decision")
+        (allow if badge == HOLDER else deny).append(marks["done"] - t0)
+        time.sleep(pause)
+        t0 = time.monotonic()
+        agent.call(lambda a: None)
+        empty.append(time.monotonic() - t0)
+        time.sleep(pause)
+    return {"allow": allow, "deny": deny, "empty": empty, "decided": agent.decisions}
+
+
+def main() -> int:
+    p = base_parser(__doc__.splitlines()[0], max_seconds=900)
+    p.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measurement")
+    p.add_argument("--taps", type=int, default=1000, help="taps for the decision time (and the burst)")
+    p.add_argument("--pause", type=float, default=0.02, help="seconds between taps")
+    args = p.parse_args()
+    if args.quick:
+        args.idle, args.taps = min(args.idle, 1.0), min(args.taps, 40)
+    with Run("footprint", keep=args.keep, max_seconds=args.max_seconds) as run:
+        machine_header("Station footprint: agent memory, idle CPU, tap-to-decision time", args)
+        broker = run.broker()
+        prefix = "fp" + uuid.uuid4().hex[:8]
+        hub = HubProc(run, broker.port, prefix).start()
+        meter = LoadMeter()
+        base = bare_processes(run, broker.port, args.idle)
+        station = "footprint-1"
+        unit = write_unit(run, broker.port, prefix, station,
+                          timings={"heartbeat_s": 30, "debounce_ms": 50, "ack_timeout_s": 10})
+        settle = 5.0 if not args.quick else 1.0
+        steps = [{"wait": settle + args.idle + 1.0}]
+        for i in range(args.taps):
+            steps += [{"tap": HOLDER if i % 2 == 0 else UNKNOWN}, {"wait": args.pause}]
+        agent = spawn_agent(run, unit, scenario=scenario(run, "footprint", steps, repeat=1))
+        wait_until(lambda: stored_count(hub.db, station) >= 1 and outbox_state(unit, station)[0] == 0, 60,
+                   what="the agent online with an empty outbox")
+        t_started = time.monotonic()
+        time.sleep(settle / 2)
+        rss_idle = proc_mem(agent.pid)
+        cpu_idle = idle_cpu(agent.pid, args.idle)
+        wait_until(lambda: outbox_state(unit, station)[1] >= args.taps, 60 + args.taps * args.pause * 3,
+                   interval=0.2, what=f"{args.taps} taps recorded")
+        wait_until(lambda: outbox_state(unit, station)[0] == 0, 60, what="outbox empty after the taps")
+        rss_busy = proc_mem(agent.pid)
+        res = decisions(run, broker.port, prefix, args.taps, args.pause)
+        load = meter.stop()
+        allow, deny, empty = dist_ms(res["allow"]), dist_ms(res["deny"]), dist_ms(res["empty"])
+        print()
+        print(table(
+            ["process", "RSS", "peak RSS", "idle CPU (% of one core)", "RSS vs bare paho client"],
+            [
+                ["bare Python 3.11 (baseline)", mib(base["python_rss"]), "-", "-", "-"],
+                ["plain paho client, connected (baseline)", mib(base["paho_rss"]), "-", f"{base['paho_cpu']:.2f}", "1.0x"],
+                ["agent, idle (connected, online)", mib(rss_idle["VmRSS"]), mib(rss_idle["VmHWM"]),
+                 f"{cpu_idle:.2f}", f"{rss_idle['VmRSS'] / base['paho_rss']:.1f}x"],
+                [f"agent, after {args.taps} taps", mib(rss_busy["VmRSS"]), mib(rss_busy["VmHWM"]), "-",
+                 f"{rss_busy['VmRSS'] / base['paho_rss']:.1f}x"],
+            ],
+        ))
+        print()
+        print(f"agent after the taps: RSS {mib(rss_busy['VmRSS'])}, of which its own pages (USS) "
+              f"{mib(rss_busy.get('USS', 0))}; the rest is shared libraries (libpython, OpenSSL, pydantic-core) "
+              f"mapped in full; PSS (shared pages divided among their users) {mib(rss_busy.get('Pss', 0))}")
+        costs = import_costs(run)
+        print()
+        print(table(["a fresh Python, after importing (in the agent's order)", "RSS", "+"],
+                    [[name, mib(rss), mib(rss - costs[i - 1][1]) if i else "-"] for i, (name, rss) in enumerate(costs)]))
+        print()
+        print(table(
+            ["tap -> decision (agent in this process)", "samples", "p50 ms", "p95 ms", "p99 ms", "max ms"],
+            [
+                ["empty call through the agent's loop (baseline)", empty["n"], empty["p50"], empty["p95"], empty["p99"], empty["max"]],
+                ["allowed badge -> lock relay released", allow["n"], allow["p50"], allow["p95"], allow["p99"], allow["max"]],
+                ["unknown badge -> refusal signalled", deny["n"], deny["p50"], deny["p95"], deny["p99"], deny["max"]],
+            ],
+        ))
+        print()
+        print(f"idle measured over {args.idle:.0f} s, {time.monotonic() - t_started:.0f} s after the agent came online")
+        print(f"load during the run: {load}")
+        rss_ok = max(rss_idle["VmHWM"], rss_busy["VmHWM"]) < TARGET_RSS
+        worst = max(allow["p99"], deny["p99"])
+        print(f"target: RSS < 60 MB: {verdict(rss_ok)} (peak {mib(max(rss_idle['VmHWM'], rss_busy['VmHWM']))}); "
+              f"idle CPU < {TARGET_IDLE:.0f} %: {verdict(cpu_idle < TARGET_IDLE)} ({cpu_idle:.2f} %); "
+              f"decision p99 < {TARGET_DECISION_MS:.0f} ms: {verdict(worst < TARGET_DECISION_MS)} ({worst:.2f} ms)")
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

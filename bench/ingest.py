@@ -1,0 +1,279 @@
+"""Ingest throughput: events per second the hub validates, stores durably (SQLite,
+synchronous=FULL), hash-chains and acknowledges, fed by many simulated stations, against the
+rate at which a plain paho subscriber receives the same QoS 1 messages from the same mosquitto.
+
+    python bench/ingest.py [--stations 50 --events 60000 --repeat 3] [--quick]
+
+Two ways of feeding, each measured for the hub and for the raw subscriber alike:
+
+- live: the swarm (one process, one paho connection per station, each with a window of
+  unacknowledged publishes) publishes while the consumer runs; the consumer shares the two
+  cores with the publishers. Hub time: first publish to the last event acked.
+- queued: the consumer has a persistent session and is away while the swarm publishes
+  everything (mosquitto queues it); then it comes back and drains. Only the consumer and
+  mosquitto work. Hub time: first ack to last ack (the first batch is left out of the count).
+
+Passes alternate raw, hub, raw, hub, ..., raw, each on its own topic prefix and (hub) a fresh
+store; the figures are medians, and the baseline is the raw subscriber's median in the same
+run. Target: the hub at >= 50 % of the raw rate.
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import (  # noqa: E402
+    HubProc,
+    LoadMeter,
+    Run,
+    Swarm,
+    base_parser,
+    event_payload,
+    machine_header,
+    mib,
+    proc_cpu_s,
+    proc_mem,
+    rawsub_result,
+    start_rawsub,
+    stored_count,
+    table,
+    verdict,
+    verify_db,
+    wait_until,
+)
+from kagiban import protocol  # noqa: E402
+
+TARGET_RATIO = 0.5
+
+
+def payloads(stations: list[str], per_station: int) -> dict[str, list[bytes]]:
+    return {s: [event_payload(s, seq) for seq in range(1, per_station + 1)] for s in stations}
+
+
+def flood(swarm: Swarm, todo: dict[str, list[bytes]]) -> dict[str, float]:
+    """Install a driver that publishes every payload as fast as each station's window allows."""
+    pos = {s: 0 for s in todo}
+    marks: dict[str, float] = {}
+
+    def driver(sw: Swarm, now: float) -> None:
+        if "t0" not in marks:
+            marks["t0"] = now
+        busy = False
+        for s, items in todo.items():
+            i = pos[s]
+            if i >= len(items):
+                continue
+            busy = True
+            n = min(sw.room(s), len(items) - i, 50)
+            for k in range(i, i + n):
+                sw.publish(s, "event", items[k])
+            pos[s] = i + n
+        if not busy and "sent" not in marks:
+            marks["sent"] = now
+
+    swarm.driver = driver
+    return marks
+
+
+def publish_all(swarm: Swarm, todo: dict[str, list[bytes]], n: int, timeout: float) -> None:
+    """Publish everything and wait until the broker has acknowledged (PUBACK) all of it."""
+    flood(swarm, todo)
+    wait_until(lambda: sum(swarm.pubacked.values()) >= n, timeout, interval=0.02, what=f"{n} PUBACKs")
+    swarm.driver = None
+
+
+def raw_pass(run: Run, port: int, stations: list[str], per_station: int, timeout: float, queued: bool) -> dict:
+    prefix = "raw" + uuid.uuid4().hex[:8]
+    todo = payloads(stations, per_station)
+    n = len(stations) * per_station
+    sub = start_rawsub(run, port, protocol.subscription(prefix, "event"), n, timeout, queued=queued)
+    swarm = Swarm(port, prefix, stations).start()
+    try:
+        if queued:
+            publish_all(swarm, todo, n, timeout)
+            sub.stdin.write(b"go\n")  # type: ignore[union-attr]
+            sub.stdin.flush()  # type: ignore[union-attr]
+            got = rawsub_result(sub, timeout + 10)
+            took = got["last"] - got["first"] if got["last"] else float("nan")
+            counted = got["n"] - 1
+        else:
+            marks = flood(swarm, todo)
+            got = rawsub_result(sub, timeout + 10)
+            took = got["last"] - marks["t0"] if got["last"] else float("nan")
+            counted = got["n"]
+    finally:
+        swarm.stop()
+    return {"n": got["n"], "expected": n, "seconds": took, "rate": counted / took if took else 0.0}
+
+
+def hub_pass(run: Run, port: int, stations: list[str], per_station: int, timeout: float, queued: bool,
+             batch_max: int | None, profile: str | None = None) -> dict:
+    prefix = "hub" + uuid.uuid4().hex[:8]
+    ingest = {"batch_max": batch_max} if batch_max else None
+    hub = HubProc(run, port, prefix, ingest=ingest, name=f"hub-{prefix}").start()
+    todo = payloads(stations, per_station)
+    n = len(stations) * per_station
+    swarm = Swarm(port, prefix, stations).start()
+    if queued:
+        hub.stop()  # a clean stop: its session (and subscriptions) stay at the broker
+        publish_all(swarm, todo, n, timeout)
+        hub.start(wait=False)
+    cpu0 = proc_cpu_s(hub.pid)
+    spy = None
+    if profile:
+        # py-spy (pip install py-spy) samples the hub process: collapsed stacks, GIL holder only.
+        spy = run.spawn(["py-spy", "record", "--pid", str(hub.pid), "--format", "raw", "--rate", "250",
+                         "--output", profile, "--threads", "--gil"], run.path("py-spy.log"))
+        time.sleep(1.0)
+    try:
+        marks = {} if queued else flood(swarm, todo)
+        wait_until(lambda: swarm.acked_total >= n, timeout, interval=0.02, what=f"{n} events acked")
+        t_end = swarm.ack_times[-1][0]
+        cpu1 = proc_cpu_s(hub.pid)
+        mem = proc_mem(hub.pid)
+    finally:
+        swarm.stop()
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(30)
+    if queued:
+        t_first, first_n = swarm.ack_times[0]
+        took, counted = t_end - t_first, n - first_n
+    else:
+        took, counted = t_end - marks["t0"], n
+    hub.stop()
+    stored = stored_count(hub.db)
+    t0 = time.monotonic()
+    code, text = verify_db(hub.db)
+    verify_s = time.monotonic() - t0
+    return {
+        "n": n, "seconds": took, "rate": counted / took, "cpu_s": cpu1 - cpu0, "rss": mem.get("VmRSS", 0),
+        "hwm": mem.get("VmHWM", 0), "stored": stored, "verify": (code, text, verify_s), "errors": swarm.errors[:5],
+    }
+
+
+def writer_pass(run: Run, stations: list[str], per_station: int) -> dict:
+    """The hub's ingest writer alone, in this process: the same payloads handed to
+    hub.ingest.Ingest.submit (as paho's thread does), then timed until all are stored and acked."""
+    from hub import migrate
+    from hub.db import make_engine
+    from hub.ingest import Ingest
+    from hub.live import LiveBus
+
+    db = run.path(f"writer-{uuid.uuid4().hex[:6]}", "kagiban.db")
+    engine = make_engine(f"sqlite:///{db}")
+    migrate.upgrade(engine)
+    todo = payloads(stations, per_station)
+    msgs = [(protocol.topic("kagiban", "ward-a", s, "event"), items[i]) for i in range(per_station)
+            for s, items in todo.items()]
+    acked = [0]
+    bus = LiveBus()
+
+    def on_acks(acks) -> None:
+        for _site, _station, ack in acks:
+            acked[0] += sum(hi - lo + 1 for lo, hi in ack.seqs)
+
+    def after(c) -> None:  # what the hub's after-commit hook does for the live page
+        for row in c.events:
+            bus.publish("event", {k: row[k] for k in ("row_no", "site", "station", "seq", "event_id", "kind", "at")})
+
+    ing = Ingest(engine, prefix="kagiban", on_acks=on_acks, on_committed=after)
+    for t, payload in msgs:
+        ing.submit(t, payload)
+    t0, c0 = time.perf_counter(), time.process_time()
+    ing.start()
+    ing.stop(600)
+    took, cpu = time.perf_counter() - t0, time.process_time() - c0
+    engine.dispose()
+    return {"n": len(msgs), "seconds": took, "rate": len(msgs) / took, "cpu_us": 1e6 * cpu / len(msgs),
+            "acked": acked[0], "batches": ing.batches}
+
+
+def main() -> int:
+    p = base_parser(__doc__.splitlines()[0], max_seconds=1500)
+    p.add_argument("--stations", type=int, default=50)
+    p.add_argument("--events", type=int, default=60_000, help="events in each pass (spread over the stations)")
+    p.add_argument("--repeat", type=int, default=3, help="hub passes per mode (raw passes: one more)")
+    p.add_argument("--mode", choices=["live", "queued", "both", "writer"], default="both",
+                   help="writer: the hub's ingest writer alone, in this process (no MQTT; a component figure)")
+    p.add_argument("--batch-max", type=int, default=None, help="the hub's ingest.batch_max (default: the hub's)")
+    p.add_argument("--profile", metavar="FILE", help="sample the hub with py-spy during its first pass")
+    args = p.parse_args()
+    if args.quick:
+        args.stations, args.events, args.repeat = min(args.stations, 5), min(args.events, 2_000), 1
+    per_station = max(1, args.events // args.stations)
+    stations = [f"sim-{i:03d}" for i in range(args.stations)]
+    n = per_station * args.stations
+    timeout = max(60.0, n / 200.0)
+    modes = ["live", "queued"] if args.mode == "both" else [args.mode]
+    failures = []
+    if args.mode == "writer":
+        with Run("ingest-writer", keep=args.keep, max_seconds=args.max_seconds) as run:
+            machine_header("Ingest writer alone (hub.ingest.Ingest in this process, no MQTT)", args)
+            res = [writer_pass(run, stations, per_station) for _ in range(args.repeat)]
+            print()
+            print(table(["pass", "events", "seconds", "events/s", "CPU us per event", "batches"],
+                        [[f"#{i + 1}", r["n"], r["seconds"], r["rate"], r["cpu_us"], r["batches"]]
+                         for i, r in enumerate(res)]))
+            print(f"median: {statistics.median(r['rate'] for r in res):,.0f} events/s, "
+                  f"{statistics.median(r['cpu_us'] for r in res):.1f} CPU us per event "
+                  f"(stored, chained, committed with fsync, acks built)")
+            return 0 if all(r["acked"] == r["n"] for r in res) else 1
+    with Run("ingest", keep=args.keep, max_seconds=args.max_seconds) as run:
+        machine_header("Ingest throughput: hub vs. raw paho subscriber (QoS 1, same mosquitto, same run)", args)
+        broker = run.broker()
+        meter = LoadMeter()
+        summary = []
+        for mode in modes:
+            queued = mode == "queued"
+            raws, hubs = [], []
+            for i in range(args.repeat):
+                raws.append(raw_pass(run, broker.port, stations, per_station, timeout, queued))
+                hubs.append(hub_pass(run, broker.port, stations, per_station, timeout, queued, args.batch_max,
+                                     args.profile if i == 0 and mode == modes[0] else None))
+            raws.append(raw_pass(run, broker.port, stations, per_station, timeout, queued))
+            base = statistics.median(r["rate"] for r in raws)
+            hub_rate = statistics.median(h["rate"] for h in hubs)
+            print()
+            print(f"## {mode}: {args.stations} stations, {per_station} events each ({n:,} per pass)")
+            rows = []
+            for i, r in enumerate(raws):
+                rows.append([f"raw paho subscriber #{i + 1}", r["n"], r["seconds"], r["rate"], "-"])
+                if i < len(hubs):
+                    h = hubs[i]
+                    rows.append([f"hub #{i + 1}: stored, chained, acked", h["n"], h["seconds"], h["rate"],
+                                 f"{h['rate'] / base:.0%}"])
+            print(table(["pass", "events", "seconds", "events/s", "vs. raw median"], rows))
+            cpu = statistics.median(1000 * h["cpu_s"] / h["n"] for h in hubs)
+            print(f"medians: raw {base:,.0f} events/s, hub {hub_rate:,.0f} events/s = {hub_rate / base:.0%} of raw; "
+                  f"hub CPU {cpu:.3f} ms per event; hub RSS at the end {mib(max(h['rss'] for h in hubs))} "
+                  f"(peak {mib(max(h['hwm'] for h in hubs))})")
+            for h in hubs:
+                code, text, verify_s = h["verify"]
+                if h["stored"] != h["n"] or code != 0:
+                    failures.append(f"{mode}: stored {h['stored']} of {h['n']}; verify exit {code}: {text}")
+                if h["errors"]:
+                    print(f"swarm errors: {h['errors']}")
+            code, text, verify_s = hubs[0]["verify"]
+            print(f"each hub pass stored all {n:,} events exactly once; kagiban verify (pass 1): exit {code} "
+                  f"in {verify_s:.1f} s: {text}" if not failures else f"FAILURES: {failures}")
+            short = [r for r in raws if r["n"] != r["expected"]]
+            if short:
+                print(f"WARNING: a raw subscriber received fewer than {n:,}: {[r['n'] for r in short]}")
+            summary.append((mode, base, hub_rate))
+        print()
+        print(f"load during the run: {meter.stop()}")
+        for mode, base, hub_rate in summary:
+            ratio = hub_rate / base
+            print(f"target ({mode}): hub >= {TARGET_RATIO:.0%} of raw: {verdict(ratio >= TARGET_RATIO)} "
+                  f"({hub_rate:,.0f} vs {base:,.0f} events/s, {ratio:.0%})")
+        return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

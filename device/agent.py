@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -149,6 +150,12 @@ class Agent:
         self._next_heartbeat = 0.0
         self._next_resend = 0.0
         self._debounce_deadline: float | None = None
+        # Events that happened but could not be committed (disk full, I/O error), oldest first.
+        self._unrecorded: list[Emit] = []
+        self._unrecorded_snaps: list[protocol.Snapshot] = []
+        self._storage_error: str | None = None
+        self._storage_failed_since: datetime | None = None
+        self._storage_kept_max = 0
         self._input_debounce: dict[str, Debouncer] = {}
         self._input_deadlines: dict[str, float] = {}
         self.decisions = 0  # badge taps decided (for figures)
@@ -346,7 +353,8 @@ class Agent:
                 self._next_heartbeat = 0.0
                 self._pump()
         elif what == "snapshot":
-            self.outbox.add_snapshot(item[1])
+            self._unrecorded_snaps.append(item[1])
+            self._retry_unrecorded()
             self._pump()
         elif what == "call":
             item[1](self)
@@ -370,6 +378,8 @@ class Agent:
         deadline = self.logic.next_deadline()
         if deadline is not None and now >= deadline:
             self._apply(self.logic.tick(now, self.wall(now)))
+        if self._unrecorded or self._unrecorded_snaps:
+            self._retry_unrecorded()
         if now >= self._next_resend:
             self._next_resend = now + max(0.2, self.cfg.timings.ack_timeout_s / 4)
             self._resend(now)
@@ -407,8 +417,14 @@ class Agent:
     # ---- effects ----------------------------------------------------------------------------
 
     def _apply(self, effects: list[Effect]) -> None:
-        # Actuate first (the person at the station is waiting), then commit the record.
+        # Record first: a decision the station cannot write down is not carried out (no unlock,
+        # no power, red light), so nothing happens that the audit trail does not know about.
+        # What happened anyway (a door forced) is kept in memory until the disk takes it again,
+        # and the heartbeat says so, so the hub raises the alarm.
+        recorded = self._record([e for e in effects if isinstance(e, Emit)])
         for eff in effects:
+            if not recorded and isinstance(eff, (Unlock, PowerOn, Work)):
+                continue
             if isinstance(eff, Work):
                 self._work_q.put(eff)  # the worker runs it and posts the result back
             elif isinstance(eff, Unlock) and self.outputs:
@@ -420,10 +436,64 @@ class Agent:
             elif isinstance(eff, PowerOff) and self.outputs:
                 self.outputs.power_off()
             elif isinstance(eff, Feedback) and self.outputs:
-                (self.outputs.granted if eff.result == "granted" else self.outputs.denied)()
-        for eff in effects:
-            if isinstance(eff, Emit):
+                granted = eff.result == "granted" and recorded
+                (self.outputs.granted if granted else self.outputs.denied)()
+        self._pump()
+
+    def _record(self, emits: list[Emit]) -> bool:
+        """Commit ``emits`` in order; False if any had to be kept in memory instead."""
+        ok = True
+        for eff in emits:
+            if self._unrecorded:
+                # Keep the order: nothing overtakes an event still waiting for the disk.
+                self._unrecorded.append(eff)
+                ok = False
+                continue
+            try:
                 self._commit(eff)
+            except (sqlite3.Error, OSError) as exc:
+                _LOG.error("cannot record %s (%s); kept in memory until storage works again", eff.kind, exc)
+                self._unrecorded.append(eff)
+                self._storage_failed(exc)
+                ok = False
+        return ok
+
+    def _storage_failed(self, exc: Exception) -> None:
+        self._storage_error = f"{type(exc).__name__}: {exc}"[:300]
+        if self._storage_failed_since is None:
+            self._storage_failed_since = self.wall()
+        self._storage_kept_max = max(self._storage_kept_max, len(self._unrecorded) + len(self._unrecorded_snaps))
+
+    def _retry_unrecorded(self) -> None:
+        """Write what could not be recorded, oldest first, as soon as the disk takes it."""
+        while self._unrecorded_snaps:
+            try:
+                self.outbox.add_snapshot(self._unrecorded_snaps[0])
+            except (sqlite3.Error, OSError) as exc:
+                _LOG.error("cannot record a snapshot (%s); kept in memory", exc)
+                self._storage_failed(exc)
+                return
+            self._unrecorded_snaps.pop(0)
+        if not self._unrecorded:
+            return
+        while self._unrecorded:
+            try:
+                self._commit(self._unrecorded[0])
+            except (sqlite3.Error, OSError) as exc:
+                self._storage_failed(exc)
+                return
+            self._unrecorded.pop(0)
+        # _storage_error stays until a heartbeat has reported it (the live alarm); the outage
+        # itself becomes an event, so the hub learns of it even if no heartbeat reached it.
+        _LOG.warning("storage works again; every kept event is recorded")
+        if self._storage_failed_since is not None:
+            since, kept = self._storage_failed_since, self._storage_kept_max
+            self._storage_failed_since, self._storage_kept_max = None, 0
+            try:
+                self._commit(Emit("storage.failed", self.wall(), data={
+                    "since": since.isoformat(), "kept": kept, "error": self._storage_error or ""}))
+            except (sqlite3.Error, OSError) as exc:
+                self._storage_failed(exc)
         self._pump()
 
     def _commit(self, eff: Emit) -> protocol.Event:
@@ -542,8 +612,12 @@ class Agent:
             policy_version=self.policy.version,
             door="open" if self.logic.door_open else "closed",
             locked=None if self.outputs is None else self.outputs.is_locked,
+            unrecorded=len(self._unrecorded) + len(self._unrecorded_snaps),
+            storage_error=self._storage_error,
         )
         self.link.publish("heartbeat", protocol.dumps(hb), qos=0)
+        if not self._unrecorded and not self._unrecorded_snaps:
+            self._storage_error = None  # reported; storage works again
 
 
 def run(cfg: DeviceConfig, scenario_file: str | None = None) -> int:

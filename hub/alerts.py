@@ -47,6 +47,7 @@ RULE_NAMES: dict[str, tuple[str, str]] = {
     "online": ("端末の復帰", "Station back online"),
     "seq_gap": ("イベントの欠落", "Missing events"),
     "outbox_filling": ("未送信イベントの滞留", "Outbox filling up"),
+    "storage_failed": ("端末の記録不能", "Station cannot record"),
     "policy_rejected": ("ポリシーの受け取り拒否", "Policy refused"),
     "policy_stale": ("古いポリシーのままの端末", "Station holds an old policy"),
     "tray_uncollected": ("印刷物の取り忘れ", "Printouts left uncollected"),
@@ -115,6 +116,10 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
                "{station_name} is back online at {time}."),
     "seq_gap": ("{station_name}のイベント{missing_from}〜{missing_to}が{grace_s}秒以内に届きませんでした。",
                 "{station_name}: events {missing_from}-{missing_to} did not arrive within {grace_s} s."),
+    "storage_failed": ("{station_name}が記録を保存できません（{unrecorded}件が未保存、{error}）。"
+                       "記録できない間は解錠しません（{time}）。",
+                       "{station_name} cannot store its records ({unrecorded} unsaved, {error}); it "
+                       "unlocks nothing until it can ({time})."),
     "outbox_filling": ("{station_name}の未送信イベントが溜まっています（{depth}/{capacity}件、{time}）。",
                        "{station_name}: {depth} of {capacity} outbox places hold unsent events at {time}."),
     "policy_rejected": ("{station_name}がポリシー（版{offered_version}）を拒否しました"

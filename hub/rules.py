@@ -19,6 +19,7 @@ Rules, one alert each:
   station is marked offline in ``stations``); "back online" once when it reports again.
 - seq_gap: a sequence number missing for longer than ``rules.gap_grace_s``.
 - outbox_filling: a heartbeat showing the outbox at ``rules.outbox_warn_ratio`` or fuller;
+- storage_failed: a heartbeat saying the station cannot write its records (disk full);
   again only after it has dropped below half that.
 - tray_uncollected: ``tray.uncollected``: printouts left in a printer's tray (warning, to the
   site's supervisors); print_expired: ``print.expired``, held print jobs cancelled unprinted
@@ -125,6 +126,7 @@ class _Station:
     last_seen: datetime | None = None
     outage: bool = False
     filling: bool = False  # an outbox_filling alert is out and the outbox has not drained since
+    storage_failed: bool = False  # a storage_failed alert is out and the station has not recovered
     heard: bool = False  # a heartbeat has been seen, so policy_version is what the station holds
     policy_version: int | None = None  # as its last heartbeat reported it
     behind_since: datetime | None = None  # first seen holding an older policy than the latest
@@ -354,6 +356,7 @@ class Rules:
                 st.last_seen = _later(st.last_seen, now)
                 st.heard, st.policy_version = True, hb.policy_version
                 self._outbox(hb.station, st, hb.outbox_depth, hb.outbox_capacity, now)
+                self._storage(hb.station, st, hb.unrecorded, hb.storage_error, now)
 
     def _station(self, station_id: str, site: str) -> _Station:
         st = self._stations.get(station_id)
@@ -413,6 +416,9 @@ class Rules:
             found.append(("print_expired", "info", {
                 **params, "count": data.get("count"), "limit_min": round((data.get("limit_s") or 0) / 60),
                 "users": sorted({j.get("user") for j in data.get("jobs") or [] if j.get("user")})}))
+        elif kind == "storage.failed":
+            found.append(("storage_failed", "critical", {
+                **params, "unrecorded": data.get("kept"), "error": data.get("error") or ""}))
         elif kind == "cups.down":
             found.append(("cups_down", "warning", params))
         elif kind == "cups.up":
@@ -494,6 +500,19 @@ class Rules:
             st.filling = True
         elif ratio < warn / 2 and st.filling:
             st.filling = False
+
+    def _storage(self, station_id: str, st: _Station, unrecorded: int, error: str | None,
+                 now: datetime) -> None:
+        # The station could not write its records (disk full) since its last heartbeat: it refused
+        # grants meanwhile and keeps what happened in memory, which a power cut would lose.
+        failing = bool(unrecorded) or error is not None
+        if failing and not st.storage_failed:
+            params = self._base_params(st.site, station_id, now)
+            params.update({"unrecorded": unrecorded, "error": error or ""})
+            self._raise("storage_failed", "critical", params)
+            st.storage_failed = True
+        elif not failing and st.storage_failed:
+            st.storage_failed = False
 
     # --- every second ---
 

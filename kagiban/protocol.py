@@ -170,6 +170,9 @@ class Heartbeat(_Strict):
     policy_version: int | None = None
     door: Literal["open", "closed", "unknown"] = "unknown"
     locked: bool | None = None
+    # Events that happened but could not be written to the outbox (disk full), and why.
+    unrecorded: int = Field(default=0, ge=0)
+    storage_error: str | None = Field(default=None, max_length=300)
 
 
 class Ack(_Strict):

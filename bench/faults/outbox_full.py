@@ -221,10 +221,12 @@ def main() -> int:
              f"(seqs 1..{last2}; no seq was skipped)"],
             ["hub alerts for the station, all told", ", ".join(f"{r} x{n}" for r, n in alerts_all) or "-"],
         ]))
-        refused_silently = full_taps - (seq1 - seq0)
+        held_back = full_taps - (seq1 - seq0)
+        raised = any(r == "storage_failed" for r, _ in alerts_all)
         print()
         print(f"capacity: nothing refused, {'an outbox_filling alert was raised' if any(r == 'outbox_filling' for r, _ in alerts1) else 'NO outbox_filling alert'}; "
-              f"disk full: {refused_silently} tap(s) decided but not recorded (see the log line above)")
+              f"disk full: {held_back} tap(s) kept in memory while the disk was full, recorded once it "
+              f"had room; {'a storage_failed alert was raised' if raised else 'NO storage_failed alert'}")
         hub.stop()
         return 0 if acc1.lost_n == 0 and acc1.duplicates == 0 and acc2.lost_n == 0 else 1
 

@@ -97,3 +97,36 @@ def test_hub_down_the_cabinet_still_decides_from_its_cache(stack):
     time.sleep(0.3)
     kinds = [e.kind for e in agent.call(lambda a: a.outbox.events())]
     assert "badge.granted" in kinds and "badge.denied" in kinds
+
+
+def test_a_station_that_cannot_record_unlocks_nothing_and_the_hub_raises_the_alarm(stack):
+    """Disk full at the station: SQLite's own limit on the outbox's size makes every write fail
+    with "database or disk is full", as a full SD card would."""
+    hub, agent, db = stack
+
+    def disk_full(a):
+        pages = a.outbox._db.execute("PRAGMA page_count").fetchone()[0]
+        a.outbox._db.execute(f"PRAGMA max_page_count={pages}")
+        # Fill what is left of the last pages, so the very next record cannot be written.
+        for _ in range(200):
+            try:
+                a.outbox.add("test.filler", a.wall(), data={"pad": "x" * 500})
+            except Exception:
+                return
+
+    agent.call(disk_full)
+    agent.reader.tap(HOLDER)
+    wait_for(lambda: agent.call(lambda a: len(a._unrecorded)) >= 1, timeout=5, what="tap kept in memory")
+    time.sleep(0.3)
+    assert not lock_energised(agent), "a grant that cannot be recorded must not unlock"
+    alert = wait_for(
+        lambda: query(db, "SELECT severity, params FROM alerts WHERE rule='storage_failed'"),
+        timeout=15, what="storage_failed alert at the hub",
+    )
+    assert alert[0][0] == "critical" and '"unrecorded"' in alert[0][1]
+
+    agent.call(lambda a: a.outbox._db.execute("PRAGMA max_page_count=1073741823"))
+    wait_for(lambda: agent.call(lambda a: len(a._unrecorded)) == 0, timeout=5, what="kept events recorded")
+    rows = wait_for(lambda: query(db, "SELECT kind, badge FROM events WHERE kind='badge.granted'"),
+                    timeout=15, what="the kept tap stored at the hub")
+    assert rows[0][1] == HOLDER

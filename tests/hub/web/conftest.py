@@ -4,6 +4,7 @@ a real Ingest so the hash chain is real."""
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +142,22 @@ def store(engine, payloads: list[tuple[str, dict]], *, snapshots: list[dict] | N
         ing.submit(f"{PREFIX}/{body['site']}/{body['station']}/snapshot", encode(body))
     ing.stop()
     return ing
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture
+def browser():
+    """Debian's chromium driven by Playwright; the test command installs it, so its absence
+    is a failure, not a skip."""
+    from playwright.sync_api import sync_playwright
+
+    if not shutil.which(CHROMIUM):
+        pytest.fail("Debian chromium is not installed (scripts/install-deps --test installs it)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

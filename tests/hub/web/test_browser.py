@@ -12,7 +12,6 @@ import csv
 import io
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -31,13 +30,10 @@ from hub.users import add_user
 from tests.support.mosquitto import wait_for
 from tests.support.stack import HOLDER, write_hub_config, write_unit_config
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+from playwright import sync_api as playwright_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 PASSWORD = "correct horse 01"
 SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "img" / "status.png"
 LOCK_PIN = 27
@@ -62,15 +58,6 @@ def stack(broker, prefix, tmp_path):
             agent.stop()
         hub.stop()
 
-
-@pytest.fixture
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian chromium is not installed")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def key_use(agent) -> None:

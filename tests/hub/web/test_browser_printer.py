@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 import uuid
 from pathlib import Path
 
@@ -21,26 +20,14 @@ from tests.support.cups import Cups, available, write_printer_config, write_prin
 from tests.support.mosquitto import wait_for
 from tests.support.stack import HOLDER, hub_db, query
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+from playwright import sync_api as playwright_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120),
               pytest.mark.skipif(available() is not None, reason=str(available()))]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 PASSWORD = "correct horse 01"
 WAIT_MS = 5_000
 
-
-@pytest.fixture
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian chromium is not installed")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def test_supervisor_reads_and_exports_the_release_log_and_sees_cups_down(broker, prefix, tmp_path, browser):

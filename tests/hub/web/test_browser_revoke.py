@@ -9,7 +9,6 @@ with ``-s`` to see them) and recorded as the test's ``revoke_latency_s`` propert
 """
 from __future__ import annotations
 
-import shutil
 import time
 
 import pytest
@@ -24,13 +23,10 @@ from tests.support.mosquitto import wait_for
 from tests.support.registry_stack import seed_store, write_registry_hub_config
 from tests.support.stack import HOLDER, STANDIN, write_unit_config
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+from playwright import sync_api as playwright_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 PASSWORD = "correct horse 01"
 LOCK_PIN = 27
 WAIT_MS = 5_000  # every wait for the page is bounded
@@ -58,15 +54,6 @@ def stack(broker, prefix, tmp_path):
             agent.stop()
         hub.stop()
 
-
-@pytest.fixture
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian chromium is not installed")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def holder_entry(agent):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 import time
 from datetime import datetime
 from pathlib import Path
@@ -34,11 +33,11 @@ from tests.e2e.test_shredder_flow import (
     write_hub,
     write_unit,
 )
-from tests.hub.web.test_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD
+from tests.hub.web.test_browser import PASSWORD
 from tests.support.mosquitto import wait_for
 from tests.support.stack import HOLDER, STANDIN, hub_db, query
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+from playwright import sync_api as playwright_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -68,15 +67,6 @@ def stack(broker, prefix, tmp_path):
             agent.stop()
         hub.stop()
 
-
-@pytest.fixture
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.skip("Debian chromium is not installed")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def shred(agent) -> None:

@@ -36,6 +36,7 @@ from hub.config import HubConfig
 from hub.db import begin_write
 from hub.ledger import Labels, key_ledger, staff_names, table_csv, table_xlsx
 from hub.schema import closeouts, events, stations
+from hub.station_state import DOOR_KINDS, door_state, last_heartbeat, parse_time
 from hub.shred_ledger import registry_names, sessions
 from hub.timestamps import now_utc, utc_text
 
@@ -43,7 +44,6 @@ _LOG = logging.getLogger(__name__)
 
 # The order sections are listed in (problems of every section first, then the rest).
 SECTIONS = ("cabinet", "door", "offline", "alert", "printer", "shredding", "last_user")
-_DOOR_KINDS = {"door.opened": "open", "door.forced": "open", "door.intrusion": "open", "door.closed": "closed"}
 POLL_S = 20.0  # how often the scheduler looks at the clock
 
 
@@ -84,16 +84,6 @@ class Closeout:
 
 def _sort(items: list[Item]) -> list[Item]:
     return sorted(items, key=lambda i: (i.ok, SECTIONS.index(i.section), i.station or ""))
-
-
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def site_stations(engine: Engine, cfg: HubConfig, site: str) -> dict[str, dict[str, Any]]:
@@ -177,22 +167,10 @@ def build(engine: Engine, cfg: HubConfig, site: str, day: date, *, now: datetime
 def _door_item(conn, station: str, label: str, kind: str, row: dict[str, Any]) -> Item:
     last = conn.execute(
         select(events.c.kind, events.c.at_utc).where(events.c.station == station,
-                                                     events.c.kind.in_(list(_DOOR_KINDS)))
+                                                     events.c.kind.in_(list(DOOR_KINDS)))
         .order_by(events.c.at_utc.desc(), events.c.row_no.desc()).limit(1)).mappings().first()
-    heartbeat: dict[str, Any] = {}
-    if row.get("last_heartbeat"):
-        try:
-            heartbeat = json.loads(row["last_heartbeat"])
-        except ValueError:
-            heartbeat = {}
-    door, since = "unknown", None
-    hb_at = _time(heartbeat.get("at"))
-    if heartbeat.get("door") in ("open", "closed"):
-        door, since = heartbeat["door"], hb_at
-    ev_at = _time(last["at_utc"]) if last else None
-    # The newer of the two: an event is immediate, a heartbeat covers a door found open at start.
-    if ev_at is not None and (since is None or ev_at >= since):
-        door, since = _DOOR_KINDS[last["kind"]], ev_at
+    heartbeat = last_heartbeat(row.get("last_heartbeat"))
+    door, since = door_state(heartbeat, last)
     locked = heartbeat.get("locked") if isinstance(heartbeat.get("locked"), bool) else None
     ok = door == "closed" and locked is not False
     return Item(kind, ok, station, label, {"door": door, "locked": locked,
@@ -246,7 +224,7 @@ def section_name(section: str, lang: str = "ja") -> str:
 
 
 def _local(value: Any, zone: str, day: date | None = None) -> str:
-    when = _time(value)
+    when = parse_time(value)
     if when is None:
         return "?"
     from zoneinfo import ZoneInfo
@@ -350,7 +328,7 @@ def _from_row(row: Any) -> Closeout:
     body = json.loads(row.items)
     return Closeout(
         site=row.site, site_name=body.get("site_name") or row.site, day=row.day, zone=body.get("zone") or "UTC",
-        generated_at=_time(row.generated_at) or now_utc(),
+        generated_at=parse_time(row.generated_at) or now_utc(),
         items=[Item(**i) for i in body.get("items", [])], id=row.id,
         deliveries=json.loads(row.deliveries or "{}"),
     )

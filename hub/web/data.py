@@ -14,7 +14,6 @@ is read through an index:
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -27,13 +26,13 @@ from hub.config import HubConfig
 from hub.ledger import day_bounds
 from hub.rules import POLICY_STALE_S
 from hub.schema import events, policies, snapshots, stations
+from hub.station_state import DOOR_KINDS, door_state, last_heartbeat, parse_time  # noqa: F401 (re-exported)
 from hub.timestamps import now_utc, utc_text
 
 _LOG = logging.getLogger(__name__)
 
 WINDOW = 20_000
 PAGE_MAX = 500
-DOOR_KINDS = {"door.opened": "open", "door.forced": "open", "door.intrusion": "open", "door.closed": "closed"}
 _EVENT_COLUMNS = (events.c.row_no, events.c.site, events.c.station, events.c.seq, events.c.event_id,
                   events.c.kind, events.c.at, events.c.at_utc, events.c.badge, events.c.person,
                   events.c.data, events.c.received_at)
@@ -58,17 +57,6 @@ class EventFilter:
     @property
     def empty(self) -> bool:
         return not (self.station or self.person or self.kind or self.day)
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """A stored instant (UTC text or ISO 8601 with an offset) as an aware datetime."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def station_sites(engine: Engine, cfg: HubConfig) -> dict[str, str]:
@@ -159,21 +147,9 @@ def station_policy(engine: Engine, station: str, reported: int | None) -> dict[s
 
 
 def _overview(cfg: HubConfig, row: dict[str, Any], last: dict | None, door_ev: dict | None) -> dict[str, Any]:
-    heartbeat: dict[str, Any] = {}
-    if row.get("last_heartbeat"):
-        try:
-            heartbeat = json.loads(row["last_heartbeat"])
-        except ValueError:
-            heartbeat = {}
+    heartbeat = last_heartbeat(row.get("last_heartbeat"))
     hb_at = parse_time(heartbeat.get("at"))
-    door, door_at = "unknown", None
-    if heartbeat.get("door") in ("open", "closed"):
-        door, door_at = heartbeat["door"], hb_at
-    ev_at = parse_time(door_ev["at_utc"]) if door_ev else None
-    # Whichever is newer: a door event (immediate) or the heartbeat (periodic, but covers
-    # a door that was open when the station started).
-    if ev_at is not None and (door_at is None or ev_at >= door_at):
-        door, door_at = DOOR_KINDS[door_ev["kind"]], ev_at
+    door, door_at = door_state(heartbeat, door_ev)
     station_id = row["station"]
     entry = cfg.station(station_id)
     return {

@@ -1,0 +1,44 @@
+"""What the hub believes about a station's door, from its last heartbeat and its last door
+event: one rule shared by the status page and the end-of-day close-out."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Mapping
+
+# Door events and the state they leave the door in.
+DOOR_KINDS = {"door.opened": "open", "door.forced": "open", "door.intrusion": "open", "door.closed": "closed"}
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A stored instant (UTC text or ISO 8601 with an offset) as an aware datetime."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def last_heartbeat(text: str | None) -> dict[str, Any]:
+    """The stored JSON of a station's last heartbeat ({} if none or unreadable)."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def door_state(heartbeat: Mapping[str, Any], door_event: Mapping[str, Any] | None) -> tuple[str, datetime | None]:
+    """("open" | "closed" | "unknown", since when) from whichever is newer: the last door event
+    (immediate) or the heartbeat (periodic, but it covers a door found open at start)."""
+    door, since = "unknown", None
+    if heartbeat.get("door") in ("open", "closed"):
+        door, since = heartbeat["door"], parse_time(heartbeat.get("at"))
+    ev_at = parse_time(door_event["at_utc"]) if door_event else None
+    if ev_at is not None and (since is None or ev_at >= since):
+        door, since = DOOR_KINDS[door_event["kind"]], ev_at
+    return door, since

@@ -14,34 +14,20 @@ from __future__ import annotations
 import random
 import sys
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.common import HubProc, LoadMeter, Run, base_parser, machine_header  # noqa: E402
-from bench.faults.kit import TappingAgent, drain, ok, report  # noqa: E402
+from bench.common import Run, machine_header  # noqa: E402
+from bench.faults.kit import drain, kill_args, ok, report, under_load  # noqa: E402
 
 
 def main() -> int:
-    p = base_parser(__doc__.splitlines()[0], max_seconds=1200)
-    p.add_argument("--times", type=int, default=20)
-    p.add_argument("--agents", type=int, default=3)
-    p.add_argument("--seed", type=int, default=6)
-    args = p.parse_args()
-    if args.quick:
-        args.times, args.agents = min(args.times, 2), min(args.agents, 1)
+    args = kill_args(__doc__)
     rnd = random.Random(args.seed)
     with Run("broker-kill", keep=args.keep, max_seconds=args.max_seconds) as run:
         machine_header("Fault: mosquitto killed with -9 and restarted under load", args)
-        broker = run.broker()
-        prefix = "bk" + uuid.uuid4().hex[:8]
-        hub = HubProc(run, broker.port, prefix).start()
-        agents = [TappingAgent(run, broker.port, prefix, f"cab-{i + 1}") for i in range(args.agents)]
-        for a in agents:
-            a.start()
-        meter = LoadMeter()
-        time.sleep(1.0 if args.quick else 3.0)
+        broker, hub, agents, meter = under_load(run, "bk", args.agents, args.quick)
         down_total = 0.0
         for i in range(args.times):
             broker.kill()

@@ -2,9 +2,11 @@
 scenario), draining them after the faults, and the accounting of generated against stored."""
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -14,8 +16,10 @@ from bench.common import (  # noqa: E402
     UNKNOWN,
     Accounting,
     HubProc,
+    LoadMeter,
     Run,
     account,
+    base_parser,
     kill9,
     outbox_state,
     scenario,
@@ -110,3 +114,29 @@ def report(agents: list[TappingAgent], hub: HubProc, what: str) -> tuple[list[Ac
 
 def ok(accs: list[Accounting], code: int) -> bool:
     return code == 0 and all(a.lost_n == 0 and a.duplicates == 0 for a in accs)
+
+
+def kill_args(doc: str) -> argparse.Namespace:
+    """The arguments of the kill-and-restart faults (--quick: two kills, one agent)."""
+    p = base_parser(doc.splitlines()[0], max_seconds=1200)
+    p.add_argument("--times", type=int, default=20)
+    p.add_argument("--agents", type=int, default=3)
+    p.add_argument("--seed", type=int, default=6)
+    args = p.parse_args()
+    if args.quick:
+        args.times, args.agents = min(args.times, 2), min(args.agents, 1)
+    return args
+
+
+def under_load(run: Run, tag: str, agents: int, quick: bool):
+    """A broker, a hub process and ``agents`` tapping agents, running for a moment already;
+    returns (broker, hub, agents, load meter)."""
+    broker = run.broker()
+    prefix = tag + uuid.uuid4().hex[:8]
+    hub = HubProc(run, broker.port, prefix).start()
+    tapping = [TappingAgent(run, broker.port, prefix, f"cab-{i + 1}") for i in range(agents)]
+    for a in tapping:
+        a.start()
+    meter = LoadMeter()
+    time.sleep(1.0 if quick else 3.0)
+    return broker, hub, tapping, meter

@@ -13,7 +13,6 @@ one per transaction, and one that still fails is quarantined as ``internal_error
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import queue
 import threading
@@ -24,9 +23,9 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Engine, bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
-from hub.chain import CONTENT_COLUMNS, canonical_json, row_hash
+from hub.chain import canonical_json, content_json, row_hash_text
 from hub.db import begin_write
 from hub.schema import (
     QUARANTINE_PAYLOAD_MAX,
@@ -45,7 +44,7 @@ from kagiban.protocol import (
     ProtocolError,
     Snapshot,
     Status,
-    parse_station_message,
+    parse_station_payload,
     parse_topic,
     ranges,
 )
@@ -78,12 +77,20 @@ _STOP = object()
 # Built once: SQLAlchemy then reuses each one's cache key and compiled form, which matters
 # because a batch from many stations runs these once per station (a statement built anew costs
 # about three times as much as the query itself on SQLite).
+# Each station's highest stored seq, one index probe per station: a batch's seqs above it
+# cannot be stored yet, so only resent ones (at or below it) are looked up one by one.
+_HIGH_SEQS = select(
+    stations.c.station,
+    select(func.max(events.c.seq)).where(events.c.station == stations.c.station).scalar_subquery(),
+).where(stations.c.station.in_(bindparam("b_values", expanding=True)))
 _SEQS_STORED = select(events.c.seq, events.c.event_id).where(
     events.c.station == bindparam("b_station"), events.c.seq.in_(bindparam("b_values", expanding=True)))
 _IDS_STORED = select(events.c.event_id, events.c.station, events.c.seq).where(
     events.c.event_id.in_(bindparam("b_values", expanding=True)))
 _SNAPS_STORED = select(snapshots.c.event_id).where(snapshots.c.event_id.in_(bindparam("b_values", expanding=True)))
 _STATIONS_READ = select(stations).where(stations.c.station.in_(bindparam("b_values", expanding=True)))
+_EVENTS_INSERT = insert(events)
+_COMPILED_INSERTS: dict[str, Any] = {}  # dialect name -> _EVENTS_INSERT compiled for it
 _STATION_COLUMNS = tuple(c.name for c in stations.c if c.name != "station")
 # One executemany for every station a batch touched (bind names may not equal column names).
 _STATION_UPDATE = update(stations).where(stations.c.station == bindparam("b_station")).values(
@@ -165,7 +172,8 @@ class Ingest:
         self._batch_wait_s = batch_wait_s
         self._on_acks = on_acks
         self._on_committed = on_committed
-        self._queue: queue.Queue = queue.Queue()
+        # SimpleQueue: put and get in C, without Queue's locks (paho's thread puts every message).
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="kagiban-ingest", daemon=True)
         self.ingested = 0
@@ -295,7 +303,7 @@ class Ingest:
         try:
             item.site, item.station, item.channel = parse_topic(self._prefix, topic)
             self._check_known(item.site, item.station)
-            item.channel, item.model = parse_station_message(self._prefix, topic, payload)
+            item.model = parse_station_payload(item.site, item.station, item.channel, payload)
             if isinstance(item.model, Event):
                 item.row = _event_row(item.model, item.received_at)
             elif isinstance(item.model, Snapshot):
@@ -357,10 +365,8 @@ class Ingest:
                     q_rows.append(_quarantine_row(item, "id_conflict", detail))
                 else:
                     row_no += 1
-                    # Hash exactly what verify() will read back: data as parsed from its text.
-                    content = {name: row[name] for name in CONTENT_COLUMNS}
-                    content["data"] = json.loads(row["data"])
-                    digest = row_hash(prev_hash, content)
+                    # The same text verify() hashes from the stored row (data parsed back).
+                    digest = row_hash_text(prev_hash, content_json(row, row["data"]))
                     new_events.append({**row, "row_no": row_no, "prev_hash": prev_hash, "hash": digest})
                     prev_hash = digest
                     by_key[key] = row["event_id"]
@@ -388,7 +394,7 @@ class Ingest:
         out.committed.events.extend(new_events)
         out.committed.presence.extend(log_rows)
         if new_events:
-            conn.execute(insert(events), new_events)
+            _insert_events(conn, new_events)
             conn.execute(
                 update(chain_head).where(chain_head.c.id == 1).values(row_no=row_no, hash=prev_hash)
             )
@@ -413,6 +419,22 @@ class Ingest:
                 ", ".join(sorted({f"{r['reason']} on {r['topic']}" for r in q_rows})[:10]),
             )
         return out
+
+
+def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """One executemany of new event rows, handed to the driver as they are: SQLAlchemy's
+    per-row parameter processing cost more than SQLite's insert itself (bench/ingest.py), and
+    the events columns are plain text and integers that need none."""
+    compiled = _COMPILED_INSERTS.get(conn.dialect.name)
+    if compiled is None:
+        compiled = _COMPILED_INSERTS[conn.dialect.name] = _EVENTS_INSERT.compile(dialect=conn.dialect)
+    if compiled._bind_processors:  # a dialect that converts values: let SQLAlchemy do it
+        conn.execute(_EVENTS_INSERT, rows)
+    elif compiled.positional:
+        names = compiled.positiontup
+        conn.exec_driver_sql(compiled.string, [tuple(row[n] for n in names) for row in rows])
+    else:
+        conn.exec_driver_sql(compiled.string, rows)
 
 
 def _event_row(ev: Event, received_at: str) -> dict[str, Any]:
@@ -492,8 +514,14 @@ def _stored_events(
     seqs: dict[str, set[int]] = {}
     for row in rows:
         seqs.setdefault(row["station"], set()).add(row["seq"])
+    high: dict[str, int] = {}
+    for chunk in _chunks(sorted(seqs)):
+        high.update((station, top or 0) for station, top in conn.execute(_HIGH_SEQS, {"b_values": chunk}))
     for station, numbers in seqs.items():
-        for chunk in _chunks(sorted(numbers)):
+        # A station without a stations row (events written some other way) is looked up whole.
+        top = high.get(station)
+        wanted = numbers if top is None else {n for n in numbers if n <= top}
+        for chunk in _chunks(sorted(wanted)):
             for seq, event_id in conn.execute(_SEQS_STORED, {"b_station": station, "b_values": chunk}):
                 by_key[(station, seq)] = event_id
                 by_id[event_id] = (station, seq)

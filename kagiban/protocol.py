@@ -22,14 +22,16 @@ import base64
 import json
 import re
 from datetime import date, datetime
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     field_validator,
     model_validator,
@@ -103,6 +105,17 @@ def parse_topic(prefix: str, value: str) -> tuple[str, str, str]:
     return site, station, channel
 
 
+def _supported_version(value: int) -> int:
+    if value != VERSION:
+        raise ValueError(f"protocol version {VERSION} only")
+    return value
+
+
+# A JSON integer equal to VERSION: not 1.0, not true, not "1" (strict Literal[1] takes 1.0 and
+# true, since they compare equal to 1), so one parse can tell a bad version from a bad payload.
+Version = Annotated[int, Strict(), AfterValidator(_supported_version)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -110,7 +123,7 @@ class _Strict(BaseModel):
 class Event(_Strict):
     """One audit event, as committed to the station's outbox and stored by the hub."""
 
-    v: Literal[1] = 1
+    v: Version = VERSION
     id: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
     seq: int = Field(ge=1, le=MAX_SEQ)
     site: str = Field(pattern=ID_PATTERN)
@@ -125,7 +138,7 @@ class Event(_Strict):
 class Snapshot(_Strict):
     """A camera frame taken for an event; the image travels base64-encoded."""
 
-    v: Literal[1] = 1
+    v: Version = VERSION
     event_id: str = Field(pattern=UUID_PATTERN)
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
@@ -147,7 +160,7 @@ class Snapshot(_Strict):
 class Status(_Strict):
     """Retained online/offline state; the offline form is the last will."""
 
-    v: Literal[1] = 1
+    v: Version = VERSION
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
     state: Literal["online", "offline"]
@@ -158,7 +171,7 @@ class Status(_Strict):
 class Heartbeat(_Strict):
     """Periodic liveness and health figures from a station."""
 
-    v: Literal[1] = 1
+    v: Version = VERSION
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
     kind: StationKind
@@ -178,7 +191,7 @@ class Heartbeat(_Strict):
 class Ack(_Strict):
     """The hub has committed these sequence numbers (inclusive ranges) and snapshots."""
 
-    v: Literal[1] = 1
+    v: Version = VERSION
     station: str = Field(pattern=ID_PATTERN)
     seqs: list[tuple[int, int]] = Field(default_factory=list)
     snapshots: list[str] = Field(default_factory=list)
@@ -251,7 +264,7 @@ def _deny_like(entry: PolicyEntry, decision: DecisionKind, reason: str) -> Polic
 class Policy(_Strict):
     """Per-station access policy, published (signed) by the hub and cached on disk."""
 
-    v: Literal[1] = 1
+    v: Version = VERSION
     version: int = Field(ge=1)
     issued_at: AwareDatetime
     site: str = Field(pattern=ID_PATTERN)
@@ -314,7 +327,7 @@ class SignedPolicy(_Strict):
     object is read as a Policy); ``key_id`` names the signing key (see kagiban.signing.key_id).
     """
 
-    v: Literal[1] = 1
+    v: Version = VERSION
     policy: Policy
     key_id: str = Field(pattern=KEY_ID_PATTERN)
     signature: str = Field(min_length=1)
@@ -328,7 +341,7 @@ def canonical_json(obj: Any) -> bytes:
 class Alert(_Strict):
     """An alert raised by the hub's rules."""
 
-    v: Literal[1] = 1
+    v: Version = VERSION
     id: int
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
@@ -354,12 +367,33 @@ def parse_hub_message(model: type[M], payload: bytes, limit: int = 1024 * 1024) 
     """Validate an ack or policy a station received; ProtocolError says why it is refused."""
     if len(payload) > limit:
         raise ProtocolError("oversized", f"{len(payload)} bytes > {limit}")
+    return _validate_json(model, payload)
+
+
+def _validate_json(model: type[M], payload: bytes) -> M:
+    """``payload`` parsed once, strictly, into ``model``; ProtocolError (bad_json, bad_version,
+    bad_schema) says why not. Strict: "1" is not a seq, true is not a number; ISO strings still
+    parse as times."""
     try:
-        return model.model_validate_json(payload, strict=True)
+        parsed = model.model_validate_json(payload, strict=True)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors(include_url=False)
+        first = errors[0]
+        if first["type"] == "json_invalid":
+            raise ProtocolError("bad_json", first["msg"][:200]) from exc
+        if first["type"] == "model_type":
+            raise ProtocolError("bad_schema", "payload is not a JSON object") from exc
+        # Another version's payload fails the schema too: the version is the reason to give.
+        for err in errors:
+            if err["loc"][:1] == ("v",):
+                raise ProtocolError("bad_version", f"v={err['input']!r}") from exc
+        if not _has_version_key(payload):  # only refused payloads are read twice
+            raise ProtocolError("bad_version", "v=None") from exc
         where = ".".join(str(p) for p in first["loc"]) or "payload"
         raise ProtocolError("bad_schema", f"{where}: {first['msg']}") from exc
+    if "v" not in parsed.model_fields_set:  # the models default v for the sending side
+        raise ProtocolError("bad_version", "v=None")
+    return parsed
 
 
 def dumps(model: BaseModel) -> bytes:
@@ -381,6 +415,14 @@ _MODELS: dict[str, type[BaseModel]] = {
 }
 
 
+def _has_version_key(payload: bytes) -> bool:
+    try:
+        value = json.loads(payload)
+    except ValueError:
+        return True  # not for this check to decide
+    return not isinstance(value, dict) or "v" in value
+
+
 def parse_station_message(prefix: str, topic_name: str, payload: bytes) -> tuple[str, BaseModel]:
     """Validate a message a station published; return (channel, model).
 
@@ -388,26 +430,16 @@ def parse_station_message(prefix: str, topic_name: str, payload: bytes) -> tuple
     bad_json, bad_version, bad_schema, forged_origin, bad_image.
     """
     site, station, channel = parse_topic(prefix, topic_name)
+    return channel, parse_station_payload(site, station, channel, payload)
+
+
+def parse_station_payload(site: str, station: str, channel: str, payload: bytes) -> BaseModel:
+    """The payload of a station message whose topic parse_topic() has already split."""
     if channel not in _MODELS:
         raise ProtocolError("not_station_channel", channel)
     if len(payload) > _LIMITS[channel]:
         raise ProtocolError("oversized", f"{len(payload)} bytes > {_LIMITS[channel]}")
-    try:
-        raw = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError("bad_json", str(exc)[:200]) from exc
-    if not isinstance(raw, dict):
-        raise ProtocolError("bad_schema", "payload is not a JSON object")
-    # type() check: JSON true and 1.0 compare equal to 1 in Python.
-    if type(raw.get("v")) is not int or raw["v"] != VERSION:
-        raise ProtocolError("bad_version", f"v={raw.get('v')!r}")
-    try:
-        # Strict: "1" is not a seq, true is not a number; ISO strings still parse as times.
-        model = _MODELS[channel].model_validate_json(payload, strict=True)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "payload"
-        raise ProtocolError("bad_schema", f"{where}: {first['msg']}") from exc
+    model = _validate_json(_MODELS[channel], payload)
     if model.site != site or model.station != station:  # type: ignore[attr-defined]
         raise ProtocolError(
             "forged_origin",
@@ -416,7 +448,7 @@ def parse_station_message(prefix: str, topic_name: str, payload: bytes) -> tuple
         )
     if isinstance(model, Snapshot):
         model.image_bytes()
-    return channel, model
+    return model
 
 
 def now_local() -> datetime:

@@ -6,10 +6,12 @@ import sqlite3
 import tracemalloc
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import insert
 
 from hub import migrate
-from hub.chain import CONTENT_COLUMNS, canonical_json, row_hash, verify
+from hub.chain import CONTENT_COLUMNS, canonical_json, content_json, row_hash, row_hash_text, verify
 from hub.db import begin_write, make_engine
 from hub.ingest import Ingest
 from hub.schema import GENESIS_HASH, chain_head, events
@@ -40,6 +42,31 @@ def tamper(path, sql, *args):
     with conn:
         conn.execute(sql, args)
     conn.close()
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.dictionaries(st.text(max_size=8), _JSON, max_size=5),
+    person=st.none() | st.text(max_size=20),
+    badge=st.none() | st.text(alphabet="0123456789ABCDEF", min_size=8, max_size=16),
+)
+def test_ingest_hashes_the_text_verify_hashes(data, person, badge):
+    # Ingest builds the content's JSON around the data text it stores; verify() parses the data
+    # back and encodes the whole content. Both must be the same text, or intact rows look altered.
+    row = {"site": "ward-a", "station": "cabinet-1", "seq": 7, "event_id": "e-1", "kind": "key.used",
+           "at": "2026-11-26T10:00:00+09:00", "badge": badge, "person": person,
+           "received_at": "2026-11-26T01:00:00.000000Z"}
+    data_text = canonical_json(data)
+    content = {**row, "data": json.loads(data_text)}
+    assert content_json(row, data_text) == canonical_json(content)
+    assert row_hash_text(GENESIS_HASH, content_json(row, data_text)) == row_hash(GENESIS_HASH, content)
 
 
 def test_intact_chain_is_reported_intact(db):

@@ -152,7 +152,8 @@ MALFORMED = [
     ("unknown station", "cabinet-9", "event", encode(event("cabinet-9", 1)), "unknown_station"),
     ("bad topic", "-cabinet", "event", encode(event("cabinet-1", 1)), "bad_topic"),
     ("seq beyond 64 bits", "cabinet-1", "event", _beyond_64_bits(), "bad_schema"),
-    ("lone surrogate in text", "cabinet-1", "event", _lone_surrogate(), "bad_schema"),
+    # JSON text that decodes to no Unicode string: the one JSON parser calls it invalid.
+    ("lone surrogate in text", "cabinet-1", "event", _lone_surrogate(), "bad_json"),
     ("version true", "cabinet-1", "event", encode(event("cabinet-1", 1, v=True)), "bad_version"),
 ]
 
@@ -308,6 +309,57 @@ def test_an_unstorable_event_does_not_take_its_seq_from_a_good_one(engine):
     with engine.connect() as conn:
         assert list(conn.execute(select(events.c.event_id)).scalars()) == [second["id"]]
         assert list(conn.execute(select(quarantine.c.reason)).scalars()) == ["internal_error"]
+
+
+def test_a_resend_in_a_batch_of_new_events_is_still_recognised(engine):
+    # Seqs above a station's highest stored seq skip the lookup; resent ones below it must not.
+    bodies = [event("cabinet-1", seq) for seq in range(1, 6)]
+    first = Ingest(engine, prefix="p")
+    for body in bodies:
+        first.submit(f"p/{SITE}/cabinet-1/event", encode(body))
+    first.start()
+    first.stop()
+
+    acks = []
+    again = Ingest(engine, prefix="p", on_acks=acks.extend)
+    again.submit(f"p/{SITE}/cabinet-1/event", encode(bodies[2]))  # seq 3 resent as it was
+    again.submit(f"p/{SITE}/cabinet-1/event", encode(event("cabinet-1", 4)))  # seq 4, another event
+    for seq in (6, 7, 8):
+        again.submit(f"p/{SITE}/cabinet-1/event", encode(event("cabinet-1", seq)))
+    again.start()
+    again.stop()
+
+    assert stored_seqs(engine, "cabinet-1") == [1, 2, 3, 4, 5, 6, 7, 8]
+    with engine.connect() as conn:
+        stored_4 = conn.execute(select(events.c.event_id).where(events.c.seq == 4)).scalar_one()
+        reasons = list(conn.execute(select(quarantine.c.reason)).scalars())
+    assert stored_4 == bodies[3]["id"]
+    assert reasons == ["seq_conflict"]
+    assert again.duplicates == 1 and again.ingested == 3
+    assert set().union(*(a.seq_set() for _s, _n, a in acks)) == {3, 4, 6, 7, 8}
+    assert verify(engine).ok
+
+
+def test_events_of_a_station_without_a_stations_row_are_still_found(engine):
+    # Rows written some other way (a restore, a tool) may lack the station's row: look up all.
+    body = event("cabinet-1", 1)
+    first = Ingest(engine, prefix="p")
+    first.submit(f"p/{SITE}/cabinet-1/event", encode(body))
+    first.start()
+    first.stop()
+    with engine.begin() as conn:
+        conn.execute(stations.delete())
+
+    again = Ingest(engine, prefix="p")
+    again.submit(f"p/{SITE}/cabinet-1/event", encode(body))
+    again.submit(f"p/{SITE}/cabinet-1/event", encode(event("cabinet-1", 1)))
+    again.start()
+    again.stop()
+
+    assert stored_seqs(engine, "cabinet-1") == [1]
+    assert again.duplicates == 1
+    with engine.connect() as conn:
+        assert list(conn.execute(select(quarantine.c.reason)).scalars()) == ["seq_conflict"]
 
 
 def test_ack_callback_failure_does_not_stop_the_writer(engine):

@@ -47,6 +47,13 @@ def test_good_event_parses_with_its_offset():
         (T, b"{not json", "bad_json"),
         (T, b"[1,2]", "bad_schema"),
         (T, json.dumps({**GOOD, "v": 2}).encode(), "bad_version"),
+        (T, json.dumps({**GOOD, "v": 1.0}).encode(), "bad_version"),
+        (T, json.dumps({**GOOD, "v": True}).encode(), "bad_version"),
+        (T, json.dumps({**GOOD, "v": "1"}).encode(), "bad_version"),
+        (T, json.dumps({k: v for k, v in GOOD.items() if k != "v"}).encode(), "bad_version"),
+        # Another version's payload breaks the schema too; the version is the reason given.
+        (T, json.dumps({**GOOD, "v": 2, "seq": "one", "new_field": 1}).encode(), "bad_version"),
+        (T, json.dumps({k: v for k, v in GOOD.items() if k not in ("v", "seq")}).encode(), "bad_version"),
         (T, json.dumps({**GOOD, "seq": 0}).encode(), "bad_schema"),
         (T, json.dumps({**GOOD, "at": "2026-11-26T10:00:00"}).encode(), "bad_schema"),
         (T, json.dumps({**GOOD, "extra": 1}).encode(), "bad_schema"),

@@ -243,7 +243,9 @@ def start_stack(run: Run, args, station: str = "latency-1"):
 
     broker = run.broker()
     prefix = "lat" + uuid.uuid4().hex[:8]
-    hub = HubProc(run, broker.port, prefix, web=True)
+    wait_ms = getattr(args, "batch_wait_ms", None)  # bench/scale.py has no such option
+    ingest = {"batch_wait_ms": wait_ms} if wait_ms is not None else None
+    hub = HubProc(run, broker.port, prefix, web=True, ingest=ingest)
     hub.add_web_user()
     hub.start()
     unit = write_unit(run, broker.port, prefix, station, timings={"debounce_ms": args.debounce_ms, "heartbeat_s": 30})
@@ -266,6 +268,8 @@ def main() -> int:
     p.add_argument("--stations", type=int, default=20, help="simulated stations carrying the background load")
     p.add_argument("--pause", type=float, default=0.05, help="seconds between samples")
     p.add_argument("--debounce-ms", type=int, default=0, help="the agent's timings.debounce_ms")
+    p.add_argument("--batch-wait-ms", type=int, default=None,
+                   help="the hub's ingest.batch_wait_ms (default: the hub's)")
     args = p.parse_args()
     if args.quick:
         args.events, args.stations = min(args.events, 20), min(args.stations, 5)

@@ -111,10 +111,15 @@ def raw_pass(run: Run, port: int, stations: list[str], per_station: int, timeout
     return {"n": got["n"], "expected": n, "seconds": took, "rate": counted / took if took else 0.0}
 
 
+def hub_ingest(args) -> dict | None:
+    """The hub's ``ingest:`` settings given on the command line, if any."""
+    given = {"batch_max": args.batch_max, "batch_wait_ms": args.batch_wait_ms}
+    return {k: v for k, v in given.items() if v is not None} or None
+
+
 def hub_pass(run: Run, port: int, stations: list[str], per_station: int, timeout: float, queued: bool,
-             batch_max: int | None, profile: str | None = None) -> dict:
+             ingest: dict | None, profile: str | None = None) -> dict:
     prefix = "hub" + uuid.uuid4().hex[:8]
-    ingest = {"batch_max": batch_max} if batch_max else None
     hub = HubProc(run, port, prefix, ingest=ingest, name=f"hub-{prefix}").start()
     todo = payloads(stations, per_station)
     n = len(stations) * per_station
@@ -202,6 +207,8 @@ def main() -> int:
     p.add_argument("--mode", choices=["live", "queued", "both", "writer"], default="both",
                    help="writer: the hub's ingest writer alone, in this process (no MQTT; a component figure)")
     p.add_argument("--batch-max", type=int, default=None, help="the hub's ingest.batch_max (default: the hub's)")
+    p.add_argument("--batch-wait-ms", type=int, default=None,
+                   help="the hub's ingest.batch_wait_ms (default: the hub's)")
     p.add_argument("--profile", metavar="FILE", help="sample the hub with py-spy during its first pass")
     args = p.parse_args()
     if args.quick:
@@ -234,7 +241,7 @@ def main() -> int:
             raws, hubs = [], []
             for i in range(args.repeat):
                 raws.append(raw_pass(run, broker.port, stations, per_station, timeout, queued))
-                hubs.append(hub_pass(run, broker.port, stations, per_station, timeout, queued, args.batch_max,
+                hubs.append(hub_pass(run, broker.port, stations, per_station, timeout, queued, hub_ingest(args),
                                      args.profile if i == 0 and mode == modes[0] else None))
             raws.append(raw_pass(run, broker.port, stations, per_station, timeout, queued))
             base = statistics.median(r["rate"] for r in raws)

@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 from hub import alerts as alert_store
 from hub import ledger
 from hub.schema import alerts as alerts_table
-from hub.web import data, i18n, reports
+from hub.web import data, formats, i18n, reports
 from hub.web.app import state
 from hub.web.auth import ACK_ROLES, role_required
 
@@ -61,15 +61,36 @@ def localtime(value: Any, site: str | None = None, fmt: str = "medium") -> str:
     when = value if isinstance(value, datetime) else data.parse_time(value)
     if when is None:
         return ""
-    cfg = state().cfg
-    zone = cfg.site_zone(site) if site else cfg.zone()
-    return format_datetime(when.astimezone(zone), fmt, rebase=False)
+    fm = formats.current()
+    if fm is None:  # no request (nor app) context: flask_babel's own defaults
+        cfg = state().cfg
+        return format_datetime(when.astimezone(cfg.site_zone(site) if site else cfg.zone()), fmt, rebase=False)
+    # The key ledger shows three times a row: the site's zone and the compiled format are
+    # looked up once per request (hub.web.formats), not once per cell.
+    zone = fm.zones.get(site)
+    if zone is None:
+        cfg = state().cfg
+        zone = fm.zones[site] = cfg.site_zone(site) if site else cfg.zone()
+    return fm.format_datetime(when.astimezone(zone), fmt)
 
 
 def seconds(value: Any) -> str:
     if not isinstance(value, (int, float)):
         return ""
-    return _("%(seconds)s s", seconds=format_decimal(round(float(value), 1)))
+    number = round(float(value), 1)
+    fm = formats.current()
+    if fm is None:
+        return _("%(seconds)s s", seconds=format_decimal(number))
+    return fm.text("%(seconds)s s") % {"seconds": fm.format_decimal(number)}
+
+
+def label_of(table: dict[str, Any]):
+    """A template helper: the label of a key of ``table`` in the page's language (looked up
+    once per request and key: the key ledger asks for its entry label on every row)."""
+    def label(key: str | None) -> str:
+        fm = formats.current()
+        return i18n.label(table, key) if fm is None else fm.label(table, key)
+    return label
 
 
 def person_label(person: str | None) -> str:
@@ -127,17 +148,17 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(
         station_name=lambda s: data.station_name(state().cfg, s),
         person_label=person_label,
-        kind_label=lambda k: i18n.label(i18n.EVENT_KINDS, k),
-        rule_label=lambda r: i18n.label(i18n.ALERT_RULES, r),
-        severity_label=lambda s: i18n.label(i18n.SEVERITIES, s),
-        station_state_label=lambda s: i18n.label(i18n.STATION_STATES, s),
-        policy_state_label=lambda s: i18n.label(i18n.POLICY_STATES, s),
-        door_label=lambda s: i18n.label(i18n.DOOR_STATES, s),
-        station_kind_label=lambda s: i18n.label(i18n.STATION_KINDS, s),
-        alert_state_label=lambda s: i18n.label(i18n.ALERT_STATES, s),
-        entry_label=lambda s: i18n.label(i18n.LEDGER_ENTRIES, s),
-        role_label=lambda s: i18n.label(i18n.ROLES, s),
-        ledger_header=lambda s: i18n.label(i18n.LEDGER_HEADERS, s),
+        kind_label=label_of(i18n.EVENT_KINDS),
+        rule_label=label_of(i18n.ALERT_RULES),
+        severity_label=label_of(i18n.SEVERITIES),
+        station_state_label=label_of(i18n.STATION_STATES),
+        policy_state_label=label_of(i18n.POLICY_STATES),
+        door_label=label_of(i18n.DOOR_STATES),
+        station_kind_label=label_of(i18n.STATION_KINDS),
+        alert_state_label=label_of(i18n.ALERT_STATES),
+        entry_label=label_of(i18n.LEDGER_ENTRIES),
+        role_label=label_of(i18n.ROLES),
+        ledger_header=label_of(i18n.LEDGER_HEADERS),
         alert_message=alert_message,
         event_details=event_details,
         current_lang=lang,

@@ -6,6 +6,7 @@ is sent again by the stations, whose outboxes keep every event until it is acked
 """
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -97,6 +98,10 @@ class Hub:
         self.policies.start()
         self._start_rules()
         self._start_web()
+        # What start-up made (modules, templates, translations, compiled statements) lives as
+        # long as the hub: kept out of the collector, a full collection scans only what came
+        # after, 0.2 ms instead of ~55 ms in the middle of a page or a batch (bench/web.py).
+        gc.freeze()
         _LOG.info("hub started: broker %s:%d, prefix %s", cfg.broker.host, cfg.broker.port, prefix)
 
     def _start_rules(self) -> None:

@@ -200,13 +200,16 @@ class Agent:
                 },
             )
         )
-        loop = threading.Thread(target=self._run, name=f"agent-{self.station}", daemon=True)
-        snap = threading.Thread(target=self._snapshot_worker, name="camera", daemon=True)
-        work = threading.Thread(target=self._work_worker, name="work", daemon=True)
-        self._threads = [loop, snap, work]
-        loop.start()
-        snap.start()
-        work.start()
+        # Each thread costs resident memory (its stack, often a malloc arena of its own), so a
+        # unit runs only those it needs: the camera worker if it has a camera, the print worker
+        # if it is a printer (only the printer logic asks for Work).
+        self._threads = [threading.Thread(target=self._run, name=f"agent-{self.station}", daemon=True)]
+        if self.camera:
+            self._threads.append(threading.Thread(target=self._snapshot_worker, name="camera", daemon=True))
+        if self.print_server is not None or self.cfg.station.kind == "printer":
+            self._threads.append(threading.Thread(target=self._work_worker, name="work", daemon=True))
+        for th in self._threads:
+            th.start()
         if self.door_switch:
             self.door_switch.start(lambda is_open, t: self.post(("door_raw", is_open, t)))
         for name, sw in self.inputs.items():

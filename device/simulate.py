@@ -3,6 +3,7 @@
 A scenario file is YAML::
 
     repeat: 3            # 0 = until stopped
+    start_after_s: 60    # optional: seconds before the first round (default 0)
     steps:
       - tap: 0123456789ABCDEF
       - wait: 1.5
@@ -63,6 +64,9 @@ class Scenario(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     repeat: int = Field(default=1, ge=0)
+    # A quiet stretch before the first round, kept out of the steps so a long idle followed by
+    # many repeated taps stays a short list (bench/footprint.py measures the agent holding it).
+    start_after_s: float = Field(default=0.0, ge=0, le=86400)
     steps: list[Union[Tap, Door, Wait, Press, Bin]]
 
 
@@ -94,6 +98,8 @@ class ScenarioRunner:
         return not self._thread.is_alive()
 
     def _run(self) -> None:
+        if self._stop.wait(self.scenario.start_after_s):
+            return
         rounds = 0
         while not self._stop.is_set() and (self.scenario.repeat == 0 or rounds < self.scenario.repeat):
             rounds += 1

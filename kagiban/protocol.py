@@ -191,6 +191,10 @@ class Heartbeat(_Strict):
 class Ack(_Strict):
     """The hub has committed these sequence numbers (inclusive ranges) and snapshots."""
 
+    # Snapshot ids are unique: pydantic-core's process-wide JSON string cache would keep each
+    # one (up to 16,384, ~2 MiB) in a station that must stay under 60 MB. Keys are still cached.
+    model_config = ConfigDict(cache_strings="keys")
+
     v: Version = VERSION
     station: str = Field(pattern=ID_PATTERN)
     seqs: list[tuple[int, int]] = Field(default_factory=list)

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ValidationError
 
@@ -57,8 +56,14 @@ def generate_private_key() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 
 
+# cryptography's serialization package (PEM, SSH, PKCS#12 and their ciphers) is imported only
+# by the hub's key-file functions: a station only verifies, and would carry ~0.7 MiB for nothing.
+
+
 def private_key_pem(key: Ed25519PrivateKey) -> bytes:
     """PKCS#8 PEM, unencrypted (the file's mode protects it)."""
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -66,6 +71,8 @@ def private_key_pem(key: Ed25519PrivateKey) -> bytes:
 
 def load_private_key(path: str | os.PathLike) -> Ed25519PrivateKey:
     """Read a PEM Ed25519 private key; ValueError if the file holds anything else."""
+    from cryptography.hazmat.primitives import serialization
+
     data = Path(path).read_bytes()
     try:
         key = serialization.load_pem_private_key(data, password=None)
@@ -105,8 +112,7 @@ def load_or_create_private_key(path: str | os.PathLike) -> Ed25519PrivateKey:
 def public_key_b64(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
     """Base64 of the 32 raw public-key bytes (what a station's config holds)."""
     pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
-    raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return base64.b64encode(raw).decode("ascii")
+    return base64.b64encode(pub.public_bytes_raw()).decode("ascii")
 
 
 def parse_public_key(value: str) -> Ed25519PublicKey:
@@ -126,8 +132,8 @@ def key_id(key: Ed25519PrivateKey | Ed25519PublicKey | str) -> str:
     """First 16 hex characters of sha256 of the raw public key (a key or its base64 form)."""
     if isinstance(key, str):
         key = parse_public_key(key)
-    raw = base64.b64decode(public_key_b64(key))
-    return hashlib.sha256(raw).hexdigest()[:16]
+    pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return hashlib.sha256(pub.public_bytes_raw()).hexdigest()[:16]
 
 
 # ---- signing and verifying ------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """Keep a snapshot within what the wire protocol carries: a frame too large to send would be
-refused by the broker and the hub, and resent for ever, so it is scaled down first."""
+refused by the broker and the hub, and resent for ever, so it is scaled down first.
+
+Pillow is imported only when a frame has to be scaled, which is rare: the agent imports this
+module at start and should not carry Pillow for it.
+"""
 from __future__ import annotations
 
 import io
 import logging
-
-from PIL import Image
 
 from kagiban.protocol import MAX_SNAPSHOT_BYTES
 
@@ -19,6 +21,8 @@ def fit_jpeg(jpeg: bytes, max_bytes: int = MAX_JPEG_BYTES) -> bytes:
     """``jpeg`` itself if small enough, else the same picture re-encoded smaller."""
     if len(jpeg) <= max_bytes:
         return jpeg
+    from PIL import Image
+
     img = Image.open(io.BytesIO(jpeg))
     img.load()
     width, height = img.size

@@ -42,8 +42,10 @@ def _deliver(on_edge: EdgeCallback | None, door_open: bool) -> None:
 class GpioDoorSwitch:
     """A reed switch read with gpiozero.
 
-    The switch is a gpiozero Button whose "pressed" means "door closed": wired to ground
-    (``closed_level="low"``) the pin is pulled up, wired to 3V3 (``"high"``) it is pulled down.
+    The switch is a gpiozero DigitalInputDevice whose "active" means "door closed": wired to
+    ground (``closed_level="low"``) the pin is pulled up, wired to 3V3 (``"high"``) it is pulled
+    down. Not a Button: a Button runs a hold-detection thread of its own for each input (a
+    resident stack and malloc arena on a memory-tight unit) for "held" events nobody uses.
     Callbacks run on gpiozero's thread; hand them to the station's loop (e.g. a queue).
     """
 
@@ -56,18 +58,18 @@ class GpioDoorSwitch:
     ) -> None:
         if closed_level not in ("low", "high"):
             raise ValueError("closed_level must be 'low' or 'high'")
-        from gpiozero import Button
+        from gpiozero import DigitalInputDevice
 
         # No bounce_time: it is not honoured by every backend; the station debounces.
-        self._button = Button(pin, pull_up=(closed_level == "low"), pin_factory=pin_factory)
+        self._contact = DigitalInputDevice(pin, pull_up=(closed_level == "low"), pin_factory=pin_factory)
         self._pin = pin
         self._on_edge: EdgeCallback | None = None
 
     def start(self, on_edge: EdgeCallback) -> None:
         """Report every raw edge to ``on_edge(door_open, monotonic_time)`` on gpiozero's thread."""
         self._on_edge = on_edge
-        self._button.when_pressed = self._closed
-        self._button.when_released = self._opened
+        self._contact.when_activated = self._closed
+        self._contact.when_deactivated = self._opened
         _LOG.info("door switch on GPIO%d started (now %s)", self._pin,
                   "open" if self.is_open() else "closed")
 
@@ -79,13 +81,13 @@ class GpioDoorSwitch:
 
     def is_open(self) -> bool:
         """True if the contact is open now (raw, not debounced)."""
-        return not self._button.is_pressed
+        return not self._contact.is_active
 
     def close(self) -> None:
         """Stop callbacks and release the pin."""
         # Dropping the handler first silences an edge racing with close().
         self._on_edge = None
-        self._button.close()
+        self._contact.close()
 
 
 class StandInDoorSwitch:

@@ -36,3 +36,11 @@ def test_long_names_still_make_a_valid_small_jpeg():
     data = cam.capture("printer.uncollected_printout_warning")
     with Image.open(io.BytesIO(data)) as img:
         assert img.size == (160, 120)
+
+
+def test_any_label_makes_a_frame():
+    # The pixel font has capitals, digits and the punctuation of ids, kinds and times; anything
+    # else is drawn as "?", never an error.
+    data = StandInCamera(320, 240, 80, "cabinet-1").capture("扉 opened (test) #1 ✓")
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.size == (320, 240)

@@ -27,3 +27,18 @@ def test_a_pi_only_pin_factory_fails_with_a_clear_error():
     # RPi.GPIO refuses to import off a Pi; lgpio may be missing altogether.
     with pytest.raises(PinFactoryUnavailable, match="rpigpio"):
         make_pin_factory(PinsSection(factory="rpigpio"))
+
+
+def test_a_simulated_units_mock_pins_keep_a_bounded_history():
+    from device.sensors.pins import MOCK_HISTORY
+
+    factory = make_pin_factory(PinsSection(factory="mock"))
+    try:
+        pin = factory.pin(27)
+        pin.function = "output"
+        for i in range(MOCK_HISTORY * 3):
+            pin.state = i % 2
+        assert len(pin.states) == MOCK_HISTORY
+        assert bool(pin.states[-1].state) == bool((MOCK_HISTORY * 3 - 1) % 2)
+    finally:
+        factory.close()

@@ -19,8 +19,10 @@ Rules, one alert each:
   station is marked offline in ``stations``); "back online" once when it reports again.
 - seq_gap: a sequence number missing for longer than ``rules.gap_grace_s``.
 - outbox_filling: a heartbeat showing the outbox at ``rules.outbox_warn_ratio`` or fuller;
-- storage_failed: a heartbeat saying the station cannot write its records (disk full);
   again only after it has dropped below half that.
+- storage_failed: a heartbeat saying the station cannot write its records (disk full) and keeps
+  them in memory; or, when no such heartbeat got through, the station's ``storage.failed``
+  event once it can write again.
 - tray_uncollected: ``tray.uncollected``: printouts left in a printer's tray (warning, to the
   site's supervisors); print_expired: ``print.expired``, held print jobs cancelled unprinted
   (info); cups_down / cups_up: a printer cannot reach its print server (warning), and again can
@@ -73,6 +75,8 @@ _EVENT_KINDS = ("door.forced", "door.held_open", "badge.denied", "badge.granted"
 _EVENT_KINDS += ("door.intrusion", "door.opened", "shred.started")
 # Printers.
 _EVENT_KINDS += ("tray.uncollected", "print.expired", "cups.down", "cups.up")
+# A station that could not write its records, told once it can again (QoS 1, from its outbox).
+_EVENT_KINDS += ("storage.failed",)
 # A station gets a new policy within a second or two of its publication (retained, QoS 1);
 # a minute behind means it is not taking policies (wrong key, full disk, a broken link): a
 # revoked badge may still open it. The status page marks such a station with the same grace.
@@ -416,7 +420,8 @@ class Rules:
             found.append(("print_expired", "info", {
                 **params, "count": data.get("count"), "limit_min": round((data.get("limit_s") or 0) / 60),
                 "users": sorted({j.get("user") for j in data.get("jobs") or [] if j.get("user")})}))
-        elif kind == "storage.failed":
+        elif kind == "storage.failed" and not self._alerted_since(station_id, "storage_failed", data.get("since")):
+            # Unless a heartbeat already raised it during this outage (the live alarm).
             found.append(("storage_failed", "critical", {
                 **params, "unrecorded": data.get("kept"), "error": data.get("error") or ""}))
         elif kind == "cups.down":
@@ -445,6 +450,17 @@ class Rules:
             except Exception:
                 self.errors += 1
                 _LOG.exception("raising %s for event %s failed", rule, row["event_id"])
+
+    def _alerted_since(self, station_id: str, rule: str, since: Any) -> bool:
+        """Whether ``rule`` was raised for the station at or after ``since`` (an ISO time)."""
+        try:
+            start = utc_text(datetime.fromisoformat(since))
+        except (TypeError, ValueError):
+            return False
+        with self.engine.connect() as conn:
+            return conn.execute(select(alerts.c.id).where(
+                alerts.c.station == station_id, alerts.c.rule == rule, alerts.c.raised_at >= start,
+            ).limit(1)).first() is not None
 
     def _station_kind(self, station_id: str) -> str | None:
         """A station's kind: as listed in the config, else as it reported itself."""
@@ -503,9 +519,11 @@ class Rules:
 
     def _storage(self, station_id: str, st: _Station, unrecorded: int, error: str | None,
                  now: datetime) -> None:
-        # The station could not write its records (disk full) since its last heartbeat: it refused
-        # grants meanwhile and keeps what happened in memory, which a power cut would lose.
-        failing = bool(unrecorded) or error is not None
+        # The station cannot write its records (disk full) and keeps what happened in memory,
+        # which a power cut would lose; it refuses grants meanwhile. A heartbeat that still names
+        # the error with nothing kept is from a station that has recovered: its storage.failed
+        # event (QoS 1, from the outbox) tells of that outage even if no heartbeat got through.
+        failing = bool(unrecorded)
         if failing and not st.storage_failed:
             params = self._base_params(st.site, station_id, now)
             params.update({"unrecorded": unrecorded, "error": error or ""})

@@ -30,7 +30,8 @@ SCRIPTS = [
     ("bench/faults/hub_kill.py", ["hub kills: generated", "duplicated 0, lost 0", "chain intact"]),
     ("bench/faults/agent_kill.py", ["agent kills: generated", "duplicated 0, lost 0", "chain intact"]),
     ("bench/faults/partition.py", ["decisions continued", "everything arrived after: True"]),
-    ("bench/faults/outbox_full.py", ["## 1. capacity", "## 2. disk full", "an outbox_filling alert was raised"]),
+    ("bench/faults/outbox_full.py", ["## 1. capacity", "## 2. disk full", "an outbox_filling alert was raised",
+                                     "a storage_failed alert was raised"]),
     ("bench/faults/fuzz.py", ["hub crashes: 0; every good event stored: True; quarantine as expected: True"]),
     ("bench/faults/tamper.py", ["11 of 11 tamperings found by kagiban verify"]),
 ]

@@ -330,6 +330,48 @@ def test_a_filling_outbox_warns_once_until_it_has_drained(stack):
     assert len(stack.alerts("outbox_filling")) == 2
 
 
+# --- storage (disk full at the station) ---
+
+ERROR = "OperationalError: database or disk is full"
+
+
+def storage_hb(station: str, unrecorded: int, error: str | None = ERROR):
+    return ("heartbeat", station, {**heartbeat(station), "unrecorded": unrecorded, "storage_error": error})
+
+
+def outage_event(station: str, seq: int, since):
+    return ev(station, seq, "storage.failed", now_utc().astimezone(since.tzinfo).isoformat(),
+              data={"since": since.isoformat(), "kept": 3, "error": ERROR})
+
+
+def test_a_station_keeping_records_in_memory_is_a_critical_alert_once(stack):
+    stack.feed(storage_hb("cabinet-1", 2), storage_hb("cabinet-1", 3))
+    [alert] = stack.alerts("storage_failed")
+    assert alert["severity"] == "critical" and alert["params"]["unrecorded"] == 2
+    # Recovered: the last heartbeat still names the error once, with nothing kept.
+    stack.feed(storage_hb("cabinet-1", 0), storage_hb("cabinet-1", 0, None))
+    assert len(stack.alerts("storage_failed")) == 1
+
+
+def test_an_outage_no_heartbeat_told_of_is_raised_from_the_station_s_event(stack):
+    # The hub was down while the disk was full: the station's event says so afterwards.
+    since = now_utc() - timedelta(minutes=5)
+    msg = outage_event("cabinet-1", 1, since)
+    stack.feed(storage_hb("cabinet-1", 0), msg)
+    [alert] = stack.alerts("storage_failed")
+    assert alert["event_id"] == msg[2]["id"] and alert["params"]["unrecorded"] == 3
+
+
+def test_an_outage_already_raised_live_is_not_raised_again_by_its_event(stack):
+    since = now_utc() - timedelta(seconds=30)
+    stack.feed(storage_hb("cabinet-1", 1))
+    stack.feed(outage_event("cabinet-1", 1, since))
+    assert len(stack.alerts("storage_failed")) == 1
+    # A later outage is a new alert.
+    stack.feed(outage_event("cabinet-1", 2, now_utc()))
+    assert len(stack.alerts("storage_failed")) == 2
+
+
 def test_the_live_bus_gets_every_alert(stack):
     q = stack.bus.subscribe()
     stack.feed(ev("cabinet-1", 1, "door.forced", f"{TUESDAY}T10:00:00+09:00", badge=None, person=None))

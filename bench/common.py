@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -655,6 +655,32 @@ def verify_db(db: Path) -> tuple[int, str]:
     out = subprocess.run([sys.executable, "-m", "kagiban.cli", "verify", "--db", str(db)],
                          capture_output=True, text=True, cwd=ROOT, timeout=600)
     return out.returncode, (out.stdout + out.stderr).strip()
+
+
+def on_decisions(agent: Any, seen: Callable[[str], None]) -> None:
+    """Call ``seen("unlock")`` or ``seen("denied")`` as an in-process agent acts on a decision
+    (the lock relay released, the refusal signalled), before its outputs do."""
+    out = agent.outputs
+    real = {"unlock": out.unlock, "denied": out.denied}
+
+    def wrap(what: str) -> Callable[[], None]:
+        def act() -> None:
+            seen(what)
+            real[what]()
+        return act
+
+    out.unlock, out.denied = wrap("unlock"), wrap("denied")
+
+
+def count_decisions(agent: Any) -> dict[str, int]:
+    """Live counts of an in-process agent's decisions: {"unlock": n, "denied": m}."""
+    acts = {"unlock": 0, "denied": 0}
+
+    def seen(what: str) -> None:
+        acts[what] += 1
+
+    on_decisions(agent, seen)
+    return acts
 
 
 def wait_until(pred: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition") -> Any:

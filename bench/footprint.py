@@ -43,6 +43,7 @@ from bench.common import (  # noqa: E402
     dist_ms,
     machine_header,
     mib,
+    on_decisions,
     outbox_state,
     proc_cpu_s,
     proc_mem,
@@ -148,18 +149,7 @@ def decisions(run: Run, port: int, prefix: str, taps: int, pause: float) -> dict
     run.on_close(agent.stop)
     wait_until(lambda: agent.link.connected(), 20, what="in-process agent connected")
     marks: dict[str, float] = {}
-    outputs = agent.outputs
-    real_unlock, real_denied = outputs.unlock, outputs.denied
-
-    def unlock():
-        marks.setdefault("done", time.monotonic())
-        real_unlock()
-
-    def denied():
-        marks.setdefault("done", time.monotonic())
-        real_denied()
-
-    outputs.unlock, outputs.denied = unlock, denied
+    on_decisions(agent, lambda _what: marks.setdefault("done", time.monotonic()))
     allow, deny, empty = [], [], []
     for i in range(taps):
         badge = HOLDER if i % 2 == 0 else UNKNOWN

@@ -38,7 +38,7 @@ def canonical_json(value: Any) -> str:
 
 def row_hash(prev_hash: str, content: dict[str, Any]) -> str:
     """The hash of a row whose content (CONTENT_COLUMNS, ``data`` parsed) is ``content``."""
-    return hashlib.sha256((prev_hash + canonical_json(content)).encode("utf-8")).hexdigest()
+    return row_hash_text(prev_hash, canonical_json(content))
 
 
 # content_json()'s pieces: the content's keys in sorted order, each as its JSON key text.

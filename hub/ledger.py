@@ -193,11 +193,9 @@ def station_events(
     last = last or first
     sites, zones = _sites_and_zones(engine, cfg, wanted)
     lo, hi = _window(zones.values(), first, last, before, after)
-    query = select(*_EVENT_COLUMNS).where(
-        events.c.kind.in_(kinds), events.c.at_utc >= lo, events.c.at_utc < hi, events.c.station.in_(wanted))
     by_station: dict[str, list[dict[str, Any]]] = {}
     with engine.connect() as conn:
-        result = conn.execute(query)
+        result = conn.execute(_events_query(kinds, wanted, lo, hi))
         keys = list(result.keys())
         for values in result:
             row = dict(zip(keys, values))

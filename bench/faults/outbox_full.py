@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -32,6 +31,7 @@ from bench.common import (  # noqa: E402
     Run,
     account,
     base_parser,
+    count_decisions,
     db_query,
     machine_header,
     plain_client,
@@ -120,19 +120,7 @@ def main() -> int:
                           timings={"heartbeat_s": 1, "ack_timeout_s": 2})
         agent = Agent(device_config.load(unit)).start()
         run.on_close(agent.stop)
-        acts = {"unlock": 0, "denied": 0}
-        out = agent.outputs
-        real_unlock, real_denied = out.unlock, out.denied
-
-        def unlock():
-            acts["unlock"] += 1
-            real_unlock()
-
-        def denied():
-            acts["denied"] += 1
-            real_denied()
-
-        out.unlock, out.denied = unlock, denied
+        acts = count_decisions(agent)
         wait_until(lambda: agent.link.connected(), 20, what="agent connected")
 
         # --- 1. capacity reached, hub down ---

@@ -31,6 +31,7 @@ from bench.common import (  # noqa: E402
     Run,
     account,
     base_parser,
+    count_decisions,
     db_query,
     machine_header,
     table,
@@ -62,19 +63,7 @@ def main() -> int:
         agent = Agent(device_config.load(unit)).start()
         run.on_close(agent.stop)
         wait_until(lambda: agent.link.connected(), 20, what="agent connected")
-        acts = {"unlock": 0, "denied": 0}
-        out = agent.outputs
-        real_unlock, real_denied = out.unlock, out.denied
-
-        def unlock():
-            acts["unlock"] += 1
-            real_unlock()
-
-        def denied():
-            acts["denied"] += 1
-            real_denied()
-
-        out.unlock, out.denied = unlock, denied
+        acts = count_decisions(agent)
         stop = threading.Event()
         taps = [0]
 

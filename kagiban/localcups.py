@@ -5,10 +5,12 @@ It has its own ServerRoot, spool, state and logs in one folder, listens on a fre
 port (where terminals print to, as ``lp -h 127.0.0.1:PORT`` does) and on a unix socket (where a
 printer unit releases jobs, known by its peer credentials), and applies the repository's
 print-server policy (config/cups/cupsd.conf). The queues are made by
-scripts/kagiban-print-server-setup, as on a real print server. The stand-in printer is a
-``file:`` device with the generic PDF PPD: CUPS runs its real filters and records each printed
-job (owner, pages) in its page log. No systemd, no shared CUPS: it is stopped with the process
-that started it. (A deployment's print server is set up with the script instead.)
+scripts/kagiban-print-server-setup, as on a real print server. The stand-in printer is the
+``file:///dev/null`` device with the generic PDF PPD: CUPS runs its real filters and records
+each printed job (owner, pages) in its page log. (Only /dev/null: any other ``file:`` device
+needs ``FileDevice Yes``, which cups-files.conf(5) lists as deprecated.) No systemd, no shared
+CUPS: it is stopped with the process that started it. (A deployment's print server is set up
+with the script instead.)
 
 The policy and the setup script are read from the source tree, so this works from a checkout
 (``pip install -e .``), which is how the demo and the tests run.
@@ -41,6 +43,8 @@ PDF_PPD = Path("/usr/share/ppd/cupsfilters/Generic-PDF_Printer-PDF.ppd")
 TOOLS = ("cupsd", "lpadmin", "lp", "lpstat", "ipptool")
 DEBS = "cups, cups-client, cups-bsd, cups-ipp-utils"
 START_S = 10.0
+# The only file device CUPS allows without the deprecated "FileDevice Yes".
+STANDIN_DEVICE = "file:///dev/null"
 # A unix socket's path must fit in sockaddr_un (108 bytes with the terminating NUL).
 SOCKET_PATH_MAX = 100
 # As root, cupsd runs its filters as this user (its default User), who must reach the folder.
@@ -161,7 +165,7 @@ class LocalCups:
         self.dir.mkdir(parents=True, exist_ok=True)
         # Filters running as the filter user read the spool and the PPDs and write the output.
         os.chmod(self.dir, 0o755)
-        for sub in ("root", "spool", "state", "cache", "tmp", "log", "out", "docs"):
+        for sub in ("root", "spool", "state", "cache", "tmp", "log", "docs"):
             (self.dir / sub).mkdir(exist_ok=True)
             os.chmod(self.dir / sub, 0o755)
         os.chmod(self.dir / "tmp", 0o1777)
@@ -200,8 +204,10 @@ class LocalCups:
             f"ErrorLog {self.dir / 'log' / 'error_log'}",
             f"AccessLog {self.dir / 'log' / 'access_log'}",
             f"PageLog {self.dir / 'log' / 'page_log'}",
-            "Printcap",
-            "FileDevice Yes",  # the stand-in printer writes a file
+            # A value is required: cupsd 2.4.2-3+deb12u11 (Debian security update of 2026-12-01)
+            # refuses a bare "Printcap" line and will not start. Left out it would write the
+            # system's /run/cups/printcap; this server's list of queues stays in its own folder.
+            f"Printcap {self.dir / 'state' / 'printcap'}",
             f"SystemGroup {group}",
             "",
         ]))
@@ -279,9 +285,9 @@ class LocalCups:
 
     def add_queues(self, hold: str, printer: str) -> None:
         """The holding and printer queues, made by the repository's setup script; the printer
-        writes what it prints to out/PRINTER.pdf."""
+        runs CUPS's filters and prints to /dev/null (the page log records each job)."""
         out = _run([str(SETUP), "--queues-only", "--server", self.socket, "--hold-queue", hold,
-                    "--print-queue", printer, "--device-uri", f"file://{self.dir / 'out' / printer}.pdf",
+                    "--print-queue", printer, "--device-uri", STANDIN_DEVICE,
                     "--ppd", str(PDF_PPD)], timeout=30)
         if out.returncode != 0:
             raise CupsUnavailable(f"setup script failed: {out.stdout}\n{out.stderr}")

@@ -21,12 +21,17 @@ def _device(args: argparse.Namespace) -> int:
     return agent.run(cfg, scenario_file=args.scenario)
 
 
+# What `kagiban hub` needs and how to give it, in one line a newcomer can copy.
+HUB_CONFIG_HINT = "give the hub's YAML file: {command} --config /etc/kagiban/hub.yaml (example: config/hub.example.yaml)"
+
+
 def _hub(args: argparse.Namespace) -> int:
+    # Checked before the hub's modules are imported: nothing is logged before this line.
+    if not args.config:
+        print(f"kagiban hub: {HUB_CONFIG_HINT.format(command='kagiban hub')}", file=sys.stderr)
+        return 2
     from hub import config, service
 
-    if not args.config:
-        print("kagiban hub: the option --config FILE is required", file=sys.stderr)
-        return 2
     return service.run(config.load(args.config))
 
 
@@ -36,7 +41,7 @@ def _hub_policy_key(args: argparse.Namespace) -> int:
     from kagiban.signing import key_id, public_key_b64
 
     if not args.config:
-        print("kagiban hub policy-key: the option --config FILE is required", file=sys.stderr)
+        print(f"kagiban hub policy-key: {HUB_CONFIG_HINT.format(command='kagiban hub policy-key')}", file=sys.stderr)
         return 2
     path = config.load(args.config).policy_key_path()
     existed = path.exists()
@@ -55,7 +60,8 @@ def _hub_user(args: argparse.Namespace) -> int:
     from hub.db import make_engine
 
     if not args.config:
-        print(f"kagiban hub user {args.user_command}: the option --config FILE is required", file=sys.stderr)
+        command = f"kagiban hub user {args.user_command}"
+        print(f"{command}: {HUB_CONFIG_HINT.format(command=command)}", file=sys.stderr)
         return 2
     engine = make_engine(config.load(args.config).db_url())
     try:
@@ -161,9 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
         "hub",
         help="run the hub: ingest events, store the audit trail, publish station policies",
         description="Run the hub service, configured by its YAML file.",
+        # --config is needed either way; argparse's own usage line would show it as optional.
+        usage="kagiban hub --config FILE\n       kagiban hub SUBCOMMAND ... --config FILE",
     )
-    # Not required=True here: `kagiban hub SUBCOMMAND --config FILE` gives it after the subcommand.
-    p.add_argument("--config", help="the hub's YAML file (see config/hub.example.yaml)")
+    # Not required=True here: `kagiban hub SUBCOMMAND --config FILE` gives it after the subcommand;
+    # _hub says how to give it when it is missing.
+    p.add_argument("--config", metavar="FILE", help="the hub's YAML file (required; see config/hub.example.yaml)")
     p.set_defaults(func=_hub)
     hub_commands = p.add_subparsers(dest="hub_command", metavar="SUBCOMMAND")
     # `kagiban hub SUBCOMMAND --config FILE` works too; SUPPRESS keeps a --config given before
@@ -242,6 +251,9 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # alembic (1.16+) logs seven "setup plugin" lines at INFO whenever it is imported (hub.migrate):
+    # noise before anything the hub has to say.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:
         return args.func(args)
     except ConfigError as exc:

@@ -163,6 +163,21 @@ class PolicySection(_Section):
     signing_key_file: str | None = None
 
 
+class Notice(_Section):
+    """A part that could not start, shown in a box on the status page until the hub restarts.
+
+    Written by ``kagiban demo`` (its print server, say) so the page says what the terminal's
+    banner said; an admin may list one too. ``part`` and ``code`` are translated on the page;
+    ``detail`` is the part's own words (cupsd's message), shown as they are.
+    """
+
+    code: Literal["part_not_started"] = "part_not_started"
+    part: Literal["print_server"]
+    detail: str = Field(default="", max_length=2000)
+    # The stations that run without it (degraded, not stopped).
+    stations: list[str] = []
+
+
 class HubConfig(_Section):
     """A whole hub file."""
 
@@ -178,6 +193,7 @@ class HubConfig(_Section):
     notify: NotifySection = NotifySection()
     web: WebSection = WebSection()
     policy: PolicySection = PolicySection()
+    notices: list[Notice] = []
 
     # Set by load(): the folder the file was in, for resolving relative paths.
     _config_dir: Path = PrivateAttr(default=Path("."))

@@ -188,6 +188,11 @@ ROLES: dict[str, Any] = {
     "auditor": _l("Auditor"),
 }
 
+# Parts of a set-up that could not start (hub.config.Notice.part), named on the status page.
+NOTICE_PARTS: dict[str, Any] = {
+    "print_server": _l("The print server (cupsd)"),
+}
+
 
 def label(table: dict[str, Any], key: str | None) -> str:
     """The label of ``key`` in the current language, or the key itself if it has none."""

@@ -195,6 +195,8 @@ def status():
         last_alert=last_alert,
         can_ack=_can_ack(),
         ack_unavailable=st.alerts is None and current_user.role in ACK_ROLES,
+        notices=st.cfg.notices,
+        notice_part=label_of(i18n.NOTICE_PARTS),
     )
 
 

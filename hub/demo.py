@@ -22,7 +22,15 @@ camera, each playing a scenario:
   demo's short tray alert, and Staff 002's job, never collected, expires unprinted;
 - door-1: a badged entry, then the door opened without a tap (an intrusion).
 
-Without cupsd (or a folder its filters can reach) the demo runs without printer-1 and says so.
+Every station runs, always. When a part cannot start, the banner says which and why, and so
+does the status page (a notice the demo gives the hub): without a print server (no cupsd, or a
+configuration cupsd refuses) printer-1 still runs, reads badges and reports, and its releases
+fail as they would with its print server down. The broker and the hub are needed by all the
+rest: if either cannot start, the demo lists the parts, says why, and exits 1.
+
+Logs: the hub's and each unit's in ``logs/`` of the demo's folder, the broker's in
+``mosquitto/mosquitto.log``, cupsd's in ``cups/log/``; the banner names each one. The terminal
+shows only warnings and the banner.
 
 The stations' policies come from the hub's registry, seeded at start through hub.registry
 (actor "demo"): one training required at every kind of station, five people with one badge
@@ -38,6 +46,7 @@ job with ``lp``). The demo's printer unit runs that way.
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import secrets
@@ -47,6 +56,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -55,7 +65,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from kagiban import localcups
-from kagiban.localbroker import Mosquitto
+from kagiban.localbroker import BrokerUnavailable, Mosquitto, free_port
 from kagiban.signing import load_or_create_private_key, public_key_b64
 
 _LOG = logging.getLogger(__name__)
@@ -213,7 +223,33 @@ def seed_registry(engine, today: date) -> None:
         registry.set_roster(engine, ACTOR, "shredder-1", day, ROSTER)
 
 
-def _unit_config(sid: str, broker_port: int, public_key: str, cups: localcups.LocalCups | None) -> dict:
+@dataclass(frozen=True)
+class PrintServer:
+    """Where printer-1 releases (cupsd's socket) and terminals print (its TCP port): the demo's
+    cupsd, or, when it could not start, the same kind of addresses with nothing behind them."""
+
+    socket: str
+    tcp: str
+    admin_user: str
+
+    @classmethod
+    def of(cls, cups: localcups.LocalCups | None, data: Path) -> PrintServer:
+        if cups is not None:
+            return cls(cups.socket, cups.tcp, cups.admin_user)
+        return cls(str(data / "cups" / "cups.sock"), f"127.0.0.1:{free_port()}", getpass.getuser())
+
+
+@dataclass(frozen=True)
+class Part:
+    """One line of the banner: a part of the demo, its state, and why when it is not running."""
+
+    name: str
+    state: Literal["running", "degraded", "FAILED", "exited"]
+    detail: str
+    log: Path | None = None
+
+
+def _unit_config(sid: str, broker_port: int, public_key: str, server: PrintServer) -> dict:
     kind = KIND[sid]
     leds = {"factory": "mock", "led_granted": 22, "led_denied": 23, "buzzer": 24}
     timings = {"heartbeat_s": 5, "ack_timeout_s": 5}
@@ -231,8 +267,8 @@ def _unit_config(sid: str, broker_port: int, public_key: str, cups: localcups.Lo
         pins = {**leds, "tray": 5}
         timings.update(hold_max_s=HOLD_MAX_S, tray_alert_s=TRAY_ALERT_S)
         # The unit releases over cupsd's socket as the user running the demo (its SystemGroup).
-        extra["printer"] = {"server": cups.socket, "holding_queue": HOLD_QUEUE, "printer_queue": PRINT_QUEUE,
-                            "admin_user": cups.admin_user, "timeout_s": 5, "check_s": CHECK_S}
+        extra["printer"] = {"server": server.socket, "holding_queue": HOLD_QUEUE, "printer_queue": PRINT_QUEUE,
+                            "admin_user": server.admin_user, "timeout_s": 5, "check_s": CHECK_S}
     return {
         "site": SITE,
         "station": {"id": sid, "kind": kind, "name": NAMES[sid]},
@@ -247,8 +283,8 @@ def _unit_config(sid: str, broker_port: int, public_key: str, cups: localcups.Lo
     }
 
 
-def _write_configs(data: Path, broker_port: int, web_port: int, stations: list[str],
-                   cups: localcups.LocalCups | None) -> tuple[Path, dict[str, tuple[Path, Path]]]:
+def _write_configs(data: Path, broker_port: int, web_port: int, stations: list[str], server: PrintServer,
+                   notices: list[dict] | None = None) -> tuple[Path, dict[str, tuple[Path, Path]]]:
     # The hub signs the stations' policies; each unit file carries the public key.
     signing_key = load_or_create_private_key(data / "hub" / "policy-signing.key")
     hub_cfg = {
@@ -264,6 +300,8 @@ def _write_configs(data: Path, broker_port: int, web_port: int, stations: list[s
         "rules": {"offline_grace_s": 20},
         "web": {"host": "127.0.0.1", "port": web_port},
         "policy": {"signing_key_file": "hub/policy-signing.key"},
+        # Parts that could not start (hub.config.Notice): the status page shows them in a box.
+        "notices": notices or [],
     }
     hub_path = data / "hub.yaml"
     hub_path.write_text(yaml.safe_dump(hub_cfg, allow_unicode=True))
@@ -271,12 +309,12 @@ def _write_configs(data: Path, broker_port: int, web_port: int, stations: list[s
     for sid in stations:
         unit_path = data / f"{sid}.yaml"
         unit_path.write_text(yaml.safe_dump(
-            _unit_config(sid, broker_port, public_key_b64(signing_key), cups), allow_unicode=True))
+            _unit_config(sid, broker_port, public_key_b64(signing_key), server), allow_unicode=True))
         scenario = SCENARIOS[sid]
-        if cups is not None and KIND[sid] == "printer":
+        if KIND[sid] == "printer":
             # The terminals print to the demo's cupsd over TCP, as desks on the LAN would.
             scenario = {**scenario, "steps": [
-                {"print": {**s["print"], "server": cups.tcp, "queue": HOLD_QUEUE}} if "print" in s else s
+                {"print": {**s["print"], "server": server.tcp, "queue": HOLD_QUEUE}} if "print" in s else s
                 for s in scenario["steps"]]}
         scenario_path = data / f"{sid}-scenario.yaml"
         scenario_path.write_text(yaml.safe_dump(scenario, allow_unicode=True))
@@ -294,9 +332,9 @@ class _Unit:
     def start(self) -> None:
         if KIND[self.sid] == "printer":
             # Its scenario has the demo's own steps (tray, print): hub.demo runs it.
-            program = ["hub.demo", "unit"]
+            program = ["hub.demo", "--log-level", "INFO", "unit"]
         else:
-            program = ["kagiban.cli", "--log-level", "WARNING", "device"]
+            program = ["kagiban.cli", "--log-level", "INFO", "device"]
         with open(self.log, "ab") as f:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", *program, "--config", str(self.unit), "--scenario", str(self.scenario)],
@@ -319,7 +357,7 @@ class _Unit:
 
 
 def _start_cups(data: Path) -> tuple[localcups.LocalCups | None, str]:
-    """The demo's print server with its two queues, or None and why not."""
+    """The demo's print server with its two queues, or None and why not (cupsd's own words)."""
     reason = localcups.available()
     if reason is not None:
         return None, reason
@@ -335,67 +373,174 @@ def _start_cups(data: Path) -> tuple[localcups.LocalCups | None, str]:
         _LOG.warning("no print server for the demo: %s", exc)
         if cups is not None:
             cups.close()
-        return None, str(exc).splitlines()[0]
+        return None, " ".join(str(exc).split())[:MAX_WHY]
 
 
-def _banner(url: str, password: str, data: Path, stations: list[str], cups: localcups.LocalCups | None,
-            no_printer: str, duration: float | None) -> str:
-    width = max(len(s) for s in stations)
+# The banner shows this much of a part's reason; the status page shows it whole (up to the
+# Notice's limit).
+MAX_WHY, BANNER_WHY = 2000, 300
+
+
+def _rel(path: Path | None, data: Path) -> str:
+    if path is None:
+        return ""
+    try:
+        return str(path.relative_to(data))
+    except ValueError:
+        return str(path)
+
+
+def _parts_table(parts: list[Part], data: Path) -> list[str]:
+    width = max(len(p.name) for p in parts)
+    lines = []
+    for p in parts:
+        detail = p.detail if len(p.detail) <= BANNER_WHY else p.detail[:BANNER_WHY - 1] + "…"
+        log = f"  [log: {_rel(p.log, data)}]" if p.log else ""
+        lines.append(f"    {p.name:<{width}}  {p.state:<8}  {detail}{log}")
+    return lines
+
+
+def _banner(url: str, password: str, data: Path, parts: list[Part], server: PrintServer | None,
+            duration: float | None) -> str:
     lines = ["", "kagiban demo is running.",
              f"  Open:     {url}",
              f"  Log in:   admin / {password}",
-             f"  Data:     {data}"]
-    for i, sid in enumerate(stations):
-        lines.append(f"  {'Stations:' if i == 0 else '':<10}{sid:<{width}}  {STORY[sid]}")
-    if cups is not None:
-        lines.append(f"  Print:    lp -h {cups.tcp} -U staff001 -d {HOLD_QUEUE} FILE "
+             f"  Data:     {data}",
+             f"  Logs:     {data / LOGS}/ (the hub and each station; the others below)",
+             "  Parts:"]
+    lines += _parts_table(parts, data)
+    if server is not None:
+        lines.append(f"  Print:    lp -h {server.tcp} -U staff001 -d {HOLD_QUEUE} FILE "
                      f"(held until Staff 001's next tap at printer-1)")
-    else:
-        lines.append(f"  Printer:  printer-1 is left out: {no_printer}")
     lines.append(f"  People:   {url}registry/people (revoke a badge there and watch cabinet-1 refuse it)")
-    lines.append(f"  Stops after {duration:.0f} s" if duration else "  Ctrl-C stops everything.")
+    if duration:
+        lines.append(f"  Stops after {duration:.0f} s; Ctrl-C stops it sooner.")
+    else:
+        lines.append("  Ctrl-C stops everything (or start it with --duration SECONDS).")
     return "\n".join(lines) + "\n"
+
+
+def _failed(data: Path, parts: list[Part]) -> int:
+    """Say which part could not start and why, when the demo cannot run without it."""
+    lines = ["", "kagiban demo could not start:", *_parts_table(parts, data), ""]
+    print("\n".join(lines), file=sys.stderr, flush=True)
+    return 1
+
+
+# Under the demo's folder: the hub's and the units' logs.
+LOGS = "logs"
+
+
+class _QuietTerminal:
+    """The hub's log goes to ``logs/hub.log``; the terminal keeps the banner and what the demo
+    itself has to say (and errors other than alerts, which the page shows)."""
+
+    def __init__(self, path: Path):
+        self.file = logging.FileHandler(path, encoding="utf-8")
+        self.file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.consoles: list[logging.Handler] = []
+
+    @staticmethod
+    def _for_terminal(record: logging.LogRecord) -> bool:
+        if record.name == __name__ or record.name.startswith(f"{__name__}."):
+            return record.levelno >= logging.WARNING
+        return record.levelno >= logging.ERROR and not record.name.startswith("hub.alerts")
+
+    def __enter__(self) -> _QuietTerminal:
+        root = logging.getLogger()
+        for handler in root.handlers:
+            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+                handler.addFilter(self._for_terminal)
+                self.consoles.append(handler)
+        root.addHandler(self.file)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        logging.getLogger().removeHandler(self.file)
+        self.file.close()
+        for handler in self.consoles:
+            handler.removeFilter(self._for_terminal)
 
 
 def run(*, port: int = 8080, data_dir: str | None = None, duration: float | None = None,
         admin_password: str | None = None) -> int:
-    """Run the demo until ``duration`` seconds pass or Ctrl-C; stop everything it started."""
+    """Run the demo until ``duration`` seconds pass or Ctrl-C; stop everything it started.
+    1 if the broker or the hub could not start (every part is listed, with why)."""
+    data = Path(data_dir).resolve() if data_dir else Path(tempfile.mkdtemp(prefix="kagiban-demo-"))
+    data.mkdir(parents=True, exist_ok=True)
+    (data / LOGS).mkdir(exist_ok=True)
+    with _QuietTerminal(data / LOGS / "hub.log"):
+        return _run(data, port, duration, admin_password)
+
+
+def _run(data: Path, port: int, duration: float | None, admin_password: str | None) -> int:
     from hub import config as hub_config
     from hub import migrate
     from hub.db import make_engine
     from hub.service import Hub
     from hub.users import add_user
 
-    data = Path(data_dir).resolve() if data_dir else Path(tempfile.mkdtemp(prefix="kagiban-demo-"))
-    data.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    broker = Mosquitto(data / "mosquitto").start()
+    broker_part = Part("broker", "running", "", data / "mosquitto" / "mosquitto.log")
+    broker = None
     cups: localcups.LocalCups | None = None
     hub = None
     units: list[_Unit] = []
     try:
-        cups, no_printer = _start_cups(data)
-        stations = [sid for sid in NAMES if cups is not None or KIND[sid] != "printer"]
-        hub_path, unit_files = _write_configs(data, broker.port, port, stations, cups)
-        cfg = hub_config.load(hub_path)
-        # Seeded before the hub starts, so its first policies already hold the demo's people.
-        engine = make_engine(cfg.db_url())
         try:
-            migrate.upgrade(engine)
-            seed_registry(engine, datetime.now(cfg.site_zone(SITE)).date())
-        finally:
-            engine.dispose()
-        hub = Hub(cfg)
-        hub.start()
+            broker = Mosquitto(data / "mosquitto").start()
+        except BrokerUnavailable as exc:
+            return _failed(data, [Part("broker", "FAILED", " ".join(str(exc).split()), broker_part.log)])
+        broker_part = Part("broker", "running", f"mosquitto on 127.0.0.1:{broker.port}", broker_part.log)
+        cups, no_printer = _start_cups(data)
+        server = PrintServer.of(cups, data)
+        printers = [sid for sid in NAMES if KIND[sid] == "printer"]
+        if cups is not None:
+            print_part = Part("print server", "running", f"cupsd on {cups.tcp} and {cups.socket}",
+                              cups.dir / "log" / "error_log")
+            notices = []
+        else:
+            print_part = Part("print server", "FAILED", no_printer,
+                              data / "cups" / "log" / "error_log" if (data / "cups" / "log").exists() else None)
+            notices = [{"part": "print_server", "detail": no_printer, "stations": printers}]
+        stations = list(NAMES)
+        hub_path, unit_files = _write_configs(data, broker.port, port, stations, server, notices)
+        hub_part = Part("hub", "running", "", data / LOGS / "hub.log")
+        try:
+            cfg = hub_config.load(hub_path)
+            # Seeded before the hub starts, so its first policies already hold the demo's people.
+            engine = make_engine(cfg.db_url())
+            try:
+                migrate.upgrade(engine)
+                seed_registry(engine, datetime.now(cfg.site_zone(SITE)).date())
+            finally:
+                engine.dispose()
+            hub = Hub(cfg)
+            hub.start()
+        except Exception as exc:  # the port taken, the folder not writable...: say so, no traceback
+            _LOG.info("the hub could not start", exc_info=True)  # the file only, not the terminal
+            return _failed(data, [broker_part, print_part,
+                                  Part("hub", "FAILED", f"{type(exc).__name__}: {' '.join(str(exc).split())}",
+                                       hub_part.log)])
         password = admin_password or secrets.token_urlsafe(9)
         add_user(hub.engine, "admin", password, "admin", display_name="Demo admin", replace=True)
-        units = [_Unit(sid, u, s, data / f"{sid}.log") for sid, (u, s) in unit_files.items()]
+        url = hub.web_url or f"http://127.0.0.1:{port}/"
+        hub_part = Part("hub", "running", f"web page {url}", hub_part.log)
+        units = [_Unit(sid, u, s, data / LOGS / f"{sid}.log") for sid, (u, s) in unit_files.items()]
         for unit in units:
             unit.start()
-        url = hub.web_url or f"http://127.0.0.1:{port}/"
-        print(_banner(url, password, data, stations, cups, no_printer, duration), flush=True)
-        _play(next(u for u in units if u.sid == FLAKY), stop, duration)
+        parts = [broker_part, hub_part, print_part]
+        for unit in units:
+            if unit.proc is None or unit.proc.poll() is not None:
+                parts.append(Part(unit.sid, "exited", "see its log", unit.log))
+            elif unit.sid in printers and cups is None:
+                parts.append(Part(unit.sid, "degraded", f"{STORY[unit.sid]} (no print server: its releases "
+                                  "fail; it reads badges and reports)", unit.log))
+            else:
+                parts.append(Part(unit.sid, "running", STORY[unit.sid], unit.log))
+        print(_banner(url, password, data, parts, server if cups is not None else None, duration), flush=True)
+        _play(units, stop, duration)
     finally:
         # The units first: the printer's may be asking cupsd something.
         for unit in units:
@@ -404,17 +549,21 @@ def run(*, port: int = 8080, data_dir: str | None = None, duration: float | None
             hub.stop()
         if cups is not None:
             cups.close()
-        broker.stop()
+        if broker is not None:
+            broker.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         print("kagiban demo stopped.", flush=True)
     return 0
 
 
-def _play(flaky: _Unit, stop: threading.Event, duration: float | None) -> None:
-    """Wait for the end, cutting the flaky unit's power on schedule."""
+def _play(units: list[_Unit], stop: threading.Event, duration: float | None) -> None:
+    """Wait for the end, cutting the flaky unit's power on schedule; a unit that stops by
+    itself is named on the terminal (once), never dropped silently."""
+    flaky = next(u for u in units if u.sid == FLAKY)
     start = time.monotonic()
     down_since: float | None = None
+    told: set[str] = set()
     while not stop.wait(0.5):
         elapsed = time.monotonic() - start
         if duration is not None and elapsed >= duration:
@@ -428,6 +577,11 @@ def _play(flaky: _Unit, stop: threading.Event, duration: float | None) -> None:
             _LOG.info("demo: power back at %s", flaky.sid)
             flaky.start()
             down_since = None
+        for unit in units:
+            code = unit.proc.poll() if unit.proc is not None else None
+            if code is not None and unit.sid not in told and not (unit is flaky and down_since is not None):
+                told.add(unit.sid)
+                print(f"kagiban demo: {unit.sid} stopped by itself (exit {code}); see {unit.log}", flush=True)
 
 
 # --- the demo's simulated unit with two more scenario steps ---

@@ -206,7 +206,8 @@ class LocalCups:
             f"PageLog {self.dir / 'log' / 'page_log'}",
             # A value is required: cupsd 2.4.2-3+deb12u11 (Debian security update of 2026-12-01)
             # refuses a bare "Printcap" line and will not start. Left out it would write the
-            # system's /run/cups/printcap; this server's list of queues stays in its own folder.
+            # system's /run/cups/printcap; this server's list of queues stays in its own folder
+            # (docs/platform-facts.md).
             f"Printcap {self.dir / 'state' / 'printcap'}",
             f"SystemGroup {group}",
             "",

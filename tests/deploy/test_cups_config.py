@@ -101,3 +101,11 @@ def test_the_setup_script_adds_only_listen_lines_to_the_policy():
     # would escape the checks above.
     written_lines = re.findall(r'(?m)^\s*(?:for .*; do )?echo "([A-Z][A-Za-z]+) ', SETUP.read_text())
     assert written_lines and set(written_lines) == {"Listen"}, written_lines
+
+
+def test_the_queues_are_made_with_a_users_path_too(written, monkeypatch):
+    # A user's PATH (and so the demo's) often lacks /usr/sbin, where lpadmin and cupsenable are.
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    written.start()
+    written.add_queues("kagiban-hold", "kagiban-print")
+    assert "disabled" in written.queue_state("kagiban-hold")

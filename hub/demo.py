@@ -59,10 +59,13 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from hub import config as hub_config
 
 from kagiban import localcups
 from kagiban.localbroker import BrokerUnavailable, Mosquitto, free_port
@@ -284,7 +287,7 @@ def _unit_config(sid: str, broker_port: int, public_key: str, server: PrintServe
 
 
 def _write_configs(data: Path, broker_port: int, web_port: int, stations: list[str], server: PrintServer,
-                   notices: list[dict] | None = None) -> tuple[Path, dict[str, tuple[Path, Path]]]:
+                   notices: list[hub_config.Notice] = ()) -> tuple[Path, dict[str, tuple[Path, Path]]]:
     # The hub signs the stations' policies; each unit file carries the public key.
     signing_key = load_or_create_private_key(data / "hub" / "policy-signing.key")
     hub_cfg = {
@@ -301,7 +304,7 @@ def _write_configs(data: Path, broker_port: int, web_port: int, stations: list[s
         "web": {"host": "127.0.0.1", "port": web_port},
         "policy": {"signing_key_file": "hub/policy-signing.key"},
         # Parts that could not start (hub.config.Notice): the status page shows them in a box.
-        "notices": notices or [],
+        "notices": [n.model_dump() for n in notices],
     }
     hub_path = data / "hub.yaml"
     hub_path.write_text(yaml.safe_dump(hub_cfg, allow_unicode=True))
@@ -503,7 +506,7 @@ def _run(data: Path, port: int, duration: float | None, admin_password: str | No
         else:
             print_part = Part("print server", "FAILED", no_printer,
                               data / "cups" / "log" / "error_log" if (data / "cups" / "log").exists() else None)
-            notices = [{"part": "print_server", "detail": no_printer, "stations": printers}]
+            notices = [hub_config.Notice(part="print_server", detail=no_printer, stations=printers)]
         stations = list(NAMES)
         hub_path, unit_files = _write_configs(data, broker.port, port, stations, server, notices)
         hub_part = Part("hub", "running", "", data / LOGS / "hub.log")

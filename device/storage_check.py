@@ -72,13 +72,25 @@ def open_outbox(path: str | Path, *, site: str, station: str, capacity: int = 20
     damage = None
     error = outbox_problem(path)
     if error is not None:
-        salvage = _salvage(path)
-        moved = set_aside(path, now)
-        damage = Damage("outbox", error, tuple(p.name for p in moved), **salvage)
-        _LOG.error("outbox %s is damaged (%s); moved aside as %s, starting a fresh outbox",
-                   path, error, ", ".join(damage.moved_to))
-    outbox = Outbox(path, site=site, station=station, capacity=capacity)
+        damage = _replace_outbox(path, error, now)
+    try:
+        outbox = Outbox(path, site=site, station=station, capacity=capacity)
+    except sqlite3.DatabaseError as exc:
+        if damage is not None:
+            raise  # a fresh file that cannot be opened: the card itself, nothing to move aside
+        # Passed the read-only check, yet cannot be opened for writing: damaged all the same.
+        damage = _replace_outbox(path, f"{type(exc).__name__}: {exc}", now)
+        outbox = Outbox(path, site=site, station=station, capacity=capacity)
     return outbox, damage
+
+
+def _replace_outbox(path: Path, error: str, now: datetime | None) -> Damage:
+    salvage = _salvage(path)
+    moved = set_aside(path, now)
+    damage = Damage("outbox", error, tuple(p.name for p in moved), **salvage)
+    _LOG.error("outbox %s is damaged (%s); moved aside as %s, starting a fresh outbox",
+               path, error, ", ".join(damage.moved_to))
+    return damage
 
 
 def open_policy(path: str | Path, *, site: str, station: str, public_key: Any,

@@ -13,6 +13,9 @@ The outbox (SQLite) is checked before anything writes to it:
 - an empty file, a file SQLite cannot open ("file is not a database") and a meta table whose
   next seq is not above the highest stored seq count as damaged too.
 
+SQLite keeps no checksum of page contents: bytes flipped inside a stored record, with the page
+structure intact, pass every check here (the hub quarantines such a payload when it arrives).
+
 The policy cache must parse and verify (device.policy_cache sets ``load_error`` otherwise).
 
 A damaged file is renamed ``NAME.corrupt-<UTC time>`` with its ``-wal``/``-shm`` beside it

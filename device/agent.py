@@ -26,8 +26,7 @@ from device.camera.base import Camera
 from device.camera.shrink import fit_jpeg
 from device.config import DeviceConfig
 from device.link import MqttLink
-from device.outbox import Outbox
-from device.policy_cache import PolicyCache, PolicyRejected
+from device.policy_cache import PolicyRejected
 from device.sensors.badge import BadgeReader
 from device.sensors.debounce import Debouncer
 from device.sensors.door import DoorSwitch
@@ -35,6 +34,7 @@ from device.outputs import Outputs
 from device.stations import feed_input, make_logic
 from device.stations.effects import Effect, Emit, Feedback, Lock, PowerOff, PowerOn, Unlock
 from device.stations.effects import Work
+from device.storage_check import open_outbox, open_policy
 from kagiban import protocol
 
 _LOG = logging.getLogger(__name__)
@@ -122,12 +122,14 @@ class Agent:
         self._work_q: queue.Queue = queue.Queue()
 
         data = cfg.data_dir()
-        self.outbox = Outbox(
+        # A store that cannot be read is moved aside and replaced; start() records each one.
+        self.outbox, outbox_damage = open_outbox(
             data / "outbox.sqlite", site=self.site, station=self.station, capacity=cfg.storage.outbox_capacity
         )
-        self.policy = PolicyCache(
+        self.policy, policy_damage = open_policy(
             data / "policy.json", site=self.site, station=self.station, public_key=cfg.policy.public_key
         )
+        self.storage_damage = [d for d in (outbox_damage, policy_damage) if d is not None]
         # The logic asks decide(badge); the agent supplies the wall-clock time of the tap.
         self._tap_wall: datetime | None = None
         self._last_entry: protocol.PolicyEntry | None = None
@@ -189,6 +191,8 @@ class Agent:
         levels = {name: sw.is_open() for name, sw in self.inputs.items()}
         self._input_debounce = {name: Debouncer(self.cfg.timings.debounce_ms / 1000.0, initial=level)
                                 for name, level in levels.items()}
+        for damage in self.storage_damage:  # a fresh outbox's first event says why it is fresh
+            self._commit(Emit(protocol.STORAGE_CORRUPT, self.wall(now), data=damage.data()))
         self._commit(
             Emit(
                 "station.started",
@@ -589,7 +593,11 @@ class Agent:
         if ack.station != self.station:
             _LOG.error("ignoring ack addressed to %s", ack.station)
             return
-        seqs = ack.seq_set()
+        # Seqs count per outbox incarnation: an ack for a replaced outbox deletes nothing here.
+        seqs = ack.seq_set() if ack.incarnation == self.outbox.incarnation else set()
+        if ack.seqs and not seqs:
+            _LOG.warning("ignoring acked seqs of incarnation %s (this outbox: %s)",
+                         ack.incarnation, self.outbox.incarnation)
         if seqs:
             self.outbox.ack(seqs)
             for seq in seqs:
@@ -617,6 +625,7 @@ class Agent:
             locked=None if self.outputs is None else self.outputs.is_locked,
             unrecorded=len(self._unrecorded) + len(self._unrecorded_snaps),
             storage_error=self._storage_error,
+            incarnation=self.outbox.incarnation,
         )
         self.link.publish("heartbeat", protocol.dumps(hb), qos=0)
         if not self._unrecorded and not self._unrecorded_snaps:

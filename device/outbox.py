@@ -6,6 +6,11 @@ The per-station sequence number lives in the same file and is allocated in the s
 transaction as the event, so it survives restarts and never repeats. The stored payload is the
 exact bytes sent, so a replay carries the original time and id.
 
+Each outbox file has an incarnation id (a UUIDv7 made in the transaction that creates the
+file's tables) that every event carries: ``seq`` counts within one incarnation, so a file that
+had to be replaced (device.storage_check) starts again at 1 and the hub can tell the two apart.
+A file made before incarnations existed keeps none (None) and its events go out without one.
+
 One thread at a time uses an Outbox: the agent creates it, hands it to its loop thread, and
 closes it after that thread has ended (hence check_same_thread=False); it is never used by two
 threads at once.
@@ -15,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -27,6 +32,7 @@ _LOG = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL,
@@ -53,7 +59,19 @@ class Outbox:
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        if self._db.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone() is None:
+            # A new file: its tables and its incarnation in one transaction, so no crash can
+            # leave a file that looks like one made before incarnations.
+            made = (str(uuid6.uuid7()), datetime.now(timezone.utc).isoformat())
+            self._db.executescript(
+                "BEGIN IMMEDIATE;" + _SCHEMA
+                + "INSERT INTO info (key, value) VALUES ('incarnation', '%s'), ('created_at', '%s');"
+                % made + "COMMIT;"
+            )
+        else:
+            self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT value FROM info WHERE key='incarnation'").fetchone()
+        self.incarnation: str | None = row[0] if row else None
         self._depth = self._db.execute("SELECT count(*) FROM events").fetchone()[0]
 
     def add(
@@ -80,6 +98,7 @@ class Outbox:
                 badge=badge,
                 person=person,
                 data=data or {},
+                incarnation=self.incarnation,
             )
             db.execute(
                 "INSERT INTO events (seq, id, kind, payload) VALUES (?, ?, ?, ?)",

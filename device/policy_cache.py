@@ -7,7 +7,8 @@ refused with a reason, and the last good policy stays in force and on disk.
 
 The file on disk is the signed envelope as received, written atomically (temp file, fsync,
 rename) so a power cut leaves either the old or the new file, never half of one. It is verified
-again at start: a file altered on disk is ignored (and logged), as if there were none.
+again at start: a file that cannot be read or is refused is not used (``load_error`` says why;
+device.storage_check then moves it aside), as if there were none.
 """
 from __future__ import annotations
 
@@ -37,12 +38,18 @@ class PolicyCache:
         self.station = station
         self._verifier = Verifier(public_key)
         self.current: Policy | None = None
+        # Why the file on disk could not be used (None: it was, or there was none).
+        self.load_error: str | None = None
         if self.path.exists():
             try:
                 self.current = self._check(self.path.read_bytes())
                 _LOG.info("policy version %d loaded from %s", self.current.version, self.path)
             except PolicyRejected as exc:
+                self.load_error = str(exc)
                 _LOG.error("ignoring cached policy %s: %s", self.path, exc)
+            except OSError as exc:  # an SD card that cannot read the file back
+                self.load_error = f"{type(exc).__name__}: {exc}"
+                _LOG.error("cannot read cached policy %s: %s", self.path, exc)
 
     @property
     def version(self) -> int | None:

@@ -48,6 +48,7 @@ RULE_NAMES: dict[str, tuple[str, str]] = {
     "seq_gap": ("イベントの欠落", "Missing events"),
     "outbox_filling": ("未送信イベントの滞留", "Outbox filling up"),
     "storage_failed": ("端末の記録不能", "Station cannot record"),
+    "storage_corrupt": ("端末の保存ファイルの破損", "Station storage damaged"),
     "policy_rejected": ("ポリシーの受け取り拒否", "Policy refused"),
     "policy_stale": ("古いポリシーのままの端末", "Station holds an old policy"),
     "tray_uncollected": ("印刷物の取り忘れ", "Printouts left uncollected"),
@@ -120,6 +121,29 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
                        "記録できない間は解錠しません（{time}）。",
                        "{station_name} cannot store its records ({unrecorded} unsaved, {error}); it "
                        "unlocks nothing until it can ({time})."),
+    # A damaged store moved aside at start (hub.rules._storage_corrupt): what may be missing.
+    "storage_corrupt.outbox": (
+        "{station_name}の記録ファイルが壊れていたため退避し（{kept}）、新しいファイルで記録を再開しました"
+        "（{error}、{time}）。以前の記録ファイルのseq {last_stored}より後のイベントは失われた可能性があります。",
+        "{station_name} found its outbox damaged ({error}), kept it as {kept} and records in a fresh one "
+        "from {time}: events after seq {last_stored} of the previous storage may be lost."),
+    "storage_corrupt.outbox_range": (
+        "{station_name}の記録ファイルが壊れていたため退避し（{kept}）、新しいファイルで記録を再開しました"
+        "（{error}、{time}）。以前の記録ファイルのseq {lost_from}〜{lost_to}はハブに届いておらず、"
+        "seq {last_stored}より後のイベントは失われた可能性があります。",
+        "{station_name} found its outbox damaged ({error}), kept it as {kept} and records in a fresh one "
+        "from {time}: events after seq {last_stored} of the previous storage may be lost "
+        "(seq {lost_from}-{lost_to} never reached the hub)."),
+    "storage_corrupt.outbox_nothing": (
+        "{station_name}の記録ファイルが壊れていたため退避し（{kept}）、新しいファイルで記録を再開しました"
+        "（{error}、{time}）。以前の記録ファイルのイベントは1件もハブに届いておらず、失われた可能性があります。",
+        "{station_name} found its outbox damaged ({error}), kept it as {kept} and records in a fresh one "
+        "from {time}: no event of the previous storage reached the hub; all of them may be lost."),
+    "storage_corrupt.policy": (
+        "{station_name}のポリシーの保存ファイルが使えないため退避しました（{kept}、{error}、{time}）。"
+        "ハブからポリシーが届くまで、すべてのバッジを拒否します。",
+        "{station_name} could not use its stored policy ({error}), kept it as {kept} at {time}; it "
+        "refuses every badge until the hub's policy reaches it."),
     "outbox_filling": ("{station_name}の未送信イベントが溜まっています（{depth}/{capacity}件、{time}）。",
                        "{station_name}: {depth} of {capacity} outbox places hold unsent events at {time}."),
     "policy_rejected": ("{station_name}がポリシー（版{offered_version}）を拒否しました"

@@ -5,6 +5,9 @@ the first row follows the genesis hash (64 zeros). ``chain_head`` records the la
 its hash in the same transaction, so removing rows from the end shows too. Someone who can
 rewrite every later row and the head can still rebuild a consistent chain: anchoring the
 head outside the database is what closes that, later.
+
+A row's ``incarnation`` (the station outbox it came from) is part of its content only when it
+has one: rows stored before incarnations existed hash exactly as they always did.
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from hub.schema import GENESIS_HASH, chain_head, events
 CONTENT_COLUMNS = (
     "site", "station", "seq", "event_id", "kind", "at", "badge", "person", "data", "received_at",
 )
+# Hashed too when not "" (rows that carry an incarnation).
+OPTIONAL_COLUMNS = ("incarnation",)
 _STREAM_ROWS = 2000
 
 
@@ -41,9 +46,12 @@ def row_hash(prev_hash: str, content: dict[str, Any]) -> str:
     return row_hash_text(prev_hash, canonical_json(content))
 
 
-# content_json()'s pieces: the content's keys in sorted order, each as its JSON key text.
+# content_json()'s pieces: the content's keys in sorted order, each as its JSON key text;
+# one set for rows without an incarnation, one for rows with.
 _SORTED_COLUMNS = tuple(sorted(CONTENT_COLUMNS))
 _KEY_TEXTS = tuple(encode_basestring(name) + ":" for name in _SORTED_COLUMNS)
+_SORTED_WITH = tuple(sorted(CONTENT_COLUMNS + OPTIONAL_COLUMNS))
+_KEY_TEXTS_WITH = tuple(encode_basestring(name) + ":" for name in _SORTED_WITH)
 
 
 def _value_json(value: Any) -> str:
@@ -61,9 +69,10 @@ def content_json(row: Mapping[str, Any], data_text: str) -> str:
     the same text as ``canonical_json({**content, "data": json.loads(data_text)})``, which is
     what verify() hashes, built without parsing ``data`` back or a JSON encoder per call
     (ingest does this for every event)."""
+    columns, keys = (_SORTED_WITH, _KEY_TEXTS_WITH) if row.get("incarnation") else (_SORTED_COLUMNS, _KEY_TEXTS)
     return "{" + ",".join(
         key + (data_text if name == "data" else _value_json(row[name]))
-        for name, key in zip(_SORTED_COLUMNS, _KEY_TEXTS)
+        for name, key in zip(columns, keys)
     ) + "}"
 
 
@@ -75,6 +84,9 @@ def row_hash_text(prev_hash: str, content_text: str) -> str:
 def content_of(row: Any) -> dict[str, Any]:
     """The hashed content of a stored row; ValueError if its ``data`` is not JSON."""
     content = {name: getattr(row, name) for name in CONTENT_COLUMNS}
+    for name in OPTIONAL_COLUMNS:
+        if getattr(row, name, None):
+            content[name] = getattr(row, name)
     content["data"] = json.loads(row.data)
     return content
 
@@ -114,7 +126,7 @@ class VerifyReport:
 def verify(engine: Engine) -> VerifyReport:
     """Recompute the whole chain in row order, streaming, and report the first problem."""
     cols = [events.c.row_no, events.c.prev_hash, events.c.hash] + [
-        events.c[name] for name in CONTENT_COLUMNS
+        events.c[name] for name in CONTENT_COLUMNS + OPTIONAL_COLUMNS
     ]
     with engine.connect() as conn:
         # The head and the rows are read in one transaction: one consistent snapshot.

@@ -3,7 +3,8 @@
 paho's network thread calls ``submit``; one writer thread owns every write (the datasette
 pattern) and turns each batch into ONE transaction: bad messages go to ``quarantine``,
 new events are appended to the hash chain in arrival order (idempotent on
-(station, seq)), snapshots are stored once per event id, status and heartbeat update
+(station, incarnation, seq): a station's outbox that had to be replaced counts again from 1
+under a new incarnation), snapshots are stored once per event id, status and heartbeat update
 ``stations``. Only after the commit does ``on_acks`` learn which sequence numbers are
 safe, so a station never deletes an event the hub could still lose.
 
@@ -77,15 +78,14 @@ _STOP = object()
 # Built once: SQLAlchemy then reuses each one's cache key and compiled form, which matters
 # because a batch from many stations runs these once per station (a statement built anew costs
 # about three times as much as the query itself on SQLite).
-# Each station's highest stored seq, one index probe per station: a batch's seqs above it
-# cannot be stored yet, so only resent ones (at or below it) are looked up one by one.
-_HIGH_SEQS = select(
-    stations.c.station,
-    select(func.max(events.c.seq)).where(events.c.station == stations.c.station).scalar_subquery(),
-).where(stations.c.station.in_(bindparam("b_values", expanding=True)))
+# A station incarnation's highest stored seq, one index probe: a batch's seqs above it cannot
+# be stored yet, so only resent ones (at or below it) are looked up one by one.
+_HIGH_SEQ = select(func.max(events.c.seq)).where(
+    events.c.station == bindparam("b_station"), events.c.incarnation == bindparam("b_inc"))
 _SEQS_STORED = select(events.c.seq, events.c.event_id).where(
-    events.c.station == bindparam("b_station"), events.c.seq.in_(bindparam("b_values", expanding=True)))
-_IDS_STORED = select(events.c.event_id, events.c.station, events.c.seq).where(
+    events.c.station == bindparam("b_station"), events.c.incarnation == bindparam("b_inc"),
+    events.c.seq.in_(bindparam("b_values", expanding=True)))
+_IDS_STORED = select(events.c.event_id, events.c.station, events.c.incarnation, events.c.seq).where(
     events.c.event_id.in_(bindparam("b_values", expanding=True)))
 _SNAPS_STORED = select(snapshots.c.event_id).where(snapshots.c.event_id.in_(bindparam("b_values", expanding=True)))
 _STATIONS_READ = select(stations).where(stations.c.station.in_(bindparam("b_values", expanding=True)))
@@ -121,11 +121,13 @@ class _Outcome:
     duplicates: int = 0
     quarantined: int = 0
     snapshots: int = 0
-    acks: dict[tuple[str, str], tuple[set[int], list[str]]] = field(default_factory=dict)
+    # (site, station, incarnation) -> acked seqs and snapshot ids; snapshots go with "".
+    acks: dict[tuple[str, str, str], tuple[set[int], list[str]]] = field(default_factory=dict)
     committed: Committed = field(default_factory=Committed)
 
-    def ack(self, site: str, station: str, seq: int | None = None, snapshot: str | None = None):
-        seqs, snaps = self.acks.setdefault((site, station), (set(), []))
+    def ack(self, site: str, station: str, seq: int | None = None, snapshot: str | None = None,
+            incarnation: str = ""):
+        seqs, snaps = self.acks.setdefault((site, station, incarnation), (set(), []))
         if seq is not None:
             seqs.add(seq)
         if snapshot is not None and snapshot not in snaps:
@@ -138,11 +140,11 @@ class _Outcome:
         self.snapshots += other.snapshots
         for name in ("events", "presence", "heartbeats", "snapshots"):
             getattr(self.committed, name).extend(getattr(other.committed, name))
-        for (site, station), (seqs, snaps) in other.acks.items():
+        for (site, station, inc), (seqs, snaps) in other.acks.items():
             for seq in seqs:
-                self.ack(site, station, seq=seq)
+                self.ack(site, station, seq=seq, incarnation=inc)
             for snap in snaps:
-                self.ack(site, station, snapshot=snap)
+                self.ack(site, station, snapshot=snap, incarnation=inc)
 
 
 class Ingest:
@@ -286,9 +288,10 @@ class Ingest:
     def _acknowledge(self, outcome: _Outcome) -> None:
         if not outcome.acks or self._on_acks is None:
             return
+        # One ack per station and incarnation: seqs count within an incarnation.
         acks = [
-            (site, station, Ack(station=station, seqs=ranges(seqs), snapshots=snaps))
-            for (site, station), (seqs, snaps) in outcome.acks.items()
+            (site, station, Ack(station=station, seqs=ranges(seqs), snapshots=snaps, incarnation=inc or None))
+            for (site, station, inc), (seqs, snaps) in outcome.acks.items()
         ]
         try:
             self._on_acks(acks)
@@ -352,7 +355,7 @@ class Ingest:
             station_rows[item.station]["last_seen"] = item.received_at
             if item.channel == "event":
                 row = item.row
-                key = (row["station"], row["seq"])
+                key = (row["station"], row["incarnation"], row["seq"])
                 stored_id = by_key.get(key)
                 if stored_id == row["event_id"]:
                     out.duplicates += 1
@@ -361,7 +364,7 @@ class Ingest:
                     detail = f"seq {row['seq']} is already stored as event {stored_id}"
                     q_rows.append(_quarantine_row(item, "seq_conflict", detail))
                 elif row["event_id"] in by_id:
-                    detail = "event id already stored as %s seq %s" % by_id[row["event_id"]]
+                    detail = "event id already stored as %s seq %s" % by_id[row["event_id"]][::2]
                     q_rows.append(_quarantine_row(item, "id_conflict", detail))
                 else:
                     row_no += 1
@@ -372,7 +375,7 @@ class Ingest:
                     by_key[key] = row["event_id"]
                     by_id[row["event_id"]] = key
                     out.new += 1
-                out.ack(item.site, item.station, seq=row["seq"])
+                out.ack(item.site, item.station, seq=row["seq"], incarnation=row["incarnation"])
             elif item.channel == "snapshot":
                 event_id = item.row["event_id"]
                 if event_id not in stored_snaps:
@@ -450,6 +453,7 @@ def _event_row(ev: Event, received_at: str) -> dict[str, Any]:
         "person": ev.person,
         "data": canonical_json(ev.data),
         "received_at": received_at,
+        "incarnation": ev.incarnation or "",
     }
 
 
@@ -507,27 +511,25 @@ def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
 
 def _stored_events(
     conn: Connection, rows: list[dict[str, Any]]
-) -> tuple[dict[tuple[str, int], str], dict[str, tuple[str, int]]]:
-    """Stored events among ``rows``: by (station, seq) -> event id, and event id -> (station, seq)."""
-    by_key: dict[tuple[str, int], str] = {}
-    by_id: dict[str, tuple[str, int]] = {}
-    seqs: dict[str, set[int]] = {}
+) -> tuple[dict[tuple[str, str, int], str], dict[str, tuple[str, str, int]]]:
+    """Stored events among ``rows``: by (station, incarnation, seq) -> event id, and event id ->
+    (station, incarnation, seq)."""
+    by_key: dict[tuple[str, str, int], str] = {}
+    by_id: dict[str, tuple[str, str, int]] = {}
+    seqs: dict[tuple[str, str], set[int]] = {}
     for row in rows:
-        seqs.setdefault(row["station"], set()).add(row["seq"])
-    high: dict[str, int] = {}
-    for chunk in _chunks(sorted(seqs)):
-        high.update((station, top or 0) for station, top in conn.execute(_HIGH_SEQS, {"b_values": chunk}))
-    for station, numbers in seqs.items():
-        # A station without a stations row (events written some other way) is looked up whole.
-        top = high.get(station)
-        wanted = numbers if top is None else {n for n in numbers if n <= top}
+        seqs.setdefault((row["station"], row["incarnation"]), set()).add(row["seq"])
+    for (station, inc), numbers in seqs.items():
+        top = conn.execute(_HIGH_SEQ, {"b_station": station, "b_inc": inc}).scalar() or 0
+        wanted = {n for n in numbers if n <= top}
         for chunk in _chunks(sorted(wanted)):
-            for seq, event_id in conn.execute(_SEQS_STORED, {"b_station": station, "b_values": chunk}):
-                by_key[(station, seq)] = event_id
-                by_id[event_id] = (station, seq)
+            for seq, event_id in conn.execute(
+                    _SEQS_STORED, {"b_station": station, "b_inc": inc, "b_values": chunk}):
+                by_key[(station, inc, seq)] = event_id
+                by_id[event_id] = (station, inc, seq)
     for chunk in _chunks({row["event_id"] for row in rows}):
-        for event_id, station, seq in conn.execute(_IDS_STORED, {"b_values": chunk}):
-            by_id[event_id] = (station, seq)
+        for event_id, station, inc, seq in conn.execute(_IDS_STORED, {"b_values": chunk}):
+            by_id[event_id] = (station, inc, seq)
     return by_key, by_id
 
 

@@ -17,12 +17,16 @@ Rules, one alert each:
   business hours (hub.shred_ledger.session_flags, as the shredding ledger flags it).
 - offline / online: a last will, or nothing heard for ``rules.offline_grace_s`` (then the
   station is marked offline in ``stations``); "back online" once when it reports again.
-- seq_gap: a sequence number missing for longer than ``rules.gap_grace_s``.
+- seq_gap: a sequence number missing for longer than ``rules.gap_grace_s``; seqs count per
+  outbox incarnation, so a station whose outbox was replaced starts a new count at 1.
 - outbox_filling: a heartbeat showing the outbox at ``rules.outbox_warn_ratio`` or fuller;
   again only after it has dropped below half that.
 - storage_failed: a heartbeat saying the station cannot write its records (disk full) and keeps
   them in memory; or, when no such heartbeat got through, the station's ``storage.failed``
   event once it can write again.
+- storage_corrupt: a ``storage.corrupt`` event: the station found its outbox (critical) or its
+  policy cache (warning) unreadable at start and replaced it. For the outbox the alert names
+  the last seq the hub stored from the previous incarnation: later events may be lost.
 - tray_uncollected: ``tray.uncollected``: printouts left in a printer's tray (warning, to the
   site's supervisors); print_expired: ``print.expired``, held print jobs cancelled unprinted
   (info); cups_down / cups_up: a printer cannot reach its print server (warning), and again can
@@ -63,6 +67,7 @@ from hub.ingest import Committed
 from hub.schema import alerts, events, policies, station_log, stations
 from hub.shred_ledger import session_flags
 from hub.timestamps import now_utc, utc_text
+from kagiban.protocol import STORAGE_CORRUPT, StorageCorrupt
 
 _LOG = logging.getLogger(__name__)
 
@@ -77,6 +82,8 @@ _EVENT_KINDS += ("door.intrusion", "door.opened", "shred.started")
 _EVENT_KINDS += ("tray.uncollected", "print.expired", "cups.down", "cups.up")
 # A station that could not write its records, told once it can again (QoS 1, from its outbox).
 _EVENT_KINDS += ("storage.failed",)
+# A station that had to replace a damaged outbox or policy cache at start.
+_EVENT_KINDS += (STORAGE_CORRUPT,)
 # A station gets a new policy within a second or two of its publication (retained, QoS 1);
 # a minute behind means it is not taking policies (wrong key, full disk, a broken link): a
 # revoked badge may still open it. The status page marks such a station with the same grace.
@@ -156,7 +163,8 @@ class Rules:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._stations: dict[str, _Station] = {}
-        self._seqs: dict[str, _Seqs] = {}
+        # Per (station, incarnation): seqs count within one outbox of the station.
+        self._seqs: dict[tuple[str, str], _Seqs] = {}
         self.policy_stale_s = POLICY_STALE_S  # tests shorten it
         self.errors = 0  # rule failures logged, for metrics
 
@@ -239,16 +247,17 @@ class Rules:
                 .group_by(alerts.c.station, alerts.c.rule))}
             # One query for every station: count == max (and min == 1) means no holes.
             counts = conn.execute(
-                select(events.c.station, func.max(events.c.site), func.count(), func.min(events.c.seq),
-                       func.max(events.c.seq)).group_by(events.c.station)).all()
+                select(events.c.station, events.c.incarnation, func.max(events.c.site), func.count(),
+                       func.min(events.c.seq), func.max(events.c.seq))
+                .group_by(events.c.station, events.c.incarnation)).all()
             reported = [
                 (r.station, json.loads(r.params)) for r in conn.execute(
                     select(alerts.c.station, alerts.c.params).where(alerts.c.rule == "seq_gap"))
             ]
-            gap_rows: dict[str, list[tuple[int, int]]] = {}
-            for station_id, _site, count, lo, hi in counts:
+            gap_rows: dict[tuple[str, str], list[tuple[int, int]]] = {}
+            for station_id, inc, _site, count, lo, hi in counts:
                 if count != hi or lo != 1:
-                    gap_rows[station_id] = self._gaps_in_store(conn, station_id, lo, hi)
+                    gap_rows[(station_id, inc)] = self._gaps_in_store(conn, station_id, inc, lo, hi)
 
         for row in station_rows:
             seen = _parse_utc(row.last_seen)
@@ -287,35 +296,38 @@ class Rules:
                 except ValueError:
                     pass
 
-        for station_id, site, count, lo, hi in counts:
+        for station_id, inc, site, count, lo, hi in counts:
             seqs = _Seqs(max_seq=hi)
-            for a, b in gap_rows.get(station_id, []):
+            for a, b in gap_rows.get((station_id, inc), []):
                 gap = _Gap(a, b, now)
                 for st_id, params in reported:
-                    if st_id == station_id and params.get("missing_from", 0) <= b and params.get("missing_to", 0) >= a:
+                    if (st_id == station_id and params.get("incarnation", "") == inc
+                            and params.get("missing_from", 0) <= b and params.get("missing_to", 0) >= a):
                         gap.reported = True
                 seqs.gaps.append(gap)
-            self._seqs[station_id] = seqs
+            self._seqs[(station_id, inc)] = seqs
             self._stations.setdefault(station_id, _Station(site=site))
         _LOG.info("rules: %d station(s), %d in outage, %d seq gap(s) open",
                   len(self._stations), sum(s.outage for s in self._stations.values()),
                   sum(not g.reported for s in self._seqs.values() for g in s.gaps))
 
     @staticmethod
-    def _gaps_in_store(conn, station_id: str, lo: int, hi: int) -> list[tuple[int, int]]:
-        """The holes in a station's stored seqs, found by the (station, seq) index."""
+    def _gaps_in_store(conn, station_id: str, inc: str, lo: int, hi: int) -> list[tuple[int, int]]:
+        """The holes in a station incarnation's stored seqs, found by the (station, incarnation,
+        seq) index."""
         nxt = aliased(events)
         later = aliased(events)
         starts = conn.execute(
             select(events.c.seq).where(
-                events.c.station == station_id, events.c.seq < hi,
-                ~select(nxt.c.seq).where(nxt.c.station == station_id, nxt.c.seq == events.c.seq + 1).exists(),
+                events.c.station == station_id, events.c.incarnation == inc, events.c.seq < hi,
+                ~select(nxt.c.seq).where(nxt.c.station == station_id, nxt.c.incarnation == inc,
+                                         nxt.c.seq == events.c.seq + 1).exists(),
             )
         ).scalars().all()
         out = [(1, lo - 1)] if lo > 1 else []
         for seq in starts:
             following = conn.execute(select(func.min(later.c.seq)).where(
-                later.c.station == station_id, later.c.seq > seq)).scalar_one()
+                later.c.station == station_id, later.c.incarnation == inc, later.c.seq > seq)).scalar_one()
             out.append((seq + 1, following - 1))
         return out
 
@@ -341,7 +353,8 @@ class Rules:
             for row in c.events:
                 st = self._station(row["station"], row["site"])
                 st.last_seen = _later(st.last_seen, _parse_utc(row["received_at"]))
-                self._seqs.setdefault(row["station"], _Seqs()).add(row["seq"], now)
+                key = (row["station"], row.get("incarnation") or "")
+                self._seqs.setdefault(key, _Seqs()).add(row["seq"], now)
                 try:
                     self._event_rules(row)
                 except Exception:
@@ -424,6 +437,8 @@ class Rules:
             # Unless a heartbeat already raised it during this outage (the live alarm).
             found.append(("storage_failed", "critical", {
                 **params, "unrecorded": data.get("kept"), "error": data.get("error") or ""}))
+        elif kind == STORAGE_CORRUPT:
+            found.append(self._storage_corrupt(row, params, data))
         elif kind == "cups.down":
             found.append(("cups_down", "warning", params))
         elif kind == "cups.up":
@@ -450,6 +465,51 @@ class Rules:
             except Exception:
                 self.errors += 1
                 _LOG.exception("raising %s for event %s failed", rule, row["event_id"])
+
+    def _storage_corrupt(self, row: dict[str, Any], params: dict[str, Any],
+                         data: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        """storage_corrupt: what was replaced and, for an outbox, the last seq the hub stored from
+        the previous incarnation (what the station may have lost comes after it)."""
+        try:
+            info = StorageCorrupt.model_validate(data)
+        except ValueError:  # a station that reports less than the model says: still an alarm
+            info = StorageCorrupt(store="policy" if data.get("store") == "policy" else "outbox",
+                                  error=str(data.get("error") or "")[:300])
+        params = {**params, "store": info.store, "error": info.error, "kept": ", ".join(info.moved_to[:1]),
+                  "old_highest": info.previous_highest_seq, "old_unsent": info.previous_unsent}
+        if info.store == "policy":
+            return ("storage_corrupt", "warning", {**params, "cause": "policy"})
+        prev_inc, last = self._previous_storage(row, info.previous_incarnation)
+        params.update({"previous_incarnation": prev_inc, "last_stored": last,
+                       "incarnation": row.get("incarnation") or ""})
+        if last is None:
+            params["cause"] = "outbox_nothing"
+        elif info.previous_highest_seq is not None and info.previous_highest_seq > last:
+            params.update({"cause": "outbox_range", "lost_from": last + 1, "lost_to": info.previous_highest_seq})
+        else:
+            params["cause"] = "outbox"
+        return ("storage_corrupt", "critical", params)
+
+    def _previous_storage(self, row: dict[str, Any], named: str | None) -> tuple[str | None, int | None]:
+        """(incarnation, highest stored seq) of the station's storage before this event's: the one
+        the station could still name, else the one of its latest stored event of another
+        incarnation; (None, None) if the hub holds nothing from before."""
+        station_id, inc = row["station"], row.get("incarnation") or ""
+        with self.engine.connect() as conn:
+            prev = None
+            if named and named != inc:
+                prev = conn.execute(select(func.max(events.c.seq)).where(
+                    events.c.station == station_id, events.c.incarnation == named)).scalar()
+                if prev is not None:
+                    return named, prev
+            before = conn.execute(select(events.c.incarnation).where(
+                events.c.station == station_id, events.c.incarnation != inc,
+                events.c.row_no < row["row_no"]).order_by(events.c.row_no.desc()).limit(1)).scalar()
+            if before is None:
+                return None, None
+            prev = conn.execute(select(func.max(events.c.seq)).where(
+                events.c.station == station_id, events.c.incarnation == before)).scalar()
+            return before, prev
 
     def _alerted_since(self, station_id: str, rule: str, since: Any) -> bool:
         """Whether ``rule`` was raised for the station at or after ``since`` (an ISO time)."""
@@ -583,7 +643,7 @@ class Rules:
 
     def _check_gaps(self, now: datetime) -> None:
         grace = timedelta(seconds=self.cfg.rules.gap_grace_s)
-        for station_id, seqs in self._seqs.items():
+        for (station_id, inc), seqs in self._seqs.items():
             for gap in seqs.gaps:
                 if gap.reported or now - gap.noticed < grace:
                     continue
@@ -592,6 +652,8 @@ class Rules:
                 params = self._base_params(site, station_id, gap.noticed)
                 params.update({"missing_from": gap.lo, "missing_to": gap.hi,
                                "count": gap.hi - gap.lo + 1, "grace_s": _whole(self.cfg.rules.gap_grace_s)})
+                if inc:
+                    params["incarnation"] = inc
                 try:
                     self._raise("seq_gap", "warning", params)
                     gap.reported = True

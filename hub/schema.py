@@ -55,7 +55,10 @@ events = Table(
     Column("received_at", String(27), nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
-    UniqueConstraint("station", "seq"),
+    # The station's outbox the event came from (protocol Event.incarnation); "" for events that
+    # carried none, so (station, incarnation, seq) stays unique for them too (NULLs would not).
+    Column("incarnation", String(36), nullable=False, server_default=""),
+    UniqueConstraint("station", "incarnation", "seq"),
     UniqueConstraint("event_id"),
     Index(None, "station", "at_utc"),
     Index(None, "kind", "at_utc"),

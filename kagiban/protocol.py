@@ -22,7 +22,7 @@ import base64
 import json
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -40,6 +40,9 @@ from pydantic import (
 from kagiban.hours import in_hours
 
 VERSION = 1
+# Revisions of version 1 add optional fields only: a station or hub that leaves them out speaks
+# the same v1 (docs/protocol.md, "Versions"). 2: ``incarnation`` on Event, Heartbeat and Ack.
+REVISION = 2
 DEFAULT_PREFIX = "kagiban"
 
 # Channels a station publishes on, and channels the hub publishes on.
@@ -59,6 +62,8 @@ MAX_SEQ = 2**63 - 1  # what a signed 64-bit column holds
 # An ack covers at most this many sequence numbers (a station sends fewer per window).
 MAX_ACK_SPAN = 1_000_000
 KIND_PATTERN = r"^[a-z][a-z_]*\.[a-z][a-z_]*$"
+# An incarnation id: the UUIDv7 an outbox gets when it is created (lower-case hex).
+INCARNATION_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 _ID_RE = re.compile(ID_PATTERN)
 
 StationKind = Literal["cabinet", "shredder", "printer", "door"]
@@ -119,9 +124,20 @@ Version = Annotated[int, Strict(), AfterValidator(_supported_version)]
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # Optional fields added by a revision of v1: left out of the JSON when None (dumps()), so
+    # a peer that predates them (its models forbid unknown fields) still reads the message.
+    OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset()
+
 
 class Event(_Strict):
-    """One audit event, as committed to the station's outbox and stored by the hub."""
+    """One audit event, as committed to the station's outbox and stored by the hub.
+
+    ``incarnation`` names the outbox the event was committed to (made when the outbox was
+    created): ``seq`` counts within it, so a station whose storage was replaced starts again at
+    1 under a new incarnation. None: an outbox made before incarnations existed.
+    """
+
+    OMIT_IF_NONE = frozenset({"incarnation"})
 
     v: Version = VERSION
     id: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -133,6 +149,7 @@ class Event(_Strict):
     badge: str | None = Field(default=None, pattern=r"^[0-9A-F]{8,32}$")
     person: str | None = Field(default=None, max_length=64)
     data: dict[str, Any] = Field(default_factory=dict)
+    incarnation: str | None = Field(default=None, pattern=INCARNATION_PATTERN)
 
 
 class Snapshot(_Strict):
@@ -171,6 +188,8 @@ class Status(_Strict):
 class Heartbeat(_Strict):
     """Periodic liveness and health figures from a station."""
 
+    OMIT_IF_NONE = frozenset({"incarnation"})
+
     v: Version = VERSION
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
@@ -186,10 +205,19 @@ class Heartbeat(_Strict):
     # Events that happened but could not be written to the outbox (disk full), and why.
     unrecorded: int = Field(default=0, ge=0)
     storage_error: str | None = Field(default=None, max_length=300)
+    # The incarnation of the outbox ``next_seq`` counts in (None: an outbox without one).
+    incarnation: str | None = Field(default=None, pattern=INCARNATION_PATTERN)
 
 
 class Ack(_Strict):
-    """The hub has committed these sequence numbers (inclusive ranges) and snapshots."""
+    """The hub has committed these sequence numbers (inclusive ranges) and snapshots.
+
+    ``seqs`` count in the outbox ``incarnation`` names (None: events that carried none); a
+    station applies them only if that is its own outbox's, so an ack for seq 5 of a replaced
+    outbox never deletes seq 5 of the new one. Snapshot ids are unique on their own.
+    """
+
+    OMIT_IF_NONE = frozenset({"incarnation"})
 
     # Snapshot ids are unique: pydantic-core's process-wide JSON string cache would keep each
     # one (up to 16,384, ~2 MiB) in a station that must stay under 60 MB. Keys are still cached.
@@ -199,6 +227,7 @@ class Ack(_Strict):
     station: str = Field(pattern=ID_PATTERN)
     seqs: list[tuple[int, int]] = Field(default_factory=list)
     snapshots: list[str] = Field(default_factory=list)
+    incarnation: str | None = Field(default=None, pattern=INCARNATION_PATTERN)
 
     @model_validator(mode="after")
     def _sane_ranges(self) -> "Ack":
@@ -217,6 +246,32 @@ class Ack(_Strict):
         for lo, hi in self.seqs:
             out.update(range(lo, hi + 1))
         return out
+
+
+class StorageCorrupt(BaseModel):
+    """``data`` of a ``storage.corrupt`` event: a store the station could not read at start was
+    moved aside (kept, never deleted) and replaced by a fresh one.
+
+    ``store`` is ``outbox`` (the event is then the first of a new incarnation) or ``policy``.
+    ``moved_to`` are the names the damaged files were given, in the station's storage folder.
+    The ``previous_*`` fields are what could still be read from the damaged outbox (None: not
+    readable). Unknown keys are ignored when read back: the agent adds ``policy_version`` and
+    ``offline`` to every event's data.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    store: Literal["outbox", "policy"]
+    moved_to: list[str] = Field(default_factory=list)
+    error: str = Field(max_length=300)
+    previous_incarnation: str | None = None
+    previous_next_seq: int | None = None
+    previous_highest_seq: int | None = None
+    # Events found in the damaged outbox that the hub had not acknowledged (readable ones).
+    previous_unsent: int | None = None
+
+
+STORAGE_CORRUPT = "storage.corrupt"
 
 
 DecisionKind = Literal["allow", "allow_flag", "deny"]
@@ -401,7 +456,11 @@ def _validate_json(model: type[M], payload: bytes) -> M:
 
 
 def dumps(model: BaseModel) -> bytes:
-    """Compact JSON bytes of a payload model."""
+    """Compact JSON bytes of a payload model (``null`` fields included, except the optional
+    revision fields a model names in OMIT_IF_NONE)."""
+    omit = [name for name in getattr(model, "OMIT_IF_NONE", ()) if getattr(model, name) is None]
+    if omit:
+        return model.model_dump_json(exclude_none=False, exclude=set(omit)).encode()
     return model.model_dump_json(exclude_none=False).encode()
 
 

@@ -88,6 +88,7 @@ EVENT_KINDS: dict[str, Any] = {
     "bin.opened": _l("Shredder bin opened"),
     "bin.closed": _l("Shredder bin closed"),
     "policy.rejected": _l("Policy refused"),
+    "storage.corrupt": _l("Damaged storage replaced"),
     # Printers (pull printing).
     "print.released": _l("Print jobs released"),
     "print.release_failed": _l("Nothing released"),
@@ -109,6 +110,7 @@ ALERT_RULES: dict[str, Any] = {
     "offline": _l("Station offline"),
     "online": _l("Station back online"),
     "seq_gap": _l("Events missing from a station"),
+    "storage_corrupt": _l("Station storage damaged"),
     "outbox_filling": _l("Station cannot deliver its events"),
     "intrusion": _l("Entry without a badge"),
     "shred_flagged": _l("Shredding to check"),

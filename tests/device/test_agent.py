@@ -149,6 +149,12 @@ def test_events_are_sent_and_resent_until_acked(agent_and_watcher):
     # No hub: after ack_timeout (2 s) the same event is sent again, byte for byte.
     wait_for(lambda: len(w.on(ev_topic)) >= 2, timeout=10, what="resend")
     assert w.on(ev_topic)[1] == first
-    ack = protocol.Ack(station="cabinet-1", seqs=[(1, 1)])
+    assert ev.incarnation == agent.outbox.incarnation is not None
+    # An ack for seq 1 of another incarnation (a replaced outbox) deletes nothing here.
+    other = protocol.Ack(station="cabinet-1", seqs=[(1, 1)], incarnation="01900000-0000-7000-8000-000000000000")
+    w.publish(f"{prefix}/ward-a/cabinet-1/ack", protocol.dumps(other))
+    time.sleep(0.3)
+    assert agent.call(lambda a: a.outbox.depth()) == 1
+    ack = protocol.Ack(station="cabinet-1", seqs=[(1, 1)], incarnation=ev.incarnation)
     w.publish(f"{prefix}/ward-a/cabinet-1/ack", protocol.dumps(ack))
     wait_for(lambda: agent.call(lambda a: a.outbox.depth()) == 0, timeout=5, what="acked")

@@ -78,3 +78,31 @@ def test_capacity_reached_still_accepts(tmp_path, caplog):
         box.add("door.opened", AT)
     assert box.depth() == 12
     assert "capacity" in caplog.text
+
+
+def test_a_new_outbox_has_an_incarnation_every_event_carries(tmp_path):
+    path = tmp_path / "o.sqlite"
+    box = Outbox(path, site="ward-a", station="cabinet-1")
+    ev = box.add("door.opened", AT)
+    assert box.incarnation is not None and ev.incarnation == box.incarnation
+    assert json.loads(box.pending()[0][1])["incarnation"] == box.incarnation
+    box.close()
+    assert Outbox(path, site="ward-a", station="cabinet-1").incarnation == box.incarnation
+    assert Outbox(tmp_path / "other.sqlite", site="ward-a", station="cabinet-1").incarnation != box.incarnation
+
+
+def test_an_outbox_made_before_incarnations_keeps_none_and_its_events_say_nothing_of_it(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "o.sqlite"
+    old = sqlite3.connect(path)  # the tables as the first outbox made them
+    old.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        "CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, kind TEXT NOT NULL, payload BLOB NOT NULL);"
+        "CREATE TABLE snapshots (event_id TEXT PRIMARY KEY, payload BLOB NOT NULL);"
+        "INSERT INTO meta (key, value) VALUES ('next_seq', 41);")
+    old.close()
+    box = Outbox(path, site="ward-a", station="cabinet-1")
+    ev = box.add("door.opened", AT)
+    assert box.incarnation is None and ev.seq == 41
+    assert "incarnation" not in json.loads(box.pending()[0][1])  # a hub of revision 1 reads it

@@ -107,12 +107,14 @@ def test_a_station_that_cannot_record_unlocks_nothing_and_the_hub_raises_the_ala
     def disk_full(a):
         pages = a.outbox._db.execute("PRAGMA page_count").fetchone()[0]
         a.outbox._db.execute(f"PRAGMA max_page_count={pages}")
-        # Fill what is left of the last pages, so the very next record cannot be written.
-        for _ in range(200):
-            try:
-                a.outbox.add("test.filler", a.wall(), data={"pad": "x" * 500})
-            except Exception:
-                return
+        # Fill what is left of the last pages, smaller records last, so the very next record
+        # (a tap is larger than the smallest filler) cannot be written.
+        for pad in (500, 100, 10):
+            for _ in range(200):
+                try:
+                    a.outbox.add("test.filler", a.wall(), data={"pad": "x" * pad})
+                except Exception:
+                    break
 
     agent.call(disk_full)
     agent.reader.tap(HOLDER)

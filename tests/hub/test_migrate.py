@@ -74,3 +74,45 @@ def _schema(path):
         return sorted(conn.execute("SELECT type, name, sql FROM sqlite_master").fetchall(), key=str)
     finally:
         conn.close()
+
+
+def test_events_stored_before_incarnations_keep_their_chain_through_0006(tmp_path):
+    """A store at 0005 (events keyed per station and seq) migrated to today's: every row and its
+    hash kept, and a replaced outbox's seq 1 is then accepted beside the old seq 1."""
+    from alembic import command
+
+    from hub.chain import row_hash, verify
+    from hub.db import begin_write
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'kagiban.db'}")
+    cfg = migrate.alembic_config()
+    with begin_write(engine) as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0005")
+    prev, rows = GENESIS_HASH, []
+    for seq in (1, 2, 3):
+        content = {"site": SITE, "station": "cabinet-1", "seq": seq, "event_id": f"0190f3a2-7c1e-7b3a-9f00-00000000000{seq}",
+                   "kind": "door.opened", "at": "2025-04-01T09:00:00+09:00", "badge": None, "person": None,
+                   "data": {"n": seq}, "received_at": "2025-04-01T00:00:01.000000Z"}
+        digest = row_hash(prev, content)
+        rows.append({**content, "data": '{"n":%d}' % seq, "row_no": seq, "at_utc": "2025-04-01T00:00:00.000000Z",
+                     "prev_hash": prev, "hash": digest})
+        prev = digest
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO events (row_no, site, station, seq, event_id, kind, at, at_utc, badge, person, data, "
+            "received_at, prev_hash, hash) VALUES (:row_no, :site, :station, :seq, :event_id, :kind, :at, :at_utc, "
+            ":badge, :person, :data, :received_at, :prev_hash, :hash)"), rows)
+        conn.execute(text("UPDATE chain_head SET row_no=3, hash=:h"), {"h": prev})
+
+    assert migrate.upgrade(engine) == migrate.head_revision()
+
+    assert verify(engine).ok
+    assert stored_seqs(engine, "cabinet-1") == [1, 2, 3]
+    ingest = Ingest(engine, prefix="p").start()
+    ingest.submit(f"p/{SITE}/cabinet-1/event", encode(event("cabinet-1", 1, incarnation="0190f3a2-7c1e-7b3a-9f00-3c2d1e0a4b5c")))
+    ingest.submit(f"p/{SITE}/cabinet-1/event", encode(event("cabinet-1", 2)))  # the old count: a conflict
+    ingest.stop()
+    assert stored_seqs(engine, "cabinet-1") == [1, 2, 3, 1]
+    assert ingest.quarantined == 1 and verify(engine).ok
+    engine.dispose()

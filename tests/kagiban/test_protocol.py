@@ -96,3 +96,22 @@ def test_policy_denies_unknown_badges():
         version=1, issued_at="2026-11-26T10:00:00+09:00", site="ward-a", station="cabinet-1", badges={}
     )
     assert pol.decide("0123456789ABCDEF", datetime.now(timezone.utc)).reason == "unknown"
+
+
+def test_an_event_may_name_its_outbox_incarnation_and_nothing_else_there():
+    inc = "01a21803-0143-76db-b517-d6df02d63c70"
+    _, ev = parse_station_message(PREFIX, T, json.dumps({**GOOD, "incarnation": inc}).encode())
+    assert ev.incarnation == inc
+    _, old = parse_station_message(PREFIX, T, json.dumps(GOOD).encode())
+    assert old.incarnation is None
+    with pytest.raises(ProtocolError) as err:
+        parse_station_message(PREFIX, T, json.dumps({**GOOD, "incarnation": "cabinet-1"}).encode())
+    assert err.value.reason == "bad_schema"
+
+
+def test_revision_2_fields_are_left_out_when_empty_so_older_peers_read_the_message():
+    plain = protocol.Ack(station="cabinet-1", seqs=[(1, 2)])
+    assert "incarnation" not in json.loads(protocol.dumps(plain))
+    named = protocol.Ack(station="cabinet-1", seqs=[(1, 2)], incarnation="01a21803-0143-76db-b517-d6df02d63c70")
+    assert json.loads(protocol.dumps(named))["incarnation"] == named.incarnation
+    assert json.loads(protocol.dumps(protocol.Event.model_validate(GOOD)))["badge"] is None  # other nulls stay

@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 
-from device.sensors.badge import ReaderUnavailable, TapCallback, deliver_tap
+from device.sensors.badge import BadgeIdError, ReaderUnavailable, TapCallback, deliver_tap, normalise_badge_id
 
 _LOG = logging.getLogger(__name__)
 
@@ -124,7 +124,12 @@ class NfcpyReader:
         return bytes(raw).hex().upper()
 
     def _on_connect(self, tag) -> bool:
-        badge_id = self._badge_id(tag)
+        try:
+            # The same rule as everywhere a badge id comes in (kagiban.badge_id).
+            badge_id = normalise_badge_id(self._badge_id(tag))
+        except BadgeIdError as exc:
+            _LOG.warning("card ignored (%s): %s", type(tag).__name__, exc)
+            return True
         _LOG.info("badge %s (%s)", badge_id, type(tag).__name__)
         deliver_tap(self._on_tap, badge_id)
         # True: nfcpy waits until the card leaves, so a held card counts once.

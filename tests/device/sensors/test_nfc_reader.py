@@ -110,3 +110,19 @@ def test_start_twice_is_refused():
             reader.start(lambda badge: None)
     finally:
         reader.close(timeout=3.0)
+
+
+def test_a_card_id_is_reported_by_the_one_badge_id_rule(caplog):
+    """ISO 14443 UIDs of 4, 7 and 10 bytes and a FeliCa IDm reach the station; an id no badge
+    has is logged and ignored (the station could not record it)."""
+    from types import SimpleNamespace
+
+    reader = NfcpyReader("tty:kagibanmissing:pn532")
+    got: list[str] = []
+    reader._on_tap = got.append  # as start() sets it, without opening the (missing) device
+    for raw in (b"\x04\xa2\x2b\x1a", bytes.fromhex("045a2b1a6c3d80"), bytes.fromhex("045a2b1a6c3d80112233")):
+        assert reader._on_connect(SimpleNamespace(identifier=raw)) is True
+    assert reader._on_connect(SimpleNamespace(idm=bytes.fromhex("012e4cd2a5b71f03"), identifier=b"")) is True
+    assert reader._on_connect(SimpleNamespace(identifier=b"\x01\x02\x03")) is True
+    assert got == ["04A22B1A", "045A2B1A6C3D80", "045A2B1A6C3D80112233", "012E4CD2A5B71F03"]
+    assert "card ignored" in caplog.text and "3 bytes" in caplog.text

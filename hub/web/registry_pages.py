@@ -9,7 +9,8 @@ compiles and publishes the stations' policies at once: a badge revoked here is r
 the stations within seconds, with the hub reachable, and from then on with it down too.
 
 The registry explains refusals in English; :func:`explain` puts the ones a form can cause
-(and every reason an attendance import can give) into the reader's language.
+(and every reason an attendance import can give) into the reader's language: by their code
+and parameters where they carry one (badge ids), else by their English text.
 """
 from __future__ import annotations
 

@@ -59,8 +59,17 @@ class ReaderSection(_Section):
     # nfcpy paths: "usb" (first USB reader, e.g. Sony RC-S380), "usb:054c:06c3" (RC-S380 by id),
     # "tty:serial0:pn532" (PN532 on the UART), "udp:127.0.0.1:54321" (nfcpy's simulator).
     path: str = "usb"
-    # A card held on the reader counts once; the same card again after this many seconds is a new tap.
-    repeat_s: float = Field(default=2.0, ge=0.0, le=60.0)
+    # A card held on the reader counts once; the same card again within this many seconds of its
+    # last tap is the same tap (its feedback again, no new event: device/stations/repeat.py).
+    # Unset: 2 s for a real reader, none for the stand-in (software makes each tap on purpose).
+    repeat_s: float | None = Field(default=None, ge=0.0, le=60.0)
+
+    @property
+    def repeat_window_s(self) -> float:
+        """The repeat window in seconds: ``repeat_s``, or its default for the reader type."""
+        if self.repeat_s is not None:
+            return self.repeat_s
+        return 0.0 if self.type == "standin" else 2.0
 
 
 class CameraSection(_Section):

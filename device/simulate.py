@@ -22,10 +22,11 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Literal, Union
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from kagiban.badge_id import normalise_badge_id
 from kagiban.configfile import load_config
 
 _LOG = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ class _Step(BaseModel):
 
 
 class Tap(_Step):
-    tap: str = Field(pattern=r"^[0-9A-Fa-f]{8,32}$")
+    tap: Annotated[str, AfterValidator(normalise_badge_id)]  # the one badge-id rule
 
 
 class Door(_Step):

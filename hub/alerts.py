@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 _LOG = logging.getLogger(__name__)
 
 SEVERITIES = ("info", "warning", "critical")
-_LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.ERROR}
+# An alert, critical too, is the hub doing its job, not a fault of the program: ERROR in the log
+# is kept for what an operator must repair (broker refused, storage failed).
+_LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.WARNING}
 
 Publish = Callable[[str, bytes], None]
 

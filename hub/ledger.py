@@ -6,7 +6,10 @@ Rows come from stored events only (the hash-chained audit trail):
 
 - ``use``: a ``key.used`` event (an authorised tap, then the door opened and closed);
 - ``not_opened``: an ``unlock.expired`` event, matched to the ``badge.granted`` tap that
-  unlocked the cabinet (the tap is recorded even though the door never opened);
+  unlocked the cabinet (the tap is recorded even though the door never opened); or an
+  ``unlock.ended`` event: another person's tap took the unlock window over before the door
+  opened, so the use that follows is the second person's (their ``key.used``), never the
+  first's;
 - ``forced``: a ``door.forced`` event, matched to the next ``door.closed`` of that cabinet.
 
 A row belongs to the day (in its site's time zone) on which the cabinet was unlocked (or
@@ -38,7 +41,7 @@ ENTRY_KINDS = ("use", "not_opened", "forced")
 # that make or mark its rows, read for every cabinet asked for, and those that only explain a
 # row (the tap behind an expired unlock, the closing of a forced door), read for the cabinets
 # that have such a row.
-_KINDS_ROWS = ("key.used", "unlock.expired", "door.forced", "door.held_open")
+_KINDS_ROWS = ("key.used", "unlock.expired", "unlock.ended", "door.forced", "door.held_open")
 _KINDS_EXPLAIN = ("badge.granted", "door.closed")
 _KINDS = _KINDS_ROWS + _KINDS_EXPLAIN
 # How far past the day's end to look for the end of a use that started that day.
@@ -299,11 +302,20 @@ def _station_rows(
             if on_day(unlocked or opened):
                 add(ev, "use", unlocked, opened, local_time(data.get("closed_at"), zone) or local_time(ev[_AT], zone),
                     data.get("duration_s"), data.get("flagged"))
+        elif kind == "unlock.ended":
+            # Taken over by another person's tap: this person unlocked and did not open.
+            data = _data(ev)
+            unlocked = local_time(data.get("unlocked_at"), zone) or local_time(ev[_AT], zone)
+            if on_day(unlocked):
+                add(ev, "not_opened", unlocked, None, None, None, data.get("flagged"))
         elif kind == "unlock.expired":
             # The tap behind it: the latest grant of the same badge before the expiry.
             tap = next((g for g in reversed(grants) if g[_SEQ] < ev[_SEQ] and g[_BADGE] == ev[_BADGE]), None)
             expired = local_time(ev[_AT], zone)
-            if tap is not None:
+            said = local_time(_data(ev).get("unlocked_at"), zone)  # stations since unlock.ended say it
+            if said is not None:
+                unlocked = said
+            elif tap is not None:
                 unlocked = local_time(tap[_AT], zone)
             else:
                 unlock_s = _data(ev).get("unlock_s")

@@ -43,6 +43,7 @@ from hub.chain import canonical_json
 from hub.db import begin_write
 from hub.schema import policies, stations
 from hub.timestamps import now_utc, utc_text
+from kagiban.badge_id import normalise_badge_id
 from kagiban.configfile import ConfigError
 from kagiban.protocol import ID_PATTERN, Hours, Policy, PolicyEntry, check_id, dumps, topic
 from kagiban.signing import envelope_policy, key_id, load_or_create_private_key, public_key_b64, sign
@@ -52,7 +53,6 @@ _LOG = logging.getLogger(__name__)
 ALL_STATIONS = "*"
 RETRY_S = 5.0  # wait before compiling again after a compile failed
 CSV_COLUMNS = ("person", "name", "badges", "stations")
-_BADGE_CHARS = set("0123456789ABCDEF")
 
 
 def _text(value: Any, what: str) -> Any:
@@ -63,13 +63,9 @@ def _text(value: Any, what: str) -> Any:
 
 
 def _badge(value: Any) -> str:
-    value = _text(value, "badge id")
-    if not isinstance(value, str):
-        raise ValueError("a badge id is text")
-    upper = value.strip().upper()
-    if not 8 <= len(upper) <= 32 or not set(upper) <= _BADGE_CHARS:
-        raise ValueError(f"{value!r} is not a badge id (8 to 32 hex digits)")
-    return upper
+    # The one rule for badge ids (kagiban.badge_id): separators, case and full width as the
+    # registry's form takes them; lengths no card has are refused.
+    return normalise_badge_id(_text(value, "badge id"))
 
 
 def _station_ref(value: Any) -> str:

@@ -27,4 +27,4 @@ def make_reader(section: ReaderSection) -> BadgeReader | None:
         _LOG.info("badge reader: stand-in (taps come from software)")
         return StandInReader()
     _LOG.info("badge reader: nfcpy on %s", section.path)
-    return NfcpyReader(section.path, section.repeat_s)
+    return NfcpyReader(section.path)

@@ -5,15 +5,15 @@ A badge id is an identifier, not a secret: it can be cloned.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Callable, Protocol
+
+# The one normaliser (kagiban.badge_id), named here too for the reader's callers.
+from kagiban.badge_id import BadgeIdError, normalise_badge_id  # noqa: F401
 
 _LOG = logging.getLogger(__name__)
 
 # on_tap(badge_id)
 TapCallback = Callable[[str], None]
-
-_HEX_RE = re.compile(r"^(?:[0-9A-F]{2}){1,16}$")
 
 
 class ReaderUnavailable(RuntimeError):
@@ -28,14 +28,6 @@ class BadgeReader(Protocol):
 
     def close(self) -> None:
         """Stop reporting taps and release the device."""
-
-
-def normalise_badge_id(uid: str) -> str:
-    """``uid`` as upper-case hex without separators; ValueError if it is not hex bytes."""
-    cleaned = re.sub(r"[\s:\-]", "", uid).upper()
-    if not _HEX_RE.match(cleaned):
-        raise ValueError(f"badge id {uid!r} is not 1 to 16 bytes of hex")
-    return cleaned
 
 
 def deliver_tap(on_tap: TapCallback | None, badge_id: str) -> None:
@@ -60,7 +52,8 @@ class StandInReader:
         self._on_tap = on_tap
 
     def tap(self, uid: str) -> None:
-        """Present a badge (``uid`` in hex; separators and case do not matter)."""
+        """Present a badge (``uid`` in hex; separators, case and full width do not matter);
+        BadgeIdError, and no tap, if no card could have that id."""
         deliver_tap(self._on_tap, normalise_badge_id(uid))
 
     def close(self) -> None:

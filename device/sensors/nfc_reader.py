@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 
-from device.sensors.badge import ReaderUnavailable, TapCallback, deliver_tap
+from device.sensors.badge import BadgeIdError, ReaderUnavailable, TapCallback, deliver_tap, normalise_badge_id
 
 _LOG = logging.getLogger(__name__)
 
@@ -19,32 +19,12 @@ _LOG = logging.getLogger(__name__)
 _TARGETS = ["106A", "106B", "212F"]
 
 
-class TapFilter:
-    """Turns card sightings into taps: a held card counts once, the same card counts again
-    only once it has been away for ``repeat_s`` seconds."""
-
-    def __init__(self, repeat_s: float) -> None:
-        self._repeat_s = repeat_s
-        self._last_id: str | None = None
-        self._last_seen = 0.0
-
-    def seen(self, badge_id: str, now: float) -> bool:
-        """Record a sighting of ``badge_id``; True if it is a new tap."""
-        new = badge_id != self._last_id or now - self._last_seen >= self._repeat_s
-        self._last_id = badge_id
-        self._last_seen = now
-        return new
-
-    def still_there(self, badge_id: str, now: float) -> None:
-        """The card was present until ``now`` (it was held, then removed)."""
-        if badge_id == self._last_id:
-            self._last_seen = now
-
-
 class NfcpyReader:
     """A contactless reader polled by nfcpy in its own daemon thread.
 
-    ``on_tap`` runs on that thread; hand the badge id to the station's loop. A reader that is
+    ``on_tap`` runs on that thread; hand the badge id to the station's loop. Every arrival of a
+    card is reported (a held card once): the station logic's repeat window (reader.repeat_s)
+    tells a new tap from the same one again, and answers that with feedback. A reader that is
     missing or unplugged is logged and reopened with a growing pause (1 s up to ``retry_max_s``);
     :meth:`close` ends the thread promptly.
     """
@@ -52,13 +32,11 @@ class NfcpyReader:
     def __init__(
         self,
         path: str,
-        repeat_s: float = 2.0,
         *,
         pause_s: float = 0.1,
         retry_max_s: float = 30.0,
     ) -> None:
         self._path = path
-        self._filter = TapFilter(repeat_s)
         self._pause_s = pause_s
         self._retry_max_s = retry_max_s
         self._stop = threading.Event()
@@ -125,7 +103,6 @@ class NfcpyReader:
         rdwr = {
             "targets": _TARGETS,
             "on-connect": self._on_connect,
-            "on-release": self._on_release,
             # The station sounds its own granted/denied feedback.
             "beep-on-connect": False,
             # nfcpy checks terminate() only between sense() calls: one round each keeps
@@ -147,18 +124,13 @@ class NfcpyReader:
         return bytes(raw).hex().upper()
 
     def _on_connect(self, tag) -> bool:
-        badge_id = self._badge_id(tag)
-        if self._filter.seen(badge_id, time.monotonic()):
-            _LOG.info("badge %s (%s)", badge_id, type(tag).__name__)
-            deliver_tap(self._on_tap, badge_id)
-        else:
-            _LOG.debug("badge %s again within the repeat time", badge_id)
-        # True: nfcpy waits until the card leaves, so a held card counts once.
-        return True
-
-    def _on_release(self, tag) -> bool:
         try:
-            self._filter.still_there(self._badge_id(tag), time.monotonic())
-        except Exception:  # a half-activated tag may lack its id; the tap was already counted
-            _LOG.debug("released tag without an id", exc_info=True)
+            # The same rule as everywhere a badge id comes in (kagiban.badge_id).
+            badge_id = normalise_badge_id(self._badge_id(tag))
+        except BadgeIdError as exc:
+            _LOG.warning("card ignored (%s): %s", type(tag).__name__, exc)
+            return True
+        _LOG.info("badge %s (%s)", badge_id, type(tag).__name__)
+        deliver_tap(self._on_tap, badge_id)
+        # True: nfcpy waits until the card leaves, so a held card counts once.
         return True

@@ -48,14 +48,16 @@ def _cabinet(cfg: DeviceConfig, decide: Callable[[str], PolicyEntry]) -> Station
     from device.stations.cabinet import CabinetLogic
 
     t = cfg.timings
-    return CabinetLogic(unlock_s=t.unlock_s, held_open_s=t.held_open_s, decide=decide)
+    return CabinetLogic(unlock_s=t.unlock_s, held_open_s=t.held_open_s, decide=decide,
+                        repeat_s=cfg.reader.repeat_window_s)
 
 
 def _shredder(cfg: DeviceConfig, decide: Callable[[str], PolicyEntry]) -> StationLogic:
     from device.stations.shredder import ShredderLogic
 
     t = cfg.timings
-    return ShredderLogic(pair_window_s=t.pair_window_s, shred_max_s=t.shred_max_s, decide=decide)
+    return ShredderLogic(pair_window_s=t.pair_window_s, shred_max_s=t.shred_max_s, decide=decide,
+                         repeat_s=cfg.reader.repeat_window_s)
 
 
 def _door(cfg: DeviceConfig, decide: Callable[[str], PolicyEntry]) -> StationLogic:
@@ -64,7 +66,7 @@ def _door(cfg: DeviceConfig, decide: Callable[[str], PolicyEntry]) -> StationLog
     t = cfg.timings
     # Without a reader nobody can badge in, so an opening is not by itself an intrusion.
     return DoorLogic(unlock_s=t.unlock_s, held_open_s=t.held_open_s, decide=decide,
-                     has_reader=cfg.reader.type != "none")
+                     has_reader=cfg.reader.type != "none", repeat_s=cfg.reader.repeat_window_s)
 
 
 def _printer(cfg: DeviceConfig, decide: Callable[[str], PolicyEntry]) -> StationLogic:
@@ -72,7 +74,7 @@ def _printer(cfg: DeviceConfig, decide: Callable[[str], PolicyEntry]) -> Station
 
     t = cfg.timings
     return PrinterLogic(decide=decide, hold_max_s=t.hold_max_s, tray_alert_s=t.tray_alert_s,
-                        check_s=cfg.printer.check_s)
+                        check_s=cfg.printer.check_s, repeat_s=cfg.reader.repeat_window_s)
 
 
 _KINDS: dict[str, Callable[[DeviceConfig, Callable[[str], PolicyEntry]], StationLogic]] = {

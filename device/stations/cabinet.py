@@ -8,6 +8,12 @@
 - Open longer than ``held_open_s`` is ``door.held_open`` (once per opening).
 - A refused or unknown badge is ``badge.denied``; the lock is not touched.
 - An unlock window that ends with the door never opened is ``unlock.expired``.
+- Two grants in a row: another person's allowed tap while a window is open starts that
+  person's window, and the first one's ends with ``unlock.ended`` (``reason: superseded``,
+  naming both): the door opening now is the second person's use, never the first's. The same
+  badge again renews its own window.
+- The same badge again within ``repeat_s`` (see device/stations/repeat.py) is the same tap: its
+  feedback again, nothing else.
 
 Times: ``now`` is monotonic seconds (for durations), ``wall`` the aware wall-clock time that
 goes into the event.
@@ -19,6 +25,7 @@ from datetime import datetime
 from typing import Callable
 
 from device.stations.effects import Effect, Emit, Feedback, Lock, Unlock
+from device.stations.repeat import RepeatWindow
 from kagiban.protocol import PolicyEntry
 
 
@@ -50,10 +57,12 @@ class CabinetLogic:
         unlock_s: float,
         held_open_s: float,
         decide: Callable[[str], PolicyEntry],
+        repeat_s: float = 0.0,
     ):
         self.unlock_s = unlock_s
         self.held_open_s = held_open_s
         self.decide = decide
+        self._repeats = RepeatWindow(repeat_s)
         self.door_open = False
         self._grant: _Grant | None = None
         self._opening: _Opening | None = None
@@ -70,6 +79,9 @@ class CabinetLogic:
 
     def badge(self, badge: str, now: float, wall: datetime) -> list[Effect]:
         """A badge was tapped."""
+        return self._repeats.tap(badge, now, lambda: self._answer(badge, now, wall))
+
+    def _answer(self, badge: str, now: float, wall: datetime) -> list[Effect]:
         entry = self.decide(badge)
         if entry.decision == "deny":
             return [
@@ -82,8 +94,24 @@ class CabinetLogic:
         if self.door_open:
             # Already open: nothing to unlock; the tap is recorded against the opening.
             return effects
+        ended: list[Effect] = []
+        old = self._grant
+        if old is not None and now > old.until:
+            # Its window ran out before this tap (tick() had not run yet); the relay stays on.
+            self._grant = None
+            ended.append(self._expired(old, wall))
+        elif old is not None and old.badge == badge:
+            # The same person again: their window starts afresh; unlocked since the first tap.
+            self._grant = _Grant(badge, entry.person, flagged, entry.reason, old.at, now + self.unlock_s)
+            return [Unlock()] + effects
+        elif old is not None:
+            # Another person's tap takes the window over: the first grant ends unused, and
+            # says so, so the ledger never gives the first person the second one's use.
+            ended.append(Emit("unlock.ended", wall, old.badge, old.person, {
+                "reason": "superseded", "unlocked_at": old.at.isoformat(), "unlock_s": self.unlock_s,
+                "by_badge": badge, "by_person": entry.person, "flagged": old.flagged}))
         self._grant = _Grant(badge, entry.person, flagged, entry.reason, wall, now + self.unlock_s)
-        return [Unlock()] + effects
+        return ended + [Unlock()] + effects
 
     def door(self, is_open: bool, now: float, wall: datetime) -> list[Effect]:
         """The (debounced) door switch changed."""
@@ -145,7 +173,7 @@ class CabinetLogic:
         if self._grant is not None and now > self._grant.until:
             g = self._grant
             self._grant = None
-            effects += [Lock(), Emit("unlock.expired", wall, g.badge, g.person, {"unlock_s": self.unlock_s})]
+            effects += [Lock(), self._expired(g, wall)]
         op = self._opening
         if op is not None and not op.held_reported and now - op.since >= self.held_open_s:
             op.held_reported = True
@@ -162,6 +190,11 @@ class CabinetLogic:
                 )
             )
         return effects
+
+    def _expired(self, grant: _Grant, wall: datetime) -> Emit:
+        """``unlock.expired``: the window of ``grant`` ended with the door never opened."""
+        return Emit("unlock.expired", wall, grant.badge, grant.person,
+                    {"unlock_s": self.unlock_s, "unlocked_at": grant.at.isoformat(), "flagged": grant.flagged})
 
     def _authorised(self, op: _Opening) -> bool | None:
         """Whether an opening was authorised, as events report it."""

@@ -11,7 +11,9 @@ The back office's door: a reed switch, and optionally a badge reader and a lock 
 - Open longer than ``held_open_s`` is ``door.held_open`` (once per opening, snapshot).
 - Closing is ``door.closed`` with how long the door was open and who opened it.
 - A refused or unknown badge is ``badge.denied`` (snapshot); the lock is not touched.
-- An unlock window that ends with the door never opened is ``unlock.expired``.
+- An unlock window that ends with the door never opened is ``unlock.expired``; one taken over
+  by another person's tap ends with ``unlock.ended`` (``reason: superseded``), as at a cabinet.
+- The same badge again within ``repeat_s`` gets its feedback again and nothing else.
 
 After-hours openings (authorised ones too) are the hub's rule: it knows the site's hours and
 holidays, and the station may be deciding offline.
@@ -43,8 +45,9 @@ class DoorLogic(CabinetLogic):
         held_open_s: float,
         decide: Callable[[str], PolicyEntry],
         has_reader: bool = True,
+        repeat_s: float = 0.0,
     ):
-        super().__init__(unlock_s=unlock_s, held_open_s=held_open_s, decide=decide)
+        super().__init__(unlock_s=unlock_s, held_open_s=held_open_s, decide=decide, repeat_s=repeat_s)
         self.has_reader = has_reader
 
     def _opened(self, now: float, wall: datetime) -> list[Effect]:

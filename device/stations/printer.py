@@ -27,6 +27,7 @@ from typing import Callable
 
 from device.printing.jobs import FINISHED_STATES, ExpireResult, QueueResult, ReleaseResult
 from device.stations.effects import CheckQueue, Effect, Emit, ExpireJobs, Feedback, ReleaseJobs, Work
+from device.stations.repeat import RepeatWindow
 from kagiban.protocol import PolicyEntry
 
 _LOG = logging.getLogger(__name__)
@@ -57,8 +58,10 @@ class PrinterLogic:
         check_s: float = 60.0,
         tray_clear_s: float = 2.0,
         watch_s: float = WATCH_S,
+        repeat_s: float = 0.0,
     ):
         self.decide = decide
+        self._repeats = RepeatWindow(repeat_s)
         self.hold_max_s = hold_max_s
         self.tray_alert_s = tray_alert_s
         self.check_s = check_s
@@ -87,7 +90,11 @@ class PrinterLogic:
         return []
 
     def badge(self, badge: str, now: float, wall: datetime) -> list[Effect]:
-        """A badge was tapped: release that person's held jobs."""
+        """A badge was tapped: release that person's held jobs (the same badge again within
+        the repeat window: its feedback again, nothing else)."""
+        return self._repeats.tap(badge, now, lambda: self._answer(badge, now, wall))
+
+    def _answer(self, badge: str, now: float, wall: datetime) -> list[Effect]:
         entry = self.decide(badge)
         if entry.decision == "deny":
             return [Feedback("denied"),

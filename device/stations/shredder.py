@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from device.stations.effects import Effect, Emit, Feedback, PowerOff, PowerOn
+from device.stations.repeat import RepeatWindow
 from kagiban.protocol import PolicyEntry
 
 _LOG = logging.getLogger(__name__)
@@ -71,8 +72,10 @@ class ShredderLogic:
         pair_window_s: float,
         shred_max_s: float,
         decide: Callable[[str], PolicyEntry],
+        repeat_s: float = 0.0,
     ):
         self.pair_window_s = pair_window_s
+        self._repeats = RepeatWindow(repeat_s)
         self.shred_max_s = shred_max_s
         self.decide = decide
         # A shredder has no door of its own; the heartbeat reports it closed.
@@ -96,7 +99,11 @@ class ShredderLogic:
     # --- badges ---
 
     def badge(self, badge: str, now: float, wall: datetime) -> list[Effect]:
-        """A badge was tapped."""
+        """A badge was tapped (the same badge again within the repeat window: its feedback
+        again, nothing else)."""
+        return self._repeats.tap(badge, now, lambda: self._answer(badge, now, wall))
+
+    def _answer(self, badge: str, now: float, wall: datetime) -> list[Effect]:
         # A window that ran out before this tap is reported first, so the tap starts afresh.
         late = self.tick(now, wall) if self._due(now) else []
         return late + self._badge(badge, now, wall)

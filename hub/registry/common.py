@@ -11,6 +11,7 @@ from sqlalchemy import Connection, select
 
 from hub.registry.log import NotFound, RegistryError
 from hub.schema import people
+from kagiban.badge_id import BadgeIdError, normalise_badge_id
 from kagiban.protocol import ID_PATTERN
 
 STAFF_NO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$"
@@ -18,7 +19,6 @@ STATION_KINDS = ("cabinet", "shredder", "printer", "door")
 
 _STAFF_NO_RE = re.compile(STAFF_NO_PATTERN)
 _STATION_RE = re.compile(ID_PATTERN)
-_BADGE_CHARS = set("0123456789ABCDEF")
 
 
 def nfkc(value: str) -> str:
@@ -44,13 +44,12 @@ def staff_no(value: Any) -> str:
 
 
 def badge_id(value: Any) -> str:
-    """A badge id as the reader reports it: 8 to 32 hex digits, upper case."""
-    if not isinstance(value, str):
-        raise RegistryError("a badge id is text")
-    text = nfkc(value).replace(" ", "").replace(":", "").upper()
-    if not 8 <= len(text) <= 32 or not set(text) <= _BADGE_CHARS:
-        raise RegistryError(f"{value!r} is not a badge id (8 to 32 hex digits)")
-    return text
+    """A badge id as the reader reports it (kagiban.badge_id); a RegistryError carrying the
+    normaliser's code and parameters if no card can have it."""
+    try:
+        return normalise_badge_id(value)
+    except BadgeIdError as exc:
+        raise RegistryError(str(exc), code=exc.code, params=exc.params) from exc
 
 
 def station_id(value: Any) -> str:

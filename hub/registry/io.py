@@ -9,6 +9,10 @@ Columns (Japanese or English header, any order; other columns are ignored)::
     実施日   / held_on      required  YYYY-MM-DD (also YYYY/M/D, 2025年4月1日) or an Excel date
     区分     / employment   optional  正規, 嘱託, パート (or regular, shokutaku, part_time)
     場所     / place        optional  where the session was held
+    カードID / badge        optional  the attendee's registered badge id, in any form the
+                                      registry's form takes (kagiban.badge_id); with it the
+                                      staff number may be left empty, and if both are given
+                                      they must belong to the same person
 
 CSV is read as UTF-8 (a BOM is fine; Shift_JIS from older Excel is accepted too); an .xlsx
 is read from its first (active) sheet. The header is the first non-empty row.
@@ -27,6 +31,7 @@ import io as _io
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -38,7 +43,8 @@ from sqlalchemy import Connection, Engine, select
 from hub.registry.common import STAFF_NO_PATTERN, fold, nfkc
 from hub.registry.log import RegistryError, writing
 from hub.registry.trainings import add_attendance_row, insert_session
-from hub.schema import attendance, people, training_sessions, trainings
+from hub.schema import attendance, badges, people, training_sessions, trainings
+from kagiban.badge_id import BadgeIdError, normalise_badge_id
 
 _LOG = logging.getLogger(__name__)
 
@@ -57,6 +63,7 @@ _ALIASES = {
     "held_on": ("実施日", "held_on", "受講日"),
     "employment": ("区分", "employment", "雇用区分"),
     "place": ("場所", "place", "会場"),
+    "badge": ("カードID", "バッジID", "badge", "badge_id", "card_id"),
 }
 EMPLOYMENT_LABELS = {
     "ja": {"regular": "正規", "shokutaku": "嘱託", "part_time": "パート"},
@@ -88,6 +95,9 @@ class RowProblem:
     line: int
     column: str
     reason: str
+    # For a page to word the reason in its own language (e.g. badge_id_length and its digits).
+    code: str | None = None
+    params: tuple[tuple[str, Any], ...] = ()
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.column}: {self.reason}" if self.column else \
@@ -222,6 +232,9 @@ class _Checker:
     def __init__(self, conn: Connection, today: date):
         self.today = today
         self.people = {r.staff_no: r for r in conn.execute(select(people))}
+        by_id = {r.id: r for r in self.people.values()}
+        self.badges = {r.badge_id: by_id[r.person_id]
+                       for r in conn.execute(select(badges.c.badge_id, badges.c.person_id))}
         self.trainings = {fold(r.name): r for r in conn.execute(select(trainings))}
         # Leading zeros lost in a number cell: 1234 may mean 001234, if only one does.
         self.unpadded: dict[str, list[str]] = {}
@@ -230,8 +243,9 @@ class _Checker:
                 self.unpadded.setdefault(number.lstrip("0") or "0", []).append(number)
         self.problems: list[RowProblem] = []
 
-    def problem(self, line: int, column: str, reason: str) -> None:
-        self.problems.append(RowProblem(line, column, reason))
+    def problem(self, line: int, column: str, reason: str, code: str | None = None,
+                params: dict[str, Any] | None = None) -> None:
+        self.problems.append(RowProblem(line, column, reason, code, tuple((params or {}).items())))
 
     def person(self, line: int, column: str, value: Any) -> Any:
         if _blank(value):
@@ -250,6 +264,18 @@ class _Checker:
         self.problem(line, column, f"unknown staff number {number}")
         return None
 
+    def badge_holder(self, line: int, column: str, value: Any) -> Any:
+        """The person a badge cell names (None, with the problem recorded, if none)."""
+        try:
+            bid = normalise_badge_id(_cell_text(value))
+        except BadgeIdError as exc:
+            self.problem(line, column, str(exc), exc.code, exc.params)
+            return None
+        holder = self.badges.get(bid)
+        if holder is None:
+            self.problem(line, column, f"unknown badge {bid}")
+        return holder
+
     def header(self, line: int, cells: list[Any]) -> dict[str, tuple[int, str]] | None:
         columns: dict[str, tuple[int, str]] = {}
         for index, cell in enumerate(cells):
@@ -263,10 +289,28 @@ class _Checker:
                 self.problem(line, label, f"column given twice (also column {columns[name][0] + 1})")
                 continue
             columns[name] = (index, label)
-        for name in REQUIRED:
+        # The staff number may be left out when the badge identifies the attendee.
+        needed = [n for n in REQUIRED if n != "staff_no" or "badge" not in columns]
+        for name in needed:
             if name not in columns:
                 self.problem(line, f"{HEADERS['ja'][name]}/{name}", "column missing from the header")
-        return None if any(n not in columns for n in REQUIRED) else columns
+        return None if any(n not in columns for n in needed) else columns
+
+    def attendee(self, line: int, columns: dict[str, tuple[int, str]], cell: Callable) -> Any:
+        """The row's person, by staff number, badge, or both (which must agree)."""
+        number_value, number_label = cell("staff_no") if "staff_no" in columns else (None, "")
+        badge_value, badge_label = cell("badge") if "badge" in columns else (None, "")
+        if "badge" not in columns or _blank(badge_value):
+            return self.person(line, number_label or badge_label, number_value)
+        holder = self.badge_holder(line, badge_label, badge_value)
+        if "staff_no" not in columns or _blank(number_value):
+            return holder
+        person = self.person(line, number_label, number_value)
+        if person is not None and holder is not None and person.id != holder.id:
+            self.problem(line, badge_label, f"badge {normalise_badge_id(_cell_text(badge_value))} "
+                                            f"belongs to staff number {holder.staff_no}, not {person.staff_no}")
+            return None
+        return person
 
     def rows(self, table: list[tuple[int, list[Any]]]) -> list[_Row]:
         body = [(line, cells) for line, cells in table if not all(_blank(c) for c in cells)]
@@ -294,8 +338,7 @@ class _Checker:
                     self.problem(line, f"column {index + 1}", "a value outside the header's columns")
                     break
             before = len(self.problems)
-            value, label = cell("staff_no")
-            person = self.person(line, label, value)
+            person = self.attendee(line, columns, cell)
 
             value, label = cell("name")
             if _blank(value):
@@ -346,7 +389,8 @@ class _Checker:
             if person is not None and training is not None and held is not None:
                 key = (person.id, training.id, held)
                 if key in seen:
-                    self.problem(line, cell("staff_no")[1], f"duplicate of line {seen[key]}")
+                    self.problem(line, cell("staff_no" if "staff_no" in columns else "badge")[1],
+                                 f"duplicate of line {seen[key]}")
                 else:
                     seen[key] = line
             if len(self.problems) == before:

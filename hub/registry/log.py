@@ -30,7 +30,15 @@ MAX_ACTOR = 64
 
 
 class RegistryError(ValueError):
-    """A registry change that cannot be made as asked; the message says why."""
+    """A registry change that cannot be made as asked; the message says why.
+
+    ``code`` and ``params``, where set, say the same for a page to word in its own language
+    (e.g. ``badge_id_length`` with the value and its number of digits)."""
+
+    def __init__(self, message: str, *, code: str | None = None, params: Mapping[str, Any] | None = None):
+        super().__init__(message)
+        self.code = code
+        self.params = dict(params or {})
 
 
 class NotFound(RegistryError):

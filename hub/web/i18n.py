@@ -79,6 +79,7 @@ EVENT_KINDS: dict[str, Any] = {
     "door.held_open": _l("Door held open"),
     "key.used": _l("Key used"),
     "unlock.expired": _l("Unlocked, not opened"),
+    "unlock.ended": _l("Unlock taken over by another badge"),
     # Restricted doors and two-person shredders.
     "door.intrusion": _l("Entry without a badge"),
     "shred.waiting": _l("Shredder: waiting for a second person"),

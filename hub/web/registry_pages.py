@@ -9,7 +9,8 @@ compiles and publishes the stations' policies at once: a badge revoked here is r
 the stations within seconds, with the hub reachable, and from then on with it down too.
 
 The registry explains refusals in English; :func:`explain` puts the ones a form can cause
-(and every reason an attendance import can give) into the reader's language.
+(and every reason an attendance import can give) into the reader's language: by their code
+and parameters where they carry one (badge ids), else by their English text.
 """
 from __future__ import annotations
 
@@ -141,8 +142,6 @@ _MESSAGES: list[tuple[re.Pattern, Any]] = [(re.compile(p), m) for p, m in [
      _l("Staff number %(number)s is already registered.")),
     (r"^badge (?P<badge>\S+) is already registered to (?P<number>\S+)$",
      _l("Badge %(badge)s is already registered to %(number)s (a badge ID is never reused).")),
-    (r"^(?P<value>.+) is not a badge id \(8 to 32 hex digits\)$",
-     _l("%(value)s is not a badge ID (8 to 32 hexadecimal digits).")),
     (r"^no person with staff number (?P<number>\S+)$", _l("Nobody has staff number %(number)s.")),
     (r"^no badge (?P<badge>\S+)$", _l("There is no badge %(badge)s.")),
     (r"^no training named (?P<name>.+)$", _l("There is no training named %(name)s.")),
@@ -177,6 +176,9 @@ _MESSAGES: list[tuple[re.Pattern, Any]] = [(re.compile(p), m) for p, m in [
     (r"^(?P<value>.+) does not match staff number (?P<number>\S+) \((?P<name>.*) in the registry\)$",
      _l("%(value)s does not match staff number %(number)s (%(name)s in the registry)")),
     (r"^unknown training (?P<name>.+)$", _l("unknown training %(name)s")),
+    (r"^unknown badge (?P<badge>\S+)$", _l("unknown badge %(badge)s")),
+    (r"^badge (?P<badge>\S+) belongs to staff number (?P<holder>\S+), not (?P<number>\S+)$",
+     _l("badge %(badge)s belongs to staff number %(holder)s, not %(number)s")),
     (r"^(?P<value>.+) is not a date \(YYYY-MM-DD\)$", _l("%(value)s is not a date (YYYY-MM-DD)")),
     (r"^(?P<day>\S+) is in the future$", _l("%(day)s is in the future")),
     (r"^unknown employment type (?P<value>.+) \(正規, 嘱託 or パート\)$",
@@ -194,8 +196,25 @@ _MESSAGES: list[tuple[re.Pattern, Any]] = [(re.compile(p), m) for p, m in [
 ]]
 
 
-def explain(text: str) -> str:
-    """A registry message in the reader's language, where it is one we know."""
+# Refusals that carry a code (RegistryError.code, RowProblem.code), worded from their
+# parameters. Badge ids: kagiban.badge_id.
+_CODES: dict[str, Any] = {
+    "badge_id_not_text": _l("A badge ID is written as text."),
+    "badge_id_empty": _l("The badge ID is empty."),
+    "badge_id_not_hex": _l("%(value)s is not a badge ID: %(char)s is not a hexadecimal digit (0-9, A-F)."),
+    "badge_id_odd_length": _l("%(value)s is not a badge ID: %(digits)s hexadecimal digits are not whole "
+                              "bytes. A card's ID has 8, 14, 16 or 20 digits."),
+    "badge_id_length": _l("%(value)s is not a badge ID: no card has an ID of %(digits)s hexadecimal digits "
+                          "(%(bytes)s bytes). A card's ID has 8, 14, 16 or 20 digits (ISO 14443 UID: 4, 7 "
+                          "or 10 bytes; FeliCa IDm: 8 bytes)."),
+}
+
+
+def explain(text: str, code: str | None = None, params: Any = None) -> str:
+    """A registry message in the reader's language, where it is one we know: by its code and
+    parameters if it has a code, else by its English text."""
+    if code in _CODES:
+        return str(_CODES[code]) % dict(params or {})
     for pattern, message in _MESSAGES:
         found = pattern.match(text)
         if found:
@@ -255,7 +274,7 @@ def _form(name: str) -> str:
 
 
 def _failed(exc: registry.RegistryError) -> None:
-    flash(_("Not saved: %(reason)s", reason=explain(str(exc))), "error")
+    flash(_("Not saved: %(reason)s", reason=explain(str(exc), exc.code, exc.params)), "error")
 
 
 def _done(changed: bool, message: str) -> None:
@@ -628,7 +647,7 @@ def import_page():
         _LOG.info("%s: attendance import of %s refused with %d problem(s)", _actor(), upload.filename,
                   len(exc.problems))
         problems = [{"line": p.line, "column": explain(p.column) if p.column else "",
-                     "reason": explain(p.reason)} for p in exc.problems]
+                     "reason": explain(p.reason, p.code, p.params)} for p in exc.problems]
         return render_template("registry/import.html", title=_("Import attendance"), problems=problems,
                                report=None, filename=upload.filename), 400
     except registry.RegistryError as exc:

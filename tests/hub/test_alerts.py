@@ -3,6 +3,7 @@ a time and a comment, and readable in Japanese and English."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timezone
 
 import paho.mqtt.client as mqtt
@@ -137,3 +138,14 @@ def test_alert_text_in_japanese_and_english():
 def test_an_unknown_severity_is_refused(engine, cfg):
     with pytest.raises(ValueError):
         raise_one(AlertCenter(engine, cfg), severity="panic")
+
+
+def test_alerts_are_logged_as_warnings_with_their_text_never_as_errors(engine, cfg, caplog):
+    caplog.set_level(logging.DEBUG, logger="hub.alerts")
+    center = AlertCenter(engine, cfg)
+    raise_one(center, rule="forced", event_id="e-forced", severity="critical")
+    raise_one(center, rule="after_hours", event_id="e-late", severity="warning")
+    logged = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "hub.alerts"]
+    assert [level for level, _text in logged] == [logging.WARNING, logging.WARNING]
+    assert "forced (critical)" in logged[0][1] and alert_text("forced", PARAMS) in logged[0][1]
+    assert logged[1][1].endswith(alert_text("after_hours", PARAMS))

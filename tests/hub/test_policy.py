@@ -119,9 +119,14 @@ BAD_STAFF = [
     ("badge read as a number", "staff.yaml",
      "people:\n  - id: a\n    name: A\n    badges: [1234567890123456]\n    stations: ['*']\n",
      ["line 4", "people.0.badges.0", "in quotes"]),
-    ("not hex", "staff.yaml",
+    ("a length no card has", "staff.yaml",
      "people:\n  - id: a\n    name: A\n    badges: ['0123-4567-89AB']\n    stations: ['*']\n",
-     ["people.0.badges.0", "not a badge id"]),
+     ["line 4", "people.0.badges.0", "'0123-4567-89AB' has 12 hex digits (6 bytes): no card has that",
+      "8, 14, 16 or 20"]),
+    ("odd length", "staff.yaml",
+     "people:\n  - id: a\n    name: A\n    badges:\n      - '0123456789ABCDEF'\n      - '012E4CD2A5B71F0'\n"
+     "    stations: ['*']\n",
+     ["line 6", "people.0.badges.1", "15 hex digits, not whole bytes"]),
     ("missing name", "staff.yaml",
      "people:\n  - id: a\n    badges: ['0123456789ABCDEF']\n    stations: ['*']\n",
      ["line 2", "people.0.name", "missing value"]),
@@ -133,7 +138,7 @@ BAD_STAFF = [
     ("CSV header", "staff.csv", "who,name,badges,stations\n", ["line 1", "header"]),
     ("CSV bad badge", "staff.csv",
      "person,name,badges,stations\na,A,0123456789ABCDEF,*\nb,B,XYZ,*\n",
-     ["line 3", "badges", "not a badge id"]),
+     ["line 3", "badges", "'X' is not a hexadecimal digit"]),
     ("CSV bad decision", "staff.csv",
      "person,name,badges,stations,decision\na,A,0123456789ABCDEF,*,maybe\n",
      ["line 2", "decision"]),
@@ -150,6 +155,19 @@ def test_bad_staff_file_error_names_file_place_and_reason(tmp_path, name, text, 
     assert str(path) in message
     for part in says:
         assert part in message
+
+
+@pytest.mark.parametrize("name, text", [
+    ("staff.yaml", "people:\n  - id: a\n    name: A\n"
+                   "    badges: ['01:2e:4c:d2:a5:b7:1f:03', '０４－Ａ２－２Ｂ－１Ａ', '04 5a 2b 1a 6c 3d 80']\n"
+                   "    stations: ['*']\n"),
+    ("staff.csv", "person,name,badges,stations\na,A,01-2E-4C-D2-A5-B7-1F-03;04:a2:2b:1a 045A2B1A6C3D80,*\n"),
+])
+def test_staff_file_badges_are_written_as_people_copy_them(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    [entry] = load_staff(path)
+    assert entry.badges == ["012E4CD2A5B71F03", "04A22B1A", "045A2B1A6C3D80"]
 
 
 @pytest.fixture

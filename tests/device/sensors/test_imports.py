@@ -14,7 +14,7 @@ import device.sensors.debounce
 from device.config import ReaderSection
 from device.sensors import make_reader
 make_reader(ReaderSection(type="nfcpy"))
-make_reader(ReaderSection(type="standin")).tap("01")
+make_reader(ReaderSection(type="standin")).tap("04A22B1A")
 print(sorted(m for m in ("gpiozero", "nfc", "RPi", "lgpio") if m in sys.modules))
 """
 

@@ -115,3 +115,84 @@ def test_door_found_open_at_start_is_not_forced_but_can_be_held_open():
 def test_repeated_edges_of_the_same_state_record_nothing():
     c = cabinet()
     assert c.door(False, 1.0, at(1)) == []
+
+
+def emitted(effects, kind):
+    [found] = [e for e in effects if isinstance(e, Emit) and e.kind == kind]
+    return found
+
+
+def test_a_second_persons_tap_ends_the_first_grant_and_the_use_is_theirs():
+    c = cabinet()
+    c.badge(HOLDER, 1.0, at(1))
+    fx = c.badge(OTHER, 3.0, at(3))
+    # The first grant's end comes first, then the second person's grant; the lock stays open.
+    assert kinds(fx) == ["unlock.ended", "badge.granted"]
+    assert Unlock() in fx and Lock() not in fx and Feedback("granted") in fx
+    ended = emitted(fx, "unlock.ended")
+    assert (ended.badge, ended.person) == (HOLDER, "S001")
+    assert ended.data["reason"] == "superseded"
+    assert (ended.data["by_badge"], ended.data["by_person"]) == (OTHER, "S002")
+    assert ended.data["unlocked_at"] == at(1).isoformat()
+    # The window is now the second person's, counted from their tap.
+    assert c.next_deadline() > 8.0
+    c.door(True, 7.5, at(7.5))
+    fx = c.door(False, 9.0, at(9))
+    use = emitted(fx, "key.used")
+    assert (use.badge, use.person) == (OTHER, "S002")
+    assert use.data["unlocked_at"] == at(3).isoformat() and use.data["flagged"] is True
+    # Nothing more is said about the first grant.
+    assert c.tick(30.0, at(30)) == []
+
+
+def test_a_superseding_grant_that_is_never_used_expires_as_its_own():
+    c = cabinet()
+    c.badge(HOLDER, 1.0, at(1))
+    c.badge(OTHER, 2.0, at(2))
+    fx = c.tick(7.1, at(7.1))
+    expired = emitted(fx, "unlock.expired")
+    assert expired.person == "S002" and expired.data["unlocked_at"] == at(2).isoformat()
+    assert Lock() in fx
+
+
+def test_the_same_badge_again_renews_its_window_without_ending_it():
+    c = cabinet()
+    c.badge(HOLDER, 1.0, at(1))
+    fx = c.badge(HOLDER, 4.0, at(4))
+    assert kinds(fx) == ["badge.granted"] and Unlock() in fx
+    assert c.tick(6.5, at(6.5)) == []  # the first tap's window would have ended at 6
+    c.door(True, 8.0, at(8))
+    use = emitted(c.door(False, 9.0, at(9)), "key.used")
+    assert use.person == "S001" and use.data["unlocked_at"] == at(1).isoformat()
+
+
+def test_a_tap_after_the_window_ran_out_but_before_the_tick_expires_the_first_grant():
+    c = cabinet()
+    c.badge(HOLDER, 1.0, at(1))
+    fx = c.badge(OTHER, 6.5, at(6.5))
+    assert kinds(fx) == ["unlock.expired", "badge.granted"]
+    assert emitted(fx, "unlock.expired").person == "S001"
+    assert Lock() not in fx and Unlock() in fx  # no click off and on again
+
+
+def test_a_refused_tap_leaves_an_open_window_alone():
+    c = cabinet()
+    c.badge(HOLDER, 1.0, at(1))
+    assert kinds(c.badge(REFUSED, 2.0, at(2))) == ["badge.denied"]
+    c.door(True, 3.0, at(3))
+    assert emitted(c.door(False, 4.0, at(4)), "key.used").person == "S001"
+
+
+def test_a_retap_within_the_repeat_window_gets_its_feedback_again_and_nothing_else():
+    c = CabinetLogic(unlock_s=5, held_open_s=60, decide=decide, repeat_s=2.0)
+    c.assume_door(False, 0.0, T0)
+    assert kinds(c.badge(HOLDER, 1.0, at(1))) == ["badge.granted"]
+    assert c.badge(HOLDER, 1.8, at(1.8)) == [Feedback("granted")]  # no event, no new window
+    assert c.badge(HOLDER, 3.5, at(3.5)) == [Feedback("granted")]  # 1.7 s after the last sighting
+    assert c.next_deadline() < 7.0
+    # Refused, and refused again: red again, one event only.
+    assert kinds(c.badge(REFUSED, 4.0, at(4))) == ["badge.denied"]
+    assert c.badge(REFUSED, 4.5, at(4.5)) == [Feedback("denied")]
+    # Away for the whole window: a new tap, decided and recorded.
+    fx = c.badge(HOLDER, 7.0, at(7))
+    assert kinds(fx) == ["unlock.expired", "badge.granted"] and Feedback("granted") in fx

@@ -8,9 +8,11 @@ from kagiban.protocol import PolicyEntry
 
 T0 = datetime(2026, 12, 3, 10, 0, tzinfo=timezone(timedelta(hours=9)))
 STAFF = "AAAAAAAAAAAAAAAA"
+OTHER = "BBBBBBBBBBBBBBBB"
 REFUSED = "CCCCCCCCCCCCCCCC"
 POLICY = {
     STAFF: PolicyEntry(person="S001", decision="allow", reason="allowed"),
+    OTHER: PolicyEntry(person="S002", decision="allow", reason="allowed"),
     REFUSED: PolicyEntry(person="S003", decision="deny", reason="untrained"),
 }
 
@@ -113,3 +115,23 @@ def test_the_example_unit_file_makes_a_door_and_without_a_reader_no_intrusions()
     assert isinstance(logic, DoorLogic) and logic.has_reader
     no_reader = cfg.model_copy(update={"reader": cfg.reader.model_copy(update={"type": "none"})})
     assert make_logic(no_reader, decide).has_reader is False
+
+
+def test_a_second_persons_tap_ends_the_first_grant_and_the_entry_is_theirs():
+    d = door()
+    d.badge(STAFF, 1.0, at(1))
+    fx = d.badge(OTHER, 2.0, at(2))
+    assert kinds(fx) == ["unlock.ended", "badge.granted"]
+    [ended, _granted] = emitted(fx)
+    assert ended.person == "S001" and ended.data["reason"] == "superseded" and ended.data["by_person"] == "S002"
+    [opened] = emitted(d.door(True, 3.0, at(3)))
+    assert opened.kind == "door.opened" and opened.person == "S002"
+
+
+def test_a_retap_at_the_door_within_the_repeat_window_gets_feedback_not_silence():
+    d = DoorLogic(unlock_s=5, held_open_s=60, decide=decide, repeat_s=2.0)
+    d.assume_door(False, 0.0, T0)
+    d.badge(REFUSED, 1.0, at(1))
+    assert d.badge(REFUSED, 1.5, at(1.5)) == [Feedback("denied")]
+    d.badge(STAFF, 2.0, at(2))
+    assert d.badge(STAFF, 2.5, at(2.5)) == [Feedback("granted")]

@@ -260,3 +260,45 @@ def test_an_import_is_logged_and_announced_once(engine):
     log = registry.history(engine, entity="attendance")
     assert len(log) == 3 and all(e.actor == ACTOR and e.before is None for e in log)
     assert {e.after["staff_no"] for e in log} == {"001001", "001002", "001003"}
+
+
+def test_xlsx_attendees_by_badge_in_any_written_form_and_bad_badges_by_code(engine):
+    seed(engine)
+    registry.add_badge(engine, ACTOR, "001001", "012E4CD2A5B71F03")
+    registry.add_badge(engine, ACTOR, "001002", "04A22B1A")
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.append(["badge", "staff_no", "name", "training", "held_on"])
+    ws.append(["０１２Ｅ－４ＣＤ２－Ａ５Ｂ７－１Ｆ０３", None, "山田 太郎", PRIVACY, date(2025, 4, 10)])
+    ws.append(["04 a2 2b 1a", "001002", "佐藤 花子", PRIVACY, date(2025, 4, 10)])
+    buffer = io.BytesIO()
+    book.save(buffer)
+
+    report = registry.import_attendance(engine, ACTOR, buffer.getvalue(), filename="cards.xlsx", today=TODAY)
+
+    assert report.attendance_added == 2
+    assert records(engine) == [("001001", PRIVACY, date(2025, 4, 10), ""),
+                               ("001002", PRIVACY, date(2025, 4, 10), "")]
+
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.append(["カードID", "氏名", "研修名", "実施日"])
+    ws.append([1234567, "鈴木 一郎", MYNUMBER, date(2025, 5, 1)])  # Excel dropped the leading 0
+    ws.append(["04A22B", "鈴木 一郎", MYNUMBER, date(2025, 5, 1)])
+    ws.append(["04A22B1G", "鈴木 一郎", MYNUMBER, date(2025, 5, 1)])
+    ws.append([None, "鈴木 一郎", MYNUMBER, date(2025, 5, 1)])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    before = counts(engine)
+
+    with pytest.raises(registry.ImportRejected) as rejected:
+        registry.import_attendance(engine, ACTOR, buffer.getvalue(), filename="cards.xlsx", today=TODAY)
+
+    assert [(p.line, p.column, p.code, dict(p.params).get("digits")) for p in rejected.value.problems] == [
+        (2, "カードID", "badge_id_odd_length", 7),
+        (3, "カードID", "badge_id_length", 6),
+        (4, "カードID", "badge_id_not_hex", None),
+        (5, "カードID", None, None),
+    ]
+    assert rejected.value.problems[3].reason == "missing value"
+    assert counts(engine) == before

@@ -44,10 +44,11 @@ def test_a_badge_belongs_to_one_person_forever(engine):
 
     with pytest.raises(registry.RegistryError, match="already registered to 001001"):
         registry.add_badge(engine, ACTOR, "001002", "aabbccdd")
-    with pytest.raises(registry.RegistryError, match="not a badge id"):
+    with pytest.raises(registry.RegistryError, match="not a hexadecimal digit") as refused:
         registry.add_badge(engine, ACTOR, "001002", "XYZ")
+    assert refused.value.code == "badge_id_not_hex"
     with pytest.raises(registry.NotFound):
-        registry.revoke_badge(engine, ACTOR, "0000000000")
+        registry.revoke_badge(engine, ACTOR, "0000000000000000")
     with pytest.raises(registry.RegistryError, match="before the first day"):
         registry.add_badge(engine, ACTOR, "001002", "11223344", valid_from="2025-05-01", valid_to="2025-04-30")
 

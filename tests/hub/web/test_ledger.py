@@ -363,3 +363,41 @@ def test_any_day_reads_as_the_plain_reading_of_every_event(engine, cfg):
         assert len(rows) > 10 or day == date(2025, 4, 3)
         assert [(r.row_no, r.station, r.entry, r.person, r.unlocked_at, r.opened_at, r.closed_at, r.duration_s,
                  r.flagged, r.held_open) for r in rows] == _reference_ledger(engine, cfg, day)
+
+
+def test_a_grant_taken_over_by_another_tap_is_not_the_first_persons_use(engine, cfg, as_supervisor):
+    """S001 taps, S002 taps before the door opens (the cabinet ends S001's grant: superseded),
+    then the door opens and closes: the use is S002's; S001 only unlocked."""
+    common1 = {"badge": HOLDER, "person": "S001"}
+    common2 = {"badge": STANDIN, "person": "S002"}
+    payloads = [
+        ("event", event("cabinet-1", 1, kind="badge.granted", at=at(1, "10:00:00"), **common1,
+                        data={"flagged": False, "reason": "", "unlock_s": 5})),
+        ("event", event("cabinet-1", 2, kind="unlock.ended", at=at(1, "10:00:02"), **common1, data={
+            "reason": "superseded", "unlocked_at": at(1, "10:00:00"), "unlock_s": 5, "flagged": False,
+            "by_badge": STANDIN, "by_person": "S002"})),
+        *use("cabinet-1", 3, STANDIN, "S002", 1, "10:00:02", "10:00:04", "10:01:04", 60.0, flagged=True),
+        # Later S002 taps and S001 takes over; nobody opens; S001's window expires.
+        ("event", event("cabinet-1", 7, kind="badge.granted", at=at(1, "11:00:00"), **common2,
+                        data={"flagged": True, "reason": "", "unlock_s": 5})),
+        ("event", event("cabinet-1", 8, kind="badge.granted", at=at(1, "11:00:01"), **common1,
+                        data={"flagged": False, "reason": "", "unlock_s": 5})),
+        ("event", event("cabinet-1", 9, kind="unlock.ended", at=at(1, "11:00:01"), **common2, data={
+            "reason": "superseded", "unlocked_at": at(1, "11:00:00"), "unlock_s": 5, "flagged": True,
+            "by_badge": HOLDER, "by_person": "S001"})),
+        ("event", event("cabinet-1", 10, kind="unlock.expired", at=at(1, "11:00:06"), **common1,
+                        data={"unlock_s": 5, "unlocked_at": at(1, "11:00:01"), "flagged": False})),
+    ]
+    store(engine, payloads)
+    rows = key_ledger(engine, cfg, DAY, station="cabinet-1")
+    assert [(r.entry, r.person, r.unlocked_at.strftime("%H:%M:%S"), r.flagged, r.last) for r in rows] == [
+        ("not_opened", "S001", "10:00:00", False, False),
+        ("use", "S002", "10:00:02", True, True),
+        ("not_opened", "S002", "11:00:00", True, False),
+        ("not_opened", "S001", "11:00:01", False, False),
+    ]
+    assert rows[1].opened_at.strftime("%H:%M:%S") == "10:00:04" and rows[1].duration_s == 60.0
+    assert rows[0].opened_at is None and rows[0].duration_s is None
+    # The events page names the handover in the reader's language.
+    page = as_supervisor.get("/events?station=cabinet-1").get_data(as_text=True)
+    assert "別のバッジのタップで解錠を引き継ぎ" in page

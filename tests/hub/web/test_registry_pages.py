@@ -88,8 +88,76 @@ def test_mistakes_in_the_person_form_are_explained_and_nothing_is_saved(as_admin
     assert "職員番号 S101 は既に登録されています。" in response.get_data(as_text=True)
     response = as_admin.post("/registry/people/S101/badges", data={"csrf_token": csrf, "badge_id": "XYZ"})
     page = as_admin.get(response.headers["Location"]).get_data(as_text=True)
-    assert "保存できませんでした: &#39;XYZ&#39; はバッジIDではありません（16進数8〜32桁）。" in page
+    assert "保存できませんでした: XYZ はバッジIDではありません。X は16進数の数字（0〜9、A〜F）ではありません。" in page
     assert len(registry.get_person(engine, "S101")["badges"]) == 1
+
+
+def test_the_badge_form_takes_an_id_as_people_copy_it_and_refuses_what_no_card_has(as_admin, engine, seeded):
+    csrf = token(as_admin, "/registry/people/S102")
+
+    def add(number: str, typed: str) -> str:
+        response = as_admin.post(f"/registry/people/{number}/badges", data={
+            "csrf_token": csrf, "badge_id": typed, "valid_from": "", "valid_to": ""})
+        assert response.status_code == 302
+        return text_of(as_admin.get(response.headers["Location"]).get_data(as_text=True))
+
+    # Hyphens (refused before), full-width digits and letters: stored as the reader reports it.
+    assert "バッジ 012E4CD2A5B71F03 を追加しました" in add("S102", "01-2e-4c-d2-a5-b7-1f-03")
+    assert "バッジ 04A22B1A6C3D80 を追加しました" in add("S103", "０４Ａ２ ２Ｂ１Ａ ６Ｃ３Ｄ８０")
+    assert registry.find_badge(engine, "012E4CD2A5B71F03")["staff_no"] == "S102"
+    assert registry.find_badge(engine, "04A22B1A6C3D80")["staff_no"] == "S103"
+
+    # An odd number of digits (one lost in copying), and a length no card has.
+    page = add("S104", "01:2E:4C:D2:A5:B7:1F:0")
+    assert ("保存できませんでした: 01:2E:4C:D2:A5:B7:1F:0 はバッジIDではありません。"
+            "16進数 15 桁はバイト単位になりません（奇数桁）。") in page
+    page = add("S104", "04A22B1A6C")
+    assert "16進数 10 桁（5 バイト）のIDを持つカードはありません" in page
+    assert registry.get_person(engine, "S104")["badges"] == []
+
+    # The same refusals in English.
+    as_admin.post("/language", data={"lang": "en", "csrf_token": csrf})
+    page = add("S104", "04A22B1A6C")
+    assert ("Not saved: 04A22B1A6C is not a badge ID: no card has an ID of 10 hexadecimal digits (5 bytes). "
+            "A card's ID has 8, 14, 16 or 20 digits (ISO 14443 UID: 4, 7 or 10 bytes; FeliCa IDm: 8 bytes).") in page
+    page = add("S104", "012E4CD2A5B71F0")
+    assert "012E4CD2A5B71F0 is not a badge ID: 15 hexadecimal digits are not whole bytes." in page
+    assert registry.get_person(engine, "S104")["badges"] == []
+
+
+def test_an_import_may_name_attendees_by_badge_and_every_bad_badge_is_explained(as_admin, engine, seeded):
+    registry.add_badge(engine, "setup", "S102", "04A22B1A")
+    rows = [["カードID", "職員番号", "氏名", "研修名", "実施日"],
+            ["aaaa-bbbb-cccc-dddd", "", "Staff 101", TRAINING, "2025-04-02"],  # by badge alone
+            ["04:a2:2b:1a", "S102", "Staff 102", TRAINING, "2025-04-02"],  # both, agreeing
+            ["04:a2:2b:1", "S103", "Staff 103", TRAINING, "2025-04-02"],  # a digit lost
+            ["04A22B1A", "S104", "Staff 104", TRAINING, "2025-04-02"],  # someone else's badge
+            ["0000111122223333", "", "Staff 103", TRAINING, "2025-04-02"]]  # not registered
+    body = io.StringIO()
+    csv.writer(body).writerows(rows)
+    csrf = token(as_admin, "/registry/import")
+    response = as_admin.post("/registry/import", data={
+        "csrf_token": csrf, "file": (io.BytesIO(body.getvalue().encode("utf-8-sig")), "cards.csv")},
+        content_type="multipart/form-data")
+    assert response.status_code == 400
+    table = response.get_data(as_text=True).split('class="grid problems"')[1].split("</table>")[0]
+    found = [tuple(text_of(c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r))
+             for r in re.findall(r"<tr>(<td.*?)</tr>", table)]
+    assert found == [
+        ("4", "カードID", "04:a2:2b:1 はバッジIDではありません。16進数 7 桁はバイト単位になりません（奇数桁）。"
+                         "カードのIDは 8、14、16、20 桁のいずれかです。"),
+        ("5", "カードID", "カード 04A22B1A は職員番号 S102 のもので、S104 のものではありません"),
+        ("6", "カードID", "カード 0000111122223333 は登録されていません"),
+    ]
+    del rows[3:]
+    body = io.StringIO()
+    csv.writer(body).writerows(rows)
+    response = as_admin.post("/registry/import", data={
+        "csrf_token": csrf, "file": (io.BytesIO(body.getvalue().encode("utf-8")), "cards.csv")},
+        content_type="multipart/form-data")
+    assert response.status_code == 200
+    [session] = [s for s in registry.list_sessions(engine) if s["held_on"] == date(2025, 4, 2)]
+    assert session["attendees"] == 2
 
 
 def test_a_supervisor_and_an_auditor_may_read_but_not_change(client, users, engine, seeded):

@@ -169,7 +169,7 @@ class CameraGuard:
                 self.health.absent("not_found", str(exc))
             else:
                 self.health.failed("open_failed", f"{type(exc).__name__}: {exc}")
-            _LOG.info("camera not available (%s); next try in %.0f s", exc, self._backoff)
+            _LOG.info("camera not available (%s); next try in %.1f s", exc, self._backoff)
             self._schedule_retry()
             return
         self._camera = call.value

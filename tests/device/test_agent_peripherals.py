@@ -115,10 +115,12 @@ def test_a_hung_capture_is_given_up_and_the_door_is_still_watched(running, prefi
     hb = wait_for(lambda: (h := _last_heartbeat(w, prefix)) and h.peripherals["camera"].state == "failed" and h,
                   timeout=10, what="heartbeat: camera failed")
     assert hb.peripherals["camera"].error == "capture_timeout"
+    # The hung capture is still stuck (a daemon thread left behind; a retry's test frame may hang
+    # too, up to the guard's bound of two); stopping does not wait for them.
+    assert 1 <= agent.camera.hung_calls <= 2
     started = time.monotonic()
     agent.stop()
     assert time.monotonic() - started < 3.0
-    agent.camera  # noqa: B018  (the hung thread is left behind, a daemon)
 
 
 class _PluggedInLater:

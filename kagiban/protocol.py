@@ -212,7 +212,8 @@ class SnapshotFailed(_Strict):
     """``data`` of a ``snapshot.failed`` event: the photo an event asked for was not taken.
 
     ``event_id`` and ``for_kind`` name that event; ``error`` is a code (``camera_absent``,
-    ``capture_failed``, ``capture_timeout``, ``camera_hung``), ``detail`` the camera's words.
+    ``camera_failed``, ``capture_failed``, ``capture_timeout``, ``camera_hung``, ``bad_frame``),
+    ``detail`` the camera's words.
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)  # the agent adds policy_version, offline

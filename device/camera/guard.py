@@ -33,7 +33,8 @@ _POLL_S = 0.05  # how often a wait on the camera looks at close()
 
 
 class SnapshotFailure(Exception):
-    """No photo: ``code`` is camera_absent, capture_failed, capture_timeout or camera_hung."""
+    """No photo: ``code`` is camera_absent (not found), camera_failed (failed earlier, not
+    working since), capture_failed, capture_timeout or camera_hung."""
 
     def __init__(self, code: str, detail: str = "") -> None:
         super().__init__(f"{code}: {detail}" if detail else code)
@@ -114,7 +115,8 @@ class CameraGuard:
         camera = self._camera
         if camera is None:
             state = self.health.get()
-            raise SnapshotFailure("camera_absent", state.detail or state.error or "no camera")
+            code = "camera_absent" if state.state == "absent" else "camera_failed"
+            raise SnapshotFailure(code, state.detail or state.error or "no camera")
         return self._capture_with(camera, label)
 
     def close(self, timeout: float = 1.0) -> None:

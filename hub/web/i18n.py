@@ -179,6 +179,7 @@ PERIPHERAL_ERRORS: dict[str, Any] = {
     "capture_failed": _l("capture error"),
     "capture_timeout": _l("capture does not answer"),
     "camera_absent": _l("no camera"),
+    "camera_failed": _l("camera not working"),
     "camera_hung": _l("camera stuck"),
     "bad_frame": _l("unusable frame"),
     "gpio_unavailable": _l("GPIO cannot be opened"),

@@ -13,8 +13,6 @@ import yaml
 
 from device import config as device_config
 from device.agent import Agent
-from device.camera.base import CameraUnavailable
-from device.camera.standin import StandInCamera
 from device.simulate import set_door
 from kagiban import protocol
 from tests.device.test_agent import Watcher
@@ -121,50 +119,6 @@ def test_a_hung_capture_is_given_up_and_the_door_is_still_watched(running, prefi
     started = time.monotonic()
     agent.stop()
     assert time.monotonic() - started < 3.0
-
-
-class _PluggedInLater:
-    """Opens like a camera that is not attached the first ``missing`` times, then works."""
-
-    def __init__(self, missing: int) -> None:
-        self.missing = missing
-        self.opened = 0
-
-    def __call__(self) -> StandInCamera:
-        self.opened += 1
-        if self.opened <= self.missing:
-            raise CameraUnavailable("no camera attached")
-        return StandInCamera(160, 120, 70, "cabinet-1")
-
-
-def test_a_camera_plugged_in_later_heals_the_station():
-    from device.camera.guard import CameraGuard, SnapshotFailure
-
-    opener = _PluggedInLater(missing=2)
-    guard = CameraGuard(opener, capture_timeout_s=2.0, retry_min_s=0.1, retry_max_s=0.2)
-    guard.maintain()
-    assert guard.health.get().state == "absent"
-    with pytest.raises(SnapshotFailure) as caught:
-        guard.capture("door.forced")
-    assert caught.value.code == "camera_absent"
-    deadline = time.monotonic() + 5
-    while guard.health.get().state != "ok" and time.monotonic() < deadline:
-        time.sleep(min(guard.maintain(), 0.05))
-    assert guard.health.get().state == "ok" and opener.opened == 3
-    assert guard.capture("door.forced")[:2] == b"\xff\xd8"
-    guard.close()
-
-
-def test_retries_of_a_missing_camera_back_off_to_the_limit():
-    from device.camera.guard import CameraGuard
-
-    opener = _PluggedInLater(missing=10**6)
-    guard = CameraGuard(opener, retry_min_s=0.05, retry_max_s=0.2)
-    waits = []
-    for _ in range(6):
-        guard._next_open = 0.0  # due now: only the wait it plans next matters here
-        waits.append(round(guard.maintain(), 2))
-    assert waits[:3] == [0.05, 0.1, 0.2] and max(waits) <= 0.2
 
 
 def test_gpio_that_cannot_be_opened_leaves_the_station_running(broker, prefix, tmp_path):

@@ -167,3 +167,26 @@ def test_sigterm_stops_the_real_agent_well_within_systemds_limit_while_a_capture
     print(f"agent stopped {took:.2f} s after SIGTERM with a capture hung")
     assert code == 0, log.read_text()[-2000:]
     assert took < 10.0, f"{took:.1f} s (TimeoutStopSec is 20)"
+
+
+def test_a_printer_reports_its_print_server_going_down_and_up(broker, prefix, tmp_path):
+    from device.printing.standin import StandInPrintServer
+
+    path = write_unit_config(tmp_path, broker.port, prefix, station="printer-1")
+    cfg = yaml.safe_load(path.read_text())
+    cfg["station"]["kind"] = "printer"
+    cfg["printer"] = {"backend": "standin", "check_s": 0.3}
+    path.write_text(yaml.safe_dump(cfg))
+    server = StandInPrintServer()
+    server.up = False
+    agent = Agent(device_config.load(path), print_server=server).start()
+    try:
+        health = wait_for(lambda: (h := agent.call(lambda a: a.peripherals())["print_server"]).state != "ok" and h,
+                          timeout=5, what="print server reported down")
+        assert (health.state, health.error) == ("failed", "cups_down")
+        server.up = True
+        wait_for(lambda: agent.call(lambda a: a.peripherals())["print_server"].state == "ok",
+                 timeout=5, what="print server reported up again")
+        assert [e.kind for e in _events(agent) if e.kind.startswith("cups.")] == ["cups.down", "cups.up"]
+    finally:
+        agent.stop()

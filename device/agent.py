@@ -8,6 +8,15 @@ Sending: the loop keeps at most ``send_window`` events on the wire; an event not
 within ``ack_timeout_s`` is sent again, and a reconnect starts again from the oldest
 unacknowledged event. The hub inserts idempotently, so sending twice is harmless and losing an
 ack costs only a resend.
+
+Peripherals degrade the station, never stop it: pins whose GPIO cannot be opened leave a unit
+without door and lock, a badge reader absent or unplugged is reopened by its own thread, a
+camera missing, raising or hanging is given up per capture (``camera.capture_timeout_s``) and
+reopened later (device.camera.guard); the event whose photo failed gets a ``snapshot.failed``
+event, and every heartbeat carries each peripheral's health. Only a hardware library that
+cannot be imported stops the agent at start (device.libraries.LibraryMissing, exit 2).
+Stopping takes at most ``STOP_S`` seconds whatever a peripheral does (systemd's
+TimeoutStopSec is 20).
 """
 from __future__ import annotations
 
@@ -17,14 +26,17 @@ import queue
 import sqlite3
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Callable
 from zoneinfo import ZoneInfo
 
 from device.camera.base import Camera
+from device.camera.guard import CameraGuard, SnapshotFailure
 from device.camera.shrink import fit_jpeg
 from device.config import DeviceConfig
+from device.health import HealthCell
 from device.link import MqttLink
 from device.policy_cache import PolicyRejected
 from device.sensors.badge import BadgeReader
@@ -43,6 +55,8 @@ _LOG = logging.getLogger(__name__)
 # policy.rejected events it records per hour at most (a flood of forged versions is logged only).
 REJECTED_MEMORY = 64
 REJECTED_PER_HOUR = 20
+# The longest stop() may take: well inside systemd's TimeoutStopSec=20, whatever hangs.
+STOP_S = 8.0
 
 # Extra inputs by name: the config pin, and whether the input is active when its contact is
 # open (a bin-door reed switch) or when it is closed (a stop button pulls its pin to ground).
@@ -83,21 +97,18 @@ class Agent:
         self.station = cfg.station.id
         self.tz = ZoneInfo(cfg.time_zone)
         t = cfg.timings
+        # Each peripheral's health for the heartbeat; the reader's and camera's are their own.
+        self._pins_health: HealthCell | None = None
+        self._print_health: HealthCell | None = None
         if build_hardware:
-            # Each factory imports its hardware library only when the config asks for it.
-            from device.camera import make_camera
-            from device.outputs import make_outputs
+            # Each factory imports its hardware library only when the config asks for it; a
+            # library that cannot be imported stops the unit here, before anything starts.
+            from device.libraries import check
             from device.sensors import make_reader
-            from device.sensors.door import make_door
-            from device.sensors.pins import make_pin_factory
 
-            if pin_factory is None:
-                pin_factory = make_pin_factory(cfg.pins)
-            door = door if door is not None else make_door(cfg.pins, pin_factory)
-            outputs = outputs if outputs is not None else make_outputs(cfg.pins, pin_factory)
+            check(cfg)
+            pin_factory, door, outputs, inputs = self._make_pins(cfg, pin_factory, door, outputs, inputs)
             reader = reader if reader is not None else make_reader(cfg.reader)
-            camera = camera if camera is not None else make_camera(cfg.camera, self.station, tz=self.tz)
-            inputs = inputs if inputs is not None else make_inputs(cfg.pins, pin_factory)
             if print_server is None and cfg.station.kind == "printer":
                 from device.printing import make_print_server
 
@@ -116,9 +127,16 @@ class Agent:
         self.door_switch = door
         self.outputs = outputs
         self.reader = reader
-        self.camera = camera
+        self._plain_reader_health = HealthCell("badge reader") if reader is not None else None
+        # Never called directly: captures have a time limit and a missing camera is reopened.
+        from device.camera import guarded_camera
+
+        section = cfg.camera if build_hardware else cfg.camera.model_copy(update={"type": "none"})
+        self.camera: CameraGuard | None = guarded_camera(section, self.station, tz=self.tz, camera=camera)
         # Slow requests (device.stations.effects.Work: the print server) run on their own thread.
         self.print_server = print_server
+        if print_server is not None:
+            self._print_health = HealthCell("print server")
         self._work_q: queue.Queue = queue.Queue()
 
         data = cfg.data_dir()
@@ -161,6 +179,51 @@ class Agent:
         self._input_debounce: dict[str, Debouncer] = {}
         self._input_deadlines: dict[str, float] = {}
         self.decisions = 0  # badge taps decided (for figures)
+
+    def _make_pins(self, cfg: DeviceConfig, pin_factory, door, outputs, inputs):
+        """The unit's pin factory, door, outputs and extra inputs (those not given). GPIO that
+        cannot be opened leaves the unit without them, its pins reported failed; a pin library
+        that cannot be imported is LibraryMissing."""
+        from device.outputs import make_outputs
+        from device.sensors.door import make_door
+        from device.sensors.pins import PinFactoryUnavailable, make_pin_factory, no_default_factory
+
+        p = cfg.pins
+        uses_pins = any(getattr(p, name) is not None for name in (
+            "door", "lock", "led_granted", "led_denied", "buzzer", "power_relay", "stop_button",
+            "bin_sensor", "tray"))
+        if not uses_pins:
+            return pin_factory, door, outputs, inputs
+        self._pins_health = HealthCell("pins")
+        # Without pins.factory gpiozero tries its backends in turn, warning about each that
+        # fails: those reasons go into the one line of LibraryMissing, not onto the console.
+        with warnings.catch_warnings(record=True) as fallbacks:
+            warnings.simplefilter("always")
+            try:
+                if pin_factory is None:
+                    pin_factory = make_pin_factory(p)
+                door = door if door is not None else make_door(p, pin_factory)
+                outputs = outputs if outputs is not None else make_outputs(p, pin_factory)
+                inputs = inputs if inputs is not None else make_inputs(p, pin_factory)
+            except ImportError as exc:  # gpiozero's BadPinFactory: no backend loads here
+                raise no_default_factory([str(w.message) for w in fallbacks] or [str(exc)]) from exc
+            except PinFactoryUnavailable as exc:
+                self._pins_health.failed("gpio_unavailable", str(exc))
+            except Exception as exc:  # a pin in use, no permission on /dev/gpiochip*, ...
+                self._pins_health.failed("pin_failed", f"{type(exc).__name__}: {exc}")
+        for w in fallbacks:
+            _LOG.info("gpiozero: %s", w.message)
+        if not self._pins_health.is_ok:
+            _LOG.error("pins cannot be used (%s): running without door, lock and inputs",
+                       self._pins_health.get().detail)
+            for made in (door, outputs, *(inputs or {}).values()):
+                try:
+                    if made is not None:
+                        made.close()
+                except Exception:
+                    _LOG.debug("closing a half-made pin device failed", exc_info=True)
+            return pin_factory, None, None, {}
+        return pin_factory, door, outputs, inputs
 
     # ---- time -------------------------------------------------------------------------------
 
@@ -227,29 +290,42 @@ class Agent:
         _LOG.info("station %s/%s started; %d events waiting", self.site, self.station, self.outbox.depth())
         return self
 
-    def stop(self) -> None:
-        """Stop threads, say offline, close files. The outbox keeps what is unacknowledged."""
+    def stop(self, timeout: float = STOP_S) -> None:
+        """Stop threads, say offline, close files, within about ``timeout`` seconds whatever a
+        peripheral does. The outbox keeps what is unacknowledged."""
         if self._stop.is_set():
             return
+        deadline = time.monotonic() + timeout
+
+        def left(most: float) -> float:
+            return max(0.1, min(most, deadline - time.monotonic()))
+
+        self._stop.set()
+        if self.camera:
+            self.camera.close(timeout=left(1.0))  # a capture in progress gives up at once
         if self.reader:
-            self.reader.close()
+            try:
+                self.reader.close(timeout=left(2.0))  # type: ignore[call-arg]
+            except TypeError:  # a reader without a timeout (the stand-in)
+                self.reader.close()
         if self.door_switch:
             self.door_switch.close()
         for sw in self.inputs.values():
             sw.close()
-        self._stop.set()
         self._q.put(("wake",))
         self._snap_q.put(None)
         self._work_q.put(None)
         for th in self._threads:
-            th.join(timeout=10)
+            th.join(timeout=left(5.0))
+            if th.is_alive():
+                _LOG.warning("thread %s did not stop in time; left behind", th.name)
         if self.print_server is not None:
             self.print_server.close()
         self.link.stop()
-        if self.camera:
-            self.camera.close()
         if self.outputs:
             self.outputs.close()
+        if any(th.is_alive() for th in self._threads if th.name.startswith("agent-")):
+            return  # the loop still owns the outbox; the process exit closes it
         self.outbox.close()
 
     def post(self, item: tuple) -> None:
@@ -343,6 +419,7 @@ class Agent:
             handler = getattr(self.logic, "work_done", None)
             if handler is not None:
                 self._apply(handler(work, result, t, self.wall(t)))
+            self._note_print_server()
         elif what == "ack":
             self._on_ack(item[1])
         elif what == "policy":
@@ -362,6 +439,10 @@ class Agent:
         elif what == "snapshot":
             self._unrecorded_snaps.append(item[1])
             self._retry_unrecorded()
+            self._pump()
+        elif what == "snapshot_failed":
+            _, failed, t = item
+            self._record([Emit("snapshot.failed", self.wall(t), data=failed.model_dump(exclude_none=True))])
             self._pump()
         elif what == "call":
             item[1](self)
@@ -527,15 +608,34 @@ class Agent:
             self.post(("work_done", work, result, time.monotonic()))
 
     def _snapshot_worker(self) -> None:
-        while True:
-            job = self._snap_q.get()
+        """Takes the photos events ask for, one at a time, and keeps the camera open: a camera
+        missing or failed is tried again when its retry is due (CameraGuard.maintain)."""
+        camera = self.camera
+        assert camera is not None
+        while not self._stop.is_set():
+            try:
+                job = self._snap_q.get(timeout=camera.maintain())
+            except queue.Empty:
+                continue
             if job is None:
                 return
             event_id, label = job
             try:
-                jpeg = fit_jpeg(self.camera.capture(label))
-            except Exception:
+                jpeg = fit_jpeg(camera.capture(label))
+            except SnapshotFailure as exc:
+                code, detail = exc.code, exc.detail
+            except Exception as exc:  # a frame that cannot be made to fit
                 _LOG.exception("snapshot for %s failed", event_id)
+                code, detail = "bad_frame", f"{type(exc).__name__}: {exc}"
+            else:
+                code = detail = None
+            if code is not None:
+                if self._stop.is_set():
+                    return  # stopping: the capture was given up, not failed
+                _LOG.warning("no snapshot for %s %s: %s (%s)", label, event_id, code, detail)
+                self.post(("snapshot_failed", protocol.SnapshotFailed(
+                    event_id=event_id, for_kind=label, error=code,
+                    detail=(detail or "")[:protocol.MAX_HEALTH_DETAIL] or None), time.monotonic()))
                 continue
             snap = protocol.Snapshot(
                 event_id=event_id,
@@ -626,10 +726,33 @@ class Agent:
             unrecorded=len(self._unrecorded) + len(self._unrecorded_snaps),
             storage_error=self._storage_error,
             incarnation=self.outbox.incarnation,
+            peripherals=self.peripherals(),
         )
         self.link.publish("heartbeat", protocol.dumps(hb), qos=0)
         if not self._unrecorded and not self._unrecorded_snaps:
             self._storage_error = None  # reported; storage works again
+
+
+    def peripherals(self) -> dict[str, protocol.PeripheralHealth]:
+        """The health of each peripheral the unit has, by name (as the heartbeat reports it)."""
+        cells = {
+            "pins": self._pins_health,
+            # A reader without a health of its own (the stand-in) works whenever it exists.
+            "reader": getattr(self.reader, "health", self._plain_reader_health),
+            "camera": self.camera.health if self.camera is not None else None,
+            "print_server": self._print_health,
+        }
+        return {name: cell.get() for name, cell in cells.items() if isinstance(cell, HealthCell)}
+
+    def _note_print_server(self) -> None:
+        """The print server's health as the printer logic last found it (cups.down / cups.up)."""
+        up = getattr(self.logic, "cups_up", None)
+        if self._print_health is None or up is None:
+            return
+        if up:
+            self._print_health.ok()
+        else:
+            self._print_health.failed("cups_down", "the print server does not answer")
 
 
 def run(cfg: DeviceConfig, scenario_file: str | None = None) -> int:

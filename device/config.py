@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from kagiban.broker import BrokerConfig
 from kagiban.configfile import load_config
@@ -79,6 +79,18 @@ class CameraSection(_Section):
     width: int = Field(default=1280, ge=160, le=4056)
     height: int = Field(default=720, ge=120, le=3040)
     jpeg_quality: int = Field(default=80, ge=10, le=95)
+    # A capture that has not returned by then is given up (the event records snapshot.failed).
+    capture_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # A camera that is missing or failed is opened again after 2, 4, ... up to this many seconds.
+    retry_max_s: float = Field(default=60.0, ge=1, le=3600)
+    # Simulated units only (type standin): behave like a camera that is missing, raises or hangs.
+    fault: Literal["missing", "raise", "hang"] | None = None
+
+    @model_validator(mode="after")
+    def _fault_only_simulated(self) -> "CameraSection":
+        if self.fault is not None and self.type != "standin":
+            raise ValueError("fault is for a simulated camera only (type: standin)")
+        return self
 
 
 class TimingsSection(_Section):

@@ -57,6 +57,12 @@ RULE_NAMES: dict[str, tuple[str, str]] = {
     "print_expired": ("保留印刷の期限切れ", "Held print jobs expired"),
     "cups_down": ("印刷サーバーに接続できない", "Print server unreachable"),
     "cups_up": ("印刷サーバーへの接続の回復", "Print server reachable again"),
+    "pins_failed": ("GPIO（扉センサー・錠）の故障", "GPIO pins not working"),
+    "pins_ok": ("GPIO（扉センサー・錠）の回復", "GPIO pins working again"),
+    "reader_failed": ("カードリーダーの故障", "Badge reader not working"),
+    "reader_ok": ("カードリーダーの回復", "Badge reader working again"),
+    "camera_failed": ("カメラの故障", "Camera not working"),
+    "camera_ok": ("カメラの回復", "Camera working again"),
 }
 SEVERITY_NAMES: dict[str, tuple[str, str]] = {
     "info": ("情報", "Info"),
@@ -90,6 +96,24 @@ _REASONS: dict[str, tuple[str, str]] = {
     "wrong_station": ("別の端末あて", "meant for another station"),
     "older_version": ("保持している版より古い", "older than the one held"),
     "": ("-", "-"),
+}
+# What is wrong with a peripheral (kagiban.protocol.PeripheralHealth.error), and its state.
+PERIPHERAL_ERRORS: dict[str, tuple[str, str]] = {
+    "not_found": ("見つからない", "not found"),
+    "unplugged": ("取り外された", "unplugged"),
+    "read_failed": ("読み取りエラー", "read error"),
+    "open_failed": ("開けない", "cannot be opened"),
+    "open_timeout": ("開く処理が応答しない", "does not answer when opened"),
+    "capture_failed": ("撮影エラー", "capture error"),
+    "capture_timeout": ("撮影が応答しない", "capture does not answer"),
+    "gpio_unavailable": ("GPIOを開けない", "GPIO cannot be opened"),
+    "pin_failed": ("ピンを使えない", "a pin cannot be used"),
+    "cups_down": ("応答しない", "not answering"),
+}
+_PERIPHERAL_STATES: dict[str, tuple[str, str]] = {
+    "failed": ("故障", "failed"),
+    "absent": ("未検出", "absent"),
+    "ok": ("正常", "ok"),
 }
 # Why a shredding session is flagged (hub.shred_ledger).
 _SHRED_FLAGS: dict[str, tuple[str, str]] = {
@@ -165,6 +189,21 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
                   "{station_name} cannot reach its print server (CUPS); jobs stay held ({time})."),
     "cups_up": ("{station_name}から印刷サーバー（CUPS）に再び接続できました（{time}）。",
                 "{station_name} reaches its print server (CUPS) again ({time})."),
+    "pins_failed": ("{station_name}のGPIO（扉センサー・錠）が使えません（{problem}、{time}から）。扉を監視できず、"
+                    "解錠もできません。", "The GPIO pins of {station_name} (door switch, lock) do not work "
+                    "({problem}) since {time}: the door is not watched and nothing is unlocked."),
+    "pins_ok": ("{station_name}のGPIO（扉センサー・錠）が再び使えます（{time}）。",
+                "The GPIO pins of {station_name} work again ({time})."),
+    "reader_failed": ("{station_name}のカードリーダーが使えません（{problem}、{time}から）。バッジを読めませんが、"
+                      "扉の監視は続いています。", "The badge reader of {station_name} does not work ({problem}) "
+                      "since {time}: no badge can be read; the door is still watched."),
+    "reader_ok": ("{station_name}のカードリーダーが再び使えます（{time}）。",
+                  "The badge reader of {station_name} works again ({time})."),
+    "camera_failed": ("{station_name}のカメラが使えません（{problem}、{time}から）。写真なしで記録を続けています。",
+                      "The camera of {station_name} does not work ({problem}) since {time}: events are "
+                      "recorded without photos."),
+    "camera_ok": ("{station_name}のカメラが再び使えます（{time}）。",
+                  "The camera of {station_name} works again ({time})."),
 }
 
 
@@ -202,6 +241,10 @@ def alert_text(rule: str, params: dict[str, Any], lang: str = "en") -> str:
     for key in ("held_version", "offered_version"):
         if key in params and params[key] is None:
             args[key] = "なし" if i == 0 else "none"  # a station that holds no policy yet
+    code = params.get("error_code")
+    if "peripheral" in params:
+        state = _PERIPHERAL_STATES.get(params.get("state") or "", ("?", "?"))[i]
+        args["problem"] = PERIPHERAL_ERRORS.get(code, (code, code))[i] if code else state
     flags = [f for f in params.get("flags") or [] if isinstance(f, str)]
     args["flags"] = ("、" if i == 0 else ", ").join(_SHRED_FLAGS.get(f, (f, f))[i] for f in flags)
     template = _TEMPLATES.get(f"{rule}.{params.get('cause')}") or _TEMPLATES.get(rule)

@@ -27,6 +27,10 @@ Rules, one alert each:
 - storage_corrupt: a ``storage.corrupt`` event: the station found its outbox (critical) or its
   policy cache (warning) unreadable at start and replaced it. For the outbox the alert names
   the last seq the hub stored from the previous incarnation: later events may be lost.
+- camera_failed / camera_ok, reader_failed / reader_ok, pins_failed / pins_ok: a heartbeat
+  whose ``peripherals`` say the camera, the badge reader or the GPIO pins are not ``ok``
+  (failed or absent), once per outage; the ``_ok`` alert (info) once one says ``ok`` again
+  (PERIPHERAL_RULES). The print server's outages are the cups_down / cups_up events below.
 - tray_uncollected: ``tray.uncollected``: printouts left in a printer's tray (warning, to the
   site's supervisors); print_expired: ``print.expired``, held print jobs cancelled unprinted
   (info); cups_down / cups_up: a printer cannot reach its print server (warning), and again can
@@ -90,6 +94,14 @@ _EVENT_KINDS += (STORAGE_CORRUPT,)
 POLICY_STALE_S = 60.0
 # Refusals that mean someone other than the hub published on the station's policy topic.
 _FORGED_REASONS = ("unsigned", "unknown_key", "bad_signature")
+# Heartbeat peripheral -> (rule while it is not ok, rule once it is ok again, severity).
+# GPIO pins down: the door is not watched and nothing is unlocked; a reader down: nobody gets
+# in with a badge; a camera down: events are recorded without photos.
+PERIPHERAL_RULES: dict[str, tuple[str, str, str]] = {
+    "pins": ("pins_failed", "pins_ok", "critical"),
+    "reader": ("reader_failed", "reader_ok", "warning"),
+    "camera": ("camera_failed", "camera_ok", "warning"),
+}
 _STOP = object()
 
 
@@ -142,6 +154,8 @@ class _Station:
     policy_version: int | None = None  # as its last heartbeat reported it
     behind_since: datetime | None = None  # first seen holding an older policy than the latest
     stale_alerted: int | None = None  # the latest version a policy_stale alert was raised for
+    # Peripherals (PERIPHERAL_RULES) with a *_failed alert out and no *_ok since.
+    failing: set[str] = field(default_factory=set)
 
 
 def _parse_utc(text: str | None) -> datetime | None:
@@ -243,7 +257,8 @@ class Rules:
                                 .group_by(alerts.c.station)))).all()
             latest = {(r.station, r.rule): r.id for r in conn.execute(
                 select(alerts.c.station, alerts.c.rule, func.max(alerts.c.id).label("id"))
-                .where(alerts.c.rule.in_(("offline", "online", "outbox_filling")))
+                .where(alerts.c.rule.in_(("offline", "online", "outbox_filling",
+                                          *(r for rules in PERIPHERAL_RULES.values() for r in rules[:2]))))
                 .group_by(alerts.c.station, alerts.c.rule))}
             # One query for every station: count == max (and min == 1) means no holes.
             counts = conn.execute(
@@ -276,6 +291,9 @@ class Rules:
             elif row.state == "online" and alerted:
                 # Came back while no rules were running.
                 self._raise_online(row.station, st, _parse_utc(row.state_since) or now)
+            # A peripheral alert out stays out across a restart; the next heartbeat clears it.
+            st.failing = {name for name, (bad, good, _sev) in PERIPHERAL_RULES.items()
+                          if latest.get((row.station, bad), 0) > latest.get((row.station, good), 0)}
             if row.last_heartbeat:
                 try:
                     hb = json.loads(row.last_heartbeat)
@@ -374,6 +392,8 @@ class Rules:
                 st.heard, st.policy_version = True, hb.policy_version
                 self._outbox(hb.station, st, hb.outbox_depth, hb.outbox_capacity, now)
                 self._storage(hb.station, st, hb.unrecorded, hb.storage_error, now)
+                if hb.peripherals is not None:
+                    self._peripherals(hb.station, st, hb.peripherals)
 
     def _station(self, station_id: str, site: str) -> _Station:
         st = self._stations.get(station_id)
@@ -591,6 +611,28 @@ class Rules:
             st.storage_failed = True
         elif not failing and st.storage_failed:
             st.storage_failed = False
+
+    def _peripherals(self, station_id: str, st: _Station, health: dict[str, Any]) -> None:
+        """*_failed when a peripheral stops being ok, *_ok when it is ok again; once each."""
+        for name, (bad, good, severity) in PERIPHERAL_RULES.items():
+            h = health.get(name)
+            if h is None:
+                continue
+            failing = h.state != "ok"
+            if failing == (name in st.failing):
+                continue
+            params = self._base_params(st.site, station_id, h.since)
+            params.update({"peripheral": name, "state": h.state, "error_code": h.error, "detail": h.detail})
+            try:
+                self._raise(bad if failing else good, severity if failing else "info", params)
+            except Exception:
+                self.errors += 1
+                _LOG.exception("raising %s for %s failed", bad if failing else good, station_id)
+                continue
+            if failing:
+                st.failing.add(name)
+            else:
+                st.failing.discard(name)
 
     # --- every second ---
 

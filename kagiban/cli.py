@@ -14,11 +14,22 @@ from kagiban.configfile import ConfigError
 
 def _device(args: argparse.Namespace) -> int:
     from device import config
+    from device.libraries import LibraryMissing
 
     cfg = config.load(args.config)
     from device import agent
 
-    return agent.run(cfg, scenario_file=args.scenario)
+    try:
+        return agent.run(cfg, scenario_file=args.scenario)
+    except LibraryMissing as exc:
+        # A configuration error for this machine: one line, and exit 2 so systemd does not
+        # restart it (RestartPreventExitStatus=2); the traceback only when asked for.
+        if args.debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"kagiban device: {args.config}: {exc}", file=sys.stderr)
+        return 2
 
 
 # What `kagiban hub` needs and how to give it, in one line a newcomer can copy.
@@ -161,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", required=True, help="the unit's YAML file (see config/*.example.yaml)")
     p.add_argument("--scenario", help="play a scripted scenario (mock pins and stand-in reader only)")
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of a hardware library that cannot be loaded")
     p.set_defaults(func=_device)
 
     p = sub.add_parser(

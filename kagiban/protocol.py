@@ -185,6 +185,24 @@ class Status(_Strict):
     kind: StationKind | None = None
 
 
+# The peripherals a station reports on, and the text a health detail may hold.
+Peripheral = Literal["pins", "reader", "camera", "print_server"]
+PeripheralState = Literal["ok", "failed", "absent"]
+MAX_HEALTH_DETAIL = 200
+ERROR_CODE_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+
+
+class PeripheralHealth(_Strict):
+    """How one peripheral is doing: ``ok``; ``failed`` (there, but it errs or hangs); ``absent``
+    (not found or unplugged). ``error`` is a code the hub's page translates (e.g. ``not_found``,
+    ``capture_timeout``), ``detail`` the adapter's own words; ``since`` when this state began."""
+
+    state: PeripheralState
+    error: str | None = Field(default=None, pattern=ERROR_CODE_PATTERN)
+    detail: str | None = Field(default=None, max_length=MAX_HEALTH_DETAIL)
+    since: AwareDatetime
+
+
 class Heartbeat(_Strict):
     """Periodic liveness and health figures from a station."""
 
@@ -207,6 +225,24 @@ class Heartbeat(_Strict):
     storage_error: str | None = Field(default=None, max_length=300)
     # The incarnation of the outbox ``next_seq`` counts in (None: an outbox without one).
     incarnation: str | None = Field(default=None, pattern=INCARNATION_PATTERN)
+    # Each configured peripheral's health; None from stations older than this field.
+    peripherals: dict[Peripheral, PeripheralHealth] | None = None
+
+
+class SnapshotFailed(_Strict):
+    """``data`` of a ``snapshot.failed`` event: the photo an event asked for was not taken.
+
+    ``event_id`` and ``for_kind`` name that event; ``error`` is a code (``camera_absent``,
+    ``camera_failed``, ``capture_failed``, ``capture_timeout``, ``camera_hung``, ``bad_frame``),
+    ``detail`` the camera's words.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)  # the agent adds policy_version, offline
+
+    event_id: str = Field(pattern=UUID_PATTERN)
+    for_kind: str = Field(pattern=KIND_PATTERN, max_length=64)
+    error: str = Field(pattern=ERROR_CODE_PATTERN)
+    detail: str | None = Field(default=None, max_length=MAX_HEALTH_DETAIL)
 
 
 class Ack(_Strict):

@@ -8,7 +8,7 @@ _LOG = logging.getLogger(__name__)
 
 
 class CameraUnavailable(RuntimeError):
-    """The configured camera cannot be used on this machine."""
+    """The configured camera cannot be opened (not attached, not detected, held elsewhere)."""
 
 
 class Camera(Protocol):

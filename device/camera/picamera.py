@@ -10,8 +10,20 @@ import logging
 import threading
 
 from device.camera.base import CameraUnavailable
+from device.libraries import LibraryMissing
 
 _LOG = logging.getLogger(__name__)
+
+_FIX = ("it comes with Raspberry Pi OS (apt install python3-picamera2; a venv needs "
+        "--system-site-packages to see it); elsewhere set camera.type: standin or none")
+
+
+def require_picamera2() -> None:
+    """Import picamera2; LibraryMissing (``camera.type``) if this machine cannot."""
+    try:
+        import picamera2  # noqa: F401
+    except Exception as exc:  # ImportError off the Pi; libcamera mismatches raise others
+        raise LibraryMissing("camera.type", f"picamera2 cannot be imported ({exc})", _FIX) from exc
 
 
 class PiCamera:
@@ -21,10 +33,7 @@ class PiCamera:
         try:
             from picamera2 import Picamera2
         except Exception as exc:  # ImportError off the Pi; libcamera mismatches raise others
-            raise CameraUnavailable(
-                f"picamera2 cannot be imported ({exc}); it comes with Raspberry Pi OS "
-                "(apt install python3-picamera2); use camera type 'standin' or 'none' elsewhere"
-            ) from exc
+            raise CameraUnavailable(f"picamera2 cannot be imported ({exc}); {_FIX}") from exc
         try:
             camera = Picamera2()
         except Exception as exc:  # no camera attached, or held by another process

@@ -9,12 +9,24 @@ font below, scaled up whole pixels at a time, like a camera's on-screen display.
 ImageDraw and a TrueType font would load FreeType and HarfBuzz as well: about 3 MiB more
 resident for a unit that must stay under 60 MB (see the station footprint in
 docs/performance.md).
+
+Fault modes (``fault``, for tests and simulated units only: ``camera.fault`` in a unit file
+with ``type: standin``) make it behave like a broken camera:
+
+- ``missing``: opening it raises CameraUnavailable, as with no camera attached;
+- ``raise``: every capture raises CameraError;
+- ``hang``: every capture blocks until :meth:`StandInCamera.unhang` (a stuck driver; closing
+  does not wake it, as closing does not wake a stuck real one).
 """
 from __future__ import annotations
 
 import io
 import logging
+import threading
 from datetime import datetime, tzinfo
+from typing import Literal
+
+from device.camera.base import CameraUnavailable
 
 _LOG = logging.getLogger(__name__)
 
@@ -109,6 +121,13 @@ def _draw_text(image, xy: tuple[int, int], text: str, scale: int, colour: tuple[
     image.paste(colour, xy, mask)
 
 
+Fault = Literal["missing", "raise", "hang"]
+
+
+class CameraError(RuntimeError):
+    """A capture failed (the stand-in's ``raise`` fault)."""
+
+
 class StandInCamera:
     """Draws the station, the label and the time into a JPEG of the configured size."""
 
@@ -120,7 +139,12 @@ class StandInCamera:
         station: str,
         *,
         tz: tzinfo | None = None,
+        fault: Fault | None = None,
     ) -> None:
+        if fault == "missing":
+            raise CameraUnavailable("stand-in camera: no camera attached (fault: missing)")
+        self.fault = fault
+        self._unhang = threading.Event()
         self._size = (width, height)
         self._quality = quality
         self._station = station
@@ -128,6 +152,12 @@ class StandInCamera:
 
     def capture(self, label: str) -> bytes:
         """A JPEG showing the station, ``label`` and the time now (local, with offset)."""
+        if self.fault == "raise":
+            raise CameraError(f"stand-in camera: capture of {label} failed (fault: raise)")
+        if self.fault == "hang":
+            _LOG.info("stand-in camera: capture of %s hangs (fault: hang)", label)
+            self._unhang.wait()
+            raise CameraError("stand-in camera: released from a hang")
         from PIL import Image
 
         now = datetime.now(self._tz) if self._tz is not None else datetime.now().astimezone()
@@ -163,6 +193,10 @@ class StandInCamera:
         image.save(buf, format="JPEG", quality=self._quality)
         _LOG.debug("stand-in snapshot %s: %d bytes", label, buf.tell())
         return buf.getvalue()
+
+    def unhang(self) -> None:
+        """Let every capture hung by the ``hang`` fault return (with an error)."""
+        self._unhang.set()
 
     def close(self) -> None:
         """Nothing to release."""

@@ -34,6 +34,8 @@ def _json_error(exc: HTTPException):
 
 
 def _iso(value: Any) -> Any:
+    if isinstance(value, list):  # a station's peripherals, each with its ``since``
+        return [{k: _iso(v) for k, v in item.items()} if isinstance(item, dict) else item for item in value]
     return value.isoformat() if isinstance(value, datetime) else value
 
 

@@ -146,6 +146,26 @@ def station_policy(engine: Engine, station: str, reported: int | None) -> dict[s
             "policy_state": policy_state(reported, True, latest, published_at, now_utc())}
 
 
+# The order peripherals are shown in (kagiban.protocol.Peripheral).
+PERIPHERAL_ORDER = ("pins", "reader", "camera", "print_server")
+
+
+def peripherals_of(heartbeat: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Each peripheral's health from a heartbeat (stored JSON or live), in PERIPHERAL_ORDER:
+    name, state (ok / failed / absent), error code, detail, since; None if the station does
+    not report them (older stations)."""
+    raw = heartbeat.get("peripherals")
+    if not isinstance(raw, dict):
+        return None
+    out = []
+    for name in PERIPHERAL_ORDER:
+        h = raw.get(name)
+        if isinstance(h, dict):
+            out.append({"name": name, "state": h.get("state") or "failed", "error": h.get("error"),
+                        "detail": h.get("detail"), "since": parse_time(h.get("since"))})
+    return out
+
+
 def _overview(cfg: HubConfig, row: dict[str, Any], last: dict | None, door_ev: dict | None) -> dict[str, Any]:
     heartbeat = last_heartbeat(row.get("last_heartbeat"))
     hb_at = parse_time(heartbeat.get("at"))
@@ -164,6 +184,7 @@ def _overview(cfg: HubConfig, row: dict[str, Any], last: dict | None, door_ev: d
         "door_at": door_at,
         "policy_version": row.get("policy_version"),
         "outbox_depth": heartbeat.get("outbox_depth"),
+        "peripherals": peripherals_of(heartbeat),
         "last_kind": last["kind"] if last else None,
         "last_at": parse_time(last["at"]) if last else None,
         "last_person": last["person"] if last else None,

@@ -100,6 +100,7 @@ EVENT_KINDS: dict[str, Any] = {
     "cups.up": _l("Print server reachable again"),
     "tray.uncollected": _l("Printouts left in the tray"),
     "tray.collected": _l("Printouts collected"),
+    "snapshot.failed": _l("Photo not taken"),
 }
 
 ALERT_RULES: dict[str, Any] = {
@@ -121,6 +122,12 @@ ALERT_RULES: dict[str, Any] = {
     "print_expired": _l("Held print jobs expired"),
     "cups_down": _l("Print server unreachable"),
     "cups_up": _l("Print server reachable again"),
+    "pins_failed": _l("GPIO pins not working"),
+    "pins_ok": _l("GPIO pins working again"),
+    "reader_failed": _l("Badge reader not working"),
+    "reader_ok": _l("Badge reader working again"),
+    "camera_failed": _l("Camera not working"),
+    "camera_ok": _l("Camera working again"),
 }
 
 SEVERITIES: dict[str, Any] = {
@@ -149,6 +156,38 @@ POLICY_STATES: dict[str, Any] = {
     "stale": _l("Out of date"),
     "unknown": _l("Unknown"),
     "none": _l("None published"),
+}
+
+# A station's peripherals as its heartbeat reports them (kagiban.protocol.PeripheralHealth).
+PERIPHERALS: dict[str, Any] = {
+    "pins": _l("GPIO pins"),
+    "reader": _l("Badge reader"),
+    "camera": _l("Camera"),
+    "print_server": _l("Print server"),
+}
+
+PERIPHERAL_STATES: dict[str, Any] = {
+    "ok": _l("Working"),
+    "failed": _l("Failed"),
+    "absent": _l("Not found"),
+}
+
+# Error codes of a peripheral that is not ok, and of a snapshot.failed event.
+PERIPHERAL_ERRORS: dict[str, Any] = {
+    "not_found": _l("not found"),
+    "unplugged": _l("unplugged"),
+    "read_failed": _l("read error"),
+    "open_failed": _l("cannot be opened"),
+    "open_timeout": _l("does not answer when opened"),
+    "capture_failed": _l("capture error"),
+    "capture_timeout": _l("capture does not answer"),
+    "camera_absent": _l("no camera"),
+    "camera_failed": _l("camera not working"),
+    "camera_hung": _l("camera stuck"),
+    "bad_frame": _l("unusable frame"),
+    "gpio_unavailable": _l("GPIO cannot be opened"),
+    "pin_failed": _l("a pin cannot be used"),
+    "cups_down": _l("not answering"),
 }
 
 ALERT_STATES: dict[str, Any] = {

@@ -135,6 +135,9 @@ def event_details(ev: dict[str, Any]) -> str:
         parts.append(_("open for %(time)s", time=seconds(payload["open_s"])))
     if payload.get("flagged"):
         parts.append(_("flagged: not the designated holder"))
+    if ev.get("kind") == "snapshot.failed" and payload.get("error"):
+        parts.append(_("photo of: %(kind)s, %(error)s", kind=i18n.label(i18n.EVENT_KINDS, payload.get("for_kind")),
+                       error=i18n.label(i18n.PERIPHERAL_ERRORS, payload["error"])))
     if ev.get("kind") == "badge.denied" and payload.get("reason"):
         reason = payload["reason"]
         parts.append(_("unknown badge") if reason == "unknown" else _("reason: %(reason)s", reason=reason))
@@ -155,6 +158,9 @@ def register_template_helpers(app: Flask) -> None:
         policy_state_label=label_of(i18n.POLICY_STATES),
         door_label=label_of(i18n.DOOR_STATES),
         station_kind_label=label_of(i18n.STATION_KINDS),
+        peripheral_label=label_of(i18n.PERIPHERALS),
+        peripheral_state_label=label_of(i18n.PERIPHERAL_STATES),
+        peripheral_error_label=label_of(i18n.PERIPHERAL_ERRORS),
         alert_state_label=label_of(i18n.ALERT_STATES),
         entry_label=label_of(i18n.LEDGER_ENTRIES),
         role_label=label_of(i18n.ROLES),
@@ -234,7 +240,7 @@ def stream():
         return Response("retry: 10000\n\n", status=503, mimetype="text/event-stream")
     can_ack = _can_ack()
     macros = {name: get_template_attribute("_rows.html", name)
-              for name in ("event_row", "alert_row")}
+              for name in ("event_row", "alert_row", "peripherals_cell")}
 
     def message(kind: str, payload: dict[str, Any]) -> str:
         return f"event: {kind}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
@@ -311,6 +317,7 @@ def _live(kind: str, msg: dict[str, Any], macros, can_ack: bool) -> dict[str, An
                 "state": "online",
                 "state_label": i18n.label(i18n.STATION_STATES, "online"),
                 "heartbeat_text": localtime(msg.get("at"), msg.get("site")),
+                "peripherals_html": str(macros["peripherals_cell"](data.peripherals_of(msg), msg.get("site"))),
                 "outbox_depth": msg.get("outbox_depth")}
     if kind in ("alert", "alert_ack"):
         alert_id = msg.get("id") or msg.get("alert_id")

@@ -76,6 +76,13 @@ def test_unit_restarts_runs_unprivileged_and_waits_for_the_network(path):
     assert s["UMask"] == "0077"
 
 
+def test_agent_is_not_restarted_on_a_configuration_error_and_stops_in_time():
+    s = unit(AGENT)["Service"]
+    # kagiban device exits 2 when the unit file names a library this machine cannot load.
+    assert values(unit(AGENT), "Service", "RestartPreventExitStatus") == ["2"]
+    assert int(s["TimeoutStopSec"]) == 20
+
+
 def test_agent_reaches_gpio_camera_and_readers():
     u = unit(AGENT)
     s = u["Service"]

@@ -19,6 +19,13 @@ def test_example_unit_files_load(name):
     assert cfg.broker.password_env is None or cfg.broker.password_file is None
 
 
+def test_a_camera_capture_has_a_time_limit_of_a_few_seconds_by_default(tmp_path):
+    f = tmp_path / "unit.yaml"
+    f.write_text("site: s\nstation: {id: c1, kind: cabinet}\n" + POLICY)
+    camera = config.load(f).camera
+    assert 1 <= camera.capture_timeout_s <= 10 and camera.fault is None
+
+
 def test_relative_storage_dir_is_beside_the_config_file(tmp_path):
     f = tmp_path / "unit.yaml"
     f.write_text("site: s\nstation: {id: c1, kind: cabinet}\nstorage: {dir: ./data}\n" + POLICY)
@@ -40,6 +47,14 @@ def write(tmp_path, text):
         ("site: s\nstation: {id: c1, kind: toaster}\n", "station.kind", "cabinet"),
         ("site: s\nstation: {id: c1, kind: cabinet}\nbroker: {password: hunter2}\n", "broker.password", "unknown key"),
         ("site: 'a/b'\nstation: {id: c1, kind: cabinet}\n", "site", "pattern"),
+        ("site: s\nstation: {id: c1, kind: cabinet}\ncamera: {capture_timeout_s: 0}\n",
+         "camera.capture_timeout_s", "greater than 0"),
+        ("site: s\nstation: {id: c1, kind: cabinet}\ncamera: {capture_timeout_s: 120}\n",
+         "camera.capture_timeout_s", "less than or equal to 60"),
+        ("site: s\nstation: {id: c1, kind: cabinet}\ncamera: {type: picamera2, fault: hang}\n",
+         "camera", "fault is for a simulated camera only"),
+        ("site: s\nstation: {id: c1, kind: cabinet}\ncamera: {type: standin, fault: smoke}\n",
+         "camera.fault", "'missing', 'raise' or 'hang'"),
     ],
 )
 def test_mistakes_name_file_key_and_reason(tmp_path, text, key, reason):

@@ -377,3 +377,74 @@ def test_the_live_bus_gets_every_alert(stack):
     stack.feed(ev("cabinet-1", 1, "door.forced", f"{TUESDAY}T10:00:00+09:00", badge=None, person=None))
     kind, text = q.get(timeout=5)
     assert kind == "alert" and json.loads(text)["rule"] == "forced"
+
+
+# --- peripherals (camera, badge reader, GPIO pins) ---
+
+def health(state: str = "ok", error: str | None = None, detail: str | None = None, minutes_ago: int = 1):
+    since = (now_utc() - timedelta(minutes=minutes_ago)).astimezone().isoformat()
+    return {"state": state, "error": error, "detail": detail, "since": since}
+
+
+def periph_hb(station: str, **peripherals):
+    return ("heartbeat", station, {**heartbeat(station), "peripherals": peripherals})
+
+
+def test_a_camera_that_fails_is_raised_once_and_cleared_when_it_works_again(stack):
+    failed = health("absent", "not_found", "no usable Pi camera")
+    stack.feed(periph_hb("cabinet-1", pins=health(), reader=health(), camera=failed),
+               periph_hb("cabinet-1", pins=health(), reader=health(), camera=failed))
+    [alert] = stack.alerts("camera_failed")
+    assert alert["severity"] == "warning" and alert["state"] == "open"
+    assert alert["params"]["error_code"] == "not_found" and alert["params"]["state"] == "absent"
+    assert alert["message"].startswith("The camera of Key cabinet 1 does not work (not found) since")
+    assert stack.rules_of() == ["camera_failed"]
+    # Plugged in: the next heartbeat says ok, and the hub says so once.
+    stack.feed(periph_hb("cabinet-1", pins=health(), reader=health(), camera=health()),
+               periph_hb("cabinet-1", pins=health(), reader=health(), camera=health()))
+    [back] = stack.alerts("camera_ok")
+    assert back["severity"] == "info" and "works again" in back["message"]
+    # A later failure is a new outage.
+    stack.feed(periph_hb("cabinet-1", camera=health("failed", "capture_timeout")))
+    assert len(stack.alerts("camera_failed")) == 2
+
+
+def test_reader_and_pins_alerts_and_the_japanese_wording(stack):
+    from hub.alerts import alert_text
+
+    stack.feed(periph_hb("cabinet-1", pins=health("failed", "gpio_unavailable"),
+                         reader=health("absent", "unplugged")))
+    [reader] = stack.alerts("reader_failed")
+    [pins] = stack.alerts("pins_failed")
+    assert (reader["severity"], pins["severity"]) == ("warning", "critical")
+    assert "取り外された" in alert_text("reader_failed", reader["params"], "ja")
+    assert "扉を監視できず" in alert_text("pins_failed", pins["params"], "ja")
+
+
+def test_an_open_peripheral_alert_survives_a_hub_restart(stack):
+    stack.feed(periph_hb("cabinet-1", camera=health("absent", "not_found")))
+    stack.stop_rules()
+    stack.start_rules()
+    stack.feed(periph_hb("cabinet-1", camera=health("absent", "not_found")))
+    assert len(stack.alerts("camera_failed")) == 1  # not raised again by the restarted hub
+    stack.feed(periph_hb("cabinet-1", camera=health()))
+    assert len(stack.alerts("camera_ok")) == 1
+
+
+def test_heartbeats_of_older_stations_raise_nothing(stack):
+    stack.feed(("heartbeat", "cabinet-1", heartbeat("cabinet-1")))
+    assert stack.alerts() == []
+
+
+def test_a_snapshot_failed_event_is_stored_like_any_other(stack):
+    forced = ev("cabinet-1", 1, "door.forced", f"{TUESDAY}T10:00:00+09:00", badge=None, person=None)
+    failed = ev("cabinet-1", 2, "snapshot.failed", f"{TUESDAY}T10:00:05+09:00", badge=None, person=None,
+                data={"event_id": forced[2]["id"], "for_kind": "door.forced", "error": "capture_timeout",
+                      "detail": "no frame within 5 s"})
+    stack.feed(forced, failed)
+    from hub.schema import events
+
+    with stack.engine.connect() as conn:
+        rows = conn.execute(select(events.c.kind, events.c.data).order_by(events.c.seq)).all()
+    assert [r.kind for r in rows] == ["door.forced", "snapshot.failed"]
+    assert json.loads(rows[1].data)["event_id"] == forced[2]["id"]

@@ -77,6 +77,8 @@
     setField(msg.station, "policy", msg.policy_version);
     setPolicy(msg.station, msg.policy_state, msg.policy_state_label, msg.policy_latest_text);
     setField(msg.station, "heartbeat", msg.heartbeat_text);
+    var cell = row && row.querySelector('[data-field="peripherals"]');
+    if (cell && msg.peripherals_html !== undefined) { cell.innerHTML = msg.peripherals_html; }
   }
 
   function setPolicy(station, state, label, latestText) {

@@ -126,3 +126,74 @@ def test_a_card_id_is_reported_by_the_one_badge_id_rule(caplog):
     assert reader._on_connect(SimpleNamespace(identifier=b"\x01\x02\x03")) is True
     assert got == ["04A22B1A", "045A2B1A6C3D80", "045A2B1A6C3D80112233", "012E4CD2A5B71F03"]
     assert "card ignored" in caplog.text and "3 bytes" in caplog.text
+class _Tag:
+    """What nfcpy hands on-connect for an ISO 14443 card: its UID."""
+
+    def __init__(self, uid: str) -> None:
+        self.identifier = bytes.fromhex(uid)
+
+
+class _Frontend:
+    """A USB reader as the agent sees it through the frontend seam: absent for the first
+    ``absent`` opens; then ``plugged`` times it reads ``uid`` once and is unplugged (nfcpy's
+    connect() returns False); after that it stays plugged in."""
+
+    def __init__(self, absent: int, uid: str, plugged: int = 2) -> None:
+        self.absent = absent
+        self.uid = uid
+        self.plugged = plugged
+        self.opens = 0
+        self.closed = 0
+
+    def __call__(self, path: str):
+        self.opens += 1
+        if self.opens <= self.absent:
+            raise OSError(19, "No such device")
+        return self
+
+    def connect(self, rdwr, terminate):
+        if self.opens - self.absent <= self.plugged:
+            rdwr["on-connect"](_Tag(self.uid))
+            return False  # unplugged after the read
+        while not terminate():  # plugged in for good: idle polling until close()
+            pass
+        return None
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+@pytest.mark.timeout(20)
+def test_a_reader_absent_at_start_then_unplugged_is_reopened_without_a_restart():
+    frontend = _Frontend(absent=2, uid="04A1B2C3D4E5F6")
+    reader = NfcpyReader("usb", retry_min_s=0.05, retry_max_s=0.2, frontend=frontend)
+    q: queue.Queue = queue.Queue()
+    reader.start(q.put)
+    try:
+        deadline = time.monotonic() + 10
+        while reader.health.get().state != "absent" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert reader.health.get().error == "not_found"
+        assert _taps(q, 2, within_s=10.0) == ["04A1B2C3D4E5F6", "04A1B2C3D4E5F6"]
+        deadline = time.monotonic() + 5
+        while frontend.opens < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert frontend.opens == 5  # two misses, twice read and unplugged, back for good
+        deadline = time.monotonic() + 5
+        while reader.health.get().state != "ok" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert reader.health.get().state == "ok" and reader.running
+    finally:
+        reader.close(timeout=3.0)
+    assert not reader.running and frontend.closed == frontend.opens - frontend.absent
+
+
+def test_the_default_frontend_is_nfcpys_own():
+    reader = NfcpyReader("tty:kagibanmissing:pn532")
+    reader.start(lambda badge: None)
+    try:
+        from device.sensors import nfc_reader
+
+        assert reader._frontend is nfc_reader._nfcpy_frontend
+    finally:
+        reader.close(timeout=3.0)

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from device.config import PinsSection
-from device.sensors.pins import PinFactoryUnavailable, make_pin_factory
+from device.libraries import LibraryMissing
+from device.sensors.pins import make_pin_factory
 
 
 def test_make_pin_factory_by_name():
@@ -24,9 +25,11 @@ _ON_A_PI = _MODEL.exists() and "Raspberry Pi" in _MODEL.read_text(errors="replac
 
 @pytest.mark.skipif(_ON_A_PI, reason="RPi.GPIO works on a Raspberry Pi")
 def test_a_pi_only_pin_factory_fails_with_a_clear_error():
-    # RPi.GPIO refuses to import off a Pi; lgpio may be missing altogether.
-    with pytest.raises(PinFactoryUnavailable, match="rpigpio"):
+    # RPi.GPIO refuses to import off a Pi; lgpio may be missing altogether: a configuration
+    # error for this machine that names the key and the way out.
+    with pytest.raises(LibraryMissing, match="rpigpio") as caught:
         make_pin_factory(PinsSection(factory="rpigpio"))
+    assert caught.value.key == "pins.factory" and "pins.factory: lgpio" in caught.value.fix
 
 
 def test_a_simulated_units_mock_pins_keep_a_bounded_history():

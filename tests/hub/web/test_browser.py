@@ -165,3 +165,40 @@ def test_supervisor_sees_a_forced_door_live_acknowledges_and_exports(stack, brow
 def _alert_id(hub, rule: str) -> int | None:
     with hub.engine.connect() as conn:
         return conn.execute(select(alerts.c.id).where(alerts.c.rule == rule)).scalar()
+
+
+def test_a_camera_that_stops_working_shows_on_the_status_page_live(broker, prefix, tmp_path, browser):
+    from device.camera.standin import StandInCamera
+
+    hub = Hub(hub_config.load(write_hub_config(tmp_path, broker.port, prefix)))
+    hub.start()
+    camera = StandInCamera(320, 240, 70, "cabinet-1")
+    agent = Agent(device_config.load(write_unit_config(tmp_path, broker.port, prefix)), camera=camera)
+    context = None
+    try:
+        add_user(hub.engine, "sup-01", PASSWORD, "supervisor", display_name="Supervisor 01")
+        agent.start()
+        context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo")
+        context.set_default_timeout(WAIT_MS)
+        page = context.new_page()
+        expect = playwright_api.expect
+        page.goto(f"{hub.web_url}login?next=/")
+        page.fill("input[name=username]", "sup-01")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button.primary")
+        camera_pill = page.locator("#station-cabinet-1 [data-peripheral=camera]")
+        expect(camera_pill).to_have_text("カメラ: 正常")
+        expect(page.locator("#live-state.ok")).to_be_visible()
+        camera.fault = "raise"  # the camera breaks: the next photo fails
+        set_door(agent, True)
+        # The next heartbeat (every 2 s) brings it to the open page, without a reload.
+        expect(camera_pill).to_have_text("カメラ: 撮影エラー", timeout=10_000)
+        expect(camera_pill).to_have_class(re.compile(r"\bperiph-failed\b"))
+        expect(page.locator("#open-alerts")).to_contain_text("カメラの故障", timeout=10_000)
+        expect(page.locator("#recent-events")).to_contain_text("写真を撮れなかった")
+        set_door(agent, False)
+    finally:
+        if context is not None:
+            context.close()
+        agent.stop()
+        hub.stop()

@@ -106,6 +106,12 @@ def test_station_and_heartbeat_updates_are_labelled_for_the_reader(server, users
                                   "at": "2025-04-01T09:00:00+09:00", "outbox_depth": 0})
         msg = stream.wait_for("heartbeat")
         assert (msg["door_label"], msg["policy_version"]) == ("Open", 5)
+        bus.publish("heartbeat", {"site": "ward-a", "station": "cabinet-1", "door": "closed", "policy_version": 5,
+                                  "at": "2025-04-01T09:00:30+09:00", "outbox_depth": 0, "peripherals": {
+                                      "reader": {"state": "absent", "error": "unplugged", "detail": None,
+                                                 "since": "2025-04-01T09:00:10+09:00"}}})
+        msg = stream.wait_for("heartbeat")
+        assert "Badge reader: unplugged" in msg["peripherals_html"] and "periph-absent" in msg["peripherals_html"]
         # An auditor's alert rows carry no acknowledge form.
     finally:
         stream.close()

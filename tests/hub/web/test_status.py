@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.hub.helpers import event, heartbeat, status
-from tests.hub.web.conftest import store
+from tests.hub.web.conftest import csrf_from, store
 
 
 def raise_alert(alert_center, rule: str, severity: str, station: str = "cabinet-1",
@@ -72,3 +72,29 @@ def test_alerts_api_by_state(as_supervisor, alert_center):
     [acked] = as_supervisor.get("/api/alerts?state=acknowledged").get_json()["alerts"]
     assert (acked["id"], acked["acked_by"], acked["ack_comment"]) == (done, "sup-01", "closed it")
     assert as_supervisor.get("/api/alerts?state=bogus").status_code == 400
+
+
+def _health(state: str, error: str | None = None, detail: str | None = None) -> dict:
+    return {"state": state, "error": error, "detail": detail, "since": "2025-04-01T08:30:00+09:00"}
+
+
+def test_each_station_shows_the_health_of_its_peripherals(as_supervisor, engine, client):
+    hb = heartbeat("cabinet-1")
+    hb["peripherals"] = {"pins": _health("ok"), "reader": _health("ok"),
+                         "camera": _health("absent", "not_found", "no usable Pi camera")}
+    store(engine, [("heartbeat", hb), ("heartbeat", heartbeat("cabinet-2"))])
+    page = as_supervisor.get("/").get_data(as_text=True)
+    assert ">機器<" in page
+    one = station_row(page, "cabinet-1")
+    assert 'data-peripheral="camera" data-state="absent"' in one
+    assert "カメラ: 見つからない" in one and 'title="no usable Pi camera"' in one
+    assert "2025/04/01 8:30:00から" in one
+    assert "GPIO（扉センサー・錠）: 正常" in one and "カードリーダー: 正常" in one
+    # A station older than the health report shows nothing rather than "working".
+    assert "data-peripheral" not in station_row(page, "cabinet-2")
+    client.post("/language", data={"lang": "en", "csrf_token": csrf_from(page)})
+    one = station_row(as_supervisor.get("/").get_data(as_text=True), "cabinet-1")
+    assert "Camera: not found" in one and "Badge reader: Working" in one
+    api = next(s for s in as_supervisor.get("/api/stations").get_json()["stations"] if s["station"] == "cabinet-1")
+    assert api["peripherals"][2] == {"name": "camera", "state": "absent", "error": "not_found",
+                                     "detail": "no usable Pi camera", "since": "2025-04-01T08:30:00+09:00"}

@@ -99,7 +99,13 @@ def fill_outbox(unit: Path, station: str, events: list[tuple[int, str, str, byte
     from device.outbox import Outbox
 
     path = unit_data(unit, station) / "outbox.sqlite"
-    Outbox(path, site=SITE, station=station).close()  # its schema
+    box = Outbox(path, site=SITE, station=station)  # its schema and its incarnation
+    incarnation = box.incarnation
+    box.close()
+    # Every event names the outbox's incarnation, as Outbox.add writes them: the hub acks per
+    # incarnation, and the agent deletes nothing on an ack for another one.
+    events = [(seq, eid, kind, protocol.dumps(protocol.Event.model_validate_json(payload).model_copy(
+        update={"incarnation": incarnation}))) for seq, eid, kind, payload in events]
     con = sqlite3.connect(path, isolation_level=None)
     try:
         con.execute("BEGIN IMMEDIATE")

@@ -182,6 +182,13 @@ def main() -> int:
         last2 = agent.call(lambda a: a.outbox.next_seq()) - 1
         wait_until(lambda: account(hub.db, STATION, last2).distinct == last2, 30, what="events after the room came back")
         acc2 = account(hub.db, STATION, last2)
+        # The rules run after the events are committed: give them a moment to raise the alert
+        # the storage.failed event calls for (it is missing from the report if they never do).
+        try:
+            wait_until(lambda: db_query(hub.db, "SELECT 1 FROM alerts WHERE station=? AND rule='storage_failed'",
+                                        STATION), 15, what="the storage_failed alert")
+        except TimeoutError:
+            pass
         alerts_all = db_query(hub.db, "SELECT rule, count(*) FROM alerts WHERE station=? GROUP BY rule", STATION)
 
         print()

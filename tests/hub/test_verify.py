@@ -25,7 +25,13 @@ def test_intact_store_prints_ok_and_exits_0(tmp_path):
     _store(tmp_path / "k.db")
     out = io.StringIO()
     assert verify.run(f"sqlite:///{tmp_path / 'k.db'}", out=out) == 0
-    assert out.getvalue() == "OK: 5 rows, chain intact\n"
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "events: OK: 5 rows, chain intact"
+    # One line per part, each intact; checkpoints only when a log is given.
+    assert [line.split(":")[0] for line in lines] == [
+        "events", "alerts", "signins", "registry", "quarantine", "snapshots", "checkpoints"]
+    assert all(": OK: " in line for line in lines[:-1])
+    assert lines[-1] == "checkpoints: not checked (give --checkpoints PATH)"
 
 
 def test_tampered_store_prints_the_row_and_exits_1(tmp_path):
@@ -36,7 +42,7 @@ def test_tampered_store_prints_the_row_and_exits_1(tmp_path):
     conn.close()
     out = io.StringIO()
     assert verify.run(f"sqlite:///{tmp_path / 'k.db'}", out=out) == 1
-    assert out.getvalue() == "TAMPERED: row 4 (cabinet-1 seq 4) content altered\n"
+    assert out.getvalue().splitlines()[0] == "events: TAMPERED: row 4 (cabinet-1 seq 4) content altered"
 
 
 def test_missing_file_exits_2_and_creates_nothing(tmp_path):

@@ -140,7 +140,8 @@ def read_line(text: str, public_key: Ed25519PublicKey | None, number: int, sourc
     """A checkpoint line (anything before its first ``{``, a syslog header, is skipped)."""
     start = text.find("{")
     try:
-        obj = json.loads(text[start:]) if start >= 0 else None
+        # raw_decode: whatever a relay put after the line (a NUL, a trailer) is left alone.
+        obj = json.JSONDecoder().raw_decode(text, start)[0] if start >= 0 else None
         if not isinstance(obj, dict) or not isinstance(obj.get("checkpoint"), dict):
             raise ValueError("not a checkpoint line")
         body, kid, sig = obj["checkpoint"], str(obj.get("key_id", "")), obj.get("signature")
@@ -197,10 +198,13 @@ def syslog_handler(target: SyslogTarget) -> logging.handlers.SysLogHandler:
     """A handler sending to ``target`` (UDP host:port or a local socket path)."""
     facility = logging.handlers.SysLogHandler.facility_names[target.facility]
     if target.address.startswith("/"):
-        return logging.handlers.SysLogHandler(address=target.address, facility=facility)
-    host, _sep, port = target.address.rpartition(":")
-    return logging.handlers.SysLogHandler(address=(host.strip("[]"), int(port)), facility=facility,
-                                          socktype=socket.SOCK_DGRAM)
+        handler = logging.handlers.SysLogHandler(address=target.address, facility=facility)
+    else:
+        host, _sep, port = target.address.rpartition(":")
+        handler = logging.handlers.SysLogHandler(address=(host.strip("[]"), int(port)), facility=facility,
+                                                 socktype=socket.SOCK_DGRAM)
+    handler.append_nul = False  # the line as signed, nothing after it
+    return handler
 
 
 def load_audit_key(path: Path) -> Ed25519PrivateKey:

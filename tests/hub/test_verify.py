@@ -57,3 +57,30 @@ def test_a_database_without_the_audit_trail_exits_2(tmp_path):
     out = io.StringIO()
     assert verify.run(f"sqlite:///{tmp_path / 'other.db'}", out=out) == 2
     assert "holds no kagiban audit trail" in out.getvalue()
+
+
+def test_registry_changes_and_quarantined_messages_are_held_against_their_logs(tmp_path):
+    from hub.registry.people import add_person
+
+    _store(tmp_path / "k.db")
+    engine = make_engine(f"sqlite:///{tmp_path / 'k.db'}")
+    add_person(engine, "adm-01", "S001", "Staff 001")
+    ingest = Ingest(engine, prefix="p")
+    ingest.submit(f"p/{SITE}/cabinet-1/event", b"{not json")
+    ingest.start()
+    ingest.stop()
+    engine.dispose()
+    out = io.StringIO()
+    assert verify.run(f"sqlite:///{tmp_path / 'k.db'}", out=out) == 0
+    assert "registry: OK: 1 entries" in out.getvalue() and "quarantine: OK: 1 entries" in out.getvalue()
+
+    conn = sqlite3.connect(tmp_path / "k.db")
+    with conn:
+        conn.execute("UPDATE registry_log SET actor = 'someone-else'")
+        conn.execute("UPDATE quarantine SET payload = x'00'")
+    conn.close()
+    out = io.StringIO()
+    assert verify.run(f"sqlite:///{tmp_path / 'k.db'}", out=out) == 1
+    lines = out.getvalue().splitlines()
+    assert "registry: TAMPERED: 1 entries; registry change 1 altered (actor) against log entry 1" in lines
+    assert "quarantine: TAMPERED: 1 entries; quarantined message 1 altered (payload_sha256) against log entry 1" in lines

@@ -174,3 +174,15 @@ def test_snapshot_retention_is_90_days_unless_configured(tmp_path, broker, prefi
     assert load(write_hub_config(tmp_path / "a", broker, prefix)).snapshots.keep_days == 90
     cfg = load(write_hub_config(tmp_path / "b", broker, prefix, snapshots={"keep_days": 30}))
     assert cfg.snapshots.keep_days == 30 and cfg.audit.checkpoint_interval_s == 300
+
+
+def test_the_protocol_doc_describes_every_checkpoint_field():
+    from pathlib import Path
+
+    from hub.audit.checkpoints import Checkpoint
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "protocol.md").read_text()
+    section = doc[doc.index("## Audit checkpoints"):doc.index("## Delivery")]
+    assert "{prefix}/_hub/checkpoint" in section
+    for field in Checkpoint.model_fields:
+        assert f"`{field}`" in section, field

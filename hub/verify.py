@@ -129,7 +129,7 @@ def _alerts(conn: Connection, entries: list[dict[str, Any]]) -> tuple[str | None
     return None, f" ({len(raised)} alerts, {len(acked)} acknowledgements)"
 
 
-def _mirror(table, columns, key: str, entry_of: Callable[[dict[str, Any]], dict[str, Any]], what: str):
+def _mirror(table, key: str, entry_of: Callable[[dict[str, Any]], dict[str, Any]], what: str):
     """A compare for a part whose entries mirror a table's rows one to one."""
     def compare(conn: Connection, entries: list[dict[str, Any]]) -> tuple[str | None, str]:
         rows = {r[key]: dict(r) for r in conn.execute(select(table)).mappings()}
@@ -165,13 +165,13 @@ def check_signins(ctx: Context) -> PartResult:
 
 def check_registry(ctx: Context) -> PartResult:
     """The registry's change log against its side log."""
-    return _side(ctx, "registry", _mirror(registry_log, REGISTRY_COLUMNS, "id",
+    return _side(ctx, "registry", _mirror(registry_log, "id",
                                           lambda r: {k: r[k] for k in REGISTRY_COLUMNS}, "registry change"))
 
 
 def check_quarantine(ctx: Context) -> PartResult:
     """Quarantined messages against their side log (payload bytes by hash)."""
-    return _side(ctx, "quarantine", _mirror(quarantine, (), "id", quarantine_entry, "quarantined message"))
+    return _side(ctx, "quarantine", _mirror(quarantine, "id", quarantine_entry, "quarantined message"))
 
 
 def _snapshots(conn: Connection, entries: list[dict[str, Any]]) -> tuple[str | None, str]:

@@ -8,7 +8,6 @@ import json
 import socket
 import stat
 import threading
-import time
 from datetime import datetime
 
 import paho.mqtt.client as mqtt

@@ -203,30 +203,63 @@ def check_snapshots(ctx: Context) -> PartResult:
 
 # --- checkpoints ---
 
-def _contradiction(conn: Connection, cp: Checkpoint) -> str | None:
+class _Lookups:
+    """The store's answers for checkpoint checks, each asked once: a hub makes a checkpoint
+    every few minutes, so consecutive ones mostly name the same rows, seqs and entries."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.last_row = conn.execute(select(func.max(events.c.row_no))).scalar() or 0
+        self._row_hash: dict[int, str | None] = {0: GENESIS_HASH}
+        self._stored: dict[tuple[str, str, int], bool] = {}
+        self._side: dict[tuple[str, int], str | None] = {}
+        self._side_top: dict[str, int] = {}
+
+    def row_hash(self, row_no: int) -> str | None:
+        if row_no not in self._row_hash:
+            self._row_hash[row_no] = self.conn.execute(
+                select(events.c.hash).where(events.c.row_no == row_no)).scalar()
+        return self._row_hash[row_no]
+
+    def stored(self, station: str, incarnation: str, seq: int) -> bool:
+        key = (station, incarnation, seq)
+        if key not in self._stored:
+            self._stored[key] = self.conn.execute(select(events.c.row_no).where(
+                events.c.station == station, events.c.incarnation == incarnation,
+                events.c.seq == seq)).scalar() is not None
+        return self._stored[key]
+
+    def side_hash(self, part: str, n: int) -> str | None:
+        if (part, n) not in self._side:
+            self._side[(part, n)] = self.conn.execute(
+                select(side_log.c.hash).where(side_log.c.part == part, side_log.c.n == n)).scalar()
+        return self._side[(part, n)]
+
+    def side_top(self, part: str) -> int:
+        if part not in self._side_top:
+            self._side_top[part] = self.conn.execute(
+                select(func.max(side_log.c.n)).where(side_log.c.part == part)).scalar() or 0
+        return self._side_top[part]
+
+
+def _contradiction(store: _Lookups, cp: Checkpoint) -> str | None:
     """What in the store contradicts ``cp``, or None if the store extends it."""
-    last = conn.execute(select(func.max(events.c.row_no))).scalar() or 0
+    last = store.last_row
     if cp.rows > last:
         return f"the store has {last} event rows, the checkpoint vouched for {cp.rows}: " \
                f"rows {last + 1}-{cp.rows} removed (tail truncated)"
-    at_row = GENESIS_HASH if cp.rows == 0 else conn.execute(
-        select(events.c.hash).where(events.c.row_no == cp.rows)).scalar()
-    if at_row != cp.head:
+    if store.row_hash(cp.rows) != cp.head:
         return f"event row {cp.rows} does not hold the checkpoint's head {cp.head[:16]}: " \
                f"the chain up to it was rewritten"
     for st in cp.stations:
-        found = conn.execute(select(events.c.row_no).where(
-            events.c.station == st.station, events.c.incarnation == st.incarnation,
-            events.c.seq == st.seq)).scalar()
-        if found is None:
+        if not store.stored(st.station, st.incarnation, st.seq):
             return f"{st.station} seq {st.seq} (its highest at the checkpoint) is not stored"
     for part, head in cp.side.items():
         if head.n == 0:
             continue
-        row = conn.execute(select(side_log.c.hash).where(side_log.c.part == part, side_log.c.n == head.n)).scalar()
-        top = conn.execute(select(func.max(side_log.c.n)).where(side_log.c.part == part)).scalar() or 0
+        row = store.side_hash(part, head.n)
         if row is None:
-            return f"the {part} log has {top} entries, the checkpoint vouched for {head.n}: entries removed"
+            return f"the {part} log has {store.side_top(part)} entries, the checkpoint vouched for {head.n}: entries removed"
         if row != head.hash:
             return f"{part} log entry {head.n} does not hold the checkpoint's hash {head.hash[:16]}: " \
                    f"the {part} log was rewritten"
@@ -250,13 +283,14 @@ def check_checkpoints(ctx: Context) -> PartResult:
     expected = key_id(ctx.audit_key)
     bad: list[tuple[SignedLine, str]] = []
     with ctx.engine.connect() as conn, conn.begin():
+        store = _Lookups(conn)
         for line in lines:
             if line.checkpoint is None:
                 bad.append((line, line.problem))
             elif line.key_id != expected or not line.signature_ok:
                 bad.append((line, f"signature does not match the audit key {expected} (forged or altered)"))
             else:
-                found = _contradiction(conn, line.checkpoint)
+                found = _contradiction(store, line.checkpoint)
                 if found is not None:
                     bad.append((line, found))
     last = lines[-1].checkpoint

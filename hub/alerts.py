@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine, func, insert, select, update
 
+from hub.audit.entries import record_alert_acked, record_alert_raised
 from hub.config import HubConfig
 from hub.db import begin_write
 from hub.live import LiveBus
@@ -311,6 +312,7 @@ class AlertCenter:
                     _LOG.debug("alert %s for event %s already raised as %d", rule, event_id, existing)
                     return existing
             alert_id = conn.execute(insert(alerts).values(**row)).inserted_primary_key[0]
+            record_alert_raised(conn, alert_id, row)
             deliveries = 0
             if self.notifier is not None:
                 # Same transaction: an alert stored is an alert whose notifications will be tried.
@@ -356,6 +358,7 @@ class AlertCenter:
             if result.rowcount != 1:
                 return False
             row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).one()
+            record_alert_acked(conn, alert_id, row._mapping)
         _LOG.info("alert %d acknowledged by %s", alert_id, user)
         if self.bus is not None:
             data = _row_dict(row)

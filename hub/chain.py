@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, insert, select, update
 
-from hub.schema import GENESIS_HASH, chain_head, events
+from hub.schema import GENESIS_HASH, chain_head, events, side_heads, side_log
 
 # The columns a row's hash covers, in the order verify() reads them.
 CONTENT_COLUMNS = (
@@ -179,3 +179,88 @@ def _check_row(row: Any, prev_no: int, prev_hash: str) -> dict[str, Any] | None:
     if row.hash != expected:
         return {"problem": "altered", **named}
     return None
+
+
+# --- Side logs: one hash chain per part (hub.schema.SIDE_PARTS), appended in the writer's own
+# transaction so an entry exists exactly when the change it records was committed.
+
+
+@dataclass(frozen=True)
+class SideEntry:
+    """One side-log entry as stored: its number in its part, time, canonical JSON and hash."""
+
+    n: int
+    at: str
+    entry: str
+    hash: str
+
+    def body(self) -> dict[str, Any]:
+        """The entry's JSON object."""
+        return json.loads(self.entry)
+
+
+def append_side(conn: Connection, part: str, entries: list[tuple[str, dict[str, Any]]]) -> None:
+    """Append ``(at, entry)`` pairs to ``part``'s chain and move its head, in ``conn``'s
+    transaction. The head row is read FOR UPDATE: on PostgreSQL two writers queue on it (on
+    SQLite the write transaction is exclusive already)."""
+    if not entries:
+        return
+    head = conn.execute(
+        select(side_heads.c.n, side_heads.c.hash).where(side_heads.c.part == part).with_for_update()
+    ).one()
+    n, prev = head.n, head.hash
+    rows = []
+    for at, entry in entries:
+        text = canonical_json(entry)
+        digest = row_hash_text(prev, text)
+        n += 1
+        rows.append({"part": part, "n": n, "at": at, "entry": text, "prev_hash": prev, "hash": digest})
+        prev = digest
+    conn.execute(insert(side_log), rows)
+    conn.execute(update(side_heads).where(side_heads.c.part == part).values(n=n, hash=prev))
+
+
+@dataclass(frozen=True)
+class SideReport:
+    """What verify_side() found in one part's chain; ``problem`` None when intact."""
+
+    part: str
+    entries: list[SideEntry]
+    problem: str | None = None  # altered | relinked | removed | truncated | appended
+    n: int | None = None
+    detail: str = ""
+
+
+def verify_side(conn: Connection, part: str) -> SideReport:
+    """Recompute ``part``'s chain against its head; the entries read (up to the first problem)."""
+    head = conn.execute(select(side_heads.c.n, side_heads.c.hash).where(side_heads.c.part == part)).first()
+    rows = conn.execute(
+        select(side_log.c.n, side_log.c.at, side_log.c.entry, side_log.c.prev_hash, side_log.c.hash)
+        .where(side_log.c.part == part).order_by(side_log.c.n))
+    prev_n, prev, read = 0, GENESIS_HASH, []
+    for row in rows:
+        problem = None
+        if row.n != prev_n + 1:
+            problem = "removed"
+        elif row.prev_hash != prev:
+            problem = "relinked"
+        elif row.hash != row_hash_text(prev, row.entry):
+            problem = "altered"
+        else:
+            try:
+                json.loads(row.entry)
+            except ValueError:
+                problem = "altered"
+        if problem is not None:
+            return SideReport(part, read, problem, row.n)
+        read.append(SideEntry(row.n, row.at, row.entry, row.hash))
+        prev_n, prev = row.n, row.hash
+    if head is None or head.n > prev_n:
+        return SideReport(part, read, "truncated", prev_n + 1,
+                          f"the head names entry {head.n if head else '?'}, the last is {prev_n}")
+    if head.n < prev_n:
+        return SideReport(part, read, "appended", head.n + 1,
+                          f"the head names entry {head.n}, the last is {prev_n}")
+    if head.hash != prev:
+        return SideReport(part, read, "altered", prev_n, "its hash was rewritten; the head holds the old one")
+    return SideReport(part, read)

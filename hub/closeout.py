@@ -70,6 +70,9 @@ class Closeout:
     items: list[Item]
     id: int | None = None
     deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The signed audit checkpoint made with it (hub.audit.checkpoints), as its JSON line: the
+    # supervisors' mailboxes keep a copy off the hub.
+    checkpoint: str | None = None
 
     @property
     def problems(self) -> list[Item]:
@@ -319,6 +322,10 @@ def message(c: Closeout) -> tuple[str, str]:
             lines += [f"・[{section_name(i.section, lang)}] {describe(i, lang, c.zone, c.day)}" for i in part]
         lines.append("")
     lines.append(f"拠点 / Site: {c.site_name} ({c.site})")
+    if c.checkpoint:
+        lines += ["", "■ 監査チェックポイント（署名付き。kagiban verify --checkpoints で照合できます）",
+                  "■ Audit checkpoint (signed; kagiban verify --checkpoints checks the store against it)",
+                  c.checkpoint]
     return title, "\n".join(lines).rstrip() + "\n"
 
 
@@ -330,7 +337,7 @@ def _from_row(row: Any) -> Closeout:
         site=row.site, site_name=body.get("site_name") or row.site, day=row.day, zone=body.get("zone") or "UTC",
         generated_at=parse_time(row.generated_at) or now_utc(),
         items=[Item(**i) for i in body.get("items", [])], id=row.id,
-        deliveries=json.loads(row.deliveries or "{}"),
+        deliveries=json.loads(row.deliveries or "{}"), checkpoint=body.get("checkpoint"),
     )
 
 
@@ -344,6 +351,8 @@ def stored(engine: Engine, site: str, day: date) -> Closeout | None:
 def store(engine: Engine, c: Closeout) -> int | None:
     """Store a close-out; its id, or None if one for that site and day is already stored."""
     body = {"site_name": c.site_name, "zone": c.zone, "items": [asdict(i) for i in c.items]}
+    if c.checkpoint:
+        body["checkpoint"] = c.checkpoint
     try:
         with begin_write(engine) as conn:
             c.id = conn.execute(insert(closeouts).values(
@@ -398,8 +407,11 @@ class CloseoutScheduler:
     """Builds, stores and sends each configured site's close-out once a day at its time."""
 
     def __init__(self, engine: Engine, cfg: HubConfig, notifier: Any = None, *,
-                 clock: Callable[[], datetime] = now_utc, poll_s: float = POLL_S):
+                 clock: Callable[[], datetime] = now_utc, poll_s: float = POLL_S,
+                 checkpoint: Callable[[], str | None] | None = None):
         self.engine = engine
+        # Makes a signed audit checkpoint for each close-out (its JSON line), if given.
+        self.checkpoint = checkpoint
         self.cfg = cfg
         self.notifier = notifier
         self.clock = clock
@@ -453,6 +465,12 @@ class CloseoutScheduler:
     def run(self, site: str, day: date, now: datetime | None = None) -> Closeout | None:
         """Build, store and send one close-out; None if one was already stored for the day."""
         c = build(self.engine, self.cfg, site, day, now=now)
+        if self.checkpoint is not None and stored(self.engine, site, day) is None:
+            try:
+                c.checkpoint = self.checkpoint()
+            except Exception:
+                # The close-out still goes out; the periodic checkpoints go on.
+                _LOG.exception("no checkpoint for the close-out of %s %s", site, day)
         if store(self.engine, c) is None:
             return None
         self.made += 1

@@ -21,6 +21,7 @@ from kagiban.protocol import ID_PATTERN, StationKind, check_id
 
 DB_FILE_NAME = "kagiban.db"
 POLICY_KEY_FILE_NAME = "policy-signing.key"
+AUDIT_KEY_FILE_NAME = "audit-signing.key"
 
 
 class _Section(BaseModel):
@@ -163,6 +164,49 @@ class PolicySection(_Section):
     signing_key_file: str | None = None
 
 
+class SyslogTarget(_Section):
+    """A syslog receiver for checkpoints: ``host:port`` (UDP) or the path of a local socket."""
+
+    address: str = Field(min_length=1, max_length=300)
+    facility: Literal["user", "auth", "authpriv", "daemon", "local0", "local1", "local2", "local3",
+                      "local4", "local5", "local6", "local7"] = "local0"
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if value.startswith("/"):
+            return value
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("give host:port (UDP) or the absolute path of a syslog socket")
+        return value
+
+
+class AuditSection(_Section):
+    """Signed checkpoints of the audit trail, kept off the hub (hub.audit.checkpoints).
+
+    Every ``checkpoint_interval_s`` and at each close-out the hub signs a checkpoint with its
+    audit key (Ed25519, not the policy key): a PEM private key, created with mode 600 if
+    missing, like ``policy.signing_key_file`` (None: ``audit-signing.key`` in ``data_dir``).
+    It is published retained on MQTT and appended to ``log_dir``/checkpoints.jsonl (a folder
+    on another disk or host) and/or sent to ``syslog``. ``kagiban hub audit-key --config FILE``
+    prints the public key ``kagiban verify --checkpoints`` checks them with.
+    """
+
+    checkpoint_interval_s: float = Field(default=300.0, ge=10, le=86400)
+    signing_key_file: str | None = None
+    log_dir: str | None = None
+    syslog: SyslogTarget | None = None
+
+
+class SnapshotsSection(_Section):
+    """Photos of staff are personal data: kept this many days, then deleted (their hashes stay
+    in the audit trail); checked every ``expire_every_s``."""
+
+    keep_days: int = Field(default=90, ge=1, le=3650)
+    expire_every_s: float = Field(default=3600.0, ge=10, le=86400)
+
+
 class Notice(_Section):
     """A part that could not start, shown in a box on the status page until the hub restarts.
 
@@ -193,6 +237,8 @@ class HubConfig(_Section):
     notify: NotifySection = NotifySection()
     web: WebSection = WebSection()
     policy: PolicySection = PolicySection()
+    audit: AuditSection = AuditSection()
+    snapshots: SnapshotsSection = SnapshotsSection()
     notices: list[Notice] = []
 
     # Set by load(): the folder the file was in, for resolving relative paths.
@@ -243,6 +289,18 @@ class HubConfig(_Section):
         if self.policy.signing_key_file is None:
             return self.data_path() / POLICY_KEY_FILE_NAME
         return self._resolve(Path(os.path.expandvars(self.policy.signing_key_file)))
+
+    def audit_key_path(self) -> Path:
+        """The audit (checkpoint) signing key file (the hub creates it if missing)."""
+        if self.audit.signing_key_file is None:
+            return self.data_path() / AUDIT_KEY_FILE_NAME
+        return self._resolve(Path(os.path.expandvars(self.audit.signing_key_file)))
+
+    def audit_log_dir(self) -> Path | None:
+        """The folder the checkpoint log is appended in, if configured."""
+        if self.audit.log_dir is None:
+            return None
+        return self._resolve(Path(os.path.expandvars(self.audit.log_dir)))
 
     def db_url(self) -> str:
         """The database URL; a relative SQLite path is taken from the config file's folder."""

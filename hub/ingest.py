@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
+from hub.audit.entries import next_quarantine_id, record_quarantine, record_snapshots
 from hub.chain import canonical_json, content_json, row_hash_text
 from hub.db import begin_write
 from hub.schema import (
@@ -403,8 +404,14 @@ class Ingest:
             )
         if new_snaps:
             conn.execute(insert(snapshots), new_snaps)
+            record_snapshots(conn, new_snaps)
         if q_rows:
+            # Numbered here so each row's side-log entry names it.
+            first = next_quarantine_id(conn)
+            for offset, q_row in enumerate(q_rows):
+                q_row["id"] = first + offset
             conn.execute(insert(quarantine), q_rows)
+            record_quarantine(conn, q_rows)
         new_rows = [station_rows[st] for st in sorted(touched & fresh)]
         if new_rows:
             conn.execute(insert(stations), new_rows)

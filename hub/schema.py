@@ -346,3 +346,47 @@ closeouts = Table(
     Column("deliveries", Text, nullable=False),
     UniqueConstraint("site", "day"),
 )
+
+
+# --- Side logs (hub.chain side-log helpers): hash chains, one per part, of what the events
+# chain does not hold: alerts and their acknowledgements, sign-ins, registry changes,
+# quarantined messages, snapshot bytes. Each entry is canonical JSON; ``hash`` is
+# sha256(prev_hash + entry). ``side_heads`` holds each part's last entry, updated in the same
+# transaction, and signed checkpoints (``checkpoints``, and the log kept off the hub) hold
+# the heads so a rewritten side log is named like a rewritten events chain.
+
+SIDE_PARTS = ("alerts", "signins", "registry", "quarantine", "snapshots")
+
+side_log = Table(
+    "side_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("part", String(16), nullable=False),
+    Column("n", BigInteger, nullable=False),  # 1, 2, ... within its part
+    Column("at", String(27), nullable=False),
+    Column("entry", Text, nullable=False),  # canonical JSON
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("part", "n"),
+)
+
+side_heads = Table(
+    "side_heads",
+    metadata,
+    Column("part", String(16), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# The hub's own copy of every checkpoint it signed (the signed JSON line as written off the
+# hub); the status page reads store sizes from it, an auditor uses the copies kept elsewhere.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(27), nullable=False),
+    Column("reason", String(16), nullable=False),
+    Column("store_bytes", BigInteger),
+    Column("line", Text, nullable=False),
+    Index(None, "at"),
+)

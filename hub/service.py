@@ -17,6 +17,9 @@ from sqlalchemy import Engine, insert, select, update
 
 from hub import migrate
 from hub.alerts import AlertCenter
+from hub.audit import retention
+from hub.audit.checkpoints import CheckpointWriter
+from hub.audit.jobs import Periodic
 from hub.closeout import CloseoutScheduler
 from hub.config import HubConfig
 from hub.db import begin_write, make_engine
@@ -49,6 +52,8 @@ class Hub:
         self.rules = None
         self.notifier = None
         self.closeouts = None  # hub.closeout.CloseoutScheduler, set in _start_rules
+        self.checkpoints: CheckpointWriter | None = None
+        self._audit_jobs: Periodic | None = None
         self.web = None
         self._client: mqtt.Client | None = None
         self._sub_mid: int | None = None
@@ -96,7 +101,14 @@ class Hub:
         )
         client.loop_start()
         self.policies.start()
+        self.checkpoints = CheckpointWriter(self.engine, cfg, publish=self._publish_retained)
         self._start_rules()
+        # First run at once: a checkpoint of the store as this run found it.
+        self._audit_jobs = Periodic([
+            ("checkpoint", cfg.audit.checkpoint_interval_s, self._periodic_checkpoint),
+            ("snapshot expiry", cfg.snapshots.expire_every_s,
+             lambda: retention.expire(self.engine, cfg.snapshots.keep_days)),
+        ]).start()
         self._start_web()
         # What start-up made (modules, templates, translations, compiled statements) lives as
         # long as the hub: kept out of the collector, a full collection scans only what came
@@ -117,7 +129,16 @@ class Hub:
         self.rules = Rules(self.engine, self.cfg, self.alerts)
         self.rules.start()
         # The end-of-day close-out of each site with a time configured, sent through the notifier.
-        self.closeouts = CloseoutScheduler(self.engine, self.cfg, self.notifier).start()
+        self.closeouts = CloseoutScheduler(self.engine, self.cfg, self.notifier,
+                                           checkpoint=self._closeout_checkpoint).start()
+
+    def _periodic_checkpoint(self) -> None:
+        if self.checkpoints is not None:
+            self.checkpoints.make("periodic")
+
+    def _closeout_checkpoint(self) -> str | None:
+        """A checkpoint for a close-out message; its signed line."""
+        return self.checkpoints.make("closeout")[1] if self.checkpoints is not None else None
 
     def _publish_alert(self, topic_name: str, payload: bytes) -> None:
         if self._client is not None:
@@ -186,6 +207,9 @@ class Hub:
             self.rules.stop()
         if self.closeouts is not None:
             self.closeouts.stop()
+        if self._audit_jobs is not None:
+            self._audit_jobs.stop()
+            self._audit_jobs = None
         if self.notifier is not None:
             self.notifier.stop()
         if self._client is not None:
@@ -193,6 +217,8 @@ class Hub:
             self._client.disconnect()
             self._client.loop_stop()
             self._client = None
+        if self.checkpoints is not None:
+            self.checkpoints.close()
         self.connected.clear()
         if self.engine is not None:
             self.engine.dispose()

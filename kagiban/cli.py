@@ -134,16 +134,60 @@ def _user_deactivate(engine, args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_public_key(args: argparse.Namespace, cfg):
+    """The audit public key for ``verify --checkpoints``: --audit-key (base64, or a file holding
+    it), else the hub's own key file named by --config; None if neither is there."""
+    from pathlib import Path
+
+    from kagiban.signing import load_private_key, parse_public_key
+
+    if args.audit_key:
+        value = args.audit_key
+        if Path(value).is_file():
+            value = Path(value).read_text(encoding="utf-8").split()[0]
+        return parse_public_key(value)
+    if cfg is not None and cfg.audit_key_path().is_file():
+        return load_private_key(cfg.audit_key_path()).public_key()
+    return None
+
+
 def _verify(args: argparse.Namespace) -> int:
     from hub import verify
 
+    cfg = None
     if args.db:
         url = args.db if "://" in args.db else f"sqlite:///{args.db}"
     else:
         from hub import config
 
-        url = config.load(args.config).db_url()
-    return verify.run(url)
+        cfg = config.load(args.config)
+        url = cfg.db_url()
+    key = None
+    if args.checkpoints:
+        try:
+            key = _audit_public_key(args, cfg)
+        except (OSError, ValueError) as exc:
+            print(f"kagiban verify: --audit-key: {exc}", file=sys.stderr)
+            return 2
+    return verify.run(url, checkpoints=args.checkpoints, audit_key=key)
+
+
+def _hub_audit_key(args: argparse.Namespace) -> int:
+    from hub import config
+    from hub.audit.checkpoints import load_audit_key
+    from kagiban.signing import key_id, public_key_b64
+
+    if not args.config:
+        print(f"kagiban hub audit-key: {HUB_CONFIG_HINT.format(command='kagiban hub audit-key')}", file=sys.stderr)
+        return 2
+    path = config.load(args.config).audit_key_path()
+    existed = path.exists()
+    key = load_audit_key(path)
+    if not existed:
+        print(f"kagiban: created the audit signing key {path} (mode 600)", file=sys.stderr)
+    # Kept with the checkpoint log, off the hub: `kagiban verify --checkpoints PATH --audit-key KEY`.
+    print(f"{public_key_b64(key)}   # audit key id {key_id(key.public_key())}")
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -201,6 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.set_defaults(func=_hub_policy_key)
     q = hub_commands.add_parser(
+        "audit-key",
+        parents=[hub_config],
+        help="print the public key of the hub's audit (checkpoint) signing key, for verify --checkpoints",
+        description="Print the public key `kagiban verify --checkpoints` checks the hub's signed checkpoints "
+        "with; creates the audit signing key (mode 600) if it does not exist yet.",
+    )
+    q.set_defaults(func=_hub_audit_key)
+    q = hub_commands.add_parser(
         "user",
         help="add, list or deactivate the people who sign in to the web page",
         description="Web page users: admin, supervisor (acknowledges alerts), auditor (reads, exports).",
@@ -236,12 +288,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "verify",
-        help="check the audit trail's hash chain and name the first altered or removed row",
-        description="Recompute the hash chain of stored events. Exit 0 if intact, 1 if not.",
+        help="check the audit trail (events chain, side logs, checkpoints) and name what was altered",
+        description="Recompute the hash chain of stored events and the side logs (alerts, sign-ins, "
+        "registry, quarantine, snapshots), one line per part; with --checkpoints, prove the store "
+        "extends every signed checkpoint kept off the hub. Exit 0 if intact, 1 if not, 2 if it cannot tell.",
     )
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--config", help="the hub's YAML file (its database is checked)")
     g.add_argument("--db", help="a database URL or SQLite file path")
+    p.add_argument("--checkpoints", metavar="PATH",
+                   help="the checkpoint log kept off the hub: a checkpoints.jsonl file, a syslog file, or a folder")
+    p.add_argument("--audit-key", metavar="KEY",
+                   help="the audit public key (base64, or a file holding it; `kagiban hub audit-key` prints it); "
+                   "default: the key of the hub named by --config")
     p.set_defaults(func=_verify)
 
     p = sub.add_parser(

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select
 
+from hub.audit.entries import record_registry
 from hub.db import begin_write
 from hub.schema import registry_log
 from hub.timestamps import now_utc, utc_text
@@ -137,10 +138,10 @@ class Recorder:
 
     def record(self, entity: str, key: str, action: str, before: Any = None, after: Any = None) -> None:
         """Write one log row in this transaction (before/after: the row as a mapping, or None)."""
-        self.conn.execute(insert(registry_log).values(
-            at=utc_text(self.at), actor=self.actor, entity=entity, key=str(key), action=action,
-            before=to_json(before), after=to_json(after),
-        ))
+        values = {"at": utc_text(self.at), "actor": self.actor, "entity": entity, "key": str(key),
+                  "action": action, "before": to_json(before), "after": to_json(after)}
+        row_id = self.conn.execute(insert(registry_log).values(**values)).inserted_primary_key[0]
+        record_registry(self.conn, {"id": row_id, **values})
         self.items.append((entity, str(key), action))
 
 

@@ -18,6 +18,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from hub import users
+from hub.audit.entries import record_signin
 from hub.web import i18n
 from hub.web.app import local_path, state
 
@@ -85,8 +86,10 @@ def login():
             login_user(WebUser(row))
             session.permanent = True
             _LOG.info("user %s signed in from %s", row["username"], request.remote_addr)
+            record_signin(state().engine, "signed_in", row["username"], request.remote_addr)
             return redirect(target)
         _LOG.warning("sign-in refused for %r from %s", form.username.data, request.remote_addr)
+        record_signin(state().engine, "refused", form.username.data, request.remote_addr)
         return render_template("login.html", form=form, title=_("Sign in"),
                                error=_("The username or password is not correct.")), 401
     return render_template("login.html", form=form, title=_("Sign in"), error=None)
@@ -96,6 +99,7 @@ def login():
 def logout():
     if current_user.is_authenticated:
         _LOG.info("user %s signed out", current_user.username)
+        record_signin(state().engine, "signed_out", current_user.username, request.remote_addr)
     logout_user()
     lang = session.get("lang")
     session.clear()

@@ -34,7 +34,9 @@ from sqlalchemy import func, select
 
 from hub import alerts as alert_store
 from hub import ledger
+from hub.audit import store_size
 from hub.schema import alerts as alerts_table
+from hub.schema import checkpoints as checkpoints_table
 from hub.web import data, formats, i18n, reports
 from hub.web.app import state
 from hub.web.auth import ACK_ROLES, role_required
@@ -203,7 +205,22 @@ def status():
         ack_unavailable=st.alerts is None and current_user.role in ACK_ROLES,
         notices=st.cfg.notices,
         notice_part=label_of(i18n.NOTICE_PARTS),
+        store=_store_box(),
     )
+
+
+def _store_box() -> dict[str, Any]:
+    """The store's size now, its growth per day over the last 7 days and the last checkpoint."""
+    st = state()
+    with st.engine.connect() as conn:
+        last = conn.execute(select(func.max(checkpoints_table.c.at))).scalar()
+    return {
+        "now": store_size.human(store_size.measure(st.engine)),
+        "growth": [{"day": g.day, "text": ("+" if g.grown and g.grown > 0 else "") + store_size.human(g.grown)}
+                   for g in store_size.growth(st.engine, st.cfg.zone())],
+        "keep_days": st.cfg.snapshots.keep_days,
+        "last_checkpoint": localtime(last) if last else None,
+    }
 
 
 @bp.post("/alerts/<int:alert_id>/ack")

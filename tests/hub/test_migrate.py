@@ -18,7 +18,7 @@ TABLES = {
     "alerts", "alert_deliveries", "users",
     "people", "badges", "trainings", "training_sessions", "attendance", "designations",
     "station_settings", "after_hours_users", "shredder_roster", "registry_log",
-    "closeouts",
+    "closeouts", "side_log", "side_heads", "checkpoints",
 }
 
 
@@ -116,3 +116,58 @@ def test_events_stored_before_incarnations_keep_their_chain_through_0006(tmp_pat
     assert stored_seqs(engine, "cabinet-1") == [1, 2, 3, 1]
     assert ingest.quarantined == 1 and verify(engine).ok
     engine.dispose()
+
+
+def test_rows_stored_before_0008_are_entered_into_their_side_logs(tmp_path):
+    """A store at 0006 with an acknowledged alert, a registry change, a quarantined message and
+    a snapshot: after 0008 each is in its side log, verify holds them, and deleting one shows."""
+    import hashlib
+    import io
+    import sqlite3
+
+    from alembic import command
+
+    from hub import verify
+    from hub.db import begin_write
+
+    db = tmp_path / "kagiban.db"
+    engine = make_engine(f"sqlite:///{db}")
+    cfg = migrate.alembic_config()
+    with begin_write(engine) as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0006")
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO alerts (site, station, rule, severity, message, params, raised_at, state, acked_by, "
+            "acked_at, ack_comment) VALUES ('ward-a', 'cabinet-1', 'forced', 'critical', 'forced', '{}', "
+            "'2025-04-01T00:00:00.000000Z', 'acknowledged', 'sup-01', '2025-04-01T00:05:00.000000Z', 'checked')"))
+        conn.execute(text(
+            "INSERT INTO registry_log (at, actor, entity, key, action, before, after) VALUES "
+            "('2025-04-01T00:00:00.000000Z', 'adm-01', 'person', 'S001', 'add', NULL, '{\"name\":\"A\"}')"))
+        conn.execute(text(
+            "INSERT INTO quarantine (received_at, topic, reason, detail, size, payload) VALUES "
+            "('2025-04-01T00:00:00.000000Z', 'p/x/y/event', 'bad_json', 'not JSON', 3, x'7b7b7b')"))
+        conn.execute(text(
+            "INSERT INTO snapshots (event_id, site, station, taken_at, content_type, sha256, image, received_at) "
+            "VALUES ('0190f3a2-7c1e-7b3a-9f00-000000000001', 'ward-a', 'cabinet-1', '2025-04-01T00:00:00.000000Z', "
+            "'image/jpeg', :sha, x'ffd8ffd9', '2025-04-01T00:00:00.000000Z')"),
+            {"sha": hashlib.sha256(b"\xff\xd8\xff\xd9").hexdigest()})
+    engine.dispose()
+
+    engine = make_engine(f"sqlite:///{db}")
+    assert migrate.upgrade(engine) == migrate.head_revision()
+    engine.dispose()
+    out = io.StringIO()
+    assert verify.run(f"sqlite:///{db}", out) == 0, out.getvalue()
+    text_out = out.getvalue()
+    assert "alerts: OK: 2 entries (1 alerts, 1 acknowledgements)" in text_out
+    assert "registry: OK: 1 entries" in text_out and "quarantine: OK: 1 entries" in text_out
+    assert "snapshots: OK: 1 entries (1 stored, 0 expired)" in text_out
+
+    con = sqlite3.connect(db)
+    with con:
+        con.execute("DELETE FROM quarantine")
+    con.close()
+    out = io.StringIO()
+    assert verify.run(f"sqlite:///{db}", out) == 1
+    assert "quarantine: TAMPERED: 1 entries; quarantined message 1 deleted: log entry 1 records it" in out.getvalue()

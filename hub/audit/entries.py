@@ -1,0 +1,121 @@
+"""What each side log records, and the calls that append it.
+
+One entry per change an auditor relies on, appended in the same transaction as the change
+(hub.chain.append_side), so the log holds exactly what was committed:
+
+- ``alerts``: ``raised`` (the stored alert's columns) and ``acknowledged`` (who, when, comment);
+- ``signins``: ``signed_in``, ``refused`` (a failed sign-in) and ``signed_out``;
+- ``registry``: every ``registry_log`` row, as stored;
+- ``quarantine``: every quarantined message (its columns, the payload's sha256);
+- ``snapshots``: ``stored`` (sha256 and size of the image bytes) and ``expired`` (deleted
+  after the retention period; its hash stays here).
+
+``kagiban verify`` (hub.verify) holds the tables against these entries both ways.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select
+
+from hub.chain import append_side
+from hub.db import begin_write
+from hub.schema import alerts, quarantine, registry_log, snapshots
+from hub.timestamps import now_utc, utc_text
+
+_LOG = logging.getLogger(__name__)
+
+ALERT_COLUMNS = ("site", "station", "rule", "severity", "message", "params", "event_id", "raised_at")
+ACK_COLUMNS = ("acked_by", "acked_at", "ack_comment")
+REGISTRY_COLUMNS = ("id", "at", "actor", "entity", "key", "action", "before", "after")
+QUARANTINE_COLUMNS = ("id", "received_at", "topic", "reason", "detail", "size")
+SNAPSHOT_COLUMNS = ("event_id", "site", "station", "taken_at", "content_type", "sha256", "received_at")
+SIGNIN_OPS = ("signed_in", "refused", "signed_out")
+
+
+# --- entries ---
+
+def alert_raised(alert_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"op": "raised", "alert": alert_id, **{k: row[k] for k in ALERT_COLUMNS}}
+
+
+def alert_acked(alert_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"op": "acknowledged", "alert": alert_id, **{k: row[k] for k in ACK_COLUMNS}}
+
+
+def registry_entry(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in REGISTRY_COLUMNS}
+
+
+def quarantine_entry(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {**{k: row[k] for k in QUARANTINE_COLUMNS},
+            "payload_sha256": hashlib.sha256(row["payload"]).hexdigest()}
+
+
+def snapshot_stored(row: Mapping[str, Any], size: int) -> dict[str, Any]:
+    return {"op": "stored", **{k: row[k] for k in SNAPSHOT_COLUMNS}, "bytes": size}
+
+
+def snapshot_expired(event_id: str, sha256: str, at: str) -> dict[str, Any]:
+    return {"op": "expired", "event_id": event_id, "sha256": sha256, "at": at}
+
+
+# --- appending (each in the caller's transaction) ---
+
+def record_alert_raised(conn: Connection, alert_id: int, row: Mapping[str, Any]) -> None:
+    append_side(conn, "alerts", [(row["raised_at"], alert_raised(alert_id, row))])
+
+
+def record_alert_acked(conn: Connection, alert_id: int, row: Mapping[str, Any]) -> None:
+    append_side(conn, "alerts", [(row["acked_at"], alert_acked(alert_id, row))])
+
+
+def record_registry(conn: Connection, row: Mapping[str, Any]) -> None:
+    append_side(conn, "registry", [(row["at"], registry_entry(row))])
+
+
+def record_quarantine(conn: Connection, rows: list[Mapping[str, Any]]) -> None:
+    append_side(conn, "quarantine", [(r["received_at"], quarantine_entry(r)) for r in rows])
+
+
+def record_snapshots(conn: Connection, rows: list[Mapping[str, Any]]) -> None:
+    append_side(conn, "snapshots", [(r["received_at"], snapshot_stored(r, len(r["image"]))) for r in rows])
+
+
+def record_signin(engine: Engine, op: str, user: str, remote: str | None) -> None:
+    """A sign-in, failed sign-in or sign-out, in its own transaction; a failure is logged and
+    never stops the page (the application log still has the line)."""
+    if op not in SIGNIN_OPS:
+        raise ValueError(f"unknown sign-in op {op!r}")
+    at = utc_text(now_utc())
+    try:
+        with begin_write(engine) as conn:
+            append_side(conn, "signins", [(at, {"op": op, "user": (user or "")[:64], "at": at,
+                                                "from": remote or ""})])
+    except Exception:
+        _LOG.exception("could not record %s of %r in the sign-in log", op, user)
+
+
+def next_quarantine_id(conn: Connection) -> int:
+    """The id the next quarantine row gets (ingest numbers its rows itself, to log them)."""
+    return (conn.execute(select(func.max(quarantine.c.id))).scalar() or 0) + 1
+
+
+# --- rows stored before the side logs existed (migration 0008) ---
+
+def adopt_existing(conn: Connection) -> None:
+    """Enter every row already stored into its side log, in id order."""
+    for row in conn.execute(select(alerts).order_by(alerts.c.id)).mappings().all():
+        record_alert_raised(conn, row["id"], row)
+        if row["state"] == "acknowledged":
+            record_alert_acked(conn, row["id"], row)
+    reg = conn.execute(select(registry_log).order_by(registry_log.c.id)).mappings().all()
+    append_side(conn, "registry", [(r["at"], registry_entry(r)) for r in reg])
+    q = conn.execute(select(quarantine).order_by(quarantine.c.id)).mappings().all()
+    record_quarantine(conn, list(q))
+    cols = [snapshots.c[k] for k in SNAPSHOT_COLUMNS] + [func.length(snapshots.c.image).label("size")]
+    snaps = conn.execute(select(*cols).order_by(snapshots.c.received_at, snapshots.c.event_id)).mappings().all()
+    append_side(conn, "snapshots", [(r["received_at"], snapshot_stored(r, r["size"])) for r in snaps])

@@ -1,0 +1,45 @@
+"""The hub's periodic audit jobs on one thread: a signed checkpoint every
+``audit.checkpoint_interval_s`` and snapshot expiry every ``snapshots.expire_every_s``.
+A job that fails is logged and tried again at its next turn; it never ends the thread."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+_LOG = logging.getLogger(__name__)
+
+
+class Periodic:
+    """Calls each ``(name, interval_s, job)`` every interval_s seconds, the first time at once."""
+
+    def __init__(self, jobs: list[tuple[str, float, Callable[[], object]]]):
+        self.jobs = jobs
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "Periodic":
+        self._thread = threading.Thread(target=self._run, name="kagiban-audit-jobs", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        due = {name: time.monotonic() for name, _i, _j in self.jobs}
+        while not self._stop.is_set():
+            now = time.monotonic()
+            for name, interval, job in self.jobs:
+                if now < due[name] or self._stop.is_set():
+                    continue
+                due[name] = now + interval
+                try:
+                    job()
+                except Exception:
+                    _LOG.exception("the periodic job %s failed; trying again in %.0f s", name, interval)
+            self._stop.wait(max(0.05, min(due.values()) - time.monotonic()))

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
-from datetime import date, datetime
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from datetime import date, datetime, timedelta, timezone
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -36,13 +38,16 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from kagiban.hours import in_hours
 
 VERSION = 1
 # Revisions of version 1 add optional fields only: a station or hub that leaves them out speaks
 # the same v1 (docs/protocol.md, "Versions"). 2: ``incarnation`` on Event, Heartbeat and Ack.
-REVISION = 2
+# 3: ``clock_synced`` on Heartbeat, ``data.clock_unsynced`` on events; a strict wire (duplicate
+# keys, NaN/Infinity and offsets beyond +-14:00 refused).
+REVISION = 3
 DEFAULT_PREFIX = "kagiban"
 
 # Channels a station publishes on, and channels the hub publishes on.
@@ -120,6 +125,25 @@ def _supported_version(value: int) -> int:
 # true, since they compare equal to 1), so one parse can tell a bad version from a bad payload.
 Version = Annotated[int, Strict(), AfterValidator(_supported_version)]
 
+# UTC offsets in use on Earth run from -12:00 to +14:00; ISO 8601 allows up to 23:59.
+MAX_UTC_OFFSET = timedelta(hours=14)
+
+
+def _sane_instant(value: datetime) -> datetime:
+    offset = value.utcoffset()
+    if offset is None or abs(offset) > MAX_UTC_OFFSET:
+        raise PydanticCustomError("bad_offset", "UTC offset {offset} is beyond +-14:00", {"offset": str(offset)})
+    try:
+        value.astimezone(timezone.utc)
+    except OverflowError:
+        # 0001-01-01T00:00+09:00 is a year-0 instant: no store or page can hold it.
+        raise PydanticCustomError("bad_time", "{value} cannot be expressed in UTC", {"value": value.isoformat()}) from None
+    return value
+
+
+# A time on the wire: ISO 8601 with an offset within +-14:00, expressible in UTC (years 1-9999).
+Instant = Annotated[AwareDatetime, AfterValidator(_sane_instant)]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -127,6 +151,10 @@ class _Strict(BaseModel):
     # Optional fields added by a revision of v1: left out of the JSON when None (dumps()), so
     # a peer that predates them (its models forbid unknown fields) still reads the message.
     OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset()
+
+
+# ``data`` key of an event made while the station's clock was not synchronised (revision 3).
+CLOCK_UNSYNCED = "clock_unsynced"
 
 
 class Event(_Strict):
@@ -145,11 +173,24 @@ class Event(_Strict):
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
     kind: str = Field(pattern=KIND_PATTERN, max_length=64)
-    at: AwareDatetime
+    at: Instant
     badge: str | None = Field(default=None, pattern=r"^[0-9A-F]{8,32}$")
     person: str | None = Field(default=None, max_length=64)
     data: dict[str, Any] = Field(default_factory=dict)
     incarnation: str | None = Field(default=None, pattern=INCARNATION_PATTERN)
+
+    @field_validator("data")
+    @classmethod
+    def _clock_flag(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Revision 3: present only on events made while the station's clock was unsynchronised.
+        if CLOCK_UNSYNCED in value and value[CLOCK_UNSYNCED] is not True:
+            raise ValueError(f"data.{CLOCK_UNSYNCED} is true when present")
+        return value
+
+    @property
+    def clock_unsynced(self) -> bool:
+        """Whether the station's clock was not synchronised when it made this event."""
+        return self.data.get(CLOCK_UNSYNCED) is True
 
 
 class Snapshot(_Strict):
@@ -159,7 +200,7 @@ class Snapshot(_Strict):
     event_id: str = Field(pattern=UUID_PATTERN)
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
-    taken_at: AwareDatetime
+    taken_at: Instant
     content_type: Literal["image/jpeg"] = "image/jpeg"
     image: str  # base64
 
@@ -181,7 +222,7 @@ class Status(_Strict):
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
     state: Literal["online", "offline"]
-    at: AwareDatetime | None = None
+    at: Instant | None = None
     kind: StationKind | None = None
 
 
@@ -200,19 +241,19 @@ class PeripheralHealth(_Strict):
     state: PeripheralState
     error: str | None = Field(default=None, pattern=ERROR_CODE_PATTERN)
     detail: str | None = Field(default=None, max_length=MAX_HEALTH_DETAIL)
-    since: AwareDatetime
+    since: Instant
 
 
 class Heartbeat(_Strict):
     """Periodic liveness and health figures from a station."""
 
-    OMIT_IF_NONE = frozenset({"incarnation"})
+    OMIT_IF_NONE = frozenset({"incarnation", "clock_synced"})
 
     v: Version = VERSION
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
     kind: StationKind
-    at: AwareDatetime
+    at: Instant
     uptime_s: float = Field(ge=0)
     next_seq: int = Field(ge=1)
     outbox_depth: int = Field(ge=0)
@@ -227,6 +268,9 @@ class Heartbeat(_Strict):
     incarnation: str | None = Field(default=None, pattern=INCARNATION_PATTERN)
     # Each configured peripheral's health; None from stations older than this field.
     peripherals: dict[Peripheral, PeripheralHealth] | None = None
+    # Revision 3: whether the station's clock is synchronised (adjtimex: no TIME_ERROR, no
+    # STA_UNSYNC); None: the station cannot tell, or predates the field.
+    clock_synced: bool | None = None
 
 
 class SnapshotFailed(_Strict):
@@ -332,8 +376,8 @@ class PolicyEntry(_Strict):
     name: str | None = None
     decision: DecisionKind
     reason: str = ""
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: Instant | None = None
+    valid_until: Instant | None = None
     expiry_reason: str = "expired"
     after_hours: Literal["allow", "flag", "deny"] = "deny"
     # Printers: the person's user name at the print server (CUPS job owner); None: ``person``.
@@ -361,7 +405,7 @@ class Policy(_Strict):
 
     v: Version = VERSION
     version: int = Field(ge=1)
-    issued_at: AwareDatetime
+    issued_at: Instant
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
     time_zone: str = "Asia/Tokyo"
@@ -442,7 +486,7 @@ class Alert(_Strict):
     station: str = Field(pattern=ID_PATTERN)
     rule: str
     severity: Literal["info", "warning", "critical"] = "warning"
-    at: AwareDatetime
+    at: Instant
     message: str
     event_id: str | None = None
 
@@ -467,8 +511,109 @@ def parse_hub_message(model: type[M], payload: bytes, limit: int = 1024 * 1024) 
 
 def _validate_json(model: type[M], payload: bytes) -> M:
     """``payload`` parsed once, strictly, into ``model``; ProtocolError (bad_json, bad_version,
-    bad_schema) says why not. Strict: "1" is not a seq, true is not a number; ISO strings still
-    parse as times."""
+    bad_schema, bad_offset, bad_time, bad_number, duplicate_key) says why not. Strict: "1" is
+    not a seq, true is not a number; ISO strings still parse as times."""
+    parsed = _parse_model(model, payload)
+    # One walk of what was parsed: NaN/Infinity refused, and its keys counted. Every key in the
+    # bytes is a string followed by ':', so ``'":'`` occurs at least once per key (more only
+    # inside strings); when that count equals the keys parsed, no key was repeated. Otherwise
+    # (or with whitespace before a ':') the payload is parsed again to tell for sure.
+    keys = _walk(parsed)
+    if payload.count(b'":') != keys or any(spaced in payload for spaced in _SPACED_KEYS):
+        _refuse_duplicate_keys(payload)
+    return parsed
+
+
+# A quote followed by whitespace: JSON with spaces before a ':' (never what protocol.dumps writes).
+_SPACED_KEYS = (b'" ', b'"\n', b'"\t', b'"\r')
+
+
+class _Refused(ValueError):
+    """A duplicate key or a non-finite number met by json.loads's hooks."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+
+
+def _walk(value: Any) -> int:
+    """The number of object keys in a parsed payload (model fields given plus dict keys, at any
+    depth); ProtocolError("bad_number") for a NaN or infinite number anywhere in it."""
+    if type(value) is dict:
+        count, values = len(value), value.values()
+    elif isinstance(value, BaseModel):
+        # Only the fields that can hold a float or a container are looked at (Event: data).
+        fields = _open_fields(type(value))
+        attrs = value.__dict__
+        count, values = len(value.model_fields_set), [attrs[name] for name in fields]
+    else:  # a list or tuple
+        count, values = 0, value
+    for item in values:
+        kind = type(item)
+        if kind in _LEAVES:
+            continue
+        if kind is float:
+            if item - item != 0.0:  # NaN and +-Infinity only
+                raise ProtocolError("bad_number", f"{item!r} is not a JSON number")
+        elif kind is dict or kind is list or kind is tuple or isinstance(item, BaseModel):
+            count += _walk(item)
+    return count
+
+
+_LEAVES = frozenset({str, int, bool, type(None), datetime})
+_SIMPLE_TYPES = (str, int, bool, type(None), datetime, date)
+_OPEN_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _simple(annotation: Any) -> bool:
+    """Whether a field of this type holds only strings, integers, booleans, times or None."""
+    if annotation in _SIMPLE_TYPES:
+        return True
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return all(type(a) in (str, int, bool) for a in get_args(annotation))
+    if origin is Annotated:
+        return _simple(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return all(_simple(a) for a in get_args(annotation))
+    return False
+
+
+def _open_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    found = _OPEN_FIELDS.get(model)
+    if found is None:
+        found = _OPEN_FIELDS[model] = tuple(
+            name for name, info in model.model_fields.items() if not _simple(info.annotation))
+    return found
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _Refused("duplicate_key", f"key {key!r} appears twice in one object")
+            seen.add(key)
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise _Refused("bad_number", f"{name} is not a JSON number")
+
+
+def _refuse_duplicate_keys(payload: bytes) -> None:
+    """ProtocolError("duplicate_key") if an object in ``payload`` names a key twice (the slow,
+    exact check, for payloads the key count cannot clear)."""
+    try:
+        json.loads(payload, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except _Refused as exc:
+        raise ProtocolError(exc.reason, str(exc)[:200]) from None
+    except ValueError as exc:  # pydantic read it; json may still differ (lone surrogates)
+        raise ProtocolError("bad_json", str(exc)[:200]) from None
+
+
+def _parse_model(model: type[M], payload: bytes) -> M:
     try:
         parsed = model.model_validate_json(payload, strict=True)
     except ValidationError as exc:
@@ -484,6 +629,10 @@ def _validate_json(model: type[M], payload: bytes) -> M:
                 raise ProtocolError("bad_version", f"v={err['input']!r}") from exc
         if not _has_version_key(payload):  # only refused payloads are read twice
             raise ProtocolError("bad_version", "v=None") from exc
+        for err in errors:
+            if err["type"] in ("bad_offset", "bad_time"):
+                where = ".".join(str(p) for p in err["loc"])
+                raise ProtocolError(err["type"], f"{where}: {err['msg']}") from exc
         where = ".".join(str(p) for p in first["loc"]) or "payload"
         raise ProtocolError("bad_schema", f"{where}: {first['msg']}") from exc
     if "v" not in parsed.model_fields_set:  # the models default v for the sending side

@@ -61,6 +61,14 @@ def localtime(value: Any, site: str | None = None, fmt: str = "medium") -> str:
     when = value if isinstance(value, datetime) else data.parse_time(value)
     if when is None:
         return ""
+    try:
+        return _localtime(when, site, fmt)
+    except (OverflowError, ValueError):
+        # A stored time the site's zone cannot hold (year 9999 ahead of UTC): shown as stored.
+        return when.isoformat()
+
+
+def _localtime(when: datetime, site: str | None, fmt: str) -> str:
     fm = formats.current()
     if fm is None:  # no request (nor app) context: flask_babel's own defaults
         cfg = state().cfg

@@ -232,11 +232,13 @@ def local_time_text(at_iso: str | None, zone: str | None) -> str:
     """``at_iso`` as ``YYYY-MM-DD HH:MM:SS ZONE`` in ``zone`` (or its own offset)."""
     if not at_iso:
         return "?"
+    if not isinstance(at_iso, str):  # a stored params row with something else in it
+        return str(at_iso)
     try:
         when = datetime.fromisoformat(at_iso.replace("Z", "+00:00"))
         if zone:
             when = when.astimezone(ZoneInfo(zone))
-    except (ValueError, ZoneInfoNotFoundError):
+    except (ValueError, OverflowError, ZoneInfoNotFoundError):
         return at_iso
     return when.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 

@@ -229,7 +229,10 @@ def _local(value: Any, zone: str, day: date | None = None) -> str:
         return "?"
     from zoneinfo import ZoneInfo
 
-    local = when.astimezone(ZoneInfo(zone))
+    try:
+        local = when.astimezone(ZoneInfo(zone))
+    except (OverflowError, ValueError):  # a stored time the zone cannot hold: as stored
+        return when.isoformat()
     return local.strftime("%H:%M") if day is not None and local.date() == day else local.strftime("%Y-%m-%d %H:%M")
 
 
@@ -325,13 +328,27 @@ def message(c: Closeout) -> tuple[str, str]:
 # --- storage ---
 
 def _from_row(row: Any) -> Closeout:
-    body = json.loads(row.items)
+    body = _json_object(row.items)
+    items = []
+    for i in body.get("items") if isinstance(body.get("items"), list) else []:
+        try:
+            items.append(Item(**i))
+        except TypeError:  # a stored line that is not an item: left out, the rest is shown
+            _LOG.warning("close-out %s: an unreadable item is left out", row.id)
     return Closeout(
         site=row.site, site_name=body.get("site_name") or row.site, day=row.day, zone=body.get("zone") or "UTC",
         generated_at=parse_time(row.generated_at) or now_utc(),
-        items=[Item(**i) for i in body.get("items", [])], id=row.id,
-        deliveries=json.loads(row.deliveries or "{}"),
+        items=items, id=row.id, deliveries=_json_object(row.deliveries or "{}"),
     )
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """A stored JSON object; {} for text that is not one."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def stored(engine: Engine, site: str, day: date) -> Closeout | None:

@@ -21,6 +21,8 @@ and second, both languages, every named format.
 """
 from __future__ import annotations
 
+import decimal
+import math
 from collections.abc import Mapping
 from datetime import date, datetime, time, tzinfo
 from typing import Any
@@ -161,9 +163,14 @@ class PageFormats:
         """``flask_babel.format_decimal(number)`` for a float."""
         # Keyed by the float's text, which is what Babel reads (so -0.0 and 0.0 stay apart).
         key = repr(number)
+        if not math.isfinite(number):  # Babel cannot format NaN or Infinity: its text as is
+            return key
         found = self._numbers.get(key)
         if found is None:
-            found = numbers.format_decimal(number, locale=self.locale)
+            try:
+                found = numbers.format_decimal(number, locale=self.locale)
+            except decimal.InvalidOperation:  # beyond what Babel's decimal context holds
+                return key
             if len(self._numbers) >= NUMBERS_KEPT:
                 self._numbers.clear()
             self._numbers[key] = found

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import time
 from datetime import date, datetime
@@ -83,7 +84,7 @@ def _localtime(when: datetime, site: str | None, fmt: str) -> str:
 
 
 def seconds(value: Any) -> str:
-    if not isinstance(value, (int, float)):
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
         return ""
     number = round(float(value), 1)
     fm = formats.current()
@@ -130,6 +131,8 @@ def event_details(ev: dict[str, Any]) -> str:
     try:
         payload = json.loads(raw) if isinstance(raw, str) else (raw or {})
     except ValueError:
+        payload = {}
+    if not isinstance(payload, dict):  # a stored row that is not an object shows no details
         payload = {}
     from hub.web.shred_pages import event_details as shredder_details  # shredder events say their own
 
@@ -370,6 +373,7 @@ def event_filter_from(args) -> tuple[data.EventFilter, int | None]:
             before_no = int(before)
         except ValueError:
             abort(400, description="before must be a row number")
+        before_no = max(0, min(before_no, 2**63 - 1))  # what a row number column holds
     else:
         before_no = None
     return flt, before_no

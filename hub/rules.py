@@ -437,7 +437,7 @@ class Rules:
             "site_name": self.cfg.site(site).name or site,
             "station": station_id,
             "station_name": (entry.name if entry and entry.name else station_id),
-            "at": at.astimezone(zone).isoformat() if at else None,
+            "at": _in_zone(at, zone) if at else None,
             "zone": zone.key,
         }
 
@@ -495,7 +495,8 @@ class Rules:
             found.append(("policy_rejected", "critical" if reason in _FORGED_REASONS else "warning", {
                 **params, "reason": reason, "offered_version": data.get("offered_version"),
                 "held_version": data.get("held_version")}))
-        if kind in ("badge.granted", "door.forced", "door.intrusion", "door.opened"):
+        # A time far from its receipt (ingest's time_flag) says nothing about business hours.
+        if kind in ("badge.granted", "door.forced", "door.intrusion", "door.opened") and not row.get("time_flag"):
             hours = self.cfg.hours(station_id, site)
             holidays = self.cfg.site(site).holidays
             if (not is_business_time(at, hours, holidays, self.cfg.site_zone(site))
@@ -780,6 +781,14 @@ class Rules:
             except Exception:
                 self.errors += 1
                 _LOG.exception("raising policy_stale for %s failed", station_id)
+
+
+def _in_zone(at: datetime, zone) -> str:
+    """``at`` in ``zone`` as ISO text; as it is when the zone cannot hold it (year 9999)."""
+    try:
+        return at.astimezone(zone).isoformat()
+    except OverflowError:
+        return at.isoformat()
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

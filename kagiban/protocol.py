@@ -630,6 +630,9 @@ def _parse_model(model: type[M], payload: bytes) -> M:
         if not _has_version_key(payload):  # only refused payloads are read twice
             raise ProtocolError("bad_version", "v=None") from exc
         for err in errors:
+            value = err.get("input")
+            if type(value) is float and not math.isfinite(value):  # NaN failing ge=0, say
+                raise ProtocolError("bad_number", f"{value!r} is not a JSON number") from exc
             if err["type"] in ("bad_offset", "bad_time"):
                 where = ".".join(str(p) for p in err["loc"])
                 raise ProtocolError(err["type"], f"{where}: {err['msg']}") from exc

@@ -678,7 +678,8 @@ def parse_station_message(prefix: str, topic_name: str, payload: bytes) -> tuple
     """Validate a message a station published; return (channel, model).
 
     Raises ProtocolError with one of the reasons: bad_topic, not_station_channel, oversized,
-    bad_json, bad_version, bad_schema, forged_origin, bad_image.
+    bad_json, bad_version, bad_schema, bad_offset, bad_time, bad_number, duplicate_key,
+    forged_origin, bad_image.
     """
     site, station, channel = parse_topic(prefix, topic_name)
     return channel, parse_station_payload(site, station, channel, payload)

@@ -495,8 +495,9 @@ class Rules:
             found.append(("policy_rejected", "critical" if reason in _FORGED_REASONS else "warning", {
                 **params, "reason": reason, "offered_version": data.get("offered_version"),
                 "held_version": data.get("held_version")}))
-        # A time far from its receipt (ingest's time_flag) says nothing about business hours.
-        if kind in ("badge.granted", "door.forced", "door.intrusion", "door.opened") and not row.get("time_flag"):
+        # A time ahead of its receipt (ingest's time_flag "future") says nothing about business
+        # hours; one long before it may be an outbox replayed after an outage, judged as usual.
+        if kind in ("badge.granted", "door.forced", "door.intrusion", "door.opened") and row.get("time_flag") != "future":
             hours = self.cfg.hours(station_id, site)
             holidays = self.cfg.site(site).holidays
             if (not is_business_time(at, hours, holidays, self.cfg.site_zone(site))

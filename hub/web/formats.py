@@ -22,7 +22,6 @@ and second, both languages, every named format.
 from __future__ import annotations
 
 import decimal
-import math
 from collections.abc import Mapping
 from datetime import date, datetime, time, tzinfo
 from typing import Any
@@ -163,8 +162,6 @@ class PageFormats:
         """``flask_babel.format_decimal(number)`` for a float."""
         # Keyed by the float's text, which is what Babel reads (so -0.0 and 0.0 stay apart).
         key = repr(number)
-        if not math.isfinite(number):  # Babel cannot format NaN or Infinity: its text as is
-            return key
         found = self._numbers.get(key)
         if found is None:
             try:

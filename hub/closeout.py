@@ -165,10 +165,10 @@ def build(engine: Engine, cfg: HubConfig, site: str, day: date, *, now: datetime
 
 
 def _door_item(conn, station: str, label: str, kind: str, row: dict[str, Any]) -> Item:
+    # The last door event to arrive (stations.door_row_no), never the latest by its time.
     last = conn.execute(
-        select(events.c.kind, events.c.at_utc).where(events.c.station == station,
-                                                     events.c.kind.in_(list(DOOR_KINDS)))
-        .order_by(events.c.at_utc.desc(), events.c.row_no.desc()).limit(1)).mappings().first()
+        select(events.c.kind, events.c.at_utc).where(events.c.row_no == row.get("door_row_no"))
+    ).mappings().first() if row.get("door_row_no") is not None else None
     heartbeat = last_heartbeat(row.get("last_heartbeat"))
     door, since = door_state(heartbeat, last)
     locked = heartbeat.get("locked") if isinstance(heartbeat.get("locked"), bool) else None

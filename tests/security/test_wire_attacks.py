@@ -129,7 +129,7 @@ def test_hostile_messages_are_refused_or_flagged_and_every_page_answers(broker, 
         status, listing = _get(hub.web.port, "/api/events?station=cabinet-1", "auditor-1")
         assert status == 200
         api = json.loads(listing)
-        assert [e["seq"] for e in api["events"]] == [3, 2, 1]
+        assert [(e["seq"], e["time_flag"]) for e in api["events"]] == [(3, None), (2, "future"), (1, None)]
     finally:
         st1.close()
         st2.close()

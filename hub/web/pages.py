@@ -38,6 +38,7 @@ from hub import ledger
 from hub.schema import alerts as alerts_table
 from hub.web import data, formats, i18n, reports
 from hub.web.app import state
+from hub.timestamps import now_utc
 from hub.web.auth import ACK_ROLES, role_required
 
 _LOG = logging.getLogger(__name__)
@@ -251,7 +252,7 @@ def stream():
         return Response("retry: 10000\n\n", status=503, mimetype="text/event-stream")
     can_ack = _can_ack()
     macros = {name: get_template_attribute("_rows.html", name)
-              for name in ("event_row", "alert_row", "peripherals_cell")}
+              for name in ("event_row", "alert_row", "peripherals_cell", "clock_cell")}
 
     def message(kind: str, payload: dict[str, Any]) -> str:
         return f"event: {kind}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
@@ -329,11 +330,19 @@ def _live(kind: str, msg: dict[str, Any], macros, can_ack: bool) -> dict[str, An
                 "state_label": i18n.label(i18n.STATION_STATES, "online"),
                 "heartbeat_text": localtime(msg.get("at"), msg.get("site")),
                 "peripherals_html": str(macros["peripherals_cell"](data.peripherals_of(msg), msg.get("site"))),
+                # Measured against now: the bus hands a heartbeat over right after its commit.
+                "clock_html": str(macros["clock_cell"](data.clock_of(state().cfg, _offset(msg.get("at")), msg))),
                 "outbox_depth": msg.get("outbox_depth")}
     if kind in ("alert", "alert_ack"):
         alert_id = msg.get("id") or msg.get("alert_id")
         return _live_alert(int(alert_id), macros, can_ack) if alert_id else None
     return None  # other kinds (added later) are not shown on this page
+
+
+def _offset(at: Any) -> float | None:
+    """A heartbeat's time minus now, in seconds (None if it has none)."""
+    when = data.parse_time(at)
+    return None if when is None else (when - now_utc()).total_seconds()
 
 
 def _live_event(ev: dict[str, Any], macros) -> dict[str, Any]:

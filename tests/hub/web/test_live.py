@@ -5,9 +5,9 @@ page unsubscribes; stopping the server ends open streams at once."""
 from __future__ import annotations
 
 import base64
-import re
 import http.client
 import json
+import re
 import socket
 import time
 

@@ -36,7 +36,7 @@ from hub.config import HubConfig
 from hub.db import begin_write
 from hub.ledger import Labels, key_ledger, staff_names, table_csv, table_xlsx
 from hub.schema import closeouts, events, stations
-from hub.station_state import DOOR_KINDS, door_state, last_heartbeat, parse_time
+from hub.station_state import door_state, last_heartbeat, parse_time
 from hub.shred_ledger import registry_names, sessions
 from hub.timestamps import now_utc, utc_text
 

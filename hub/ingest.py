@@ -10,8 +10,8 @@ under a new incarnation), snapshots are stored once per event id, status and hea
 offset. A snapshot is stored only for an event of the same station: one naming another
 station's event is quarantined as ``forged_origin``; one whose event is not stored yet is
 held back unacknowledged (the station sends it again) up to SNAPSHOT_HOLDS times, then
-quarantined as ``orphan_snapshot``. Only after the commit does ``on_acks`` learn which sequence numbers are
-safe, so a station never deletes an event the hub could still lose.
+quarantined as ``orphan_snapshot``. Only after the commit does ``on_acks`` learn which
+sequence numbers are safe, so a station never deletes an event the hub could still lose.
 
 Nothing a station sends may stop the writer: if a batch fails, its messages are stored
 one per transaction, and one that still fails is quarantined as ``internal_error``.

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 from device.camera.base import Camera
 from device.camera.guard import CameraGuard, SnapshotFailure
 from device.camera.shrink import fit_jpeg
+from device.clock import ClockSource, StandinClock, SystemClock
 from device.config import DeviceConfig
 from device.health import HealthCell
 from device.link import MqttLink
@@ -91,11 +92,15 @@ class Agent:
         inputs: dict[str, DoorSwitch] | None = None,
         print_server=None,
         build_hardware: bool = True,
+        clock: ClockSource | None = None,
     ):
         self.cfg = cfg
         self.site = cfg.site
         self.station = cfg.station.id
         self.tz = ZoneInfo(cfg.time_zone)
+        # The time events carry and whether it is synchronised: the kernel's on a unit, a
+        # stand-in (synchronised, no offset) for a simulated one (mock pins), as with the pins.
+        self.clock: ClockSource = clock or (StandinClock() if cfg.pins.factory == "mock" else SystemClock())
         t = cfg.timings
         # Each peripheral's health for the heartbeat; the reader's and camera's are their own.
         self._pins_health: HealthCell | None = None
@@ -229,7 +234,7 @@ class Agent:
 
     def wall(self, mono: float | None = None) -> datetime:
         """Aware local time of a monotonic instant (now if None)."""
-        now_wall = datetime.now(self.tz)
+        now_wall = self.clock.now(self.tz)
         if mono is None:
             return now_wall
         return now_wall - timedelta(seconds=max(0.0, time.monotonic() - mono))
@@ -590,6 +595,8 @@ class Agent:
             # Decided from the cached policy with no link to the hub: the record says so.
             data.setdefault("offline", True)
         data.setdefault("policy_version", self.policy.version)
+        if self.clock.synchronised() is False:
+            data[protocol.CLOCK_UNSYNCED] = True  # its time may be hours off (no RTC on a Pi)
         event = self.outbox.add(eff.kind, eff.at, badge=eff.badge, person=eff.person, data=data)
         _LOG.info("event %d %s badge=%s person=%s", event.seq, event.kind, event.badge, event.person)
         if eff.snapshot and self.camera:
@@ -727,6 +734,7 @@ class Agent:
             storage_error=self._storage_error,
             incarnation=self.outbox.incarnation,
             peripherals=self.peripherals(),
+            clock_synced=self.clock.synchronised(),
         )
         self.link.publish("heartbeat", protocol.dumps(hb), qos=0)
         if not self._unrecorded and not self._unrecorded_snaps:

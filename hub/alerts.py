@@ -64,6 +64,8 @@ RULE_NAMES: dict[str, tuple[str, str]] = {
     "reader_ok": ("カードリーダーの回復", "Badge reader working again"),
     "camera_failed": ("カメラの故障", "Camera not working"),
     "camera_ok": ("カメラの回復", "Camera working again"),
+    "clock_skew": ("端末の時計のずれ", "Station clock off"),
+    "clock_unsynced": ("端末の時計が未同期", "Station clock not synchronised"),
 }
 SEVERITY_NAMES: dict[str, tuple[str, str]] = {
     "info": ("情報", "Info"),
@@ -205,6 +207,18 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
                       "recorded without photos."),
     "camera_ok": ("{station_name}のカメラが再び使えます（{time}）。",
                   "The camera of {station_name} works again ({time})."),
+    # The station's clock against the hub's receive time (hub.rules._clock).
+    "clock_skew.ahead": ("{station_name}の時計が{offset_abs_s}秒進んでいます（許容{limit_s}秒、{time}）。"
+                         "この端末の記録の時刻は正確ではありません。",
+                         "The clock of {station_name} is {offset_abs_s} s ahead (limit {limit_s} s) at {time}: "
+                         "the times of its records are not right."),
+    "clock_skew.behind": ("{station_name}の時計が{offset_abs_s}秒遅れています（許容{limit_s}秒、{time}）。"
+                          "この端末の記録の時刻は正確ではありません。",
+                          "The clock of {station_name} is {offset_abs_s} s behind (limit {limit_s} s) at {time}: "
+                          "the times of its records are not right."),
+    "clock_unsynced": ("{station_name}の時計が時刻同期されていません（{time}）。同期されるまでの記録には印が付きます。",
+                       "The clock of {station_name} is not synchronised ({time}); its records are marked until "
+                       "it is."),
 }
 
 
@@ -219,11 +233,13 @@ def local_time_text(at_iso: str | None, zone: str | None) -> str:
     """``at_iso`` as ``YYYY-MM-DD HH:MM:SS ZONE`` in ``zone`` (or its own offset)."""
     if not at_iso:
         return "?"
+    if not isinstance(at_iso, str):  # a stored params row with something else in it
+        return str(at_iso)
     try:
         when = datetime.fromisoformat(at_iso.replace("Z", "+00:00"))
         if zone:
             when = when.astimezone(ZoneInfo(zone))
-    except (ValueError, ZoneInfoNotFoundError):
+    except (ValueError, OverflowError, ZoneInfoNotFoundError):
         return at_iso
     return when.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 

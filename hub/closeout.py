@@ -36,7 +36,7 @@ from hub.config import HubConfig
 from hub.db import begin_write
 from hub.ledger import Labels, key_ledger, staff_names, table_csv, table_xlsx
 from hub.schema import closeouts, events, stations
-from hub.station_state import DOOR_KINDS, door_state, last_heartbeat, parse_time
+from hub.station_state import door_state, last_heartbeat, parse_time
 from hub.shred_ledger import registry_names, sessions
 from hub.timestamps import now_utc, utc_text
 
@@ -168,10 +168,10 @@ def build(engine: Engine, cfg: HubConfig, site: str, day: date, *, now: datetime
 
 
 def _door_item(conn, station: str, label: str, kind: str, row: dict[str, Any]) -> Item:
+    # The last door event to arrive (stations.door_row_no), never the latest by its time.
     last = conn.execute(
-        select(events.c.kind, events.c.at_utc).where(events.c.station == station,
-                                                     events.c.kind.in_(list(DOOR_KINDS)))
-        .order_by(events.c.at_utc.desc(), events.c.row_no.desc()).limit(1)).mappings().first()
+        select(events.c.kind, events.c.at_utc).where(events.c.row_no == row.get("door_row_no"))
+    ).mappings().first() if row.get("door_row_no") is not None else None
     heartbeat = last_heartbeat(row.get("last_heartbeat"))
     door, since = door_state(heartbeat, last)
     locked = heartbeat.get("locked") if isinstance(heartbeat.get("locked"), bool) else None
@@ -232,7 +232,10 @@ def _local(value: Any, zone: str, day: date | None = None) -> str:
         return "?"
     from zoneinfo import ZoneInfo
 
-    local = when.astimezone(ZoneInfo(zone))
+    try:
+        local = when.astimezone(ZoneInfo(zone))
+    except (OverflowError, ValueError):  # a stored time the zone cannot hold: as stored
+        return when.isoformat()
     return local.strftime("%H:%M") if day is not None and local.date() == day else local.strftime("%Y-%m-%d %H:%M")
 
 
@@ -332,13 +335,28 @@ def message(c: Closeout) -> tuple[str, str]:
 # --- storage ---
 
 def _from_row(row: Any) -> Closeout:
-    body = json.loads(row.items)
+    body = _json_object(row.items)
+    items = []
+    for i in body.get("items") if isinstance(body.get("items"), list) else []:
+        try:
+            items.append(Item(**i))
+        except TypeError:  # a stored line that is not an item: left out, the rest is shown
+            _LOG.warning("close-out %s: an unreadable item is left out", row.id)
     return Closeout(
         site=row.site, site_name=body.get("site_name") or row.site, day=row.day, zone=body.get("zone") or "UTC",
         generated_at=parse_time(row.generated_at) or now_utc(),
-        items=[Item(**i) for i in body.get("items", [])], id=row.id,
-        deliveries=json.loads(row.deliveries or "{}"), checkpoint=body.get("checkpoint"),
+        items=items, id=row.id, deliveries=_json_object(row.deliveries or "{}"),
+        checkpoint=body.get("checkpoint") if isinstance(body.get("checkpoint"), str) else None,
     )
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """A stored JSON object; {} for text that is not one."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def stored(engine: Engine, site: str, day: date) -> Closeout | None:

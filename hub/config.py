@@ -130,6 +130,12 @@ class RulesSection(_Section):
     gap_grace_s: float = Field(default=120.0, gt=0, le=86400)
     # Warn when a station's outbox is this full (from its heartbeat).
     outbox_warn_ratio: float = Field(default=0.5, gt=0, le=1)
+    # clock_skew: a station whose heartbeat time is this far from when the hub received it.
+    # Events more than this far ahead of their receive time are stored flagged "future".
+    clock_skew_s: float = Field(default=120.0, gt=0, le=86400)
+    # Events older than this when received are stored flagged "past" (an outbox replayed after
+    # a long outage is, too: the flag says the time cannot be checked against the receipt).
+    event_max_age_s: float = Field(default=30 * 86400.0, gt=0)
 
 
 class NotifySection(_Section):

@@ -5,8 +5,13 @@ pattern) and turns each batch into ONE transaction: bad messages go to ``quarant
 new events are appended to the hash chain in arrival order (idempotent on
 (station, incarnation, seq): a station's outbox that had to be replaced counts again from 1
 under a new incarnation), snapshots are stored once per event id, status and heartbeat update
-``stations``. Only after the commit does ``on_acks`` learn which sequence numbers are
-safe, so a station never deletes an event the hub could still lose.
+``stations``. An event whose time is far from when it was received is stored with a
+``time_flag`` (TimeBounds); a heartbeat's time against its receive time is the station's clock
+offset. A snapshot is stored only for an event of the same station: one naming another
+station's event is quarantined as ``forged_origin``; one whose event is not stored yet is
+held back unacknowledged (the station sends it again) up to SNAPSHOT_HOLDS times, then
+quarantined as ``orphan_snapshot``. Only after the commit does ``on_acks`` learn which
+sequence numbers are safe, so a station never deletes an event the hub could still lose.
 
 Nothing a station sends may stop the writer: if a batch fails, its messages are stored
 one per transaction, and one that still fails is quarantined as ``internal_error``.
@@ -38,6 +43,7 @@ from hub.schema import (
     station_log,
     stations,
 )
+from hub.station_state import DOOR_KINDS
 from hub.timestamps import now_utc, utc_text
 from kagiban.protocol import (
     Ack,
@@ -56,6 +62,36 @@ _LOG = logging.getLogger(__name__)
 AckCallback = Callable[[list[tuple[str, str, Ack]]], None]
 
 
+@dataclass(frozen=True)
+class TimeBounds:
+    """How far an event's time may lie from its receive time before it is flagged: ahead by more
+    than ``future_s`` ("future"), behind by more than ``past_s`` ("past")."""
+
+    future_s: float = 120.0
+    past_s: float = 30 * 86400.0
+
+    def flag(self, at: datetime, received: datetime) -> str | None:
+        """"future", "past" or None for an event made at ``at`` and received at ``received``."""
+        ahead = (at - received).total_seconds()
+        if ahead > self.future_s:
+            return "future"
+        if -ahead > self.past_s:
+            return "past"
+        return None
+
+
+@dataclass(frozen=True)
+class ClockReading:
+    """A station's clock as one heartbeat showed it: ``offset_s`` is its time minus the hub's
+    receive time; ``synced`` what the station says of its own clock (None: it cannot tell)."""
+
+    site: str
+    station: str
+    offset_s: float
+    synced: bool | None
+    received_at: datetime
+
+
 @dataclass
 class Committed:
     """What one transaction stored, handed to ``on_committed`` after the commit (for the rules,
@@ -66,6 +102,7 @@ class Committed:
     presence: list[dict[str, Any]] = field(default_factory=list)
     heartbeats: list[Heartbeat] = field(default_factory=list)
     snapshots: list[str] = field(default_factory=list)  # event ids of new snapshots
+    clocks: list[ClockReading] = field(default_factory=list)  # one per heartbeat
 
 
 CommittedCallback = Callable[[Committed], None]
@@ -75,6 +112,10 @@ BATCH_MAX_BYTES = 32 * 1024 * 1024
 _IN_CHUNK = 500  # values per SQL IN (...), well under every database's parameter limit
 _DETAIL_MAX = 1000
 _STOP = object()
+# A snapshot whose event is not stored is held back (not acked) this many times; the station
+# resends it after its ack timeout, by when its event (sent first) is normally stored.
+SNAPSHOT_HOLDS = 3
+_HELD_KEPT = 10_000  # snapshot ids whose holds are counted
 
 # Built once: SQLAlchemy then reuses each one's cache key and compiled form, which matters
 # because a batch from many stations runs these once per station (a statement built anew costs
@@ -105,6 +146,7 @@ class _Item:
     topic: str
     payload: bytes
     received_at: str
+    received: datetime | None = None
     site: str = ""
     station: str = ""
     channel: str = ""
@@ -122,6 +164,7 @@ class _Outcome:
     duplicates: int = 0
     quarantined: int = 0
     snapshots: int = 0
+    held: int = 0  # snapshots held back until their event is stored
     # (site, station, incarnation) -> acked seqs and snapshot ids; snapshots go with "".
     acks: dict[tuple[str, str, str], tuple[set[int], list[str]]] = field(default_factory=dict)
     committed: Committed = field(default_factory=Committed)
@@ -139,7 +182,8 @@ class _Outcome:
         self.duplicates += other.duplicates
         self.quarantined += other.quarantined
         self.snapshots += other.snapshots
-        for name in ("events", "presence", "heartbeats", "snapshots"):
+        self.held += other.held
+        for name in ("events", "presence", "heartbeats", "snapshots", "clocks"):
             getattr(self.committed, name).extend(getattr(other.committed, name))
         for (site, station, inc), (seqs, snaps) in other.acks.items():
             for seq in seqs:
@@ -153,7 +197,7 @@ class Ingest:
 
     Counters for metrics: ``ingested`` (new events stored), ``duplicates`` (events and
     snapshots already stored), ``quarantined``, ``snapshots`` (new snapshots stored),
-    ``batches`` (transactions).
+    ``batches`` (transactions), ``held`` (snapshots held back until their event is stored).
     """
 
     def __init__(
@@ -164,6 +208,7 @@ class Ingest:
         known_stations: Mapping[str, str] | None = None,
         batch_max: int = 500,
         batch_wait_s: float = 0.01,
+        time_bounds: TimeBounds | None = None,
         on_acks: AckCallback | None = None,
         on_committed: CommittedCallback | None = None,
     ):
@@ -173,6 +218,9 @@ class Ingest:
         self._known = dict(known_stations) if known_stations is not None else None
         self._batch_max = batch_max
         self._batch_wait_s = batch_wait_s
+        self._bounds = time_bounds or TimeBounds()
+        # Snapshot event id -> times held back (written by the writer thread only).
+        self._held: dict[str, int] = {}
         self._on_acks = on_acks
         self._on_committed = on_committed
         # SimpleQueue: put and get in C, without Queue's locks (paho's thread puts every message).
@@ -184,6 +232,7 @@ class Ingest:
         self.quarantined = 0
         self.snapshots = 0
         self.batches = 0
+        self.held = 0
 
     def start(self) -> "Ingest":
         """Start the writer thread."""
@@ -262,6 +311,7 @@ class Ingest:
         self.duplicates += outcome.duplicates
         self.quarantined += outcome.quarantined
         self.snapshots += outcome.snapshots
+        self.held += outcome.held
         self._acknowledge(outcome)
         c = outcome.committed
         if self._on_committed is not None and (c.events or c.presence or c.heartbeats or c.snapshots):
@@ -303,13 +353,14 @@ class Ingest:
     # --- validation, outside the transaction ---
 
     def _parse(self, topic: str, payload: bytes, received: datetime) -> _Item:
-        item = _Item(topic=topic, payload=payload, received_at=utc_text(received))
+        item = _Item(topic=topic, payload=payload, received_at=utc_text(received), received=received)
         try:
             item.site, item.station, item.channel = parse_topic(self._prefix, topic)
             self._check_known(item.site, item.station)
             item.model = parse_station_payload(item.site, item.station, item.channel, payload)
             if isinstance(item.model, Event):
                 item.row = _event_row(item.model, item.received_at)
+                item.row["time_flag"] = self._bounds.flag(item.model.at, received)
             elif isinstance(item.model, Snapshot):
                 item.row = _snapshot_row(item.model, item.received_at)
         except ProtocolError as exc:
@@ -318,6 +369,17 @@ class Ingest:
             _LOG.warning("unexpected error reading a message on %s", topic, exc_info=True)
             item.reason, item.detail = "internal_error", f"{exc.__class__.__name__}: {exc}"
         return item
+
+    def _hold(self, event_id: str) -> bool:
+        """Count one more hold of a snapshot whose event is not stored; False once it has been
+        held SNAPSHOT_HOLDS times (then it goes to quarantine)."""
+        count = self._held.pop(event_id, 0) + 1
+        if count > SNAPSHOT_HOLDS:
+            return False
+        if len(self._held) >= _HELD_KEPT:
+            self._held.pop(next(iter(self._held)))  # the oldest: a dict keeps insertion order
+        self._held[event_id] = count
+        return True
 
     def _check_known(self, site: str, station: str) -> None:
         if self._known is None:
@@ -334,8 +396,10 @@ class Ingest:
         out = _Outcome()
         good = [i for i in items if i.reason is None]
         by_key, by_id = _stored_events(conn, [i.row for i in good if i.channel == "event"])
-        stored_snaps = _stored_snapshots(
-            conn, [i.row["event_id"] for i in good if i.channel == "snapshot"])
+        snap_ids = [i.row["event_id"] for i in good if i.channel == "snapshot"]
+        stored_snaps = _stored_snapshots(conn, snap_ids)
+        # Which station each snapshot's event came from (events of this batch are added below).
+        snap_owner = _event_stations(conn, snap_ids)
         station_rows, fresh = _station_rows(conn, {i.station for i in good})
         head = conn.execute(
             select(chain_head.c.row_no, chain_head.c.hash).where(chain_head.c.id == 1)).one()
@@ -375,10 +439,30 @@ class Ingest:
                     prev_hash = digest
                     by_key[key] = row["event_id"]
                     by_id[row["event_id"]] = key
+                    snap_owner.setdefault(row["event_id"], row["station"])
+                    station_rows[item.station]["last_row_no"] = row_no
+                    if row["kind"] in DOOR_KINDS:
+                        station_rows[item.station]["door_row_no"] = row_no
                     out.new += 1
                 out.ack(item.site, item.station, seq=row["seq"], incarnation=row["incarnation"])
             elif item.channel == "snapshot":
                 event_id = item.row["event_id"]
+                owner = snap_owner.get(event_id)
+                if owner is not None and owner != item.station:
+                    # Acked, so the sender stops; the event's own station may still send its photo.
+                    q_rows.append(_quarantine_row(
+                        item, "forged_origin", f"event {event_id} is from station {owner}"))
+                    out.ack(item.site, item.station, snapshot=event_id)
+                    continue
+                if owner is None:
+                    if self._hold(event_id):
+                        out.held += 1  # not acked: the station sends it again
+                        continue
+                    q_rows.append(_quarantine_row(
+                        item, "orphan_snapshot", f"no event {event_id} arrived after {SNAPSHOT_HOLDS} tries"))
+                    out.ack(item.site, item.station, snapshot=event_id)
+                    continue
+                self._held.pop(event_id, None)
                 if event_id not in stored_snaps:
                     new_snaps.append(item.row)
                     out.committed.snapshots.append(event_id)
@@ -390,6 +474,9 @@ class Ingest:
             else:  # status or heartbeat
                 if isinstance(item.model, Heartbeat):
                     out.committed.heartbeats.append(item.model)
+                    reading = _clock_reading(item.model, item.received)
+                    out.committed.clocks.append(reading)
+                    station_rows[item.station]["clock_offset_s"] = reading.offset_s
                 log = _apply_presence(station_rows[item.station], item)
                 if log is not None:
                     log_rows.append(log)
@@ -462,6 +549,12 @@ def _event_row(ev: Event, received_at: str) -> dict[str, Any]:
         "received_at": received_at,
         "incarnation": ev.incarnation or "",
     }
+
+
+def _clock_reading(hb: Heartbeat, received: datetime | None) -> ClockReading:
+    received = received or now_utc()
+    return ClockReading(site=hb.site, station=hb.station, synced=hb.clock_synced, received_at=received,
+                        offset_s=round((hb.at - received).total_seconds(), 3))
 
 
 def _snapshot_row(snap: Snapshot, received_at: str) -> dict[str, Any]:
@@ -540,6 +633,15 @@ def _stored_events(
     return by_key, by_id
 
 
+def _event_stations(conn: Connection, event_ids: list[str]) -> dict[str, str]:
+    """Event id -> the station of the stored event, for those of ``event_ids`` that are stored."""
+    found: dict[str, str] = {}
+    for chunk in _chunks(set(event_ids)):
+        for event_id, station, _inc, _seq in conn.execute(_IDS_STORED, {"b_values": chunk}):
+            found[event_id] = station
+    return found
+
+
 def _stored_snapshots(conn: Connection, event_ids: list[str]) -> set[str]:
     found: set[str] = set()
     for chunk in _chunks(set(event_ids)):
@@ -557,6 +659,7 @@ def _station_rows(conn: Connection, names: set[str]) -> tuple[dict[str, dict[str
     for name in fresh:
         rows[name] = {
             "station": name, "site": "", "kind": None, "state": "unknown", "state_since": None,
-            "last_seen": None, "last_heartbeat": None, "policy_version": None,
+            "last_seen": None, "last_heartbeat": None, "policy_version": None, "clock_offset_s": None,
+            "last_row_no": None, "door_row_no": None,
         }
     return rows, fresh

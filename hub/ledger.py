@@ -127,12 +127,17 @@ def local_time(value: Any, zone: tzinfo) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         return None
-    return parsed.astimezone(zone)
+    try:
+        return parsed.astimezone(zone)
+    except OverflowError:  # year 9999 ahead of UTC: no local day to put it in
+        return None
 
 
 def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
     """The first instant of ``day`` and of the next day in ``zone``."""
     start = datetime.combine(day, time(0), tzinfo=zone)
+    if day == date.max:  # the last day there is: it ends with time itself
+        return start, datetime.max.replace(tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
     return start, end
 
@@ -164,7 +169,15 @@ def _window(zones: Iterable[tzinfo], first: date, last: date, before: timedelta,
     ``before`` and ``after``: one query for all, each ledger then keeps or drops a row by its
     own site's day."""
     bounds = [(day_bounds(first, z)[0], day_bounds(last, z)[1]) for z in set(zones)]
-    return utc_text(min(b[0] for b in bounds) - before), utc_text(max(b[1] for b in bounds) + after)
+    return utc_text(_shift(min(b[0] for b in bounds), -before)), utc_text(_shift(max(b[1] for b in bounds), after))
+
+
+def _shift(when: datetime, delta: timedelta) -> datetime:
+    """``when + delta``, stopping at the first or last instant a datetime holds."""
+    try:
+        return when + delta
+    except OverflowError:
+        return (datetime.min if delta < timedelta(0) else datetime.max).replace(tzinfo=when.tzinfo)
 
 
 def _label(cfg: HubConfig, station: str) -> str:

@@ -18,7 +18,14 @@ Rules, one alert each:
 - offline / online: a last will, or nothing heard for ``rules.offline_grace_s`` (then the
   station is marked offline in ``stations``); "back online" once when it reports again.
 - seq_gap: a sequence number missing for longer than ``rules.gap_grace_s``; seqs count per
-  outbox incarnation, so a station whose outbox was replaced starts a new count at 1.
+  outbox incarnation, so a station whose outbox was replaced starts a new count at 1. A
+  heartbeat's ``next_seq`` beyond the highest stored seq of its incarnation opens a gap too
+  (the events it numbered before it have not arrived), closed as they arrive.
+- clock_skew: a heartbeat whose time is more than ``rules.clock_skew_s`` from when the hub
+  received it (the station's clock is off); again only after the offset has come back under
+  half that. clock_unsynced: a heartbeat saying the station's clock is not synchronised
+  (a Pi without RTC after a power cut, before the network answers); again only after one
+  says it is.
 - outbox_filling: a heartbeat showing the outbox at ``rules.outbox_warn_ratio`` or fuller;
   again only after it has dropped below half that.
 - storage_failed: a heartbeat saying the station cannot write its records (disk full) and keeps
@@ -67,7 +74,7 @@ from hub.alerts import AlertCenter, alert_text
 from hub.config import HubConfig
 from hub.db import begin_write
 from hub.hours import is_business_time
-from hub.ingest import Committed
+from hub.ingest import ClockReading, Committed
 from hub.schema import alerts, events, policies, station_log, stations
 from hub.shred_ledger import session_flags
 from hub.timestamps import now_utc, utc_text
@@ -126,6 +133,13 @@ class _Seqs:
     max_seq: int = 0
     gaps: list[_Gap] = field(default_factory=list)
 
+    def expect(self, next_seq: int, now: datetime) -> None:
+        """A heartbeat says seqs below ``next_seq`` exist: the ones above max_seq are a gap
+        (noticed now) until they arrive."""
+        if next_seq - 1 > self.max_seq:
+            self.gaps.append(_Gap(self.max_seq + 1, next_seq - 1, now))
+            self.max_seq = next_seq - 1
+
     def add(self, seq: int, now: datetime) -> None:
         if seq > self.max_seq + 1:
             self.gaps.append(_Gap(self.max_seq + 1, seq - 1, now))
@@ -156,6 +170,8 @@ class _Station:
     stale_alerted: int | None = None  # the latest version a policy_stale alert was raised for
     # Peripherals (PERIPHERAL_RULES) with a *_failed alert out and no *_ok since.
     failing: set[str] = field(default_factory=set)
+    skewed: bool = False  # a clock_skew alert is out and the offset has not come back since
+    unsynced: bool = False  # a clock_unsynced alert is out and no heartbeat said synced since
 
 
 def _parse_utc(text: str | None) -> datetime | None:
@@ -251,13 +267,14 @@ class Rules:
         with self.engine.connect() as conn:
             station_rows = conn.execute(select(
                 stations.c.station, stations.c.site, stations.c.state, stations.c.state_since,
-                stations.c.last_seen, stations.c.last_heartbeat, stations.c.policy_version)).all()
+                stations.c.last_seen, stations.c.last_heartbeat, stations.c.policy_version,
+                stations.c.clock_offset_s)).all()
             stale_rows = conn.execute(select(alerts.c.station, alerts.c.params).where(
                 alerts.c.id.in_(select(func.max(alerts.c.id)).where(alerts.c.rule == "policy_stale")
                                 .group_by(alerts.c.station)))).all()
             latest = {(r.station, r.rule): r.id for r in conn.execute(
                 select(alerts.c.station, alerts.c.rule, func.max(alerts.c.id).label("id"))
-                .where(alerts.c.rule.in_(("offline", "online", "outbox_filling",
+                .where(alerts.c.rule.in_(("offline", "online", "outbox_filling", "clock_skew", "clock_unsynced",
                                           *(r for rules in PERIPHERAL_RULES.values() for r in rules[:2]))))
                 .group_by(alerts.c.station, alerts.c.rule))}
             # One query for every station: count == max (and min == 1) means no holes.
@@ -294,6 +311,11 @@ class Rules:
             # A peripheral alert out stays out across a restart; the next heartbeat clears it.
             st.failing = {name for name, (bad, good, _sev) in PERIPHERAL_RULES.items()
                           if latest.get((row.station, bad), 0) > latest.get((row.station, good), 0)}
+            # A clock alert out stays out while the last heartbeat still showed the problem.
+            st.skewed = ((row.station, "clock_skew") in latest and row.clock_offset_s is not None
+                         and abs(row.clock_offset_s) >= self.cfg.rules.clock_skew_s / 2)
+            st.unsynced = ((row.station, "clock_unsynced") in latest
+                           and '"clock_synced":false' in (row.last_heartbeat or ""))
             if row.last_heartbeat:
                 try:
                     hb = json.loads(row.last_heartbeat)
@@ -394,6 +416,11 @@ class Rules:
                 self._storage(hb.station, st, hb.unrecorded, hb.storage_error, now)
                 if hb.peripherals is not None:
                     self._peripherals(hb.station, st, hb.peripherals)
+                # Events numbered before this heartbeat that are not stored yet: a gap until
+                # they arrive (reported after gap_grace_s, like any other).
+                self._seqs.setdefault((hb.station, hb.incarnation or ""), _Seqs()).expect(hb.next_seq, now)
+            for reading in c.clocks:
+                self._clock(self._station(reading.station, reading.site), reading)
 
     def _station(self, station_id: str, site: str) -> _Station:
         st = self._stations.get(station_id)
@@ -410,7 +437,7 @@ class Rules:
             "site_name": self.cfg.site(site).name or site,
             "station": station_id,
             "station_name": (entry.name if entry and entry.name else station_id),
-            "at": at.astimezone(zone).isoformat() if at else None,
+            "at": _in_zone(at, zone) if at else None,
             "zone": zone.key,
         }
 
@@ -468,7 +495,9 @@ class Rules:
             found.append(("policy_rejected", "critical" if reason in _FORGED_REASONS else "warning", {
                 **params, "reason": reason, "offered_version": data.get("offered_version"),
                 "held_version": data.get("held_version")}))
-        if kind in ("badge.granted", "door.forced", "door.intrusion", "door.opened"):
+        # A time ahead of its receipt (ingest's time_flag "future") says nothing about business
+        # hours; one long before it may be an outbox replayed after an outage, judged as usual.
+        if kind in ("badge.granted", "door.forced", "door.intrusion", "door.opened") and row.get("time_flag") != "future":
             hours = self.cfg.hours(station_id, site)
             holidays = self.cfg.site(site).holidays
             if (not is_business_time(at, hours, holidays, self.cfg.site_zone(site))
@@ -596,6 +625,25 @@ class Rules:
             st.filling = True
         elif ratio < warn / 2 and st.filling:
             st.filling = False
+
+    def _clock(self, st: _Station, reading: ClockReading) -> None:
+        """clock_skew past the threshold (once, until it is back under half of it) and
+        clock_unsynced when the station says so (once, until it says synced)."""
+        limit = self.cfg.rules.clock_skew_s
+        offset = reading.offset_s
+        base = self._base_params(st.site, reading.station, reading.received_at)
+        if abs(offset) > limit and not st.skewed:
+            self._raise("clock_skew", "warning", {
+                **base, "offset_s": _whole(offset), "offset_abs_s": _whole(abs(offset)), "limit_s": _whole(limit),
+                "cause": "ahead" if offset > 0 else "behind", "synced": reading.synced})
+            st.skewed = True
+        elif abs(offset) < limit / 2 and st.skewed:
+            st.skewed = False
+        if reading.synced is False and not st.unsynced:
+            self._raise("clock_unsynced", "warning", {**base, "offset_s": _whole(offset)})
+            st.unsynced = True
+        elif reading.synced is True and st.unsynced:
+            st.unsynced = False
 
     def _storage(self, station_id: str, st: _Station, unrecorded: int, error: str | None,
                  now: datetime) -> None:
@@ -734,6 +782,14 @@ class Rules:
             except Exception:
                 self.errors += 1
                 _LOG.exception("raising policy_stale for %s failed", station_id)
+
+
+def _in_zone(at: datetime, zone) -> str:
+    """``at`` in ``zone`` as ISO text; as it is when the zone cannot hold it (year 9999)."""
+    try:
+        return at.astimezone(zone).isoformat()
+    except OverflowError:
+        return at.isoformat()
 
 
 def _later(a: datetime | None, b: datetime | None) -> datetime | None:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Date,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -58,6 +59,9 @@ events = Table(
     # The station's outbox the event came from (protocol Event.incarnation); "" for events that
     # carried none, so (station, incarnation, seq) stays unique for them too (NULLs would not).
     Column("incarnation", String(36), nullable=False, server_default=""),
+    # Set by ingest when ``at`` is far from ``received_at`` (hub.ingest.time_flag): "future" or
+    # "past"; None for a plausible time. Such an event is never a station's latest by its time.
+    Column("time_flag", String(8)),
     UniqueConstraint("station", "incarnation", "seq"),
     UniqueConstraint("event_id"),
     Index(None, "station", "at_utc"),
@@ -107,6 +111,12 @@ stations = Table(
     Column("last_seen", String(27)),
     Column("last_heartbeat", Text),  # JSON of the last heartbeat
     Column("policy_version", BigInteger),  # as the station last reported it
+    # Station time minus receive time of its last heartbeat, seconds (None: not measured yet).
+    Column("clock_offset_s", Float),
+    # The last event and the last door event to arrive (events.row_no): a station's latest is
+    # chosen by arrival, never by the time its clock wrote.
+    Column("last_row_no", BigInteger),
+    Column("door_row_no", BigInteger),
     CheckConstraint("state IN ('online', 'offline', 'unknown')", name="state"),
 )
 

@@ -23,7 +23,7 @@ from hub.audit.jobs import Periodic
 from hub.closeout import CloseoutScheduler
 from hub.config import HubConfig
 from hub.db import begin_write, make_engine
-from hub.ingest import Committed, Ingest
+from hub.ingest import Committed, Ingest, TimeBounds
 from hub.live import LiveBus
 from hub.notify import Notifier
 from hub import registry
@@ -86,6 +86,7 @@ class Hub:
             known_stations=cfg.known_stations(),
             batch_max=cfg.ingest.batch_max,
             batch_wait_s=cfg.ingest.batch_wait_ms / 1000,
+            time_bounds=TimeBounds(cfg.rules.clock_skew_s, cfg.rules.event_max_age_s),
             on_acks=self._send_acks,
             on_committed=self._after_commit,
         ).start()

@@ -84,6 +84,8 @@ def shredder_ids(engine: Engine, cfg: HubConfig, site: str | None = None) -> lis
 def month_days(month: str) -> tuple[date, date]:
     """The first and last day of ``YYYY-MM``; ValueError if it is not one."""
     first = datetime.strptime(month, "%Y-%m").date()
+    if (first.year, first.month) == (9999, 12):
+        return first, date.max
     following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
     return first, following - timedelta(days=1)
 

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
-from datetime import date, datetime
-from typing import Annotated, Any, ClassVar, Literal, TypeVar
+from datetime import date, datetime, timedelta, timezone
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -42,7 +44,9 @@ from kagiban.hours import in_hours
 VERSION = 1
 # Revisions of version 1 add optional fields only: a station or hub that leaves them out speaks
 # the same v1 (docs/protocol.md, "Versions"). 2: ``incarnation`` on Event, Heartbeat and Ack.
-REVISION = 2
+# 3: ``clock_synced`` on Heartbeat, ``data.clock_unsynced`` on events; a strict wire (duplicate
+# keys, NaN/Infinity and offsets beyond +-14:00 refused).
+REVISION = 3
 DEFAULT_PREFIX = "kagiban"
 
 # Channels a station publishes on, and channels the hub publishes on.
@@ -120,6 +124,28 @@ def _supported_version(value: int) -> int:
 # true, since they compare equal to 1), so one parse can tell a bad version from a bad payload.
 Version = Annotated[int, Strict(), AfterValidator(_supported_version)]
 
+# UTC offsets in use on Earth run from -12:00 to +14:00; ISO 8601 allows up to 23:59.
+MAX_UTC_OFFSET = timedelta(hours=14)
+
+
+def check_instant(value: datetime) -> None:
+    """ProtocolError unless ``value`` has an offset within +-14:00 (``bad_offset``) and can be
+    expressed in UTC (``bad_time``: 0001-01-01T00:00+09:00 is in year 0)."""
+    offset = value.utcoffset()
+    if offset is None or not -MAX_UTC_OFFSET <= offset <= MAX_UTC_OFFSET:
+        raise ProtocolError("bad_offset", f"UTC offset {offset} of {value.isoformat()} is beyond +-14:00")
+    if value.year in (1, 9999):  # only these years can leave the range when moved to UTC
+        try:
+            value.astimezone(timezone.utc)
+        except OverflowError:
+            raise ProtocolError("bad_time", f"{value.isoformat()} cannot be expressed in UTC") from None
+
+
+# A time on the wire: ISO 8601 with an offset within +-14:00, expressible in UTC (years 1-9999).
+# Checked by the walk over every parsed payload (_walk): a validator per field costs several
+# microseconds an event in pydantic, the walk well under one.
+Instant = AwareDatetime
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -127,6 +153,10 @@ class _Strict(BaseModel):
     # Optional fields added by a revision of v1: left out of the JSON when None (dumps()), so
     # a peer that predates them (its models forbid unknown fields) still reads the message.
     OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset()
+
+
+# ``data`` key of an event made while the station's clock was not synchronised (revision 3).
+CLOCK_UNSYNCED = "clock_unsynced"
 
 
 class Event(_Strict):
@@ -145,11 +175,24 @@ class Event(_Strict):
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
     kind: str = Field(pattern=KIND_PATTERN, max_length=64)
-    at: AwareDatetime
+    at: Instant
     badge: str | None = Field(default=None, pattern=r"^[0-9A-F]{8,32}$")
     person: str | None = Field(default=None, max_length=64)
     data: dict[str, Any] = Field(default_factory=dict)
     incarnation: str | None = Field(default=None, pattern=INCARNATION_PATTERN)
+
+    @field_validator("data")
+    @classmethod
+    def _clock_flag(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Revision 3: present only on events made while the station's clock was unsynchronised.
+        if CLOCK_UNSYNCED in value and value[CLOCK_UNSYNCED] is not True:
+            raise ValueError(f"data.{CLOCK_UNSYNCED} is true when present")
+        return value
+
+    @property
+    def clock_unsynced(self) -> bool:
+        """Whether the station's clock was not synchronised when it made this event."""
+        return self.data.get(CLOCK_UNSYNCED) is True
 
 
 class Snapshot(_Strict):
@@ -159,7 +202,7 @@ class Snapshot(_Strict):
     event_id: str = Field(pattern=UUID_PATTERN)
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
-    taken_at: AwareDatetime
+    taken_at: Instant
     content_type: Literal["image/jpeg"] = "image/jpeg"
     image: str  # base64
 
@@ -181,7 +224,7 @@ class Status(_Strict):
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
     state: Literal["online", "offline"]
-    at: AwareDatetime | None = None
+    at: Instant | None = None
     kind: StationKind | None = None
 
 
@@ -200,19 +243,19 @@ class PeripheralHealth(_Strict):
     state: PeripheralState
     error: str | None = Field(default=None, pattern=ERROR_CODE_PATTERN)
     detail: str | None = Field(default=None, max_length=MAX_HEALTH_DETAIL)
-    since: AwareDatetime
+    since: Instant
 
 
 class Heartbeat(_Strict):
     """Periodic liveness and health figures from a station."""
 
-    OMIT_IF_NONE = frozenset({"incarnation"})
+    OMIT_IF_NONE = frozenset({"incarnation", "clock_synced"})
 
     v: Version = VERSION
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
     kind: StationKind
-    at: AwareDatetime
+    at: Instant
     uptime_s: float = Field(ge=0)
     next_seq: int = Field(ge=1)
     outbox_depth: int = Field(ge=0)
@@ -227,6 +270,9 @@ class Heartbeat(_Strict):
     incarnation: str | None = Field(default=None, pattern=INCARNATION_PATTERN)
     # Each configured peripheral's health; None from stations older than this field.
     peripherals: dict[Peripheral, PeripheralHealth] | None = None
+    # Revision 3: whether the station's clock is synchronised (adjtimex: no TIME_ERROR, no
+    # STA_UNSYNC); None: the station cannot tell, or predates the field.
+    clock_synced: bool | None = None
 
 
 class SnapshotFailed(_Strict):
@@ -332,8 +378,8 @@ class PolicyEntry(_Strict):
     name: str | None = None
     decision: DecisionKind
     reason: str = ""
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
+    valid_from: Instant | None = None
+    valid_until: Instant | None = None
     expiry_reason: str = "expired"
     after_hours: Literal["allow", "flag", "deny"] = "deny"
     # Printers: the person's user name at the print server (CUPS job owner); None: ``person``.
@@ -361,7 +407,7 @@ class Policy(_Strict):
 
     v: Version = VERSION
     version: int = Field(ge=1)
-    issued_at: AwareDatetime
+    issued_at: Instant
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
     time_zone: str = "Asia/Tokyo"
@@ -442,7 +488,7 @@ class Alert(_Strict):
     station: str = Field(pattern=ID_PATTERN)
     rule: str
     severity: Literal["info", "warning", "critical"] = "warning"
-    at: AwareDatetime
+    at: Instant
     message: str
     event_id: str | None = None
 
@@ -467,8 +513,108 @@ def parse_hub_message(model: type[M], payload: bytes, limit: int = 1024 * 1024) 
 
 def _validate_json(model: type[M], payload: bytes) -> M:
     """``payload`` parsed once, strictly, into ``model``; ProtocolError (bad_json, bad_version,
-    bad_schema) says why not. Strict: "1" is not a seq, true is not a number; ISO strings still
-    parse as times."""
+    bad_schema, bad_offset, bad_time, bad_number, duplicate_key) says why not. Strict: "1" is
+    not a seq, true is not a number; ISO strings still parse as times."""
+    parsed = _parse_model(model, payload)
+    # One walk of what was parsed: NaN/Infinity refused, and its keys counted. Every key in the
+    # bytes is a string followed by ':', so ``'":'`` occurs at least once per key (more only
+    # inside strings); when that count equals the keys parsed, no key was repeated. Otherwise
+    # (or with whitespace before a ':') the payload is parsed again to tell for sure.
+    keys = _walk(parsed)
+    if (payload.count(b'":') != keys or b'" ' in payload or b'"\n' in payload or b'"\t' in payload
+            or b'"\r' in payload):
+        _refuse_duplicate_keys(payload)
+    return parsed
+
+
+class _Refused(ValueError):
+    """A duplicate key or a non-finite number met by json.loads's hooks."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+
+
+def _walk(value: Any) -> int:
+    """The number of object keys in a parsed payload (model fields given plus dict keys, at any
+    depth); ProtocolError("bad_number") for a NaN or infinite number anywhere in it."""
+    if type(value) is dict:
+        count, values = len(value), value.values()
+    elif isinstance(value, BaseModel):
+        # Only the fields that can hold a float or a container are looked at (Event: data).
+        fields = _open_fields(type(value))
+        attrs = value.__dict__
+        count, values = len(value.model_fields_set), [attrs[name] for name in fields]
+    else:  # a list or tuple
+        count, values = 0, value
+    for item in values:
+        kind = type(item)
+        if kind in _LEAVES:
+            continue
+        if kind is datetime:
+            check_instant(item)
+        elif kind is float:
+            if item - item != 0.0:  # NaN and +-Infinity only
+                raise ProtocolError("bad_number", f"{item!r} is not a JSON number")
+        elif kind is dict or kind is list or kind is tuple or isinstance(item, BaseModel):
+            count += _walk(item)
+    return count
+
+
+_LEAVES = frozenset({str, int, bool, type(None)})
+_SIMPLE_TYPES = (str, int, bool, type(None), datetime, date)
+_OPEN_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _simple(annotation: Any) -> bool:
+    """Whether a field of this type holds only strings, integers, booleans, times or None."""
+    if annotation in _SIMPLE_TYPES:
+        return True
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return all(type(a) in (str, int, bool) for a in get_args(annotation))
+    if origin is Annotated:
+        return _simple(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return all(_simple(a) for a in get_args(annotation))
+    return False
+
+
+def _open_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    found = _OPEN_FIELDS.get(model)
+    if found is None:
+        found = _OPEN_FIELDS[model] = tuple(
+            name for name, info in model.model_fields.items() if not _simple(info.annotation))
+    return found
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _Refused("duplicate_key", f"key {key!r} appears twice in one object")
+            seen.add(key)
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise _Refused("bad_number", f"{name} is not a JSON number")
+
+
+def _refuse_duplicate_keys(payload: bytes) -> None:
+    """ProtocolError("duplicate_key") if an object in ``payload`` names a key twice (the slow,
+    exact check, for payloads the key count cannot clear)."""
+    try:
+        json.loads(payload, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except _Refused as exc:
+        raise ProtocolError(exc.reason, str(exc)[:200]) from None
+    except ValueError as exc:  # pydantic read it; json may still differ (lone surrogates)
+        raise ProtocolError("bad_json", str(exc)[:200]) from None
+
+
+def _parse_model(model: type[M], payload: bytes) -> M:
     try:
         parsed = model.model_validate_json(payload, strict=True)
     except ValidationError as exc:
@@ -484,6 +630,10 @@ def _validate_json(model: type[M], payload: bytes) -> M:
                 raise ProtocolError("bad_version", f"v={err['input']!r}") from exc
         if not _has_version_key(payload):  # only refused payloads are read twice
             raise ProtocolError("bad_version", "v=None") from exc
+        for err in errors:
+            value = err.get("input")
+            if type(value) is float and not math.isfinite(value):  # NaN failing ge=0, say
+                raise ProtocolError("bad_number", f"{value!r} is not a JSON number") from exc
         where = ".".join(str(p) for p in first["loc"]) or "payload"
         raise ProtocolError("bad_schema", f"{where}: {first['msg']}") from exc
     if "v" not in parsed.model_fields_set:  # the models default v for the sending side
@@ -526,7 +676,8 @@ def parse_station_message(prefix: str, topic_name: str, payload: bytes) -> tuple
     """Validate a message a station published; return (channel, model).
 
     Raises ProtocolError with one of the reasons: bad_topic, not_station_channel, oversized,
-    bad_json, bad_version, bad_schema, forged_origin, bad_image.
+    bad_json, bad_version, bad_schema, bad_offset, bad_time, bad_number, duplicate_key,
+    forged_origin, bad_image.
     """
     site, station, channel = parse_topic(prefix, topic_name)
     return channel, parse_station_payload(site, station, channel, payload)

@@ -536,6 +536,7 @@ def export_attendance(
 
 def _xlsx(header: list[str], rows: list[list[Any]], title: str) -> bytes:
     import openpyxl
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
 
     book = openpyxl.Workbook()
@@ -545,7 +546,8 @@ def _xlsx(header: list[str], rows: list[list[Any]], title: str) -> bytes:
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for values in rows:
-        ws.append(values)
+        # Characters a worksheet cannot hold (control characters) are left out of the cell.
+        ws.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in values])
         for cell in ws[ws.max_row]:
             if isinstance(cell.value, str):
                 cell.data_type = "s"  # text that starts with "=" stays text, not a formula

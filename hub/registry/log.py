@@ -201,7 +201,17 @@ def history(
         rows = conn.execute(query).all()
     return [
         LogEntry(id=r.id, at=r.at, actor=r.actor, entity=r.entity, key=r.key, action=r.action,
-                 before=None if r.before is None else json.loads(r.before),
-                 after=None if r.after is None else json.loads(r.after))
+                 before=_json_or_text(r.before), after=_json_or_text(r.after))
         for r in rows
     ]
+
+
+def _json_or_text(text: str | None) -> Any:
+    """A stored before/after: its JSON, or {"text": ...} for a row that is not JSON (shown as is)."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {"text": text}
+    return value if isinstance(value, dict) else {"text": text}

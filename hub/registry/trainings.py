@@ -52,7 +52,11 @@ def _valid_days(value: Any) -> int | None:
 
 def _training_dict(row: Any) -> dict[str, Any]:
     out = row_dict(row)
-    out["station_kinds"] = json.loads(out["station_kinds"])
+    try:
+        kinds = json.loads(out["station_kinds"])
+    except ValueError:
+        kinds = []
+    out["station_kinds"] = [k for k in kinds if isinstance(k, str)] if isinstance(kinds, list) else []
     return out
 
 
@@ -121,7 +125,12 @@ def required_for(all_trainings: Iterable[dict[str, Any]], kind: str | None) -> l
 
 def expires_on(held_on: date, valid_days: int | None) -> date | None:
     """The first day an attendance on ``held_on`` no longer counts; None: never."""
-    return None if valid_days is None else held_on + timedelta(days=valid_days)
+    if valid_days is None:
+        return None
+    try:
+        return held_on + timedelta(days=valid_days)
+    except OverflowError:  # valid past the last day there is: never expires
+        return None
 
 
 # --- sessions ---

@@ -55,7 +55,7 @@ def _event_json(row: dict[str, Any]) -> dict[str, Any]:
         "row_no": row["row_no"], "event_id": row["event_id"], "site": row["site"],
         "station": row["station"], "seq": row["seq"], "kind": row["kind"], "at": row["at"],
         "badge": row["badge"], "person": row["person"], "data": payload,
-        "received_at": row["received_at"], "has_snapshot": row["has_snapshot"],
+        "received_at": row["received_at"], "time_flag": row.get("time_flag"), "has_snapshot": row["has_snapshot"],
         "snapshot_url": f"/snapshots/{row['event_id']}.jpg" if row["has_snapshot"] else None,
     }
 

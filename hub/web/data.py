@@ -15,6 +15,7 @@ is read through an index:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
@@ -35,7 +36,7 @@ WINDOW = 20_000
 PAGE_MAX = 500
 _EVENT_COLUMNS = (events.c.row_no, events.c.site, events.c.station, events.c.seq, events.c.event_id,
                   events.c.kind, events.c.at, events.c.at_utc, events.c.badge, events.c.person,
-                  events.c.data, events.c.received_at)
+                  events.c.data, events.c.received_at, events.c.time_flag)
 # Distinct kinds by hopping through the (kind, at_utc) index: a few lookups, not a scan.
 _KINDS_SQL = text(
     "WITH RECURSIVE k(kind) AS ("
@@ -112,21 +113,20 @@ def station_overview(engine: Engine, cfg: HubConfig) -> list[dict[str, Any]]:
             rows.setdefault(entry.id, {
                 "station": entry.id, "site": entry.site, "kind": entry.kind, "state": "unknown",
                 "state_since": None, "last_seen": None, "last_heartbeat": None, "policy_version": None,
+                "clock_offset_s": None, "last_row_no": None, "door_row_no": None,
             })
         out = []
+        # A station's latest event is the last to arrive (stations.last_row_no), never the
+        # latest by the time its clock wrote: one far-future event must not stick there.
+        wanted = {r.get(name) for r in rows.values() for name in ("last_row_no", "door_row_no")} - {None}
+        by_row = {r["row_no"]: dict(r) for r in conn.execute(
+            select(events.c.kind, events.c.at, events.c.at_utc, events.c.person, events.c.row_no,
+                   events.c.time_flag).where(events.c.row_no.in_(sorted(wanted)))).mappings()} if wanted else {}
         for station_id in sorted(rows):
             row = rows[station_id]
-            last = conn.execute(
-                select(events.c.kind, events.c.at, events.c.at_utc, events.c.person, events.c.row_no)
-                .where(events.c.station == station_id)
-                .order_by(events.c.at_utc.desc(), events.c.row_no.desc()).limit(1)
-            ).mappings().first()
-            door_ev = conn.execute(
-                select(events.c.kind, events.c.at_utc)
-                .where(events.c.station == station_id, events.c.kind.in_(list(DOOR_KINDS)))
-                .order_by(events.c.at_utc.desc(), events.c.row_no.desc()).limit(1)
-            ).mappings().first()
-            item = _overview(cfg, row, dict(last) if last else None, dict(door_ev) if door_ev else None)
+            last = by_row.get(row.get("last_row_no"))
+            door_ev = by_row.get(row.get("door_row_no"))
+            item = _overview(cfg, row, last, door_ev)
             latest, published_at = published.get(station_id, (None, None))
             item.update(policy_latest=latest, policy_published_at=published_at,
                         policy_state=policy_state(item["policy_version"], bool(row.get("last_heartbeat")),
@@ -188,7 +188,27 @@ def _overview(cfg: HubConfig, row: dict[str, Any], last: dict | None, door_ev: d
         "last_kind": last["kind"] if last else None,
         "last_at": parse_time(last["at"]) if last else None,
         "last_person": last["person"] if last else None,
+        "last_time_flag": last.get("time_flag") if last else None,
+        **clock_of(cfg, row.get("clock_offset_s"), heartbeat),
     }
+
+
+def clock_of(cfg: HubConfig, offset_s: Any, heartbeat: dict[str, Any]) -> dict[str, Any]:
+    """A station's clock as its last heartbeat showed it: ``clock_offset_s`` (station time minus
+    receive time), ``clock_synced`` (True, False or None: not reported) and ``clock_state``:
+    ``unknown`` (not measured), ``unsynced``, ``skewed`` (past ``rules.clock_skew_s``) or ``ok``."""
+    offset = float(offset_s) if isinstance(offset_s, (int, float)) and math.isfinite(offset_s) else None
+    synced = heartbeat.get("clock_synced")
+    synced = synced if isinstance(synced, bool) else None
+    if offset is None:
+        state = "unknown"
+    elif synced is False:
+        state = "unsynced"
+    elif abs(offset) > cfg.rules.clock_skew_s:
+        state = "skewed"
+    else:
+        state = "ok"
+    return {"clock_offset_s": offset, "clock_synced": synced, "clock_state": state}
 
 
 def event_kinds(engine: Engine) -> list[str]:

@@ -21,6 +21,7 @@ and second, both languages, every named format.
 """
 from __future__ import annotations
 
+import decimal
 from collections.abc import Mapping
 from datetime import date, datetime, time, tzinfo
 from typing import Any
@@ -163,7 +164,10 @@ class PageFormats:
         key = repr(number)
         found = self._numbers.get(key)
         if found is None:
-            found = numbers.format_decimal(number, locale=self.locale)
+            try:
+                found = numbers.format_decimal(number, locale=self.locale)
+            except decimal.InvalidOperation:  # beyond what Babel's decimal context holds
+                return key
             if len(self._numbers) >= NUMBERS_KEPT:
                 self._numbers.clear()
             self._numbers[key] = found

@@ -128,6 +128,8 @@ ALERT_RULES: dict[str, Any] = {
     "reader_ok": _l("Badge reader working again"),
     "camera_failed": _l("Camera not working"),
     "camera_ok": _l("Camera working again"),
+    "clock_skew": _l("Station clock off"),
+    "clock_unsynced": _l("Station clock not synchronised"),
 }
 
 SEVERITIES: dict[str, Any] = {

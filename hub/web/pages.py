@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import queue
 import time
 from datetime import date, datetime
@@ -39,6 +40,7 @@ from hub.schema import alerts as alerts_table
 from hub.schema import checkpoints as checkpoints_table
 from hub.web import data, formats, i18n, reports
 from hub.web.app import state
+from hub.timestamps import now_utc
 from hub.web.auth import ACK_ROLES, role_required
 
 _LOG = logging.getLogger(__name__)
@@ -63,6 +65,14 @@ def localtime(value: Any, site: str | None = None, fmt: str = "medium") -> str:
     when = value if isinstance(value, datetime) else data.parse_time(value)
     if when is None:
         return ""
+    try:
+        return _localtime(when, site, fmt)
+    except (OverflowError, ValueError):
+        # A stored time the site's zone cannot hold (year 9999 ahead of UTC): shown as stored.
+        return when.isoformat()
+
+
+def _localtime(when: datetime, site: str | None, fmt: str) -> str:
     fm = formats.current()
     if fm is None:  # no request (nor app) context: flask_babel's own defaults
         cfg = state().cfg
@@ -77,7 +87,7 @@ def localtime(value: Any, site: str | None = None, fmt: str = "medium") -> str:
 
 
 def seconds(value: Any) -> str:
-    if not isinstance(value, (int, float)):
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
         return ""
     number = round(float(value), 1)
     fm = formats.current()
@@ -124,6 +134,8 @@ def event_details(ev: dict[str, Any]) -> str:
     try:
         payload = json.loads(raw) if isinstance(raw, str) else (raw or {})
     except ValueError:
+        payload = {}
+    if not isinstance(payload, dict):  # a stored row that is not an object shows no details
         payload = {}
     from hub.web.shred_pages import event_details as shredder_details  # shredder events say their own
 
@@ -257,7 +269,7 @@ def stream():
         return Response("retry: 10000\n\n", status=503, mimetype="text/event-stream")
     can_ack = _can_ack()
     macros = {name: get_template_attribute("_rows.html", name)
-              for name in ("event_row", "alert_row", "peripherals_cell")}
+              for name in ("event_row", "alert_row", "peripherals_cell", "clock_cell")}
 
     def message(kind: str, payload: dict[str, Any]) -> str:
         return f"event: {kind}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
@@ -335,11 +347,19 @@ def _live(kind: str, msg: dict[str, Any], macros, can_ack: bool) -> dict[str, An
                 "state_label": i18n.label(i18n.STATION_STATES, "online"),
                 "heartbeat_text": localtime(msg.get("at"), msg.get("site")),
                 "peripherals_html": str(macros["peripherals_cell"](data.peripherals_of(msg), msg.get("site"))),
+                # Measured against now: the bus hands a heartbeat over right after its commit.
+                "clock_html": str(macros["clock_cell"](data.clock_of(state().cfg, _offset(msg.get("at")), msg))),
                 "outbox_depth": msg.get("outbox_depth")}
     if kind in ("alert", "alert_ack"):
         alert_id = msg.get("id") or msg.get("alert_id")
         return _live_alert(int(alert_id), macros, can_ack) if alert_id else None
     return None  # other kinds (added later) are not shown on this page
+
+
+def _offset(at: Any) -> float | None:
+    """A heartbeat's time minus now, in seconds (None if it has none)."""
+    when = data.parse_time(at)
+    return None if when is None else (when - now_utc()).total_seconds()
 
 
 def _live_event(ev: dict[str, Any], macros) -> dict[str, Any]:
@@ -379,6 +399,7 @@ def event_filter_from(args) -> tuple[data.EventFilter, int | None]:
             before_no = int(before)
         except ValueError:
             abort(400, description="before must be a row number")
+        before_no = max(0, min(before_no, 2**63 - 1))  # what a row number column holds
     else:
         before_no = None
     return flt, before_no

@@ -79,6 +79,8 @@
     setField(msg.station, "heartbeat", msg.heartbeat_text);
     var cell = row && row.querySelector('[data-field="peripherals"]');
     if (cell && msg.peripherals_html !== undefined) { cell.innerHTML = msg.peripherals_html; }
+    var clock = row && row.querySelector('[data-field="clock-cell"]');
+    if (clock && msg.clock_html !== undefined) { clock.innerHTML = msg.clock_html; }
   }
 
   function setPolicy(station, state, label, latestText) {

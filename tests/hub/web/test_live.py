@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import re
 import socket
 import time
 
@@ -181,3 +182,24 @@ def test_streams_beyond_the_limit_are_refused_so_pages_stay_reachable(server, us
     finally:
         first.close()
     wait_for(lambda: server.app.extensions["kagiban"].streams == 0, timeout=5, what="the slot freed")
+
+
+def test_a_heartbeat_updates_the_station_clock_cell_live(server, users, bus):
+    from datetime import datetime, timedelta, timezone
+
+    stream = Stream(server.port, users["auditor"])  # English
+    try:
+        wait_for(lambda: bus.subscribers == 1, timeout=5, what="the stream subscribed")
+        ahead = (datetime.now(timezone.utc) + timedelta(seconds=600)).isoformat()
+        bus.publish("heartbeat", {"site": "ward-a", "station": "cabinet-1", "door": "closed", "at": ahead,
+                                  "clock_synced": True})
+        msg = stream.wait_for("heartbeat")
+        assert 'data-state="skewed"' in msg["clock_html"]
+        assert re.search(r"Clock offset: \+(599|600)", msg["clock_html"]), msg["clock_html"]
+        now = datetime.now(timezone.utc).isoformat()
+        bus.publish("heartbeat", {"site": "ward-a", "station": "cabinet-1", "door": "closed", "at": now,
+                                  "clock_synced": False})
+        msg = stream.wait_for("heartbeat")
+        assert 'data-state="unsynced"' in msg["clock_html"] and "Clock not synchronised" in msg["clock_html"]
+    finally:
+        stream.close()

@@ -6,7 +6,7 @@ latest by their time: ``stations.last_row_no`` / ``door_row_no`` point at them (
 from the stored events).
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-05
 
 Written out in full rather than imported from hub.schema, so this revision keeps

@@ -37,6 +37,7 @@ from hub.schema import (
     station_log,
     stations,
 )
+from hub.station_keys import KeyRing
 from hub.timestamps import now_utc, utc_text
 from kagiban.protocol import (
     Ack,
@@ -165,8 +166,11 @@ class Ingest:
         batch_wait_s: float = 0.01,
         on_acks: AckCallback | None = None,
         on_committed: CommittedCallback | None = None,
+        keys: KeyRing | None = None,
     ):
         self._engine = engine
+        # The stations' registered keys: signatures are checked before the transaction.
+        self._keys = keys if keys is not None else KeyRing(engine)
         self._prefix = prefix
         # station id -> site; None accepts any station that speaks the protocol.
         self._known = dict(known_stations) if known_stations is not None else None
@@ -308,9 +312,13 @@ class Ingest:
             self._check_known(item.site, item.station)
             item.model = parse_station_payload(item.site, item.station, item.channel, payload)
             if isinstance(item.model, Event):
+                signed = self._keys.check_event(item.station, item.model, payload)
                 item.row = _event_row(item.model, item.received_at)
+                item.row.update(signed=signed.signed, signature=signed.signature, key_id=signed.key_id)
             elif isinstance(item.model, Snapshot):
                 item.row = _snapshot_row(item.model, item.received_at)
+                signed = self._keys.check_snapshot(item.station, item.model, item.row["sha256"])
+                item.row.update(signature=signed.signature, key_id=signed.key_id)
         except ProtocolError as exc:
             item.reason, item.detail = exc.reason, exc.detail
         except Exception as exc:  # a message the protocol accepts but the hub cannot hold

@@ -1,4 +1,5 @@
-"""``kagiban verify``: recompute the audit trail's hash chain and say whether it is intact."""
+"""``kagiban verify``: recompute the audit trail's hash chain and say whether it is intact, then
+check every stored station signature (hub.store_signatures)."""
 from __future__ import annotations
 
 import logging
@@ -12,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.chain import verify
 from hub.db import make_engine
+from hub.store_signatures import SignatureReport, check_signatures
 
 _LOG = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ def run(db_url: str, out: TextIO | None = None) -> int:
             print(f"ERROR: {shown} holds no kagiban audit trail", file=out)
             return EXIT_CANNOT_VERIFY
         report = verify(engine)
+        signatures: SignatureReport | None = check_signatures(engine) if "station_keys" in tables else None
     except SQLAlchemyError as exc:
         _LOG.debug("verify failed", exc_info=True)
         # The driver's own message, without SQLAlchemy's statement dump.
@@ -45,4 +48,9 @@ def run(db_url: str, out: TextIO | None = None) -> int:
     finally:
         engine.dispose()
     print(report, file=out)
-    return EXIT_OK if report.ok else EXIT_TAMPERED
+    if signatures is None:
+        print("signatures: not checked (this store predates station signatures)", file=out)
+    else:
+        for line in signatures.lines():
+            print(line, file=out)
+    return EXIT_OK if report.ok and (signatures is None or signatures.ok) else EXIT_TAMPERED

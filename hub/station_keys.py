@@ -11,11 +11,13 @@ signed at the hub (the old unit's backlog), never for a new one (``retired_key``
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, insert, select, update
@@ -23,9 +25,16 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from hub.db import begin_write
 from hub.schema import events, station_keys
 from hub.timestamps import now_utc, utc_text
-from kagiban.event_signing import SignatureError, check, snapshot_statement, split_event
+from kagiban.event_signing import (
+    SignatureError,
+    check,
+    create_station_key,
+    load_station_key,
+    snapshot_statement,
+    split_event,
+)
 from kagiban.protocol import ID_PATTERN, Event, ProtocolError, Snapshot
-from kagiban.signing import key_id, parse_public_key
+from kagiban.signing import key_id, parse_public_key, public_key_b64
 
 _LOG = logging.getLogger(__name__)
 
@@ -221,3 +230,17 @@ class KeyRing:
                 "retired_key", f"key {key.key_id} of {station} was retired at {key.retired_at}; "
                 f"it signed nothing stored in incarnation {incarnation or '(none)'}")
         self._backlog_ok.add(marker)
+
+
+def enroll_local_unit(engine: Engine, station: str, key_path: str | os.PathLike) -> StationKey:
+    """Both halves of enrollment for a unit on this machine (the demo and test stacks): the
+    unit's key at ``key_path`` (made if missing) registered for ``station``, replacing an
+    active key that differs. A real unit makes its key itself (``kagiban device enroll``)."""
+    path = Path(key_path)
+    key = load_station_key(path) if path.exists() else create_station_key(path)
+    public = public_key_b64(key)
+    for known in list_keys(engine, station):
+        if known.public_key == public:
+            return known
+    added, _ = add_key(engine, station, public, replace=True, note="enrolled on this machine")
+    return added

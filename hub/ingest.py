@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,7 +38,7 @@ from hub.schema import (
     station_log,
     stations,
 )
-from hub.station_keys import KeyRing
+from hub.station_keys import KeyRing, Signed
 from hub.timestamps import now_utc, utc_text
 from kagiban.protocol import (
     Ack,
@@ -75,6 +76,9 @@ BATCH_MAX_BYTES = 32 * 1024 * 1024
 _IN_CHUNK = 500  # values per SQL IN (...), well under every database's parameter limit
 _DETAIL_MAX = 1000
 _STOP = object()
+# Signature checks of a batch run on this many threads once it holds at least _PARALLEL_MIN.
+VERIFIERS = 2
+_PARALLEL_MIN = 32
 
 # Built once: SQLAlchemy then reuses each one's cache key and compiled form, which matters
 # because a batch from many stations runs these once per station (a statement built anew costs
@@ -112,6 +116,7 @@ class _Item:
     row: dict[str, Any] | None = None  # the events/snapshots row, chain columns excepted
     reason: str | None = None  # set when the message is to be quarantined
     detail: str = ""
+    signed: Signed | None = None  # the station's signature, checked before the transaction
 
 
 @dataclass
@@ -171,6 +176,7 @@ class Ingest:
         self._engine = engine
         # The stations' registered keys: signatures are checked before the transaction.
         self._keys = keys if keys is not None else KeyRing(engine)
+        self._pool: ThreadPoolExecutor | None = None  # made at the first large signed batch
         self._prefix = prefix
         # station id -> site; None accepts any station that speaks the protocol.
         self._known = dict(known_stations) if known_stations is not None else None
@@ -216,6 +222,8 @@ class Ingest:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 _LOG.error("ingest writer did not finish within %.0f s", timeout)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
 
     # --- the writer thread ---
 
@@ -252,6 +260,7 @@ class Ingest:
 
     def _process(self, batch: list[tuple[str, bytes, datetime]]) -> None:
         items = [self._parse(topic, payload, received) for topic, payload, received in batch]
+        self._verify_signatures(items)
         try:
             with begin_write(self._engine) as conn:
                 outcome = self._write(conn, items)
@@ -312,12 +321,12 @@ class Ingest:
             self._check_known(item.site, item.station)
             item.model = parse_station_payload(item.site, item.station, item.channel, payload)
             if isinstance(item.model, Event):
-                signed = self._keys.check_event(item.station, item.model, payload)
+                item.signed = signed = self._keys.check_event(item.station, item.model, payload)
                 item.row = _event_row(item.model, item.received_at)
                 item.row.update(signed=signed.signed, signature=signed.signature, key_id=signed.key_id)
             elif isinstance(item.model, Snapshot):
                 item.row = _snapshot_row(item.model, item.received_at)
-                signed = self._keys.check_snapshot(item.station, item.model, item.row["sha256"])
+                item.signed = signed = self._keys.check_snapshot(item.station, item.model, item.row["sha256"])
                 item.row.update(signature=signed.signature, key_id=signed.key_id)
         except ProtocolError as exc:
             item.reason, item.detail = exc.reason, exc.detail
@@ -325,6 +334,18 @@ class Ingest:
             _LOG.warning("unexpected error reading a message on %s", topic, exc_info=True)
             item.reason, item.detail = "internal_error", f"{exc.__class__.__name__}: {exc}"
         return item
+
+    def _verify_signatures(self, items: list[_Item]) -> None:
+        """Check the batch's signatures, split over the verifier threads: Ed25519 verification
+        is most of the cost of a signed event and releases the GIL (bench/ingest.py)."""
+        todo = [i for i in items if i.reason is None and i.signed is not None and i.signed._check is not None]
+        if len(todo) < _PARALLEL_MIN:
+            _verify_items(todo)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(VERIFIERS, thread_name_prefix="kagiban-verify")
+        step = -(-len(todo) // VERIFIERS)
+        list(self._pool.map(_verify_items, [todo[i:i + step] for i in range(0, len(todo), step)]))
 
     def _check_known(self, site: str, station: str) -> None:
         if self._known is None:
@@ -430,6 +451,14 @@ class Ingest:
                 ", ".join(sorted({f"{r['reason']} on {r['topic']}" for r in q_rows})[:10]),
             )
         return out
+
+
+def _verify_items(items: list[_Item]) -> None:
+    for item in items:
+        try:
+            item.signed.verify()  # type: ignore[union-attr]
+        except ProtocolError as exc:
+            item.reason, item.detail = exc.reason, exc.detail
 
 
 def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:

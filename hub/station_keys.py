@@ -134,11 +134,24 @@ def retire_key(engine: Engine, kid: str) -> StationKey:
 
 @dataclass
 class Signed:
-    """The signature columns of a stored event or snapshot ("" for an unsigned one)."""
+    """The signature columns of a stored event or snapshot ("" for an unsigned one), and the
+    check still to make: ingest runs ``verify()`` for a whole batch on its verifier threads
+    (the signature check releases the GIL, so they use every core)."""
 
     signed: str = ""
     signature: str = ""
     key_id: str = ""
+    _check: tuple[Ed25519PublicKey, str, bytes, str] | None = None  # key, signature, message, what
+
+    def verify(self) -> None:
+        """ProtocolError ``bad_signature`` unless the signature matches (no-op when unsigned)."""
+        if self._check is None:
+            return
+        public, signature, message, what = self._check
+        try:
+            check(public, signature, message)
+        except SignatureError as exc:
+            raise ProtocolError("bad_signature", f"{what}{exc}") from exc
 
 
 @dataclass
@@ -180,7 +193,8 @@ class KeyRing:
 
     def check_event(self, station: str, model: Event, payload: bytes) -> Signed:
         """The signature columns of an event; ProtocolError (unsigned, unknown_key,
-        bad_signature, retired_key) if the hub must not store it."""
+        bad_signature, retired_key) if the hub must not store it. The signature itself is
+        checked by the returned Signed's ``verify()``."""
         self._refresh()
         split = split_event(payload)
         if split is None:
@@ -190,17 +204,13 @@ class KeyRing:
                 raise ProtocolError("unsigned", f"{station} has a registered key; its events must be signed")
             return Signed()
         key = self._key(station, split.key_id)
-        try:
-            check(key.public, split.signature, split.signed)
-        except SignatureError as exc:
-            raise ProtocolError("bad_signature", str(exc)) from exc
         if not key.active:
             self._allow_backlog(station, model.incarnation or "", key)
         try:
             text = split.signed.decode("utf-8")
         except UnicodeDecodeError as exc:  # the JSON parse has already refused such bytes
             raise ProtocolError("bad_signature", "signed bytes are not UTF-8") from exc
-        return Signed(text, split.signature, split.key_id)
+        return Signed(text, split.signature, split.key_id, (key.public, split.signature, split.signed, ""))
 
     def check_snapshot(self, station: str, model: Snapshot, sha256: str) -> Signed:
         """The signature columns of a snapshot whose image hashes to ``sha256``."""
@@ -210,12 +220,9 @@ class KeyRing:
                 raise ProtocolError("unsigned", f"{station} has a registered key; its snapshots must be signed")
             return Signed()
         key = self._key(station, model.key_id)
-        try:
-            check(key.public, model.sig, snapshot_statement(model.event_id, station, sha256))
-        except SignatureError as exc:
-            raise ProtocolError("bad_signature", f"snapshot: {exc}") from exc
         # A retired key's snapshot belongs to an event it signed; the event check guards that.
-        return Signed("", model.sig, model.key_id)
+        statement = snapshot_statement(model.event_id, station, sha256)
+        return Signed("", model.sig, model.key_id, (key.public, model.sig, statement, "snapshot: "))
 
     def _allow_backlog(self, station: str, incarnation: str, key: StationKey) -> None:
         marker = (station, incarnation, key.key_id)

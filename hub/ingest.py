@@ -18,8 +18,8 @@ import logging
 import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -338,7 +338,7 @@ class Ingest:
     def _verify_signatures(self, items: list[_Item]) -> None:
         """Check the batch's signatures, split over the verifier threads: Ed25519 verification
         is most of the cost of a signed event and releases the GIL (bench/ingest.py)."""
-        todo = [i for i in items if i.reason is None and i.signed is not None and i.signed._check is not None]
+        todo = [i for i in items if i.reason is None and i.signed is not None and i.signed.pending]
         if len(todo) < _PARALLEL_MIN:
             _verify_items(todo)
             return

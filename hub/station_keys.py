@@ -143,6 +143,11 @@ class Signed:
     key_id: str = ""
     _check: tuple[Ed25519PublicKey, str, bytes, str] | None = None  # key, signature, message, what
 
+    @property
+    def pending(self) -> bool:
+        """True while there is a signature to check."""
+        return self._check is not None
+
     def verify(self) -> None:
         """ProtocolError ``bad_signature`` unless the signature matches (no-op when unsigned)."""
         if self._check is None:

@@ -362,8 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "verify",
-        help="check the audit trail's hash chain and name the first altered or removed row",
-        description="Recompute the hash chain of stored events. Exit 0 if intact, 1 if not.",
+        help="check the audit trail's hash chain and the stations' signatures; name what was altered",
+        description="Recompute the hash chain of stored events, check every stored station signature "
+        "against the registered keys and every outbox incarnation for missing seqs. Exit 0 if intact, 1 if not.",
     )
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--config", help="the hub's YAML file (its database is checked)")

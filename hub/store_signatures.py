@@ -60,6 +60,7 @@ class SignatureProblem:
     kind: str
     where: str
     detail: str = ""
+    row_no: int = 0  # for the printed order: rows in chain order, then seqs, then snapshots
 
     def __str__(self) -> str:
         return f"TAMPERED: {self.where}: {_TEXT[self.kind]}" + (f": {self.detail}" if self.detail else "")
@@ -81,7 +82,8 @@ class SignatureReport:
 
     def lines(self) -> list[str]:
         """The report as printed: problems first (at most MAX_LINES), then the summary."""
-        out = [str(p) for p in self.problems[:MAX_LINES]]
+        ordered = sorted(self.problems, key=lambda p: p.row_no)  # stable: seqs and snapshots keep theirs
+        out = [str(p) for p in ordered[:MAX_LINES]]
         if len(self.problems) > MAX_LINES:
             out.append(f"TAMPERED: ... and {len(self.problems) - MAX_LINES} more signature problems")
         state = "OK" if self.ok else "FAILED"
@@ -148,19 +150,19 @@ def _check_events(conn, keys, enrolled: dict[str, str], report: SignatureReport)
         signed_incarnations.add((row.station, row.incarnation))
         key = _key_for(keys, row.key_id, row.station)
         if key is None:
-            report.problems.append(SignatureProblem("unknown_key", _row_where(row), f"key {row.key_id}"))
+            report.problems.append(SignatureProblem("unknown_key", _row_where(row), f"key {row.key_id}", row.row_no))
             continue
         try:
             check(key.public, row.signature, row.signed.encode("utf-8"))
         except SignatureError:
-            report.problems.append(SignatureProblem("bad_signature", _row_where(row)))
+            report.problems.append(SignatureProblem("bad_signature", _row_where(row), row_no=row.row_no))
             continue
         differ = _differences(row, row.signed)
         if differ:
-            report.problems.append(SignatureProblem("altered", _row_where(row), ", ".join(differ)))
+            report.problems.append(SignatureProblem("altered", _row_where(row), ", ".join(differ), row.row_no))
     for row in unsigned_of_enrolled:
         if row.received_at >= enrolled[row.station] or (row.station, row.incarnation) in signed_incarnations:
-            report.problems.append(SignatureProblem("unsigned", _row_where(row)))
+            report.problems.append(SignatureProblem("unsigned", _row_where(row), row_no=row.row_no))
         else:
             report.unsigned += 1
 
@@ -179,7 +181,7 @@ def _check_sequences(conn, report: SignatureReport) -> None:
             gone = f"seq {expected}" if seq == expected + 1 else f"seqs {expected}-{seq - 1}"
             report.problems.append(SignatureProblem(
                 "missing", f"{station} incarnation {incarnation} {gone}",
-                f"stored seqs go from {expected - 1} to {seq}"))
+                f"stored seqs go from {expected - 1} to {seq}", 1 << 62))
         expected = seq + 1
 
 
@@ -191,17 +193,17 @@ def _check_snapshots(conn, keys, enrolled: dict[str, str], report: SignatureRepo
     for snap in result:
         where = f"snapshot of event {snap.event_id} ({snap.station})"
         if snap.image and hashlib.sha256(snap.image).hexdigest() != snap.sha256:
-            report.problems.append(SignatureProblem("snapshot_replaced", where))
+            report.problems.append(SignatureProblem("snapshot_replaced", where, row_no=1 << 63))
         if not snap.signature:
             if snap.station in enrolled and snap.received_at >= enrolled[snap.station]:
-                report.problems.append(SignatureProblem("snapshot_unsigned", where))
+                report.problems.append(SignatureProblem("snapshot_unsigned", where, row_no=1 << 63))
             continue
         report.snapshots += 1
         key = _key_for(keys, snap.key_id, snap.station)
         if key is None:
-            report.problems.append(SignatureProblem("snapshot_unknown_key", where, f"key {snap.key_id}"))
+            report.problems.append(SignatureProblem("snapshot_unknown_key", where, f"key {snap.key_id}", 1 << 63))
             continue
         try:
             check(key.public, snap.signature, snapshot_statement(snap.event_id, snap.station, snap.sha256))
         except SignatureError:
-            report.problems.append(SignatureProblem("snapshot_bad_signature", where))
+            report.problems.append(SignatureProblem("snapshot_bad_signature", where, row_no=1 << 63))

@@ -408,6 +408,19 @@ class HubProc:
     def db(self) -> Path:
         return self.dir / "data" / "kagiban.db"
 
+    def with_store(self, fn: Callable[[Any], None]) -> None:
+        """Run ``fn(engine)`` on the hub's store (migrated), before the hub starts."""
+        from hub import migrate
+        from hub.config import load
+        from hub.db import make_engine
+
+        engine = make_engine(load(self.config).db_url())
+        try:
+            migrate.upgrade(engine)
+            fn(engine)
+        finally:
+            engine.dispose()
+
     def add_web_user(self) -> None:
         """A supervisor for the live stream (HTTP Basic), made before the hub starts."""
         from hub import migrate

@@ -16,6 +16,10 @@ Two ways of feeding, each measured for the hub and for the raw subscriber alike:
 Passes alternate raw, hub, raw, hub, ..., raw, each on its own topic prefix and (hub) a fresh
 store; the figures are medians, and the baseline is the raw subscriber's median in the same
 run. Target: the hub at >= 50 % of the raw rate.
+
+With ``--signing both`` (the default) each hub pass is run twice in a row: unsigned events,
+then every station enrolled at the hub and each event signed with its key (the hub checks each
+signature, kagiban.event_signing), so the cost of verification is measured in the same run.
 """
 from __future__ import annotations
 
@@ -51,8 +55,30 @@ from kagiban import protocol  # noqa: E402
 TARGET_RATIO = 0.5
 
 
-def payloads(stations: list[str], per_station: int) -> dict[str, list[bytes]]:
-    return {s: [event_payload(s, seq) for seq in range(1, per_station + 1)] for s in stations}
+def payloads(stations: list[str], per_station: int, signers: dict | None = None) -> dict[str, list[bytes]]:
+    """Each station's events; signed with its key if ``signers`` (station -> EventSigner)."""
+    if signers is None:
+        return {s: [event_payload(s, seq) for seq in range(1, per_station + 1)] for s in stations}
+    return {s: [signers[s].sign_event(event_payload(s, seq)) for seq in range(1, per_station + 1)]
+            for s in stations}
+
+
+def make_signers(stations: list[str]) -> dict:
+    """A fresh key per station, as ``kagiban device enroll`` makes on each unit."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from kagiban.event_signing import EventSigner
+
+    return {s: EventSigner(Ed25519PrivateKey.generate()) for s in stations}
+
+
+def enroll(engine, signers: dict) -> None:
+    """Register every station's public key at the hub (``kagiban hub station-key add``)."""
+    from hub.station_keys import add_key
+    from kagiban.signing import public_key_b64
+
+    for station, signer in signers.items():
+        add_key(engine, station, public_key_b64(signer._key))
 
 
 def flood(swarm: Swarm, todo: dict[str, list[bytes]]) -> dict[str, float]:
@@ -118,10 +144,14 @@ def hub_ingest(args) -> dict | None:
 
 
 def hub_pass(run: Run, port: int, stations: list[str], per_station: int, timeout: float, queued: bool,
-             ingest: dict | None, profile: str | None = None) -> dict:
+             ingest: dict | None, profile: str | None = None, signed: bool = False) -> dict:
     prefix = "hub" + uuid.uuid4().hex[:8]
-    hub = HubProc(run, port, prefix, ingest=ingest, name=f"hub-{prefix}").start()
-    todo = payloads(stations, per_station)
+    hub = HubProc(run, port, prefix, ingest=ingest, name=f"hub-{prefix}")
+    signers = make_signers(stations) if signed else None
+    if signers:
+        hub.with_store(lambda engine: enroll(engine, signers))
+    hub.start()
+    todo = payloads(stations, per_station, signers)
     n = len(stations) * per_station
     swarm = Swarm(port, prefix, stations).start()
     if queued:
@@ -162,7 +192,7 @@ def hub_pass(run: Run, port: int, stations: list[str], per_station: int, timeout
     }
 
 
-def writer_pass(run: Run, stations: list[str], per_station: int) -> dict:
+def writer_pass(run: Run, stations: list[str], per_station: int, signed: bool = False) -> dict:
     """The hub's ingest writer alone, in this process: the same payloads handed to
     hub.ingest.Ingest.submit (as paho's thread does), then timed until all are stored and acked."""
     from hub import migrate
@@ -173,7 +203,10 @@ def writer_pass(run: Run, stations: list[str], per_station: int) -> dict:
     db = run.path(f"writer-{uuid.uuid4().hex[:6]}", "kagiban.db")
     engine = make_engine(f"sqlite:///{db}")
     migrate.upgrade(engine)
-    todo = payloads(stations, per_station)
+    signers = make_signers(stations) if signed else None
+    if signers:
+        enroll(engine, signers)
+    todo = payloads(stations, per_station, signers)
     msgs = [(protocol.topic("kagiban", "ward-a", s, "event"), items[i]) for i in range(per_station)
             for s, items in todo.items()]
     acked = [0]
@@ -199,6 +232,10 @@ def writer_pass(run: Run, stations: list[str], per_station: int) -> dict:
             "acked": acked[0], "batches": ing.batches}
 
 
+def _label(signed: bool) -> str:
+    return "signed" if signed else "unsigned"
+
+
 def main() -> int:
     p = base_parser(__doc__.splitlines()[0], max_seconds=1500)
     p.add_argument("--stations", type=int, default=50)
@@ -210,7 +247,11 @@ def main() -> int:
     p.add_argument("--batch-wait-ms", type=int, default=None,
                    help="the hub's ingest.batch_wait_ms (default: the hub's)")
     p.add_argument("--profile", metavar="FILE", help="sample the hub with py-spy during its first pass")
+    p.add_argument("--signing", choices=["off", "on", "both"], default="both",
+                   help="stations sign their events (the hub verifies them); both: each hub pass twice, "
+                   "unsigned then signed")
     args = p.parse_args()
+    variants = {"off": [False], "on": [True], "both": [False, True]}[args.signing]
     if args.quick:
         args.stations, args.events, args.repeat = min(args.stations, 5), min(args.events, 2_000), 1
     per_station = max(1, args.events // args.stations)
@@ -222,15 +263,18 @@ def main() -> int:
     if args.mode == "writer":
         with Run("ingest-writer", keep=args.keep, max_seconds=args.max_seconds) as run:
             machine_header("Ingest writer alone (hub.ingest.Ingest in this process, no MQTT)", args)
-            res = [writer_pass(run, stations, per_station) for _ in range(args.repeat)]
+            res = [(signed, writer_pass(run, stations, per_station, signed))
+                   for _ in range(args.repeat) for signed in variants]
             print()
             print(table(["pass", "events", "seconds", "events/s", "CPU us per event", "batches"],
-                        [[f"#{i + 1}", r["n"], r["seconds"], r["rate"], r["cpu_us"], r["batches"]]
-                         for i, r in enumerate(res)]))
-            print(f"median: {statistics.median(r['rate'] for r in res):,.0f} events/s, "
-                  f"{statistics.median(r['cpu_us'] for r in res):.1f} CPU us per event "
-                  f"(stored, chained, committed with fsync, acks built)")
-            return 0 if all(r["acked"] == r["n"] for r in res) else 1
+                        [[f"#{i // len(variants) + 1} {_label(signed)}", r["n"], r["seconds"], r["rate"],
+                          r["cpu_us"], r["batches"]] for i, (signed, r) in enumerate(res)]))
+            for signed in variants:
+                mine = [r for s, r in res if s == signed]
+                print(f"median ({_label(signed)}): {statistics.median(r['rate'] for r in mine):,.0f} events/s, "
+                      f"{statistics.median(r['cpu_us'] for r in mine):.1f} CPU us per event "
+                      f"(stored, chained, committed with fsync, acks built)")
+            return 0 if all(r["acked"] == r["n"] for _, r in res) else 1
     with Run("ingest", keep=args.keep, max_seconds=args.max_seconds) as run:
         machine_header("Ingest throughput: hub vs. raw paho subscriber (QoS 1, same mosquitto, same run)", args)
         broker = run.broker()
@@ -238,28 +282,36 @@ def main() -> int:
         summary = []
         for mode in modes:
             queued = mode == "queued"
-            raws, hubs = [], []
+            raws, hubs, kinds = [], [], []
             for i in range(args.repeat):
                 raws.append(raw_pass(run, broker.port, stations, per_station, timeout, queued))
-                hubs.append(hub_pass(run, broker.port, stations, per_station, timeout, queued, hub_ingest(args),
-                                     args.profile if i == 0 and mode == modes[0] else None))
+                for signed in variants:
+                    profile = args.profile if i == 0 and mode == modes[0] and signed == variants[-1] else None
+                    hubs.append(hub_pass(run, broker.port, stations, per_station, timeout, queued, hub_ingest(args),
+                                         profile, signed=signed))
+                    kinds.append(signed)
             raws.append(raw_pass(run, broker.port, stations, per_station, timeout, queued))
             base = statistics.median(r["rate"] for r in raws)
-            hub_rate = statistics.median(h["rate"] for h in hubs)
             print()
             print(f"## {mode}: {args.stations} stations, {per_station} events each ({n:,} per pass)")
             rows = []
             for i, r in enumerate(raws):
                 rows.append([f"raw paho subscriber #{i + 1}", r["n"], r["seconds"], r["rate"], "-"])
-                if i < len(hubs):
-                    h = hubs[i]
-                    rows.append([f"hub #{i + 1}: stored, chained, acked", h["n"], h["seconds"], h["rate"],
-                                 f"{h['rate'] / base:.0%}"])
+                for j in range(len(variants)):
+                    k = i * len(variants) + j
+                    if k < len(hubs):
+                        h = hubs[k]
+                        rows.append([f"hub #{i + 1} {_label(kinds[k])}: stored, chained, acked", h["n"],
+                                     h["seconds"], h["rate"], f"{h['rate'] / base:.0%}"])
             print(table(["pass", "events", "seconds", "events/s", "vs. raw median"], rows))
-            cpu = statistics.median(1000 * h["cpu_s"] / h["n"] for h in hubs)
-            print(f"medians: raw {base:,.0f} events/s, hub {hub_rate:,.0f} events/s = {hub_rate / base:.0%} of raw; "
-                  f"hub CPU {cpu:.3f} ms per event; hub RSS at the end {mib(max(h['rss'] for h in hubs))} "
-                  f"(peak {mib(max(h['hwm'] for h in hubs))})")
+            for signed in variants:
+                mine = [h for h, s in zip(hubs, kinds) if s == signed]
+                hub_rate = statistics.median(h["rate"] for h in mine)
+                cpu = statistics.median(1000 * h["cpu_s"] / h["n"] for h in mine)
+                print(f"medians ({_label(signed)}): raw {base:,.0f} events/s, hub {hub_rate:,.0f} events/s = "
+                      f"{hub_rate / base:.0%} of raw; hub CPU {cpu:.3f} ms per event; hub RSS at the end "
+                      f"{mib(max(h['rss'] for h in mine))} (peak {mib(max(h['hwm'] for h in mine))})")
+                summary.append((f"{mode}, {_label(signed)}", base, hub_rate))
             for h in hubs:
                 code, text, verify_s = h["verify"]
                 if h["stored"] != h["n"] or code != 0:
@@ -272,7 +324,6 @@ def main() -> int:
             short = [r for r in raws if r["n"] != r["expected"]]
             if short:
                 print(f"WARNING: a raw subscriber received fewer than {n:,}: {[r['n'] for r in short]}")
-            summary.append((mode, base, hub_rate))
         print()
         print(f"load during the run: {meter.stop()}")
         for mode, base, hub_rate in summary:

@@ -49,6 +49,8 @@ from device.stations.effects import Effect, Emit, Feedback, Lock, PowerOff, Powe
 from device.stations.effects import Work
 from device.storage_check import open_outbox, open_policy
 from kagiban import protocol
+from kagiban.configfile import ConfigError
+from kagiban.event_signing import EventSigner, load_station_key
 
 _LOG = logging.getLogger(__name__)
 
@@ -62,6 +64,19 @@ STOP_S = 8.0
 # Extra inputs by name: the config pin, and whether the input is active when its contact is
 # open (a bin-door reed switch) or when it is closed (a stop button pulls its pin to ground).
 INPUT_PINS = {"stop_button": ("stop_button", False), "bin": ("bin_sensor", True), "tray": ("tray", False)}
+
+
+def station_signer(cfg: DeviceConfig) -> EventSigner | None:
+    """The signer of the unit's enrolled key; None (events unsigned) if it has not been
+    enrolled. A key file that is there but unreadable stops the agent: a configuration error."""
+    path = cfg.station_key_path()
+    if not path.exists():
+        _LOG.warning("no station key at %s: events go out unsigned (enroll: kagiban device enroll)", path)
+        return None
+    try:
+        return EventSigner(load_station_key(path))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"signing.key_file: {exc}") from exc
 
 
 def make_inputs(pins, pin_factory=None) -> dict[str, DoorSwitch]:
@@ -146,8 +161,10 @@ class Agent:
 
         data = cfg.data_dir()
         # A store that cannot be read is moved aside and replaced; start() records each one.
+        self.signer = station_signer(cfg)
         self.outbox, outbox_damage = open_outbox(
-            data / "outbox.sqlite", site=self.site, station=self.station, capacity=cfg.storage.outbox_capacity
+            data / "outbox.sqlite", site=self.site, station=self.station, capacity=cfg.storage.outbox_capacity,
+            signer=self.signer,
         )
         self.policy, policy_damage = open_policy(
             data / "policy.json", site=self.site, station=self.station, public_key=cfg.policy.public_key

@@ -5,6 +5,7 @@ A wrong file stops the agent at start with the file, the key and the reason
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -164,6 +165,19 @@ class PolicySection(_Section):
         return value.strip()
 
 
+class SigningSection(_Section):
+    """The station's own Ed25519 key, which signs every event and snapshot it sends.
+
+    Made on the unit by ``kagiban device enroll`` (mode 600; the private key never leaves the
+    unit) and registered at the hub with ``kagiban hub station-key add``. ``key_file`` may name
+    a systemd credential (``${CREDENTIALS_DIRECTORY}/station-key``); unset: ``station.key`` in
+    the storage folder. A unit without the file sends its events unsigned, which the hub
+    accepts only while no key is registered for the station.
+    """
+
+    key_file: str | None = None
+
+
 class DeviceConfig(_Section):
     """A whole unit file."""
 
@@ -177,6 +191,7 @@ class DeviceConfig(_Section):
     storage: StorageSection = StorageSection()
     printer: PrinterSection = PrinterSection()
     policy: PolicySection
+    signing: SigningSection = SigningSection()
     time_zone: str = "Asia/Tokyo"
 
     # Set by load(): the folder the file was in, for resolving relative paths.
@@ -186,6 +201,14 @@ class DeviceConfig(_Section):
         """The storage folder, relative paths taken from the config file's folder."""
         d = self.storage.dir
         return d if d.is_absolute() else (self._config_dir / d)
+
+    def station_key_path(self) -> Path:
+        """Where the station's signing key is: ``signing.key_file`` (environment variables
+        expanded; relative to the config file's folder) or ``station.key`` in the storage folder."""
+        if self.signing.key_file is None:
+            return self.data_dir() / "station.key"
+        path = Path(os.path.expandvars(self.signing.key_file))
+        return path if path.is_absolute() else (self._config_dir / path)
 
 
 def load(path: str | Path) -> DeviceConfig:

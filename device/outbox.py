@@ -11,6 +11,10 @@ file's tables) that every event carries: ``seq`` counts within one incarnation, 
 had to be replaced (device.storage_check) starts again at 1 and the hub can tell the two apart.
 A file made before incarnations existed keeps none (None) and its events go out without one.
 
+With a ``signer`` (the station's enrolled key, kagiban.event_signing) each event is signed as it
+is committed and the stored payload is the signed one, so a replay sends the same signature;
+snapshots get their signature when they are committed too.
+
 One thread at a time uses an Outbox: the agent creates it, hands it to its loop thread, and
 closes it after that thread has ended (hence check_same_thread=False); it is never used by two
 threads at once.
@@ -26,6 +30,7 @@ from typing import Any, Iterable
 
 import uuid6
 
+from kagiban.event_signing import EventSigner, image_sha256
 from kagiban.protocol import Event, Snapshot, dumps
 
 _LOG = logging.getLogger(__name__)
@@ -50,8 +55,10 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', 1);
 class Outbox:
     """Committed, not yet acknowledged events and snapshots of one station."""
 
-    def __init__(self, path: str | Path, *, site: str, station: str, capacity: int = 200_000):
+    def __init__(self, path: str | Path, *, site: str, station: str, capacity: int = 200_000,
+                 signer: EventSigner | None = None):
         self.path = Path(path)
+        self.signer = signer
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.site = site
         self.station = station
@@ -100,9 +107,12 @@ class Outbox:
                 data=data or {},
                 incarnation=self.incarnation,
             )
+            payload = dumps(event)
+            if self.signer is not None:
+                payload = self.signer.sign_event(payload)
             db.execute(
                 "INSERT INTO events (seq, id, kind, payload) VALUES (?, ?, ?, ?)",
-                (seq, event.id, kind, dumps(event)),
+                (seq, event.id, kind, payload),
             )
             db.execute("UPDATE meta SET value=? WHERE key='next_seq'", (seq + 1,))
             db.execute("COMMIT")
@@ -119,7 +129,12 @@ class Outbox:
         return event
 
     def add_snapshot(self, snapshot: Snapshot) -> None:
-        """Commit a snapshot for sending (idempotent on its event id)."""
+        """Commit a snapshot for sending (idempotent on its event id); signed if the outbox
+        has a signer and the snapshot is not signed yet."""
+        if self.signer is not None and snapshot.sig is None:
+            sig = self.signer.sign_snapshot(
+                snapshot.event_id, snapshot.station, image_sha256(snapshot.image_bytes()))
+            snapshot = snapshot.model_copy(update={"key_id": self.signer.key_id, "sig": sig})
         self._db.execute(
             "INSERT OR IGNORE INTO snapshots (event_id, payload) VALUES (?, ?)",
             (snapshot.event_id, dumps(snapshot)),

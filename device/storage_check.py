@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from device.outbox import Outbox
+from kagiban.event_signing import EventSigner
 from device.policy_cache import PolicyCache
 from kagiban.protocol import StorageCorrupt
 
@@ -69,7 +70,7 @@ class Damage:
 
 
 def open_outbox(path: str | Path, *, site: str, station: str, capacity: int = 200_000,
-                now: datetime | None = None) -> tuple[Outbox, Damage | None]:
+                now: datetime | None = None, signer: EventSigner | None = None) -> tuple[Outbox, Damage | None]:
     """The station's outbox, checked first; a damaged one is moved aside and a fresh one made."""
     path = Path(path)
     damage = None
@@ -77,13 +78,13 @@ def open_outbox(path: str | Path, *, site: str, station: str, capacity: int = 20
     if error is not None:
         damage = _replace_outbox(path, error, now)
     try:
-        outbox = Outbox(path, site=site, station=station, capacity=capacity)
+        outbox = Outbox(path, site=site, station=station, capacity=capacity, signer=signer)
     except sqlite3.DatabaseError as exc:
         if damage is not None:
             raise  # a fresh file that cannot be opened: the card itself, nothing to move aside
         # Passed the read-only check, yet cannot be opened for writing: damaged all the same.
         damage = _replace_outbox(path, f"{type(exc).__name__}: {exc}", now)
-        outbox = Outbox(path, site=site, station=station, capacity=capacity)
+        outbox = Outbox(path, site=site, station=station, capacity=capacity, signer=signer)
     return outbox, damage
 
 

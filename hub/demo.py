@@ -481,6 +481,7 @@ def _run(data: Path, port: int, duration: float | None, admin_password: str | No
     from hub import migrate
     from hub.db import make_engine
     from hub.service import Hub
+    from hub.station_keys import enroll_local_unit
     from hub.users import add_user
 
     stop = threading.Event()
@@ -517,6 +518,9 @@ def _run(data: Path, port: int, duration: float | None, admin_password: str | No
             try:
                 migrate.upgrade(engine)
                 seed_registry(engine, datetime.now(cfg.site_zone(SITE)).date())
+                # Each simulated unit gets its signing key and the hub its public half.
+                for sid, (unit_path, _) in unit_files.items():
+                    enroll_local_unit(engine, sid, unit_path.parent / f"{sid}-data" / "station.key")
             finally:
                 engine.dispose()
             hub = Hub(cfg)

@@ -24,6 +24,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -44,6 +45,7 @@ from hub.schema import (
     stations,
 )
 from hub.station_state import DOOR_KINDS
+from hub.station_keys import KeyRing, Signed
 from hub.timestamps import now_utc, utc_text
 from kagiban.protocol import (
     Ack,
@@ -116,6 +118,9 @@ _STOP = object()
 # resends it after its ack timeout, by when its event (sent first) is normally stored.
 SNAPSHOT_HOLDS = 3
 _HELD_KEPT = 10_000  # snapshot ids whose holds are counted
+# Signature checks of a batch run on this many threads once it holds at least _PARALLEL_MIN.
+VERIFIERS = 2
+_PARALLEL_MIN = 32
 
 # Built once: SQLAlchemy then reuses each one's cache key and compiled form, which matters
 # because a batch from many stations runs these once per station (a statement built anew costs
@@ -154,6 +159,7 @@ class _Item:
     row: dict[str, Any] | None = None  # the events/snapshots row, chain columns excepted
     reason: str | None = None  # set when the message is to be quarantined
     detail: str = ""
+    signed: Signed | None = None  # the station's signature, checked before the transaction
 
 
 @dataclass
@@ -211,8 +217,12 @@ class Ingest:
         time_bounds: TimeBounds | None = None,
         on_acks: AckCallback | None = None,
         on_committed: CommittedCallback | None = None,
+        keys: KeyRing | None = None,
     ):
         self._engine = engine
+        # The stations' registered keys: signatures are checked before the transaction.
+        self._keys = keys if keys is not None else KeyRing(engine)
+        self._pool: ThreadPoolExecutor | None = None  # made at the first large signed batch
         self._prefix = prefix
         # station id -> site; None accepts any station that speaks the protocol.
         self._known = dict(known_stations) if known_stations is not None else None
@@ -262,6 +272,8 @@ class Ingest:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 _LOG.error("ingest writer did not finish within %.0f s", timeout)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
 
     # --- the writer thread ---
 
@@ -298,6 +310,7 @@ class Ingest:
 
     def _process(self, batch: list[tuple[str, bytes, datetime]]) -> None:
         items = [self._parse(topic, payload, received) for topic, payload, received in batch]
+        self._verify_signatures(items)
         try:
             with begin_write(self._engine) as conn:
                 outcome = self._write(conn, items)
@@ -359,10 +372,14 @@ class Ingest:
             self._check_known(item.site, item.station)
             item.model = parse_station_payload(item.site, item.station, item.channel, payload)
             if isinstance(item.model, Event):
+                item.signed = signed = self._keys.check_event(item.station, item.model, payload)
                 item.row = _event_row(item.model, item.received_at)
                 item.row["time_flag"] = self._bounds.flag(item.model.at, received)
+                item.row.update(signed=signed.signed, signature=signed.signature, key_id=signed.key_id)
             elif isinstance(item.model, Snapshot):
                 item.row = _snapshot_row(item.model, item.received_at)
+                item.signed = signed = self._keys.check_snapshot(item.station, item.model, item.row["sha256"])
+                item.row.update(signature=signed.signature, key_id=signed.key_id)
         except ProtocolError as exc:
             item.reason, item.detail = exc.reason, exc.detail
         except Exception as exc:  # a message the protocol accepts but the hub cannot hold
@@ -380,6 +397,17 @@ class Ingest:
             self._held.pop(next(iter(self._held)))  # the oldest: a dict keeps insertion order
         self._held[event_id] = count
         return True
+    def _verify_signatures(self, items: list[_Item]) -> None:
+        """Check the batch's signatures, split over the verifier threads: Ed25519 verification
+        is most of the cost of a signed event and releases the GIL (bench/ingest.py)."""
+        todo = [i for i in items if i.reason is None and i.signed is not None and i.signed.pending]
+        if len(todo) < _PARALLEL_MIN:
+            _verify_items(todo)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(VERIFIERS, thread_name_prefix="kagiban-verify")
+        step = -(-len(todo) // VERIFIERS)
+        list(self._pool.map(_verify_items, [todo[i:i + step] for i in range(0, len(todo), step)]))
 
     def _check_known(self, site: str, station: str) -> None:
         if self._known is None:
@@ -516,6 +544,14 @@ class Ingest:
                 ", ".join(sorted({f"{r['reason']} on {r['topic']}" for r in q_rows})[:10]),
             )
         return out
+
+
+def _verify_items(items: list[_Item]) -> None:
+    for item in items:
+        try:
+            item.signed.verify()  # type: ignore[union-attr]
+        except ProtocolError as exc:
+            item.reason, item.detail = exc.reason, exc.detail
 
 
 def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:

@@ -62,6 +62,11 @@ events = Table(
     # Set by ingest when ``at`` is far from ``received_at`` (hub.ingest.time_flag): "future" or
     # "past"; None for a plausible time. Such an event is never a station's latest by its time.
     Column("time_flag", String(8)),
+    # The station's signature (kagiban.event_signing): the exact JSON text it signed, the
+    # base64 signature and the key's id; "" for events of a station with no registered key.
+    Column("signed", Text, nullable=False, server_default=""),
+    Column("signature", String(88), nullable=False, server_default=""),
+    Column("key_id", String(16), nullable=False, server_default=""),
     UniqueConstraint("station", "incarnation", "seq"),
     UniqueConstraint("event_id"),
     Index(None, "station", "at_utc"),
@@ -80,7 +85,27 @@ snapshots = Table(
     Column("sha256", String(64), nullable=False),
     Column("image", LargeBinary, nullable=False),
     Column("received_at", String(27), nullable=False),
+    # The station's signature over event_signing.snapshot_statement(event_id, station, sha256).
+    Column("signature", String(88), nullable=False, server_default=""),
+    Column("key_id", String(16), nullable=False, server_default=""),
     Index(None, "station", "taken_at"),
+)
+
+# Each station's Ed25519 public keys (``kagiban hub station-key``). A retired key (the unit was
+# swapped or rebuilt) still verifies the rows it signed; the hub accepts new events signed with
+# it only for outbox incarnations it already signed (the old unit's backlog).
+station_keys = Table(
+    "station_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("station", String(64), nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("public_key", String(44), nullable=False),  # base64 of the 32 raw bytes
+    Column("added_at", String(27), nullable=False),
+    Column("retired_at", String(27)),
+    Column("note", Text, nullable=False, server_default=""),
+    UniqueConstraint("key_id"),
+    Index(None, "station"),
 )
 
 QUARANTINE_PAYLOAD_MAX = 64 * 1024

@@ -2,7 +2,8 @@
 it is intact.
 
 The parts are a list of checks (``PARTS``), each given the same :class:`Context` and returning
-one :class:`PartResult`: the events chain; the side logs (alerts and acknowledgements, sign-ins,
+one :class:`PartResult`: the events chain; the stations' signatures over their events and
+snapshots (hub.store_signatures); the side logs (alerts and acknowledgements, sign-ins,
 registry changes, quarantined messages, snapshot bytes), each recomputed and held against its
 table both ways; and, with ``--checkpoints PATH``, the signed checkpoints kept off the hub,
 each of which the store must extend.
@@ -27,6 +28,7 @@ from hub.audit.entries import ACK_COLUMNS, ALERT_COLUMNS, REGISTRY_COLUMNS, quar
 from hub.chain import SideReport, verify, verify_side
 from hub.db import make_engine
 from hub.schema import GENESIS_HASH, alerts, events, quarantine, registry_log, side_log, snapshots
+from hub.store_signatures import check_signatures
 from kagiban.signing import key_id
 
 _LOG = logging.getLogger(__name__)
@@ -303,7 +305,18 @@ def check_checkpoints(ctx: Context) -> PartResult:
                + (f" (last at {last.at}, row {last.rows})" if last else ""))
 
 
-PARTS: list[Part] = [check_events, check_alerts, check_signins, check_registry, check_quarantine,
+# --- station signatures ---
+
+def check_station_signatures(ctx: Context) -> PartResult:
+    """Every stored station signature against the registered keys, and every outbox
+    incarnation for missing seqs (hub.store_signatures): the lines name each problem."""
+    if "station_keys" not in inspect(ctx.engine).get_table_names():
+        return PartResult("signatures", True, "signatures: not checked (this store predates station signatures)")
+    report = check_signatures(ctx.engine)
+    return PartResult("signatures", report.ok, "\n".join(f"signatures: {line}" for line in report.lines()))
+
+
+PARTS: list[Part] = [check_events, check_station_signatures, check_alerts, check_signins, check_registry, check_quarantine,
                      check_snapshots, check_checkpoints]
 
 
@@ -327,7 +340,7 @@ def run(db_url: str, out: TextIO | None = None, *, checkpoints: str | Path | Non
             print(f"ERROR: {shown} holds no kagiban audit trail", file=out)
             return EXIT_CANNOT_VERIFY
         for part in PARTS:
-            if part is not check_events and "side_log" not in tables and part is not check_checkpoints:
+            if part not in (check_events, check_station_signatures, check_checkpoints) and "side_log" not in tables:
                 continue  # a store from before the side logs (migration 0008)
             result = part(ctx)
             results.append(result)

@@ -13,6 +13,10 @@ from kagiban.configfile import ConfigError
 
 
 def _device(args: argparse.Namespace) -> int:
+    if not args.config:
+        print("kagiban device: give the unit's YAML file: kagiban device --config /etc/kagiban/station.yaml",
+              file=sys.stderr)
+        return 2
     from device import config
     from device.libraries import LibraryMissing
 
@@ -30,6 +34,41 @@ def _device(args: argparse.Namespace) -> int:
             traceback.print_exc()
         print(f"kagiban device: {args.config}: {exc}", file=sys.stderr)
         return 2
+
+
+def _device_enroll(args: argparse.Namespace) -> int:
+    """Make the unit's signing key (mode 600) and print what to run at the hub."""
+    import os
+    from pathlib import Path
+
+    from device import config
+    from kagiban.event_signing import create_station_key, load_station_key
+    from kagiban.signing import key_id, public_key_b64
+
+    cfg = config.load(args.config)
+    path = cfg.station_key_path()
+    replace = ""
+    if path.exists() and args.replace:
+        old = key_id(load_station_key(path).public_key())
+        # The new key is made beside the old one and put in its place: never a moment without one.
+        fresh = Path(f"{path}.new")
+        fresh.unlink(missing_ok=True)
+        key = create_station_key(fresh)
+        os.replace(fresh, path)
+        print(f"kagiban: replaced the station key {old} (the hub keeps its public half to verify "
+              "what it signed)", file=sys.stderr)
+        replace = " --replace"
+    elif path.exists():
+        key = load_station_key(path)
+        print(f"kagiban: {path} exists: this unit is enrolled already (--replace makes a new key)", file=sys.stderr)
+    else:
+        key = create_station_key(path)
+        print(f"kagiban: created the station key {path} (mode 600)", file=sys.stderr)
+    print(f"station {cfg.station.id} (site {cfg.site}): key id {key_id(key.public_key())}")
+    print("run on the hub:")
+    print(f"  kagiban hub station-key add --config /etc/kagiban/hub.yaml --station {cfg.station.id} "
+          f"--public-key {public_key_b64(key)}{replace}")
+    return 0
 
 
 # What `kagiban hub` needs and how to give it, in one line a newcomer can copy.
@@ -80,6 +119,56 @@ def _hub_user(args: argparse.Namespace) -> int:
         return args.user_action(engine, args)
     finally:
         engine.dispose()
+
+
+def _hub_station_key(args: argparse.Namespace) -> int:
+    """``kagiban hub station-key ACTION`` against the hub's store (migrated)."""
+    from hub import config, migrate
+    from hub.db import make_engine
+    from hub.station_keys import StationKeyError
+
+    if not args.config:
+        command = f"kagiban hub station-key {args.key_command}"
+        print(f"{command}: {HUB_CONFIG_HINT.format(command=command)}", file=sys.stderr)
+        return 2
+    engine = make_engine(config.load(args.config).db_url())
+    try:
+        migrate.upgrade(engine)
+        return args.key_action(engine, args)
+    except StationKeyError as exc:
+        print(f"kagiban: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+
+
+def _station_key_add(engine, args: argparse.Namespace) -> int:
+    from hub.station_keys import add_key
+
+    key, retired = add_key(engine, args.station, args.public_key, replace=args.replace, note=args.note)
+    for old in retired:
+        print(f"kagiban: retired key {old.key_id} of {old.station}: it still verifies what it signed, "
+              "and signs no new outbox", file=sys.stderr)
+    print(f"kagiban: key {key.key_id} registered for {key.station}: its events must now be signed with it",
+          file=sys.stderr)
+    return 0
+
+
+def _station_key_list(engine, args: argparse.Namespace) -> int:
+    from hub.station_keys import list_keys
+
+    for key in list_keys(engine, args.station):
+        state = f"retired {key.retired_at}" if key.retired_at else "active"
+        print(f"{key.station}\t{key.key_id}\t{key.public_key}\tadded {key.added_at}\t{state}\t{key.note}".rstrip())
+    return 0
+
+
+def _station_key_retire(engine, args: argparse.Namespace) -> int:
+    from hub.station_keys import retire_key
+
+    key = retire_key(engine, args.key_id)
+    print(f"kagiban: retired key {key.key_id} of {key.station}", file=sys.stderr)
+    return 0
 
 
 def _read_password(args: argparse.Namespace) -> str | None:
@@ -214,11 +303,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a station unit (badge reader, door switch, camera) and send its events to the hub",
         description="Run the Pi agent for one station, configured by its YAML file.",
     )
-    p.add_argument("--config", required=True, help="the unit's YAML file (see config/*.example.yaml)")
+    # Not required=True here: `kagiban device enroll --config FILE` gives it after the subcommand.
+    p.add_argument("--config", help="the unit's YAML file (required; see config/*.example.yaml)")
     p.add_argument("--scenario", help="play a scripted scenario (mock pins and stand-in reader only)")
     p.add_argument("--debug", action="store_true",
                    help="show the traceback of a hardware library that cannot be loaded")
     p.set_defaults(func=_device)
+    device_commands = p.add_subparsers(dest="device_command", metavar="SUBCOMMAND")
+    q = device_commands.add_parser(
+        "enroll",
+        help="make this unit's signing key and print the line that registers it at the hub",
+        description="Create the station's Ed25519 signing key (mode 600, never leaves the unit) at "
+        "signing.key_file or station.key in the storage folder, and print the `kagiban hub "
+        "station-key add` line to run at the hub. With the key already there, print that line again.",
+    )
+    q.add_argument("--config", required=True, help="the unit's YAML file")
+    q.add_argument("--replace", action="store_true",
+                   help="make a new key in place of the existing one (a rebuilt unit, a key that leaked)")
+    q.set_defaults(func=_device_enroll)
 
     p = sub.add_parser(
         "hub",
@@ -285,13 +387,40 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="Deactivate a web page user; acknowledgements keep naming them.")
     u.add_argument("--username", required=True)
     u.set_defaults(user_action=_user_deactivate)
+    q = hub_commands.add_parser(
+        "station-key",
+        help="register, list or retire the stations' signing keys",
+        description="Each station signs its events with its own key (made by `kagiban device enroll`); "
+        "the hub accepts and verifies them against the keys registered here.",
+    )
+    q.set_defaults(func=_hub_station_key)
+    key_commands = q.add_subparsers(dest="key_command", metavar="ACTION", required=True)
+    u = key_commands.add_parser("add", parents=[hub_config], help="register a station's public key",
+                                description="Register the public key `kagiban device enroll` printed.")
+    u.add_argument("--station", required=True)
+    u.add_argument("--public-key", required=True, help="base64, as printed by kagiban device enroll")
+    u.add_argument("--replace", action="store_true",
+                   help="the unit was swapped or rebuilt: retire its active key (old rows still verify)")
+    u.add_argument("--note", default="", help="e.g. the unit's serial number")
+    u.set_defaults(key_action=_station_key_add)
+    u = key_commands.add_parser("list", parents=[hub_config], help="list registered keys",
+                                description="List registered station keys, active and retired.")
+    u.add_argument("--station", default=None)
+    u.set_defaults(key_action=_station_key_list)
+    u = key_commands.add_parser("retire", parents=[hub_config], help="retire a key (the unit is gone)",
+                                description="Retire a key: it verifies what it signed, and signs no new outbox.")
+    u.add_argument("--key-id", required=True)
+    u.set_defaults(key_action=_station_key_retire)
 
     p = sub.add_parser(
         "verify",
-        help="check the audit trail (events chain, side logs, checkpoints) and name what was altered",
-        description="Recompute the hash chain of stored events and the side logs (alerts, sign-ins, "
-        "registry, quarantine, snapshots), one line per part; with --checkpoints, prove the store "
-        "extends every signed checkpoint kept off the hub. Exit 0 if intact, 1 if not, 2 if it cannot tell.",
+        help="check the audit trail (events chain, station signatures, side logs, checkpoints) and name "
+        "what was altered",
+        description="Recompute the hash chain of stored events, check every stored station signature "
+        "against the registered keys and every outbox incarnation for missing seqs, and recompute the "
+        "side logs (alerts, sign-ins, registry, quarantine, snapshots), one line per part; with "
+        "--checkpoints, prove the store extends every signed checkpoint kept off the hub. Exit 0 if "
+        "intact, 1 if not, 2 if it cannot tell.",
     )
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--config", help="the hub's YAML file (its database is checked)")

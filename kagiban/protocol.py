@@ -46,7 +46,8 @@ VERSION = 1
 # the same v1 (docs/protocol.md, "Versions"). 2: ``incarnation`` on Event, Heartbeat and Ack.
 # 3: ``clock_synced`` on Heartbeat, ``data.clock_unsynced`` on events; a strict wire (duplicate
 # keys, NaN/Infinity and offsets beyond +-14:00 refused).
-REVISION = 3
+# 4: ``key_id`` and ``sig`` on Event and Snapshot (the station's signature, kagiban.event_signing).
+REVISION = 4
 DEFAULT_PREFIX = "kagiban"
 
 # Channels a station publishes on, and channels the hub publishes on.
@@ -68,6 +69,9 @@ MAX_ACK_SPAN = 1_000_000
 KIND_PATTERN = r"^[a-z][a-z_]*\.[a-z][a-z_]*$"
 # An incarnation id: the UUIDv7 an outbox gets when it is created (lower-case hex).
 INCARNATION_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+# A signing key's id (kagiban.signing.key_id) and a base64 Ed25519 signature (64 bytes).
+KEY_ID_PATTERN = r"^[0-9a-f]{16}$"
+SIGNATURE_PATTERN = r"^[A-Za-z0-9+/]{86}==$"
 _ID_RE = re.compile(ID_PATTERN)
 
 StationKind = Literal["cabinet", "shredder", "printer", "door"]
@@ -165,9 +169,12 @@ class Event(_Strict):
     ``incarnation`` names the outbox the event was committed to (made when the outbox was
     created): ``seq`` counts within it, so a station whose storage was replaced starts again at
     1 under a new incarnation. None: an outbox made before incarnations existed.
+
+    ``key_id`` and ``sig``: the station's signature over the payload's bytes without them; they
+    are always its last two members (kagiban.event_signing). None: an unenrolled station.
     """
 
-    OMIT_IF_NONE = frozenset({"incarnation"})
+    OMIT_IF_NONE = frozenset({"incarnation", "key_id", "sig"})
 
     v: Version = VERSION
     id: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -180,6 +187,8 @@ class Event(_Strict):
     person: str | None = Field(default=None, max_length=64)
     data: dict[str, Any] = Field(default_factory=dict)
     incarnation: str | None = Field(default=None, pattern=INCARNATION_PATTERN)
+    key_id: str | None = Field(default=None, pattern=KEY_ID_PATTERN)
+    sig: str | None = Field(default=None, pattern=SIGNATURE_PATTERN)
 
     @field_validator("data")
     @classmethod
@@ -196,7 +205,13 @@ class Event(_Strict):
 
 
 class Snapshot(_Strict):
-    """A camera frame taken for an event; the image travels base64-encoded."""
+    """A camera frame taken for an event; the image travels base64-encoded.
+
+    ``key_id`` and ``sig``: the station's signature over
+    ``kagiban.event_signing.snapshot_statement`` (event id, station, sha256 of the image).
+    """
+
+    OMIT_IF_NONE = frozenset({"key_id", "sig"})
 
     v: Version = VERSION
     event_id: str = Field(pattern=UUID_PATTERN)
@@ -205,6 +220,8 @@ class Snapshot(_Strict):
     taken_at: Instant
     content_type: Literal["image/jpeg"] = "image/jpeg"
     image: str  # base64
+    key_id: str | None = Field(default=None, pattern=KEY_ID_PATTERN)
+    sig: str | None = Field(default=None, pattern=SIGNATURE_PATTERN)
 
     def image_bytes(self) -> bytes:
         """The decoded image; ProtocolError if it is not base64 or not a JPEG."""
@@ -359,7 +376,6 @@ STORAGE_CORRUPT = "storage.corrupt"
 DecisionKind = Literal["allow", "allow_flag", "deny"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
-KEY_ID_PATTERN = r"^[0-9a-f]{16}$"
 
 
 class PolicyEntry(_Strict):

@@ -18,12 +18,14 @@ pytestmark = pytest.mark.bench
 
 # (script, lines its output must contain)
 SCRIPTS = [
-    ("bench/ingest.py", ["## live", "## queued", "raw paho subscriber #1", "stored all 2,000 events exactly once"]),
+    ("bench/ingest.py", ["## live", "## queued", "raw paho subscriber #1", "stored all 2,000 events exactly once",
+                         "hub #1 signed: stored, chained, acked", "medians (signed)"]),
     ("bench/ingest.py --mode writer", ["Ingest writer alone", "CPU us per event"]),
     ("bench/alert_latency.py", ["raw MQTT round trip", "door edge -> alert on the MQTT alert topic",
                                 "door edge -> alert on the web live stream"]),
     ("bench/backlog.py", ["duplicates 0, lost 0, in seq order: True", "chain intact"]),
-    ("bench/footprint.py", ["plain paho client, connected (baseline)", "allowed badge -> lock relay released"]),
+    ("bench/footprint.py", ["plain paho client, connected (baseline)", "allowed badge -> lock relay released",
+                            "signed (Ed25519, the station's key)", "signing adds < 10 % CPU per event"]),
     ("bench/web.py", ["status page /", "key ledger, all 20 cabinets", "chain intact"]),
     ("bench/scale.py", ["20 stations connected", "alert latency, agent only (baseline)"]),
     ("bench/faults/broker_kill.py", ["broker kills: generated", "duplicated 0, lost 0", "chain intact"]),

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from device import config
 from kagiban.configfile import ConfigError
@@ -113,3 +114,16 @@ def test_secret_comes_from_environment_or_file(tmp_path, monkeypatch):
     monkeypatch.delenv("KAGIBAN_TEST_PW")
     with pytest.raises(ConfigError, match="KAGIBAN_TEST_PW"):
         read_secret("KAGIBAN_TEST_PW", None, "pw")
+
+
+def test_the_station_key_is_in_the_storage_folder_unless_the_file_names_another(tmp_path, monkeypatch):
+    from device.config import load
+
+    body = {"site": "ward-a", "station": {"id": "cabinet-1", "kind": "cabinet"}, "storage": {"dir": "./data"},
+            "policy": {"public_key": "VXGbZ1gWydvXB5k2i7wTpHIpEDR0Le9x4emQ+q0VYXw="}}
+    (tmp_path / "unit.yaml").write_text(yaml.safe_dump(body))
+    assert load(tmp_path / "unit.yaml").station_key_path() == tmp_path / "data" / "station.key"
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", "/run/credentials/kagiban-agent.service")
+    body["signing"] = {"key_file": "${CREDENTIALS_DIRECTORY}/station-key"}
+    (tmp_path / "unit.yaml").write_text(yaml.safe_dump(body))
+    assert str(load(tmp_path / "unit.yaml").station_key_path()) == "/run/credentials/kagiban-agent.service/station-key"

@@ -1,4 +1,5 @@
 """The outbox keeps every event until the hub acknowledges it, across restarts."""
+import base64
 import json
 import os
 import subprocess
@@ -6,7 +7,15 @@ import sys
 from datetime import datetime, timedelta, timezone
 
 from device.outbox import Outbox
-from kagiban.protocol import Event
+from kagiban.event_signing import (
+    EventSigner,
+    check,
+    create_station_key,
+    image_sha256,
+    snapshot_statement,
+    split_event,
+)
+from kagiban.protocol import Event, Snapshot, dumps
 
 JST = timezone(timedelta(hours=9))
 AT = datetime(2026, 11, 26, 9, 30, tzinfo=JST)
@@ -106,3 +115,23 @@ def test_an_outbox_made_before_incarnations_keeps_none_and_its_events_say_nothin
     ev = box.add("door.opened", AT)
     assert box.incarnation is None and ev.seq == 41
     assert "incarnation" not in json.loads(box.pending()[0][1])  # a hub of revision 1 reads it
+
+
+def test_an_enrolled_outbox_signs_each_event_and_snapshot_as_it_commits_them(tmp_path):
+    key = create_station_key(tmp_path / "station.key")
+    box = Outbox(tmp_path / "o.sqlite", site="ward-a", station="cabinet-1", signer=EventSigner(key))
+    event = box.add("door.opened", datetime.now(timezone.utc), data={"n": 1})
+    [(seq, payload)] = box.pending()
+    signed = split_event(payload)
+    assert signed is not None and signed.signed == dumps(event)
+    check(key.public_key(), signed.signature, signed.signed)  # raises if it does not match
+    image = b"\xff\xd8" + b"\x00" * 10 + b"\xff\xd9"
+    box.add_snapshot(Snapshot(event_id=event.id, site="ward-a", station="cabinet-1",
+                              taken_at=datetime.now(timezone.utc), image=base64.b64encode(image).decode()))
+    [(_, snap_payload)] = box.pending_snapshots()
+    snap = Snapshot.model_validate_json(snap_payload)
+    check(key.public_key(), snap.sig, snapshot_statement(event.id, "cabinet-1", image_sha256(image)))
+    # The replay after a restart sends the very same signed bytes.
+    box.close()
+    again = Outbox(tmp_path / "o.sqlite", site="ward-a", station="cabinet-1")
+    assert again.pending() == [(seq, payload)]

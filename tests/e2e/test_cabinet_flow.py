@@ -105,6 +105,9 @@ def test_a_station_that_cannot_record_unlocks_nothing_and_the_hub_raises_the_ala
     hub, agent, db = stack
 
     def disk_full(a):
+        # Unsigned fillers: the hub refuses them (the station is enrolled), so no ack frees
+        # their space, and every signed record is larger than the smallest of them.
+        signer, a.outbox.signer = a.outbox.signer, None
         pages = a.outbox._db.execute("PRAGMA page_count").fetchone()[0]
         a.outbox._db.execute(f"PRAGMA max_page_count={pages}")
         # Fill what is left of the last pages, smaller records last, so the very next record
@@ -115,6 +118,7 @@ def test_a_station_that_cannot_record_unlocks_nothing_and_the_hub_raises_the_ala
                     a.outbox.add("test.filler", a.wall(), data={"pad": "x" * pad})
                 except Exception:
                     break
+        a.outbox.signer = signer
 
     agent.call(disk_full)
     agent.reader.tap(HOLDER)

@@ -27,10 +27,12 @@ def test_intact_store_prints_ok_and_exits_0(tmp_path):
     assert verify.run(f"sqlite:///{tmp_path / 'k.db'}", out=out) == 0
     lines = out.getvalue().splitlines()
     assert lines[0] == "events: OK: 5 rows, chain intact"
-    # One line per part, each intact; checkpoints only when a log is given.
+    # One line per part, each intact; checkpoints only when a log is given. Unsigned rows from a
+    # station never enrolled are counted, not called tampering.
     assert [line.split(":")[0] for line in lines] == [
-        "events", "alerts", "signins", "registry", "quarantine", "snapshots", "checkpoints"]
+        "events", "signatures", "alerts", "signins", "registry", "quarantine", "snapshots", "checkpoints"]
     assert all(": OK: " in line for line in lines[:-1])
+    assert lines[1].startswith("signatures: OK: 0 signed rows") and "5 rows unsigned" in lines[1]
     assert lines[-1] == "checkpoints: not checked (give --checkpoints PATH)"
 
 

@@ -88,7 +88,33 @@ def write_unit_config(tmp: Path, broker_port: int, prefix: str, station: str = "
     }
     path = tmp / f"{station}.yaml"
     path.write_text(yaml.safe_dump(cfg))
+    if (tmp / "hub.yaml").exists():  # the stack's hub: enrolled there, the unit signs its events
+        enroll(path, hub_db(tmp / "hub.yaml"))
     return path
+
+
+def station_key_path(unit_config: Path) -> Path:
+    """Where the unit of ``unit_config`` keeps its signing key."""
+    from device import config as device_config
+
+    return device_config.load(unit_config).station_key_path()
+
+
+def enroll(unit_config: Path, db: Path):
+    """Enroll the unit of ``unit_config`` at the hub whose SQLite store is ``db`` (migrated
+    first if the hub has not made it yet); returns the registered StationKey."""
+    from hub import migrate
+    from hub.db import make_engine
+    from hub.station_keys import enroll_local_unit
+
+    station = yaml.safe_load(unit_config.read_text())["station"]["id"]
+    db.parent.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        migrate.upgrade(engine)
+        return enroll_local_unit(engine, station, station_key_path(unit_config))
+    finally:
+        engine.dispose()
 
 
 def hub_db(hub_config: Path) -> Path:

@@ -6,7 +6,7 @@ Rows stored before this revision are entered into their side logs here (hub.chai
 ``adopt_existing``), so ``kagiban verify`` can hold every stored row against its log.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-04
 
 The tables are written out in full rather than imported from hub.schema, so this revision
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,123 @@
+"""An insider with write access to the hub's database changes the trail and recomputes the
+whole hash chain with the project's own hash function: the chain then reads intact, and the
+stations' signatures are what name the change (``kagiban verify`` exits 1)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from kagiban.event_signing import EventSigner
+from tests.hub.helpers import JPEG
+from tests.security.signed_store import STATION, fill, kagiban_verify, recompute_chain, signed_event
+
+
+def _sql(db, sql, *args):
+    con = sqlite3.connect(db)
+    with con:
+        con.execute(sql, args)
+    con.close()
+
+
+def test_an_intact_signed_store_verifies(tmp_path):
+    store = fill(tmp_path)
+    done = kagiban_verify(store.db)
+    assert done.returncode == 0, done.stdout
+    lines = done.stdout.splitlines()
+    assert all(": OK: " in line or "not checked" in line for line in lines), done.stdout
+    assert lines[:2] == [
+        "events: OK: 8 rows, chain intact",
+        "signatures: OK: 8 signed rows and 1 snapshots checked against 1 station keys; "
+        "0 rows unsigned from stations not enrolled then",
+    ]
+
+
+def test_a_row_altered_and_the_chain_recomputed_is_named(tmp_path):
+    store = fill(tmp_path)
+    # Another person on seq 4; on seq 6 the stored signed text is changed to match as well.
+    _sql(store.db, "UPDATE events SET person='staff-999', data=? WHERE seq=4", json.dumps({"n": 4, "note": "x"}))
+    con = sqlite3.connect(store.db)
+    signed = con.execute("SELECT signed FROM events WHERE seq=6").fetchone()[0]
+    con.close()
+    _sql(store.db, "UPDATE events SET person='staff-999', signed=? WHERE seq=6",
+         signed.replace('"person":"staff-001"', '"person":"staff-999"'))
+    recompute_chain(store.db)
+    done = kagiban_verify(store.db)
+    print(done.stdout)
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert lines[0] == "events: OK: 8 rows, chain intact"  # the chain alone no longer shows it
+    assert "signatures: TAMPERED: row 4 (cabinet-1 seq 4): content differs from what the station signed: person, data" in lines
+    assert ("signatures: TAMPERED: row 6 (cabinet-1 seq 6): its signature does not match what is stored "
+            "(altered, or inserted without the station's key)") in lines
+
+
+def test_a_row_inserted_and_the_chain_recomputed_is_named(tmp_path):
+    store = fill(tmp_path)
+    con = sqlite3.connect(store.db)
+    con.row_factory = sqlite3.Row
+    template = dict(con.execute("SELECT * FROM events WHERE seq=4").fetchone())
+    con.close()
+    # Two rows made room for after row 4: one unsigned, one "signed" with a key the insider made.
+    _sql(store.db, "UPDATE events SET row_no = row_no + 100 WHERE row_no > 4")
+    _sql(store.db, "UPDATE events SET row_no = row_no - 98 WHERE row_no > 100")
+    forger = EventSigner(Ed25519PrivateKey.generate())
+    for row_no, seq, sign in ((5, 9, False), (6, 10, True)):
+        ev, payload = signed_event(forger, seq, store.incarnation, person="staff-777")
+        signed = payload.decode()[: payload.decode().rindex(',"key_id"')] + "}"
+        row = {**template, "row_no": row_no, "seq": seq, "event_id": ev.id, "person": "staff-777",
+               "data": json.dumps(ev.data, ensure_ascii=False, sort_keys=True, separators=(",", ":")),
+               "signed": signed if sign else "", "signature": payload.decode()[-90:-2] if sign else "",
+               "key_id": store.signer.key_id if sign else ""}
+        con = sqlite3.connect(store.db)
+        with con:
+            con.execute(f"INSERT INTO events ({','.join(row)}) VALUES ({','.join('?' * len(row))})", list(row.values()))
+        con.close()
+    recompute_chain(store.db)
+    done = kagiban_verify(store.db)
+    print(done.stdout)
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert lines[0] == "events: OK: 10 rows, chain intact"
+    assert ("signatures: TAMPERED: row 5 (cabinet-1 seq 9): unsigned, though its station signs every event "
+            "(inserted without the station's key)") in lines
+    assert ("signatures: TAMPERED: row 6 (cabinet-1 seq 10): its signature does not match what is stored "
+            "(altered, or inserted without the station's key)") in lines
+
+
+def test_a_row_deleted_in_the_middle_renumbered_and_recomputed_is_named(tmp_path):
+    store = fill(tmp_path)
+    _sql(store.db, "DELETE FROM events WHERE seq=5")
+    _sql(store.db, "UPDATE events SET row_no = row_no - 1 WHERE row_no > 5")
+    recompute_chain(store.db)
+    done = kagiban_verify(store.db)
+    print(done.stdout)
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert lines[0] == "events: OK: 7 rows, chain intact"
+    assert (f"signatures: TAMPERED: {STATION} incarnation {store.incarnation} seq 5: missing (deleted): "
+            "stored seqs go from 4 to 6") in lines
+
+
+def test_a_snapshot_replaced_is_named(tmp_path):
+    store = fill(tmp_path)
+    other = JPEG[:-2] + b"\x01\xff\xd9"
+    # The image and its stored hash replaced together, so the two agree with each other.
+    _sql(store.db, "UPDATE snapshots SET image=?, sha256=? WHERE event_id=?",
+         other, hashlib.sha256(other).hexdigest(), store.snapshot_event)
+    done = kagiban_verify(store.db)
+    print(done.stdout)
+    assert done.returncode == 1
+    assert (f"signatures: TAMPERED: snapshot of event {store.snapshot_event} ({STATION}): stored hash is not the one "
+            "the station signed (image and hash replaced)") in done.stdout.splitlines()
+
+
+def test_a_snapshot_image_replaced_alone_is_named(tmp_path):
+    store = fill(tmp_path)
+    _sql(store.db, "UPDATE snapshots SET image=? WHERE event_id=?", JPEG + b"\x00", store.snapshot_event)
+    done = kagiban_verify(store.db)
+    assert done.returncode == 1
+    assert (f"signatures: TAMPERED: snapshot of event {store.snapshot_event} ({STATION}): image does not match its "
+            "stored hash (replaced)") in done.stdout.splitlines()

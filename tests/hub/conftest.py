@@ -7,10 +7,21 @@ from typing import Any, Callable
 
 import pytest
 
+from hub import migrate
 from hub.config import load
+from hub.db import make_engine
 from hub.service import Hub
 from tests.hub.helpers import FakeStation, write_hub_config
 from tests.support.mosquitto import wait_for
+
+
+@pytest.fixture
+def engine(tmp_path):
+    """A migrated SQLite store of its own (tests/hub/web has its own, from the hub's config)."""
+    eng = make_engine(f"sqlite:///{tmp_path / 'kagiban.db'}")
+    migrate.upgrade(eng)
+    yield eng
+    eng.dispose()
 
 
 @pytest.fixture

@@ -9,10 +9,8 @@ from datetime import datetime, timezone
 import paho.mqtt.client as mqtt
 import pytest
 
-from hub import migrate
 from hub.alerts import AlertCenter, alert_text, count_open, get_alert, list_alerts
 from hub.config import HubConfig
-from hub.db import make_engine
 from hub.live import LiveBus
 from kagiban.protocol import Alert, subscription
 from tests.support.mosquitto import wait_for
@@ -21,14 +19,6 @@ SITE = "ward-a"
 PARAMS = {"site": SITE, "site_name": "Ward A", "station": "cabinet-1", "station_name": "Key cabinet 1",
           "at": "2025-04-01T19:30:00+09:00", "zone": "Asia/Tokyo", "kind": "badge.granted",
           "person": "S002", "badge": "1111222233334444"}
-
-
-@pytest.fixture
-def engine(tmp_path):
-    eng = make_engine(f"sqlite:///{tmp_path / 'kagiban.db'}")
-    migrate.upgrade(eng)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from hub import migrate
 from hub.chain import verify
 from hub.db import make_engine
 from hub.ingest import Ingest
@@ -235,14 +234,6 @@ def test_status_and_heartbeat_track_the_station(start_hub, station, broker, pref
 
 
 # --- the writer alone, fed directly (no broker): batching and failure isolation ---
-
-@pytest.fixture
-def engine(tmp_path):
-    eng = make_engine(f"sqlite:///{tmp_path / 'kagiban.db'}")
-    migrate.upgrade(eng)
-    yield eng
-    eng.dispose()
-
 
 def test_batches_keep_arrival_order_and_stay_within_batch_max(engine):
     acks = []

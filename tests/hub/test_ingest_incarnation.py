@@ -5,27 +5,16 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import uuid6
 from sqlalchemy import select, update
 
-from hub import migrate
 from hub.chain import CONTENT_COLUMNS, row_hash, verify
-from hub.db import make_engine
 from hub.ingest import Ingest
 from hub.schema import events, quarantine
 from kagiban.protocol import dumps
 from tests.hub.helpers import SITE, encode, event
 
 NEW = str(uuid6.uuid7())
-
-
-@pytest.fixture
-def engine(tmp_path):
-    eng = make_engine(f"sqlite:///{tmp_path / 'kagiban.db'}")
-    migrate.upgrade(eng)
-    yield eng
-    eng.dispose()
 
 
 def run(engine, *bodies, acks=None) -> Ingest:

@@ -6,22 +6,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
-from hub import migrate
-from hub.db import make_engine
 from hub.ingest import SNAPSHOT_HOLDS, Ingest, TimeBounds
 from hub.schema import events, quarantine, snapshots
 from tests.hub.helpers import JST, SITE, encode, event, snapshot
-
-
-@pytest.fixture
-def engine(tmp_path):
-    eng = make_engine(f"sqlite:///{tmp_path / 'kagiban.db'}")
-    migrate.upgrade(eng)
-    yield eng
-    eng.dispose()
 
 
 def run(engine, *messages: tuple[str, str, dict], acks: list | None = None, **kw) -> Ingest:

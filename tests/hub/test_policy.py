@@ -12,8 +12,6 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.client as mqtt
 import pytest
 
-from hub import migrate
-from hub.db import make_engine
 from hub import policy as policy_module
 from hub.policy import (
     PolicyPublisher,
@@ -168,14 +166,6 @@ def test_staff_file_badges_are_written_as_people_copy_them(tmp_path, name, text)
     path.write_text(text, encoding="utf-8")
     [entry] = load_staff(path)
     assert entry.badges == ["012E4CD2A5B71F03", "04A22B1A", "045A2B1A6C3D80"]
-
-
-@pytest.fixture
-def engine(tmp_path):
-    eng = make_engine(f"sqlite:///{tmp_path / 'kagiban.db'}")
-    migrate.upgrade(eng)
-    yield eng
-    eng.dispose()
 
 
 def test_version_changes_only_when_content_changes(tmp_path, engine):

@@ -15,15 +15,6 @@ TODAY = date(2025, 6, 2)  # a Monday
 
 
 @pytest.fixture
-def engine(tmp_path):
-    """A migrated SQLite store of its own."""
-    eng = make_engine(f"sqlite:///{tmp_path / 'kagiban.db'}")
-    migrate.upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture
 def make_engine_at(tmp_path):
     """Make further fresh stores (e.g. to import an export into)."""
     made = []

@@ -80,7 +80,13 @@ class WebServer:
         server.task_dispatcher.shutdown(timeout=timeout)
         # Closing every channel empties waitress's socket map, which ends its loop; done on the
         # loop's own thread (a trigger thunk) so no socket is closed under a running select.
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        try:
+            server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+        except OSError as exc:
+            # The trigger's pipe is already closed: the loop has ended (or is ending) on its own,
+            # so nothing is selecting on the sockets any more and they are closed from here.
+            _LOG.warning("web server loop already ended (%s); closing its sockets directly", exc)
+            wasyncore.close_all(server._map)
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():

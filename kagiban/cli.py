@@ -104,42 +104,36 @@ def _hub_policy_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def _hub_user(args: argparse.Namespace) -> int:
-    """``kagiban hub user ACTION``: the action run against the hub's store (migrated)."""
+def _on_hub_store(args: argparse.Namespace, command: str, action, errors: tuple[type[Exception], ...] = ()) -> int:
+    """Run ``action(engine, args)`` against the hub's store (migrated first); an error of
+    ``errors`` is printed on one line and exits 1."""
     from hub import config, migrate
     from hub.db import make_engine
 
     if not args.config:
-        command = f"kagiban hub user {args.user_command}"
         print(f"{command}: {HUB_CONFIG_HINT.format(command=command)}", file=sys.stderr)
         return 2
     engine = make_engine(config.load(args.config).db_url())
     try:
         migrate.upgrade(engine)
-        return args.user_action(engine, args)
-    finally:
-        engine.dispose()
-
-
-def _hub_station_key(args: argparse.Namespace) -> int:
-    """``kagiban hub station-key ACTION`` against the hub's store (migrated)."""
-    from hub import config, migrate
-    from hub.db import make_engine
-    from hub.station_keys import StationKeyError
-
-    if not args.config:
-        command = f"kagiban hub station-key {args.key_command}"
-        print(f"{command}: {HUB_CONFIG_HINT.format(command=command)}", file=sys.stderr)
-        return 2
-    engine = make_engine(config.load(args.config).db_url())
-    try:
-        migrate.upgrade(engine)
-        return args.key_action(engine, args)
-    except StationKeyError as exc:
+        return action(engine, args)
+    except errors as exc:
         print(f"kagiban: {exc}", file=sys.stderr)
         return 1
     finally:
         engine.dispose()
+
+
+def _hub_user(args: argparse.Namespace) -> int:
+    """``kagiban hub user ACTION``: the action run against the hub's store (migrated)."""
+    return _on_hub_store(args, f"kagiban hub user {args.user_command}", args.user_action)
+
+
+def _hub_station_key(args: argparse.Namespace) -> int:
+    """``kagiban hub station-key ACTION`` against the hub's store (migrated)."""
+    from hub.station_keys import StationKeyError
+
+    return _on_hub_store(args, f"kagiban hub station-key {args.key_command}", args.key_action, (StationKeyError,))
 
 
 def _station_key_add(engine, args: argparse.Namespace) -> int:

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from kagiban.protocol import canonical_json
 from kagiban.signing import key_id as _key_id
+from kagiban.signing import write_private_file
 
 _LOG = logging.getLogger(__name__)
 
@@ -149,12 +150,6 @@ def create_station_key(path: str | os.PathLike) -> Ed25519PrivateKey:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # whatever the umask
-        os.write(fd, station_key_pem(key))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_private_file(path, station_key_pem(key), exclusive=True)
     _LOG.info("created station signing key %s (key id %s)", path, _key_id(key.public_key()))
     return key

@@ -83,6 +83,19 @@ def load_private_key(path: str | os.PathLike) -> Ed25519PrivateKey:
     return key
 
 
+def write_private_file(path: str | os.PathLike, data: bytes, *, exclusive: bool = False) -> None:
+    """Write ``data`` (a private key) to ``path`` with mode 600 whatever the umask, and fsync it;
+    ``exclusive``: FileExistsError rather than overwrite an existing file."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def load_or_create_private_key(path: str | os.PathLike) -> Ed25519PrivateKey:
     """The key in ``path``; if the file does not exist, a new key written there with mode 600."""
     path = Path(path)
@@ -91,13 +104,7 @@ def load_or_create_private_key(path: str | os.PathLike) -> Ed25519PrivateKey:
     path.parent.mkdir(parents=True, exist_ok=True)
     key = generate_private_key()
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # whatever the umask
-        os.write(fd, private_key_pem(key))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_private_file(tmp, private_key_pem(key))
     try:
         # link, not rename: if another process created the key meanwhile, theirs wins.
         os.link(tmp, path)

@@ -48,6 +48,23 @@ def test_every_listener_authenticates_and_applies_the_acl():
         assert b.get("require_certificate") == "true" or "password_file" in b, b
 
 
+def test_every_listener_binds_the_client_id_to_the_identity_and_has_its_own_password_file():
+    _, blocks = _listeners(uncomment_password_listener(BROKER_CONF.read_text()))
+    for b in blocks:
+        assert b.get("use_username_as_clientid") == "true", b
+    files = [b["password_file"] for b in blocks if "password_file" in b]
+    assert len(files) == len(set(files)) == 2, files
+    (local,) = [b for b in blocks if b["listener"] == "1883 127.0.0.1"]
+    assert local["password_file"] == "/etc/mosquitto/kagiban-hub.passwd"
+
+
+def test_certificate_listeners_check_the_revocation_list():
+    _, blocks = _listeners(uncomment_password_listener(BROKER_CONF.read_text()))
+    for b in blocks:
+        if b.get("require_certificate") == "true":
+            assert b.get("crlfile") == "/etc/mosquitto/certs/ca.crl", b
+
+
 def test_certificate_listener_takes_the_name_from_the_certificate():
     _, blocks = _listeners(BROKER_CONF.read_text())
     (cert,) = [b for b in blocks if b["listener"] == "8883"]
@@ -61,7 +78,7 @@ def test_optional_password_listener_is_off_until_enabled():
     assert [b["listener"] for b in blocks] == ["1883 127.0.0.1", "8883"]
     _, enabled = _listeners(uncomment_password_listener(BROKER_CONF.read_text()))
     (pw,) = [b for b in enabled if b["listener"] == "8884"]
-    assert pw["password_file"] == "/etc/mosquitto/kagiban.passwd"
+    assert pw["password_file"] == "/etc/mosquitto/kagiban-stations.passwd"
     assert pw["require_certificate"] == "false"
 
 

@@ -19,7 +19,7 @@ def _script(*args: str, input: str | None = None):
 
 
 def test_new_station_connects_after_a_reload_with_the_printed_password(deployment, peers):
-    passwd = deployment.folder / "kagiban.passwd"
+    passwd = deployment.stations_passwd
     done = _script("password", "printer-7", "--passwd-file", str(passwd))
     assert done.returncode == 0, done.stderr
     printed = re.search(r"shown once.*\n\s+(\S+)\n", done.stdout)
@@ -46,7 +46,7 @@ def test_new_station_connects_after_a_reload_with_the_printed_password(deploymen
 
 
 def test_password_file_is_readable_by_the_broker_only(deployment):
-    passwd = deployment.folder / "kagiban.passwd"
+    passwd = deployment.stations_passwd
     assert _script("password", "door-3", "--passwd-file", str(passwd)).returncode == 0
     mode = stat.S_IMODE(passwd.stat().st_mode)
     assert mode & 0o007 == 0, oct(mode)  # nothing for others; group mosquitto may read

@@ -88,4 +88,4 @@ def test_the_guides_command_enables_exactly_the_password_listener(tmp_path):
     wanted = [line for line in uncomment_password_listener(BROKER_CONF.read_text()).splitlines()
               if line and not line.startswith("#")]
     assert settings == wanted
-    assert "listener 8884" in settings and "password_file /etc/mosquitto/kagiban.passwd" in settings
+    assert "listener 8884" in settings and "password_file /etc/mosquitto/kagiban-stations.passwd" in settings

@@ -143,7 +143,7 @@ class Deployment:
 
     def issue_cert(self, name: str, *extra: str) -> tuple[Path, Path]:
         """A client certificate for ``name`` made by the admin script (recorded in the CA database)."""
-        out = self.folder / "clients"
+        out = self.folder / "clients" / uuid.uuid4().hex[:8]
         done = self.script("cert", name, "--ca-cert", str(self.ca), "--ca-key", str(self.ca_key),
                            "--out", str(out), "--days", "2", *extra)
         assert done.returncode == 0, done.stderr

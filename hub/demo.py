@@ -22,6 +22,13 @@ camera, each playing a scenario:
   demo's short tray alert, and Staff 002's job, never collected, expires unprinted;
 - door-1: a badged entry, then the door opened without a tap (an intrusion).
 
+The broker is set up as a deployment's is, in miniature: a password generated at each start
+for the hub and for each unit (files of mode 0600 under ``credentials/``, named by the YAML
+files, never in them), no anonymous clients, the client id bound to the user name, and the
+deployment's ACL (config/mosquitto/acl). The demo's folder is private: what it creates there
+(databases, keys, configuration, logs) is readable by the user running it only, except the
+print server's own folder, whose filters run as another user.
+
 Every station runs, always. When a part cannot start, the banner says which and why, and so
 does the status page (a notice the demo gives the hub): without a print server (no cupsd, or a
 configuration cupsd refuses) printer-1 still runs, reads badges and reports, and its releases
@@ -68,7 +75,7 @@ if TYPE_CHECKING:
     from hub import config as hub_config
 
 from kagiban import localcups
-from kagiban.localbroker import BrokerUnavailable, Mosquitto, free_port
+from kagiban.localbroker import BrokerUnavailable, Mosquitto, free_port, generate_credentials
 from kagiban.signing import load_or_create_private_key, public_key_b64
 
 _LOG = logging.getLogger(__name__)
@@ -171,6 +178,11 @@ NAMES = {
     "door-1": "Back office door",
 }
 KIND = {sid: sid.split("-")[0] for sid in NAMES}
+HUB_USER = "kagiban-hub"
+# The deployment's ACL, as the demo runs from a checkout (like kagiban.localcups).
+ACL_FILE = localcups.ROOT / "config" / "mosquitto" / "acl"
+# Under the demo's folder: the broker passwords (NAME.password, mode 0600).
+CREDENTIALS = "credentials"
 STORY = {
     "cabinet-1": "key uses, expired training refused",
     "cabinet-2": "forced door, unknown badge, non-designated use",
@@ -252,7 +264,7 @@ class Part:
     log: Path | None = None
 
 
-def _unit_config(sid: str, broker_port: int, public_key: str, server: PrintServer) -> dict:
+def _unit_config(sid: str, broker_port: int, public_key: str, server: PrintServer, password_file: Path) -> dict:
     kind = KIND[sid]
     leds = {"factory": "mock", "led_granted": 22, "led_denied": 23, "buzzer": 24}
     timings = {"heartbeat_s": 5, "ack_timeout_s": 5}
@@ -278,7 +290,8 @@ def _unit_config(sid: str, broker_port: int, public_key: str, server: PrintServe
         "pins": pins,
         "reader": {"type": "standin"},
         "camera": {"type": "standin", "width": 640, "height": 480},
-        "broker": {"host": "127.0.0.1", "port": broker_port, "keepalive_s": 5},
+        "broker": {"host": "127.0.0.1", "port": broker_port, "keepalive_s": 5,
+                   "username": sid, "password_file": str(password_file)},
         "timings": timings,
         "storage": {"dir": f"{sid}-data"},
         "policy": {"public_key": public_key},
@@ -287,11 +300,13 @@ def _unit_config(sid: str, broker_port: int, public_key: str, server: PrintServe
 
 
 def _write_configs(data: Path, broker_port: int, web_port: int, stations: list[str], server: PrintServer,
+                   credentials: dict[str, Path],
                    notices: list[hub_config.Notice] = ()) -> tuple[Path, dict[str, tuple[Path, Path]]]:
     # The hub signs the stations' policies; each unit file carries the public key.
     signing_key = load_or_create_private_key(data / "hub" / "policy-signing.key")
     hub_cfg = {
-        "broker": {"host": "127.0.0.1", "port": broker_port},
+        "broker": {"host": "127.0.0.1", "port": broker_port, "username": HUB_USER,
+                   "password_file": str(credentials[HUB_USER])},
         "data_dir": "hub",
         "stations": [
             {"id": sid, "site": SITE, "kind": KIND[sid], "name": NAMES[sid],
@@ -312,7 +327,8 @@ def _write_configs(data: Path, broker_port: int, web_port: int, stations: list[s
     for sid in stations:
         unit_path = data / f"{sid}.yaml"
         unit_path.write_text(yaml.safe_dump(
-            _unit_config(sid, broker_port, public_key_b64(signing_key), server), allow_unicode=True))
+            _unit_config(sid, broker_port, public_key_b64(signing_key), server, credentials[sid]),
+            allow_unicode=True))
         scenario = SCENARIOS[sid]
         if KIND[sid] == "printer":
             # The terminals print to the demo's cupsd over TCP, as desks on the LAN would.
@@ -365,6 +381,9 @@ def _start_cups(data: Path) -> tuple[localcups.LocalCups | None, str]:
     if reason is not None:
         return None, reason
     cups = None
+    # cupsd and its tools make their own folder readable by its filters' user: not the demo's
+    # private umask (run()).
+    private = os.umask(0o022)
     try:
         # As root cupsd's filters run as another user, who must pass through the data folder.
         localcups.let_filters_through(data)
@@ -377,6 +396,8 @@ def _start_cups(data: Path) -> tuple[localcups.LocalCups | None, str]:
         if cups is not None:
             cups.close()
         return None, " ".join(str(exc).split())[:MAX_WHY]
+    finally:
+        os.umask(private)
 
 
 # The banner shows this much of a part's reason; the status page shows it whole (up to the
@@ -469,11 +490,17 @@ def run(*, port: int = 8080, data_dir: str | None = None, duration: float | None
         admin_password: str | None = None) -> int:
     """Run the demo until ``duration`` seconds pass or Ctrl-C; stop everything it started.
     1 if the broker or the hub could not start (every part is listed, with why)."""
-    data = Path(data_dir).resolve() if data_dir else Path(tempfile.mkdtemp(prefix="kagiban-demo-"))
-    data.mkdir(parents=True, exist_ok=True)
-    (data / LOGS).mkdir(exist_ok=True)
-    with _QuietTerminal(data / LOGS / "hub.log"):
-        return _run(data, port, duration, admin_password)
+    # Everything the demo and its units create (databases, keys, configuration, logs) is
+    # private: files 0600, folders 0700. The units inherit it.
+    previous = os.umask(0o077)
+    try:
+        data = Path(data_dir).resolve() if data_dir else Path(tempfile.mkdtemp(prefix="kagiban-demo-"))
+        data.mkdir(parents=True, exist_ok=True)
+        (data / LOGS).mkdir(exist_ok=True)
+        with _QuietTerminal(data / LOGS / "hub.log"):
+            return _run(data, port, duration, admin_password)
+    finally:
+        os.umask(previous)
 
 
 def _run(data: Path, port: int, duration: float | None, admin_password: str | None) -> int:
@@ -493,10 +520,14 @@ def _run(data: Path, port: int, duration: float | None, admin_password: str | No
     units: list[_Unit] = []
     try:
         try:
-            broker = Mosquitto(data / "mosquitto").start()
-        except BrokerUnavailable as exc:
+            # New passwords at every start: the hub and each unit have their own, nobody else gets in.
+            credentials = generate_credentials(data / CREDENTIALS, [HUB_USER, *NAMES])
+            broker = Mosquitto(data / "mosquitto", users=credentials,
+                               acl_file=ACL_FILE if ACL_FILE.exists() else None).start()
+        except (BrokerUnavailable, OSError) as exc:
             return _failed(data, [Part("broker", "FAILED", " ".join(str(exc).split()), broker_part.log)])
-        broker_part = Part("broker", "running", f"mosquitto on 127.0.0.1:{broker.port}", broker_part.log)
+        broker_part = Part("broker", "running", f"mosquitto on 127.0.0.1:{broker.port} (passwords in "
+                           f"{CREDENTIALS}/, no anonymous clients)", broker_part.log)
         cups, no_printer = _start_cups(data)
         server = PrintServer.of(cups, data)
         printers = [sid for sid in NAMES if KIND[sid] == "printer"]
@@ -509,7 +540,7 @@ def _run(data: Path, port: int, duration: float | None, admin_password: str | No
                               data / "cups" / "log" / "error_log" if (data / "cups" / "log").exists() else None)
             notices = [hub_config.Notice(part="print_server", detail=no_printer, stations=printers)]
         stations = list(NAMES)
-        hub_path, unit_files = _write_configs(data, broker.port, port, stations, server, notices)
+        hub_path, unit_files = _write_configs(data, broker.port, port, stations, server, credentials, notices)
         hub_part = Part("hub", "running", "", data / LOGS / "hub.log")
         try:
             cfg = hub_config.load(hub_path)

@@ -90,7 +90,11 @@ def _no_delay(_client: mqtt.Client, _userdata, sock) -> None:
 
 
 def connect_properties(persistent_session: bool) -> mqtt.Properties | None:
-    """CONNECT properties: a persistent session keeps the hub's queue while it restarts."""
+    """CONNECT properties: a persistent session keeps the hub's queue while it restarts.
+
+    The deployment's broker keys every session by the client's user name
+    (``use_username_as_clientid``), so the session is the hub account's whatever client id is
+    configured, and no other account can take it."""
     if not persistent_session:
         return None
     from paho.mqtt.packettypes import PacketTypes

@@ -97,3 +97,50 @@ def test_a_wrong_ca_key_leaves_no_half_made_files(tmp_path):
     done = _script("cert", "door-1", "--ca-cert", str(ca_crt), "--ca-key", str(other_key), "--out", str(out))
     assert done.returncode != 0
     assert not (out / "door-1.key").exists() and not (out / "door-1.crt").exists()
+
+
+def _ca_db_entries(ca_key) -> list[tuple[str, str, str]]:
+    """(status V/R, serial, subject) of each line of the CA database next to ``ca_key``."""
+    index = ca_key.parent / "ca-db" / "index.txt"
+    return [(f[0], f[3], f[5]) for f in (ln.split("\t") for ln in index.read_text().splitlines())]
+
+
+def test_revoke_lists_every_certificate_of_the_unit_and_only_those(tmp_path):
+    ca_crt, ca_key = make_ca(tmp_path, "ca")
+    crl = tmp_path / "ca.crl"
+    for name, out in (("door-4", "a"), ("door-4", "b"), ("door-5", "c")):  # door-4 replaced once
+        done = _script("cert", name, "--ca-cert", str(ca_crt), "--ca-key", str(ca_key), "--out", str(tmp_path / out))
+        assert done.returncode == 0, done.stderr
+    assert [(s, d) for s, _, d in _ca_db_entries(ca_key)] == [("V", "/CN=door-4"), ("V", "/CN=door-4"), ("V", "/CN=door-5")]
+
+    done = _script("revoke", "door-4", "--ca-cert", str(ca_crt), "--ca-key", str(ca_key), "--crl", str(crl),
+                   "--passwd-file", str(tmp_path / "none"), "--no-reload")
+    assert done.returncode == 0, done.stderr
+    assert [(s, d) for s, _, d in _ca_db_entries(ca_key)] == [("R", "/CN=door-4"), ("R", "/CN=door-4"), ("V", "/CN=door-5")]
+    assert stat.S_IMODE(crl.stat().st_mode) == 0o644
+    for out, ok in (("a", False), ("b", False), ("c", True)):
+        crt = next((tmp_path / out).glob("*.crt"))
+        verify = run(["openssl", "verify", "-crl_check", "-CAfile", str(ca_crt), "-CRLfile", str(crl), str(crt)],
+                     check=False)
+        assert (verify.returncode == 0) is ok, (out, verify.stdout, verify.stderr)
+
+
+def test_revoke_takes_a_certificate_made_before_the_ca_database_but_only_the_units_own(tmp_path):
+    ca_crt, ca_key = make_ca(tmp_path, "ca")
+    old = {}
+    for name in ("cabinet-6", "cabinet-7"):  # signed by hand, as the guide once did
+        run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", str(tmp_path / f"{name}.key"), "-out", str(tmp_path / f"{name}.csr"), "-subj", f"/CN={name}"])
+        run(["openssl", "x509", "-req", "-in", str(tmp_path / f"{name}.csr"), "-CA", str(ca_crt), "-CAkey", str(ca_key),
+             "-set_serial", "77" if name == "cabinet-6" else "78", "-days", "2", "-out", str(tmp_path / f"{name}.crt")])
+        old[name] = tmp_path / f"{name}.crt"
+    crl = tmp_path / "ca.crl"
+    common = ["--ca-cert", str(ca_crt), "--ca-key", str(ca_key), "--crl", str(crl),
+              "--passwd-file", str(tmp_path / "none"), "--no-reload"]
+
+    wrong = _script("revoke", "cabinet-6", *common, "--cert", str(old["cabinet-7"]))
+    assert wrong.returncode != 0 and "not cabinet-6's certificate" in wrong.stderr
+    done = _script("revoke", "cabinet-6", *common, "--cert", str(old["cabinet-6"]))
+    assert done.returncode == 0, done.stderr
+    listed = run(["openssl", "crl", "-in", str(crl), "-noout", "-text"]).stdout
+    assert re.search(r"Serial Number: 4D\b", listed) and not re.search(r"Serial Number: 4E\b", listed)

@@ -134,9 +134,22 @@ def _run(args: list[str], timeout: float = 15.0) -> subprocess.CompletedProcess:
 
 def lp(server: str, queue: str, user: str, title: str, document: Path,
        options: list[str] | tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    """What a terminal does: ``lp`` to ``server`` (host:port) as ``user``, no password."""
-    return _run([_tool("lp") or "lp", "-h", server, "-U", user, "-d", queue, "-t", title, *options,
-                 str(document)])
+    """What a signed-in terminal does: ``lp`` as the OS user ``user``.
+
+    The holding queue takes a job only from an authenticated user (config/cups/cupsd.conf). On
+    the unix socket ``server`` CUPS knows the user by the peer credentials of the process, so
+    ``lp`` runs as ``user``: directly when that is who runs this, through ``runuser`` as root.
+    Over TCP (``host:port``) lp would need the user's password, which it reads only from a
+    terminal: it is refused there, like ``lp -U``. A refusal comes back as a failed process.
+    """
+    args = [_tool("lp") or "lp", "-h", server, "-d", queue, "-t", title, *options, str(document)]
+    if server.startswith("/") and user != getpass.getuser():
+        if os.geteuid() != 0:
+            return subprocess.CompletedProcess(args, 1, "", f"lp: only root can print as {user} here")
+        args = [_tool("runuser") or "runuser", "-u", user, "--", *args]
+    elif not server.startswith("/"):
+        args[1:1] = ["-U", user]
+    return _run(args)
 
 
 def job_id(done: subprocess.CompletedProcess) -> int:
@@ -301,8 +314,8 @@ class LocalCups:
 
     def submit(self, user: str, title: str, pages: int = 1, *, queue: str,
                options: list[str] | tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-        """What a terminal does: ``lp`` over TCP as ``user`` (no password, like any terminal)."""
-        return lp(self.tcp, queue, user, title, self.document(pages), options)
+        """What a signed-in terminal does: ``lp`` on the socket as the OS user ``user``."""
+        return lp(self.socket, queue, user, title, self.document(pages), options)
 
     def submit_job(self, user: str, title: str, pages: int = 1, *, queue: str,
                    options: list[str] | tuple[str, ...] = ()) -> int:

@@ -142,14 +142,18 @@ def lp(server: str, queue: str, user: str, title: str, document: Path,
     Over TCP (``host:port``) lp would need the user's password, which it reads only from a
     terminal: it is refused there, like ``lp -U``. A refusal comes back as a failed process.
     """
-    args = [_tool("lp") or "lp", "-h", server, "-d", queue, "-t", title, *options, str(document)]
+    # The document goes in on stdin: the user need not be able to read the file's folder.
+    args = [_tool("lp") or "lp", "-h", server, "-d", queue, "-t", title, *options]
     if server.startswith("/") and user != getpass.getuser():
         if os.geteuid() != 0:
             return subprocess.CompletedProcess(args, 1, "", f"lp: only root can print as {user} here")
         args = [_tool("runuser") or "runuser", "-u", user, "--", *args]
     elif not server.startswith("/"):
         args[1:1] = ["-U", user]
-    return _run(args)
+    done = subprocess.run(args, input=Path(document).read_bytes(), capture_output=True, timeout=15.0,
+                          env=dict(os.environ, LANG="C"), check=False, cwd="/")
+    return subprocess.CompletedProcess(args, done.returncode, done.stdout.decode(errors="replace"),
+                                       done.stderr.decode(errors="replace"))
 
 
 def job_id(done: subprocess.CompletedProcess) -> int:
@@ -183,13 +187,13 @@ class LocalCups:
             os.chmod(self.dir / sub, 0o755)
         os.chmod(self.dir / "tmp", 0o1777)
         self.port = free_port()
-        self._socket_dir: Path | None = None
-        path = self.dir / "cups.sock"
-        if len(str(path)) > SOCKET_PATH_MAX:
-            # Too long for a unix socket: a short private folder for it, removed by close().
-            self._socket_dir = Path(tempfile.mkdtemp(prefix="kagiban-cups-"))
-            os.chmod(self._socket_dir, 0o755)
-            path = self._socket_dir / "cups.sock"
+        # The socket in a short folder of its own, removed by close(): a unix socket's path has
+        # a length limit, and the people printing (peer credentials) must reach it, even when
+        # ``folder`` is private (the demo's data folder is 0700).
+        self._socket_dir: Path | None = Path(tempfile.mkdtemp(prefix="kagiban-cups-"))
+        os.chmod(self._socket_dir, 0o755)
+        path = self._socket_dir / "cups.sock"
+        assert len(str(path)) <= SOCKET_PATH_MAX, path
         self.socket = str(path)
         self.log_level = log_level
         self.proc: subprocess.Popen | None = None

@@ -2,9 +2,9 @@
 config, for ``kagiban demo`` and the tests.
 
 It has its own ServerRoot, spool, state and logs in one folder, listens on a free loopback
-port (where terminals print to, as ``lp -h 127.0.0.1:PORT`` does) and on a unix socket (where a
-printer unit releases jobs, known by its peer credentials), and applies the repository's
-print-server policy (config/cups/cupsd.conf). The queues are made by
+port and on a unix socket (where terminals print as their OS users and a printer unit releases
+jobs, each known by its peer credentials; the holding queue takes only signed-in users' jobs),
+and applies the repository's print-server policy (config/cups/cupsd.conf). The queues are made by
 scripts/kagiban-print-server-setup, as on a real print server. The stand-in printer is the
 ``file:///dev/null`` device with the generic PDF PPD: CUPS runs its real filters and records
 each printed job (owner, pages) in its page log. (Only /dev/null: any other ``file:`` device
@@ -186,6 +186,9 @@ class LocalCups:
             (self.dir / sub).mkdir(exist_ok=True)
             os.chmod(self.dir / sub, 0o755)
         os.chmod(self.dir / "tmp", 0o1777)
+        # ServerKeychain (ServerRoot/ssl): cupsd makes its self-signed TLS certificate there on
+        # the first ipps:// connection, and serves no TLS when the folder is missing.
+        (self.dir / "root" / "ssl").mkdir(mode=0o700, exist_ok=True)
         self.port = free_port()
         # The socket in a short folder of its own, removed by close(): a unix socket's path has
         # a length limit, and the people printing (peer credentials) must reach it, even when

@@ -95,11 +95,11 @@ class Site:
         return run([_tool("runuser") or "runuser", "-u", COLLEAGUE, "--", *args])
 
     def ipp(self, body: str, *, user: str | None = None, password: str | None = None,
-            socket_as: str | None = None, document: Path | None = None) -> str:
+            socket_as: str | None = None, document: Path | None = None, tls: bool = False) -> str:
         """One IPP request in ipptool's language; the status the server answered.
 
-        Over TCP (anonymous, or ``user``:``password`` by HTTP Basic), or on the unix socket run
-        as the OS user ``socket_as`` (its peer credentials).
+        Over TCP (anonymous, or ``user``:``password`` by HTTP Basic; ``tls``: ipps://), or on
+        the unix socket run as the OS user ``socket_as`` (its peer credentials).
         """
         path = self.tmp / f"{uuid.uuid4().hex[:8]}.test"
         path.write_text("{\n  NAME \"attack\"\n" + body + "}\n")
@@ -113,7 +113,7 @@ class Site:
                 "-d", f"printer={self.printer}"]
         if document is not None:
             args += ["-f", str(document)]
-        args += [f"ipp://{host}/printers/{self.hold}", str(path)]
+        args += [f"{'ipps' if tls else 'ipp'}://{host}/printers/{self.hold}", str(path)]
         if socket_as is not None and socket_as != "root":
             path.chmod(0o644)
             args = [_tool("runuser") or "runuser", "-u", socket_as, "--", *args]
@@ -201,6 +201,18 @@ def test_a_job_sent_with_a_colleagues_password_free_name_is_the_senders_own(site
     assert release_at_tap(site, OWNER) == [site.job]
     wait_for(lambda: site.printed() == [(OWNER, site.job)], timeout=20, what="the owner's job printed")
     assert release_at_tap(site, COLLEAGUE) == theirs
+
+
+def test_a_terminal_signs_in_over_tls_and_its_job_is_its_users(site):
+    # What a LAN terminal does (docs/printing.md): ipps:// with the person's own password.
+    status = site.ipp(PRINT_AS_OWNER_BY_NAME, user=COLLEAGUE, password=terminal_users.password(COLLEAGUE),
+                      document=site.cups.document(1), tls=True)
+    assert status == "successful-ok"
+    assert sorted(site.held().values()) == [OWNER, COLLEAGUE]
+    # A wrong password over TLS gets no job in.
+    assert site.ipp(PRINT_AS_OWNER_BY_NAME, user=COLLEAGUE, password="not-the-password",
+                    document=site.cups.document(1), tls=True) != "successful-ok"
+    assert sorted(site.held().values()) == [OWNER, COLLEAGUE]
 
 
 @pytest.mark.parametrize("how", ["tcp", "socket"])

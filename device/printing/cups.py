@@ -5,7 +5,9 @@ holding queue, so nothing there prints, whatever hold option a client sends (``l
 no-hold`` included). A badge tap releases one user's jobs with CUPS-Move-Job to the real
 printer queue, then Release-Job for any still marked held. The print server's policy lets only
 ``@SYSTEM`` (authenticated) move, release, cancel or change jobs, so a terminal that claims
-another user's name cannot release that user's printouts.
+another user's name cannot release that user's printouts; and it takes a job only from an
+authenticated user, who is its owner. A job that names more than one owner is released to
+nobody (see ``_Attributes``).
 
 Why ``ipptool`` (Debian ``cups-ipp-utils``) run as a subprocess, rather than pycups:
 

@@ -17,8 +17,9 @@ camera, each playing a scenario:
   alone and nobody comes (refused when the pair window runs out); a second badge whose
   training has expired is refused; a pair of whom neither is on the roster shreds (the hub
   flags the session) until the bin door is opened;
-- printer-1: terminals print to the holding queue as two people (``lp`` as their print user
-  names); Staff 001's tap releases only theirs, the printout is left in the tray past the
+- printer-1: terminals print to the holding queue as two people (``lp`` run as the OS accounts
+  named by their print user names, known to cupsd by peer credentials: the demo needs those
+  accounts, and root to act as them; otherwise the prints are refused and logged); Staff 001's tap releases only theirs, the printout is left in the tray past the
   demo's short tray alert, and Staff 002's job, never collected, expires unprinted;
 - door-1: a badged entry, then the door opened without a tap (an intrusion).
 
@@ -331,9 +332,10 @@ def _write_configs(data: Path, broker_port: int, web_port: int, stations: list[s
             allow_unicode=True))
         scenario = SCENARIOS[sid]
         if KIND[sid] == "printer":
-            # The terminals print to the demo's cupsd over TCP, as desks on the LAN would.
+            # The holding queue takes a job only from a signed-in user: the terminals print on
+            # cupsd's socket as the OS users named (peer credentials; see localcups.lp).
             scenario = {**scenario, "steps": [
-                {"print": {**s["print"], "server": server.tcp, "queue": HOLD_QUEUE}} if "print" in s else s
+                {"print": {**s["print"], "server": server.socket, "queue": HOLD_QUEUE}} if "print" in s else s
                 for s in scenario["steps"]]}
         scenario_path = data / f"{sid}-scenario.yaml"
         scenario_path.write_text(yaml.safe_dump(scenario, allow_unicode=True))
@@ -434,8 +436,8 @@ def _banner(url: str, password: str, data: Path, parts: list[Part], server: Prin
              "  Parts:"]
     lines += _parts_table(parts, data)
     if server is not None:
-        lines.append(f"  Print:    lp -h {server.tcp} -U staff001 -d {HOLD_QUEUE} FILE "
-                     f"(held until Staff 001's next tap at printer-1)")
+        lines.append(f"  Print:    as the OS user staff001: lp -h {server.socket} -d {HOLD_QUEUE} FILE "
+                     f"(held until Staff 001's next tap at printer-1; the print users must be OS accounts)")
     lines.append(f"  People:   {url}registry/people (revoke a badge there and watch cabinet-1 refuse it)")
     if duration:
         lines.append(f"  Stops after {duration:.0f} s; Ctrl-C stops it sooner.")
@@ -636,7 +638,8 @@ class PrintJob(BaseModel):
     """What a terminal sends: ``pages`` blank pages titled ``title``, as ``user``."""
 
     model_config = ConfigDict(extra="forbid")
-    server: str = Field(pattern=r"^127\.0\.0\.1:\d{1,5}$")  # the demo's cupsd, loopback only
+    # The demo's cupsd: its unix socket (an absolute path, no spaces or controls).
+    server: str = Field(pattern=r"^/[^\s\x00]{1,200}\.sock$")
     queue: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,127}$")
     user: str = Field(min_length=1, max_length=64)
     title: str = Field(min_length=1, max_length=120)

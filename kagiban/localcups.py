@@ -2,9 +2,9 @@
 config, for ``kagiban demo`` and the tests.
 
 It has its own ServerRoot, spool, state and logs in one folder, listens on a free loopback
-port (where terminals print to, as ``lp -h 127.0.0.1:PORT`` does) and on a unix socket (where a
-printer unit releases jobs, known by its peer credentials), and applies the repository's
-print-server policy (config/cups/cupsd.conf). The queues are made by
+port and on a unix socket (where terminals print as their OS users and a printer unit releases
+jobs, each known by its peer credentials; the holding queue takes only signed-in users' jobs),
+and applies the repository's print-server policy (config/cups/cupsd.conf). The queues are made by
 scripts/kagiban-print-server-setup, as on a real print server. The stand-in printer is the
 ``file:///dev/null`` device with the generic PDF PPD: CUPS runs its real filters and records
 each printed job (owner, pages) in its page log. (Only /dev/null: any other ``file:`` device
@@ -134,9 +134,26 @@ def _run(args: list[str], timeout: float = 15.0) -> subprocess.CompletedProcess:
 
 def lp(server: str, queue: str, user: str, title: str, document: Path,
        options: list[str] | tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    """What a terminal does: ``lp`` to ``server`` (host:port) as ``user``, no password."""
-    return _run([_tool("lp") or "lp", "-h", server, "-U", user, "-d", queue, "-t", title, *options,
-                 str(document)])
+    """What a signed-in terminal does: ``lp`` as the OS user ``user``.
+
+    The holding queue takes a job only from an authenticated user (config/cups/cupsd.conf). On
+    the unix socket ``server`` CUPS knows the user by the peer credentials of the process, so
+    ``lp`` runs as ``user``: directly when that is who runs this, through ``runuser`` as root.
+    Over TCP (``host:port``) lp would need the user's password, which it reads only from a
+    terminal: it is refused there, like ``lp -U``. A refusal comes back as a failed process.
+    """
+    # The document goes in on stdin: the user need not be able to read the file's folder.
+    args = [_tool("lp") or "lp", "-h", server, "-d", queue, "-t", title, *options]
+    if server.startswith("/") and user != getpass.getuser():
+        if os.geteuid() != 0:
+            return subprocess.CompletedProcess(args, 1, "", f"lp: only root can print as {user} here")
+        args = [_tool("runuser") or "runuser", "-u", user, "--", *args]
+    elif not server.startswith("/"):
+        args[1:1] = ["-U", user]
+    done = subprocess.run(args, input=Path(document).read_bytes(), capture_output=True, timeout=15.0,
+                          env=dict(os.environ, LANG="C"), check=False, cwd="/")
+    return subprocess.CompletedProcess(args, done.returncode, done.stdout.decode(errors="replace"),
+                                       done.stderr.decode(errors="replace"))
 
 
 def job_id(done: subprocess.CompletedProcess) -> int:
@@ -169,14 +186,17 @@ class LocalCups:
             (self.dir / sub).mkdir(exist_ok=True)
             os.chmod(self.dir / sub, 0o755)
         os.chmod(self.dir / "tmp", 0o1777)
+        # ServerKeychain (ServerRoot/ssl): cupsd makes its self-signed TLS certificate there on
+        # the first ipps:// connection, and serves no TLS when the folder is missing.
+        (self.dir / "root" / "ssl").mkdir(mode=0o700, exist_ok=True)
         self.port = free_port()
-        self._socket_dir: Path | None = None
-        path = self.dir / "cups.sock"
-        if len(str(path)) > SOCKET_PATH_MAX:
-            # Too long for a unix socket: a short private folder for it, removed by close().
-            self._socket_dir = Path(tempfile.mkdtemp(prefix="kagiban-cups-"))
-            os.chmod(self._socket_dir, 0o755)
-            path = self._socket_dir / "cups.sock"
+        # The socket in a short folder of its own, removed by close(): a unix socket's path has
+        # a length limit, and the people printing (peer credentials) must reach it, even when
+        # ``folder`` is private (the demo's data folder is 0700).
+        self._socket_dir: Path | None = Path(tempfile.mkdtemp(prefix="kagiban-cups-"))
+        os.chmod(self._socket_dir, 0o755)
+        path = self._socket_dir / "cups.sock"
+        assert len(str(path)) <= SOCKET_PATH_MAX, path
         self.socket = str(path)
         self.log_level = log_level
         self.proc: subprocess.Popen | None = None
@@ -301,8 +321,8 @@ class LocalCups:
 
     def submit(self, user: str, title: str, pages: int = 1, *, queue: str,
                options: list[str] | tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-        """What a terminal does: ``lp`` over TCP as ``user`` (no password, like any terminal)."""
-        return lp(self.tcp, queue, user, title, self.document(pages), options)
+        """What a signed-in terminal does: ``lp`` on the socket as the OS user ``user``."""
+        return lp(self.socket, queue, user, title, self.document(pages), options)
 
     def submit_job(self, user: str, title: str, pages: int = 1, *, queue: str,
                    options: list[str] | tuple[str, ...] = ()) -> int:

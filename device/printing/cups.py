@@ -5,7 +5,9 @@ holding queue, so nothing there prints, whatever hold option a client sends (``l
 no-hold`` included). A badge tap releases one user's jobs with CUPS-Move-Job to the real
 printer queue, then Release-Job for any still marked held. The print server's policy lets only
 ``@SYSTEM`` (authenticated) move, release, cancel or change jobs, so a terminal that claims
-another user's name cannot release that user's printouts.
+another user's name cannot release that user's printouts; and it takes a job only from an
+authenticated user, who is its owner. A job that names more than one owner is released to
+nobody (see ``_Attributes``).
 
 Why ``ipptool`` (Debian ``cups-ipp-utils``) run as a subprocess, rather than pycups:
 
@@ -134,6 +136,28 @@ _PAUSE = """{
 """
 
 
+class _Attributes(dict):
+    """A response group as plistlib builds it, keeping every value of a repeated attribute.
+
+    A client on the print server's own host can send its own ``job-originating-user-name``
+    next to the one CUPS records for the authenticated user, and the job then carries both;
+    a plain dict would keep the last (the claimed) one.
+    """
+
+    def __setitem__(self, key, value):
+        if key in self:
+            self.repeated = (*getattr(self, "repeated", ()), key)
+        super().__setitem__(key, value)
+
+
+def _owner(group: dict) -> str:
+    """The job's owner, or "" (released to nobody) when it carries more than one."""
+    if "job-originating-user-name" in getattr(group, "repeated", ()):
+        _LOG.warning("job %s names more than one owner: it is released to nobody", group.get("job-id"))
+        return ""
+    return _text(group.get("job-originating-user-name"))
+
+
 def _int(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -227,7 +251,8 @@ class CupsPrintServer:
         # With -I ipptool adds a plain-text summary after the property list.
         end = done.stdout.rfind(b"</plist>")
         try:
-            report = plistlib.loads(done.stdout[: end + len(b"</plist>")]) if end >= 0 else {}
+            report = (plistlib.loads(done.stdout[: end + len(b"</plist>")], dict_type=_Attributes)
+                      if end >= 0 else {})
         except Exception:
             report = {}
         tests = {t.get("Name"): t for t in report.get("Tests", []) if isinstance(t, dict)}
@@ -266,7 +291,7 @@ class CupsPrintServer:
             if job_id is None or job_state not in (PENDING, HELD):
                 continue
             held.append(HeldJob(
-                id=job_id, user=_text(group.get("job-originating-user-name")),
+                id=job_id, user=_owner(group),
                 title=_text(group.get("job-name")), created=float(_int(group.get("time-at-creation")) or 0),
                 pages=_int(group.get("job-impressions")),
             ))

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from hub import demo
+from tests.support import terminal_users
 from tests.support.mosquitto import free_port, wait_for
 
 # Events each kind of station shows within the first half minute, one of them its own kind's.
@@ -82,6 +83,9 @@ def test_demo_runs_every_kind_of_station_serves_its_page_and_stops_cleanly():
     # Not tmp_path: as root, cupsd's filters run as "lp", who cannot pass through pytest's 0700
     # folder; a folder of our own under /tmp (the demo opens it to them) is what a user gets.
     data = Path(tempfile.mkdtemp(prefix="kagiban-demo-test-"))
+    # The demo's terminals print as these OS accounts (the holding queue wants a signed-in user).
+    for print_user in ("staff001", "staff002"):
+        terminal_users.ensure(print_user)
     port = free_port()
     out = data / "demo.out"
     started: dict[int, str] = {}  # what the demo started, noted while it runs

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from kagiban.localcups import PDF_PPD, CupsUnavailable, LocalCups, available, make_pdf
+from tests.support import terminal_users
 
 __all__ = ["PDF_PPD", "PRINTER", "TRAY_PIN", "Cups", "CupsUnavailable", "available", "make_pdf", "set_tray",
            "write_printer_config", "write_printer_hub_config"]
@@ -32,6 +33,12 @@ class Cups(LocalCups):
             if made is not None:
                 shutil.rmtree(made, ignore_errors=True)
             raise
+
+    def submit(self, user: str, title: str, pages: int = 1, *, queue: str,
+               options: list[str] | tuple[str, ...] = ()):
+        """``lp`` on the socket as the OS user ``user`` (made for the test run if missing)."""
+        terminal_users.ensure(user)
+        return super().submit(user, title, pages, queue=queue, options=options)
 
     def close(self) -> None:
         """Stop and remove the folder."""

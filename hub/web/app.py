@@ -1,8 +1,9 @@
 """The web page's Flask application, built by ``create_app`` (one per hub, one per test).
 
 Everything but ``/healthz``, the sign-in page, the language switch and static files needs a
-signed-in user: a session cookie from the sign-in page, or HTTP Basic credentials on each
-request (for integrations and Prometheus). Pages redirect to the sign-in page; the JSON API,
+signed-in user: a session cookie from the sign-in page, or on each request a personal API
+token (``Authorization: Bearer``, hub.web.tokens) or HTTP Basic credentials (for integrations
+and Prometheus). Pages redirect to the sign-in page; the JSON API,
 ``/metrics``, snapshots and the live stream answer 401 with JSON instead.
 
 The session-signing key never comes from the YAML file: ``web.secret_key_env`` names an

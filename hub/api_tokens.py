@@ -167,6 +167,12 @@ def revoke(engine: Engine, key_id: str, *, actor: str, owner: str | None = None,
     return True
 
 
+def revoke_all(engine: Engine, username: str, *, actor: str) -> int:
+    """Revoke every unrevoked token of ``username`` (e.g. when the user is deactivated); how many."""
+    keys = [t.key_id for t in list_tokens(engine, username, include_revoked=False)]
+    return sum(revoke(engine, key, actor=actor, owner=username) for key in keys)
+
+
 def list_tokens(engine: Engine, username: str | None = None, *, include_revoked: bool = True) -> list[TokenInfo]:
     """Tokens (of one user, or everyone's), newest first."""
     query = select(*_COLUMNS).join(users, users.c.id == api_tokens.c.user_id).order_by(api_tokens.c.id.desc())

@@ -257,7 +257,10 @@ def _user_deactivate(engine, args: argparse.Namespace) -> int:
     if not deactivate(engine, args.username):
         print(f"kagiban: no active user {args.username}", file=sys.stderr)
         return 1
-    print(f"kagiban: user {args.username} can no longer sign in", file=sys.stderr)
+    from hub.api_tokens import revoke_all  # so reactivating the user later brings none of them back
+
+    revoked = revoke_all(engine, args.username, actor="cli")
+    print(f"kagiban: user {args.username} can no longer sign in ({revoked} API token(s) revoked)", file=sys.stderr)
     return 0
 
 

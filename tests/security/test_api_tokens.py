@@ -83,3 +83,18 @@ def test_a_deactivated_users_token_is_refused_on_the_next_request(hub, capsys):
     assert _get(hub.web.port, "/api/stations", f"Bearer {token}")[0] == 200
     assert deactivate(hub.engine, "prometheus")
     assert _get(hub.web.port, "/api/stations", f"Bearer {token}")[0] == 401
+
+
+def test_deactivating_a_user_revokes_their_tokens_for_good(hub, capsys, monkeypatch):
+    assert main(["hub", "token", "add", "--config", str(hub.config_path), "--username", "prometheus",
+                 "--name", "prometheus"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert main(["hub", "user", "deactivate", "--config", str(hub.config_path), "--username", "prometheus"]) == 0
+    assert "1 API token(s) revoked" in capsys.readouterr().err
+    # The account comes back (a new password): its old token does not.
+    monkeypatch.setenv("KAGIBAN_TEST_PASSWORD", PASSWORD)
+    assert main(["hub", "user", "add", "--config", str(hub.config_path), "--username", "prometheus",
+                 "--role", "auditor", "--password-env", "KAGIBAN_TEST_PASSWORD", "--replace"]) == 0
+    assert _get(hub.web.port, "/api/stations", f"Bearer {token}")[0] == 401
+    basic = "Basic " + base64.b64encode(f"prometheus:{PASSWORD}".encode()).decode()
+    assert _get(hub.web.port, "/api/stations", basic)[0] == 200

@@ -465,7 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "it to --file, mode 600, for Prometheus' credentials_file).")
     u.add_argument("--username", required=True)
     u.add_argument("--name", required=True, help="what uses it, e.g. prometheus")
-    u.add_argument("--file", default=None, help="write the token here (mode 600; must not exist) instead of printing it")
+    u.add_argument("--file", default=None,
+                   help="write the token here (mode 600; must not exist) instead of printing it")
     u.add_argument("--actor", default="cli", help="who the change log names (default: cli)")
     u.set_defaults(token_action=_token_add)
     u = token_commands.add_parser("list", parents=[hub_config], help="list tokens (never the tokens themselves)",

@@ -32,6 +32,7 @@ from sqlalchemy import Engine, select
 
 from hub.config import HubConfig
 from hub.schema import events, policies, stations
+from hub.spreadsheet import csv_line, write_cell
 from hub.timestamps import utc_text
 
 _LOG = logging.getLogger(__name__)
@@ -361,7 +362,6 @@ HEADERS_EN = {
     "last": "Last user of the day", "event_id": "Event ID",
 }
 ENTRIES_EN = {"use": "Key use", "not_opened": "Unlocked, not opened", "forced": "Forced open"}
-_TIME_TEXT = "%Y-%m-%d %H:%M:%S"
 
 
 @dataclass(frozen=True)
@@ -400,29 +400,15 @@ def _cells(row: LedgerRow, labels: Labels) -> list[Any]:
     ]
 
 
-def _csv_text(value: Any) -> Any:
-    kind = type(value)
-    if kind is str:
-        return value
-    if kind is datetime and value.tzinfo is None and value.year >= 1000:
-        # The same text as strftime(_TIME_TEXT) for a naive time with a four-digit year, at a
-        # fraction of its cost (three times a row).
-        return value.isoformat(" ", "seconds")
-    if isinstance(value, datetime):
-        return value.strftime(_TIME_TEXT)
-    if isinstance(value, date):
-        return value.isoformat()
-    return "" if value is None else value
-
-
 def table_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     """Any table as CSV: UTF-8 with a byte-order mark, so Excel shows Japanese correctly;
-    times as ``YYYY-MM-DD HH:MM:SS``, days as ``YYYY-MM-DD``. The other ledgers use it too."""
+    times as ``YYYY-MM-DD HH:MM:SS``, days as ``YYYY-MM-DD``; text a spreadsheet would
+    evaluate is written as text (hub.spreadsheet). The other ledgers use it too."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(list(header))
+    writer.writerow(csv_line(header))
     for row in rows:
-        writer.writerow([_csv_text(value) for value in row])
+        writer.writerow(csv_line(row))
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -439,7 +425,8 @@ def table_xlsx(
     title: str = "",
 ) -> bytes:
     """Any table as an Excel workbook: a bold, frozen header row, real date-time cells, widths
-    that fit; ``rows`` are (cells, highlighted) and highlighted rows are bold on yellow."""
+    that fit, text always as text (hub.spreadsheet); ``rows`` are (cells, highlighted) and
+    highlighted rows are bold on yellow."""
     from openpyxl import Workbook
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -450,18 +437,18 @@ def table_xlsx(
     ws.title = "".join(ch for ch in sheet if ch not in "[]:*?/\\")[:31] or "Sheet1"
     first = 1
     if title:
-        ws.cell(row=1, column=1, value=title).font = Font(bold=True, size=12)
+        write_cell(ws, title, 1, 1).font = Font(bold=True, size=12)
         first = 3
     header = [str(h) for h in header]  # lazy translations become plain text
     for col, text in enumerate(header, start=1):
-        cell = ws.cell(row=first, column=col, value=text)
+        cell = write_cell(ws, text, first, col)
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DDE6F0")
     widths = [len(h) * (2 if not h.isascii() else 1) + 2 for h in header]
     highlight = PatternFill("solid", fgColor="FFF2CC")
     for n, (cells, marked) in enumerate(rows, start=first + 1):
         for col, value in enumerate(cells, start=1):
-            cell = ws.cell(row=n, column=col, value=value)
+            cell = write_cell(ws, value, n, col)
             if isinstance(value, datetime):
                 cell.number_format = "yyyy-mm-dd hh:mm:ss"
                 width = 20

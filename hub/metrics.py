@@ -3,7 +3,8 @@
 
 Each web app gets its own CollectorRegistry, so two hubs in one process (tests) never share
 or double-register metrics. The scrape endpoint is ``/metrics`` on the web page, behind the
-same sign-in as the rest (a session cookie or HTTP Basic, e.g. Prometheus ``basic_auth``).
+same sign-in as the rest: for Prometheus a personal API token (``authorization`` with a
+``credentials_file``; hub.api_tokens), which costs far less per scrape than HTTP Basic's argon2.
 
 ``stats()`` returns a mapping with any of: ``ingested``, ``duplicates``, ``quarantined``,
 ``snapshots``, ``backlog`` (ints) and ``broker_connected`` (bool). Without it, the totals

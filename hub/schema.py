@@ -235,6 +235,23 @@ users = Table(
     CheckConstraint("role IN ('admin', 'supervisor', 'auditor')", name="role"),
 )
 
+# Personal API tokens (hub.api_tokens): only the token's SHA-256 is kept; ``key_id`` is the
+# token's public part, to find the row and to name the token in lists and the change log.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("key_id", String(16), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False),  # sha256 hex of the whole token
+    Column("name", String(64), nullable=False),
+    Column("created_at", String(27), nullable=False),
+    Column("last_used_at", String(27), nullable=True),
+    Column("revoked_at", String(27), nullable=True),
+    Column("revoked_by", String(64), nullable=True),
+)
+Index("ix_api_tokens_user", api_tokens.c.user_id)
+
 
 # --- The registry (hub.registry): people, badges, trainings, designations, their change log.
 # Calendar dates are DATE (local dates of the site, no instant); the log's instants are UTC

@@ -165,6 +165,50 @@ def _station_key_retire(engine, args: argparse.Namespace) -> int:
     return 0
 
 
+def _hub_token(args: argparse.Namespace) -> int:
+    """``kagiban hub token ACTION`` against the hub's store (migrated)."""
+    from hub.api_tokens import TokenError
+
+    return _on_hub_store(args, f"kagiban hub token {args.token_command}", args.token_action, (TokenError,))
+
+
+def _token_add(engine, args: argparse.Namespace) -> int:
+    from hub.api_tokens import create
+
+    made = create(engine, args.username, args.name, actor=args.actor)
+    if args.file:
+        from kagiban.signing import write_private_file
+
+        # Prometheus' authorization.credentials_file: the token alone, mode 600.
+        write_private_file(args.file, made.token.encode() + b"\n", exclusive=True)
+        print(f"kagiban: token {made.info.hint} ({made.info.name}) of {args.username} written to {args.file} "
+              "(mode 600)", file=sys.stderr)
+    else:
+        print(made.token)
+        print(f"kagiban: token {made.info.hint} ({made.info.name}) of {args.username}: shown only this once",
+              file=sys.stderr)
+    return 0
+
+
+def _token_list(engine, args: argparse.Namespace) -> int:
+    from hub.api_tokens import list_tokens
+
+    for t in list_tokens(engine, args.username):
+        state = f"revoked {t.revoked_at} by {t.revoked_by}" if t.revoked_at else "active"
+        print(f"{t.username}\t{t.hint}\t{t.name}\tmade {t.created_at}\tlast used {t.last_used_at or 'never'}\t{state}")
+    return 0
+
+
+def _token_revoke(engine, args: argparse.Namespace) -> int:
+    from hub.api_tokens import revoke
+
+    if not revoke(engine, args.key_id, actor=args.actor):
+        print(f"kagiban: no unrevoked token {args.key_id}", file=sys.stderr)
+        return 1
+    print(f"kagiban: token {args.key_id} revoked: it is refused from now on", file=sys.stderr)
+    return 0
+
+
 def _read_password(args: argparse.Namespace) -> str | None:
     import getpass
     import os
@@ -213,7 +257,10 @@ def _user_deactivate(engine, args: argparse.Namespace) -> int:
     if not deactivate(engine, args.username):
         print(f"kagiban: no active user {args.username}", file=sys.stderr)
         return 1
-    print(f"kagiban: user {args.username} can no longer sign in", file=sys.stderr)
+    from hub.api_tokens import revoke_all  # so reactivating the user later brings none of them back
+
+    revoked = revoke_all(engine, args.username, actor="cli")
+    print(f"kagiban: user {args.username} can no longer sign in ({revoked} API token(s) revoked)", file=sys.stderr)
     return 0
 
 
@@ -405,6 +452,32 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Retire a key: it verifies what it signed, and signs no new outbox.")
     u.add_argument("--key-id", required=True)
     u.set_defaults(key_action=_station_key_retire)
+    q = hub_commands.add_parser(
+        "token",
+        help="make, list or revoke personal API tokens (scripts, Prometheus)",
+        description="Personal API tokens: sent as `Authorization: Bearer TOKEN` to the API and /metrics. "
+        "Only a hash is stored; the token is shown once. Users make their own on their page (/account).",
+    )
+    q.set_defaults(func=_hub_token)
+    token_commands = q.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    u = token_commands.add_parser("add", parents=[hub_config], help="make a token for a user",
+                                  description="Make a token for an active user and print it once (or write "
+                                  "it to --file, mode 600, for Prometheus' credentials_file).")
+    u.add_argument("--username", required=True)
+    u.add_argument("--name", required=True, help="what uses it, e.g. prometheus")
+    u.add_argument("--file", default=None,
+                   help="write the token here (mode 600; must not exist) instead of printing it")
+    u.add_argument("--actor", default="cli", help="who the change log names (default: cli)")
+    u.set_defaults(token_action=_token_add)
+    u = token_commands.add_parser("list", parents=[hub_config], help="list tokens (never the tokens themselves)",
+                                  description="List tokens: user, start, name, made, last used, revoked.")
+    u.add_argument("--username", default=None)
+    u.set_defaults(token_action=_token_list)
+    u = token_commands.add_parser("revoke", parents=[hub_config], help="revoke a token (refused at once)",
+                                  description="Revoke a token by its key id (the 8 characters after kgb_).")
+    u.add_argument("--key-id", required=True)
+    u.add_argument("--actor", default="cli", help="who the change log names (default: cli)")
+    u.set_defaults(token_action=_token_revoke)
 
     p = sub.add_parser(
         "verify",

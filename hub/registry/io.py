@@ -44,6 +44,7 @@ from hub.registry.common import STAFF_NO_PATTERN, fold, nfkc
 from hub.registry.log import RegistryError, writing
 from hub.registry.trainings import add_attendance_row, insert_session
 from hub.schema import attendance, badges, people, training_sessions, trainings
+from hub.spreadsheet import csv_line, read_csv_text, write_cell
 from kagiban.badge_id import BadgeIdError, normalise_badge_id
 
 _LOG = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ def _read_csv(data: bytes) -> tuple[list[tuple[int, list[Any]]], list[RowProblem
     start = 1
     try:
         for cells in reader:
-            rows.append((start, cells))
+            rows.append((start, [read_csv_text(c) for c in cells]))  # our own export's text marks undone
             start = reader.line_num + 1
             if len(rows) > MAX_ROWS:
                 return [], [RowProblem(start, "", f"more than {MAX_ROWS} rows")]
@@ -527,32 +528,29 @@ def export_attendance(
     if fmt == "csv":
         buffer = _io.StringIO(newline="")
         writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(header)
+        writer.writerow(csv_line(header))
         for row in rows:
-            writer.writerow([c.isoformat() if isinstance(c, date) else c for c in row])
+            writer.writerow(csv_line(row))
         return buffer.getvalue().encode("utf-8-sig")
     return _xlsx(header, rows, "受講記録" if lang == "ja" else "attendance")
 
 
 def _xlsx(header: list[str], rows: list[list[Any]], title: str) -> bytes:
     import openpyxl
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
 
     book = openpyxl.Workbook()
     ws = book.active
     ws.title = title
-    ws.append(header)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for values in rows:
-        # Characters a worksheet cannot hold (control characters) are left out of the cell.
-        ws.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in values])
-        for cell in ws[ws.max_row]:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # text that starts with "=" stays text, not a formula
+    for col, text in enumerate(header, start=1):
+        write_cell(ws, text, 1, col).font = Font(bold=True)
+    for n, values in enumerate(rows, start=2):
+        for col, value in enumerate(values, start=1):
+            # Text stays text (never a formula); control characters are left out of the cell.
+            cell = write_cell(ws, value, n, col)
+            if isinstance(value, str):
                 cell.number_format = "@"
-            elif isinstance(cell.value, (date, datetime)):
+            elif isinstance(value, (date, datetime)):
                 cell.number_format = "yyyy-mm-dd"
     for letter, width in zip("ABCDEF", (12, 18, 30, 12, 10, 18), strict=True):
         ws.column_dimensions[letter].width = width

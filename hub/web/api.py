@@ -1,5 +1,6 @@
-"""The JSON API, for integrations: the same sign-in as the pages (a session cookie, or HTTP
-Basic credentials on every request); 401 JSON when neither is given. Read only.
+"""The JSON API, for integrations: the same sign-in as the pages (a session cookie, a personal
+API token as ``Authorization: Bearer`` (hub.api_tokens), or HTTP Basic credentials on every
+request); 401 JSON when none is given. Read only.
 
 - ``GET /api/stations``
 - ``GET /api/events?station=&person=&kind=&day=YYYY-MM-DD&before=ROW_NO&limit=``

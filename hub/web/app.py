@@ -1,8 +1,9 @@
 """The web page's Flask application, built by ``create_app`` (one per hub, one per test).
 
 Everything but ``/healthz``, the sign-in page, the language switch and static files needs a
-signed-in user: a session cookie from the sign-in page, or HTTP Basic credentials on each
-request (for integrations and Prometheus). Pages redirect to the sign-in page; the JSON API,
+signed-in user: a session cookie from the sign-in page, or on each request a personal API
+token (``Authorization: Bearer``, hub.web.tokens) or HTTP Basic credentials (for integrations
+and Prometheus). Pages redirect to the sign-in page; the JSON API,
 ``/metrics``, snapshots and the live stream answer 401 with JSON instead.
 
 The session-signing key never comes from the YAML file: ``web.secret_key_env`` names an
@@ -191,6 +192,9 @@ def create_app(
     from hub.web import registry_pages  # people, badges, trainings, designations (issue 4)
 
     app.register_blueprint(registry_pages.bp)
+    from hub.web import tokens  # the user's own page: personal API tokens (issue 12)
+
+    app.register_blueprint(tokens.bp)
     pages.register_template_helpers(app)
 
     app.before_request(_require_login)
@@ -233,7 +237,13 @@ def _init_login(app: Flask) -> None:
 
     @manager.request_loader
     def _basic(req):
-        # HTTP Basic for integrations: checked on every request, never turned into a session.
+        # A personal API token (Authorization: Bearer), or HTTP Basic, for integrations:
+        # checked on every request, never turned into a session.
+        from hub.web.tokens import bearer_user
+
+        user = bearer_user(req)
+        if user is not None:
+            return user
         auth = req.authorization
         if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
             return None

@@ -1,6 +1,7 @@
 """For operators: ``/healthz`` (no sign-in; says only whether the store and the broker
-connection work) and ``/metrics`` (Prometheus text, behind the normal sign-in: a session or
-HTTP Basic, e.g. a Prometheus ``basic_auth`` scrape with an auditor account).
+connection work) and ``/metrics`` (Prometheus text, behind the normal sign-in: a session, a
+personal API token (``Authorization: Bearer``, hub.api_tokens; how Prometheus should scrape, with
+an auditor account's token file) or HTTP Basic (an argon2 check on every scrape).
 
 ``/metrics`` is not opened to loopback without a password on purpose: behind a reverse proxy
 on the same machine every request would come from 127.0.0.1.

@@ -94,6 +94,7 @@ LOG_ENTITIES: dict[str, Any] = {
     "station_settings": _l("Station settings"),
     "after_hours_user": _l("After-hours user"),
     "roster": _l("Shredder roster"),
+    "api_token": _l("API token"),  # hub.api_tokens: made and revoked on the user's own page
 }
 LOG_ACTIONS: dict[str, Any] = {
     "add": _l("Added"),

@@ -604,6 +604,7 @@ def _snapshot_row(snap: Snapshot, received_at: str) -> dict[str, Any]:
         "sha256": hashlib.sha256(image).hexdigest(),
         "image": image,
         "received_at": received_at,
+        "clock_unsynced": bool(snap.clock_unsynced),
     }
 
 

@@ -242,3 +242,23 @@ def test_a_key_deleted_with_sql_is_named(trail, store, capsys):
                              "log entry 1 records it")
     assert parts["checkpoints"].startswith("checkpoints: CONTRADICTED: checkpoint 2 ")
     assert f"station key {trail.station_key}, registered at the checkpoint, is not in the registry" in parts["checkpoints"]
+
+
+def test_a_key_replaced_with_sql_and_rows_resigned_is_named_altered(trail, store, capsys):
+    forger = Ed25519PrivateKey.generate()
+    conn = sqlite3.connect(store)
+    with conn:  # the insider's public key under the station's genuine key id
+        conn.execute("UPDATE station_keys SET public_key = ? WHERE key_id = ?", (public_key_b64(forger), trail.station_key))
+    conn.close()
+    _resign(store, forger, range(22, 24))
+    conn = sqlite3.connect(store)
+    with conn:
+        conn.execute("UPDATE events SET key_id = ? WHERE seq IN (22, 23)", (trail.station_key,))
+    conn.close()
+    recompute_chain(store)
+    code, parts = audit(trail, store, capsys)
+    assert code == 1
+    assert parts["keys"].startswith(f"keys: TAMPERED: 1 entries; station key {trail.station_key} of cabinet-1 altered "
+                                    "(public_key) against log entry 1; rows it signed: row 1 (cabinet-1 seq 1)")
+    assert parts["checkpoints"].startswith("checkpoints: CONTRADICTED: checkpoint 2 ")
+    assert f"station key {trail.station_key} of cabinet-1 is not what the checkpoint recorded" in parts["checkpoints"]

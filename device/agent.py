@@ -665,8 +665,10 @@ class Agent:
                 event_id=event_id,
                 site=self.site,
                 station=self.station,
-                taken_at=datetime.now(self.tz),
+                # The station's clock, as its events carry (not the camera's, nor the bare system's).
+                taken_at=self.clock.now(self.tz),
                 image=base64.b64encode(jpeg).decode(),
+                clock_unsynced=True if self.clock.synchronised() is False else None,
             )
             self.post(("snapshot", snap))
 

@@ -66,6 +66,7 @@ RULE_NAMES: dict[str, tuple[str, str]] = {
     "camera_ok": ("カメラの回復", "Camera working again"),
     "clock_skew": ("端末の時計のずれ", "Station clock off"),
     "clock_unsynced": ("端末の時計が未同期", "Station clock not synchronised"),
+    "bad_signature": ("署名を検証できないイベント", "Event with a bad signature"),
 }
 SEVERITY_NAMES: dict[str, tuple[str, str]] = {
     "info": ("情報", "Info"),
@@ -95,6 +96,7 @@ _REASONS: dict[str, tuple[str, str]] = {
     "unsigned": ("署名なし", "not signed"),
     "unknown_key": ("ハブ以外の鍵で署名", "signed with an unknown key"),
     "bad_signature": ("署名が一致しない", "signature does not match"),
+    "retired_key": ("廃止済みの鍵で署名", "signed with a retired key"),
     "bad_schema": ("形式の誤り", "malformed"),
     "wrong_station": ("別の端末あて", "meant for another station"),
     "older_version": ("保持している版より古い", "older than the one held"),
@@ -219,6 +221,11 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
     "clock_unsynced": ("{station_name}の時計が時刻同期されていません（{time}）。同期されるまでの記録には印が付きます。",
                        "The clock of {station_name} is not synchronised ({time}); its records are marked until "
                        "it is."),
+    # A signed event refused at ingest (hub.refusals); the first of each station until acknowledged.
+    "bad_signature": ("{station_name}から署名を検証できないイベント（連番{seq}、{reason}）を受け取りました（{time}）。"
+                      "保存せず隔離しています。端末の鍵と登録内容を確認してください。",
+                      "{station_name} sent an event (seq {seq}) whose signature the hub refused ({reason}) at "
+                      "{time}; it is quarantined, not stored. Check the unit's key against the one registered."),
 }
 
 

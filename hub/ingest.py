@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select, upda
 from hub.audit.entries import next_quarantine_id, record_quarantine, record_snapshots
 from hub.chain import canonical_json, content_json, row_hash_text
 from hub.db import begin_write
+from hub.refusals import Refusal, first_refusals, fold_repeats
 from hub.schema import (
     QUARANTINE_PAYLOAD_MAX,
     chain_head,
@@ -105,6 +106,7 @@ class Committed:
     heartbeats: list[Heartbeat] = field(default_factory=list)
     snapshots: list[str] = field(default_factory=list)  # event ids of new snapshots
     clocks: list[ClockReading] = field(default_factory=list)  # one per heartbeat
+    refused: list[Refusal] = field(default_factory=list)  # signed events quarantined a first time
 
 
 CommittedCallback = Callable[[Committed], None]
@@ -189,7 +191,7 @@ class _Outcome:
         self.quarantined += other.quarantined
         self.snapshots += other.snapshots
         self.held += other.held
-        for name in ("events", "presence", "heartbeats", "snapshots", "clocks"):
+        for name in ("events", "presence", "heartbeats", "snapshots", "clocks", "refused"):
             getattr(self.committed, name).extend(getattr(other.committed, name))
         for (site, station, inc), (seqs, snaps) in other.acks.items():
             for seq in seqs:
@@ -327,7 +329,7 @@ class Ingest:
         self.held += outcome.held
         self._acknowledge(outcome)
         c = outcome.committed
-        if self._on_committed is not None and (c.events or c.presence or c.heartbeats or c.snapshots):
+        if self._on_committed is not None and (c.events or c.presence or c.heartbeats or c.snapshots or c.refused):
             try:
                 self._on_committed(c)
             except Exception:
@@ -509,6 +511,9 @@ class Ingest:
                 if log is not None:
                     log_rows.append(log)
 
+        if q_rows:
+            q_rows = fold_repeats(conn, q_rows)  # a refused signed event resent: counted, not copied
+            out.committed.refused.extend(first_refusals(q_rows, {i.station: i.site for i in items}))
         out.quarantined = len(q_rows)
         out.committed.events.extend(new_events)
         out.committed.presence.extend(log_rows)
@@ -604,11 +609,18 @@ def _snapshot_row(snap: Snapshot, received_at: str) -> dict[str, Any]:
         "sha256": hashlib.sha256(image).hexdigest(),
         "image": image,
         "received_at": received_at,
+        "clock_unsynced": bool(snap.clock_unsynced),
     }
 
 
 def _quarantine_row(item: _Item, reason: str, detail: str) -> dict[str, Any]:
+    event = item.model if isinstance(item.model, Event) else None
     return {
+        "station": item.station or None,
+        "incarnation": event.incarnation or "" if event is not None else None,
+        "seq": event.seq if event is not None else None,
+        "repeats": 0,
+        "last_at": None,
         "received_at": item.received_at,
         "topic": item.topic,
         "reason": reason,

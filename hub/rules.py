@@ -45,6 +45,11 @@ Rules, one alert each:
 - policy_rejected: a ``policy.rejected`` event: the station refused a policy offered to it
   (critical when the signature is missing or wrong - someone else published on its topic -,
   else a warning).
+- bad_signature: a signed event the hub refused (``bad_signature``, ``unknown_key``,
+  ``retired_key``, ``unsigned`` from an enrolled station; hub.refusals), critical: someone may
+  be publishing on the station's topic, or the unit's key is not the registered one. Raised the
+  first time, and again only after that alert was acknowledged; the station's resends of the
+  same event are counted in quarantine, never alerted again.
 - policy_stale: a station that keeps reporting (in its heartbeats) an older policy version
   than the hub's latest for ``POLICY_STALE_S`` seconds while online; once per station and
   latest version. The grace counts from when the rules first see it behind, so a station that
@@ -75,6 +80,7 @@ from hub.config import HubConfig
 from hub.db import begin_write
 from hub.hours import is_business_time
 from hub.ingest import ClockReading, Committed
+from hub.refusals import Refusal
 from hub.schema import alerts, events, policies, station_log, stations
 from hub.shred_ledger import session_flags
 from hub.timestamps import now_utc, utc_text
@@ -421,6 +427,8 @@ class Rules:
                 self._seqs.setdefault((hb.station, hb.incarnation or ""), _Seqs()).expect(hb.next_seq, now)
             for reading in c.clocks:
                 self._clock(self._station(reading.station, reading.site), reading)
+            for refusal in c.refused:
+                self._refused(refusal)
 
     def _station(self, station_id: str, site: str) -> _Station:
         st = self._stations.get(station_id)
@@ -644,6 +652,20 @@ class Rules:
             st.unsynced = True
         elif reading.synced is True and st.unsynced:
             st.unsynced = False
+
+    def _refused(self, refusal: Refusal) -> None:
+        """bad_signature, unless one for the station is still open (not yet acknowledged)."""
+        with self.engine.connect() as conn:
+            open_one = conn.execute(select(alerts.c.id).where(
+                alerts.c.station == refusal.station, alerts.c.rule == "bad_signature",
+                alerts.c.state == "open").limit(1)).first()
+        if open_one is not None:
+            return
+        site = refusal.site or self._station(refusal.station, refusal.site).site
+        base = self._base_params(site, refusal.station, _parse_utc(refusal.received_at))
+        self._raise("bad_signature", "critical", {
+            **base, "reason": refusal.reason, "seq": refusal.seq, "incarnation": refusal.incarnation,
+            "detail": refusal.detail[:200]})
 
     def _storage(self, station_id: str, st: _Station, unrecorded: int, error: str | None,
                  now: datetime) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
 
 GENESIS_HASH = "0" * 64
 
@@ -88,6 +90,8 @@ snapshots = Table(
     # The station's signature over event_signing.snapshot_statement(event_id, station, sha256).
     Column("signature", String(88), nullable=False, server_default=""),
     Column("key_id", String(16), nullable=False, server_default=""),
+    # The station's clock was not synchronised when it took the frame (protocol revision 5).
+    Column("clock_unsynced", Boolean, nullable=False, server_default=sa_false()),
     Index(None, "station", "taken_at"),
 )
 
@@ -120,7 +124,16 @@ quarantine = Table(
     Column("detail", Text, nullable=False),
     Column("size", Integer, nullable=False),  # of the whole payload
     Column("payload", LargeBinary, nullable=False),  # first QUARANTINE_PAYLOAD_MAX bytes
+    # A refused signed event is kept once per (station, incarnation, seq, reason): a station
+    # resends until acked, so later copies only count (``repeats``, the last at ``last_at``).
+    # Not in the quarantine side log's entries: the first copy is what is kept as evidence.
+    Column("station", String(64)),
+    Column("incarnation", String(36)),
+    Column("seq", BigInteger),
+    Column("repeats", Integer, nullable=False, server_default="0"),
+    Column("last_at", String(27)),
     Index(None, "reason", "received_at"),
+    Index(None, "station", "incarnation", "seq", "reason"),
 )
 
 STATION_STATES = ("online", "offline", "unknown")
@@ -407,7 +420,7 @@ closeouts = Table(
 # transaction, and signed checkpoints (``checkpoints``, and the log kept off the hub) hold
 # the heads so a rewritten side log is named like a rewritten events chain.
 
-SIDE_PARTS = ("alerts", "signins", "registry", "quarantine", "snapshots")
+SIDE_PARTS = ("alerts", "signins", "registry", "quarantine", "snapshots", "keys")
 
 side_log = Table(
     "side_log",

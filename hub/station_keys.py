@@ -18,10 +18,12 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from hub.audit.entries import record_key
 from hub.db import begin_write
 from hub.schema import events, station_keys
 from hub.timestamps import now_utc, utc_text
@@ -78,6 +80,11 @@ def load_keys(conn: Connection) -> dict[str, StationKey]:
     }
 
 
+def _columns(key: "StationKey") -> dict[str, Any]:
+    return {"station": key.station, "key_id": key.key_id, "public_key": key.public_key,
+            "added_at": key.added_at, "retired_at": key.retired_at}
+
+
 def list_keys(engine: Engine, station: str | None = None) -> list[StationKey]:
     """Registered keys (of one station if given), oldest first."""
     with engine.connect() as conn:
@@ -111,8 +118,13 @@ def add_key(engine: Engine, station: str, public_key: str, *, replace: bool = Fa
         if active:
             conn.execute(update(station_keys).where(station_keys.c.key_id.in_([k.key_id for k in active]))
                          .values(retired_at=now))
+            for k in active:
+                record_key(conn, "retired", {**_columns(k), "retired_at": now})
         conn.execute(insert(station_keys).values(
             station=station, key_id=kid, public_key=public_key.strip(), added_at=now, note=note))
+        # The key log (covered by the checkpoints) is what tells the tooling's keys from others.
+        record_key(conn, "added", {"station": station, "key_id": kid, "public_key": public_key.strip(),
+                                   "added_at": now, "retired_at": None})
     _LOG.info("registered key %s for %s%s", kid, station,
               f" (retired {', '.join(k.key_id for k in active)})" if active else "")
     retired = [StationKey(k.station, k.key_id, k.public_key, k.added_at, now, k.note) for k in active]
@@ -129,6 +141,7 @@ def retire_key(engine: Engine, kid: str) -> StationKey:
         if not key.active:
             raise StationKeyError("already_retired", f"key {kid} was retired at {key.retired_at}")
         conn.execute(update(station_keys).where(station_keys.c.key_id == kid).values(retired_at=now))
+        record_key(conn, "retired", {**_columns(key), "retired_at": now})
     return StationKey(key.station, key.key_id, key.public_key, key.added_at, now, key.note)
 
 

@@ -8,8 +8,12 @@ never leaves the unit. So, row by row:
 - a signed row whose signature does not match its stored signed text: ``bad_signature``;
 - a signed row whose columns differ from what its signed text says: ``altered``;
 - a row signed by a key not registered for its station: ``unknown_key``;
-- an unsigned row of a station that had a registered key when the row says it arrived, or in
-  an incarnation whose other rows are signed: ``unsigned`` (inserted by someone without the key);
+- an unsigned row of a station that had a registered key when the row says it arrived, that
+  follows the station's first signed row in the chain, or whose seq is above the first signed
+  seq of its incarnation: ``unsigned`` (inserted by someone without the key). An enrolled station's
+  unsigned rows before all of that are its rows from before enrollment: counted apart
+  ("N rows from before enrollment (unsigned, accepted)"), never lumped with the rows of
+  stations that were never enrolled;
 - a sequence number missing inside an incarnation (they count from 1): ``missing`` (deleted);
 - a snapshot whose image does not hash to its stored sha256: ``snapshot_replaced``; whose
   sha256 is not what the station signed: ``snapshot_bad_signature``; unsigned from an enrolled
@@ -71,7 +75,8 @@ class SignatureReport:
     """What check_signatures() found."""
 
     signed: int = 0
-    unsigned: int = 0  # rows of stations not enrolled then (not a problem by themselves)
+    unsigned: int = 0  # rows of stations never enrolled (not a problem by themselves)
+    before_enrollment: int = 0  # unsigned rows an enrolled station stored before its first key
     snapshots: int = 0
     keys: int = 0
     problems: list[SignatureProblem] = field(default_factory=list)
@@ -89,7 +94,8 @@ class SignatureReport:
         state = "OK" if self.ok else "TAMPERED"
         out.append(
             f"{state}: {self.signed} signed rows and {self.snapshots} snapshots checked "
-            f"against {self.keys} station keys; {self.unsigned} rows unsigned from stations not enrolled then"
+            f"against {self.keys} station keys; {self.before_enrollment} rows from before enrollment "
+            f"(unsigned, accepted); {self.unsigned} rows unsigned from stations never enrolled"
         )
         return out
 
@@ -136,7 +142,8 @@ def _check_events(conn, keys, enrolled: dict[str, str], report: SignatureReport)
     cols = [events.c[name] for name in (
         "row_no", "site", "station", "seq", "event_id", "kind", "at", "badge", "person", "data",
         "incarnation", "received_at", "signed", "signature", "key_id")]
-    signed_incarnations: set[tuple[str, str]] = set()
+    first_signed_seq: dict[tuple[str, str], int] = {}  # (station, incarnation) -> lowest signed seq
+    first_signed: dict[str, int] = {}  # station -> row_no of its first signed row
     unsigned_of_enrolled: list[Any] = []
     result = conn.execution_options(yield_per=_STREAM_ROWS).execute(select(*cols).order_by(events.c.row_no))
     for row in result:
@@ -147,7 +154,9 @@ def _check_events(conn, keys, enrolled: dict[str, str], report: SignatureReport)
                 report.unsigned += 1
             continue
         report.signed += 1
-        signed_incarnations.add((row.station, row.incarnation))
+        group = (row.station, row.incarnation)
+        first_signed_seq[group] = min(first_signed_seq.get(group, row.seq), row.seq)
+        first_signed.setdefault(row.station, row.row_no)
         key = _key_for(keys, row.key_id, row.station)
         if key is None:
             report.problems.append(SignatureProblem("unknown_key", _row_where(row), f"key {row.key_id}", row.row_no))
@@ -161,10 +170,14 @@ def _check_events(conn, keys, enrolled: dict[str, str], report: SignatureReport)
         if differ:
             report.problems.append(SignatureProblem("altered", _row_where(row), ", ".join(differ), row.row_no))
     for row in unsigned_of_enrolled:
-        if row.received_at >= enrolled[row.station] or (row.station, row.incarnation) in signed_incarnations:
-            report.problems.append(SignatureProblem("unsigned", _row_where(row), row_no=row.row_no))
+        # received_at is the insider's to write; the chain order is not (the checkpoints hold it).
+        if (row.received_at >= enrolled[row.station] or row.row_no > first_signed.get(row.station, 1 << 62)
+                or row.seq > first_signed_seq.get((row.station, row.incarnation), 1 << 62)):
+            report.problems.append(SignatureProblem(
+                "unsigned", _row_where(row), f"its station's key was registered at {enrolled[row.station]}",
+                row.row_no))
         else:
-            report.unsigned += 1
+            report.before_enrollment += 1
 
 
 def _check_sequences(conn, report: SignatureReport) -> None:

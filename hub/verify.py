@@ -4,9 +4,10 @@ it is intact.
 The parts are a list of checks (``PARTS``), each given the same :class:`Context` and returning
 one :class:`PartResult`: the events chain; the stations' signatures over their events and
 snapshots (hub.store_signatures); the side logs (alerts and acknowledgements, sign-ins,
-registry changes, quarantined messages, snapshot bytes), each recomputed and held against its
-table both ways; and, with ``--checkpoints PATH``, the signed checkpoints kept off the hub,
-each of which the store must extend.
+registry changes, quarantined messages, snapshot bytes, the station keys the tooling added and
+retired), each recomputed and held against its table both ways; and, with ``--checkpoints
+PATH``, the signed checkpoints kept off the hub, each of which the store must extend (its rows,
+seqs and side logs, and the station keys it recorded).
 """
 from __future__ import annotations
 
@@ -23,11 +24,11 @@ from sqlalchemy import Connection, Engine, func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from hub.audit.checkpoints import Checkpoint, SignedLine, read_log
-from hub.audit.entries import ACK_COLUMNS, ALERT_COLUMNS, REGISTRY_COLUMNS, quarantine_entry
+from hub.audit.checkpoints import Checkpoint, SignedLine, key_digest, read_log
+from hub.audit.entries import ACK_COLUMNS, ALERT_COLUMNS, KEY_COLUMNS, REGISTRY_COLUMNS, quarantine_entry
 from hub.chain import SideReport, verify, verify_side
 from hub.db import make_engine
-from hub.schema import GENESIS_HASH, alerts, events, quarantine, registry_log, side_log, snapshots
+from hub.schema import GENESIS_HASH, alerts, events, quarantine, registry_log, side_heads, side_log, snapshots, station_keys
 from hub.store_signatures import check_signatures
 from kagiban.signing import key_id
 
@@ -203,6 +204,51 @@ def check_snapshots(ctx: Context) -> PartResult:
     return _side(ctx, "snapshots", _snapshots)
 
 
+def _signed_by(conn: Connection, kid: str, upto: int | None = None) -> str:
+    """The rows ``kid`` signed (up to row ``upto``), as verify names them."""
+    query = select(events.c.row_no, events.c.station, events.c.seq).where(events.c.key_id == kid)
+    if upto is not None:
+        query = query.where(events.c.row_no <= upto)
+    rows = conn.execute(query.order_by(events.c.row_no)).all()
+    if not rows:
+        return "it signed no stored row"
+    named = ", ".join(f"row {r.row_no} ({r.station} seq {r.seq})" for r in rows[:5])
+    more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+    return f"rows it signed: {named}{more} ({len(rows)} rows)"
+
+
+def _keys(conn: Connection, entries: list[dict[str, Any]]) -> tuple[str | None, str]:
+    logged: dict[str, dict[str, Any]] = {}  # key id -> its last entry: the state the tooling left
+    for e in entries:
+        logged[e.get("key_id")] = e
+    rows = {r["key_id"]: r for r in conn.execute(select(station_keys).order_by(station_keys.c.id)).mappings()}
+    for kid, row in rows.items():
+        e = logged.get(kid)
+        if e is None:
+            return (f"station key {kid} of {row['station']} (added_at {row['added_at']}) is not in the key log: "
+                    f"added outside the tooling; {_signed_by(conn, kid)}"), ""
+        changed = [k for k in KEY_COLUMNS if row[k] != e.get(k)]
+        if changed == ["retired_at"] and e.get("retired_at") is None:
+            return (f"station key {kid} of {row['station']} retired outside the tooling (retired_at "
+                    f"{row['retired_at']}; log entry {e['_n']} has it active)"), ""
+        if changed:
+            return (f"station key {kid} of {row['station']} altered ({', '.join(changed)}) against log entry "
+                    f"{e['_n']}; {_signed_by(conn, kid)}"), ""
+    for kid, e in logged.items():
+        if kid not in rows:
+            return f"station key {kid} of {e.get('station')} deleted: log entry {e['_n']} records it", ""
+    active = sum(1 for r in rows.values() if r["retired_at"] is None)
+    return None, f" ({len(rows)} keys, {active} active)"
+
+
+def check_keys(ctx: Context) -> PartResult:
+    """The station-key registry against the key log the tooling appends (hub.station_keys)."""
+    with ctx.engine.connect() as conn:
+        if conn.execute(select(side_heads.c.n).where(side_heads.c.part == "keys")).first() is None:
+            return PartResult("keys", True, "keys: not checked (this store predates the key log)")
+    return _side(ctx, "keys", _keys)
+
+
 # --- checkpoints ---
 
 class _Lookups:
@@ -216,6 +262,8 @@ class _Lookups:
         self._stored: dict[tuple[str, str, int], bool] = {}
         self._side: dict[tuple[str, int], str | None] = {}
         self._side_top: dict[str, int] = {}
+        self.keys = {r["key_id"]: r for r in conn.execute(select(station_keys)).mappings()} \
+            if "station_keys" in inspect(conn).get_table_names() else {}
 
     def row_hash(self, row_no: int) -> str | None:
         if row_no not in self._row_hash:
@@ -244,8 +292,40 @@ class _Lookups:
         return self._side_top[part]
 
 
+def _key_contradiction(store: _Lookups, cp: Checkpoint) -> str | None:
+    """What in the station-key registry contradicts the keys ``cp`` recorded (version 2)."""
+    if cp.keys is None:
+        return None
+    for kid, digest in sorted(cp.keys.items()):
+        row = store.keys.get(kid)
+        if row is None:
+            return f"station key {kid}, registered at the checkpoint, is not in the registry (deleted)"
+        if key_digest(row["station"], row["public_key"], row["added_at"], row["retired_at"]) == digest:
+            continue
+        # Retired since (later than the checkpoint): the validity period the checkpoint saw, extended.
+        if row["retired_at"] is not None and row["retired_at"] > cp.at \
+                and key_digest(row["station"], row["public_key"], row["added_at"], None) == digest:
+            continue
+        return (f"station key {kid} of {row['station']} is not what the checkpoint recorded (its station, "
+                f"public key or validity period altered); {_signed_by(store.conn, kid)}")
+    for kid, row in sorted(store.keys.items()):
+        if kid in cp.keys:
+            continue
+        if row["added_at"] <= cp.at:
+            return (f"station key {kid} of {row['station']} says it was added at {row['added_at']}, but the "
+                    f"checkpoint did not know it (added later, backdated); {_signed_by(store.conn, kid)}")
+        signed = _signed_by(store.conn, kid, upto=cp.rows)
+        if not signed.startswith("it signed no"):
+            return (f"station key {kid} of {row['station']}, added after the checkpoint, signed rows the "
+                    f"checkpoint vouched for (re-signed): {signed.split(': ', 1)[1]}")
+    return None
+
+
 def _contradiction(store: _Lookups, cp: Checkpoint) -> str | None:
     """What in the store contradicts ``cp``, or None if the store extends it."""
+    keys = _key_contradiction(store, cp)
+    if keys is not None:
+        return keys
     last = store.last_row
     if cp.rows > last:
         return f"the store has {last} event rows, the checkpoint vouched for {cp.rows}: " \
@@ -317,7 +397,7 @@ def check_station_signatures(ctx: Context) -> PartResult:
 
 
 PARTS: list[Part] = [check_events, check_station_signatures, check_alerts, check_signins, check_registry, check_quarantine,
-                     check_snapshots, check_checkpoints]
+                     check_snapshots, check_keys, check_checkpoints]
 
 
 def run(db_url: str, out: TextIO | None = None, *, checkpoints: str | Path | None = None,

@@ -485,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
         "what was altered",
         description="Recompute the hash chain of stored events, check every stored station signature "
         "against the registered keys and every outbox incarnation for missing seqs, and recompute the "
-        "side logs (alerts, sign-ins, registry, quarantine, snapshots), one line per part; with "
+        "side logs (alerts, sign-ins, registry, quarantine, snapshots, station keys), one line per part; with "
         "--checkpoints, prove the store extends every signed checkpoint kept off the hub. Exit 0 if "
         "intact, 1 if not, 2 if it cannot tell.",
     )

@@ -47,7 +47,7 @@ VERSION = 1
 # 3: ``clock_synced`` on Heartbeat, ``data.clock_unsynced`` on events; a strict wire (duplicate
 # keys, NaN/Infinity and offsets beyond +-14:00 refused).
 # 4: ``key_id`` and ``sig`` on Event and Snapshot (the station's signature, kagiban.event_signing).
-REVISION = 4
+REVISION = 5
 DEFAULT_PREFIX = "kagiban"
 
 # Channels a station publishes on, and channels the hub publishes on.
@@ -209,9 +209,13 @@ class Snapshot(_Strict):
 
     ``key_id`` and ``sig``: the station's signature over
     ``kagiban.event_signing.snapshot_statement`` (event id, station, sha256 of the image).
+
+    ``taken_at`` is the station's clock (device.clock), as its events' times are;
+    ``clock_unsynced`` (revision 5) is true when that clock was not synchronised, and left out
+    otherwise.
     """
 
-    OMIT_IF_NONE = frozenset({"key_id", "sig"})
+    OMIT_IF_NONE = frozenset({"clock_unsynced", "key_id", "sig"})
 
     v: Version = VERSION
     event_id: str = Field(pattern=UUID_PATTERN)
@@ -220,6 +224,7 @@ class Snapshot(_Strict):
     taken_at: Instant
     content_type: Literal["image/jpeg"] = "image/jpeg"
     image: str  # base64
+    clock_unsynced: Literal[True] | None = None
     key_id: str | None = Field(default=None, pattern=KEY_ID_PATTERN)
     sig: str | None = Field(default=None, pattern=SIGNATURE_PATTERN)
 

@@ -6,7 +6,12 @@ each close-out the hub signs, with an audit key of its own (Ed25519), a checkpoi
 
 - ``rows`` and ``head``: the events chain's last row number and hash;
 - ``stations``: each station's highest stored seq, per incarnation;
-- ``side``: each side log's last entry number and hash (hub.chain.append_side);
+- ``side``: each side log's last entry number and hash (hub.chain.append_side), the station
+  key log (``keys``) among them;
+- ``keys`` (version 2): every registered station key by key id, with a digest of its station,
+  public key and validity period (``key_digest``), so a key added, altered, backdated or
+  removed in the database after the checkpoint is named by ``kagiban verify --checkpoints``,
+  and so are the rows such a key signed;
 - ``at``, ``reason`` (periodic, closeout, start) and ``store_bytes``.
 
 One checkpoint is one JSON line ``{"checkpoint": {...}, "key_id": "...", "signature": "..."}``,
@@ -19,6 +24,7 @@ table (the status page's sizes) and put into the daily close-out message.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import logging.handlers
@@ -37,7 +43,7 @@ from sqlalchemy import Engine, func, insert, select
 from hub.audit.store_size import measure
 from hub.config import HubConfig, SyslogTarget
 from hub.db import begin_write
-from hub.schema import SIDE_PARTS, chain_head, checkpoints, events, side_heads
+from hub.schema import SIDE_PARTS, chain_head, checkpoints, events, side_heads, station_keys
 from hub.timestamps import now_utc, utc_text
 from kagiban.configfile import ConfigError
 from kagiban.protocol import canonical_json
@@ -45,7 +51,7 @@ from kagiban.signing import key_id, load_or_create_private_key
 
 _LOG = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2  # 2: ``keys``
 LOG_FILE_NAME = "checkpoints.jsonl"
 REASONS = ("start", "periodic", "closeout")
 
@@ -85,6 +91,7 @@ class Checkpoint(_Frozen):
     stations: tuple[StationSeq, ...]
     side: dict[str, SideHead]
     store_bytes: int | None = None
+    keys: dict[str, str] | None = None  # key id -> key_digest(); None in version 1 lines
 
     def summary(self) -> str:
         """One line for people: time, rows, head."""
@@ -111,6 +118,13 @@ class SignedLine:
 
 # --- making one ---
 
+def key_digest(station: str, public_key: str, added_at: str, retired_at: str | None) -> str:
+    """What a checkpoint records of one station key: sha256 (128 bits, hex) of its station,
+    public key and validity period in canonical JSON."""
+    body = {"station": station, "public_key": public_key, "added_at": added_at, "retired_at": retired_at}
+    return hashlib.sha256(canonical_json(body)).hexdigest()[:32]
+
+
 def build(engine: Engine, reason: str, now: datetime | None = None) -> Checkpoint:
     """The store's checkpoint now, read in one transaction."""
     with engine.connect() as conn, conn.begin():
@@ -120,10 +134,12 @@ def build(engine: Engine, reason: str, now: datetime | None = None) -> Checkpoin
             .group_by(events.c.station, events.c.incarnation)
             .order_by(events.c.station, events.c.incarnation)).all()
         side = {r.part: SideHead(n=r.n, hash=r.hash) for r in conn.execute(select(side_heads))}
+        keys = {r.key_id: key_digest(r.station, r.public_key, r.added_at, r.retired_at)
+                for r in conn.execute(select(station_keys).order_by(station_keys.c.key_id))}
     return Checkpoint(
         at=utc_text(now or now_utc()), reason=reason, rows=head.row_no, head=head.hash,
         stations=tuple(StationSeq(station=s, incarnation=i, seq=q) for s, i, q in top),
-        side={p: side[p] for p in SIDE_PARTS if p in side}, store_bytes=measure(engine),
+        side={p: side[p] for p in SIDE_PARTS if p in side}, store_bytes=measure(engine), keys=keys,
     )
 
 

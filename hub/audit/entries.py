@@ -8,7 +8,9 @@ One entry per change an auditor relies on, appended in the same transaction as t
 - ``registry``: every ``registry_log`` row, as stored;
 - ``quarantine``: every quarantined message (its columns, the payload's sha256);
 - ``snapshots``: ``stored`` (sha256 and size of the image bytes) and ``expired`` (deleted
-  after the retention period; its hash stays here).
+  after the retention period; its hash stays here);
+- ``keys``: every station key ``added`` or ``retired`` with the tooling (hub.station_keys),
+  with its validity period as it then stood.
 
 ``kagiban verify`` (hub.verify) holds the tables against these entries both ways.
 """
@@ -23,7 +25,7 @@ from sqlalchemy import Connection, Engine, func, select
 
 from hub.chain import append_side
 from hub.db import begin_write
-from hub.schema import alerts, quarantine, registry_log, snapshots
+from hub.schema import alerts, quarantine, registry_log, snapshots, station_keys
 from hub.timestamps import now_utc, utc_text
 
 _LOG = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ REGISTRY_COLUMNS = ("id", "at", "actor", "entity", "key", "action", "before", "a
 QUARANTINE_COLUMNS = ("id", "received_at", "topic", "reason", "detail", "size")
 SNAPSHOT_COLUMNS = ("event_id", "site", "station", "taken_at", "content_type", "sha256", "received_at")
 SIGNIN_OPS = ("signed_in", "refused", "signed_out")
+KEY_COLUMNS = ("station", "key_id", "public_key", "added_at", "retired_at")
+KEY_OPS = ("added", "retired")
 
 
 # --- entries ---
@@ -63,6 +67,13 @@ def snapshot_expired(event_id: str, sha256: str, at: str) -> dict[str, Any]:
     return {"op": "expired", "event_id": event_id, "sha256": sha256, "at": at}
 
 
+def key_entry(op: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    """A station key as the tooling left it (``op``: added, retired)."""
+    if op not in KEY_OPS:
+        raise ValueError(f"unknown key op {op!r}")
+    return {"op": op, **{k: row[k] for k in KEY_COLUMNS}}
+
+
 # --- appending (each in the caller's transaction) ---
 
 def record_alert_raised(conn: Connection, alert_id: int, row: Mapping[str, Any]) -> None:
@@ -83,6 +94,10 @@ def record_quarantine(conn: Connection, rows: list[Mapping[str, Any]]) -> None:
 
 def record_snapshots(conn: Connection, rows: list[Mapping[str, Any]]) -> None:
     append_side(conn, "snapshots", [(r["received_at"], snapshot_stored(r, len(r["image"]))) for r in rows])
+
+
+def record_key(conn: Connection, op: str, row: Mapping[str, Any]) -> None:
+    append_side(conn, "keys", [(row["retired_at"] if op == "retired" else row["added_at"], key_entry(op, row))])
 
 
 def record_signin(engine: Engine, op: str, user: str, remote: str | None) -> None:
@@ -114,8 +129,19 @@ def adopt_existing(conn: Connection) -> None:
             record_alert_acked(conn, row["id"], row)
     reg = conn.execute(select(registry_log).order_by(registry_log.c.id)).mappings().all()
     append_side(conn, "registry", [(r["at"], registry_entry(r)) for r in reg])
-    q = conn.execute(select(quarantine).order_by(quarantine.c.id)).mappings().all()
+    # Only the columns of revision 0008 (this runs inside it; later ones add more).
+    q_cols = [quarantine.c[k] for k in (*QUARANTINE_COLUMNS, "payload")]
+    q = conn.execute(select(*q_cols).order_by(quarantine.c.id)).mappings().all()
     record_quarantine(conn, list(q))
     cols = [snapshots.c[k] for k in SNAPSHOT_COLUMNS] + [func.length(snapshots.c.image).label("size")]
     snaps = conn.execute(select(*cols).order_by(snapshots.c.received_at, snapshots.c.event_id)).mappings().all()
     append_side(conn, "snapshots", [(r["received_at"], snapshot_stored(r, r["size"])) for r in snaps])
+
+
+def adopt_keys(conn: Connection) -> None:
+    """Enter the keys registered before the key log existed (migration 0010): each added, and
+    retired if it is, in registration order."""
+    for row in conn.execute(select(station_keys).order_by(station_keys.c.id)).mappings().all():
+        record_key(conn, "added", {**row, "retired_at": None})
+        if row["retired_at"] is not None:
+            record_key(conn, "retired", row)

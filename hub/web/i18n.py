@@ -130,6 +130,7 @@ ALERT_RULES: dict[str, Any] = {
     "camera_ok": _l("Camera working again"),
     "clock_skew": _l("Station clock off"),
     "clock_unsynced": _l("Station clock not synchronised"),
+    "bad_signature": _l("Event with a bad signature"),
 }
 
 SEVERITIES: dict[str, Any] = {

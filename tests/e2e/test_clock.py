@@ -5,12 +5,14 @@ ahead; the hub raises clock_unsynced and clock_skew, flags what they record, and
 page shows each station's offset."""
 import base64
 import json
+from datetime import datetime
 
 import pytest
 
 from device import config as device_config
 from device.agent import Agent
 from device.clock import StandinClock
+from device.simulate import set_door
 from hub import config as hub_config
 from hub.alerts import list_alerts
 from hub.service import Hub
@@ -73,5 +75,33 @@ def test_an_unsynchronised_clock_and_one_ten_minutes_ahead_raise_their_alerts(br
         assert len(_alerts(hub, "clock_unsynced")) == 1 and len(_alerts(hub, "clock_skew")) == 1
     finally:
         for agent in agents:
+            agent.stop()
+        hub.stop()
+
+
+def test_a_snapshot_carries_the_station_clock_and_its_unsynchronised_flag(broker, prefix, tmp_path):
+    hub = Hub(hub_config.load(write_hub_config(tmp_path, broker.port, prefix)))
+    hub.start()
+    clocks = {"cabinet-1": StandinClock(offset_s=0.0, synced=False), "cabinet-2": StandinClock(offset_s=600.0)}
+    agents = {station: Agent(device_config.load(write_unit_config(tmp_path, broker.port, prefix, station)),
+                             clock=clock).start() for station, clock in clocks.items()}
+    db = hub_db(tmp_path / "hub.yaml")
+    try:
+        for agent in agents.values():
+            wait_for(lambda a=agent: a.call(lambda x: x._connected), timeout=15, what="agent connected")
+            set_door(agent, True)  # forced: a door.forced event and its snapshot
+        rows = wait_for(lambda: (r := query(db, "SELECT station, taken_at, received_at, clock_unsynced FROM snapshots"
+                                                " ORDER BY station")) and len(r) == 2 and r,
+                        timeout=20, what="both snapshots stored")
+        (st1, taken1, recv1, flag1), (st2, taken2, recv2, flag2) = rows
+        ahead = (datetime.fromisoformat(taken2.replace("Z", "+00:00"))
+                 - datetime.fromisoformat(recv2.replace("Z", "+00:00"))).total_seconds()
+        behind = (datetime.fromisoformat(taken1.replace("Z", "+00:00"))
+                  - datetime.fromisoformat(recv1.replace("Z", "+00:00"))).total_seconds()
+        # The not-synchronised station says so on its photo; the other's photo has its clock's time.
+        assert (st1, flag1) == ("cabinet-1", 1) and -30 < behind <= 1
+        assert (st2, flag2) == ("cabinet-2", 0) and 570 < ahead <= 601
+    finally:
+        for agent in agents.values():
             agent.stop()
         hub.stop()

@@ -78,6 +78,31 @@ def fill(folder: Path, rows: int = 8) -> SignedStore:
     return SignedStore(db, signer, incarnation, snapshot_event)
 
 
+def fill_enrolled_later(folder: Path, before: int = 3, after: int = 4) -> SignedStore:
+    """A station that sent ``before`` unsigned events (seq 1..before), was then enrolled, and
+    sent ``after`` signed ones in the same outbox incarnation, all through the hub's ingest."""
+    db = folder / "kagiban.db"
+    engine = make_engine(f"sqlite:///{db}")
+    migrate.upgrade(engine)
+    key = create_station_key(folder / "station.key")
+    signer = EventSigner(key)
+    incarnation = str(uuid6.uuid7())
+    ingest = Ingest(engine, prefix="p")
+    for seq in range(1, before + 1):
+        ev, _signed = signed_event(signer, seq, incarnation)
+        ingest.submit(f"p/{SITE}/{STATION}/event", dumps(ev))
+    ingest.start()
+    ingest.stop()
+    add_key(engine, STATION, public_key_b64(key))
+    ingest = Ingest(engine, prefix="p")
+    for seq in range(before + 1, before + after + 1):
+        ingest.submit(f"p/{SITE}/{STATION}/event", signed_event(signer, seq, incarnation)[1])
+    ingest.start()
+    ingest.stop()
+    engine.dispose()
+    return SignedStore(db, signer, incarnation, "")
+
+
 def recompute_chain(db: Path) -> None:
     """What an insider with the database does after changing rows: every row's prev_hash and
     hash and the chain head recomputed with the project's own hash function."""

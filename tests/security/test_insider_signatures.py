@@ -11,7 +11,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kagiban.event_signing import EventSigner
 from tests.hub.helpers import JPEG
-from tests.security.signed_store import STATION, fill, kagiban_verify, recompute_chain, signed_event
+from tests.security.signed_store import (
+    STATION,
+    fill,
+    fill_enrolled_later,
+    kagiban_verify,
+    recompute_chain,
+    signed_event,
+)
 
 
 def _sql(db, sql, *args):
@@ -30,7 +37,7 @@ def test_an_intact_signed_store_verifies(tmp_path):
     assert lines[:2] == [
         "events: OK: 8 rows, chain intact",
         "signatures: OK: 8 signed rows and 1 snapshots checked against 1 station keys; "
-        "0 rows unsigned from stations not enrolled then",
+        "0 rows from before enrollment (unsigned, accepted); 0 rows unsigned from stations never enrolled",
     ]
 
 
@@ -81,8 +88,9 @@ def test_a_row_inserted_and_the_chain_recomputed_is_named(tmp_path):
     assert done.returncode == 1
     lines = done.stdout.splitlines()
     assert lines[0] == "events: OK: 10 rows, chain intact"
-    assert ("signatures: TAMPERED: row 5 (cabinet-1 seq 9): unsigned, though its station signs every event "
-            "(inserted without the station's key)") in lines
+    assert any(line.startswith("signatures: TAMPERED: row 5 (cabinet-1 seq 9): unsigned, though its station signs "
+                               "every event (inserted without the station's key): its station's key was registered at ")
+               for line in lines)
     assert ("signatures: TAMPERED: row 6 (cabinet-1 seq 10): its signature does not match what is stored "
             "(altered, or inserted without the station's key)") in lines
 
@@ -121,3 +129,36 @@ def test_a_snapshot_image_replaced_alone_is_named(tmp_path):
     assert done.returncode == 1
     assert (f"signatures: TAMPERED: snapshot of event {store.snapshot_event} ({STATION}): image does not match its "
             "stored hash (replaced)") in done.stdout.splitlines()
+
+
+def test_rows_from_before_enrollment_are_counted_apart_and_accepted(tmp_path):
+    store = fill_enrolled_later(tmp_path, before=3, after=4)
+    done = kagiban_verify(store.db)
+    print(done.stdout)
+    assert done.returncode == 0, done.stdout
+    assert ("signatures: OK: 4 signed rows and 0 snapshots checked against 1 station keys; "
+            "3 rows from before enrollment (unsigned, accepted); 0 rows unsigned from stations never enrolled"
+            ) in done.stdout.splitlines()
+
+
+def test_an_unsigned_row_after_enrollment_is_named_even_with_a_backdated_receive_time(tmp_path):
+    store = fill_enrolled_later(tmp_path, before=3, after=4)
+    con = sqlite3.connect(store.db)
+    con.row_factory = sqlite3.Row
+    first = dict(con.execute("SELECT * FROM events WHERE seq=1").fetchone())
+    con.close()
+    # Seq 8, unsigned, appended after the signed rows, its receive time set to before enrollment.
+    ev, _signed = signed_event(store.signer, 8, store.incarnation, person="staff-777")
+    row = {**first, "row_no": 8, "seq": 8, "event_id": ev.id, "person": "staff-777"}
+    _sql(store.db, f"INSERT INTO events ({','.join(row)}) VALUES ({','.join('?' * len(row))})", *row.values())
+    recompute_chain(store.db)
+    done = kagiban_verify(store.db)
+    print(done.stdout)
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert lines[0] == "events: OK: 8 rows, chain intact"
+    named = [line for line in lines if line.startswith("signatures: TAMPERED: row 8 (cabinet-1 seq 8): unsigned")]
+    assert len(named) == 1 and "its station's key was registered at " in named[0]
+    # The three genuine rows from before enrollment are still accepted, and counted apart.
+    summary = next(line for line in lines if "signed rows and" in line)
+    assert "3 rows from before enrollment (unsigned, accepted)" in summary

@@ -528,6 +528,16 @@ class PolicyReset(_Strict):
     nonce: str = Field(pattern=r"^[0-9a-f]{32}$")
 
 
+class SignedControl(_Strict):
+    """What travels on the ``policy-control`` topic: a key change (retained) or a reset (once),
+    signed over ``canonical_json(control)`` (kagiban.signing.sign_control)."""
+
+    v: Version = VERSION
+    control: Annotated[Union[PolicyKeyChange, PolicyReset], Field(discriminator="type")]
+    key_id: str = Field(pattern=KEY_ID_PATTERN)
+    signature: str = Field(min_length=1)
+
+
 def canonical_json(obj: Any) -> bytes:
     """The one byte form of a JSON value that is signed: sorted keys, no spaces, UTF-8."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

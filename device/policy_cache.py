@@ -193,9 +193,14 @@ class PolicyCache:
         if self._pending is None:
             return False
         try:
-            return self.offer(self._pending)
-        except PolicyRejected:
+            accepted = self._offer(self._pending)
+        except PolicyRejected as exc:  # logged when it was first refused; not again each time
+            self.refused = exc.reason
+            if exc.reason not in RETRY_REASONS:
+                self._pending = None
             return False
+        self.refused, self._pending = None, None
+        return accepted
 
     def control(self, payload: bytes) -> bool:
         """Take a key change or reset; True if it changed anything.

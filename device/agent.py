@@ -168,7 +168,7 @@ class Agent:
         )
         self.policy, policy_damage = open_policy(
             data / "policy.json", site=self.site, station=self.station, public_key=cfg.policy.public_key,
-            now=lambda: self.clock.now(self.tz), slack_s=cfg.policy.future_slack_s,
+            clock=lambda: self.clock.now(self.tz), slack_s=cfg.policy.future_slack_s,
             max_age_s=cfg.policy.max_age_h * 3600.0, when_expired=cfg.policy.when_expired,
         )
         self.storage_damage = [d for d in (outbox_damage, policy_damage) if d is not None]

@@ -66,7 +66,7 @@ class PolicyCache:
         site: str,
         station: str,
         public_key: str | Ed25519PublicKey,
-        now: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = _utc_now,
         slack_s: float = 3600.0,
         max_age_s: float = 14 * 86400.0,
         when_expired: Literal["flag", "deny"] = "flag",
@@ -74,7 +74,7 @@ class PolicyCache:
         self.path = Path(path)
         self.site = site
         self.station = station
-        self._now = now
+        self._now = clock  # this unit's wall clock (device.clock), aware
         self.slack = timedelta(seconds=slack_s)
         self.max_age = timedelta(seconds=max_age_s)
         self.when_expired = when_expired

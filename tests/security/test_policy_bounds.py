@@ -52,7 +52,7 @@ def real_policy(at: datetime, badges=None, *, key=HUB_KEY, version=None, validit
 
 def open_cache(tmp_path, clock, key=HUB_KEY, **options) -> PolicyCache:
     return PolicyCache(tmp_path / "policy.json", site=SITE, station=STATION,
-                       public_key=signing.public_key_b64(key), now=clock, **options)
+                       public_key=signing.public_key_b64(key), clock=clock, **options)
 
 
 def refusal(cache: PolicyCache, payload: bytes, method: str = "offer") -> str:

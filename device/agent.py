@@ -167,7 +167,9 @@ class Agent:
             signer=self.signer,
         )
         self.policy, policy_damage = open_policy(
-            data / "policy.json", site=self.site, station=self.station, public_key=cfg.policy.public_key
+            data / "policy.json", site=self.site, station=self.station, public_key=cfg.policy.public_key,
+            clock=lambda: self.clock.now(self.tz), slack_s=cfg.policy.future_slack_s,
+            max_age_s=cfg.policy.max_age_h * 3600.0, when_expired=cfg.policy.when_expired,
         )
         self.storage_damage = [d for d in (outbox_damage, policy_damage) if d is not None]
         # The logic asks decide(badge); the agent supplies the wall-clock time of the tap.
@@ -450,6 +452,14 @@ class Agent:
             except PolicyRejected as exc:
                 _LOG.error("policy refused: %s", exc)
                 self._report_rejected(exc)
+        elif what == "policy-control":
+            held = self.policy.version
+            try:
+                if self.policy.control(item[1]) and self.policy.version != held:
+                    _LOG.info("policy version %s in force after a key change or reset", self.policy.version)
+            except PolicyRejected as exc:
+                _LOG.error("policy control message refused: %s", exc)
+                self._report_rejected(exc)
         elif what == "link":
             self._connected = item[1]
             self._inflight.clear()
@@ -495,6 +505,8 @@ class Agent:
             self._resend(now)
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.cfg.timings.heartbeat_s
+            # A policy refused while this clock was behind may be good now.
+            self.policy.retry_pending()
             self._heartbeat(now)
 
     @staticmethod
@@ -614,6 +626,8 @@ class Agent:
         data.setdefault("policy_version", self.policy.version)
         if self.clock.synchronised() is False:
             data[protocol.CLOCK_UNSYNCED] = True  # its time may be hours off (no RTC on a Pi)
+        if self.policy.expired():
+            data["policy_expired"] = True  # decided from a policy past its expiry
         event = self.outbox.add(eff.kind, eff.at, badge=eff.badge, person=eff.person, data=data)
         _LOG.info("event %d %s badge=%s person=%s", event.seq, event.kind, event.badge, event.person)
         if eff.snapshot and self.camera:
@@ -754,6 +768,8 @@ class Agent:
             incarnation=self.outbox.incarnation,
             peripherals=self.peripherals(),
             clock_synced=self.clock.synchronised(),
+            policy_expired=self.policy.expired() or None,
+            policy_refused=self.policy.refused,
         )
         self.link.publish("heartbeat", protocol.dumps(hb), qos=0)
         if not self._unrecorded and not self._unrecorded_snaps:

@@ -149,9 +149,18 @@ class PolicySection(_Section):
 
     Base64 of the 32 raw Ed25519 bytes, as printed by ``kagiban hub policy-key``. Required:
     a station without it would have to trust whoever can publish on its policy topic.
+
+    ``max_age_h``: a policy issued longer ago is refused when offered, and one held that grows
+    older (or passes its own expiry) is expired: then ``when_expired`` says whether the station
+    keeps deciding and flags every allow (``flag``) or denies everyone (``deny``).
+    ``future_slack_s``: how far a policy's issue time may be past this unit's clock (and its
+    version past its issue time) before it is refused.
     """
 
     public_key: str
+    max_age_h: float = Field(default=336.0, gt=0, le=24 * 366)
+    when_expired: Literal["flag", "deny"] = "flag"
+    future_slack_s: float = Field(default=3600.0, ge=0, le=86400)
 
     @field_validator("public_key")
     @classmethod

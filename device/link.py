@@ -1,7 +1,8 @@
 """The station's MQTT link to the hub (paho-mqtt, MQTT v5).
 
 - Last will: a retained ``offline`` status; ``online`` is published retained on every connect.
-- Subscribes to its own ack and policy topics in on_connect, so a reconnect resubscribes.
+- Subscribes to its own ack, policy and policy-control topics in on_connect, so a reconnect
+  resubscribes.
 - Everything that arrives, and every connect/disconnect, is handed to the agent's loop through
   ``on_input`` (paho's callbacks run on paho's thread; the agent's state is touched only by its
   own thread).
@@ -82,7 +83,8 @@ class MqttLink:
             _LOG.error("broker refused connection: %s", reason_code)
             return
         _LOG.info("connected to %s:%d", self.cfg.host, self.cfg.port)
-        client.subscribe([(self._topics["ack"], 1), (self._topics["policy"], 1)])
+        client.subscribe([(self._topics["ack"], 1), (self._topics["policy"], 1),
+                          (self._topics["policy-control"], 1)])
         client.publish(self._topics["status"], protocol.dumps(self._status("online")), qos=1, retain=True)
         self._on_input(("link", True))
 
@@ -92,7 +94,7 @@ class MqttLink:
 
     def _on_message(self, client, userdata, message) -> None:
         channel = message.topic.rsplit("/", 1)[-1]
-        if channel in ("ack", "policy"):
+        if channel in ("ack", "policy", "policy-control"):
             self._on_input((channel, message.payload))
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:

@@ -98,10 +98,11 @@ def _replace_outbox(path: Path, error: str, now: datetime | None) -> Damage:
 
 
 def open_policy(path: str | Path, *, site: str, station: str, public_key: Any,
-                now: datetime | None = None) -> tuple[PolicyCache, Damage | None]:
-    """The station's policy cache; a file that cannot be read or verified is moved aside and the
-    station decides as with no policy until the hub's retained policy arrives."""
-    cache = PolicyCache(path, site=site, station=station, public_key=public_key)
+                now: datetime | None = None, **options: Any) -> tuple[PolicyCache, Damage | None]:
+    """The station's policy cache (``options``: PolicyCache's clock and bounds); a file that
+    cannot be read or verified is moved aside and the station decides as with no policy until
+    the hub's retained policy arrives."""
+    cache = PolicyCache(path, site=site, station=station, public_key=public_key, **options)
     if cache.load_error is None:
         return cache, None
     moved = set_aside(cache.path, now)

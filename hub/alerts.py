@@ -54,6 +54,7 @@ RULE_NAMES: dict[str, tuple[str, str]] = {
     "storage_corrupt": ("端末の保存ファイルの破損", "Station storage damaged"),
     "policy_rejected": ("ポリシーの受け取り拒否", "Policy refused"),
     "policy_stale": ("古いポリシーのままの端末", "Station holds an old policy"),
+    "policy_expired": ("端末のポリシーの期限切れ", "Station policy expired"),
     "tray_uncollected": ("印刷物の取り忘れ", "Printouts left uncollected"),
     "print_expired": ("保留印刷の期限切れ", "Held print jobs expired"),
     "cups_down": ("印刷サーバーに接続できない", "Print server unreachable"),
@@ -185,6 +186,10 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
                      "{grace_s}秒以上届いていません（{time}以降）。",
                      "{station_name} still holds policy version {held_version}: the latest, version "
                      "{latest_version}, has not reached it for {grace_s} s (since {time})."),
+    "policy_expired": ("{station_name}のポリシー（版{held_version}）が期限切れです（{time}）。ハブのポリシーが届くまで、"
+                       "この端末の判定にはすべて印が付きます（設定により拒否）。",
+                       "The policy of {station_name} (version {held_version}) has expired ({time}): until the "
+                       "hub's policy reaches it, every decision there is flagged (or denied, as configured)."),
     "tray_uncollected": ("{station_name}のトレイに印刷物が{minutes}分以上残っています（{time}）。",
                          "Printouts have been lying in the tray of {station_name} for {minutes} min ({time})."),
     "print_expired": ("{station_name}で保留中の印刷{count}件が{limit_min}分を過ぎたため取り消されました"

@@ -165,9 +165,13 @@ class PolicySection(_Section):
     ${CREDENTIALS_DIRECTORY} and other environment variables; relative paths are taken from
     the config file's folder. None: ``policy-signing.key`` in ``data_dir``.
     ``kagiban hub policy-key --config FILE`` prints the public key for the station files.
+    ``validity_h``: each policy expires this long after it is issued (stations then flag or
+    deny); the hub issues it again, unchanged but for version and times, once half of that
+    has passed (checked at each compile, at least at every local midnight).
     """
 
     signing_key_file: str | None = None
+    validity_h: float = Field(default=168.0, ge=48, le=24 * 366)
 
 
 class SyslogTarget(_Section):
@@ -289,6 +293,11 @@ class HubConfig(_Section):
     def staff_path(self) -> Path | None:
         """The staff file, if configured."""
         return None if self.staff_file is None else self._resolve(self.staff_file)
+
+    def policy_control_dir(self) -> Path:
+        """Where ``kagiban hub policy-key rotate`` and ``policy-reset`` leave signed control
+        messages for the running hub to publish."""
+        return self._resolve(self.data_dir) / "policy-control"
 
     def policy_key_path(self) -> Path:
         """The policy signing key file (it may not exist yet: the hub creates it)."""

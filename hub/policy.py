@@ -41,6 +41,7 @@ from sqlalchemy import Engine, insert, select, update
 
 from hub.chain import canonical_json
 from hub.db import begin_write
+from hub.policy_control import publish_pending
 from hub.schema import policies, stations
 from hub.timestamps import now_utc, utc_text
 from kagiban.badge_id import normalise_badge_id
@@ -52,6 +53,9 @@ _LOG = logging.getLogger(__name__)
 
 ALL_STATIONS = "*"
 RETRY_S = 5.0  # wait before compiling again after a compile failed
+# Stations refuse a version beyond its issue time (unix ms) by more than their slack (an hour
+# by default); a stored version further ahead than this is not continued.
+VERSION_SLACK_MS = 60_000
 CSV_COLUMNS = ("person", "name", "badges", "stations")
 
 
@@ -284,7 +288,7 @@ def content_sha256(site: str, station: str, badges: Mapping[str, PolicyEntry], *
     """
     probe = Policy(version=1, issued_at=datetime(2000, 1, 1, tzinfo=timezone.utc),
                    **_content(station, Compiled(site=site, badges=badges, **rest)))
-    content = probe.model_dump(mode="json", exclude={"v", "version", "issued_at"})
+    content = probe.model_dump(mode="json", exclude={"v", "version", "issued_at", "expires_at"})
     return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
 
 
@@ -295,13 +299,17 @@ def store_policies(
     now: datetime | None = None,
     tz: tzinfo = timezone.utc,
     key: Ed25519PrivateKey | None = None,
+    validity: timedelta | None = None,
 ) -> set[str]:
     """Give each changed policy a new version in ``policies``; return the changed stations.
 
     With ``key`` the stored payload is the signed envelope that is published; without, the bare
-    policy (``PolicyPublisher.publish`` signs it before sending).
+    policy (``PolicyPublisher.publish`` signs it before sending). With ``validity`` each new
+    policy expires that long after ``now``, and an unchanged one is issued again (new version
+    and times) once half of its validity has passed or if it has no expiry.
     """
     now = now or now_utc()
+    now_ms = int(now.timestamp() * 1000)
     changed: dict[str, int] = {}
     with begin_write(engine) as conn:
         stored = {r.station: r for r in conn.execute(select(policies))}
@@ -311,10 +319,18 @@ def store_policies(
             digest = content_sha256(site, station, c.badges, time_zone=c.time_zone, hours=c.hours,
                                     holidays=c.holidays)
             old = stored.get(station)
-            if old is not None and old.content_sha256 == digest:
+            if old is not None and old.content_sha256 == digest and not _due(old.payload, now, validity):
                 continue
-            version = max(old.version + 1 if old is not None else 1, int(now.timestamp() * 1000))
-            policy = Policy(version=version, issued_at=now.astimezone(tz), **_content(station, c))
+            previous = old.version if old is not None else 0
+            if previous > now_ms + VERSION_SLACK_MS:
+                # A version no station would take (beyond its issue time): start from the clock.
+                _LOG.error("stored policy version %d of %s is beyond this clock; versions go on from %d",
+                           previous, station, now_ms)
+                previous = 0
+            version = max(previous + 1, now_ms)
+            expires = (now + validity).astimezone(tz) if validity is not None else None
+            policy = Policy(version=version, issued_at=now.astimezone(tz), expires_at=expires,
+                            **_content(station, c))
             payload = sign(policy, key) if key is not None else dumps(policy)
             values = {"site": site, "version": version, "content_sha256": digest,
                       "payload": payload.decode("utf-8"), "published_at": utc_text(now)}
@@ -326,6 +342,18 @@ def store_policies(
     for station, version in sorted(changed.items()):
         _LOG.info("policy for %s is now version %d", station, version)
     return set(changed)
+
+
+def _due(payload: str, now: datetime, validity: timedelta | None) -> bool:
+    """True if the stored policy should be issued again: half its validity has passed, or it
+    has no expiry while policies now have one."""
+    if validity is None:
+        return False
+    try:
+        held = _stored_policy(payload)
+    except (ValueError, ValidationError):
+        return True
+    return held.expires_at is None or now >= held.issued_at + validity / 2
 
 
 def _stored_policy(payload: str) -> Policy:
@@ -393,8 +421,15 @@ class PolicyPublisher:
         tz: tzinfo = timezone.utc,
         site_zone: Callable[[str], tzinfo] | None = None,
         min_interval_s: float = 0.5,
+        validity: timedelta | None = None,
+        control_dir: Path | None = None,
+        publish_once: Callable[[str, bytes], None] | None = None,
     ):
         self._engine = engine
+        self._validity = validity
+        self._control_dir = control_dir
+        self._publish_once = publish_once or publish
+        self._controls_sent: set[tuple[Path, int]] = set()
         self._staff_path = staff_path
         self._prefix = prefix
         self._configured = dict(configured or {})
@@ -473,7 +508,8 @@ class PolicyPublisher:
                 if c.time_zone is None:
                     c = replace(c, time_zone=_zone_name(self._site_zone(c.site)))
                 compiled[station] = c
-            changed = store_policies(self._engine, compiled, now=now, tz=self._tz, key=self._key)
+            changed = store_policies(self._engine, compiled, now=now, tz=self._tz, key=self._key,
+                                     validity=self._validity)
             self._sites = {c.site for c in compiled.values()}
             self._midnight_at = self._next_midnight(now)
             return changed
@@ -484,6 +520,9 @@ class PolicyPublisher:
             return 0
         sent = 0
         with self._work:
+            # Key changes before the policies signed with the new key (a station re-offers a
+            # policy it refused as unknown_key once the key change arrives, in case of reorder).
+            self.publish_controls(again=only is None)
             with self._engine.connect() as conn:
                 rows = conn.execute(select(policies.c.station, policies.c.site, policies.c.payload)).all()
             for row in rows:
@@ -492,6 +531,15 @@ class PolicyPublisher:
                     self._publish(name, self._signed(row.station, row.payload))
                     sent += 1
         return sent
+
+    def publish_controls(self, again: bool = False) -> int:
+        """Publish the key changes and resets waiting in the control folder (hub.policy_control);
+        ``again``: key changes already sent are sent again too (at broker connect)."""
+        if again:
+            self._controls_sent.clear()
+        return publish_pending(self._control_dir, self._prefix, retained=self._publish,
+                               once=self._publish_once, signing_key=self.public_key(),
+                               only_new=self._controls_sent)
 
     def _signed(self, station: str, payload: str) -> bytes:
         """The stored envelope if it carries our signature, else the stored policy signed now
@@ -618,3 +666,5 @@ class PolicyPublisher:
             self.publish()
         elif send:
             self.publish(send)
+        else:
+            self.publish_controls()

@@ -44,12 +44,14 @@ Rules, one alert each:
   (info). Jobs stay held meanwhile.
 - policy_rejected: a ``policy.rejected`` event: the station refused a policy offered to it
   (critical when the signature is missing or wrong - someone else published on its topic -,
-  else a warning).
+  else a warning; critical too for a hub-signed policy out of bounds, e.g. ``version_ahead``).
 - bad_signature: a signed event the hub refused (``bad_signature``, ``unknown_key``,
   ``retired_key``, ``unsigned`` from an enrolled station; hub.refusals), critical: someone may
   be publishing on the station's topic, or the unit's key is not the registered one. Raised the
   first time, and again only after that alert was acknowledged; the station's resends of the
   same event are counted in quarantine, never alerted again.
+- policy_expired: a heartbeat saying the station's policy is past its expiry (it flags or
+  denies every decision meanwhile); once, until a heartbeat says otherwise.
 - policy_stale: a station that keeps reporting (in its heartbeats) an older policy version
   than the hub's latest for ``POLICY_STALE_S`` seconds while online; once per station and
   latest version. The grace counts from when the rules first see it behind, so a station that
@@ -107,6 +109,9 @@ _EVENT_KINDS += (STORAGE_CORRUPT,)
 POLICY_STALE_S = 60.0
 # Refusals that mean someone other than the hub published on the station's policy topic.
 _FORGED_REASONS = ("unsigned", "unknown_key", "bad_signature")
+# Signed with the hub's key, yet impossible (a version or time out of bounds): a hub fault or a
+# leaked key.
+_BOUND_REASONS = ("version_ahead", "issued_in_future", "issued_too_old", "expired", "replayed")
 # Heartbeat peripheral -> (rule while it is not ok, rule once it is ok again, severity).
 # GPIO pins down: the door is not watched and nothing is unlocked; a reader down: nobody gets
 # in with a badge; a camera down: events are recorded without photos.
@@ -178,6 +183,7 @@ class _Station:
     failing: set[str] = field(default_factory=set)
     skewed: bool = False  # a clock_skew alert is out and the offset has not come back since
     unsynced: bool = False  # a clock_unsynced alert is out and no heartbeat said synced since
+    expired: bool = False  # a policy_expired alert is out and no heartbeat said otherwise since
 
 
 def _parse_utc(text: str | None) -> datetime | None:
@@ -280,7 +286,7 @@ class Rules:
                                 .group_by(alerts.c.station)))).all()
             latest = {(r.station, r.rule): r.id for r in conn.execute(
                 select(alerts.c.station, alerts.c.rule, func.max(alerts.c.id).label("id"))
-                .where(alerts.c.rule.in_(("offline", "online", "outbox_filling", "clock_skew", "clock_unsynced",
+                .where(alerts.c.rule.in_(("offline", "online", "outbox_filling", "clock_skew", "clock_unsynced", "policy_expired",
                                           *(r for rules in PERIPHERAL_RULES.values() for r in rules[:2]))))
                 .group_by(alerts.c.station, alerts.c.rule))}
             # One query for every station: count == max (and min == 1) means no holes.
@@ -322,6 +328,8 @@ class Rules:
                          and abs(row.clock_offset_s) >= self.cfg.rules.clock_skew_s / 2)
             st.unsynced = ((row.station, "clock_unsynced") in latest
                            and '"clock_synced":false' in (row.last_heartbeat or ""))
+            st.expired = ((row.station, "policy_expired") in latest
+                          and '"policy_expired":true' in (row.last_heartbeat or ""))
             if row.last_heartbeat:
                 try:
                     hb = json.loads(row.last_heartbeat)
@@ -420,6 +428,7 @@ class Rules:
                 st.heard, st.policy_version = True, hb.policy_version
                 self._outbox(hb.station, st, hb.outbox_depth, hb.outbox_capacity, now)
                 self._storage(hb.station, st, hb.unrecorded, hb.storage_error, now)
+                self._policy_expired(hb.station, st, bool(hb.policy_expired), hb.policy_version, now)
                 if hb.peripherals is not None:
                     self._peripherals(hb.station, st, hb.peripherals)
                 # Events numbered before this heartbeat that are not stored yet: a gap until
@@ -500,7 +509,8 @@ class Rules:
             found.append(("cups_up", "info", params))
         elif kind == "policy.rejected":
             reason = data.get("reason") or ""
-            found.append(("policy_rejected", "critical" if reason in _FORGED_REASONS else "warning", {
+            critical = reason in _FORGED_REASONS or reason in _BOUND_REASONS
+            found.append(("policy_rejected", "critical" if critical else "warning", {
                 **params, "reason": reason, "offered_version": data.get("offered_version"),
                 "held_version": data.get("held_version")}))
         # A time ahead of its receipt (ingest's time_flag "future") says nothing about business
@@ -666,6 +676,17 @@ class Rules:
         self._raise("bad_signature", "critical", {
             **base, "reason": refusal.reason, "seq": refusal.seq, "incarnation": refusal.incarnation,
             "detail": refusal.detail[:200]})
+
+    def _policy_expired(self, station_id: str, st: _Station, expired: bool, version: int | None,
+                        now: datetime) -> None:
+        # The station decides from a policy past its expiry (flagging or denying, as its YAML
+        # says): the hub's policies are not reaching it. Once, until a heartbeat says otherwise.
+        if expired and not st.expired:
+            self._raise("policy_expired", "warning", {
+                **self._base_params(st.site, station_id, now), "held_version": version})
+            st.expired = True
+        elif not expired and st.expired:
+            st.expired = False
 
     def _storage(self, station_id: str, st: _Station, unrecorded: int, error: str | None,
                  now: datetime) -> None:

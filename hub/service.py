@@ -10,6 +10,7 @@ import gc
 import logging
 import signal
 import threading
+from datetime import timedelta
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -73,6 +74,8 @@ class Hub:
             self.engine, cfg.staff_path(), prefix=prefix, configured=cfg.known_stations(),
             publish=self._publish_retained, tz=cfg.zone(), site_zone=cfg.site_zone,
             signing_key=load_signing_key(cfg.policy_key_path()),
+            validity=timedelta(hours=cfg.policy.validity_h), control_dir=cfg.policy_control_dir(),
+            publish_once=self._publish_alert,
         )
         if cfg.staff_file is None:
             # The registry (people, badges, trainings, designations) is the policy's source; a

@@ -104,6 +104,67 @@ def _hub_policy_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy_targets(engine, cfg) -> dict[str, str]:
+    """Every station that gets a policy (id -> site): seen ones and configured ones."""
+    from sqlalchemy import select
+
+    from hub.schema import stations
+
+    with engine.connect() as conn:
+        seen = {r.station: r.site for r in conn.execute(select(stations.c.station, stations.c.site))}
+    return {**seen, **cfg.known_stations()}
+
+
+def _hub_policy_key_rotate(args: argparse.Namespace) -> int:
+    """``kagiban hub policy-key rotate``: a new policy key, announced under the old one."""
+    from hub import config
+    from hub.policy_control import issue_key_changes, rotate_key_file
+    from hub.timestamps import now_utc
+    from kagiban.signing import key_id, public_key_b64
+
+    def action(engine, args) -> int:
+        cfg = config.load(args.config)
+        path = cfg.policy_key_path()
+        if not path.exists():
+            print(f"kagiban: no policy key at {path} yet: run `kagiban hub policy-key` first", file=sys.stderr)
+            return 1
+        targets = _policy_targets(engine, cfg)
+        old, new, kept = rotate_key_file(path)
+        files = issue_key_changes(cfg.policy_control_dir(), old, new, targets, now_utc())
+        print(f"policy key {key_id(old.public_key())} -> {key_id(new.public_key())}; old key kept as {kept}")
+        print(f"key changes signed with the old key for {len(files)} station(s) in {cfg.policy_control_dir()}")
+        print("restart the hub: it publishes the key changes, then every policy signed with the new key.")
+        print("new stations' YAML files (existing ones follow the key change):")
+        print("policy:")
+        print(f"  public_key: \"{public_key_b64(new)}\"   # key id {key_id(new.public_key())}")
+        return 0
+
+    return _on_hub_store(args, "kagiban hub policy-key rotate", action, (OSError, ValueError))
+
+
+def _hub_policy_reset(args: argparse.Namespace) -> int:
+    """``kagiban hub policy-reset --station ID``: a signed reset for one pinned station."""
+    from hub import config
+    from hub.policy import load_signing_key
+    from hub.policy_control import issue_reset
+    from hub.timestamps import now_utc
+
+    def action(engine, args) -> int:
+        cfg = config.load(args.config)
+        site = _policy_targets(engine, cfg).get(args.station)
+        if site is None:
+            print(f"kagiban: unknown station {args.station!r}", file=sys.stderr)
+            return 1
+        path = issue_reset(cfg.policy_control_dir(), load_signing_key(cfg.policy_key_path()), site,
+                           args.station, now_utc())
+        print(f"reset for {site}/{args.station} written to {path}")
+        print("the running hub publishes it within seconds; the station takes the next valid policy "
+              "whatever version it holds (once; valid for a day)")
+        return 0
+
+    return _on_hub_store(args, "kagiban hub policy-reset", action, (OSError, ValueError))
+
+
 def _on_hub_store(args: argparse.Namespace, command: str, action, errors: tuple[type[Exception], ...] = ()) -> int:
     """Run ``action(engine, args)`` against the hub's store (migrated first); an error of
     ``errors`` is printed on one line and exits 1."""
@@ -387,6 +448,26 @@ def build_parser() -> argparse.ArgumentParser:
         "creates the signing key (mode 600) if it does not exist yet.",
     )
     q.set_defaults(func=_hub_policy_key)
+    key_commands = q.add_subparsers(dest="policy_key_command", metavar="ACTION")
+    r = key_commands.add_parser(
+        "rotate",
+        parents=[hub_config],
+        help="replace the policy signing key; stations are told under the old key",
+        description="Make a new policy signing key (the old one is kept beside it, mode 600) and, for "
+        "every station, a key change signed with the old key; the hub, once restarted, publishes "
+        "them and then every policy signed with the new key. See docs/security/policy.md.",
+    )
+    r.set_defaults(func=_hub_policy_key_rotate)
+    q = hub_commands.add_parser(
+        "policy-reset",
+        parents=[hub_config],
+        help="let a station pinned by a wrong policy version take the hub's policy again",
+        description="Write a reset signed with the policy key, naming one station, with a nonce and "
+        "the time: the running hub publishes it once and the station then takes the next valid "
+        "policy whatever version it holds. A copy of it is refused.",
+    )
+    q.add_argument("--station", required=True, help="the station id")
+    q.set_defaults(func=_hub_policy_reset)
     q = hub_commands.add_parser(
         "audit-key",
         parents=[hub_config],

@@ -47,12 +47,15 @@ VERSION = 1
 # 3: ``clock_synced`` on Heartbeat, ``data.clock_unsynced`` on events; a strict wire (duplicate
 # keys, NaN/Infinity and offsets beyond +-14:00 refused).
 # 4: ``key_id`` and ``sig`` on Event and Snapshot (the station's signature, kagiban.event_signing).
-REVISION = 5
+# 5: ``clock_unsynced`` on Snapshot (its taken_at from the station's clock).
+# 6: ``expires_at`` on Policy; ``policy_expired`` and ``policy_refused`` on Heartbeat; the
+# ``policy-control`` channel (signed key changes and resets, kagiban.signing).
+REVISION = 6
 DEFAULT_PREFIX = "kagiban"
 
 # Channels a station publishes on, and channels the hub publishes on.
 STATION_CHANNELS = ("event", "snapshot", "status", "heartbeat")
-HUB_CHANNELS = ("ack", "policy", "alert")
+HUB_CHANNELS = ("ack", "policy", "alert", "policy-control")
 CHANNELS = STATION_CHANNELS + HUB_CHANNELS
 
 MAX_EVENT_BYTES = 16 * 1024
@@ -271,7 +274,7 @@ class PeripheralHealth(_Strict):
 class Heartbeat(_Strict):
     """Periodic liveness and health figures from a station."""
 
-    OMIT_IF_NONE = frozenset({"incarnation", "clock_synced"})
+    OMIT_IF_NONE = frozenset({"incarnation", "clock_synced", "policy_expired", "policy_refused"})
 
     v: Version = VERSION
     site: str = Field(pattern=ID_PATTERN)
@@ -295,6 +298,12 @@ class Heartbeat(_Strict):
     # Revision 3: whether the station's clock is synchronised (adjtimex: no TIME_ERROR, no
     # STA_UNSYNC); None: the station cannot tell, or predates the field.
     clock_synced: bool | None = None
+    # Revision 6: the policy in force is past its expiry or older than the station allows
+    # (device config policy.max_age_h); the station flags (or denies) every decision meanwhile.
+    policy_expired: bool | None = None
+    # Revision 6: why the last policy offered was refused (a reason code, e.g. version_ahead),
+    # until a policy is accepted again.
+    policy_refused: str | None = Field(default=None, pattern=ERROR_CODE_PATTERN)
 
 
 class SnapshotFailed(_Strict):
@@ -437,6 +446,9 @@ class Policy(_Strict):
     # Whole days outside hours (local dates in time_zone).
     holidays: list[date] = Field(default_factory=list)
     badges: dict[str, PolicyEntry] = Field(default_factory=dict)
+    # Revision 6: from this instant on the station treats the policy as expired (flags or
+    # denies every decision, as its config says). None: a policy from before expiry existed.
+    expires_at: Instant | None = None
 
     @field_validator("time_zone")
     @classmethod
@@ -491,6 +503,43 @@ class SignedPolicy(_Strict):
 
     v: Version = VERSION
     policy: Policy
+    key_id: str = Field(pattern=KEY_ID_PATTERN)
+    signature: str = Field(min_length=1)
+
+
+class PolicyKeyChange(_Strict):
+    """A new policy key for one station, announced under the key it holds now.
+
+    Signed (kagiban.signing.sign_control) with the *old* key; the station takes ``new_key``
+    (base64 Ed25519 public key) only if the signature checks with the key it has pinned.
+    """
+
+    type: Literal["key_change"] = "key_change"
+    site: str = Field(pattern=ID_PATTERN)
+    station: str = Field(pattern=ID_PATTERN)
+    new_key: str = Field(min_length=40, max_length=60)
+    issued_at: Instant
+    nonce: str = Field(pattern=r"^[0-9a-f]{32}$")
+
+
+class PolicyReset(_Strict):
+    """Lets one station take the next valid policy whatever version it holds (a station pinned
+    by a wrong version). Signed with the current policy key; ``nonce`` and ``issued_at`` make a
+    copy of it useless once taken."""
+
+    type: Literal["policy_reset"] = "policy_reset"
+    site: str = Field(pattern=ID_PATTERN)
+    station: str = Field(pattern=ID_PATTERN)
+    issued_at: Instant
+    nonce: str = Field(pattern=r"^[0-9a-f]{32}$")
+
+
+class SignedControl(_Strict):
+    """What travels on the ``policy-control`` topic: a key change (retained) or a reset (once),
+    signed over ``canonical_json(control)`` (kagiban.signing.sign_control)."""
+
+    v: Version = VERSION
+    control: Annotated[Union[PolicyKeyChange, PolicyReset], Field(discriminator="type")]
     key_id: str = Field(pattern=KEY_ID_PATTERN)
     signature: str = Field(min_length=1)
 

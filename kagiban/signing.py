@@ -29,7 +29,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ValidationError
 
-from kagiban.protocol import VERSION, Policy, canonical_json
+from kagiban.protocol import VERSION, Policy, PolicyKeyChange, PolicyReset, canonical_json
 
 _LOG = logging.getLogger(__name__)
 
@@ -237,3 +237,63 @@ class Verifier:
 def verify(payload: bytes, public_key: str | Ed25519PublicKey) -> Policy:
     """The Policy in a signed envelope checked against ``public_key`` (base64 or a key)."""
     return Verifier(public_key).verify(payload)
+
+
+# ---- control messages: key changes and resets -------------------------------------------------
+
+CONTROL_MODELS = {"key_change": PolicyKeyChange, "policy_reset": PolicyReset}
+
+
+def sign_control(message: PolicyKeyChange | PolicyReset, key: Ed25519PrivateKey) -> bytes:
+    """The envelope ``{"v", "control", "key_id", "signature"}`` of a key change or reset.
+
+    The signed object carries ``type``, which a Policy never has (its schema forbids unknown
+    keys): a policy's signature cannot be passed off as a control message, nor the reverse.
+    """
+    obj = message.model_dump(mode="json")
+    envelope = {
+        "v": VERSION,
+        "control": obj,
+        "key_id": key_id(key.public_key()),
+        "signature": base64.b64encode(key.sign(canonical_json(obj))).decode("ascii"),
+    }
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def control_signer(payload: bytes) -> str | None:
+    """The ``key_id`` an envelope (policy or control) claims, unverified; else None."""
+    try:
+        obj = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    kid = obj.get("key_id") if isinstance(obj, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
+def verify_control(payload: bytes, public_key: Ed25519PublicKey) -> PolicyKeyChange | PolicyReset:
+    """The control message in an envelope checked against ``public_key``; PolicyRejected with
+    reason bad_schema, unknown_key or bad_signature."""
+    if len(payload) > 16 * 1024:
+        raise PolicyRejected("bad_schema", f"control message of {len(payload)} bytes")
+    try:
+        obj = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PolicyRejected("bad_schema", "control message is not JSON") from exc
+    if not isinstance(obj, dict) or set(obj) != {"v", "control", "key_id", "signature"} or obj["v"] != VERSION:
+        raise PolicyRejected("bad_schema", "not a control envelope")
+    body, kid, sig = obj["control"], obj["key_id"], obj["signature"]
+    if not isinstance(body, dict) or not isinstance(kid, str) or not isinstance(sig, str):
+        raise PolicyRejected("bad_schema", "control envelope field types")
+    if kid != key_id(public_key):
+        raise PolicyRejected("unknown_key", f"control signed by key {kid[:16]!r}, expected {key_id(public_key)}")
+    try:
+        public_key.verify(base64.b64decode(sig, validate=True), canonical_json(body))
+    except (InvalidSignature, binascii.Error, ValueError) as exc:
+        raise PolicyRejected("bad_signature", "control signature does not match") from exc
+    model = CONTROL_MODELS.get(body.get("type"))
+    if model is None:
+        raise PolicyRejected("bad_schema", f"unknown control type {body.get('type')!r}")
+    try:
+        return model.model_validate_json(canonical_json(body), strict=True)
+    except ValidationError as exc:
+        raise PolicyRejected("bad_schema", f"control: {exc.errors()[0]['msg']}") from exc

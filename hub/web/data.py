@@ -183,6 +183,10 @@ def _overview(cfg: HubConfig, row: dict[str, Any], last: dict | None, door_ev: d
         "door": door,
         "door_at": door_at,
         "policy_version": row.get("policy_version"),
+        # Revision 6 heartbeat fields: the policy in force is expired; why the last one offered
+        # was refused (a reason code, e.g. version_ahead).
+        "policy_expired": heartbeat.get("policy_expired") is True,
+        "policy_refused": heartbeat.get("policy_refused") if isinstance(heartbeat.get("policy_refused"), str) else None,
         "outbox_depth": heartbeat.get("outbox_depth"),
         "peripherals": peripherals_of(heartbeat),
         "last_kind": last["kind"] if last else None,

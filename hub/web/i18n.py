@@ -131,6 +131,7 @@ ALERT_RULES: dict[str, Any] = {
     "clock_skew": _l("Station clock off"),
     "clock_unsynced": _l("Station clock not synchronised"),
     "bad_signature": _l("Event with a bad signature"),
+    "policy_expired": _l("Station policy expired"),
 }
 
 SEVERITIES: dict[str, Any] = {

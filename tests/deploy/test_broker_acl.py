@@ -76,6 +76,7 @@ def test_station_heartbeat_at_qos0_reaches_the_hub(hub, cabinet1, site):
         ("cabinet-2", "status"),     # ...or its online/offline state
         ("cabinet-1", "ack"),        # forging the hub's acks to itself (would empty its outbox)
         ("cabinet-1", "policy"),     # ...or its own access policy
+        ("cabinet-1", "policy-control"),  # ...or a key change or reset for itself
         ("cabinet-1", "alert"),      # ...or alerts
     ],
 )

@@ -120,10 +120,10 @@ def test_acl_gives_each_station_exactly_its_protocol_channels():
     assert "(anonymous)" not in rules  # nothing granted before the first "user" line
     prefix = protocol.DEFAULT_PREFIX
     expected = {("write", f"{prefix}/+/%u/{ch}") for ch in protocol.STATION_CHANNELS}
-    expected |= {("read", f"{prefix}/+/%u/{ch}") for ch in ("ack", "policy")}
+    expected |= {("read", f"{prefix}/+/%u/{ch}") for ch in ("ack", "policy", "policy-control")}
     assert rules[None] == expected
     # The station's readable channels are ones the hub sends.
-    assert {"ack", "policy"} <= set(protocol.HUB_CHANNELS)
+    assert {"ack", "policy", "policy-control"} <= set(protocol.HUB_CHANNELS)
 
 
 def test_acl_gives_the_hub_the_prefix_and_no_more():
@@ -136,4 +136,4 @@ def test_acl_patterns_pin_the_station_level():
     for access, topic in _acl_rules()[None]:
         levels = topic.split("/")
         assert levels[2] == "%u" and "#" not in levels and levels.count("+") == 1, topic
-        assert re.fullmatch(r"[a-z]+", levels[3]), topic
+        assert re.fullmatch(r"[a-z]+(-[a-z]+)?", levels[3]), topic

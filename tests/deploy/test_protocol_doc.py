@@ -20,6 +20,7 @@ MODELS = {
     "ack": protocol.Ack,
     "policy": protocol.SignedPolicy,
     "alert": protocol.Alert,
+    "policy-control": protocol.SignedControl,
 }
 
 

@@ -158,3 +158,42 @@ def test_events_are_sent_and_resent_until_acked(agent_and_watcher):
     ack = protocol.Ack(station="cabinet-1", seqs=[(1, 1)], incarnation=ev.incarnation)
     w.publish(f"{prefix}/ward-a/cabinet-1/ack", protocol.dumps(ack))
     wait_for(lambda: agent.call(lambda a: a.outbox.depth()) == 0, timeout=5, what="acked")
+
+
+def test_an_expired_policy_flags_every_grant_and_the_heartbeat_says_so(broker, prefix, tmp_path):
+    from datetime import timedelta
+
+    import yaml
+
+    unit = write_unit_config(tmp_path, broker.port, prefix, debounce_ms=50)
+    cfg = yaml.safe_load(unit.read_text())
+    cfg["policy"]["max_age_h"] = 1  # a policy issued two hours ago is too old to hold
+    unit.write_text(yaml.safe_dump(cfg))
+    issued = datetime.now(timezone.utc) - timedelta(hours=2)
+    old = protocol.Policy(version=int(issued.timestamp() * 1000), issued_at=issued, site="ward-a",
+                          station="cabinet-1", badges={HOLDER: protocol.PolicyEntry(
+                              person="S001", decision="allow", reason="designated_holder", after_hours="allow")})
+    data = tmp_path / "cabinet-1-data"
+    data.mkdir(exist_ok=True)
+    (data / "policy.json").write_bytes(sign_policy(tmp_path, old))  # held from before
+    w = Watcher(broker.port, f"{prefix}/#")
+    agent = Agent(device_config.load(unit)).start()
+    try:
+        hb_topic = f"{prefix}/ward-a/cabinet-1/heartbeat"
+        raw = wait_for(lambda: w.on(hb_topic), timeout=10, what="heartbeat")[-1]
+        assert protocol.Heartbeat.model_validate_json(raw).policy_expired is True
+        agent.reader.tap(HOLDER)
+        granted = wait_for(lambda: [e for e in agent.call(lambda a: a.outbox.events()) if e.kind == "badge.granted"],
+                           timeout=5, what="the grant, flagged")
+        assert granted[0].data["decision"] == "allow_flag" and granted[0].data["reason"] == "policy_expired"
+        assert granted[0].data["policy_expired"] is True
+        # The same policy offered again is refused as too old, and the heartbeat names why.
+        w.publish(f"{prefix}/ward-a/cabinet-1/policy", sign_policy(tmp_path, old.model_copy(
+            update={"version": old.version + 1})), retain=True)
+        rejected = wait_for(lambda: _policy_events(agent), timeout=10, what="policy.rejected")
+        assert rejected[0].data["reason"] == "issued_too_old"
+        wait_for(lambda: protocol.Heartbeat.model_validate_json(w.on(hb_topic)[-1]).policy_refused == "issued_too_old",
+                 timeout=10, what="the refusal in a heartbeat")
+    finally:
+        agent.stop()
+        w.close()

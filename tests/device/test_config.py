@@ -77,6 +77,12 @@ def test_mistakes_name_file_key_and_reason(tmp_path, text, key, reason):
          "policy.public_key", "32 bytes"),
         ("site: s\nstation: {id: c1, kind: cabinet}\n" + POLICY.replace("}", ", verify: false}"),
          "policy.verify", "unknown key"),
+        ("site: s\nstation: {id: c1, kind: cabinet}\n" + POLICY.replace("}", ", when_expired: open}"),
+         "policy.when_expired", "'flag' or 'deny'"),
+        ("site: s\nstation: {id: c1, kind: cabinet}\n" + POLICY.replace("}", ", max_age_h: 0}"),
+         "policy.max_age_h", "greater than 0"),
+        ("site: s\nstation: {id: c1, kind: cabinet}\n" + POLICY.replace("}", ", future_slack_s: -1}"),
+         "policy.future_slack_s", "greater than or equal to 0"),
     ],
 )
 def test_the_policy_key_is_required_and_checked(tmp_path, text, key, reason):

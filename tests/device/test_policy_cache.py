@@ -143,3 +143,33 @@ def test_decide_applies_the_time_rules_at_the_given_moment(tmp_path):
     assert cache.decide("AAAAAAAAAAAAAAAA", NOW).decision == "allow"
     late = cache.decide("AAAAAAAAAAAAAAAA", until + timedelta(seconds=1))
     assert (late.decision, late.reason) == ("deny", "training_expired")
+
+
+def _key_change(old, new):
+    import secrets
+
+    from kagiban.protocol import PolicyKeyChange
+
+    return signing.sign_control(PolicyKeyChange(site="ward-a", station="cabinet-1", new_key=signing.public_key_b64(new),
+                                                issued_at=datetime.now(timezone.utc), nonce=secrets.token_hex(16)), old)
+
+
+def test_a_key_written_into_the_yaml_file_wins_over_an_earlier_key_change(tmp_path):
+    path = tmp_path / "p.json"
+    cache = cache_at(path)
+    cache.offer(policy(5, AAAAAAAAAAAAAAAA=ALLOW))
+    moved_to = signing.generate_private_key()
+    assert cache.control(_key_change(HUB_KEY, moved_to)) is True
+    assert cache_at(path).key_id == signing.key_id(moved_to)  # the pin is kept across a restart
+    # An admin at the unit writes another key into the YAML file: that key is pinned.
+    chosen = signing.generate_private_key()
+    by_admin = PolicyCache(path, site="ward-a", station="cabinet-1", public_key=signing.public_key_b64(chosen))
+    assert by_admin.key_id == signing.key_id(chosen)
+
+
+def test_an_unreadable_state_file_pins_the_configured_key(tmp_path):
+    path = tmp_path / "p.json"
+    cache_at(path).offer(policy(5, AAAAAAAAAAAAAAAA=ALLOW))
+    (tmp_path / "p.json.state").write_text("{not json")
+    again = cache_at(path)
+    assert again.key_id == signing.key_id(HUB_KEY) and again.version == 5

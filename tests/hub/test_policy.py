@@ -539,3 +539,92 @@ def test_an_unusable_signing_key_file_stops_the_hub(tmp_path, broker, prefix):
             hub.start()
     finally:
         hub.stop()
+
+
+def test_policies_expire_and_are_issued_again_at_half_their_validity(tmp_path, engine):
+    path = tmp_path / "staff.yaml"
+    path.write_text(STAFF_YAML)
+    week = timedelta(days=7)
+    t0 = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+    def store(now):
+        return store_policies(engine, compile_policies(load_staff(path), TARGETS), now=now, validity=week)
+
+    assert store(t0) == {"cabinet-1", "cabinet-2"}
+    first = stored_policies(engine)["cabinet-1"]
+    assert first.expires_at == t0 + week
+    assert store(t0 + timedelta(days=3)) == set()  # unchanged, and not yet half way
+    assert store(t0 + timedelta(days=3, hours=12)) == {"cabinet-1", "cabinet-2"}
+    again = stored_policies(engine)["cabinet-1"]
+    assert again.badges == first.badges and again.version > first.version
+    assert again.expires_at == t0 + timedelta(days=3, hours=12) + week
+
+
+def test_a_stored_version_beyond_the_clock_is_not_continued(tmp_path, engine, caplog):
+    path = tmp_path / "staff.yaml"
+    path.write_text(STAFF_YAML)
+    t0 = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    store_policies(engine, compile_policies(load_staff(path), TARGETS), now=t0)
+    from sqlalchemy import update
+
+    from hub.schema import policies
+
+    with engine.begin() as conn:  # a store that once took a version far ahead (SQLite's largest)
+        conn.execute(update(policies).values(version=2**63 - 1, content_sha256="x"))
+    store_policies(engine, compile_policies(load_staff(path), TARGETS), now=t0 + timedelta(minutes=1))
+    assert stored_policies(engine)["cabinet-1"].version == int((t0 + timedelta(minutes=1)).timestamp() * 1000)
+    assert "beyond this clock" in caplog.text
+
+
+def test_key_changes_and_resets_are_published_from_the_control_folder(tmp_path, engine):
+    from hub.policy_control import issue_key_changes, issue_reset, rotate_key_file
+
+    compile = lambda now: {"cabinet-1": (SITE, {"0123456789ABCDEF": PolicyEntry(**ENTRY)})}  # noqa: E731
+    key_path = tmp_path / "policy.key"
+    key_path.write_bytes(signing.private_key_pem(signing.generate_private_key()))
+    old, new, kept = rotate_key_file(key_path)
+    assert kept.exists() and stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    folder = tmp_path / "policy-control"
+    now = datetime.now(timezone.utc)
+    issue_key_changes(folder, old, new, {"cabinet-1": SITE}, now)
+    once = []
+    # A hub still running with the old key does not send the key change.
+    stale, sent_stale, _ = make_publisher(engine, compile, key=old, control_dir=folder,
+                                          publish_once=lambda t, p: once.append((t, p)))
+    stale.refresh()
+    stale.publish()
+    assert f"p/{SITE}/cabinet-1/policy-control" not in sent_stale.sent
+    pub, sent, _ = make_publisher(engine, compile, key=new, control_dir=folder,
+                                  publish_once=lambda t, p: once.append((t, p)))
+    pub.publish()
+    [change] = sent.sent[f"p/{SITE}/cabinet-1/policy-control"]
+    msg = signing.verify_control(change, old.public_key())  # signed with the old key
+    assert msg.new_key == signing.public_key_b64(new)
+    assert pub.publish_controls() == 0  # sent already; again only at the next connect
+    issue_reset(folder, new, SITE, "cabinet-1", now)
+    assert pub.publish_controls() == 1 and len(once) == 1
+    assert signing.verify_control(once[0][1], new.public_key()).type == "policy_reset"
+    assert pub.publish_controls() == 0  # a reset goes out once
+    assert [p.name.endswith(".sent") for p in folder.glob("reset-*")] == [True]
+
+
+def test_rotate_and_reset_commands(tmp_path, capsys):
+    from kagiban.cli import main
+
+    (tmp_path / "hub.yaml").write_text("data_dir: ./data\nstations:\n  - {id: cabinet-1, site: ward-a, kind: cabinet}\n")
+    config = ["--config", str(tmp_path / "hub.yaml")]
+    assert main(["hub", "policy-key", *config]) == 0
+    old = signing.load_private_key(tmp_path / "data" / "policy-signing.key")
+    capsys.readouterr()
+    assert main(["hub", "policy-key", "rotate", *config]) == 0
+    out = capsys.readouterr().out
+    new = signing.load_private_key(tmp_path / "data" / "policy-signing.key")
+    assert signing.key_id(new) != signing.key_id(old) and f'"{signing.public_key_b64(new)}"' in out
+    [change] = (tmp_path / "data" / "policy-control").glob("key-change-cabinet-1.json")
+    body = change.read_bytes().split(b"\n", 1)[1]
+    assert signing.verify_control(body, old.public_key()).new_key == signing.public_key_b64(new)
+    assert main(["hub", "policy-reset", "--station", "cabinet-1", *config]) == 0
+    [reset] = (tmp_path / "data" / "policy-control").glob("reset-cabinet-1-*.json")
+    assert signing.verify_control(reset.read_bytes().split(b"\n", 1)[1], new.public_key()).station == "cabinet-1"
+    assert main(["hub", "policy-reset", "--station", "nowhere", *config]) == 1

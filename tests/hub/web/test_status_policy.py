@@ -94,3 +94,20 @@ def test_heartbeats_on_the_live_stream_say_whether_the_policy_is_stale(server, u
         assert stream.wait_for("heartbeat")["policy_state"] == "current"
     finally:
         stream.close()
+
+
+def test_an_expired_policy_and_the_last_refusal_are_shown_on_the_station_row(as_supervisor, engine):
+    from tests.hub.web.conftest import csrf_from
+
+    hb = heartbeat("cabinet-1", policy_version=latest(engine, "cabinet-1"))
+    hb.update(policy_expired=True, policy_refused="version_ahead")
+    store(engine, [("heartbeat", hb), ("heartbeat", heartbeat("cabinet-2", policy_version=1))])
+    page = as_supervisor.get("/").get_data(as_text=True)
+    row = station_row(page, "cabinet-1")
+    assert 'data-field="policy-expired">ポリシー期限切れ<' in row
+    assert 'data-reason="version_ahead">受け取り拒否: version_ahead<' in row
+    other = station_row(page, "cabinet-2")
+    assert "policy-expired" not in other and "policy-refused" not in other
+    as_supervisor.post("/language", data={"lang": "en", "csrf_token": csrf_from(page)})
+    english = as_supervisor.get("/").get_data(as_text=True)
+    assert ">Policy expired<" in station_row(english, "cabinet-1")

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -169,7 +170,8 @@ class Signed:
 
 
 # Changes whenever a key is added (count, highest id) or retired (count of retired_at): keys
-# are never deleted or un-retired by the tools, and a row an insider deletes changes the count.
+# are never deleted or un-retired by the tools. Any other edit of the table (by hand) is read
+# at the next full read, every ``KeyRing.refresh_s``.
 _KEYS_MARK = select(func.count(), func.max(station_keys.c.id), func.count(station_keys.c.retired_at))
 
 
@@ -179,23 +181,27 @@ class KeyRing:
 
     ``sync()`` (the ingest writer calls it before each batch) asks the store whether any key
     was added or retired since they were read, and reads them again if so: a key retired or
-    replaced with the CLI while the hub runs stops being accepted from the next batch on.
+    replaced with the CLI while the hub runs stops being accepted from the next batch on. The
+    keys are also read in full every ``refresh_s``, whatever the query says.
 
     Used by the ingest writer thread only (checks run outside its transaction)."""
 
     engine: Engine
+    refresh_s: float = 5.0
     _keys: dict[str, StationKey] = field(default_factory=dict)
     _stations: set[str] = field(default_factory=set)
     _mark: tuple | None = None  # _KEYS_MARK's row when the keys were read
+    _read_at: float = float("-inf")  # time.monotonic() of that read
     # (station, incarnation, key id) a retired key may still sign: seen stored under it.
     _backlog_ok: set[tuple[str, str, str]] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def sync(self) -> None:
         """Read the keys again if any was added or retired since they were read (one query)."""
+        now = time.monotonic()
         with self.engine.connect() as conn:
             mark = tuple(conn.execute(_KEYS_MARK).one())
-            if mark == self._mark:
+            if mark == self._mark and now - self._read_at < self.refresh_s:
                 return
             keys = load_keys(conn)
         known = self._keys
@@ -204,7 +210,7 @@ class KeyRing:
         with self._lock:
             self._keys = keys
             self._stations = {k.station for k in keys.values()}
-            self._mark = mark
+            self._mark, self._read_at = mark, now
         _LOG.debug("station keys read: %d registered", len(keys))
 
     def _loaded(self) -> None:

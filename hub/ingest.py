@@ -13,6 +13,10 @@ held back unacknowledged (the station sends it again) up to SNAPSHOT_HOLDS times
 quarantined as ``orphan_snapshot``. Only after the commit does ``on_acks`` learn which
 sequence numbers are safe, so a station never deletes an event the hub could still lose.
 
+Signatures are checked before the transaction, on verifier threads (the check runs without the
+GIL): while one batch's signatures are checked, the writer stores the batch before it, and a
+batch is written only once all its checks are done (``_Prepared``).
+
 Nothing a station sends may stop the writer: if a batch fails, its messages are stored
 one per transaction, and one that still fails is quarantined as ``internal_error``.
 """
@@ -24,7 +28,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -120,7 +124,8 @@ _STOP = object()
 # resends it after its ack timeout, by when its event (sent first) is normally stored.
 SNAPSHOT_HOLDS = 3
 _HELD_KEPT = 10_000  # snapshot ids whose holds are counted
-# Signature checks of a batch run on this many threads once it holds at least _PARALLEL_MIN.
+# Signature checks of a batch run on this many threads once it holds at least _PARALLEL_MIN
+# (fewer are checked on the writer thread: handing them over would cost more).
 VERIFIERS = 2
 _PARALLEL_MIN = 32
 
@@ -162,6 +167,20 @@ class _Item:
     reason: str | None = None  # set when the message is to be quarantined
     detail: str = ""
     signed: Signed | None = None  # the station's signature, checked before the transaction
+
+
+@dataclass
+class _Prepared:
+    """A parsed batch whose signature checks may still be running on the verifier threads."""
+
+    items: list[_Item]
+    checks: list[Future] = field(default_factory=list)
+
+    def wait(self) -> None:
+        """Block until every check is done; re-raises a check that failed unexpectedly (the
+        batch is then not written, so nothing unchecked is stored)."""
+        for check in self.checks:
+            check.result()
 
 
 @dataclass
@@ -280,24 +299,46 @@ class Ingest:
     # --- the writer thread ---
 
     def _run(self) -> None:
+        # Two batches in flight at most: ``pending`` (parsed, its checks running) is written
+        # after the next batch is parsed and its checks started, so the checks of one overlap
+        # the parsing and the transaction of another. With nothing more waiting in the queue
+        # the pending batch is written at once: no message waits longer than it did before.
+        pending: _Prepared | None = None
         while True:
-            batch, stopping = self._take()
-            if batch:
-                try:
-                    self._process(batch)
-                except Exception:  # the last guard: log, keep the thread alive
-                    _LOG.exception("ingest batch of %d lost; stations will send it again", len(batch))
+            batch, stopping = self._take(wait=pending is None)
+            ready = self._guard(self._prepare, batch) if batch else None
+            if pending is not None:
+                self._guard(self._finish, pending)
+            pending = ready
             if stopping:
+                if pending is not None:
+                    self._guard(self._finish, pending)
                 return
 
-    def _take(self) -> tuple[list[tuple[str, bytes, datetime]], bool]:
-        """Up to batch_max messages, waiting at most batch_wait_s after the first."""
-        first = self._queue.get()
+    @staticmethod
+    def _guard(step: Callable[[Any], Any], arg: Any) -> Any:
+        try:
+            return step(arg)
+        except Exception:  # the last guard: log, keep the thread alive
+            n = len(arg.items) if isinstance(arg, _Prepared) else len(arg)
+            _LOG.exception("ingest batch of %d lost; stations will send it again", n)
+            return None
+
+    def _take(self, wait: bool = True) -> tuple[list[tuple[str, bytes, datetime]], bool]:
+        """Up to batch_max messages, waiting at most batch_wait_s after the first; with
+        ``wait`` False only those already queued (none: an empty batch at once)."""
+        if wait:
+            first = self._queue.get()
+        else:
+            try:
+                first = self._queue.get_nowait()
+            except queue.Empty:
+                return [], False
         if first is _STOP:
             return [], True
         batch = [first]
         size = len(first[1])
-        deadline = time.monotonic() + self._batch_wait_s
+        deadline = time.monotonic() + (self._batch_wait_s if wait else 0.0)
         while len(batch) < self._batch_max and size < BATCH_MAX_BYTES:
             remaining = deadline - time.monotonic()
             try:
@@ -310,9 +351,17 @@ class Ingest:
             size += len(nxt[1])
         return batch, False
 
-    def _process(self, batch: list[tuple[str, bytes, datetime]]) -> None:
-        items = [self._parse(topic, payload, received) for topic, payload, received in batch]
-        self._verify_signatures(items)
+    def _prepare(self, batch: list[tuple[str, bytes, datetime]]) -> _Prepared:
+        """Parse a batch and start its signature checks (keys re-read first if any changed)."""
+        self._keys.sync()
+        prepared = _Prepared([self._parse(topic, payload, received) for topic, payload, received in batch])
+        self._verify_signatures(prepared)
+        return prepared
+
+    def _finish(self, prepared: _Prepared) -> None:
+        """Wait for the batch's checks, then store it in one transaction and acknowledge it."""
+        prepared.wait()
+        items = prepared.items
         try:
             with begin_write(self._engine) as conn:
                 outcome = self._write(conn, items)
@@ -399,17 +448,18 @@ class Ingest:
             self._held.pop(next(iter(self._held)))  # the oldest: a dict keeps insertion order
         self._held[event_id] = count
         return True
-    def _verify_signatures(self, items: list[_Item]) -> None:
-        """Check the batch's signatures, split over the verifier threads: Ed25519 verification
-        is most of the cost of a signed event and releases the GIL (bench/ingest.py)."""
-        todo = [i for i in items if i.reason is None and i.signed is not None and i.signed.pending]
+    def _verify_signatures(self, prepared: _Prepared) -> None:
+        """Start the batch's signature checks, split over the verifier threads: Ed25519
+        verification is most of the cost of a signed event and runs without the GIL
+        (bench/ingest.py); ``prepared.wait()`` waits for them."""
+        todo = [i for i in prepared.items if i.reason is None and i.signed is not None and i.signed.pending]
         if len(todo) < _PARALLEL_MIN:
             _verify_items(todo)
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(VERIFIERS, thread_name_prefix="kagiban-verify")
         step = -(-len(todo) // VERIFIERS)
-        list(self._pool.map(_verify_items, [todo[i:i + step] for i in range(0, len(todo), step)]))
+        prepared.checks = [self._pool.submit(_verify_items, todo[i:i + step]) for i in range(0, len(todo), step)]
 
     def _check_known(self, site: str, station: str) -> None:
         if self._known is None:

@@ -7,9 +7,14 @@ signature does not match ``bad_signature``. A swapped or rebuilt unit gets a new
 (``add --replace`` retires the old one) and a fresh outbox incarnation; the retired key still
 verifies every row it signed, and is accepted for new events only in an incarnation it already
 signed at the hub (the old unit's backlog), never for a new one (``retired_key``).
+
+Ingest keeps the keys in memory (``KeyRing``) and asks the store once per batch whether any key
+was added or retired since it read them (one small query), so a change made with the CLI while
+the hub runs applies from the next batch on.
 """
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import re
@@ -21,15 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from hub import ed25519_check
 from hub.audit.entries import record_key
 from hub.db import begin_write
 from hub.schema import events, station_keys
 from hub.timestamps import now_utc, utc_text
 from kagiban.event_signing import (
     SignatureError,
-    check,
     create_station_key,
     load_station_key,
     snapshot_statement,
@@ -65,6 +70,11 @@ class StationKey:
     def public(self) -> Ed25519PublicKey:
         """The key object (parsed once: ingest checks thousands of events with it)."""
         return parse_public_key(self.public_key)
+
+    @cached_property
+    def raw(self) -> bytes:
+        """The 32 raw key bytes, what ingest's check takes (decoded once)."""
+        return base64.b64decode(self.public_key)
 
     @property
     def active(self) -> bool:
@@ -154,7 +164,7 @@ class Signed:
     signed: str = ""
     signature: str = ""
     key_id: str = ""
-    _check: tuple[Ed25519PublicKey, str, bytes, str] | None = None  # key, signature, message, what
+    _check: tuple[bytes, str, bytes, str] | None = None  # raw key, signature, message, what
 
     @property
     def pending(self) -> bool:
@@ -165,18 +175,27 @@ class Signed:
         """ProtocolError ``bad_signature`` unless the signature matches (no-op when unsigned)."""
         if self._check is None:
             return
-        public, signature, message, what = self._check
+        public_raw, signature, message, what = self._check
         try:
-            check(public, signature, message)
+            ed25519_check.check(public_raw, signature, message)
         except SignatureError as exc:
             raise ProtocolError("bad_signature", f"{what}{exc}") from exc
 
 
+# Changes whenever a key is added (count, highest id) or retired (count of retired_at): keys
+# are never deleted or un-retired by the tools. Any other edit of the table (by hand) is read
+# at the next full read, every ``KeyRing.refresh_s``.
+_KEYS_MARK = select(func.count(), func.max(station_keys.c.id), func.count(station_keys.c.retired_at))
+
+
 @dataclass
 class KeyRing:
-    """The registered keys as ingest sees them: read from the store, read again every
-    ``refresh_s`` and when a message names a key not seen yet (at most once a second), so a key
-    added or retired with the CLI while the hub runs takes effect within seconds.
+    """The registered keys as ingest sees them, with each key's bytes decoded once.
+
+    ``sync()`` (the ingest writer calls it before each batch) asks the store whether any key
+    was added or retired since they were read, and reads them again if so: a key retired or
+    replaced with the CLI while the hub runs stops being accepted from the next batch on. The
+    keys are also read in full every ``refresh_s``, whatever the query says.
 
     Used by the ingest writer thread only (checks run outside its transaction)."""
 
@@ -184,27 +203,35 @@ class KeyRing:
     refresh_s: float = 5.0
     _keys: dict[str, StationKey] = field(default_factory=dict)
     _stations: set[str] = field(default_factory=set)
-    _loaded: float = float("-inf")
+    _mark: tuple | None = None  # _KEYS_MARK's row when the keys were read
+    _read_at: float = float("-inf")  # time.monotonic() of that read
     # (station, incarnation, key id) a retired key may still sign: seen stored under it.
     _backlog_ok: set[tuple[str, str, str]] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _refresh(self, force: bool = False) -> None:
+    def sync(self) -> None:
+        """Read the keys again if any was added or retired since they were read (one query)."""
         now = time.monotonic()
-        if now - self._loaded < (1.0 if force else self.refresh_s):
-            return
         with self.engine.connect() as conn:
+            mark = tuple(conn.execute(_KEYS_MARK).one())
+            if mark == self._mark and now - self._read_at < self.refresh_s:
+                return
             keys = load_keys(conn)
+        known = self._keys
+        # A key unchanged keeps its object, so its decoded bytes are not decoded again.
+        keys = {kid: known[kid] if known.get(kid) == key else key for kid, key in keys.items()}
         with self._lock:
             self._keys = keys
             self._stations = {k.station for k in keys.values()}
-            self._loaded = now
+            self._mark, self._read_at = mark, now
+        _LOG.debug("station keys read: %d registered", len(keys))
+
+    def _loaded(self) -> None:
+        if self._mark is None:
+            self.sync()
 
     def _key(self, station: str, kid: str) -> StationKey:
         key = self._keys.get(kid)
-        if key is None:
-            self._refresh(force=True)
-            key = self._keys.get(kid)
         if key is None or key.station != station:
             raise ProtocolError("unknown_key", f"key {kid} is not registered for {station}")
         return key
@@ -213,7 +240,7 @@ class KeyRing:
         """The signature columns of an event; ProtocolError (unsigned, unknown_key,
         bad_signature, retired_key) if the hub must not store it. The signature itself is
         checked by the returned Signed's ``verify()``."""
-        self._refresh()
+        self._loaded()
         split = split_event(payload)
         if split is None:
             if model.sig is not None or model.key_id is not None:
@@ -228,11 +255,11 @@ class KeyRing:
             text = split.signed.decode("utf-8")
         except UnicodeDecodeError as exc:  # the JSON parse has already refused such bytes
             raise ProtocolError("bad_signature", "signed bytes are not UTF-8") from exc
-        return Signed(text, split.signature, split.key_id, (key.public, split.signature, split.signed, ""))
+        return Signed(text, split.signature, split.key_id, (key.raw, split.signature, split.signed, ""))
 
     def check_snapshot(self, station: str, model: Snapshot, sha256: str) -> Signed:
         """The signature columns of a snapshot whose image hashes to ``sha256``."""
-        self._refresh()
+        self._loaded()
         if model.sig is None or model.key_id is None:
             if station in self._stations:
                 raise ProtocolError("unsigned", f"{station} has a registered key; its snapshots must be signed")
@@ -240,7 +267,7 @@ class KeyRing:
         key = self._key(station, model.key_id)
         # A retired key's snapshot belongs to an event it signed; the event check guards that.
         statement = snapshot_statement(model.event_id, station, sha256)
-        return Signed("", model.sig, model.key_id, (key.public, model.sig, statement, "snapshot: "))
+        return Signed("", model.sig, model.key_id, (key.raw, model.sig, statement, "snapshot: "))
 
     def _allow_backlog(self, station: str, incarnation: str, key: StationKey) -> None:
         marker = (station, incarnation, key.key_id)

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.bench
 # (script, lines its output must contain)
 SCRIPTS = [
     ("bench/ingest.py", ["## live", "## queued", "raw paho subscriber #1", "stored all 2,000 events exactly once",
-                         "hub #1 signed: stored, chained, acked", "medians (signed)"]),
+                         "hub #1 signed: stored, chained, acked", "medians (signed)",
+                         "kagiban verify, pass 1 signed: exit 0"]),
     ("bench/ingest.py --mode writer", ["Ingest writer alone", "CPU us per event"]),
     ("bench/alert_latency.py", ["raw MQTT round trip", "door edge -> alert on the MQTT alert topic",
                                 "door edge -> alert on the web live stream"]),

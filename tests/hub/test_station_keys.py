@@ -12,14 +12,15 @@ from sqlalchemy import select
 
 from hub import migrate, verify
 from hub.db import make_engine
-from hub.ingest import Ingest
+from hub.ingest import _PARALLEL_MIN, Ingest
 from hub.schema import events, quarantine, snapshots
 from hub.station_keys import StationKeyError, add_key, list_keys, retire_key
 from kagiban.event_signing import EventSigner, create_station_key
 from kagiban.protocol import dumps
 from kagiban.signing import public_key_b64
-from tests.hub.helpers import JPEG, SITE, encode, event
+from tests.hub.helpers import JPEG, SITE, encode, event, stored_seqs
 from tests.security.signed_store import STATION, signed_event, signed_snapshot
+from tests.support.mosquitto import wait_for
 
 
 @pytest.fixture
@@ -131,3 +132,65 @@ def test_retiring_a_key_twice_or_an_unknown_one_says_so(engine, tmp_path):
         with pytest.raises(StationKeyError) as err:
             retire_key(engine, kid)
         assert err.value.code == code
+
+
+class _Running:
+    """One Ingest kept running across steps, as in the hub: its key cache stays warm."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.ingest = Ingest(engine, prefix="p").start()
+
+    def send(self, *payloads):
+        """Submit ``payloads`` and wait (bounded) until they are stored or quarantined."""
+        before = self.ingest.ingested + self.ingest.quarantined
+        for payload in payloads:
+            self.ingest.submit(f"p/{SITE}/{STATION}/event", payload)
+        wait_for(lambda: self.ingest.ingested + self.ingest.quarantined >= before + len(payloads),
+                 timeout=10, what=f"{len(payloads)} message(s) handled")
+
+    def stop(self):
+        self.ingest.stop()
+
+
+def test_a_key_retired_while_the_hub_runs_is_refused_for_a_new_outbox_at_once(engine, tmp_path):
+    signer = _enrolled(engine, tmp_path)
+    running = _Running(engine)
+    try:
+        inc = str(uuid6.uuid7())
+        running.send(signed_event(signer, 1, inc)[1])  # the key is read and cached
+        retire_key(engine, signer.key_id)              # as `kagiban hub station-key retire` does
+        # The very next message: no waiting for a refresh period.
+        running.send(signed_event(signer, 1, str(uuid6.uuid7()))[1])
+        running.send(signed_event(signer, 2, inc)[1])  # its stored incarnation's backlog: still accepted
+    finally:
+        running.stop()
+    assert [r for r, _ in _quarantined(engine)] == ["retired_key"]
+    assert stored_seqs(engine, STATION) == [1, 2]
+
+
+def test_a_replaced_key_gives_way_to_the_new_one_at_once(engine, tmp_path):
+    old = _enrolled(engine, tmp_path, "old.key")
+    running = _Running(engine)
+    try:
+        running.send(signed_event(old, 1, str(uuid6.uuid7()))[1])
+        new = EventSigner(create_station_key(tmp_path / "new.key"))
+        add_key(engine, STATION, public_key_b64(new._key), replace=True)
+        new_inc = str(uuid6.uuid7())
+        running.send(signed_event(new, 1, new_inc)[1], signed_event(old, 1, str(uuid6.uuid7()))[1])
+    finally:
+        running.stop()
+    assert [r for r, _ in _quarantined(engine)] == ["retired_key"]
+    with engine.connect() as conn:
+        assert [(r.incarnation, r.key_id) for r in conn.execute(
+            select(events).order_by(events.c.row_no))][1:] == [(new_inc, new.key_id)]
+
+
+def test_a_large_batch_is_checked_on_the_verifier_threads_and_a_bad_one_still_caught(engine, tmp_path):
+    signer = _enrolled(engine, tmp_path)
+    inc = str(uuid6.uuid7())
+    payloads = [signed_event(signer, seq, inc)[1] for seq in range(1, _PARALLEL_MIN * 2 + 1)]
+    payloads[40] = payloads[40].replace(b'"staff-001"', b'"staff-009"')  # altered after signing
+    _ingest(engine, *payloads)  # one batch: all submitted before the writer starts
+    assert _quarantined(engine) == [("bad_signature", "the signature does not match the signed bytes")]
+    assert stored_seqs(engine, STATION) == [s for s in range(1, _PARALLEL_MIN * 2 + 1) if s != 41]

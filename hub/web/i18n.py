@@ -130,6 +130,7 @@ ALERT_RULES: dict[str, Any] = {
     "camera_ok": _l("Camera working again"),
     "clock_skew": _l("Station clock off"),
     "clock_unsynced": _l("Station clock not synchronised"),
+    "signin_failures": _l("Repeated failed web sign-ins"),
 }
 
 SEVERITIES: dict[str, Any] = {

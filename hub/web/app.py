@@ -261,6 +261,7 @@ def _init_login(app: Flask) -> None:
         if refusal is not None:
             _LOG.warning("HTTP Basic sign-in for %r from %s not tried: too many failures", auth.username,
                          req.remote_addr)
+            guard.refused_attempt(auth.username, req.remote_addr, "basic")
             g.signin_refusal = refusal  # answered 429 by _unauthorized
             return None
         row = users.authenticate(state().engine, auth.username, auth.password)

@@ -84,6 +84,7 @@ def login():
         if refusal is not None:
             _LOG.warning("sign-in for %r from %s not tried: too many failures (%s), %d s to wait",
                          form.username.data, request.remote_addr, refusal.scope, refusal.retry_after_s)
+            guard.refused_attempt(form.username.data, request.remote_addr, "form")
             return throttle.refused(refusal, api=False)
         row = users.authenticate(state().engine, form.username.data, form.password.data)
         if row is not None:

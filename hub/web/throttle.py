@@ -12,8 +12,8 @@ the counts: only time does.
 Every POST to the sign-in page also counts against ``attempts_per_address`` (a Flask-Limiter
 route limit): each costs an argon2 check, so nobody can keep the hub's cores hashing.
 
-When an account or an address reaches ``alert_after`` failures, one ``signin_failures`` alert
-per window is raised through the hub's AlertCenter (stored in the alert trail, sent to the
+When an account or an address reaches ``alert_after`` failed or refused attempts, one
+``signin_failures`` alert per window (for that account and that address together) is raised through the hub's AlertCenter (stored in the alert trail, sent to the
 supervisors of every site).
 
 Counts live in the hub process (``memory://``): a restart forgets them, and behind a reverse
@@ -65,7 +65,10 @@ class SignInGuard:
         self.cfg = cfg
         self.alerts = alerts  # hub.alerts.AlertCenter, or None: the alert is only logged
         self.limiter = Limiter(get_remote_address, app=app, storage_uri="memory://",
-                               strategy="moving-window", headers_enabled=True, key_prefix="kagiban")
+                               strategy="moving-window", key_prefix="kagiban",
+                               # Its headers would put the route window's end in Retry-After on
+                               # every answer; ours say the real wait, on refusals only.
+                               headers_enabled=False)
         self._limits = {"account": parse_many(settings.account_limits),
                         "address": parse_many(settings.address_limits)}
         self._alert = parse(settings.alert_after)
@@ -76,8 +79,8 @@ class SignInGuard:
 
     def limit_view(self, app: Flask, endpoint: str) -> None:
         """Every POST to ``endpoint`` counts against ``attempts_per_address``."""
-        app.view_functions[endpoint] = self.limiter.limit(self.attempts_per_address, methods=["POST"])(
-            app.view_functions[endpoint])
+        app.view_functions[endpoint] = self.limiter.limit(
+            self.attempts_per_address, methods=["POST"], on_breach=_breached)(app.view_functions[endpoint])
 
     def _counts(self, username: str | None, address: str | None) -> list[tuple[str, str]]:
         return [("account", f"account/{account_key(username)}"), ("address", f"address/{address or '?'}")]
@@ -103,9 +106,30 @@ class SignInGuard:
         for scope, key in self._counts(username, address):
             for item in self._limits[scope]:
                 strategy.hit(item, key)
+        self._count_for_alert(username, address, via)
+
+    def refused_attempt(self, username: str | None, address: str | None, via: str) -> None:
+        """Count an attempt refused unchecked: towards the alert only (the wait must not grow
+        for ever while someone keeps knocking, or the account's owner is shut out for good)."""
+        self._count_for_alert(username, address, via)
+
+    def _count_for_alert(self, username: str | None, address: str | None, via: str) -> None:
+        strategy = self.limiter.limiter
+        counts = self._counts(username, address)
+        reached = []
+        for scope, key in counts:
             strategy.hit(self._alert, "alert/" + key)
-            if not strategy.test(self._alert, "alert/" + key) and strategy.hit(self._alerted, "alerted/" + key):
-                self._raise(scope, username, address, via)
+            if not strategy.test(self._alert, "alert/" + key):
+                reached.append(scope)
+        if not reached:
+            return
+        # One alert per streak: neither this account nor this address was alerted in the window.
+        marks = ["alerted/" + key for _scope, key in counts]
+        if not all(strategy.test(self._alerted, mark) for mark in marks):
+            return
+        for mark in marks:
+            strategy.hit(self._alerted, mark)
+        self._raise(reached[0], username, address, via)
 
     def _raise(self, scope: str, username: str | None, address: str | None, via: str) -> None:
         window_min = round(self._alert.get_expiry() / 60, 1)
@@ -130,6 +154,14 @@ class SignInGuard:
                                         message=alert_text(RULE, params, "en"), params=params)
             except Exception:  # the refusal stands even if the alert cannot be stored
                 _LOG.exception("raising %s for site %s failed", RULE, site)
+
+
+def _breached(limit) -> Response:
+    """Flask-Limiter's refusal of one POST too many: 429 with the real wait (the page is
+    rendered by hub.web.app's error handler)."""
+    response = Response(status=429)
+    response.headers["Retry-After"] = str(max(1, math.ceil(limit.reset_at - time.time())))
+    return response
 
 
 def guard() -> SignInGuard:

@@ -18,6 +18,7 @@ EXPECTED = {
     "month": ("a month as YYYY-MM", _l("a month as YYYY-MM")),
     "integer": ("a whole number", _l("a whole number")),
     "choice": ("one of the values the page offers", _l("one of the values the page offers")),
+    "text": ("text without control characters", _l("text without control characters")),
 }
 
 
@@ -52,6 +53,17 @@ def integer(value: str | None, name: str, default: int | None, lo: int, hi: int)
     if not text.lstrip("-").isascii() or not text.lstrip("-").isdigit() or len(text) > 40:
         raise BadQuery(name, "integer")
     return max(lo, min(int(text), hi))
+
+
+def text(value: str | None, name: str) -> str | None:
+    """Free text (a station, a site, a search), stripped; None if empty. Control characters
+    are refused: they end up in file names, spreadsheet titles and log lines."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if any(ord(ch) < 32 or 0x7F <= ord(ch) < 0xA0 for ch in value):
+        raise BadQuery(name, "text")
+    return value
 
 
 def choice(value: str | None, name: str, allowed) -> str | None:

@@ -29,7 +29,7 @@ def parse_day(value: str | None) -> date | None:
 
 def station_arg() -> str | None:
     """The station asked for; None for every station."""
-    return (request.args.get("station") or "").strip() or None
+    return query.text(request.args.get("station"), "station")
 
 
 def day_arg(station: str | None) -> date:

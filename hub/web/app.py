@@ -291,8 +291,8 @@ def local_path(value: str | None) -> str | None:
     """``value`` if it is a path on this site (never another host), else None.
 
     Browsers drop tabs and newlines from a URL and read a backslash as a slash, so
-    ``/\t/host`` and ``/\\host`` would lead to another host: any control character, any
-    backslash, a leading ``//``, a scheme or a host refuses the value outright.
+    "/<tab>/host" and "/<backslash>host" would lead to another host: any control or format
+    character, any backslash, a leading "//", a scheme or a host refuses the value outright.
     """
     if not value or len(value) > 2048 or not value.startswith("/") or value.startswith("//"):
         return None

@@ -121,18 +121,18 @@ class SignInGuard:
             strategy.hit(self._alert, "alert/" + key)
             if not strategy.test(self._alert, "alert/" + key):
                 reached.append(scope)
-        if not reached:
+        # One alert per account, or per address, and window; at most one per attempt (the
+        # account's first: an address is named on its own only when it sprays many accounts).
+        fresh = [scope for scope, key in counts if scope in reached and strategy.test(self._alerted, "alerted/" + key)]
+        if not fresh:
             return
-        # One alert per streak: neither this account nor this address was alerted in the window.
-        marks = ["alerted/" + key for _scope, key in counts]
-        if not all(strategy.test(self._alerted, mark) for mark in marks):
-            return
-        for mark in marks:
-            strategy.hit(self._alerted, mark)
-        self._raise(reached[0], username, address, via)
+        for _scope, key in counts:
+            strategy.hit(self._alerted, "alerted/" + key)
+        self._raise(fresh[0], username, address, via)
 
     def _raise(self, scope: str, username: str | None, address: str | None, via: str) -> None:
-        window_min = round(self._alert.get_expiry() / 60, 1)
+        minutes = round(self._alert.get_expiry() / 60, 1)
+        window_min = int(minutes) if minutes == int(minutes) else minutes
         _LOG.warning("%d failed sign-ins within %s min for %s %r (last via %s from %s): alerting",
                      self._alert.amount, window_min, scope, account_key(username) if scope == "account" else address,
                      via, address)

@@ -146,7 +146,7 @@ def test_the_wait_grows_then_locks_and_the_supervisors_are_alerted(hub_with, sin
     # The status page shows it in Japanese.
     page = requests.Session()
     assert sign_in(page, hub.web_url, "aud-01", PASSWORD).status_code == 302
-    assert "アカウント「sup-01」で、1.0分以内に4回サインインに失敗しました" in page.get(hub.web_url, timeout=10).text
+    assert "アカウント「sup-01」で、1分以内に4回サインインに失敗しました" in page.get(hub.web_url, timeout=10).text
 
 
 @pytest.mark.parametrize("path", ["api/events", "metrics"])
@@ -166,6 +166,15 @@ def test_20_wrong_basic_attempts_are_throttled_and_alerted(hub_with, path):
     assert len(refused) == 3 and {e.get("via") for e in refused} == {"basic"}
     # Another account's Basic credentials still work from here.
     assert requests.get(url, headers=basic(USER, PASSWORD), timeout=30).status_code == 200
+
+
+def test_one_address_spraying_many_accounts_is_alerted_by_its_address(hub_with):
+    hub = hub_with(signin={"alert_after": "4 per minute", "address_limits": "50 per minute"})
+    http = requests.Session()
+    assert [sign_in(http, hub.web_url, f"staff-{i}", "Spring2026!").status_code for i in range(4)] == [401] * 4
+    [alert] = wait_for(lambda: list_alerts(hub.engine), timeout=10, what="the alert stored")
+    assert alert["params"]["cause"] == "address" and alert["params"]["address"] == "127.0.0.1"
+    assert "4 failed web sign-ins from 127.0.0.1 within 1 min" in alert["message"]
 
 
 def test_a_flood_of_sign_in_posts_from_one_address_is_cut_off(hub_with):

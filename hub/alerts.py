@@ -68,6 +68,7 @@ RULE_NAMES: dict[str, tuple[str, str]] = {
     "clock_skew": ("端末の時計のずれ", "Station clock off"),
     "clock_unsynced": ("端末の時計が未同期", "Station clock not synchronised"),
     "bad_signature": ("署名を検証できないイベント", "Event with a bad signature"),
+    "signin_failures": ("Webサインインの失敗の繰り返し", "Repeated failed web sign-ins"),
 }
 SEVERITY_NAMES: dict[str, tuple[str, str]] = {
     "info": ("情報", "Info"),
@@ -231,6 +232,17 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
                       "保存せず隔離しています。端末の鍵と登録内容を確認してください。",
                       "{station_name} sent an event (seq {seq}) whose signature the hub refused ({reason}) at "
                       "{time}; it is quarantined, not stored. Check the unit's key against the one registered."),
+    # Guessed passwords on the web page (hub.web.throttle): per account, or per address.
+    "signin_failures.account": (
+        "Webページのアカウント「{user}」で、{window_min}分以内に{failures}回サインインに失敗しました"
+        "（最後は{address}から、{time}）。このアカウントへのサインインはしばらく拒否されます。",
+        "{failures} failed web sign-ins for account \"{user}\" within {window_min} min (the last from "
+        "{address} at {time}); sign-in to this account is refused for a while."),
+    "signin_failures.address": (
+        "{address}から、{window_min}分以内に{failures}回Webページへのサインインに失敗しました"
+        "（最後はアカウント「{user}」、{time}）。このアドレスからのサインインはしばらく拒否されます。",
+        "{failures} failed web sign-ins from {address} within {window_min} min (the last for account "
+        "\"{user}\" at {time}); sign-in from this address is refused for a while."),
 }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from limits import parse_many
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -145,6 +146,38 @@ class NotifySection(_Section):
     timeout_s: float = Field(default=15.0, gt=0, le=300)
 
 
+def _limit_list(value: str) -> str:
+    """A Flask-Limiter limit string ("5 per minute; 10 per 15 minutes"), checked at load."""
+    try:
+        if not parse_many(value):
+            raise ValueError("no limit given")
+    except ValueError as exc:
+        raise ValueError(f"not a limit such as '5 per minute; 10 per 15 minutes': {exc}") from exc
+    return value
+
+
+class SignInSection(_Section):
+    """Guessing passwords on the sign-in page and over HTTP Basic (hub.web.throttle).
+
+    Failed sign-ins count against the account named and against the address they came from.
+    When any limit of either list is full, every attempt for that account (or from that
+    address) is refused with 429 until the window moves on, the right password too: the wait
+    grows tier by tier, the last tier is a temporary lockout. ``attempts_per_address`` bounds
+    every POST to the sign-in page (each costs an argon2 check). ``alert_after`` failures of
+    one account or one address raise a ``signin_failures`` alert to the supervisors.
+    """
+
+    account_limits: str = "3 per 10 seconds; 5 per minute; 10 per 15 minutes; 20 per hour"
+    address_limits: str = "10 per minute; 30 per 15 minutes; 100 per day"
+    attempts_per_address: str = "30 per minute"
+    alert_after: str = "10 per 15 minutes"
+
+    @field_validator("account_limits", "address_limits", "attempts_per_address", "alert_after")
+    @classmethod
+    def _limits(cls, value: str) -> str:
+        return _limit_list(value)
+
+
 class WebSection(_Section):
     """The web page and JSON API served by the hub."""
 
@@ -156,6 +189,14 @@ class WebSection(_Section):
     secret_key_env: str | None = None
     secret_key_file: str | None = None
     default_language: Literal["ja", "en"] = "ja"
+    # Served over TLS (a reverse proxy in front): the session cookie is sent only over HTTPS
+    # and every answer carries Strict-Transport-Security for hsts_max_age_s (0: no header).
+    secure_cookies: bool = False
+    hsts_max_age_s: int = Field(default=31_536_000, ge=0, le=63_072_000)
+    # The reverse proxy's address: only from it are X-Forwarded-For/-Proto believed (waitress),
+    # so throttling counts the browser's address, not the proxy's. None: no proxy headers.
+    trusted_proxy: str | None = None
+    signin: SignInSection = SignInSection()
 
 
 class PolicySection(_Section):

@@ -245,6 +245,9 @@ users = Table(
     Column("language", String(8), nullable=False),
     Column("active", Integer, nullable=False),
     Column("created_at", String(27), nullable=False),
+    # Raised on sign-out, password change and deactivation: a session cookie carries the
+    # value it was issued with and is refused once they differ (hub.users, migration 0011).
+    Column("session_gen", Integer, nullable=False, server_default="0"),
     CheckConstraint("role IN ('admin', 'supervisor', 'auditor')", name="role"),
 )
 

@@ -159,7 +159,8 @@ class Hub:
         from hub.web import WebServer, create_app
 
         app = create_app(self.engine, self.cfg, bus=self.bus, alerts=self.alerts, stats=self.stats)
-        self.web = WebServer(app, self.cfg.web.host, self.cfg.web.port).start()
+        self.web = WebServer(app, self.cfg.web.host, self.cfg.web.port,
+                             trusted_proxy=self.cfg.web.trusted_proxy).start()
 
     def stats(self) -> dict:
         """Figures for /healthz and /metrics: this run's ingest counters and the broker link."""

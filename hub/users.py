@@ -5,6 +5,10 @@ recommended parameters); a hash made with older parameters is replaced at the ne
 successful sign-in. An unknown or deactivated user costs the same hashing work as a wrong
 password, so the time taken does not tell whether a username exists.
 
+Sessions end: each user has a session generation (``session_gen``), raised on sign-out,
+on a new password and on deactivation. A web session carries the generation it was issued
+with; hub.web.app refuses one whose user has moved on, so a copied cookie stops working.
+
 Roles: ``admin`` (everything), ``supervisor`` (acknowledges alerts), ``auditor`` (reads and
 exports). Users are deactivated, never deleted, so an acknowledgement always names someone
 who can still be looked up.
@@ -38,7 +42,7 @@ _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("kagiban: no such user")
 # What callers may see of a user row: never the hash.
 _PUBLIC = (users.c.id, users.c.username, users.c.role, users.c.display_name, users.c.language,
-           users.c.active, users.c.created_at)
+           users.c.active, users.c.created_at, users.c.session_gen)
 
 
 class UserError(ValueError):
@@ -88,7 +92,9 @@ def add_user(
             existing = conn.execute(select(users.c.id).where(users.c.username == username)).scalar()
             if existing is not None and replace:
                 values.pop("created_at")
-                conn.execute(update(users).where(users.c.id == existing).values(**values))
+                # A replaced password ends the sessions signed in with the old one.
+                conn.execute(update(users).where(users.c.id == existing)
+                             .values(**values, session_gen=users.c.session_gen + 1))
                 user_id = existing
             else:
                 user_id = conn.execute(insert(users).values(**values)).inserted_primary_key[0]
@@ -146,19 +152,29 @@ def deactivate(engine: Engine, username: str) -> bool:
     """Stop a user from signing in (the row stays); False if there is no such active user."""
     with begin_write(engine) as conn:
         changed = conn.execute(update(users).where(users.c.username == username, users.c.active == 1)
-                               .values(active=0)).rowcount
+                               .values(active=0, session_gen=users.c.session_gen + 1)).rowcount
     if changed:
         _LOG.info("deactivated user %s", username)
     return bool(changed)
 
 
 def set_password(engine: Engine, username: str, password: str) -> bool:
-    """Give an active user a new password; False if there is no such active user."""
+    """Give an active user a new password (their sessions end); False if there is no such
+    active user."""
     _check_password(password)
     with begin_write(engine) as conn:
         changed = conn.execute(update(users).where(users.c.username == username, users.c.active == 1)
-                               .values(password_hash=_HASHER.hash(password))).rowcount
+                               .values(password_hash=_HASHER.hash(password),
+                                       session_gen=users.c.session_gen + 1)).rowcount
+    if changed:
+        _LOG.info("new password for user %s; their sessions ended", username)
     return bool(changed)
+
+
+def end_sessions(engine: Engine, user_id: int) -> None:
+    """End every web session of a user (at sign-out: a copy of the cookie is worthless too)."""
+    with begin_write(engine) as conn:
+        conn.execute(update(users).where(users.c.id == user_id).values(session_gen=users.c.session_gen + 1))
 
 
 def set_language(engine: Engine, user_id: int, language: str) -> None:

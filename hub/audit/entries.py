@@ -100,16 +100,19 @@ def record_key(conn: Connection, op: str, row: Mapping[str, Any]) -> None:
     append_side(conn, "keys", [(row["retired_at"] if op == "retired" else row["added_at"], key_entry(op, row))])
 
 
-def record_signin(engine: Engine, op: str, user: str, remote: str | None) -> None:
+def record_signin(engine: Engine, op: str, user: str, remote: str | None, *, via: str = "form") -> None:
     """A sign-in, failed sign-in or sign-out, in its own transaction; a failure is logged and
-    never stops the page (the application log still has the line)."""
+    never stops the page (the application log still has the line). ``via`` "basic": HTTP
+    Basic credentials on a request (entered as ``"via": "basic"``)."""
     if op not in SIGNIN_OPS:
         raise ValueError(f"unknown sign-in op {op!r}")
     at = utc_text(now_utc())
     try:
         with begin_write(engine) as conn:
-            append_side(conn, "signins", [(at, {"op": op, "user": (user or "")[:64], "at": at,
-                                                "from": remote or ""})])
+            entry = {"op": op, "user": (user or "")[:64], "at": at, "from": remote or ""}
+            if via != "form":
+                entry["via"] = via
+            append_side(conn, "signins", [(at, entry)])
     except Exception:
         _LOG.exception("could not record %s of %r in the sign-in log", op, user)
 

@@ -16,11 +16,11 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, abort, jsonify, request
+from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from hub import alerts as alert_store
-from hub.web import data
+from hub.web import data, query
 from hub.web.app import state
 from hub.web.pages import event_filter_from, ledger_request
 
@@ -65,7 +65,7 @@ def _event_json(row: dict[str, Any]) -> dict[str, Any]:
 def events():
     st = state()
     flt, before = event_filter_from(request.args)
-    limit = request.args.get("limit", default=100, type=int)
+    limit = query.integer(request.args.get("limit"), "limit", 100, 1, data.PAGE_MAX)
     sites = data.station_sites(st.engine, st.cfg)
     rows, next_before = data.list_events(st.engine, st.cfg, flt, before=before, limit=limit,
                                          zone=data.zone_for(st.cfg, sites, flt.station))
@@ -74,10 +74,8 @@ def events():
 
 @bp.get("/alerts")
 def alerts():
-    wanted = request.args.get("state") or None
-    if wanted not in (None, "open", "acknowledged"):
-        abort(400, description="state must be open or acknowledged")
-    limit = max(1, min(request.args.get("limit", default=200, type=int), 1000))
+    wanted = query.choice(request.args.get("state"), "state", ("open", "acknowledged"))
+    limit = query.integer(request.args.get("limit"), "limit", 200, 1, 1000)
     rows = alert_store.list_alerts(state().engine, state=wanted,
                                    station=request.args.get("station") or None, limit=limit)
     return jsonify(alerts=rows)

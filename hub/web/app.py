@@ -10,6 +10,13 @@ The session-signing key never comes from the YAML file: ``web.secret_key_env`` n
 environment variable, ``web.secret_key_file`` a file (e.g. a systemd credential); with
 neither, a key is generated once into ``data_dir/web-secret-key`` (mode 600), so sessions
 survive restarts.
+
+Sessions end: the cookie carries the user's session generation (hub.users), checked on every
+request, so sign-out, a new password and deactivation end every copy of it. Guessed
+passwords are throttled on the form and over HTTP Basic alike (hub.web.throttle). With
+``web.secure_cookies`` (a hub behind a TLS reverse proxy) the cookie is Secure and answers
+carry Strict-Transport-Security. Errors (400 for a bad query value, 403, 404, 429 ...) get the
+site's own page in the reader's language, or JSON under the API prefixes.
 """
 from __future__ import annotations
 
@@ -19,11 +26,13 @@ import secrets
 import stat
 import threading
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import Babel
@@ -32,11 +41,14 @@ from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
+from werkzeug.exceptions import HTTPException
 
+from hub.audit.entries import record_signin
 from hub.config import HubConfig
 from hub.live import LiveBus
 from hub.metrics import Stats, make_registry
-from hub.web import i18n
+from hub.web import i18n, throttle
+from hub.web.query import BadQuery
 from kagiban.configfile import ConfigError
 
 _LOG = logging.getLogger(__name__)
@@ -156,6 +168,7 @@ def create_app(
         SESSION_COOKIE_NAME="kagiban_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=cfg.web.secure_cookies,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
         # A status page stays open all day: its forms' tokens must not expire after an hour.
         WTF_CSRF_TIME_LIMIT=None,
@@ -172,6 +185,7 @@ def create_app(
         registry=make_registry(engine, stats),
     )
 
+    signin = throttle.SignInGuard(app, cfg, alerts)
     CSRFProtect(app)
     Babel(app, locale_selector=_select_locale)
     _init_login(app)
@@ -196,10 +210,12 @@ def create_app(
 
     app.register_blueprint(tokens.bp)
     pages.register_template_helpers(app)
+    signin.limit_view(app, "auth.login")
 
     app.before_request(_require_login)
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_failed)
+    app.register_error_handler(HTTPException, _http_error)
     return app
 
 
@@ -233,7 +249,10 @@ def _init_login(app: Flask) -> None:
             row = users.get_user(state().engine, int(user_id))
         except ValueError:
             return None
-        return WebUser(row) if row is not None else None
+        # A session from before the user's last sign-out, new password or deactivation.
+        if row is None or session.get("gen") != row["session_gen"]:
+            return None
+        return WebUser(row)
 
     @manager.request_loader
     def _basic(req):
@@ -247,15 +266,28 @@ def _init_login(app: Flask) -> None:
         auth = req.authorization
         if auth is None or auth.type != "basic" or not auth.username or auth.password is None:
             return None
+        guard = throttle.guard()
+        refusal = guard.refusal(auth.username, req.remote_addr)
+        if refusal is not None:
+            _LOG.warning("HTTP Basic sign-in for %r from %s not tried: too many failures", auth.username,
+                         req.remote_addr)
+            guard.refused_attempt(auth.username, req.remote_addr, "basic")
+            g.signin_refusal = refusal  # answered 429 by _unauthorized
+            return None
         row = users.authenticate(state().engine, auth.username, auth.password)
         if row is None:
             _LOG.warning("HTTP Basic sign-in refused for %r from %s", auth.username, req.remote_addr)
+            guard.failed(auth.username, req.remote_addr, "basic")
+            record_signin(state().engine, "refused", auth.username, req.remote_addr, via="basic")
             return None
         g.basic_auth = True
         return WebUser(row)
 
     @manager.unauthorized_handler
     def _unauthorized():
+        refusal = g.get("signin_refusal")
+        if refusal is not None:
+            return throttle.refused(refusal, api=request.path.startswith(_API_PREFIXES))
         if request.path.startswith(_API_PREFIXES):
             response = jsonify(error="unauthorized", message="sign in, or send HTTP Basic credentials")
             response.status_code = 401
@@ -266,8 +298,18 @@ def _init_login(app: Flask) -> None:
 
 
 def local_path(value: str | None) -> str | None:
-    """``value`` if it is a path on this site (never another host), else None."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """``value`` if it is a path on this site (never another host), else None.
+
+    Browsers drop tabs and newlines from a URL and read a backslash as a slash, so
+    "/<tab>/host" and "/<backslash>host" would lead to another host: any control or format
+    character, any backslash, a leading "//", a scheme or a host refuses the value outright.
+    """
+    if not value or len(value) > 2048 or not value.startswith("/") or value.startswith("//"):
+        return None
+    if "\\" in value or any(unicodedata.category(ch)[0] in "CZ" and ch != " " for ch in value):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
         return None
     return value.rstrip("?") or "/"
 
@@ -291,6 +333,9 @@ def _security_headers(response):
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
         "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     )
+    web = state().cfg.web
+    if web.secure_cookies and web.hsts_max_age_s:
+        headers.setdefault("Strict-Transport-Security", f"max-age={web.hsts_max_age_s}")
     if request.endpoint != "static":
         # Pages and exports hold names and times of staff: keep them out of shared caches.
         headers.setdefault("Cache-Control", "no-store")
@@ -306,3 +351,40 @@ def _csrf_failed(error: CSRFError):
         message=_("The page was open too long or the form was not sent from this site. "
                   "Reload the page and try again."),
     ), 400
+
+
+# What each error says on the page, in the reader's language (code -> title, message).
+def _error_texts(code: int) -> tuple[str, str]:
+    if code == 400:
+        return _("The request is not valid"), _("The address holds a value this page cannot use. "
+                                                "Check the link, or start again from the status page.")
+    if code == 403:
+        return _("Not allowed"), _("Your role does not allow this page or action.")
+    if code == 404:
+        return _("Not found"), _("There is no such page or record.")
+    if code == 405:
+        return _("Not allowed"), _("This page cannot be used this way.")
+    if code == 413:
+        return _("Too large"), _("What was sent is too large.")
+    if code == 429:
+        return _("Too many requests"), _("Too many requests from this computer. Wait a minute and try again.")
+    return _("Something went wrong"), _("The request could not be completed (%(code)s).", code=code)
+
+
+def _http_error(error: HTTPException):
+    """The site's own page (or JSON under the API prefixes) for an HTTP error; redirects pass."""
+    if error.code is None or error.code < 400:
+        return error
+    response = error.get_response()  # keeps Allow, WWW-Authenticate, Retry-After ...
+    if request.path.startswith(_API_PREFIXES):
+        body = jsonify(error=(error.name or "error").lower().replace(" ", "_"), message=error.description)
+        response.set_data(body.get_data())
+        response.mimetype = "application/json"
+        return response
+    title, message = _error_texts(error.code)
+    if isinstance(error, BadQuery):
+        message = _("“%(name)s” cannot be used here: give %(expected)s.", name=error.param,
+                    expected=error.expected_text())
+    response.set_data(render_template("error.html", title=title, message=message))
+    response.mimetype = "text/html"
+    return response

@@ -1,7 +1,10 @@
 """Signing in and out, the language switch, and the role check.
 
 A wrong username and a wrong password get the same answer (and take the same time, see
-hub.users), so the page never tells whether an account exists.
+hub.users), so the page never tells whether an account exists. Failed attempts are counted
+per account and per address (hub.web.throttle): past the limits an attempt is refused with
+429 before its password is checked. Signing out ends every session of the user (hub.users
+session generation), so a copied cookie is worthless afterwards.
 """
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import functools
 import logging
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin, current_user, login_user, logout_user
@@ -19,7 +22,7 @@ from wtforms.validators import DataRequired, Length
 
 from hub import users
 from hub.audit.entries import record_signin
-from hub.web import i18n
+from hub.web import i18n, throttle
 from hub.web.app import local_path, state
 
 _LOG = logging.getLogger(__name__)
@@ -76,6 +79,13 @@ def login():
     if current_user.is_authenticated and request.method == "GET":
         return redirect(target)
     if form.validate_on_submit():
+        guard = throttle.guard()
+        refusal = guard.refusal(form.username.data, request.remote_addr)
+        if refusal is not None:
+            _LOG.warning("sign-in for %r from %s not tried: too many failures (%s), %d s to wait",
+                         form.username.data, request.remote_addr, refusal.scope, refusal.retry_after_s)
+            guard.refused_attempt(form.username.data, request.remote_addr, "form")
+            return throttle.refused(refusal, api=False)
         row = users.authenticate(state().engine, form.username.data, form.password.data)
         if row is not None:
             lang = session.get("lang")
@@ -84,15 +94,18 @@ def login():
             if lang:
                 session["lang"] = lang
             login_user(WebUser(row))
+            session["gen"] = row["session_gen"]
             session.permanent = True
             _LOG.info("user %s signed in from %s", row["username"], request.remote_addr)
             record_signin(state().engine, "signed_in", row["username"], request.remote_addr)
             return redirect(target)
         _LOG.warning("sign-in refused for %r from %s", form.username.data, request.remote_addr)
+        guard.failed(form.username.data, request.remote_addr, "form")
         record_signin(state().engine, "refused", form.username.data, request.remote_addr)
-        return render_template("login.html", form=form, title=_("Sign in"),
+        return render_template("login.html", form=form, title=_("Sign in"), next_path=local_path(request.args.get("next")),
                                error=_("The username or password is not correct.")), 401
-    return render_template("login.html", form=form, title=_("Sign in"), error=None)
+    return render_template("login.html", form=form, title=_("Sign in"), error=None,
+                           next_path=local_path(request.args.get("next")))
 
 
 @bp.post("/logout")
@@ -100,6 +113,9 @@ def logout():
     if current_user.is_authenticated:
         _LOG.info("user %s signed out", current_user.username)
         record_signin(state().engine, "signed_out", current_user.username, request.remote_addr)
+        if not g.get("basic_auth"):
+            # Every copy of this session's cookie ends here, not only the browser's.
+            users.end_sessions(state().engine, current_user.user_id)
     logout_user()
     lang = session.get("lang")
     session.clear()

@@ -18,7 +18,7 @@ from flask_login import current_user
 
 from hub import closeout
 from hub.ledger import Labels
-from hub.web import reports
+from hub.web import query, reports
 from hub.web.app import state
 
 _LOG = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def _closeout() -> tuple[closeout.Closeout, bool, list[str]]:
     """(the close-out asked for, whether it is the stored one, the sites to choose from)."""
     st = state()
     sites = closeout.sites_known(st.engine, st.cfg)
-    site = (request.args.get("site") or "").strip() or (sites[0] if sites else "")
+    site = query.text(request.args.get("site"), "site") or (sites[0] if sites else "")
     if not site:
         abort(404, description="no site is known yet")
     day = reports.parse_day(request.args.get("day")) or datetime.now(st.cfg.site_zone(site)).date()

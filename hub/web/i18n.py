@@ -132,6 +132,7 @@ ALERT_RULES: dict[str, Any] = {
     "clock_unsynced": _l("Station clock not synchronised"),
     "bad_signature": _l("Event with a bad signature"),
     "policy_expired": _l("Station policy expired"),
+    "signin_failures": _l("Repeated failed web sign-ins"),
 }
 
 SEVERITIES: dict[str, Any] = {

@@ -38,7 +38,7 @@ from hub import ledger
 from hub.audit import store_size
 from hub.schema import alerts as alerts_table
 from hub.schema import checkpoints as checkpoints_table
-from hub.web import data, formats, i18n, reports
+from hub.web import data, formats, i18n, query, reports
 from hub.web.app import state
 from hub.timestamps import now_utc
 from hub.web.auth import ACK_ROLES, role_required
@@ -262,8 +262,8 @@ def acknowledge(alert_id: int):
 @bp.get("/events/stream")
 def stream():
     st = state()
-    after = request.args.get("after", type=int)
-    alerts_after = request.args.get("alerts_after", type=int)
+    after = query.integer(request.args.get("after"), "after", None, 0, 2**63 - 1)
+    alerts_after = query.integer(request.args.get("alerts_after"), "alerts_after", None, 0, 2**63 - 1)
     if not st.open_stream():
         # Each stream holds a server thread; refusing keeps the pages themselves reachable.
         return Response("retry: 10000\n\n", status=503, mimetype="text/event-stream")
@@ -393,15 +393,8 @@ def event_filter_from(args) -> tuple[data.EventFilter, int | None]:
         kind=(args.get("kind") or "").strip() or None,
         day=reports.parse_day(args.get("day")),
     )
-    before = args.get("before")
-    if before:
-        try:
-            before_no = int(before)
-        except ValueError:
-            abort(400, description="before must be a row number")
-        before_no = max(0, min(before_no, 2**63 - 1))  # what a row number column holds
-    else:
-        before_no = None
+    # What a row number column holds.
+    before_no = query.integer(args.get("before"), "before", None, 0, 2**63 - 1) or None
     return flt, before_no
 
 

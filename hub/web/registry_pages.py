@@ -36,7 +36,7 @@ from hub.registry.common import staff_no as staff_no_text
 from hub.registry.people import is_active
 from hub.registry.trainings import latest_attended, required_for, standing
 from hub.schema import EMPLOYMENT_TYPES, events
-from hub.web import i18n
+from hub.web import i18n, query
 from hub.web.app import state
 from hub.web.auth import role_required
 
@@ -660,11 +660,8 @@ def import_page():
 
 def _export(fmt: str) -> Response:
     args = request.args
-    try:
-        since = date.fromisoformat(args["since"]) if args.get("since") else None
-        until = date.fromisoformat(args["until"]) if args.get("until") else None
-    except ValueError:
-        abort(400, description="since and until must be YYYY-MM-DD")
+    since = query.day(args.get("since"), "since")
+    until = query.day(args.get("until"), "until")
     training = (args.get("training") or "").strip() or None
     lang = "en" if str(get_locale() or "ja") == "en" else "ja"
     body = registry.export_attendance(_engine(), fmt, training=training, since=since, until=until, lang=lang)
@@ -689,11 +686,8 @@ def export_xlsx():
 
 @bp.get("/gaps")
 def gaps():
-    within = request.args.get("within", default=GAP_DAYS, type=int)
-    within = max(0, min(within, 366))
-    wanted = request.args.get("kind") or None
-    if wanted is not None and wanted not in STATION_KINDS:
-        abort(400, description="unknown station kind")
+    within = query.integer(request.args.get("within"), "within", GAP_DAYS, 0, 366)
+    wanted = query.choice(request.args.get("kind"), "kind", STATION_KINDS)
     engine = _engine()
     today = _today()
     catalogue = registry.list_trainings(engine)

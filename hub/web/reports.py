@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from flask import Response, abort, request
+from flask import Response, request
 from flask_babel import gettext as _
 
 from hub.ledger import Labels
-from hub.web import data
+from hub.web import data, query
 from hub.web.app import state
 
 _LOG = logging.getLogger(__name__)
@@ -23,18 +23,13 @@ MIMETYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedo
 
 
 def parse_day(value: str | None) -> date | None:
-    """A ``YYYY-MM-DD`` query argument; None if empty, 400 if malformed."""
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        abort(400, description="day must be YYYY-MM-DD")
+    """A ``YYYY-MM-DD`` query argument; None if empty, 400 (query.BadQuery) if malformed."""
+    return query.day(value, "day")
 
 
 def station_arg() -> str | None:
     """The station asked for; None for every station."""
-    return (request.args.get("station") or "").strip() or None
+    return query.text(request.args.get("station"), "station")
 
 
 def day_arg(station: str | None) -> date:

@@ -21,8 +21,12 @@ DEFAULT_THREADS = 16
 class WebServer:
     """Serves ``app`` on ``host``:``port`` (0: any free port; ``port`` is the real one after start)."""
 
-    def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0, *, threads: int = DEFAULT_THREADS):
+    def __init__(self, app: Flask, host: str = "127.0.0.1", port: int = 0, *, threads: int = DEFAULT_THREADS,
+                 trusted_proxy: str | None = None):
         self.app = app
+        # Only from this address are X-Forwarded-For/-Proto believed: the browser's address
+        # for throttling, https for Secure cookies (a TLS reverse proxy on the same machine).
+        self.trusted_proxy = trusted_proxy
         self.host = host
         self.port = port
         self.threads = max(threads, 6)
@@ -52,6 +56,8 @@ class WebServer:
             channel_timeout=120, clear_untrusted_proxy_headers=True,
             # Lets waitress notice a closed browser while its stream runs (waitress.client_disconnected).
             channel_request_lookahead=1,
+            **({"trusted_proxy": self.trusted_proxy, "trusted_proxy_count": 1,
+                "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"}} if self.trusted_proxy else {}),
         )
         self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._run, args=(self._server,), name="kagiban-web", daemon=True)

@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from hub import shred_ledger
-from hub.web import reports
+from hub.web import query, reports
 from hub.web.app import state
 
 _LOG = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def _period() -> tuple[str | None, date, date, str | None]:
         try:
             first, last = shred_ledger.month_days(month)
         except ValueError:
-            abort(400, description="month must be YYYY-MM")
+            raise query.BadQuery("month", "month") from None
         return station, first, last, month
     day = reports.day_arg(station)
     return station, day, day, None

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from hub.schema import alerts
 from hub.users import deactivate
 from hub.web import create_app
+from hub.web.app import local_path
 from tests.hub.web.conftest import PASSWORD, csrf_from, login
 
 PAGES = ["/", "/events", "/ledger/keys", "/ledger/keys.csv", "/ledger/keys.xlsx"]
@@ -78,6 +79,21 @@ def test_sign_in_never_redirects_to_another_site(client, users):
     response = client.post("/login?next=//evil.example/x",
                            data={"username": users["auditor"], "password": PASSWORD, "csrf_token": token})
     assert response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("target", [
+    "/\t/evil.example/x", "/\n/evil.example/x", "/\r\n/evil.example", "/\\evil.example", "\\\\evil.example",
+    "http://evil.example/x", "https:evil.example", "//evil.example", "/\u202e/evil.example", "/\x00/x",
+    "evil.example/x", "/" + "a" * 3000,
+])
+def test_a_target_that_is_not_a_path_on_this_site_is_not_followed(target):
+    assert local_path(target) is None
+
+
+def test_a_path_on_this_site_is_followed_as_given():
+    assert local_path("/events?kind=door.forced&day=2025-04-01") == "/events?kind=door.forced&day=2025-04-01"
+    assert local_path("/registry/people/職員") == "/registry/people/職員"
+    assert local_path("/?") == "/"
 
 
 def test_a_post_without_csrf_token_is_refused(client, users):

@@ -111,3 +111,28 @@ def test_the_password_is_never_a_command_line_option():
 def test_kagiban_hub_config_still_runs_the_hub():
     args = build_parser().parse_args(["hub", "--config", "hub.yaml"])
     assert args.func.__name__ == "_hub" and args.config == "hub.yaml"
+
+
+def test_sign_out_a_new_password_a_replacement_and_deactivation_each_end_the_sessions(engine):
+    uid = users.add_user(engine, "sup-01", PASSWORD, "supervisor")
+
+    def generation() -> int:
+        return users.get_user(engine, uid)["session_gen"]
+
+    seen = [generation()]
+    users.end_sessions(engine, uid)
+    seen.append(generation())
+    assert users.set_password(engine, "sup-01", "another horse 02")
+    seen.append(generation())
+    users.add_user(engine, "sup-01", PASSWORD, "supervisor", replace=True)
+    seen.append(generation())
+    assert users.authenticate(engine, "sup-01", PASSWORD)["session_gen"] == seen[-1]
+    assert seen == sorted(set(seen)) and len(seen) == 4  # each raised it
+    assert users.deactivate(engine, "sup-01")
+    with engine.connect() as conn:
+        assert conn.execute(select(users_table.c.session_gen).where(users_table.c.id == uid)).scalar_one() > seen[-1]
+    # A wrong password changes nothing.
+    users.add_user(engine, "aud-01", PASSWORD, "auditor")
+    before = users.authenticate(engine, "aud-01", PASSWORD)["session_gen"]
+    assert users.authenticate(engine, "aud-01", "wrong") is None
+    assert users.authenticate(engine, "aud-01", PASSWORD)["session_gen"] == before

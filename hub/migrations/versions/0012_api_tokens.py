@@ -3,7 +3,7 @@
 Only each token's SHA-256 is stored.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-05
 
 Written out in full rather than imported from hub.schema, so this revision keeps
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,6 @@
 mosquitto on loopback (tests/support/deployment.py), one broker for the whole session."""
 from __future__ import annotations
 
-import shutil
 import uuid
 
 import pytest
@@ -17,6 +16,8 @@ from tests.support.deployment import (  # noqa: F401  (the deployment tests impo
     Peer,
     adapt_config,
     make_ca,
+    peer_factory,
+    require_broker_tools,
     run,
     start_deployment,
     uncomment_password_listener,
@@ -26,9 +27,7 @@ from tests.support.deployment import (  # noqa: F401  (the deployment tests impo
 @pytest.fixture(scope="session")
 def deployment(tmp_path_factory) -> Deployment:
     """mosquitto running config/mosquitto/kagiban.conf with config/mosquitto/acl."""
-    for tool in ("mosquitto", "mosquitto_passwd", "openssl"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
+    require_broker_tools()
     dep = start_deployment(tmp_path_factory.mktemp("deploy"))
     yield dep
     dep.broker.stop()
@@ -37,16 +36,8 @@ def deployment(tmp_path_factory) -> Deployment:
 @pytest.fixture
 def peers(deployment):
     """Make connected clients for a test and close them all afterwards."""
-    made: list[Peer] = []
-
-    def make(name: str, *, connect: bool = True, **kw) -> Peer:
-        p = Peer(deployment, name=name, **kw)
-        made.append(p)
-        return p.connect() if connect else p
-
-    yield make
-    for p in made:
-        p.close()
+    with peer_factory(deployment) as make:
+        yield make
 
 
 @pytest.fixture

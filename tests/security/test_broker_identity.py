@@ -12,14 +12,20 @@ folder as tests/deploy does):
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import uuid
 
 import pytest
 
 from kagiban import protocol
-from tests.support.deployment import WAIT_S, Deployment, Peer, start_deployment
+from tests.support.deployment import (
+    WAIT_S,
+    Deployment,
+    Peer,
+    peer_factory,
+    require_broker_tools,
+    start_deployment,
+)
 from tests.support.mosquitto import wait_for
 
 HUB = "kagiban-hub"
@@ -33,9 +39,7 @@ QUIET_S = 1.0
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory) -> Deployment:
     """A broker of our own: these tests restart it and revoke certificates."""
-    for tool in ("mosquitto", "mosquitto_passwd", "openssl"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
+    require_broker_tools()
     dep = start_deployment(tmp_path_factory.mktemp("identity"), stations=("cabinet-1", "cabinet-2", "cabinet-3"))
     yield dep
     dep.broker.stop()
@@ -43,16 +47,8 @@ def deployment(tmp_path_factory) -> Deployment:
 
 @pytest.fixture
 def clients(deployment):
-    made: list[Peer] = []
-
-    def make(name: str, *, connect: bool = True, **kw) -> Peer:
-        p = Peer(deployment, name=name, **kw)
-        made.append(p)
-        return p.connect() if connect else p
-
-    yield make
-    for p in made:
-        p.close()
+    with peer_factory(deployment) as make:
+        yield make
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -343,3 +345,28 @@ class Peer:
             self.client.loop_stop()
 
 
+
+
+def require_broker_tools() -> None:
+    """Fail loudly (never skip) when the parts the deployment runs are missing: the test
+    command installs them (scripts/install-deps)."""
+    missing = [t for t in ("mosquitto", "mosquitto_passwd", "openssl") if shutil.which(t) is None]
+    if missing:
+        raise RuntimeError(f"not installed: {', '.join(missing)} (scripts/install-deps --test installs them)")
+
+
+@contextmanager
+def peer_factory(dep: Deployment) -> Iterator[Callable[..., Peer]]:
+    """``make(name, connect=True, **kw)`` makes clients of ``dep``; all are closed afterwards."""
+    made: list[Peer] = []
+
+    def make(name: str, *, connect: bool = True, **kw) -> Peer:
+        p = Peer(dep, name=name, **kw)
+        made.append(p)
+        return p.connect() if connect else p
+
+    try:
+        yield make
+    finally:
+        for p in made:
+            p.close()

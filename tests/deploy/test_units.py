@@ -18,6 +18,9 @@ SYSTEMD = REPO / "systemd"
 AGENT = SYSTEMD / "kagiban-agent.service"
 HUB = SYSTEMD / "kagiban-hub.service"
 DROPIN = SYSTEMD / "mosquitto-kagiban.conf"
+CRL_SERVICE = SYSTEMD / "kagiban-crl.service"
+CRL_TIMER = SYSTEMD / "kagiban-crl.timer"
+INSTALL_DOC = REPO / "docs" / "install-pi.md"
 UDEV = REPO / "config" / "udev" / "60-kagiban-nfc.rules"
 MODPROBE = REPO / "config" / "modprobe" / "kagiban-nfc.conf"
 
@@ -125,11 +128,30 @@ def test_broker_dropin_starts_the_kagiban_config():
 
 
 OWN_FILES = [
-    AGENT, HUB, DROPIN, UDEV, MODPROBE,
+    AGENT, HUB, DROPIN, CRL_SERVICE, CRL_TIMER, UDEV, MODPROBE,
     REPO / "config" / "mosquitto" / "kagiban.conf",
     REPO / "config" / "mosquitto" / "acl",
     REPO / "scripts" / "kagiban-station-credentials",
 ]
+
+
+def test_the_revocation_list_is_renewed_monthly_with_the_ca_the_install_guide_makes():
+    # An expired CRL shuts out every certificate station: renewed every month, valid 365 days,
+    # a run missed while the host was off made up at boot.
+    timer = unit(CRL_TIMER)
+    assert timer["Timer"]["OnCalendar"] == "monthly"
+    assert timer["Timer"]["Persistent"] == "true"
+    assert timer["Install"]["WantedBy"] == "timers.target"
+    service = unit(CRL_SERVICE)
+    assert service["Service"]["Type"] == "oneshot"
+    argv = shlex.split(service["Service"]["ExecStart"])
+    assert Path(argv[0]).name == "kagiban-station-credentials" and argv[1] == "crl"
+    options = dict(zip(argv[2::2], argv[3::2]))
+    guide = INSTALL_DOC.read_text()
+    for flag in ("--ca-cert", "--ca-key"):
+        assert options[flag] in guide, f"{flag} {options[flag]} is not the file docs/install-pi.md makes"
+    # mosquitto reads the new list on a reload; a stopped broker reads it when it starts.
+    assert shlex.split(service["Service"]["ExecStartPost"])[1:] == ["try-reload-or-restart", "mosquitto.service"]
 
 
 @pytest.mark.parametrize("path", OWN_FILES, ids=lambda p: p.name)
@@ -171,7 +193,7 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path):
     root = tmp_path / "root"
     system = root / "etc" / "systemd" / "system"
     (system / "mosquitto.service.d").mkdir(parents=True)
-    for path in (AGENT, HUB):
+    for path in (AGENT, HUB, CRL_SERVICE, CRL_TIMER):
         shutil.copy(path, system / path.name)
     shutil.copy(DROPIN, system / "mosquitto.service.d" / "kagiban.conf")
     # The certificate variant of the agent from docs/install-pi.md.
@@ -194,14 +216,15 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path):
         (lib / "mosquitto.service").write_text(
             "[Unit]\nDescription=stand-in\n[Service]\nExecStart=/usr/sbin/mosquitto -c /etc/mosquitto/mosquitto.conf\n"
         )
-    for exe in ("/opt/kagiban/venv/bin/kagiban", "/usr/sbin/mosquitto", "/bin/mkdir", "/bin/chown", "/bin/kill"):
+    for exe in ("/opt/kagiban/venv/bin/kagiban", "/usr/sbin/mosquitto", "/bin/mkdir", "/bin/chown", "/bin/kill",
+                "/opt/kagiban/src/scripts/kagiban-station-credentials", "/bin/systemctl"):
         dest = root / exe.lstrip("/")
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text("#!/bin/sh\n")
         dest.chmod(0o755)
     done = subprocess.run(
-        ["systemd-analyze", "verify", f"--root={root}",
-         "kagiban-agent.service", "kagiban-hub.service", "mosquitto.service"],
+        ["systemd-analyze", "verify", f"--root={root}", "kagiban-agent.service", "kagiban-hub.service",
+         "kagiban-crl.service", "kagiban-crl.timer", "mosquitto.service"],
         capture_output=True, text=True, timeout=60, cwd=root,
     )
     complaints = [ln for ln in (done.stdout + done.stderr).splitlines() if ln.strip()]

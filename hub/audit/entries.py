@@ -4,7 +4,9 @@ One entry per change an auditor relies on, appended in the same transaction as t
 (hub.chain.append_side), so the log holds exactly what was committed:
 
 - ``alerts``: ``raised`` (the stored alert's columns) and ``acknowledged`` (who, when, comment);
-- ``signins``: ``signed_in``, ``refused`` (a failed sign-in) and ``signed_out``;
+- ``signins``: ``signed_in``, ``refused`` (a failed sign-in), ``signed_out`` and ``unlocked``
+  (an admin cleared an account's or an address's failed sign-ins: ``by``, ``user`` or
+  ``address``);
 - ``registry``: every ``registry_log`` row, as stored;
 - ``quarantine``: every quarantined message (its columns, the payload's sha256);
 - ``snapshots``: ``stored`` (sha256 and size of the image bytes) and ``expired`` (deleted
@@ -35,7 +37,7 @@ ACK_COLUMNS = ("acked_by", "acked_at", "ack_comment")
 REGISTRY_COLUMNS = ("id", "at", "actor", "entity", "key", "action", "before", "after")
 QUARANTINE_COLUMNS = ("id", "received_at", "topic", "reason", "detail", "size")
 SNAPSHOT_COLUMNS = ("event_id", "site", "station", "taken_at", "content_type", "sha256", "received_at")
-SIGNIN_OPS = ("signed_in", "refused", "signed_out")
+SIGNIN_OPS = ("signed_in", "refused", "signed_out", "unlocked")
 KEY_COLUMNS = ("station", "key_id", "public_key", "added_at", "retired_at")
 KEY_OPS = ("added", "retired")
 
@@ -115,6 +117,19 @@ def record_signin(engine: Engine, op: str, user: str, remote: str | None, *, via
             append_side(conn, "signins", [(at, entry)])
     except Exception:
         _LOG.exception("could not record %s of %r in the sign-in log", op, user)
+
+
+def record_unlock(engine: Engine, by: str, remote: str | None, scope: str, name: str) -> None:
+    """An admin (``by``, from ``remote``) cleared the failed sign-ins of one account or address
+    (``scope`` "account": ``name`` goes in ``user``; "address": in ``address``). Raises when it
+    cannot be recorded: the page then says so instead of claiming an unrecorded unlock."""
+    if scope not in ("account", "address"):
+        raise ValueError(f"unknown unlock scope {scope!r}")
+    at = utc_text(now_utc())
+    entry = {"op": "unlocked", "by": by[:64], "at": at, "from": remote or "",
+             "user" if scope == "account" else "address": name[:64]}
+    with begin_write(engine) as conn:
+        append_side(conn, "signins", [(at, entry)])
 
 
 def next_quarantine_id(conn: Connection) -> int:

@@ -209,6 +209,9 @@ def create_app(
     from hub.web import tokens  # the user's own page: personal API tokens (issue 12)
 
     app.register_blueprint(tokens.bp)
+    from hub.web import lock_pages  # admins lift sign-in locks (issue 12)
+
+    app.register_blueprint(lock_pages.bp)
     pages.register_template_helpers(app)
     signin.limit_view(app, "auth.login")
 

@@ -7,7 +7,8 @@ windows). Before a password is checked, both are tested against their limits
 refused with 429 and ``Retry-After``, the right password too. The limits are tiers (by
 default 3 per 10 s, 5 per minute, 10 per 15 minutes, 20 per hour for an account), so the wait
 grows with the failures and the last tiers are a temporary lockout. A success does not clear
-the counts: only time does.
+the counts: only time does, or an admin on the sign-in locks page (hub.web.lock_pages), which
+lists the accounts and addresses refused now and clears one of them (``unlock``).
 
 Every POST to the sign-in page also counts against ``attempts_per_address`` (a Flask-Limiter
 route limit): each costs an argon2 check, so nobody can keep the hub's cores hashing.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +54,21 @@ class Refusal:
     retry_after_s: int
 
 
+@dataclass(frozen=True)
+class Lock:
+    """An account or address refused now: its failures in the longest window, the wait left."""
+
+    scope: str  # "account" or "address"
+    name: str  # the account key or the address
+    failures: int
+    retry_after_s: int
+
+
+# How many counted accounts/addresses the guard remembers for the locks page before it
+# forgets the stale ones (an address spraying random names must not grow it for ever).
+_TRACKED_MAX = 4096
+
+
 def account_key(username: str | None) -> str:
     """The count an attempt for ``username`` goes to (case and spaces do not make a new one)."""
     return (username or "").strip().lower()[:64]
@@ -75,6 +92,11 @@ class SignInGuard:
         # One alert per window and count: hit once, full until the window has passed.
         self._alerted = type(self._alert)(1, self._alert.multiples)
         self.attempts_per_address = settings.attempts_per_address
+        # The counts the storage holds, to list them (memory:// cannot be enumerated): key ->
+        # time of the last failure; a count is forgotten once its longest window has passed.
+        self._tracked: dict[tuple[str, str], float] = {}
+        self._tracked_lock = threading.Lock()
+        self._longest_s = max(item.get_expiry() for items in self._limits.values() for item in items)
         app.extensions[EXTENSION_KEY] = self
 
     def limit_view(self, app: Flask, endpoint: str) -> None:
@@ -106,7 +128,58 @@ class SignInGuard:
         for scope, key in self._counts(username, address):
             for item in self._limits[scope]:
                 strategy.hit(item, key)
+        self._track([(scope, key.split("/", 1)[1]) for scope, key in self._counts(username, address)])
         self._count_for_alert(username, address, via)
+
+    def _track(self, names: list[tuple[str, str]]) -> None:
+        now = time.time()
+        with self._tracked_lock:
+            for name in names:
+                self._tracked[name] = now
+            if len(self._tracked) > _TRACKED_MAX:
+                self._forget_stale(now)
+
+    def _forget_stale(self, now: float) -> None:
+        stale = [name for name, last in self._tracked.items() if now - last > self._longest_s]
+        for name in stale:
+            del self._tracked[name]
+        if len(self._tracked) > _TRACKED_MAX:  # still too many: keep the newest
+            newest = sorted(self._tracked.items(), key=lambda kv: kv[1])[-_TRACKED_MAX:]
+            self._tracked = dict(newest)
+
+    def locks(self) -> list[Lock]:
+        """Every account and address refused now, the longest wait first."""
+        strategy = self.limiter.limiter
+        now = time.time()
+        with self._tracked_lock:
+            self._forget_stale(now)
+            names = list(self._tracked)
+        found = []
+        for scope, name in names:
+            key = f"{scope}/{name}"
+            waits = [strategy.get_window_stats(item, key).reset_time - now
+                     for item in self._limits[scope] if not strategy.test(item, key)]
+            if not waits:
+                continue
+            longest = max(self._limits[scope], key=lambda item: item.get_expiry())
+            failures = longest.amount - strategy.get_window_stats(longest, key).remaining
+            found.append(Lock(scope, name, failures, max(1, math.ceil(max(waits)))))
+        return sorted(found, key=lambda lock: (-lock.retry_after_s, lock.scope, lock.name))
+
+    def unlock(self, scope: str, name: str) -> bool:
+        """Clear the failed sign-ins of one account (its key) or address, so its next attempt is
+        checked at once; True if it was refused until now. Its alert counts stay (the alert
+        was raised already)."""
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}")
+        strategy = self.limiter.limiter
+        key = f"{scope}/{name}"
+        was_refused = any(not strategy.test(item, key) for item in self._limits[scope])
+        for item in self._limits[scope]:
+            strategy.clear(item, key)
+        with self._tracked_lock:
+            self._tracked.pop((scope, name), None)
+        return was_refused
 
     def refused_attempt(self, username: str | None, address: str | None, via: str) -> None:
         """Count an attempt refused unchecked: towards the alert only (the wait must not grow

@@ -159,10 +159,11 @@ def check_alerts(ctx: Context) -> PartResult:
 
 
 def check_signins(ctx: Context) -> PartResult:
-    """Sign-ins, failed sign-ins and sign-outs: the chain itself is the record."""
+    """Sign-ins, failed sign-ins, sign-outs and unlocks: the chain itself is the record."""
     def count(_conn: Connection, entries: list[dict[str, Any]]) -> tuple[str | None, str]:
         refused = sum(1 for e in entries if e.get("op") == "refused")
-        return None, f" ({refused} refused)"
+        unlocked = sum(1 for e in entries if e.get("op") == "unlocked")
+        return None, f" ({refused} refused, {unlocked} unlocked)" if unlocked else f" ({refused} refused)"
     return _side(ctx, "signins", count)
 
 

@@ -11,10 +11,8 @@ involved, a real Chromium:
 """
 from __future__ import annotations
 
-import base64
 import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -31,69 +29,13 @@ from hub.alerts import list_alerts
 from hub.config import load
 from hub.schema import side_log
 from hub.service import Hub
-from hub.users import add_user
-from tests.hub.test_notify import HttpSink
 from tests.hub.web.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.support.mosquitto import wait_for
 from tests.support.stack import ROOT, write_hub_config
 
 pytestmark = [pytest.mark.timeout(180)]
 
-PASSWORD = "correct horse 01"
-OTHER = "another horse 02"
-USER = "sup-01"
-_CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-@pytest.fixture
-def sink():
-    s = HttpSink()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def hub_with(tmp_path, broker, prefix, sink):
-    """Start a real hub with the given ``web`` settings; ward-a's supervisor is ``sink``."""
-    started: list[Hub] = []
-
-    def start(**web) -> Hub:
-        path = write_hub_config(tmp_path / f"hub{len(started)}", broker.port, prefix)
-        body = yaml.safe_load(path.read_text())
-        body["web"].update(web)
-        body["sites"] = {"ward-a": {"name": "Ward A", "supervisors": [
-            {"url": f"json://127.0.0.1:{sink.port}/", "label": "section chief"}]}}
-        path.write_text(yaml.safe_dump(body))
-        hub = Hub(load(path))
-        started.append(hub)
-        hub.start()
-        assert hub.web_url, "the hub's web page did not start"
-        add_user(hub.engine, USER, PASSWORD, "supervisor")
-        add_user(hub.engine, "aud-01", PASSWORD, "auditor")
-        hub.config_path = path
-        return hub
-
-    yield start
-    for hub in started:
-        hub.stop()
-
-
-def sign_in(http: requests.Session, url: str, username: str, password: str, next_: str | None = None):
-    page = http.get(url + "login", timeout=10)
-    token = _CSRF_RE.search(page.text).group(1)
-    return http.post(url + "login", params={"next": next_} if next_ else None, timeout=30,
-                     data={"username": username, "password": password, "csrf_token": token},
-                     allow_redirects=False)
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
-
-
-def signin_log(hub: Hub) -> list[dict]:
-    with hub.engine.connect() as conn:
-        return [json.loads(e) for e in conn.execute(
-            select(side_log.c.entry).where(side_log.c.part == "signins").order_by(side_log.c.n)).scalars()]
+from tests.security.web_hub import OTHER, PASSWORD, USER, _CSRF_RE, basic, sign_in, signin_log
 
 
 # --- guessing ---

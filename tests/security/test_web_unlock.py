@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from hub.users import add_user
 from tests.security.signed_store import kagiban_verify
-from tests.security.test_web_signin import PASSWORD, USER, _CSRF_RE, hub_with, sign_in, signin_log, sink  # noqa: F401
+from tests.security.web_hub import PASSWORD, USER, _CSRF_RE, sign_in, signin_log
 
 ADMIN = "adm-01"
 # One tier, an hour long: the lock cannot lapse by itself while the test runs.

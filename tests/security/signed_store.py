@@ -1,8 +1,10 @@
 """A real SQLite store filled through the real ingest with one enrolled station's signed
-events and snapshots, and the insider's tools: raw SQL and the project's own hash function."""
+events and snapshots, and the insider's tools: raw SQL and the project's own hash function;
+and the auditor's: ``kagiban verify`` on a copy of a store, with or without the checkpoints."""
 from __future__ import annotations
 
 import base64
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from hub.db import make_engine
 from hub.ingest import Ingest
 from hub.schema import GENESIS_HASH
 from hub.station_keys import add_key
+from kagiban import cli
 from kagiban.event_signing import EventSigner, create_station_key, image_sha256
 from kagiban.protocol import Event, Snapshot, dumps
 from kagiban.signing import public_key_b64
@@ -130,3 +133,20 @@ def kagiban_verify(db: Path) -> subprocess.CompletedProcess:
     """``kagiban verify --db DB`` as an auditor runs it."""
     return subprocess.run([sys.executable, "-m", "kagiban.cli", "verify", "--db", str(db)],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def copy_store(data: Path, tmp_path: Path) -> Path:
+    """A test's own copy of a filled hub data folder; the path of its store."""
+    copy = tmp_path / "data"
+    shutil.copytree(data, copy)
+    return copy / "kagiban.db"
+
+
+def audit(trail, db: Path, capsys) -> tuple[int, dict[str, str]]:
+    """``kagiban verify --db DB --checkpoints LOG --audit-key KEY`` (``trail.log``,
+    ``trail.audit_key``): exit code, line per part."""
+    capsys.readouterr()
+    code = cli.main(["verify", "--db", str(db), "--checkpoints", str(trail.log), "--audit-key", trail.audit_key])
+    lines = capsys.readouterr().out.splitlines()
+    print("\n".join(lines))  # shown with -s: the lines the reliability doc quotes
+    return code, {line.split(":", 1)[0]: line for line in lines}

@@ -8,7 +8,6 @@ each test attacks its own copy with sqlite3 and the project's own hash functions
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import uuid
 from dataclasses import dataclass
@@ -25,9 +24,9 @@ from hub.db import make_engine
 from hub.schema import GENESIS_HASH
 from hub.service import Hub
 from hub.timestamps import now_utc
-from kagiban import cli
 from kagiban.signing import load_private_key, public_key_b64
 from tests.hub.helpers import FakeStation, encode, event, snapshot, write_hub_config
+from tests.security.signed_store import audit, copy_store
 from tests.support.mosquitto import wait_for
 
 STATION = "cabinet-1"
@@ -87,18 +86,7 @@ def trail(broker, tmp_path_factory) -> Trail:
 @pytest.fixture
 def store(trail, tmp_path) -> Path:
     """This test's own copy of the filled store."""
-    copy = tmp_path / "data"
-    shutil.copytree(trail.data, copy)
-    return copy / "kagiban.db"
-
-
-def audit(trail: Trail, db: Path, capsys) -> tuple[int, dict[str, str]]:
-    """``kagiban verify --db DB --checkpoints LOG --audit-key KEY``: exit code, line per part."""
-    capsys.readouterr()
-    code = cli.main(["verify", "--db", str(db), "--checkpoints", str(trail.log), "--audit-key", trail.audit_key])
-    lines = capsys.readouterr().out.splitlines()
-    print("\n".join(lines))  # shown with -s: the lines the reliability doc quotes
-    return code, {line.split(":", 1)[0]: line for line in lines}
+    return copy_store(trail.data, tmp_path)
 
 
 def _rechain_events(conn: sqlite3.Connection) -> None:

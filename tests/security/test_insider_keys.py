@@ -11,7 +11,6 @@ attacks its own copy with sqlite3 and the project's own functions, then runs ``k
 from __future__ import annotations
 
 import json
-import shutil
 import sqlite3
 import uuid
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from kagiban import cli
 from kagiban.event_signing import EventSigner, create_station_key
 from kagiban.signing import key_id, load_private_key, public_key_b64
 from tests.hub.helpers import FakeStation, write_hub_config
-from tests.security.signed_store import STATION, recompute_chain, signed_event
+from tests.security.signed_store import STATION, audit, copy_store, recompute_chain, signed_event
 from tests.support.mosquitto import wait_for
 
 
@@ -88,18 +87,7 @@ def trail(broker, tmp_path_factory) -> Trail:
 @pytest.fixture
 def store(trail, tmp_path) -> Path:
     """This test's own copy of the filled store."""
-    copy = tmp_path / "data"
-    shutil.copytree(trail.data, copy)
-    return copy / "kagiban.db"
-
-
-def audit(trail: Trail, db: Path, capsys) -> tuple[int, dict[str, str]]:
-    """``kagiban verify --db DB --checkpoints LOG --audit-key KEY``: exit code, line per part."""
-    capsys.readouterr()
-    code = cli.main(["verify", "--db", str(db), "--checkpoints", str(trail.log), "--audit-key", trail.audit_key])
-    lines = capsys.readouterr().out.splitlines()
-    print("\n".join(lines))  # shown with -s: the lines the reliability doc quotes
-    return code, {line.split(":", 1)[0]: line for line in lines}
+    return copy_store(trail.data, tmp_path)
 
 
 def _after(at: str) -> str:

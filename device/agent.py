@@ -14,7 +14,7 @@ without door and lock, a badge reader absent or unplugged is reopened by its own
 camera missing, raising or hanging is given up per capture (``camera.capture_timeout_s``) and
 reopened later (device.camera.guard); the event whose photo failed gets a ``snapshot.failed``
 event, and every heartbeat carries each peripheral's health. Only a hardware library that
-cannot be imported stops the agent at start (device.libraries.LibraryMissing, exit 2).
+cannot be imported stops the agent at start (device.missing_library.LibraryMissing, exit 2).
 Stopping takes at most ``STOP_S`` seconds whatever a peripheral does (systemd's
 TimeoutStopSec is 20).
 """

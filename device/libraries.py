@@ -16,16 +16,6 @@ from device.config import DeviceConfig
 _LOG = logging.getLogger(__name__)
 
 
-class LibraryMissing(Exception):
-    """A hardware library named by the unit file cannot be imported on this machine."""
-
-    def __init__(self, key: str, problem: str, fix: str) -> None:
-        super().__init__(f"{key}: {problem}; {fix}")
-        self.key = key
-        self.problem = problem
-        self.fix = fix
-
-
 def check(cfg: DeviceConfig) -> None:
     """Import every hardware library ``cfg`` names; LibraryMissing for the first that fails.
 

@@ -18,7 +18,7 @@ def _device(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     from device import config
-    from device.libraries import LibraryMissing
+    from device.missing_library import LibraryMissing
 
     cfg = config.load(args.config)
     from device import agent

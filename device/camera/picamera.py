@@ -10,7 +10,7 @@ import logging
 import threading
 
 from device.camera.base import CameraUnavailable
-from device.libraries import LibraryMissing
+from device.missing_library import LibraryMissing
 
 _LOG = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import time
 from typing import Any, Callable
 
 from device.health import HealthCell
-from device.libraries import LibraryMissing
+from device.missing_library import LibraryMissing
 from device.sensors.badge import BadgeIdError, ReaderUnavailable, TapCallback, deliver_tap, normalise_badge_id
 
 _LOG = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import logging
 from typing import Any
 
 from device.config import PinsSection
-from device.libraries import LibraryMissing
+from device.missing_library import LibraryMissing
 
 _LOG = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from device.config import PinsSection
-from device.libraries import LibraryMissing
+from device.missing_library import LibraryMissing
 from device.sensors.pins import make_pin_factory
 
 

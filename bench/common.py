@@ -2,7 +2,7 @@
 load, mosquitto, a hub process, units (agents), swarms of simulated stations, latency figures.
 
 Every script is bounded in count and time, talks only to 127.0.0.1, starts its own mosquitto
-(kagiban.localbroker) and leaves no process and no folder behind. Figures are ratios against a
+(demo.broker) and leaves no process and no folder behind. Figures are ratios against a
 baseline measured in the same run, because the machine is shared: each script prints the load
 it saw (other processes' CPU before it started, the load average, the CPU busy during the run).
 
@@ -44,7 +44,7 @@ import uuid6  # noqa: E402
 import yaml  # noqa: E402
 
 from kagiban import protocol  # noqa: E402
-from kagiban.localbroker import Mosquitto, free_port  # noqa: E402
+from demo.broker import Mosquitto, free_port  # noqa: E402
 
 SITE = "ward-a"
 JST = timezone(timedelta(hours=9))
@@ -410,9 +410,9 @@ class HubProc:
 
     def with_store(self, fn: Callable[[Any], None]) -> None:
         """Run ``fn(engine)`` on the hub's store (migrated), before the hub starts."""
-        from hub import migrate
+        from hub.store import migrate
         from hub.config import load
-        from hub.db import make_engine
+        from hub.store.db import make_engine
 
         engine = make_engine(load(self.config).db_url())
         try:
@@ -423,10 +423,10 @@ class HubProc:
 
     def add_web_user(self) -> None:
         """A supervisor for the live stream (HTTP Basic), made before the hub starts."""
-        from hub import migrate
+        from hub.store import migrate
         from hub.config import load
-        from hub.db import make_engine
-        from hub.users import add_user
+        from hub.store.db import make_engine
+        from hub.accounts.users import add_user
 
         engine = make_engine(load(self.config).db_url())
         try:

@@ -205,7 +205,7 @@ def signing_cost(run: Run, events: int, rounds: int = 3) -> dict:
 def enroll_unit(hub: HubProc, unit: Path) -> None:
     """The unit's key made and registered at the hub (both halves of ``kagiban device enroll``)."""
     from device import config as device_config
-    from hub.station_keys import enroll_local_unit
+    from hub.stations.keys import enroll_local_unit
 
     cfg = device_config.load(unit)
     hub.with_store(lambda engine: enroll_local_unit(engine, cfg.station.id, cfg.station_key_path()))
@@ -236,7 +236,7 @@ def main() -> int:
         print(f"# agent environment from {UNIT_FILE.name}: {env or 'none'}")
         agent = run.spawn([sys.executable, "-m", "kagiban.cli", "--log-level", "INFO", "device", "--config", str(unit),
                            "--scenario", str(play)], unit.with_suffix(".log"), env=env)
-        wait_until(lambda: stored_count(hub.db, station) >= 1 and outbox_state(unit, station)[0] == 0, 60,
+        wait_until(lambda: stored_count(hub.store.db, station) >= 1 and outbox_state(unit, station)[0] == 0, 60,
                    what="the agent online with an empty outbox")
         t_started = time.monotonic()
         time.sleep(settle / 2)

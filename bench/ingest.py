@@ -75,7 +75,7 @@ def make_signers(stations: list[str]) -> dict:
 
 def enroll(engine, signers: dict) -> None:
     """Register every station's public key at the hub (``kagiban hub station-key add``)."""
-    from hub.station_keys import add_key
+    from hub.stations.keys import add_key
     from kagiban.signing import public_key_b64
 
     for station, signer in signers.items():
@@ -184,9 +184,9 @@ def hub_pass(run: Run, port: int, stations: list[str], per_station: int, timeout
     else:
         took, counted = t_end - marks["t0"], n
     hub.stop()
-    stored = stored_count(hub.db)
+    stored = stored_count(hub.store.db)
     t0 = time.monotonic()
-    code, text = verify_db(hub.db)
+    code, text = verify_db(hub.store.db)
     verify_s = time.monotonic() - t0
     return {
         "n": n, "seconds": took, "rate": counted / took, "cpu_s": cpu1 - cpu0, "rss": mem.get("VmRSS", 0),
@@ -196,10 +196,10 @@ def hub_pass(run: Run, port: int, stations: list[str], per_station: int, timeout
 
 def writer_pass(run: Run, stations: list[str], per_station: int, signed: bool = False) -> dict:
     """The hub's ingest writer alone, in this process: the same payloads handed to
-    hub.ingest.Ingest.submit (as paho's thread does), then timed until all are stored and acked."""
-    from hub import migrate
-    from hub.db import make_engine
-    from hub.ingest import Ingest
+    hub.ingest.writer.Ingest.submit (as paho's thread does), then timed until all are stored and acked."""
+    from hub.store import migrate
+    from hub.store.db import make_engine
+    from hub.ingest.writer import Ingest
     from hub.live import LiveBus
 
     db = run.path(f"writer-{uuid.uuid4().hex[:6]}", "kagiban.db")
@@ -264,7 +264,7 @@ def main() -> int:
     failures = []
     if args.mode == "writer":
         with Run("ingest-writer", keep=args.keep, max_seconds=args.max_seconds) as run:
-            machine_header("Ingest writer alone (hub.ingest.Ingest in this process, no MQTT)", args)
+            machine_header("Ingest writer alone (hub.ingest.writer.Ingest in this process, no MQTT)", args)
             res = [(signed, writer_pass(run, stations, per_station, signed))
                    for _ in range(args.repeat) for signed in variants]
             print()

@@ -5,7 +5,7 @@
 
 The store is built directly (no MQTT): a year of key-cabinet events (tap, door opened, door
 closed, key used; now and then a refused badge or a forced door) for 20 cabinets, at office
-hours, hash-chained with hub.chain's own functions and bulk-inserted; ``kagiban verify`` then
+hours, hash-chained with hub.store.chain's own functions and bulk-inserted; ``kagiban verify`` then
 checks the chain, and its time is reported too. ``--store`` measures again over the store a
 ``--keep`` run left (no build, no new alerts). The pages are requested through Flask's test
 client by a signed-in supervisor (the whole request inside the server: routing, session,
@@ -78,14 +78,14 @@ def write_config(folder: Path, stations: list[str]) -> Path:
 
 def build_store(cfg_path: Path, n: int, stations: list[str], days: int) -> tuple[Path, date, float]:
     """Migrate a fresh store and bulk-insert ``n`` hash-chained events; (db, busiest day, seconds)."""
-    from hub import migrate
-    from hub.chain import CONTENT_COLUMNS, canonical_json, row_hash
+    from hub.store import migrate
+    from hub.store.chain import CONTENT_COLUMNS, canonical_json, row_hash
     from hub.config import load
-    from hub.db import make_engine
-    from hub.policy import compile_policies, load_staff, store_policies
-    from hub.schema import GENESIS_HASH
-    from hub.timestamps import utc_text
-    from hub.users import add_user
+    from hub.store.db import make_engine
+    from hub.registry.policy import compile_policies, load_staff, store_policies
+    from hub.store.schema import GENESIS_HASH
+    from hub.store.timestamps import utc_text
+    from hub.accounts.users import add_user
 
     cfg = load(cfg_path)
     engine = make_engine(cfg.db_url())
@@ -187,9 +187,9 @@ def ledger_day(db: Path) -> date:
 
 
 def add_alerts(cfg_path: Path, stations: list[str], count: int) -> None:
-    from hub.alerts import AlertCenter
+    from hub.alerting.alerts import AlertCenter
     from hub.config import load
-    from hub.db import make_engine
+    from hub.store.db import make_engine
 
     cfg = load(cfg_path)
     engine = make_engine(cfg.db_url())
@@ -282,7 +282,7 @@ def main() -> int:
         verify_s = time.monotonic() - t0
 
         from hub.config import load
-        from hub.db import make_engine
+        from hub.store.db import make_engine
         from hub.live import LiveBus
         from hub.web import create_app
 

@@ -104,7 +104,7 @@ class NotifyTarget(_Section):
 
 
 class CloseoutSection(_Section):
-    """The end-of-day close-out (hub.closeout): built at ``at`` (the site's local time) each
+    """The end-of-day close-out (hub.ledgers.closeout): built at ``at`` (the site's local time) each
     day, stored, and sent to the site's supervisors."""
 
     at: time = time(18, 0)

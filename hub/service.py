@@ -16,21 +16,21 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine, insert, select, update
 
-from hub import migrate
-from hub.alerts import AlertCenter
+from hub.store import migrate
+from hub.alerting.alerts import AlertCenter
 from hub.audit import retention
 from hub.audit.checkpoints import CheckpointWriter
 from hub.audit.jobs import Periodic
-from hub.closeout import CloseoutScheduler
+from hub.ledgers.closeout import CloseoutScheduler
 from hub.config import HubConfig
-from hub.db import begin_write, make_engine
-from hub.ingest import Committed, Ingest, TimeBounds
+from hub.store.db import begin_write, make_engine
+from hub.ingest.writer import Committed, Ingest, TimeBounds
 from hub.live import LiveBus
-from hub.notify import Notifier
+from hub.alerting.notify import Notifier
 from hub import registry
-from hub.policy import PolicyPublisher, load_signing_key
-from hub.rules import Rules
-from hub.schema import stations
+from hub.registry.policy import PolicyPublisher, load_signing_key
+from hub.alerting.rules import Rules
+from hub.store.schema import stations
 from kagiban.broker import connect_properties, make_client
 from kagiban.protocol import STATION_CHANNELS, Ack, dumps, subscription, topic
 
@@ -52,7 +52,7 @@ class Hub:
         self.alerts = None
         self.rules = None
         self.notifier = None
-        self.closeouts = None  # hub.closeout.CloseoutScheduler, set in _start_rules
+        self.closeouts = None  # hub.ledgers.closeout.CloseoutScheduler, set in _start_rules
         self.checkpoints: CheckpointWriter | None = None
         self._audit_jobs: Periodic | None = None
         self.web = None

@@ -87,7 +87,7 @@ def _hub(args: argparse.Namespace) -> int:
 
 def _hub_policy_key(args: argparse.Namespace) -> int:
     from hub import config
-    from hub.policy import load_signing_key
+    from hub.registry.policy import load_signing_key
     from kagiban.signing import key_id, public_key_b64
 
     if not args.config:
@@ -108,7 +108,7 @@ def _policy_targets(engine, cfg) -> dict[str, str]:
     """Every station that gets a policy (id -> site): seen ones and configured ones."""
     from sqlalchemy import select
 
-    from hub.schema import stations
+    from hub.store.schema import stations
 
     with engine.connect() as conn:
         seen = {r.station: r.site for r in conn.execute(select(stations.c.station, stations.c.site))}
@@ -118,8 +118,8 @@ def _policy_targets(engine, cfg) -> dict[str, str]:
 def _hub_policy_key_rotate(args: argparse.Namespace) -> int:
     """``kagiban hub policy-key rotate``: a new policy key, announced under the old one."""
     from hub import config
-    from hub.policy_control import issue_key_changes, rotate_key_file
-    from hub.timestamps import now_utc
+    from hub.registry.policy_control import issue_key_changes, rotate_key_file
+    from hub.store.timestamps import now_utc
     from kagiban.signing import key_id, public_key_b64
 
     def action(engine, args) -> int:
@@ -145,9 +145,9 @@ def _hub_policy_key_rotate(args: argparse.Namespace) -> int:
 def _hub_policy_reset(args: argparse.Namespace) -> int:
     """``kagiban hub policy-reset --station ID``: a signed reset for one pinned station."""
     from hub import config
-    from hub.policy import load_signing_key
-    from hub.policy_control import issue_reset
-    from hub.timestamps import now_utc
+    from hub.registry.policy import load_signing_key
+    from hub.registry.policy_control import issue_reset
+    from hub.store.timestamps import now_utc
 
     def action(engine, args) -> int:
         cfg = config.load(args.config)
@@ -168,8 +168,9 @@ def _hub_policy_reset(args: argparse.Namespace) -> int:
 def _on_hub_store(args: argparse.Namespace, command: str, action, errors: tuple[type[Exception], ...] = ()) -> int:
     """Run ``action(engine, args)`` against the hub's store (migrated first); an error of
     ``errors`` is printed on one line and exits 1."""
-    from hub import config, migrate
-    from hub.db import make_engine
+    from hub import config
+    from hub.store import migrate
+    from hub.store.db import make_engine
 
     if not args.config:
         print(f"{command}: {HUB_CONFIG_HINT.format(command=command)}", file=sys.stderr)
@@ -192,13 +193,13 @@ def _hub_user(args: argparse.Namespace) -> int:
 
 def _hub_station_key(args: argparse.Namespace) -> int:
     """``kagiban hub station-key ACTION`` against the hub's store (migrated)."""
-    from hub.station_keys import StationKeyError
+    from hub.stations.keys import StationKeyError
 
     return _on_hub_store(args, f"kagiban hub station-key {args.key_command}", args.key_action, (StationKeyError,))
 
 
 def _station_key_add(engine, args: argparse.Namespace) -> int:
-    from hub.station_keys import add_key
+    from hub.stations.keys import add_key
 
     key, retired = add_key(engine, args.station, args.public_key, replace=args.replace, note=args.note)
     for old in retired:
@@ -210,7 +211,7 @@ def _station_key_add(engine, args: argparse.Namespace) -> int:
 
 
 def _station_key_list(engine, args: argparse.Namespace) -> int:
-    from hub.station_keys import list_keys
+    from hub.stations.keys import list_keys
 
     for key in list_keys(engine, args.station):
         state = f"retired {key.retired_at}" if key.retired_at else "active"
@@ -219,7 +220,7 @@ def _station_key_list(engine, args: argparse.Namespace) -> int:
 
 
 def _station_key_retire(engine, args: argparse.Namespace) -> int:
-    from hub.station_keys import retire_key
+    from hub.stations.keys import retire_key
 
     key = retire_key(engine, args.key_id)
     print(f"kagiban: retired key {key.key_id} of {key.station}", file=sys.stderr)
@@ -228,13 +229,13 @@ def _station_key_retire(engine, args: argparse.Namespace) -> int:
 
 def _hub_token(args: argparse.Namespace) -> int:
     """``kagiban hub token ACTION`` against the hub's store (migrated)."""
-    from hub.api_tokens import TokenError
+    from hub.accounts.tokens import TokenError
 
     return _on_hub_store(args, f"kagiban hub token {args.token_command}", args.token_action, (TokenError,))
 
 
 def _token_add(engine, args: argparse.Namespace) -> int:
-    from hub.api_tokens import create
+    from hub.accounts.tokens import create
 
     made = create(engine, args.username, args.name, actor=args.actor)
     if args.file:
@@ -252,7 +253,7 @@ def _token_add(engine, args: argparse.Namespace) -> int:
 
 
 def _token_list(engine, args: argparse.Namespace) -> int:
-    from hub.api_tokens import list_tokens
+    from hub.accounts.tokens import list_tokens
 
     for t in list_tokens(engine, args.username):
         state = f"revoked {t.revoked_at} by {t.revoked_by}" if t.revoked_at else "active"
@@ -261,7 +262,7 @@ def _token_list(engine, args: argparse.Namespace) -> int:
 
 
 def _token_revoke(engine, args: argparse.Namespace) -> int:
-    from hub.api_tokens import revoke
+    from hub.accounts.tokens import revoke
 
     if not revoke(engine, args.key_id, actor=args.actor):
         print(f"kagiban: no unrevoked token {args.key_id}", file=sys.stderr)
@@ -288,7 +289,7 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 
 def _user_add(engine, args: argparse.Namespace) -> int:
-    from hub.users import UserError, add_user
+    from hub.accounts.users import UserError, add_user
 
     password = _read_password(args)
     if password is None:
@@ -304,7 +305,7 @@ def _user_add(engine, args: argparse.Namespace) -> int:
 
 
 def _user_list(engine, args: argparse.Namespace) -> int:
-    from hub.users import list_users
+    from hub.accounts.users import list_users
 
     for user in list_users(engine, include_inactive=args.all):
         state = "" if user["active"] else "  (deactivated)"
@@ -313,12 +314,12 @@ def _user_list(engine, args: argparse.Namespace) -> int:
 
 
 def _user_deactivate(engine, args: argparse.Namespace) -> int:
-    from hub.users import deactivate
+    from hub.accounts.users import deactivate
 
     if not deactivate(engine, args.username):
         print(f"kagiban: no active user {args.username}", file=sys.stderr)
         return 1
-    from hub.api_tokens import revoke_all  # so reactivating the user later brings none of them back
+    from hub.accounts.tokens import revoke_all  # so reactivating the user later brings none of them back
 
     revoked = revoke_all(engine, args.username, actor="cli")
     print(f"kagiban: user {args.username} can no longer sign in ({revoked} API token(s) revoked)", file=sys.stderr)
@@ -343,7 +344,7 @@ def _audit_public_key(args: argparse.Namespace, cfg):
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from hub import verify
+    from hub.audit import verify
 
     cfg = None
     if args.db:
@@ -382,7 +383,7 @@ def _hub_audit_key(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from hub import demo
+    from demo import run as demo
 
     return demo.run(
         port=args.port,
@@ -600,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # alembic (1.16+) logs seven "setup plugin" lines at INFO whenever it is imported (hub.migrate):
+    # alembic (1.16+) logs seven "setup plugin" lines at INFO whenever it is imported (hub.store.migrate):
     # noise before anything the hub has to say.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     try:

@@ -30,7 +30,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 PASSWORD = "status-shot-1"
-# What the page should show: one story of each kind of station (see hub/demo.py).
+# What the page should show: one story of each kind of station (see demo/run.py).
 WANTED = {"key.used", "door.forced", "shred.started", "print.released", "tray.uncollected", "door.intrusion"}
 START_S, STORIES_S = 60.0, 120.0
 WIDTH, HEIGHT = 1280, 1800
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     _LOG.info("Japanese font: %s", font)
 
     sys.path.insert(0, str(ROOT))
-    from hub.demo import NAMES
+    from demo.run import NAMES
 
     # The demo's own folder (it opens it to cupsd's filters), removed afterwards.
     data = Path(tempfile.mkdtemp(prefix="kagiban-shot-"))

@@ -22,9 +22,9 @@ from bench.common import Run, base_parser, event_payload, machine_header, table,
 
 
 def build(run: Run, n: int) -> Path:
-    from hub import migrate
-    from hub.db import make_engine
-    from hub.ingest import Ingest
+    from hub.store import migrate
+    from hub.store.db import make_engine
+    from hub.ingest.writer import Ingest
 
     db = run.path("hub", "kagiban.db")
     engine = make_engine(f"sqlite:///{db}")
@@ -41,7 +41,7 @@ def build(run: Run, n: int) -> Path:
 
 def rehash(con: sqlite3.Connection, row_no: int) -> None:
     """Recompute one row's hash from its (altered) content, as a careful forger would."""
-    from hub.chain import CONTENT_COLUMNS, row_hash
+    from hub.store.chain import CONTENT_COLUMNS, row_hash
 
     cols = ", ".join(CONTENT_COLUMNS)
     row = con.execute(f"SELECT prev_hash, {cols} FROM events WHERE row_no=?", (row_no,)).fetchone()

@@ -6,7 +6,7 @@ each close-out the hub signs, with an audit key of its own (Ed25519), a checkpoi
 
 - ``rows`` and ``head``: the events chain's last row number and hash;
 - ``stations``: each station's highest stored seq, per incarnation;
-- ``side``: each side log's last entry number and hash (hub.chain.append_side), the station
+- ``side``: each side log's last entry number and hash (hub.store.chain.append_side), the station
   key log (``keys``) among them;
 - ``keys`` (version 2): every registered station key by key id, with a digest of its station,
   public key and validity period (``key_digest``), so a key added, altered, backdated or
@@ -19,7 +19,7 @@ the signature over the checkpoint's canonical JSON (kagiban.protocol.canonical_j
 is published retained on ``{prefix}/_hub/checkpoint``, appended (fsync'd) to
 ``audit.log_dir``/checkpoints.jsonl, sent to ``audit.syslog``, kept in the ``checkpoints``
 table (the status page's sizes) and put into the daily close-out message.
-``kagiban verify --checkpoints PATH`` (hub.verify) holds the store against every one.
+``kagiban verify --checkpoints PATH`` (hub.audit.verify) holds the store against every one.
 """
 from __future__ import annotations
 
@@ -42,9 +42,9 @@ from sqlalchemy import Engine, func, insert, select
 
 from hub.audit.store_size import measure
 from hub.config import HubConfig, SyslogTarget
-from hub.db import begin_write
-from hub.schema import SIDE_PARTS, chain_head, checkpoints, events, side_heads, station_keys
-from hub.timestamps import now_utc, utc_text
+from hub.store.db import begin_write
+from hub.store.schema import SIDE_PARTS, chain_head, checkpoints, events, side_heads, station_keys
+from hub.store.timestamps import now_utc, utc_text
 from kagiban.configfile import ConfigError
 from kagiban.protocol import canonical_json
 from kagiban.signing import key_id, load_or_create_private_key

@@ -1,7 +1,7 @@
 """What each side log records, and the calls that append it.
 
 One entry per change an auditor relies on, appended in the same transaction as the change
-(hub.chain.append_side), so the log holds exactly what was committed:
+(hub.store.chain.append_side), so the log holds exactly what was committed:
 
 - ``alerts``: ``raised`` (the stored alert's columns) and ``acknowledged`` (who, when, comment);
 - ``signins``: ``signed_in``, ``refused`` (a failed sign-in), ``signed_out`` and ``unlocked``
@@ -11,10 +11,10 @@ One entry per change an auditor relies on, appended in the same transaction as t
 - ``quarantine``: every quarantined message (its columns, the payload's sha256);
 - ``snapshots``: ``stored`` (sha256 and size of the image bytes) and ``expired`` (deleted
   after the retention period; its hash stays here);
-- ``keys``: every station key ``added`` or ``retired`` with the tooling (hub.station_keys),
+- ``keys``: every station key ``added`` or ``retired`` with the tooling (hub.stations.keys),
   with its validity period as it then stood.
 
-``kagiban verify`` (hub.verify) holds the tables against these entries both ways.
+``kagiban verify`` (hub.audit.verify) holds the tables against these entries both ways.
 """
 from __future__ import annotations
 
@@ -25,10 +25,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
-from hub.chain import append_side
-from hub.db import begin_write
-from hub.schema import alerts, quarantine, registry_log, snapshots, station_keys
-from hub.timestamps import now_utc, utc_text
+from hub.store.chain import append_side
+from hub.store.db import begin_write
+from hub.store.schema import alerts, quarantine, registry_log, snapshots, station_keys
+from hub.store.timestamps import now_utc, utc_text
 
 _LOG = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, delete, select
 
 from hub.audit.entries import snapshot_expired
-from hub.chain import append_side
-from hub.db import begin_write
-from hub.schema import snapshots
-from hub.timestamps import now_utc, utc_text
+from hub.store.chain import append_side
+from hub.store.db import begin_write
+from hub.store.schema import snapshots
+from hub.store.timestamps import now_utc, utc_text
 
 _LOG = logging.getLogger(__name__)
 

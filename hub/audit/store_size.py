@@ -13,8 +13,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select, text
 
-from hub.schema import checkpoints
-from hub.timestamps import utc_text
+from hub.store.schema import checkpoints
+from hub.store.timestamps import utc_text
 
 _LOG = logging.getLogger(__name__)
 

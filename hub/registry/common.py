@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from hub.registry.log import NotFound, RegistryError
-from hub.schema import people
+from hub.store.schema import people
 from kagiban.badge_id import BadgeIdError, normalise_badge_id
 from kagiban.protocol import ID_PATTERN
 

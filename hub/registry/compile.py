@@ -28,7 +28,7 @@ later of the badge's first valid day and the person's first active day, if that 
 station's after-hours list, else the station's ``after_hours`` setting ("deny" by default).
 
 The roster and D itself change daily, so the hub compiles again after each local midnight
-(hub.policy.PolicyPublisher does, with :func:`policy_source` as its compile step; it also
+(hub.registry.policy.PolicyPublisher does, with :func:`policy_source` as its compile step; it also
 versions and signs what it publishes). :func:`compile_station` and :func:`compile_all` give
 whole policies: one keeps the version and issue time stored in ``policies`` while its content
 is unchanged; a change gets max(stored + 1, unix time in ms), as the publisher does.
@@ -49,7 +49,7 @@ from hub.config import HubConfig
 from hub.registry.common import STATION_KINDS
 from hub.registry.designations import DEFAULT_SETTINGS
 from hub.registry.trainings import latest_attended, required_for, standing
-from hub.schema import (
+from hub.store.schema import (
     after_hours_users,
     badges,
     designations,
@@ -60,7 +60,7 @@ from hub.schema import (
     stations,
     trainings,
 )
-from hub.timestamps import now_utc
+from hub.store.timestamps import now_utc
 
 _LOG = logging.getLogger(__name__)
 
@@ -296,12 +296,12 @@ def compile_all(
     return out
 
 
-# The Policy fields hub.policy.PolicyPublisher takes from a compile step (it adds the rest).
+# The Policy fields hub.registry.policy.PolicyPublisher takes from a compile step (it adds the rest).
 SOURCE_FIELDS = ("site", "badges", "time_zone", "hours", "holidays")
 
 
 def policy_source(engine: Engine, cfg: HubConfig) -> Callable[[datetime], dict[str, dict[str, Any]]]:
-    """The registry as the compile step of hub.policy.PolicyPublisher: ``fn(now)`` gives every
+    """The registry as the compile step of hub.registry.policy.PolicyPublisher: ``fn(now)`` gives every
     station's policy content for its site's date at ``now`` (the publisher versions, signs and
     publishes it, and recompiles after each local midnight)::
 

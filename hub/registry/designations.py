@@ -20,7 +20,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 from hub.config import WEEKDAYS
 from hub.registry.common import day, person_row, row_dict, station_id
 from hub.registry.log import RegistryError, writing
-from hub.schema import (
+from hub.store.schema import (
     DESIGNATION_ROLES,
     OTHERS_DECISIONS,
     after_hours_users,

@@ -43,8 +43,8 @@ from sqlalchemy import Connection, Engine, select
 from hub.registry.common import STAFF_NO_PATTERN, fold, nfkc
 from hub.registry.log import RegistryError, writing
 from hub.registry.trainings import add_attendance_row, insert_session
-from hub.schema import attendance, badges, people, training_sessions, trainings
-from hub.spreadsheet import csv_line, read_csv_text, write_cell
+from hub.store.schema import attendance, badges, people, training_sessions, trainings
+from hub.ledgers.spreadsheet import csv_line, read_csv_text, write_cell
 from kagiban.badge_id import BadgeIdError, normalise_badge_id
 
 _LOG = logging.getLogger(__name__)

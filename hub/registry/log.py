@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select
 
 from hub.audit.entries import record_registry
-from hub.db import begin_write
-from hub.schema import registry_log
-from hub.timestamps import now_utc, utc_text
+from hub.store.db import begin_write
+from hub.store.schema import registry_log
+from hub.store.timestamps import now_utc, utc_text
 
 _LOG = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from sqlalchemy import Engine, insert, or_, select, update
 from hub.registry.common import badge_id as _badge_id
 from hub.registry.common import day, fold, person_row, row_dict, staff_no, text
 from hub.registry.log import NotFound, RegistryError, writing
-from hub.schema import BADGE_STATES, EMPLOYMENT_TYPES, badges, people
-from hub.timestamps import utc_text
+from hub.store.schema import BADGE_STATES, EMPLOYMENT_TYPES, badges, people
+from hub.store.timestamps import utc_text
 
 _LOG = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from hub.registry.common import STATION_KINDS, day, person_row, row_dict, text
 from hub.registry.log import NotFound, RegistryError, writing
 from hub.registry.people import is_active
-from hub.schema import attendance, people, training_sessions, trainings
+from hub.store.schema import attendance, people, training_sessions, trainings
 
 _LOG = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The JSON API, for integrations: the same sign-in as the pages (a session cookie, a personal
-API token as ``Authorization: Bearer`` (hub.api_tokens), or HTTP Basic credentials on every
+API token as ``Authorization: Bearer`` (hub.accounts.tokens), or HTTP Basic credentials on every
 request); 401 JSON when none is given. Read only.
 
 - ``GET /api/stations``
@@ -19,9 +19,9 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from hub import alerts as alert_store
+from hub.alerting import alerts as alert_store
 from hub.web import data, query
-from hub.web.app import state
+from hub.web.state import state
 from hub.web.pages import event_filter_from, ledger_request
 
 _LOG = logging.getLogger(__name__)

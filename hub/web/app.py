@@ -11,7 +11,7 @@ environment variable, ``web.secret_key_file`` a file (e.g. a systemd credential)
 neither, a key is generated once into ``data_dir/web-secret-key`` (mode 600), so sessions
 survive restarts.
 
-Sessions end: the cookie carries the user's session generation (hub.users), checked on every
+Sessions end: the cookie carries the user's session generation (hub.accounts.users), checked on every
 request, so sign-out, a new password and deactivation end every copy of it. Guessed
 passwords are throttled on the form and over HTTP Basic alike (hub.web.throttle). With
 ``web.secure_cookies`` (a hub behind a TLS reverse proxy) the cookie is Secure and answers
@@ -24,31 +24,42 @@ import logging
 import os
 import secrets
 import stat
-import threading
-import time
-import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import Babel
 from flask_babel import gettext as _
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
 
+from hub.accounts import users
 from hub.audit.entries import record_signin
 from hub.config import HubConfig
 from hub.live import LiveBus
-from hub.metrics import Stats, make_registry
-from hub.web import i18n, throttle
+from hub.web.metrics import Stats, make_registry
+from hub.web import (
+    api,
+    auth,
+    closeout_pages,
+    i18n,
+    lock_pages,
+    ops,
+    pages,
+    print_pages,
+    registry_pages,
+    shred_pages,
+    throttle,
+    tokens,
+)
 from hub.web.query import BadQuery
+from hub.web.auth import WebUser
+from hub.web.redirects import local_path
+from hub.web.state import WebState, state
 from kagiban.configfile import ConfigError
 
 _LOG = logging.getLogger(__name__)
@@ -59,60 +70,6 @@ I18N_DIR_NAME = "i18n"  # compiled message catalogs, in data_dir
 PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.language", "ops.healthz"}
 # Paths that answer 401 JSON instead of redirecting to the sign-in page.
 _API_PREFIXES = ("/api/", "/metrics", "/snapshots/", "/events/stream")
-NAMES_TTL_S = 30.0
-
-
-@dataclass
-class WebState:
-    """What the views need from the hub, kept in ``app.extensions["kagiban"]``."""
-
-    engine: Engine
-    cfg: HubConfig
-    bus: LiveBus
-    alerts: Any  # hub.alerts.AlertCenter, or None: then nobody can acknowledge
-    stats: Stats | None
-    registry: CollectorRegistry
-    shutdown: threading.Event = field(default_factory=threading.Event)
-    max_streams: int = 12
-    _streams: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _names: dict[str, str] = field(default_factory=dict)
-    _names_at: float = -1e9
-
-    def names(self) -> dict[str, str]:
-        """Person id -> name from the published staff policies, re-read at most every 30 s."""
-        from hub.ledger import staff_names
-
-        now = time.monotonic()
-        if now - self._names_at > NAMES_TTL_S:
-            try:
-                self._names = staff_names(self.engine)
-            except Exception:  # a name lookup must never take the page down
-                _LOG.exception("reading staff names failed")
-            self._names_at = now
-        return self._names
-
-    def open_stream(self) -> bool:
-        """Count a live stream in; False if too many are open (each holds a server thread)."""
-        with self._lock:
-            if self._streams >= self.max_streams:
-                return False
-            self._streams += 1
-            return True
-
-    def close_stream(self) -> None:
-        with self._lock:
-            self._streams -= 1
-
-    @property
-    def streams(self) -> int:
-        with self._lock:
-            return self._streams
-
-
-def state() -> WebState:
-    """The hub state of the current app."""
-    return current_app.extensions["kagiban"]
 
 
 def load_secret_key(cfg: HubConfig) -> str:
@@ -190,28 +147,10 @@ def create_app(
     Babel(app, locale_selector=_select_locale)
     _init_login(app)
 
-    from hub.web import api, auth, ops, pages
-
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(pages.bp)
-    app.register_blueprint(api.bp)
-    app.register_blueprint(ops.bp)
-    from hub.web import closeout_pages, shred_pages  # shredding ledger, end-of-day close-out (issue 5)
-
-    app.register_blueprint(shred_pages.bp)
-    app.register_blueprint(closeout_pages.bp)
-    from hub.web import print_pages
-
-    app.register_blueprint(print_pages.bp)
-    from hub.web import registry_pages  # people, badges, trainings, designations (issue 4)
-
-    app.register_blueprint(registry_pages.bp)
-    from hub.web import tokens  # the user's own page: personal API tokens (issue 12)
-
-    app.register_blueprint(tokens.bp)
-    from hub.web import lock_pages  # admins lift sign-in locks (issue 12)
-
-    app.register_blueprint(lock_pages.bp)
+    # Every page and API, each a blueprint of its own module.
+    for view in (auth, pages, api, ops, shred_pages, closeout_pages, print_pages, registry_pages,
+                 tokens, lock_pages):
+        app.register_blueprint(view.bp)
     pages.register_template_helpers(app)
     signin.limit_view(app, "auth.login")
 
@@ -238,9 +177,6 @@ def _session_lang() -> str | None:
 
 
 def _init_login(app: Flask) -> None:
-    from hub import users
-    from hub.web.auth import WebUser
-
     manager = LoginManager(app)
     manager.login_view = "auth.login"
     manager.login_message = None  # the sign-in page explains itself
@@ -261,9 +197,7 @@ def _init_login(app: Flask) -> None:
     def _basic(req):
         # A personal API token (Authorization: Bearer), or HTTP Basic, for integrations:
         # checked on every request, never turned into a session.
-        from hub.web.tokens import bearer_user
-
-        user = bearer_user(req)
+        user = tokens.bearer_user(req)
         if user is not None:
             return user
         auth = req.authorization
@@ -298,23 +232,6 @@ def _init_login(app: Flask) -> None:
                 response.headers["WWW-Authenticate"] = 'Basic realm="kagiban", charset="UTF-8"'
             return response
         return redirect(url_for("auth.login", next=local_path(request.full_path)))
-
-
-def local_path(value: str | None) -> str | None:
-    """``value`` if it is a path on this site (never another host), else None.
-
-    Browsers drop tabs and newlines from a URL and read a backslash as a slash, so
-    "/<tab>/host" and "/<backslash>host" would lead to another host: any control or format
-    character, any backslash, a leading "//", a scheme or a host refuses the value outright.
-    """
-    if not value or len(value) > 2048 or not value.startswith("/") or value.startswith("//"):
-        return None
-    if "\\" in value or any(unicodedata.category(ch)[0] in "CZ" and ch != " " for ch in value):
-        return None
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
-        return None
-    return value.rstrip("?") or "/"
 
 
 def _require_login():

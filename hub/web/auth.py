@@ -1,9 +1,9 @@
 """Signing in and out, the language switch, and the role check.
 
 A wrong username and a wrong password get the same answer (and take the same time, see
-hub.users), so the page never tells whether an account exists. Failed attempts are counted
+hub.accounts.users), so the page never tells whether an account exists. Failed attempts are counted
 per account and per address (hub.web.throttle): past the limits an attempt is refused with
-429 before its password is checked. Signing out ends every session of the user (hub.users
+429 before its password is checked. Signing out ends every session of the user (hub.accounts.users
 session generation), so a copied cookie is worthless afterwards.
 """
 from __future__ import annotations
@@ -20,10 +20,11 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from hub import users
+from hub.accounts import users
 from hub.audit.entries import record_signin
 from hub.web import i18n, throttle
-from hub.web.app import local_path, state
+from hub.web.redirects import local_path
+from hub.web.state import state
 
 _LOG = logging.getLogger(__name__)
 

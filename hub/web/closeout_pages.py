@@ -16,10 +16,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from hub import closeout
-from hub.ledger import Labels
+from hub.ledgers import closeout
+from hub.ledgers.keys import Labels
 from hub.web import query, reports
-from hub.web.app import state
+from hub.web.state import state
 
 _LOG = logging.getLogger(__name__)
 

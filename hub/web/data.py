@@ -24,11 +24,11 @@ from typing import Any
 from sqlalchemy import Engine, and_, select, text
 
 from hub.config import HubConfig
-from hub.ledger import day_bounds
-from hub.rules import POLICY_STALE_S
-from hub.schema import events, policies, snapshots, stations
-from hub.station_state import DOOR_KINDS, door_state, last_heartbeat, parse_time  # noqa: F401 (re-exported)
-from hub.timestamps import now_utc, utc_text
+from hub.ledgers.keys import day_bounds
+from hub.alerting.rules import POLICY_STALE_S
+from hub.store.schema import events, policies, snapshots, stations
+from hub.stations.state import DOOR_KINDS, door_state, last_heartbeat, parse_time  # noqa: F401 (re-exported)
+from hub.store.timestamps import now_utc, utc_text
 
 _LOG = logging.getLogger(__name__)
 

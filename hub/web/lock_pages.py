@@ -16,7 +16,7 @@ from flask_login import current_user
 
 from hub.audit.entries import record_unlock
 from hub.web import throttle
-from hub.web.app import state
+from hub.web.state import state
 from hub.web.auth import role_required
 
 _LOG = logging.getLogger(__name__)

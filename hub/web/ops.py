@@ -1,6 +1,6 @@
 """For operators: ``/healthz`` (no sign-in; says only whether the store and the broker
 connection work) and ``/metrics`` (Prometheus text, behind the normal sign-in: a session, a
-personal API token (``Authorization: Bearer``, hub.api_tokens; how Prometheus should scrape, with
+personal API token (``Authorization: Bearer``, hub.accounts.tokens; how Prometheus should scrape, with
 an auditor account's token file) or HTTP Basic (an argon2 check on every scrape).
 
 ``/metrics`` is not opened to loopback without a password on purpose: behind a reverse proxy
@@ -13,8 +13,8 @@ import logging
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
-from hub.metrics import CONTENT_TYPE, render
-from hub.web.app import state
+from hub.web.metrics import CONTENT_TYPE, render
+from hub.web.state import state
 
 _LOG = logging.getLogger(__name__)
 

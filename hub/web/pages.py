@@ -33,14 +33,15 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from hub import alerts as alert_store
-from hub import ledger
+from hub.alerting import alerts as alert_store
+from hub.alerting.wording import alert_text
+from hub.ledgers import keys as ledger
 from hub.audit import store_size
-from hub.schema import alerts as alerts_table
-from hub.schema import checkpoints as checkpoints_table
+from hub.store.schema import alerts as alerts_table
+from hub.store.schema import checkpoints as checkpoints_table
 from hub.web import data, formats, i18n, query, reports
-from hub.web.app import state
-from hub.timestamps import now_utc
+from hub.web.state import state
+from hub.store.timestamps import now_utc
 from hub.web.auth import ACK_ROLES, role_required
 
 _LOG = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def alert_message(alert: dict[str, Any]) -> str:
             params = None
     if isinstance(params, dict):
         try:
-            return alert_store.alert_text(alert["rule"], params, lang())
+            return alert_text(alert["rule"], params, lang())
         except Exception:  # an odd params row must not break the page
             _LOG.debug("no text for alert %s", alert.get("id"), exc_info=True)
     return alert.get("message") or ""

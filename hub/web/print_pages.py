@@ -1,7 +1,7 @@
 """The print release log page (印刷の受け取り記録) with its CSV and Excel exports, and the state
 of each printer's print server (from its last cups.down / cups.up event).
 
-The rows come from hub.print_log; this module only picks the day and printer from the query
+The rows come from hub.ledgers.printing; this module only picks the day and printer from the query
 string and labels everything in the reader's language.
 """
 from __future__ import annotations
@@ -16,10 +16,11 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from hub import ledger, print_log
-from hub.schema import events
+from hub.ledgers import keys as ledger
+from hub.ledgers import printing as print_log
+from hub.store.schema import events
 from hub.web import reports
-from hub.web.app import state
+from hub.web.state import state
 
 _LOG = logging.getLogger(__name__)
 

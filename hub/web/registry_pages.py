@@ -35,9 +35,9 @@ from hub.registry.common import STATION_KINDS
 from hub.registry.common import staff_no as staff_no_text
 from hub.registry.people import is_active
 from hub.registry.trainings import latest_attended, required_for, standing
-from hub.schema import EMPLOYMENT_TYPES, events
+from hub.store.schema import EMPLOYMENT_TYPES, events
 from hub.web import i18n, query
-from hub.web.app import state
+from hub.web.state import state
 from hub.web.auth import role_required
 
 _LOG = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ LOG_ENTITIES: dict[str, Any] = {
     "station_settings": _l("Station settings"),
     "after_hours_user": _l("After-hours user"),
     "roster": _l("Shredder roster"),
-    "api_token": _l("API token"),  # hub.api_tokens: made and revoked on the user's own page
+    "api_token": _l("API token"),  # hub.accounts.tokens: made and revoked on the user's own page
 }
 LOG_ACTIONS: dict[str, Any] = {
     "add": _l("Added"),

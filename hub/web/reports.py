@@ -13,9 +13,9 @@ from typing import Any
 from flask import Response, request
 from flask_babel import gettext as _
 
-from hub.ledger import Labels
+from hub.ledgers.keys import Labels
 from hub.web import data, query
-from hub.web.app import state
+from hub.web.state import state
 
 _LOG = logging.getLogger(__name__)
 

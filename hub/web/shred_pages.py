@@ -16,9 +16,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from hub import shred_ledger
+from hub.ledgers import shredding as shred_ledger
 from hub.web import query, reports
-from hub.web.app import state
+from hub.web.state import state
 
 _LOG = logging.getLogger(__name__)
 

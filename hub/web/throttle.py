@@ -35,9 +35,9 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse, parse_many
 
-from hub.alerts import alert_text
+from hub.alerting.wording import alert_text
 from hub.config import HubConfig
-from hub.timestamps import now_utc
+from hub.store.timestamps import now_utc
 
 _LOG = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class SignInGuard:
     def __init__(self, app: Flask, cfg: HubConfig, alerts: Any):
         settings = cfg.web.signin
         self.cfg = cfg
-        self.alerts = alerts  # hub.alerts.AlertCenter, or None: the alert is only logged
+        self.alerts = alerts  # hub.alerting.alerts.AlertCenter, or None: the alert is only logged
         self.limiter = Limiter(get_remote_address, app=app, storage_uri="memory://",
                                strategy="moving-window", key_prefix="kagiban",
                                # Its headers would put the route window's end in Retry-After on

@@ -1,5 +1,5 @@
 """The user's own page (``/account``): their personal API tokens, made, listed and revoked;
-and the Bearer sign-in that scripts and Prometheus use with them (hub.api_tokens).
+and the Bearer sign-in that scripts and Prometheus use with them (hub.accounts.tokens).
 
 A new token is shown once, in the answer to the form that made it (never in a redirect,
 a flash message or the session cookie); the list shows each token's name, start, when it was
@@ -15,8 +15,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from hub import api_tokens, users
-from hub.web.app import state
+from hub.accounts import tokens as api_tokens
+from hub.accounts import users
+from hub.web.state import state
 
 _LOG = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The print server's configuration as the project ships it, checked by the cupsd installed here:
-config/cups/cupsd.conf as written, and the cupsd.conf/cups-files.conf pair kagiban.localcups
+config/cups/cupsd.conf as written, and the cupsd.conf/cups-files.conf pair demo.cups
 writes for the demo and the tests. cupsd must accept them (``cupsd -t``) and start with them;
 when it refuses, the test fails with cupsd's own words (never skips: CI installs cups).
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kagiban import localcups
+from demo import cups as localcups
 from tests.support.cups import Cups
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,9 +14,9 @@ from device.agent import Agent
 from device.clock import StandinClock
 from device.simulate import set_door
 from hub import config as hub_config
-from hub.alerts import list_alerts
+from hub.alerting.alerts import list_alerts
 from hub.service import Hub
-from hub.users import add_user
+from hub.accounts.users import add_user
 from hub.web.data import station_overview
 from tests.support.mosquitto import wait_for
 from tests.support.stack import HOLDER, hub_db, query, write_hub_config, write_unit_config

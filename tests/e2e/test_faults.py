@@ -143,6 +143,6 @@ def test_hub_killed_and_restarted_loses_nothing(broker, prefix, tmp_path):
     finally:
         agent.stop()
         terminate(hub)
-    from hub.verify import run as verify
+    from hub.audit.verify import run as verify
 
     assert verify(f"sqlite:///{db}") == 0

@@ -11,7 +11,7 @@ from device import config as device_config
 from device.agent import Agent
 from device.simulate import set_door
 from hub import config as hub_config
-from hub.alerts import list_alerts
+from hub.alerting.alerts import list_alerts
 from hub.service import Hub
 from tests.support.mosquitto import wait_for
 from tests.support.stack import HOLDER, hub_db, query, write_hub_config, write_unit_config

@@ -14,7 +14,7 @@ import pytest
 from device import config as device_config
 from device.agent import Agent
 from hub import config as hub_config
-from hub.policy import Compiled
+from hub.registry.policy import Compiled
 from hub.service import Hub
 from kagiban import signing
 from kagiban.protocol import PolicyEntry

@@ -13,7 +13,7 @@ import pytest
 from device import config as device_config
 from device.agent import Agent
 from hub import config as hub_config
-from hub import print_log
+from hub.ledgers import printing as print_log
 from hub.service import Hub
 from tests.support.cups import (
     PRINTER,
@@ -170,8 +170,9 @@ def test_printouts_left_in_the_tray_alert_the_supervisors(broker, prefix, tmp_pa
 def test_the_registry_gives_a_printer_the_persons_print_user_name(tmp_path):
     """Someone whose jobs reach CUPS under another name than their staff number: the printer's
     policy carries that name (the people column print_user), other stations' do not need it."""
-    from hub import migrate, registry
-    from hub.db import make_engine
+    from hub import registry
+    from hub.store import migrate
+    from hub.store.db import make_engine
     from kagiban.protocol import Policy
 
     path = write_printer_hub_config(tmp_path, 1883, "kagiban")

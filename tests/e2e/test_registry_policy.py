@@ -15,11 +15,11 @@ import yaml
 from device import config as device_config
 from device.agent import Agent
 from hub import config as hub_config
-from hub.alerts import list_alerts
+from hub.alerting.alerts import list_alerts
 from hub.service import Hub
 from kagiban import signing
 from kagiban.protocol import PolicyEntry
-from tests.hub.test_notify import HttpSink
+from tests.hub.alerting.test_notify import HttpSink
 from tests.support.mosquitto import wait_for
 from tests.support.registry_stack import CLERK, EXPIRED, seed_store, write_registry_hub_config
 from tests.support.stack import HOLDER, hub_db, query, write_unit_config
@@ -158,6 +158,6 @@ def test_a_forged_policy_raises_policy_rejected(stack, broker, prefix, tmp_path)
 
 
 def _ja(alert: dict) -> str:
-    from hub.alerts import alert_text
+    from hub.alerting.wording import alert_text
 
     return alert_text(alert["rule"], alert["params"], "ja")

@@ -15,8 +15,9 @@ from device import config as device_config
 from device.agent import Agent
 from device.simulate import set_input
 from hub import config as hub_config
-from hub import registry, shred_ledger
-from hub.alerts import list_alerts
+from hub import registry
+from hub.ledgers import shredding as shred_ledger
+from hub.alerting.alerts import list_alerts
 from hub.service import Hub
 from tests.support.mosquitto import wait_for
 from tests.support.stack import (

@@ -7,9 +7,9 @@ from typing import Any, Callable
 
 import pytest
 
-from hub import migrate
+from hub.store import migrate
 from hub.config import load
-from hub.db import make_engine
+from hub.store.db import make_engine
 from hub.service import Hub
 from tests.hub.helpers import FakeStation, write_hub_config
 from tests.support.mosquitto import wait_for

@@ -15,7 +15,7 @@ import uuid6
 import yaml
 from sqlalchemy import Engine, select
 
-from hub.schema import events
+from hub.store.schema import events
 from kagiban.protocol import Ack, topic
 from tests.support.mosquitto import Mosquitto, wait_for
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hub.config import load
-from hub.policy import compile_policies, load_staff
+from hub.registry.policy import compile_policies, load_staff
 from kagiban.configfile import ConfigError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config"

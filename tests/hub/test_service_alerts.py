@@ -9,12 +9,12 @@ import queue
 import paho.mqtt.client as mqtt
 import pytest
 
-from hub.alerts import list_alerts
-from hub.schema import alert_deliveries
+from hub.alerting.alerts import list_alerts
+from hub.store.schema import alert_deliveries
 from kagiban.configfile import ConfigError
 from kagiban.protocol import Alert, subscription
 from tests.hub.helpers import SITE, encode, event
-from tests.hub.test_notify import HttpSink
+from tests.hub.alerting.test_notify import HttpSink
 from tests.support.mosquitto import wait_for
 
 

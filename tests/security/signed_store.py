@@ -14,12 +14,12 @@ from pathlib import Path
 
 import uuid6
 
-from hub import migrate
-from hub.chain import content_of, row_hash
-from hub.db import make_engine
-from hub.ingest import Ingest
-from hub.schema import GENESIS_HASH
-from hub.station_keys import add_key
+from hub.store import migrate
+from hub.store.chain import content_of, row_hash
+from hub.store.db import make_engine
+from hub.ingest.writer import Ingest
+from hub.store.schema import GENESIS_HASH
+from hub.stations.keys import add_key
 from kagiban import cli
 from kagiban.event_signing import EventSigner, create_station_key, image_sha256
 from kagiban.protocol import Event, Snapshot, dumps

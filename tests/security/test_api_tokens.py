@@ -13,7 +13,7 @@ import pytest
 
 from hub import config as hub_config
 from hub.service import Hub
-from hub.users import add_user, deactivate
+from hub.accounts.users import add_user, deactivate
 from kagiban.cli import main
 from tests.hub.helpers import write_hub_config
 

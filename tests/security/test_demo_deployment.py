@@ -20,7 +20,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from hub import demo
+from demo import run as demo
 from tests.support.mosquitto import free_port, wait_for
 
 DURATION_S = 24

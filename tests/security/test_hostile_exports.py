@@ -15,9 +15,9 @@ import openpyxl
 import pytest
 
 from hub import config as hub_config
-from hub.ledger import staff_names
+from hub.ledgers.keys import staff_names
 from hub.service import Hub
-from hub.users import add_user
+from hub.accounts.users import add_user
 from tests.hub.helpers import FakeStation, encode, event, write_hub_config
 from tests.hub.web.conftest import PASSWORD, csrf_from, login
 from tests.support.mosquitto import wait_for

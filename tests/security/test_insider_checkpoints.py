@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from hub.alerts import list_alerts
+from hub.alerting.alerts import list_alerts
 from hub.audit import retention
-from hub.chain import canonical_json, content_of, row_hash, row_hash_text
+from hub.store.chain import canonical_json, content_of, row_hash, row_hash_text
 from hub.config import load
-from hub.db import make_engine
-from hub.schema import GENESIS_HASH
+from hub.store.db import make_engine
+from hub.store.schema import GENESIS_HASH
 from hub.service import Hub
-from hub.timestamps import now_utc
+from hub.store.timestamps import now_utc
 from kagiban.signing import load_private_key, public_key_b64
 from tests.hub.helpers import FakeStation, encode, event, snapshot, write_hub_config
 from tests.security.signed_store import audit, copy_store
@@ -106,7 +106,7 @@ def _rechain_events(conn: sqlite3.Connection) -> None:
 
 def _rechain_side(conn: sqlite3.Connection, part: str, edit) -> None:
     """Rewrite a side log consistently: ``edit(entry)`` returns the new entry or None to drop
-    it; numbers, hashes and the head are recomputed with hub.chain's functions."""
+    it; numbers, hashes and the head are recomputed with hub.store.chain's functions."""
     kept = []
     for at, text in conn.execute("SELECT at, entry FROM side_log WHERE part = ? ORDER BY n", (part,)).fetchall():
         new = edit(json.loads(text))
@@ -124,7 +124,7 @@ def _rechain_side(conn: sqlite3.Connection, part: str, edit) -> None:
 
 
 class _Row:
-    """sqlite3.Row with attribute access, as hub.chain.content_of reads rows."""
+    """sqlite3.Row with attribute access, as hub.store.chain.content_of reads rows."""
 
     def __init__(self, row: sqlite3.Row):
         self._row = row

@@ -21,11 +21,11 @@ import pytest
 import uuid6
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hub.chain import canonical_json, row_hash_text
+from hub.store.chain import canonical_json, row_hash_text
 from hub.config import load
-from hub.schema import GENESIS_HASH
+from hub.store.schema import GENESIS_HASH
 from hub.service import Hub
-from hub.timestamps import utc_text
+from hub.store.timestamps import utc_text
 from kagiban import cli
 from kagiban.event_signing import EventSigner, create_station_key
 from kagiban.signing import key_id, load_private_key, public_key_b64

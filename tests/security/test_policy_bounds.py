@@ -19,7 +19,7 @@ from device import config as device_config
 from device.agent import Agent
 from device.policy_cache import PolicyCache, PolicyRejected
 from hub import config as hub_config
-from hub.policy_control import issue_key_changes, issue_reset, rotate_key_file
+from hub.registry.policy_control import issue_key_changes, issue_reset, rotate_key_file
 from hub.service import Hub
 from kagiban import signing
 from kagiban.protocol import Policy, PolicyEntry, PolicyKeyChange, PolicyReset

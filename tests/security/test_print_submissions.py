@@ -22,7 +22,7 @@ from urllib.parse import quote
 import pytest
 
 from device.printing.cups import CupsPrintServer
-from kagiban.localcups import _tool
+from demo.cups import _tool
 from tests.support import terminal_users
 from tests.support.cups import Cups
 from tests.support.mosquitto import wait_for

@@ -10,11 +10,12 @@ import uuid6
 from sqlalchemy import select
 
 from hub import config as hub_config
-from hub import verify
-from hub.alerts import alert_text, list_alerts
-from hub.schema import quarantine
+from hub.audit import verify
+from hub.alerting.alerts import list_alerts
+from hub.alerting.wording import alert_text
+from hub.store.schema import quarantine
 from hub.service import Hub
-from hub.station_keys import add_key
+from hub.stations.keys import add_key
 from kagiban.event_signing import EventSigner, create_station_key
 from kagiban.signing import public_key_b64
 from tests.hub.helpers import FakeStation, write_hub_config

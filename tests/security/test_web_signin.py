@@ -25,9 +25,9 @@ import requests
 import yaml
 from sqlalchemy import select
 
-from hub.alerts import list_alerts
+from hub.alerting.alerts import list_alerts
 from hub.config import load
-from hub.schema import side_log
+from hub.store.schema import side_log
 from hub.service import Hub
 from tests.hub.web.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.support.mosquitto import wait_for

@@ -11,7 +11,7 @@ import re
 import requests
 from sqlalchemy.engine import make_url
 
-from hub.users import add_user
+from hub.accounts.users import add_user
 from tests.security.signed_store import kagiban_verify
 from tests.security.web_hub import PASSWORD, USER, _CSRF_RE, sign_in, signin_log
 

@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 
 from hub import config as hub_config
-from hub.alerts import list_alerts
-from hub.schema import events, quarantine, snapshots
+from hub.alerting.alerts import list_alerts
+from hub.store.schema import events, quarantine, snapshots
 from hub.service import Hub
-from hub.users import add_user
+from hub.accounts.users import add_user
 from tests.hub.helpers import JPEG, JST, FakeStation, encode, event, heartbeat, snapshot, write_hub_config
 from tests.support.mosquitto import wait_for
 

@@ -9,7 +9,7 @@ import re
 import requests
 from sqlalchemy import select
 
-from hub.schema import side_log
+from hub.store.schema import side_log
 from hub.service import Hub
 
 PASSWORD = "correct horse 01"

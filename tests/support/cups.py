@@ -1,4 +1,4 @@
-"""A real cupsd for tests (kagiban.localcups): its own ServerRoot, spool, state and logs in a
+"""A real cupsd for tests (demo.cups): its own ServerRoot, spool, state and logs in a
 private folder, a free loopback port and a unix socket, the repository's print-server policy
 (config/cups/cupsd.conf) and queues made by scripts/kagiban-print-server-setup. The stand-in
 printer is a ``file:`` device with the generic PDF PPD: CUPS runs its real filters and records
@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from kagiban.localcups import PDF_PPD, CupsUnavailable, LocalCups, available, make_pdf
+from demo.cups import PDF_PPD, CupsUnavailable, LocalCups, available, make_pdf
 from tests.support import terminal_users
 
 __all__ = ["PDF_PPD", "PRINTER", "TRAY_PIN", "Cups", "CupsUnavailable", "available", "make_pdf", "set_tray",

@@ -1,4 +1,4 @@
-"""A real mosquitto on a free loopback port for tests (kagiban.localbroker), and bounded waiting.
+"""A real mosquitto on a free loopback port for tests (demo.broker), and bounded waiting.
 
 No test depends on a broker that happens to be running: each one that needs a broker gets
 one of these, which it can stop, kill and restart on the same port.
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from kagiban.localbroker import Mosquitto, free_port
+from demo.broker import Mosquitto, free_port
 
 __all__ = ["Mosquitto", "free_port", "wait_for"]
 

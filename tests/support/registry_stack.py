@@ -18,9 +18,10 @@ from pathlib import Path
 
 import yaml
 
-from hub import migrate, registry
+from hub import registry
+from hub.store import migrate
 from hub.config import load
-from hub.db import make_engine
+from hub.store.db import make_engine
 from tests.support.stack import HOLDER, STANDIN, write_hub_config
 
 _LOG = logging.getLogger(__name__)

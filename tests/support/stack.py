@@ -103,9 +103,9 @@ def station_key_path(unit_config: Path) -> Path:
 def enroll(unit_config: Path, db: Path):
     """Enroll the unit of ``unit_config`` at the hub whose SQLite store is ``db`` (migrated
     first if the hub has not made it yet); returns the registered StationKey."""
-    from hub import migrate
-    from hub.db import make_engine
-    from hub.station_keys import enroll_local_unit
+    from hub.store import migrate
+    from hub.store.db import make_engine
+    from hub.stations.keys import enroll_local_unit
 
     station = yaml.safe_load(unit_config.read_text())["station"]["id"]
     db.parent.mkdir(parents=True, exist_ok=True)

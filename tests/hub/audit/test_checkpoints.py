@@ -13,18 +13,19 @@ from datetime import datetime
 import paho.mqtt.client as mqtt
 import pytest
 
-from hub import closeout, verify
+from hub.ledgers import closeout
+from hub.audit import verify
 from hub.audit.checkpoints import CheckpointWriter, checkpoint_topic, read_log
 from hub.audit.jobs import Periodic
 from hub.config import load
-from hub.notify import Notifier
+from hub.alerting.notify import Notifier
 from kagiban import cli
 from kagiban.configfile import ConfigError
 from kagiban.signing import parse_public_key
 from tests.hub.helpers import SITE, encode, event, write_hub_config
-from tests.hub.test_closeout import DAY, STATIONS, ZONE, day_of_work
-from tests.hub.test_notify import HttpSink
-from tests.hub.test_rules import Stack
+from tests.hub.ledgers.test_closeout import DAY, STATIONS, ZONE, day_of_work
+from tests.hub.alerting.test_notify import HttpSink
+from tests.hub.alerting.test_rules import Stack
 from tests.support.mosquitto import wait_for
 
 

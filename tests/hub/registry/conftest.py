@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from hub import migrate
+from hub.store import migrate
 from hub.config import HubConfig
-from hub.db import make_engine
+from hub.store.db import make_engine
 
 ACTOR = "admin"
 TODAY = date(2025, 6, 2)  # a Monday

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from hub import registry
-from hub.schema import attendance, registry_log, training_sessions
+from hub.store.schema import attendance, registry_log, training_sessions
 from tests.hub.registry.conftest import ACTOR, TODAY
 
 PRIVACY = "個人情報保護研修"

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from hub import registry
-from hub.schema import people, registry_log
+from hub.store.schema import people, registry_log
 from tests.hub.registry.conftest import ACTOR
 
 BADGE = "012E4CD2A5B71F03"

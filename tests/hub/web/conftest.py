@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 import yaml
 
-from hub import migrate
-from hub.alerts import AlertCenter
+from hub.store import migrate
+from hub.alerting.alerts import AlertCenter
 from hub.config import load
-from hub.db import make_engine
-from hub.ingest import Ingest
+from hub.store.db import make_engine
+from hub.ingest.writer import Ingest
 from hub.live import LiveBus
-from hub.policy import compile_policies, load_staff, store_policies
-from hub.users import add_user
+from hub.registry.policy import compile_policies, load_staff, store_policies
+from hub.accounts.users import add_user
 from hub.web import create_app
 from tests.hub.helpers import encode
 

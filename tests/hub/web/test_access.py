@@ -8,10 +8,10 @@ import base64
 import pytest
 from sqlalchemy import select
 
-from hub.schema import alerts
-from hub.users import deactivate
+from hub.store.schema import alerts
+from hub.accounts.users import deactivate
 from hub.web import create_app
-from hub.web.app import local_path
+from hub.web.redirects import local_path
 from tests.hub.web.conftest import PASSWORD, csrf_from, login
 
 PAGES = ["/", "/events", "/ledger/keys", "/ledger/keys.csv", "/ledger/keys.xlsx"]

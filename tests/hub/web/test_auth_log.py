@@ -8,8 +8,8 @@ import sqlite3
 
 from sqlalchemy import select
 
-from hub import verify
-from hub.schema import side_log
+from hub.audit import verify
+from hub.store.schema import side_log
 from tests.hub.web.conftest import csrf_from, login
 
 

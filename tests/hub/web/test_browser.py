@@ -24,9 +24,9 @@ from device import config as device_config
 from device.agent import Agent
 from device.simulate import set_door
 from hub import config as hub_config
-from hub.schema import alerts
+from hub.store.schema import alerts
 from hub.service import Hub
-from hub.users import add_user
+from hub.accounts.users import add_user
 from tests.support.mosquitto import wait_for
 from tests.support.stack import HOLDER, write_hub_config, write_unit_config
 

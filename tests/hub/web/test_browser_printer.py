@@ -15,7 +15,7 @@ from device import config as device_config
 from device.agent import Agent
 from hub import config as hub_config
 from hub.service import Hub
-from hub.users import add_user
+from hub.accounts.users import add_user
 from tests.support.cups import Cups, write_printer_config, write_printer_hub_config
 from tests.support.mosquitto import wait_for
 from tests.support.stack import HOLDER, hub_db, query

@@ -18,7 +18,7 @@ from device.agent import Agent
 from hub import config as hub_config
 from hub import registry
 from hub.service import Hub
-from hub.users import add_user
+from hub.accounts.users import add_user
 from tests.support.mosquitto import wait_for
 from tests.support.registry_stack import seed_store, write_registry_hub_config
 from tests.support.stack import HOLDER, STANDIN, write_unit_config

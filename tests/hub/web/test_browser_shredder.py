@@ -23,7 +23,7 @@ from device.simulate import set_input
 from hub import config as hub_config
 from hub import registry
 from hub.service import Hub
-from hub.users import add_user
+from hub.accounts.users import add_user
 from tests.e2e.test_shredder_flow import (
     ALWAYS,
     BIN_PIN,

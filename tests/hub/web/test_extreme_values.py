@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 from sqlalchemy import insert, select
 
-from hub.schema import (
+from hub.store.schema import (
     alerts,
     attendance,
     badges,
@@ -29,7 +29,7 @@ from hub.schema import (
     trainings,
 )
 from hub.web import i18n
-from hub.web.app import state
+from hub.web.state import state
 from tests.hub.web.conftest import login
 
 HUGE = "鍵" * 20_000 + "x" * 100_000

@@ -8,7 +8,7 @@ from pathlib import Path
 from babel.messages.frontend import CommandLineInterface
 from babel.messages.pofile import read_po
 
-from hub.users import get_user
+from hub.accounts.users import get_user
 from tests.hub.helpers import event
 from tests.hub.web.conftest import csrf_from, login, store
 

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from openpyxl import load_workbook
 
-from hub.ledger import key_ledger
+from hub.ledgers.keys import key_ledger
 from tests.hub.helpers import JST, event
 from tests.hub.web.conftest import HOLDER, STANDIN, csrf_from, store
 
@@ -292,7 +292,7 @@ def test_the_csv_across_midnight_in_japanese_and_english(as_supervisor, across_m
 def _reference_ledger(engine, cfg, day: date) -> list:
     """The ledger rules read the plain way: every event of the ledger's kinds in the span,
     each parsed. key_ledger reads less (and later); it must find the same rows."""
-    from hub import ledger
+    from hub.ledgers import keys as ledger
 
     out = []
     for st in ledger.station_events(engine, cfg, ledger.cabinet_ids(engine, cfg), ledger._KINDS, day,

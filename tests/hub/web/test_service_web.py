@@ -7,7 +7,7 @@ import json
 import socket
 import urllib.request
 
-from hub.users import add_user
+from hub.accounts.users import add_user
 from tests.hub.helpers import encode, event
 from tests.hub.web.conftest import PASSWORD
 from tests.support.mosquitto import wait_for

@@ -1,6 +1,6 @@
 """The status page compares each station's policy version (as its heartbeat reports it) with
 the latest the hub published, and warns when a station has held an older one for more than a
-minute (hub.rules.POLICY_STALE_S); the live stream carries the same comparison."""
+minute (hub.alerting.rules.POLICY_STALE_S); the live stream carries the same comparison."""
 from __future__ import annotations
 
 import re
@@ -8,9 +8,9 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from hub.rules import POLICY_STALE_S
-from hub.schema import policies
-from hub.timestamps import now_utc, utc_text
+from hub.alerting.rules import POLICY_STALE_S
+from hub.store.schema import policies
+from hub.store.timestamps import now_utc, utc_text
 from hub.web.data import station_overview
 from tests.hub.helpers import heartbeat
 from tests.hub.web.conftest import store

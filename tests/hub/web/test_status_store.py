@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 from hub.audit.checkpoints import CheckpointWriter
-from hub.timestamps import now_utc
+from hub.store.timestamps import now_utc
 from tests.hub.helpers import event, snapshot
 from tests.hub.web.conftest import csrf_from, login, store
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import re
 import sqlite3
 
-from hub import api_tokens
+from hub.accounts import tokens as api_tokens
 from hub.registry import history
-from hub.users import deactivate
-from hub.verify import Context, check_registry
+from hub.accounts.users import deactivate
+from hub.audit.verify import Context, check_registry
 from tests.hub.web.conftest import csrf_from, login
 
 _TOKEN_RE = re.compile(r'id="new-token-value">(kgb_[^<]+)<')

@@ -6,8 +6,8 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select, update
 
-from hub import users
-from hub.schema import users as users_table
+from hub.accounts import users
+from hub.store.schema import users as users_table
 from kagiban.cli import build_parser, main
 from tests.hub.web.conftest import PASSWORD, write_config
 
@@ -81,8 +81,9 @@ def test_cli_adds_a_user_with_the_password_from_the_environment(tmp_path, monkey
     assert main(["hub", "user", "add", "--config", str(path), "--username", "sup-02",
                  "--role", "supervisor", "--display-name", "Supervisor 02",
                  "--password-env", "KAGIBAN_NEW_PASSWORD"]) == 0
-    from hub import config, migrate
-    from hub.db import make_engine
+    from hub import config
+    from hub.store import migrate
+    from hub.store.db import make_engine
 
     other = make_engine(config.load(path).db_url())
     try:

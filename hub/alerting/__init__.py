@@ -1,0 +1,1 @@
+"""From stored events to supervisors: the alert rules, the alerts they raise and the notifications sent."""

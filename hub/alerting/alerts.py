@@ -1,0 +1,184 @@
+"""Alerts: stored once, published to the broker and the live page, handed to the notifier,
+acknowledged by a supervisor.
+
+An alert row keeps an English ``message`` (logs, e-mail) and ``params``: JSON with what any
+page needs to say the same in Japanese or English (``alert_text``). Alerts raised for a
+stored event are idempotent on (event id, rule): the rules may run again over the same
+events after a restart without raising anything twice.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, func, insert, select, update
+
+from hub.audit.entries import record_alert_acked, record_alert_raised
+from hub.config import HubConfig
+from hub.store.db import begin_write
+from hub.live import LiveBus
+from hub.store.schema import alerts
+from hub.store.timestamps import now_utc, utc_text
+from kagiban import protocol
+
+if TYPE_CHECKING:
+    from hub.alerting.notify import Notifier
+
+_LOG = logging.getLogger(__name__)
+
+SEVERITIES = ("info", "warning", "critical")
+# An alert, critical too, is the hub doing its job, not a fault of the program: ERROR in the log
+# is kept for what an operator must repair (broker refused, storage failed).
+_LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.WARNING}
+
+Publish = Callable[[str, bytes], None]
+
+def _row_dict(row: Any) -> dict[str, Any]:
+    out = dict(row._mapping)
+    try:
+        out["params"] = json.loads(out["params"])
+    except ValueError:  # a hand-edited row must not break the page
+        out["params"] = {}
+    return out
+
+
+class AlertCenter:
+    """Stores, publishes and acknowledges alerts; safe to call from any thread."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        cfg: HubConfig,
+        *,
+        publish: Publish | None = None,
+        bus: LiveBus | None = None,
+        notifier: "Notifier | None" = None,
+    ):
+        self.engine = engine
+        self.cfg = cfg
+        self.publish = publish
+        self.bus = bus
+        self.notifier = notifier
+        self.raised = 0  # new alerts stored, for metrics
+
+    def raise_alert(
+        self,
+        *,
+        site: str,
+        station: str,
+        rule: str,
+        severity: str,
+        message: str,
+        params: dict[str, Any],
+        event_id: str | None = None,
+        raised_at: datetime | None = None,
+    ) -> int:
+        """Store an open alert and pass it on; its id. Raised once per (event_id, rule)."""
+        if severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {severity!r}")
+        when = raised_at or now_utc()
+        row = {
+            "site": site, "station": station, "rule": rule, "severity": severity,
+            "message": message, "params": json.dumps(params, ensure_ascii=False, sort_keys=True, default=str),
+            "event_id": event_id, "raised_at": utc_text(when), "state": "open",
+        }
+        with begin_write(self.engine) as conn:
+            if event_id is not None:
+                existing = conn.execute(
+                    select(alerts.c.id).where(alerts.c.event_id == event_id, alerts.c.rule == rule)
+                ).scalar()
+                if existing is not None:
+                    _LOG.debug("alert %s for event %s already raised as %d", rule, event_id, existing)
+                    return existing
+            alert_id = conn.execute(insert(alerts).values(**row)).inserted_primary_key[0]
+            record_alert_raised(conn, alert_id, row)
+            deliveries = 0
+            if self.notifier is not None:
+                # Same transaction: an alert stored is an alert whose notifications will be tried.
+                deliveries = self.notifier.schedule(conn, alert_id, site, row["raised_at"])
+        self.raised += 1
+        _LOG.log(_LOG_LEVEL[severity], "alert %d %s (%s) at %s/%s, %d notification(s) due: %s",
+                 alert_id, rule, severity, site, station, deliveries, message)
+        self._pass_on(alert_id, row, params, when, deliveries)
+        return alert_id
+
+    def _pass_on(self, alert_id: int, row: dict[str, Any], params: dict[str, Any],
+                 when: datetime, deliveries: int) -> None:
+        """After the commit: broker, live page, notifier. None of them may fail the caller."""
+        if self.publish is not None:
+            payload = protocol.dumps(protocol.Alert(
+                id=alert_id, site=row["site"], station=row["station"], rule=row["rule"],
+                severity=row["severity"], at=when, message=row["message"], event_id=row["event_id"],
+            ))
+            try:
+                self.publish(protocol.topic(self.cfg.broker.prefix, row["site"], row["station"], "alert"),
+                             payload)
+            except Exception:
+                _LOG.exception("publishing alert %d to the broker failed", alert_id)
+        if self.bus is not None:
+            try:
+                self.bus.publish("alert", {**row, "id": alert_id, "params": params})
+            except Exception:
+                _LOG.exception("publishing alert %d to the live page failed", alert_id)
+        if self.notifier is not None and deliveries:
+            self.notifier.wake()
+
+    def acknowledge(self, alert_id: int, user: str, comment: str = "") -> bool:
+        """Record who acknowledged an open alert, when and why; False if unknown or already done."""
+        if not user:
+            raise ValueError("an acknowledgement needs the user's name")
+        acked_at = utc_text(now_utc())
+        with begin_write(self.engine) as conn:
+            result = conn.execute(
+                update(alerts)
+                .where(alerts.c.id == alert_id, alerts.c.state == "open")
+                .values(state="acknowledged", acked_by=user[:64], acked_at=acked_at, ack_comment=comment)
+            )
+            if result.rowcount != 1:
+                return False
+            row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).one()
+            record_alert_acked(conn, alert_id, row._mapping)
+        _LOG.info("alert %d acknowledged by %s", alert_id, user)
+        if self.bus is not None:
+            data = _row_dict(row)
+            try:
+                self.bus.publish("alert_ack", data)
+            except Exception:
+                _LOG.exception("publishing the acknowledgement of alert %d failed", alert_id)
+        return True
+
+
+def list_alerts(
+    engine: Engine,
+    *,
+    state: str | None = None,
+    site: str | None = None,
+    station: str | None = None,
+    limit: int = 200,
+) -> list[dict[str, Any]]:
+    """Alerts, newest first, with ``params`` decoded."""
+    query = select(alerts).order_by(alerts.c.raised_at.desc(), alerts.c.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(alerts.c.state == state)
+    if site is not None:
+        query = query.where(alerts.c.site == site)
+    if station is not None:
+        query = query.where(alerts.c.station == station)
+    with engine.connect() as conn:
+        return [_row_dict(r) for r in conn.execute(query)]
+
+
+def get_alert(engine: Engine, alert_id: int) -> dict[str, Any] | None:
+    """One alert with ``params`` decoded, or None."""
+    with engine.connect() as conn:
+        row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).first()
+    return None if row is None else _row_dict(row)
+
+
+def count_open(engine: Engine) -> int:
+    """How many alerts nobody has acknowledged yet."""
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(alerts).where(alerts.c.state == "open")).scalar_one()

@@ -1,0 +1,175 @@
+"""The print release log (印刷の受け取り記録): who released which print jobs at each printer on a
+day, when, with titles and page counts; held jobs that expired unprinted; taps that released
+nothing. CSV and Excel exports like the key ledger's. No web framework here.
+
+Rows come from stored events only (the hash-chained audit trail), one row per job:
+
+- ``released``: a job in a ``print.released`` event (the person who tapped, the job's title);
+  its pages and final state come from the station's later ``print.printed`` event for that
+  job id (CUPS counts pages while printing), if one arrived;
+- ``expired``: a job in a ``print.expired`` event (cancelled unprinted; the owner is its
+  print user name);
+- ``failed``: a ``print.release_failed`` event (no row per job: nothing was released).
+
+A row belongs to the day (in its site's zone) of its event.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from hub.config import HubConfig
+from hub.ledgers.keys import Labels, local_time, row_json, staff_names, station_events, table_csv, table_xlsx
+from hub.store.schema import stations
+
+_LOG = logging.getLogger(__name__)
+
+ENTRY_KINDS = ("released", "expired", "failed")
+_KINDS = ("print.released", "print.expired", "print.release_failed", "print.printed")
+# How long after the day's end a released job's print.printed may arrive and still count.
+SPAN_AFTER = timedelta(hours=6)
+
+
+@dataclass
+class PrintRow:
+    """One line of the release log; ``at`` is aware, in the site's time zone."""
+
+    station: str
+    station_name: str
+    site: str
+    day: date
+    entry: str  # released, expired, failed
+    at: datetime
+    person: str | None
+    name: str | None
+    user: str | None  # the print server's user name (the job owner)
+    job_id: int | None
+    title: str
+    pages: int | None
+    state: str | None  # completed, canceled, aborted (from print.printed), or None
+    reason: str  # why a release failed
+    event_id: str
+    row_no: int
+
+    def as_json(self) -> dict[str, Any]:
+        """The row with ISO 8601 times."""
+        return row_json(self)
+
+
+def printer_ids(engine: Engine, cfg: HubConfig) -> list[str]:
+    """Stations that are printers: listed as such in the hub config, or reported as such."""
+    with engine.connect() as conn:
+        known = {r.station: r.kind for r in conn.execute(select(stations.c.station, stations.c.kind))}
+    for entry in cfg.stations or []:
+        known[entry.id] = entry.kind
+    return sorted(s for s, kind in known.items() if kind == "printer")
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def release_log(
+    engine: Engine,
+    cfg: HubConfig,
+    day: date,
+    *,
+    station: str | None = None,
+    names: Mapping[str, str] | None = None,
+) -> list[PrintRow]:
+    """The release log of ``day`` for one printer (or every printer), by printer then time."""
+    if names is None:
+        names = staff_names(engine)
+    wanted = [station] if station else printer_ids(engine, cfg)
+    out: list[PrintRow] = []
+    for st in station_events(engine, cfg, wanted, _KINDS, day, after=SPAN_AFTER):
+        out.extend(_station_rows(st.events, st.station, st.name, st.site, day, st.zone, names))
+    return out
+
+
+def _station_rows(rows: list[dict[str, Any]], station: str, label: str, site: str, day: date,
+                  zone: tzinfo, names: Mapping[str, str]) -> list[PrintRow]:
+    printed: dict[int, dict[str, Any]] = {}
+    # A job reported printed more than once: the report stored last counts.
+    for ev in sorted(rows, key=lambda r: r["row_no"]):
+        if ev["kind"] == "print.printed":
+            for job in ev["data"].get("jobs") or []:
+                if isinstance(job, dict) and _int(job.get("id")) is not None:
+                    printed[job["id"]] = job
+    out: list[PrintRow] = []
+    for ev in rows:
+        at = local_time(ev["at"], zone)
+        if at is None or at.date() != day or ev["kind"] == "print.printed":
+            continue
+        data = ev["data"]
+        person = ev["person"]
+
+        def row(entry: str, job: dict[str, Any] | None, who: str | None, user: str | None) -> PrintRow:
+            job = job or {}
+            job_id = _int(job.get("id"))
+            done = printed.get(job_id) if job_id is not None and entry == "released" else None
+            pages = _int(done.get("pages")) if done else None
+            return PrintRow(
+                station=station, station_name=label, site=ev["site"] or site, day=day, entry=entry, at=at,
+                person=who, name=names.get(who) if who else None, user=user, job_id=job_id,
+                title=str(job.get("title") or ""), pages=pages if pages is not None else _int(job.get("pages")),
+                state=done.get("state") if done else None, reason=str(data.get("reason") or ""),
+                event_id=ev["event_id"], row_no=ev["row_no"],
+            )
+
+        if ev["kind"] == "print.released":
+            for job in data.get("jobs") or []:
+                if isinstance(job, dict):
+                    out.append(row("released", job, person, data.get("user")))
+        elif ev["kind"] == "print.expired":
+            for job in data.get("jobs") or []:
+                if isinstance(job, dict):
+                    # The owner is known by print user name; by default that is the staff number.
+                    user = job.get("user")
+                    out.append(row("expired", job, user if user in names else None, user))
+        elif ev["kind"] == "print.release_failed":
+            out.append(row("failed", None, person, data.get("user")))
+    out.sort(key=lambda r: (r.at, r.row_no, r.job_id or 0))
+    return out
+
+
+# --- exports ---
+
+COLUMNS = ("station", "day", "entry", "at", "person", "name", "user", "job_id", "title", "pages",
+           "state", "reason", "event_id")
+HEADERS_EN = {
+    "station": "Printer", "day": "Day", "entry": "Entry", "at": "Time", "person": "Person ID",
+    "name": "Name", "user": "Print user", "job_id": "Job", "title": "Title", "pages": "Pages",
+    "state": "Result", "reason": "Reason", "event_id": "Event ID",
+}
+ENTRIES_EN = {"released": "Released", "expired": "Expired unprinted", "failed": "Nothing released"}
+LABELS_EN = Labels(HEADERS_EN, ENTRIES_EN, sheet="Print release log")
+
+
+def _cells(row: PrintRow, labels: Labels, words: Mapping[str, str]) -> list[Any]:
+    values = {
+        "station": row.station_name if row.station_name == row.station else f"{row.station_name} ({row.station})",
+        "day": row.day, "entry": labels.entries.get(row.entry, row.entry), "at": row.at.replace(tzinfo=None),
+        "person": row.person or "", "name": row.name or "", "user": row.user or "",
+        "job_id": row.job_id, "title": row.title, "pages": row.pages,
+        "state": words.get(row.state or "", row.state or ""), "reason": words.get(row.reason, row.reason),
+        "event_id": row.event_id,
+    }
+    return [values[c] for c in COLUMNS]
+
+
+def to_csv(rows: Sequence[PrintRow], labels: Labels = LABELS_EN, words: Mapping[str, str] | None = None) -> bytes:
+    """The log as CSV: UTF-8 with a byte-order mark, so Excel shows Japanese correctly."""
+    return table_csv([labels.headers[c] for c in COLUMNS], (_cells(row, labels, words or {}) for row in rows))
+
+
+def to_xlsx(rows: Sequence[PrintRow], labels: Labels = LABELS_EN, words: Mapping[str, str] | None = None,
+            *, title: str = "") -> bytes:
+    """The log as an Excel workbook: bold frozen header, real (site-local) date-times."""
+    return table_xlsx([labels.headers[c] for c in COLUMNS],
+                      ((_cells(row, labels, words or {}), False) for row in rows), sheet=labels.sheet, title=title)

@@ -1,0 +1,272 @@
+"""The shredding ledger (シュレッダー管理簿): every session of each two-person shredder on a day
+or in a month, both people, when it ran, how long and why it stopped, whether the pair was on
+that day's roster and whether it ran after hours; with CSV and Excel exports. No web framework
+here, so reports, the close-out and the alert rules can reuse it.
+
+Rows come from stored events only (the hash-chained audit trail): a ``shred.started`` event
+and the next ``shred.ended`` of the same shredder (in its seq order) make one session. A
+session still without its end is ``running`` (or not yet delivered); one cut short by the unit
+restarting (a ``station.started`` before any ``shred.ended``: the unit switches its power off
+when it starts) is ``station_restarted``, with its end unknown.
+
+Flags are the hub's judgement, not the station's: ``not_on_roster`` when neither person is on
+the shredder's roster (hub.registry) for the day the session started, ``after_hours`` when its
+start or end falls outside the station's business hours (hub.hours). A session belongs to the
+day (in its site's time zone) on which it started.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from hub.config import HubConfig
+from hub.hours import is_business_time
+from hub.ledgers.keys import Labels, local_time, row_json, staff_names, station_events, table_csv, table_xlsx
+from hub.store.schema import people, shredder_roster, snapshots, stations
+
+_LOG = logging.getLogger(__name__)
+
+# How far past the period's end to look for the end of a session that started in it.
+SPAN_AFTER = timedelta(days=1)
+_KINDS = ("shred.started", "shred.ended", "station.started")
+ENDINGS = ("tap", "stop_button", "max_length", "bin_opened", "station_restarted", "running")
+
+
+@dataclass
+class ShredRow:
+    """One session; times are aware, in the site's time zone."""
+
+    station: str
+    station_name: str
+    site: str
+    day: date
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float | None
+    ended_by: str  # one of ENDINGS
+    people: list[str | None]
+    names: list[str | None]
+    badges: list[str | None]
+    on_roster: list[bool]
+    not_on_roster: bool  # neither person was on the day's roster
+    after_hours: bool  # started or ended outside business hours
+    event_id: str  # of shred.started (its snapshot has the same id)
+    row_no: int
+    has_snapshot: bool = False
+    ended_event_id: str | None = None
+
+    @property
+    def flagged(self) -> bool:
+        """Something a supervisor should look at."""
+        return self.not_on_roster or self.after_hours
+
+    def as_json(self) -> dict[str, Any]:
+        """The row with ISO 8601 times, for the JSON API."""
+        return {**row_json(self), "flagged": self.flagged}
+
+
+def shredder_ids(engine: Engine, cfg: HubConfig, site: str | None = None) -> list[str]:
+    """Stations that are shredders (listed or reported as such), optionally of one site."""
+    with engine.connect() as conn:
+        known = {r.station: (r.site, r.kind) for r in conn.execute(
+            select(stations.c.station, stations.c.site, stations.c.kind))}
+    for entry in cfg.stations or []:
+        known[entry.id] = (entry.site, entry.kind)
+    return sorted(s for s, (st_site, kind) in known.items()
+                  if kind == "shredder" and (site is None or st_site == site))
+
+
+def month_days(month: str) -> tuple[date, date]:
+    """The first and last day of ``YYYY-MM``; ValueError if it is not one."""
+    first = datetime.strptime(month, "%Y-%m").date()
+    if (first.year, first.month) == (9999, 12):
+        return first, date.max
+    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return first, following - timedelta(days=1)
+
+
+def after_hours(cfg: HubConfig, station: str, site: str, *moments: datetime | None) -> bool:
+    """True if any of ``moments`` falls outside the station's business hours."""
+    hours = cfg.hours(station, site)
+    holidays = cfg.site(site).holidays
+    zone = cfg.site_zone(site)
+    return any(m is not None and not is_business_time(m, hours, holidays, zone) for m in moments)
+
+
+def rostered(engine: Engine, station: str, first: date, last: date) -> dict[date, set[str]]:
+    """Staff numbers on a shredder's roster, per day from ``first`` to ``last``."""
+    out: dict[date, set[str]] = {}
+    with engine.connect() as conn:
+        for r in conn.execute(select(shredder_roster.c.day, people.c.staff_no).join(
+                people, people.c.id == shredder_roster.c.person_id).where(
+                shredder_roster.c.station == station, shredder_roster.c.day >= first,
+                shredder_roster.c.day <= last)):
+            out.setdefault(r.day, set()).add(r.staff_no)
+    return out
+
+
+def session_flags(
+    engine: Engine, cfg: HubConfig, site: str, station: str, people_ids: Sequence[str | None],
+    started: datetime, ended: datetime | None = None,
+) -> dict[str, Any]:
+    """What the hub flags about one session: who of the two was on the day's roster,
+    ``not_on_roster`` (neither was) and ``after_hours``. The alert rules use it."""
+    day = started.astimezone(cfg.site_zone(site)).date()
+    roster = rostered(engine, station, day, day).get(day, set())
+    on = [p is not None and p in roster for p in people_ids]
+    return {"on_roster": on, "not_on_roster": not any(on),
+            "after_hours": after_hours(cfg, station, site, started, ended)}
+
+
+def registry_names(engine: Engine) -> dict[str, str]:
+    """Staff number -> name from the registry (people with no badge in any policy too)."""
+    with engine.connect() as conn:
+        return {r.staff_no: r.name for r in conn.execute(select(people.c.staff_no, people.c.name))}
+
+
+def sessions(
+    engine: Engine,
+    cfg: HubConfig,
+    first: date,
+    last: date | None = None,
+    *,
+    station: str | None = None,
+    site: str | None = None,
+    names: Mapping[str, str] | None = None,
+) -> list[ShredRow]:
+    """Sessions that started from day ``first`` to ``last`` (inclusive; default: that one day)
+    at one shredder (or every shredder, optionally of one ``site``), by shredder then time."""
+    last = last or first
+    wanted = [station] if station else shredder_ids(engine, cfg, site)
+    if not wanted:
+        return []
+    all_names = {**staff_names(engine), **registry_names(engine), **(names or {})}
+    out: list[ShredRow] = []
+    for st in station_events(engine, cfg, wanted, _KINDS, first, last, after=SPAN_AFTER):
+        roster = rostered(engine, st.station, first, last)
+        out.extend(_station_rows(cfg, st.events, st.station, st.name, st.site, first, last, st.zone,
+                                 all_names, roster))
+    with_snap: set[str] = set()
+    if out:
+        with engine.connect() as conn:
+            with_snap = set(conn.execute(select(snapshots.c.event_id).where(
+                snapshots.c.event_id.in_([r.event_id for r in out]))).scalars())
+    for row in out:
+        row.has_snapshot = row.event_id in with_snap
+    return out
+
+
+def _station_rows(
+    cfg: HubConfig, rows: list[dict[str, Any]], station: str, label: str, site: str, first: date, last: date,
+    zone, names: Mapping[str, str], roster: Mapping[date, set[str]],
+) -> list[ShredRow]:
+    out: list[ShredRow] = []
+    open_: dict[str, Any] | None = None
+
+    def close(ev: dict[str, Any], ended: dict[str, Any] | None, why: str) -> None:
+        data = ev["data"]
+        started = local_time(ev["at"], zone)
+        if started is None or not first <= started.date() <= last:
+            return
+        site_id = ev["site"] or site
+        end_data = ended["data"] if ended else {}
+        ended_at = local_time(end_data.get("ended_at") or (ended and ended["at"]), zone) if ended else None
+        duration = end_data.get("duration_s")
+        people_ids = list(data.get("people") or end_data.get("people") or [])
+        badges = list(data.get("badges") or end_data.get("badges") or [])
+        on_day = roster.get(started.date(), set())
+        on = [p is not None and p in on_day for p in people_ids]
+        out.append(ShredRow(
+            station=station, station_name=label, site=site_id, day=started.date(),
+            started_at=started, ended_at=ended_at,
+            duration_s=float(duration) if isinstance(duration, (int, float)) else None,
+            ended_by=str(end_data.get("ended_by") or "") if ended else why,
+            people=people_ids, names=[names.get(p) if p else None for p in people_ids], badges=badges,
+            on_roster=on, not_on_roster=not any(on),
+            after_hours=after_hours(cfg, station, site_id, started, ended_at),
+            event_id=ev["event_id"], row_no=ev["row_no"],
+            ended_event_id=ended["event_id"] if ended else None,
+        ))
+
+    for ev in rows:
+        kind = ev["kind"]
+        if kind == "shred.started":
+            if open_ is not None:
+                # Two starts with no end between: the first one's end never arrived.
+                close(open_, None, "running")
+            open_ = ev
+        elif kind == "shred.ended" and open_ is not None:
+            close(open_, ev, "")
+            open_ = None
+        elif kind == "station.started" and open_ is not None:
+            # The unit restarted mid-session; it starts with the power off.
+            close(open_, None, "station_restarted")
+            open_ = None
+    if open_ is not None:
+        close(open_, None, "running")
+    out.sort(key=lambda r: (r.started_at, r.row_no))
+    return out
+
+
+# --- exports ---
+
+COLUMNS = ("station", "day", "started_at", "ended_at", "duration_s", "ended_by", "person_1", "name_1",
+           "person_2", "name_2", "not_on_roster", "after_hours", "snapshot", "event_id")
+HEADERS_EN = {
+    "station": "Shredder", "day": "Day", "started_at": "Started at", "ended_at": "Ended at",
+    "duration_s": "Ran for (s)", "ended_by": "Ended by", "person_1": "Person ID (1)", "name_1": "Name (1)",
+    "person_2": "Person ID (2)", "name_2": "Name (2)", "not_on_roster": "Neither on the roster",
+    "after_hours": "After hours", "snapshot": "Snapshot", "event_id": "Event ID",
+}
+ENDINGS_EN = {
+    "tap": "Badge tap", "stop_button": "Stop button", "max_length": "Maximum length reached",
+    "bin_opened": "Bin opened", "station_restarted": "Unit restarted", "running": "Not ended",
+}
+LABELS_EN = Labels(HEADERS_EN, ENDINGS_EN, sheet="Shredding ledger")
+
+
+@dataclass(frozen=True)
+class Export:
+    """How exported rows show snapshots: ``snapshot_url(event_id)`` gives the link."""
+
+    labels: Labels = LABELS_EN
+    snapshot_url: Callable[[str], str] | None = None
+
+
+def _cells(row: ShredRow, ex: Export) -> list[Any]:
+    """A row's values in COLUMNS order; times as naive local datetimes (Excel has no zones)."""
+    def local(value: datetime | None):
+        return value.replace(tzinfo=None) if value is not None else None
+
+    labels = ex.labels
+    person = (row.people + [None, None])[:2]
+    name = (row.names + [None, None])[:2]
+    snap = ""
+    if row.has_snapshot:
+        snap = ex.snapshot_url(row.event_id) if ex.snapshot_url else row.event_id
+    values = {
+        "station": row.station_name if row.station_name == row.station else f"{row.station_name} ({row.station})",
+        "day": row.day, "started_at": local(row.started_at), "ended_at": local(row.ended_at),
+        "duration_s": row.duration_s, "ended_by": labels.entries.get(row.ended_by, row.ended_by),
+        "person_1": person[0] or "", "name_1": name[0] or "", "person_2": person[1] or "", "name_2": name[1] or "",
+        "not_on_roster": labels.yes if row.not_on_roster else "",
+        "after_hours": labels.yes if row.after_hours else "",
+        "snapshot": snap, "event_id": row.event_id,
+    }
+    return [values[c] for c in COLUMNS]
+
+
+def to_csv(rows: Sequence[ShredRow], export: Export = Export()) -> bytes:
+    """The shredding ledger as CSV (UTF-8 with a byte-order mark)."""
+    return table_csv([export.labels.headers[c] for c in COLUMNS], (_cells(r, export) for r in rows))
+
+
+def to_xlsx(rows: Sequence[ShredRow], export: Export = Export(), *, title: str = "") -> bytes:
+    """The shredding ledger as an Excel workbook; flagged sessions are highlighted."""
+    return table_xlsx([export.labels.headers[c] for c in COLUMNS],
+                      ((_cells(r, export), r.flagged) for r in rows), sheet=export.labels.sheet, title=title)

@@ -284,7 +284,7 @@ def main() -> int:
         from hub.config import load
         from hub.store.db import make_engine
         from hub.live import LiveBus
-        from hub.web import create_app
+        from hub.web.app import create_app
 
         cfg = load(cfg_path)
         engine = make_engine(cfg.db_url())

@@ -156,7 +156,8 @@ class Hub:
         if not self.cfg.web.enabled:
             return
         assert self.engine is not None
-        from hub.web import WebServer, create_app
+        from hub.web.app import create_app
+        from hub.web.server import WebServer
 
         app = create_app(self.engine, self.cfg, bus=self.bus, alerts=self.alerts, stats=self.stats)
         self.web = WebServer(app, self.cfg.web.host, self.cfg.web.port,

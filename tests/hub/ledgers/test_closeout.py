@@ -206,7 +206,7 @@ def _signed_in(s: Stack):
     """The web page over the stack's store, with a supervisor signed in (Japanese)."""
     from hub.live import LiveBus
     from hub.accounts.users import add_user
-    from hub.web import create_app
+    from hub.web.app import create_app
     from tests.hub.web.conftest import PASSWORD, login
 
     add_user(s.engine, "sup-01", PASSWORD, "supervisor", display_name="Supervisor 01")

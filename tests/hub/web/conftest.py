@@ -19,7 +19,7 @@ from hub.ingest.writer import Ingest
 from hub.live import LiveBus
 from hub.registry.policy import compile_policies, load_staff, store_policies
 from hub.accounts.users import add_user
-from hub.web import create_app
+from hub.web.app import create_app
 from tests.hub.helpers import encode
 
 PREFIX = "kagiban"

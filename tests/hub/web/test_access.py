@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from hub.store.schema import alerts
 from hub.accounts.users import deactivate
-from hub.web import create_app
+from hub.web.app import create_app
 from hub.web.redirects import local_path
 from tests.hub.web.conftest import PASSWORD, csrf_from, login
 

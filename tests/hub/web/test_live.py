@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from hub.web import WebServer, pages
+from hub.web import pages
+from hub.web.server import WebServer
 from tests.hub.helpers import event
 from tests.hub.web.conftest import PASSWORD, store
 from tests.support.mosquitto import wait_for

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine
 
 from hub.config import load
-from hub.web import create_app
+from hub.web.app import create_app
 from hub.web.app import SECRET_KEY_FILE_NAME, load_secret_key
 from kagiban.configfile import ConfigError
 from tests.hub.helpers import heartbeat

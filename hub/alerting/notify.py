@@ -33,6 +33,8 @@ from hub.config import HubConfig, NotifyTarget
 from hub.store.db import begin_write
 from hub.store.schema import alert_deliveries, alerts
 from hub.store.timestamps import now_utc, utc_text
+from hub.stations import directory
+from hub.stations.directory import display_name
 from kagiban.configfile import ConfigError, read_secret
 
 _LOG = logging.getLogger(__name__)
@@ -378,9 +380,8 @@ def compose(cfg: HubConfig, alert: dict[str, Any]) -> tuple[str, str]:
     """The title and body of an alert's notification: Japanese first, English second."""
     params = alert["params"] if isinstance(alert["params"], dict) else json.loads(alert["params"] or "{}")
     site, station, rule = alert["site"], alert["station"], alert["rule"]
-    entry = cfg.station(station)
-    station_name = params.get("station_name") or (entry.name if entry and entry.name else station)
-    site_name = params.get("site_name") or cfg.site(site).name or site
+    station_name = params.get("station_name") or display_name(cfg, station)
+    site_name = params.get("site_name") or directory.site_name(cfg, site)
     rule_ja, rule_en = RULE_NAMES.get(rule, (rule, rule))
     sev_ja, sev_en = SEVERITY_NAMES.get(alert["severity"], (alert["severity"], alert["severity"]))
     zone = cfg.site_zone(site).key

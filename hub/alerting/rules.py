@@ -14,7 +14,7 @@ Rules, one alert each:
 - flagged_use: ``badge.granted`` with ``flagged`` (allowed, but not a designated person);
   not at a shredder, where the session is judged instead.
 - shred_flagged: ``shred.started`` with neither person on that day's roster, or outside
-  business hours (hub.ledgers.shredding.session_flags, as the shredding ledger flags it).
+  business hours (hub.stations.shredding_flags, as the shredding ledger flags it).
 - offline / online: a last will, or nothing heard for ``rules.offline_grace_s`` (then the
   station is marked offline in ``stations``); "back online" once when it reports again.
 - seq_gap: a sequence number missing for longer than ``rules.gap_grace_s``; seqs count per
@@ -85,8 +85,9 @@ from hub.hours import is_business_time
 from hub.ingest.writer import ClockReading, Committed
 from hub.ingest.refusals import Refusal
 from hub.store.schema import alerts, events, policies, station_log, stations
-from hub.ledgers.shredding import session_flags
+from hub.stations.shredding_flags import session_flags
 from hub.store.timestamps import now_utc, utc_text
+from hub.stations.directory import display_name, site_name
 from kagiban.protocol import STORAGE_CORRUPT, StorageCorrupt
 
 _LOG = logging.getLogger(__name__)
@@ -448,13 +449,12 @@ class Rules:
         return st
 
     def _base_params(self, site: str, station_id: str, at: datetime | None) -> dict[str, Any]:
-        entry = self.cfg.station(station_id)
         zone = self.cfg.site_zone(site)
         return {
             "site": site,
-            "site_name": self.cfg.site(site).name or site,
+            "site_name": site_name(self.cfg, site),
             "station": station_id,
-            "station_name": (entry.name if entry and entry.name else station_id),
+            "station_name": display_name(self.cfg, station_id),
             "at": _in_zone(at, zone) if at else None,
             "zone": zone.key,
         }

@@ -40,6 +40,7 @@ from hub.store.schema import closeouts, events, stations
 from hub.stations.state import door_state, last_heartbeat, parse_time
 from hub.ledgers.shredding import registry_names, sessions
 from hub.store.timestamps import now_utc, utc_text
+from hub.stations.directory import display_name, site_name
 
 _LOG = logging.getLogger(__name__)
 
@@ -101,11 +102,6 @@ def site_stations(engine: Engine, cfg: HubConfig, site: str) -> dict[str, dict[s
     return {s: r for s, r in sorted(rows.items()) if r.get("site") == site}
 
 
-def _name(cfg: HubConfig, station: str) -> str:
-    entry = cfg.station(station)
-    return entry.name if entry is not None and entry.name else station
-
-
 def _who(person: str | None, names: Mapping[str, str]) -> str | None:
     if not person:
         return None
@@ -123,7 +119,7 @@ def build(engine: Engine, cfg: HubConfig, site: str, day: date, *, now: datetime
     with engine.connect() as conn:
         for station, row in found.items():
             kind = row.get("kind")
-            label = _name(cfg, station)
+            label = display_name(cfg, station)
             if kind in ("cabinet", "door"):
                 items.append(_door_item(conn, station, label, kind, row))
             if kind == "printer":
@@ -136,7 +132,7 @@ def build(engine: Engine, cfg: HubConfig, site: str, day: date, *, now: datetime
     for station, row in found.items():
         if row.get("kind") != "cabinet":
             continue
-        label = _name(cfg, station)
+        label = display_name(cfg, station)
         uses = [r for r in key_ledger(engine, cfg, day, station=station, names=names) if r.last]
         if uses:
             last = uses[-1]
@@ -147,7 +143,7 @@ def build(engine: Engine, cfg: HubConfig, site: str, day: date, *, now: datetime
             items.append(Item("last_user", True, station, label, {"person": None}))
     shredders = [s for s, r in found.items() if r.get("kind") == "shredder"]
     for station in shredders:
-        label = _name(cfg, station)
+        label = display_name(cfg, station)
         done = sessions(engine, cfg, day, station=station, names=names)
         for s in done:
             unended = s.ended_by in ("running", "station_restarted")
@@ -161,10 +157,10 @@ def build(engine: Engine, cfg: HubConfig, site: str, day: date, *, now: datetime
             items.append(Item("shredding", True, station, label, {"none": True}))
     for alert in list_alerts(engine, state="open", site=site, limit=500):
         station = alert["station"]
-        items.append(Item("alert", False, station, _name(cfg, station), {
+        items.append(Item("alert", False, station, display_name(cfg, station), {
             "id": alert["id"], "rule": alert["rule"], "severity": alert["severity"],
             "params": alert["params"], "raised_at": alert["raised_at"]}))
-    return Closeout(site=site, site_name=cfg.site(site).name or site, day=day, zone=zone.key,
+    return Closeout(site=site, site_name=site_name(cfg, site), day=day, zone=zone.key,
                     generated_at=now, items=_sort(items))
 
 

@@ -34,6 +34,7 @@ from hub.config import HubConfig
 from hub.store.schema import events, policies, stations
 from hub.ledgers.spreadsheet import csv_line, write_cell
 from hub.store.timestamps import utc_text
+from hub.stations.directory import display_name, stations_of_kind
 
 _LOG = logging.getLogger(__name__)
 
@@ -96,15 +97,6 @@ def staff_names(engine: Engine) -> dict[str, str]:
                 if entry.get("person") and entry.get("name"):
                     names[entry["person"]] = entry["name"]
     return names
-
-
-def cabinet_ids(engine: Engine, cfg: HubConfig) -> list[str]:
-    """Stations that are (or may be) key cabinets: listed or reported as such, or of unknown kind."""
-    with engine.connect() as conn:
-        known = {r.station: r.kind for r in conn.execute(select(stations.c.station, stations.c.kind))}
-    for entry in cfg.stations or []:
-        known[entry.id] = entry.kind
-    return sorted(s for s, kind in known.items() if kind in (None, "cabinet"))
 
 
 # --- what every ledger is built from (the print release log and the shredding ledger too) ---
@@ -181,12 +173,6 @@ def _shift(when: datetime, delta: timedelta) -> datetime:
         return (datetime.min if delta < timedelta(0) else datetime.max).replace(tzinfo=when.tzinfo)
 
 
-def _label(cfg: HubConfig, station: str) -> str:
-    """A station's name in the hub config, else its id."""
-    entry = cfg.station(station)
-    return entry.name if entry is not None and entry.name else station
-
-
 _EVENT_COLUMNS = (events.c.row_no, events.c.site, events.c.station, events.c.seq, events.c.event_id,
                   events.c.kind, events.c.at, events.c.badge, events.c.person, events.c.data)
 
@@ -221,7 +207,7 @@ def station_events(
             except ValueError:
                 row["data"] = {}
             by_station.setdefault(row["station"], []).append(row)
-    return [StationEvents(station=st, name=_label(cfg, st), site=sites.get(st, ""), zone=zones[st],
+    return [StationEvents(station=st, name=display_name(cfg, st), site=sites.get(st, ""), zone=zones[st],
                           events=sorted(by_station.get(st, []), key=lambda r: r["seq"]))
             for st in wanted]
 
@@ -237,7 +223,7 @@ def key_ledger(
     """The ledger of ``day`` for one cabinet (or every cabinet), by cabinet then time."""
     if names is None:
         names = staff_names(engine)
-    wanted = [station] if station else cabinet_ids(engine, cfg)
+    wanted = [station] if station else stations_of_kind(engine, cfg, "cabinet")
     if not wanted:
         return []
     sites, zones = _sites_and_zones(engine, cfg, wanted)
@@ -258,7 +244,7 @@ def key_ledger(
     out: list[LedgerRow] = []
     for st in wanted:
         evs = sorted(by_station[st], key=itemgetter(_SEQ))
-        out.extend(_station_rows(evs, st, _label(cfg, st), sites.get(st, ""), day, zones[st], names))
+        out.extend(_station_rows(evs, st, display_name(cfg, st), sites.get(st, ""), day, zones[st], names))
     return out
 
 

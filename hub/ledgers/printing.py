@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from hub.config import HubConfig
 from hub.ledgers.keys import Labels, local_time, row_json, staff_names, station_events, table_csv, table_xlsx
-from hub.store.schema import stations
+from hub.stations.directory import stations_of_kind
 
 _LOG = logging.getLogger(__name__)
 
@@ -61,15 +61,6 @@ class PrintRow:
         return row_json(self)
 
 
-def printer_ids(engine: Engine, cfg: HubConfig) -> list[str]:
-    """Stations that are printers: listed as such in the hub config, or reported as such."""
-    with engine.connect() as conn:
-        known = {r.station: r.kind for r in conn.execute(select(stations.c.station, stations.c.kind))}
-    for entry in cfg.stations or []:
-        known[entry.id] = entry.kind
-    return sorted(s for s, kind in known.items() if kind == "printer")
-
-
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -85,7 +76,7 @@ def release_log(
     """The release log of ``day`` for one printer (or every printer), by printer then time."""
     if names is None:
         names = staff_names(engine)
-    wanted = [station] if station else printer_ids(engine, cfg)
+    wanted = [station] if station else stations_of_kind(engine, cfg, "printer")
     out: list[PrintRow] = []
     for st in station_events(engine, cfg, wanted, _KINDS, day, after=SPAN_AFTER):
         out.extend(_station_rows(st.events, st.station, st.name, st.site, day, st.zone, names))

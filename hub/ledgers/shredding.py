@@ -25,9 +25,10 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from hub.config import HubConfig
-from hub.hours import is_business_time
 from hub.ledgers.keys import Labels, local_time, row_json, staff_names, station_events, table_csv, table_xlsx
-from hub.store.schema import people, shredder_roster, snapshots, stations
+from hub.store.schema import people, snapshots
+from hub.stations.directory import stations_of_kind
+from hub.stations.shredding_flags import after_hours, rostered
 
 _LOG = logging.getLogger(__name__)
 
@@ -70,17 +71,6 @@ class ShredRow:
         return {**row_json(self), "flagged": self.flagged}
 
 
-def shredder_ids(engine: Engine, cfg: HubConfig, site: str | None = None) -> list[str]:
-    """Stations that are shredders (listed or reported as such), optionally of one site."""
-    with engine.connect() as conn:
-        known = {r.station: (r.site, r.kind) for r in conn.execute(
-            select(stations.c.station, stations.c.site, stations.c.kind))}
-    for entry in cfg.stations or []:
-        known[entry.id] = (entry.site, entry.kind)
-    return sorted(s for s, (st_site, kind) in known.items()
-                  if kind == "shredder" and (site is None or st_site == site))
-
-
 def month_days(month: str) -> tuple[date, date]:
     """The first and last day of ``YYYY-MM``; ValueError if it is not one."""
     first = datetime.strptime(month, "%Y-%m").date()
@@ -90,37 +80,7 @@ def month_days(month: str) -> tuple[date, date]:
     return first, following - timedelta(days=1)
 
 
-def after_hours(cfg: HubConfig, station: str, site: str, *moments: datetime | None) -> bool:
-    """True if any of ``moments`` falls outside the station's business hours."""
-    hours = cfg.hours(station, site)
-    holidays = cfg.site(site).holidays
-    zone = cfg.site_zone(site)
-    return any(m is not None and not is_business_time(m, hours, holidays, zone) for m in moments)
 
-
-def rostered(engine: Engine, station: str, first: date, last: date) -> dict[date, set[str]]:
-    """Staff numbers on a shredder's roster, per day from ``first`` to ``last``."""
-    out: dict[date, set[str]] = {}
-    with engine.connect() as conn:
-        for r in conn.execute(select(shredder_roster.c.day, people.c.staff_no).join(
-                people, people.c.id == shredder_roster.c.person_id).where(
-                shredder_roster.c.station == station, shredder_roster.c.day >= first,
-                shredder_roster.c.day <= last)):
-            out.setdefault(r.day, set()).add(r.staff_no)
-    return out
-
-
-def session_flags(
-    engine: Engine, cfg: HubConfig, site: str, station: str, people_ids: Sequence[str | None],
-    started: datetime, ended: datetime | None = None,
-) -> dict[str, Any]:
-    """What the hub flags about one session: who of the two was on the day's roster,
-    ``not_on_roster`` (neither was) and ``after_hours``. The alert rules use it."""
-    day = started.astimezone(cfg.site_zone(site)).date()
-    roster = rostered(engine, station, day, day).get(day, set())
-    on = [p is not None and p in roster for p in people_ids]
-    return {"on_roster": on, "not_on_roster": not any(on),
-            "after_hours": after_hours(cfg, station, site, started, ended)}
 
 
 def registry_names(engine: Engine) -> dict[str, str]:
@@ -142,7 +102,7 @@ def sessions(
     """Sessions that started from day ``first`` to ``last`` (inclusive; default: that one day)
     at one shredder (or every shredder, optionally of one ``site``), by shredder then time."""
     last = last or first
-    wanted = [station] if station else shredder_ids(engine, cfg, site)
+    wanted = [station] if station else stations_of_kind(engine, cfg, "shredder", site)
     if not wanted:
         return []
     all_names = {**staff_names(engine), **registry_names(engine), **(names or {})}

@@ -27,8 +27,9 @@ from hub.config import HubConfig
 from hub.ledgers.keys import day_bounds
 from hub.alerting.rules import POLICY_STALE_S
 from hub.store.schema import events, policies, snapshots, stations
-from hub.stations.state import DOOR_KINDS, door_state, last_heartbeat, parse_time  # noqa: F401 (re-exported)
+from hub.stations.state import door_state, last_heartbeat, parse_time
 from hub.store.timestamps import now_utc, utc_text
+from hub.stations.directory import display_name
 
 _LOG = logging.getLogger(__name__)
 
@@ -77,11 +78,6 @@ def zone_for(cfg: HubConfig, sites: dict[str, str], station: str | None = None) 
     if len(distinct) == 1:
         return cfg.site_zone(distinct.pop())
     return cfg.zone()
-
-
-def station_name(cfg: HubConfig, station: str) -> str:
-    entry = cfg.station(station)
-    return entry.name if entry is not None and entry.name else station
 
 
 def policy_state(reported: int | None, heard: bool, latest: int | None, published_at: datetime | None,
@@ -174,7 +170,7 @@ def _overview(cfg: HubConfig, row: dict[str, Any], last: dict | None, door_ev: d
     entry = cfg.station(station_id)
     return {
         "station": station_id,
-        "name": station_name(cfg, station_id),
+        "name": display_name(cfg, station_id),
         "site": row["site"] or (entry.site if entry else ""),
         "kind": row["kind"] or (entry.kind if entry else None),
         "state": row["state"],

@@ -43,6 +43,8 @@ from hub.web import data, formats, i18n, query, reports
 from hub.web.state import state
 from hub.store.timestamps import now_utc
 from hub.web.auth import ACK_ROLES, role_required
+from hub.stations.directory import display_name, stations_of_kind
+from hub.stations.state import DOOR_KINDS, parse_time
 
 _LOG = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ def lang() -> str:
 
 def localtime(value: Any, site: str | None = None, fmt: str = "medium") -> str:
     """``value`` (a datetime or stored time text) in the site's zone, in the page's language."""
-    when = value if isinstance(value, datetime) else data.parse_time(value)
+    when = value if isinstance(value, datetime) else parse_time(value)
     if when is None:
         return ""
     try:
@@ -164,7 +166,7 @@ def register_template_helpers(app: Flask) -> None:
     stream see them too."""
     app.jinja_env.filters.update(localtime=localtime, seconds=seconds)
     app.jinja_env.globals.update(
-        station_name=lambda s: data.station_name(state().cfg, s),
+        station_name=lambda s: display_name(state().cfg, s),
         person_label=person_label,
         kind_label=label_of(i18n.EVENT_KINDS),
         rule_label=label_of(i18n.ALERT_RULES),
@@ -359,12 +361,12 @@ def _live(kind: str, msg: dict[str, Any], macros, can_ack: bool) -> dict[str, An
 
 def _offset(at: Any) -> float | None:
     """A heartbeat's time minus now, in seconds (None if it has none)."""
-    when = data.parse_time(at)
+    when = parse_time(at)
     return None if when is None else (when - now_utc()).total_seconds()
 
 
 def _live_event(ev: dict[str, Any], macros) -> dict[str, Any]:
-    door = data.DOOR_KINDS.get(ev["kind"])
+    door = DOOR_KINDS.get(ev["kind"])
     return {
         "row_no": ev["row_no"], "station": ev["station"], "kind": ev["kind"],
         "html": str(macros["event_row"](ev, False)),
@@ -445,7 +447,7 @@ def key_ledger():
     args = reports.link_args(station, day=day.isoformat())
     return render_template(
         "ledger.html", title=_("Key ledger"), groups=reports.by_station(rows), station=station, day=day,
-        cabinets=ledger.cabinet_ids(st.engine, st.cfg), columns=ledger.COLUMNS,
+        cabinets=stations_of_kind(st.engine, st.cfg, "cabinet"), columns=ledger.COLUMNS,
         csv_url=url_for("pages.key_ledger_csv", **args), xlsx_url=url_for("pages.key_ledger_xlsx", **args),
     )
 

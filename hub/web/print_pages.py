@@ -21,6 +21,7 @@ from hub.ledgers import printing as print_log
 from hub.store.schema import events
 from hub.web import reports
 from hub.web.state import state
+from hub.stations.directory import stations_of_kind
 
 _LOG = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def cups_states(stations: list[str]) -> dict[str, dict[str, Any]]:
 def release_log_page():
     st = state()
     station, day, rows = _request()
-    printers = print_log.printer_ids(st.engine, st.cfg)
+    printers = stations_of_kind(st.engine, st.cfg, "printer")
     args = reports.link_args(station, day=day.isoformat())
     return render_template(
         "print_log.html", title=_("Print release log"), groups=reports.by_station(rows), station=station, day=day,

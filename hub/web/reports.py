@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from hub.ledgers.keys import Labels
 from hub.web import data, query
 from hub.web.state import state
+from hub.stations.directory import display_name
 
 _LOG = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def export_labels(headers: Mapping[str, Any], entries: Mapping[str, Any], sheet:
 
 def export_title(sheet: str, period: str, station: str | None) -> str:
     """The title line of an Excel export: the sheet's name, the period and the station's name."""
-    return f"{sheet} {period}" + (f" ({data.station_name(state().cfg, station)})" if station else "")
+    return f"{sheet} {period}" + (f" ({display_name(state().cfg, station)})" if station else "")
 
 
 def download(body: bytes, ext: str, report: str, subject: str | None, period: str) -> Response:

@@ -19,6 +19,7 @@ from flask_login import current_user
 from hub.ledgers import shredding as shred_ledger
 from hub.web import query, reports
 from hub.web.state import state
+from hub.stations.directory import stations_of_kind
 
 _LOG = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def ledger():
     args = reports.link_args(station, **({"month": month} if month else {"day": first.isoformat()}))
     return render_template(
         "shred_ledger.html", title=_("Shredding ledger"), groups=reports.by_station(rows), station=station,
-        first=first, last=last, month=month, shredders=shred_ledger.shredder_ids(st.engine, st.cfg),
+        first=first, last=last, month=month, shredders=stations_of_kind(st.engine, st.cfg, "shredder"),
         ending_label=ending_label, flagged=sum(r.flagged for r in rows),
         csv_url=url_for("shred.ledger_csv", **args), xlsx_url=url_for("shred.ledger_xlsx", **args),
     )

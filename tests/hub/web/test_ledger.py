@@ -293,9 +293,10 @@ def _reference_ledger(engine, cfg, day: date) -> list:
     """The ledger rules read the plain way: every event of the ledger's kinds in the span,
     each parsed. key_ledger reads less (and later); it must find the same rows."""
     from hub.ledgers import keys as ledger
+    from hub.stations.directory import stations_of_kind
 
     out = []
-    for st in ledger.station_events(engine, cfg, ledger.cabinet_ids(engine, cfg), ledger._KINDS, day,
+    for st in ledger.station_events(engine, cfg, stations_of_kind(engine, cfg, "cabinet"), ledger._KINDS, day,
                                     before=ledger.SPAN_BEFORE, after=ledger.SPAN_AFTER):
         zone, rows, found = st.zone, st.events, []
 

@@ -1,5 +1,6 @@
 """Supervisor notifications: every alert goes to each supervisor target of its site through
-Apprise (e-mail, Slack, LINE, json:// ...), with retries, on threads of its own.
+its sink (hub.alerting.sinks: Apprise for e-mail, Slack, LINE, json:// ...), with retries, on
+threads of its own.
 
 Each (alert, target) is an ``alert_deliveries`` row, created in the alert's own transaction
 (see AlertCenter.raise_alert), so a notification that is due survives a hub restart. Rows
@@ -25,7 +26,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import apprise
 from sqlalchemy import Engine, func, insert, select, update
 
 from hub.alerting.wording import RULE_NAMES, SEVERITY_NAMES, alert_text, local_time_text
@@ -33,17 +33,12 @@ from hub.config import HubConfig, NotifyTarget
 from hub.store.db import begin_write
 from hub.store.schema import alert_deliveries, alerts
 from hub.store.timestamps import now_utc, utc_text
+from hub.alerting.sinks import AppriseSink, Sink, SinkFactory
 from hub.stations import directory
-from hub.stations.directory import display_name
 from kagiban.configfile import ConfigError, read_secret
 
 _LOG = logging.getLogger(__name__)
 
-_NOTIFY_TYPES = {
-    "info": apprise.NotifyType.INFO,
-    "warning": apprise.NotifyType.WARNING,
-    "critical": apprise.NotifyType.FAILURE,
-}
 _POLL_S = 1.0  # longest sleep between looks at the table (a wake() cuts it short)
 _BATCH = 100  # due deliveries taken per look
 _ERROR_MAX = 500
@@ -57,12 +52,12 @@ def target_label(target: NotifyTarget, index: int) -> str:
 
 @dataclass
 class _Target:
-    """A resolved destination; ``plugin`` holds the URL and is never logged."""
+    """A resolved destination; its sink holds the URL, which is never logged."""
 
     site: str
     index: int
     label: str
-    plugin: Any  # an apprise NotifyBase
+    sink: Sink
 
 
 @dataclass
@@ -83,9 +78,10 @@ class _Message:
 class Notifier:
     """Creates delivery rows for alerts and works them off in the background."""
 
-    def __init__(self, engine: Engine, cfg: HubConfig):
+    def __init__(self, engine: Engine, cfg: HubConfig, *, sink_factory: SinkFactory = AppriseSink):
         self.engine = engine
         self.cfg = cfg
+        self._sink_factory = sink_factory
         # Labels need no secrets, so deliveries can be scheduled before start().
         self._labels: dict[str, list[str]] = {}
         for site_id, site in cfg.sites.items():
@@ -111,7 +107,6 @@ class Notifier:
     # --- configuration ---
 
     def _resolve(self) -> dict[tuple[str, str], _Target]:
-        asset = apprise.AppriseAsset(app_id="kagiban", app_desc="kagiban hub")
         out: dict[tuple[str, str], _Target] = {}
         for site_id, site in self.cfg.sites.items():
             for index, target in enumerate(site.supervisors, start=1):
@@ -120,14 +115,8 @@ class Notifier:
                 url = target.url or read_secret(target.url_env, target.url_file, what)
                 if not url:
                     raise ConfigError(f"{what}: the URL is empty")
-                plugin = apprise.Apprise.instantiate(url, asset=asset)
-                if plugin is None:
-                    # Not the URL itself in the message: it may hold a password.
-                    raise ConfigError(f"{what}: not a notification URL Apprise can use")
-                timeout = self.cfg.notify.timeout_s
-                plugin.socket_connect_timeout = timeout
-                plugin.socket_read_timeout = timeout
-                out[(site_id, label)] = _Target(site_id, index, label, plugin)
+                sink = self._sink_factory(url, self.cfg.notify.timeout_s, what)
+                out[(site_id, label)] = _Target(site_id, index, label, sink)
         return out
 
     def labels(self, site: str) -> list[str]:
@@ -324,15 +313,11 @@ class Notifier:
 
     @staticmethod
     def _notify(target: _Target, title: str, body: str, severity: str) -> tuple[bool, str]:
-        """One try through Apprise: (accepted, error text)."""
+        """One try through the target's sink: (accepted, error text)."""
         try:
-            ok = bool(target.plugin.notify(
-                body=body, title=title, notify_type=_NOTIFY_TYPES.get(severity),
-                body_format=apprise.NotifyFormat.TEXT,
-            ))
-        except Exception as exc:  # a plugin bug must not end the worker
-            return False, f"{exc.__class__.__name__} in the notification plugin"
-        return ok, "" if ok else "the service did not accept the notification"
+            return target.sink.send(title, body, severity)
+        except Exception as exc:  # a sink bug must not end the worker
+            return False, f"{exc.__class__.__name__} in the notification sink"
 
     def _deliver(self, row: dict[str, Any], target: _Target) -> None:
         key = (target.site, target.label)
@@ -380,7 +365,7 @@ def compose(cfg: HubConfig, alert: dict[str, Any]) -> tuple[str, str]:
     """The title and body of an alert's notification: Japanese first, English second."""
     params = alert["params"] if isinstance(alert["params"], dict) else json.loads(alert["params"] or "{}")
     site, station, rule = alert["site"], alert["station"], alert["rule"]
-    station_name = params.get("station_name") or display_name(cfg, station)
+    station_name = params.get("station_name") or directory.display_name(cfg, station)
     site_name = params.get("site_name") or directory.site_name(cfg, site)
     rule_ja, rule_en = RULE_NAMES.get(rule, (rule, rule))
     sev_ja, sev_en = SEVERITY_NAMES.get(alert["severity"], (alert["severity"], alert["severity"]))

@@ -289,7 +289,7 @@ def main() -> int:
         print()
         raw, mq, web = print_latency(res)
         print()
-        print_stages(hub.store.db, res["stages"])
+        print_stages(hub.db, res["stages"])
         print()
         print(f"background: {args.stations} simulated stations, {bg_rate:,.0f} events/s achieved "
               f"(asked {args.background:,.0f}), {swarm.acked_total:,} acked; {len(res['mqtt'])} alerts in {took:.0f} s")

@@ -172,7 +172,7 @@ def main() -> int:
         samples = []
         deadline = t_spawn + timeout
         while time.monotonic() < deadline:
-            stored = stored_count(hub.store.db, STATION)
+            stored = stored_count(hub.db, STATION)
             depth, last = outbox_state(unit, STATION)
             now = time.monotonic()
             samples.append((now, stored, depth))
@@ -189,12 +189,12 @@ def main() -> int:
         hub_cpu = proc_cpu_s(hub.pid) - hub_cpu0
         load = meter.stop()
         depth, last = outbox_state(unit, STATION)
-        acc = account(hub.store.db, STATION, last)
+        acc = account(hub.db, STATION, last)
         from bench.common import stop_process
 
         stop_process(agent)
         hub.stop()
-        code, text = verify_db(hub.store.db)
+        code, text = verify_db(hub.db)
         total_s = t_done - t_spawn
         drain_s = t_done - (t_first or t_spawn)
         rate = n / drain_s

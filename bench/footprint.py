@@ -20,9 +20,11 @@ would itself cost the agent several MiB (the parsed YAML and a model per step), 
 test's memory, not the station's.
 
 Signing: the agents are enrolled (each signs every event and snapshot with its own key). The
-cost of signing is measured beside the same work unsigned, alternating, in this process: the
-station's path for one event (the outbox commit with fsync, reading it back to send, the ack
-that deletes it), with and without the signature. Target: signing adds under 10 %.
+cost of signing is measured beside the same work unsigned, alternating, twice: the whole agent
+in its own process (CPU of the process per tap, from the tap read to the event acked, an
+unenrolled unit against an enrolled one) — the station's CPU per event, which the target is
+about (signing adds under 10 %) — and, in this process, the narrowest part of that path alone
+(the outbox commit with fsync, reading it back to send, the ack that deletes it).
 
 Targets (for a Pi Zero 2 W, 512 MB): under 60 MB (60,000,000 bytes = 57.2 MiB) resident, under
 1 % of a core idle, decision under 20 ms. Figures come from this machine, not a Pi: its cores
@@ -202,6 +204,48 @@ def signing_cost(run: Run, events: int, rounds: int = 3) -> dict:
             "rounds": rounds}
 
 
+def whole_event_cost(run: Run, hub: HubProc, port: int, prefix: str, taps: int, pause: float,
+                     rounds: int = 3) -> dict:
+    """CPU per event of the whole agent (its own process, as deployed): each tap read, decided,
+    recorded in the outbox, published and acked, with the outputs driven; an unenrolled unit
+    (unsigned) and an enrolled one (every event signed), alternating ``rounds`` times. Counted
+    from just before the first tap to the outbox emptied after the last; medians in microseconds."""
+    import statistics
+
+    out: dict[str, list[float]] = {"unsigned": [], "signed": []}
+    quiet = 4.0
+    for r in range(rounds):
+        for label in ("unsigned", "signed"):
+            station = f"footprint-{label}-{r}"
+            unit = write_unit(run, port, prefix, station, folder="whole",
+                              timings={"heartbeat_s": 30, "debounce_ms": 50, "ack_timeout_s": 10})
+            if label == "signed":
+                enroll_unit(hub, unit)
+            play, made = agent_scenario(run, quiet, taps, pause)
+            play = play.rename(play.with_name(f"{station}.yaml"))
+            t_spawn = time.monotonic()
+            agent = run.spawn([sys.executable, "-m", "kagiban.cli", "--log-level", "WARNING", "device",
+                               "--config", str(unit), "--scenario", str(play)], unit.with_suffix(".log"))
+            wait_until(lambda: stored_count(hub.db, station) >= 1 and outbox_state(unit, station)[0] == 0,
+                       60, what=f"{station} online with an empty outbox")
+            if time.monotonic() - t_spawn > quiet - 0.5:
+                raise RuntimeError(f"{station} came online too late to measure from before its first tap")
+            time.sleep(max(0.0, t_spawn + quiet - 0.3 - time.monotonic()))
+            c0 = proc_cpu_s(agent.pid)
+            if outbox_state(unit, station)[1] > 1:  # only the start-up event so far
+                raise RuntimeError(f"{station} tapped before the measurement began")
+            wait_until(lambda: outbox_state(unit, station)[1] >= made + 1, 60 + made * pause * 3,
+                       interval=0.1, what=f"{made} taps recorded by {station}")
+            wait_until(lambda: outbox_state(unit, station)[0] == 0, 60, interval=0.05,
+                       what=f"{station}'s outbox empty after the taps")
+            out[label].append(1e6 * (proc_cpu_s(agent.pid) - c0) / made)
+            agent.terminate()
+            agent.wait(timeout=20)
+    unsigned, signed = statistics.median(out["unsigned"]), statistics.median(out["signed"])
+    return {"unsigned": unsigned, "signed": signed, "added": (signed - unsigned) / unsigned, "taps": made,
+            "rounds": rounds, "all": out}
+
+
 def enroll_unit(hub: HubProc, unit: Path) -> None:
     """The unit's key made and registered at the hub (both halves of ``kagiban device enroll``)."""
     from device import config as device_config
@@ -236,7 +280,7 @@ def main() -> int:
         print(f"# agent environment from {UNIT_FILE.name}: {env or 'none'}")
         agent = run.spawn([sys.executable, "-m", "kagiban.cli", "--log-level", "INFO", "device", "--config", str(unit),
                            "--scenario", str(play)], unit.with_suffix(".log"), env=env)
-        wait_until(lambda: stored_count(hub.store.db, station) >= 1 and outbox_state(unit, station)[0] == 0, 60,
+        wait_until(lambda: stored_count(hub.db, station) >= 1 and outbox_state(unit, station)[0] == 0, 60,
                    what="the agent online with an empty outbox")
         t_started = time.monotonic()
         time.sleep(settle / 2)
@@ -250,6 +294,8 @@ def main() -> int:
         threads_busy = threads(agent.pid)
         res = decisions(run, hub, broker.port, prefix, args.taps, args.pause)
         cost = signing_cost(run, 200 if args.quick else 2000)
+        whole = whole_event_cost(run, hub, broker.port, prefix, min(args.taps, 400), args.pause,
+                                 rounds=1 if args.quick else 3)
         load = meter.stop()
         allow, deny, empty = dist_ms(res["allow"]), dist_ms(res["deny"]), dist_ms(res["empty"])
         print()
@@ -287,7 +333,18 @@ def main() -> int:
         print(table(
             [f"station CPU per event: outbox commit (fsync), read back, ack ({cost['events']} events, "
              f"median of {cost['rounds']})", "CPU us per event"],
-            [["unsigned", f"{cost['unsigned']:.0f}"], ["signed (Ed25519, the station's key)", f"{cost['signed']:.0f}"]],
+            [["unsigned", f"{cost['unsigned']:.0f}"], ["signed (Ed25519, the station's key)", f"{cost['signed']:.0f}"],
+             ["signing adds", f"{cost['added']:+.1%}"]],
+        ))
+        print()
+        print(table(
+            [f"station CPU per event, the whole agent process: tap read, decided, recorded, published, acked "
+             f"({whole['taps']} taps, median of {whole['rounds']})", "CPU us per event", "each round"],
+            [["unsigned (unit not enrolled)", f"{whole['unsigned']:.0f}",
+              ", ".join(f"{v:.0f}" for v in whole["all"]["unsigned"])],
+             ["signed (enrolled: every event signed)", f"{whole['signed']:.0f}",
+              ", ".join(f"{v:.0f}" for v in whole["all"]["signed"])],
+             ["signing adds", f"{whole['added']:+.1%}", ""]],
         ))
         print()
         print(f"idle measured over {args.idle:.0f} s, {time.monotonic() - t_started:.0f} s after the agent came online")
@@ -298,7 +355,8 @@ def main() -> int:
               f"(peak {mib(max(rss_idle['VmHWM'], rss_busy['VmHWM']))}); "
               f"idle CPU < {TARGET_IDLE:.0f} %: {verdict(cpu_idle < TARGET_IDLE)} ({cpu_idle:.2f} %); "
               f"decision p99 < {TARGET_DECISION_MS:.0f} ms: {verdict(worst < TARGET_DECISION_MS)} ({worst:.2f} ms); "
-              f"signing adds < 10 % CPU per event: {verdict(cost['added'] < 0.10)} ({cost['added']:+.1%})")
+              f"signing adds < 10 % to the station's CPU per event (whole agent): {verdict(whole['added'] < 0.10)} "
+              f"({whole['added']:+.1%}; on the outbox path alone {cost['added']:+.1%})")
         return 0
 
 

@@ -184,9 +184,9 @@ def hub_pass(run: Run, port: int, stations: list[str], per_station: int, timeout
     else:
         took, counted = t_end - marks["t0"], n
     hub.stop()
-    stored = stored_count(hub.store.db)
+    stored = stored_count(hub.db)
     t0 = time.monotonic()
-    code, text = verify_db(hub.store.db)
+    code, text = verify_db(hub.db)
     verify_s = time.monotonic() - t0
     return {
         "n": n, "seconds": took, "rate": counted / took, "cpu_s": cpu1 - cpu0, "rss": mem.get("VmRSS", 0),

@@ -140,11 +140,11 @@ def main() -> int:
             pass
         sampler.stop()
         load = meter.stop()
-        stored = stored_count(hub.store.db) - stored_count(hub.store.db, "scale-agent")
+        stored = stored_count(hub.db) - stored_count(hub.db, "scale-agent")
         online = 0
         from bench.common import db_query
 
-        rows = db_query(hub.store.db, "SELECT count(*) FROM stations WHERE state='online' AND station LIKE 'sim-%'")
+        rows = db_query(hub.db, "SELECT count(*) FROM stations WHERE state='online' AND station LIKE 'sim-%'")
         online = rows[0][0] if rows else 0
         cpu = [c for _, c, _ in sampler.samples]
         rss = [r for _, _, r in sampler.samples]

@@ -168,7 +168,7 @@ def main() -> int:
         time.sleep(1.5)
         # Stored good events to replay, and the ids stored under each (station, seq).
         replayable: list[tuple[str, bytes]] = []
-        rows = db_query(hub.store.db, "SELECT station, seq, event_id, kind, at, badge, person, data FROM events "
+        rows = db_query(hub.db, "SELECT station, seq, event_id, kind, at, badge, person, data FROM events "
                                 "WHERE station LIKE 'good-%' ORDER BY row_no LIMIT 200")
         stored_ids = {(r[0], r[1]): r[2] for r in rows}
         for station, seq, event_id, kind, at, badge, person, data in rows:
@@ -206,9 +206,9 @@ def main() -> int:
         wait_until(lambda: good.acked_total >= good_sent, 60, what="every good event acked")
         probe_ack(broker.port, prefix, timeout=60)  # after every fuzzed message: the hub still works
         alive = hub.alive()
-        quarantined = dict(db_query(hub.store.db, "SELECT reason, count(*) FROM quarantine GROUP BY reason"))
-        good_stored = sum(stored_count(hub.store.db, s) for s in good.stations)
-        fuzz_stored = db_query(hub.store.db, "SELECT count(*) FROM events WHERE station LIKE 'fz-%'")[0][0]
+        quarantined = dict(db_query(hub.db, "SELECT reason, count(*) FROM quarantine GROUP BY reason"))
+        good_stored = sum(stored_count(hub.db, s) for s in good.stations)
+        fuzz_stored = db_query(hub.db, "SELECT count(*) FROM events WHERE station LIKE 'fz-%'")[0][0]
         hub_log = (hub.log.read_text(errors="replace") if hub.log.exists() else "")
         tracebacks = hub_log.count("Traceback")
         exp_q = Counter({k.split(":", 1)[1]: v for k, v in expect.items() if k.startswith("quarantine:")})

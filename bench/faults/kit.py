@@ -85,7 +85,7 @@ def drain(agents: list[TappingAgent], hub: HubProc, timeout: float = 180.0) -> f
             if a.depth() != 0:
                 return False
             n = a.generated()
-            acc = account(hub.store.db, a.station, n)
+            acc = account(hub.db, a.station, n)
             if acc.lost_n or acc.distinct != n:
                 return False
         return True
@@ -96,14 +96,14 @@ def drain(agents: list[TappingAgent], hub: HubProc, timeout: float = 180.0) -> f
 
 def report(agents: list[TappingAgent], hub: HubProc, what: str) -> tuple[list[Accounting], int]:
     """Print the per-station accounting and the chain check; (accountings, verify exit code)."""
-    accs = [account(hub.store.db, a.station, a.generated()) for a in agents]
+    accs = [account(hub.db, a.station, a.generated()) for a in agents]
     rows = [[acc.station, acc.generated, acc.stored, acc.duplicates, acc.lost_n, "yes" if acc.in_order else "no"]
             for acc in accs]
     total = [sum(x.generated for x in accs), sum(x.stored for x in accs), sum(x.duplicates for x in accs),
              sum(x.lost_n for x in accs)]
     rows.append(["all", *total, "-"])
     print(table(["station", "events generated", "stored", "duplicates in store", "lost", "stored in seq order"], rows))
-    code, text = verify_db(hub.store.db)
+    code, text = verify_db(hub.db)
     print(f"kagiban verify: exit {code}: {text}")
     lost = [x for x in accs if x.lost_n]
     if lost:

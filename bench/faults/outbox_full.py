@@ -135,9 +135,9 @@ def main() -> int:
         wait_until(lambda: agent.call(lambda a: a.outbox.depth()) == 0, 60, what="outbox drained")
         drained_s = time.monotonic() - t_hub
         time.sleep(1.0)
-        alerts1 = db_query(hub.store.db, "SELECT rule, message FROM alerts WHERE station=? ORDER BY id", STATION)
+        alerts1 = db_query(hub.db, "SELECT rule, message FROM alerts WHERE station=? ORDER BY id", STATION)
         last1 = agent.call(lambda a: a.outbox.next_seq()) - 1
-        acc1 = account(hub.store.db, STATION, last1)
+        acc1 = account(hub.db, STATION, last1)
 
         # --- 2. disk full ---
         n_logged = len(records.records)
@@ -167,12 +167,12 @@ def main() -> int:
         hub.stop()  # nothing is acknowledged, so nothing leaves the outbox to make room
         agent.call(freeze)
         seq0 = agent.call(lambda a: a.outbox.next_seq()) - 1
-        stored0 = db_query(hub.store.db, "SELECT count(*) FROM events WHERE station=?", STATION)[0][0]
+        stored0 = db_query(hub.db, "SELECT count(*) FROM events WHERE station=?", STATION)[0][0]
         full_taps = max(40, args.taps // 2)  # more than the few that fit in the free bytes of a page
         tap(agent, full_taps, acts)
         time.sleep(2.5)
         seq1 = agent.call(lambda a: a.outbox.next_seq()) - 1
-        stored1 = db_query(hub.store.db, "SELECT count(*) FROM events WHERE station=?", STATION)[0][0]
+        stored1 = db_query(hub.db, "SELECT count(*) FROM events WHERE station=?", STATION)[0][0]
         hb2 = watch.last
         logged2 = records.lines(n_logged)
         acts2 = {k: acts[k] - acts_before[k] for k in acts}
@@ -180,16 +180,16 @@ def main() -> int:
         hub.start()
         tap(agent, 4, acts)
         last2 = agent.call(lambda a: a.outbox.next_seq()) - 1
-        wait_until(lambda: account(hub.store.db, STATION, last2).distinct == last2, 30, what="events after the room came back")
-        acc2 = account(hub.store.db, STATION, last2)
+        wait_until(lambda: account(hub.db, STATION, last2).distinct == last2, 30, what="events after the room came back")
+        acc2 = account(hub.db, STATION, last2)
         # The rules run after the events are committed: give them a moment to raise the alert
         # the storage.failed event calls for (it is missing from the report if they never do).
         try:
-            wait_until(lambda: db_query(hub.store.db, "SELECT 1 FROM alerts WHERE station=? AND rule='storage_failed'",
+            wait_until(lambda: db_query(hub.db, "SELECT 1 FROM alerts WHERE station=? AND rule='storage_failed'",
                                         STATION), 15, what="the storage_failed alert")
         except TimeoutError:
             pass
-        alerts_all = db_query(hub.store.db, "SELECT rule, count(*) FROM alerts WHERE station=? GROUP BY rule", STATION)
+        alerts_all = db_query(hub.db, "SELECT rule, count(*) FROM alerts WHERE station=? GROUP BY rule", STATION)
 
         print()
         print(f"## 1. capacity {args.capacity} reached with the hub down ({args.taps} taps)")

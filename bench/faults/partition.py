@@ -96,18 +96,18 @@ def main() -> int:
         stop.set()
         time.sleep(0.2)
         last = agent.call(lambda a: a.outbox.next_seq()) - 1
-        wait_until(lambda: account(hub.store.db, STATION, last).distinct == last and agent.call(lambda a: a.outbox.depth()) == 0,
+        wait_until(lambda: account(hub.db, STATION, last).distinct == last and agent.call(lambda a: a.outbox.depth()) == 0,
                    120, interval=0.2, what="everything stored after the partition")
         delivered_s = time.monotonic() - t_heal
-        acc = account(hub.store.db, STATION, last)
-        rows = db_query(hub.store.db, "SELECT seq, data FROM events WHERE station=? AND seq>? AND seq<=? ORDER BY seq",
+        acc = account(hub.db, STATION, last)
+        rows = db_query(hub.db, "SELECT seq, data FROM events WHERE station=? AND seq>? AND seq<=? ORDER BY seq",
                         STATION, seq_before, seq_cut_end)
         offline_marked = sum(1 for _, d in rows if json.loads(d).get("offline"))
-        alerts = db_query(hub.store.db, "SELECT rule, count(*) FROM alerts WHERE station=? GROUP BY rule", STATION)
-        log = db_query(hub.store.db, "SELECT state, count(*) FROM station_log WHERE station=? GROUP BY state", STATION)
+        alerts = db_query(hub.db, "SELECT rule, count(*) FROM alerts WHERE station=? GROUP BY rule", STATION)
+        log = db_query(hub.db, "SELECT state, count(*) FROM station_log WHERE station=? GROUP BY state", STATION)
         agent.stop()
         hub.stop()
-        code, text = verify_db(hub.store.db)
+        code, text = verify_db(hub.db)
         print()
         print(table(["during the partition", "value"], [
             ["cut off for", f"{args.seconds:.0f} s"],

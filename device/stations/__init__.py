@@ -8,7 +8,7 @@ handed each badge's policy decision with the tap; it never asks for it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from device.config import DeviceConfig
 from device.stations.effects import Effect, Work
@@ -19,6 +19,7 @@ class UnsupportedStation(Exception):
     """The unit's station kind has no logic in this version of the agent."""
 
 
+@runtime_checkable
 class StationLogic(Protocol):
     """Inputs with their times in, effects out; no I/O."""
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-import paho.mqtt.client as mqtt
-
 from device import inbox
 from kagiban import protocol
 from kagiban.broker import BrokerConfig, make_client

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 from device import inbox
 from device.camera.base import Camera
+from device.camera.guard import CameraGuard
 from device.clock import ClockSource, StandinClock, SystemClock
 from device.config import DeviceConfig
 from device.contacts import DOOR, Contacts, Settled
@@ -156,7 +157,7 @@ class Agent:
         return self.hardware.reader
 
     @property
-    def camera(self):
+    def camera(self) -> CameraGuard | None:
         return self.hardware.camera
 
     @property

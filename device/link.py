@@ -4,8 +4,8 @@
 - Subscribes to its own ack, policy and policy-control topics in on_connect, so a reconnect
   resubscribes.
 - Everything that arrives, and every connect/disconnect, is handed to the agent's loop through
-  ``on_input`` (paho's callbacks run on paho's thread; the agent's state is touched only by its
-  own thread).
+  ``on_input`` as a device.inbox message (paho's callbacks run on paho's thread; the agent's
+  state is touched only by its own thread).
 - A publish the broker refuses (MQTT v5 reason code >= 128, e.g. 135 Not authorized) is logged;
   the event stays in the outbox.
 """
@@ -14,12 +14,15 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-import paho.mqtt.client as mqtt
-
+from device import inbox
 from kagiban import protocol
 from kagiban.broker import BrokerConfig, make_client
 
 _LOG = logging.getLogger(__name__)
+
+# The channels the station subscribes to, and the inbox message each arrival becomes.
+_ARRIVALS = {"ack": inbox.AckArrived, "policy": inbox.PolicyArrived,
+             "policy-control": inbox.PolicyControlArrived}
 
 
 class MqttLink:
@@ -32,7 +35,7 @@ class MqttLink:
         site: str,
         station: str,
         kind: str,
-        on_input: Callable[[tuple], None],
+        on_input: Callable[[inbox.Message], None],
     ):
         self.cfg = cfg
         self.site = site
@@ -86,16 +89,17 @@ class MqttLink:
         client.subscribe([(self._topics["ack"], 1), (self._topics["policy"], 1),
                           (self._topics["policy-control"], 1)])
         client.publish(self._topics["status"], protocol.dumps(self._status("online")), qos=1, retain=True)
-        self._on_input(("link", True))
+        self._on_input(inbox.LinkChanged(True))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         _LOG.warning("disconnected from broker: %s", reason_code)
-        self._on_input(("link", False))
+        self._on_input(inbox.LinkChanged(False))
 
     def _on_message(self, client, userdata, message) -> None:
         channel = message.topic.rsplit("/", 1)[-1]
-        if channel in ("ack", "policy", "policy-control"):
-            self._on_input((channel, message.payload))
+        kind = _ARRIVALS.get(channel)
+        if kind is not None:
+            self._on_input(kind(message.payload))
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         if reason_code.is_failure:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Sequence, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -22,6 +22,17 @@ class ConfigError(Exception):
 def load_config(path: str | os.PathLike, model: type[M]) -> M:
     """Read ``path`` as YAML and validate it against ``model``."""
     path = Path(path)
+    raw = read_yaml(path)
+    try:
+        cfg = model.model_validate(raw, context={"config_dir": path.parent})
+    except ValidationError as exc:
+        raise config_error(path, exc.errors()) from exc
+    return cfg
+
+
+def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """The mapping at the top of the YAML file ``path``; ConfigError if there is none."""
+    path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -32,20 +43,21 @@ def load_config(path: str | os.PathLike, model: type[M]) -> M:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys at the top level")
-    try:
-        cfg = model.model_validate(raw, context={"config_dir": path.parent})
-    except ValidationError as exc:
-        lines = [f"{path}: {len(exc.errors())} problem(s)"]
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            reason = err["msg"]
-            if err["type"] == "extra_forbidden":
-                reason = "unknown key"
-            elif err["type"] == "missing":
-                reason = "missing value"
-            lines.append(f"  {key}: {reason}")
-        raise ConfigError("\n".join(lines)) from exc
-    return cfg
+    return raw
+
+
+def config_error(path: str | os.PathLike, errors: Sequence[Any]) -> ConfigError:
+    """A ConfigError naming ``path`` and, for each pydantic error, its key and reason."""
+    lines = [f"{path}: {len(errors)} problem(s)"]
+    for err in errors:
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        reason = err["msg"]
+        if err["type"] == "extra_forbidden":
+            reason = "unknown key"
+        elif err["type"] == "missing":
+            reason = "missing value"
+        lines.append(f"  {key}: {reason}")
+    return ConfigError("\n".join(lines))
 
 
 def read_secret(env: str | None, file: str | None, what: str) -> str | None:

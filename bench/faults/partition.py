@@ -81,7 +81,7 @@ def main() -> int:
         proxy.cut()
         noticed = None
         while time.monotonic() - t_cut < args.seconds:
-            if noticed is None and not agent.call(lambda a: a._connected):
+            if noticed is None and not agent.call(lambda a: a.connected):
                 noticed = time.monotonic() - t_cut
             time.sleep(0.05)
         taps_during = taps[0] - taps0

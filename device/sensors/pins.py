@@ -8,7 +8,7 @@ playing a scenario for days would grow by the ~10 changes of each tap (relay, LE
 Its pins keep the last ``MOCK_HISTORY`` changes instead.
 
 A backend whose library cannot be imported (lgpio not installed, RPi.GPIO off a Pi) is a
-configuration error for this machine (:class:`~device.libraries.LibraryMissing`, exit 2); a
+configuration error for this machine (:class:`~device.missing_library.LibraryMissing`, exit 2); a
 backend that loads but cannot open the GPIO chip is a hardware failure
 (:class:`PinFactoryUnavailable`): the agent then runs without pins and reports them failed.
 """

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
+from device.stations.base import StationBase
 from device.stations.effects import Effect, Emit, Feedback, Lock, Unlock
 from device.stations.repeat import RepeatWindow
 from kagiban.protocol import PolicyEntry
@@ -48,7 +48,7 @@ class _Opening:
     held_reported: bool = False
 
 
-class CabinetLogic:
+class CabinetLogic(StationBase):
     """State of one key cabinet."""
 
     def __init__(
@@ -56,12 +56,10 @@ class CabinetLogic:
         *,
         unlock_s: float,
         held_open_s: float,
-        decide: Callable[[str], PolicyEntry],
         repeat_s: float = 0.0,
     ):
         self.unlock_s = unlock_s
         self.held_open_s = held_open_s
-        self.decide = decide
         self._repeats = RepeatWindow(repeat_s)
         self.door_open = False
         self._grant: _Grant | None = None
@@ -77,19 +75,19 @@ class CabinetLogic:
     def unlocked(self) -> bool:
         return self._grant is not None
 
-    def badge(self, badge: str, now: float, wall: datetime) -> list[Effect]:
-        """A badge was tapped."""
-        return self._repeats.tap(badge, now, lambda: self._answer(badge, now, wall))
+    def badge(self, badge: str, entry: PolicyEntry, now: float, wall: datetime) -> list[Effect]:
+        """A badge was tapped and the policy answered ``entry``."""
+        return self._repeats.tap(badge, now, lambda: self._answer(badge, entry, now, wall))
 
-    def _answer(self, badge: str, now: float, wall: datetime) -> list[Effect]:
-        entry = self.decide(badge)
+    def _answer(self, badge: str, entry: PolicyEntry, now: float, wall: datetime) -> list[Effect]:
         if entry.decision == "deny":
             return [
                 Feedback("denied"),
-                Emit("badge.denied", wall, badge, entry.person, {"reason": entry.reason}, snapshot=True),
+                Emit("badge.denied", wall, badge, entry.person,
+                     {"reason": entry.reason, "decision": entry.decision}, snapshot=True),
             ]
         flagged = entry.decision == "allow_flag"
-        data = {"reason": entry.reason, "flagged": flagged, "unlock_s": self.unlock_s}
+        data = {"reason": entry.reason, "flagged": flagged, "unlock_s": self.unlock_s, "decision": entry.decision}
         effects: list[Effect] = [Feedback("granted"), Emit("badge.granted", wall, badge, entry.person, data)]
         if self.door_open:
             # Already open: nothing to unlock; the tap is recorded against the opening.

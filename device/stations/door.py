@@ -24,12 +24,10 @@ goes into the event.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from datetime import datetime
 
 from device.stations.cabinet import CabinetLogic, _Opening
 from device.stations.effects import Effect, Emit, Lock
-from kagiban.protocol import PolicyEntry
 
 _LOG = logging.getLogger(__name__)
 
@@ -43,11 +41,10 @@ class DoorLogic(CabinetLogic):
         *,
         unlock_s: float,
         held_open_s: float,
-        decide: Callable[[str], PolicyEntry],
         has_reader: bool = True,
         repeat_s: float = 0.0,
     ):
-        super().__init__(unlock_s=unlock_s, held_open_s=held_open_s, decide=decide, repeat_s=repeat_s)
+        super().__init__(unlock_s=unlock_s, held_open_s=held_open_s, repeat_s=repeat_s)
         self.has_reader = has_reader
 
     def _opened(self, now: float, wall: datetime) -> list[Effect]:

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Callable
 
 from device.printing.jobs import FINISHED_STATES, ExpireResult, QueueResult, ReleaseResult
+from device.stations.base import StationBase
 from device.stations.effects import CheckQueue, Effect, Emit, ExpireJobs, Feedback, ReleaseJobs, Work
 from device.stations.repeat import RepeatWindow
 from kagiban.protocol import PolicyEntry
@@ -44,7 +44,7 @@ def _jobs(jobs, limit: int = MAX_JOBS_LISTED) -> list[dict]:
     return [{**j.summary(), "title": j.title[:TITLE_MAX]} for j in list(jobs)[:limit]]
 
 
-class PrinterLogic:
+class PrinterLogic(StationBase):
     """State of one printer station."""
 
     door_open = False  # a printer has no door; the heartbeat reports it closed
@@ -52,7 +52,6 @@ class PrinterLogic:
     def __init__(
         self,
         *,
-        decide: Callable[[str], PolicyEntry],
         hold_max_s: float,
         tray_alert_s: float,
         check_s: float = 60.0,
@@ -60,7 +59,6 @@ class PrinterLogic:
         watch_s: float = WATCH_S,
         repeat_s: float = 0.0,
     ):
-        self.decide = decide
         self._repeats = RepeatWindow(repeat_s)
         self.hold_max_s = hold_max_s
         self.tray_alert_s = tray_alert_s
@@ -80,29 +78,27 @@ class PrinterLogic:
         self._empty_since: float | None = None
         self._tray_alerted = False
 
-    # --- the StationLogic interface ---
+    # --- the StationLogic interface (a printer has no door: StationBase's no-ops) ---
 
-    def assume_door(self, is_open: bool, now: float, wall: datetime) -> None:
-        """A printer has no door."""
+    @property
+    def print_server_up(self) -> bool | None:
+        """Whether the print server answered last time (None: not asked yet)."""
+        return self.cups_up
 
-    def door(self, is_open: bool, now: float, wall: datetime) -> list[Effect]:
-        """A printer has no door."""
-        return []
+    def badge(self, badge: str, entry: PolicyEntry, now: float, wall: datetime) -> list[Effect]:
+        """A badge was tapped and the policy answered ``entry``: release that person's held
+        jobs (the same badge again within the repeat window: its feedback again, nothing else)."""
+        return self._repeats.tap(badge, now, lambda: self._answer(badge, entry, now, wall))
 
-    def badge(self, badge: str, now: float, wall: datetime) -> list[Effect]:
-        """A badge was tapped: release that person's held jobs (the same badge again within
-        the repeat window: its feedback again, nothing else)."""
-        return self._repeats.tap(badge, now, lambda: self._answer(badge, now, wall))
-
-    def _answer(self, badge: str, now: float, wall: datetime) -> list[Effect]:
-        entry = self.decide(badge)
+    def _answer(self, badge: str, entry: PolicyEntry, now: float, wall: datetime) -> list[Effect]:
         if entry.decision == "deny":
             return [Feedback("denied"),
-                    Emit("badge.denied", wall, badge, entry.person, {"reason": entry.reason}, snapshot=True)]
+                    Emit("badge.denied", wall, badge, entry.person,
+                         {"reason": entry.reason, "decision": entry.decision}, snapshot=True)]
         user = entry.print_user or entry.person
         flagged = entry.decision == "allow_flag"
         granted = Emit("badge.granted", wall, badge, entry.person,
-                       {"reason": entry.reason, "flagged": flagged, "print_user": user})
+                       {"reason": entry.reason, "flagged": flagged, "print_user": user, "decision": entry.decision})
         if not user:
             return [Feedback("denied"), granted,
                     Emit("print.release_failed", wall, badge, entry.person, {"reason": "no_print_user"})]

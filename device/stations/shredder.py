@@ -30,10 +30,10 @@ wall-clock time that goes into the event.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from device.stations.base import StationBase
 from device.stations.effects import Effect, Emit, Feedback, PowerOff, PowerOn
 from device.stations.repeat import RepeatWindow
 from kagiban.protocol import PolicyEntry
@@ -63,7 +63,7 @@ class _Session:
     until: float
 
 
-class ShredderLogic:
+class ShredderLogic(StationBase):
     """State of one two-person shredder."""
 
     def __init__(
@@ -71,13 +71,11 @@ class ShredderLogic:
         *,
         pair_window_s: float,
         shred_max_s: float,
-        decide: Callable[[str], PolicyEntry],
         repeat_s: float = 0.0,
     ):
         self.pair_window_s = pair_window_s
         self._repeats = RepeatWindow(repeat_s)
         self.shred_max_s = shred_max_s
-        self.decide = decide
         # A shredder has no door of its own; the heartbeat reports it closed.
         self.door_open = False
         self.bin_open = False
@@ -89,31 +87,25 @@ class ShredderLogic:
         """True while the power relay is on."""
         return self._session is not None
 
-    def assume_door(self, is_open: bool, now: float, wall: datetime) -> None:
-        """No door: nothing to assume."""
-
-    def door(self, is_open: bool, now: float, wall: datetime) -> list[Effect]:
-        """No door: a stray door pin changes nothing."""
-        return []
-
     # --- badges ---
 
-    def badge(self, badge: str, now: float, wall: datetime) -> list[Effect]:
-        """A badge was tapped (the same badge again within the repeat window: its feedback
-        again, nothing else)."""
-        return self._repeats.tap(badge, now, lambda: self._answer(badge, now, wall))
+    def badge(self, badge: str, entry: PolicyEntry, now: float, wall: datetime) -> list[Effect]:
+        """A badge was tapped and the policy answered ``entry`` (the same badge again within
+        the repeat window: its feedback again, nothing else). No door: a stray door pin
+        changes nothing (StationBase.door)."""
+        return self._repeats.tap(badge, now, lambda: self._answer(badge, entry, now, wall))
 
-    def _answer(self, badge: str, now: float, wall: datetime) -> list[Effect]:
+    def _answer(self, badge: str, entry: PolicyEntry, now: float, wall: datetime) -> list[Effect]:
         # A window that ran out before this tap is reported first, so the tap starts afresh.
         late = self.tick(now, wall) if self._due(now) else []
-        return late + self._badge(badge, now, wall)
+        return late + self._badge(badge, entry, now, wall)
 
-    def _badge(self, badge: str, now: float, wall: datetime) -> list[Effect]:
-        entry = self.decide(badge)
+    def _badge(self, badge: str, entry: PolicyEntry, now: float, wall: datetime) -> list[Effect]:
         if entry.decision == "deny":
             effects: list[Effect] = [
                 Feedback("denied"),
-                Emit("badge.denied", wall, badge, entry.person, {"reason": entry.reason}, snapshot=True),
+                Emit("badge.denied", wall, badge, entry.person,
+                     {"reason": entry.reason, "decision": entry.decision}, snapshot=True),
             ]
             first = self._waiting
             if first is not None and self._session is None:
@@ -123,7 +115,8 @@ class ShredderLogic:
             return effects
         flagged = entry.decision == "allow_flag"
         tap = _Tap(badge, entry.person, flagged, entry.reason, wall, now)
-        granted = Emit("badge.granted", wall, badge, entry.person, {"reason": entry.reason, "flagged": flagged})
+        granted = Emit("badge.granted", wall, badge, entry.person,
+                       {"reason": entry.reason, "flagged": flagged, "decision": entry.decision})
         if self._session is not None:
             return [Feedback("granted"), granted, *self._end("tap", now, wall, by=tap)]
         first = self._waiting

@@ -11,6 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Any valid key will do for loading: base64 of 32 raw Ed25519 public-key bytes.
 KEY = "VXGbZ1gWydvXB5k2i7wTpHIpEDR0Le9x4emQ+q0VYXw="
 POLICY = f"policy: {{public_key: '{KEY}'}}\n"
+# A cabinet with the pins it cannot work without.
+CABINET = "site: s\nstation: {id: c1, kind: cabinet}\npins: {door: 17, lock: 27}\n"
 
 
 @pytest.mark.parametrize("name", ["cabinet.example.yaml", "cabinet.sim.yaml"])
@@ -22,14 +24,14 @@ def test_example_unit_files_load(name):
 
 def test_a_camera_capture_has_a_time_limit_of_a_few_seconds_by_default(tmp_path):
     f = tmp_path / "unit.yaml"
-    f.write_text("site: s\nstation: {id: c1, kind: cabinet}\n" + POLICY)
+    f.write_text(CABINET + POLICY)
     camera = config.load(f).camera
     assert 1 <= camera.capture_timeout_s <= 10 and camera.fault is None
 
 
 def test_relative_storage_dir_is_beside_the_config_file(tmp_path):
     f = tmp_path / "unit.yaml"
-    f.write_text("site: s\nstation: {id: c1, kind: cabinet}\nstorage: {dir: ./data}\n" + POLICY)
+    f.write_text(CABINET + "storage: {dir: ./data}\n" + POLICY)
     assert config.load(f).data_dir() == tmp_path / "data"
 
 
@@ -126,10 +128,66 @@ def test_the_station_key_is_in_the_storage_folder_unless_the_file_names_another(
     from device.config import load
 
     body = {"site": "ward-a", "station": {"id": "cabinet-1", "kind": "cabinet"}, "storage": {"dir": "./data"},
-            "policy": {"public_key": "VXGbZ1gWydvXB5k2i7wTpHIpEDR0Le9x4emQ+q0VYXw="}}
+            "pins": {"door": 17, "lock": 27}, "policy": {"public_key": "VXGbZ1gWydvXB5k2i7wTpHIpEDR0Le9x4emQ+q0VYXw="}}
     (tmp_path / "unit.yaml").write_text(yaml.safe_dump(body))
     assert load(tmp_path / "unit.yaml").station_key_path() == tmp_path / "data" / "station.key"
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", "/run/credentials/kagiban-agent.service")
     body["signing"] = {"key_file": "${CREDENTIALS_DIRECTORY}/station-key"}
     (tmp_path / "unit.yaml").write_text(yaml.safe_dump(body))
     assert str(load(tmp_path / "unit.yaml").station_key_path()) == "/run/credentials/kagiban-agent.service/station-key"
+
+
+@pytest.mark.parametrize("name,kind", [("cabinet.example.yaml", "cabinet"), ("cabinet.sim.yaml", "cabinet"),
+                                       ("door.example.yaml", "door"), ("shredder.example.yaml", "shredder"),
+                                       ("printer.example.yaml", "printer")])
+def test_every_example_loads_as_its_kind(name, kind):
+    cfg = config.load(ROOT / "config" / name)
+    assert cfg.station.kind == kind
+    assert isinstance(cfg, {"cabinet": config.CabinetUnit, "door": config.DoorUnit,
+                            "shredder": config.ShredderUnit, "printer": config.PrinterUnit}[kind])
+
+
+@pytest.mark.parametrize(
+    "kind,pins,missing",
+    [
+        ("shredder", "{stop_button: 5, bin_sensor: 6}", ["pins.power_relay"]),
+        ("cabinet", "{door: 17}", ["pins.lock"]),
+        ("cabinet", "{lock: 27, led_granted: 22}", ["pins.door"]),
+        ("door", "{lock: 27}", ["pins.door"]),
+    ],
+)
+def test_a_unit_without_a_pin_its_kind_needs_is_refused_naming_the_pin(tmp_path, kind, pins, missing):
+    f = write(tmp_path, f"site: s\nstation: {{id: u1, kind: {kind}}}\npins: {pins}\n" + POLICY)
+    with pytest.raises(ConfigError) as err:
+        config.load(f)
+    msg = str(err.value)
+    assert str(f) in msg
+    assert [line.split(":")[0].strip() for line in msg.splitlines()[1:]] == missing
+    assert all(f"{key}: missing value" in msg for key in missing)
+
+
+def test_a_unit_file_with_no_pins_section_names_each_pin_its_kind_needs(tmp_path):
+    f = write(tmp_path, "site: s\nstation: {id: c1, kind: cabinet}\n" + POLICY)
+    with pytest.raises(ConfigError) as err:
+        config.load(f)
+    assert "pins.door: missing value" in str(err.value) and "pins.lock: missing value" in str(err.value)
+
+
+def test_a_printer_needs_no_pin_and_a_door_no_lock(tmp_path):
+    printer = config.load(write(tmp_path, "site: s\nstation: {id: p1, kind: printer}\n" + POLICY))
+    assert printer.pins.tray is None
+    door = config.load(write(tmp_path, "site: s\nstation: {id: d1, kind: door}\npins: {door: 17}\n" + POLICY))
+    assert door.pins.door == 17 and door.pins.lock is None
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "Asia/Tokio", "", "../etc/passwd"])
+def test_an_unknown_time_zone_is_refused_naming_the_key(tmp_path, zone):
+    f = write(tmp_path, CABINET + f"time_zone: '{zone}'\n" + POLICY)
+    with pytest.raises(ConfigError) as err:
+        config.load(f)
+    msg = str(err.value)
+    assert str(f) in msg and "time_zone: " in msg and "unknown time zone" in msg
+
+
+def test_a_known_time_zone_is_kept(tmp_path):
+    assert config.load(write(tmp_path, CABINET + "time_zone: Europe/Berlin\n" + POLICY)).time_zone == "Europe/Berlin"

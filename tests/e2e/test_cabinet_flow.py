@@ -122,7 +122,7 @@ def test_a_station_that_cannot_record_unlocks_nothing_and_the_hub_raises_the_ala
 
     agent.call(disk_full)
     agent.reader.tap(HOLDER)
-    wait_for(lambda: agent.call(lambda a: len(a._unrecorded)) >= 1, timeout=5, what="tap kept in memory")
+    wait_for(lambda: agent.call(lambda a: a.recorder.kept) >= 1, timeout=5, what="tap kept in memory")
     time.sleep(0.3)
     assert not lock_energised(agent), "a grant that cannot be recorded must not unlock"
     alert = wait_for(
@@ -132,7 +132,7 @@ def test_a_station_that_cannot_record_unlocks_nothing_and_the_hub_raises_the_ala
     assert alert[0][0] == "critical" and '"unrecorded"' in alert[0][1]
 
     agent.call(lambda a: a.outbox._db.execute("PRAGMA max_page_count=1073741823"))
-    wait_for(lambda: agent.call(lambda a: len(a._unrecorded)) == 0, timeout=5, what="kept events recorded")
+    wait_for(lambda: agent.call(lambda a: a.recorder.kept) == 0, timeout=5, what="kept events recorded")
     rows = wait_for(lambda: query(db, "SELECT kind, badge FROM events WHERE kind='badge.granted'"),
                     timeout=15, what="the kept tap stored at the hub")
     assert rows[0][1] == HOLDER

@@ -24,7 +24,7 @@ def _files(tmp: Path) -> tuple[Path, Path]:
     unit = tmp / "unit.yaml"
     unit.write_text(yaml.safe_dump({
         "site": "ward-a", "station": {"id": "cabinet-1", "kind": "cabinet"}, "storage": {"dir": "./data"},
-        "policy": {"public_key": policy_public_key(tmp)}}))
+        "pins": {"door": 17, "lock": 27}, "policy": {"public_key": policy_public_key(tmp)}}))
     hub = tmp / "hub.yaml"
     hub.write_text(yaml.safe_dump({"data_dir": "hub-data", "web": {"port": 0}}))
     return unit, hub

@@ -22,7 +22,7 @@ def decide(badge):
 
 
 def cabinet():
-    logic = CabinetLogic(unlock_s=5, held_open_s=60, decide=decide)
+    logic = CabinetLogic(unlock_s=5, held_open_s=60)
     logic.assume_door(False, 0.0, T0)
     return logic
 
@@ -37,7 +37,7 @@ def kinds(effects):
 
 def test_authorised_tap_unlocks_and_door_use_is_one_key_use():
     c = cabinet()
-    fx = c.badge(HOLDER, 1.0, at(1))
+    fx = c.badge(HOLDER, decide(HOLDER), 1.0, at(1))
     assert isinstance(fx[0], Unlock) and Feedback("granted") in fx
     assert kinds(fx) == ["badge.granted"]
     fx = c.door(True, 3.0, at(3))
@@ -55,7 +55,7 @@ def test_authorised_tap_unlocks_and_door_use_is_one_key_use():
 
 def test_non_designated_but_allowed_use_is_flagged():
     c = cabinet()
-    fx = c.badge(OTHER, 1.0, at(1))
+    fx = c.badge(OTHER, decide(OTHER), 1.0, at(1))
     assert [e.data["flagged"] for e in fx if isinstance(e, Emit)] == [True]
     c.door(True, 2.0, at(2))
     fx = c.door(False, 4.0, at(4))
@@ -65,7 +65,7 @@ def test_non_designated_but_allowed_use_is_flagged():
 def test_refused_or_unknown_badge_is_denied_and_lock_untouched():
     c = cabinet()
     for badge, reason in [(REFUSED, "untrained"), ("DDDDDDDDDDDDDDDD", "unknown")]:
-        fx = c.badge(badge, 1.0, at(1))
+        fx = c.badge(badge, decide(badge), 1.0, at(1))
         assert Feedback("denied") in fx
         assert not any(isinstance(e, (Unlock, Lock)) for e in fx)
         [denied] = [e for e in fx if isinstance(e, Emit)]
@@ -84,7 +84,7 @@ def test_door_opened_without_tap_is_forced():
 
 def test_door_opened_after_the_unlock_window_is_forced():
     c = cabinet()
-    c.badge(HOLDER, 1.0, at(1))
+    c.badge(HOLDER, decide(HOLDER), 1.0, at(1))
     assert c.next_deadline() is not None and c.next_deadline() > 6.0
     fx = c.tick(6.1, at(6.1))
     assert kinds(fx) == ["unlock.expired"] and Lock() in fx
@@ -94,7 +94,7 @@ def test_door_opened_after_the_unlock_window_is_forced():
 
 def test_open_longer_than_limit_is_held_open_once():
     c = cabinet()
-    c.badge(HOLDER, 0.0, at(0))
+    c.badge(HOLDER, decide(HOLDER), 0.0, at(0))
     c.door(True, 1.0, at(1))
     assert c.tick(30.0, at(30)) == []
     assert c.next_deadline() == 61.0
@@ -105,7 +105,7 @@ def test_open_longer_than_limit_is_held_open_once():
 
 
 def test_door_found_open_at_start_is_not_forced_but_can_be_held_open():
-    c = CabinetLogic(unlock_s=5, held_open_s=60, decide=decide)
+    c = CabinetLogic(unlock_s=5, held_open_s=60)
     c.assume_door(True, 0.0, T0)
     assert c.tick(10.0, at(10)) == []
     assert kinds(c.tick(60.0, at(60))) == ["door.held_open"]
@@ -124,8 +124,8 @@ def emitted(effects, kind):
 
 def test_a_second_persons_tap_ends_the_first_grant_and_the_use_is_theirs():
     c = cabinet()
-    c.badge(HOLDER, 1.0, at(1))
-    fx = c.badge(OTHER, 3.0, at(3))
+    c.badge(HOLDER, decide(HOLDER), 1.0, at(1))
+    fx = c.badge(OTHER, decide(OTHER), 3.0, at(3))
     # The first grant's end comes first, then the second person's grant; the lock stays open.
     assert kinds(fx) == ["unlock.ended", "badge.granted"]
     assert Unlock() in fx and Lock() not in fx and Feedback("granted") in fx
@@ -147,8 +147,8 @@ def test_a_second_persons_tap_ends_the_first_grant_and_the_use_is_theirs():
 
 def test_a_superseding_grant_that_is_never_used_expires_as_its_own():
     c = cabinet()
-    c.badge(HOLDER, 1.0, at(1))
-    c.badge(OTHER, 2.0, at(2))
+    c.badge(HOLDER, decide(HOLDER), 1.0, at(1))
+    c.badge(OTHER, decide(OTHER), 2.0, at(2))
     fx = c.tick(7.1, at(7.1))
     expired = emitted(fx, "unlock.expired")
     assert expired.person == "S002" and expired.data["unlocked_at"] == at(2).isoformat()
@@ -157,8 +157,8 @@ def test_a_superseding_grant_that_is_never_used_expires_as_its_own():
 
 def test_the_same_badge_again_renews_its_window_without_ending_it():
     c = cabinet()
-    c.badge(HOLDER, 1.0, at(1))
-    fx = c.badge(HOLDER, 4.0, at(4))
+    c.badge(HOLDER, decide(HOLDER), 1.0, at(1))
+    fx = c.badge(HOLDER, decide(HOLDER), 4.0, at(4))
     assert kinds(fx) == ["badge.granted"] and Unlock() in fx
     assert c.tick(6.5, at(6.5)) == []  # the first tap's window would have ended at 6
     c.door(True, 8.0, at(8))
@@ -168,8 +168,8 @@ def test_the_same_badge_again_renews_its_window_without_ending_it():
 
 def test_a_tap_after_the_window_ran_out_but_before_the_tick_expires_the_first_grant():
     c = cabinet()
-    c.badge(HOLDER, 1.0, at(1))
-    fx = c.badge(OTHER, 6.5, at(6.5))
+    c.badge(HOLDER, decide(HOLDER), 1.0, at(1))
+    fx = c.badge(OTHER, decide(OTHER), 6.5, at(6.5))
     assert kinds(fx) == ["unlock.expired", "badge.granted"]
     assert emitted(fx, "unlock.expired").person == "S001"
     assert Lock() not in fx and Unlock() in fx  # no click off and on again
@@ -177,22 +177,22 @@ def test_a_tap_after_the_window_ran_out_but_before_the_tick_expires_the_first_gr
 
 def test_a_refused_tap_leaves_an_open_window_alone():
     c = cabinet()
-    c.badge(HOLDER, 1.0, at(1))
-    assert kinds(c.badge(REFUSED, 2.0, at(2))) == ["badge.denied"]
+    c.badge(HOLDER, decide(HOLDER), 1.0, at(1))
+    assert kinds(c.badge(REFUSED, decide(REFUSED), 2.0, at(2))) == ["badge.denied"]
     c.door(True, 3.0, at(3))
     assert emitted(c.door(False, 4.0, at(4)), "key.used").person == "S001"
 
 
 def test_a_retap_within_the_repeat_window_gets_its_feedback_again_and_nothing_else():
-    c = CabinetLogic(unlock_s=5, held_open_s=60, decide=decide, repeat_s=2.0)
+    c = CabinetLogic(unlock_s=5, held_open_s=60, repeat_s=2.0)
     c.assume_door(False, 0.0, T0)
-    assert kinds(c.badge(HOLDER, 1.0, at(1))) == ["badge.granted"]
-    assert c.badge(HOLDER, 1.8, at(1.8)) == [Feedback("granted")]  # no event, no new window
-    assert c.badge(HOLDER, 3.5, at(3.5)) == [Feedback("granted")]  # 1.7 s after the last sighting
+    assert kinds(c.badge(HOLDER, decide(HOLDER), 1.0, at(1))) == ["badge.granted"]
+    assert c.badge(HOLDER, decide(HOLDER), 1.8, at(1.8)) == [Feedback("granted")]  # no event, no new window
+    assert c.badge(HOLDER, decide(HOLDER), 3.5, at(3.5)) == [Feedback("granted")]  # 1.7 s after the last sighting
     assert c.next_deadline() < 7.0
     # Refused, and refused again: red again, one event only.
-    assert kinds(c.badge(REFUSED, 4.0, at(4))) == ["badge.denied"]
-    assert c.badge(REFUSED, 4.5, at(4.5)) == [Feedback("denied")]
+    assert kinds(c.badge(REFUSED, decide(REFUSED), 4.0, at(4))) == ["badge.denied"]
+    assert c.badge(REFUSED, decide(REFUSED), 4.5, at(4.5)) == [Feedback("denied")]
     # Away for the whole window: a new tap, decided and recorded.
-    fx = c.badge(HOLDER, 7.0, at(7))
+    fx = c.badge(HOLDER, decide(HOLDER), 7.0, at(7))
     assert kinds(fx) == ["unlock.expired", "badge.granted"] and Feedback("granted") in fx

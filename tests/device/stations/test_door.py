@@ -22,7 +22,7 @@ def decide(badge):
 
 
 def door(has_reader=True):
-    logic = DoorLogic(unlock_s=5, held_open_s=60, decide=decide, has_reader=has_reader)
+    logic = DoorLogic(unlock_s=5, held_open_s=60, has_reader=has_reader)
     logic.assume_door(False, 0.0, T0)
     return logic
 
@@ -41,7 +41,7 @@ def kinds(effects):
 
 def test_a_badged_entry_names_the_person_and_relocks():
     d = door()
-    fx = d.badge(STAFF, 1.0, at(1))
+    fx = d.badge(STAFF, decide(STAFF), 1.0, at(1))
     assert isinstance(fx[0], Unlock) and Feedback("granted") in fx and kinds(fx) == ["badge.granted"]
     fx = d.door(True, 3.0, at(3))
     assert Lock() in fx
@@ -64,7 +64,7 @@ def test_an_opening_without_a_tap_is_an_intrusion_with_a_snapshot():
 
 def test_an_opening_after_the_unlock_window_is_an_intrusion():
     d = door()
-    d.badge(STAFF, 1.0, at(1))
+    d.badge(STAFF, decide(STAFF), 1.0, at(1))
     fx = d.tick(6.1, at(6.1))
     assert kinds(fx) == ["unlock.expired"] and Lock() in fx
     assert kinds(d.door(True, 7.0, at(7))) == ["door.intrusion"]
@@ -72,7 +72,7 @@ def test_an_opening_after_the_unlock_window_is_an_intrusion():
 
 def test_a_refused_badge_is_recorded_and_leaves_the_door_locked():
     d = door()
-    fx = d.badge(REFUSED, 1.0, at(1))
+    fx = d.badge(REFUSED, decide(REFUSED), 1.0, at(1))
     assert Feedback("denied") in fx and not any(isinstance(e, Unlock) for e in fx)
     [denied] = emitted(fx)
     assert denied.kind == "badge.denied" and denied.snapshot and denied.data["reason"] == "untrained"
@@ -81,7 +81,7 @@ def test_a_refused_badge_is_recorded_and_leaves_the_door_locked():
 
 def test_propped_open_is_held_open_once():
     d = door()
-    d.badge(STAFF, 0.0, at(0))
+    d.badge(STAFF, decide(STAFF), 0.0, at(0))
     d.door(True, 1.0, at(1))
     assert d.next_deadline() == 61.0
     [held] = emitted(d.tick(61.0, at(61)))
@@ -98,7 +98,7 @@ def test_without_a_reader_openings_are_recorded_not_called_intrusions():
 
 
 def test_a_door_found_open_at_start_is_not_an_intrusion_but_can_be_held_open():
-    d = DoorLogic(unlock_s=5, held_open_s=60, decide=decide)
+    d = DoorLogic(unlock_s=5, held_open_s=60)
     d.assume_door(True, 0.0, T0)
     assert kinds(d.tick(60.0, at(60))) == ["door.held_open"]
     assert kinds(d.door(False, 61.0, at(61))) == ["door.closed"]
@@ -111,16 +111,16 @@ def test_the_example_unit_file_makes_a_door_and_without_a_reader_no_intrusions()
     from device.stations import make_logic
 
     cfg = load(Path(__file__).resolve().parents[3] / "config" / "door.example.yaml")
-    logic = make_logic(cfg, decide)
+    logic = make_logic(cfg)
     assert isinstance(logic, DoorLogic) and logic.has_reader
     no_reader = cfg.model_copy(update={"reader": cfg.reader.model_copy(update={"type": "none"})})
-    assert make_logic(no_reader, decide).has_reader is False
+    assert make_logic(no_reader).has_reader is False
 
 
 def test_a_second_persons_tap_ends_the_first_grant_and_the_entry_is_theirs():
     d = door()
-    d.badge(STAFF, 1.0, at(1))
-    fx = d.badge(OTHER, 2.0, at(2))
+    d.badge(STAFF, decide(STAFF), 1.0, at(1))
+    fx = d.badge(OTHER, decide(OTHER), 2.0, at(2))
     assert kinds(fx) == ["unlock.ended", "badge.granted"]
     [ended, _granted] = emitted(fx)
     assert ended.person == "S001" and ended.data["reason"] == "superseded" and ended.data["by_person"] == "S002"
@@ -129,9 +129,9 @@ def test_a_second_persons_tap_ends_the_first_grant_and_the_entry_is_theirs():
 
 
 def test_a_retap_at_the_door_within_the_repeat_window_gets_feedback_not_silence():
-    d = DoorLogic(unlock_s=5, held_open_s=60, decide=decide, repeat_s=2.0)
+    d = DoorLogic(unlock_s=5, held_open_s=60, repeat_s=2.0)
     d.assume_door(False, 0.0, T0)
-    d.badge(REFUSED, 1.0, at(1))
-    assert d.badge(REFUSED, 1.5, at(1.5)) == [Feedback("denied")]
-    d.badge(STAFF, 2.0, at(2))
-    assert d.badge(STAFF, 2.5, at(2.5)) == [Feedback("granted")]
+    d.badge(REFUSED, decide(REFUSED), 1.0, at(1))
+    assert d.badge(REFUSED, decide(REFUSED), 1.5, at(1.5)) == [Feedback("denied")]
+    d.badge(STAFF, decide(STAFF), 2.0, at(2))
+    assert d.badge(STAFF, decide(STAFF), 2.5, at(2.5)) == [Feedback("granted")]

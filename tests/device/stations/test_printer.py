@@ -35,7 +35,7 @@ def emitted(effects, kind=None):
 
 @pytest.fixture
 def logic():
-    return PrinterLogic(decide=decide, hold_max_s=3600, tray_alert_s=300, check_s=60, tray_clear_s=2)
+    return PrinterLogic(hold_max_s=3600, tray_alert_s=300, check_s=60, tray_clear_s=2)
 
 
 def job(job_id, user, title="doc", age_s=0.0, now_unix=T0.timestamp()):
@@ -43,23 +43,23 @@ def job(job_id, user, title="doc", age_s=0.0, now_unix=T0.timestamp()):
 
 
 def test_a_tap_asks_to_release_that_persons_jobs_under_their_print_name(logic):
-    effects = logic.badge(STAFF, 1.0, wall(1))
+    effects = logic.badge(STAFF, decide(STAFF), 1.0, wall(1))
     [release] = [e for e in effects if isinstance(e, ReleaseJobs)]
     assert (release.user, release.person, release.badge) == ("S001", "S001", STAFF)
     assert emitted(effects, "badge.granted")[0].data["print_user"] == "S001"
-    [other] = [e for e in logic.badge(OTHER_NAME, 2.0, wall(2)) if isinstance(e, ReleaseJobs)]
+    [other] = [e for e in logic.badge(OTHER_NAME, decide(OTHER_NAME), 2.0, wall(2)) if isinstance(e, ReleaseJobs)]
     assert other.user == "u-s002"
 
 
 def test_an_unknown_badge_releases_nothing(logic):
-    effects = logic.badge(UNKNOWN, 1.0, wall(1))
+    effects = logic.badge(UNKNOWN, decide(UNKNOWN), 1.0, wall(1))
     assert Feedback("denied") in effects
     assert not [e for e in effects if isinstance(e, ReleaseJobs)]
     assert emitted(effects, "badge.denied")[0].data["reason"] == "unknown"
 
 
 def test_released_jobs_are_recorded_with_titles_and_the_person_gets_green(logic):
-    [release] = [e for e in logic.badge(STAFF, 1.0, wall(1)) if isinstance(e, ReleaseJobs)]
+    [release] = [e for e in logic.badge(STAFF, decide(STAFF), 1.0, wall(1)) if isinstance(e, ReleaseJobs)]
     result = ReleaseResult(user="S001", released=(job(7, "S001", "juminhyo"), job(9, "S001", "koseki")))
     effects = logic.work_done(release, result, 1.2, wall(1.2))
     assert Feedback("granted") in effects
@@ -76,7 +76,7 @@ def test_released_jobs_are_recorded_with_titles_and_the_person_gets_green(logic)
 
 
 def test_a_tap_with_nothing_held_says_so(logic):
-    [release] = [e for e in logic.badge(STAFF, 1.0, wall(1)) if isinstance(e, ReleaseJobs)]
+    [release] = [e for e in logic.badge(STAFF, decide(STAFF), 1.0, wall(1)) if isinstance(e, ReleaseJobs)]
     effects = logic.work_done(release, ReleaseResult(user="S001"), 1.1, wall(1.1))
     assert Feedback("denied") in effects
     assert emitted(effects, "print.release_failed")[0].data["reason"] == "no_jobs"
@@ -87,7 +87,7 @@ def test_cups_down_is_reported_once_and_a_tap_meanwhile_releases_nothing(logic):
     assert isinstance(check, CheckQueue)
     first = logic.work_done(check, QueueResult(error="cups_down"), 0.1, wall(0.1))
     assert [e.kind for e in emitted(first)] == ["cups.down"]
-    [release] = [e for e in logic.badge(STAFF, 1.0, wall(1)) if isinstance(e, ReleaseJobs)]
+    [release] = [e for e in logic.badge(STAFF, decide(STAFF), 1.0, wall(1)) if isinstance(e, ReleaseJobs)]
     effects = logic.work_done(release, ReleaseResult(user="S001", error="cups_down"), 1.1, wall(1.1))
     assert [e.kind for e in emitted(effects)] == ["print.release_failed"]  # no second cups.down
     assert emitted(effects)[0].data["reason"] == "cups_down" and Feedback("denied") in effects
@@ -97,8 +97,8 @@ def test_cups_down_is_reported_once_and_a_tap_meanwhile_releases_nothing(logic):
 
 
 def test_a_double_tap_while_releasing_asks_only_once(logic):
-    first = logic.badge(STAFF, 1.0, wall(1))
-    second = logic.badge(STAFF, 1.5, wall(1.5))
+    first = logic.badge(STAFF, decide(STAFF), 1.0, wall(1))
+    second = logic.badge(STAFF, decide(STAFF), 1.5, wall(1.5))
     assert len([e for e in first + second if isinstance(e, ReleaseJobs)]) == 1
 
 

@@ -58,11 +58,12 @@ def test_every_kind_gets_the_window_of_its_unit_file():
     for kind in ("cabinet", "door", "shredder", "printer"):
         cfg = load(EXAMPLES / f"{kind}.example.yaml")
         cfg = cfg.model_copy(update={"reader": cfg.reader.model_copy(update={"repeat_s": 3.5})})
-        logic = make_logic(cfg, lambda badge: PolicyEntry(decision="deny", reason="unknown"))
-        first = logic.badge("AAAAAAAAAAAAAAAA", 100.0, None)
+        logic = make_logic(cfg)
+        deny = PolicyEntry(decision="deny", reason="unknown")
+        first = logic.badge("AAAAAAAAAAAAAAAA", deny, 100.0, None)
         assert Feedback("denied") in first
-        assert logic.badge("AAAAAAAAAAAAAAAA", 103.0, None) == [Feedback("denied")], kind
-        assert Feedback("denied") in logic.badge("AAAAAAAAAAAAAAAA", 107.0, None), kind
+        assert logic.badge("AAAAAAAAAAAAAAAA", deny, 103.0, None) == [Feedback("denied")], kind
+        assert Feedback("denied") in logic.badge("AAAAAAAAAAAAAAAA", deny, 107.0, None), kind
 
 
 def test_the_window_defaults_to_two_seconds_on_a_real_reader_and_none_on_the_stand_in():

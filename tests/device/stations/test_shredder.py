@@ -27,7 +27,7 @@ def decide(badge):
 
 
 def shredder(window=15, max_s=600):
-    logic = ShredderLogic(pair_window_s=window, shred_max_s=max_s, decide=decide)
+    logic = ShredderLogic(pair_window_s=window, shred_max_s=max_s)
     logic.assume_door(False, 0.0, T0)
     return logic
 
@@ -51,17 +51,17 @@ def powered(effects):
 
 
 def started_pair(logic, t=0.0):
-    logic.badge(FIRST, t, at(t))
-    return logic.badge(SECOND, t + 4, at(t + 4))
+    logic.badge(FIRST, decide(FIRST), t, at(t))
+    return logic.badge(SECOND, decide(SECOND), t + 4, at(t + 4))
 
 
 def test_two_different_authorised_badges_within_the_window_switch_the_power_on():
     s = shredder()
-    fx = s.badge(FIRST, 1.0, at(1))
+    fx = s.badge(FIRST, decide(FIRST), 1.0, at(1))
     assert kinds(fx) == ["badge.granted", "shred.waiting"] and powered(fx) == 0
     waiting = emitted(fx, "shred.waiting")[0]
     assert waiting.person == "S001" and waiting.data["window_s"] == 15
-    fx = s.badge(SECOND, 10.0, at(10))
+    fx = s.badge(SECOND, decide(SECOND), 10.0, at(10))
     assert kinds(fx) == ["badge.granted", "shred.started"] and powered(fx) == 1
     assert Feedback("granted") in fx
     started = emitted(fx, "shred.started")[0]
@@ -73,7 +73,7 @@ def test_two_different_authorised_badges_within_the_window_switch_the_power_on()
 
 def test_one_badge_alone_does_nothing_and_the_window_expires():
     s = shredder()
-    s.badge(FIRST, 1.0, at(1))
+    s.badge(FIRST, decide(FIRST), 1.0, at(1))
     assert s.next_deadline() is not None and 16.0 <= s.next_deadline() < 16.1
     assert s.tick(10.0, at(10)) == []
     fx = s.tick(16.1, at(16.1))
@@ -82,40 +82,40 @@ def test_one_badge_alone_does_nothing_and_the_window_expires():
     assert refused.kind == "shred.refused" and refused.data["reason"] == "window_expired"
     assert refused.person == "S001" and refused.badge == FIRST
     # The colleague arriving late starts a new wait, not a session.
-    fx = s.badge(SECOND, 20.0, at(20))
+    fx = s.badge(SECOND, decide(SECOND), 20.0, at(20))
     assert kinds(fx) == ["badge.granted", "shred.waiting"] and not s.running
 
 
 def test_a_late_second_tap_is_not_paired_even_before_the_clock_ticked():
     s = shredder()
-    s.badge(FIRST, 1.0, at(1))
-    fx = s.badge(SECOND, 17.0, at(17))
+    s.badge(FIRST, decide(FIRST), 1.0, at(1))
+    fx = s.badge(SECOND, decide(SECOND), 17.0, at(17))
     assert [e.data.get("reason") for e in emitted(fx, "shred.refused")] == ["window_expired"]
     assert kinds(fx)[-1] == "shred.waiting" and powered(fx) == 0
 
 
 def test_the_same_badge_twice_is_refused():
     s = shredder()
-    s.badge(FIRST, 1.0, at(1))
-    fx = s.badge(FIRST, 3.0, at(3))
+    s.badge(FIRST, decide(FIRST), 1.0, at(1))
+    fx = s.badge(FIRST, decide(FIRST), 3.0, at(3))
     assert powered(fx) == 0 and Feedback("denied") in fx
     assert [(e.kind, e.data["reason"]) for e in emitted(fx)] == [("shred.refused", "same_badge")]
     # The pair must begin again: the next tap is a first tap.
-    assert kinds(s.badge(SECOND, 4.0, at(4))) == ["badge.granted", "shred.waiting"]
+    assert kinds(s.badge(SECOND, decide(SECOND), 4.0, at(4))) == ["badge.granted", "shred.waiting"]
 
 
 def test_two_badges_of_one_person_are_not_two_people():
     s = shredder()
-    s.badge(FIRST, 1.0, at(1))
-    fx = s.badge(FIRST_SPARE, 2.0, at(2))
+    s.badge(FIRST, decide(FIRST), 1.0, at(1))
+    fx = s.badge(FIRST_SPARE, decide(FIRST_SPARE), 2.0, at(2))
     assert powered(fx) == 0
     assert [e.data["reason"] for e in emitted(fx, "shred.refused")] == ["same_person"]
 
 
 def test_an_unauthorised_second_badge_is_refused_and_recorded():
     s = shredder()
-    s.badge(FIRST, 1.0, at(1))
-    fx = s.badge(REFUSED, 2.0, at(2))
+    s.badge(FIRST, decide(FIRST), 1.0, at(1))
+    fx = s.badge(REFUSED, decide(REFUSED), 2.0, at(2))
     assert powered(fx) == 0 and Feedback("denied") in fx
     assert kinds(fx) == ["badge.denied", "shred.refused"]
     denied, refused = emitted(fx)
@@ -126,14 +126,14 @@ def test_an_unauthorised_second_badge_is_refused_and_recorded():
 
 def test_an_unknown_first_badge_is_denied_and_nobody_waits():
     s = shredder()
-    fx = s.badge("EEEEEEEEEEEEEEEE", 1.0, at(1))
+    fx = s.badge("EEEEEEEEEEEEEEEE", decide("EEEEEEEEEEEEEEEE"), 1.0, at(1))
     assert kinds(fx) == ["badge.denied"] and s.next_deadline() is None
 
 
 def test_a_flagged_person_still_counts_and_the_flag_travels_to_the_hub():
     s = shredder()
-    s.badge(OFF_ROSTER, 1.0, at(1))
-    fx = s.badge(SECOND, 2.0, at(2))
+    s.badge(OFF_ROSTER, decide(OFF_ROSTER), 1.0, at(1))
+    fx = s.badge(SECOND, decide(SECOND), 2.0, at(2))
     started = emitted(fx, "shred.started")[0]
     assert started.data["flagged"] == [True, False] and powered(fx) == 1
 
@@ -141,7 +141,7 @@ def test_a_flagged_person_still_counts_and_the_flag_travels_to_the_hub():
 def test_a_tap_ends_the_session_with_both_people_and_the_duration():
     s = shredder()
     started_pair(s)
-    fx = s.badge(FIRST, 94.5, at(94.5))
+    fx = s.badge(FIRST, decide(FIRST), 94.5, at(94.5))
     assert powered(fx) == -1 and kinds(fx) == ["badge.granted", "shred.ended"]
     ended = emitted(fx, "shred.ended")[0]
     assert ended.data["people"] == ["S001", "S002"] and ended.data["badges"] == [FIRST, SECOND]
@@ -175,7 +175,7 @@ def test_the_session_stops_at_its_maximum_length():
 def test_a_refused_badge_during_a_session_does_not_stop_or_extend_it():
     s = shredder()
     started_pair(s)
-    fx = s.badge(REFUSED, 10.0, at(10))
+    fx = s.badge(REFUSED, decide(REFUSED), 10.0, at(10))
     assert kinds(fx) == ["badge.denied"] and powered(fx) == 0 and s.running
 
 
@@ -186,12 +186,12 @@ def test_opening_the_bin_stops_the_shredder_and_a_pair_cannot_start_while_it_is_
     assert powered(fx) == -1
     assert kinds(fx) == ["shred.ended", "bin.opened"]
     assert emitted(fx)[0].data["ended_by"] == "bin_opened" and emitted(fx)[1].data["during_session"]
-    s.badge(FIRST, 30.0, at(30))
-    fx = s.badge(SECOND, 31.0, at(31))
+    s.badge(FIRST, decide(FIRST), 30.0, at(30))
+    fx = s.badge(SECOND, decide(SECOND), 31.0, at(31))
     assert powered(fx) == 0 and [e.data["reason"] for e in emitted(fx, "shred.refused")] == ["bin_open"]
     assert kinds(s.input("bin", False, 40.0, at(40))) == ["bin.closed"]
-    s.badge(FIRST, 41.0, at(41))
-    assert powered(s.badge(SECOND, 42.0, at(42))) == 1
+    s.badge(FIRST, decide(FIRST), 41.0, at(41))
+    assert powered(s.badge(SECOND, decide(SECOND), 42.0, at(42))) == 1
 
 
 def test_a_shredder_has_no_door_and_ignores_a_stray_one():
@@ -206,7 +206,7 @@ def test_the_example_unit_file_makes_a_two_person_shredder():
     from device.stations import make_logic
 
     cfg = load(Path(__file__).resolve().parents[3] / "config" / "shredder.example.yaml")
-    logic = make_logic(cfg, decide)
+    logic = make_logic(cfg)
     assert isinstance(logic, ShredderLogic)
     assert (logic.pair_window_s, logic.shred_max_s) == (15, 600)
     assert (cfg.pins.power_relay, cfg.pins.stop_button, cfg.pins.bin_sensor) == (25, 5, 6)

@@ -1,0 +1,54 @@
+"""The base every station logic builds on: each input it does not use does nothing.
+
+A logic overrides only what its station has (a shredder has no door, a printer no unlock
+window), so every kind offers the whole :class:`device.stations.StationLogic` interface and the
+agent hands every input to every logic the same way. The badge decision is an argument: the
+agent asks the policy cache at the time of the tap and the logic only acts on the answer.
+Pure: no pins, no clocks; times are passed in.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from device.stations.effects import Effect, Work
+from kagiban.protocol import PolicyEntry
+
+
+class StationBase:
+    """No-op defaults for the whole station-logic interface."""
+
+    # Whether the station's door is open (the heartbeat reports it); stations without a door: closed.
+    door_open: bool = False
+
+    @property
+    def print_server_up(self) -> bool | None:
+        """Whether the print server answered last time (None: not known, or no print server)."""
+        return None
+
+    def assume_door(self, is_open: bool, now: float, wall: datetime) -> None:
+        """The door state found at start (no door: nothing to assume)."""
+
+    def badge(self, badge: str, entry: PolicyEntry, now: float, wall: datetime) -> list[Effect]:
+        """A badge was tapped and the policy answered ``entry``."""
+        return []
+
+    def door(self, is_open: bool, now: float, wall: datetime) -> list[Effect]:
+        """The (debounced) door switch changed."""
+        return []
+
+    def input(self, name: str, active: bool, now: float, wall: datetime) -> list[Effect]:
+        """An extra input changed (``stop_button``: pressed; ``bin``: open; ``tray``: paper)."""
+        return []
+
+    def work_done(self, work: Work, result: Any, now: float, wall: datetime) -> list[Effect]:
+        """A slow request (device.stations.effects.Work) made earlier was answered."""
+        return []
+
+    def tick(self, now: float, wall: datetime) -> list[Effect]:
+        """Time passed."""
+        return []
+
+    def next_deadline(self) -> float | None:
+        """When tick() next has something to do (monotonic seconds), if ever."""
+        return None

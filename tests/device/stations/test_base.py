@@ -1,0 +1,31 @@
+"""Every station kind answers the whole station-logic interface: what a kind has no use for
+(a cabinet's extra inputs, a shredder's door, a printer's door) changes nothing and records
+nothing, so the agent hands every input to every logic the same way."""
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from device.config import load
+from device.stations import StationLogic, make_logic
+from device.stations.effects import CheckQueue
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "config"
+T0 = datetime(2026, 12, 5, 9, 0, tzinfo=timezone(timedelta(hours=9)))
+
+
+@pytest.mark.parametrize("kind", ["cabinet", "door", "shredder", "printer"])
+def test_inputs_a_kind_does_not_use_change_nothing(kind):
+    logic = make_logic(load(EXAMPLES / f"{kind}.example.yaml"))
+    assert isinstance(logic, StationLogic)  # every method the agent calls is there
+    logic.assume_door(False, 0.0, T0)
+    unused = {"cabinet": ["stop_button", "bin", "tray"], "door": ["stop_button", "bin", "tray"],
+              "shredder": ["tray"], "printer": ["stop_button", "bin"]}[kind]
+    for name in unused:
+        assert logic.input(name, True, 1.0, T0) == [], (kind, name)
+    if kind in ("shredder", "printer"):
+        assert logic.door(True, 1.0, T0) == [] and logic.door_open is False
+    if kind != "printer":
+        assert logic.work_done(CheckQueue(), None, 1.0, T0) == []
+        assert logic.print_server_up is None
+

@@ -242,12 +242,12 @@ def test_unchanged_content_keeps_its_version(office, cfg):
 
 def test_revoking_a_badge_fires_the_hook_and_the_next_compile_denies_it(office, cfg):
     seen = []
-    registry.changed.connect(seen.append)
+    registry.changes(office).connect(seen.append)
     try:
         assert registry.revoke_badge(office, "supervisor-1", badge(100)) is True
         assert registry.revoke_badge(office, "supervisor-1", badge(100)) is False  # no change, no call
     finally:
-        registry.changed.disconnect(seen.append)
+        registry.changes(office).disconnect(seen.append)
 
     assert len(seen) == 1
     assert seen[0].actor == "supervisor-1" and seen[0].items == (("badge", badge(100), "revoke"),)

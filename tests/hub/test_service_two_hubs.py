@@ -3,7 +3,6 @@ on one mosquitto: a registry change at one hub recompiles and republishes that h
 and leaves the other hub's alone."""
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid

@@ -3,11 +3,8 @@ on one mosquitto: a registry change at one hub recompiles and republishes that h
 and leaves the other hub's alone."""
 from __future__ import annotations
 
-import threading
 import time
-import uuid
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from hub import registry
@@ -18,6 +15,7 @@ from kagiban.protocol import Policy
 from tests.support.mosquitto import wait_for
 from tests.support.registry_stack import ACTOR, seed_store, write_registry_hub_config
 from tests.support.stack import HOLDER, policy_public_key
+from tests.support.watcher import Watcher
 
 SITE, STATION = "ward-a", "cabinet-1"
 # Longer than the publisher's coalescing interval (0.5 s): a recompile asked for would be done.
@@ -25,30 +23,17 @@ QUIET_S = 2.0
 
 
 class PolicyWatcher:
-    """A station's-eye view: the signed policies of cabinet-1 published under one prefix."""
+    """A station's-eye view: the policies of cabinet-1 published under one prefix, each checked
+    against that hub's signing key."""
 
     def __init__(self, port: int, prefix: str, public_key: str):
-        self.received: list[Policy] = []
+        self.topic = f"{prefix}/{SITE}/{STATION}/policy"
         self._key = public_key
-        self._lock = threading.Lock()
-        subscribed = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"w-{uuid.uuid4().hex[:8]}",
-                                  protocol=mqtt.MQTTv5)
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *_args: subscribed.set()
-        self.client.connect("127.0.0.1", port)
-        self.client.loop_start()
-        self.client.subscribe(f"{prefix}/{SITE}/{STATION}/policy", qos=1)
-        assert subscribed.wait(5), "policy topic subscribed"
-
-    def _on_message(self, _client, _userdata, msg) -> None:
-        policy = signing.verify(msg.payload, self._key)  # raises for a policy not signed by this hub
-        with self._lock:
-            self.received.append(policy)
+        self._watcher = Watcher(port, self.topic)
 
     def policies(self) -> list[Policy]:
-        with self._lock:
-            return list(self.received)
+        # signing.verify raises for a policy this hub did not sign.
+        return [signing.verify(payload, self._key) for payload in self._watcher.on(self.topic)]
 
     def decision(self) -> str | None:
         """The holder's decision in the newest policy received."""
@@ -56,8 +41,7 @@ class PolicyWatcher:
         return found[-1].badges[HOLDER].decision if found and HOLDER in found[-1].badges else None
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self._watcher.close()
 
 
 class CountedCompile:

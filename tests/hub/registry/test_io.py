@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from hub import registry
 from hub.store.schema import attendance, registry_log, training_sessions
-from tests.hub.registry.conftest import ACTOR, TODAY
+from tests.support.registry_office import ACTOR, TODAY
 
 PRIVACY = "個人情報保護研修"
 MYNUMBER = "マイナンバー研修"

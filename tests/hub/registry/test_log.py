@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from hub import registry
 from hub.store.schema import people, registry_log
-from tests.hub.registry.conftest import ACTOR
+from tests.support.registry_office import ACTOR
 
 BADGE = "012E4CD2A5B71F03"
 

@@ -63,6 +63,7 @@ class Outbox:
         self.site = site
         self.station = station
         self.capacity = capacity
+        self._page_ceiling: int | None = None  # SQLite's, while limit_pages is in force
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -209,6 +210,23 @@ class Outbox:
         """Every waiting event, decoded (for status pages and tests)."""
         rows = self._db.execute("SELECT payload FROM events ORDER BY seq").fetchall()
         return [Event.model_validate(json.loads(p)) for (p,) in rows]
+
+    def limit_pages(self, pages: int | None = None) -> int:
+        """Let the file grow no further than ``pages`` SQLite pages (``None``: its size now), so
+        every write that needs more fails with "database or disk is full", as on a full SD card;
+        a fault drill. Returns the limit set; ``lift_page_limit`` undoes it.
+        """
+        if self._page_ceiling is None:  # the limit is per connection: SQLite's, to restore
+            self._page_ceiling = self._db.execute("PRAGMA max_page_count").fetchone()[0]
+        if pages is None:
+            pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        return self._db.execute(f"PRAGMA max_page_count={int(pages)}").fetchone()[0]
+
+    def lift_page_limit(self) -> None:
+        """Undo ``limit_pages``: the file may grow as far as SQLite and the disk allow."""
+        if self._page_ceiling is not None:
+            self._db.execute(f"PRAGMA max_page_count={self._page_ceiling}")
+            self._page_ceiling = None
 
     def close(self) -> None:
         self._db.close()

@@ -81,7 +81,8 @@ class Hub:
             # The registry (people, badges, trainings, designations) is the policy's source; a
             # staff file, where configured, is the simpler source for small setups and tests.
             self.policies.use_compile(registry.policy_source(self.engine, cfg))
-        registry.changed.connect(self._on_registry_change)
+        # This hub's store only: another hub in the process keeps its own signal.
+        registry.changes(self.engine).connect(self._on_registry_change)
         self.policies.refresh()
         self.ingest = Ingest(
             self.engine,
@@ -197,7 +198,8 @@ class Hub:
 
     def stop(self) -> None:
         """Store what was received, then leave the broker; the session stays for the next run."""
-        registry.changed.disconnect(self._on_registry_change)
+        if self.engine is not None:
+            registry.changes(self.engine).disconnect(self._on_registry_change)
         if self.web is not None:
             # First: no one acknowledges or exports from a hub that is going away.
             self.web.stop()

@@ -5,16 +5,18 @@ station's access policy.
 
 Every write is a function ``f(engine, actor, ...)`` (``actor``: the acting user's name),
 committed with its ``registry_log`` rows in one transaction; after the commit the callbacks
-connected to :data:`changed` are called so the hub republishes the policies at once::
+connected to that engine's signal (:func:`changes`) are called so the hub that owns the engine
+republishes the policies at once (another hub in the same process, on its own engine, is not
+disturbed)::
 
     from hub import registry
     publisher.use_compile(registry.policy_source(engine, cfg))
-    registry.changed.connect(lambda change: publisher.request_recompile())
+    registry.changes(engine).connect(lambda change: publisher.request_recompile())
     registry.revoke_badge(engine, "admin", "012E4CD2A5B71F03")
 """
 from __future__ import annotations
 
-from hub.registry.log import Change, LogEntry, NotFound, RegistryError, Signal, changed, history
+from hub.registry.log import Change, LogEntry, NotFound, RegistryError, Signal, changes, history
 from hub.registry.people import (
     add_badge,
     add_person,
@@ -77,7 +79,7 @@ from hub.registry.compile import (
 )
 
 __all__ = [
-    "Change", "LogEntry", "NotFound", "RegistryError", "Signal", "changed", "history",
+    "Change", "LogEntry", "NotFound", "RegistryError", "Signal", "changes", "history",
     "add_badge", "add_person", "deactivate_person", "find_badge", "get_person", "list_people",
     "mark_badge_lost", "reinstate_badge", "revoke_badge", "search_people", "set_badge_dates",
     "update_person",

@@ -306,7 +306,7 @@ def policy_source(engine: Engine, cfg: HubConfig) -> Callable[[datetime], dict[s
     publishes it, and recompiles after each local midnight)::
 
         publisher.use_compile(registry.policy_source(engine, cfg))
-        registry.changed.connect(lambda _change: publisher.request_recompile())
+        registry.changes(engine).connect(lambda _change: publisher.request_recompile())
     """
 
     def compile_now(now: datetime) -> dict[str, dict[str, Any]]:

@@ -3,15 +3,18 @@
 Every write to the registry goes through :func:`writing`: one write transaction in which the
 change and its ``registry_log`` rows (who, when, what, the row before and after as JSON) are
 committed together, so the log can neither miss a change nor record one that was rolled back.
-After the commit, the callbacks connected to :data:`changed` are called, so the hub can
-compile and publish the stations' policies at once (a revoked badge must reach them within
-seconds).
+After the commit, the callbacks connected to that store's signal (:func:`changes` of the
+engine written to) are called, so the hub that owns the store can compile and publish the
+stations' policies at once (a revoked badge must reach them within seconds). The signal belongs
+to the engine, not the process: two hubs in one process (tests, benches) each hear only their
+own store's changes.
 """
 from __future__ import annotations
 
 import json
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -97,7 +100,19 @@ class Signal:
                 _LOG.exception("registry change callback %r failed", fn)
 
 
-changed = Signal()
+# Engine -> its Signal. Weak keys: the signal of an engine nobody holds any more goes with it.
+_SIGNALS: weakref.WeakKeyDictionary[Engine, Signal] = weakref.WeakKeyDictionary()
+_SIGNALS_LOCK = threading.Lock()
+
+
+def changes(engine: Engine) -> Signal:
+    """The change signal of the store behind ``engine``: called after each registry commit made
+    through this engine object (the one the hub owns and hands to its web page)."""
+    with _SIGNALS_LOCK:
+        found = _SIGNALS.get(engine)
+        if found is None:
+            found = _SIGNALS[engine] = Signal()
+        return found
 
 
 def to_json(value: Any) -> str | None:
@@ -147,7 +162,7 @@ class Recorder:
 
 @contextmanager
 def writing(engine: Engine, actor: str, *, now: datetime | None = None) -> Iterator[Recorder]:
-    """A write transaction with its log; on a clean exit, commit, then tell :data:`changed`.
+    """A write transaction with its log; on a clean exit, commit, then tell ``changes(engine)``.
 
     Nothing is committed, and nobody told, if the block raises.
     """
@@ -159,7 +174,7 @@ def writing(engine: Engine, actor: str, *, now: datetime | None = None) -> Itera
     if rec.items:
         _LOG.info("registry: %s by %s", ", ".join(f"{a} {e} {k}" for e, k, a in rec.items[:5])
                   + (f" and {len(rec.items) - 5} more" if len(rec.items) > 5 else ""), actor)
-        changed.send(Change(actor=actor, at=at, items=tuple(rec.items)))
+        changes(engine).send(Change(actor=actor, at=at, items=tuple(rec.items)))
 
 
 @dataclass(frozen=True)

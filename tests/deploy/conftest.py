@@ -6,22 +6,7 @@ import uuid
 
 import pytest
 
-from tests.support.deployment import (  # noqa: F401  (the deployment tests import these from here)
-    ACL_FILE,
-    BROKER_CONF,
-    CREDENTIALS_SCRIPT,
-    REPO,
-    WAIT_S,
-    Deployment,
-    Peer,
-    adapt_config,
-    make_ca,
-    peer_factory,
-    require_broker_tools,
-    run,
-    start_deployment,
-    uncomment_password_listener,
-)
+from tests.support.deployment import Deployment, peer_factory, require_broker_tools, start_deployment
 
 
 @pytest.fixture(scope="session")

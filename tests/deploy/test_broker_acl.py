@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from kagiban import protocol
-from tests.deploy.conftest import WAIT_S, Peer
+from tests.support.deployment import WAIT_S, Peer
 from tests.support.mosquitto import wait_for
 
 NOT_AUTHORIZED = 135
@@ -171,7 +171,7 @@ def test_certificate_listener_refuses_a_client_without_a_certificate(peers, depl
 
 
 def test_certificate_listener_refuses_a_certificate_from_another_ca(peers, deployment):
-    from tests.deploy.conftest import CREDENTIALS_SCRIPT, make_ca, run
+    from tests.support.deployment import CREDENTIALS_SCRIPT, make_ca, run
 
     rogue = deployment.folder / "rogue"
     rogue.mkdir(exist_ok=True)
@@ -269,7 +269,7 @@ def test_largest_protocol_message_passes_and_oversized_is_refused(hub, cabinet1,
 
 
 def _setting(name: str) -> int:
-    from tests.deploy.conftest import BROKER_CONF
+    from tests.support.deployment import BROKER_CONF
 
     values = [ln.split()[1] for ln in BROKER_CONF.read_text().splitlines() if ln.startswith(name + " ")]
     assert len(values) == 1, f"{name} set {len(values)} times"

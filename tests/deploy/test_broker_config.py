@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from kagiban import protocol
-from tests.deploy.conftest import ACL_FILE, BROKER_CONF, uncomment_password_listener
+from tests.support.deployment import ACL_FILE, BROKER_CONF, uncomment_password_listener
 
 
 def _settings(text: str) -> list[tuple[str, str]]:

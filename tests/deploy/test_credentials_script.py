@@ -10,7 +10,7 @@ import stat
 import pytest
 
 from kagiban import protocol
-from tests.deploy.conftest import CREDENTIALS_SCRIPT, WAIT_S, Peer, make_ca, run
+from tests.support.deployment import CREDENTIALS_SCRIPT, WAIT_S, Peer, make_ca, run
 from tests.support.mosquitto import wait_for
 
 

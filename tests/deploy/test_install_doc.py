@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.deploy.conftest import BROKER_CONF, CREDENTIALS_SCRIPT, REPO, uncomment_password_listener
+from tests.support.deployment import BROKER_CONF, CREDENTIALS_SCRIPT, REPO, uncomment_password_listener
 
 GUIDE = (REPO / "docs" / "install-pi.md").read_text()
 KINDS = ("cabinet", "door", "shredder", "printer")

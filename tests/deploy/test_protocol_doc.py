@@ -8,7 +8,7 @@ import re
 import pytest
 
 from kagiban import protocol
-from tests.deploy.conftest import REPO
+from tests.support.deployment import REPO
 
 DOC = (REPO / "docs" / "protocol.md").read_text()
 

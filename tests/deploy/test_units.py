@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.conftest import REPO
+from tests.support.deployment import REPO
 
 SYSTEMD = REPO / "systemd"
 AGENT = SYSTEMD / "kagiban-agent.service"

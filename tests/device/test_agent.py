@@ -1,11 +1,9 @@
 """The agent with mock pins, the stand-in reader and camera and a real mosquitto (no hub):
 what it records, what it says on the broker, and how it takes its policy."""
 import json
-import threading
 import time
 from datetime import datetime, timezone
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from device import config as device_config
@@ -13,36 +11,9 @@ from device.agent import Agent
 from device.simulate import set_door
 from kagiban import protocol
 from tests.support.mosquitto import wait_for
+from tests.support.watcher import Watcher
 from kagiban import signing
 from tests.support.stack import HOLDER, UNKNOWN, sign_policy, write_unit_config
-
-
-class Watcher:
-    """A plain MQTT v5 subscriber that keeps what arrives per topic."""
-
-    def __init__(self, port: int, topic: str):
-        self.got: dict[str, list[bytes]] = {}
-        self.lock = threading.Lock()
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
-        self.c.on_connect = lambda c, *a: c.subscribe(topic, qos=1)
-        self.c.on_message = self._on
-        self.c.connect("127.0.0.1", port)
-        self.c.loop_start()
-
-    def _on(self, c, u, msg):
-        with self.lock:
-            self.got.setdefault(msg.topic, []).append(msg.payload)
-
-    def on(self, topic: str) -> list[bytes]:
-        with self.lock:
-            return list(self.got.get(topic, []))
-
-    def publish(self, topic, payload, retain=False):
-        self.c.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
-
-    def close(self):
-        self.c.loop_stop()
-        self.c.disconnect()
 
 
 @pytest.fixture

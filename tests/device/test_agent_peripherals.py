@@ -15,9 +15,9 @@ from device import config as device_config
 from device.agent import Agent
 from device.simulate import set_door
 from kagiban import protocol
-from tests.device.test_agent import Watcher
 from tests.support.mosquitto import wait_for
 from tests.support.stack import HOLDER, sign_policy, spawn, write_unit_config
+from tests.support.watcher import Watcher
 
 LOCK_PIN = 27
 

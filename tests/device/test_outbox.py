@@ -2,9 +2,12 @@
 import base64
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from device.outbox import Outbox
 from kagiban.event_signing import (
@@ -135,3 +138,19 @@ def test_an_enrolled_outbox_signs_each_event_and_snapshot_as_it_commits_them(tmp
     box.close()
     again = Outbox(tmp_path / "o.sqlite", site="ward-a", station="cabinet-1")
     assert again.pending() == [(seq, payload)]
+
+
+def test_a_page_limit_makes_writes_fail_as_a_full_disk_until_it_is_lifted(tmp_path):
+    ob = Outbox(tmp_path / "o.sqlite", site="ward-a", station="cabinet-1")
+    ob.add("door.opened", AT)
+    ob.limit_pages()
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+        for _ in range(200):  # the last page's room runs out within a few dozen records
+            ob.add("test.filler", AT, data={"pad": "x" * 500})
+    depth = ob.depth()
+
+    ob.lift_page_limit()
+    ob.add("door.closed", AT)
+    assert ob.depth() == depth + 1
+    assert [e.kind for e in ob.events()][0] == "door.opened"
+    ob.close()

@@ -16,8 +16,7 @@ T0 = datetime(2026, 12, 5, 9, 0, tzinfo=timezone(timedelta(hours=9)))
 
 def fill_disk(outbox: Outbox) -> None:
     """Cap the file at its current size and fill what is left, so the next event cannot be written."""
-    pages = outbox._db.execute("PRAGMA page_count").fetchone()[0]
-    outbox._db.execute(f"PRAGMA max_page_count={pages}")
+    outbox.limit_pages()
     for pad in (500, 100, 10):
         for _ in range(200):
             try:
@@ -27,7 +26,7 @@ def fill_disk(outbox: Outbox) -> None:
 
 
 def free_disk(outbox: Outbox) -> None:
-    outbox._db.execute("PRAGMA max_page_count=1073741823")
+    outbox.lift_page_limit()
 
 
 @pytest.fixture

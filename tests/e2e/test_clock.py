@@ -87,8 +87,10 @@ def test_a_snapshot_carries_the_station_clock_and_its_unsynchronised_flag(broker
                              clock=clock).start() for station, clock in clocks.items()}
     db = hub_db(tmp_path / "hub.yaml")
     try:
-        for agent in agents.values():
-            wait_for(lambda a=agent: a.call(lambda x: x.connected), timeout=15, what="agent connected")
+        for station, agent in agents.items():
+            # Connected: its retained "online" status has reached the hub.
+            wait_for(lambda st=station: query(db, "SELECT state FROM stations WHERE station=?", st) == [("online",)],
+                     timeout=15, what=f"{station} online at the hub")
             set_door(agent, True)  # forced: a door.forced event and its snapshot
         rows = wait_for(lambda: (r := query(db, "SELECT station, taken_at, received_at, clock_unsynced FROM snapshots"
                                                 " ORDER BY station")) and len(r) == 2 and r,

@@ -19,7 +19,7 @@ from hub.alerting.alerts import list_alerts
 from hub.service import Hub
 from kagiban import signing
 from kagiban.protocol import PolicyEntry
-from tests.hub.alerting.test_notify import HttpSink
+from tests.support.sinks import HttpSink
 from tests.support.mosquitto import wait_for
 from tests.support.registry_stack import CLERK, EXPIRED, seed_store, write_registry_hub_config
 from tests.support.stack import HOLDER, hub_db, query, write_unit_config

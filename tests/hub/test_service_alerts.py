@@ -14,7 +14,7 @@ from hub.store.schema import alert_deliveries
 from kagiban.configfile import ConfigError
 from kagiban.protocol import Alert, subscription
 from tests.hub.helpers import SITE, encode, event
-from tests.hub.alerting.test_notify import HttpSink
+from tests.support.sinks import HttpSink
 from tests.support.mosquitto import wait_for
 
 

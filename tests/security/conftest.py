@@ -8,7 +8,7 @@ import yaml
 from hub.config import load
 from hub.service import Hub
 from hub.accounts.users import add_user
-from tests.hub.alerting.test_notify import HttpSink
+from tests.support.sinks import HttpSink
 from tests.security.web_hub import PASSWORD, USER
 from tests.support.stack import write_hub_config
 

@@ -19,7 +19,7 @@ from hub.ledgers.keys import staff_names
 from hub.service import Hub
 from hub.accounts.users import add_user
 from tests.hub.helpers import FakeStation, encode, event, write_hub_config
-from tests.hub.web.conftest import PASSWORD, csrf_from, login
+from tests.support.web_app import PASSWORD, csrf_from, login
 from tests.support.mosquitto import wait_for
 
 HYPERLINK = '=HYPERLINK("http://x","y")'

@@ -29,7 +29,7 @@ from hub.alerting.alerts import list_alerts
 from hub.config import load
 from hub.store.schema import side_log
 from hub.service import Hub
-from tests.hub.web.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.support.web_app import CHROMIUM, CHROMIUM_ARGS
 from tests.support.mosquitto import wait_for
 from tests.support.stack import ROOT, write_hub_config
 

@@ -4,107 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from hub.store import migrate
-from hub.alerting.alerts import AlertCenter, list_alerts
-from hub.config import HubConfig
-from hub.store.db import make_engine
-from hub.ingest.writer import Ingest
-from hub.live import LiveBus
-from hub.alerting.rules import Rules
 from hub.store.schema import station_log, stations
 from hub.store.timestamps import now_utc
-from tests.hub.helpers import SITE, encode, event, heartbeat, status
+from tests.hub.helpers import SITE, heartbeat, status
+from tests.support.alert_stack import HOLIDAY, TUESDAY, ev
 from tests.support.mosquitto import wait_for
-
-PREFIX = "p"
-TUESDAY = "2025-04-01"  # a working day in Tokyo
-HOLIDAY = "2025-04-29"  # Showa Day, a Tuesday
-
-
-class Stack:
-    """Ingest -> rules -> alert center on one SQLite file; restartable like the hub."""
-
-    def __init__(self, tmp_path, **cfg: Any):
-        body = {"data_dir": str(tmp_path), "sites": {SITE: {"name": "Ward A", "holidays": [HOLIDAY]}},
-                "stations": [
-                    {"id": "cabinet-1", "site": SITE, "kind": "cabinet", "name": "Key cabinet 1"},
-                    {"id": "cabinet-2", "site": SITE, "kind": "cabinet"},
-                    {"id": "night-1", "site": SITE, "kind": "cabinet", "name": "Night desk",
-                     "hours": {"days": ["fri"], "start": "22:00", "end": "06:00"}},
-                ]}
-        body.update(cfg)
-        self.cfg = HubConfig.model_validate(body)
-        self.engine = make_engine(self.cfg.db_url())
-        migrate.upgrade(self.engine)
-        self.published: list[tuple[str, bytes]] = []
-        self.bus = LiveBus()
-        self.rules: Rules | None = None
-
-    def start_rules(self, notifier=None) -> Rules:
-        center = AlertCenter(self.engine, self.cfg, publish=lambda t, p: self.published.append((t, p)),
-                             bus=self.bus, notifier=notifier)
-        self.rules = Rules(self.engine, self.cfg, center).start()
-        return self.rules
-
-    def stop_rules(self) -> None:
-        if self.rules is not None:
-            self.rules.stop()
-            self.rules = None
-
-    def feed(self, *messages: tuple[str, str, dict[str, Any]], rules: bool = True) -> None:
-        """Store (channel, station, payload) messages through a real Ingest, then let the rules
-        work through them."""
-        ingest = Ingest(self.engine, prefix=PREFIX, batch_wait_s=0,
-                        on_committed=self.rules.on_committed if rules and self.rules else None)
-        ingest.start()
-        for channel, station, body in messages:
-            ingest.submit(f"{PREFIX}/{SITE}/{station}/{channel}", encode(body))
-        ingest.stop()  # returns once everything submitted is committed
-        if rules and self.rules:
-            assert self.rules.flush(10), "rules did not catch up within 10 s"
-
-    def alerts(self, rule: str | None = None, station: str | None = None) -> list[dict[str, Any]]:
-        rows = list_alerts(self.engine, station=station)
-        return [r for r in rows if rule is None or r["rule"] == rule]
-
-    def rules_of(self, station: str | None = None) -> list[str]:
-        return sorted(r["rule"] for r in self.alerts(station=station))
-
-    def close(self) -> None:
-        self.stop_rules()
-        self.engine.dispose()
-
-
-@pytest.fixture
-def stack(tmp_path):
-    s = Stack(tmp_path)
-    s.start_rules()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def make_stack(tmp_path):
-    made: list[Stack] = []
-
-    def _make(**cfg: Any) -> Stack:
-        s = Stack(tmp_path / f"s{len(made)}", **cfg)
-        made.append(s)
-        return s
-
-    yield _make
-    for s in made:
-        s.close()
-
-
-def ev(station: str, seq: int, kind: str, at: str, *, data: dict | None = None, **extra: Any):
-    body = event(station, seq, kind=kind, at=at, data={"policy_version": 3, **(data or {})}, **extra)
-    return ("event", station, body)
 
 
 # --- event rules ---

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 from hub.store.timestamps import now_utc
 from tests.hub.helpers import JST, event, heartbeat
-from tests.hub.alerting.test_rules import make_stack, stack  # noqa: F401 (fixtures)
 
 INC = "0190f3a0-1b2c-7d4e-8f60-718293a4b5c6"
 
@@ -23,7 +22,7 @@ def hb(station: str, *, next_seq: int = 1, offset_s: float = 0.0, synced: bool |
     return body
 
 
-def test_a_heartbeat_ahead_of_the_stored_seqs_is_a_gap_after_the_grace(make_stack):  # noqa: F811
+def test_a_heartbeat_ahead_of_the_stored_seqs_is_a_gap_after_the_grace(make_stack):
     s = make_stack(rules={"gap_grace_s": 5})
     rules = s.start_rules()
     s.feed(("event", "cabinet-1", event("cabinet-1", 1)), ("event", "cabinet-1", event("cabinet-1", 2)))
@@ -35,7 +34,7 @@ def test_a_heartbeat_ahead_of_the_stored_seqs_is_a_gap_after_the_grace(make_stac
     assert (gap["params"]["missing_from"], gap["params"]["missing_to"], gap["params"]["count"]) == (3, 5, 3)
 
 
-def test_events_the_heartbeat_announced_that_arrive_within_the_grace_are_no_gap(make_stack):  # noqa: F811
+def test_events_the_heartbeat_announced_that_arrive_within_the_grace_are_no_gap(make_stack):
     s = make_stack(rules={"gap_grace_s": 5})
     rules = s.start_rules()
     s.feed(("event", "cabinet-1", event("cabinet-1", 1)), ("heartbeat", "cabinet-1", hb("cabinet-1", next_seq=4)))
@@ -45,7 +44,7 @@ def test_events_the_heartbeat_announced_that_arrive_within_the_grace_are_no_gap(
     assert s.alerts("seq_gap") == []
 
 
-def test_next_seq_counts_in_its_own_incarnation(make_stack):  # noqa: F811
+def test_next_seq_counts_in_its_own_incarnation(make_stack):
     s = make_stack(rules={"gap_grace_s": 5})
     rules = s.start_rules()
     s.feed(*(("event", "cabinet-1", event("cabinet-1", n)) for n in (1, 2, 3)))
@@ -56,7 +55,7 @@ def test_next_seq_counts_in_its_own_incarnation(make_stack):  # noqa: F811
     assert (gap["params"]["missing_from"], gap["params"]["missing_to"], gap["params"]["incarnation"]) == (1, 2, INC)
 
 
-def test_a_clock_ten_minutes_ahead_raises_clock_skew_once_until_it_is_back(stack):  # noqa: F811
+def test_a_clock_ten_minutes_ahead_raises_clock_skew_once_until_it_is_back(stack):
     stack.feed(("heartbeat", "cabinet-1", hb("cabinet-1", offset_s=600)))
     stack.feed(("heartbeat", "cabinet-1", hb("cabinet-1", offset_s=601)))
     [skew] = stack.alerts("clock_skew")
@@ -69,12 +68,12 @@ def test_a_clock_ten_minutes_ahead_raises_clock_skew_once_until_it_is_back(stack
     assert stack.alerts("clock_skew", station="cabinet-2") == []
 
 
-def test_a_clock_within_the_threshold_raises_nothing(stack):  # noqa: F811
+def test_a_clock_within_the_threshold_raises_nothing(stack):
     stack.feed(("heartbeat", "cabinet-1", hb("cabinet-1", offset_s=100, synced=True)))
     assert stack.alerts("clock_skew") == [] and stack.alerts("clock_unsynced") == []
 
 
-def test_a_station_saying_its_clock_is_not_synchronised_raises_clock_unsynced_once(stack):  # noqa: F811
+def test_a_station_saying_its_clock_is_not_synchronised_raises_clock_unsynced_once(stack):
     stack.feed(*(("heartbeat", "cabinet-2", hb("cabinet-2", synced=False)) for _ in range(3)))
     [alert] = stack.alerts("clock_unsynced")
     assert alert["station"] == "cabinet-2" and "not synchronised" in alert["message"]

@@ -13,7 +13,7 @@ from hub.alerting.rules import POLICY_STALE_S
 from hub.store.timestamps import now_utc
 from kagiban.protocol import PolicyEntry
 from tests.hub.helpers import heartbeat, status
-from tests.hub.alerting.test_rules import TUESDAY, Stack, ev
+from tests.support.alert_stack import TUESDAY, Stack, ev
 
 SITE = "ward-a"
 

@@ -3,7 +3,6 @@ wording), until a heartbeat says otherwise; a restart of the rules remembers it 
 from __future__ import annotations
 
 from tests.hub.helpers import heartbeat
-from tests.hub.alerting.test_rules import make_stack, stack  # noqa: F401 (fixtures)
 
 
 def hb(station: str, expired: bool | None) -> dict:
@@ -14,7 +13,7 @@ def hb(station: str, expired: bool | None) -> dict:
     return body
 
 
-def test_an_expired_policy_raises_policy_expired_once_until_it_is_fresh_again(stack):  # noqa: F811
+def test_an_expired_policy_raises_policy_expired_once_until_it_is_fresh_again(stack):
     stack.feed(*(("heartbeat", "cabinet-1", hb("cabinet-1", True)) for _ in range(3)))
     [alert] = stack.alerts("policy_expired")
     assert alert["station"] == "cabinet-1" and alert["severity"] == "warning"

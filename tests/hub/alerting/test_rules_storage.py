@@ -10,7 +10,7 @@ import uuid6
 
 from hub.alerting.wording import alert_text
 from hub.store.timestamps import now_utc
-from tests.hub.alerting.test_rules import TUESDAY, Stack, ev
+from tests.support.alert_stack import TUESDAY, Stack, ev
 
 OLD = str(uuid6.uuid7())
 NEW = str(uuid6.uuid7())

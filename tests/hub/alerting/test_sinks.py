@@ -11,7 +11,7 @@ from hub.alerting.sinks import AppriseSink, MemorySink
 from hub.store.schema import alert_deliveries
 from kagiban.configfile import ConfigError
 from tests.hub.helpers import SITE
-from tests.hub.alerting.test_rules import TUESDAY, Stack, ev
+from tests.support.alert_stack import TUESDAY, Stack, ev
 from tests.support.mosquitto import wait_for
 
 

@@ -23,9 +23,9 @@ from kagiban import cli
 from kagiban.configfile import ConfigError
 from kagiban.signing import parse_public_key
 from tests.hub.helpers import SITE, encode, event, write_hub_config
-from tests.hub.ledgers.test_closeout import DAY, STATIONS, ZONE, day_of_work
-from tests.hub.alerting.test_notify import HttpSink
-from tests.hub.alerting.test_rules import Stack
+from tests.support.workday import DAY, STATIONS, ZONE, day_of_work
+from tests.support.sinks import HttpSink
+from tests.support.alert_stack import Stack
 from tests.support.mosquitto import wait_for
 
 

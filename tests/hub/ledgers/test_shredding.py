@@ -13,7 +13,7 @@ from openpyxl import load_workbook
 from hub import registry
 from hub.ledgers import shredding as shred_ledger
 from tests.hub.helpers import SITE
-from tests.hub.alerting.test_rules import TUESDAY, Stack, ev
+from tests.support.alert_stack import TUESDAY, Stack, ev
 
 SHREDDER = "shredder-1"
 A, B, C = "0123456789ABCDEF", "1111222233334444", "5555666677778888"

@@ -2,16 +2,11 @@
 a cabinet, a shredder, a printer and a door."""
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 
 from hub.store import migrate
 from hub.config import HubConfig
 from hub.store.db import make_engine
-
-ACTOR = "admin"
-TODAY = date(2025, 6, 2)  # a Monday
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from datetime import date
 import pytest
 
 from hub import registry
-from tests.hub.registry.conftest import ACTOR
+from tests.support.registry_office import ACTOR
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from hub import registry
 from hub.store.schema import attendance, registry_log, training_sessions
-from tests.hub.registry.conftest import ACTOR, TODAY
+from tests.support.registry_office import ACTOR, TODAY
 
 PRIVACY = "個人情報保護研修"
 MYNUMBER = "マイナンバー研修"
@@ -249,11 +249,11 @@ def test_export_layout(engine):
 def test_an_import_is_logged_and_announced_once(engine):
     seed(engine)
     seen = []
-    registry.changed.connect(seen.append)
+    registry.changes(engine).connect(seen.append)
     try:
         registry.import_attendance(engine, ACTOR, GOOD_CSV.encode(), fmt="csv", today=TODAY)
     finally:
-        registry.changed.disconnect(seen.append)
+        registry.changes(engine).disconnect(seen.append)
 
     assert len(seen) == 1
     assert sorted(seen[0].entities) == ["attendance", "session"]

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from hub import registry
 from hub.store.schema import people, registry_log
-from tests.hub.registry.conftest import ACTOR
+from tests.support.registry_office import ACTOR
 
 BADGE = "012E4CD2A5B71F03"
 
@@ -69,7 +69,7 @@ def test_every_change_writes_one_log_row_with_before_and_after(engine):
          "roster", "shredder-1/2025-06-02", "update", ("staff_nos", ["001001", "001002"], ["001002"])),
     ]
     heard = []
-    registry.changed.connect(heard.append)
+    registry.changes(engine).connect(heard.append)
     try:
         for n, (change, entity, key, action, field) in enumerate(steps, start=1):
             count = log_count(engine)
@@ -86,7 +86,7 @@ def test_every_change_writes_one_log_row_with_before_and_after(engine):
                 assert (entry.after or {}).get(name) == after
             assert len(heard) == n and heard[-1].items == ((entity, key, action),)
     finally:
-        registry.changed.disconnect(heard.append)
+        registry.changes(engine).disconnect(heard.append)
 
 
 def test_a_change_that_changes_nothing_writes_nothing(engine):
@@ -105,7 +105,7 @@ def test_a_refused_change_leaves_neither_row_nor_log_nor_hook_call(engine):
     registry.add_person(engine, ACTOR, "001001", "山田 太郎")
     count = log_count(engine)
     heard = []
-    registry.changed.connect(heard.append)
+    registry.changes(engine).connect(heard.append)
     try:
         with pytest.raises(registry.RegistryError, match="already registered"):
             registry.add_person(engine, ACTOR, "001001", "別人")
@@ -116,7 +116,7 @@ def test_a_refused_change_leaves_neither_row_nor_log_nor_hook_call(engine):
         with pytest.raises(registry.RegistryError, match="before the first day"):
             registry.add_person(engine, ACTOR, "001003", "逆", active_from="2025-05-01", active_to="2025-04-01")
     finally:
-        registry.changed.disconnect(heard.append)
+        registry.changes(engine).disconnect(heard.append)
 
     assert log_count(engine) == count and heard == []
     with engine.connect() as conn:
@@ -129,16 +129,33 @@ def test_a_failing_listener_does_not_undo_the_change_or_silence_others(engine):
     def broken(_change):
         raise RuntimeError("listener bug")
 
-    registry.changed.connect(broken)
-    registry.changed.connect(heard.append)
+    registry.changes(engine).connect(broken)
+    registry.changes(engine).connect(heard.append)
     try:
         registry.add_person(engine, ACTOR, "001001", "山田 太郎")
     finally:
-        registry.changed.disconnect(broken)
-        registry.changed.disconnect(heard.append)
+        registry.changes(engine).disconnect(broken)
+        registry.changes(engine).disconnect(heard.append)
 
     assert registry.get_person(engine, "001001")["name"] == "山田 太郎"
     assert len(heard) == 1
+
+
+def test_each_store_has_its_own_change_hook(engine, make_engine_at):
+    other = make_engine_at("other")
+    heard, heard_other = [], []
+    registry.changes(engine).connect(heard.append)
+    registry.changes(other).connect(heard_other.append)
+    try:
+        registry.add_person(engine, ACTOR, "001001", "山田 太郎")
+        registry.add_person(other, ACTOR, "002001", "佐藤 花子")
+        registry.add_person(other, ACTOR, "002002", "鈴木 一郎")
+    finally:
+        registry.changes(engine).disconnect(heard.append)
+        registry.changes(other).disconnect(heard_other.append)
+
+    assert [c.items for c in heard] == [(("person", "001001", "add"),)]
+    assert [c.items for c in heard_other] == [(("person", "002001", "add"),), (("person", "002002", "add"),)]
 
 
 def test_history_filters(engine):

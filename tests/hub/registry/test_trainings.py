@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from hub import registry
-from tests.hub.registry.conftest import ACTOR
+from tests.support.registry_office import ACTOR
 
 PRIVACY = "個人情報保護研修"
 MYNUMBER = "マイナンバー研修"

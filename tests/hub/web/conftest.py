@@ -3,58 +3,20 @@ test (the Flask tutorial pattern), real users with argon2 hashes, and events sto
 a real Ingest so the hash chain is real."""
 from __future__ import annotations
 
-import re
 import shutil
-from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from hub.store import migrate
 from hub.alerting.alerts import AlertCenter
 from hub.config import load
 from hub.store.db import make_engine
-from hub.ingest.writer import Ingest
 from hub.live import LiveBus
 from hub.registry.policy import compile_policies, load_staff, store_policies
 from hub.accounts.users import add_user
 from hub.web.app import create_app
-from tests.hub.helpers import encode
-
-PREFIX = "kagiban"
-PASSWORD = "correct horse 01"
-HOLDER = "0123456789ABCDEF"
-STANDIN = "1111222233334444"
-STAFF = {
-    "people": [
-        {"id": "S001", "name": "Staff 001", "badges": [HOLDER], "stations": ["*"], "decision": "allow"},
-        {"id": "S002", "name": "Staff 002", "badges": [STANDIN], "stations": ["*"], "decision": "allow_flag"},
-    ]
-}
-STATIONS = [
-    {"id": "cabinet-1", "site": "ward-a", "kind": "cabinet", "name": "Cabinet 1"},
-    {"id": "cabinet-2", "site": "ward-a", "kind": "cabinet"},
-]
-_CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
-def write_config(folder: Path, **sections: Any) -> Path:
-    """A hub file for app-level tests: its own data folder and staff file, no broker needed."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "staff.yaml").write_text(yaml.safe_dump(STAFF, allow_unicode=True))
-    body: dict[str, Any] = {
-        "broker": {"host": "127.0.0.1", "port": 1883, "prefix": PREFIX},
-        "data_dir": "data",
-        "staff_file": "staff.yaml",
-        "time_zone": "Asia/Tokyo",
-        "stations": STATIONS,
-        "web": {"port": 0},
-    }
-    body.update(sections)
-    path = folder / "hub.yaml"
-    path.write_text(yaml.safe_dump(body, allow_unicode=True))
-    return path
+from hub.web.server import WebServer
+from tests.support.web_app import CHROMIUM, CHROMIUM_ARGS, PASSWORD, login, write_config
 
 
 @pytest.fixture
@@ -109,18 +71,6 @@ def users(engine):
     return {"supervisor": "sup-01", "auditor": "aud-01", "admin": "adm-01"}
 
 
-def csrf_from(html: str) -> str:
-    found = _CSRF_RE.search(html)
-    assert found, "no CSRF token on the page"
-    return found.group(1)
-
-
-def login(client, username: str, password: str = PASSWORD):
-    """Sign in through the form, as a browser does (CSRF token from the sign-in page)."""
-    token = csrf_from(client.get("/login").get_data(as_text=True))
-    return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
-
-
 @pytest.fixture
 def as_supervisor(client, users):
     assert login(client, users["supervisor"]).status_code == 302
@@ -131,22 +81,6 @@ def as_supervisor(client, users):
 def as_auditor(client, users):
     assert login(client, users["auditor"]).status_code == 302
     return client
-
-
-def store(engine, payloads: list[tuple[str, dict]], *, snapshots: list[dict] | None = None) -> Ingest:
-    """Store events (channel, payload) through a real Ingest; returns it after it stopped."""
-    ing = Ingest(engine, prefix=PREFIX).start()
-    for channel, body in payloads:
-        ing.submit(f"{PREFIX}/{body['site']}/{body['station']}/{channel}", encode(body))
-    for body in snapshots or []:
-        ing.submit(f"{PREFIX}/{body['site']}/{body['station']}/snapshot", encode(body))
-    ing.stop()
-    return ing
-
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 @pytest.fixture
@@ -161,3 +95,11 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture
+def server(app):
+    """The app served by a real waitress server on a free loopback port."""
+    srv = WebServer(app, "127.0.0.1", 0).start()
+    yield srv
+    srv.stop()

@@ -12,7 +12,7 @@ from hub.store.schema import alerts
 from hub.accounts.users import deactivate
 from hub.web.app import create_app
 from hub.web.redirects import local_path
-from tests.hub.web.conftest import PASSWORD, csrf_from, login
+from tests.support.web_app import PASSWORD, csrf_from, login
 
 PAGES = ["/", "/events", "/ledger/keys", "/ledger/keys.csv", "/ledger/keys.xlsx"]
 API = ["/api/stations", "/api/events", "/api/alerts", "/api/ledger/keys", "/metrics",

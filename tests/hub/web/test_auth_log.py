@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from hub.audit import verify
 from hub.store.schema import side_log
-from tests.hub.web.conftest import csrf_from, login
+from tests.support.web_app import csrf_from, login
 
 
 def _signins(engine) -> list[dict]:

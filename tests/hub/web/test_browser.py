@@ -29,12 +29,12 @@ from hub.service import Hub
 from hub.accounts.users import add_user
 from tests.support.mosquitto import wait_for
 from tests.support.stack import HOLDER, write_hub_config, write_unit_config
+from tests.support.web_app import PASSWORD
 
 from playwright import sync_api as playwright_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-PASSWORD = "correct horse 01"
 SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "img" / "status.png"
 LOCK_PIN = 27
 WAIT_MS = 5_000  # every wait for the page is bounded

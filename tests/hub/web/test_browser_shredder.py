@@ -33,7 +33,7 @@ from tests.e2e.test_shredder_flow import (
     write_hub,
     write_unit,
 )
-from tests.hub.web.test_browser import PASSWORD
+from tests.support.web_app import PASSWORD
 from tests.support.mosquitto import wait_for
 from tests.support.stack import HOLDER, STANDIN, hub_db, query
 

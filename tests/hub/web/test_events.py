@@ -10,7 +10,7 @@ from sqlalchemy import event as sa_event
 
 from hub.web import data
 from tests.hub.helpers import JPEG, event, snapshot
-from tests.hub.web.conftest import PASSWORD, store
+from tests.support.web_app import PASSWORD, store
 
 
 def ev(station: str, seq: int, at: str, kind: str = "door.opened", person: str | None = "S001", **extra):

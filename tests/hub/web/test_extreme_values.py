@@ -30,7 +30,7 @@ from hub.store.schema import (
 )
 from hub.web import i18n
 from hub.web.state import state
-from tests.hub.web.conftest import login
+from tests.support.web_app import login
 
 HUGE = "鍵" * 20_000 + "x" * 100_000
 CONTROL = "a\x00b\x07c\x1b[31mred\x7f\u202eevil\u2028line"

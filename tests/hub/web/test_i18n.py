@@ -10,7 +10,7 @@ from babel.messages.pofile import read_po
 
 from hub.accounts.users import get_user
 from tests.hub.helpers import event
-from tests.hub.web.conftest import csrf_from, login, store
+from tests.support.web_app import csrf_from, login, store
 
 ROOT = Path(__file__).resolve().parents[3]
 CATALOGS = ROOT / "hub" / "web" / "translations"

@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 
 from hub.ledgers.keys import key_ledger
 from tests.hub.helpers import JST, event
-from tests.hub.web.conftest import HOLDER, STANDIN, csrf_from, store
+from tests.support.web_app import HOLDER, STANDIN, csrf_from, store
 
 DAY = date(2025, 4, 1)
 

@@ -4,9 +4,7 @@ while the page connected is sent first; a keepalive flows while nothing happens;
 page unsubscribes; stopping the server ends open streams at once."""
 from __future__ import annotations
 
-import base64
 import http.client
-import json
 import re
 import socket
 import time
@@ -16,57 +14,8 @@ import pytest
 from hub.web import pages
 from hub.web.server import WebServer
 from tests.hub.helpers import event
-from tests.hub.web.conftest import PASSWORD, store
+from tests.support.web_app import Stream, store
 from tests.support.mosquitto import wait_for
-
-
-class Stream:
-    """A server-sent-events client on a raw HTTP connection, with bounded waits."""
-
-    def __init__(self, port: int, user: str, path: str = "/events/stream"):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        token = base64.b64encode(f"{user}:{PASSWORD}".encode()).decode()
-        self.conn.request("GET", path, headers={"Authorization": f"Basic {token}", "Accept": "text/event-stream"})
-        self.response = self.conn.getresponse()
-        self.lines: list[str] = []
-
-    def next_message(self, timeout: float = 5.0) -> tuple[str, str]:
-        """The next (event name, data) or ("comment", text), within ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
-        name, data = "message", []
-        while time.monotonic() < deadline:
-            try:
-                line = self.response.fp.readline().decode("utf-8").rstrip("\n")
-            except TimeoutError:
-                continue
-            if line.startswith(":"):
-                return "comment", line[1:].strip()
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].strip())
-            elif line == "" and data:
-                return name, "\n".join(data)
-        raise TimeoutError(f"no message within {timeout}s")
-
-    def wait_for(self, name: str, timeout: float = 5.0) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            kind, payload = self.next_message(max(0.05, deadline - time.monotonic()))
-            if kind == name:
-                return json.loads(payload)
-
-    def close(self) -> None:
-        # The response holds its own reference to the socket: both must go for it to close.
-        self.response.close()
-        self.conn.close()
-
-
-@pytest.fixture
-def server(app):
-    srv = WebServer(app, "127.0.0.1", 0).start()
-    yield srv
-    srv.stop()
 
 
 def test_a_new_event_and_alert_reach_an_open_page_within_a_second(server, users, bus, alert_center):

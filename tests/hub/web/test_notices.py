@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from hub.config import HubConfig, load
-from tests.hub.web.conftest import login, write_config
+from tests.support.web_app import login, write_config
 
 WHY = "cupsd exited with 1: Missing value for Printcap on line 9 of <cups-files.conf>"
 STATIONS = [{"id": "printer-1", "site": "ward-a", "kind": "printer", "name": "Printer 1F"}]

@@ -14,7 +14,7 @@ from hub.web.app import create_app
 from hub.web.app import SECRET_KEY_FILE_NAME, load_secret_key
 from kagiban.configfile import ConfigError
 from tests.hub.helpers import heartbeat
-from tests.hub.web.conftest import PASSWORD, store, write_config
+from tests.support.web_app import PASSWORD, store, write_config
 
 
 def samples(body: str) -> dict[tuple[str, tuple], float]:

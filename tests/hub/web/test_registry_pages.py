@@ -16,7 +16,7 @@ import pytest
 
 from hub import registry
 from hub.registry.compile import compile_station
-from tests.hub.web.conftest import csrf_from, login
+from tests.support.web_app import csrf_from, login
 
 ACTOR = "adm-01"
 TRAINING = "個人情報保護研修"
@@ -356,7 +356,7 @@ def test_designations_are_edited_per_station_and_compiled(as_admin, engine, cfg,
 
 def test_the_person_page_shows_trainings_designations_and_recent_uses(as_admin, engine, seeded):
     from tests.hub.helpers import event
-    from tests.hub.web.conftest import store
+    from tests.support.web_app import store
 
     registry.set_holder(engine, "setup", "cabinet-1", "S101")
     store(engine, [("event", event("cabinet-1", 1, kind="badge.granted", at="2025-04-01T09:00:00+09:00",

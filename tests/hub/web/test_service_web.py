@@ -9,7 +9,7 @@ import urllib.request
 
 from hub.accounts.users import add_user
 from tests.hub.helpers import encode, event
-from tests.hub.web.conftest import PASSWORD
+from tests.support.web_app import PASSWORD
 from tests.support.mosquitto import wait_for
 
 

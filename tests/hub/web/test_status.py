@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.hub.helpers import event, heartbeat, status
-from tests.hub.web.conftest import csrf_from, store
+from tests.support.web_app import csrf_from, store
 
 
 def raise_alert(alert_center, rule: str, severity: str, station: str = "cabinet-1",

@@ -13,8 +13,8 @@ from hub.store.schema import policies
 from hub.store.timestamps import now_utc, utc_text
 from hub.web.data import station_overview
 from tests.hub.helpers import heartbeat
-from tests.hub.web.conftest import store
-from tests.hub.web.test_live import Stream, server  # noqa: F401  (the fixture)
+from tests.support.web_app import store
+from tests.support.web_app import Stream
 from tests.support.mosquitto import wait_for
 
 
@@ -78,7 +78,7 @@ def test_a_station_without_any_policy_from_the_hub_is_shown_as_such(engine, cfg)
     assert rows["cabinet-1"]["policy_state"] == "none"
 
 
-def test_heartbeats_on_the_live_stream_say_whether_the_policy_is_stale(server, users, bus, engine):  # noqa: F811
+def test_heartbeats_on_the_live_stream_say_whether_the_policy_is_stale(server, users, bus, engine):
     published_ago(engine, POLICY_STALE_S + 5)
     version = latest(engine, "cabinet-1")
     stream = Stream(server.port, users["supervisor"])
@@ -97,7 +97,7 @@ def test_heartbeats_on_the_live_stream_say_whether_the_policy_is_stale(server, u
 
 
 def test_an_expired_policy_and_the_last_refusal_are_shown_on_the_station_row(as_supervisor, engine):
-    from tests.hub.web.conftest import csrf_from
+    from tests.support.web_app import csrf_from
 
     hb = heartbeat("cabinet-1", policy_version=latest(engine, "cabinet-1"))
     hb.update(policy_expired=True, policy_refused="version_ahead")

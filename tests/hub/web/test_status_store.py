@@ -9,7 +9,7 @@ from datetime import timedelta
 from hub.audit.checkpoints import CheckpointWriter
 from hub.store.timestamps import now_utc
 from tests.hub.helpers import event, snapshot
-from tests.hub.web.conftest import csrf_from, login, store
+from tests.support.web_app import csrf_from, login, store
 
 
 def _day_row(page: str, day: str) -> str:

@@ -11,7 +11,7 @@ from hub.accounts import tokens as api_tokens
 from hub.registry import history
 from hub.accounts.users import deactivate
 from hub.audit.verify import Context, check_registry
-from tests.hub.web.conftest import csrf_from, login
+from tests.support.web_app import csrf_from, login
 
 _TOKEN_RE = re.compile(r'id="new-token-value">(kgb_[^<]+)<')
 

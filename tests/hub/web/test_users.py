@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from hub.accounts import users
 from hub.store.schema import users as users_table
 from kagiban.cli import build_parser, main
-from tests.hub.web.conftest import PASSWORD, write_config
+from tests.support.web_app import PASSWORD, write_config
 
 
 def stored_hash(engine, username: str) -> str:

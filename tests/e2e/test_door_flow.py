@@ -14,7 +14,7 @@ from device.simulate import set_door
 from hub import config as hub_config
 from hub.alerting.alerts import list_alerts
 from hub.service import Hub
-from tests.e2e.test_shredder_flow import ALWAYS, NEVER, kinds, write_hub, write_unit
+from tests.support.stack import ALWAYS, NEVER, kinds, write_hub, write_unit
 from tests.support.mosquitto import wait_for
 from tests.support.stack import HOLDER, hub_db, query
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 
 from device import config as device_config
 from device.agent import Agent
@@ -21,50 +19,26 @@ from hub.alerting.alerts import list_alerts
 from hub.service import Hub
 from tests.support.mosquitto import wait_for
 from tests.support.stack import (
+    ALWAYS,
+    BIN_PIN,
     HOLDER,
+    NEVER,
+    POWER_PIN,
+    SHREDDER,
     STANDIN,
+    STOP_PIN,
     UNKNOWN,
     hub_db,
+    kinds,
     query,
-    write_hub_config,
-    write_unit_config,
+    write_hub,
+    write_unit,
 )
 
 pytestmark = pytest.mark.e2e
 
-SHREDDER = "shredder-1"
-POWER_PIN, STOP_PIN, BIN_PIN = 25, 5, 6
 SITE = "ward-a"
 ZONE = ZoneInfo("Asia/Tokyo")
-ALWAYS = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "00:00"}
-NEVER = {"days": [], "start": "08:30", "end": "17:15"}
-
-
-def write_hub(tmp: Path, port: int, prefix: str, stations: list[dict], **sections) -> Path:
-    """The e2e hub file (stack.write_hub_config) with these stations (kinds, hours) instead."""
-    path = write_hub_config(tmp, port, prefix)
-    body = yaml.safe_load(path.read_text())
-    body["stations"] = [{"site": SITE, **s} for s in stations]
-    body.update(sections)
-    path.write_text(yaml.safe_dump(body, allow_unicode=True))
-    return path
-
-
-def write_unit(tmp: Path, port: int, prefix: str, station: str, kind: str, *, pins: dict | None = None,
-               reader: str = "standin", **timings) -> Path:
-    """A simulated unit of ``kind`` (stack.write_unit_config with its pins and timings changed)."""
-    path = write_unit_config(tmp, port, prefix, station=station, **timings)
-    body = yaml.safe_load(path.read_text())
-    body["station"]["kind"] = kind
-    if pins is not None:
-        body["pins"] = {"factory": "mock", "led_granted": 22, "led_denied": 23, "buzzer": 24, **pins}
-    body["reader"] = {"type": reader}
-    path.write_text(yaml.safe_dump(body))
-    return path
-
-
-def kinds(db: Path, station: str) -> list[str]:
-    return [k for (k,) in query(db, "SELECT kind FROM events WHERE station=? ORDER BY seq", station)]
 
 
 def today() -> str:

@@ -181,3 +181,38 @@ def terminate(proc: subprocess.Popen) -> int:
             proc.kill()
             return proc.wait(5)
     return proc.returncode
+
+
+# --- units of every kind, for the end-to-end tests of doors and shredders ---
+
+SHREDDER = "shredder-1"
+POWER_PIN, STOP_PIN, BIN_PIN = 25, 5, 6
+ALWAYS = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "00:00"}
+NEVER = {"days": [], "start": "08:30", "end": "17:15"}
+
+
+def write_hub(tmp: Path, port: int, prefix: str, stations: list[dict], **sections) -> Path:
+    """The e2e hub file (stack.write_hub_config) with these stations (kinds, hours) instead."""
+    path = write_hub_config(tmp, port, prefix)
+    body = yaml.safe_load(path.read_text())
+    body["stations"] = [{"site": "ward-a", **s} for s in stations]
+    body.update(sections)
+    path.write_text(yaml.safe_dump(body, allow_unicode=True))
+    return path
+
+
+def write_unit(tmp: Path, port: int, prefix: str, station: str, kind: str, *, pins: dict | None = None,
+               reader: str = "standin", **timings) -> Path:
+    """A simulated unit of ``kind`` (stack.write_unit_config with its pins and timings changed)."""
+    path = write_unit_config(tmp, port, prefix, station=station, **timings)
+    body = yaml.safe_load(path.read_text())
+    body["station"]["kind"] = kind
+    if pins is not None:
+        body["pins"] = {"factory": "mock", "led_granted": 22, "led_denied": 23, "buzzer": 24, **pins}
+    body["reader"] = {"type": reader}
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def kinds(db: Path, station: str) -> list[str]:
+    return [k for (k,) in query(db, "SELECT kind FROM events WHERE station=? ORDER BY seq", station)]

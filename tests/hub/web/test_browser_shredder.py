@@ -24,7 +24,7 @@ from hub import config as hub_config
 from hub import registry
 from hub.service import Hub
 from hub.accounts.users import add_user
-from tests.e2e.test_shredder_flow import (
+from tests.support.stack import (
     ALWAYS,
     BIN_PIN,
     POWER_PIN,

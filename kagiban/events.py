@@ -61,6 +61,11 @@ def _iso(value: Any) -> Any:
 Time = Annotated[AwareDatetime, BeforeValidator(_iso), PlainSerializer(lambda t: t.isoformat(), return_type=str)]
 
 
+# Seconds, minutes: an int stays an int and a float a float, so data() writes the number as the
+# station had it (5 stays 5, never 5.0). Booleans are no numbers (strict).
+Number = int | float
+
+
 class EventData(BaseModel):
     """What every event's ``data`` may hold: the keys the station's agent adds to each event
     (docs/protocol.md, "event"). A kind's model adds its own fields after these."""
@@ -163,7 +168,7 @@ class BadgeGranted(EventData):
     kind: Literal["badge.granted"] = _kind(KIND)
     reason: str = ""
     flagged: bool = False
-    unlock_s: float | None = None  # cabinets and doors
+    unlock_s: Number | None = None  # cabinets and doors
     print_user: str | None = None  # printers
     decision: DecisionKind | None = None  # added by the agent: the policy's effective decision
 
@@ -196,7 +201,7 @@ class DoorClosed(EventData):
     KIND = "door.closed"
     kind: Literal["door.closed"] = _kind(KIND)
     authorised: bool | None = None
-    open_s: float | None = None
+    open_s: Number | None = None
     opened_at: Time | None = None
 
 
@@ -220,8 +225,8 @@ class DoorHeldOpen(EventData):
 
     KIND = "door.held_open"
     kind: Literal["door.held_open"] = _kind(KIND)
-    open_s: float | None = None
-    limit_s: float | None = None
+    open_s: Number | None = None
+    limit_s: Number | None = None
     authorised: bool | None = None
 
 
@@ -233,7 +238,7 @@ class KeyUsed(EventData):
     unlocked_at: Time | None = None
     opened_at: Time | None = None
     closed_at: Time | None = None
-    duration_s: float | None = None
+    duration_s: Number | None = None
     flagged: bool = False
     reason: str = ""
 
@@ -243,7 +248,7 @@ class UnlockExpired(EventData):
 
     KIND = "unlock.expired"
     kind: Literal["unlock.expired"] = _kind(KIND)
-    unlock_s: float | None = None
+    unlock_s: Number | None = None
     unlocked_at: Time | None = None
     flagged: bool = False
 
@@ -255,7 +260,7 @@ class UnlockEnded(EventData):
     kind: Literal["unlock.ended"] = _kind(KIND)
     reason: str = ""
     unlocked_at: Time | None = None
-    unlock_s: float | None = None
+    unlock_s: Number | None = None
     by_badge: str | None = None
     by_person: str | None = None
     flagged: bool = False
@@ -268,7 +273,7 @@ class ShredWaiting(EventData):
 
     KIND = "shred.waiting"
     kind: Literal["shred.waiting"] = _kind(KIND)
-    window_s: float | None = None
+    window_s: Number | None = None
 
 
 class ShredRefused(EventData):
@@ -279,7 +284,7 @@ class ShredRefused(EventData):
     reason: str = ""
     first_badge: str | None = None
     first_person: str | None = None
-    window_s: float | None = None
+    window_s: Number | None = None
 
 
 class ShredStarted(EventData):
@@ -290,8 +295,8 @@ class ShredStarted(EventData):
     people: list[str | None] = Field(default_factory=list)
     badges: list[str | None] = Field(default_factory=list)
     flagged: list[bool] = Field(default_factory=list)
-    max_s: float | None = None
-    paired_s: float | None = None
+    max_s: Number | None = None
+    paired_s: Number | None = None
 
 
 class ShredEnded(EventData):
@@ -303,9 +308,9 @@ class ShredEnded(EventData):
     badges: list[str | None] = Field(default_factory=list)
     started_at: Time | None = None
     ended_at: Time | None = None
-    duration_s: float | None = None
+    duration_s: Number | None = None
     ended_by: str = ""
-    max_s: float | None = None
+    max_s: Number | None = None
     ended_by_badge: str | None = None
     ended_by_person: str | None = None
 
@@ -384,7 +389,7 @@ class PrintQueue(EventData):
     KIND = "print.queue"
     kind: Literal["print.queue"] = _kind(KIND)
     held: int | None = None
-    oldest_s: float | None = None
+    oldest_s: Number | None = None
 
 
 class PrintExpired(EventData):
@@ -394,7 +399,7 @@ class PrintExpired(EventData):
     kind: Literal["print.expired"] = _kind(KIND)
     jobs: list[PrintJob] = Field(default_factory=list)
     count: int | None = None
-    limit_s: float | None = None
+    limit_s: Number | None = None
 
 
 class CupsDown(EventData):
@@ -417,9 +422,9 @@ class TrayUncollected(EventData):
 
     KIND = "tray.uncollected"
     kind: Literal["tray.uncollected"] = _kind(KIND)
-    minutes: float | None = None
+    minutes: Number | None = None
     since: Time | None = None
-    limit_s: float | None = None
+    limit_s: Number | None = None
 
 
 class TrayCollected(EventData):
@@ -427,7 +432,7 @@ class TrayCollected(EventData):
 
     KIND = "tray.collected"
     kind: Literal["tray.collected"] = _kind(KIND)
-    lay_s: float | None = None
+    lay_s: Number | None = None
     after_alert: bool | None = None
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
 
 from pydantic import (
     AwareDatetime,
@@ -46,7 +46,7 @@ from kagiban.protocol import (
 
 _LOG = logging.getLogger(__name__)
 
-__all__ = ["CLOCK_UNSYNCED", "STORAGE_CORRUPT", "EventData", "OtherEvent", "MODELS", "read", "KindData"]
+__all__ = ["CLOCK_UNSYNCED", "STORAGE_CORRUPT", "EventData", "OtherEvent", "MODELS", "read", "read_as", "KindData"]
 
 
 def _iso(value: Any) -> Any:
@@ -457,6 +457,9 @@ MODELS: dict[str, type[EventData]] = {m.KIND: m for m in KindData.__origin__.__a
 _SALVAGE_ROUNDS = 8
 
 
+D = TypeVar("D", bound="EventData")
+
+
 def read(kind: str, data: Any) -> EventData:
     """The typed ``data`` of an event of ``kind``: never raises.
 
@@ -465,11 +468,19 @@ def read(kind: str, data: Any) -> EventData:
     ``data`` that is not an object reads as empty.
     """
     model = MODELS.get(kind)
+    if model is None:
+        return _salvage(OtherEvent, kind, {**(data if isinstance(data, dict) else {}), "kind": kind})
+    return read_as(model, data)
+
+
+def read_as(model: type[D], data: Any) -> D:
+    """``data`` read as ``model`` (a kind's model), the way :func:`read` reads it."""
     if not isinstance(data, dict):
         data = {}
-    if model is None:
-        return OtherEvent.model_validate({**data, "kind": kind})
-    candidate = {k: v for k, v in data.items() if k != "kind"}
+    return _salvage(model, model.KIND, {k: v for k, v in data.items() if k != "kind"})
+
+
+def _salvage(model: type[D], kind: str, candidate: dict[str, Any]) -> D:
     for _ in range(_SALVAGE_ROUNDS):
         try:
             return model.model_validate(candidate)
@@ -477,7 +488,8 @@ def read(kind: str, data: Any) -> EventData:
             _LOG.debug("event %s: data do not fit its model (%s); reading the rest", kind, exc.errors()[0]["loc"])
             candidate = _without(candidate, [err["loc"] for err in exc.errors()])
     # Still not: the kind's own fields keep their defaults; the unknown keys are kept.
-    return model.model_validate({k: v for k, v in candidate.items() if k not in model.model_fields})
+    keep = {k: v for k, v in candidate.items() if k not in model.model_fields}
+    return model.model_validate({**keep, "kind": kind} if model is OtherEvent else keep)
 
 
 def _without(data: dict[str, Any], locations: list[tuple]) -> dict[str, Any]:

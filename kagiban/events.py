@@ -16,6 +16,10 @@ Every field has a default, since the wire never required one; what a station alw
 listed in docs/protocol.md. Unknown keys are kept (``extra="allow"``), as the wire keeps them.
 Types are strict (``"5"`` is no number, ``1`` no boolean); times are ISO 8601 strings with an
 offset on the wire and aware datetimes here.
+
+A new kind is one model here (and one line in ``KindData``), one row in docs/protocol.md's
+"Event kinds" (tests/kagiban/test_event_kinds.py holds the two together), and, if it raises an
+alert, one entry in hub.alerting.rules.EVENT_RULES.
 """
 from __future__ import annotations
 

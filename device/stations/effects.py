@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from kagiban.events import EventData, read
+from kagiban.events import EventData
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,6 @@ class Emit:
            *, snapshot: bool = False) -> "Emit":
         """The Emit of a typed event: its kind, and its data as ``event.data()`` writes them."""
         return cls(event.kind, at, badge, person, event.data(), snapshot)
-
-    @property
-    def event(self) -> EventData:
-        """``data`` read back as the kind's typed model."""
-        return read(self.kind, self.data)
 
 
 @dataclass(frozen=True)

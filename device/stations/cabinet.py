@@ -26,6 +26,7 @@ from datetime import datetime
 from device.stations.base import StationBase
 from device.stations.effects import Effect, Emit, Feedback, Lock, Unlock
 from device.stations.repeat import RepeatWindow
+from kagiban import events as ev
 from kagiban.protocol import PolicyEntry
 
 
@@ -83,12 +84,12 @@ class CabinetLogic(StationBase):
         if entry.decision == "deny":
             return [
                 Feedback("denied"),
-                Emit("badge.denied", wall, badge, entry.person,
-                     {"reason": entry.reason, "decision": entry.decision}, snapshot=True),
+                Emit.of(ev.BadgeDenied(reason=entry.reason, decision=entry.decision), wall, badge, entry.person, snapshot=True),
             ]
         flagged = entry.decision == "allow_flag"
-        data = {"reason": entry.reason, "flagged": flagged, "unlock_s": self.unlock_s, "decision": entry.decision}
-        effects: list[Effect] = [Feedback("granted"), Emit("badge.granted", wall, badge, entry.person, data)]
+        granted = ev.BadgeGranted(reason=entry.reason, flagged=flagged, unlock_s=self.unlock_s,
+                                  decision=entry.decision)
+        effects: list[Effect] = [Feedback("granted"), Emit.of(granted, wall, badge, entry.person)]
         if self.door_open:
             # Already open: nothing to unlock; the tap is recorded against the opening.
             return effects
@@ -105,9 +106,9 @@ class CabinetLogic(StationBase):
         elif old is not None:
             # Another person's tap takes the window over: the first grant ends unused, and
             # says so, so the ledger never gives the first person the second one's use.
-            ended.append(Emit("unlock.ended", wall, old.badge, old.person, {
-                "reason": "superseded", "unlocked_at": old.at.isoformat(), "unlock_s": self.unlock_s,
-                "by_badge": badge, "by_person": entry.person, "flagged": old.flagged}))
+            ended.append(Emit.of(ev.UnlockEnded(
+                reason="superseded", unlocked_at=old.at, unlock_s=self.unlock_s,
+                by_badge=badge, by_person=entry.person, flagged=old.flagged), wall, old.badge, old.person))
         self._grant = _Grant(badge, entry.person, flagged, entry.reason, wall, now + self.unlock_s)
         return ended + [Unlock()] + effects
 
@@ -125,44 +126,30 @@ class CabinetLogic(StationBase):
         self._grant = None
         self._opening = _Opening(wall, now, grant)
         if grant is None:
-            return [Lock(), Emit("door.forced", wall, data={}, snapshot=True)]
-        data = {"authorised": True, "flagged": grant.flagged}
+            return [Lock(), Emit.of(ev.DoorForced(), wall, snapshot=True)]
+        opened = ev.DoorOpened(authorised=True, flagged=grant.flagged)
         # The door is open: relock now so the latch holds when it closes.
-        return [Lock(), Emit("door.opened", wall, grant.badge, grant.person, data, snapshot=True)]
+        return [Lock(), Emit.of(opened, wall, grant.badge, grant.person, snapshot=True)]
 
     def _closed(self, now: float, wall: datetime) -> list[Effect]:
         opening = self._opening
         self._opening = None
         if opening is None:
-            return [Emit("door.closed", wall, data={"authorised": False, "open_s": None})]
+            return [Emit.of(ev.DoorClosed(authorised=False, open_s=None), wall)]
         open_s = round(now - opening.since, 3)
         grant = opening.grant
         effects: list[Effect] = [
-            Emit(
-                "door.closed",
+            Emit.of(
+                ev.DoorClosed(authorised=grant is not None, open_s=open_s),
                 wall,
                 grant.badge if grant else None,
                 grant.person if grant else None,
-                {"authorised": grant is not None, "open_s": open_s},
             )
         ]
         if grant is not None:
-            effects.append(
-                Emit(
-                    "key.used",
-                    wall,
-                    grant.badge,
-                    grant.person,
-                    {
-                        "unlocked_at": grant.at.isoformat(),
-                        "opened_at": opening.at.isoformat(),
-                        "closed_at": wall.isoformat(),
-                        "duration_s": open_s,
-                        "flagged": grant.flagged,
-                        "reason": grant.reason,
-                    },
-                )
-            )
+            used = ev.KeyUsed(unlocked_at=grant.at, opened_at=opening.at, closed_at=wall, duration_s=open_s,
+                              flagged=grant.flagged, reason=grant.reason)
+            effects.append(Emit.of(used, wall, grant.badge, grant.person))
         return effects
 
     def tick(self, now: float, wall: datetime) -> list[Effect]:
@@ -176,23 +163,15 @@ class CabinetLogic(StationBase):
         if op is not None and not op.held_reported and now - op.since >= self.held_open_s:
             op.held_reported = True
             g = op.grant
-            effects.append(
-                Emit(
-                    "door.held_open",
-                    wall,
-                    g.badge if g else None,
-                    g.person if g else None,
-                    {"open_s": round(now - op.since, 3), "limit_s": self.held_open_s,
-                     "authorised": self._authorised(op)},
-                    snapshot=True,
-                )
-            )
+            held = ev.DoorHeldOpen(open_s=round(now - op.since, 3), limit_s=self.held_open_s,
+                                   authorised=self._authorised(op))
+            effects.append(Emit.of(held, wall, g.badge if g else None, g.person if g else None, snapshot=True))
         return effects
 
     def _expired(self, grant: _Grant, wall: datetime) -> Emit:
         """``unlock.expired``: the window of ``grant`` ended with the door never opened."""
-        return Emit("unlock.expired", wall, grant.badge, grant.person,
-                    {"unlock_s": self.unlock_s, "unlocked_at": grant.at.isoformat(), "flagged": grant.flagged})
+        expired = ev.UnlockExpired(unlock_s=self.unlock_s, unlocked_at=grant.at, flagged=grant.flagged)
+        return Emit.of(expired, wall, grant.badge, grant.person)
 
     def _authorised(self, op: _Opening) -> bool | None:
         """Whether an opening was authorised, as events report it."""

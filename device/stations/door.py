@@ -28,6 +28,7 @@ from datetime import datetime
 
 from device.stations.cabinet import CabinetLogic, _Opening
 from device.stations.effects import Effect, Emit, Lock
+from kagiban import events as ev
 
 _LOG = logging.getLogger(__name__)
 
@@ -52,27 +53,23 @@ class DoorLogic(CabinetLogic):
         self._grant = None
         if grant is not None:
             self._opening = _Opening(wall, now, grant)
-            data = {"authorised": True, "flagged": grant.flagged}
+            opened = ev.DoorOpened(authorised=True, flagged=grant.flagged)
             # Relock now so the latch holds when the door swings shut.
-            return [Lock(), Emit("door.opened", wall, grant.badge, grant.person, data, snapshot=True)]
+            return [Lock(), Emit.of(opened, wall, grant.badge, grant.person, snapshot=True)]
         if not self.has_reader:
             self._opening = _Opening(wall, now, None)
-            return [Emit("door.opened", wall, data={"authorised": None, "reader": False}, snapshot=True)]
+            return [Emit.of(ev.DoorOpened(authorised=None, reader=False), wall, snapshot=True)]
         self._opening = _Opening(wall, now, None, intrusion=True)
-        return [Lock(), Emit("door.intrusion", wall, data={"authorised": False}, snapshot=True)]
+        return [Lock(), Emit.of(ev.DoorIntrusion(authorised=False), wall, snapshot=True)]
 
     def _closed(self, now: float, wall: datetime) -> list[Effect]:
         op = self._opening
         self._opening = None
         if op is None:
-            return [Emit("door.closed", wall, data={"authorised": False, "open_s": None})]
+            return [Emit.of(ev.DoorClosed(authorised=False, open_s=None), wall)]
         g = op.grant
-        data = {
-            "authorised": self._authorised(op),
-            "open_s": round(now - op.since, 3),
-            "opened_at": op.at.isoformat(),
-        }
-        return [Emit("door.closed", wall, g.badge if g else None, g.person if g else None, data)]
+        closed = ev.DoorClosed(authorised=self._authorised(op), open_s=round(now - op.since, 3), opened_at=op.at)
+        return [Emit.of(closed, wall, g.badge if g else None, g.person if g else None)]
 
     def _authorised(self, op: _Opening) -> bool | None:
         # None: a door without a reader cannot tell who opened it.

@@ -9,10 +9,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from kagiban.events import EventData
+
 
 @dataclass(frozen=True)
 class Emit:
-    """Record an audit event (committed to the outbox before anything is sent)."""
+    """Record an audit event (committed to the outbox before anything is sent).
+
+    Station logics make one with :meth:`of` from the kind's typed model (kagiban.events);
+    ``data`` is what that model writes, the object that travels in ``Event.data``.
+    """
 
     kind: str
     at: datetime
@@ -20,6 +26,12 @@ class Emit:
     person: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     snapshot: bool = False
+
+    @classmethod
+    def of(cls, event: EventData, at: datetime, badge: str | None = None, person: str | None = None,
+           *, snapshot: bool = False) -> "Emit":
+        """The Emit of a typed event: its kind, and its data as ``event.data()`` writes them."""
+        return cls(event.kind, at, badge, person, event.data(), snapshot)
 
 
 @dataclass(frozen=True)

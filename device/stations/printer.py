@@ -28,6 +28,7 @@ from device.printing.jobs import FINISHED_STATES, ExpireResult, QueueResult, Rel
 from device.stations.base import StationBase
 from device.stations.effects import CheckQueue, Effect, Emit, ExpireJobs, Feedback, ReleaseJobs, Work
 from device.stations.repeat import RepeatWindow
+from kagiban import events as ev
 from kagiban.protocol import PolicyEntry
 
 _LOG = logging.getLogger(__name__)
@@ -40,8 +41,8 @@ MAX_JOBS_LISTED = 50
 TITLE_MAX = 120
 
 
-def _jobs(jobs, limit: int = MAX_JOBS_LISTED) -> list[dict]:
-    return [{**j.summary(), "title": j.title[:TITLE_MAX]} for j in list(jobs)[:limit]]
+def _jobs(jobs, limit: int = MAX_JOBS_LISTED) -> list[ev.PrintJob]:
+    return [ev.PrintJob(**{**j.summary(), "title": j.title[:TITLE_MAX]}) for j in list(jobs)[:limit]]
 
 
 class PrinterLogic(StationBase):
@@ -93,15 +94,15 @@ class PrinterLogic(StationBase):
     def _answer(self, badge: str, entry: PolicyEntry, now: float, wall: datetime) -> list[Effect]:
         if entry.decision == "deny":
             return [Feedback("denied"),
-                    Emit("badge.denied", wall, badge, entry.person,
-                         {"reason": entry.reason, "decision": entry.decision}, snapshot=True)]
+                    Emit.of(ev.BadgeDenied(reason=entry.reason, decision=entry.decision), wall, badge, entry.person, snapshot=True)]
         user = entry.print_user or entry.person
         flagged = entry.decision == "allow_flag"
-        granted = Emit("badge.granted", wall, badge, entry.person,
-                       {"reason": entry.reason, "flagged": flagged, "print_user": user, "decision": entry.decision})
+        granted = Emit.of(ev.BadgeGranted(reason=entry.reason, flagged=flagged, print_user=user,
+                                            decision=entry.decision),
+                          wall, badge, entry.person)
         if not user:
             return [Feedback("denied"), granted,
-                    Emit("print.release_failed", wall, badge, entry.person, {"reason": "no_print_user"})]
+                    Emit.of(ev.PrintReleaseFailed(reason="no_print_user"), wall, badge, entry.person)]
         if user in self._releasing:
             # A second tap while the first is being released: the first one answers.
             return [granted]
@@ -150,13 +151,12 @@ class PrinterLogic(StationBase):
         since = self._occupied_since
         if since is not None and not self._tray_alerted and self.tray_occupied and now - since >= self.tray_alert_s:
             self._tray_alerted = True
-            effects.append(Emit("tray.uncollected", wall, data={
-                "minutes": round((now - since) / 60.0, 1), "since": self._occupied_wall.isoformat(),
-                "limit_s": self.tray_alert_s}, snapshot=True))
+            effects.append(Emit.of(ev.TrayUncollected(
+                minutes=round((now - since) / 60.0, 1), since=self._occupied_wall,
+                limit_s=self.tray_alert_s), wall, snapshot=True))
         if self._empty_since is not None and now - self._empty_since >= self.tray_clear_s:
             lay = round(self._empty_since - since, 1) if since is not None else None
-            effects.append(Emit("tray.collected", wall, data={
-                "lay_s": lay, "after_alert": self._tray_alerted}))
+            effects.append(Emit.of(ev.TrayCollected(lay_s=lay, after_alert=self._tray_alerted), wall))
             self._empty_since = self._occupied_since = self._occupied_wall = None
             self._tray_alerted = False
         return effects
@@ -179,33 +179,33 @@ class PrinterLogic(StationBase):
         was = self.cups_up
         self.cups_up = up
         if up and was is False:
-            return [Emit("cups.up", wall, data={})]
+            return [Emit.of(ev.CupsUp(), wall)]
         if not up and was is not False:
-            return [Emit("cups.down", wall, data={"reason": error or "cups_down"})]
+            return [Emit.of(ev.CupsDown(reason=error or "cups_down"), wall)]
         return []
 
     def _released(self, work: ReleaseJobs, result: ReleaseResult, now: float, wall: datetime) -> list[Effect]:
         self._releasing.discard(work.user)
-        base = {"user": work.user}
         if result.error:
             effects: list[Effect] = [Feedback("denied")]
             if result.error == "cups_down":
                 effects += self._cups(False, wall, result.error)
-            effects.append(Emit("print.release_failed", wall, work.badge, work.person,
-                                {**base, "reason": result.error}))
+            failed = ev.PrintReleaseFailed(user=work.user, reason=result.error)
+            effects.append(Emit.of(failed, wall, work.badge, work.person))
             return effects
         effects = self._cups(True, wall)
         if not result.released:
-            return effects + [Feedback("denied"), Emit("print.release_failed", wall, work.badge, work.person, {
-                **base, "reason": "no_jobs", "still_held": len(result.failed)})]
+            failed = ev.PrintReleaseFailed(user=work.user, reason="no_jobs", still_held=len(result.failed))
+            return effects + [Feedback("denied"), Emit.of(failed, wall, work.badge, work.person)]
         for job in result.released:
             self._watch[job.id] = now
         if self._watch:
             self._next_check = min(self._next_check, now + self.watch_s)
-        data = {**base, "jobs": _jobs(result.released), "count": len(result.released)}
-        if result.failed:
-            data["not_released"] = _jobs(result.failed)
-        return effects + [Feedback("granted"), Emit("print.released", wall, work.badge, work.person, data)]
+        released = dict(user=work.user, jobs=_jobs(result.released), count=len(result.released))
+        if result.failed:  # listed only when some stayed held
+            released["not_released"] = _jobs(result.failed)
+        return effects + [Feedback("granted"),
+                          Emit.of(ev.PrintReleased(**released), wall, work.badge, work.person)]
 
     def _checked(self, result: QueueResult, now: float, wall: datetime) -> list[Effect]:
         self._checking = False
@@ -219,15 +219,15 @@ class PrinterLogic(StationBase):
         for state in result.watched:
             if state.finished and state.id in self._watch:
                 del self._watch[state.id]
-                printed.append({"id": state.id, "state": FINISHED_STATES[state.state], "pages": state.pages})
+                printed.append(ev.PrintedJob(id=state.id, state=FINISHED_STATES[state.state], pages=state.pages))
         if printed:
-            effects.append(Emit("print.printed", wall, data={"jobs": printed, "count": len(printed)}))
+            effects.append(Emit.of(ev.PrintPrinted(jobs=printed, count=len(printed)), wall))
         server_now = result.server_time or wall.timestamp()
         held = result.held
         if now >= self._next_report:
             self._next_report = now + self.check_s
             oldest = round(server_now - min(j.created for j in held), 1) if held else None
-            effects.append(Emit("print.queue", wall, data={"held": len(held), "oldest_s": oldest}))
+            effects.append(Emit.of(ev.PrintQueue(held=len(held), oldest_s=oldest), wall))
         due = tuple(j for j in held if server_now - j.created >= self.hold_max_s and j.id not in self._expiring)
         if due:
             self._expiring.update(j.id for j in due)
@@ -242,7 +242,6 @@ class PrinterLogic(StationBase):
             return self._cups(False, wall, result.error) if result.error == "cups_down" else []
         if not result.cancelled:
             return []
-        jobs = [{**j.summary(), "title": j.title[:TITLE_MAX], "user": j.user} for j in result.cancelled]
-        return [Emit("print.expired", wall, data={
-            "jobs": jobs[:MAX_JOBS_LISTED], "count": len(jobs), "limit_s": self.hold_max_s})]
+        jobs = [ev.PrintJob(**{**j.summary(), "title": j.title[:TITLE_MAX], "user": j.user}) for j in result.cancelled]
+        return [Emit.of(ev.PrintExpired(jobs=jobs[:MAX_JOBS_LISTED], count=len(jobs), limit_s=self.hold_max_s), wall)]
 

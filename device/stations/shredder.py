@@ -36,6 +36,7 @@ from datetime import datetime
 from device.stations.base import StationBase
 from device.stations.effects import Effect, Emit, Feedback, PowerOff, PowerOn
 from device.stations.repeat import RepeatWindow
+from kagiban import events as ev
 from kagiban.protocol import PolicyEntry
 
 _LOG = logging.getLogger(__name__)
@@ -104,8 +105,7 @@ class ShredderLogic(StationBase):
         if entry.decision == "deny":
             effects: list[Effect] = [
                 Feedback("denied"),
-                Emit("badge.denied", wall, badge, entry.person,
-                     {"reason": entry.reason, "decision": entry.decision}, snapshot=True),
+                Emit.of(ev.BadgeDenied(reason=entry.reason, decision=entry.decision), wall, badge, entry.person, snapshot=True),
             ]
             first = self._waiting
             if first is not None and self._session is None:
@@ -115,8 +115,8 @@ class ShredderLogic(StationBase):
             return effects
         flagged = entry.decision == "allow_flag"
         tap = _Tap(badge, entry.person, flagged, entry.reason, wall, now)
-        granted = Emit("badge.granted", wall, badge, entry.person,
-                       {"reason": entry.reason, "flagged": flagged, "decision": entry.decision})
+        granted = Emit.of(ev.BadgeGranted(reason=entry.reason, flagged=flagged, decision=entry.decision),
+                          wall, badge, entry.person)
         if self._session is not None:
             return [Feedback("granted"), granted, *self._end("tap", now, wall, by=tap)]
         first = self._waiting
@@ -125,7 +125,7 @@ class ShredderLogic(StationBase):
             return [
                 Feedback("granted"),
                 granted,
-                Emit("shred.waiting", wall, badge, entry.person, {"window_s": self.pair_window_s}),
+                Emit.of(ev.ShredWaiting(window_s=self.pair_window_s), wall, badge, entry.person),
             ]
         self._waiting = None
         if badge == first.badge:
@@ -138,42 +138,41 @@ class ShredderLogic(StationBase):
 
     def _refused(self, reason: str, wall: datetime, first: _Tap, badge: str | None,
                  person: str | None) -> Emit:
-        data = {"reason": reason, "first_badge": first.badge, "first_person": first.person,
-                "window_s": self.pair_window_s}
+        refused = ev.ShredRefused(reason=reason, first_badge=first.badge, first_person=first.person,
+                                  window_s=self.pair_window_s)
         # The event names the tap that was refused; for an expired window, the one who waited.
-        return Emit("shred.refused", wall, badge or first.badge, person if badge else first.person, data)
+        return Emit.of(refused, wall, badge or first.badge, person if badge else first.person)
 
     def _start(self, first: _Tap, second: _Tap, now: float, wall: datetime) -> list[Effect]:
         self._session = _Session(first, second, wall, now, now + self.shred_max_s)
-        data = {
-            "people": [first.person, second.person],
-            "badges": [first.badge, second.badge],
-            "flagged": [first.flagged, second.flagged],
-            "max_s": self.shred_max_s,
-            "paired_s": round(now - first.since, 3),
-        }
+        started = ev.ShredStarted(
+            people=[first.person, second.person],
+            badges=[first.badge, second.badge],
+            flagged=[first.flagged, second.flagged],
+            max_s=self.shred_max_s,
+            paired_s=round(now - first.since, 3),
+        )
         # Power first: the two people are standing at the shredder waiting for it.
         return [PowerOn(), Feedback("granted"),
-                Emit("shred.started", wall, second.badge, second.person, data, snapshot=True)]
+                Emit.of(started, wall, second.badge, second.person, snapshot=True)]
 
     def _end(self, why: str, now: float, wall: datetime, by: _Tap | None = None) -> list[Effect]:
         s = self._session
         if s is None:
             return []
         self._session = None
-        data = {
-            "people": [s.first.person, s.second.person],
-            "badges": [s.first.badge, s.second.badge],
-            "started_at": s.at.isoformat(),
-            "ended_at": wall.isoformat(),
-            "duration_s": round(now - s.since, 3),
-            "ended_by": why,
-            "max_s": self.shred_max_s,
-        }
-        if by is not None:
-            data["ended_by_badge"] = by.badge
-            data["ended_by_person"] = by.person
-        return [PowerOff(), Emit("shred.ended", wall, s.second.badge, s.second.person, data)]
+        fields = dict(
+            people=[s.first.person, s.second.person],
+            badges=[s.first.badge, s.second.badge],
+            started_at=s.at,
+            ended_at=wall,
+            duration_s=round(now - s.since, 3),
+            ended_by=why,
+            max_s=self.shred_max_s,
+        )
+        if by is not None:  # named only when a tap ended it
+            fields.update(ended_by_badge=by.badge, ended_by_person=by.person)
+        return [PowerOff(), Emit.of(ev.ShredEnded(**fields), wall, s.second.badge, s.second.person)]
 
     # --- extra inputs ---
 
@@ -192,10 +191,10 @@ class ShredderLogic(StationBase):
                 return []
             self.bin_open = active
             if not active:
-                return [Emit("bin.closed", wall, data={})]
+                return [Emit.of(ev.BinClosed(), wall)]
             # No cutting while a hand may be in the bin: the session ends first.
             effects = self._end("bin_opened", now, wall)
-            return effects + [Emit("bin.opened", wall, data={"during_session": bool(effects)})]
+            return effects + [Emit.of(ev.BinOpened(during_session=bool(effects)), wall)]
         _LOG.debug("input %s is not used by a shredder", name)
         return []
 

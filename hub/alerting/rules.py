@@ -70,6 +70,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,7 +89,7 @@ from hub.store.schema import alerts, events, policies, station_log, stations
 from hub.stations.shredding_flags import session_flags
 from hub.store.timestamps import now_utc, utc_text
 from hub.stations.directory import display_name, site_name
-from kagiban.protocol import STORAGE_CORRUPT, StorageCorrupt
+from kagiban import events as ev
 
 _LOG = logging.getLogger(__name__)
 
@@ -96,15 +97,8 @@ TICK_S = 1.0
 # At start, events this recent go through the event rules again: an alert the previous run
 # had not raised before it stopped is raised now.
 RESCAN_S = 24 * 3600
-_EVENT_KINDS = ("door.forced", "door.held_open", "badge.denied", "badge.granted", "policy.rejected")
-# Restricted doors and shredders.
-_EVENT_KINDS += ("door.intrusion", "door.opened", "shred.started")
-# Printers.
-_EVENT_KINDS += ("tray.uncollected", "print.expired", "cups.down", "cups.up")
-# A station that could not write its records, told once it can again (QoS 1, from its outbox).
-_EVENT_KINDS += ("storage.failed",)
-# A station that had to replace a damaged outbox or policy cache at start.
-_EVENT_KINDS += (STORAGE_CORRUPT,)
+# The kinds that may be a "use" after hours (after_hours; see Rules._after_hours_use).
+AFTER_HOURS_KINDS = (ev.BadgeGranted.KIND, ev.DoorForced.KIND, ev.DoorIntrusion.KIND, ev.DoorOpened.KIND)
 # A station gets a new policy within a second or two of its publication (retained, QoS 1);
 # a minute behind means it is not taking policies (wrong key, full disk, a broken link): a
 # revoked badge may still open it. The status page marks such a station with the same grace.
@@ -123,6 +117,21 @@ PERIPHERAL_RULES: dict[str, tuple[str, str, str]] = {
     "camera": ("camera_failed", "camera_ok", "warning"),
 }
 _STOP = object()
+
+
+# An alert a rule finds: (rule, severity, params).
+Found = tuple[str, str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """One stored event as the event rules see it: its row, its time, its station and the
+    params every alert about it starts from."""
+
+    row: dict[str, Any]
+    at: datetime
+    station: str
+    params: dict[str, Any]
 
 
 class RulesError(Exception):
@@ -467,56 +476,23 @@ class Rules:
 
     def _event_rules(self, row: dict[str, Any], skip: set[tuple[str, str]] | None = None) -> None:
         kind = row["kind"]
-        if kind not in _EVENT_KINDS:
+        rule = EVENT_RULES.get(kind)
+        if rule is None and kind not in AFTER_HOURS_KINDS:
             return
-        data = json.loads(row["data"]) if isinstance(row["data"], str) else dict(row["data"])
+        raw = json.loads(row["data"]) if isinstance(row["data"], str) else dict(row["data"])
+        event = ev.read(kind, raw)  # never fails: values that do not fit are left out
         at = datetime.fromisoformat(row["at"])
         site, station_id = row["site"], row["station"]
         params = self._base_params(site, station_id, at)
         params.update({
             "kind": kind, "person": row.get("person"), "badge": row.get("badge"), "seq": row["seq"],
-            "policy_version": data.get("policy_version"), "decided_offline": bool(data.get("offline")),
+            "policy_version": event.policy_version, "decided_offline": bool(event.offline),
         })
-        found: list[tuple[str, str, dict[str, Any]]] = []
-        if kind == "door.forced":
-            found.append(("forced", "critical", params))
-        elif kind == "door.intrusion":
-            found.append(("intrusion", "critical", params))
-        elif kind == "shred.started":
-            found.extend(self._shred_rules(params, data, at))
-        elif kind == "door.held_open":
-            found.append(("held_open", "warning", {
-                **params, "open_s": _whole(data.get("open_s")), "limit_s": _whole(data.get("limit_s")),
-                "authorised": data.get("authorised")}))
-        elif kind == "badge.denied":
-            found.append(("denied", "warning", {**params, "reason": data.get("reason") or ""}))
-        elif kind == "badge.granted" and data.get("flagged") and self._station_kind(station_id) != "shredder":
-            found.append(("flagged_use", "warning", {**params, "reason": data.get("reason") or ""}))
-        elif kind == "tray.uncollected":
-            found.append(("tray_uncollected", "warning", {**params, "minutes": data.get("minutes")}))
-        elif kind == "print.expired":
-            found.append(("print_expired", "info", {
-                **params, "count": data.get("count"), "limit_min": round((data.get("limit_s") or 0) / 60),
-                "users": sorted({j.get("user") for j in data.get("jobs") or [] if j.get("user")})}))
-        elif kind == "storage.failed" and not self._alerted_since(station_id, "storage_failed", data.get("since")):
-            # Unless a heartbeat already raised it during this outage (the live alarm).
-            found.append(("storage_failed", "critical", {
-                **params, "unrecorded": data.get("kept"), "error": data.get("error") or ""}))
-        elif kind == STORAGE_CORRUPT:
-            found.append(self._storage_corrupt(row, params, data))
-        elif kind == "cups.down":
-            found.append(("cups_down", "warning", params))
-        elif kind == "cups.up":
-            found.append(("cups_up", "info", params))
-        elif kind == "policy.rejected":
-            reason = data.get("reason") or ""
-            critical = reason in _FORGED_REASONS or reason in _BOUND_REASONS
-            found.append(("policy_rejected", "critical" if critical else "warning", {
-                **params, "reason": reason, "offered_version": data.get("offered_version"),
-                "held_version": data.get("held_version")}))
+        seen = _Seen(row=row, at=at, station=station_id, params=params)
+        found = rule(self, seen, event) if rule is not None else []
         # A time ahead of its receipt (ingest's time_flag "future") says nothing about business
         # hours; one long before it may be an outbox replayed after an outage, judged as usual.
-        if kind in ("badge.granted", "door.forced", "door.intrusion", "door.opened") and row.get("time_flag") != "future":
+        if kind in AFTER_HOURS_KINDS and row.get("time_flag") != "future":
             hours = self.cfg.hours(station_id, site)
             holidays = self.cfg.site(site).holidays
             if (not is_business_time(at, hours, holidays, self.cfg.site_zone(site))
@@ -525,25 +501,20 @@ class Rules:
                 found.append(("after_hours", "warning", {
                     **params, "hours": f"{hours.start:%H:%M}-{hours.end:%H:%M}",
                     "days": list(hours.days), "holiday": local_day in holidays}))
-        for rule, severity, p in found:
-            if skip is not None and (row["event_id"], rule) in skip:
+        for rule_name, severity, p in found:
+            if skip is not None and (row["event_id"], rule_name) in skip:
                 continue
             try:
-                self._raise(rule, severity, p, event_id=row["event_id"])
+                self._raise(rule_name, severity, p, event_id=row["event_id"])
             except Exception:
                 self.errors += 1
-                _LOG.exception("raising %s for event %s failed", rule, row["event_id"])
+                _LOG.exception("raising %s for event %s failed", rule_name, row["event_id"])
 
     def _storage_corrupt(self, row: dict[str, Any], params: dict[str, Any],
-                         data: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+                         info: ev.StorageCorrupt) -> Found:
         """storage_corrupt: what was replaced and, for an outbox, the last seq the hub stored from
         the previous incarnation (what the station may have lost comes after it)."""
-        try:
-            info = StorageCorrupt.model_validate(data)
-        except ValueError:  # a station that reports less than the model says: still an alarm
-            info = StorageCorrupt(store="policy" if data.get("store") == "policy" else "outbox",
-                                  error=str(data.get("error") or "")[:300])
-        params = {**params, "store": info.store, "error": info.error, "kept": ", ".join(info.moved_to[:1]),
+        params = {**params, "store": info.store, "error": info.error[:300], "kept": ", ".join(info.moved_to[:1]),
                   "old_highest": info.previous_highest_seq, "old_unsent": info.previous_unsent}
         if info.store == "policy":
             return ("storage_corrupt", "warning", {**params, "cause": "policy"})
@@ -579,11 +550,13 @@ class Rules:
                 events.c.station == station_id, events.c.incarnation == before)).scalar()
             return before, prev
 
-    def _alerted_since(self, station_id: str, rule: str, since: Any) -> bool:
-        """Whether ``rule`` was raised for the station at or after ``since`` (an ISO time)."""
+    def _alerted_since(self, station_id: str, rule: str, since: datetime | None) -> bool:
+        """Whether ``rule`` was raised for the station at or after ``since``."""
+        if since is None:
+            return False
         try:
-            start = utc_text(datetime.fromisoformat(since))
-        except (TypeError, ValueError):
+            start = utc_text(since)
+        except (OverflowError, ValueError):
             return False
         with self.engine.connect() as conn:
             return conn.execute(select(alerts.c.id).where(
@@ -602,17 +575,15 @@ class Rules:
         """Whether the event is the one "use" after_hours is raised for: a forced door or an
         intrusion anywhere; the opening at a restricted door (a tap that opens nothing lets
         nobody in); the tap elsewhere, except at a shredder (its session is judged instead)."""
-        if kind in ("door.forced", "door.intrusion"):
+        if kind in (ev.DoorForced.KIND, ev.DoorIntrusion.KIND):
             return True
         station_kind = self._station_kind(station_id)
-        if kind == "door.opened":
+        if kind == ev.DoorOpened.KIND:
             return station_kind == "door"
         return station_kind not in ("door", "shredder")
 
-    def _shred_rules(self, params: dict[str, Any], data: dict[str, Any],
-                     at: datetime) -> list[tuple[str, str, dict[str, Any]]]:
+    def _shred_rules(self, params: dict[str, Any], people: list[str | None], at: datetime) -> list[Found]:
         """shred_flagged for a session whose pair is off the day's roster, or after hours."""
-        people = [p if isinstance(p, str) else None for p in data.get("people") or []]
         flags = session_flags(self.engine, self.cfg, params["site"], params["station"], people, at)
         reasons = [f for f in ("not_on_roster", "after_hours") if flags[f]]
         if not reasons:
@@ -849,3 +820,93 @@ def _whole(value: Any) -> Any:
     if isinstance(value, (int, float)):
         return int(round(value))
     return value
+
+
+# --- the event rules: one function per event kind, (rules, seen event, typed data) -> alerts ---
+
+def _forced(rules: Rules, seen: _Seen, event: ev.DoorForced) -> list[Found]:
+    return [("forced", "critical", seen.params)]
+
+
+def _intrusion(rules: Rules, seen: _Seen, event: ev.DoorIntrusion) -> list[Found]:
+    return [("intrusion", "critical", seen.params)]
+
+
+def _shred_started(rules: Rules, seen: _Seen, event: ev.ShredStarted) -> list[Found]:
+    return rules._shred_rules(seen.params, event.people, seen.at)
+
+
+def _held_open(rules: Rules, seen: _Seen, event: ev.DoorHeldOpen) -> list[Found]:
+    return [("held_open", "warning", {
+        **seen.params, "open_s": _whole(event.open_s), "limit_s": _whole(event.limit_s),
+        "authorised": event.authorised})]
+
+
+def _denied(rules: Rules, seen: _Seen, event: ev.BadgeDenied) -> list[Found]:
+    return [("denied", "warning", {**seen.params, "reason": event.reason})]
+
+
+def _granted(rules: Rules, seen: _Seen, event: ev.BadgeGranted) -> list[Found]:
+    # At a shredder the session is judged instead (shred_flagged).
+    if not event.flagged or rules._station_kind(seen.station) == "shredder":
+        return []
+    return [("flagged_use", "warning", {**seen.params, "reason": event.reason})]
+
+
+def _tray_uncollected(rules: Rules, seen: _Seen, event: ev.TrayUncollected) -> list[Found]:
+    return [("tray_uncollected", "warning", {**seen.params, "minutes": event.minutes})]
+
+
+def _print_expired(rules: Rules, seen: _Seen, event: ev.PrintExpired) -> list[Found]:
+    return [("print_expired", "info", {
+        **seen.params, "count": event.count, "limit_min": round((event.limit_s or 0) / 60),
+        "users": sorted({j.user for j in event.jobs if j.user})})]
+
+
+def _storage_failed(rules: Rules, seen: _Seen, event: ev.StorageFailed) -> list[Found]:
+    # Unless a heartbeat already raised it during this outage (the live alarm).
+    if rules._alerted_since(seen.station, "storage_failed", event.since):
+        return []
+    return [("storage_failed", "critical", {**seen.params, "unrecorded": event.kept, "error": event.error})]
+
+
+def _storage_corrupt(rules: Rules, seen: _Seen, event: ev.StorageCorrupt) -> list[Found]:
+    return [rules._storage_corrupt(seen.row, seen.params, event)]
+
+
+def _cups_down(rules: Rules, seen: _Seen, event: ev.CupsDown) -> list[Found]:
+    return [("cups_down", "warning", seen.params)]
+
+
+def _cups_up(rules: Rules, seen: _Seen, event: ev.CupsUp) -> list[Found]:
+    return [("cups_up", "info", seen.params)]
+
+
+def _policy_rejected(rules: Rules, seen: _Seen, event: ev.PolicyRejected) -> list[Found]:
+    critical = event.reason in _FORGED_REASONS or event.reason in _BOUND_REASONS
+    return [("policy_rejected", "critical" if critical else "warning", {
+        **seen.params, "reason": event.reason, "offered_version": event.offered_version,
+        "held_version": event.held_version})]
+
+
+EventRule = Callable[[Rules, _Seen, Any], list[Found]]
+# Event kind -> its rule. after_hours is judged besides, for AFTER_HOURS_KINDS.
+EVENT_RULES: dict[str, EventRule] = {
+    ev.DoorForced.KIND: _forced,
+    ev.DoorIntrusion.KIND: _intrusion,
+    ev.ShredStarted.KIND: _shred_started,
+    ev.DoorHeldOpen.KIND: _held_open,
+    ev.BadgeDenied.KIND: _denied,
+    ev.BadgeGranted.KIND: _granted,
+    ev.TrayUncollected.KIND: _tray_uncollected,
+    ev.PrintExpired.KIND: _print_expired,
+    # A station that could not write its records, told once it can again (QoS 1, from its outbox).
+    ev.StorageFailed.KIND: _storage_failed,
+    # A station that had to replace a damaged outbox or policy cache at start.
+    ev.StorageCorrupt.KIND: _storage_corrupt,
+    ev.CupsDown.KIND: _cups_down,
+    ev.CupsUp.KIND: _cups_up,
+    ev.PolicyRejected.KIND: _policy_rejected,
+}
+# Every kind an event rule looks at (the restart's rescan reads these).
+_EVENT_KINDS = tuple(EVENT_RULES) + tuple(k for k in AFTER_HOURS_KINDS if k not in EVENT_RULES)

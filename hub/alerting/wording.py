@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kagiban import events as ev
+
 # (Japanese, English) names, for titles and the page.
 RULE_NAMES: dict[str, tuple[str, str]] = {
     "forced": ("扉のこじ開け", "Door forced"),
@@ -47,12 +49,13 @@ SEVERITY_NAMES: dict[str, tuple[str, str]] = {
     "warning": ("警告", "Warning"),
     "critical": ("重大", "Critical"),
 }
-_KIND_NAMES: dict[str, tuple[str, str]] = {
-    "badge.granted": ("バッジによる解錠", "badge unlock"),
-    "door.forced": ("扉のこじ開け", "forced door"),
-    "door.intrusion": ("無許可の立ち入り", "intrusion"),
-    "door.opened": ("扉の開放", "door opening"),
-    "key.used": ("鍵の使用", "key use"),
+# What an event is called inside a sentence ({what}), by kind (kagiban.events, the one list of kinds).
+KIND_NAMES: dict[str, tuple[str, str]] = {
+    ev.BadgeGranted.KIND: ("バッジによる解錠", "badge unlock"),
+    ev.DoorForced.KIND: ("扉のこじ開け", "forced door"),
+    ev.DoorIntrusion.KIND: ("無許可の立ち入り", "intrusion"),
+    ev.DoorOpened.KIND: ("扉の開放", "door opening"),
+    ev.KeyUsed.KIND: ("鍵の使用", "key use"),
 }
 _REASONS: dict[str, tuple[str, str]] = {
     "unknown": ("未登録のバッジ", "unknown badge"),
@@ -248,7 +251,7 @@ def alert_text(rule: str, params: dict[str, Any], lang: str = "en") -> str:
     args["station_name"] = params.get("station_name") or params.get("station") or "?"
     args["who"] = params.get("person") or params.get("badge") or ("不明" if i == 0 else "unknown")
     kind = params.get("kind") or ""
-    args["what"] = _KIND_NAMES.get(kind, (kind, kind))[i]
+    args["what"] = KIND_NAMES.get(kind, (kind, kind))[i]
     reason = params.get("reason") or ""
     args["reason"] = _REASONS.get(reason, (reason, reason))[i]
     for key in ("held_version", "offered_version"):

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
 
@@ -35,6 +35,7 @@ from hub.store.schema import events, policies, stations
 from hub.ledgers.spreadsheet import csv_line, write_cell
 from hub.store.timestamps import utc_text
 from hub.stations.directory import display_name, stations_of_kind
+from kagiban import events as ev_kinds
 
 _LOG = logging.getLogger(__name__)
 
@@ -43,8 +44,9 @@ ENTRY_KINDS = ("use", "not_opened", "forced")
 # that make or mark its rows, read for every cabinet asked for, and those that only explain a
 # row (the tap behind an expired unlock, the closing of a forced door), read for the cabinets
 # that have such a row.
-_KINDS_ROWS = ("key.used", "unlock.expired", "unlock.ended", "door.forced", "door.held_open")
-_KINDS_EXPLAIN = ("badge.granted", "door.closed")
+_KINDS_ROWS = (ev_kinds.KeyUsed.KIND, ev_kinds.UnlockExpired.KIND, ev_kinds.UnlockEnded.KIND,
+               ev_kinds.DoorForced.KIND, ev_kinds.DoorHeldOpen.KIND)
+_KINDS_EXPLAIN = (ev_kinds.BadgeGranted.KIND, ev_kinds.DoorClosed.KIND)
 _KINDS = _KINDS_ROWS + _KINDS_EXPLAIN
 # How far past the day's end to look for the end of a use that started that day.
 SPAN_AFTER = timedelta(days=1)
@@ -111,11 +113,12 @@ def row_json(row: Any) -> dict[str, Any]:
 
 
 def local_time(value: Any, zone: tzinfo) -> datetime | None:
-    """A stored ISO 8601 time in ``zone``; None if it is missing, malformed or has no offset."""
+    """A stored ISO 8601 time (or a typed event's datetime) in ``zone``; None if it is missing,
+    malformed or has no offset."""
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     except (TypeError, ValueError):
         return None
     if parsed.tzinfo is None:
@@ -260,21 +263,25 @@ def _events_query(kinds: Sequence[str], wanted: Sequence[str], lo: str, hi: str)
 _ROW_NO, _SITE, _STATION, _SEQ, _EVENT_ID, _KIND, _AT, _BADGE, _PERSON, _DATA = range(len(_EVENT_COLUMNS))
 
 
-def _data(ev: tuple) -> dict[str, Any]:
-    """An event's ``data`` parsed (``{}`` if it is not JSON)."""
+Typed = TypeVar("Typed", bound=ev_kinds.EventData)
+
+
+def _typed(ev: tuple, model: type[Typed]) -> Typed:
+    """An event's ``data`` read as ``model`` (kagiban.events; empty if it is not JSON)."""
     try:
-        return json.loads(ev[_DATA])
+        data = json.loads(ev[_DATA])
     except ValueError:
-        return {}
+        data = {}
+    return ev_kinds.read_as(model, data)
 
 
 def _station_rows(
     rows: list[tuple], station: str, label: str, site: str, day: date, zone: tzinfo, names: Mapping[str, str],
 ) -> list[LedgerRow]:
     """One cabinet's rows of ``day`` from its events in seq order."""
-    closes = [r for r in rows if r[_KIND] == "door.closed"]
-    grants = [r for r in rows if r[_KIND] == "badge.granted"]
-    helds = [local_time(r[_AT], zone) for r in rows if r[_KIND] == "door.held_open"]
+    closes = [r for r in rows if r[_KIND] == ev_kinds.DoorClosed.KIND]
+    grants = [r for r in rows if r[_KIND] == ev_kinds.BadgeGranted.KIND]
+    helds = [local_time(r[_AT], zone) for r in rows if r[_KIND] == ev_kinds.DoorHeldOpen.KIND]
     out: list[LedgerRow] = []
 
     def add(ev: tuple, entry: str, unlocked, opened, closed, duration, flagged) -> None:
@@ -285,8 +292,8 @@ def _station_rows(
             station=station, station_name=label, site=ev[_SITE] or site, day=day, entry=entry,
             person=person, name=names.get(person) if person else None, badge=ev[_BADGE],
             unlocked_at=unlocked, opened_at=opened, closed_at=closed,
-            duration_s=float(duration) if isinstance(duration, (int, float)) else None,
-            flagged=bool(flagged), held_open=held, last=False,
+            duration_s=float(duration) if duration is not None else None,
+            flagged=flagged, held_open=held, last=False,
             event_id=ev[_EVENT_ID], row_no=ev[_ROW_NO],
         ))
 
@@ -296,39 +303,39 @@ def _station_rows(
 
     for ev in rows:
         kind = ev[_KIND]
-        if kind == "key.used":
-            data = _data(ev)
-            unlocked, opened = local_time(data.get("unlocked_at"), zone), local_time(data.get("opened_at"), zone)
+        if kind == ev_kinds.KeyUsed.KIND:
+            used = _typed(ev, ev_kinds.KeyUsed)
+            unlocked, opened = local_time(used.unlocked_at, zone), local_time(used.opened_at, zone)
             if on_day(unlocked or opened):
-                add(ev, "use", unlocked, opened, local_time(data.get("closed_at"), zone) or local_time(ev[_AT], zone),
-                    data.get("duration_s"), data.get("flagged"))
-        elif kind == "unlock.ended":
+                add(ev, "use", unlocked, opened, local_time(used.closed_at, zone) or local_time(ev[_AT], zone),
+                    used.duration_s, used.flagged)
+        elif kind == ev_kinds.UnlockEnded.KIND:
             # Taken over by another person's tap: this person unlocked and did not open.
-            data = _data(ev)
-            unlocked = local_time(data.get("unlocked_at"), zone) or local_time(ev[_AT], zone)
+            ended = _typed(ev, ev_kinds.UnlockEnded)
+            unlocked = local_time(ended.unlocked_at, zone) or local_time(ev[_AT], zone)
             if on_day(unlocked):
-                add(ev, "not_opened", unlocked, None, None, None, data.get("flagged"))
-        elif kind == "unlock.expired":
+                add(ev, "not_opened", unlocked, None, None, None, ended.flagged)
+        elif kind == ev_kinds.UnlockExpired.KIND:
             # The tap behind it: the latest grant of the same badge before the expiry.
             tap = next((g for g in reversed(grants) if g[_SEQ] < ev[_SEQ] and g[_BADGE] == ev[_BADGE]), None)
             expired = local_time(ev[_AT], zone)
-            said = local_time(_data(ev).get("unlocked_at"), zone)  # stations since unlock.ended say it
+            lapsed = _typed(ev, ev_kinds.UnlockExpired)
+            said = local_time(lapsed.unlocked_at, zone)  # stations since unlock.ended say it
             if said is not None:
                 unlocked = said
             elif tap is not None:
                 unlocked = local_time(tap[_AT], zone)
             else:
-                unlock_s = _data(ev).get("unlock_s")
-                unlocked = expired - timedelta(seconds=unlock_s) if expired and isinstance(
-                    unlock_s, (int, float)) else expired
+                unlock_s = lapsed.unlock_s
+                unlocked = expired - timedelta(seconds=unlock_s) if expired and unlock_s is not None else expired
             if on_day(unlocked):
-                add(ev, "not_opened", unlocked, None, None, None, _data(tap).get("flagged") if tap is not None else False)
-        elif kind == "door.forced":
+                add(ev, "not_opened", unlocked, None, None, None, _typed(tap, ev_kinds.BadgeGranted).flagged if tap is not None else False)
+        elif kind == ev_kinds.DoorForced.KIND:
             opened = local_time(ev[_AT], zone)
             if on_day(opened):
                 close = next((c for c in closes if c[_SEQ] > ev[_SEQ]), None)
                 add(ev, "forced", None, opened, local_time(close[_AT], zone) if close else None,
-                    _data(close).get("open_s") if close else None, False)
+                    _typed(close, ev_kinds.DoorClosed).open_s if close else None, False)
     out.sort(key=lambda r: (r.unlocked_at or r.opened_at, r.row_no))
     uses = [r for r in out if r.entry == "use"]
     if uses:

@@ -26,11 +26,13 @@ from sqlalchemy import Engine
 from hub.config import HubConfig
 from hub.ledgers.keys import Labels, local_time, row_json, staff_names, station_events, table_csv, table_xlsx
 from hub.stations.directory import stations_of_kind
+from kagiban import events as ev_kinds
 
 _LOG = logging.getLogger(__name__)
 
 ENTRY_KINDS = ("released", "expired", "failed")
-_KINDS = ("print.released", "print.expired", "print.release_failed", "print.printed")
+_KINDS = (ev_kinds.PrintReleased.KIND, ev_kinds.PrintExpired.KIND, ev_kinds.PrintReleaseFailed.KIND,
+          ev_kinds.PrintPrinted.KIND)
 # How long after the day's end a released job's print.printed may arrive and still count.
 SPAN_AFTER = timedelta(hours=6)
 
@@ -61,8 +63,6 @@ class PrintRow:
         return row_json(self)
 
 
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def release_log(
@@ -85,46 +85,43 @@ def release_log(
 
 def _station_rows(rows: list[dict[str, Any]], station: str, label: str, site: str, day: date,
                   zone: tzinfo, names: Mapping[str, str]) -> list[PrintRow]:
-    printed: dict[int, dict[str, Any]] = {}
+    printed: dict[int, ev_kinds.PrintedJob] = {}
     # A job reported printed more than once: the report stored last counts.
     for ev in sorted(rows, key=lambda r: r["row_no"]):
-        if ev["kind"] == "print.printed":
-            for job in ev["data"].get("jobs") or []:
-                if isinstance(job, dict) and _int(job.get("id")) is not None:
-                    printed[job["id"]] = job
+        if ev["kind"] == ev_kinds.PrintPrinted.KIND:
+            for done in ev_kinds.read_as(ev_kinds.PrintPrinted, ev["data"]).jobs:
+                if done.id is not None:
+                    printed[done.id] = done
     out: list[PrintRow] = []
     for ev in rows:
         at = local_time(ev["at"], zone)
-        if at is None or at.date() != day or ev["kind"] == "print.printed":
+        if at is None or at.date() != day or ev["kind"] == ev_kinds.PrintPrinted.KIND:
             continue
-        data = ev["data"]
+        event = ev_kinds.read(ev["kind"], ev["data"])
         person = ev["person"]
 
-        def row(entry: str, job: dict[str, Any] | None, who: str | None, user: str | None) -> PrintRow:
-            job = job or {}
-            job_id = _int(job.get("id"))
-            done = printed.get(job_id) if job_id is not None and entry == "released" else None
-            pages = _int(done.get("pages")) if done else None
+        def row(entry: str, job: ev_kinds.PrintJob | None, who: str | None, user: str | None,
+                reason: str = "") -> PrintRow:
+            job = job or ev_kinds.PrintJob()
+            done = printed.get(job.id) if job.id is not None and entry == "released" else None
+            pages = done.pages if done else None
             return PrintRow(
                 station=station, station_name=label, site=ev["site"] or site, day=day, entry=entry, at=at,
-                person=who, name=names.get(who) if who else None, user=user, job_id=job_id,
-                title=str(job.get("title") or ""), pages=pages if pages is not None else _int(job.get("pages")),
-                state=done.get("state") if done else None, reason=str(data.get("reason") or ""),
+                person=who, name=names.get(who) if who else None, user=user, job_id=job.id,
+                title=job.title, pages=pages if pages is not None else job.pages,
+                state=done.state if done else None, reason=reason,
                 event_id=ev["event_id"], row_no=ev["row_no"],
             )
 
-        if ev["kind"] == "print.released":
-            for job in data.get("jobs") or []:
-                if isinstance(job, dict):
-                    out.append(row("released", job, person, data.get("user")))
-        elif ev["kind"] == "print.expired":
-            for job in data.get("jobs") or []:
-                if isinstance(job, dict):
-                    # The owner is known by print user name; by default that is the staff number.
-                    user = job.get("user")
-                    out.append(row("expired", job, user if user in names else None, user))
-        elif ev["kind"] == "print.release_failed":
-            out.append(row("failed", None, person, data.get("user")))
+        if isinstance(event, ev_kinds.PrintReleased):
+            for job in event.jobs:
+                out.append(row("released", job, person, event.user))
+        elif isinstance(event, ev_kinds.PrintExpired):
+            for job in event.jobs:
+                # The owner is known by print user name; by default that is the staff number.
+                out.append(row("expired", job, job.user if job.user in names else None, job.user))
+        elif isinstance(event, ev_kinds.PrintReleaseFailed):
+            out.append(row("failed", None, person, event.user, event.reason))
     out.sort(key=lambda r: (r.at, r.row_no, r.job_id or 0))
     return out
 

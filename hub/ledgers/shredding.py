@@ -29,12 +29,13 @@ from hub.ledgers.keys import Labels, local_time, row_json, staff_names, station_
 from hub.store.schema import people, snapshots
 from hub.stations.directory import stations_of_kind
 from hub.stations.shredding_flags import after_hours, rostered
+from kagiban import events as ev_kinds
 
 _LOG = logging.getLogger(__name__)
 
 # How far past the period's end to look for the end of a session that started in it.
 SPAN_AFTER = timedelta(days=1)
-_KINDS = ("shred.started", "shred.ended", "station.started")
+_KINDS = (ev_kinds.ShredStarted.KIND, ev_kinds.ShredEnded.KIND, ev_kinds.StationStarted.KIND)
 ENDINGS = ("tap", "stop_button", "max_length", "bin_opened", "station_restarted", "running")
 
 
@@ -129,23 +130,23 @@ def _station_rows(
     open_: dict[str, Any] | None = None
 
     def close(ev: dict[str, Any], ended: dict[str, Any] | None, why: str) -> None:
-        data = ev["data"]
+        start = ev_kinds.read_as(ev_kinds.ShredStarted, ev["data"])
         started = local_time(ev["at"], zone)
         if started is None or not first <= started.date() <= last:
             return
         site_id = ev["site"] or site
-        end_data = ended["data"] if ended else {}
-        ended_at = local_time(end_data.get("ended_at") or (ended and ended["at"]), zone) if ended else None
-        duration = end_data.get("duration_s")
-        people_ids = list(data.get("people") or end_data.get("people") or [])
-        badges = list(data.get("badges") or end_data.get("badges") or [])
+        end = ev_kinds.read_as(ev_kinds.ShredEnded, ended["data"]) if ended else ev_kinds.ShredEnded()
+        ended_at = local_time(end.ended_at or ended["at"], zone) if ended else None
+        duration = end.duration_s
+        people_ids = list(start.people or end.people)
+        badges = list(start.badges or end.badges)
         on_day = roster.get(started.date(), set())
         on = [p is not None and p in on_day for p in people_ids]
         out.append(ShredRow(
             station=station, station_name=label, site=site_id, day=started.date(),
             started_at=started, ended_at=ended_at,
-            duration_s=float(duration) if isinstance(duration, (int, float)) else None,
-            ended_by=str(end_data.get("ended_by") or "") if ended else why,
+            duration_s=float(duration) if duration is not None else None,
+            ended_by=end.ended_by if ended else why,
             people=people_ids, names=[names.get(p) if p else None for p in people_ids], badges=badges,
             on_roster=on, not_on_roster=not any(on),
             after_hours=after_hours(cfg, station, site_id, started, ended_at),
@@ -155,15 +156,15 @@ def _station_rows(
 
     for ev in rows:
         kind = ev["kind"]
-        if kind == "shred.started":
+        if kind == ev_kinds.ShredStarted.KIND:
             if open_ is not None:
                 # Two starts with no end between: the first one's end never arrived.
                 close(open_, None, "running")
             open_ = ev
-        elif kind == "shred.ended" and open_ is not None:
+        elif kind == ev_kinds.ShredEnded.KIND and open_ is not None:
             close(open_, ev, "")
             open_ = None
-        elif kind == "station.started" and open_ is not None:
+        elif kind == ev_kinds.StationStarted.KIND and open_ is not None:
             # The unit restarted mid-session; it starts with the power off.
             close(open_, None, "station_restarted")
             open_ = None

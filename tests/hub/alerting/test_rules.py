@@ -355,3 +355,35 @@ def test_a_snapshot_failed_event_is_stored_like_any_other(stack):
         rows = conn.execute(select(events.c.kind, events.c.data).order_by(events.c.seq)).all()
     assert [r.kind for r in rows] == ["door.forced", "snapshot.failed"]
     assert json.loads(rows[1].data)["event_id"] == forced[2]["id"]
+
+
+# --- the rule table over typed events ---
+
+def test_every_event_rule_and_every_kind_the_wording_names_is_a_known_kind():
+    from hub.alerting.rules import AFTER_HOURS_KINDS, EVENT_RULES
+    from hub.alerting.wording import KIND_NAMES
+    from kagiban.events import MODELS
+
+    assert set(EVENT_RULES) <= set(MODELS)
+    assert set(KIND_NAMES) <= set(MODELS)
+    # after_hours says what was used: each kind it can be raised for has a name in the sentence.
+    assert set(AFTER_HOURS_KINDS) <= set(KIND_NAMES)
+
+
+def test_an_event_whose_data_have_a_wrong_type_is_stored_and_still_alerted_on(stack):
+    # An old or faulty station: the wire takes data of any shape; the rule still fires, with
+    # the values that fit (a number sent as text is read as missing, as if not sent).
+    held = ev("cabinet-1", 1, "door.held_open", f"{TUESDAY}T11:00:00+09:00",
+              data={"open_s": "sixty-five", "limit_s": 60, "authorised": "yes"})
+    odd = ev("cabinet-1", 2, "lamp.lit", f"{TUESDAY}T11:00:01+09:00", data={"colour": "red"})
+    stack.feed(held, odd)
+    [alert] = stack.alerts()
+    assert alert["rule"] == "held_open" and alert["event_id"] == held[2]["id"]
+    assert (alert["params"]["open_s"], alert["params"]["limit_s"], alert["params"]["authorised"]) == (None, 60, None)
+    assert "limit 60 s" in alert["message"]
+    from hub.store.schema import events
+
+    with stack.engine.connect() as conn:
+        rows = conn.execute(select(events.c.kind, events.c.data).order_by(events.c.seq)).all()
+    assert [(r.kind, json.loads(r.data)["colour" if r.kind == "lamp.lit" else "open_s"]) for r in rows] == [
+        ("door.held_open", "sixty-five"), ("lamp.lit", "red")]

@@ -5,11 +5,13 @@ are compiled to ``.mo`` at app start into ``data_dir/i18n`` (again only when a `
 changed), so a clean clone works after ``pip install -e .`` with no build step and no binary
 files in git.
 Source strings are English; the English catalog is empty on purpose (English falls back to
-the source text).
+the source text). The same catalogs word the hub's codes outside the page (registry errors,
+alert wording, export labels: marked with ``hub.catalog.N_``/``NP_``), and hub.catalog reads
+them for code that runs without a request (the notifier, exports, the CLI).
 
 To change texts: edit templates/views, then from the repository root::
 
-    pybabel extract -F babel.cfg -k _l -k _lp:1c,2 --no-location --sort-output \
+    pybabel extract -F babel.cfg -k _l -k _lp:1c,2 -k N_ -k NP_:1c,2 --no-location --sort-output \
         -o hub/web/translations/messages.pot .
     pybabel update -i hub/web/translations/messages.pot -d hub/web/translations --ignore-obsolete
 

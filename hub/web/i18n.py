@@ -26,12 +26,16 @@ import os
 import tempfile
 import threading
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
+
+from hub.catalog import Msg
+from hub.ledgers import keys as key_ledger
 
 _LOG = logging.getLogger(__name__)
 
@@ -209,27 +213,16 @@ STATION_KINDS: dict[str, Any] = {
     "door": _l("Door"),
 }
 
-LEDGER_ENTRIES: dict[str, Any] = {
-    "use": _l("Key use"),
-    "not_opened": _l("Unlocked, not opened"),
-    "forced": _l("Forced open"),
-}
 
-LEDGER_HEADERS: dict[str, Any] = {
-    "station": _l("Cabinet"),
-    "day": _l("Day"),
-    "entry": _l("Entry"),
-    "person": _l("Person ID"),
-    "name": _l("Name"),
-    "unlocked_at": _l("Unlocked at"),
-    "opened_at": _l("Opened at"),
-    "closed_at": _l("Closed at"),
-    "duration_s": _l("Open for (s)"),
-    "flagged": _l("Flagged"),
-    "held_open": _l("Held open"),
-    "last": _l("Last user of the day"),
-    "event_id": _l("Event ID"),
-}
+def lazy(table: Mapping[str, Msg]) -> dict[str, Any]:
+    """A table of texts defined elsewhere in the hub (hub.catalog.Msg) as the page's lazy
+    translations: the page says the same words as the exports and notifications."""
+    return {k: (_lp(m.context, m.id) if m.context else _l(m.id)) for k, m in table.items()}
+
+
+# The key ledger's export words (hub.ledgers.keys), on the page too.
+LEDGER_ENTRIES: dict[str, Any] = lazy(key_ledger.ENTRIES)
+LEDGER_HEADERS: dict[str, Any] = lazy(key_ledger.HEADERS)
 
 ROLES: dict[str, Any] = {
     "admin": _l("Administrator"),

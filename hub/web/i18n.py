@@ -139,6 +139,7 @@ ALERT_RULES: dict[str, Any] = {
     "bad_signature": _l("Event with a bad signature"),
     "policy_expired": _l("Station policy expired"),
     "signin_failures": _l("Repeated failed web sign-ins"),
+    "storage_failed": _l("Station cannot record"),
 }
 
 SEVERITIES: dict[str, Any] = {

@@ -121,3 +121,14 @@ def test_the_notifier_thread_words_alerts_like_the_page():
     worker.join(timeout=10)
     assert said == ["金庫室で扉がこじ開けられました（2025-04-01 09:00:00 JST）。",
                     "Door forced open at 金庫室 at 2025-04-01 09:00:00 JST."]
+
+
+def test_every_code_an_api_token_refusal_carries_is_worded_on_the_account_page():
+    from hub.web.tokens import ERRORS
+
+    source = (ROOT / "hub" / "accounts" / "tokens.py").read_text()
+    raised = set(re.findall(r"\"(token_\w+)\"\)", source))  # TokenError(message, code)
+    assert len(raised) == 4 and raised == set(ERRORS)
+    for code, text in ERRORS.items():
+        msg = Msg(text._args[0])  # the lazy text's source string
+        assert catalog.lookup("ja", msg) and msg.id != code

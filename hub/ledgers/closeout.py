@@ -35,7 +35,8 @@ from hub.alerting.alerts import list_alerts
 from hub.alerting.wording import alert_text
 from hub.config import HubConfig
 from hub.store.db import begin_write
-from hub.ledgers.keys import Labels, key_ledger, staff_names, table_csv, table_xlsx
+from hub.catalog import N_, Msg
+from hub.ledgers.keys import Labels, export_labels, key_ledger, staff_names, table_csv, table_xlsx
 from hub.store.schema import closeouts, events, stations
 from hub.stations.state import door_state, last_heartbeat, parse_time
 from hub.ledgers.shredding import registry_names, sessions
@@ -395,9 +396,16 @@ def record_delivery(engine: Engine, closeout_id: int, label: str, state: str, at
 # --- exports ---
 
 COLUMNS = ("status", "section", "station", "details")
-HEADERS_EN = {"status": "Status", "section": "What", "station": "Station", "details": "Details"}
-STATUS_EN = {"problem": "To check", "ok": "In order"}
-LABELS_EN = Labels(HEADERS_EN, STATUS_EN, sheet="Close-out")
+HEADERS: dict[str, Msg] = {"status": N_("Status"), "section": N_("What"), "station": N_("Station"),
+                           "details": N_("Details")}
+STATUSES: dict[str, Msg] = {"problem": N_("To check"), "ok": N_("In order")}
+SHEET = N_("Close-out")
+LABELS_EN = export_labels(HEADERS, STATUSES, SHEET)
+
+
+def labels(lang: str) -> Labels:
+    """The close-out's export words in ``lang`` ("ja" or "en")."""
+    return export_labels(HEADERS, STATUSES, SHEET, lang)
 
 
 def _cells(c: Closeout, item: Item, labels: Labels, lang: str) -> list[Any]:

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
 
+from hub.catalog import N_, Msg, translate
 from hub.config import HubConfig
 from hub.store.schema import events, policies, stations
 from hub.ledgers.spreadsheet import csv_line, write_cell
@@ -348,18 +349,22 @@ def _station_rows(
 # The export columns; _cells gives a row's values in this order.
 COLUMNS = ("station", "day", "entry", "person", "name", "unlocked_at", "opened_at", "closed_at",
            "duration_s", "flagged", "held_open", "last", "event_id")
-HEADERS_EN = {
-    "station": "Cabinet", "day": "Day", "entry": "Entry", "person": "Person ID", "name": "Name",
-    "unlocked_at": "Unlocked at", "opened_at": "Opened at", "closed_at": "Closed at",
-    "duration_s": "Open for (s)", "flagged": "Flagged", "held_open": "Held open",
-    "last": "Last user of the day", "event_id": "Event ID",
+# The words of the exports (and of the page's columns), worded by hub.catalog.
+HEADERS: dict[str, Msg] = {
+    "station": N_("Cabinet"), "day": N_("Day"), "entry": N_("Entry"), "person": N_("Person ID"),
+    "name": N_("Name"), "unlocked_at": N_("Unlocked at"), "opened_at": N_("Opened at"),
+    "closed_at": N_("Closed at"), "duration_s": N_("Open for (s)"), "flagged": N_("Flagged"),
+    "held_open": N_("Held open"), "last": N_("Last user of the day"), "event_id": N_("Event ID"),
 }
-ENTRIES_EN = {"use": "Key use", "not_opened": "Unlocked, not opened", "forced": "Forced open"}
+ENTRIES: dict[str, Msg] = {"use": N_("Key use"), "not_opened": N_("Unlocked, not opened"),
+                           "forced": N_("Forced open")}
+SHEET = N_("Key ledger")
+YES = N_("yes")
 
 
 @dataclass(frozen=True)
 class Labels:
-    """The words an export uses, so the web page can pass them in the reader's language."""
+    """The words an export uses, in one language (see :func:`export_labels`)."""
 
     headers: Mapping[str, str]
     entries: Mapping[str, str]
@@ -367,7 +372,21 @@ class Labels:
     sheet: str = "Key ledger"
 
 
-LABELS_EN = Labels(HEADERS_EN, ENTRIES_EN)
+def export_labels(headers: Mapping[str, Msg], entries: Mapping[str, Msg], sheet: Msg,
+                  lang: str | None = None) -> Labels:
+    """An export's words in ``lang`` ("ja" or "en"); None: the English source texts."""
+    def say(msg: Msg) -> str:
+        return msg.id if lang is None else translate(lang, msg)
+    return Labels({k: say(m) for k, m in headers.items()}, {k: say(m) for k, m in entries.items()},
+                  yes=say(YES), sheet=say(sheet))
+
+
+def labels(lang: str) -> Labels:
+    """The key ledger's export words in ``lang`` ("ja" or "en")."""
+    return export_labels(HEADERS, ENTRIES, SHEET, lang)
+
+
+LABELS_EN = export_labels(HEADERS, ENTRIES, SHEET)
 
 
 def _cells(row: LedgerRow, labels: Labels) -> list[Any]:

@@ -24,7 +24,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from hub.config import HubConfig
-from hub.ledgers.keys import Labels, local_time, row_json, staff_names, station_events, table_csv, table_xlsx
+from hub.catalog import N_, Msg, translate
+from hub.ledgers.keys import (Labels, export_labels, local_time, row_json, staff_names, station_events,
+                              table_csv, table_xlsx)
 from hub.stations.directory import stations_of_kind
 from kagiban import events as ev_kinds
 
@@ -130,13 +132,36 @@ def _station_rows(rows: list[dict[str, Any]], station: str, label: str, site: st
 
 COLUMNS = ("station", "day", "entry", "at", "person", "name", "user", "job_id", "title", "pages",
            "state", "reason", "event_id")
-HEADERS_EN = {
-    "station": "Printer", "day": "Day", "entry": "Entry", "at": "Time", "person": "Person ID",
-    "name": "Name", "user": "Print user", "job_id": "Job", "title": "Title", "pages": "Pages",
-    "state": "Result", "reason": "Reason", "event_id": "Event ID",
+HEADERS: dict[str, Msg] = {
+    "station": N_("Printer"), "day": N_("Day"), "entry": N_("Entry"), "at": N_("Time"),
+    "person": N_("Person ID"), "name": N_("Name"), "user": N_("Print user"), "job_id": N_("Job"),
+    "title": N_("Title"), "pages": N_("Pages"), "state": N_("Result"), "reason": N_("Reason"),
+    "event_id": N_("Event ID"),
 }
-ENTRIES_EN = {"released": "Released", "expired": "Expired unprinted", "failed": "Nothing released"}
-LABELS_EN = Labels(HEADERS_EN, ENTRIES_EN, sheet="Print release log")
+ENTRIES: dict[str, Msg] = {"released": N_("Released"), "expired": N_("Expired unprinted"),
+                           "failed": N_("Nothing released")}
+SHEET = N_("Print release log")
+# Job results and reasons a release failed, as the page and the exports say them.
+WORDS: dict[str, Msg] = {
+    "completed": N_("Printed"),
+    "canceled": N_("Cancelled"),
+    "aborted": N_("Failed to print"),
+    "no_jobs": N_("No held jobs"),
+    "cups_down": N_("Print server unreachable"),
+    "cups_refused": N_("Print server refused"),
+    "no_print_user": N_("No print user name"),
+}
+LABELS_EN = export_labels(HEADERS, ENTRIES, SHEET)
+
+
+def labels(lang: str) -> Labels:
+    """The release log's export words in ``lang`` ("ja" or "en")."""
+    return export_labels(HEADERS, ENTRIES, SHEET, lang)
+
+
+def words(lang: str) -> dict[str, str]:
+    """Job results and release failures in ``lang`` ("ja" or "en")."""
+    return {k: translate(lang, m) for k, m in WORDS.items()}
 
 
 def _cells(row: PrintRow, labels: Labels, words: Mapping[str, str]) -> list[Any]:

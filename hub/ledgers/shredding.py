@@ -25,7 +25,9 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from hub.config import HubConfig
-from hub.ledgers.keys import Labels, local_time, row_json, staff_names, station_events, table_csv, table_xlsx
+from hub.catalog import N_, Msg
+from hub.ledgers.keys import (Labels, export_labels, local_time, row_json, staff_names, station_events,
+                              table_csv, table_xlsx)
 from hub.store.schema import people, snapshots
 from hub.stations.directory import stations_of_kind
 from hub.stations.shredding_flags import after_hours, rostered
@@ -178,17 +180,24 @@ def _station_rows(
 
 COLUMNS = ("station", "day", "started_at", "ended_at", "duration_s", "ended_by", "person_1", "name_1",
            "person_2", "name_2", "not_on_roster", "after_hours", "snapshot", "event_id")
-HEADERS_EN = {
-    "station": "Shredder", "day": "Day", "started_at": "Started at", "ended_at": "Ended at",
-    "duration_s": "Ran for (s)", "ended_by": "Ended by", "person_1": "Person ID (1)", "name_1": "Name (1)",
-    "person_2": "Person ID (2)", "name_2": "Name (2)", "not_on_roster": "Neither on the roster",
-    "after_hours": "After hours", "snapshot": "Snapshot", "event_id": "Event ID",
+HEADERS: dict[str, Msg] = {
+    "station": N_("Shredder"), "day": N_("Day"), "started_at": N_("Started at"), "ended_at": N_("Ended at"),
+    "duration_s": N_("Ran for (s)"), "ended_by": N_("Ended by"), "person_1": N_("Person ID (1)"),
+    "name_1": N_("Name (1)"), "person_2": N_("Person ID (2)"), "name_2": N_("Name (2)"),
+    "not_on_roster": N_("Neither on the roster"), "after_hours": N_("After hours"),
+    "snapshot": N_("Snapshot"), "event_id": N_("Event ID"),
 }
-ENDINGS_EN = {
-    "tap": "Badge tap", "stop_button": "Stop button", "max_length": "Maximum length reached",
-    "bin_opened": "Bin opened", "station_restarted": "Unit restarted", "running": "Not ended",
+ENDINGS: dict[str, Msg] = {
+    "tap": N_("Badge tap"), "stop_button": N_("Stop button"), "max_length": N_("Maximum length reached"),
+    "bin_opened": N_("Bin opened"), "station_restarted": N_("Unit restarted"), "running": N_("Not ended"),
 }
-LABELS_EN = Labels(HEADERS_EN, ENDINGS_EN, sheet="Shredding ledger")
+SHEET = N_("Shredding ledger")
+LABELS_EN = export_labels(HEADERS, ENDINGS, SHEET)
+
+
+def labels(lang: str) -> Labels:
+    """The shredding ledger's export words in ``lang`` ("ja" or "en")."""
+    return export_labels(HEADERS, ENDINGS, SHEET, lang)
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,10 @@ def fold(value: str) -> str:
 def staff_no(value: Any) -> str:
     """A staff number (職員番号) as stored: NFKC, stripped, checked against STAFF_NO_PATTERN."""
     if not isinstance(value, str):
-        raise RegistryError(f"a staff number is text, not {type(value).__name__}")
+        raise RegistryError("staff_no.not_text", {"kind": type(value).__name__})
     text = nfkc(value)
     if not _STAFF_NO_RE.match(text):
-        raise RegistryError(f"staff number {value!r} must be 1 to 32 letters, digits, '_', '.' or '-'")
+        raise RegistryError("staff_no.invalid", {"value": repr(value)})
     return text
 
 
@@ -49,13 +49,13 @@ def badge_id(value: Any) -> str:
     try:
         return normalise_badge_id(value)
     except BadgeIdError as exc:
-        raise RegistryError(str(exc), code=exc.code, params=exc.params) from exc
+        raise RegistryError(exc.code, exc.params) from exc
 
 
 def station_id(value: Any) -> str:
     """A station id, usable in a topic."""
     if not isinstance(value, str) or not _STATION_RE.match(value):
-        raise RegistryError(f"station id {value!r} must match {ID_PATTERN}")
+        raise RegistryError("station.invalid", {"value": repr(value), "pattern": ID_PATTERN})
     return value
 
 
@@ -64,9 +64,9 @@ def day(value: Any, what: str, *, optional: bool = True) -> date | None:
     if value is None or value == "":
         if optional:
             return None
-        raise RegistryError(f"{what}: a date is needed")
+        raise RegistryError("date.missing", {"what": what})
     if isinstance(value, datetime):
-        raise RegistryError(f"{what}: give a date, not a date and time")
+        raise RegistryError("date.has_time", {"what": what})
     if isinstance(value, date):
         return value
     if isinstance(value, str):
@@ -74,7 +74,7 @@ def day(value: Any, what: str, *, optional: bool = True) -> date | None:
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise RegistryError(f"{what}: {value!r} is not a date (YYYY-MM-DD)")
+    raise RegistryError("date.invalid", {"what": what, "value": repr(value)})
 
 
 def text(value: Any, what: str, max_len: int, *, required: bool = False) -> str:
@@ -82,12 +82,12 @@ def text(value: Any, what: str, max_len: int, *, required: bool = False) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise RegistryError(f"{what} must be text")
+        raise RegistryError("text.not_text", {"what": what})
     value = value.strip()
     if required and not value:
-        raise RegistryError(f"{what} must not be empty")
+        raise RegistryError("text.empty", {"what": what})
     if len(value) > max_len:
-        raise RegistryError(f"{what} must have at most {max_len} characters")
+        raise RegistryError("text.too_long", {"what": what, "n": max_len})
     return value
 
 
@@ -96,7 +96,7 @@ def person_row(conn: Connection, number: str) -> Any:
     number = staff_no(number)
     row = conn.execute(select(people).where(people.c.staff_no == number)).first()
     if row is None:
-        raise NotFound(f"no person with staff number {number}")
+        raise NotFound("person.not_found", {"number": number})
     return row
 
 

@@ -136,7 +136,8 @@ def set_station_settings(
     station = station_id(station)
     for what, value in (("others", others), ("after_hours", after_hours)):
         if value is not None and value not in OTHERS_DECISIONS:
-            raise RegistryError(f"{what} must be one of {', '.join(OTHERS_DECISIONS)}, not {value!r}")
+            raise RegistryError("settings.bad_choice", {"what": what, "value": repr(value),
+                                                         "choices": ", ".join(OTHERS_DECISIONS)})
     with writing(engine, actor) as rec:
         row = rec.conn.execute(select(station_settings).where(station_settings.c.station == station)).first()
         before = row_dict(row) if row is not None else None
@@ -253,14 +254,14 @@ def fill_rotation(
     station = station_id(station)
     first, last = day(first, "first", optional=False), day(last, "last", optional=False)
     if last < first:
-        raise RegistryError(f"the last day {last} is before the first day {first}")
+        raise RegistryError("dates.reversed", {"first": first, "last": last})
     if (last - first).days > 366:
-        raise RegistryError("fill at most a year at a time")
+        raise RegistryError("roster.too_long")
     if not teams or any(isinstance(t, str) or not t for t in teams):
-        raise RegistryError("teams must be a non-empty list of non-empty lists of staff numbers")
+        raise RegistryError("roster.no_teams")
     working = set(days)
     if not working <= set(WEEKDAYS):
-        raise RegistryError(f"days must be among {', '.join(WEEKDAYS)}")
+        raise RegistryError("roster.bad_days", {"choices": ", ".join(WEEKDAYS)})
     off = set(skip)
     changed = 0
     turn = 0

@@ -40,8 +40,10 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, select
 
+from hub.catalog import translate
 from hub.registry.common import STAFF_NO_PATTERN, fold, nfkc
 from hub.registry.log import RegistryError, writing
+from hub.registry.messages import PROBLEMS
 from hub.registry.trainings import add_attendance_row, insert_session
 from hub.store.schema import attendance, badges, people, training_sessions, trainings
 from hub.ledgers.spreadsheet import csv_line, read_csv_text, write_cell
@@ -91,14 +93,27 @@ _EMPLOYMENT_LOOKUP = {_key(alias): code for code, aliases in _EMPLOYMENT_ALIASES
 @dataclass(frozen=True)
 class RowProblem:
     """One thing wrong with an import file: its line (1 = the first row), the column (as
-    headed in the file), and why."""
+    headed in the file), and why: ``code`` (a key of hub.registry.messages.PROBLEMS) and its
+    ``params``, for each interface to word in its own language."""
 
     line: int
     column: str
-    reason: str
-    # For a page to word the reason in its own language (e.g. badge_id_length and its digits).
-    code: str | None = None
+    code: str
     params: tuple[tuple[str, Any], ...] = ()
+    # A column the header does not name, by number (1 = the first); ``column`` reads "column N".
+    column_no: int | None = None
+
+    def text(self, lang: str) -> str:
+        """Why, in ``lang`` ("ja" or "en")."""
+        message = PROBLEMS.get(self.code)
+        if message is None:  # a code without a sentence: a bug, but the reason must still show
+            return self.code
+        return translate(lang, message, **dict(self.params))
+
+    @property
+    def reason(self) -> str:
+        """Why, in English (for logs and the CLI)."""
+        return self.text("en")
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.column}: {self.reason}" if self.column else \
@@ -112,7 +127,7 @@ class ImportRejected(RegistryError):
         self.problems = problems
         shown = "\n".join(f"  {p}" for p in problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        super().__init__(f"{len(problems)} problem(s), nothing imported:\n{shown}{more}")
+        super().__init__("import.rejected", {"count": len(problems), "problems": shown + more})
 
 
 @dataclass(frozen=True)
@@ -132,7 +147,7 @@ class ImportReport:
 def _detect(data: bytes, fmt: str | None, filename: str | None) -> str:
     if fmt is not None:
         if fmt not in ("csv", "xlsx"):
-            raise RegistryError(f"format {fmt!r} is not csv or xlsx")
+            raise RegistryError("io.bad_format", {"value": repr(fmt)})
         return fmt
     if filename and filename.lower().endswith(".xlsx"):
         return "xlsx"
@@ -143,14 +158,14 @@ def _detect(data: bytes, fmt: str | None, filename: str | None) -> str:
 
 def _read_csv(data: bytes) -> tuple[list[tuple[int, list[Any]]], list[RowProblem]]:
     if b"\x00" in data:  # UTF-16 ("Unicode text") or not text at all
-        return [], [RowProblem(1, "", "not UTF-8 text: save the file as CSV UTF-8")]
+        return [], [RowProblem(1, "", "not_utf8")]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         try:
             text = data.decode("cp932")  # "CSV (comma delimited)" from Japanese Excel
         except UnicodeDecodeError:
-            return [], [RowProblem(1, "", "not UTF-8 text: save the file as CSV UTF-8")]
+            return [], [RowProblem(1, "", "not_utf8")]
     reader = csv.reader(_io.StringIO(text, newline=""))
     rows: list[tuple[int, list[Any]]] = []
     start = 1
@@ -159,9 +174,9 @@ def _read_csv(data: bytes) -> tuple[list[tuple[int, list[Any]]], list[RowProblem
             rows.append((start, [read_csv_text(c) for c in cells]))  # our own export's text marks undone
             start = reader.line_num + 1
             if len(rows) > MAX_ROWS:
-                return [], [RowProblem(start, "", f"more than {MAX_ROWS} rows")]
+                return [], [RowProblem(start, "", "too_many_rows", (("n", MAX_ROWS),))]
     except csv.Error as exc:
-        return [], [RowProblem(start, "", f"not readable as CSV: {exc}")]
+        return [], [RowProblem(start, "", "bad_csv", (("detail", str(exc)),))]
     return rows, []
 
 
@@ -171,11 +186,11 @@ def _read_xlsx(data: bytes, sheet: str | None) -> tuple[list[tuple[int, list[Any
     try:
         book = openpyxl.load_workbook(_io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # zipfile, XML and openpyxl errors alike: not a usable workbook
-        return [], [RowProblem(1, "", f"not an Excel .xlsx file ({type(exc).__name__})")]
+        return [], [RowProblem(1, "", "not_xlsx", (("detail", type(exc).__name__),))]
     try:
         if sheet is not None:
             if sheet not in book.sheetnames:
-                return [], [RowProblem(1, "", f"no sheet named {sheet!r}")]
+                return [], [RowProblem(1, "", "no_sheet", (("name", repr(sheet)),))]
             ws = book[sheet]
         else:
             ws = book.active or book.worksheets[0]
@@ -184,7 +199,7 @@ def _read_xlsx(data: bytes, sheet: str | None) -> tuple[list[tuple[int, list[Any
         for number, cells in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1):
             rows.append((number, list(cells)))
             if len(rows) > MAX_ROWS:
-                return [], [RowProblem(number, "", f"more than {MAX_ROWS} rows")]
+                return [], [RowProblem(number, "", "too_many_rows", (("n", MAX_ROWS),))]
         return rows, []
     finally:
         book.close()
@@ -244,17 +259,20 @@ class _Checker:
                 self.unpadded.setdefault(number.lstrip("0") or "0", []).append(number)
         self.problems: list[RowProblem] = []
 
-    def problem(self, line: int, column: str, reason: str, code: str | None = None,
-                params: dict[str, Any] | None = None) -> None:
-        self.problems.append(RowProblem(line, column, reason, code, tuple((params or {}).items())))
+    def problem(self, row: int, column: str, code: str, /, **params: Any) -> None:
+        self.problems.append(RowProblem(row, column, code, tuple(params.items())))
+
+    def outside(self, row: int, column_no: int) -> None:
+        """A value right of the header's last column (numbered from 1)."""
+        self.problems.append(RowProblem(row, f"column {column_no}", "outside_columns", column_no=column_no))
 
     def person(self, line: int, column: str, value: Any) -> Any:
         if _blank(value):
-            self.problem(line, column, "missing value")
+            self.problem(line, column, "missing")
             return None
         number = _cell_text(value)
         if not _STAFF_NO_RE.match(number):
-            self.problem(line, column, f"{number!r} is not a staff number")
+            self.problem(line, column, "not_staff_no", value=repr(number))
             return None
         if number in self.people:
             return self.people[number]
@@ -262,7 +280,7 @@ class _Checker:
             matches = self.unpadded.get(number.lstrip("0") or "0", [])
             if len(matches) == 1:
                 return self.people[matches[0]]
-        self.problem(line, column, f"unknown staff number {number}")
+        self.problem(line, column, "unknown_staff_no", number=number)
         return None
 
     def badge_holder(self, line: int, column: str, value: Any) -> Any:
@@ -270,11 +288,11 @@ class _Checker:
         try:
             bid = normalise_badge_id(_cell_text(value))
         except BadgeIdError as exc:
-            self.problem(line, column, str(exc), exc.code, exc.params)
+            self.problem(line, column, exc.code, **exc.params)
             return None
         holder = self.badges.get(bid)
         if holder is None:
-            self.problem(line, column, f"unknown badge {bid}")
+            self.problem(line, column, "unknown_badge", badge=bid)
         return holder
 
     def header(self, line: int, cells: list[Any]) -> dict[str, tuple[int, str]] | None:
@@ -287,14 +305,14 @@ class _Checker:
             if name is None:
                 continue  # the office's other columns (所属, 備考, ...) are not ours
             if name in columns:
-                self.problem(line, label, f"column given twice (also column {columns[name][0] + 1})")
+                self.problem(line, label, "column_twice", n=columns[name][0] + 1)
                 continue
             columns[name] = (index, label)
         # The staff number may be left out when the badge identifies the attendee.
         needed = [n for n in REQUIRED if n != "staff_no" or "badge" not in columns]
         for name in needed:
             if name not in columns:
-                self.problem(line, f"{HEADERS['ja'][name]}/{name}", "column missing from the header")
+                self.problem(line, f"{HEADERS['ja'][name]}/{name}", "column_missing")
         return None if any(n not in columns for n in needed) else columns
 
     def attendee(self, line: int, columns: dict[str, tuple[int, str]], cell: Callable) -> Any:
@@ -308,22 +326,22 @@ class _Checker:
             return holder
         person = self.person(line, number_label, number_value)
         if person is not None and holder is not None and person.id != holder.id:
-            self.problem(line, badge_label, f"badge {normalise_badge_id(_cell_text(badge_value))} "
-                                            f"belongs to staff number {holder.staff_no}, not {person.staff_no}")
+            self.problem(line, badge_label, "badge_other_person", badge=normalise_badge_id(_cell_text(badge_value)),
+                         holder=holder.staff_no, number=person.staff_no)
             return None
         return person
 
     def rows(self, table: list[tuple[int, list[Any]]]) -> list[_Row]:
         body = [(line, cells) for line, cells in table if not all(_blank(c) for c in cells)]
         if not body:
-            self.problem(1, "", "the file is empty: no header row")
+            self.problem(1, "", "empty_file")
             return []
         head_line, head_cells = body[0]
         columns = self.header(head_line, head_cells)
         if columns is None:
             return []
         if len(body) == 1:
-            self.problem(head_line, "", "no rows under the header")
+            self.problem(head_line, "", "no_rows")
             return []
         width = len(head_cells)
         seen: dict[tuple[int, int, date], int] = {}
@@ -336,62 +354,61 @@ class _Checker:
 
             for index in range(width, len(cells)):
                 if not _blank(cells[index]):
-                    self.problem(line, f"column {index + 1}", "a value outside the header's columns")
+                    self.outside(line, index + 1)
                     break
             before = len(self.problems)
             person = self.attendee(line, columns, cell)
 
             value, label = cell("name")
             if _blank(value):
-                self.problem(line, label, "missing value")
+                self.problem(line, label, "missing")
             elif person is not None and fold(str(value)) != fold(person.name):
-                self.problem(line, label, f"{str(value).strip()!r} does not match staff number "
-                                          f"{person.staff_no} ({person.name} in the registry)")
+                self.problem(line, label, "name_mismatch", value=repr(str(value).strip()), number=person.staff_no,
+                             name=person.name)
 
             value, label = cell("training")
             training = None
             if _blank(value):
-                self.problem(line, label, "missing value")
+                self.problem(line, label, "missing")
             else:
                 training = self.trainings.get(fold(str(value)))
                 if training is None:
-                    self.problem(line, label, f"unknown training {str(value).strip()!r}")
+                    self.problem(line, label, "unknown_training", name=repr(str(value).strip()))
 
             value, label = cell("held_on")
             held = None
             if _blank(value):
-                self.problem(line, label, "missing value")
+                self.problem(line, label, "missing")
             else:
                 held = _parse_date(value)
                 if held is None:
-                    self.problem(line, label, f"{str(value).strip()!r} is not a date (YYYY-MM-DD)")
+                    self.problem(line, label, "not_a_date", value=repr(str(value).strip()))
                 elif held > self.today:
-                    self.problem(line, label, f"{held} is in the future")
+                    self.problem(line, label, "future", day=held)
                     held = None
 
             if "employment" in columns:
                 value, label = cell("employment")
                 if not _blank(value) and _key(str(value)) not in _EMPLOYMENT_LOOKUP:
-                    self.problem(line, label, f"unknown employment type {str(value).strip()!r} "
-                                              "(正規, 嘱託 or パート)")
+                    self.problem(line, label, "unknown_employment", value=repr(str(value).strip()))
 
             place = None
             if "place" in columns:
                 value, label = cell("place")
                 place = "" if _blank(value) else _cell_text(value)
                 if len(place) > 128:
-                    self.problem(line, label, "longer than 128 characters")
+                    self.problem(line, label, "too_long", n=128)
                 elif training is not None and held is not None:
                     first = places.setdefault((training.id, held), (place, line))
                     if first[0] != place:
-                        self.problem(line, label, f"{place!r} differs from line {first[1]} "
-                                                  f"({first[0]!r}) for the same session")
+                        self.problem(line, label, "place_differs", value=repr(place), line=first[1],
+                                     first=repr(first[0]))
 
             if person is not None and training is not None and held is not None:
                 key = (person.id, training.id, held)
                 if key in seen:
                     self.problem(line, cell("staff_no" if "staff_no" in columns else "badge")[1],
-                                 f"duplicate of line {seen[key]}")
+                                 "duplicate", line=seen[key])
                 else:
                     seen[key] = line
             if len(self.problems) == before:
@@ -407,7 +424,7 @@ def _load(source: bytes | str | Path, fmt: str | None, filename: str | None,
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise RegistryError(f"{path}: cannot read: {exc}") from exc
+            raise RegistryError("io.unreadable", {"path": str(path), "detail": str(exc)}) from exc
     else:
         data = bytes(source)
     kind = _detect(data, fmt, filename)
@@ -518,9 +535,9 @@ def export_attendance(
     first), optionally of one training or between two days. CSV is UTF-8 with a BOM (so
     Excel opens it right); in .xlsx the staff number is text and the date a date."""
     if fmt not in ("csv", "xlsx"):
-        raise RegistryError(f"format {fmt!r} is not csv or xlsx")
+        raise RegistryError("io.bad_format", {"value": repr(fmt)})
     if lang not in HEADERS:
-        raise RegistryError(f"language {lang!r} is not ja or en")
+        raise RegistryError("io.bad_language", {"value": repr(lang)})
     header = [HEADERS[lang][f] for f in FIELDS]
     labels = EMPLOYMENT_LABELS[lang]
     rows = [[r.staff_no, r.name, r.training, r.held_on, labels[r.employment], r.place]

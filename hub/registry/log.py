@@ -24,6 +24,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select
 
 from hub.audit.entries import record_registry
+from hub.catalog import translate
+from hub.registry.messages import ERRORS
 from hub.store.db import begin_write
 from hub.store.schema import registry_log
 from hub.store.timestamps import now_utc, utc_text
@@ -34,15 +36,29 @@ MAX_ACTOR = 64
 
 
 class RegistryError(ValueError):
-    """A registry change that cannot be made as asked; the message says why.
+    """A registry change that cannot be made as asked: ``code`` (a key of
+    hub.registry.messages.ERRORS) and ``params`` say why, for each interface to word in its
+    own language; ``str()`` is the English sentence, for logs and the CLI."""
 
-    ``code`` and ``params``, where set, say the same for a page to word in its own language
-    (e.g. ``badge_id_length`` with the value and its number of digits)."""
-
-    def __init__(self, message: str, *, code: str | None = None, params: Mapping[str, Any] | None = None):
-        super().__init__(message)
+    def __init__(self, code: str, params: Mapping[str, Any] | None = None):
         self.code = code
         self.params = dict(params or {})
+        # For logs and the CLI: the field the sentence does not name goes first.
+        what = self.params.get("what")
+        english = self.text("en")
+        super().__init__(f"{what}: {english}" if what and "%(what)" not in _source(code) else english)
+
+    def text(self, lang: str) -> str:
+        """The reason in ``lang`` ("ja" or "en")."""
+        message = ERRORS.get(self.code)
+        if message is None:  # a code without a sentence: a bug, but the reason must still show
+            return f"{self.code} {self.params}" if self.params else self.code
+        return translate(lang, message, **self.params)
+
+
+def _source(code: str) -> str:
+    message = ERRORS.get(code)
+    return message.id if message is not None else ""
 
 
 class NotFound(RegistryError):
@@ -136,9 +152,9 @@ def _plain(value: Any) -> Any:
 def check_actor(actor: str) -> str:
     """The acting user's name, checked: every change must say who made it."""
     if not isinstance(actor, str) or not actor.strip():
-        raise RegistryError("every registry change needs the acting user's name")
+        raise RegistryError("actor.missing")
     if len(actor) > MAX_ACTOR:
-        raise RegistryError(f"the actor's name must have at most {MAX_ACTOR} characters")
+        raise RegistryError("actor.too_long", {"n": MAX_ACTOR})
     return actor.strip()
 
 

@@ -35,7 +35,7 @@ def _person_values(values: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in values.items():
         if key not in PERSON_FIELDS:
-            raise RegistryError(f"unknown person field {key!r}")
+            raise RegistryError("person.unknown_field", {"field": repr(key)})
         if key in _LIMITS:
             out[key] = text(value, key, _LIMITS[key], required=key == "name")
         elif key == "print_user":
@@ -43,7 +43,8 @@ def _person_values(values: dict[str, Any]) -> dict[str, Any]:
             out[key] = text(value, key, 64) or None
         elif key == "employment":
             if value not in EMPLOYMENTS:
-                raise RegistryError(f"employment {value!r} is not one of {', '.join(EMPLOYMENTS)}")
+                raise RegistryError("person.bad_employment", {"what": "employment", "value": repr(value),
+                                                               "choices": ", ".join(EMPLOYMENTS)})
             out[key] = value
         else:
             out[key] = day(value, key)
@@ -52,7 +53,7 @@ def _person_values(values: dict[str, Any]) -> dict[str, Any]:
 
 def _check_dates(first: date | None, last: date | None, what: str) -> None:
     if first is not None and last is not None and last < first:
-        raise RegistryError(f"{what}: the last day {last} is before the first day {first}")
+        raise RegistryError("dates.reversed", {"what": what, "first": first, "last": last})
 
 
 def add_person(
@@ -78,7 +79,7 @@ def add_person(
     with writing(engine, actor) as rec:
         taken = rec.conn.execute(select(people.c.id).where(people.c.staff_no == number)).first()
         if taken is not None:
-            raise RegistryError(f"staff number {number} is already registered")
+            raise RegistryError("person.exists", {"number": number})
         new_id = rec.conn.execute(insert(people).values(staff_no=number, **values)).inserted_primary_key[0]
         rec.record("person", number, "add", None, {"id": new_id, "staff_no": number, **values})
     return int(new_id)
@@ -177,7 +178,7 @@ def add_badge(
         old = rec.conn.execute(select(badges.c.person_id, people.c.staff_no).join(
             people, people.c.id == badges.c.person_id).where(badges.c.badge_id == bid)).first()
         if old is not None:
-            raise RegistryError(f"badge {bid} is already registered to {old.staff_no}")
+            raise RegistryError("badge.taken", {"badge": bid, "number": old.staff_no})
         values = {"badge_id": bid, "person_id": person.id, "valid_from": first, "valid_to": last,
                   "state": "active", "state_changed_at": utc_text(rec.at)}
         rec.conn.execute(insert(badges).values(**values))
@@ -191,7 +192,7 @@ def _badge_change(engine: Engine, actor: str, badge: str, action: str, **values:
         row = rec.conn.execute(select(badges, people.c.staff_no).join(
             people, people.c.id == badges.c.person_id).where(badges.c.badge_id == bid)).first()
         if row is None:
-            raise NotFound(f"no badge {bid}")
+            raise NotFound("badge.not_found", {"badge": bid})
         before = row_dict(row)
         after = {**before, **values}
         _check_dates(after["valid_from"], after["valid_to"], "badge dates")
@@ -234,6 +235,6 @@ def find_badge(engine: Engine, badge: str) -> dict[str, Any]:
         row = conn.execute(select(badges, people.c.staff_no, people.c.name).join(
             people, people.c.id == badges.c.person_id).where(badges.c.badge_id == bid)).first()
     if row is None:
-        raise NotFound(f"no badge {bid}")
+        raise NotFound("badge.not_found", {"badge": bid})
     return row_dict(row)
 

@@ -33,12 +33,12 @@ MAX_VALID_DAYS = 36600  # a century: anything longer is a typo; use None for "ne
 
 def _kinds(value: Any) -> list[str]:
     if isinstance(value, str) or not isinstance(value, Iterable):
-        raise RegistryError("station_kinds must be a list of station kinds")
+        raise RegistryError("training.bad_kinds")
     kinds = sorted(set(value))
     bad = [k for k in kinds if k not in STATION_KINDS]
     if bad:
-        raise RegistryError(f"unknown station kind(s) {', '.join(map(str, bad))}; "
-                            f"known: {', '.join(STATION_KINDS)}")
+        raise RegistryError("training.unknown_kinds", {"kinds": ", ".join(map(str, bad)),
+                                                       "choices": ", ".join(STATION_KINDS)})
     return kinds
 
 
@@ -46,7 +46,7 @@ def _valid_days(value: Any) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VALID_DAYS:
-        raise RegistryError(f"valid_days must be a whole number from 1 to {MAX_VALID_DAYS}, or None")
+        raise RegistryError("training.bad_valid_days", {"n": MAX_VALID_DAYS})
     return value
 
 
@@ -63,7 +63,7 @@ def _training_dict(row: Any) -> dict[str, Any]:
 def _training_row(conn: Connection, name: str) -> Any:
     row = conn.execute(select(trainings).where(trainings.c.name == text(name, "training", 128))).first()
     if row is None:
-        raise NotFound(f"no training named {name!r}")
+        raise NotFound("training.not_found", {"name": repr(name)})
     return row
 
 
@@ -75,7 +75,7 @@ def add_training(
               "station_kinds": json.dumps(_kinds(station_kinds)), "valid_days": _valid_days(valid_days)}
     with writing(engine, actor) as rec:
         if rec.conn.execute(select(trainings.c.id).where(trainings.c.name == values["name"])).first():
-            raise RegistryError(f"training {values['name']!r} already exists")
+            raise RegistryError("training.exists", {"name": repr(values["name"])})
         new_id = rec.conn.execute(insert(trainings).values(**values)).inserted_primary_key[0]
         rec.record("training", values["name"], "add", None,
                    {**values, "id": new_id, "station_kinds": json.loads(values["station_kinds"])})
@@ -93,7 +93,7 @@ def update_training(engine: Engine, actor: str, name: str, **changes: Any) -> bo
         elif key == "valid_days":
             values[key] = _valid_days(value)
         else:
-            raise RegistryError(f"unknown training field {key!r}")
+            raise RegistryError("training.unknown_field", {"field": repr(key)})
     with writing(engine, actor) as rec:
         row = _training_row(rec.conn, name)
         before = row_dict(row)
@@ -102,7 +102,7 @@ def update_training(engine: Engine, actor: str, name: str, **changes: Any) -> bo
             return False
         if after["name"] != before["name"] and rec.conn.execute(
                 select(trainings.c.id).where(trainings.c.name == after["name"])).first():
-            raise RegistryError(f"training {after['name']!r} already exists")
+            raise RegistryError("training.exists", {"name": repr(after["name"])})
         rec.conn.execute(update(trainings).where(trainings.c.id == row.id).values(**values))
         decode = lambda d: {**d, "station_kinds": json.loads(d["station_kinds"])}  # noqa: E731
         rec.record("training", before["name"], "update", decode(before), decode(after))
@@ -141,7 +141,7 @@ def _session_row(conn: Connection, session_id: int) -> Any:
         trainings, trainings.c.id == training_sessions.c.training_id).where(
         training_sessions.c.id == session_id)).first()
     if row is None:
-        raise NotFound(f"no training session {session_id}")
+        raise NotFound("session.not_found", {"id": session_id})
     return row
 
 
@@ -175,7 +175,7 @@ def add_session(
         trow = _training_row(rec.conn, training)
         if rec.conn.execute(select(training_sessions.c.id).where(
                 training_sessions.c.training_id == trow.id, training_sessions.c.held_on == held)).first():
-            raise RegistryError(f"{trow.name} already has a session on {held}")
+            raise RegistryError("session.exists", {"name": trow.name, "day": held})
         return insert_session(rec, trow, held, place, notes)
 
 
@@ -190,7 +190,7 @@ def update_session(engine: Engine, actor: str, session_id: int, **changes: Any) 
         elif key == "notes":
             values[key] = text(value, "notes", 4000)
         else:
-            raise RegistryError(f"unknown session field {key!r}")
+            raise RegistryError("session.unknown_field", {"field": repr(key)})
     with writing(engine, actor) as rec:
         row = _session_row(rec.conn, session_id)
         before = row_dict(row)
@@ -200,7 +200,7 @@ def update_session(engine: Engine, actor: str, session_id: int, **changes: Any) 
         if after["held_on"] != before["held_on"] and rec.conn.execute(select(training_sessions.c.id).where(
                 training_sessions.c.training_id == row.training_id,
                 training_sessions.c.held_on == after["held_on"])).first():
-            raise RegistryError(f"{row.training} already has a session on {after['held_on']}")
+            raise RegistryError("session.exists", {"name": row.training, "day": after["held_on"]})
         rec.conn.execute(update(training_sessions).where(training_sessions.c.id == session_id).values(**values))
         rec.record("session", str(session_id), "update", before, after)
     return True
@@ -357,7 +357,7 @@ def training_gaps(
     starting later, with one row per required training that is ``untrained``, ``expired``
     or ``expiring`` (expires within ``within_days`` days of ``on``)."""
     if kind is not None and kind not in STATION_KINDS:
-        raise RegistryError(f"unknown station kind {kind!r}")
+        raise RegistryError("station_kind.unknown", {"value": repr(kind)})
     horizon = on + timedelta(days=within_days)
     out = []
     with engine.connect() as conn:

@@ -18,15 +18,16 @@ from flask_login import current_user
 
 from hub.ledgers import closeout
 from hub.ledgers.keys import Labels
-from hub.web import query, reports
+from hub.web import i18n, query, reports
 from hub.web.state import state
 
 _LOG = logging.getLogger(__name__)
 
 bp = Blueprint("closeout", __name__)
 
-HEADERS = {"status": _l("Status"), "section": _l("What"), "station": _l("Station"), "details": _l("Details")}
-STATUSES = {"problem": _l("To check"), "ok": _l("In order")}
+# The export's words (hub.ledgers.closeout), on the page too.
+HEADERS = i18n.lazy(closeout.HEADERS)
+STATUSES = i18n.lazy(closeout.STATUSES)
 DELIVERY_STATES = {"pending": _l("Sending"), "sent": _l("Sent"), "failed": _l("Not delivered")}
 
 
@@ -69,7 +70,7 @@ def page():
 
 
 def _labels() -> Labels:
-    return reports.export_labels(HEADERS, STATUSES, _("Close-out"))
+    return closeout.labels(_lang())
 
 
 @bp.get("/closeout.csv")

@@ -5,11 +5,13 @@ are compiled to ``.mo`` at app start into ``data_dir/i18n`` (again only when a `
 changed), so a clean clone works after ``pip install -e .`` with no build step and no binary
 files in git.
 Source strings are English; the English catalog is empty on purpose (English falls back to
-the source text).
+the source text). The same catalogs word the hub's codes outside the page (registry errors,
+alert wording, export labels: marked with ``hub.catalog.N_``/``NP_``), and hub.catalog reads
+them for code that runs without a request (the notifier, exports, the CLI).
 
 To change texts: edit templates/views, then from the repository root::
 
-    pybabel extract -F babel.cfg -k _l -k _lp:1c,2 --no-location --sort-output \
+    pybabel extract -F babel.cfg -k _l -k _lp:1c,2 -k N_ -k NP_:1c,2 --no-location --sort-output \
         -o hub/web/translations/messages.pot .
     pybabel update -i hub/web/translations/messages.pot -d hub/web/translations --ignore-obsolete
 
@@ -24,12 +26,16 @@ import os
 import tempfile
 import threading
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
+
+from hub.catalog import Msg
+from hub.ledgers import keys as key_ledger
 
 _LOG = logging.getLogger(__name__)
 
@@ -133,6 +139,7 @@ ALERT_RULES: dict[str, Any] = {
     "bad_signature": _l("Event with a bad signature"),
     "policy_expired": _l("Station policy expired"),
     "signin_failures": _l("Repeated failed web sign-ins"),
+    "storage_failed": _l("Station cannot record"),
 }
 
 SEVERITIES: dict[str, Any] = {
@@ -207,27 +214,16 @@ STATION_KINDS: dict[str, Any] = {
     "door": _l("Door"),
 }
 
-LEDGER_ENTRIES: dict[str, Any] = {
-    "use": _l("Key use"),
-    "not_opened": _l("Unlocked, not opened"),
-    "forced": _l("Forced open"),
-}
 
-LEDGER_HEADERS: dict[str, Any] = {
-    "station": _l("Cabinet"),
-    "day": _l("Day"),
-    "entry": _l("Entry"),
-    "person": _l("Person ID"),
-    "name": _l("Name"),
-    "unlocked_at": _l("Unlocked at"),
-    "opened_at": _l("Opened at"),
-    "closed_at": _l("Closed at"),
-    "duration_s": _l("Open for (s)"),
-    "flagged": _l("Flagged"),
-    "held_open": _l("Held open"),
-    "last": _l("Last user of the day"),
-    "event_id": _l("Event ID"),
-}
+def lazy(table: Mapping[str, Msg]) -> dict[str, Any]:
+    """A table of texts defined elsewhere in the hub (hub.catalog.Msg) as the page's lazy
+    translations: the page says the same words as the exports and notifications."""
+    return {k: (_lp(m.context, m.id) if m.context else _l(m.id)) for k, m in table.items()}
+
+
+# The key ledger's export words (hub.ledgers.keys), on the page too.
+LEDGER_ENTRIES: dict[str, Any] = lazy(key_ledger.ENTRIES)
+LEDGER_HEADERS: dict[str, Any] = lazy(key_ledger.HEADERS)
 
 ROLES: dict[str, Any] = {
     "admin": _l("Administrator"),

@@ -437,7 +437,7 @@ def ledger_request() -> tuple[str | None, date, list[ledger.LedgerRow]]:
 
 
 def export_labels() -> ledger.Labels:
-    return reports.export_labels(i18n.LEDGER_HEADERS, i18n.LEDGER_ENTRIES, _("Key ledger"))
+    return ledger.labels(reports.lang())
 
 
 @bp.get("/ledger/keys")

@@ -12,14 +12,13 @@ from typing import Any
 
 from flask import Blueprint, render_template, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
 from hub.ledgers import keys as ledger
 from hub.ledgers import printing as print_log
 from hub.store.schema import events
-from hub.web import reports
+from hub.web import i18n, reports
 from hub.web.state import state
 from hub.stations.directory import stations_of_kind
 
@@ -27,36 +26,10 @@ _LOG = logging.getLogger(__name__)
 
 bp = Blueprint("printing", __name__)
 
-HEADERS: dict[str, Any] = {
-    "station": _l("Printer"),
-    "day": _l("Day"),
-    "entry": _l("Entry"),
-    "at": _l("Time"),
-    "person": _l("Person ID"),
-    "name": _l("Name"),
-    "user": _l("Print user"),
-    "job_id": _l("Job"),
-    "title": _l("Title"),
-    "pages": _l("Pages"),
-    "state": _l("Result"),
-    "reason": _l("Reason"),
-    "event_id": _l("Event ID"),
-}
-ENTRIES: dict[str, Any] = {
-    "released": _l("Released"),
-    "expired": _l("Expired unprinted"),
-    "failed": _l("Nothing released"),
-}
-# Job results and reasons a release failed, as the page and the exports say them.
-WORDS: dict[str, Any] = {
-    "completed": _l("Printed"),
-    "canceled": _l("Cancelled"),
-    "aborted": _l("Failed to print"),
-    "no_jobs": _l("No held jobs"),
-    "cups_down": _l("Print server unreachable"),
-    "cups_refused": _l("Print server refused"),
-    "no_print_user": _l("No print user name"),
-}
+# The export's words (hub.ledgers.printing), on the page too.
+HEADERS: dict[str, Any] = i18n.lazy(print_log.HEADERS)
+ENTRIES: dict[str, Any] = i18n.lazy(print_log.ENTRIES)
+WORDS: dict[str, Any] = i18n.lazy(print_log.WORDS)
 
 
 def _request() -> tuple[str | None, date, list[print_log.PrintRow]]:
@@ -64,11 +37,11 @@ def _request() -> tuple[str | None, date, list[print_log.PrintRow]]:
 
 
 def _labels() -> ledger.Labels:
-    return reports.export_labels(HEADERS, ENTRIES, _("Print release log"))
+    return print_log.labels(reports.lang())
 
 
 def _words() -> dict[str, str]:
-    return {k: str(v) for k, v in WORDS.items()}
+    return print_log.words(reports.lang())
 
 
 def cups_states(stations: list[str]) -> dict[str, dict[str, Any]]:

@@ -8,9 +8,8 @@ name as the actor, so it is logged with the row before and after, and on commit 
 compiles and publishes the stations' policies at once: a badge revoked here is refused at
 the stations within seconds, with the hub reachable, and from then on with it down too.
 
-The registry explains refusals in English; :func:`explain` puts the ones a form can cause
-(and every reason an attendance import can give) into the reader's language: by their code
-and parameters where they carry one (badge ids), else by their English text.
+The registry refuses with a code and parameters (hub.registry.messages); :func:`explain`
+words them in the reader's language through the page's catalogs.
 """
 from __future__ import annotations
 
@@ -23,6 +22,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
 from flask_login import current_user
@@ -31,8 +31,10 @@ from sqlalchemy import select
 from wtforms import ValidationError
 
 from hub import registry
+from hub.catalog import Msg
 from hub.registry.common import STATION_KINDS
 from hub.registry.common import staff_no as staff_no_text
+from hub.registry.messages import ERRORS, PROBLEMS
 from hub.registry.people import is_active
 from hub.registry.trainings import latest_attended, required_for, standing
 from hub.store.schema import EMPLOYMENT_TYPES, events
@@ -134,93 +136,21 @@ FIELDS: dict[str, Any] = {
 }
 _HIDDEN_FIELDS = {"id", "person_id", "training_id", "session_id"}
 
-# The registry's English refusals that a form or an import can cause, in the reader's
-# language; the named groups fill the translated text. Anything else is shown as it is.
-_MESSAGES: list[tuple[re.Pattern, Any]] = [(re.compile(p), m) for p, m in [
-    (r"^staff number (?P<value>.+) must be 1 to 32 letters, digits, '_', '\.' or '-'$",
-     _l("Staff number %(value)s: use 1 to 32 letters, digits, '_', '.' or '-'.")),
-    (r"^staff number (?P<number>\S+) is already registered$",
-     _l("Staff number %(number)s is already registered.")),
-    (r"^badge (?P<badge>\S+) is already registered to (?P<number>\S+)$",
-     _l("Badge %(badge)s is already registered to %(number)s (a badge ID is never reused).")),
-    (r"^no person with staff number (?P<number>\S+)$", _l("Nobody has staff number %(number)s.")),
-    (r"^no badge (?P<badge>\S+)$", _l("There is no badge %(badge)s.")),
-    (r"^no training named (?P<name>.+)$", _l("There is no training named %(name)s.")),
-    (r"^no training session (?P<id>\d+)$", _l("There is no training session %(id)s.")),
-    (r"^(?P<what>[\w ]+): the last day (?P<last>\S+) is before the first day (?P<first>\S+)$",
-     _l("The last day %(last)s is before the first day %(first)s.")),
-    (r"^the last day (?P<last>\S+) is before the first day (?P<first>\S+)$",
-     _l("The last day %(last)s is before the first day %(first)s.")),
-    (r"^(?P<what>[\w ]+): (?P<value>.+) is not a date \(YYYY-MM-DD\)$",
-     _l("%(value)s is not a date (YYYY-MM-DD).")),
-    (r"^(?P<what>[\w ]+): a date is needed$", _l("A date is needed.")),
-    (r"^(?P<what>[\w ]+) must not be empty$", _l("Fill in every required field.")),
-    (r"^(?P<what>[\w ]+) must have at most (?P<n>\d+) characters$",
-     _l("A field is too long (at most %(n)s characters).")),
-    (r"^training (?P<name>.+) already exists$", _l("Training %(name)s already exists.")),
-    (r"^(?P<name>.+) already has a session on (?P<day>\S+)$",
-     _l("%(name)s already has a session on %(day)s.")),
-    (r"^valid_days must be a whole number from 1 to (?P<n>\d+), or None$",
-     _l("Valid for (days): a whole number from 1 to %(n)s, or empty for never expires.")),
-    (r"^fill at most a year at a time$", _l("Fill at most a year at a time.")),
-    (r"^teams must be a non-empty list of non-empty lists of staff numbers$",
-     _l("Write at least one team: one line per team, staff numbers separated by spaces.")),
-    # Attendance import (hub.registry.io).
-    (r"^missing value$", _l("missing value")),
-    (r"^(?P<value>.+) is not a staff number$", _l("%(value)s is not a staff number")),
-    (r"^unknown staff number (?P<number>.+)$", _l("unknown staff number %(number)s")),
-    (r"^column given twice \(also column (?P<n>\d+)\)$", _l("column given twice (also column %(n)s)")),
-    (r"^column missing from the header$", _l("column missing from the header")),
-    (r"^the file is empty: no header row$", _l("the file is empty: no header row")),
-    (r"^no rows under the header$", _l("no rows under the header")),
-    (r"^a value outside the header's columns$", _l("a value outside the header's columns")),
-    (r"^(?P<value>.+) does not match staff number (?P<number>\S+) \((?P<name>.*) in the registry\)$",
-     _l("%(value)s does not match staff number %(number)s (%(name)s in the registry)")),
-    (r"^unknown training (?P<name>.+)$", _l("unknown training %(name)s")),
-    (r"^unknown badge (?P<badge>\S+)$", _l("unknown badge %(badge)s")),
-    (r"^badge (?P<badge>\S+) belongs to staff number (?P<holder>\S+), not (?P<number>\S+)$",
-     _l("badge %(badge)s belongs to staff number %(holder)s, not %(number)s")),
-    (r"^(?P<value>.+) is not a date \(YYYY-MM-DD\)$", _l("%(value)s is not a date (YYYY-MM-DD)")),
-    (r"^(?P<day>\S+) is in the future$", _l("%(day)s is in the future")),
-    (r"^unknown employment type (?P<value>.+) \(正規, 嘱託 or パート\)$",
-     _l("unknown employment type %(value)s (正規, 嘱託 or パート)")),
-    (r"^longer than (?P<n>\d+) characters$", _l("longer than %(n)s characters")),
-    (r"^(?P<value>.*) differs from line (?P<line>\d+) \((?P<first>.*)\) for the same session$",
-     _l("%(value)s differs from line %(line)s (%(first)s) for the same session")),
-    (r"^duplicate of line (?P<line>\d+)$", _l("duplicate of line %(line)s")),
-    (r"^not UTF-8 text: save the file as CSV UTF-8$", _l("not UTF-8 text: save the file as CSV UTF-8")),
-    (r"^more than (?P<n>\d+) rows$", _l("more than %(n)s rows")),
-    (r"^not readable as CSV: (?P<detail>.*)$", _l("not readable as CSV: %(detail)s")),
-    (r"^not an Excel \.xlsx file \((?P<detail>.*)\)$", _l("not an Excel .xlsx file (%(detail)s)")),
-    (r"^no sheet named (?P<name>.+)$", _l("no sheet named %(name)s")),
-    (r"^column (?P<n>\d+)$", _l("column %(n)s")),
-]]
+def explain(message: Msg | None, code: str, params: Any = None) -> str:
+    """A registry refusal (its code's sentence in hub.registry.messages, and its parameters)
+    in the reader's language, through the page's catalogs; the bare code if it has no sentence."""
+    if message is None:
+        return code
+    values = dict(params or {})
+    if message.context is not None:
+        return pgettext(message.context, message.id, **values)
+    return _(message.id, **values)
 
 
-# Refusals that carry a code (RegistryError.code, RowProblem.code), worded from their
-# parameters. Badge ids: kagiban.badge_id.
-_CODES: dict[str, Any] = {
-    "badge_id_not_text": _l("A badge ID is written as text."),
-    "badge_id_empty": _l("The badge ID is empty."),
-    "badge_id_not_hex": _l("%(value)s is not a badge ID: %(char)s is not a hexadecimal digit (0-9, A-F)."),
-    "badge_id_odd_length": _l("%(value)s is not a badge ID: %(digits)s hexadecimal digits are not whole "
-                              "bytes. A card's ID has 8, 14, 16 or 20 digits."),
-    "badge_id_length": _l("%(value)s is not a badge ID: no card has an ID of %(digits)s hexadecimal digits "
-                          "(%(bytes)s bytes). A card's ID has 8, 14, 16 or 20 digits (ISO 14443 UID: 4, 7 "
-                          "or 10 bytes; FeliCa IDm: 8 bytes)."),
-}
-
-
-def explain(text: str, code: str | None = None, params: Any = None) -> str:
-    """A registry message in the reader's language, where it is one we know: by its code and
-    parameters if it has a code, else by its English text."""
-    if code in _CODES:
-        return str(_CODES[code]) % dict(params or {})
-    for pattern, message in _MESSAGES:
-        found = pattern.match(text)
-        if found:
-            return str(message) % found.groupdict()
-    return text
+def _problem(p: registry.RowProblem) -> dict[str, Any]:
+    """An import problem as the page lists it: line, column (as headed in the file) and why."""
+    column = _("column %(n)s", n=p.column_no) if p.column_no is not None else p.column
+    return {"line": p.line, "column": column, "reason": explain(PROBLEMS.get(p.code), p.code, p.params)}
 
 
 def _label(table: dict[str, Any], key: Any) -> str:
@@ -275,7 +205,8 @@ def _form(name: str) -> str:
 
 
 def _failed(exc: registry.RegistryError) -> None:
-    flash(_("Not saved: %(reason)s", reason=explain(str(exc), exc.code, exc.params)), "error")
+    reason = explain(ERRORS.get(exc.code), exc.code, exc.params)
+    flash(_("Not saved: %(reason)s", reason=reason), "error")
 
 
 def _done(changed: bool, message: str) -> None:
@@ -647,8 +578,7 @@ def import_page():
     except registry.ImportRejected as exc:
         _LOG.info("%s: attendance import of %s refused with %d problem(s)", _actor(), upload.filename,
                   len(exc.problems))
-        problems = [{"line": p.line, "column": explain(p.column) if p.column else "",
-                     "reason": explain(p.reason, p.code, p.params)} for p in exc.problems]
+        problems = [_problem(p) for p in exc.problems]
         return render_template("registry/import.html", title=_("Import attendance"), problems=problems,
                                report=None, filename=upload.filename), 400
     except registry.RegistryError as exc:

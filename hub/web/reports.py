@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 
 from flask import Response, request
-from flask_babel import gettext as _
+from flask_babel import get_locale
 
-from hub.ledgers.keys import Labels
 from hub.web import data, query
 from hub.web.state import state
 from hub.stations.directory import display_name
@@ -65,10 +64,9 @@ def link_args(station: str | None, **period: str) -> dict[str, str]:
     return {**period, **({"station": station} if station else {})}
 
 
-def export_labels(headers: Mapping[str, Any], entries: Mapping[str, Any], sheet: str) -> Labels:
-    """The words of an export in the reader's language (the lazy translations as plain text)."""
-    return Labels(headers={k: str(v) for k, v in headers.items()},
-                  entries={k: str(v) for k, v in entries.items()}, yes=_("yes"), sheet=sheet)
+def lang() -> str:
+    """The reader's language as the exports take it: "ja" or "en"."""
+    return "en" if str(get_locale() or "ja") == "en" else "ja"
 
 
 def export_title(sheet: str, period: str, station: str | None) -> str:

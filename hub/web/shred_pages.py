@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from hub.ledgers import shredding as shred_ledger
-from hub.web import query, reports
+from hub.web import i18n, query, reports
 from hub.web.state import state
 from hub.stations.directory import stations_of_kind
 
@@ -25,30 +25,9 @@ _LOG = logging.getLogger(__name__)
 
 bp = Blueprint("shred", __name__)
 
-HEADERS = {
-    "station": _l("Shredder"),
-    "day": _l("Day"),
-    "started_at": _l("Started at"),
-    "ended_at": _l("Ended at"),
-    "duration_s": _l("Ran for (s)"),
-    "ended_by": _l("Ended by"),
-    "person_1": _l("Person ID (1)"),
-    "name_1": _l("Name (1)"),
-    "person_2": _l("Person ID (2)"),
-    "name_2": _l("Name (2)"),
-    "not_on_roster": _l("Neither on the roster"),
-    "after_hours": _l("After hours"),
-    "snapshot": _l("Snapshot"),
-    "event_id": _l("Event ID"),
-}
-ENDINGS = {
-    "tap": _l("Badge tap"),
-    "stop_button": _l("Stop button"),
-    "max_length": _l("Maximum length reached"),
-    "bin_opened": _l("Bin opened"),
-    "station_restarted": _l("Unit restarted"),
-    "running": _l("Not ended"),
-}
+# The export's words (hub.ledgers.shredding), on the page too.
+HEADERS = i18n.lazy(shred_ledger.HEADERS)
+ENDINGS = i18n.lazy(shred_ledger.ENDINGS)
 
 
 REFUSALS = {
@@ -119,7 +98,7 @@ def ledger():
 
 
 def _export() -> shred_ledger.Export:
-    labels = reports.export_labels(HEADERS, ENDINGS, _("Shredding ledger"))
+    labels = shred_ledger.labels(reports.lang())
     # Absolute links: the file is read outside the browser (the reader signs in to open them).
     return shred_ledger.Export(labels, lambda event_id: url_for("pages.snapshot", event_id=event_id,
                                                                 _external=True))

@@ -29,8 +29,9 @@ def test_one_holder_per_cabinet_and_any_number_of_stand_ins(staff):
     assert [(e.key, e.action) for e in registry.history(staff, entity="designation", limit=2)] == [
         ("cabinet-1/002", "update"), ("cabinet-1/001", "delete")]
     assert list(registry.all_designations(staff)) == ["cabinet-1"]
-    with pytest.raises(registry.RegistryError, match="station id"):
+    with pytest.raises(registry.RegistryError, match="Station ID 'cabinet/1' must match") as refused:
         registry.set_holder(staff, ACTOR, "cabinet/1", "001")
+    assert refused.value.code == "station.invalid"
 
 
 def test_after_hours_list_and_settings(staff):
@@ -41,8 +42,9 @@ def test_after_hours_list_and_settings(staff):
 
     assert [p["staff_no"] for p in registry.after_hours_list(staff, "cabinet-1")] == ["004"]
     assert registry.get_station_settings(staff, "cabinet-1") == {"others": "deny", "after_hours": "deny"}
-    with pytest.raises(registry.RegistryError, match="others must be one of"):
+    with pytest.raises(registry.RegistryError, match=r"'allow' is not a choice for others \(flag, deny\)") as refused:
         registry.set_station_settings(staff, ACTOR, "cabinet-1", others="allow")
+    assert (refused.value.code, refused.value.params["what"]) == ("settings.bad_choice", "others")
 
 
 def test_rotation_table_fills_working_days_in_turn(staff):

@@ -298,7 +298,7 @@ def test_xlsx_attendees_by_badge_in_any_written_form_and_bad_badges_by_code(engi
         (2, "カードID", "badge_id_odd_length", 7),
         (3, "カードID", "badge_id_length", 6),
         (4, "カードID", "badge_id_not_hex", None),
-        (5, "カードID", None, None),
+        (5, "カードID", "missing", None),
     ]
     assert rejected.value.problems[3].reason == "missing value"
     assert counts(engine) == before

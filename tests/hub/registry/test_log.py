@@ -109,8 +109,9 @@ def test_a_refused_change_leaves_neither_row_nor_log_nor_hook_call(engine):
     try:
         with pytest.raises(registry.RegistryError, match="already registered"):
             registry.add_person(engine, ACTOR, "001001", "別人")
-        with pytest.raises(registry.RegistryError, match="every registry change needs"):
+        with pytest.raises(registry.RegistryError, match="Every registry change needs") as refused:
             registry.add_person(engine, " ", "001002", "無名")
+        assert refused.value.code == "actor.missing"
         with pytest.raises(registry.NotFound):
             registry.record_attendance(engine, ACTOR, 99, ["001001"])
         with pytest.raises(registry.RegistryError, match="before the first day"):

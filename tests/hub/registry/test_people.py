@@ -24,16 +24,17 @@ def test_add_and_get_a_person_with_badges(engine):
     assert registry.find_badge(engine, "012e4cd2a5b71f03")["staff_no"] == "001001"
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"staff_number": "00 1"}, "staff number"),
-    ({"name": " "}, "name must not be empty"),
-    ({"employment": "temp"}, "employment"),
-    ({"active_from": "2025-13-01"}, "not a date"),
+@pytest.mark.parametrize("kwargs, code, message", [
+    ({"staff_number": "00 1"}, "staff_no.invalid", "Staff number '00 1': use 1 to 32 letters"),
+    ({"name": " "}, "text.empty", "name: Fill in every required field"),
+    ({"employment": "temp"}, "person.bad_employment", "employment: 'temp' is not an employment type"),
+    ({"active_from": "2025-13-01"}, "date.invalid", r"active_from: '2025-13-01' is not a date \(YYYY-MM-DD\)"),
 ])
-def test_bad_person_fields_are_refused(engine, kwargs, message):
+def test_bad_person_fields_are_refused(engine, kwargs, code, message):
     args = {"staff_number": "001001", "name": "山田 太郎", **kwargs}
-    with pytest.raises(registry.RegistryError, match=message):
+    with pytest.raises(registry.RegistryError, match=message) as refused:
         registry.add_person(engine, ACTOR, args.pop("staff_number"), args.pop("name"), **args)
+    assert refused.value.code == code
 
 
 def test_a_badge_belongs_to_one_person_forever(engine):

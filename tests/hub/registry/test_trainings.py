@@ -25,10 +25,12 @@ def staff(engine):
 
 
 def test_catalogue_checks(staff):
-    with pytest.raises(registry.RegistryError, match="unknown station kind"):
+    with pytest.raises(registry.RegistryError, match=r"Unknown station kind\(s\) safe") as refused:
         registry.add_training(staff, ACTOR, "x", ["safe"], 30)
-    with pytest.raises(registry.RegistryError, match="valid_days"):
+    assert refused.value.code == "training.unknown_kinds"
+    with pytest.raises(registry.RegistryError, match="a whole number from 1 to") as refused:
         registry.add_training(staff, ACTOR, "x", ["door"], 0)
+    assert refused.value.code == "training.bad_valid_days"
     with pytest.raises(registry.RegistryError, match="already exists"):
         registry.add_training(staff, ACTOR, PRIVACY, ["door"], 30)
     assert [(t["name"], t["station_kinds"], t["valid_days"]) for t in registry.list_trainings(staff)] == [

@@ -20,7 +20,7 @@ def extracted(tmp_path) -> set:
     """Every message the sources hold, extracted the way i18n.py documents."""
     pot = tmp_path / "messages.pot"
     CommandLineInterface().run(["pybabel", "-q", "extract", "-F", str(ROOT / "babel.cfg"), "-k", "_l",
-                                "-k", "_lp:1c,2", "--no-location", "-o", str(pot), str(ROOT)])
+                                "-k", "_lp:1c,2", "-k", "N_", "-k", "NP_:1c,2", "--no-location", "-o", str(pot), str(ROOT)])
     with pot.open("rb") as f:
         return {(m.context, m.id) for m in read_po(f) if m.id}
 

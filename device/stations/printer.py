@@ -147,15 +147,16 @@ class PrinterLogic:
         effects: list[Effect] = []
         if not self._checking and now >= self._next_check:
             self._checking = True
-            for job_id, since in list(self._watch.items()):
-                if now - since > WATCH_MAX_S:
+            for job_id, watched in list(self._watch.items()):
+                if now - watched > WATCH_MAX_S:
                     del self._watch[job_id]  # CUPS never said it printed: stop asking
             effects.append(CheckQueue(watch=tuple(sorted(self._watch))))
-        since = self._occupied_since
-        if since is not None and not self._tray_alerted and self.tray_occupied and now - since >= self.tray_alert_s:
+        since, since_wall = self._occupied_since, self._occupied_wall  # set together (tray())
+        if (since is not None and since_wall is not None and not self._tray_alerted and self.tray_occupied
+                and now - since >= self.tray_alert_s):
             self._tray_alerted = True
             effects.append(Emit("tray.uncollected", wall, data={
-                "minutes": round((now - since) / 60.0, 1), "since": self._occupied_wall.isoformat(),
+                "minutes": round((now - since) / 60.0, 1), "since": since_wall.isoformat(),
                 "limit_s": self.tray_alert_s}, snapshot=True))
         if self._empty_since is not None and now - self._empty_since >= self.tray_clear_s:
             lay = round(self._empty_since - since, 1) if since is not None else None

@@ -307,7 +307,9 @@ class Agent:
             if self._input_active(name, levels[name]):
                 # Found active at start (e.g. a bin left open): the logic hears it like an edge.
                 self.post(("input", name, levels[name], now))
-            sw.start(lambda is_open, t, name=name: self.post(("input_raw", name, is_open, t)))
+            def on_edge(is_open: bool, t: float, name: str = name) -> None:
+                self.post(("input_raw", name, is_open, t))
+            sw.start(on_edge)
         if self.reader:
             self.reader.start(lambda uid: self.post(("badge", uid, time.monotonic())))
         self.link.start()
@@ -484,7 +486,7 @@ class Agent:
             self._debounce_deadline = None
             edge_at = self._debounce.changed_at
             level = self._debounce.poll(now)
-            if level is not None:
+            if level is not None and edge_at is not None:  # poll() gives a level only after an edge
                 # The event carries the time the door moved, not the end of the debounce wait.
                 self._apply(self.logic.door(level, edge_at, self.wall(edge_at)))
         for name, input_deadline in list(self._input_deadlines.items()):
@@ -658,6 +660,8 @@ class Agent:
             if job is None:
                 return
             event_id, label = job
+            code: str | None
+            detail: str | None
             try:
                 jpeg = fit_jpeg(camera.capture(label))
             except SnapshotFailure as exc:
@@ -776,9 +780,9 @@ class Agent:
             self._storage_error = None  # reported; storage works again
 
 
-    def peripherals(self) -> dict[str, protocol.PeripheralHealth]:
+    def peripherals(self) -> dict[protocol.Peripheral, protocol.PeripheralHealth]:
         """The health of each peripheral the unit has, by name (as the heartbeat reports it)."""
-        cells = {
+        cells: dict[protocol.Peripheral, object] = {
             "pins": self._pins_health,
             # A reader without a health of its own (the stand-in) works whenever it exists.
             "reader": getattr(self.reader, "health", self._plain_reader_health),

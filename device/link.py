@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Callable, Literal
 
 import paho.mqtt.client as mqtt
 
@@ -31,7 +31,7 @@ class MqttLink:
         *,
         site: str,
         station: str,
-        kind: str,
+        kind: protocol.StationKind,
         on_input: Callable[[tuple], None],
     ):
         self.cfg = cfg
@@ -73,7 +73,7 @@ class MqttLink:
     def connected(self) -> bool:
         return self.client.is_connected()
 
-    def _status(self, state: str) -> protocol.Status:
+    def _status(self, state: Literal["online", "offline"]) -> protocol.Status:
         return protocol.Status(
             site=self.site, station=self.station, state=state, kind=self.kind, at=protocol.now_local()
         )

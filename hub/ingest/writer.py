@@ -270,7 +270,7 @@ class Ingest:
         self._thread.start()
         return self
 
-    def submit(self, topic: str, payload: bytes) -> None:
+    def submit(self, topic: str, payload: bytes | bytearray) -> None:
         """Hand over one received message; safe from any thread, never blocks."""
         if self._closed:
             # Not acked, so the station sends it again to the next hub run.

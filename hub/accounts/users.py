@@ -104,7 +104,7 @@ def add_user(
     return int(user_id)
 
 
-def authenticate(engine: Engine, username: str, password: str) -> dict[str, Any] | None:
+def authenticate(engine: Engine, username: str | None, password: str | None) -> dict[str, Any] | None:
     """The user's row (without the hash) if ``username`` is active and ``password`` is right;
     None otherwise, in about the same time whichever part was wrong."""
     if not isinstance(username, str) or not isinstance(password, str):

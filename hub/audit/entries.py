@@ -105,7 +105,7 @@ def record_key(conn: Connection, op: str, row: Row) -> None:
     append_side(conn, "keys", [(row["retired_at"] if op == "retired" else row["added_at"], key_entry(op, row))])
 
 
-def record_signin(engine: Engine, op: str, user: str, remote: str | None, *, via: str = "form") -> None:
+def record_signin(engine: Engine, op: str, user: str | None, remote: str | None, *, via: str = "form") -> None:
     """A sign-in, failed sign-in or sign-out, in its own transaction; a failure is logged and
     never stops the page (the application log still has the line). ``via`` "basic": HTTP
     Basic credentials on a request (entered as ``"via": "basic"``)."""

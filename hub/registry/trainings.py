@@ -69,7 +69,7 @@ def _training_row(conn: Connection, name: str) -> Any:
 
 
 def add_training(
-    engine: Engine, actor: str, name: str, station_kinds: Iterable[str], valid_days: int | None
+    engine: Engine, actor: str, name: str, station_kinds: Iterable[str], valid_days: int | str | None
 ) -> int:
     """Add a training to the catalogue; return its id."""
     values: dict[str, Any] = {"name": text(name, "training name", 128, required=True),

@@ -65,9 +65,10 @@ class Mosquitto:
 
     def __init__(self, workdir: Path, port: int | None = None, extra_config: str = "",
                  users: Mapping[str, Path] | None = None, acl_file: Path | None = None):
-        self.exe = _tool("mosquitto")
-        if self.exe is None:
+        exe = _tool("mosquitto")
+        if exe is None:
             raise BrokerUnavailable("mosquitto is not installed (Debian: apt-get install mosquitto)")
+        self.exe = exe
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()

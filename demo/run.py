@@ -64,10 +64,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -129,7 +130,7 @@ def _print(user: str, title: str, pages: int) -> dict:
 
 
 # A first wait in each: a unit starting up takes a moment to receive its policy.
-SCENARIOS = {
+SCENARIOS: dict[str, dict[str, Any]] = {
     "cabinet-1": {"repeat": 0, "steps": [{"wait": 3}, *_use(HOLDER, 4, 10), *_use(STANDIN, 3, 8),
                                          {"tap": EXPIRED}, {"wait": 7}]},
     "cabinet-2": {"repeat": 0, "steps": [
@@ -302,7 +303,7 @@ def _unit_config(sid: str, broker_port: int, public_key: str, server: PrintServe
 
 def _write_configs(data: Path, broker_port: int, web_port: int, stations: list[str], server: PrintServer,
                    credentials: dict[str, Path],
-                   notices: list[hub_config.Notice] = ()) -> tuple[Path, dict[str, tuple[Path, Path]]]:
+                   notices: Sequence[hub_config.Notice] = ()) -> tuple[Path, dict[str, tuple[Path, Path]]]:
     # The hub signs the stations' policies; each unit file carries the public key.
     signing_key = load_or_create_private_key(data / "hub" / "policy-signing.key")
     hub_cfg = {
@@ -564,6 +565,7 @@ def _run(data: Path, port: int, duration: float | None, admin_password: str | No
                                   Part("hub", "FAILED", f"{type(exc).__name__}: {' '.join(str(exc).split())}",
                                        hub_part.log)])
         password = admin_password or secrets.token_urlsafe(9)
+        assert hub.engine is not None  # Hub.start() opened it
         add_user(hub.engine, "admin", password, "admin", display_name="Demo admin", replace=True)
         url = hub.web_url or f"http://127.0.0.1:{port}/"
         hub_part = Part("hub", "running", f"web page {url}", hub_part.log)
@@ -662,7 +664,8 @@ def run_unit(config_file: str, scenario_file: str) -> int:
     from kagiban.configfile import load_config
 
     class DemoScenario(simulate.Scenario):
-        steps: list[simulate.Tap | simulate.Door | simulate.Wait | simulate.Press | simulate.Bin
+        # A wider list than the base's on purpose: pydantic validates the subclass's own field.
+        steps: list[simulate.Tap | simulate.Door | simulate.Wait | simulate.Press | simulate.Bin  # type: ignore[assignment]
                     | TrayStep | PrintStep]
 
     class DemoRunner(simulate.ScenarioRunner):

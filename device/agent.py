@@ -169,7 +169,7 @@ class Agent:
         """Whether the station has a link to the hub (as the loop last heard)."""
         return self.sender.connected
 
-    def peripherals(self) -> dict[str, protocol.PeripheralHealth]:
+    def peripherals(self) -> dict[protocol.Peripheral, protocol.PeripheralHealth]:
         """The health of each peripheral the unit has, by name (as the heartbeat reports it)."""
         return self.hardware.peripherals()
 
@@ -216,7 +216,9 @@ class Agent:
             if input_active(name, levels[name]):
                 # Found active at start (e.g. a bin left open): the logic hears it like an edge.
                 self.post(inbox.ContactFound(name, levels[name], now))
-            sw.start(lambda is_open, t, name=name: self.post(inbox.ContactMoved(name, is_open, t)))
+            def on_edge(is_open: bool, t: float, name: str = name) -> None:
+                self.post(inbox.ContactMoved(name, is_open, t))
+            sw.start(on_edge)
         if hw.reader:
             hw.reader.start(lambda uid: self.post(inbox.BadgeTapped(uid, time.monotonic())))
         self.link.start()

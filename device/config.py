@@ -304,8 +304,13 @@ def _unit_kind(data: Any) -> str:
 
 
 UnitConfig = Annotated[
-    Union[tuple(Annotated[model, Tag(kind)] for kind, model in _UNITS.items())
-          + (Annotated[_UnknownKindUnit, Tag(_UNKNOWN)],)],  # type: ignore[misc]
+    Union[
+        Annotated[CabinetUnit, Tag("cabinet")],
+        Annotated[DoorUnit, Tag("door")],
+        Annotated[ShredderUnit, Tag("shredder")],
+        Annotated[PrinterUnit, Tag("printer")],
+        Annotated[_UnknownKindUnit, Tag(_UNKNOWN)],
+    ],
     Discriminator(_unit_kind),
 ]
 """A unit file, as the model of its ``station.kind``."""

@@ -73,9 +73,9 @@ class Hardware:
     print_health: HealthCell | None = None
     reader_health: HealthCell | None = None  # for a reader without a health of its own
 
-    def peripherals(self) -> dict[str, protocol.PeripheralHealth]:
+    def peripherals(self) -> dict[protocol.Peripheral, protocol.PeripheralHealth]:
         """The health of each peripheral the unit has, by name (as the heartbeat reports it)."""
-        cells = {
+        cells: dict[protocol.Peripheral, object] = {
             "pins": self.pins_health,
             # A reader without a health of its own (the stand-in) works whenever it exists.
             "reader": getattr(self.reader, "health", self.reader_health),

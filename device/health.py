@@ -47,7 +47,7 @@ class HealthCell:
     def is_ok(self) -> bool:
         return self.get().state == "ok"
 
-    def _set(self, state: str, error: str | None, detail: str | None) -> None:
+    def _set(self, state: protocol.PeripheralState, error: str | None, detail: str | None) -> None:
         detail = (detail or "")[: protocol.MAX_HEALTH_DETAIL] or None
         with self._lock:
             old = self._value

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Callable, Literal
 
 from device import inbox
 from kagiban import protocol
@@ -21,8 +21,10 @@ from kagiban.broker import BrokerConfig, make_client
 _LOG = logging.getLogger(__name__)
 
 # The channels the station subscribes to, and the inbox message each arrival becomes.
-_ARRIVALS = {"ack": inbox.AckArrived, "policy": inbox.PolicyArrived,
-             "policy-control": inbox.PolicyControlArrived}
+_ARRIVALS: dict[str, Callable[[bytes], inbox.Message]] = {
+    "ack": inbox.AckArrived, "policy": inbox.PolicyArrived,
+    "policy-control": inbox.PolicyControlArrived,
+}
 
 
 class MqttLink:
@@ -34,7 +36,7 @@ class MqttLink:
         *,
         site: str,
         station: str,
-        kind: str,
+        kind: protocol.StationKind,
         on_input: Callable[[inbox.Message], None],
     ):
         self.cfg = cfg
@@ -76,7 +78,7 @@ class MqttLink:
     def connected(self) -> bool:
         return self.client.is_connected()
 
-    def _status(self, state: str) -> protocol.Status:
+    def _status(self, state: Literal["online", "offline"]) -> protocol.Status:
         return protocol.Status(
             site=self.site, station=self.station, state=state, kind=self.kind, at=protocol.now_local()
         )

@@ -53,6 +53,8 @@ class SnapshotWorker:
             if job is None:
                 return
             event_id, label = job
+            code: str | None
+            detail: str | None
             try:
                 jpeg = fit_jpeg(camera.capture(label))
             except SnapshotFailure as exc:

@@ -11,6 +11,7 @@ import logging
 import signal
 import threading
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -34,6 +35,9 @@ from hub.store.schema import stations
 from kagiban.broker import connect_properties, make_client
 from kagiban.protocol import STATION_CHANNELS, Ack, dumps, subscription, topic
 
+if TYPE_CHECKING:
+    from hub.web.server import WebServer
+
 _LOG = logging.getLogger(__name__)
 
 
@@ -49,13 +53,13 @@ class Hub:
         # What happens on the hub, for the live web page (events, station states, alerts).
         self.bus = LiveBus()
         # Set in start() by the rules/alerts and web parts (see _start_rules, _start_web).
-        self.alerts = None
-        self.rules = None
-        self.notifier = None
-        self.closeouts = None  # hub.ledgers.closeout.CloseoutScheduler, set in _start_rules
+        self.alerts: AlertCenter | None = None
+        self.rules: Rules | None = None
+        self.notifier: Notifier | None = None
+        self.closeouts: CloseoutScheduler | None = None  # set in _start_rules
         self.checkpoints: CheckpointWriter | None = None
         self._audit_jobs: Periodic | None = None
-        self.web = None
+        self.web: WebServer | None = None
         self._client: mqtt.Client | None = None
         self._sub_mid: int | None = None
         self._stopping = False
@@ -66,7 +70,7 @@ class Hub:
         Raises ConfigError for an unusable staff file.
         """
         cfg = self.cfg
-        self.engine = make_engine(cfg.db_url())
+        self.engine = engine = make_engine(cfg.db_url())
         migrate.upgrade(self.engine)
         self._register_configured_stations()
         prefix = cfg.broker.prefix
@@ -112,7 +116,7 @@ class Hub:
         self._audit_jobs = Periodic([
             ("checkpoint", cfg.audit.checkpoint_interval_s, self._periodic_checkpoint),
             ("snapshot expiry", cfg.snapshots.expire_every_s,
-             lambda: retention.expire(self.engine, cfg.snapshots.keep_days)),
+             lambda: retention.expire(engine, cfg.snapshots.keep_days)),
         ]).start()
         self._start_web()
         # What start-up made (modules, templates, translations, compiled statements) lives as

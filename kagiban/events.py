@@ -502,7 +502,9 @@ def _without(data: dict[str, Any], locations: list[tuple]) -> dict[str, Any]:
     out = _copy(data)
     drops: list[tuple[Any, Any]] = []
     for loc in locations:
-        parent, key, node = None, None, out
+        parent: Any = None
+        key: Any = None
+        node: Any = out
         for step in loc:
             if isinstance(node, dict) and isinstance(step, str) and step in node:
                 parent, key, node = node, step, node[step]

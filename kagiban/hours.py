@@ -24,9 +24,13 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 class HoursLike(Protocol):
     """Anything with weekday names and a start and end time (``time`` or "HH:MM")."""
 
-    days: Sequence[str]
-    start: time | str
-    end: time | str
+    # Read-only, so a model with narrower types (Literal weekdays, "HH:MM" strings) fits.
+    @property
+    def days(self) -> Sequence[str]: ...
+    @property
+    def start(self) -> time | str: ...
+    @property
+    def end(self) -> time | str: ...
 
 
 def clock(value: time | str) -> time:

@@ -22,6 +22,7 @@ import base64
 import json
 import math
 import re
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
 from types import UnionType
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
@@ -389,6 +390,7 @@ STORAGE_CORRUPT = "storage.corrupt"
 
 DecisionKind = Literal["allow", "allow_flag", "deny"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_WORKWEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
@@ -423,7 +425,7 @@ class Hours(_Strict):
     previous day's window. ``start == end`` is a whole 24 hours from ``start``.
     """
 
-    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    days: list[Weekday] = Field(default_factory=lambda: list(_WORKWEEK))
     start: str = Field(default="08:30", pattern=HHMM_PATTERN)
     end: str = Field(default="17:15", pattern=HHMM_PATTERN)
 
@@ -608,6 +610,7 @@ class _Refused(ValueError):
 def _walk(value: Any) -> int:
     """The number of object keys in a parsed payload (model fields given plus dict keys, at any
     depth); ProtocolError("bad_number") for a NaN or infinite number anywhere in it."""
+    values: Iterable[Any]
     if type(value) is dict:
         count, values = len(value), value.values()
     elif isinstance(value, BaseModel):

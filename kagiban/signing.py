@@ -167,7 +167,8 @@ def sign(policy: Policy | dict[str, Any], key: Ed25519PrivateKey) -> bytes:
 
 def _claimed_version(obj: Any) -> int | None:
     if isinstance(obj, dict):
-        inner = obj.get("policy") if isinstance(obj.get("policy"), dict) else obj
+        policy = obj.get("policy")
+        inner = policy if isinstance(policy, dict) else obj
         version = inner.get("version")
         if type(version) is int:
             return version
@@ -241,7 +242,8 @@ def verify(payload: bytes, public_key: str | Ed25519PublicKey) -> Policy:
 
 # ---- control messages: key changes and resets -------------------------------------------------
 
-CONTROL_MODELS = {"key_change": PolicyKeyChange, "policy_reset": PolicyReset}
+CONTROL_MODELS: dict[str, type[PolicyKeyChange] | type[PolicyReset]] = {
+    "key_change": PolicyKeyChange, "policy_reset": PolicyReset}
 
 
 def sign_control(message: PolicyKeyChange | PolicyReset, key: Ed25519PrivateKey) -> bytes:
@@ -290,7 +292,7 @@ def verify_control(payload: bytes, public_key: Ed25519PublicKey) -> PolicyKeyCha
         public_key.verify(base64.b64decode(sig, validate=True), canonical_json(body))
     except (InvalidSignature, binascii.Error, ValueError) as exc:
         raise PolicyRejected("bad_signature", "control signature does not match") from exc
-    model = CONTROL_MODELS.get(body.get("type"))
+    model = CONTROL_MODELS.get(body.get("type", ""))
     if model is None:
         raise PolicyRejected("bad_schema", f"unknown control type {body.get('type')!r}")
     try:

@@ -36,8 +36,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from datetime import timezone
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, TypeGuard
 from urllib.parse import quote
 
 from device.printing.jobs import (
@@ -250,20 +251,21 @@ class CupsPrintServer:
             _LOG.debug("ipptool %s: rc=%d in %.3f s", name, done.returncode, time.monotonic() - started)
         # With -I ipptool adds a plain-text summary after the property list.
         end = done.stdout.rfind(b"</plist>")
+        report: dict[str, Any]
         try:
             report = (plistlib.loads(done.stdout[: end + len(b"</plist>")], dict_type=_Attributes)
                       if end >= 0 else {})
         except Exception:
             report = {}
-        tests = {t.get("Name"): t for t in report.get("Tests", []) if isinstance(t, dict)}
+        tests = {t.get("Name", ""): t for t in report.get("Tests", []) if isinstance(t, dict)}
         if not tests:
             message = report.get("ErrorMessage") or done.stderr.decode(errors="replace").strip()
             raise CupsUnavailable(message or f"ipptool exited with {done.returncode}")
         return tests
 
     @staticmethod
-    def _ok(test: dict | None) -> bool:
-        return bool(test) and test.get("StatusCode") == "successful-ok"
+    def _ok(test: dict | None) -> TypeGuard[dict]:
+        return test is not None and test.get("StatusCode") == "successful-ok"
 
     @staticmethod
     def _groups(test: dict) -> list[dict]:
@@ -273,16 +275,18 @@ class CupsPrintServer:
 
     def _list(self) -> tuple[list[HeldJob], int | None, float | None]:
         tests = self._run("check", _CHECK % {"head": _HEAD}, requests=2)
-        queue, jobs = tests.get("holding-queue"), tests.get("held-jobs")
-        for test in (queue, jobs):
+        answers = []
+        for test in (tests.get("holding-queue"), tests.get("held-jobs")):
             if not self._ok(test):
                 status = test.get("StatusCode") if test else "no answer"
                 raise PrintServerError(f"{self.holding_queue}: {status}")
+            answers.append(test)
+        queue, jobs = answers
         state, now = None, None
         for group in self._groups(queue):
             state = _int(group.get("printer-state")) or state
             current = group.get("printer-current-time")
-            if hasattr(current, "timestamp"):
+            if isinstance(current, datetime):
                 # plistlib gives a naive datetime in UTC.
                 now = current.replace(tzinfo=timezone.utc).timestamp()
         held = []

@@ -104,6 +104,6 @@ def _mock_factory() -> Any:
 
         def clear_states(self) -> None:
             super().clear_states()
-            self.states = deque(self.states, maxlen=MOCK_HISTORY)
+            self.states: deque[Any] = deque(self.states, maxlen=MOCK_HISTORY)
 
     return MockFactory(pin_class=BoundedMockPin)

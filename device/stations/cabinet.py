@@ -156,9 +156,9 @@ class CabinetLogic(StationBase):
         """Time passed: end unlock windows, notice a door held open."""
         effects: list[Effect] = []
         if self._grant is not None and now > self._grant.until:
-            g = self._grant
+            grant = self._grant
             self._grant = None
-            effects += [Lock(), self._expired(g, wall)]
+            effects += [Lock(), self._expired(grant, wall)]
         op = self._opening
         if op is not None and not op.held_reported and now - op.since >= self.held_open_s:
             op.held_reported = True
@@ -167,6 +167,10 @@ class CabinetLogic(StationBase):
                                    authorised=self._authorised(op))
             effects.append(Emit.of(held, wall, g.badge if g else None, g.person if g else None, snapshot=True))
         return effects
+
+    def input(self, name: str, active: bool, now: float, wall: datetime) -> list[Effect]:
+        """A key cabinet has no extra inputs (part of StationLogic)."""
+        return []
 
     def _expired(self, grant: _Grant, wall: datetime) -> Emit:
         """``unlock.expired``: the window of ``grant`` ended with the door never opened."""

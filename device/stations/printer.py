@@ -21,6 +21,8 @@ Times: ``now`` is monotonic seconds, ``wall`` the aware wall-clock time of the e
 """
 from __future__ import annotations
 
+from typing import Any
+
 import logging
 from datetime import datetime
 
@@ -144,12 +146,13 @@ class PrinterLogic(StationBase):
         effects: list[Effect] = []
         if not self._checking and now >= self._next_check:
             self._checking = True
-            for job_id, since in list(self._watch.items()):
-                if now - since > WATCH_MAX_S:
+            for job_id, watched in list(self._watch.items()):
+                if now - watched > WATCH_MAX_S:
                     del self._watch[job_id]  # CUPS never said it printed: stop asking
             effects.append(CheckQueue(watch=tuple(sorted(self._watch))))
-        since = self._occupied_since
-        if since is not None and not self._tray_alerted and self.tray_occupied and now - since >= self.tray_alert_s:
+        since, since_wall = self._occupied_since, self._occupied_wall  # set together (tray())
+        if (since is not None and since_wall is not None and not self._tray_alerted and self.tray_occupied
+                and now - since >= self.tray_alert_s):
             self._tray_alerted = True
             effects.append(Emit.of(ev.TrayUncollected(
                 minutes=round((now - since) / 60.0, 1), since=self._occupied_wall,
@@ -201,7 +204,7 @@ class PrinterLogic(StationBase):
             self._watch[job.id] = now
         if self._watch:
             self._next_check = min(self._next_check, now + self.watch_s)
-        released = dict(user=work.user, jobs=_jobs(result.released), count=len(result.released))
+        released: dict[str, Any] = dict(user=work.user, jobs=_jobs(result.released), count=len(result.released))
         if result.failed:  # listed only when some stayed held
             released["not_released"] = _jobs(result.failed)
         return effects + [Feedback("granted"),

@@ -29,6 +29,8 @@ wall-clock time that goes into the event.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -161,7 +163,7 @@ class ShredderLogic(StationBase):
         if s is None:
             return []
         self._session = None
-        fields = dict(
+        fields: dict[str, Any] = dict(
             people=[s.first.person, s.second.person],
             badges=[s.first.badge, s.second.badge],
             started_at=s.at,

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, func, insert, select, update
 
-from hub.store.db import begin_write
+from hub.store.db import begin_write, inserted_id
 from hub.registry.log import Recorder, check_actor
 from hub.store.schema import api_tokens, users
 from hub.store.timestamps import now_utc, utc_text
@@ -133,12 +133,12 @@ def create(engine: Engine, username: str, name: str, *, actor: str | None = None
         if user is None:
             raise TokenError(f"no active user {username!r}", "token_no_user")
         count = conn.execute(select(func.count()).select_from(api_tokens).where(
-            api_tokens.c.user_id == user.id, api_tokens.c.revoked_at.is_(None))).scalar()
+            api_tokens.c.user_id == user.id, api_tokens.c.revoked_at.is_(None))).scalar_one()
         if count >= MAX_TOKENS_PER_USER:
             raise TokenError(f"{username} already has {count} tokens: revoke one first", "token_too_many")
-        token_id = conn.execute(insert(api_tokens).values(
+        token_id = inserted_id(conn.execute(insert(api_tokens).values(
             user_id=user.id, key_id=key_id, token_hash=token_hash(token), name=name, created_at=utc_text(at),
-        )).inserted_primary_key[0]
+        )))
         row = conn.execute(select(*_COLUMNS).join(users, users.c.id == api_tokens.c.user_id)
                            .where(api_tokens.c.id == token_id)).mappings().one()
         Recorder(conn, actor, at).record(ENTITY, key_id, "add", after=_public(row))

@@ -24,7 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from hub.store.db import begin_write
+from hub.store.db import begin_write, inserted_id
 from hub.store.schema import USER_ROLES, users
 from hub.store.timestamps import now_utc, utc_text
 
@@ -97,14 +97,14 @@ def add_user(
                              .values(**values, session_gen=users.c.session_gen + 1))
                 user_id = existing
             else:
-                user_id = conn.execute(insert(users).values(**values)).inserted_primary_key[0]
+                user_id = inserted_id(conn.execute(insert(users).values(**values)))
     except IntegrityError as exc:
         raise UserError(f"username {username!r} is already taken") from exc
     _LOG.info("added user %s (%s)", username, role)
     return int(user_id)
 
 
-def authenticate(engine: Engine, username: str, password: str) -> dict[str, Any] | None:
+def authenticate(engine: Engine, username: str | None, password: str | None) -> dict[str, Any] | None:
     """The user's row (without the hash) if ``username`` is active and ``password`` is right;
     None otherwise, in about the same time whichever part was wrong."""
     if not isinstance(username, str) or not isinstance(password, str):

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, insert, select, update
 
 from hub.audit.entries import record_alert_acked, record_alert_raised
 from hub.config import HubConfig
-from hub.store.db import begin_write
+from hub.store.db import begin_write, inserted_id
 from hub.live import LiveBus
 from hub.store.schema import alerts
 from hub.store.timestamps import now_utc, utc_text
@@ -80,7 +80,7 @@ class AlertCenter:
         if severity not in SEVERITIES:
             raise ValueError(f"unknown severity {severity!r}")
         when = raised_at or now_utc()
-        row = {
+        row: dict[str, Any] = {
             "site": site, "station": station, "rule": rule, "severity": severity,
             "message": message, "params": json.dumps(params, ensure_ascii=False, sort_keys=True, default=str),
             "event_id": event_id, "raised_at": utc_text(when), "state": "open",
@@ -93,7 +93,7 @@ class AlertCenter:
                 if existing is not None:
                     _LOG.debug("alert %s for event %s already raised as %d", rule, event_id, existing)
                     return existing
-            alert_id = conn.execute(insert(alerts).values(**row)).inserted_primary_key[0]
+            alert_id = inserted_id(conn.execute(insert(alerts).values(**row)))
             record_alert_raised(conn, alert_id, row)
             deliveries = 0
             if self.notifier is not None:

@@ -265,6 +265,7 @@ class Notifier:
         for msg in gone:
             self._message_result(msg, "failed", _GONE)
         for msg, target in due:
+            assert self._pool is not None  # due fills only while the pool runs
             self._pool.submit(self._deliver_message, msg, target)
         return wait
 

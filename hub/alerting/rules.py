@@ -90,6 +90,7 @@ from hub.stations.shredding_flags import session_flags
 from hub.store.timestamps import now_utc, utc_text
 from hub.stations.directory import display_name, site_name
 from kagiban import events as ev
+from kagiban.protocol import Peripheral, PeripheralHealth
 
 _LOG = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ _BOUND_REASONS = ("version_ahead", "issued_in_future", "issued_too_old", "expire
 # Heartbeat peripheral -> (rule while it is not ok, rule once it is ok again, severity).
 # GPIO pins down: the door is not watched and nothing is unlocked; a reader down: nobody gets
 # in with a badge; a camera down: events are recorded without photos.
-PERIPHERAL_RULES: dict[str, tuple[str, str, str]] = {
+PERIPHERAL_RULES: dict[Peripheral, tuple[str, str, str]] = {
     "pins": ("pins_failed", "pins_ok", "critical"),
     "reader": ("reader_failed", "reader_ok", "warning"),
     "camera": ("camera_failed", "camera_ok", "warning"),
@@ -353,11 +354,11 @@ class Rules:
                 elif ratio >= self.cfg.rules.outbox_warn_ratio:
                     self._outbox(row.station, st, hb["outbox_depth"], hb["outbox_capacity"], now)
 
-        for row in stale_rows:
-            if row.station in self._stations:
+        for stale in stale_rows:
+            if stale.station in self._stations:
                 try:
                     # Not raised again for the same latest version after a restart.
-                    self._stations[row.station].stale_alerted = json.loads(row.params).get("latest_version")
+                    self._stations[stale.station].stale_alerted = json.loads(stale.params).get("latest_version")
                 except ValueError:
                     pass
 
@@ -675,7 +676,7 @@ class Rules:
         elif not failing and st.storage_failed:
             st.storage_failed = False
 
-    def _peripherals(self, station_id: str, st: _Station, health: dict[str, Any]) -> None:
+    def _peripherals(self, station_id: str, st: _Station, health: dict[Peripheral, PeripheralHealth]) -> None:
         """*_failed when a peripheral stops being ok, *_ok when it is ok again; once each."""
         for name, (bad, good, severity) in PERIPHERAL_RULES.items():
             h = health.get(name)
@@ -734,7 +735,9 @@ class Rules:
                 st.last_seen = seen
                 return
             else:
-                cause, at, silent = "no_heartbeat", st.last_seen, (now - st.last_seen).total_seconds()
+                last_seen = st.last_seen
+                assert last_seen is not None  # _check_silence() asks only about stations heard from
+                cause, at, silent = "no_heartbeat", last_seen, (now - last_seen).total_seconds()
                 conn.execute(update(stations).where(stations.c.station == station_id)
                              .values(state="offline", state_since=now_text))
                 conn.execute(insert(station_log).values(

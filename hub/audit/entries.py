@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, RowMapping, func, select
 
 from hub.store.chain import append_side
 from hub.store.db import begin_write
@@ -41,27 +41,30 @@ SIGNIN_OPS = ("signed_in", "refused", "signed_out", "unlocked")
 KEY_COLUMNS = ("station", "key_id", "public_key", "added_at", "retired_at")
 KEY_OPS = ("added", "retired")
 
+# A row as a dict of its columns, or as SQLAlchemy reads it (keyed by name or column).
+Row = Mapping[str, Any] | RowMapping
+
 
 # --- entries ---
 
-def alert_raised(alert_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
+def alert_raised(alert_id: int, row: Row) -> dict[str, Any]:
     return {"op": "raised", "alert": alert_id, **{k: row[k] for k in ALERT_COLUMNS}}
 
 
-def alert_acked(alert_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
+def alert_acked(alert_id: int, row: Row) -> dict[str, Any]:
     return {"op": "acknowledged", "alert": alert_id, **{k: row[k] for k in ACK_COLUMNS}}
 
 
-def registry_entry(row: Mapping[str, Any]) -> dict[str, Any]:
+def registry_entry(row: Row) -> dict[str, Any]:
     return {k: row[k] for k in REGISTRY_COLUMNS}
 
 
-def quarantine_entry(row: Mapping[str, Any]) -> dict[str, Any]:
+def quarantine_entry(row: Row) -> dict[str, Any]:
     return {**{k: row[k] for k in QUARANTINE_COLUMNS},
             "payload_sha256": hashlib.sha256(row["payload"]).hexdigest()}
 
 
-def snapshot_stored(row: Mapping[str, Any], size: int) -> dict[str, Any]:
+def snapshot_stored(row: Row, size: int) -> dict[str, Any]:
     return {"op": "stored", **{k: row[k] for k in SNAPSHOT_COLUMNS}, "bytes": size}
 
 
@@ -69,7 +72,7 @@ def snapshot_expired(event_id: str, sha256: str, at: str) -> dict[str, Any]:
     return {"op": "expired", "event_id": event_id, "sha256": sha256, "at": at}
 
 
-def key_entry(op: str, row: Mapping[str, Any]) -> dict[str, Any]:
+def key_entry(op: str, row: Row) -> dict[str, Any]:
     """A station key as the tooling left it (``op``: added, retired)."""
     if op not in KEY_OPS:
         raise ValueError(f"unknown key op {op!r}")
@@ -78,31 +81,31 @@ def key_entry(op: str, row: Mapping[str, Any]) -> dict[str, Any]:
 
 # --- appending (each in the caller's transaction) ---
 
-def record_alert_raised(conn: Connection, alert_id: int, row: Mapping[str, Any]) -> None:
+def record_alert_raised(conn: Connection, alert_id: int, row: Row) -> None:
     append_side(conn, "alerts", [(row["raised_at"], alert_raised(alert_id, row))])
 
 
-def record_alert_acked(conn: Connection, alert_id: int, row: Mapping[str, Any]) -> None:
+def record_alert_acked(conn: Connection, alert_id: int, row: Row) -> None:
     append_side(conn, "alerts", [(row["acked_at"], alert_acked(alert_id, row))])
 
 
-def record_registry(conn: Connection, row: Mapping[str, Any]) -> None:
+def record_registry(conn: Connection, row: Row) -> None:
     append_side(conn, "registry", [(row["at"], registry_entry(row))])
 
 
-def record_quarantine(conn: Connection, rows: list[Mapping[str, Any]]) -> None:
+def record_quarantine(conn: Connection, rows: Sequence[Row]) -> None:
     append_side(conn, "quarantine", [(r["received_at"], quarantine_entry(r)) for r in rows])
 
 
-def record_snapshots(conn: Connection, rows: list[Mapping[str, Any]]) -> None:
+def record_snapshots(conn: Connection, rows: Sequence[Row]) -> None:
     append_side(conn, "snapshots", [(r["received_at"], snapshot_stored(r, len(r["image"]))) for r in rows])
 
 
-def record_key(conn: Connection, op: str, row: Mapping[str, Any]) -> None:
+def record_key(conn: Connection, op: str, row: Row) -> None:
     append_side(conn, "keys", [(row["retired_at"] if op == "retired" else row["added_at"], key_entry(op, row))])
 
 
-def record_signin(engine: Engine, op: str, user: str, remote: str | None, *, via: str = "form") -> None:
+def record_signin(engine: Engine, op: str, user: str | None, remote: str | None, *, via: str = "form") -> None:
     """A sign-in, failed sign-in or sign-out, in its own transaction; a failure is logged and
     never stops the page (the application log still has the line). ``via`` "basic": HTTP
     Basic credentials on a request (entered as ``"via": "basic"``)."""

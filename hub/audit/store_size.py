@@ -30,7 +30,7 @@ def measure(engine: Engine) -> int | None:
             return sum(p.stat().st_size for p in (db, db.with_name(db.name + "-wal")) if p.exists())
         if url.get_backend_name() == "postgresql":
             with engine.connect() as conn:
-                return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar())
+                return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
     except Exception:
         _LOG.warning("cannot measure the store's size", exc_info=True)
     return None

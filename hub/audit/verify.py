@@ -104,8 +104,9 @@ def _side(ctx: Context, part: str, compare: Callable[[Connection, list[dict[str,
 
 def _alerts(conn: Connection, entries: list[dict[str, Any]]) -> tuple[str | None, str]:
     rows = {r["id"]: r for r in conn.execute(select(alerts)).mappings()}
-    raised: dict[int, dict[str, Any]] = {}
-    acked: dict[int, dict[str, Any]] = {}
+    # Keyed by the alert id as the log has it (a tampered log may hold anything there).
+    raised: dict[Any, dict[str, Any]] = {}
+    acked: dict[Any, dict[str, Any]] = {}
     for e in entries:
         (raised if e.get("op") == "raised" else acked)[e.get("alert")] = e
     for alert_id, e in raised.items():
@@ -219,9 +220,9 @@ def _signed_by(conn: Connection, kid: str, upto: int | None = None) -> str:
 
 
 def _keys(conn: Connection, entries: list[dict[str, Any]]) -> tuple[str | None, str]:
-    logged: dict[str, dict[str, Any]] = {}  # key id -> its last entry: the state the tooling left
-    for e in entries:
-        logged[e.get("key_id")] = e
+    logged: dict[Any, dict[str, Any]] = {}  # key id -> its last entry: the state the tooling left
+    for entry in entries:
+        logged[entry.get("key_id")] = entry
     rows = {r["key_id"]: r for r in conn.execute(select(station_keys).order_by(station_keys.c.id)).mappings()}
     for kid, row in rows.items():
         e = logged.get(kid)

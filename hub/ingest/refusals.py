@@ -11,7 +11,7 @@ side-log entry made), later copies only count (``quarantine.repeats``, the last 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,14 +65,15 @@ def fold_repeats(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str,
             first[key] = None
             keep.append(row)
             continue
-        target = first[key] if first[key] is not None else key
+        stored = first[key]
+        target = stored if stored is not None else key
         n, _last = counted.get(target, (0, ""))
         counted[target] = (n + 1, row["received_at"])
     for row in keep:  # repeats within this batch go onto the copy being inserted
         key = _key(row)
         if key is not None and key in counted:
             row["repeats"], row["last_at"] = counted.pop(key)
-    updates = [{"b_id": target, "b_n": n, "b_last": last} for target, (n, last) in counted.items()]
+    updates: list[dict[str, Any]] = [{"b_id": target, "b_n": n, "b_last": last} for target, (n, last) in counted.items()]
     if updates:
         conn.execute(update(quarantine).where(quarantine.c.id == bindparam("b_id"))
                      .values(repeats=quarantine.c.repeats + bindparam("b_n"), last_at=bindparam("b_last")),
@@ -82,7 +83,7 @@ def fold_repeats(conn: Connection, rows: list[dict[str, Any]]) -> list[dict[str,
     return keep
 
 
-def first_refusals(rows: list[Mapping[str, Any]], sites: Mapping[str, str]) -> list[Refusal]:
+def first_refusals(rows: Sequence[Mapping[str, Any]], sites: Mapping[str, str]) -> list[Refusal]:
     """The refused signed events among the quarantine ``rows`` inserted (first copies)."""
     return [Refusal(sites.get(r["station"], ""), r["station"], r["incarnation"] or "", r["seq"], r["reason"],
                     r["detail"], r["received_at"]) for r in rows if _key(r) is not None]

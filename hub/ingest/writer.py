@@ -163,7 +163,7 @@ class _Item:
     station: str = ""
     channel: str = ""
     model: BaseModel | None = None
-    row: dict[str, Any] | None = None  # the events/snapshots row, chain columns excepted
+    row: dict[str, Any] = field(default_factory=dict)  # the events/snapshots row, chain columns excepted
     reason: str | None = None  # set when the message is to be quarantined
     detail: str = ""
     signed: Signed | None = None  # the station's signature, checked before the transaction
@@ -270,7 +270,7 @@ class Ingest:
         self._thread.start()
         return self
 
-    def submit(self, topic: str, payload: bytes) -> None:
+    def submit(self, topic: str, payload: bytes | bytearray) -> None:
         """Hand over one received message; safe from any thread, never blocks."""
         if self._closed:
             # Not acked, so the station sends it again to the next hub run.
@@ -620,6 +620,7 @@ def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(_EVENTS_INSERT, rows)
     elif compiled.positional:
         names = compiled.positiontup
+        assert names is not None  # a positional compile always has it
         conn.exec_driver_sql(compiled.string, [tuple(row[n] for n in names) for row in rows])
     else:
         conn.exec_driver_sql(compiled.string, rows)

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from hub.alerting.alerts import list_alerts
 from hub.alerting.wording import alert_text
 from hub.config import HubConfig
-from hub.store.db import begin_write
+from hub.store.db import begin_write, inserted_id
 from hub.catalog import N_, Msg
 from hub.ledgers.keys import Labels, export_labels, key_ledger, staff_names, table_csv, table_xlsx
 from hub.store.schema import closeouts, events, stations
@@ -270,7 +270,8 @@ def _describe(item: Item, lang: str, zone: str, day: date | None) -> str:
                     else f"{name}: offline since {_local(f.get('since'), zone, day)}")
         return f"{name}: 応答が一度もありません" if ja else f"{name}: never heard from"
     if item.section == "alert":
-        params = f.get("params") if isinstance(f.get("params"), dict) else {}
+        raw = f.get("params")
+        params = raw if isinstance(raw, dict) else {}
         return alert_text(f.get("rule") or "", params, "ja" if ja else "en")
     if item.section == "printer":
         held = f.get("held") or 0
@@ -335,7 +336,8 @@ def message(c: Closeout) -> tuple[str, str]:
 def _from_row(row: Any) -> Closeout:
     body = _json_object(row.items)
     items = []
-    for i in body.get("items") if isinstance(body.get("items"), list) else []:
+    listed = body.get("items")
+    for i in listed if isinstance(listed, list) else []:
         try:
             items.append(Item(**i))
         except TypeError:  # a stored line that is not an item: left out, the rest is shown
@@ -371,10 +373,10 @@ def store(engine: Engine, c: Closeout) -> int | None:
         body["checkpoint"] = c.checkpoint
     try:
         with begin_write(engine) as conn:
-            c.id = conn.execute(insert(closeouts).values(
+            c.id = inserted_id(conn.execute(insert(closeouts).values(
                 site=c.site, day=c.day, generated_at=utc_text(c.generated_at), problems=len(c.problems),
                 items=json.dumps(body, ensure_ascii=False, default=str),
-                deliveries=json.dumps(c.deliveries, ensure_ascii=False))).inserted_primary_key[0]
+                deliveries=json.dumps(c.deliveries, ensure_ascii=False))))
     except IntegrityError:
         return None
     return c.id
@@ -452,7 +454,8 @@ class CloseoutScheduler:
             self._thread = threading.Thread(target=self._run, name="kagiban-closeout", daemon=True)
             self._thread.start()
             _LOG.info("close-out at %s", ", ".join(
-                f"{s} {self.cfg.sites[s].closeout.at:%H:%M}" for s in self.sites()))
+                f"{s} {section.closeout.at:%H:%M}" for s, section in self.cfg.sites.items()
+                if section.closeout is not None))
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -477,8 +480,10 @@ class CloseoutScheduler:
         made = []
         for site in self.sites():
             local = now.astimezone(self.cfg.site_zone(site))
-            at = self.cfg.sites[site].closeout.at
-            if local.time().replace(tzinfo=None) < at or stored(self.engine, site, local.date()) is not None:
+            closeout = self.cfg.sites[site].closeout
+            if closeout is None:  # sites() lists only the sites with one
+                continue
+            if local.time().replace(tzinfo=None) < closeout.at or stored(self.engine, site, local.date()) is not None:
                 continue
             c = self.run(site, local.date(), now)
             if c is not None:
@@ -494,13 +499,13 @@ class CloseoutScheduler:
             except Exception:
                 # The close-out still goes out; the periodic checkpoints go on.
                 _LOG.exception("no checkpoint for the close-out of %s %s", site, day)
-        if store(self.engine, c) is None:
+        closeout_id = store(self.engine, c)
+        if closeout_id is None:
             return None
         self.made += 1
         _LOG.info("close-out %s %s: %d item(s), %d to check", site, day, len(c.items), len(c.problems))
         if self.notifier is not None:
             title, body = message(c)
-            closeout_id = c.id
 
             def result(label: str, state: str, attempts: int, error: str) -> None:
                 record_delivery(self.engine, closeout_id, label, state, attempts, error)

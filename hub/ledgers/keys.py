@@ -445,6 +445,7 @@ def table_xlsx(
 
     wb = Workbook()
     ws = wb.active
+    assert ws is not None  # a new workbook has its one sheet
     # Sheet titles: at most 31 characters, none of []:*?/\ .
     ws.title = "".join(ch for ch in sheet if ch not in "[]:*?/\\")[:31] or "Sheet1"
     first = 1
@@ -476,7 +477,7 @@ def table_xlsx(
                 cell.fill = highlight
     for col, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(col)].width = min(width, 60)
-    ws.freeze_panes = ws.cell(row=first + 1, column=1)
+    ws.freeze_panes = ws.cell(row=first + 1, column=1).coordinate
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -38,7 +38,6 @@ _LOG = logging.getLogger(__name__)
 # How far past the period's end to look for the end of a session that started in it.
 SPAN_AFTER = timedelta(days=1)
 _KINDS = (ev_kinds.ShredStarted.KIND, ev_kinds.ShredEnded.KIND, ev_kinds.StationStarted.KIND)
-ENDINGS = ("tap", "stop_button", "max_length", "bin_opened", "station_restarted", "running")
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 from sqlalchemy import Connection, select
 
@@ -59,6 +59,10 @@ def station_id(value: Any) -> str:
     return value
 
 
+@overload
+def day(value: Any, what: str, *, optional: Literal[False]) -> date: ...
+@overload
+def day(value: Any, what: str, *, optional: bool = True) -> date | None: ...
 def day(value: Any, what: str, *, optional: bool = True) -> date | None:
     """A calendar date from a ``date`` or a ``YYYY-MM-DD`` string; None if optional and empty."""
     if value is None or value == "":

@@ -142,7 +142,7 @@ def _entry(reg: _Registry, badge: Any, station: str, kind: str | None, zone: Zon
     settings = reg.settings.get(station, DEFAULT_SETTINGS)
     others = "allow_flag" if settings["others"] == "flag" else "deny"
     if kind == "cabinet":
-        role = reg.designations.get(station, {}).get(person.id)
+        role = reg.designations.get(station, {}).get(person.id, "")
         decision, reason = {"holder": ("allow", "designated_holder"),
                             "standin": ("allow", "stand_in")}.get(role, (others, "not_designated"))
     elif kind == "shredder":

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import Connection, Engine, select
 
@@ -48,6 +48,9 @@ from hub.registry.trainings import add_attendance_row, insert_session
 from hub.store.schema import attendance, badges, people, training_sessions, trainings
 from hub.ledgers.spreadsheet import csv_line, read_csv_text, write_cell
 from kagiban.badge_id import BadgeIdError, normalise_badge_id
+
+if TYPE_CHECKING:
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
 _LOG = logging.getLogger(__name__)
 
@@ -188,6 +191,7 @@ def _read_xlsx(data: bytes, sheet: str | None) -> tuple[list[tuple[int, list[Any
     except Exception as exc:  # zipfile, XML and openpyxl errors alike: not a usable workbook
         return [], [RowProblem(1, "", "not_xlsx", (("detail", type(exc).__name__),))]
     try:
+        ws: ReadOnlyWorksheet  # what a read-only workbook holds
         if sheet is not None:
             if sheet not in book.sheetnames:
                 return [], [RowProblem(1, "", "no_sheet", (("name", repr(sheet)),))]
@@ -519,7 +523,7 @@ def _export_rows(
     if until is not None:
         query = query.where(training_sessions.c.held_on <= until)
     with engine.connect() as conn:
-        return conn.execute(query).all()
+        return list(conn.execute(query).all())
 
 
 def export_attendance(
@@ -558,6 +562,7 @@ def _xlsx(header: list[str], rows: list[list[Any]], title: str) -> bytes:
 
     book = openpyxl.Workbook()
     ws = book.active
+    assert ws is not None  # a new workbook has its one sheet
     ws.title = title
     for col, text in enumerate(header, start=1):
         write_cell(ws, text, 1, col).font = Font(bold=True)

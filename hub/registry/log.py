@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, insert, select
 from hub.audit.entries import record_registry
 from hub.catalog import translate
 from hub.registry.messages import ERRORS
-from hub.store.db import begin_write
+from hub.store.db import begin_write, inserted_id
 from hub.store.schema import registry_log
 from hub.store.timestamps import now_utc, utc_text
 
@@ -171,7 +171,7 @@ class Recorder:
         """Write one log row in this transaction (before/after: the row as a mapping, or None)."""
         values = {"at": utc_text(self.at), "actor": self.actor, "entity": entity, "key": str(key),
                   "action": action, "before": to_json(before), "after": to_json(after)}
-        row_id = self.conn.execute(insert(registry_log).values(**values)).inserted_primary_key[0]
+        row_id = inserted_id(self.conn.execute(insert(registry_log).values(**values)))
         record_registry(self.conn, {"id": row_id, **values})
         self.items.append((entity, str(key), action))
 

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, insert, or_, select, update
 from hub.registry.common import badge_id as _badge_id
 from hub.registry.common import day, fold, person_row, row_dict, staff_no, text
 from hub.registry.log import NotFound, RegistryError, writing
+from hub.store.db import inserted_id
 from hub.store.schema import BADGE_STATES, EMPLOYMENT_TYPES, badges, people
 from hub.store.timestamps import utc_text
 
@@ -80,7 +81,7 @@ def add_person(
         taken = rec.conn.execute(select(people.c.id).where(people.c.staff_no == number)).first()
         if taken is not None:
             raise RegistryError("person.exists", {"number": number})
-        new_id = rec.conn.execute(insert(people).values(staff_no=number, **values)).inserted_primary_key[0]
+        new_id = inserted_id(rec.conn.execute(insert(people).values(staff_no=number, **values)))
         rec.record("person", number, "add", None, {"id": new_id, "staff_no": number, **values})
     return int(new_id)
 

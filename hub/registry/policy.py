@@ -149,7 +149,7 @@ def _yaml_line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int:
     return node.start_mark.line + 1
 
 
-def _reason(err: dict[str, Any]) -> str:
+def _reason(err: Mapping[str, Any]) -> str:
     if err["type"] == "extra_forbidden":
         return "unknown key"
     if err["type"] == "missing":
@@ -598,7 +598,7 @@ class PolicyPublisher:
         return (st.st_mtime_ns, st.st_size)
 
     def _next_midnight(self, now: datetime) -> datetime:
-        sites = set(self._targets.values()) | self._sites or {None}
+        sites: set[str | None] = {*self._targets.values(), *self._sites} or {None}
         zones = [self._tz if site is None else self._site_zone(site) for site in sites]
         # A second late, so a compile at midnight surely sees the new date.
         return min(next_midnight(now, z) for z in zones) + timedelta(seconds=1)

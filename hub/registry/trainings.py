@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from hub.registry.common import STATION_KINDS, day, person_row, row_dict, text
 from hub.registry.log import NotFound, RegistryError, writing
 from hub.registry.people import is_active
+from hub.store.db import inserted_id
 from hub.store.schema import attendance, people, training_sessions, trainings
 
 _LOG = logging.getLogger(__name__)
@@ -68,15 +69,15 @@ def _training_row(conn: Connection, name: str) -> Any:
 
 
 def add_training(
-    engine: Engine, actor: str, name: str, station_kinds: Iterable[str], valid_days: int | None
+    engine: Engine, actor: str, name: str, station_kinds: Iterable[str], valid_days: int | str | None
 ) -> int:
     """Add a training to the catalogue; return its id."""
-    values = {"name": text(name, "training name", 128, required=True),
+    values: dict[str, Any] = {"name": text(name, "training name", 128, required=True),
               "station_kinds": json.dumps(_kinds(station_kinds)), "valid_days": _valid_days(valid_days)}
     with writing(engine, actor) as rec:
         if rec.conn.execute(select(trainings.c.id).where(trainings.c.name == values["name"])).first():
             raise RegistryError("training.exists", {"name": repr(values["name"])})
-        new_id = rec.conn.execute(insert(trainings).values(**values)).inserted_primary_key[0]
+        new_id = inserted_id(rec.conn.execute(insert(trainings).values(**values)))
         rec.record("training", values["name"], "add", None,
                    {**values, "id": new_id, "station_kinds": json.loads(values["station_kinds"])})
     return int(new_id)
@@ -157,7 +158,7 @@ def find_session(engine: Engine, training: str, held_on: date | str) -> int | No
 def insert_session(rec: Any, training_row: Any, held: date, place: str, notes: str) -> int:
     """Insert a session inside an open registry transaction (used by the importer too)."""
     values = {"training_id": training_row.id, "held_on": held, "place": place, "notes": notes}
-    new_id = int(rec.conn.execute(insert(training_sessions).values(**values)).inserted_primary_key[0])
+    new_id = inserted_id(rec.conn.execute(insert(training_sessions).values(**values)))
     rec.record("session", str(new_id), "add", None, {**values, "id": new_id, "training": training_row.name})
     return new_id
 
@@ -334,7 +335,7 @@ def standing(
     the earliest expiry day among them (None: none expires); details per training are
     (training, status, last held_on, expires_on).
     """
-    details = []
+    details: list[tuple[dict[str, Any], str, date | None, date | None]] = []
     for training in required:
         held = latest.get((person_id, training["id"]))
         if held is None:
@@ -346,8 +347,8 @@ def standing(
     states = {d[1] for d in details}
     status = ("untrained" if "untrained" in states
               else "training_expired" if "training_expired" in states else "trained")
-    ends = [d[3] for d in details if d[3] is not None]
-    return status, (min(ends) if ends else None), details
+    expiries = [d[3] for d in details if d[3] is not None]
+    return status, (min(expiries) if expiries else None), details
 
 
 def training_gaps(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections.abc import Callable
 from functools import lru_cache
 
 from cryptography.exceptions import InvalidSignature
@@ -23,6 +24,8 @@ from kagiban.event_signing import SignatureError
 
 _LOG = logging.getLogger(__name__)
 
+_sodium_open: Callable[[bytes, bytes], bytes] | None
+_SodiumBad: type[Exception]
 try:
     from nacl.bindings import crypto_sign_open as _sodium_open
     from nacl.exceptions import BadSignatureError as _SodiumBad

@@ -39,7 +39,7 @@ def door_state(heartbeat: Mapping[str, Any], door_event: Mapping[str, Any] | Non
     if heartbeat.get("door") in ("open", "closed"):
         door, since = heartbeat["door"], parse_time(heartbeat.get("at"))
     ev_door = DOOR_KINDS.get(door_event["kind"]) if door_event else None
-    ev_at = parse_time(door_event["at_utc"]) if ev_door else None
+    ev_at = parse_time(door_event["at_utc"]) if door_event and ev_door else None
     if ev_door is not None and ev_at is not None and (since is None or ev_at >= since):
         door, since = ev_door, ev_at
     return door, since

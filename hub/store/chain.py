@@ -237,7 +237,8 @@ def verify_side(conn: Connection, part: str) -> SideReport:
     rows = conn.execute(
         select(side_log.c.n, side_log.c.at, side_log.c.entry, side_log.c.prev_hash, side_log.c.hash)
         .where(side_log.c.part == part).order_by(side_log.c.n))
-    prev_n, prev, read = 0, GENESIS_HASH, []
+    read: list[SideEntry] = []
+    prev_n, prev = 0, GENESIS_HASH
     for row in rows:
         problem = None
         if row.n != prev_n + 1:

@@ -11,7 +11,7 @@ import logging
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 _LOG = logging.getLogger(__name__)
@@ -49,6 +49,15 @@ def make_engine(url: str) -> Engine:
 
     _LOG.debug("SQLite engine for %s", parsed.database)
     return engine
+
+
+def inserted_id(result: CursorResult) -> int:
+    """The primary key of the row a one-row insert added. (SQLAlchemy types the key as
+    optional; an insert of one row always has it.)"""
+    key = result.inserted_primary_key
+    if key is None:
+        raise ValueError("not a one-row insert")
+    return int(key[0])
 
 
 def begin_write(engine: Engine) -> AbstractContextManager[Connection]:

@@ -136,7 +136,9 @@ def create_app(
     )
     if overrides:
         app.config.update(overrides)
-    app.json.ensure_ascii = False  # Japanese names stay readable in the API
+    # Japanese names stay readable in the API. (Flask types app.json as the base JSONProvider;
+    # the default one it makes, DefaultJSONProvider, has ensure_ascii.)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["kagiban"] = WebState(
         engine=engine, cfg=cfg, bus=bus, alerts=alerts, stats=stats,
         registry=make_registry(engine, stats),
@@ -239,7 +241,7 @@ def _require_login():
         return None
     if current_user.is_authenticated:
         return None
-    return current_app.login_manager.unauthorized()
+    return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]  # set by Flask-Login's init_app
 
 
 def _security_headers(response):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import get_locale
@@ -55,7 +56,7 @@ def page():
     c, is_stored, sites = _closeout()
     st = state()
     has_stored = is_stored or closeout.stored(st.engine, c.site, c.day) is not None
-    args = {"site": c.site, "day": c.day.isoformat(), **({} if is_stored else {"live": "1"})}
+    args: dict[str, Any] = {"site": c.site, "day": c.day.isoformat(), **({} if is_stored else {"live": "1"})}
     lang = _lang()
     rows = [{"item": i, "section": closeout.section_name(i.section, lang),
              "text": closeout.describe(i, lang, c.zone, c.day, station=False)} for i in c.items]

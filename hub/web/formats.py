@@ -24,7 +24,7 @@ from __future__ import annotations
 import decimal
 from collections.abc import Mapping
 from datetime import date, datetime, time, tzinfo
-from typing import Any
+from typing import Any, Literal
 
 from babel import Locale, dates, numbers
 from flask import g
@@ -32,7 +32,8 @@ from flask_babel import get_babel, get_locale, get_translations
 
 from hub.web import i18n
 
-NAMED = ("short", "medium", "long", "full")
+NamedFormat = Literal["short", "medium", "long", "full"]
+NAMED: tuple[NamedFormat, ...] = ("short", "medium", "long", "full")
 # Time fields whose text depends on one attribute of the time only, and that attribute's range.
 _TABLE_FIELDS = {"H": ("hour", 24), "h": ("hour", 24), "K": ("hour", 24), "k": ("hour", 24),
                  "a": ("hour", 24), "m": ("minute", 60), "s": ("second", 60)}
@@ -56,7 +57,8 @@ class DateTimeText:
         if format not in NAMED:
             self.pattern = dates.parse_pattern(format)
             return
-        self.joiner = dates.get_datetime_format(format, locale=locale).replace("'", "")
+        # Babel annotates a DateTimePattern, but this one is the "{1} {0}" text (a str).
+        self.joiner = dates.get_datetime_format(format, locale=locale).replace("'", "")  # type: ignore[attr-defined]
         self.date_pattern = dates.get_date_format(format, locale=locale)
         self.time_pattern = dates.get_time_format(format, locale=locale)
         self._compile_time()
@@ -67,6 +69,7 @@ class DateTimeText:
             if kind == "chars":
                 pieces.append(("text", value))
                 continue
+            assert isinstance(value, tuple)  # a field: (letter, count)
             char, num = value
             if char not in _TABLE_FIELDS:
                 return  # zones, fractions, flexible day periods: Babel applies the pattern

@@ -54,7 +54,7 @@ class HubCollector:
             by_rule = conn.execute(select(alerts.c.rule, func.count()).group_by(alerts.c.rule)).all()
             open_alerts = conn.execute(
                 select(func.count()).select_from(alerts).where(alerts.c.state == "open")).scalar() or 0
-            states = dict(conn.execute(select(stations.c.state, func.count()).group_by(stations.c.state)).all())
+            states: dict[str, int] = dict(conn.execute(select(stations.c.state, func.count()).group_by(stations.c.state)).all())
 
         c = CounterMetricFamily("kagiban_events_ingested", "Events newly stored in the audit trail.")
         c.add_metric([], float(ingested))

@@ -408,7 +408,7 @@ def events_page():
     sites = data.station_sites(st.engine, st.cfg)
     rows, next_before = data.list_events(st.engine, st.cfg, flt, before=before, limit=50,
                                          zone=data.zone_for(st.cfg, sites, flt.station))
-    query = {k: v for k, v in (("station", flt.station), ("person", flt.person), ("kind", flt.kind),
+    query: dict[str, Any] = {k: v for k, v in (("station", flt.station), ("person", flt.person), ("kind", flt.kind),
                                ("day", flt.day.isoformat() if flt.day else None)) if v}
     return render_template(
         "events.html", title=_("Events"), rows=rows, flt=flt, stations=list(sites),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date
+from typing import overload
 
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import BadRequest
@@ -44,6 +45,10 @@ def day(value: str | None, name: str = "day") -> date | None:
         raise BadQuery(name, "date") from None
 
 
+@overload
+def integer(value: str | None, name: str, default: int, lo: int, hi: int) -> int: ...
+@overload
+def integer(value: str | None, name: str, default: None, lo: int, hi: int) -> int | None: ...
 def integer(value: str | None, name: str, default: int | None, lo: int, hi: int) -> int | None:
     """A whole number, held within [lo, hi]; ``default`` if empty."""
     if value is None or value == "":

@@ -17,7 +17,7 @@ import json
 import logging
 import re
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
@@ -269,7 +269,7 @@ _PERSON_FORM = ("name", "kana", "section", "employment", "role", "active_from", 
 
 
 def _person_values() -> dict[str, Any]:
-    values = {k: _form(k) for k in _PERSON_FORM}
+    values: dict[str, Any] = {k: _form(k) for k in _PERSON_FORM}
     for key in ("active_from", "active_to"):
         values[key] = values[key] or None
     if values["employment"] not in EMPLOYMENT_TYPES:
@@ -588,12 +588,12 @@ def import_page():
                            report=report, filename=upload.filename)
 
 
-def _export(fmt: str) -> Response:
+def _export(fmt: Literal["csv", "xlsx"]) -> Response:
     args = request.args
     since = query.day(args.get("since"), "since")
     until = query.day(args.get("until"), "until")
     training = (args.get("training") or "").strip() or None
-    lang = "en" if str(get_locale() or "ja") == "en" else "ja"
+    lang: Literal["ja", "en"] = "en" if str(get_locale() or "ja") == "en" else "ja"
     body = registry.export_attendance(_engine(), fmt, training=training, since=since, until=until, lang=lang)
     _LOG.info("%s exported attendance (%s) as %s", current_user.username, training or "all trainings", fmt)
     name = f"attendance_{since.isoformat() if since else 'all'}_{(until or _today()).isoformat()}.{fmt}"

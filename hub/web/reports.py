@@ -59,8 +59,9 @@ def by_station(rows: Iterable[Any]) -> dict[str, list[Any]]:
     return groups
 
 
-def link_args(station: str | None, **period: str) -> dict[str, str]:
-    """The query arguments that ask for the same period (and station) again: for the export links."""
+def link_args(station: str | None, **period: str) -> dict[str, Any]:
+    """The query arguments that ask for the same period (and station) again: for the export links
+    (``url_for(endpoint, **args)``, whose keyword values are typed Any)."""
     return {**period, **({"station": station} if station else {})}
 
 

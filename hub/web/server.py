@@ -9,9 +9,11 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
+from typing import Any
 
 from flask import Flask
-from waitress import create_server, wasyncore
+from waitress import wasyncore
+from waitress.server import create_server
 
 _LOG = logging.getLogger(__name__)
 
@@ -30,7 +32,8 @@ class WebServer:
         self.host = host
         self.port = port
         self.threads = max(threads, 6)
-        self._server = None
+        # waitress's server; Any because its stubs lack effective_port and type trigger as an int.
+        self._server: Any = None
         self._thread: threading.Thread | None = None
         self._stopping = False
 
@@ -50,14 +53,15 @@ class WebServer:
         state = self.app.extensions.get("kagiban")
         if state is not None:
             state.max_streams = self.threads - 4
+        proxy: dict[str, Any] = ({"trusted_proxy": self.trusted_proxy, "trusted_proxy_count": 1,
+                                  "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"}}
+                                 if self.trusted_proxy else {})
         self._server = create_server(
             self.app, host=self.host, port=self.port, threads=self.threads, ident="kagiban",
             # Streams send a keepalive every 15 s; anything silent for 2 minutes is gone.
             channel_timeout=120, clear_untrusted_proxy_headers=True,
             # Lets waitress notice a closed browser while its stream runs (waitress.client_disconnected).
-            channel_request_lookahead=1,
-            **({"trusted_proxy": self.trusted_proxy, "trusted_proxy_count": 1,
-                "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"}} if self.trusted_proxy else {}),
+            channel_request_lookahead=1, **proxy,
         )
         self.port = int(self._server.effective_port)
         self._thread = threading.Thread(target=self._run, args=(self._server,), name="kagiban-web", daemon=True)

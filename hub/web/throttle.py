@@ -101,7 +101,8 @@ class SignInGuard:
 
     def limit_view(self, app: Flask, endpoint: str) -> None:
         """Every POST to ``endpoint`` counts against ``attempts_per_address``."""
-        app.view_functions[endpoint] = self.limiter.limit(
+        # Flask-Limiter types the wrapped view as possibly async; it wraps this sync view as sync.
+        app.view_functions[endpoint] = self.limiter.limit(  # type: ignore[assignment]
             self.attempts_per_address, methods=["POST"], on_breach=_breached)(app.view_functions[endpoint])
 
     def _counts(self, username: str | None, address: str | None) -> list[tuple[str, str]]:

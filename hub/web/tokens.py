@@ -42,7 +42,7 @@ def bearer_user(req):
     engine = state().engine
     found = api_tokens.authenticate(engine, auth.token)
     row = users.get_user(engine, found.user_id) if found is not None else None
-    if row is None:
+    if found is None or row is None:
         _LOG.warning("API token refused from %s", req.remote_addr)
         return None
     g.api_token = found.token_id

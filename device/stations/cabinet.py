@@ -168,10 +168,6 @@ class CabinetLogic(StationBase):
             effects.append(Emit.of(held, wall, g.badge if g else None, g.person if g else None, snapshot=True))
         return effects
 
-    def input(self, name: str, active: bool, now: float, wall: datetime) -> list[Effect]:
-        """A key cabinet has no extra inputs (part of StationLogic)."""
-        return []
-
     def _expired(self, grant: _Grant, wall: datetime) -> Emit:
         """``unlock.expired``: the window of ``grant`` ended with the door never opened."""
         expired = ev.UnlockExpired(unlock_s=self.unlock_s, unlocked_at=grant.at, flagged=grant.flagged)

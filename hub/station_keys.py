@@ -171,6 +171,12 @@ class Signed:
         """True while there is a signature to check."""
         return self._check is not None
 
+    @property
+    def check_args(self) -> tuple[bytes, str, bytes, str]:
+        """(raw key, signature, signed bytes, detail prefix): what a verifier process checks."""
+        assert self._check is not None
+        return self._check
+
     def verify(self) -> None:
         """ProtocolError ``bad_signature`` unless the signature matches (no-op when unsigned)."""
         if self._check is None:
@@ -225,6 +231,11 @@ class KeyRing:
             self._stations = {k.station for k in keys.values()}
             self._mark, self._read_at = mark, now
         _LOG.debug("station keys read: %d registered", len(keys))
+
+    @property
+    def enrolled(self) -> bool:
+        """Whether any station has a registered key (as last read)."""
+        return bool(self._stations)
 
     def _loaded(self) -> None:
         if self._mark is None:

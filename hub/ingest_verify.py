@@ -1,0 +1,110 @@
+"""Signature checks of ingest batches in processes of their own.
+
+Each check (libsodium, ~110 us per event) releases the GIL, but has to take it back before the
+next one: with the ingest writer and paho's thread busy in the same interpreter, a verifier
+thread waits up to the switch interval (5 ms) for it every time, and a batch's checks took
+several times their CPU time (bench/ingest.py, docs/performance.md). Worker processes check a
+whole chunk of a batch with an interpreter lock of their own; the hub only sends the keys,
+signatures and signed bytes, and gets one answer per check back.
+
+A worker that dies is noticed at the next check: ``VerifierPool`` logs it, starts new workers,
+and the batch's checks are made on the caller's thread meanwhile, so nothing is stored
+unchecked and nothing is lost (tests/hub/test_ingest_verify.py).
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from hub import ed25519_check
+from kagiban.event_signing import SignatureError
+
+_LOG = logging.getLogger(__name__)
+
+# (raw public key, base64 signature, signed bytes, prefix for the refusal's detail)
+Check = tuple[bytes, str, bytes, str]
+
+
+def check_all(checks: list[Check]) -> list[str | None]:
+    """One answer per check: None if the signature matches, else the ``bad_signature`` detail."""
+    out: list[str | None] = []
+    for public_raw, signature, message, what in checks:
+        try:
+            ed25519_check.check(public_raw, signature, message)
+        except SignatureError as exc:
+            out.append(f"{what}{exc}")
+        else:
+            out.append(None)
+    return out
+
+
+def _worker_init() -> None:
+    # Ctrl-C reaches the whole process group: the hub stops its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class VerifierPool:
+    """``workers`` processes (spawned, not forked: the hub runs threads) that run check_all.
+
+    ``check(checks)`` returns a Future; ``answers(future, checks)`` its answers, made on the
+    calling thread instead if the workers died (then new ones are started for the next call).
+    """
+
+    def __init__(self, workers: int = 2):
+        self.workers = workers
+        self.restarts = 0
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+            return self._pool
+
+    def warm(self) -> None:
+        """Start the workers now (a spawned worker takes ~0.3 s to import its modules)."""
+        pool = self._executor()
+        for future in [pool.submit(check_all, []) for _ in range(self.workers)]:
+            future.result(timeout=60)
+
+    def pids(self) -> list[int]:
+        """The workers' process ids (for tests and diagnostics)."""
+        pool = self._pool
+        return [p.pid for p in (pool._processes or {}).values()] if pool is not None else []  # type: ignore[union-attr]
+
+    def check(self, checks: list[Check]) -> Future:
+        """Start checking ``checks`` in a worker."""
+        try:
+            return self._executor().submit(check_all, checks)
+        except (BrokenProcessPool, RuntimeError):
+            self._restart("could not take work")
+            return self._executor().submit(check_all, checks)
+
+    def answers(self, future: Future, checks: list[Check]) -> list[str | None]:
+        """The answers of ``check(checks)``; made here if its worker died (and workers restarted)."""
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            self._restart("died")
+            return check_all(checks)
+
+    def _restart(self, what: str) -> None:
+        with self._lock:
+            broken, self._pool = self._pool, None
+            self.restarts += 1
+        _LOG.error("a signature check worker %s; starting new workers (this batch is checked in the hub)", what)
+        if broken is not None:
+            broken.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """End the workers (checks still running are cancelled)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)

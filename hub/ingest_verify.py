@@ -9,7 +9,9 @@ signatures and signed bytes, and gets one answer per check back.
 
 A worker that dies is noticed at the next check: ``VerifierPool`` logs it, starts new workers,
 and the batch's checks are made on the caller's thread meanwhile, so nothing is stored
-unchecked and nothing is lost (tests/hub/test_ingest_verify.py).
+unchecked and nothing is lost (tests/hub/test_ingest_verify.py). Workers that cannot start at
+all (MAX_RESTARTS in a row without one answer) are given up: the checks are then made on the
+caller's thread, as before there were workers, and the hub says so in its log.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import logging
 import multiprocessing
 import signal
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -27,6 +30,7 @@ _LOG = logging.getLogger(__name__)
 
 # (raw public key, base64 signature, signed bytes, prefix for the refusal's detail)
 Check = tuple[bytes, str, bytes, str]
+MAX_RESTARTS = 3
 
 
 def check_all(checks: list[Check]) -> list[str | None]:
@@ -54,9 +58,12 @@ class VerifierPool:
     calling thread instead if the workers died (then new ones are started for the next call).
     """
 
-    def __init__(self, workers: int = 2):
+    def __init__(self, workers: int = 2, *, initializer: Callable[[], object] = _worker_init):
         self.workers = workers
+        self._initializer = initializer  # run first in each worker (a test passes one that fails)
         self.restarts = 0
+        self.given_up = False  # True once workers failed MAX_RESTARTS times in a row
+        self._failed = 0  # restarts since the last answer from a worker
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
 
@@ -64,14 +71,17 @@ class VerifierPool:
         with self._lock:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(
-                    self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init)
+                    self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=self._initializer)
             return self._pool
 
     def warm(self) -> None:
         """Start the workers now (a spawned worker takes ~0.3 s to import its modules)."""
-        pool = self._executor()
-        for future in [pool.submit(check_all, []) for _ in range(self.workers)]:
-            future.result(timeout=60)
+        try:
+            pool = self._executor()
+            for future in [pool.submit(check_all, []) for _ in range(self.workers)]:
+                future.result(timeout=60)
+        except Exception:  # the first batch notices it too, and restarts them
+            _LOG.exception("signature check workers did not start")
 
     def pids(self) -> list[int]:
         """The workers' process ids (for tests and diagnostics)."""
@@ -79,26 +89,40 @@ class VerifierPool:
         return [p.pid for p in (pool._processes or {}).values()] if pool is not None else []  # type: ignore[union-attr]
 
     def check(self, checks: list[Check]) -> Future:
-        """Start checking ``checks`` in a worker."""
-        try:
-            return self._executor().submit(check_all, checks)
-        except (BrokenProcessPool, RuntimeError):
-            self._restart("could not take work")
-            return self._executor().submit(check_all, checks)
+        """Start checking ``checks`` in a worker (checked at once, here, once given up)."""
+        if not self.given_up:
+            try:
+                return self._executor().submit(check_all, checks)
+            except (BrokenProcessPool, RuntimeError):
+                self._restart("could not take work")
+                if not self.given_up:
+                    return self._executor().submit(check_all, checks)
+        done: Future = Future()
+        done.set_result(check_all(checks))
+        return done
 
     def answers(self, future: Future, checks: list[Check]) -> list[str | None]:
         """The answers of ``check(checks)``; made here if its worker died (and workers restarted)."""
         try:
-            return future.result()
+            answers = future.result()
         except BrokenProcessPool:
             self._restart("died")
             return check_all(checks)
+        self._failed = 0
+        return answers
 
     def _restart(self, what: str) -> None:
         with self._lock:
             broken, self._pool = self._pool, None
             self.restarts += 1
-        _LOG.error("a signature check worker %s; starting new workers (this batch is checked in the hub)", what)
+            self._failed += 1
+            self.given_up = self._failed >= MAX_RESTARTS
+        if self.given_up:
+            _LOG.error("signature check workers %s %d times in a row; checking signatures in the hub "
+                       "process from now on (slower)", what, self._failed)
+        else:
+            _LOG.error("a signature check worker %s; starting new workers (this batch is checked in the hub)",
+                       what)
         if broken is not None:
             broken.shutdown(wait=False, cancel_futures=True)
 

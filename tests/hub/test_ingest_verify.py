@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 
 import pytest
 import uuid6
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from hub import migrate
 from hub.db import make_engine
 from hub.ingest import _PARALLEL_MIN, Ingest
-from hub.ingest_verify import VerifierPool, check_all
+from hub.ingest_verify import MAX_RESTARTS, VerifierPool, check_all
 from hub.schema import quarantine
 from hub.station_keys import add_key
 from kagiban.event_signing import EventSigner, create_station_key, split_event
@@ -60,6 +61,21 @@ def test_a_worker_answers_each_check_as_the_hub_would(signer):
         pool.close()
     assert answers == [None, BAD, "snapshot: the signature is not base64"]
     assert answers == check_all(checks)  # the same as checked in the hub
+
+
+def test_workers_that_cannot_start_are_given_up_and_every_check_is_still_made(signer):
+    _, payload = signed_event(signer, 1, str(uuid6.uuid7()))
+    split = split_event(payload)
+    raw = signer._key.public_key().public_bytes_raw()
+    checks = [(raw, split.signature, split.signed, ""),
+              (raw, split.signature, split.signed.replace(b"staff-001", b"staff-002"), "")]
+    pool = VerifierPool(1, initializer=sys.exit)  # each worker ends before its first check
+    try:
+        for _ in range(MAX_RESTARTS + 1):
+            assert pool.answers(pool.check(checks), checks) == [None, BAD]
+        assert pool.given_up and pool.restarts == MAX_RESTARTS and pool.pids() == []
+    finally:
+        pool.close()
 
 
 def test_a_worker_killed_under_a_running_ingest_loses_nothing_and_is_replaced(engine, signer):

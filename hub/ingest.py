@@ -13,8 +13,8 @@ held back unacknowledged (the station sends it again) up to SNAPSHOT_HOLDS times
 quarantined as ``orphan_snapshot``. Only after the commit does ``on_acks`` learn which
 sequence numbers are safe, so a station never deletes an event the hub could still lose.
 
-Signatures are checked before the transaction, on verifier threads (the check runs without the
-GIL): while one batch's signatures are checked, the writer stores the batch before it, and a
+Signatures are checked before the transaction, in verifier processes (hub/ingest_verify.py):
+while one batch's signatures are checked, the writer stores the batch before it, and a
 batch is written only once all its checks are done (``_Prepared``).
 
 Nothing a station sends may stop the writer: if a batch fails, its messages are stored

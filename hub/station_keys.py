@@ -158,8 +158,8 @@ def retire_key(engine: Engine, kid: str) -> StationKey:
 @dataclass
 class Signed:
     """The signature columns of a stored event or snapshot ("" for an unsigned one), and the
-    check still to make: ingest runs ``verify()`` for a whole batch on its verifier threads
-    (the signature check releases the GIL, so they use every core)."""
+    check still to make: ingest sends a large batch's ``check_args`` to its verifier processes
+    (hub/ingest_verify.py) and runs ``verify()`` itself for a small one."""
 
     signed: str = ""
     signature: str = ""

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -49,6 +51,16 @@ def check_all(checks: list[Check]) -> list[str | None]:
 def _worker_init() -> None:
     # Ctrl-C reaches the whole process group: the hub stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A hub killed with -9 cannot stop them, and the work queue never reports its end (each
+    # worker holds its writing end too): a worker ends when its parent does.
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_end_with, args=(parent.sentinel,), name="parent-watch", daemon=True).start()
+
+
+def _end_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(0)
 
 
 class VerifierPool:

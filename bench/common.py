@@ -266,6 +266,27 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TCK
 
 
+def children_cpu_s(pid: int) -> float:
+    """proc_cpu_s of a process's live child processes (the hub's signature check workers)."""
+    total = 0.0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            try:
+                total += proc_cpu_s(kid)
+            except OSError:  # ended meanwhile
+                pass
+    return total
+
+
 def proc_mem(pid: int) -> dict[str, int]:
     """VmRSS and VmHWM (peak RSS) in bytes; with smaps_rollup also Pss and USS (private pages:
     what this process alone holds; RSS also counts shared libraries in full)."""

@@ -97,6 +97,7 @@ class Hub:
             time_bounds=TimeBounds(cfg.rules.clock_skew_s, cfg.rules.event_max_age_s),
             on_acks=self._send_acks,
             on_committed=self._after_commit,
+            warm_verifiers=True,
         ).start()
         client = make_client(cfg.broker, cfg.ingest.client_id)
         client.on_connect = self._on_connect

@@ -13,8 +13,8 @@ held back unacknowledged (the station sends it again) up to SNAPSHOT_HOLDS times
 quarantined as ``orphan_snapshot``. Only after the commit does ``on_acks`` learn which
 sequence numbers are safe, so a station never deletes an event the hub could still lose.
 
-Signatures are checked before the transaction, on verifier threads (the check runs without the
-GIL): while one batch's signatures are checked, the writer stores the batch before it, and a
+Signatures are checked before the transaction, in verifier processes (hub/ingest/verify_workers.py):
+while one batch's signatures are checked, the writer stores the batch before it, and a
 batch is written only once all its checks are done (``_Prepared``).
 
 Nothing a station sends may stop the writer: if a batch fails, its messages are stored
@@ -28,7 +28,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,6 +39,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select, upda
 from hub.audit.entries import next_quarantine_id, record_quarantine, record_snapshots
 from hub.store.chain import canonical_json, content_json, row_hash_text
 from hub.store.db import begin_write
+from hub.ingest.verify_workers import Check, VerifierPool
 from hub.ingest.refusals import Refusal, first_refusals, fold_repeats
 from hub.store.schema import (
     QUARANTINE_PAYLOAD_MAX,
@@ -124,8 +125,9 @@ _STOP = object()
 # resends it after its ack timeout, by when its event (sent first) is normally stored.
 SNAPSHOT_HOLDS = 3
 _HELD_KEPT = 10_000  # snapshot ids whose holds are counted
-# Signature checks of a batch run on this many threads once it holds at least _PARALLEL_MIN
-# (fewer are checked on the writer thread: handing them over would cost more).
+# Signature checks of a batch run in this many worker processes (hub/ingest/verify_workers.py) once it
+# holds at least _PARALLEL_MIN (fewer are checked on the writer thread: handing them over would
+# cost more).
 VERIFIERS = 2
 _PARALLEL_MIN = 32
 
@@ -171,16 +173,22 @@ class _Item:
 
 @dataclass
 class _Prepared:
-    """A parsed batch whose signature checks may still be running on the verifier threads."""
+    """A parsed batch whose signature checks may still be running in the verifier processes."""
 
     items: list[_Item]
-    checks: list[Future] = field(default_factory=list)
+    # Each chunk's checks in a worker: its Future, its items and what was sent.
+    checks: list[tuple[Future, list[_Item], list[Check]]] = field(default_factory=list)
+    pool: VerifierPool | None = None
 
     def wait(self) -> None:
-        """Block until every check is done; re-raises a check that failed unexpectedly (the
-        batch is then not written, so nothing unchecked is stored)."""
-        for check in self.checks:
-            check.result()
+        """Block until every check is done and mark the items whose signature does not match
+        (checked here instead if a worker died); re-raises a check that failed unexpectedly
+        (the batch is then not written, so nothing unchecked is stored)."""
+        for future, items, sent in self.checks:
+            assert self.pool is not None
+            for item, detail in zip(items, self.pool.answers(future, sent), strict=True):
+                if detail is not None:
+                    item.reason, item.detail = "bad_signature", detail
 
 
 @dataclass
@@ -239,11 +247,14 @@ class Ingest:
         on_acks: AckCallback | None = None,
         on_committed: CommittedCallback | None = None,
         keys: KeyRing | None = None,
+        warm_verifiers: bool = False,
     ):
         self._engine = engine
         # The stations' registered keys: signatures are checked before the transaction.
         self._keys = keys if keys is not None else KeyRing(engine)
-        self._pool: ThreadPoolExecutor | None = None  # made at the first large signed batch
+        self._pool: VerifierPool | None = None  # made at the first large signed batch
+        # The hub starts the verifier processes at once if a station is enrolled (see _warm).
+        self._warm_verifiers = warm_verifiers
         self._prefix = prefix
         # station id -> site; None accepts any station that speaks the protocol.
         self._known = dict(known_stations) if known_stations is not None else None
@@ -294,7 +305,9 @@ class Ingest:
             if self._thread.is_alive():
                 _LOG.error("ingest writer did not finish within %.0f s", timeout)
         if self._pool is not None:
-            self._pool.shutdown(wait=False)
+            self._pool.close()
+        _LOG.info("ingest stopped: %d events stored in %d transactions (%d duplicates, %d quarantined)",
+                  self.ingested, self.batches, self.duplicates, self.quarantined)
 
     # --- the writer thread ---
 
@@ -304,6 +317,8 @@ class Ingest:
         # the parsing and the transaction of another. With nothing more waiting in the queue
         # the pending batch is written at once: no message waits longer than it did before.
         pending: _Prepared | None = None
+        if self._warm_verifiers:
+            self._guard(self._warm, [])
         while True:
             batch, stopping = self._take(wait=pending is None)
             ready = self._guard(self._prepare, batch) if batch else None
@@ -314,6 +329,20 @@ class Ingest:
                 if pending is not None:
                     self._guard(self._finish, pending)
                 return
+
+    def _warm(self, _unused: list) -> None:
+        """Start the verifier processes in the background if any station is enrolled (the
+        first large batch would otherwise wait ~0.3 s for their imports)."""
+        self._keys.sync()
+        if self._keys.enrolled:
+            threading.Thread(target=self._verifiers().warm, name="kagiban-verify-start", daemon=True).start()
+
+    def warm_up(self) -> None:
+        """Before ``start()``: start the verifier processes now (blocking) if any station is
+        enrolled (bench/ingest.py, so their start-up is not timed)."""
+        self._keys.sync()
+        if self._keys.enrolled:
+            self._verifiers().warm()
 
     @staticmethod
     def _guard(step: Callable[[Any], Any], arg: Any) -> Any:
@@ -449,17 +478,30 @@ class Ingest:
         self._held[event_id] = count
         return True
     def _verify_signatures(self, prepared: _Prepared) -> None:
-        """Start the batch's signature checks, split over the verifier threads: Ed25519
-        verification is most of the cost of a signed event and runs without the GIL
-        (bench/ingest.py); ``prepared.wait()`` waits for them."""
+        """Start the batch's signature checks, split over the verifier processes: Ed25519
+        verification is most of the cost of a signed event (bench/ingest.py), and in threads
+        of the hub each check waited for the GIL; ``prepared.wait()`` collects the answers."""
         todo = [i for i in prepared.items if i.reason is None and i.signed is not None and i.signed.pending]
         if len(todo) < _PARALLEL_MIN:
             _verify_items(todo)
             return
+        pool = self._verifiers()
+        step = -(-len(todo) // pool.workers)
+        prepared.pool = pool
+        for start in range(0, len(todo), step):
+            chunk = todo[start:start + step]
+            sent = [i.signed.check_args for i in chunk]  # type: ignore[union-attr]
+            prepared.checks.append((pool.check(sent), chunk, sent))
+
+    def _verifiers(self) -> VerifierPool:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(VERIFIERS, thread_name_prefix="kagiban-verify")
-        step = -(-len(todo) // VERIFIERS)
-        prepared.checks = [self._pool.submit(_verify_items, todo[i:i + step]) for i in range(0, len(todo), step)]
+            self._pool = VerifierPool(VERIFIERS)
+        return self._pool
+
+    @property
+    def verifiers(self) -> VerifierPool | None:
+        """The signature check workers, once started (for tests and diagnostics)."""
+        return self._pool
 
     def _check_known(self, site: str, station: str) -> None:
         if self._known is None:

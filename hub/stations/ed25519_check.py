@@ -2,8 +2,8 @@
 
 The check is most of what a signed event costs the hub (bench/ingest.py), so ingest uses
 libsodium (PyNaCl) where it is installed: on the bench machine it checked a ~400-byte event in
-~105 us against ~175 us for OpenSSL through ``cryptography``, and it runs without the GIL, so
-the verifier threads use the second core. Without PyNaCl the check falls back to
+~105 us against ~175 us for OpenSSL through ``cryptography``; ingest runs it in verifier
+processes (hub/ingest/verify_workers.py), so it uses the second core. Without PyNaCl the check falls back to
 ``cryptography``, which accepts every signature libsodium accepts.
 
 libsodium is the stricter of the two (it also refuses small-order keys and a small-order R), so

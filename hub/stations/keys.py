@@ -158,8 +158,8 @@ def retire_key(engine: Engine, kid: str) -> StationKey:
 @dataclass
 class Signed:
     """The signature columns of a stored event or snapshot ("" for an unsigned one), and the
-    check still to make: ingest runs ``verify()`` for a whole batch on its verifier threads
-    (the signature check releases the GIL, so they use every core)."""
+    check still to make: ingest sends a large batch's ``check_args`` to its verifier processes
+    (hub/ingest/verify_workers.py) and runs ``verify()`` itself for a small one."""
 
     signed: str = ""
     signature: str = ""
@@ -170,6 +170,12 @@ class Signed:
     def pending(self) -> bool:
         """True while there is a signature to check."""
         return self._check is not None
+
+    @property
+    def check_args(self) -> tuple[bytes, str, bytes, str]:
+        """(raw key, signature, signed bytes, detail prefix): what a verifier process checks."""
+        assert self._check is not None
+        return self._check
 
     def verify(self) -> None:
         """ProtocolError ``bad_signature`` unless the signature matches (no-op when unsigned)."""
@@ -225,6 +231,11 @@ class KeyRing:
             self._stations = {k.station for k in keys.values()}
             self._mark, self._read_at = mark, now
         _LOG.debug("station keys read: %d registered", len(keys))
+
+    @property
+    def enrolled(self) -> bool:
+        """Whether any station has a registered key (as last read)."""
+        return bool(self._stations)
 
     def _loaded(self) -> None:
         if self._mark is None:

@@ -26,7 +26,7 @@ SCRIPTS = [
                                 "door edge -> alert on the web live stream"]),
     ("bench/backlog.py", ["duplicates 0, lost 0, in seq order: True", "chain intact"]),
     ("bench/footprint.py", ["plain paho client, connected (baseline)", "allowed badge -> lock relay released",
-                            "signed (Ed25519, the station's key)", "signing adds < 10 % CPU per event"]),
+                            "signed (Ed25519, the station's key)", "signing adds < 10 % to the station's CPU per event"]),
     ("bench/web.py", ["status page /", "key ledger, all 20 cabinets", "chain intact"]),
     ("bench/scale.py", ["20 stations connected", "alert latency, agent only (baseline)"]),
     ("bench/faults/broker_kill.py", ["broker kills: generated", "duplicated 0, lost 0", "chain intact"]),

@@ -187,7 +187,7 @@ def test_a_replaced_key_gives_way_to_the_new_one_at_once(engine, tmp_path):
             select(events).order_by(events.c.row_no))][1:] == [(new_inc, new.key_id)]
 
 
-def test_a_large_batch_is_checked_on_the_verifier_threads_and_a_bad_one_still_caught(engine, tmp_path):
+def test_a_large_batch_is_checked_in_the_verifier_processes_and_a_bad_one_still_caught(engine, tmp_path):
     signer = _enrolled(engine, tmp_path)
     inc = str(uuid6.uuid7())
     payloads = [signed_event(signer, seq, inc)[1] for seq in range(1, _PARALLEL_MIN * 2 + 1)]

@@ -3,10 +3,26 @@
 a real Ingest and the rules into a real SQLite file."""
 from __future__ import annotations
 
-from tests.hub.alerting.test_rules import ev, make_stack  # noqa: F401  (a fixture)
+import pytest
+
+from tests.hub.alerting.test_rules import Stack, ev
 from tests.hub.helpers import SITE
 
 STATIONS = [{"id": "cabinet-1", "site": SITE, "kind": "cabinet", "name": "Key cabinet 1"}]
+
+
+@pytest.fixture
+def make_stack(tmp_path):
+    made: list[Stack] = []
+
+    def _make(**cfg) -> Stack:
+        s = Stack(tmp_path / f"s{len(made)}", **cfg)
+        made.append(s)
+        return s
+
+    yield _make
+    for s in made:
+        s.close()
 
 
 def after_hours_seqs(stack) -> list[tuple[int, bool]]:

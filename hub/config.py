@@ -6,7 +6,8 @@ A wrong file stops the hub at start with the file, the key and the reason
 from __future__ import annotations
 
 import os
-from datetime import date, time
+import re
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -110,16 +111,113 @@ class CloseoutSection(_Section):
     at: time = time(18, 0)
 
 
+_MONTH_DAY = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")
+
+
+def _day_or_month_day(value: object) -> date | str | None:
+    """A date (that year only) or "MM-DD" (every year); anything else is a ValueError."""
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if _MONTH_DAY.match(text):
+            month, day = int(text[:2]), int(text[3:])
+            if text == "02-29":
+                raise ValueError("02-29 is not in every year; give that year's date instead")
+            try:
+                date(2001, month, day)
+            except ValueError:
+                raise ValueError(f"{text} is not a day of the year") from None
+            return text
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
+    raise ValueError("give a date (2027-06-15, that year only) or a month and day (\"12-29\", every year)")
+
+
+class ClosedDays(_Section):
+    """One of the office's own closed days, on top of its holiday calendar (年末年始, a local
+    closure): one day ``date``, or the days ``from`` .. ``to`` (both included), with an
+    optional ``label`` shown on the page.
+
+    A date (2027-06-15) holds that year only; a month and day ("12-29") every year, and a
+    range whose ``to`` comes before its ``from`` runs over the new year (12-29 .. 01-03).
+    A plain date or "MM-DD" in the list is one day without a label.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    on: date | str | None = Field(default=None, alias="date")
+    first: date | str | None = Field(default=None, alias="from")
+    last: date | str | None = Field(default=None, alias="to")
+    label: str = Field(default="", max_length=100)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_day(cls, value: object) -> object:
+        return value if isinstance(value, dict) else {"date": value}
+
+    @field_validator("on", "first", "last", mode="before")
+    @classmethod
+    def _day(cls, value: object) -> date | str | None:
+        return _day_or_month_day(value)
+
+    @model_validator(mode="after")
+    def _one_day_or_a_range(self) -> "ClosedDays":
+        a_range = self.first is not None or self.last is not None
+        if self.on is not None and a_range:
+            raise ValueError("give either date, or from and to, not both")
+        if self.on is None and (self.first is None or self.last is None):
+            raise ValueError("give date for one day, or both from and to for a range")
+        if self.on is None and isinstance(self.first, date) != isinstance(self.last, date):
+            raise ValueError("from and to must both be dates (2026-12-29) or both months and days (\"12-29\")")
+        if isinstance(self.first, date) and isinstance(self.last, date):
+            if self.last < self.first:
+                raise ValueError(f"to ({self.last}) is before from ({self.first})")
+            if (self.last - self.first).days >= 366:
+                raise ValueError("a range of at most 366 days")
+        self.label = self.label.strip()
+        return self
+
+
 class SiteSection(_Section):
-    """An office: its name, time zone, default business hours, holidays and supervisors."""
+    """An office: its name, time zone, default business hours, days off and supervisors.
+
+    Its days off are the national holidays of ``holiday_calendar`` (substitute holidays
+    included, from the ``holidays`` library, which follows each year's changes) and its own
+    closed days in ``holidays``; hub.hours.site_holidays resolves them.
+    """
 
     name: str = ""
     time_zone: str | None = None  # None: the hub's time_zone
     hours: HoursSection = HoursSection()
-    holidays: list[date] = []
+    # A country code (JP) or country and subdivision (US-CA) of the holidays library;
+    # "none" (or null): no national holidays, only the days in ``holidays``.
+    holiday_calendar: str | None = "JP"
+    holidays: list[ClosedDays] = []
     supervisors: list[NotifyTarget] = []
     # None: no close-out is built by itself (the page still shows one on demand).
     closeout: CloseoutSection | None = None
+
+    @field_validator("holiday_calendar")
+    @classmethod
+    def _known_calendar(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() == "none":
+            return None
+        import holidays as holiday_calendars  # only the hub needs it, and only here and in hub.hours
+
+        country, _sep, subdiv = value.strip().partition("-")
+        supported = holiday_calendars.list_supported_countries()
+        if country.upper() not in supported:
+            raise ValueError(f"unknown holiday calendar {value!r}: give a country code such as JP "
+                             "(a subdivision as US-CA), or none")
+        if not subdiv:
+            return country.upper()
+        spelled = {s.upper(): s for s in supported[country.upper()]}.get(subdiv.upper())
+        if spelled is None:
+            raise ValueError(f"the holiday calendar {country.upper()} has no subdivision {subdiv!r}")
+        return f"{country.upper()}-{spelled}"
 
 
 class RulesSection(_Section):
@@ -294,6 +392,9 @@ class HubConfig(_Section):
 
     # Set by load(): the folder the file was in, for resolving relative paths.
     _config_dir: Path = PrivateAttr(default=Path("."))
+    # Each site's days off per year, filled by hub.hours.site_holidays: kept with the config it
+    # was resolved from, so a reloaded or other config never sees another's days.
+    _holiday_cache: dict = PrivateAttr(default_factory=dict)
 
     @field_validator("stations")
     @classmethod

@@ -82,7 +82,7 @@ from hub.alerting.alerts import AlertCenter
 from hub.alerting.wording import alert_text
 from hub.config import HubConfig
 from hub.store.db import begin_write
-from hub.hours import is_business_time
+from hub.hours import days_off_around, is_business_time
 from hub.ingest.writer import ClockReading, Committed
 from hub.ingest.refusals import Refusal
 from hub.store.schema import alerts, events, policies, station_log, stations
@@ -495,7 +495,7 @@ class Rules:
         # hours; one long before it may be an outbox replayed after an outage, judged as usual.
         if kind in AFTER_HOURS_KINDS and row.get("time_flag") != "future":
             hours = self.cfg.hours(station_id, site)
-            holidays = self.cfg.site(site).holidays
+            holidays = days_off_around(self.cfg, site, at)
             if (not is_business_time(at, hours, holidays, self.cfg.site_zone(site))
                     and self._after_hours_use(kind, station_id)):
                 local_day = at.astimezone(self.cfg.site_zone(site)).date()

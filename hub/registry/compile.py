@@ -5,7 +5,10 @@ station decides from it alone, with the hub or the network down, so it carries t
 must judge itself: each entry's ``valid_from``/``valid_until`` (instants in the site's zone;
 ``valid_until`` is the first instant the entry no longer holds, ``expiry_reason`` says why)
 and what to do outside business hours (``after_hours``), with the station's ``hours`` and the
-site's ``holidays``.
+site's days off (``holidays``: its national holidays and its own closed days, resolved by
+hub.hours.site_holidays) from the day before D through :func:`holidays_ahead` days after D: the
+policy's validity plus a margin, at least 60 days, so a station cut off from the hub over a
+long holiday (年末年始) still judges those days right, with its policy expired too.
 
 For a day D (the site's local date) and a station of kind K, a badge's entry is decided in
 this order, the first that applies winning:
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -46,6 +50,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, Engine, select
 
 from hub.config import HubConfig
+from hub.hours import site_holidays
 from hub.registry.common import STATION_KINDS
 from hub.registry.designations import DEFAULT_SETTINGS
 from hub.registry.trainings import latest_attended, required_for, standing
@@ -70,6 +75,9 @@ DENY_REASONS = ("not_designated", "untrained", "training_expired", "outside_hour
                 "inactive", "unknown", "not_yet_valid", "badge_expired")
 # The fields that are not content: a policy with the same content keeps them.
 _NOT_CONTENT = ("version", "issued_at")
+# How far ahead a policy carries the site's days off (see holidays_ahead).
+HOLIDAYS_AHEAD_DAYS = 60
+HOLIDAYS_MARGIN_DAYS = 14
 
 
 @dataclass
@@ -176,9 +184,17 @@ def _entry(reg: _Registry, badge: Any, station: str, kind: str | None, zone: Zon
     return entry
 
 
+def holidays_ahead(cfg: HubConfig) -> int:
+    """How many days after the compile day a policy's ``holidays`` reach: at least
+    HOLIDAYS_AHEAD_DAYS, and the policy's validity plus HOLIDAYS_MARGIN_DAYS if that is longer
+    (a station keeps deciding from an expired policy, flagging its allows)."""
+    return max(HOLIDAYS_AHEAD_DAYS, math.ceil(cfg.policy.validity_h / 24) + HOLIDAYS_MARGIN_DAYS)
+
+
 def _content(cfg: HubConfig, reg: _Registry, station: str, site: str, kind: str | None) -> dict[str, Any]:
     zone = cfg.site_zone(site)
     hours = cfg.hours(station, site)
+    days_off = site_holidays(cfg, site, reg.on - timedelta(days=1), reg.on + timedelta(days=holidays_ahead(cfg)))
     return {
         "v": 1,
         "site": site,
@@ -187,7 +203,7 @@ def _content(cfg: HubConfig, reg: _Registry, station: str, site: str, kind: str 
         "hours": {"days": list(hours.days), "start": hours.start.strftime("%H:%M"),
                   "end": hours.end.strftime("%H:%M")},
         # From the day before: a window past midnight started then.
-        "holidays": sorted({h.isoformat() for h in cfg.site(site).holidays if h >= reg.on - timedelta(days=1)}),
+        "holidays": [d.isoformat() for d in sorted(days_off)],
         "badges": {b.badge_id: _entry(reg, b, station, kind, zone) for b in reg.badges},
     }
 

@@ -11,16 +11,16 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from hub.config import HubConfig
-from hub.hours import is_business_time
+from hub.hours import days_off_around, is_business_time
 from hub.store.schema import people, shredder_roster
 
 
 def after_hours(cfg: HubConfig, station: str, site: str, *moments: datetime | None) -> bool:
     """True if any of ``moments`` falls outside the station's business hours."""
     hours = cfg.hours(station, site)
-    holidays = cfg.site(site).holidays
     zone = cfg.site_zone(site)
-    return any(m is not None and not is_business_time(m, hours, holidays, zone) for m in moments)
+    return any(m is not None and not is_business_time(m, hours, days_off_around(cfg, site, m), zone)
+               for m in moments)
 
 
 def rostered(engine: Engine, station: str, first: date, last: date) -> dict[date, set[str]]:

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
-from flask_babel import get_locale
+from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
 from flask_babel import pgettext
 from flask_babel import lazy_gettext as _l
@@ -32,7 +32,9 @@ from wtforms import ValidationError
 
 from hub import registry
 from hub.catalog import Msg
+from hub.hours import site_holidays
 from hub.registry.common import STATION_KINDS
+from hub.registry.common import day as day_value
 from hub.registry.common import staff_no as staff_no_text
 from hub.registry.messages import ERRORS, PROBLEMS
 from hub.registry.people import is_active
@@ -51,6 +53,7 @@ RECENT_USES = 30
 LOG_LIMIT = 300
 GAP_DAYS = 30  # "expiring": within this many days, unless the page asks otherwise
 ROSTER_DAYS = 14  # a shredder's roster shown from today on
+DAYS_OFF_SHOWN = 90  # a station's page lists its site's days off this many days ahead
 IMPORT_MAX_BYTES = 10 * 1024 * 1024  # a year of attendance in Excel is well under this
 _SPLIT_RE = re.compile(r"[\s,、，;]+")
 
@@ -663,12 +666,17 @@ def station(station: str):
         table = registry.roster_table(engine, station, today, today + timedelta(days=ROSTER_DAYS - 1))
         roster = {today + timedelta(days=n): table.get(today + timedelta(days=n), []) for n in range(ROSTER_DAYS)}
     names = {p["staff_no"]: p["name"] for p in registry.list_people(engine)}
+    lang = "en" if str(get_locale() or "ja") == "en" else "ja"
+    days_off = [(off, format_date(d, "EEE"))
+                for d, off in site_holidays(state().cfg, site, today, today + timedelta(days=DAYS_OFF_SHOWN),
+                                            language=lang).items()]
     return render_template(
         "registry/station.html", title=_("Designations"), station=station, site=site, kind=kind,
         held=registry.station_designations(engine, station),
         settings=registry.get_station_settings(engine, station),
         after_hours=registry.after_hours_list(engine, station), roster=roster, names=names,
-        people=_people_choices(), today=today,
+        people=_people_choices(), today=today, days_off=days_off, days_off_shown=DAYS_OFF_SHOWN,
+        holiday_calendar=state().cfg.site(site).holiday_calendar,
     )
 
 
@@ -697,8 +705,11 @@ def station_change(station: str):
             changed = registry.set_roster(engine, actor, station, _form("day"), _numbers(_form("staff_nos")))
         elif op == "rotation" and kind == "shredder":
             teams = [_numbers(line) for line in request.form.get("teams", "").splitlines() if _numbers(line)]
-            changed = bool(registry.fill_rotation(engine, actor, station, _form("first"), _form("last"), teams,
-                                                  skip=state().cfg.site(site).holidays))
+            first = day_value(_form("first"), "first", optional=False)
+            last = day_value(_form("last"), "last", optional=False)
+            # fill_rotation refuses more than a year; resolve the days off only for what it takes.
+            off = site_holidays(state().cfg, site, first, last) if (last - first).days <= 366 else {}
+            changed = bool(registry.fill_rotation(engine, actor, station, first, last, teams, skip=off))
         else:
             abort(400, description="unknown change")
     except registry.RegistryError as exc:

@@ -61,6 +61,22 @@ BAD = [
     ("password in URL", "database:\n  url: postgresql://hub:secret@db/kagiban\n",
      "database.url: Value error, put no password in the URL"),
     ("unknown broker key", "broker:\n  hostname: x\n", "broker.hostname: unknown key"),
+    ("unknown holiday calendar", "sites:\n  ward-a:\n    holiday_calendar: XX\n",
+     "sites.ward-a.holiday_calendar: Value error, unknown holiday calendar 'XX'"),
+    ("unknown subdivision", "sites:\n  ward-a:\n    holiday_calendar: US-ZZ\n",
+     "sites.ward-a.holiday_calendar: Value error, the holiday calendar US has no subdivision 'ZZ'"),
+    ("closed day not a date", "sites:\n  ward-a:\n    holidays: [soon]\n",
+     "sites.ward-a.holidays.0.date: Value error, give a date (2027-06-15, that year only) or a month and day"),
+    ("closed day not in the year", "sites:\n  ward-a:\n    holidays: [{date: '04-31'}]\n",
+     "sites.ward-a.holidays.0.date: Value error, 04-31 is not a day of the year"),
+    ("closed range without its end", "sites:\n  ward-a:\n    holidays: [{from: '12-29', label: x}]\n",
+     "sites.ward-a.holidays.0: Value error, give date for one day, or both from and to for a range"),
+    ("closed range backwards", "sites:\n  ward-a:\n    holidays:\n      - {from: 2027-08-14, to: 2027-08-12}\n",
+     "sites.ward-a.holidays.0: Value error, to (2027-08-12) is before from (2027-08-14)"),
+    ("closed range of mixed kinds", "sites:\n  ward-a:\n    holidays: [{from: '12-29', to: 2027-01-03}]\n",
+     "sites.ward-a.holidays.0: Value error, from and to must both be dates"),
+    ("closed day misspelt key", "sites:\n  ward-a:\n    holidays: [{from: '12-29', until: '01-03'}]\n",
+     "sites.ward-a.holidays.0.until: unknown key"),
 ]
 
 
@@ -71,6 +87,26 @@ def test_bad_file_names_file_key_and_reason(tmp_path, text, says):
         load(path)
     assert str(err.value).startswith(str(path))
     assert says in str(err.value)
+
+
+def test_a_site_takes_japans_calendar_unless_it_names_another_or_none(tmp_path):
+    cfg = load(_write(tmp_path, "sites:\n  ward-a: {}\n  branch-us: {holiday_calendar: us-ca}\n"
+                                "  annex: {holiday_calendar: none}\n"))
+    assert cfg.site("ward-a").holiday_calendar == "JP"
+    assert cfg.site("unlisted").holiday_calendar == "JP"
+    assert cfg.site("branch-us").holiday_calendar == "US-CA"
+    assert cfg.site("annex").holiday_calendar is None
+
+
+def test_closed_days_are_dates_month_days_and_ranges_with_labels(tmp_path):
+    cfg = load(_write(tmp_path, "sites:\n  ward-a:\n    holidays:\n"
+                                "      - 2027-06-15\n"
+                                "      - {from: '12-29', to: '01-03', label: 年末年始}\n"
+                                "      - {date: '05-01', label: 開庁記念日}\n"))
+    plain, new_year, founding = cfg.site("ward-a").holidays
+    assert (str(plain.on), plain.label) == ("2027-06-15", "")
+    assert (new_year.first, new_year.last, new_year.label) == ("12-29", "01-03", "年末年始")
+    assert (founding.on, founding.label) == ("05-01", "開庁記念日")
 
 
 def test_example_files_load_and_give_every_cabinet_a_policy():

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import insert
 
 from hub import registry
+from hub.config import ClosedDays
 from hub.store.schema import policies, stations
 from tests.support.registry_office import ACTOR, TODAY
 
@@ -126,9 +127,31 @@ def test_the_policy_carries_hours_holidays_zone_version_and_issue_time(office, c
     assert (cabinet["site"], cabinet["station"], cabinet["time_zone"]) == ("ward-a", "cabinet-1", "Asia/Tokyo")
     assert cabinet["hours"] == {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:30", "end": "17:15"}
     assert printer["hours"] == {"days": ["mon", "tue", "wed", "thu", "fri", "sat"], "start": "07:00", "end": "20:00"}
-    assert cabinet["holidays"] == ["2025-07-21"]  # the past ones are left out
+    # 海の日, national: the past ones are left out, and those over 60 days ahead (山の日, 11 Aug).
+    assert cabinet["holidays"] == ["2025-07-21"]
     assert cabinet["version"] == int(NOW.timestamp() * 1000)
     assert cabinet["issued_at"] == "2025-06-02T10:00:00+09:00"
+
+
+def test_the_policy_carries_national_and_own_days_off_sixty_days_ahead_or_its_validity_and_more(office, cfg):
+    cfg.sites["ward-a"].holidays = [ClosedDays.model_validate({"from": "12-29", "to": "01-03", "label": "年末年始"})]
+    friday = date(2025, 12, 19)
+    issued = datetime(2025, 12, 19, 1, 0, tzinfo=timezone.utc)
+
+    cabinet = registry.compile_station(office, cfg, "cabinet-1", "ward-a", "cabinet", friday, now=issued)
+    # To 17 February 2026: the closure, 成人の日, 建国記念の日; not 天皇誕生日 (23 February).
+    assert cabinet["holidays"] == ["2025-12-29", "2025-12-30", "2025-12-31", "2026-01-01", "2026-01-02",
+                                   "2026-01-03", "2026-01-12", "2026-02-11"]
+    policy = registry.to_policy(cabinet)
+    at = lambda *a: datetime(*a, tzinfo=TOKYO)  # noqa: E731
+    assert policy.decide(badge(100), at(2026, 1, 2, 10, 0)).reason == "outside_hours"  # a Friday, closed
+    assert policy.decide(badge(100), at(2026, 1, 12, 10, 0)).reason == "outside_hours"  # 成人の日, a Monday
+    assert policy.decide(badge(100), at(2026, 1, 13, 10, 0)).reason == "designated_holder"
+
+    # A policy valid for 90 days carries 104 days (validity and a 14-day margin).
+    cfg.policy.validity_h = 90 * 24
+    longer = registry.compile_station(office, cfg, "cabinet-1", "ward-a", "cabinet", friday, now=issued)
+    assert longer["holidays"][-3:] == ["2026-02-11", "2026-02-23", "2026-03-20"]  # to 2 April
 
 
 def test_others_can_be_denied_at_a_cabinet_and_flagged_after_hours(office, cfg):
@@ -221,7 +244,8 @@ def test_compile_all_covers_configured_and_seen_stations(office, cfg):
     # A station that never said its kind requires every training any kind requires.
     assert decisions(unknown_kind)["114"] == ("deny", "untrained")
     assert decisions(unknown_kind)["102"] == ("allow", "allowed")
-    assert unknown_kind["hours"]["start"] == "08:30" and unknown_kind["holidays"] == []
+    # An unlisted site keeps office hours and Japan's national holidays (海の日).
+    assert unknown_kind["hours"]["start"] == "08:30" and unknown_kind["holidays"] == ["2025-07-21"]
 
 
 def test_unchanged_content_keeps_its_version(office, cfg):

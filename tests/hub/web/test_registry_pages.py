@@ -12,9 +12,11 @@ from datetime import date, datetime, timedelta
 from html import unescape
 from zoneinfo import ZoneInfo
 
+import holidays as holidays_library
 import pytest
 
 from hub import registry
+from hub.config import ClosedDays, SiteSection
 from hub.registry.compile import compile_station
 from tests.support.web_app import csrf_from, login
 
@@ -406,3 +408,27 @@ def test_the_pages_speak_english_too(as_admin, seeded):
     assert "Badges" in page and "Revoke" in page and "Mark lost" in page and "Recent uses" in page
     assert ">Active<" in page
     assert "Untrained or expiring" in as_admin.get("/registry/gaps").get_data(as_text=True)
+
+
+def test_a_stations_page_lists_its_sites_next_days_off_with_japanese_names(as_admin, cfg):
+    today = datetime.now(cfg.zone()).date()
+    closed = today + timedelta(days=3)
+    cfg.sites["ward-a"] = SiteSection(holidays=[ClosedDays.model_validate({"date": closed.isoformat(),
+                                                                          "label": "庁舎点検"})])
+    national = holidays_library.country_holidays("JP", years=[today.year, today.year + 1], language="ja")
+    upcoming = sorted(d for d in national if today <= d <= today + timedelta(days=90))
+
+    page = as_admin.get("/registry/designations/cabinet-1").get_data(as_text=True)
+    section = page.split('id="days-off"')[1].split("</section>")[0]
+    own = text_of(section.split(f'id="day-off-{closed.isoformat()}"')[1].split("</tr>")[0])
+    assert "庁舎点検" in own and "独自の閉庁日" in own
+    assert upcoming, "Japan has a national holiday within any 90 days"
+    first = text_of(section.split(f'id="day-off-{upcoming[0].isoformat()}"')[1].split("</tr>")[0])
+    assert national[upcoming[0]] in first and "国民の祝日" in first
+    assert "JP" in text_of(section)
+
+    # In English, the calendar's English names.
+    as_admin.post("/language", data={"lang": "en", "csrf_token": csrf_from(page)})
+    english = as_admin.get("/registry/designations/cabinet-1").get_data(as_text=True)
+    english_name = holidays_library.country_holidays("JP", years=upcoming[0].year, language="en_US")[upcoming[0]]
+    assert english_name in text_of(english.split('id="days-off"')[1].split("</section>")[0])

@@ -210,6 +210,7 @@ def history():
         next_url=url_for("alerts.history", before=next_before, **args) if next_before else None,
         first_url=url_for("alerts.history", **args) if before else None,
         csv_url=url_for("alerts.history_csv", **args), xlsx_url=url_for("alerts.history_xlsx", **args),
+        close_reason_label=lambda code: i18n.label(CLOSE_REASONS, code),
     )
 
 

@@ -198,8 +198,8 @@
   }
 
   function alarm(critical) {
-    window.kagibanAlarms = (window.kagibanAlarms || 0) + 1;  // what a test can count
     if (!notifyOn()) { return; }
+    window.kagibanAlarms = (window.kagibanAlarms || 0) + 1;  // alarms sounded: what a test can count
     beep();
     if (window.Notification && Notification.permission === "granted") {
       try { new Notification(notifyButton ? notifyButton.dataset.textTitle : "kagiban", {body: document.title, tag: "kagiban-critical"}); }

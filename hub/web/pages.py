@@ -207,11 +207,15 @@ def status():
     recent, _next = data.list_events(st.engine, st.cfg, data.EventFilter(), limit=RECENT_EVENTS)
     with st.engine.connect() as conn:
         last_alert = conn.execute(select(func.max(alerts_table.c.id))).scalar() or 0
+    in_maintenance = maintenance.active(st.engine)
+    stations = data.station_overview(st.engine, st.cfg)
+    for item in stations:
+        item["maintenance"] = item["station"] in in_maintenance
     return render_template(
         "status.html",
         title=" ".join(t for t in (panel["title_count"], _("Status")) if t),
-        stations=data.station_overview(st.engine, st.cfg),
-        in_maintenance=maintenance.active(st.engine),
+        stations=stations,
+        in_maintenance=in_maintenance,
         **panel,
         recent=recent,
         last_row=recent[0]["row_no"] if recent else data.latest_row_no(st.engine),

@@ -144,6 +144,8 @@ def test_maintenance_quiets_a_station_and_is_shown(as_supervisor, alert_center, 
     raise_alert(alert_center, "held_open", "warning", station="cabinet-2")
     page = as_supervisor.get("/").get_data(as_text=True)
     assert "カードリーダー交換" in page.split('id="maintenance-list"')[1]
+    assert 'data-field="maintenance">保守中' in page.split('id="station-cabinet-1"')[1].split("</tr>")[0]
+    assert 'data-field="maintenance"' not in page.split('id="station-cabinet-2"')[1].split("</tr>")[0]
     rows = open_rows(page)
     # Not pinned, listed after the others, and not counted in the tab title.
     assert [g for _c, g, _n in rows] == ["held_open--cabinet-2", "forced--cabinet-1"]
@@ -178,3 +180,9 @@ def test_history_filters_pages_and_exports_hostile_text_safely(as_supervisor, al
     ws = load_workbook(io.BytesIO(xlsx)).active
     comments = [c.value for c in ws["J"] if c.value == "=1+1"]
     assert len(comments) == 5 and all(c.data_type == "s" for c in ws["J"] if c.value == "=1+1")
+
+
+def test_the_station_summary_counts_each_state_in_words(as_supervisor, engine):
+    store(engine, [("heartbeat", heartbeat("cabinet-1")), ("status", status("cabinet-2", "stopped"))])
+    summary = as_supervisor.get("/").get_data(as_text=True).split('id="station-summary"')[1].split("</p>")[0]
+    assert "計画停止 1" in summary and "オンライン 1" in summary and "オフライン" not in summary

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import date, timedelta, tzinfo
+from datetime import date, tzinfo
 from typing import Any
 
 from sqlalchemy import Engine, and_, select
@@ -168,8 +168,3 @@ def _query(engine: Engine, flt: AlertFilter, zone: tzinfo, before: int | None, l
         query = query.where(and_(*conds))
     with engine.connect() as conn:
         return [_row(r) for r in conn.execute(query)]
-
-
-def default_since(today: date) -> date:
-    """The history's first day when none is asked for: the last 30 days."""
-    return today - timedelta(days=30)

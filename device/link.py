@@ -1,6 +1,7 @@
 """The station's MQTT link to the hub (paho-mqtt, MQTT v5).
 
-- Last will: a retained ``offline`` status; ``online`` is published retained on every connect.
+- Last will: a retained ``offline`` status; ``online`` is published retained on every connect,
+  ``stopped`` on a clean stop.
 - Subscribes to its own ack, policy and policy-control topics in on_connect, so a reconnect
   resubscribes.
 - Everything that arrives, and every connect/disconnect, is handed to the agent's loop through
@@ -60,11 +61,11 @@ class MqttLink:
         self.client.loop_start()
 
     def stop(self) -> None:
-        """Say offline (retained) and disconnect."""
+        """Say stopped (retained: a clean stop, not a lost connection) and disconnect."""
         if self.client.is_connected():
             info = self.client.publish(
                 self._topics["status"],
-                protocol.dumps(self._status("offline")),
+                protocol.dumps(self._status("stopped")),
                 qos=1,
                 retain=True,
             )

@@ -7,7 +7,7 @@ Topic tree (``prefix`` is configurable, ``kagiban`` by default)::
 
     {prefix}/{site}/{station}/event       station -> hub   QoS 1  one audit event
     {prefix}/{site}/{station}/snapshot    station -> hub   QoS 1  a JPEG linked to an event id
-    {prefix}/{site}/{station}/status      station -> all   QoS 1  retained online/offline (last will)
+    {prefix}/{site}/{station}/status      station -> all   QoS 1  retained online/offline (last will)/stopped
     {prefix}/{site}/{station}/heartbeat   station -> hub   QoS 0  every N seconds
     {prefix}/{site}/{station}/ack         hub -> station   QoS 1  what the hub has committed
     {prefix}/{site}/{station}/policy      hub -> station   QoS 1  retained signed access policy
@@ -244,12 +244,14 @@ class Snapshot(_Strict):
 
 
 class Status(_Strict):
-    """Retained online/offline state; the offline form is the last will."""
+    """Retained online/offline state; the offline form is the last will. ``stopped``: the unit
+    says so on a clean stop (shutdown, maintenance) before it disconnects, so the hub shows it
+    stopped and raises no offline alert."""
 
     v: Version = VERSION
     site: str = Field(pattern=ID_PATTERN)
     station: str = Field(pattern=ID_PATTERN)
-    state: Literal["online", "offline"]
+    state: Literal["online", "offline", "stopped"]
     at: Instant | None = None
     kind: StationKind | None = None
 

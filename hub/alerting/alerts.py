@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, insert, select, update
 
-from hub.audit.entries import record_alert_acked, record_alert_raised
+from hub.alerting.maintenance import in_maintenance
+from hub.audit.entries import record_alert_acked, record_alert_closed, record_alert_raised
 from hub.config import HubConfig
 from hub.store.db import begin_write, inserted_id
 from hub.live import LiveBus
@@ -35,6 +36,12 @@ SEVERITIES = ("info", "warning", "critical")
 _LOG_LEVEL = {"info": logging.INFO, "warning": logging.WARNING, "critical": logging.WARNING}
 
 Publish = Callable[[str, bytes], None]
+
+# An informational alert that ends its own pair: when it is raised, the open alerts of these
+# rules at the same station and the informational alert itself are closed by the hub (state
+# "closed", with the reason), not left for a supervisor to acknowledge.
+CLOSES_PAIR = {"online": (("offline",), "back_online")}
+ACK_MANY_MAX = 500  # alerts acknowledged by one form
 
 def _row_dict(row: Any) -> dict[str, Any]:
     out = dict(row._mapping)
@@ -85,6 +92,7 @@ class AlertCenter:
             "message": message, "params": json.dumps(params, ensure_ascii=False, sort_keys=True, default=str),
             "event_id": event_id, "raised_at": utc_text(when), "state": "open",
         }
+        closed: list[int] = []
         with begin_write(self.engine) as conn:
             if event_id is not None:
                 existing = conn.execute(
@@ -93,17 +101,48 @@ class AlertCenter:
                 if existing is not None:
                     _LOG.debug("alert %s for event %s already raised as %d", rule, event_id, existing)
                     return existing
+            quiet = in_maintenance(conn, station, when)
+            if quiet:  # stored and logged as in maintenance; nobody is notified (hub.alerting.maintenance)
+                params = {**params, "maintenance": True}
+                row["params"] = json.dumps(params, ensure_ascii=False, sort_keys=True, default=str)
             alert_id = inserted_id(conn.execute(insert(alerts).values(**row)))
             record_alert_raised(conn, alert_id, row)
             deliveries = 0
-            if self.notifier is not None:
+            if self.notifier is not None and not quiet:
                 # Same transaction: an alert stored is an alert whose notifications will be tried.
                 deliveries = self.notifier.schedule(conn, alert_id, site, row["raised_at"])
+            if rule in CLOSES_PAIR:
+                closed = self._close_pair(conn, alert_id, station, *CLOSES_PAIR[rule])
         self.raised += 1
         _LOG.log(_LOG_LEVEL[severity], "alert %d %s (%s) at %s/%s, %d notification(s) due: %s",
                  alert_id, rule, severity, site, station, deliveries, message)
         self._pass_on(alert_id, row, params, when, deliveries)
+        for closed_id in closed:
+            self._tell_page(closed_id)
         return alert_id
+
+    def _close_pair(self, conn, alert_id: int, station: str, rules: tuple[str, ...], reason: str) -> list[int]:
+        """Close the open alerts of ``rules`` at ``station`` and ``alert_id`` itself; their ids."""
+        ids = conn.execute(select(alerts.c.id).where(
+            alerts.c.station == station, alerts.c.rule.in_(rules), alerts.c.state == "open")
+            .order_by(alerts.c.id).limit(ACK_MANY_MAX)).scalars().all()
+        ids = [*ids, alert_id]
+        closed_at = utc_text(now_utc())
+        conn.execute(update(alerts).where(alerts.c.id.in_(ids), alerts.c.state == "open")
+                     .values(state="closed", closed_at=closed_at, close_reason=reason))
+        for closed_id in ids:
+            record_alert_closed(conn, closed_id, {"closed_at": closed_at, "close_reason": reason})
+        _LOG.info("alerts %s at %s closed by the hub (%s)", ids, station, reason)
+        return ids
+
+    def _tell_page(self, alert_id: int) -> None:
+        """A changed alert to the live page (it re-reads the row)."""
+        if self.bus is None:
+            return
+        try:
+            self.bus.publish("alert_ack", {"id": alert_id})
+        except Exception:
+            _LOG.exception("publishing the change of alert %d failed", alert_id)
 
     def _pass_on(self, alert_id: int, row: dict[str, Any], params: dict[str, Any],
                  when: datetime, deliveries: int) -> None:
@@ -149,6 +188,30 @@ class AlertCenter:
             except Exception:
                 _LOG.exception("publishing the acknowledgement of alert %d failed", alert_id)
         return True
+
+    def acknowledge_many(self, alert_ids: list[int], user: str, comment: str) -> list[int]:
+        """Acknowledge the open ones of ``alert_ids`` with one comment, in one transaction; each
+        is recorded on its own (who, when, comment) in the alerts log. The ids acknowledged."""
+        if not user:
+            raise ValueError("an acknowledgement needs the user's name")
+        wanted = sorted(set(alert_ids))[:ACK_MANY_MAX]
+        if not wanted:
+            return []
+        acked_at = utc_text(now_utc())
+        with begin_write(self.engine) as conn:
+            ids = conn.execute(select(alerts.c.id).where(alerts.c.id.in_(wanted), alerts.c.state == "open")
+                               .order_by(alerts.c.id)).scalars().all()
+            if ids:
+                conn.execute(update(alerts).where(alerts.c.id.in_(ids), alerts.c.state == "open")
+                             .values(state="acknowledged", acked_by=user[:64], acked_at=acked_at,
+                                     ack_comment=comment))
+            for alert_id in ids:
+                record_alert_acked(conn, alert_id, {"acked_by": user[:64], "acked_at": acked_at,
+                                                    "ack_comment": comment})
+        _LOG.info("%d alert(s) acknowledged by %s at once", len(ids), user)
+        for alert_id in ids:
+            self._tell_page(alert_id)
+        return list(ids)
 
 
 def list_alerts(

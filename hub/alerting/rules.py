@@ -185,6 +185,7 @@ class _Station:
     site: str
     last_seen: datetime | None = None
     outage: bool = False
+    stopped: bool = False  # said "stopped" (a clean stop): its silence is no outage
     filling: bool = False  # an outbox_filling alert is out and the outbox has not drained since
     storage_failed: bool = False  # a storage_failed alert is out and the station has not recovered
     heard: bool = False  # a heartbeat has been seen, so policy_version is what the station holds
@@ -325,6 +326,7 @@ class Rules:
             offline_alert = latest.get((row.station, "offline"), 0)
             alerted = offline_alert > latest.get((row.station, "online"), 0)
             st.outage = alerted
+            st.stopped = row.state == "stopped"
             if row.state == "offline" and not alerted:
                 # Went offline while no rules were running: raise it now, once.
                 self._raise_offline(row.station, st, cause="last_will",
@@ -429,6 +431,7 @@ class Rules:
             for row in c.presence:
                 st = self._station(row["station"], row["site"])
                 st.last_seen = _later(st.last_seen, _parse_utc(row["received_at"]))
+                st.stopped = row["state"] == "stopped"
                 if row["state"] == "offline" and not st.outage:
                     self._raise_offline(row["station"], st, cause="last_will",
                                         at=_parse_utc(row["at"]) or now, silent_s=None)
@@ -437,7 +440,7 @@ class Rules:
             for hb in c.heartbeats:
                 st = self._station(hb.station, hb.site)
                 st.last_seen = _later(st.last_seen, now)
-                st.heard, st.policy_version = True, hb.policy_version
+                st.heard, st.policy_version, st.stopped = True, hb.policy_version, False
                 self._outbox(hb.station, st, hb.outbox_depth, hb.outbox_capacity, now)
                 self._storage(hb.station, st, hb.unrecorded, hb.storage_error, now)
                 self._policy_expired(hb.station, st, bool(hb.policy_expired), hb.policy_version, now)
@@ -712,7 +715,7 @@ class Rules:
         grace = self.cfg.rules.offline_grace_s
         cutoff = now - timedelta(seconds=grace)
         for station_id, st in list(self._stations.items()):
-            if st.outage or st.last_seen is None or st.last_seen > cutoff:
+            if st.outage or st.stopped or st.last_seen is None or st.last_seen > cutoff:
                 continue
             try:
                 self._went_silent(station_id, st, now, cutoff)
@@ -727,6 +730,9 @@ class Rules:
             if row is None:
                 return
             seen = _parse_utc(row.last_seen)
+            if row.state == "stopped":  # a clean stop stored but not processed yet
+                st.stopped = True
+                return
             if row.state == "offline":
                 # Ingest stored a last will we have not processed yet: that is this outage.
                 cause, at, silent = "last_will", _parse_utc(row.state_since) or now, None

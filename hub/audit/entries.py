@@ -3,7 +3,9 @@
 One entry per change an auditor relies on, appended in the same transaction as the change
 (hub.store.chain.append_side), so the log holds exactly what was committed:
 
-- ``alerts``: ``raised`` (the stored alert's columns) and ``acknowledged`` (who, when, comment);
+- ``alerts``: ``raised`` (the stored alert's columns), ``acknowledged`` (who, when, comment)
+  and ``closed`` (closed by the hub itself, not a person: when and the reason code, e.g. a
+  station back online closes its offline/online pair);
 - ``signins``: ``signed_in``, ``refused`` (a failed sign-in), ``signed_out`` and ``unlocked``
   (an admin cleared an account's or an address's failed sign-ins: ``by``, ``user`` or
   ``address``);
@@ -34,6 +36,7 @@ _LOG = logging.getLogger(__name__)
 
 ALERT_COLUMNS = ("site", "station", "rule", "severity", "message", "params", "event_id", "raised_at")
 ACK_COLUMNS = ("acked_by", "acked_at", "ack_comment")
+CLOSE_COLUMNS = ("closed_at", "close_reason")
 REGISTRY_COLUMNS = ("id", "at", "actor", "entity", "key", "action", "before", "after")
 QUARANTINE_COLUMNS = ("id", "received_at", "topic", "reason", "detail", "size")
 SNAPSHOT_COLUMNS = ("event_id", "site", "station", "taken_at", "content_type", "sha256", "received_at")
@@ -55,7 +58,11 @@ def alert_acked(alert_id: int, row: Row) -> dict[str, Any]:
     return {"op": "acknowledged", "alert": alert_id, **{k: row[k] for k in ACK_COLUMNS}}
 
 
-def registry_entry(row: Row) -> dict[str, Any]:
+def alert_closed(alert_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"op": "closed", "alert": alert_id, "by": "system", **{k: row[k] for k in CLOSE_COLUMNS}}
+
+
+def registry_entry(row: Mapping[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in REGISTRY_COLUMNS}
 
 
@@ -89,7 +96,11 @@ def record_alert_acked(conn: Connection, alert_id: int, row: Row) -> None:
     append_side(conn, "alerts", [(row["acked_at"], alert_acked(alert_id, row))])
 
 
-def record_registry(conn: Connection, row: Row) -> None:
+def record_alert_closed(conn: Connection, alert_id: int, row: Mapping[str, Any]) -> None:
+    append_side(conn, "alerts", [(row["closed_at"], alert_closed(alert_id, row))])
+
+
+def record_registry(conn: Connection, row: Mapping[str, Any]) -> None:
     append_side(conn, "registry", [(row["at"], registry_entry(row))])
 
 
@@ -144,7 +155,9 @@ def next_quarantine_id(conn: Connection) -> int:
 
 def adopt_existing(conn: Connection) -> None:
     """Enter every row already stored into its side log, in id order."""
-    for row in conn.execute(select(alerts).order_by(alerts.c.id)).mappings().all():
+    # Only the columns of revision 0008 (this runs inside it; 0013 adds closed_at, close_reason).
+    a_cols = [alerts.c[k] for k in ("id", "state", *ALERT_COLUMNS, *ACK_COLUMNS)]
+    for row in conn.execute(select(*a_cols).order_by(alerts.c.id)).mappings().all():
         record_alert_raised(conn, row["id"], row)
         if row["state"] == "acknowledged":
             record_alert_acked(conn, row["id"], row)

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.audit.checkpoints import Checkpoint, SignedLine, key_digest, read_log
-from hub.audit.entries import ACK_COLUMNS, ALERT_COLUMNS, KEY_COLUMNS, REGISTRY_COLUMNS, quarantine_entry
+from hub.audit.entries import ACK_COLUMNS, ALERT_COLUMNS, CLOSE_COLUMNS, KEY_COLUMNS, REGISTRY_COLUMNS, quarantine_entry
 from hub.store.chain import SideReport, verify, verify_side
 from hub.store.db import make_engine
 from hub.store.schema import GENESIS_HASH, alerts, events, quarantine, registry_log, side_heads, side_log, snapshots, station_keys
@@ -107,8 +107,10 @@ def _alerts(conn: Connection, entries: list[dict[str, Any]]) -> tuple[str | None
     # Keyed by the alert id as the log has it (a tampered log may hold anything there).
     raised: dict[Any, dict[str, Any]] = {}
     acked: dict[Any, dict[str, Any]] = {}
+    closed: dict[Any, dict[str, Any]] = {}
     for e in entries:
-        (raised if e.get("op") == "raised" else acked)[e.get("alert")] = e
+        op = e.get("op")
+        (raised if op == "raised" else closed if op == "closed" else acked)[e.get("alert")] = e
     for alert_id, e in raised.items():
         row = rows.get(alert_id)
         if row is None:
@@ -125,12 +127,23 @@ def _alerts(conn: Connection, entries: list[dict[str, Any]]) -> tuple[str | None
         if changed:
             return f"acknowledgement of alert {alert_id} altered ({', '.join(changed)}) against log entry " \
                    f"{e['_n']} (by {e.get('acked_by')} at {e.get('acked_at')})", ""
+    for alert_id, e in closed.items():
+        row = rows.get(alert_id)
+        if row is None:
+            continue  # named above
+        changed = [k for k in CLOSE_COLUMNS if row[k] != e.get(k)] + (["state"] if row["state"] != "closed" else [])
+        if changed:
+            return f"closing of alert {alert_id} altered ({', '.join(changed)}) against log entry " \
+                   f"{e['_n']} (at {e.get('closed_at')})", ""
     for alert_id, row in sorted(rows.items()):
         if alert_id not in raised:
             return f"alert {alert_id} is not in the log (inserted)", ""
         if row["state"] == "acknowledged" and alert_id not in acked:
             return f"acknowledgement of alert {alert_id} is not in the log (by {row['acked_by']})", ""
-    return None, f" ({len(raised)} alerts, {len(acked)} acknowledgements)"
+        if row["state"] == "closed" and alert_id not in closed:
+            return f"closing of alert {alert_id} is not in the log ({row['close_reason']})", ""
+    closes = f", {len(closed)} closed by the hub" if closed else ""
+    return None, f" ({len(raised)} alerts, {len(acked)} acknowledgements{closes})"
 
 
 def _mirror(table, key: str, entry_of: Callable[[dict[str, Any]], dict[str, Any]], what: str):

@@ -136,7 +136,8 @@ quarantine = Table(
     Index(None, "station", "incarnation", "seq", "reason"),
 )
 
-STATION_STATES = ("online", "offline", "unknown")
+# stopped: the unit said so before a clean shutdown (not a lost connection).
+STATION_STATES = ("online", "offline", "stopped", "unknown")
 
 stations = Table(
     "stations",
@@ -155,7 +156,7 @@ stations = Table(
     # chosen by arrival, never by the time its clock wrote.
     Column("last_row_no", BigInteger),
     Column("door_row_no", BigInteger),
-    CheckConstraint("state IN ('online', 'offline', 'unknown')", name="state"),
+    CheckConstraint("state IN ('online', 'offline', 'stopped', 'unknown')", name="state"),
 )
 
 station_log = Table(
@@ -191,7 +192,8 @@ policies = Table(
     Column("published_at", String(27), nullable=False),
 )
 
-ALERT_STATES = ("open", "acknowledged")
+# closed: ended by the hub itself (a station back online closes its offline/online pair).
+ALERT_STATES = ("open", "acknowledged", "closed")
 
 alerts = Table(
     "alerts",
@@ -210,7 +212,10 @@ alerts = Table(
     Column("acked_by", String(64)),
     Column("acked_at", String(27)),
     Column("ack_comment", Text),
-    CheckConstraint("state IN ('open', 'acknowledged')", name="state"),
+    # Revision 0013: closed by the hub, when and why (a reason code, e.g. back_online).
+    Column("closed_at", String(27)),
+    Column("close_reason", String(32)),
+    CheckConstraint("state IN ('open', 'acknowledged', 'closed')", name="state"),
     Index(None, "state", "raised_at"),
     Index(None, "station", "raised_at"),
     Index(None, "event_id"),
@@ -230,6 +235,22 @@ alert_deliveries = Table(
     CheckConstraint("state IN ('pending', 'sent', 'failed')", name="state"),
     Index(None, "state", "next_try_at"),
     Index(None, "alert_id"),
+)
+
+# A station a supervisor put in maintenance until ``ends_at`` (or ended early at
+# ``ended_at``): its alerts are stored but not notified nor pinned (hub.alerting.maintenance).
+maintenance = Table(
+    "maintenance",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("station", String(64), nullable=False),
+    Column("starts_at", String(27), nullable=False),
+    Column("ends_at", String(27), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("set_by", String(64), nullable=False),
+    Column("ended_at", String(27)),
+    Column("ended_by", String(64)),
+    Index(None, "station", "ends_at"),
 )
 
 USER_ROLES = ("admin", "supervisor", "auditor")

@@ -4,7 +4,7 @@ request); 401 JSON when none is given. Read only.
 
 - ``GET /api/stations``
 - ``GET /api/events?station=&person=&kind=&day=YYYY-MM-DD&before=ROW_NO&limit=``
-- ``GET /api/alerts?state=open|acknowledged&station=&limit=``
+- ``GET /api/alerts?state=open|acknowledged|closed&station=&limit=``
 - ``GET /api/ledger/keys?station=&day=YYYY-MM-DD``
 
 Times are ISO 8601: event times with the station's offset, store times in UTC.
@@ -74,7 +74,7 @@ def events():
 
 @bp.get("/alerts")
 def alerts():
-    wanted = query.choice(request.args.get("state"), "state", ("open", "acknowledged"))
+    wanted = query.choice(request.args.get("state"), "state", ("open", "acknowledged", "closed"))
     limit = query.integer(request.args.get("limit"), "limit", 200, 1, 1000)
     rows = alert_store.list_alerts(state().engine, state=wanted,
                                    station=request.args.get("station") or None, limit=limit)

@@ -43,6 +43,7 @@ from hub.config import HubConfig
 from hub.live import LiveBus
 from hub.web.metrics import Stats, make_registry
 from hub.web import (
+    alert_pages,
     api,
     auth,
     closeout_pages,
@@ -151,7 +152,7 @@ def create_app(
 
     # Every page and API, each a blueprint of its own module.
     for view in (auth, pages, api, ops, shred_pages, closeout_pages, print_pages, registry_pages,
-                 tokens, lock_pages):
+                 tokens, lock_pages, alert_pages):
         app.register_blueprint(view.bp)
     pages.register_template_helpers(app)
     signin.limit_view(app, "auth.login")

@@ -151,6 +151,7 @@ SEVERITIES: dict[str, Any] = {
 STATION_STATES: dict[str, Any] = {
     "online": _l("Online"),
     "offline": _l("Offline"),
+    "stopped": _l("Stopped"),
     "unknown": _l("Unknown"),
 }
 
@@ -205,6 +206,7 @@ PERIPHERAL_ERRORS: dict[str, Any] = {
 ALERT_STATES: dict[str, Any] = {
     "open": _lp("alert", "Open"),
     "acknowledged": _l("Acknowledged"),
+    "closed": _l("Closed by the hub"),
 }
 
 STATION_KINDS: dict[str, Any] = {

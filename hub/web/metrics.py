@@ -79,7 +79,7 @@ class HubCollector:
         g.add_metric([], float(states.get("online", 0)))
         yield g
         g = GaugeMetricFamily("kagiban_stations", "Known stations by state.", labels=["state"])
-        for state in ("online", "offline", "unknown"):
+        for state in ("online", "offline", "stopped", "unknown"):
             g.add_metric([state], float(states.get(state, 0)))
         yield g
         if "backlog" in figures:

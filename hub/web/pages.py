@@ -34,12 +34,13 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from hub.alerting import alerts as alert_store
+from hub.alerting import maintenance
 from hub.alerting.wording import alert_text
 from hub.ledgers import keys as ledger
 from hub.audit import store_size
 from hub.store.schema import alerts as alerts_table
 from hub.store.schema import checkpoints as checkpoints_table
-from hub.web import data, formats, i18n, query, reports
+from hub.web import alert_pages, data, formats, i18n, query, reports
 from hub.web.state import state
 from hub.store.timestamps import now_utc
 from hub.web.auth import ACK_ROLES, role_required
@@ -202,22 +203,23 @@ def _list_alerts(**kwargs) -> list[dict[str, Any]]:
 @bp.get("/")
 def status():
     st = state()
-    open_alerts = _list_alerts(state="open", limit=200)
-    acked = _list_alerts(state="acknowledged", limit=ACKED_SHOWN)
+    panel = alert_pages.panel_context(alert_pages.alert_filter(request.args))
     recent, _next = data.list_events(st.engine, st.cfg, data.EventFilter(), limit=RECENT_EVENTS)
     with st.engine.connect() as conn:
         last_alert = conn.execute(select(func.max(alerts_table.c.id))).scalar() or 0
+    in_maintenance = maintenance.active(st.engine)
+    stations = data.station_overview(st.engine, st.cfg)
+    for item in stations:
+        item["maintenance"] = item["station"] in in_maintenance
     return render_template(
         "status.html",
-        title=_("Status"),
-        stations=data.station_overview(st.engine, st.cfg),
-        open_alerts=open_alerts,
-        acked_alerts=acked,
+        title=" ".join(t for t in (panel["title_count"], _("Status")) if t),
+        stations=stations,
+        in_maintenance=in_maintenance,
+        **panel,
         recent=recent,
         last_row=recent[0]["row_no"] if recent else data.latest_row_no(st.engine),
         last_alert=last_alert,
-        can_ack=_can_ack(),
-        ack_unavailable=st.alerts is None and current_user.role in ACK_ROLES,
         notices=st.cfg.notices,
         notice_part=label_of(i18n.NOTICE_PARTS),
         store=_store_box(),

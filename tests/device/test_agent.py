@@ -25,12 +25,12 @@ def agent_and_watcher(broker, prefix, tmp_path):
     w.close()
 
 
-def test_status_online_retained_then_offline_on_stop(agent_and_watcher):
+def test_status_online_retained_then_stopped_on_a_clean_stop(agent_and_watcher):
     agent, w, prefix = agent_and_watcher
     status = f"{prefix}/ward-a/cabinet-1/status"
     wait_for(lambda: any(json.loads(p)["state"] == "online" for p in w.on(status)), timeout=10, what="online")
     agent.stop()
-    wait_for(lambda: json.loads(w.on(status)[-1])["state"] == "offline", timeout=10, what="offline")
+    wait_for(lambda: json.loads(w.on(status)[-1])["state"] == "stopped", timeout=10, what="stopped")
 
 
 def test_heartbeat_reports_outbox_and_policy(agent_and_watcher):

@@ -95,8 +95,133 @@
     if (latest) { latest.hidden = !warn; }
   }
 
+  // --- the alerts panel: grouped on the server, fetched again when an alert changes ---
+  var panelTimer = null, panelBusy = false, panelAgain = false;
+  var baseTitle = document.title.replace(/^\([^)]*\)\s*/, "");
+  var lastCritical = null;
+
+  function panelNode() { return document.getElementById("alerts-panel"); }
+
+  function applyTitle(panel) {
+    if (!panel) { return; }
+    var prefix = panel.dataset.titleCount || "";
+    document.title = prefix ? prefix + " " + baseTitle : baseTitle;
+    var critical = parseInt(panel.dataset.critical || "0", 10);
+    if (lastCritical !== null && critical > lastCritical) { alarm(critical); }
+    lastCritical = critical;
+  }
+
+  function refreshPanel() {
+    if (panelBusy) { panelAgain = true; return; }
+    panelBusy = true;
+    var url = live.dataset.panel + window.location.search;
+    fetch(url, {credentials: "same-origin", headers: {"Accept": "text/html"}}).then(function (r) {
+      if (!r.ok) { throw new Error("panel " + r.status); }
+      return r.text();
+    }).then(function (html) {
+      var old = panelNode();
+      var fresh = fromHtml(html);
+      if (!old || !fresh) { return; }
+      // What the supervisor typed or ticked survives the refresh.
+      var ticked = {}, typed = {};
+      old.querySelectorAll("input.tick:checked").forEach(function (c) { ticked[c.closest("tr").dataset.group] = true; });
+      old.querySelectorAll("form.ack input[name=comment]").forEach(function (i) {
+        var row = i.closest("tr"), key = row ? row.dataset.group || row.id : "bulk";
+        if (i.value) { typed[key] = i.value; }
+      });
+      var focused = document.activeElement && old.contains(document.activeElement);
+      if (focused) { panelAgain = true; return; }  // never pull a field from under the typist
+      old.parentNode.replaceChild(fresh, old);
+      fresh.querySelectorAll("input.tick").forEach(function (c) { if (ticked[c.closest("tr").dataset.group]) { c.checked = true; } });
+      fresh.querySelectorAll("form.ack input[name=comment]").forEach(function (i) {
+        var row = i.closest("tr"), key = row ? row.dataset.group || row.id : "bulk";
+        if (typed[key]) { i.value = typed[key]; }
+      });
+      fresh.querySelectorAll("tr.alert").forEach(function (row) {
+        if (!old.querySelector('[data-group="' + row.dataset.group + '"][data-count="' + row.dataset.count + '"]')) { flash(row); }
+      });
+      wirePanel();
+      applyTitle(fresh);
+    }).catch(function (err) { if (window.console) { console.error(err); } })
+      .then(function () {
+        panelBusy = false;
+        if (panelAgain) { panelAgain = false; schedulePanel(1000); }
+      });
+  }
+
+  function schedulePanel(ms) {
+    clearTimeout(panelTimer);
+    panelTimer = setTimeout(refreshPanel, ms);
+  }
+
+  function wirePanel() {
+    var all = document.getElementById("tick-all");
+    if (all) {
+      all.addEventListener("change", function () {
+        document.querySelectorAll("#open-alerts input.tick").forEach(function (c) { c.checked = all.checked; });
+      });
+    }
+  }
+
+  // --- opt-in notice and sound for new critical alerts (remembered in localStorage) ---
+  var NOTIFY_KEY = "kagiban.notify-critical";
+  var notifyButton = document.getElementById("enable-notify");
+  var notifyState = document.getElementById("notify-state");
+  var audio = null;
+
+  function notifyOn() {
+    try { return window.localStorage.getItem(NOTIFY_KEY) === "1"; } catch (e) { return false; }
+  }
+
+  function showNotify() {
+    if (!notifyButton) { return; }
+    var on = notifyOn();
+    notifyButton.hidden = on;
+    if (notifyState) { notifyState.textContent = on ? notifyButton.dataset.textOn : ""; }
+    document.documentElement.dataset.notifyCritical = on ? "on" : "off";
+  }
+
+  function beep() {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) { return; }
+    try {
+      audio = audio || new Ctx();
+      var osc = audio.createOscillator(), gain = audio.createGain();
+      osc.type = "square";
+      osc.frequency.value = 880;
+      gain.gain.value = 0.15;
+      osc.connect(gain);
+      gain.connect(audio.destination);
+      osc.start();
+      osc.stop(audio.currentTime + 0.6);
+    } catch (e) { if (window.console) { console.error(e); } }
+  }
+
+  function alarm(critical) {
+    if (!notifyOn()) { return; }
+    window.kagibanAlarms = (window.kagibanAlarms || 0) + 1;  // alarms sounded: what a test can count
+    beep();
+    if (window.Notification && Notification.permission === "granted") {
+      try { new Notification(notifyButton ? notifyButton.dataset.textTitle : "kagiban", {body: document.title, tag: "kagiban-critical"}); }
+      catch (e) { if (window.console) { console.error(e); } }
+    }
+  }
+
+  if (notifyButton) {
+    notifyButton.addEventListener("click", function () {
+      try { window.localStorage.setItem(NOTIFY_KEY, "1"); } catch (e) { /* private mode: this page only */ }
+      beep();  // a user gesture: unlocks sound for later alerts
+      if (window.Notification && Notification.permission === "default") { Notification.requestPermission(); }
+      showNotify();
+    });
+  }
+  showNotify();
+  wirePanel();
+  applyTitle(panelNode());
+
   function onAlert(msg) {
     alertsAfter = Math.max(alertsAfter, msg.id);
+    if (panelNode()) { schedulePanel(250); return; }
     var old = document.getElementById("alert-" + msg.id);
     if (old) { old.parentNode.removeChild(old); }
     var row = fromHtml(msg.html);

@@ -46,13 +46,13 @@ def test_station_state_door_last_event_and_policy_version(as_supervisor, engine)
 def test_open_alerts_come_first_newest_first_with_severity(as_supervisor, alert_center):
     first = raise_alert(alert_center, "held_open", "warning")
     second = raise_alert(alert_center, "forced", "critical", station="cabinet-2")
-    alert_center.acknowledge(raise_alert(alert_center, "online", "info"), "sup-01", "fine")
+    alert_center.acknowledge(raise_alert(alert_center, "held_open", "warning", station="cabinet-2"), "sup-01", "fine")
     page = as_supervisor.get("/").get_data(as_text=True)
     open_part = page.split('id="open-alerts"')[1].split("</tbody>")[0]
     assert open_part.index(f'id="alert-{second}"') < open_part.index(f'id="alert-{first}"')
     assert "sev-critical" in open_part and "重大" in open_part and "sev-warning" in open_part
     acked = page.split('id="acked-alerts"')[1].split("</tbody>")[0]
-    assert "端末の復帰" in acked and "確認者: sup-01" in acked
+    assert "扉の開けっ放し" in acked and "確認者: sup-01" in acked
     assert 'id="open-count" class="count hot">2<' in page
 
 

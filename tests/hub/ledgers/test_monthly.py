@@ -175,3 +175,39 @@ def test_a_month_with_nothing_recorded(stack, tmp_path):
     assert [d.isoformat() for d, _n in report.alerts.by_week][0] == "2030-01-28"
     text = pdf_text(monthly_render.pdf(report, "ja"), tmp_path)
     assert figure(text, "使用回数（合計）") == 0
+
+
+def test_the_first_of_the_month_sends_the_report_to_the_supervisors_once(tmp_path):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from hub.alerting.notify import Notifier
+    from hub.ledgers.monthly_schedule import MonthlyScheduler
+    from tests.hub.alerting.test_notify import HttpSink
+    from tests.support.mosquitto import wait_for
+
+    zone = ZoneInfo("Asia/Tokyo")
+    sink = HttpSink()
+    s = Stack(tmp_path, stations=STATIONS, sites={SITE: {
+        "name": "Ward A", "supervisors": [{"url": f"json://127.0.0.1:{sink.port}/hook", "label": "chat"}]}})
+    notifier = Notifier(s.engine, s.cfg).start()
+    try:
+        s.start_rules()
+        a_month_of_work(s)
+        runs = MonthlyScheduler(s.engine, s.cfg, notifier)
+        assert runs.run_due(datetime(2025, 4, 30, 23, 0, tzinfo=zone)) == []
+        assert runs.run_due(datetime(2025, 5, 1, 5, 59, tzinfo=zone)) == []
+        [made] = runs.run_due(datetime(2025, 5, 1, 6, 0, 30, tzinfo=zone))
+        assert made.month == MONTH and made.keys.uses == 5
+        # A restart later that day does not send it again.
+        assert MonthlyScheduler(s.engine, s.cfg, notifier).run_due(datetime(2025, 5, 1, 9, 0, tzinfo=zone)) == []
+        wait_for(lambda: sink.bodies, timeout=15, what="the monthly report delivered")
+        [body] = sink.bodies
+        assert "自己点検報告" in body["title"] and MONTH in body["title"]
+        text = body["message"]
+        assert "正の鍵責任者による使用 3" in text and "Uses by the designated holder 3" in text
+        assert f"/monthly?site={SITE}&month={MONTH}" in text
+    finally:
+        notifier.stop()
+        s.close()
+        sink.close()

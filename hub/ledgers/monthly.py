@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -32,7 +32,7 @@ from hub.alerting.wording import alert_text
 from hub.audit import verify
 from hub.config import HubConfig
 from hub.ledgers.closeout import site_stations
-from hub.ledgers.keys import key_ledger, local_time, staff_names
+from hub.ledgers.keys import day_bounds, key_ledger, local_time, staff_names
 from hub.ledgers.printing import release_log
 from hub.ledgers.shredding import month_days, registry_names, sessions
 from hub.registry.people import is_active
@@ -238,15 +238,22 @@ def print_figures(engine: Engine, cfg: HubConfig, site: str, first: date, last: 
                         failed=entries["failed"], uncollected=uncollected)
 
 
+def _bounds(first: date, last: date, zone) -> tuple[datetime, datetime]:
+    """The first instant of ``first`` and of the day after ``last`` (9999-12-31: time's end)."""
+    return day_bounds(first, zone)[0], day_bounds(last, zone)[1]
+
+
 def _utc_bounds(first: date, last: date, zone) -> tuple[str, str]:
-    start = datetime.combine(first, time(0), tzinfo=zone)
-    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone)
+    start, end = _bounds(first, last, zone)
     return utc_text(start), utc_text(end)
 
 
 def training_figures(engine: Engine, last: date) -> TrainingFigures:
-    following_first = last + timedelta(days=1)
-    _f, following_last = month_days(following_first.strftime("%Y-%m"))
+    if last < date.max:
+        following_first = last + timedelta(days=1)
+        _f, following_last = month_days(_month_text(following_first))
+    else:  # the last month there is: nothing expires after it
+        following_first, following_last = date.max, date.min
     required = required_for(list_trainings(engine), None)
     counts: Counter[str] = Counter()
     gaps: list[TrainingGap] = []
@@ -284,6 +291,8 @@ def alert_figures(engine: Engine, cfg: HubConfig, site: str, first: date, last: 
     by_week = []
     while monday <= last:
         by_week.append((monday, weeks.get(monday, 0)))
+        if monday > date.max - timedelta(days=7):
+            break
         monday += timedelta(days=7)
     still_open = [a for a in list_alerts(engine, state="open", site=site, limit=100_000)
                   if isinstance(a.get("raised_at"), str) and a["raised_at"] < hi]
@@ -303,8 +312,8 @@ def offline_figures(engine: Engine, cfg: HubConfig, site: str, first: date, last
     """Each station's time offline in the month (up to ``now`` for the month under way), from
     the state changes in station_log; the state before the month is its last change before."""
     zone = cfg.site_zone(site)
-    start = datetime.combine(first, time(0), tzinfo=zone)
-    end = min(datetime.combine(last + timedelta(days=1), time(0), tzinfo=zone), now.astimezone(zone))
+    start, end = _bounds(first, last, zone)
+    end = min(end, now.astimezone(zone))
     out = []
     with engine.connect() as conn:
         for station, row in site_stations(engine, cfg, site).items():
@@ -356,7 +365,7 @@ def build(engine: Engine, cfg: HubConfig, site: str, month: str, *, now: datetim
     zone = cfg.site_zone(site)
     names = {**staff_names(engine), **registry_names(engine)}
     return MonthlyReport(
-        site=site, site_name=site_name(cfg, site), month=first.strftime("%Y-%m"), first=first, last=last,
+        site=site, site_name=site_name(cfg, site), month=_month_text(first), first=first, last=last,
         zone=zone.key, generated_at=now,
         keys=key_figures(engine, cfg, site, first, last, names),
         shredding=shred_figures(engine, cfg, site, first, last, names),
@@ -370,7 +379,12 @@ def build(engine: Engine, cfg: HubConfig, site: str, month: str, *, now: datetim
 
 def previous_month(today: date) -> str:
     """``YYYY-MM`` of the month before ``today``'s."""
-    return (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    return _month_text(today.replace(day=1) - timedelta(days=1))
+
+
+def _month_text(day: date) -> str:
+    # Not strftime("%Y-%m"): the C library writes the year 1 as "1".
+    return f"{day.year:04d}-{day.month:02d}"
 
 
 def as_dict(report: MonthlyReport) -> dict[str, Any]:

@@ -8,6 +8,7 @@ embeds the same HTML (and so the same SVG charts) that the PDF is made from.
 """
 from __future__ import annotations
 
+import base64
 import io
 import logging
 from datetime import datetime
@@ -113,7 +114,7 @@ def duration_text(seconds: float, lang: str) -> str:
 
 
 def charts(report: MonthlyReport, lang: str) -> dict[str, str]:
-    """The report's three charts as inline SVG elements."""
+    """The report's three charts as SVG documents (text kept as text)."""
     t = report.training
     return {
         "hours": bar_chart([str(h) if h % 3 == 0 else "" for h in range(24)], report.keys.by_hour,
@@ -135,8 +136,13 @@ def _context(report: MonthlyReport, lang: str) -> dict[str, Any]:
     def local(value: datetime | None) -> str:
         return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value is not None else ""
 
+    # Each chart as a data: URI image, the same bytes on the page and in the PDF: the page's
+    # Content-Security-Policy (style-src 'self') would strip an inline SVG's style attributes,
+    # and an image's own styles are its own. WeasyPrint draws its text as text.
+    uris = {name: "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+            for name, svg in charts(report, lang).items()}
     return {"r": report, "lang": lang, "w": lambda key: word(key, lang), "rule_name": lambda r: rule_name(r, lang),
-            "duration": lambda s: duration_text(s, lang), "local": local, "charts": charts(report, lang)}
+            "duration": lambda s: duration_text(s, lang), "local": local, "charts": uris}
 
 
 def html_body(report: MonthlyReport, lang: str = "ja") -> str:

@@ -48,6 +48,7 @@ from hub.web import (
     closeout_pages,
     i18n,
     lock_pages,
+    monthly_pages,
     ops,
     pages,
     print_pages,
@@ -149,7 +150,7 @@ def create_app(
 
     # Every page and API, each a blueprint of its own module.
     for view in (auth, pages, api, ops, shred_pages, closeout_pages, print_pages, registry_pages,
-                 tokens, lock_pages):
+                 tokens, lock_pages, monthly_pages):
         app.register_blueprint(view.bp)
     pages.register_template_helpers(app)
     signin.limit_view(app, "auth.login")

@@ -37,7 +37,7 @@ from hub.ledgers.printing import release_log
 from hub.ledgers.shredding import month_days, registry_names, sessions
 from hub.registry.people import is_active
 from hub.registry.trainings import latest_attended, list_trainings, required_for, standing
-from hub.stations.directory import site_name, stations_of_kind
+from hub.stations.directory import display_name, site_name, stations_of_kind
 from hub.stations.shredding_flags import after_hours
 from hub.store.schema import alerts, designations, events, people, station_log
 from hub.store.timestamps import now_utc, utc_text
@@ -45,6 +45,12 @@ from hub.store.timestamps import now_utc, utc_text
 _LOG = logging.getLogger(__name__)
 
 ALERT_LIMIT = 500  # open alerts listed in the report (the count is always complete)
+TEXT_MAX = 300  # characters of one stored text (a name, an alert's sentence, a verify line) in the report
+
+
+def _short(text: str) -> str:
+    """A stored text cut to TEXT_MAX characters: a report page, not a dump (the ledgers have it all)."""
+    return text if len(text) <= TEXT_MAX else text[:TEXT_MAX] + "…"
 
 
 @dataclass(frozen=True)
@@ -194,7 +200,7 @@ def key_figures(engine: Engine, cfg: HubConfig, site: str, first: date, last: da
                     start = row.unlocked_at or row.opened_at
                     if start is not None:
                         by_hour[start.hour] += 1
-                    per_person[(row.person or "?", row.name or "", role)] += 1
+                    per_person[(_short(row.person or "?"), _short(row.name or ""), role)] += 1
                     if after_hours(cfg, station, row.site or site, start, row.closed_at):
                         count["after_hours"] += 1
                 if row.held_open:
@@ -268,7 +274,7 @@ def training_figures(engine: Engine, last: date) -> TrainingFigures:
         counts[status] += 1
         for training, st, _held, ends in details:
             if st == "trained" and ends is not None and following_first <= ends <= following_last:
-                gaps.append(TrainingGap(person.staff_no, person.name, training["name"], ends))
+                gaps.append(TrainingGap(_short(person.staff_no), _short(person.name), _short(training["name"]), ends))
     gaps.sort(key=lambda g: (g.expires_on or date.max, g.staff_no))
     return TrainingFigures(people=counts["people"], trained=counts["trained"], untrained=counts["untrained"],
                            expired=counts["training_expired"], expiring_next_month=tuple(gaps))
@@ -299,9 +305,9 @@ def alert_figures(engine: Engine, cfg: HubConfig, site: str, first: date, last: 
     listed = []
     for a in still_open[:ALERT_LIMIT]:
         params = a["params"] if isinstance(a.get("params"), dict) else {}
-        listed.append(OpenAlert(id=a["id"], raised_at=local_time(a["raised_at"], zone), station=a["station"],
-                                rule=a["rule"], severity=a["severity"],
-                                text_ja=alert_text(a["rule"], params, "ja"), text_en=alert_text(a["rule"], params, "en")))
+        listed.append(OpenAlert(id=a["id"], raised_at=local_time(a["raised_at"], zone), station=_short(a["station"]),
+                                rule=a["rule"], severity=a["severity"], text_ja=_short(alert_text(a["rule"], params, "ja")),
+                                text_en=_short(alert_text(a["rule"], params, "en"))))
     return AlertFigures(raised=sum(rules.values()), by_week=tuple(by_week),
                         by_rule=tuple(sorted(rules.items(), key=lambda kv: (-kv[1], kv[0]))),
                         open_count=len(still_open), open=tuple(listed))
@@ -333,8 +339,7 @@ def offline_figures(engine: Engine, cfg: HubConfig, site: str, first: date, last
                 state, since = entry.state, at
             if state == "offline" and end > since:
                 total += (end - since).total_seconds()
-            out.append(StationOffline(station=station, name=cfg.station(station).name if cfg.station(station)
-                                      and cfg.station(station).name else station,
+            out.append(StationOffline(station=_short(station), name=_short(display_name(cfg, station)),
                                       kind=row.get("kind") or "", offline_s=max(total, 0.0), periods=periods))
     return tuple(out)
 
@@ -350,10 +355,10 @@ def verification(engine: Engine) -> Verification:
             result = part(ctx)
         except Exception as exc:  # a part that cannot be checked is reported, not fatal
             _LOG.exception("verification part %s failed", getattr(part, "__name__", part))
-            lines.append(f"{getattr(part, '__name__', 'part')}: ERROR: {exc}")
+            lines.append(_short(f"{getattr(part, '__name__', 'part')}: ERROR: {exc}"))
             ok = False
             continue
-        lines.append(result.line)
+        lines.append(_short(result.line))
         ok = ok and result.ok
     return Verification(ok=ok, lines=tuple(lines), at=now_utc())
 
@@ -375,6 +380,20 @@ def build(engine: Engine, cfg: HubConfig, site: str, month: str, *, now: datetim
         offline=offline_figures(engine, cfg, site, first, last, now),
         verification=verification(engine),
     )
+
+
+def store_mark(engine: Engine) -> tuple[Any, ...]:
+    """What changes whenever anything a report reads changes (events, alerts and their
+    acknowledgements, the registry, station states): for caching a rendered report."""
+    from sqlalchemy import func
+
+    from hub.store.schema import chain_head, registry_log
+
+    with engine.connect() as conn:
+        return (conn.execute(select(chain_head.c.row_no)).scalar(),
+                conn.execute(select(func.max(alerts.c.id), func.count(alerts.c.acked_at))).one()._tuple(),
+                conn.execute(select(func.max(registry_log.c.id))).scalar(),
+                conn.execute(select(func.max(station_log.c.id))).scalar())
 
 
 def previous_month(today: date) -> str:

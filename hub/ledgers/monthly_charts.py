@@ -8,7 +8,7 @@ import io
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from functools import lru_cache
 
 _LOG = logging.getLogger(__name__)
 
@@ -42,9 +42,10 @@ def _svg(fig) -> str:
     return text[text.index("<svg"):]  # inline: no XML prologue or doctype
 
 
-def bar_chart(labels: Sequence[str], values: Sequence[int], title: str, *, width: float = 6.5,
+@lru_cache(maxsize=64)  # the same figures draw the same chart: the page and its PDF draw it once
+def bar_chart(labels: tuple[str, ...], values: tuple[int, ...], title: str, *, width: float = 6.5,
               height: float = 2.2, color: str = "#3465a4") -> str:
-    """A bar chart as an inline SVG element."""
+    """A bar chart as an SVG element (arguments hashable: tuples)."""
     plt = _pyplot()
     with plt.rc_context(_RC):
         fig, ax = plt.subplots(figsize=(width, height))
@@ -55,8 +56,9 @@ def bar_chart(labels: Sequence[str], values: Sequence[int], title: str, *, width
         return _svg(fig)
 
 
-def coverage_chart(parts: Sequence[tuple[str, int, str]], title: str) -> str:
-    """A horizontal stacked bar of (label, count, colour), as an inline SVG element."""
+@lru_cache(maxsize=64)
+def coverage_chart(parts: tuple[tuple[str, int, str], ...], title: str) -> str:
+    """A horizontal stacked bar of (label, count, colour), as an SVG element."""
     plt = _pyplot()
     with plt.rc_context(_RC):
         fig, ax = plt.subplots(figsize=(6.5, 1.3))

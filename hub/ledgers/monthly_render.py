@@ -117,13 +117,13 @@ def charts(report: MonthlyReport, lang: str) -> dict[str, str]:
     """The report's three charts as SVG documents (text kept as text)."""
     t = report.training
     return {
-        "hours": bar_chart([str(h) if h % 3 == 0 else "" for h in range(24)], report.keys.by_hour,
+        "hours": bar_chart(tuple(str(h) if h % 3 == 0 else "" for h in range(24)), tuple(report.keys.by_hour),
                            word("hour_chart", lang)),
-        "weeks": bar_chart([d.strftime("%m/%d") for d, _n in report.alerts.by_week],
-                           [n for _d, n in report.alerts.by_week], word("alert_chart", lang), color="#cc6633"),
-        "coverage": coverage_chart([(word("trained", lang), t.trained, "#4e9a06"),
+        "weeks": bar_chart(tuple(f"{d.month:02d}/{d.day:02d}" for d, _n in report.alerts.by_week),
+                           tuple(n for _d, n in report.alerts.by_week), word("alert_chart", lang), color="#cc6633"),
+        "coverage": coverage_chart(((word("trained", lang), t.trained, "#4e9a06"),
                                     (word("training_expired", lang), t.expired, "#edd400"),
-                                    (word("untrained", lang), t.untrained, "#cc0000")],
+                                    (word("untrained", lang), t.untrained, "#cc0000")),
                                    word("coverage_chart", lang)),
     }
 

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from hub.alerting.alerts import list_alerts
 from hub.alerting.wording import alert_text
@@ -39,7 +39,7 @@ from hub.registry.people import is_active
 from hub.registry.trainings import latest_attended, list_trainings, required_for, standing
 from hub.stations.directory import display_name, site_name, stations_of_kind
 from hub.stations.shredding_flags import after_hours
-from hub.store.schema import alerts, designations, events, people, station_log
+from hub.store.schema import alerts, chain_head, designations, events, people, registry_log, station_log
 from hub.store.timestamps import now_utc, utc_text
 
 _LOG = logging.getLogger(__name__)
@@ -385,13 +385,9 @@ def build(engine: Engine, cfg: HubConfig, site: str, month: str, *, now: datetim
 def store_mark(engine: Engine) -> tuple[Any, ...]:
     """What changes whenever anything a report reads changes (events, alerts and their
     acknowledgements, the registry, station states): for caching a rendered report."""
-    from sqlalchemy import func
-
-    from hub.store.schema import chain_head, registry_log
-
     with engine.connect() as conn:
         return (conn.execute(select(chain_head.c.row_no)).scalar(),
-                conn.execute(select(func.max(alerts.c.id), func.count(alerts.c.acked_at))).one()._tuple(),
+                tuple(conn.execute(select(func.max(alerts.c.id), func.count(alerts.c.acked_at))).one()),
                 conn.execute(select(func.max(registry_log.c.id))).scalar(),
                 conn.execute(select(func.max(station_log.c.id))).scalar())
 
@@ -408,8 +404,6 @@ def _month_text(day: date) -> str:
 
 def as_dict(report: MonthlyReport) -> dict[str, Any]:
     """The figures as plain values (for JSON)."""
-    from dataclasses import asdict
-
     out = asdict(report)
     out["keys"]["uses"] = report.keys.uses
     return out

@@ -63,7 +63,7 @@ class KeyFigures:
     not_opened: int
     after_hours: int
     forced: int
-    held_open: int
+    held_open: int  # door.held_open events at the cabinets
     by_hour: tuple[int, ...]  # 24 counts of uses by the local hour the cabinet was unlocked
     by_person: tuple[tuple[str, str, str, int], ...]  # (person, name, role, uses), most first
 
@@ -203,8 +203,8 @@ def key_figures(engine: Engine, cfg: HubConfig, site: str, first: date, last: da
                     per_person[(_short(row.person or "?"), _short(row.name or ""), role)] += 1
                     if after_hours(cfg, station, row.site or site, start, row.closed_at):
                         count["after_hours"] += 1
-                if row.held_open:
-                    count["held_open"] += 1
+    # Every held-open door counts, with or without a key use around it (the ledger marks uses only).
+    count["held_open"] = _count_events(engine, cfg, site, cabinets, "door.held_open", first, last)
     people_rows = tuple((p, n, r, c) for (p, n, r), c in sorted(per_person.items(), key=lambda kv: (-kv[1], kv[0])))
     return KeyFigures(holder=count["holder"], stand_in=count["standin"], other=count["other"],
                       not_opened=count["not_opened"], after_hours=count["after_hours"], forced=count["forced"],
@@ -231,17 +231,20 @@ def print_figures(engine: Engine, cfg: HubConfig, site: str, first: date, last: 
                 entries[row.entry] += 1
                 if row.entry == "released" and row.pages:
                     pages += row.pages
-    zone = cfg.site_zone(site)
-    uncollected = 0
-    if printers:
-        lo, hi = _utc_bounds(first, last, zone)
-        with engine.connect() as conn:
-            for (at,) in conn.execute(select(events.c.at_utc).where(
-                    events.c.kind == "tray.uncollected", events.c.station.in_(printers),
-                    events.c.at_utc >= lo, events.c.at_utc < hi)):
-                uncollected += 1
+    uncollected = _count_events(engine, cfg, site, printers, "tray.uncollected", first, last)
     return PrintFigures(released_jobs=entries["released"], released_pages=pages, expired=entries["expired"],
                         failed=entries["failed"], uncollected=uncollected)
+
+
+def _count_events(engine: Engine, cfg: HubConfig, site: str, wanted: list[str], kind: str,
+                  first: date, last: date) -> int:
+    """Events of ``kind`` at the ``wanted`` stations in the period (by their UTC time)."""
+    if not wanted:
+        return 0
+    lo, hi = _utc_bounds(first, last, cfg.site_zone(site))
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(events).where(
+            events.c.kind == kind, events.c.station.in_(wanted), events.c.at_utc >= lo, events.c.at_utc < hi)).scalar()
 
 
 def _bounds(first: date, last: date, zone) -> tuple[datetime, datetime]:

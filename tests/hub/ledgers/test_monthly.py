@@ -39,8 +39,8 @@ def use(seq: int, day: int, clock: str, person: str, flagged: bool = False):
 
 def a_month_of_work(s: Stack) -> None:
     """April 2025 at the ward: the holder, the stand-in and someone else use the keys (once at
-    07:10, before hours), two shreddings, one print release of two jobs; one key use in May
-    that the April report must not count."""
+    07:10, before hours), a door held open, two shreddings, one print release of two jobs; one
+    key use in May that the April report must not count."""
     for number, name in (("S001", "山田 花子"), ("S002", "佐藤 次郎"), ("S003", "鈴木 三郎")):
         registry.add_person(s.engine, "admin", number, name)
     registry.set_holder(s.engine, "admin", "cabinet-1", "S001")
@@ -56,6 +56,8 @@ def a_month_of_work(s: Stack) -> None:
         ev("cabinet-1", 6, "key.used", "2025-05-01T10:00:00+09:00", person="S001", data={
             "unlocked_at": "2025-05-01T10:00:00+09:00", "opened_at": "2025-05-01T10:00:00+09:00",
             "closed_at": "2025-05-01T10:01:00+09:00", "duration_s": 60, "flagged": False}),
+        ev("cabinet-1", 7, "door.held_open", at(10, "12:00:00"), person="S002",
+           data={"open_s": 300, "limit_s": 120, "authorised": True}),
         ev("shredder-1", 1, "shred.started", at(1, "15:00:00"), data=shred),
         ev("shredder-1", 2, "shred.ended", at(1, "15:03:00"), data={
             **shred, "started_at": at(1, "15:00:00"), "ended_at": at(1, "15:03:00"), "duration_s": 180,
@@ -91,6 +93,7 @@ def db_counts(s: Stack) -> dict[str, int]:
             "stand_in": one(f"SELECT count(*) FROM events WHERE kind='key.used' AND person='S002' AND {month}"),
             "other": one(f"SELECT count(*) FROM events WHERE kind='key.used' AND person NOT IN ('S001','S002') AND {month}"),
             "sessions": one(f"SELECT count(*) FROM events WHERE kind='shred.started' AND {month}"),
+            "held_open": one(f"SELECT count(*) FROM events WHERE kind='door.held_open' AND {month}"),
             "released": sum(len(__import__("json").loads(d)["jobs"]) for (d,) in db.execute(
                 f"SELECT data FROM events WHERE kind='print.released' AND {month}")),
         }
@@ -116,7 +119,8 @@ def test_the_pdf_says_what_the_database_holds(stack, tmp_path):
     a_month_of_work(stack)
     report = monthly.build(stack.engine, stack.cfg, SITE, MONTH)
     counts = db_counts(stack)
-    assert counts == {"uses": 5, "holder": 3, "stand_in": 1, "other": 1, "sessions": 2, "released": 2}
+    assert counts == {"uses": 5, "holder": 3, "stand_in": 1, "other": 1, "sessions": 2, "released": 2,
+                      "held_open": 1}
     text = pdf_text(monthly_render.pdf(report, "ja"), tmp_path)
     assert "自己点検報告" in text and MONTH in text
     assert figure(text, "正の鍵責任者による使用") == counts["holder"]
@@ -124,6 +128,8 @@ def test_the_pdf_says_what_the_database_holds(stack, tmp_path):
     assert figure(text, "その他の職員による使用") == counts["other"]
     assert figure(text, "使用回数（合計）") == counts["uses"]
     assert figure(text, "時間外の使用") == 1  # 07:10 on a Thursday, before business hours
+    assert figure(text, "扉の長時間開放") == counts["held_open"]
+    assert figure(text, "扉のこじ開け") == 0
     assert figure(text, "利用回数") == counts["sessions"]
     assert figure(text, "受け取られた印刷ジョブ") == counts["released"]
     assert figure(text, "受け取られた枚数") == 3

@@ -68,6 +68,7 @@ def coverage_chart(parts: tuple[tuple[str, int, str], ...], title: str) -> str:
             left += count
         ax.set_yticks([])
         ax.set_xlim(0, max(left, 1))
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title(title, loc="left")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=max(len(parts), 1), frameon=False)
         return _svg(fig)

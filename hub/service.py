@@ -23,6 +23,7 @@ from hub.audit import retention
 from hub.audit.checkpoints import CheckpointWriter
 from hub.audit.jobs import Periodic
 from hub.ledgers.closeout import CloseoutScheduler
+from hub.ledgers.monthly_schedule import MonthlyScheduler
 from hub.config import HubConfig
 from hub.store.db import begin_write, make_engine
 from hub.ingest.writer import Committed, Ingest, TimeBounds
@@ -57,6 +58,7 @@ class Hub:
         self.rules: Rules | None = None
         self.notifier: Notifier | None = None
         self.closeouts: CloseoutScheduler | None = None  # set in _start_rules
+        self.monthly: MonthlyScheduler | None = None  # set in _start_rules
         self.checkpoints: CheckpointWriter | None = None
         self._audit_jobs: Periodic | None = None
         self.web: WebServer | None = None
@@ -141,6 +143,8 @@ class Hub:
         # The end-of-day close-out of each site with a time configured, sent through the notifier.
         self.closeouts = CloseoutScheduler(self.engine, self.cfg, self.notifier,
                                            checkpoint=self._closeout_checkpoint).start()
+        # The monthly self-inspection report, on the first of the month.
+        self.monthly = MonthlyScheduler(self.engine, self.cfg, self.notifier).start()
 
     def _periodic_checkpoint(self) -> None:
         if self.checkpoints is not None:
@@ -220,6 +224,8 @@ class Hub:
             self.rules.stop()
         if self.closeouts is not None:
             self.closeouts.stop()
+        if self.monthly is not None:
+            self.monthly.stop()
         if self._audit_jobs is not None:
             self._audit_jobs.stop()
             self._audit_jobs = None

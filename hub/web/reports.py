@@ -19,7 +19,8 @@ from hub.stations.directory import display_name
 
 _LOG = logging.getLogger(__name__)
 
-MIMETYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+MIMETYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+             "pdf": "application/pdf"}
 
 
 def parse_day(value: str | None) -> date | None:
@@ -76,7 +77,7 @@ def export_title(sheet: str, period: str, station: str | None) -> str:
 
 
 def download(body: bytes, ext: str, report: str, subject: str | None, period: str) -> Response:
-    """``body`` as a ``csv`` or ``xlsx`` file to save, named
+    """``body`` as a ``csv``, ``xlsx`` or ``pdf`` file to save, named
     ``<report>_<subject, or all>_<period>.<ext>``."""
     # The subject comes from the query string: only safe characters reach the header.
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", subject) if subject else "all"

@@ -1,0 +1,219 @@
+"""The monthly self-inspection report (自己点検報告) of a site, from a month of real events (real
+payloads through a real Ingest into a real SQLite file): the PDF's text (pdftotext) and the
+Excel workbook give the figures the database holds."""
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import sqlite3
+import subprocess
+from datetime import date
+
+import pytest
+from openpyxl import load_workbook
+
+from hub import registry
+from hub.ledgers import monthly, monthly_render
+from tests.hub.alerting.test_rules import Stack, ev
+from tests.hub.helpers import SITE, status
+
+MONTH = "2025-04"
+STATIONS = [
+    {"id": "cabinet-1", "site": SITE, "kind": "cabinet", "name": "鍵保管庫1"},
+    {"id": "shredder-1", "site": SITE, "kind": "shredder", "name": "シュレッダー2F"},
+    {"id": "printer-1", "site": SITE, "kind": "printer", "name": "プリンター2F"},
+]
+pytestmark = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="pdftotext (poppler-utils) missing")
+
+
+def at(day: int, clock: str) -> str:
+    return f"2025-04-{day:02d}T{clock}+09:00"
+
+
+def use(seq: int, day: int, clock: str, person: str, flagged: bool = False):
+    return ev("cabinet-1", seq, "key.used", at(day, clock), person=person, data={
+        "unlocked_at": at(day, clock), "opened_at": at(day, clock), "closed_at": at(day, clock),
+        "duration_s": 60, "flagged": flagged})
+
+
+def a_month_of_work(s: Stack) -> None:
+    """April 2025 at the ward: the holder, the stand-in and someone else use the keys (once at
+    07:10, before hours), a door held open, two shreddings, one print release of two jobs; one
+    key use in May that the April report must not count."""
+    for number, name in (("S001", "山田 花子"), ("S002", "佐藤 次郎"), ("S003", "鈴木 三郎")):
+        registry.add_person(s.engine, "admin", number, name)
+    registry.set_holder(s.engine, "admin", "cabinet-1", "S001")
+    registry.add_stand_in(s.engine, "admin", "cabinet-1", "S002")
+    registry.add_training(s.engine, "admin", "個人情報保護研修", ["cabinet"], 365)
+    session = registry.add_session(s.engine, "admin", "個人情報保護研修", date(2024, 5, 10))
+    registry.record_attendance(s.engine, "admin", session, ["S001", "S002"])
+    shred = {"people": ["S001", "S002"], "badges": ["0123456789ABCDEF", "1111222233334444"], "max_s": 600}
+    s.feed(
+        *(("status", st["id"], {**status(st["id"], "online"), "kind": None}) for st in STATIONS),
+        use(1, 1, "10:00:00", "S001"), use(2, 2, "11:00:00", "S001"), use(3, 3, "07:10:00", "S001"),
+        use(4, 8, "14:00:00", "S002"), use(5, 9, "15:00:00", "S003", flagged=True),
+        ev("cabinet-1", 6, "key.used", "2025-05-01T10:00:00+09:00", person="S001", data={
+            "unlocked_at": "2025-05-01T10:00:00+09:00", "opened_at": "2025-05-01T10:00:00+09:00",
+            "closed_at": "2025-05-01T10:01:00+09:00", "duration_s": 60, "flagged": False}),
+        ev("cabinet-1", 7, "door.held_open", at(10, "12:00:00"), person="S002",
+           data={"open_s": 300, "limit_s": 120, "authorised": True}),
+        ev("shredder-1", 1, "shred.started", at(1, "15:00:00"), data=shred),
+        ev("shredder-1", 2, "shred.ended", at(1, "15:03:00"), data={
+            **shred, "started_at": at(1, "15:00:00"), "ended_at": at(1, "15:03:00"), "duration_s": 180,
+            "ended_by": "tap"}),
+        ev("shredder-1", 3, "shred.started", at(15, "11:00:00"), data=shred),
+        ev("shredder-1", 4, "shred.ended", at(15, "11:02:00"), data={
+            **shred, "started_at": at(15, "11:00:00"), "ended_at": at(15, "11:02:00"), "duration_s": 120,
+            "ended_by": "tap"}),
+        ev("printer-1", 1, "print.released", at(2, "09:30:00"), person="S001", data={
+            "user": "S001", "jobs": [{"id": 7, "title": "住民票", "pages": 2}, {"id": 8, "title": "=1+1", "pages": 1}]}),
+    )
+
+
+@pytest.fixture
+def stack(tmp_path):
+    s = Stack(tmp_path, stations=STATIONS)
+    s.start_rules()
+    yield s
+    s.close()
+
+
+def db_counts(s: Stack) -> dict[str, int]:
+    """The month's figures straight from the events table."""
+    db = sqlite3.connect(s.cfg.db_url().removeprefix("sqlite:///"))
+    try:
+        def one(sql: str) -> int:
+            return db.execute(sql).fetchone()[0]
+
+        month = "at_utc >= '2025-03-31T15:00' AND at_utc < '2025-04-30T15:00'"
+        return {
+            "uses": one(f"SELECT count(*) FROM events WHERE kind='key.used' AND {month}"),
+            "holder": one(f"SELECT count(*) FROM events WHERE kind='key.used' AND person='S001' AND {month}"),
+            "stand_in": one(f"SELECT count(*) FROM events WHERE kind='key.used' AND person='S002' AND {month}"),
+            "other": one(f"SELECT count(*) FROM events WHERE kind='key.used' AND person NOT IN ('S001','S002') AND {month}"),
+            "sessions": one(f"SELECT count(*) FROM events WHERE kind='shred.started' AND {month}"),
+            "held_open": one(f"SELECT count(*) FROM events WHERE kind='door.held_open' AND {month}"),
+            "released": sum(len(__import__("json").loads(d)["jobs"]) for (d,) in db.execute(
+                f"SELECT data FROM events WHERE kind='print.released' AND {month}")),
+        }
+    finally:
+        db.close()
+
+
+def pdf_text(body: bytes, tmp_path) -> str:
+    path = tmp_path / "report.pdf"
+    path.write_bytes(body)
+    done = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, timeout=60, check=True)
+    return done.stdout.decode()
+
+
+def figure(text: str, label: str) -> int:
+    """The number printed after ``label`` on its line of the PDF."""
+    found = re.search(re.escape(label) + r"\s+(\d+)\s*$", text, re.MULTILINE)
+    assert found, f"{label!r} not in the PDF text"
+    return int(found.group(1))
+
+
+def test_the_pdf_says_what_the_database_holds(stack, tmp_path):
+    a_month_of_work(stack)
+    report = monthly.build(stack.engine, stack.cfg, SITE, MONTH)
+    counts = db_counts(stack)
+    assert counts == {"uses": 5, "holder": 3, "stand_in": 1, "other": 1, "sessions": 2, "released": 2,
+                      "held_open": 1}
+    text = pdf_text(monthly_render.pdf(report, "ja"), tmp_path)
+    assert "自己点検報告" in text and MONTH in text
+    assert figure(text, "正の鍵責任者による使用") == counts["holder"]
+    assert figure(text, "副（代理）による使用") == counts["stand_in"]
+    assert figure(text, "その他の職員による使用") == counts["other"]
+    assert figure(text, "使用回数（合計）") == counts["uses"]
+    assert figure(text, "時間外の使用") == 1  # 07:10 on a Thursday, before business hours
+    assert figure(text, "扉の長時間開放") == counts["held_open"]
+    assert figure(text, "扉のこじ開け") == 0
+    assert figure(text, "利用回数") == counts["sessions"]
+    assert figure(text, "受け取られた印刷ジョブ") == counts["released"]
+    assert figure(text, "受け取られた枚数") == 3
+    assert "改ざんは検出されませんでした" in text
+    assert "ヒヤリハットはまだ本システムで記録していません" in text
+    # The charts' words are text in the PDF, not outlines.
+    assert "時間帯別の鍵の使用" in text and "週別のアラート件数" in text
+    # Training: two of three people trained; S001 and S002's training expires in May.
+    assert figure(text, "受講済み") == 2 and figure(text, "未受講") == 1
+    assert "2025-05-10" in text
+
+
+def test_the_english_pdf_and_the_workbook_give_the_same_figures(stack, tmp_path):
+    a_month_of_work(stack)
+    report = monthly.build(stack.engine, stack.cfg, SITE, MONTH)
+    text = pdf_text(monthly_render.pdf(report, "en"), tmp_path)
+    assert figure(text, "Uses by the designated holder") == 3 and figure(text, "Uses by others") == 1
+    assert "No tampering found" in text
+    book = load_workbook(io.BytesIO(monthly_render.xlsx(report, "ja")))
+    summary = {row[0]: row[1] for row in book["自己点検報告"].iter_rows(min_row=2, values_only=True)}
+    counts = db_counts(stack)
+    assert summary["正の鍵責任者による使用"] == counts["holder"]
+    assert summary["副（代理）による使用"] == counts["stand_in"]
+    assert summary["その他の職員による使用"] == counts["other"]
+    assert summary["利用回数"] == counts["sessions"]
+    assert summary["受け取られた印刷ジョブ"] == counts["released"]
+    assert summary["監査記録の検証"] == "改ざんは検出されませんでした"
+    people = list(book["職員別の使用回数"].iter_rows(min_row=2, values_only=True))
+    assert people[0] == ("S001", "山田 花子", "正", 3)
+    hours = {h: c for h, c in book["時間帯別の鍵の使用"].iter_rows(min_row=2, values_only=True)}
+    assert hours[7] == 1 and hours[10] == 1 and sum(hours.values()) == counts["uses"]
+
+
+def test_a_tampered_trail_is_reported(stack, tmp_path):
+    a_month_of_work(stack)
+    db = sqlite3.connect(stack.cfg.db_url().removeprefix("sqlite:///"))
+    db.execute("UPDATE events SET person='S009' WHERE kind='key.used' AND seq=5")
+    db.commit()
+    db.close()
+    report = monthly.build(stack.engine, stack.cfg, SITE, MONTH)
+    assert not report.verification.ok
+    text = pdf_text(monthly_render.pdf(report, "ja"), tmp_path)
+    assert "検証で問題が見つかりました" in text and "TAMPERED" in text
+
+
+def test_a_month_with_nothing_recorded(stack, tmp_path):
+    report = monthly.build(stack.engine, stack.cfg, SITE, "2030-02")
+    assert report.keys.uses == 0 and report.shredding.sessions == 0 and report.alerts.raised == 0
+    assert [d.isoformat() for d, _n in report.alerts.by_week][0] == "2030-01-28"
+    text = pdf_text(monthly_render.pdf(report, "ja"), tmp_path)
+    assert figure(text, "使用回数（合計）") == 0
+
+
+def test_the_first_of_the_month_sends_the_report_to_the_supervisors_once(tmp_path):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from hub.alerting.notify import Notifier
+    from hub.ledgers.monthly_schedule import MonthlyScheduler
+    from tests.hub.alerting.test_notify import HttpSink
+    from tests.support.mosquitto import wait_for
+
+    zone = ZoneInfo("Asia/Tokyo")
+    sink = HttpSink()
+    s = Stack(tmp_path, stations=STATIONS, sites={SITE: {
+        "name": "Ward A", "supervisors": [{"url": f"json://127.0.0.1:{sink.port}/hook", "label": "chat"}]}})
+    notifier = Notifier(s.engine, s.cfg).start()
+    try:
+        s.start_rules()
+        a_month_of_work(s)
+        runs = MonthlyScheduler(s.engine, s.cfg, notifier)
+        assert runs.run_due(datetime(2025, 4, 30, 23, 0, tzinfo=zone)) == []
+        assert runs.run_due(datetime(2025, 5, 1, 5, 59, tzinfo=zone)) == []
+        [made] = runs.run_due(datetime(2025, 5, 1, 6, 0, 30, tzinfo=zone))
+        assert made.month == MONTH and made.keys.uses == 5
+        # A restart later that day does not send it again.
+        assert MonthlyScheduler(s.engine, s.cfg, notifier).run_due(datetime(2025, 5, 1, 9, 0, tzinfo=zone)) == []
+        wait_for(lambda: sink.bodies, timeout=15, what="the monthly report delivered")
+        [body] = sink.bodies
+        assert "自己点検報告" in body["title"] and MONTH in body["title"]
+        text = body["message"]
+        assert "正の鍵責任者による使用 3" in text and "Uses by the designated holder 3" in text
+        assert f"/monthly?site={SITE}&month={MONTH}" in text
+    finally:
+        notifier.stop()
+        s.close()
+        sink.close()

@@ -36,7 +36,8 @@ from hub.alerting.wording import alert_text
 from hub.config import HubConfig
 from hub.store.db import begin_write, inserted_id
 from hub.catalog import N_, Msg
-from hub.ledgers.keys import Labels, export_labels, key_ledger, staff_names, table_csv, table_xlsx
+from hub.ledgers.base import Labels, export_labels, staff_names, table_csv, table_xlsx
+from hub.ledgers.keys import key_ledger
 from hub.store.schema import closeouts, events, stations
 from hub.stations.state import door_state, last_heartbeat, parse_time
 from hub.ledgers.shredding import registry_names, sessions

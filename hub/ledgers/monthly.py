@@ -32,7 +32,8 @@ from hub.alerting.wording import alert_text
 from hub.audit import verify
 from hub.config import HubConfig
 from hub.ledgers.closeout import site_stations
-from hub.ledgers.keys import day_bounds, key_ledger, local_time, staff_names
+from hub.ledgers.base import day_bounds, local_time, staff_names
+from hub.ledgers.keys import key_ledger
 from hub.ledgers.printing import release_log
 from hub.ledgers.shredding import month_days, registry_names, sessions
 from hub.registry.people import is_active

@@ -25,8 +25,7 @@ from sqlalchemy import Engine
 
 from hub.config import HubConfig
 from hub.catalog import N_, Msg, translate
-from hub.ledgers.keys import (Labels, export_labels, local_time, row_json, staff_names, station_events,
-                              table_csv, table_xlsx)
+from hub.ledgers.base import Labels, export_labels, local_time, row_json, staff_names, station_events, table_csv, table_xlsx
 from hub.stations.directory import stations_of_kind
 from kagiban import events as ev_kinds
 

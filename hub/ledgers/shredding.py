@@ -26,8 +26,7 @@ from sqlalchemy import Engine, select
 
 from hub.config import HubConfig
 from hub.catalog import N_, Msg
-from hub.ledgers.keys import (Labels, export_labels, local_time, row_json, staff_names, station_events,
-                              table_csv, table_xlsx)
+from hub.ledgers.base import Labels, export_labels, local_time, row_json, staff_names, station_events, table_csv, table_xlsx
 from hub.store.schema import people, snapshots
 from hub.stations.directory import stations_of_kind
 from hub.stations.shredding_flags import after_hours, rostered

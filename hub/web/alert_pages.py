@@ -18,7 +18,7 @@ from flask_login import current_user
 from hub.alerting import alerts as alert_store
 from hub.alerting import maintenance
 from hub.alerting.alerts import ACK_MANY_MAX, SEVERITIES
-from hub.ledgers.keys import table_csv, table_xlsx
+from hub.ledgers.base import table_csv, table_xlsx
 from hub.stations.directory import display_name
 from hub.web import data, i18n, query, reports, triage
 from hub.web.auth import ACK_ROLES, role_required

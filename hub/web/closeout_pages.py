@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from hub.ledgers import closeout
-from hub.ledgers.keys import Labels
+from hub.ledgers.base import Labels
 from hub.web import i18n, query, reports
 from hub.web.state import state
 

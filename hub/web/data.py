@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, select, text
 
 from hub.config import HubConfig
-from hub.ledgers.keys import day_bounds
+from hub.ledgers.base import day_bounds
 from hub.alerting.rules import POLICY_STALE_S
 from hub.store.schema import events, policies, snapshots, stations
 from hub.stations.state import door_state, last_heartbeat, parse_time

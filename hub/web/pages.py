@@ -37,6 +37,7 @@ from hub.alerting import alerts as alert_store
 from hub.alerting import maintenance
 from hub.alerting.wording import alert_text
 from hub.ledgers import keys as ledger
+from hub.ledgers.base import Labels
 from hub.audit import store_size
 from hub.store.schema import alerts as alerts_table
 from hub.store.schema import checkpoints as checkpoints_table
@@ -438,7 +439,7 @@ def ledger_request() -> tuple[str | None, date, list[ledger.LedgerRow]]:
     return reports.day_report(ledger.key_ledger)
 
 
-def export_labels() -> ledger.Labels:
+def export_labels() -> Labels:
     return ledger.labels(reports.lang())
 
 

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from hub.ledgers import keys as ledger
+from hub.ledgers.base import Labels
 from hub.ledgers import printing as print_log
 from hub.store.schema import events
 from hub.web import i18n, reports
@@ -36,7 +36,7 @@ def _request() -> tuple[str | None, date, list[print_log.PrintRow]]:
     return reports.day_report(print_log.release_log)
 
 
-def _labels() -> ledger.Labels:
+def _labels() -> Labels:
     return print_log.labels(reports.lang())
 
 

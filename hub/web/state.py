@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from hub.config import HubConfig
-from hub.ledgers.keys import staff_names
+from hub.ledgers.base import staff_names
 from hub.live import LiveBus
 from hub.web.metrics import Stats
 

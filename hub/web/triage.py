@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, select
 
-from hub.ledgers.keys import day_bounds
+from hub.ledgers.base import day_bounds
 from hub.store.schema import alerts
 from hub.store.timestamps import utc_text
 

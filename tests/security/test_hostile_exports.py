@@ -15,7 +15,7 @@ import openpyxl
 import pytest
 
 from hub import config as hub_config
-from hub.ledgers.keys import staff_names
+from hub.ledgers.base import staff_names
 from hub.service import Hub
 from hub.accounts.users import add_user
 from tests.hub.helpers import FakeStation, encode, event, write_hub_config

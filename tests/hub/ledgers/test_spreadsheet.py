@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 import openpyxl
 
-from hub.ledgers.keys import table_csv, table_xlsx
+from hub.ledgers.base import table_csv, table_xlsx
 from hub.ledgers.spreadsheet import read_csv_text
 
 HOSTILE = ['=HYPERLINK("http://x","y")', "=1+1", "@SUM(1)", "+1", "-1+1", "\t=1+1", "\r=1+1"]

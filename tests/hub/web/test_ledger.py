@@ -292,16 +292,17 @@ def test_the_csv_across_midnight_in_japanese_and_english(as_supervisor, across_m
 def _reference_ledger(engine, cfg, day: date) -> list:
     """The ledger rules read the plain way: every event of the ledger's kinds in the span,
     each parsed. key_ledger reads less (and later); it must find the same rows."""
+    from hub.ledgers import base
     from hub.ledgers import keys as ledger
     from hub.stations.directory import stations_of_kind
 
     out = []
-    for st in ledger.station_events(engine, cfg, stations_of_kind(engine, cfg, "cabinet"), ledger._KINDS, day,
+    for st in base.station_events(engine, cfg, stations_of_kind(engine, cfg, "cabinet"), ledger._KINDS, day,
                                     before=ledger.SPAN_BEFORE, after=ledger.SPAN_AFTER):
         zone, rows, found = st.zone, st.events, []
 
         def t(value, zone=zone):
-            return ledger.local_time(value, zone)
+            return base.local_time(value, zone)
 
         closes = [r for r in rows if r["kind"] == "door.closed"]
         grants = [r for r in rows if r["kind"] == "badge.granted"]

@@ -50,6 +50,7 @@ from device.stations import make_logic
 from device.stations.effects import Effect, Emit, Feedback, Lock, PowerOff, PowerOn, Unlock, Work
 from device.storage_check import open_outbox, open_policy
 from device.workers import SnapshotWorker, WorkWorker
+from kagiban import events as ev
 from kagiban import protocol
 from kagiban.configfile import ConfigError
 from kagiban.event_signing import EventSigner, load_station_key
@@ -195,11 +196,9 @@ class Agent:
         hw.safe()
         for damage in self.storage_damage:  # a fresh outbox's first event says why it is fresh
             self.recorder.commit(Emit(protocol.STORAGE_CORRUPT, self.wall(now), data=damage.data()))
-        self.recorder.commit(Emit("station.started", self.wall(now), data={
-            "policy_version": self.policy.version,
-            "outbox_depth": self.outbox.depth(),
-            "door": "open" if door_open else "closed",
-        }))
+        self.recorder.commit(Emit.of(ev.StationStarted(
+            policy_version=self.policy.version, outbox_depth=self.outbox.depth(),
+            door="open" if door_open else "closed"), self.wall(now)))
         # Each thread costs resident memory (its stack, often a malloc arena of its own), so a
         # unit runs only those it needs: the camera worker if it has a camera, the print worker
         # if it is a printer (only the printer logic asks for Work).
@@ -343,8 +342,8 @@ class Agent:
             self.recorder.add_snapshot(message.snapshot)
             self.sender.pump()
         elif isinstance(message, inbox.SnapshotMissed):
-            self.recorder.record([Emit("snapshot.failed", self.wall(message.at),
-                                       data=message.failed.model_dump(exclude_none=True))])
+            failed = ev.SnapshotFailed(**message.failed.model_dump(exclude_none=True))
+            self.recorder.record([Emit.of(failed, self.wall(message.at))])
             self.sender.pump()
         elif isinstance(message, inbox.Call):
             message.fn(self)
@@ -385,8 +384,9 @@ class Agent:
         and offered version (device.rejections)."""
         if not self.rejections.allow(exc.reason, exc.offered_version, time.monotonic()):
             return
-        data = {"reason": exc.reason, "offered_version": exc.offered_version, "held_version": self.policy.version}
-        self.recorder.commit(Emit("policy.rejected", self.wall(), data=data))
+        rejected = ev.PolicyRejected(reason=exc.reason, offered_version=exc.offered_version,
+                                     held_version=self.policy.version)
+        self.recorder.commit(Emit.of(rejected, self.wall()))
         self.sender.pump()
 
     def _heartbeat(self, now: float) -> protocol.Heartbeat:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from device.outbox import Outbox
 from device.stations.effects import Emit
+from kagiban import events as ev
 from kagiban import protocol
 
 _LOG = logging.getLogger(__name__)
@@ -114,8 +115,8 @@ class Recorder:
             since, kept = self._failed_since, self._kept_max
             self._failed_since, self._kept_max = None, 0
             try:
-                self.commit(Emit("storage.failed", self._wall(), data={
-                    "since": since.isoformat(), "kept": kept, "error": self.error or ""}))
+                self.commit(Emit.of(ev.StorageFailed(since=since, kept=kept, error=self.error or ""),
+                                    self._wall()))
             except STORAGE_ERRORS as exc:
                 self._failed(exc)
 

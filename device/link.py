@@ -79,7 +79,7 @@ class MqttLink:
     def connected(self) -> bool:
         return self.client.is_connected()
 
-    def _status(self, state: Literal["online", "offline"]) -> protocol.Status:
+    def _status(self, state: Literal["online", "offline", "stopped"]) -> protocol.Status:
         return protocol.Status(
             site=self.site, station=self.station, state=state, kind=self.kind, at=protocol.now_local()
         )

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from hub.store.db import begin_write
+from hub.store.db import begin_write, inserted_id
 from hub.store.schema import maintenance
 from hub.store.timestamps import now_utc, utc_text
 
@@ -62,7 +62,7 @@ def start(engine: Engine, station: str, hours: float, reason: str, user: str,
            "reason": reason, "set_by": user[:64]}
     with begin_write(engine) as conn:
         _end_open(conn, station, user, now)
-        new_id = conn.execute(insert(maintenance).values(**row)).inserted_primary_key[0]
+        new_id = inserted_id(conn.execute(insert(maintenance).values(**row)))
     _LOG.info("station %s in maintenance until %s (by %s)", station, row["ends_at"], user)
     return Window(id=new_id, **row)
 

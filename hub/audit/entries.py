@@ -62,7 +62,7 @@ def alert_closed(alert_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
     return {"op": "closed", "alert": alert_id, "by": "system", **{k: row[k] for k in CLOSE_COLUMNS}}
 
 
-def registry_entry(row: Mapping[str, Any]) -> dict[str, Any]:
+def registry_entry(row: Row) -> dict[str, Any]:
     return {k: row[k] for k in REGISTRY_COLUMNS}
 
 

@@ -245,7 +245,7 @@ def _count_events(engine: Engine, cfg: HubConfig, site: str, wanted: list[str], 
     lo, hi = _utc_bounds(first, last, cfg.site_zone(site))
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(events).where(
-            events.c.kind == kind, events.c.station.in_(wanted), events.c.at_utc >= lo, events.c.at_utc < hi)).scalar()
+            events.c.kind == kind, events.c.station.in_(wanted), events.c.at_utc >= lo, events.c.at_utc < hi)).scalar_one()
 
 
 def _bounds(first: date, last: date, zone) -> tuple[datetime, datetime]:

@@ -168,7 +168,7 @@ def rows(report: MonthlyReport, lang: str) -> dict[str, list[list[Any]]]:
     w = lambda key: word(key, lang)  # noqa: E731
     k, s, p, t, a = report.keys, report.shredding, report.printing, report.training, report.alerts
     near = [w("near_misses"), w("near_misses_none") if report.near_misses is None else report.near_misses]
-    summary = [[w("figure"), w("value")],
+    summary: list[list[Any]] = [[w("figure"), w("value")],
                [w("site"), f"{report.site_name} ({report.site})"], [w("month"), report.month],
                [w("holder"), k.holder], [w("stand_in"), k.stand_in], [w("other"), k.other], [w("uses"), k.uses],
                [w("not_opened"), k.not_opened], [w("after_hours"), k.after_hours], [w("forced"), k.forced],
@@ -204,7 +204,8 @@ def xlsx(report: MonthlyReport, lang: str = "ja") -> bytes:
     from openpyxl.styles import Font
 
     wb = Workbook()
-    wb.remove(wb.active)
+    if wb.active is not None:  # the empty first sheet every new workbook has
+        wb.remove(wb.active)
     for name, table in rows(report, lang).items():
         ws = wb.create_sheet("".join(ch for ch in name if ch not in "[]:*?/\\")[:31])
         for r, values in enumerate(table, start=1):

@@ -99,7 +99,7 @@ def _rendered(made: _Made, form: str, render) -> Any:
 def page():
     made, sites = _report()
     report = made.report
-    args = {"site": report.site, "month": report.month}
+    args: dict[str, Any] = {"site": report.site, "month": report.month}
     return render_template(
         "monthly.html", title=_("Monthly report"), r=report, sites=sites,
         body=Markup(_rendered(made, "html", monthly_render.html_body)),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import date, tzinfo
+from datetime import date, timezone, tzinfo
 from typing import Any
 
 from sqlalchemy import Engine, and_, select
@@ -45,7 +45,7 @@ class AlertFilter:
     since: date | None = None
     until: date | None = None
 
-    def args(self) -> dict[str, str]:
+    def args(self) -> dict[str, Any]:
         """The query arguments that ask for the same view again."""
         pairs = (("severity", self.severity), ("station", self.station), ("rule", self.rule),
                  ("state", self.state), ("since", self.since.isoformat() if self.since else None),
@@ -53,6 +53,7 @@ class AlertFilter:
         return {k: v for k, v in pairs if v}
 
     def conditions(self, zone: tzinfo) -> list[Any]:
+        """The filter as SQL conditions on ``alerts``; dates are days in ``zone``."""
         conds = []
         for col, value in ((alerts.c.severity, self.severity), (alerts.c.station, self.station),
                            (alerts.c.rule, self.rule), (alerts.c.state, self.state)):
@@ -110,7 +111,8 @@ def _row(r: Any) -> dict[str, Any]:
 
 def open_groups(engine: Engine, flt: AlertFilter) -> list[AlertGroup]:
     """The open alerts, grouped, pinned critical first (see the module's docstring)."""
-    conds = [alerts.c.state == "open", *AlertFilter(flt.severity, flt.station, flt.rule).conditions(None)]
+    # No dates in this filter, so no zone is needed for them.
+    conds = [alerts.c.state == "open", *AlertFilter(flt.severity, flt.station, flt.rule).conditions(timezone.utc)]
     query = select(alerts).where(and_(*conds)).order_by(alerts.c.id.desc()).limit(OPEN_MAX)
     with engine.connect() as conn:
         rows = [_row(r) for r in conn.execute(query)]

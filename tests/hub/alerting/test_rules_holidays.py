@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hub.alerting.test_rules import Stack, ev
+from tests.support.alert_stack import Stack, ev
 from tests.hub.helpers import SITE
 
 STATIONS = [{"id": "cabinet-1", "site": SITE, "kind": "cabinet", "name": "Key cabinet 1"}]

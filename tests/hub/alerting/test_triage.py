@@ -14,7 +14,7 @@ from hub.alerting.alerts import AlertCenter, get_alert
 from hub.audit import verify
 from hub.store.schema import alerts, side_log, stations
 from hub.store.timestamps import now_utc
-from tests.hub.alerting.test_rules import Stack
+from tests.support.alert_stack import Stack
 from tests.hub.helpers import SITE, heartbeat, status
 
 

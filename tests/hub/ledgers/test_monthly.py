@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 
 from hub import registry
 from hub.ledgers import monthly, monthly_render
-from tests.hub.alerting.test_rules import Stack, ev
+from tests.support.alert_stack import Stack, ev
 from tests.hub.helpers import SITE, status
 
 MONTH = "2025-04"
@@ -189,7 +189,7 @@ def test_the_first_of_the_month_sends_the_report_to_the_supervisors_once(tmp_pat
 
     from hub.alerting.notify import Notifier
     from hub.ledgers.monthly_schedule import MonthlyScheduler
-    from tests.hub.alerting.test_notify import HttpSink
+    from tests.support.sinks import HttpSink
     from tests.support.mosquitto import wait_for
 
     zone = ZoneInfo("Asia/Tokyo")

@@ -5,153 +5,13 @@ so a page added later is covered too) is opened by each role, with and without t
 pages read, and none may answer 500."""
 from __future__ import annotations
 
-import json
-from datetime import date
-
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
-from hub.store.schema import (
-    alerts,
-    attendance,
-    badges,
-    closeouts,
-    events,
-    people,
-    policies,
-    quarantine,
-    registry_log,
-    shredder_roster,
-    snapshots,
-    station_log,
-    stations,
-    training_sessions,
-    trainings,
-)
-from hub.web import i18n
+from hub.store.schema import events
 from hub.web.state import state
+from tests.support.extreme_store import QUERIES, fill, where
 from tests.support.web_app import login
-
-HUGE = "鍵" * 20_000 + "x" * 100_000
-CONTROL = "a\x00b\x07c\x1b[31mred\x7f\u202eevil\u2028line"
-ODD = "\U0001F5DD\u200b\ufeff\u0301e\u0301 ﷽ 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \u00a0"
-TIMES = [
-    "9999-12-31T23:59:59.999999+00:00", "0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+14:00",
-    "0001-01-01T00:00:00-12:00", "NaN", "", "not a time", CONTROL, "2025-02-30T25:61:00+09:00",
-]
-UTC_TEXTS = ["9999-12-31T23:59:59.999999Z", "0001-01-01T00:00:00.000000Z", "NaN", "", CONTROL]
-DATA = [
-    '{"duration_s": NaN, "open_s": Infinity, "limit_s": -Infinity, "count": "NaN"}',
-    '{"people": ["%s", null, 7, {"x": 1}], "jobs": "NaN", "held": "many", "flagged": "yes"}' % CONTROL,
-    "not json {", "[]", "null", '"a string"', json.dumps({"reason": HUGE, "note": ODD, "since": "9999-12-31"}),
-    json.dumps({"event_id": "NaN", "for_kind": CONTROL, "error": ODD, "detail": HUGE, "at": "0001-01-01"}),
-    json.dumps({"store": "outbox", "moved_to": [HUGE], "previous_highest_seq": 2**63 - 1, "users": [None]}),
-]
-HEARTBEATS = [
-    json.dumps({"at": "9999-12-31T23:59:59+00:00", "door": "open", "outbox_depth": "NaN",
-                "peripherals": {"camera": {"state": ODD, "error": CONTROL, "since": "NaN"}, "pins": "x"},
-                "clock_synced": "maybe", "locked": "NaN"}),
-    "not json", '{"at": NaN, "peripherals": [], "door": null}', json.dumps({"peripherals": {"reader": None}}),
-]
-
-
-def _fill(engine) -> dict[str, list]:
-    """Every kind of row with extreme values; what the routes' URL arguments can name."""
-    kinds = list(i18n.EVENT_KINDS) + ["x.y", CONTROL[:60]]
-    stations_ids = ["cabinet-1", "cabinet-2", "weird-" + "z" * 50]
-    rows = []
-    row_no = 0
-    for i, kind in enumerate(kinds * 2):
-        for j in (0, 1):
-            row_no += 1
-            station = stations_ids[(i + j) % len(stations_ids)]
-            rows.append({
-                "row_no": row_no, "site": "ward-a" if j else ODD, "station": station, "seq": row_no,
-                "event_id": f"00000000-0000-7000-8000-{row_no:012d}", "kind": kind,
-                "at": TIMES[(i + j) % len(TIMES)], "at_utc": UTC_TEXTS[(i + j) % len(UTC_TEXTS)],
-                "badge": [None, "0123456789ABCDEF", CONTROL, HUGE][(i + j) % 4],
-                "person": [None, "S001", HUGE, ODD, CONTROL][(i + 2 * j) % 5],
-                "data": DATA[(i + j) % len(DATA)], "received_at": UTC_TEXTS[(i + 2 * j) % len(UTC_TEXTS)],
-                "prev_hash": "0" * 64, "hash": "f" * 64, "incarnation": ["", CONTROL][j],
-                "time_flag": [None, "future", "past", ODD][(i + j) % 4],
-            })
-    event_ids = [r["event_id"] for r in rows]
-    with engine.begin() as conn:
-        conn.execute(insert(events), rows)
-        conn.execute(insert(stations), [
-            {"station": st, "site": "ward-a" if k else ODD, "kind": ["cabinet", "printer", "weird"][k],
-             "state": ["online", "offline", "unknown"][k], "state_since": TIMES[k], "last_seen": UTC_TEXTS[k],
-             "last_heartbeat": HEARTBEATS[k], "policy_version": [2**62, None, -1][k],
-             "clock_offset_s": [1e308, -1e308, None][k], "last_row_no": [row_no, 1, 10**12][k],
-             "door_row_no": [2, None, row_no - 1][k]}
-            for k, st in enumerate(stations_ids)])
-        conn.execute(insert(station_log), [
-            {"station": st, "site": "ward-a", "state": "offline", "at": t, "received_at": t}
-            for st in stations_ids for t in UTC_TEXTS])
-        conn.execute(insert(snapshots), [
-            {"event_id": eid, "site": "ward-a", "station": "cabinet-1", "taken_at": UTC_TEXTS[k % len(UTC_TEXTS)],
-             "content_type": ["image/jpeg", CONTROL][k % 2], "sha256": "0" * 64,
-             "image": [b"", b"\xff\xd8" + b"\x00" * 10, HUGE.encode()][k % 3], "received_at": UTC_TEXTS[0]}
-            for k, eid in enumerate(event_ids[:12])])
-        conn.execute(insert(quarantine), [
-            {"received_at": t, "topic": CONTROL, "reason": "bad_json", "detail": HUGE, "size": 2**31 - 1,
-             "payload": (CONTROL + ODD).encode()} for t in UTC_TEXTS])
-        conn.execute(insert(alerts), [
-            {"site": ["ward-a", ODD][k % 2], "station": stations_ids[k % 3], "rule": rule,
-             "severity": ["info", "warning", "critical", "weird"][k % 4], "message": HUGE if k % 2 else CONTROL,
-             "params": [json.dumps({"at": "9999-12-31T23:59:59+00:00", "zone": "Asia/Tokyo", "offset_s": "NaN",
-                                    "people": [None, 1], "flags": "x", "cause": CONTROL, "count": HUGE}),
-                        "not json", '{"at": NaN, "zone": "No/Such_Zone", "limit_min": Infinity}',
-                        json.dumps({"at": CONTROL, "station_name": ODD})][k % 4],
-             "event_id": event_ids[k % len(event_ids)] if k % 3 else None, "raised_at": UTC_TEXTS[k % len(UTC_TEXTS)],
-             "state": ["open", "acknowledged"][k % 2], "acked_by": [None, HUGE][k % 2],
-             "acked_at": [None, UTC_TEXTS[k % len(UTC_TEXTS)]][k % 2], "ack_comment": [None, CONTROL + ODD][k % 2]}
-            for k, rule in enumerate(list(i18n.ALERT_RULES) + ["no_such_rule", "offline", "seq_gap"])])
-        conn.execute(insert(policies), [{"station": "weird-" + "z" * 50, "site": "ward-a", "version": 2**62,
-                                         "content_sha256": "0" * 64, "payload": "not json",
-                                         "published_at": UTC_TEXTS[0]}])
-        person_ids = []
-        for k, (no, name) in enumerate([("S900", HUGE), ("S901", CONTROL), ("S902", ODD)]):
-            person_ids.append(conn.execute(insert(people).values(
-                staff_no=no, name=name, kana=ODD, section=CONTROL, employment="regular", role=HUGE[:64],
-                active_from=[date(1, 1, 1), None, date(9999, 12, 31)][k],
-                active_to=[date(9999, 12, 31), date(1, 1, 1), None][k], print_user=CONTROL)).inserted_primary_key[0])
-        conn.execute(insert(badges), [
-            {"badge_id": f"ABCDEF0{k}", "person_id": pid, "valid_from": date(1, 1, 1), "valid_to": date(9999, 12, 31),
-             "state": "active", "state_changed_at": UTC_TEXTS[k % len(UTC_TEXTS)]} for k, pid in enumerate(person_ids)])
-        training = conn.execute(insert(trainings).values(
-            name=ODD + CONTROL, station_kinds="not json", valid_days=2**31 - 1)).inserted_primary_key[0]
-        session_ids = [conn.execute(insert(training_sessions).values(
-            training_id=training, held_on=day, place=HUGE, notes=CONTROL)).inserted_primary_key[0]
-            for day in (date(1, 1, 1), date(9999, 12, 31))]
-        conn.execute(insert(attendance), [{"session_id": s, "person_id": p} for s in session_ids for p in person_ids])
-        conn.execute(insert(shredder_roster), [{"station": "cabinet-1", "day": d, "person_id": person_ids[0]}
-                                               for d in (date(1, 1, 1), date(9999, 12, 31))])
-        conn.execute(insert(registry_log), [
-            {"at": t, "actor": CONTROL, "entity": "person", "key": ODD, "action": "update",
-             "before": "not json", "after": json.dumps({"name": HUGE, "when": "NaN"})} for t in UTC_TEXTS])
-        conn.execute(insert(closeouts), [
-            {"site": "ward-a", "day": day, "generated_at": UTC_TEXTS[k], "problems": -1,
-             "items": ["not json", json.dumps([{"kind": CONTROL, "ok": "NaN", "params": {"since": "9999-99"}}])][k],
-             "deliveries": "not json"} for k, day in enumerate((date(1, 1, 1), date(9999, 12, 31)))])
-    return {"event_id": event_ids[:3] + ["NaN"], "staff_no": ["S900", "S901", "S902"],
-            "session_id": session_ids, "station": stations_ids, "filename": ["kagiban.css"]}
-
-
-QUERIES = [
-    "", "?day=9999-12-31", "?day=0001-01-01", "?day=NaN", "?station=cabinet-1&kind=door.forced&before=1",
-    "?before=99999999999999999999", "?limit=NaN", "?month=9999-12", "?month=0001-01", "?q=%00%E2%80%AE",
-    "?site=ward-a&day=9999-12-31", "?state=acknowledged&within=NaN", "?training=1&day=0001-01-01",
-]
-
-
-def _where(exc: BaseException) -> str:
-    """The exception and the last frame of ours it went through."""
-    import traceback
-
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/hub/" in f.filename]
-    last = frames[-1] if frames else None
-    return f"{exc.__class__.__name__}: {str(exc)[:120]} at {last.filename.split('/hub/')[-1]}:{last.lineno}" if last else repr(exc)
 
 
 def _urls(app, values: dict[str, list]) -> list[str]:
@@ -173,7 +33,7 @@ def _urls(app, values: dict[str, list]) -> list[str]:
 
 @pytest.mark.parametrize("role", [None, "admin", "supervisor", "auditor"])
 def test_every_page_and_export_answers_whatever_the_store_holds(app, client, engine, users, role):
-    values = _fill(engine)
+    values = fill(engine)
     with app.app_context():
         state().shutdown.set()  # the live stream replays what is stored, then ends
     if role is not None:
@@ -186,7 +46,7 @@ def test_every_page_and_export_answers_whatever_the_store_holds(app, client, eng
             response = client.get(url)
             body = response.get_data()  # streamed responses fail while they are read
         except Exception as exc:  # TESTING: the app's error would have been a 500
-            failed.append((url, _where(exc)))
+            failed.append((url, where(exc)))
             continue
         if response.status_code == 500:
             failed.append((url, response.status_code, body[:200]))
@@ -195,7 +55,7 @@ def test_every_page_and_export_answers_whatever_the_store_holds(app, client, eng
 
 
 def test_the_stored_extremes_are_what_the_pages_read(app, engine, users):
-    _fill(engine)
+    fill(engine)
     with engine.connect() as conn:
         ats = set(conn.execute(select(events.c.at)).scalars())
     assert {"9999-12-31T23:59:59.999999+00:00", "0001-01-01T00:00:00+00:00", "NaN"} <= ats
@@ -207,7 +67,7 @@ BAD_QUERIES = [
     "?day=2025-02-30", "?day=NaN", "?day=%0A", "?day=99999-01-01", "?day=-0001-01-01", "?day=2025-1-1x",
     "?month=2025-13", "?month=0000-00", "?month=%00", "?before=abc", "?before=-5", "?before=1e99",
     "?limit=NaN", "?limit=%E2%80%AE", "?limit=1_000", "?after=x", "?alerts_after=%0A", "?within=NaN",
-    "?within=-99999999999999999999999", "?since=2025-02-30", "?until=x", "?state=closed", "?kind=%00",
+    "?within=-99999999999999999999999", "?since=2025-02-30", "?until=x", "?state=shut", "?kind=%00",
     "?next=%0A", "?next=/%09/127.0.0.2/x", "?site=%00", "?live=%0A", "?training=%0A", "?q=" + "%F0" * 10,
     "?station=" + "x" * 5000, "?day=2025-01-01&day=x", "?station=%00", "?station=cabinet-1%1B[31m",
     "?person=%07", "?site=ward-a%0D%0A",
@@ -216,7 +76,7 @@ BAD_QUERIES = [
 MUST_REFUSE = {
     "/events?day=2025-02-30": "day", "/ledger/keys?day=NaN": "day", "/ledger/keys.csv?day=%0A": "day",
     "/ledger/shredder?month=2025-13": "month", "/closeout?day=99999-01-01": "day", "/events?before=abc": "before",
-    "/api/events?limit=NaN": "limit", "/api/alerts?state=closed": "state", "/api/alerts?limit=1_000": "limit",
+    "/api/events?limit=NaN": "limit", "/api/alerts?state=shut": "state", "/api/alerts?limit=1_000": "limit",
     "/registry/gaps?within=NaN": "within", "/registry/attendance.csv?since=2025-02-30": "since",
     "/ledger/prints?day=-0001-01-01": "day", "/events/stream?after=x": "after",
 }
@@ -244,7 +104,7 @@ def test_bad_query_values_are_a_400_with_the_sites_page_never_a_500(app, client,
                 response.get_data()
                 response.close()  # a live stream counts as open until closed
             except Exception as exc:
-                failed.append((base + q, _where(exc)))
+                failed.append((base + q, where(exc)))
                 continue
             if response.status_code >= 500:
                 failed.append((base + q, response.status_code))

@@ -12,8 +12,8 @@ from openpyxl import load_workbook
 
 from hub.ledgers import monthly_render
 from tests.hub.helpers import event
-from tests.hub.web.conftest import login, store
-from tests.hub.web.test_extreme_values import QUERIES, _fill, _where
+from tests.support.web_app import login, store
+from tests.support.extreme_store import QUERIES, fill, where
 
 
 def use(seq: int, day: int, person: str, badge: str, clock: str = "10:00:00", flagged: bool = False):
@@ -90,7 +90,7 @@ def test_only_supervisors_and_auditors_read_it(client, users, role, allowed):
 
 @pytest.mark.timeout(600)
 def test_hostile_stored_values_never_make_a_500(app, client, engine, users):
-    _fill(engine)
+    fill(engine)
     assert login(client, users["supervisor"]).status_code == 302
     failed = []
     for base in ("/monthly", "/monthly.pdf", "/monthly.xlsx"):
@@ -98,7 +98,7 @@ def test_hostile_stored_values_never_make_a_500(app, client, engine, users):
             try:
                 response = client.get(base + q)
             except Exception as exc:  # TESTING: the app's error would have been a 500
-                failed.append((base + q, _where(exc)))
+                failed.append((base + q, where(exc)))
                 continue
             if response.status_code >= 500:
                 failed.append((base + q, response.status_code))

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from hub.alerting.alerts import get_alert
 from hub.store.schema import side_log
 from tests.hub.helpers import heartbeat, status
-from tests.hub.web.conftest import csrf_from, store
+from tests.support.web_app import csrf_from, store
 
 
 def raise_alert(center, rule: str, severity: str, station: str = "cabinet-1", params: dict | None = None) -> int:

@@ -15,7 +15,7 @@ import pytest
 from hub import catalog
 from hub.alerting import alerts, wording
 from hub.catalog import Msg
-from hub.ledgers import closeout, keys, printing, shredding
+from hub.ledgers import base, closeout, keys, printing, shredding
 from hub.registry import messages
 from hub.registry.io import RowProblem
 from hub.registry.log import NotFound, RegistryError
@@ -41,7 +41,7 @@ def coded_texts() -> list[tuple[str, str, Msg]]:
         for part, table in parts.items():
             tables[f"{name} export {part}"] = table
         tables[f"{name} export sheet"] = {"sheet": ledger.SHEET}
-    tables["export words"] = {"yes": keys.YES}
+    tables["export words"] = {"yes": base.YES}
     return [(group, code, msg) for group, table in tables.items() for code, msg in table.items()]
 
 

@@ -1,1 +1,2 @@
-"""Ingest: what stations publish, checked (signature, wire rules), stored in batches and acknowledged."""
+"""Ingest: what stations publish, checked (wire rules, signatures in worker processes), stored
+in batches by one writer thread and acknowledged after the commit."""

@@ -1,27 +1,20 @@
 """``kagiban demo``: broker, hub, a print server and one simulated station of each kind on this
-machine.
+machine, playing an office's day.
 
 Everything is real except the hardware: mosquitto on loopback with a generated config, the hub
 with a SQLite file and its web page, a cupsd on loopback with the repository's print-server
-policy and queues and a PDF file as its printer (demo.cups), and six device agents
+policy and queues and a PDF file as its printer (demo.cups), and a device agent per station
 (separate processes, the same program a Pi runs) on mock pins with the stand-in reader and
-camera, each playing a scenario:
+camera.
 
-- cabinet-1: the designated holder and the stand-in use the keys; then someone whose
-  personal-data training has expired taps and is refused;
-- cabinet-2: a forced door, an unknown badge, a use by a trained but not designated person
-  (allowed, flagged, the supervisors alerted);
-- cabinet-3: a door held open, and every few minutes the unit loses power (killed) and comes
-  back, so the page shows it going offline and online again;
-- shredder-1: Staff 001 and Staff 002, on today's roster, shred together; one of them taps
-  alone and nobody comes (refused when the pair window runs out); a second badge whose
-  training has expired is refused; a pair of whom neither is on the roster shreds (the hub
-  flags the session) until the bin door is opened;
-- printer-1: terminals print to the holding queue as two people (``lp`` run as the OS accounts
-  named by their print user names, known to cupsd by peer credentials: the demo needs those
-  accounts, and root to act as them; otherwise the prints are refused and logged); Staff 001's tap releases only theirs, the printout is left in the tray past the
-  demo's short tray alert, and Staff 002's job, never collected, expires unprinted;
-- door-1: a badged entry, then the door opened without a tap (an intrusion).
+The office is a ward office's family-register section (demo.office: its people as 職員 numbers
+with roles, their badges, training, designations and roster, seeded through hub.registry, actor
+"demo"). Its day (demo.day: a typed list of timed episodes) runs from 07:55 to 19:35 on a clock
+compressed ``speed`` times (about ten minutes by default): arrivals at the office's door, the
+keys used by their holders and by a stand-in, a print released, two people shredding, the
+archive's cabinet forced, a part-time clerk without training refused, the archive opened after
+hours; then the stations stay up and quiet (``repeat`` plays the day again and again). Each unit
+plays its own part against the day's shared start (demo.unit).
 
 The broker is set up as a deployment's is, in miniature: a password generated at each start
 for the hub and for each unit (files of mode 0600 under ``credentials/``, named by the YAML
@@ -33,23 +26,17 @@ print server's own folder, whose filters run as another user.
 Every station runs, always. When a part cannot start, the banner says which and why, and so
 does the status page (a notice the demo gives the hub): without a print server (no cupsd, or a
 configuration cupsd refuses) printer-1 still runs, reads badges and reports, and its releases
-fail as they would with its print server down. The broker and the hub are needed by all the
-rest: if either cannot start, the demo lists the parts, says why, and exits 1.
+fail as they would with its print server down. The terminals print as OS accounts named by the
+print user names (``lp`` on cupsd's socket, peer credentials: the demo needs those accounts, and
+root to act as them; otherwise the prints are refused and logged). The broker and the hub are
+needed by all the rest: if either cannot start, the demo lists the parts, says why, and exits 1.
 
-Logs: the hub's and each unit's in ``logs/`` of the demo's folder, the broker's in
-``mosquitto/mosquitto.log``, cupsd's in ``cups/log/``; the banner names each one. The terminal
-shows only warnings and the banner.
+Logs: the hub's and each unit's in ``logs/`` of the demo's folder (each episode a unit plays is
+a line there), the broker's in ``mosquitto/mosquitto.log``, cupsd's in ``cups/log/``; the
+banner names each one. The terminal shows only warnings and the banner.
 
-The stations' policies come from the hub's registry, seeded at start through hub.registry
-(actor "demo"): one training required at every kind of station, five people with one badge
-each (print user names too), the cabinets' holder and stand-in designations and the
-shredder's roster for today and tomorrow. The admin pages show and change all of it; a badge
-revoked there is refused at the simulated stations within seconds.
-
-``python -m demo.run unit --config FILE --scenario FILE`` runs one simulated unit as
-``kagiban device --scenario`` does, with two steps scenarios do not have: ``tray: occupied`` /
-``tray: empty`` (paper on the printer's tray sensor) and ``print: {...}`` (a terminal sends a
-job with ``lp``). The demo's printer unit runs that way.
+``python -m demo.run unit --config FILE --day FILE`` runs one simulated unit and its part of
+the day (demo.steps.UnitDay).
 """
 from __future__ import annotations
 
@@ -66,47 +53,27 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from hub import config as hub_config
 
 from demo import cups as localcups
+from demo import day as office_day
+from demo import office
 from demo.broker import BrokerUnavailable, Mosquitto, free_port, generate_credentials
 from kagiban.signing import load_or_create_private_key, public_key_b64
 
 _LOG = logging.getLogger(__name__)
 
-SITE = "ward-a"
-HOLDER = "0123456789ABCDEF"
-STANDIN = "1111222233334444"
-CLERK = "5555666677778888"
-CLERK2 = "2222333344445555"
-EXPIRED = "9999AAAABBBBCCCC"
-UNKNOWN = "FFFFEEEEDDDDCCCC"
-
-ACTOR = "demo"
-TRAINING = "個人情報保護研修 / Personal data protection"
-TRAINING_DAYS = 365
-KINDS = ["cabinet", "shredder", "printer", "door"]
-# (staff number, name, job role, badge, print user): the holder of every cabinet, the stand-in
-# at cabinet-1 (flagged elsewhere), two trained clerks designated nowhere (flagged) and on no
-# shredder roster, and a clerk whose training has expired (refused everywhere). Terminals
-# print as the print user name, which is not the staff number.
-PEOPLE = [
-    ("S001", "Staff 001", "責任職", HOLDER, "staff001"),
-    ("S002", "Staff 002", "庶務担当", STANDIN, "staff002"),
-    ("S003", "Staff 003", "係員", CLERK, "staff003"),
-    ("S004", "Staff 004", "係員", EXPIRED, "staff004"),
-    ("S005", "Staff 005", "係員", CLERK2, "staff005"),
-]
-TRAINED = ["S001", "S002", "S003", "S005"]
-ROSTER = ["S001", "S002"]
+SITE = office.SITE
+TIME_ZONE = "Asia/Tokyo"
+KINDS = office.KINDS
 
 # The print server's queues and the demo's short printer timings: a printout lying in the tray
 # longer than TRAY_ALERT_S is an alert, a held job older than HOLD_MAX_S is cancelled unprinted.
@@ -114,70 +81,17 @@ ROSTER = ["S001", "S002"]
 HOLD_QUEUE, PRINT_QUEUE = "kagiban-hold", "kagiban-print"
 TRAY_ALERT_S, HOLD_MAX_S, CHECK_S = 10, 20, 15
 PAIR_WINDOW_S = 8
+# The day starts this long after the configuration is written: the hub and the units start and
+# the units get their policies meanwhile (an episode due before its unit is ready plays late).
+LEAD_S = 20.0
 
-
-def _use(badge: str, open_s: float, then_wait: float) -> list[dict]:
-    return [{"tap": badge}, {"wait": 1.0}, {"door": "open"}, {"wait": open_s}, {"door": "close"},
-            {"wait": then_wait}]
-
-
-def _pair(first: str, second: str) -> list[dict]:
-    return [{"tap": first}, {"wait": 2}, {"tap": second}]
-
-
-def _print(user: str, title: str, pages: int) -> dict:
-    return {"print": {"user": user, "title": title, "pages": pages}}
-
-
-# A first wait in each: a unit starting up takes a moment to receive its policy.
-SCENARIOS: dict[str, dict[str, Any]] = {
-    "cabinet-1": {"repeat": 0, "steps": [{"wait": 3}, *_use(HOLDER, 4, 10), *_use(STANDIN, 3, 8),
-                                         {"tap": EXPIRED}, {"wait": 7}]},
-    "cabinet-2": {"repeat": 0, "steps": [
-        {"wait": 6}, {"door": "open"}, {"wait": 3}, {"door": "close"}, {"wait": 10},
-        {"tap": UNKNOWN}, {"wait": 10},
-        *_use(CLERK, 3, 12),
-    ]},
-    "cabinet-3": {"repeat": 0, "steps": [{"wait": 3}, *_use(HOLDER, 14, 17)]},
-    "shredder-1": {"repeat": 0, "steps": [
-        {"wait": 3},
-        # The rostered pair shreds, and stops with the button.
-        *_pair(HOLDER, STANDIN), {"wait": 8}, {"press": "stop_button"}, {"wait": 4},
-        # One person alone: nobody comes within the pair window.
-        {"tap": HOLDER}, {"wait": PAIR_WINDOW_S + 4},
-        # The second badge's training has expired: refused, the shredder stays off.
-        *_pair(STANDIN, EXPIRED), {"wait": 6},
-        # A pair of whom neither is on today's roster: it runs (the station cannot know), the hub
-        # flags the session; opening the bin door stops it.
-        *_pair(CLERK, CLERK2), {"wait": 5}, {"bin": "open"}, {"wait": 3}, {"bin": "close"},
-        {"wait": 20},
-    ]},
-    "printer-1": {"repeat": 0, "steps": [
-        # Two people print from their desks; their jobs wait in the holding queue.
-        _print("staff001", "住民票の写し / Residence record copy", 2),
-        _print("staff001", "課税証明書 / Tax certificate", 1),
-        _print("staff002", "戸籍謄本 / Family register copy", 3),
-        {"wait": 5},
-        # Staff 001 taps: only their two jobs print; the pages land in the tray and stay there.
-        {"tap": HOLDER}, {"wait": 3}, {"tray": "occupied"}, {"wait": TRAY_ALERT_S + 5},
-        {"tray": "empty"},
-        # Staff 002 never comes: their job is cancelled unprinted after HOLD_MAX_S.
-        {"wait": HOLD_MAX_S + CHECK_S + 5},
-    ]},
-    "door-1": {"repeat": 0, "steps": [
-        {"wait": 3}, *_use(HOLDER, 3, 6),
-        # Opened without a badge: an intrusion.
-        {"door": "open"}, {"wait": 4}, {"door": "close"}, {"wait": 8},
-        {"tap": EXPIRED}, {"wait": 30},
-    ]},
-}
 NAMES = {
-    "cabinet-1": "Family register section, key cabinet",
-    "cabinet-2": "Back office, key cabinet",
-    "cabinet-3": "Card safe, key cabinet",
-    "shredder-1": "Family register section, shredder",
-    "printer-1": "Family register section, printer 1F",
-    "door-1": "Back office door",
+    "cabinet-1": "戸籍住民課 執務室 鍵保管庫",
+    "cabinet-2": "戸籍住民課 書庫 鍵保管庫",
+    "cabinet-3": "戸籍住民課 カード保管庫 鍵保管庫",
+    "shredder-1": "戸籍住民課 執務室 シュレッダー",
+    "printer-1": "戸籍住民課 執務室 共用プリンター",
+    "door-1": "戸籍住民課 執務室 通用口",
 }
 KIND = {sid: sid.split("-")[0] for sid in NAMES}
 HUB_USER = "kagiban-hub"
@@ -186,58 +100,16 @@ ACL_FILE = localcups.ROOT / "config" / "mosquitto" / "acl"
 # Under the demo's folder: the broker passwords (NAME.password, mode 0600).
 CREDENTIALS = "credentials"
 STORY = {
-    "cabinet-1": "key uses, expired training refused",
-    "cabinet-2": "forced door, unknown badge, non-designated use",
-    "cabinet-3": "held open, power cuts",
-    "shredder-1": "the rostered pair shreds; one alone times out; a second badge with expired "
-                  "training refused; an off-roster pair flagged",
-    "printer-1": "Staff 001's tap releases only their jobs, left in the tray; Staff 002's job "
-                 "expires unprinted",
-    "door-1": "badged entry, then opened without a tap (intrusion)",
+    "cabinet-1": "keys by the holder and the stand-in; an untrained part-timer refused",
+    "cabinet-2": "the archive: a use, a forced door, a use after hours",
+    "cabinet-3": "the card safe opened in the morning, closed in the afternoon",
+    "shredder-1": "the rostered pair shreds together",
+    "printer-1": "a print released with a tap and collected",
+    "door-1": "arrivals, back from lunch",
 }
-# cabinet-3 loses power this long after start, every CYCLE seconds, for OUTAGE seconds.
-OUTAGE_AFTER, OUTAGE, CYCLE = 45.0, 25.0, 180.0
-FLAKY = "cabinet-3"
 # Open all day (start == end: a window of 24 hours; an end of 23:59 would leave the last minute
-# of each day after hours). Only cabinet-3 keeps office hours (after-hours use in the evening).
+# of each day after hours). Only the archive keeps office hours, on the day's compressed clock.
 ALL_DAY = {"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "start": "00:00", "end": "00:00"}
-
-
-def seed_registry(engine, today: date) -> None:
-    """The demo's people, badges, training, designations and roster, through hub.registry as
-    an admin would enter them; what is already there (a rerun on the same data) is kept."""
-    from hub import registry
-
-    training = next((t for t in registry.list_trainings(engine) if t["name"] == TRAINING), None)
-    if training is None:
-        registry.add_training(engine, ACTOR, TRAINING, KINDS, TRAINING_DAYS)
-    elif sorted(training["station_kinds"]) != sorted(KINDS):
-        # Data from an earlier demo that had key cabinets only.
-        registry.update_training(engine, ACTOR, TRAINING, station_kinds=KINDS)
-    for number, name, role, badge, print_user in PEOPLE:
-        try:
-            registry.get_person(engine, number)
-        except registry.NotFound:
-            registry.add_person(engine, ACTOR, number, name, section="戸籍係", role=role, print_user=print_user)
-            registry.add_badge(engine, ACTOR, number, badge)
-        else:
-            registry.update_person(engine, ACTOR, number, print_user=print_user)
-    # Staff 004 took the training more than a year ago (expired), the others a month ago.
-    for held, numbers in ((today - timedelta(days=30), TRAINED),
-                          (today - timedelta(days=TRAINING_DAYS + 35), ["S004"])):
-        session = registry.find_session(engine, TRAINING, held) or registry.add_session(
-            engine, ACTOR, TRAINING, held, place="会議室A")
-        registry.record_attendance(engine, ACTOR, session, numbers)
-    for station, kind in KIND.items():
-        if kind == "cabinet":
-            registry.set_holder(engine, ACTOR, station, "S001")
-    registry.add_stand_in(engine, ACTOR, "cabinet-1", "S002")
-    # cabinet-3 keeps office hours: its holder may still use it in the evening (and the
-    # supervisors hear of it), anyone else is refused then.
-    registry.add_after_hours_user(engine, ACTOR, "cabinet-3", "S001")
-    # Tomorrow too: a demo left running past midnight keeps its pair on the roster.
-    for day in (today, today + timedelta(days=1)):
-        registry.set_roster(engine, ACTOR, "shredder-1", day, ROSTER)
 
 
 @dataclass(frozen=True)
@@ -302,21 +174,24 @@ def _unit_config(sid: str, broker_port: int, public_key: str, server: PrintServe
 
 
 def _write_configs(data: Path, broker_port: int, web_port: int, stations: list[str], server: PrintServer,
-                   credentials: dict[str, Path],
+                   credentials: dict[str, Path], clock: office_day.Clock, repeat: bool = False,
                    notices: Sequence[hub_config.Notice] = ()) -> tuple[Path, dict[str, tuple[Path, Path]]]:
     # The hub signs the stations' policies; each unit file carries the public key.
     signing_key = load_or_create_private_key(data / "hub" / "policy-signing.key")
+    zone = ZoneInfo(TIME_ZONE)
     hub_cfg = {
         "broker": {"host": "127.0.0.1", "port": broker_port, "username": HUB_USER,
                    "password_file": str(credentials[HUB_USER])},
         "data_dir": "hub",
+        "time_zone": TIME_ZONE,
         "stations": [
             {"id": sid, "site": SITE, "kind": KIND[sid], "name": NAMES[sid],
-             # cabinet-3 keeps office hours, so the demo shows after-hours use in the evening.
-             **({} if sid == "cabinet-3" else {"hours": ALL_DAY})}
+             # The archive keeps office hours on the day's clock, so its evening use is after hours.
+             "hours": office_day.compressed_hours(clock, zone) if sid == office_day.AFTER_HOURS_STATION else ALL_DAY}
             for sid in stations
         ],
-        "sites": {SITE: {"name": "Ward A, family register section"}},
+        # The demo plays a working day whatever the date: no national holidays.
+        "sites": {SITE: {"name": office.SITE_NAME, "holiday_calendar": "none"}},
         "rules": {"offline_grace_s": 20},
         "web": {"host": "127.0.0.1", "port": web_port},
         "policy": {"signing_key_file": "hub/policy-signing.key"},
@@ -325,48 +200,36 @@ def _write_configs(data: Path, broker_port: int, web_port: int, stations: list[s
     }
     hub_path = data / "hub.yaml"
     hub_path.write_text(yaml.safe_dump(hub_cfg, allow_unicode=True))
+    # The holding queue takes a job only from a signed-in user: the terminals print on cupsd's
+    # socket as the OS users named (peer credentials; see localcups.lp).
+    parts = office_day.for_units(clock, zone, stations, print_server=server.socket, queue=HOLD_QUEUE,
+                                 repeat=repeat)
     units = {}
     for sid in stations:
         unit_path = data / f"{sid}.yaml"
         unit_path.write_text(yaml.safe_dump(
             _unit_config(sid, broker_port, public_key_b64(signing_key), server, credentials[sid]),
             allow_unicode=True))
-        scenario = SCENARIOS[sid]
-        if KIND[sid] == "printer":
-            # The holding queue takes a job only from a signed-in user: the terminals print on
-            # cupsd's socket as the OS users named (peer credentials; see localcups.lp).
-            scenario = {**scenario, "steps": [
-                {"print": {**s["print"], "server": server.socket, "queue": HOLD_QUEUE}} if "print" in s else s
-                for s in scenario["steps"]]}
-        scenario_path = data / f"{sid}-scenario.yaml"
-        scenario_path.write_text(yaml.safe_dump(scenario, allow_unicode=True))
-        units[sid] = (unit_path, scenario_path)
+        day_path = data / f"{sid}-day.yaml"
+        day_path.write_text(yaml.safe_dump(parts[sid].model_dump(mode="json"), allow_unicode=True))
+        units[sid] = (unit_path, day_path)
     return hub_path, units
 
 
 class _Unit:
     """One simulated station process."""
 
-    def __init__(self, sid: str, unit: Path, scenario: Path, log: Path):
-        self.sid, self.unit, self.scenario, self.log = sid, unit, scenario, log
+    def __init__(self, sid: str, unit: Path, day: Path, log: Path):
+        self.sid, self.unit, self.day, self.log = sid, unit, day, log
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        if KIND[self.sid] == "printer":
-            # Its scenario has the demo's own steps (tray, print): demo.run runs it.
-            program = ["demo.run", "--log-level", "INFO", "unit"]
-        else:
-            program = ["kagiban.cli", "--log-level", "INFO", "device"]
         with open(self.log, "ab") as f:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", *program, "--config", str(self.unit), "--scenario", str(self.scenario)],
+                [sys.executable, "-m", "demo.run", "--log-level", "INFO", "unit", "--config", str(self.unit),
+                 "--day", str(self.day)],
                 stdout=f, stderr=f, env=dict(os.environ, PYTHONUNBUFFERED="1"),
             )
-
-    def power_cut(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -428,7 +291,7 @@ def _parts_table(parts: list[Part], data: Path) -> list[str]:
 
 
 def _banner(url: str, password: str, data: Path, parts: list[Part], server: PrintServer | None,
-            duration: float | None) -> str:
+            duration: float | None, clock: office_day.Clock, repeat: bool) -> str:
     lines = ["", "kagiban demo is running.",
              f"  Open:     {url}",
              f"  Log in:   admin / {password}",
@@ -437,9 +300,14 @@ def _banner(url: str, password: str, data: Path, parts: list[Part], server: Prin
              "  Parts:"]
     lines += _parts_table(parts, data)
     if server is not None:
-        lines.append(f"  Print:    as the OS user staff001: lp -h {server.socket} -d {HOLD_QUEUE} FILE "
-                     f"(held until Staff 001's next tap at printer-1; the print users must be OS accounts)")
-    lines.append(f"  People:   {url}registry/people (revoke a badge there and watch cabinet-1 refuse it)")
+        printer = office.SHUJI_A
+        lines.append(f"  Print:    as the OS user {printer.print_user}: lp -h {server.socket} -d {HOLD_QUEUE} FILE "
+                     f"(held until {printer.name}'s next tap at printer-1; the print users must be OS accounts)")
+    lines.append(f"  People:   {url}registry/people (revoke a badge there and watch its station refuse it)")
+    minutes = clock.length_s() / 60
+    again = "then again and again (--repeat)" if repeat else "then quiet (--repeat plays it again and again)"
+    lines.append(f"  The day:  {office_day.DAY_START:%H:%M}-{office_day.DAY_END:%H:%M} in {minutes:.1f} min "
+                 f"(--speed {clock.speed:g}), {again}")
     if duration:
         lines.append(f"  Stops after {duration:.0f} s; Ctrl-C stops it sooner.")
     else:
@@ -490,9 +358,15 @@ class _QuietTerminal:
 
 
 def run(*, port: int = 8080, data_dir: str | None = None, duration: float | None = None,
-        admin_password: str | None = None) -> int:
-    """Run the demo until ``duration`` seconds pass or Ctrl-C; stop everything it started.
-    1 if the broker or the hub could not start (every part is listed, with why)."""
+        admin_password: str | None = None, speed: float = office_day.DEFAULT_SPEED, repeat: bool = False) -> int:
+    """Run the demo until ``duration`` seconds pass or Ctrl-C; stop everything it started. The
+    office's day runs ``speed`` times faster than real time, once (or again and again with
+    ``repeat``). 1 if the broker or the hub could not start (every part is listed, with why)."""
+    try:
+        office_day.Clock(epoch=time.time(), speed=speed)  # a bad speed is refused before anything starts
+    except ValueError as exc:
+        print(f"kagiban demo: {exc}", file=sys.stderr, flush=True)
+        return 2
     # Everything the demo and its units create (databases, keys, configuration, logs) is
     # private: files 0600, folders 0700. The units inherit it.
     previous = os.umask(0o077)
@@ -501,12 +375,13 @@ def run(*, port: int = 8080, data_dir: str | None = None, duration: float | None
         data.mkdir(parents=True, exist_ok=True)
         (data / LOGS).mkdir(exist_ok=True)
         with _QuietTerminal(data / LOGS / "hub.log"):
-            return _run(data, port, duration, admin_password)
+            return _run(data, port, duration, admin_password, speed, repeat)
     finally:
         os.umask(previous)
 
 
-def _run(data: Path, port: int, duration: float | None, admin_password: str | None) -> int:
+def _run(data: Path, port: int, duration: float | None, admin_password: str | None, speed: float,
+         repeat: bool) -> int:
     from hub import config as hub_config
     from hub.store import migrate
     from hub.store.db import make_engine
@@ -543,7 +418,10 @@ def _run(data: Path, port: int, duration: float | None, admin_password: str | No
                               data / "cups" / "log" / "error_log" if (data / "cups" / "log").exists() else None)
             notices = [hub_config.Notice(part="print_server", detail=no_printer, stations=printers)]
         stations = list(NAMES)
-        hub_path, unit_files = _write_configs(data, broker.port, port, stations, server, credentials, notices)
+        # The day starts once the hub and the units have had a moment to start.
+        clock = office_day.Clock(epoch=time.time() + LEAD_S, speed=speed)
+        hub_path, unit_files = _write_configs(data, broker.port, port, stations, server, credentials, clock,
+                                              repeat, notices)
         hub_part = Part("hub", "running", "", data / LOGS / "hub.log")
         try:
             cfg = hub_config.load(hub_path)
@@ -551,7 +429,7 @@ def _run(data: Path, port: int, duration: float | None, admin_password: str | No
             engine = make_engine(cfg.db_url())
             try:
                 migrate.upgrade(engine)
-                seed_registry(engine, datetime.now(cfg.site_zone(SITE)).date())
+                office.seed_registry(engine, datetime.now(cfg.site_zone(SITE)).date())
                 # Each simulated unit gets its signing key and the hub its public half.
                 for sid, (unit_path, _) in unit_files.items():
                     enroll_local_unit(engine, sid, unit_path.parent / f"{sid}-data" / "station.key")
@@ -581,7 +459,8 @@ def _run(data: Path, port: int, duration: float | None, admin_password: str | No
                                   "fail; it reads badges and reports)", unit.log))
             else:
                 parts.append(Part(unit.sid, "running", STORY[unit.sid], unit.log))
-        print(_banner(url, password, data, parts, server if cups is not None else None, duration), flush=True)
+        print(_banner(url, password, data, parts, server if cups is not None else None, duration, clock, repeat),
+              flush=True)
         _play(units, stop, duration)
     finally:
         # The units first: the printer's may be asking cupsd something.
@@ -600,130 +479,35 @@ def _run(data: Path, port: int, duration: float | None, admin_password: str | No
 
 
 def _play(units: list[_Unit], stop: threading.Event, duration: float | None) -> None:
-    """Wait for the end, cutting the flaky unit's power on schedule; a unit that stops by
-    itself is named on the terminal (once), never dropped silently."""
-    flaky = next(u for u in units if u.sid == FLAKY)
+    """Wait for the end; a unit that stops by itself is named on the terminal (once), never
+    dropped silently."""
     start = time.monotonic()
-    down_since: float | None = None
     told: set[str] = set()
     while not stop.wait(0.5):
-        elapsed = time.monotonic() - start
-        if duration is not None and elapsed >= duration:
+        if duration is not None and time.monotonic() - start >= duration:
             return
-        in_cycle = elapsed % CYCLE
-        if down_since is None and OUTAGE_AFTER <= in_cycle < OUTAGE_AFTER + OUTAGE:
-            _LOG.info("demo: power cut at %s", flaky.sid)
-            flaky.power_cut()
-            down_since = elapsed
-        elif down_since is not None and elapsed - down_since >= OUTAGE:
-            _LOG.info("demo: power back at %s", flaky.sid)
-            flaky.start()
-            down_since = None
         for unit in units:
             code = unit.proc.poll() if unit.proc is not None else None
-            if code is not None and unit.sid not in told and not (unit is flaky and down_since is not None):
+            if code is not None and unit.sid not in told:
                 told.add(unit.sid)
                 print(f"kagiban demo: {unit.sid} stopped by itself (exit {code}); see {unit.log}", flush=True)
 
 
-# --- the demo's simulated unit with two more scenario steps ---
-
-
-class TrayStep(BaseModel):
-    """Paper lands on the printer's tray (``occupied``) or is taken away (``empty``)."""
-
-    model_config = ConfigDict(extra="forbid")
-    tray: Literal["occupied", "empty"]
-
-
-class PrintJob(BaseModel):
-    """What a terminal sends: ``pages`` blank pages titled ``title``, as ``user``."""
-
-    model_config = ConfigDict(extra="forbid")
-    # The demo's cupsd: its unix socket (an absolute path, no spaces or controls).
-    server: str = Field(pattern=r"^/[^\s\x00]{1,200}\.sock$")
-    queue: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,127}$")
-    user: str = Field(min_length=1, max_length=64)
-    title: str = Field(min_length=1, max_length=120)
-    pages: int = Field(default=1, ge=1, le=20)
-
-
-class PrintStep(BaseModel):
-    """A terminal prints (the job goes to the holding queue)."""
-
-    model_config = ConfigDict(extra="forbid")
-    print: PrintJob
-
-
-def run_unit(config_file: str, scenario_file: str) -> int:
-    """One simulated unit until SIGINT/SIGTERM, as ``kagiban device --scenario`` runs it, its
-    scenario allowed the tray and print steps too."""
-    from device import config as device_config
-    from device import simulate
-    from device.agent import Agent
-    from kagiban.configfile import load_config
-
-    class DemoScenario(simulate.Scenario):
-        # A wider list than the base's on purpose: pydantic validates the subclass's own field.
-        steps: list[simulate.Tap | simulate.Door | simulate.Wait | simulate.Press | simulate.Bin  # type: ignore[assignment]
-                    | TrayStep | PrintStep]
-
-    class DemoRunner(simulate.ScenarioRunner):
-        def play(self, step) -> None:
-            if isinstance(step, TrayStep):
-                simulate.set_input(self.agent, "tray", step.tray == "occupied")
-            elif isinstance(step, PrintStep):
-                _terminal_prints(step.print, docs)
-            else:
-                super().play(step)
-
-    cfg = device_config.load(config_file)
-    scenario = load_config(scenario_file, DemoScenario)
-    docs = cfg.data_dir() / "terminal"
-    docs.mkdir(parents=True, exist_ok=True)
-    agent = Agent(cfg)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    agent.start()
-    runner = DemoRunner(agent, scenario)
-    runner.start()
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        runner.stop()
-        agent.stop()
-    return 0
-
-
-def _terminal_prints(job: PrintJob, docs: Path) -> None:
-    """``lp`` as a desk would; a refusal is logged and the scenario goes on."""
-    pdf = docs / f"doc-{job.pages}.pdf"
-    if not pdf.exists():
-        localcups.make_pdf(pdf, job.pages)
-    try:
-        number = localcups.job_id(localcups.lp(job.server, job.queue, job.user, job.title, pdf))
-    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-        _LOG.warning("terminal could not print %r as %s: %s", job.title, job.user, exc)
-        return
-    _LOG.info("terminal printed %r as %s: job %d held", job.title, job.user, number)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """``python -m demo.run unit --config FILE --scenario FILE``."""
+    """``python -m demo.run unit --config FILE --day FILE``."""
+    from demo.unit import run_unit
     from kagiban.configfile import ConfigError
 
     parser = argparse.ArgumentParser(prog="python -m demo.run", description=__doc__.splitlines()[0])
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("unit", help="run one simulated unit with the demo's scenario steps")
+    p = sub.add_parser("unit", help="run one simulated unit playing its part of the demo's day")
     p.add_argument("--config", required=True)
-    p.add_argument("--scenario", required=True)
+    p.add_argument("--day", required=True, help="its part of the day (demo.steps.UnitDay, YAML)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return run_unit(args.config, args.scenario)
+        return run_unit(args.config, args.day)
     except ConfigError as exc:
         print(f"kagiban demo unit: configuration error: {exc}", file=sys.stderr)
         return 2

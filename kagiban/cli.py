@@ -390,6 +390,8 @@ def _demo(args: argparse.Namespace) -> int:
         data_dir=args.data,
         duration=args.duration,
         admin_password=args.admin_password,
+        speed=args.speed,
+        repeat=args.repeat,
     )
 
 
@@ -591,6 +593,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None, help="folder for databases and logs (default: a temp folder)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--admin-password", default=None, help="password for the demo admin user")
+    p.add_argument("--speed", type=float, default=70.0,
+                   help="how many times faster than real time the office's day runs (default 70: about ten "
+                        "minutes for 07:55-19:35)")
+    p.add_argument("--repeat", action="store_true", help="play the day again and again instead of once")
     p.set_defaults(func=_demo)
     return parser
 

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -232,4 +233,101 @@ def test_without_a_print_server_every_station_runs_and_the_banner_and_page_say_w
         text = out.read_text() if out.exists() else ""
         shutil.rmtree(data, ignore_errors=True)
     assert "kagiban demo stopped." in text
+    assert not re.search(r"Traceback", text), text[-3000:]
+
+
+def _text(html: str) -> str:
+    """What a reader sees of a page: its text without tags, scripts or runs of spaces."""
+    html = re.sub(r"<(script|style)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+# The whole day in a little over two minutes; then this long without a new event or alert.
+DAY_SPEED, QUIET_S = 300.0, 20.0
+# Routine reports that go on when nothing happens (the printer looking at its holding queue).
+ROUTINE = "('print.queue')"
+
+
+@pytest.mark.e2e
+def test_the_office_day_plays_once_shows_on_the_page_and_then_goes_quiet():
+    from demo import day, office
+
+    data = Path(tempfile.mkdtemp(prefix="kagiban-demo-test-"))
+    terminal_users.ensure(office.SHUJI_A.print_user)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    out = data / "demo.out"
+    with open(out, "wb") as f:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kagiban.cli", "--log-level", "WARNING", "demo", "--port", str(port),
+             "--data", str(data), "--speed", str(DAY_SPEED), "--admin-password", "demo-pass-3"],
+            stdout=f, stderr=subprocess.STDOUT,
+        )
+    started: dict[int, str] = {}
+    db = data / "hub" / "kagiban.db"
+    try:
+        printed = wait_for(lambda: "admin / demo-pass-3" in out.read_text() and out.read_text(), timeout=90,
+                           what="banner printed")
+        assert "07:55-19:35 in 2.3 min (--speed 300), then quiet" in printed
+        started.update(descendants(proc.pid))
+        # Every unit plays its part and says when its day is over (the after-hours use waits for
+        # the archive's compressed hours to close: at most a minute past the day's end).
+        budget = demo.LEAD_S + day.Clock(epoch=1.0, speed=DAY_SPEED).length_s() + 60 + 60
+
+        def over() -> bool:
+            return all("demo day: over" in (data / "logs" / f"{sid}.log").read_text(errors="replace")
+                       for sid in demo.NAMES)
+
+        wait_for(over, timeout=budget, interval=1.0, what="every unit's day over")
+        # Quiet: no event besides routine reports, no alert, for QUIET_S (events still in flight
+        # from the last episode have a few seconds to land first).
+        time.sleep(3)
+        events = f"SELECT count(*) FROM events WHERE kind NOT IN {ROUTINE}"
+        before = stored(db, events), stored(db, "SELECT count(*) FROM alerts")
+        time.sleep(QUIET_S)
+        assert (stored(db, events), stored(db, "SELECT count(*) FROM alerts")) == before
+        assert proc.poll() is None  # still serving its page
+
+        client = signed_in(url, "demo-pass-3")
+        status = _text(client.open(url, timeout=10).read().decode())
+        # The forced archive cabinet, and the part-timer refused with the reason in Japanese.
+        assert f"{demo.NAMES['cabinet-2']}で扉がこじ開けられました" in status
+        assert re.search(rf"バッジ{office.PART_TIMER.badge}が拒否されました（理由: 研修未受講", status), status[-4000:]
+        history = _text(client.open(url + "alerts", timeout=10).read().decode())
+        archive = demo.NAMES["cabinet-2"]
+        assert re.search(rf"{archive} 時間外の利用 {archive}で時間外", history), history[-3000:]
+        # Those three, and nothing else: a day, not a flood.
+        assert sorted(r for (r,) in stored(db, "SELECT rule FROM alerts")) == ["after_hours", "denied", "forced"]
+        # The key ledger: the holder's and the stand-in's uses at the office's cabinet, the forced
+        # opening of the archive's with nobody identified.
+        ledger = _text(client.open(url + "ledger/keys", timeout=10).read().decode())
+        office_cabinet = ledger[ledger.index(demo.NAMES["cabinet-1"] + " cabinet-1"):
+                                ledger.index(demo.NAMES["cabinet-2"] + " cabinet-2")]
+        assert office_cabinet.count(f"鍵の使用 {office.KAKARICHO.name} {office.KAKARICHO.number}") == 2
+        assert f"鍵の使用 {office.SHUNIN.name} {office.SHUNIN.number}" in office_cabinet
+        assert "こじ開け 特定できず" in ledger
+        # The events page names the refused part-timer.
+        events_page = _text(client.open(url + "events", timeout=10).read().decode())
+        assert f"バッジ拒否 {office.PART_TIMER.name} ({office.PART_TIMER.number})" in events_page
+        [(shred,)] = stored(db, "SELECT data FROM events WHERE kind='shred.started'")
+        assert f'"people":["{office.SHUJI_A.number}","{office.SHUJI_B.number}"]' in shred
+        [(released,)] = stored(db, "SELECT data FROM events WHERE kind='print.released'")
+        assert f'"user":"{office.SHUJI_A.print_user}"' in released
+        started.update(descendants(proc.pid))
+    finally:
+        if proc.poll() is None:
+            proc.terminate()  # as Ctrl-C
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        left = still_running(started)
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        text = out.read_text() if out.exists() else ""
+        shutil.rmtree(data, ignore_errors=True)
+    assert proc.returncode == 0 and "kagiban demo stopped." in text
+    assert left == {}
     assert not re.search(r"Traceback", text), text[-3000:]

@@ -73,7 +73,6 @@ _LOG = logging.getLogger(__name__)
 
 SITE = office.SITE
 TIME_ZONE = "Asia/Tokyo"
-KINDS = office.KINDS
 
 # The print server's queues and the demo's short printer timings: a printout lying in the tray
 # longer than TRAY_ALERT_S is an alert, a held job older than HOLD_MAX_S is cancelled unprinted.

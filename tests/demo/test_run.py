@@ -252,6 +252,7 @@ ROUTINE = "('print.queue')"
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(540)
 def test_the_office_day_plays_once_shows_on_the_page_and_then_goes_quiet():
     from demo import day
 

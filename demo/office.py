@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import Engine
+if TYPE_CHECKING:  # the units import this module too, and need no database
+    from sqlalchemy.engine import Engine
 
 _LOG = logging.getLogger(__name__)
 

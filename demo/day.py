@@ -21,7 +21,6 @@ annunciator's, until one is in the units list).
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
 

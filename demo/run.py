@@ -658,7 +658,7 @@ class PrintStep(BaseModel):
 def run_unit(config_file: str, scenario_file: str) -> int:
     """One simulated unit until SIGINT/SIGTERM, as ``kagiban device --scenario`` runs it, its
     scenario allowed the tray and print steps too."""
-    from device import config as device_config
+    from device import unit_file
     from device import simulate
     from device.agent import Agent
     from kagiban.configfile import load_config
@@ -677,7 +677,7 @@ def run_unit(config_file: str, scenario_file: str) -> int:
             else:
                 super().play(step)
 
-    cfg = device_config.load(config_file)
+    cfg = unit_file.load(config_file)
     scenario = load_config(scenario_file, DemoScenario)
     docs = cfg.data_dir() / "terminal"
     docs.mkdir(parents=True, exist_ok=True)

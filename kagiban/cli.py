@@ -17,10 +17,10 @@ def _device(args: argparse.Namespace) -> int:
         print("kagiban device: give the unit's YAML file: kagiban device --config /etc/kagiban/station.yaml",
               file=sys.stderr)
         return 2
-    from device import config
+    from device import unit_file
     from device.missing_library import LibraryMissing
 
-    cfg = config.load(args.config)
+    cfg = unit_file.load(args.config)
     from device import agent
 
     try:
@@ -41,11 +41,11 @@ def _device_enroll(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from device import config
+    from device import unit_file
     from kagiban.event_signing import create_station_key, load_station_key
     from kagiban.signing import key_id, public_key_b64
 
-    cfg = config.load(args.config)
+    cfg = unit_file.load(args.config)
     path = cfg.station_key_path()
     replace = ""
     if path.exists() and args.replace:
@@ -123,7 +123,7 @@ def _hub_policy_key_rotate(args: argparse.Namespace) -> int:
     from kagiban.signing import key_id, public_key_b64
 
     def action(engine, args) -> int:
-        cfg = config.load(args.config)
+        cfg = unit_file.load(args.config)
         path = cfg.policy_key_path()
         if not path.exists():
             print(f"kagiban: no policy key at {path} yet: run `kagiban hub policy-key` first", file=sys.stderr)
@@ -150,7 +150,7 @@ def _hub_policy_reset(args: argparse.Namespace) -> int:
     from hub.store.timestamps import now_utc
 
     def action(engine, args) -> int:
-        cfg = config.load(args.config)
+        cfg = unit_file.load(args.config)
         site = _policy_targets(engine, cfg).get(args.station)
         if site is None:
             print(f"kagiban: unknown station {args.station!r}", file=sys.stderr)
@@ -352,7 +352,7 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         from hub import config
 
-        cfg = config.load(args.config)
+        cfg = unit_file.load(args.config)
         url = cfg.db_url()
     key = None
     if args.checkpoints:

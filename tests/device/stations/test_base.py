@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from device.config import load
+from device.unit_file import load
 from device.stations import StationLogic, make_logic
 from device.stations.effects import CheckQueue
 

@@ -3,7 +3,7 @@ machine.
 
 Everything is real except the hardware: mosquitto on loopback with a generated config, the hub
 with a SQLite file and its web page, a cupsd on loopback with the repository's print-server
-policy and queues and a PDF file as its printer (demo.cups), and six device agents
+policy and queues and a PDF file as its printer (demo.cups), and seven device agents
 (separate processes, the same program a Pi runs) on mock pins with the stand-in reader and
 camera, each playing a scenario:
 
@@ -21,7 +21,10 @@ camera, each playing a scenario:
   named by their print user names, known to cupsd by peer credentials: the demo needs those
   accounts, and root to act as them; otherwise the prints are refused and logged); Staff 001's tap releases only theirs, the printout is left in the tray past the
   demo's short tray alert, and Staff 002's job, never collected, expires unprinted;
-- door-1: a badged entry, then the door opened without a tap (an intrusion).
+- door-1: a badged entry, then the door opened without a tap (an intrusion);
+- annunciator-1: the back office's lamp and buzzer, lit and sounding while a critical alert of
+  the site is open (cabinet-2's forced door, door-1's intrusion); its silence button is pressed
+  now and then (the lamp stays lit until a supervisor acknowledges on the page).
 
 The broker is set up as a deployment's is, in miniature: a password generated at each start
 for the hub and for each unit (files of mode 0600 under ``credentials/``, named by the YAML
@@ -170,6 +173,8 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         {"door": "open"}, {"wait": 4}, {"door": "close"}, {"wait": 8},
         {"tap": EXPIRED}, {"wait": 30},
     ]},
+    # Someone at the back office presses the silence button now and then.
+    "annunciator-1": {"repeat": 0, "steps": [{"wait": 14}, {"press": "silence"}, {"wait": 16}]},
 }
 NAMES = {
     "cabinet-1": "Family register section, key cabinet",
@@ -178,6 +183,7 @@ NAMES = {
     "shredder-1": "Family register section, shredder",
     "printer-1": "Family register section, printer 1F",
     "door-1": "Back office door",
+    "annunciator-1": "Back office annunciator",
 }
 KIND = {sid: sid.split("-")[0] for sid in NAMES}
 HUB_USER = "kagiban-hub"
@@ -194,6 +200,7 @@ STORY = {
     "printer-1": "Staff 001's tap releases only their jobs, left in the tray; Staff 002's job "
                  "expires unprinted",
     "door-1": "badged entry, then opened without a tap (intrusion)",
+    "annunciator-1": "lit and sounding for open critical alerts; silence button pressed now and then",
 }
 # cabinet-3 loses power this long after start, every CYCLE seconds, for OUTAGE seconds.
 OUTAGE_AFTER, OUTAGE, CYCLE = 45.0, 25.0, 180.0
@@ -280,6 +287,10 @@ def _unit_config(sid: str, broker_port: int, public_key: str, server: PrintServe
     elif kind == "shredder":
         pins = {**leds, "power_relay": 25, "stop_button": 5, "bin_sensor": 6}
         timings.update(pair_window_s=PAIR_WINDOW_S, shred_max_s=60)
+    elif kind == "annunciator":
+        # A signal tower's lamp and buzzer and a silence button; no reader, no camera.
+        pins = {"factory": "mock", "lamp": 5, "buzzer": 6, "silence_button": 13}
+        extra.update(reader={"type": "none"}, camera={"type": "none"})
     else:
         pins = {**leds, "tray": 5}
         timings.update(hold_max_s=HOLD_MAX_S, tray_alert_s=TRAY_ALERT_S)

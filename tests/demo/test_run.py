@@ -22,7 +22,8 @@ from tests.support import terminal_users
 from tests.support.mosquitto import free_port, wait_for
 
 # Events each kind of station shows within the first half minute, one of them its own kind's.
-EXPECTED = {"print.released", "tray.uncollected", "shred.started", "door.intrusion", "key.used"}
+EXPECTED = {"print.released", "tray.uncollected", "shred.started", "door.intrusion", "key.used",
+            "annunciator.silenced"}
 
 
 def get(url: str) -> tuple[int, str]:
@@ -119,7 +120,7 @@ def test_demo_runs_every_kind_of_station_serves_its_page_and_stops_cleanly():
 
         wait_for(seen, timeout=30, interval=0.5, what=f"events from {stations} including {sorted(wanted)}")
         kinds = {demo.KIND[s] for (s,) in stored(db, "SELECT DISTINCT station FROM events")}
-        assert kinds == {"cabinet", "shredder", "printer", "door"}
+        assert kinds == {"cabinet", "shredder", "printer", "door", "annunciator"}
         [(people,)] = stored(db, "SELECT data FROM events WHERE kind='shred.started' ORDER BY row_no LIMIT 1")
         assert '"people":["S001","S002"]' in people
         [(released,)] = stored(db, "SELECT data FROM events WHERE kind='print.released' ORDER BY row_no LIMIT 1")
@@ -131,7 +132,7 @@ def test_demo_runs_every_kind_of_station_serves_its_page_and_stops_cleanly():
         assert "hub.alerting.alerts" in (data / "logs" / "hub.log").read_text()
         assert "hub.alerting.alerts" not in out.read_text()
 
-        # What it started, to check it is gone afterwards: broker, print server, six units.
+        # What it started, to check it is gone afterwards: broker, print server, seven units.
         started.update(descendants(proc.pid))
         commands = list(descendants(proc.pid).values())
         assert sum("mosquitto" in c for c in commands) == 1, commands

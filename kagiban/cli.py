@@ -123,7 +123,7 @@ def _hub_policy_key_rotate(args: argparse.Namespace) -> int:
     from kagiban.signing import key_id, public_key_b64
 
     def action(engine, args) -> int:
-        cfg = unit_file.load(args.config)
+        cfg = config.load(args.config)
         path = cfg.policy_key_path()
         if not path.exists():
             print(f"kagiban: no policy key at {path} yet: run `kagiban hub policy-key` first", file=sys.stderr)
@@ -150,7 +150,7 @@ def _hub_policy_reset(args: argparse.Namespace) -> int:
     from hub.store.timestamps import now_utc
 
     def action(engine, args) -> int:
-        cfg = unit_file.load(args.config)
+        cfg = config.load(args.config)
         site = _policy_targets(engine, cfg).get(args.station)
         if site is None:
             print(f"kagiban: unknown station {args.station!r}", file=sys.stderr)
@@ -352,7 +352,7 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         from hub import config
 
-        cfg = unit_file.load(args.config)
+        cfg = config.load(args.config)
         url = cfg.db_url()
     key = None
     if args.checkpoints:

@@ -26,7 +26,9 @@ class StationLogic(Protocol):
     """Inputs with their times in, effects out; no I/O."""
 
     door_open: bool
-    hears_site_alarm: bool
+
+    @property
+    def hears_site_alarm(self) -> bool: ...
 
     @property
     def signal(self) -> SignalState | None: ...

@@ -2,9 +2,9 @@
 
 Each kind's module ``device/stations/<kind>.py`` defines its unit model (``UNIT``, on
 device.stations.base.StationUnit: the pins it cannot work without, and the logic it builds).
-This module finds them by the kinds kagiban.protocol.StationKind lists, so a new kind needs
-no line here, and reads a file as a discriminated union on ``station.kind``. A wrong file
-stops the agent at start with the file, the key and the reason (kagiban.configfile), e.g.
+This module finds a kind's module by the kind's name (one of kagiban.protocol.StationKind), so
+a new kind needs no line here, and reads a file as the model of its ``station.kind``. A wrong
+file stops the agent at start with the file, the key and the reason (kagiban.configfile), e.g.
 ``pins.power_relay: missing value``.
 
 The station modules never import this one (they build on device.config and
@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import importlib
 import logging
-from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Union, get_args
+from typing import Any, get_args
 
-from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from device.config import DeviceConfig
 from device.stations.base import StationUnit
@@ -27,47 +26,46 @@ from kagiban.protocol import StationKind
 
 _LOG = logging.getLogger(__name__)
 
-_UNKNOWN = "unknown-kind"
-
 
 class _UnknownKindUnit(DeviceConfig):
-    """Picked when ``station.kind`` is missing or not a kind: validating it reports that key."""
+    """Used when ``station.kind`` is missing or not a kind: validating it reports that key."""
 
 
-@cache
+def unit_model(kind: str) -> type[StationUnit]:
+    """The unit model of ``kind`` (one of StationKind), from ``device.stations.<kind>.UNIT``.
+
+    Only that kind's module is imported: a unit loads the code of its own kind, not of every
+    kind (a cabinet never imports the print-server code)."""
+    if kind not in get_args(StationKind):
+        raise ValueError(f"not a station kind: {kind!r}")
+    model = getattr(importlib.import_module(f"device.stations.{kind}"), "UNIT", None)
+    if not (isinstance(model, type) and issubclass(model, StationUnit) and model.KIND == kind):
+        raise TypeError(f"device/stations/{kind}.py must define UNIT, a StationUnit with KIND {kind!r}")
+    return model
+
+
 def unit_models() -> dict[str, type[StationUnit]]:
-    """Each station kind's unit model, from ``device.stations.<kind>.UNIT``."""
-    found: dict[str, type[StationUnit]] = {}
-    for kind in get_args(StationKind):
-        model = getattr(importlib.import_module(f"device.stations.{kind}"), "UNIT", None)
-        if not (isinstance(model, type) and issubclass(model, StationUnit) and model.KIND == kind):
-            raise TypeError(f"device/stations/{kind}.py must define UNIT, a StationUnit with KIND {kind!r}")
-        found[kind] = model
-    return found
+    """Every station kind's unit model (imports every kind's module)."""
+    return {kind: unit_model(kind) for kind in get_args(StationKind)}
 
 
-def _unit_kind(data: Any) -> str:
-    station = data.get("station") if isinstance(data, dict) else getattr(data, "station", None)
-    kind = station.get("kind") if isinstance(station, dict) else getattr(station, "kind", None)
-    return kind if isinstance(kind, str) and kind in unit_models() else _UNKNOWN
-
-
-@cache
-def _adapter() -> TypeAdapter[DeviceConfig]:
-    members = tuple(Annotated[model, Tag(kind)] for kind, model in unit_models().items())
-    union = Union[(*members, Annotated[_UnknownKindUnit, Tag(_UNKNOWN)])]  # type: ignore[valid-type]
-    return TypeAdapter(Annotated[union, Discriminator(_unit_kind)])
+def _model_of(raw: Any) -> type[DeviceConfig]:
+    """The model a file's content is read as: its ``station.kind``'s, else one that reports
+    that key (missing, or not a kind) along with everything else wrong."""
+    station = raw.get("station") if isinstance(raw, dict) else None
+    kind = station.get("kind") if isinstance(station, dict) else None
+    if isinstance(kind, str) and kind in get_args(StationKind):
+        return unit_model(kind)
+    return _UnknownKindUnit
 
 
 def load(path: str | Path) -> StationUnit:
-    """Load and validate a unit file; ConfigError names the file, key and reason."""
+    """Load and validate a unit file as the model of its kind; ConfigError names the file, key
+    and reason."""
     raw = read_yaml(path)
     try:
-        cfg = _adapter().validate_python(raw)
+        cfg = _model_of(raw).model_validate(raw)
     except ValidationError as exc:
-        # The union's tag (the kind) leads each error's location: the key starts after it.
-        tags = (*unit_models(), _UNKNOWN)
-        errors = [{**e, "loc": e["loc"][1:]} if e["loc"] and e["loc"][0] in tags else e for e in exc.errors()]
-        raise config_error(path, errors) from exc
+        raise config_error(path, exc.errors()) from exc
     cfg._config_dir = Path(path).resolve().parent
     return cfg  # type: ignore[return-value]

@@ -238,7 +238,7 @@ def print_latency(res: dict, label: str = "") -> tuple[dict, dict, dict]:
 
 def start_stack(run: Run, args, station: str = "latency-1"):
     """Broker, hub (with web page), the agent in this process, alert watcher, live stream."""
-    from device import config as device_config
+    from device import unit_file
     from device.agent import Agent
 
     broker = run.broker()
@@ -249,7 +249,7 @@ def start_stack(run: Run, args, station: str = "latency-1"):
     hub.add_web_user()
     hub.start()
     unit = write_unit(run, broker.port, prefix, station, timings={"debounce_ms": args.debounce_ms, "heartbeat_s": 30})
-    agent = Agent(device_config.load(unit)).start()
+    agent = Agent(unit_file.load(unit)).start()
     run.on_close(agent.stop)
     wait_until(lambda: agent.link.connected(), 20, what="agent connected")
     watcher = AlertWatcher(broker.port, prefix)

@@ -147,13 +147,13 @@ def unit_malloc_env() -> dict[str, str]:
 
 def decisions(run: Run, hub: HubProc, port: int, prefix: str, taps: int, pause: float) -> dict:
     """Tap -> actuation times of an agent in this process; and the empty-call baseline."""
-    from device import config as device_config
+    from device import unit_file
     from device.agent import Agent
 
     unit = write_unit(run, port, prefix, "footprint-2", folder="inproc",
                       timings={"heartbeat_s": 30, "debounce_ms": 50, "ack_timeout_s": 10})
     enroll_unit(hub, unit)
-    agent = Agent(device_config.load(unit)).start()
+    agent = Agent(unit_file.load(unit)).start()
     run.on_close(agent.stop)
     wait_until(lambda: agent.link.connected(), 20, what="in-process agent connected")
     marks: dict[str, float] = {}
@@ -250,10 +250,10 @@ def whole_event_cost(run: Run, hub: HubProc, port: int, prefix: str, taps: int, 
 
 def enroll_unit(hub: HubProc, unit: Path) -> None:
     """The unit's key made and registered at the hub (both halves of ``kagiban device enroll``)."""
-    from device import config as device_config
+    from device import unit_file
     from hub.stations.keys import enroll_local_unit
 
-    cfg = device_config.load(unit)
+    cfg = unit_file.load(unit)
     hub.with_store(lambda engine: enroll_local_unit(engine, cfg.station.id, cfg.station_key_path()))
 
 

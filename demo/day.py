@@ -3,8 +3,7 @@ doing at one station, at a time of the office's clock.
 
 The day (DAY) runs from DAY_START to DAY_END: arrivals through the office's door, the keys taken
 out and put back by their holders and by a stand-in, a print released at the printer, two people
-shredding together, the archive's cabinet forced open (and the annunciator silenced, where there
-is one), a part-time clerk without training refused, the archive opened after hours; then
+shredding together, the archive's cabinet forced open (and the annunciator silenced), a part-time clerk without training refused, the archive opened after hours; then
 nothing. A Clock compresses the day onto real time (``speed`` office seconds per real second; by
 default the day takes about ten minutes): the gaps between episodes shrink, a person's own
 actions inside an episode (tap, open, wait, close) keep their real seconds.
@@ -15,8 +14,7 @@ its after-hours episode is played once that window has really closed, so the hub
 hours whatever time of day the demo is run.
 
 :func:`for_units` splits the day into each unit's part (demo.steps.UnitDay) with the real
-seconds from the shared start; episodes of a station the demo does not run are left out (the
-annunciator's, until one is in the units list).
+seconds from the shared start; episodes of a station the demo does not run are left out.
 """
 from __future__ import annotations
 
@@ -39,7 +37,7 @@ MAX_SPEED = 3600.0
 AFTER_HOURS_STATION = "cabinet-2"
 # Played this long after the archive's compressed hours have closed (a clock's second of slack).
 AFTER_HOURS_MARGIN_S = 3.0
-# The station the annunciator unit (another branch) will be; its episodes wait for it.
+# The annunciator that sounds for the forced archive and is silenced.
 ANNUNCIATOR = "annunciator-1"
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 

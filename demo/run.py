@@ -91,6 +91,7 @@ NAMES = {
     "shredder-1": "戸籍住民課 執務室 シュレッダー",
     "printer-1": "戸籍住民課 執務室 共用プリンター",
     "door-1": "戸籍住民課 執務室 通用口",
+    "annunciator-1": "戸籍住民課 執務室 警報灯",
 }
 KIND = {sid: sid.split("-")[0] for sid in NAMES}
 HUB_USER = "kagiban-hub"
@@ -105,6 +106,7 @@ STORY = {
     "shredder-1": "the rostered pair shreds together",
     "printer-1": "a print released with a tap and collected",
     "door-1": "arrivals, back from lunch",
+    "annunciator-1": "lit and sounding while the archive's forced door is open; silenced at 14:22",
 }
 # Open all day (start == end: a window of 24 hours; an end of 23:59 would leave the last minute
 # of each day after hours). Only the archive keeps office hours, on the day's compressed clock.
@@ -151,6 +153,10 @@ def _unit_config(sid: str, broker_port: int, public_key: str, server: PrintServe
     elif kind == "shredder":
         pins = {**leds, "power_relay": 25, "stop_button": 5, "bin_sensor": 6}
         timings.update(pair_window_s=PAIR_WINDOW_S, shred_max_s=60)
+    elif kind == "annunciator":
+        # A signal tower's lamp and buzzer and a silence button; no reader, no camera.
+        pins = {"factory": "mock", "lamp": 5, "buzzer": 6, "silence_button": 13}
+        extra.update(reader={"type": "none"}, camera={"type": "none"})
     else:
         pins = {**leds, "tray": 5}
         timings.update(hold_max_s=HOLD_MAX_S, tray_alert_s=TRAY_ALERT_S)

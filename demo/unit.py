@@ -27,13 +27,13 @@ POLICY_WAIT_S = 60.0
 def press_silence(agent, stop: threading.Event) -> None:
     """Press the annunciator's silence button for a moment.
 
-    Wired to the annunciator unit's input named ``silence_button`` (device.simulate.set_input):
+    Wired to the annunciator unit's input named ``silence`` (device.simulate.set_input):
     the one place to change if that unit calls its button otherwise."""
     from device import simulate
 
-    simulate.set_input(agent, "silence_button", True)
+    simulate.set_input(agent, "silence", True)
     stop.wait(simulate.PRESS_S)
-    simulate.set_input(agent, "silence_button", False)
+    simulate.set_input(agent, "silence", False)
 
 
 def terminal_prints(job: PrintJob, docs: Path) -> None:

@@ -47,7 +47,7 @@ from device.sender import Sender
 from device.sensors.badge import BadgeReader
 from device.sensors.door import DoorSwitch
 from device.stations import make_logic
-from device.stations.effects import Effect, Emit, Feedback, Lock, PowerOff, PowerOn, Unlock, Work
+from device.stations.effects import Effect, Emit, Feedback, Lock, PowerOff, PowerOn, Signal, Unlock, Work
 from device.storage_check import open_outbox, open_policy
 from device.workers import SnapshotWorker, WorkWorker
 from kagiban import events as ev
@@ -118,7 +118,7 @@ class Agent:
         self.storage_damage = [d for d in (outbox_damage, policy_damage) if d is not None]
         self.logic = make_logic(cfg)
         self.link = MqttLink(cfg.broker, site=self.site, station=self.station, kind=cfg.station.kind,
-                             on_input=self.post)
+                             on_input=self.post, site_alarm=self.logic.hears_site_alarm)
         self.sender = Sender(self.link, self.outbox, station=self.station, window=t.send_window,
                              ack_timeout_s=t.ack_timeout_s, heartbeat_s=t.heartbeat_s)
         self.recorder = Recorder(self.outbox, annotate=self._annotate, recorded=self._recorded, wall=self.wall)
@@ -336,6 +336,8 @@ class Agent:
             except PolicyRejected as exc:
                 _LOG.error("policy control message refused: %s", exc)
                 self._report_rejected(exc)
+        elif isinstance(message, inbox.SiteAlarmArrived):
+            self._site_alarm(message.payload)
         elif isinstance(message, inbox.LinkChanged):
             self.sender.link_changed(message.connected)
         elif isinstance(message, inbox.SnapshotTaken):
@@ -347,6 +349,19 @@ class Agent:
             self.sender.pump()
         elif isinstance(message, inbox.Call):
             message.fn(self)
+
+    def _site_alarm(self, payload: bytes) -> None:
+        """The site's open critical alerts, as the hub last published them (retained)."""
+        try:
+            alarm = protocol.parse_hub_message(protocol.SiteAlarm, payload, limit=protocol.MAX_ALARM_BYTES)
+        except protocol.ProtocolError as exc:
+            _LOG.warning("site alarm state refused: %s", exc)
+            return
+        if alarm.site != self.site:
+            _LOG.warning("site alarm state for site %s ignored (this unit is at %s)", alarm.site, self.site)
+            return
+        now = time.monotonic()
+        self._apply(self.logic.site_alarm(alarm, now, self.wall(now)))
 
     def _badge(self, badge: str, at: float) -> None:
         """A tap: the policy decides at the tap's time, the logic acts on the decision."""
@@ -410,6 +425,7 @@ class Agent:
             clock_synced=self.clock.synchronised(),
             policy_expired=self.policy.expired() or None,
             policy_refused=self.policy.refused,
+            signal=self.logic.signal,
         )
 
     # ---- effects ----------------------------------------------------------------------------
@@ -436,6 +452,8 @@ class Agent:
                 outputs.power_on()
             elif isinstance(eff, PowerOff):
                 outputs.power_off()
+            elif isinstance(eff, Signal):
+                outputs.signal(lamp=eff.lamp, sound=eff.sound)
             elif isinstance(eff, Feedback):
                 granted = eff.result == "granted" and recorded
                 (outputs.granted if granted else outputs.denied)()

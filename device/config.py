@@ -1,23 +1,22 @@
 """The unit's YAML file: one typed model per section, unknown keys rejected.
 
-A unit file is one of four models, picked by ``station.kind`` (a discriminated union): each
-kind requires the pins its station cannot work without (a cabinet its door switch and lock
-relay, a door its reed switch, a shredder its power relay; a printer's tray sensor is
-optional). A wrong file stops the agent at start with the file, the key and the reason
-(see kagiban.configfile.load_config), e.g. ``pins.power_relay: missing value``.
+``DeviceConfig`` is what every unit file holds. Each station kind's own model (the pins it
+cannot work without, e.g. a shredder's ``power_relay``) lives beside its logic in
+``device/stations/<kind>.py``; device.unit_file reads a file as the model of its
+``station.kind`` and names the file, the key and the reason when it is wrong, e.g.
+``pins.power_relay: missing value``. This module imports no station module, so each of them
+can build on it.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, TypeAdapter, ValidationError,
-                      field_validator, model_validator)
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from kagiban.broker import BrokerConfig
-from kagiban.configfile import config_error, read_yaml
 from kagiban.protocol import ID_PATTERN, StationKind
 from kagiban.signing import parse_public_key
 
@@ -56,28 +55,11 @@ class PinsSection(_Section):
     # Printer: the output-tray sensor (a switch or optical sensor: "closed" while paper lies there).
     tray: int | None = Field(default=None, ge=0, le=53)
     tray_occupied_level: Literal["low", "high"] = "low"
-
-
-_Pin = Field(ge=0, le=53)
-
-
-class CabinetPins(PinsSection):
-    """A key cabinet cannot work without its door's reed switch and its lock relay."""
-
-    door: int = _Pin
-    lock: int = _Pin
-
-
-class DoorPins(PinsSection):
-    """A restricted door cannot work without its reed switch (the lock is optional)."""
-
-    door: int = _Pin
-
-
-class ShredderPins(PinsSection):
-    """A two-person shredder cannot work without the relay in its power feed."""
-
-    power_relay: int = _Pin
+    # Annunciator: the lamp (a signal tower's light, through a relay or transistor) and a
+    # silence button (to ground: reads low while pressed); its alarm sounds on ``buzzer``.
+    lamp: int | None = Field(default=None, ge=0, le=53)
+    lamp_active_high: bool = True
+    silence_button: int | None = Field(default=None, ge=0, le=53)
 
 
 class ReaderSection(_Section):
@@ -262,71 +244,3 @@ class DeviceConfig(_Section):
             return self.data_dir() / "station.key"
         path = Path(os.path.expandvars(self.signing.key_file))
         return path if path.is_absolute() else (self._config_dir / path)
-
-
-class CabinetUnit(DeviceConfig):
-    """A key cabinet: door switch and lock relay required."""
-
-    pins: CabinetPins
-
-
-class DoorUnit(DeviceConfig):
-    """A restricted-area door: its reed switch required."""
-
-    pins: DoorPins
-
-
-class ShredderUnit(DeviceConfig):
-    """A two-person shredder: its power relay required."""
-
-    pins: ShredderPins
-
-
-class PrinterUnit(DeviceConfig):
-    """A pull-printing station: no pin required (the tray sensor is optional)."""
-
-
-class _UnknownKindUnit(DeviceConfig):
-    """Picked when ``station.kind`` is missing or not a kind: validating it reports that key."""
-
-
-_UNITS: dict[str, type[DeviceConfig]] = {
-    "cabinet": CabinetUnit, "door": DoorUnit, "shredder": ShredderUnit, "printer": PrinterUnit,
-}
-_UNKNOWN = "unknown-kind"
-assert set(_UNITS) == set(get_args(StationKind)), "every station kind needs its unit model"
-
-
-def _unit_kind(data: Any) -> str:
-    station = data.get("station") if isinstance(data, dict) else getattr(data, "station", None)
-    kind = station.get("kind") if isinstance(station, dict) else getattr(station, "kind", None)
-    return kind if isinstance(kind, str) and kind in _UNITS else _UNKNOWN
-
-
-UnitConfig = Annotated[
-    Union[
-        Annotated[CabinetUnit, Tag("cabinet")],
-        Annotated[DoorUnit, Tag("door")],
-        Annotated[ShredderUnit, Tag("shredder")],
-        Annotated[PrinterUnit, Tag("printer")],
-        Annotated[_UnknownKindUnit, Tag(_UNKNOWN)],
-    ],
-    Discriminator(_unit_kind),
-]
-"""A unit file, as the model of its ``station.kind``."""
-
-_UNIT_FILE: TypeAdapter[DeviceConfig] = TypeAdapter(UnitConfig)
-
-
-def load(path: str | Path) -> DeviceConfig:
-    """Load and validate a unit file; ConfigError names the file, key and reason."""
-    raw = read_yaml(path)
-    try:
-        cfg = _UNIT_FILE.validate_python(raw)
-    except ValidationError as exc:
-        # The union's tag (the kind) leads each error's location: the key starts after it.
-        errors = [{**e, "loc": e["loc"][1:]} if e["loc"] and e["loc"][0] in (*_UNITS, _UNKNOWN) else e
-                  for e in exc.errors()]
-        raise config_error(path, errors) from exc
-    cfg._config_dir = Path(path).resolve().parent
-    return cfg

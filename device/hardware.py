@@ -31,11 +31,12 @@ _LOG = logging.getLogger(__name__)
 
 # Extra inputs by name: the config pin, and whether the input is active when its contact is
 # open (a bin-door reed switch) or when it is closed (a stop button pulls its pin to ground).
-INPUT_PINS = {"stop_button": ("stop_button", False), "bin": ("bin_sensor", True), "tray": ("tray", False)}
+INPUT_PINS = {"stop_button": ("stop_button", False), "bin": ("bin_sensor", True), "tray": ("tray", False),
+              "silence": ("silence_button", False)}
 
 # Every pin of a unit: with none set, no pin factory is made at all.
 _PIN_FIELDS = ("door", "lock", "led_granted", "led_denied", "buzzer", "power_relay", "stop_button",
-               "bin_sensor", "tray")
+               "bin_sensor", "tray", "lamp", "silence_button")
 
 
 def input_active(name: str, is_open: bool) -> bool:
@@ -45,14 +46,15 @@ def input_active(name: str, is_open: bool) -> bool:
 
 
 def make_inputs(pins: PinsSection, pin_factory=None) -> dict[str, DoorSwitch]:
-    """The unit's extra inputs (stop button, bin door, tray) as switches, by input name."""
+    """The unit's extra inputs (stop button, bin door, tray, silence button) as switches, by input name."""
     from device.sensors.door import GpioDoorSwitch
 
     out: dict[str, DoorSwitch] = {}
     for name, (attr, _active_open) in INPUT_PINS.items():
         pin = getattr(pins, attr)
         if pin is not None:
-            level = {"stop_button": "low", "tray": pins.tray_occupied_level}.get(name, pins.door_closed_level)
+            level = {"stop_button": "low", "silence": "low",
+                     "tray": pins.tray_occupied_level}.get(name, pins.door_closed_level)
             out[name] = GpioDoorSwitch(pin, closed_level=level, pin_factory=pin_factory)
     return out
 

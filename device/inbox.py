@@ -71,6 +71,13 @@ class PolicyControlArrived:
 
 
 @dataclass(frozen=True)
+class SiteAlarmArrived:
+    """The hub's retained state of the site's open critical alerts (kagiban.protocol.SiteAlarm)."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True)
 class LinkChanged:
     """The MQTT link connected (True) or was lost (False)."""
 
@@ -105,4 +112,4 @@ class Wake:
 
 
 Message = Union[BadgeTapped, ContactMoved, ContactFound, WorkDone, AckArrived, PolicyArrived, PolicyControlArrived,
-                LinkChanged, SnapshotTaken, SnapshotMissed, Call, Wake]
+                SiteAlarmArrived, LinkChanged, SnapshotTaken, SnapshotMissed, Call, Wake]

@@ -3,7 +3,7 @@
 - Last will: a retained ``offline`` status; ``online`` is published retained on every connect,
   ``stopped`` on a clean stop.
 - Subscribes to its own ack, policy and policy-control topics in on_connect, so a reconnect
-  resubscribes.
+  resubscribes; with ``site_alarm`` (an annunciator) also to its site's retained alarm state.
 - Everything that arrives, and every connect/disconnect, is handed to the agent's loop through
   ``on_input`` as a device.inbox message (paho's callbacks run on paho's thread; the agent's
   state is touched only by its own thread).
@@ -39,6 +39,7 @@ class MqttLink:
         station: str,
         kind: protocol.StationKind,
         on_input: Callable[[inbox.Message], None],
+        site_alarm: bool = False,
     ):
         self.cfg = cfg
         self.site = site
@@ -46,6 +47,7 @@ class MqttLink:
         self.kind = kind
         self._on_input = on_input
         self._topics = {ch: protocol.topic(cfg.prefix, site, station, ch) for ch in protocol.CHANNELS}
+        self._alarm_topic = protocol.alarm_topic(cfg.prefix, site) if site_alarm else None
         self.client = make_client(cfg, client_id=f"kagiban-{site}-{station}")
         will = protocol.Status(site=site, station=station, state="offline", kind=kind)
         self.client.will_set(self._topics["status"], protocol.dumps(will), qos=1, retain=True)
@@ -89,8 +91,10 @@ class MqttLink:
             _LOG.error("broker refused connection: %s", reason_code)
             return
         _LOG.info("connected to %s:%d", self.cfg.host, self.cfg.port)
-        client.subscribe([(self._topics["ack"], 1), (self._topics["policy"], 1),
-                          (self._topics["policy-control"], 1)])
+        topics = [(self._topics["ack"], 1), (self._topics["policy"], 1), (self._topics["policy-control"], 1)]
+        if self._alarm_topic is not None:
+            topics.append((self._alarm_topic, 1))
+        client.subscribe(topics)
         client.publish(self._topics["status"], protocol.dumps(self._status("online")), qos=1, retain=True)
         self._on_input(inbox.LinkChanged(True))
 
@@ -99,6 +103,9 @@ class MqttLink:
         self._on_input(inbox.LinkChanged(False))
 
     def _on_message(self, client, userdata, message) -> None:
+        if message.topic == self._alarm_topic:
+            self._on_input(inbox.SiteAlarmArrived(message.payload))
+            return
         channel = message.topic.rsplit("/", 1)[-1]
         kind = _ARRIVALS.get(channel)
         if kind is not None:

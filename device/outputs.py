@@ -1,4 +1,4 @@
-"""What a unit drives: the lock relay, the green and red LEDs and the buzzer.
+"""What a unit drives: the lock relay, the green and red LEDs, the buzzer, and an annunciator's lamp.
 
 Fail-secure: the lock relay is de-energised (locked) when the agent starts and before it
 releases the pin on close; once released, a fail-secure strike and the relay board's own
@@ -7,6 +7,8 @@ The lock relay is driven on/off by ``lock_active_high``; pins not configured are
 A shredder's power relay is fail-safe the other way round: off (de-energised) at start and
 before the pin is released, so the shredder never runs without a session.
 Feedback (LED, beeps) runs in gpiozero's background threads, so no call here blocks.
+An annunciator's lamp (a signal tower's light) and buzzer are held steadily on while it signals
+(a signal tower's buzzer makes its own pattern); its feedback beeps do not apply.
 """
 from __future__ import annotations
 
@@ -52,6 +54,17 @@ class Outputs(Protocol):
     def power_off(self) -> None:
         """De-energise the power relay."""
 
+    @property
+    def is_lit(self) -> bool:
+        """True while the lamp is on (an annunciator)."""
+
+    @property
+    def is_sounding(self) -> bool:
+        """True while the buzzer sounds as an alarm (an annunciator)."""
+
+    def signal(self, *, lamp: bool, sound: bool) -> None:
+        """Lamp and alarm buzzer on or off (sound only with the lamp lit)."""
+
     def close(self) -> None:
         """Lock, switch everything off and release the pins."""
 
@@ -71,13 +84,16 @@ class GpioOutputs:
         feedback_s: float = 1.0,
         power: int | None = None,
         power_active_high: bool = True,
+        lamp: int | None = None,
+        lamp_active_high: bool = True,
     ) -> None:
         self._feedback_s = feedback_s
         self._locked = True
         self._powered = False
+        self._lit = self._sounding = False
         self._lock_relay = self._led_granted = self._led_denied = self._buzzer = None
-        self._power_relay = None
-        if all(p is None for p in (lock, led_granted, led_denied, buzzer, power)):
+        self._power_relay = self._lamp = None
+        if all(p is None for p in (lock, led_granted, led_denied, buzzer, power, lamp)):
             return
         from gpiozero import LED, Buzzer, DigitalOutputDevice
 
@@ -103,13 +119,18 @@ class GpioOutputs:
                 self._power_relay = DigitalOutputDevice(
                     power, active_high=power_active_high, initial_value=False, pin_factory=pin_factory)
                 devices.append(self._power_relay)
+            if lamp is not None:
+                # initial_value=False: dark until the hub says a critical alert is open.
+                self._lamp = DigitalOutputDevice(
+                    lamp, active_high=lamp_active_high, initial_value=False, pin_factory=pin_factory)
+                devices.append(self._lamp)
         except Exception:
             # Release what was claimed, so a retry does not hit GPIOPinInUse.
             for device in devices:
                 device.close()
             raise
-        _LOG.info("outputs: lock=%s granted=%s denied=%s buzzer=%s power=%s",
-                  lock, led_granted, led_denied, buzzer, power)
+        _LOG.info("outputs: lock=%s granted=%s denied=%s buzzer=%s power=%s lamp=%s",
+                  lock, led_granted, led_denied, buzzer, power, lamp)
 
     @property
     def is_locked(self) -> bool:
@@ -171,15 +192,42 @@ class GpioOutputs:
             self._power_relay.off()
         _LOG.debug("power off")
 
+    @property
+    def is_lit(self) -> bool:
+        """True while the lamp is on (without a lamp: the last command)."""
+        if self._lamp is not None:
+            return bool(self._lamp.is_active)
+        return self._lit
+
+    @property
+    def is_sounding(self) -> bool:
+        """True while the buzzer is held on as an alarm."""
+        return self._sounding
+
+    def signal(self, *, lamp: bool, sound: bool) -> None:
+        """Lamp on or off; the buzzer held on (sound, with the lamp) or off."""
+        sound = sound and lamp
+        self._lit, self._sounding = lamp, sound
+        if self._lamp is not None:
+            self._lamp.value = lamp
+        if self._buzzer is not None:
+            if sound:
+                self._buzzer.on()
+            else:
+                self._buzzer.off()
+        _LOG.info("signal: lamp %s, buzzer %s", "on" if lamp else "off", "on" if sound else "off")
+
     def close(self) -> None:
-        """Lock, switch the power and the feedback off and release the pins."""
+        """Lock, switch the power, the signal and the feedback off and release the pins."""
         self.power_off()
         self.lock()
-        for device in (self._led_granted, self._led_denied, self._buzzer, self._lock_relay, self._power_relay):
+        self.signal(lamp=False, sound=False)
+        for device in (self._led_granted, self._led_denied, self._buzzer, self._lock_relay, self._power_relay,
+                       self._lamp):
             if device is not None:
                 device.close()
         self._lock_relay = self._led_granted = self._led_denied = self._buzzer = None
-        self._power_relay = None
+        self._power_relay = self._lamp = None
 
 
 class StandInOutputs:
@@ -188,8 +236,10 @@ class StandInOutputs:
     def __init__(self) -> None:
         self._locked = True
         self._powered = False
+        self._lit = self._sounding = False
         self._lock = threading.Lock()
-        # Call names in order: "unlock", "lock", "granted", "denied", "power_on", "power_off", "close".
+        # Call names in order: "unlock", "lock", "granted", "denied", "power_on", "power_off",
+        # "signal:<lamp on|off>:<sound on|off>", "close".
         self.calls: list[str] = []
 
     def _record(self, what: str) -> None:
@@ -234,8 +284,24 @@ class StandInOutputs:
         self._powered = False
         self._record("power_off")
 
+    @property
+    def is_lit(self) -> bool:
+        """True while the lamp is on."""
+        return self._lit
+
+    @property
+    def is_sounding(self) -> bool:
+        """True while the buzzer sounds."""
+        return self._sounding
+
+    def signal(self, *, lamp: bool, sound: bool) -> None:
+        """Record the lamp and buzzer."""
+        self._lit, self._sounding = lamp, sound and lamp
+        self._record(f"signal:{'on' if self._lit else 'off'}:{'on' if self._sounding else 'off'}")
+
     def close(self) -> None:
-        """Power off, lock and record the close."""
+        """Power off, lock, signal off and record the close."""
+        self._lit = self._sounding = False
         self._powered = False
         self._locked = True
         self._record("close")
@@ -252,4 +318,6 @@ def make_outputs(pins: PinsSection, pin_factory: Any | None = None) -> GpioOutpu
         pin_factory=pin_factory,
         power=pins.power_relay,
         power_active_high=pins.power_active_high,
+        lamp=pins.lamp,
+        lamp_active_high=pins.lamp_active_high,
     )

@@ -12,7 +12,8 @@ A scenario file is YAML::
       - door: close
 
 A shredder's scenario may also press its stop button (``press: stop_button``: pressed for a
-moment, then released) and open or close its bin door (``bin: open``, ``bin: close``).
+moment, then released) and open or close its bin door (``bin: open``, ``bin: close``); an
+annunciator's may press its silence button (``press: silence``).
 
 The runner drives the same mock pins and stand-in reader a person would drive by hand, so the
 agent sees exactly what it would see from hardware.
@@ -49,7 +50,7 @@ class Wait(_Step):
 
 
 class Press(_Step):
-    press: Literal["stop_button"]
+    press: Literal["stop_button", "silence"]
 
 
 class Bin(_Step):
@@ -81,8 +82,10 @@ class ScenarioRunner:
 
     def __init__(self, agent, scenario: Scenario):
         pins = agent.cfg.pins
-        if pins.factory != "mock" or agent.cfg.reader.type != "standin":
-            raise ValueError("scenarios need pins.factory: mock and reader.type: standin")
+        taps = any(isinstance(step, Tap) for step in scenario.steps)
+        if pins.factory != "mock" or (taps and agent.cfg.reader.type != "standin"):
+            # A unit without a reader (an annunciator) may play a scenario without taps.
+            raise ValueError("scenarios need pins.factory: mock, and reader.type: standin to tap")
         self.agent = agent
         self.scenario = scenario
         self._stop = threading.Event()
@@ -137,11 +140,12 @@ def set_door(agent, is_open: bool) -> None:
 
 
 def set_input(agent, name: str, active: bool) -> None:
-    """Drive an extra input's mock pin: ``stop_button`` pressed (to ground) or released,
-    ``bin`` door open or closed (wired like the door)."""
+    """Drive an extra input's mock pin: ``stop_button`` or an annunciator's ``silence`` button
+    pressed (to ground) or released, ``bin`` door open or closed (wired like the door)."""
     pins = agent.cfg.pins
-    if name == "stop_button":
-        pin = agent.pin_factory.pin(pins.stop_button)
+    if name in ("stop_button", "silence"):
+        # A push button to ground: pressed reads low.
+        pin = agent.pin_factory.pin(pins.stop_button if name == "stop_button" else pins.silence_button)
         (pin.drive_low if active else pin.drive_high)()
     elif name == "bin":
         pin = agent.pin_factory.pin(pins.bin_sensor)

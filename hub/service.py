@@ -18,6 +18,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy import Engine, insert, select, update
 
 from hub.store import migrate
+from hub.alerting.alarm import SiteAlarms
 from hub.alerting.alerts import AlertCenter
 from hub.audit import retention
 from hub.audit.checkpoints import CheckpointWriter
@@ -135,8 +136,11 @@ class Hub:
         """
         assert self.engine is not None
         self.notifier = Notifier(self.engine, self.cfg).start()
+        # Each site's open critical alerts, retained for its annunciators; told again at start.
+        alarms = SiteAlarms(self.engine, self.cfg, publish=self._publish_retained)
         self.alerts = AlertCenter(self.engine, self.cfg, publish=self._publish_alert, bus=self.bus,
-                                  notifier=self.notifier)
+                                  notifier=self.notifier, alarms=alarms)
+        alarms.publish_all()
         # Set before start(): batches committed meanwhile queue up for the rules thread.
         self.rules = Rules(self.engine, self.cfg, self.alerts)
         self.rules.start()

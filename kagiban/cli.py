@@ -17,10 +17,10 @@ def _device(args: argparse.Namespace) -> int:
         print("kagiban device: give the unit's YAML file: kagiban device --config /etc/kagiban/station.yaml",
               file=sys.stderr)
         return 2
-    from device import config
+    from device import unit_file
     from device.missing_library import LibraryMissing
 
-    cfg = config.load(args.config)
+    cfg = unit_file.load(args.config)
     from device import agent
 
     try:
@@ -41,11 +41,11 @@ def _device_enroll(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from device import config
+    from device import unit_file
     from kagiban.event_signing import create_station_key, load_station_key
     from kagiban.signing import key_id, public_key_b64
 
-    cfg = config.load(args.config)
+    cfg = unit_file.load(args.config)
     path = cfg.station_key_path()
     replace = ""
     if path.exists() and args.replace:

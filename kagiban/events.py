@@ -440,6 +440,18 @@ class TrayCollected(EventData):
     after_alert: bool | None = None
 
 
+# --- annunciators ---
+
+class AnnunciatorSilenced(EventData):
+    """``annunciator.silenced``: the silence button stopped the buzzer for the open critical
+    ``alerts`` (ids; the lamp stays lit, the alerts stay open: silencing is no acknowledgement)."""
+
+    KIND = "annunciator.silenced"
+    kind: Literal["annunciator.silenced"] = _kind(KIND)
+    alerts: list[int] | None = None
+    count: int | None = None
+
+
 KindData = Annotated[
     Union[
         StationStarted, StorageCorrupt, StorageFailed, SnapshotFailed, PolicyRejected,
@@ -448,6 +460,7 @@ KindData = Annotated[
         ShredWaiting, ShredRefused, ShredStarted, ShredEnded, BinOpened, BinClosed,
         PrintReleased, PrintReleaseFailed, PrintPrinted, PrintQueue, PrintExpired, CupsDown, CupsUp,
         TrayUncollected, TrayCollected,
+        AnnunciatorSilenced,
     ],
     Field(discriminator="kind"),
 ]

@@ -12,6 +12,7 @@ Topic tree (``prefix`` is configurable, ``kagiban`` by default)::
     {prefix}/{site}/{station}/ack         hub -> station   QoS 1  what the hub has committed
     {prefix}/{site}/{station}/policy      hub -> station   QoS 1  retained signed access policy
     {prefix}/{site}/{station}/alert       hub -> all       QoS 1  alerts raised by the hub's rules
+    {prefix}/{site}/alarm                 hub -> site      QoS 1  retained open critical alerts (SiteAlarm)
 
 A broker ACL can therefore confine a station (username = station id) to
 ``{prefix}/+/<station>/#`` with write access only to event, snapshot, status and heartbeat.
@@ -51,7 +52,9 @@ VERSION = 1
 # 5: ``clock_unsynced`` on Snapshot (its taken_at from the station's clock).
 # 6: ``expires_at`` on Policy; ``policy_expired`` and ``policy_refused`` on Heartbeat; the
 # ``policy-control`` channel (signed key changes and resets, kagiban.signing).
-REVISION = 6
+# 7: station kind ``annunciator``; ``signal`` on Heartbeat; the retained per-site ``alarm`` topic
+# (SiteAlarm), which annunciators follow.
+REVISION = 7
 DEFAULT_PREFIX = "kagiban"
 
 # Channels a station publishes on, and channels the hub publishes on.
@@ -63,6 +66,7 @@ MAX_EVENT_BYTES = 16 * 1024
 MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024
 MAX_HEARTBEAT_BYTES = 8 * 1024
 MAX_STATUS_BYTES = 2 * 1024
+MAX_ALARM_BYTES = 8 * 1024
 
 # Identifiers appear in topics, so they must not contain MQTT wildcards or separators.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -78,7 +82,7 @@ KEY_ID_PATTERN = r"^[0-9a-f]{16}$"
 SIGNATURE_PATTERN = r"^[A-Za-z0-9+/]{86}==$"
 _ID_RE = re.compile(ID_PATTERN)
 
-StationKind = Literal["cabinet", "shredder", "printer", "door"]
+StationKind = Literal["cabinet", "shredder", "printer", "door", "annunciator"]
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -103,6 +107,12 @@ def topic(prefix: str, site: str, station: str, channel: str) -> str:
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
     return f"{prefix}/{site}/{station}/{channel}"
+
+
+def alarm_topic(prefix: str, site: str) -> str:
+    """The site's retained alarm state (SiteAlarm): not a station's channel, one per site."""
+    check_id(site, "site")
+    return f"{prefix}/{site}/alarm"
 
 
 def subscription(prefix: str, channel: str) -> str:
@@ -274,10 +284,14 @@ class PeripheralHealth(_Strict):
     since: Instant
 
 
+# An annunciator's outputs: lamp and buzzer off; lamp lit, buzzer silenced; lamp lit and sounding.
+SignalState = Literal["off", "lit", "sounding"]
+
+
 class Heartbeat(_Strict):
     """Periodic liveness and health figures from a station."""
 
-    OMIT_IF_NONE = frozenset({"incarnation", "clock_synced", "policy_expired", "policy_refused"})
+    OMIT_IF_NONE = frozenset({"incarnation", "clock_synced", "policy_expired", "policy_refused", "signal"})
 
     v: Version = VERSION
     site: str = Field(pattern=ID_PATTERN)
@@ -307,6 +321,8 @@ class Heartbeat(_Strict):
     # Revision 6: why the last policy offered was refused (a reason code, e.g. version_ahead),
     # until a policy is accepted again.
     policy_refused: str | None = Field(default=None, pattern=ERROR_CODE_PATTERN)
+    # Revision 7: an annunciator's lamp and buzzer (None: a station without them).
+    signal: SignalState | None = None
 
 
 class SnapshotFailed(_Strict):
@@ -565,6 +581,31 @@ class Alert(_Strict):
     at: Instant
     message: str
     event_id: str | None = None
+
+
+# Open critical alerts a SiteAlarm lists by id at most (``count`` says how many there are).
+MAX_ALARM_IDS = 200
+
+
+class SiteAlarm(_Strict):
+    """The hub's retained state of a site's open critical alerts, on ``alarm_topic``.
+
+    Published whenever the set changes (a critical alert raised, acknowledged or closed) and
+    when the hub starts; an annunciator lights while ``count`` > 0 and sounds for ids it has
+    not been silenced for. ``alerts``: the newest ``MAX_ALARM_IDS`` ids, ascending.
+    """
+
+    v: Version = VERSION
+    site: str = Field(pattern=ID_PATTERN)
+    at: Instant
+    count: int = Field(ge=0)
+    alerts: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list, max_length=MAX_ALARM_IDS)
+
+    @model_validator(mode="after")
+    def _count_covers_ids(self) -> "SiteAlarm":
+        if self.count < len(self.alerts):
+            raise ValueError("count is less than the alerts listed")
+        return self
 
 
 def ranges(numbers: set[int] | list[int]) -> list[tuple[int, int]]:

@@ -106,7 +106,7 @@ def main() -> int:
         args.capacity, args.taps = min(args.capacity, 20), min(args.taps, 40)
     with Run("outbox-full", keep=args.keep, max_seconds=args.max_seconds) as run:
         machine_header("Fault: the station's outbox full (capacity reached; disk full)", args)
-        from device import config as device_config
+        from device import unit_file
         from device.agent import Agent
 
         records = Records()
@@ -118,7 +118,7 @@ def main() -> int:
         run.on_close(watch.close)
         unit = write_unit(run, broker.port, prefix, STATION, capacity=args.capacity,
                           timings={"heartbeat_s": 1, "ack_timeout_s": 2})
-        agent = Agent(device_config.load(unit)).start()
+        agent = Agent(unit_file.load(unit)).start()
         run.on_close(agent.stop)
         acts = count_decisions(agent)
         wait_until(lambda: agent.link.connected(), 20, what="agent connected")

@@ -51,7 +51,7 @@ def main() -> int:
         args.seconds = min(args.seconds, 3.0)
     with Run("partition", keep=args.keep, max_seconds=args.max_seconds) as run:
         machine_header("Fault: one station partitioned from the broker, then back", args)
-        from device import config as device_config
+        from device import unit_file
         from device.agent import Agent
 
         broker = run.broker()
@@ -60,7 +60,7 @@ def main() -> int:
         proxy = PartitionProxy(broker.port)
         run.on_close(proxy.close)
         unit = write_unit(run, proxy.port, prefix, STATION, timings={"heartbeat_s": 2, "ack_timeout_s": 2})
-        agent = Agent(device_config.load(unit)).start()
+        agent = Agent(unit_file.load(unit)).start()
         run.on_close(agent.stop)
         wait_until(lambda: agent.link.connected(), 20, what="agent connected")
         acts = count_decisions(agent)

@@ -5,14 +5,19 @@ window), so every kind offers the whole :class:`device.stations.StationLogic` in
 agent hands every input to every logic the same way. The badge decision is an argument: the
 agent asks the policy cache at the time of the tap and the logic only acts on the answer.
 Pure: no pins, no clocks; times are passed in.
+
+``StationUnit`` is the base of each kind's unit model (the unit file of that kind): a kind's
+module (``device/stations/<kind>.py``) defines its unit model beside its logic, names it
+``UNIT``, and builds its logic with ``make_logic``; device.unit_file finds it by the kind's name.
 """
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
+from device.config import DeviceConfig
 from device.stations.effects import Effect, Work
-from kagiban.protocol import PolicyEntry
+from kagiban.protocol import PolicyEntry, SignalState, SiteAlarm
 
 
 class StationBase:
@@ -20,6 +25,14 @@ class StationBase:
 
     # Whether the station's door is open (the heartbeat reports it); stations without a door: closed.
     door_open: bool = False
+    # Whether the station follows its site's open critical alerts (the hub's retained SiteAlarm):
+    # the agent subscribes to them only for a logic that says so.
+    hears_site_alarm: ClassVar[bool] = False
+
+    @property
+    def signal(self) -> SignalState | None:
+        """The lamp and buzzer as the logic last set them (the heartbeat reports it); None: no signal."""
+        return None
 
     @property
     def print_server_up(self) -> bool | None:
@@ -45,6 +58,10 @@ class StationBase:
         """A slow request (device.stations.effects.Work) made earlier was answered."""
         return []
 
+    def site_alarm(self, alarm: SiteAlarm, now: float, wall: datetime) -> list[Effect]:
+        """The hub's state of the site's open critical alerts arrived (hears_site_alarm only)."""
+        return []
+
     def tick(self, now: float, wall: datetime) -> list[Effect]:
         """Time passed."""
         return []
@@ -52,3 +69,13 @@ class StationBase:
     def next_deadline(self) -> float | None:
         """When tick() next has something to do (monotonic seconds), if ever."""
         return None
+
+
+class StationUnit(DeviceConfig):
+    """A unit file of one station kind: its required pins, and the logic it runs."""
+
+    KIND: ClassVar[str] = ""
+
+    def make_logic(self) -> StationBase:
+        """The station's logic, built from this unit file."""
+        raise NotImplementedError

@@ -23,7 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from device.stations.base import StationBase
+from pydantic import Field
+
+from device.config import PinsSection
+from device.stations.base import StationBase, StationUnit
 from device.stations.effects import Effect, Emit, Feedback, Lock, Unlock
 from device.stations.repeat import RepeatWindow
 from kagiban import events as ev
@@ -185,3 +188,24 @@ class CabinetLogic(StationBase):
         if self._opening is not None and not self._opening.held_reported:
             times.append(self._opening.since + self.held_open_s)
         return min(times) if times else None
+
+
+class CabinetPins(PinsSection):
+    """A key cabinet cannot work without its door's reed switch and its lock relay."""
+
+    door: int = Field(ge=0, le=53)
+    lock: int = Field(ge=0, le=53)
+
+
+class CabinetUnit(StationUnit):
+    """A key cabinet's unit file: door switch and lock relay required."""
+
+    KIND = "cabinet"
+    pins: CabinetPins
+
+    def make_logic(self) -> CabinetLogic:
+        t = self.timings
+        return CabinetLogic(unlock_s=t.unlock_s, held_open_s=t.held_open_s, repeat_s=self.reader.repeat_window_s)
+
+
+UNIT = CabinetUnit

@@ -26,6 +26,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from pydantic import Field
+
+from device.config import PinsSection
+from device.stations.base import StationUnit
 from device.stations.cabinet import CabinetLogic, _Opening
 from device.stations.effects import Effect, Emit, Lock
 from kagiban import events as ev
@@ -79,3 +83,25 @@ class DoorLogic(CabinetLogic):
         """A door has no extra inputs."""
         _LOG.debug("input %s is not used by a door", name)
         return []
+
+
+class DoorPins(PinsSection):
+    """A restricted door cannot work without its reed switch (the lock is optional)."""
+
+    door: int = Field(ge=0, le=53)
+
+
+class DoorUnit(StationUnit):
+    """A restricted-area door's unit file: its reed switch required."""
+
+    KIND = "door"
+    pins: DoorPins
+
+    def make_logic(self) -> DoorLogic:
+        t = self.timings
+        # Without a reader nobody can badge in, so an opening is not by itself an intrusion.
+        return DoorLogic(unlock_s=t.unlock_s, held_open_s=t.held_open_s,
+                         has_reader=self.reader.type != "none", repeat_s=self.reader.repeat_window_s)
+
+
+UNIT = DoorUnit

@@ -61,6 +61,14 @@ class PowerOff:
     """Release the power relay: the shredder stops (also what the unit does at start and stop)."""
 
 
+@dataclass(frozen=True)
+class Signal:
+    """Set an annunciator's lamp and buzzer (the buzzer sounds only with the lamp lit)."""
+
+    lamp: bool
+    sound: bool
+
+
 class Work:
     """A slow request to another system (e.g. the print server). The agent runs it on a worker
     thread, so the station keeps deciding meanwhile, and hands the result back to the logic's
@@ -90,4 +98,4 @@ class ExpireJobs(Work):
     jobs: tuple[Any, ...] = ()
 
 
-Effect = Emit | Unlock | Lock | Feedback | PowerOn | PowerOff | ReleaseJobs | CheckQueue | ExpireJobs
+Effect = Emit | Unlock | Lock | Feedback | PowerOn | PowerOff | Signal | ReleaseJobs | CheckQueue | ExpireJobs

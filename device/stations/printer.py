@@ -27,7 +27,7 @@ import logging
 from datetime import datetime
 
 from device.printing.jobs import FINISHED_STATES, ExpireResult, QueueResult, ReleaseResult
-from device.stations.base import StationBase
+from device.stations.base import StationBase, StationUnit
 from device.stations.effects import CheckQueue, Effect, Emit, ExpireJobs, Feedback, ReleaseJobs, Work
 from device.stations.repeat import RepeatWindow
 from kagiban import events as ev
@@ -248,3 +248,17 @@ class PrinterLogic(StationBase):
         jobs = [ev.PrintJob(**{**j.summary(), "title": j.title[:TITLE_MAX], "user": j.user}) for j in result.cancelled]
         return [Emit.of(ev.PrintExpired(jobs=jobs[:MAX_JOBS_LISTED], count=len(jobs), limit_s=self.hold_max_s), wall)]
 
+
+
+class PrinterUnit(StationUnit):
+    """A pull-printing station's unit file: no pin required (the tray sensor is optional)."""
+
+    KIND = "printer"
+
+    def make_logic(self) -> PrinterLogic:
+        t = self.timings
+        return PrinterLogic(hold_max_s=t.hold_max_s, tray_alert_s=t.tray_alert_s,
+                            check_s=self.printer.check_s, repeat_s=self.reader.repeat_window_s)
+
+
+UNIT = PrinterUnit

@@ -35,7 +35,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from device.stations.base import StationBase
+from pydantic import Field
+
+from device.config import PinsSection
+from device.stations.base import StationBase, StationUnit
 from device.stations.effects import Effect, Emit, Feedback, PowerOff, PowerOn
 from device.stations.repeat import RepeatWindow
 from kagiban import events as ev
@@ -226,3 +229,24 @@ class ShredderLogic(StationBase):
         if self._session is not None:
             times.append(self._session.until)
         return min(times) if times else None
+
+
+class ShredderPins(PinsSection):
+    """A two-person shredder cannot work without the relay in its power feed."""
+
+    power_relay: int = Field(ge=0, le=53)
+
+
+class ShredderUnit(StationUnit):
+    """A two-person shredder's unit file: its power relay required."""
+
+    KIND = "shredder"
+    pins: ShredderPins
+
+    def make_logic(self) -> ShredderLogic:
+        t = self.timings
+        return ShredderLogic(pair_window_s=t.pair_window_s, shred_max_s=t.shred_max_s,
+                             repeat_s=self.reader.repeat_window_s)
+
+
+UNIT = ShredderUnit

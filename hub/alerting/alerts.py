@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, insert, select, update
 
+from hub.alerting.alarm import SiteAlarms
 from hub.alerting.maintenance import in_maintenance
 from hub.audit.entries import record_alert_acked, record_alert_closed, record_alert_raised
 from hub.config import HubConfig
@@ -63,12 +64,15 @@ class AlertCenter:
         publish: Publish | None = None,
         bus: LiveBus | None = None,
         notifier: "Notifier | None" = None,
+        alarms: SiteAlarms | None = None,
     ):
         self.engine = engine
         self.cfg = cfg
         self.publish = publish
         self.bus = bus
         self.notifier = notifier
+        # The sites' retained open-critical state for annunciators (hub.alerting.alarm).
+        self.alarms = alarms
         self.raised = 0  # new alerts stored, for metrics
 
     def raise_alert(
@@ -119,6 +123,8 @@ class AlertCenter:
         self._pass_on(alert_id, row, params, when, deliveries)
         for closed_id in closed:
             self._tell_page(closed_id)
+        if self.alarms is not None and (severity == "critical" or closed):
+            self.alarms.changed([site])
         return alert_id
 
     def _close_pair(self, conn, alert_id: int, station: str, rules: tuple[str, ...], reason: str) -> list[int]:
@@ -181,6 +187,8 @@ class AlertCenter:
             row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).one()
             record_alert_acked(conn, alert_id, row._mapping)
         _LOG.info("alert %d acknowledged by %s", alert_id, user)
+        if self.alarms is not None and row.severity == "critical":
+            self.alarms.changed([row.site])
         if self.bus is not None:
             data = _row_dict(row)
             try:
@@ -199,8 +207,10 @@ class AlertCenter:
             return []
         acked_at = utc_text(now_utc())
         with begin_write(self.engine) as conn:
-            ids = conn.execute(select(alerts.c.id).where(alerts.c.id.in_(wanted), alerts.c.state == "open")
-                               .order_by(alerts.c.id)).scalars().all()
+            found = conn.execute(select(alerts.c.id, alerts.c.site, alerts.c.severity)
+                                 .where(alerts.c.id.in_(wanted), alerts.c.state == "open")
+                                 .order_by(alerts.c.id)).all()
+            ids = [r.id for r in found]
             if ids:
                 conn.execute(update(alerts).where(alerts.c.id.in_(ids), alerts.c.state == "open")
                              .values(state="acknowledged", acked_by=user[:64], acked_at=acked_at,
@@ -209,6 +219,8 @@ class AlertCenter:
                 record_alert_acked(conn, alert_id, {"acked_by": user[:64], "acked_at": acked_at,
                                                     "ack_comment": comment})
         _LOG.info("%d alert(s) acknowledged by %s at once", len(ids), user)
+        if self.alarms is not None:
+            self.alarms.changed({r.site for r in found if r.severity == "critical"})
         for alert_id in ids:
             self._tell_page(alert_id)
         return list(ids)

@@ -106,6 +106,7 @@ EVENT_KINDS: dict[str, Any] = {
     "cups.up": _l("Print server reachable again"),
     "tray.uncollected": _l("Printouts left in the tray"),
     "tray.collected": _l("Printouts collected"),
+    "annunciator.silenced": _l("Annunciator silenced"),
     "snapshot.failed": _l("Photo not taken"),
 }
 
@@ -214,6 +215,7 @@ STATION_KINDS: dict[str, Any] = {
     "shredder": _l("Shredder"),
     "printer": _l("Printer"),
     "door": _l("Door"),
+    "annunciator": _l("Annunciator"),
 }
 
 
@@ -236,6 +238,15 @@ ROLES: dict[str, Any] = {
 # Parts of a set-up that could not start (hub.config.Notice.part), named on the status page.
 NOTICE_PARTS: dict[str, Any] = {
     "print_server": _l("The print server (cupsd)"),
+}
+
+
+# An annunciator's lamp and buzzer as its heartbeat reports them (kagiban.protocol.SignalState).
+SIGNAL_STATES: dict[str, Any] = {
+    "off": _l("Lamp off"),
+    "lit": _l("Lit, buzzer silenced"),
+    "sounding": _l("Sounding"),
+    "unknown": _l("Not reported yet"),
 }
 
 

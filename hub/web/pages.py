@@ -42,6 +42,7 @@ from hub.audit import store_size
 from hub.store.schema import alerts as alerts_table
 from hub.store.schema import checkpoints as checkpoints_table
 from hub.web import alert_pages, data, formats, i18n, query, reports
+from hub.web.annunciators import annunciators
 from hub.web.state import state
 from hub.store.timestamps import now_utc
 from hub.web.auth import ACK_ROLES, role_required
@@ -177,6 +178,7 @@ def register_template_helpers(app: Flask) -> None:
         policy_state_label=label_of(i18n.POLICY_STATES),
         door_label=label_of(i18n.DOOR_STATES),
         station_kind_label=label_of(i18n.STATION_KINDS),
+        signal_label=label_of(i18n.SIGNAL_STATES),
         peripheral_label=label_of(i18n.PERIPHERALS),
         peripheral_state_label=label_of(i18n.PERIPHERAL_STATES),
         peripheral_error_label=label_of(i18n.PERIPHERAL_ERRORS),
@@ -224,6 +226,7 @@ def status():
         notices=st.cfg.notices,
         notice_part=label_of(i18n.NOTICE_PARTS),
         store=_store_box(),
+        annunciators=annunciators(st.engine, st.cfg),
     )
 
 

@@ -125,7 +125,7 @@ def test_demo_runs_every_kind_of_station_serves_its_page_and_stops_cleanly():
         # The day starts LEAD_S after the configuration is written; the shredding is at 15:30.
         wait_for(seen, timeout=60, interval=0.5, what=f"events from {stations} including {sorted(wanted)}")
         kinds = {demo.KIND[s] for (s,) in stored(db, "SELECT DISTINCT station FROM events")}
-        assert kinds == {"cabinet", "shredder", "printer", "door"}
+        assert kinds == {"cabinet", "shredder", "printer", "door", "annunciator"}
         [(people,)] = stored(db, "SELECT data FROM events WHERE kind='shred.started' ORDER BY row_no LIMIT 1")
         assert f'"people":["{office.SHUJI_A.number}","{office.SHUJI_B.number}"]' in people
         [(released,)] = stored(db, "SELECT data FROM events WHERE kind='print.released' ORDER BY row_no LIMIT 1")
@@ -137,7 +137,7 @@ def test_demo_runs_every_kind_of_station_serves_its_page_and_stops_cleanly():
         assert "hub.alerting.alerts" in (data / "logs" / "hub.log").read_text()
         assert "hub.alerting.alerts" not in out.read_text()
 
-        # What it started, to check it is gone afterwards: broker, print server, six units.
+        # What it started, to check it is gone afterwards: broker, print server, seven units.
         started.update(descendants(proc.pid))
         commands = list(descendants(proc.pid).values())
         assert sum("mosquitto" in c for c in commands) == 1, commands

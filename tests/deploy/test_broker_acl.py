@@ -119,6 +119,16 @@ def test_station_reads_only_its_own_policy_and_ack(peers, hub, cabinet1, deploym
     assert seen == {own_policy, own_ack}, f"cabinet-1 read more than its own policy and ack: {seen}"
 
 
+def test_station_reads_its_sites_alarm_state_and_cannot_forge_it(hub, cabinet1, site):
+    # The hub's retained open-critical state (annunciators follow it) waits before the subscription.
+    topic = protocol.alarm_topic("kagiban", site)
+    state = _payload("alarm")
+    assert not hub.publish(topic, state, retain=True).is_failure
+    cabinet1.subscribe(topic)
+    cabinet1.wait_message(topic, state)
+    _assert_denied(cabinet1, hub, site, topic)
+
+
 def test_wrong_password_is_refused(peers, deployment):
     p = peers("cabinet-1", password=deployment.passwords["cabinet-1"] + "x", connect=False)
     assert not p.try_connect()

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from device.simulate import set_door
 from kagiban import protocol
@@ -19,7 +19,7 @@ from tests.support.stack import HOLDER, UNKNOWN, sign_policy, write_unit_config
 @pytest.fixture
 def agent_and_watcher(broker, prefix, tmp_path):
     w = Watcher(broker.port, f"{prefix}/#")
-    agent = Agent(device_config.load(write_unit_config(tmp_path, broker.port, prefix, debounce_ms=50))).start()
+    agent = Agent(unit_file.load(write_unit_config(tmp_path, broker.port, prefix, debounce_ms=50))).start()
     yield agent, w, prefix
     agent.stop()
     w.close()
@@ -148,7 +148,7 @@ def test_an_expired_policy_flags_every_grant_and_the_heartbeat_says_so(broker, p
     data.mkdir(exist_ok=True)
     (data / "policy.json").write_bytes(sign_policy(tmp_path, old))  # held from before
     w = Watcher(broker.port, f"{prefix}/#")
-    agent = Agent(device_config.load(unit)).start()
+    agent = Agent(unit_file.load(unit)).start()
     try:
         hb_topic = f"{prefix}/ward-a/cabinet-1/heartbeat"
         raw = wait_for(lambda: w.on(hb_topic), timeout=10, what="heartbeat")[-1]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from device.simulate import set_door
 from kagiban import protocol
@@ -53,7 +53,7 @@ def running(broker, prefix, tmp_path):
     w = Watcher(broker.port, f"{prefix}/#")
 
     def start(camera_section: dict | None = None, camera=None, **timings) -> Agent:
-        cfg = device_config.load(_unit(tmp_path, broker.port, prefix, camera_section, **timings))
+        cfg = unit_file.load(_unit(tmp_path, broker.port, prefix, camera_section, **timings))
         agent = Agent(cfg, camera=camera).start()
         made.append(agent)
         return agent
@@ -131,7 +131,7 @@ def test_gpio_that_cannot_be_opened_leaves_the_station_running(broker, prefix, t
             raise PermissionError("/dev/gpiochip0: permission denied")
 
     w = Watcher(broker.port, f"{prefix}/#")
-    cfg = device_config.load(_unit(tmp_path, broker.port, prefix))
+    cfg = unit_file.load(_unit(tmp_path, broker.port, prefix))
     agent = Agent(cfg.model_copy(update={"pins": cfg.pins.model_copy(update={"factory": None})}),
                   pin_factory=NoAccess()).start()
     try:
@@ -179,7 +179,7 @@ def test_a_printer_reports_its_print_server_going_down_and_up(broker, prefix, tm
     path.write_text(yaml.safe_dump(cfg))
     server = StandInPrintServer()
     server.up = False
-    agent = Agent(device_config.load(path), print_server=server).start()
+    agent = Agent(unit_file.load(path), print_server=server).start()
     try:
         health = wait_for(lambda: (h := agent.call(lambda a: a.peripherals())["print_server"]).state != "ok" and h,
                           timeout=5, what="print server reported down")

@@ -6,7 +6,7 @@ import time
 import pytest
 import yaml
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from device.outputs import StandInOutputs
 from tests.support.mosquitto import wait_for
@@ -20,7 +20,7 @@ def agent(broker, prefix, tmp_path):
     unit["reader"]["repeat_s"] = 2.0  # as a real reader has it by default
     path.write_text(yaml.safe_dump(unit))
     outputs = StandInOutputs()
-    a = Agent(device_config.load(path), outputs=outputs).start()
+    a = Agent(unit_file.load(path), outputs=outputs).start()
     yield a, outputs
     a.stop()
 

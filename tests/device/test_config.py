@@ -4,7 +4,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from device import config
+from device import unit_file
+from device.stations.cabinet import CabinetUnit
+from device.stations.door import DoorUnit
+from device.stations.printer import PrinterUnit
+from device.stations.shredder import ShredderUnit
 from kagiban.configfile import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,7 +21,7 @@ CABINET = "site: s\nstation: {id: c1, kind: cabinet}\npins: {door: 17, lock: 27}
 
 @pytest.mark.parametrize("name", ["cabinet.example.yaml", "cabinet.sim.yaml"])
 def test_example_unit_files_load(name):
-    cfg = config.load(ROOT / "config" / name)
+    cfg = unit_file.load(ROOT / "config" / name)
     assert cfg.station.kind == "cabinet"
     assert cfg.broker.password_env is None or cfg.broker.password_file is None
 
@@ -25,14 +29,14 @@ def test_example_unit_files_load(name):
 def test_a_camera_capture_has_a_time_limit_of_a_few_seconds_by_default(tmp_path):
     f = tmp_path / "unit.yaml"
     f.write_text(CABINET + POLICY)
-    camera = config.load(f).camera
+    camera = unit_file.load(f).camera
     assert 1 <= camera.capture_timeout_s <= 10 and camera.fault is None
 
 
 def test_relative_storage_dir_is_beside_the_config_file(tmp_path):
     f = tmp_path / "unit.yaml"
     f.write_text(CABINET + "storage: {dir: ./data}\n" + POLICY)
-    assert config.load(f).data_dir() == tmp_path / "data"
+    assert unit_file.load(f).data_dir() == tmp_path / "data"
 
 
 def write(tmp_path, text):
@@ -63,7 +67,7 @@ def write(tmp_path, text):
 def test_mistakes_name_file_key_and_reason(tmp_path, text, key, reason):
     f = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
-        config.load(f)
+        unit_file.load(f)
     msg = str(err.value)
     assert str(f) in msg and key in msg and reason in msg
 
@@ -90,16 +94,16 @@ def test_mistakes_name_file_key_and_reason(tmp_path, text, key, reason):
 def test_the_policy_key_is_required_and_checked(tmp_path, text, key, reason):
     f = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
-        config.load(f)
+        unit_file.load(f)
     msg = str(err.value)
     assert str(f) in msg and key in msg and reason in msg
 
 
 def test_not_yaml_and_missing_file_are_clear(tmp_path):
     with pytest.raises(ConfigError, match="not valid YAML"):
-        config.load(write(tmp_path, "site: [unclosed\n"))
+        unit_file.load(write(tmp_path, "site: [unclosed\n"))
     with pytest.raises(ConfigError, match="cannot read"):
-        config.load(tmp_path / "absent.yaml")
+        unit_file.load(tmp_path / "absent.yaml")
 
 
 def test_cli_reports_config_error_and_exits_2(tmp_path, capsys):
@@ -125,7 +129,7 @@ def test_secret_comes_from_environment_or_file(tmp_path, monkeypatch):
 
 
 def test_the_station_key_is_in_the_storage_folder_unless_the_file_names_another(tmp_path, monkeypatch):
-    from device.config import load
+    from device.unit_file import load
 
     body = {"site": "ward-a", "station": {"id": "cabinet-1", "kind": "cabinet"}, "storage": {"dir": "./data"},
             "pins": {"door": 17, "lock": 27}, "policy": {"public_key": "VXGbZ1gWydvXB5k2i7wTpHIpEDR0Le9x4emQ+q0VYXw="}}
@@ -141,10 +145,10 @@ def test_the_station_key_is_in_the_storage_folder_unless_the_file_names_another(
                                        ("door.example.yaml", "door"), ("shredder.example.yaml", "shredder"),
                                        ("printer.example.yaml", "printer")])
 def test_every_example_loads_as_its_kind(name, kind):
-    cfg = config.load(ROOT / "config" / name)
+    cfg = unit_file.load(ROOT / "config" / name)
     assert cfg.station.kind == kind
-    assert isinstance(cfg, {"cabinet": config.CabinetUnit, "door": config.DoorUnit,
-                            "shredder": config.ShredderUnit, "printer": config.PrinterUnit}[kind])
+    assert isinstance(cfg, {"cabinet": CabinetUnit, "door": DoorUnit,
+                            "shredder": ShredderUnit, "printer": PrinterUnit}[kind])
 
 
 @pytest.mark.parametrize(
@@ -159,7 +163,7 @@ def test_every_example_loads_as_its_kind(name, kind):
 def test_a_unit_without_a_pin_its_kind_needs_is_refused_naming_the_pin(tmp_path, kind, pins, missing):
     f = write(tmp_path, f"site: s\nstation: {{id: u1, kind: {kind}}}\npins: {pins}\n" + POLICY)
     with pytest.raises(ConfigError) as err:
-        config.load(f)
+        unit_file.load(f)
     msg = str(err.value)
     assert str(f) in msg
     assert [line.split(":")[0].strip() for line in msg.splitlines()[1:]] == missing
@@ -169,14 +173,14 @@ def test_a_unit_without_a_pin_its_kind_needs_is_refused_naming_the_pin(tmp_path,
 def test_a_unit_file_with_no_pins_section_names_each_pin_its_kind_needs(tmp_path):
     f = write(tmp_path, "site: s\nstation: {id: c1, kind: cabinet}\n" + POLICY)
     with pytest.raises(ConfigError) as err:
-        config.load(f)
+        unit_file.load(f)
     assert "pins.door: missing value" in str(err.value) and "pins.lock: missing value" in str(err.value)
 
 
 def test_a_printer_needs_no_pin_and_a_door_no_lock(tmp_path):
-    printer = config.load(write(tmp_path, "site: s\nstation: {id: p1, kind: printer}\n" + POLICY))
+    printer = unit_file.load(write(tmp_path, "site: s\nstation: {id: p1, kind: printer}\n" + POLICY))
     assert printer.pins.tray is None
-    door = config.load(write(tmp_path, "site: s\nstation: {id: d1, kind: door}\npins: {door: 17}\n" + POLICY))
+    door = unit_file.load(write(tmp_path, "site: s\nstation: {id: d1, kind: door}\npins: {door: 17}\n" + POLICY))
     assert door.pins.door == 17 and door.pins.lock is None
 
 
@@ -184,10 +188,10 @@ def test_a_printer_needs_no_pin_and_a_door_no_lock(tmp_path):
 def test_an_unknown_time_zone_is_refused_naming_the_key(tmp_path, zone):
     f = write(tmp_path, CABINET + f"time_zone: '{zone}'\n" + POLICY)
     with pytest.raises(ConfigError) as err:
-        config.load(f)
+        unit_file.load(f)
     msg = str(err.value)
     assert str(f) in msg and "time_zone: " in msg and "unknown time zone" in msg
 
 
 def test_a_known_time_zone_is_kept(tmp_path):
-    assert config.load(write(tmp_path, CABINET + "time_zone: Europe/Berlin\n" + POLICY)).time_zone == "Europe/Berlin"
+    assert unit_file.load(write(tmp_path, CABINET + "time_zone: Europe/Berlin\n" + POLICY)).time_zone == "Europe/Berlin"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from kagiban import protocol
 from tests.support.stack import write_unit_config
@@ -22,12 +22,12 @@ _ROOT = Path(__file__).resolve().parents[2]  # the repository, so `device` impor
 
 _CHECK = """
 import json, sys
-from device import config
+from device import unit_file
 from device.agent import Agent
 
 HEAVY = ("PIL", "PIL.ImageDraw", "PIL.ImageFont", "cryptography.hazmat.primitives.serialization",
          "device.printing")
-agent = Agent(config.load(sys.argv[1]))
+agent = Agent(unit_file.load(sys.argv[1]))
 made = [m for m in HEAVY if m in sys.modules]
 agent.camera.capture("badge.denied")
 shot = [m for m in HEAVY if m in sys.modules]
@@ -52,8 +52,8 @@ def _without_camera(unit: Path) -> Path:
 
 
 def test_a_cabinet_runs_no_print_worker_and_no_camera_worker_without_a_camera(broker, prefix, tmp_path):
-    with_camera = Agent(device_config.load(write_unit_config(tmp_path / "a", broker.port, prefix))).start()
-    without = Agent(device_config.load(_without_camera(
+    with_camera = Agent(unit_file.load(write_unit_config(tmp_path / "a", broker.port, prefix))).start()
+    without = Agent(unit_file.load(_without_camera(
         write_unit_config(tmp_path / "b", broker.port, prefix, station="cabinet-2")))).start()
     try:
         assert [t.name for t in with_camera._threads] == ["agent-cabinet-1", "camera"]

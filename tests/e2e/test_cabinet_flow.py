@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from device.simulate import set_door
 from hub import config as hub_config
@@ -31,7 +31,7 @@ def stack(broker, prefix, tmp_path):
     """A running hub and one running cabinet agent with its policy received."""
     hub = Hub(hub_config.load(write_hub_config(tmp_path, broker.port, prefix)))
     hub.start()
-    agent = Agent(device_config.load(write_unit_config(tmp_path, broker.port, prefix)))
+    agent = Agent(unit_file.load(write_unit_config(tmp_path, broker.port, prefix)))
     agent.start()
     wait_for(lambda: agent.call(lambda a: a.policy.version), timeout=15, what="policy at the station")
     yield hub, agent, hub_db(tmp_path / "hub.yaml")

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from device.clock import StandinClock
 from device.simulate import set_door
@@ -33,7 +33,7 @@ def test_an_unsynchronised_clock_and_one_ten_minutes_ahead_raise_their_alerts(br
     hub.start()
     unsynced = StandinClock(offset_s=0.0, synced=False)
     ahead = StandinClock(offset_s=600.0, synced=True)
-    agents = [Agent(device_config.load(write_unit_config(tmp_path, broker.port, prefix, station)), clock=clock).start()
+    agents = [Agent(unit_file.load(write_unit_config(tmp_path, broker.port, prefix, station)), clock=clock).start()
               for station, clock in (("cabinet-1", unsynced), ("cabinet-2", ahead))]
     db = hub_db(tmp_path / "hub.yaml")
     try:
@@ -83,7 +83,7 @@ def test_a_snapshot_carries_the_station_clock_and_its_unsynchronised_flag(broker
     hub = Hub(hub_config.load(write_hub_config(tmp_path, broker.port, prefix)))
     hub.start()
     clocks = {"cabinet-1": StandinClock(offset_s=0.0, synced=False), "cabinet-2": StandinClock(offset_s=600.0)}
-    agents = {station: Agent(device_config.load(write_unit_config(tmp_path, broker.port, prefix, station)),
+    agents = {station: Agent(unit_file.load(write_unit_config(tmp_path, broker.port, prefix, station)),
                              clock=clock).start() for station, clock in clocks.items()}
     db = hub_db(tmp_path / "hub.yaml")
     try:

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from device.simulate import set_door
 from hub import config as hub_config
@@ -36,7 +36,7 @@ def door(broker, prefix, tmp_path):
         made.append(hub)
         unit = write_unit(tmp_path, broker.port, prefix, DOOR, "door", pins={"door": 17, "lock": LOCK_PIN},
                           reader=reader, **timings)
-        agent = Agent(device_config.load(unit))
+        agent = Agent(unit_file.load(unit))
         agent.start()
         made.append(agent)
         wait_for(lambda: agent.call(lambda a: a.policy.version), timeout=15, what="policy at the door")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from hub import config as hub_config
 from hub.service import Hub
@@ -58,7 +58,7 @@ def last_seq(agent: Agent) -> int:
 def test_broker_stopped_mid_stream_loses_nothing_and_stores_nothing_twice(own_broker, prefix, tmp_path):
     hub = Hub(hub_config.load(write_hub_config(tmp_path, own_broker.port, prefix)))
     hub.start()
-    agent = Agent(device_config.load(write_unit_config(tmp_path, own_broker.port, prefix))).start()
+    agent = Agent(unit_file.load(write_unit_config(tmp_path, own_broker.port, prefix))).start()
     try:
         tap_for(agent, 1.0)
         own_broker.stop()
@@ -127,7 +127,7 @@ def test_hub_killed_and_restarted_loses_nothing(broker, prefix, tmp_path):
     hubcfg = write_hub_config(tmp_path, broker.port, prefix)
     db = hub_db(hubcfg)
     hub = spawn(["hub", "--config", str(hubcfg)], tmp_path / "hub.log")
-    agent = Agent(device_config.load(write_unit_config(tmp_path, broker.port, prefix))).start()
+    agent = Agent(unit_file.load(write_unit_config(tmp_path, broker.port, prefix))).start()
     try:
         wait_for(lambda: agent.call(lambda a: a.policy.version), timeout=20, what="policy from the hub")
         tap_for(agent, 1.0)

@@ -12,7 +12,7 @@ import holidays
 import pytest
 import yaml
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from device.clock import StandinClock
 from hub import config as hub_config
@@ -68,7 +68,7 @@ def stack(broker, prefix, tmp_path, days):
     unit_body["policy"]["max_age_h"] = 24 * 100
     unit.write_text(yaml.safe_dump(unit_body))
     clock = StandinClock()
-    agent = Agent(device_config.load(unit), clock=clock).start()
+    agent = Agent(unit_file.load(unit), clock=clock).start()
     try:
         wait_for(lambda: HOLDER in agent.call(lambda a: a.policy.current.badges if a.policy.current else {}),
                  timeout=15, what="the registry's policy at the station")

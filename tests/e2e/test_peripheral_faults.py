@@ -7,7 +7,7 @@ import time
 import pytest
 import yaml
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from device.simulate import set_door
 from hub import config as hub_config
@@ -28,7 +28,7 @@ def test_a_cabinet_without_its_camera_grants_reports_a_forced_door_and_the_hub_r
     cfg = yaml.safe_load(unit.read_text())
     cfg["camera"]["fault"] = "missing"  # as a Pi whose camera is not attached
     unit.write_text(yaml.safe_dump(cfg))
-    agent = Agent(device_config.load(unit)).start()
+    agent = Agent(unit_file.load(unit)).start()
     db = hub_db(tmp_path / "hub.yaml")
     try:
         wait_for(lambda: agent.call(lambda a: a.policy.version), timeout=15, what="policy at the station")

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import paho.mqtt.client as mqtt
 import pytest
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from hub import config as hub_config
 from hub.registry.policy import Compiled
@@ -40,7 +40,7 @@ def stack(broker, prefix, tmp_path):
     """A running hub and one running cabinet agent with its signed policy received."""
     hub = Hub(hub_config.load(write_hub_config(tmp_path, broker.port, prefix)))
     hub.start()
-    agent = Agent(device_config.load(write_unit_config(tmp_path, broker.port, prefix))).start()
+    agent = Agent(unit_file.load(write_unit_config(tmp_path, broker.port, prefix))).start()
     wait_for(lambda: agent.call(lambda a: a.policy.version), timeout=15, what="policy at the station")
     wait_for(hub.connected.is_set, timeout=10, what="hub subscribed")
     agents = [agent]
@@ -157,7 +157,7 @@ def test_with_the_hub_stopped_the_cached_policy_decides_time_rules_included(stac
     # A restart with the hub still down: the policy on disk is verified again and used.
     version = agent.call(lambda a: a.policy.version)
     agent.stop()
-    again = Agent(device_config.load(write_unit_config(tmp_path, broker.port, prefix))).start()
+    again = Agent(unit_file.load(write_unit_config(tmp_path, broker.port, prefix))).start()
     agents.append(again)
     assert again.call(lambda a: a.policy.version) == version
     again.reader.tap(HOLDER)

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from hub import config as hub_config
 from hub.ledgers import printing as print_log
@@ -41,7 +41,7 @@ def start_stack(tmp_path, broker, prefix, cups: Cups, **timings):
     cups.add_queues(hold, printer)
     hub = Hub(hub_config.load(write_printer_hub_config(tmp_path, broker.port, prefix)))
     hub.start()
-    agent = Agent(device_config.load(write_printer_config(tmp_path, broker.port, prefix, cups, hold, printer,
+    agent = Agent(unit_file.load(write_printer_config(tmp_path, broker.port, prefix, cups, hold, printer,
                                                           **timings)))
     agent.start()
     wait_for(lambda: agent.call(lambda a: a.policy.version), timeout=15, what="policy at the printer")

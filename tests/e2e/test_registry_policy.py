@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from hub import config as hub_config
 from hub.alerting.alerts import list_alerts
@@ -49,7 +49,7 @@ def stack(broker, prefix, tmp_path, sink):
     hub.start()
     agent = None
     try:
-        agent = Agent(device_config.load(write_unit_config(tmp_path, broker.port, prefix))).start()
+        agent = Agent(unit_file.load(write_unit_config(tmp_path, broker.port, prefix))).start()
         wait_for(lambda: HOLDER in agent.call(lambda a: a.policy.current.badges if a.policy.current else {}),
                  timeout=15, what="the registry's policy at the station")
         wait_for(hub.connected.is_set, timeout=10, what="hub subscribed")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from device.simulate import set_door
 from hub import config as hub_config
@@ -38,7 +38,7 @@ def test_a_unit_signs_everything_and_its_replacement_starts_a_new_incarnation(br
     db = hub_db(tmp_path / "hub.yaml")
     unit = write_unit_config(tmp_path, broker.port, prefix)  # enrolled by the stack
     try:
-        agent = Agent(device_config.load(unit)).start()
+        agent = Agent(unit_file.load(unit)).start()
         wait_for(lambda: agent.call(lambda a: a.policy.version), timeout=15, what="policy at the station")
         agent.reader.tap(HOLDER)
         wait_for(lambda: agent.pin_factory.pin(27).state == 1, timeout=5, what="lock released")
@@ -66,7 +66,7 @@ def test_a_unit_signs_everything_and_its_replacement_starts_a_new_incarnation(br
         added = subprocess.run([sys.executable, "-m", "kagiban.cli", *line[1:], "--replace"],
                                capture_output=True, text=True, timeout=60, cwd=ROOT)
         assert added.returncode == 0, added.stderr
-        new = Agent(device_config.load(unit)).start()
+        new = Agent(unit_file.load(unit)).start()
         try:
             assert new.outbox.incarnation != old_incarnation and new.signer.key_id != agent.signer.key_id
             wait_for(lambda: new.call(lambda a: a.policy.version), timeout=15, what="policy at the new unit")

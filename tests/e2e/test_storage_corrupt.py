@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from device.simulate import set_door
 from hub import config as hub_config
@@ -62,7 +62,7 @@ def test_a_station_with_damaged_storage_starts_fresh_and_the_hub_names_what_may_
     # 1. In service: a grant stored at the hub, then three denials the hub never gets.
     hub = Hub(hub_config.load(hubcfg))
     hub.start()
-    agent = Agent(device_config.load(unit)).start()
+    agent = Agent(unit_file.load(unit)).start()
     try:
         wait_for(lambda: agent.call(lambda a: a.policy.version), timeout=15, what="policy at the station")
         agent.reader.tap(HOLDER)
@@ -88,7 +88,7 @@ def test_a_station_with_damaged_storage_starts_fresh_and_the_hub_names_what_may_
     # 3. Started again.
     hub = Hub(hub_config.load(hubcfg))
     hub.start()
-    agent = Agent(device_config.load(unit))
+    agent = Agent(unit_file.load(unit))
     try:
         kept = sorted(p.name for p in data.iterdir() if ".corrupt-" in p.name)
         assert [n for n in kept if n.startswith("outbox.sqlite.corrupt-") and not n.endswith(("-wal", "-shm"))]

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from device.policy_cache import PolicyCache, PolicyRejected
 from hub import config as hub_config
@@ -205,7 +205,7 @@ def test_a_signed_reset_is_taken_once_and_its_replay_refused(tmp_path):
 def test_end_to_end_bad_version_refused_reset_and_rotation_through_the_hub(broker, prefix, tmp_path):
     hub = Hub(hub_config.load(write_hub_config(tmp_path, broker.port, prefix)))
     hub.start()
-    agent = Agent(device_config.load(write_unit_config(tmp_path, broker.port, prefix))).start()
+    agent = Agent(unit_file.load(write_unit_config(tmp_path, broker.port, prefix))).start()
     db = hub_db(tmp_path / "hub.yaml")
     try:
         held = wait_for(lambda: agent.call(lambda a: a.policy.version), timeout=15, what="policy at the station")

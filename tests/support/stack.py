@@ -95,9 +95,9 @@ def write_unit_config(tmp: Path, broker_port: int, prefix: str, station: str = "
 
 def station_key_path(unit_config: Path) -> Path:
     """Where the unit of ``unit_config`` keeps its signing key."""
-    from device import config as device_config
+    from device import unit_file
 
-    return device_config.load(unit_config).station_key_path()
+    return unit_file.load(unit_config).station_key_path()
 
 
 def enroll(unit_config: Path, db: Path):

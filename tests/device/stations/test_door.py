@@ -107,7 +107,7 @@ def test_a_door_found_open_at_start_is_not_an_intrusion_but_can_be_held_open():
 def test_the_example_unit_file_makes_a_door_and_without_a_reader_no_intrusions():
     from pathlib import Path
 
-    from device.config import load
+    from device.unit_file import load
     from device.stations import make_logic
 
     cfg = load(Path(__file__).resolve().parents[3] / "config" / "door.example.yaml")

@@ -1,7 +1,7 @@
 """The repeat window every station kind shares: a badge again soon is the same tap."""
 from pathlib import Path
 
-from device.config import load
+from device.unit_file import load
 from device.stations import make_logic
 from device.stations.effects import Emit, Feedback, Unlock
 from device.stations.repeat import RepeatWindow

@@ -202,7 +202,7 @@ def test_a_shredder_has_no_door_and_ignores_a_stray_one():
 def test_the_example_unit_file_makes_a_two_person_shredder():
     from pathlib import Path
 
-    from device.config import load
+    from device.unit_file import load
     from device.stations import make_logic
 
     cfg = load(Path(__file__).resolve().parents[3] / "config" / "shredder.example.yaml")

@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import select
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from device.simulate import set_door
 from hub import config as hub_config
@@ -49,7 +49,7 @@ def stack(broker, prefix, tmp_path):
     try:
         assert hub.web_url, "the hub's web page did not start"
         add_user(hub.engine, "sup-01", PASSWORD, "supervisor", display_name="Supervisor 01")
-        agent = Agent(device_config.load(write_unit_config(tmp_path, broker.port, prefix)))
+        agent = Agent(unit_file.load(write_unit_config(tmp_path, broker.port, prefix)))
         agent.start()
         wait_for(lambda: agent.call(lambda a: a.policy.version), timeout=15, what="policy at the station")
         yield hub, agent
@@ -173,7 +173,7 @@ def test_a_camera_that_stops_working_shows_on_the_status_page_live(broker, prefi
     hub = Hub(hub_config.load(write_hub_config(tmp_path, broker.port, prefix)))
     hub.start()
     camera = StandInCamera(320, 240, 70, "cabinet-1")
-    agent = Agent(device_config.load(write_unit_config(tmp_path, broker.port, prefix)), camera=camera)
+    agent = Agent(unit_file.load(write_unit_config(tmp_path, broker.port, prefix)), camera=camera)
     context = None
     try:
         add_user(hub.engine, "sup-01", PASSWORD, "supervisor", display_name="Supervisor 01")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from hub import config as hub_config
 from hub.service import Hub
@@ -40,7 +40,7 @@ def test_supervisor_reads_and_exports_the_release_log_and_sees_cups_down(broker,
         agent = None
         try:
             add_user(hub.engine, "sup-01", PASSWORD, "supervisor", display_name="Supervisor 01")
-            agent = Agent(device_config.load(write_printer_config(tmp_path, broker.port, prefix, cups, hold, printer)))
+            agent = Agent(unit_file.load(write_printer_config(tmp_path, broker.port, prefix, cups, hold, printer)))
             agent.start()
             wait_for(lambda: agent.call(lambda a: a.policy.version), timeout=15, what="policy at the printer")
             db = hub_db(tmp_path / "hub.yaml")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from hub import config as hub_config
 from hub import registry
@@ -45,7 +45,7 @@ def stack(broker, prefix, tmp_path):
         assert hub.web_url, "the hub's web page did not start"
         add_user(hub.engine, "adm-01", PASSWORD, "admin", display_name="Admin 01")
         # A short unlock window: the first tap's unlock is over before the badge is revoked.
-        agent = Agent(device_config.load(write_unit_config(tmp_path, broker.port, prefix, unlock_s=2)))
+        agent = Agent(unit_file.load(write_unit_config(tmp_path, broker.port, prefix, unlock_s=2)))
         agent.start()
         wait_for(lambda: holder_entry(agent) is not None, timeout=15, what="the registry's policy at the station")
         yield hub, agent

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from openpyxl import load_workbook
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from device.simulate import set_input
 from hub import config as hub_config
@@ -58,7 +58,7 @@ def stack(broker, prefix, tmp_path):
         unit = write_unit(tmp_path, broker.port, prefix, SHREDDER, "shredder",
                           pins={"power_relay": POWER_PIN, "stop_button": STOP_PIN, "bin_sensor": BIN_PIN},
                           pair_window_s=5, shred_max_s=60)
-        agent = Agent(device_config.load(unit))
+        agent = Agent(unit_file.load(unit))
         agent.start()
         wait_for(lambda: agent.call(lambda a: a.policy.version), timeout=15, what="policy at the shredder")
         yield hub, agent, hub_db(tmp_path / "hub.yaml")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from hub import config as hub_config
 from hub.accounts.users import add_user
@@ -45,7 +45,7 @@ def _states(hub) -> dict[int, str]:
 def test_a_supervisor_triages_grouped_pinned_alerts_live(broker, prefix, tmp_path, browser):
     hub = Hub(hub_config.load(write_hub_config(tmp_path, broker.port, prefix)))
     hub.start()
-    agent = Agent(device_config.load(write_unit_config(tmp_path, broker.port, prefix)))
+    agent = Agent(unit_file.load(write_unit_config(tmp_path, broker.port, prefix)))
     context = None
     try:
         add_user(hub.engine, "sup-01", PASSWORD, "supervisor", display_name="Supervisor 01")

@@ -18,7 +18,7 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, 
 
 from kagiban.broker import BrokerConfig
 from kagiban.configfile import config_error, read_yaml
-from kagiban.protocol import ID_PATTERN, StationKind
+from kagiban.protocol import ID_PATTERN, StationKind, check_id
 from kagiban.signing import parse_public_key
 
 
@@ -62,10 +62,22 @@ _Pin = Field(ge=0, le=53)
 
 
 class CabinetPins(PinsSection):
-    """A key cabinet cannot work without its door's reed switch and its lock relay."""
+    """A key cabinet cannot work without its door's reed switch and its lock relay. Optional
+    purpose buttons (to ground) say what a use that just ended was for: work code -> pin, the
+    codes of the site's ``key_work`` list in the hub file (device.stations.cabinet)."""
 
     door: int = _Pin
     lock: int = _Pin
+    purpose_buttons: dict[str, Annotated[int, Field(ge=0, le=53)]] = {}
+
+    @field_validator("purpose_buttons")
+    @classmethod
+    def _purpose_pins(cls, value: dict[str, int]) -> dict[str, int]:
+        for code in value:
+            check_id(code, "purpose button code")
+        if len(set(value.values())) != len(value):
+            raise ValueError("two purpose buttons share a pin")
+        return value
 
 
 class DoorPins(PinsSection):

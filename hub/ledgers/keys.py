@@ -21,7 +21,7 @@ Besides, each row says whether it was after hours (the tap, or a forced opening,
 station's business hours: judged as the after_hours alert rule judges it), links the photo of
 its opening (the door.opened or door.forced snapshot) and, for a use, the work it was for
 (作業内容, hub.ledgers.key_work): recorded on the page, else sent by a purpose button
-(``key.purpose``); a use without it is incomplete.
+(``key.purpose``); at a site that keeps a list of work, a use without it is incomplete.
 """
 from __future__ import annotations
 
@@ -88,11 +88,12 @@ class LedgerRow:
     after_hours: bool = False  # the tap (or a forced opening) outside business hours
     photo: str | None = None  # the event id of the opening's snapshot, if one is stored
     work: key_work.WorkRecord | None = None  # what a use was for (作業内容)
+    work_expected: bool = False  # its site keeps a list of work (sites.<site>.key_work)
 
     @property
     def incomplete(self) -> bool:
-        """A key use whose work is not recorded yet (未記入)."""
-        return self.entry == "use" and self.work is None
+        """A key use whose work is not recorded yet (未記入), where the site records it."""
+        return self.entry == "use" and self.work_expected and self.work is None
 
     def as_json(self) -> dict[str, Any]:
         """The row with ISO 8601 times, for the JSON API."""
@@ -166,6 +167,7 @@ def _judge(cfg: HubConfig, rows: list[LedgerRow], evs: list[tuple], photos: Mapp
     by_time = {(kind, local_time(at, zone)): eid for (st, kind, at), eid in photos.items() if st == station}
     for row in rows:
         row.after_hours = after_hours(cfg, row.station, row.site, row.unlocked_at or row.opened_at)
+        row.work_expected = bool(cfg.site(row.site).key_work)
         kind = ev_kinds.DoorForced.KIND if row.entry == "forced" else ev_kinds.DoorOpened.KIND
         if row.opened_at is not None:
             row.photo = by_time.get((kind, row.opened_at))

@@ -81,7 +81,9 @@ def record(engine: Engine, cfg: HubConfig, event_id: str, work: str, *, username
     row = {"event_id": event_id, "station": use.station, "work": work, "recorded_by": username[:64],
            "recorded_at": utc_text(now_utc())}
     with begin_write(engine) as conn:
-        row["id"] = conn.execute(insert(key_work).values(**row)).inserted_primary_key[0]
+        key = conn.execute(insert(key_work).values(**row)).inserted_primary_key
+        assert key is not None  # a one-row insert has its key
+        row["id"] = key[0]
         record_work(conn, row)
     _LOG.info("%s recorded the work %s for key use %s at %s", username, work, event_id, use.station)
     return WorkRecord(event_id, work, row["recorded_by"], row["recorded_at"], "page")

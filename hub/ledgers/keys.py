@@ -148,9 +148,9 @@ def key_ledger(
         _judge(cfg, rows, evs, photos, zones[st])
         out.extend(rows)
     recorded = key_work.recorded(engine, (r.event_id for r in out if r.entry == "use"))
-    for row in out:
-        if row.event_id in recorded:
-            row.work = recorded[row.event_id]  # the page's recording wins over a button's
+    for entry in out:
+        if entry.event_id in recorded:
+            entry.work = recorded[entry.event_id]  # the page's recording wins over a button's
     return out
 
 

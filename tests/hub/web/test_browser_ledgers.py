@@ -48,15 +48,19 @@ def signed_in(browser, server, users):
     return page, base
 
 
-def test_a_supervisor_reads_the_month_and_records_the_work(browser, server, users, month_of_uses):
+def test_a_supervisor_reads_the_month_and_records_the_work(browser, server, users, month_of_uses, tmp_path):
     page, _base = signed_in(browser, server, users)
     expect = playwright_api.expect
     page.click("header nav >> text=鍵の使用簿")
     expect(page.locator("h1")).to_contain_text("鍵の使用簿")
+    # The cabinet first (its day), then its month: the month form keeps the cabinet shown.
     page.select_option("#keys-day select[name=station]", "cabinet-1")
+    page.click("#keys-day button[type=submit]")
+    expect(page.locator("#keys-day select[name=station]")).to_have_value("cabinet-1")
     page.fill("#keys-month input[name=month]", "2025-04")
     page.click("#keys-month button[type=submit]")
     expect(page.locator("h1 small")).to_have_text("2025-04")
+    expect(page.locator("#keys-day select[name=station]")).to_have_value("cabinet-1")
     rows = page.locator("#cabinet-cabinet-1 tbody tr")
     expect(rows).to_have_count(4)
     expect(rows.nth(0).locator("td.work")).to_contain_text("戸籍簿の出納")
@@ -64,6 +68,7 @@ def test_a_supervisor_reads_the_month_and_records_the_work(browser, server, user
     expect(rows.nth(1).locator("td.photo a")).to_have_text("写真")
     expect(page.locator("tr.incomplete")).to_have_count(2)
     expect(page.locator("#keys-to-check")).to_contain_text("未記入の鍵の使用が2件")
+    page.screenshot(path=str(tmp_path / "key-ledger-month.png"), full_page=True, animations="disabled")
 
     # The stand-in's use on the 2nd: picked from the list, recorded, back on the same month.
     standin = page.locator("tr.incomplete").first
@@ -83,6 +88,7 @@ def test_the_print_view_prints_on_a4_with_site_period_and_seal(browser, server, 
     sheet = popup.value
     sheet.wait_for_load_state()
     playwright_api.expect(sheet.locator("h1")).to_have_text("鍵の使用簿")
+    sheet.screenshot(path=str(tmp_path / "key-ledger-print.png"), full_page=True)
     pdf = tmp_path / "key-ledger.pdf"
     sheet.pdf(path=str(pdf), prefer_css_page_size=True, print_background=True)
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, timeout=30, check=True).stdout

@@ -127,11 +127,11 @@ class DayRunner:
 
 def run_unit(config_file: str, day_file: str) -> int:
     """One simulated unit until SIGINT/SIGTERM, playing its part of the day."""
-    from device import config as device_config
+    from device import unit_file
     from device.agent import Agent
     from kagiban.configfile import load_config
 
-    cfg = device_config.load(config_file)
+    cfg = unit_file.load(config_file)
     day = load_config(day_file, UnitDay)
     docs = cfg.data_dir() / "terminal"
     docs.mkdir(parents=True, exist_ok=True)

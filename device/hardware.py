@@ -39,9 +39,13 @@ _PIN_FIELDS = ("door", "lock", "led_granted", "led_denied", "buzzer", "power_rel
                "bin_sensor", "tray", "lamp", "silence_button")
 
 
+# A cabinet's purpose buttons are inputs named by this prefix and their work code (to ground).
+PURPOSE = "purpose:"
+
+
 def input_active(name: str, is_open: bool) -> bool:
     """An input's contact level as the station logic sees it: pressed, or open."""
-    active_open = INPUT_PINS.get(name, (name, True))[1]
+    active_open = False if name.startswith(PURPOSE) else INPUT_PINS.get(name, (name, True))[1]
     return is_open if active_open else not is_open
 
 
@@ -56,6 +60,8 @@ def make_inputs(pins: PinsSection, pin_factory=None) -> dict[str, DoorSwitch]:
             level = {"stop_button": "low", "silence": "low",
                      "tray": pins.tray_occupied_level}.get(name, pins.door_closed_level)
             out[name] = GpioDoorSwitch(pin, closed_level=level, pin_factory=pin_factory)
+    for code, pin in getattr(pins, "purpose_buttons", {}).items():
+        out[PURPOSE + code] = GpioDoorSwitch(pin, closed_level="low", pin_factory=pin_factory)
     return out
 
 

@@ -140,8 +140,8 @@ def set_door(agent, is_open: bool) -> None:
 
 
 def set_input(agent, name: str, active: bool) -> None:
-    """Drive an extra input's mock pin: ``stop_button`` or an annunciator's ``silence`` button
-    pressed (to ground) or released, ``bin`` door open or closed (wired like the door)."""
+    """Drive an extra input's mock pin: ``stop_button``, an annunciator's ``silence`` button or a
+    cabinet's ``purpose:<code>`` button pressed (to ground) or released, ``bin`` door open or closed (wired like the door)."""
     pins = agent.cfg.pins
     if name in ("stop_button", "silence"):
         # A push button to ground: pressed reads low.
@@ -156,5 +156,9 @@ def set_input(agent, name: str, active: bool) -> None:
         pin = agent.pin_factory.pin(pins.tray)
         low = pins.tray_occupied_level == "low"
         (pin.drive_low if active == low else pin.drive_high)()
+    elif name.startswith("purpose:") and name[len("purpose:"):] in getattr(pins, "purpose_buttons", {}):
+        # A cabinet's purpose button: pressed pulls its pin to ground.
+        pin = agent.pin_factory.pin(pins.purpose_buttons[name[len("purpose:"):]])
+        (pin.drive_low if active else pin.drive_high)()
     else:
         raise ValueError(f"no simulated input named {name!r}")

@@ -181,6 +181,20 @@ class ClosedDays(_Section):
         return self
 
 
+class KeyWork(_Section):
+    """One kind of work done with a key (作業内容), as the office's paper 作業管理簿 lists it:
+    ``code`` is what is stored (and what a cabinet's purpose button sends), ``ja`` and ``en``
+    what the page and the exports say (``en`` empty: the Japanese wording)."""
+
+    code: str = Field(pattern=ID_PATTERN)
+    ja: str = Field(min_length=1, max_length=64)
+    en: str = Field(default="", max_length=64)
+
+    def label(self, lang: str) -> str:
+        """The wording in ``lang`` ("ja" or "en")."""
+        return self.en if lang == "en" and self.en else self.ja
+
+
 class SiteSection(_Section):
     """An office: its name, time zone, default business hours, days off and supervisors.
 
@@ -199,6 +213,22 @@ class SiteSection(_Section):
     supervisors: list[NotifyTarget] = []
     # None: no close-out is built by itself (the page still shows one on demand).
     closeout: CloseoutSection | None = None
+    # The work a key may be used for here (作業内容), picked for each use afterwards.
+    key_work: list[KeyWork] = []
+
+    @field_validator("key_work")
+    @classmethod
+    def _unique_work(cls, value: list[KeyWork]) -> list[KeyWork]:
+        seen: set[str] = set()
+        for item in value:
+            if item.code in seen:
+                raise ValueError(f"work code {item.code!r} is listed twice")
+            seen.add(item.code)
+        return value
+
+    def work(self, code: str | None) -> KeyWork | None:
+        """The listed work of ``code``, if any."""
+        return next((w for w in self.key_work if w.code == code), None)
 
     @field_validator("holiday_calendar")
     @classmethod

@@ -270,6 +270,16 @@ class UnlockEnded(EventData):
     flagged: bool = False
 
 
+class KeyPurpose(EventData):
+    """``key.purpose``: a purpose button pressed at the cabinet after a use: the work the key was
+    for (作業内容, a code of the site's list), naming the use by its ``unlocked_at``."""
+
+    KIND = "key.purpose"
+    kind: Literal["key.purpose"] = _kind(KIND)
+    purpose: str = ""
+    unlocked_at: Time | None = None
+
+
 # --- shredders ---
 
 class ShredWaiting(EventData):
@@ -457,6 +467,7 @@ KindData = Annotated[
         StationStarted, StorageCorrupt, StorageFailed, SnapshotFailed, PolicyRejected,
         BadgeGranted, BadgeDenied,
         DoorOpened, DoorClosed, DoorForced, DoorIntrusion, DoorHeldOpen, KeyUsed, UnlockExpired, UnlockEnded,
+        KeyPurpose,
         ShredWaiting, ShredRefused, ShredStarted, ShredEnded, BinOpened, BinClosed,
         PrintReleased, PrintReleaseFailed, PrintPrinted, PrintQueue, PrintExpired, CupsDown, CupsUp,
         TrayUncollected, TrayCollected,

@@ -14,6 +14,9 @@
   badge again renews its own window.
 - The same badge again within ``repeat_s`` (see device/stations/repeat.py) is the same tap: its
   feedback again, nothing else.
+- A purpose button (input ``purpose:<code>``, where fitted) pressed within ``purpose_s`` of a
+  use's end says what that use was for: ``key.purpose`` with the code and the use's unlock time,
+  under the use's badge and person. Pressed with no use just ended, it is refused (feedback).
 
 Times: ``now`` is monotonic seconds (for durations), ``wall`` the aware wall-clock time that
 goes into the event.
@@ -22,15 +25,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from device.config import PinsSection
 from device.stations.base import StationBase, StationUnit
 from device.stations.effects import Effect, Emit, Feedback, Lock, Unlock
 from device.stations.repeat import RepeatWindow
 from kagiban import events as ev
-from kagiban.protocol import PolicyEntry
+from kagiban.protocol import PolicyEntry, check_id
 
 
 @dataclass
@@ -52,6 +56,11 @@ class _Opening:
     held_reported: bool = False
 
 
+# How long after a use's end its purpose button may still be pressed (seconds).
+PURPOSE_S = 120.0
+PURPOSE_PREFIX = "purpose:"
+
+
 class CabinetLogic(StationBase):
     """State of one key cabinet."""
 
@@ -61,8 +70,11 @@ class CabinetLogic(StationBase):
         unlock_s: float,
         held_open_s: float,
         repeat_s: float = 0.0,
+        purpose_s: float = PURPOSE_S,
     ):
         self.unlock_s = unlock_s
+        self.purpose_s = purpose_s
+        self._ended: tuple[_Grant, float] | None = None  # the last use's grant and when it ended
         self.held_open_s = held_open_s
         self._repeats = RepeatWindow(repeat_s)
         self.door_open = False
@@ -153,7 +165,20 @@ class CabinetLogic(StationBase):
             used = ev.KeyUsed(unlocked_at=grant.at, opened_at=opening.at, closed_at=wall, duration_s=open_s,
                               flagged=grant.flagged, reason=grant.reason)
             effects.append(Emit.of(used, wall, grant.badge, grant.person))
+            self._ended = (grant, now)
         return effects
+
+    def input(self, name: str, active: bool, now: float, wall: datetime) -> list[Effect]:
+        """A purpose button (``purpose:<code>``; active = pressed) names the work of the use that
+        just ended."""
+        if not name.startswith(PURPOSE_PREFIX) or not active:
+            return []
+        ended = self._ended
+        if ended is None or now - ended[1] > self.purpose_s:
+            return [Feedback("denied")]  # no use to name: nothing is recorded
+        grant = ended[0]
+        purpose = ev.KeyPurpose(purpose=name[len(PURPOSE_PREFIX):], unlocked_at=grant.at)
+        return [Feedback("granted"), Emit.of(purpose, wall, grant.badge, grant.person)]
 
     def tick(self, now: float, wall: datetime) -> list[Effect]:
         """Time passed: end unlock windows, notice a door held open."""
@@ -191,10 +216,22 @@ class CabinetLogic(StationBase):
 
 
 class CabinetPins(PinsSection):
-    """A key cabinet cannot work without its door's reed switch and its lock relay."""
+    """A key cabinet cannot work without its door's reed switch and its lock relay. Optional
+    purpose buttons (to ground) say what a use that just ended was for: work code -> pin, the
+    codes of the site's ``key_work`` list in the hub file."""
 
     door: int = Field(ge=0, le=53)
     lock: int = Field(ge=0, le=53)
+    purpose_buttons: dict[str, Annotated[int, Field(ge=0, le=53)]] = {}
+
+    @field_validator("purpose_buttons")
+    @classmethod
+    def _purpose_pins(cls, value: dict[str, int]) -> dict[str, int]:
+        for code in value:
+            check_id(code, "purpose button code")
+        if len(set(value.values())) != len(value):
+            raise ValueError("two purpose buttons share a pin")
+        return value
 
 
 class CabinetUnit(StationUnit):

@@ -14,7 +14,9 @@ One entry per change an auditor relies on, appended in the same transaction as t
 - ``snapshots``: ``stored`` (sha256 and size of the image bytes) and ``expired`` (deleted
   after the retention period; its hash stays here);
 - ``keys``: every station key ``added`` or ``retired`` with the tooling (hub.stations.keys),
-  with its validity period as it then stood.
+  with its validity period as it then stood;
+- ``work``: every ``key_work`` row, as stored: the work done with a key (作業内容), who
+  recorded it and when (hub.ledgers.key_work).
 
 ``kagiban verify`` (hub.audit.verify) holds the tables against these entries both ways.
 """
@@ -43,6 +45,7 @@ SNAPSHOT_COLUMNS = ("event_id", "site", "station", "taken_at", "content_type", "
 SIGNIN_OPS = ("signed_in", "refused", "signed_out", "unlocked")
 KEY_COLUMNS = ("station", "key_id", "public_key", "added_at", "retired_at")
 KEY_OPS = ("added", "retired")
+WORK_COLUMNS = ("id", "event_id", "station", "work", "recorded_by", "recorded_at")
 
 # A row as a dict of its columns, or as SQLAlchemy reads it (keyed by name or column).
 Row = Mapping[str, Any] | RowMapping
@@ -114,6 +117,11 @@ def record_snapshots(conn: Connection, rows: Sequence[Row]) -> None:
 
 def record_key(conn: Connection, op: str, row: Row) -> None:
     append_side(conn, "keys", [(row["retired_at"] if op == "retired" else row["added_at"], key_entry(op, row))])
+
+
+def record_work(conn: Connection, row: Row) -> None:
+    """A ``key_work`` row as inserted (its ``id`` included)."""
+    append_side(conn, "work", [(row["recorded_at"], {k: row[k] for k in WORK_COLUMNS})])
 
 
 def record_signin(engine: Engine, op: str, user: str | None, remote: str | None, *, via: str = "form") -> None:

@@ -25,10 +25,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.audit.checkpoints import Checkpoint, SignedLine, key_digest, read_log
-from hub.audit.entries import ACK_COLUMNS, ALERT_COLUMNS, CLOSE_COLUMNS, KEY_COLUMNS, REGISTRY_COLUMNS, quarantine_entry
+from hub.audit.entries import (ACK_COLUMNS, ALERT_COLUMNS, CLOSE_COLUMNS, KEY_COLUMNS, REGISTRY_COLUMNS, WORK_COLUMNS,
+                               quarantine_entry)
 from hub.store.chain import SideReport, verify, verify_side
 from hub.store.db import make_engine
-from hub.store.schema import GENESIS_HASH, alerts, events, quarantine, registry_log, side_heads, side_log, snapshots, station_keys
+from hub.store.schema import (GENESIS_HASH, alerts, events, key_work, quarantine, registry_log, side_heads, side_log, snapshots,
+                              station_keys)
 from hub.audit.signatures import check_signatures
 from kagiban.signing import key_id
 
@@ -264,6 +266,15 @@ def check_keys(ctx: Context) -> PartResult:
     return _side(ctx, "keys", _keys)
 
 
+def check_work(ctx: Context) -> PartResult:
+    """The work recorded for key uses (作業内容) against its side log (who, when, what)."""
+    with ctx.engine.connect() as conn:
+        if conn.execute(select(side_heads.c.n).where(side_heads.c.part == "work")).first() is None:
+            return PartResult("work", True, "work: not checked (this store predates the work log)")
+    return _side(ctx, "work", _mirror(key_work, "id", lambda r: {k: r[k] for k in WORK_COLUMNS},
+                                      "key work record"))
+
+
 # --- checkpoints ---
 
 class _Lookups:
@@ -412,7 +423,7 @@ def check_station_signatures(ctx: Context) -> PartResult:
 
 
 PARTS: list[Part] = [check_events, check_station_signatures, check_alerts, check_signins, check_registry, check_quarantine,
-                     check_snapshots, check_keys, check_checkpoints]
+                     check_snapshots, check_keys, check_work, check_checkpoints]
 
 
 def run(db_url: str, out: TextIO | None = None, *, checkpoints: str | Path | None = None,

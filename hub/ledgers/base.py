@@ -83,6 +83,105 @@ def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
     return start, end
 
 
+# --- the period a ledger covers: one day, a month or a range of days, asked the same way of
+# every ledger (keys, shredding, printing) by the pages, the exports and the print view ---
+
+PERIOD_KINDS = ("day", "month", "range")
+# A range is at most this many days: a year of every station is what an auditor files.
+MAX_RANGE_DAYS = 366
+
+
+class PeriodError(ValueError):
+    """A period a ledger cannot show: ``param`` names the argument, ``expected`` the code of
+    what it wants (date, month, range_order, range_length)."""
+
+    def __init__(self, param: str, expected: str):
+        self.param = param
+        self.expected = expected
+        super().__init__(f"{param}: {expected}")
+
+
+@dataclass(frozen=True)
+class Period:
+    """The days a ledger covers, ``first`` to ``last`` inclusive, and how they were asked for."""
+
+    kind: str  # one of PERIOD_KINDS
+    first: date
+    last: date
+
+    @property
+    def label(self) -> str:
+        """As people write it: ``2025-04-01``, ``2025-04`` or ``2025-04-01 – 2025-04-15``."""
+        if self.kind == "month":
+            return self.first.strftime("%Y-%m")
+        if self.kind == "day":
+            return self.first.isoformat()
+        return f"{self.first.isoformat()} – {self.last.isoformat()}"
+
+    @property
+    def slug(self) -> str:
+        """For a file name: ``2025-04-01``, ``2025-04`` or ``2025-04-01_2025-04-15``."""
+        if self.kind == "range":
+            return f"{self.first.isoformat()}_{self.last.isoformat()}"
+        return self.label
+
+    def args(self) -> dict[str, str]:
+        """The query arguments that ask for this period again."""
+        if self.kind == "month":
+            return {"month": self.label}
+        if self.kind == "day":
+            return {"day": self.first.isoformat()}
+        return {"from": self.first.isoformat(), "to": self.last.isoformat()}
+
+    def days(self) -> list[date]:
+        """Every day of the period, in order."""
+        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+
+def month_period(month: str) -> Period:
+    """The period of ``YYYY-MM``; PeriodError("month", "month") if it is not one."""
+    try:
+        first = datetime.strptime(month.strip(), "%Y-%m").date()
+    except ValueError:
+        raise PeriodError("month", "month") from None
+    if (first.year, first.month) == (9999, 12):
+        return Period("month", first, date.max)
+    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return Period("month", first, following - timedelta(days=1))
+
+
+def _day(value: str, param: str) -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise PeriodError(param, "date") from None
+
+
+def parse_period(args: Mapping[str, str | None], today: date) -> Period:
+    """The period a query asks for: ``from`` (and ``to``, default ``from``) a range, else
+    ``month`` (YYYY-MM), else ``day`` (YYYY-MM-DD), else ``today``. A malformed value, a range
+    ending before it starts or longer than MAX_RANGE_DAYS is a PeriodError naming the argument:
+    never a silent default."""
+    start, end = (args.get("from") or "").strip(), (args.get("to") or "").strip()
+    if start or end:
+        if not start:
+            raise PeriodError("from", "date")
+        first = _day(start, "from")
+        last = _day(end, "to") if end else first
+        if last < first:
+            raise PeriodError("to", "range_order")
+        if (last - first).days + 1 > MAX_RANGE_DAYS:
+            raise PeriodError("to", "range_length")
+        return Period("range", first, last)
+    month = (args.get("month") or "").strip()
+    if month:
+        return month_period(month)
+    day = (args.get("day") or "").strip()
+    if day:
+        return Period("day", _day(day, "day"), _day(day, "day"))
+    return Period("day", today, today)
+
+
 @dataclass
 class StationEvents:
     """One station's events for a ledger, in the station's seq order, each with its ``data``

@@ -14,25 +14,35 @@ Rows come from stored events only (the hash-chained audit trail):
 
 A row belongs to the day (in its site's time zone) on which the cabinet was unlocked (or
 forced open), so a use across midnight stays on the day the key was taken. Uses that stay
-open longer than ``SPAN_AFTER`` are not found from the day they started.
+open longer than ``SPAN_AFTER`` are not found from the day they started. A ledger covers one
+day or a period of days (hub.ledgers.base.Period); ``last`` marks each day's last use.
+
+Besides, each row says whether it was after hours (the tap, or a forced opening, outside the
+station's business hours: judged as the after_hours alert rule judges it), links the photo of
+its opening (the door.opened or door.forced snapshot) and, for a use, the work it was for
+(作業内容, hub.ledgers.key_work): recorded on the page, else sent by a purpose button
+(``key.purpose``); at a site that keeps a list of work, a use without it is incomplete.
 """
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from hub.catalog import N_, Msg
 from hub.config import HubConfig
+from hub.ledgers import key_work
 from hub.ledgers.base import (EVENT_COLUMNS, Labels, events_query, event_window, export_labels, local_time,
                               row_json, sites_and_zones, staff_names, table_csv, table_xlsx)
 from hub.stations.directory import display_name, stations_of_kind
+from hub.stations.shredding_flags import after_hours
+from hub.store.schema import events, snapshots
 from kagiban import events as ev_kinds
 
 _LOG = logging.getLogger(__name__)
@@ -43,7 +53,9 @@ ENTRY_KINDS = ("use", "not_opened", "forced")
 # row (the tap behind an expired unlock, the closing of a forced door), read for the cabinets
 # that have such a row.
 _KINDS_ROWS = (ev_kinds.KeyUsed.KIND, ev_kinds.UnlockExpired.KIND, ev_kinds.UnlockEnded.KIND,
-               ev_kinds.DoorForced.KIND, ev_kinds.DoorHeldOpen.KIND)
+               ev_kinds.DoorForced.KIND, ev_kinds.DoorHeldOpen.KIND, ev_kinds.KeyPurpose.KIND)
+# The openings whose snapshot is a row's photo.
+_KINDS_PHOTO = (ev_kinds.DoorOpened.KIND, ev_kinds.DoorForced.KIND)
 _KINDS_EXPLAIN = (ev_kinds.BadgeGranted.KIND, ev_kinds.DoorClosed.KIND)
 _KINDS = _KINDS_ROWS + _KINDS_EXPLAIN
 # How far past the day's end to look for the end of a use that started that day.
@@ -73,28 +85,43 @@ class LedgerRow:
     last: bool  # the last key use of the day at this cabinet
     event_id: str
     row_no: int
+    after_hours: bool = False  # the tap (or a forced opening) outside business hours
+    photo: str | None = None  # the event id of the opening's snapshot, if one is stored
+    work: key_work.WorkRecord | None = None  # what a use was for (作業内容)
+    work_expected: bool = False  # its site keeps a list of work (sites.<site>.key_work)
+
+    @property
+    def incomplete(self) -> bool:
+        """A key use whose work is not recorded yet (未記入), where the site records it."""
+        return self.entry == "use" and self.work_expected and self.work is None
 
     def as_json(self) -> dict[str, Any]:
         """The row with ISO 8601 times, for the JSON API."""
-        return row_json(self)
+        out = row_json(self)
+        out["work"] = self.work.work if self.work else None
+        out["incomplete"] = self.incomplete
+        return out
 
 
 def key_ledger(
     engine: Engine,
     cfg: HubConfig,
     day: date,
+    last: date | None = None,
     *,
     station: str | None = None,
     names: Mapping[str, str] | None = None,
 ) -> list[LedgerRow]:
-    """The ledger of ``day`` for one cabinet (or every cabinet), by cabinet then time."""
+    """The ledger of the days ``day`` to ``last`` (default: that one day) for one cabinet (or
+    every cabinet), by cabinet then time."""
+    last = last or day
     if names is None:
         names = staff_names(engine)
     wanted = [station] if station else stations_of_kind(engine, cfg, "cabinet")
     if not wanted:
         return []
     sites, zones = sites_and_zones(engine, cfg, wanted)
-    lo, hi = event_window(zones.values(), day, day, SPAN_BEFORE, SPAN_AFTER)
+    lo, hi = event_window(zones.values(), day, last, SPAN_BEFORE, SPAN_AFTER)
     # Not station_events(): that makes a dict of every row and parses every row's JSON. Here
     # each row stays a plain tuple (EVENT_COLUMNS; ``data`` is parsed where a row needs it),
     # and the taps and closings, two of every three rows, are read only for the cabinets that
@@ -108,11 +135,47 @@ def key_ledger(
         if explain:
             for row in conn.execute(events_query(_KINDS_EXPLAIN, explain, lo, hi)).all():
                 by_station[row[_STATION]].append(tuple(row))
+        # The openings that have a photo: (station, kind, stored time) -> its event id.
+        photos = {(r.station, r.kind, r.at): r.event_id for r in conn.execute(
+            select(events.c.station, events.c.kind, events.c.at, events.c.event_id)
+            .join(snapshots, snapshots.c.event_id == events.c.event_id)
+            .where(events.c.kind.in_(_KINDS_PHOTO), events.c.at_utc >= lo, events.c.at_utc < hi,
+                   events.c.station.in_(wanted)))}
     out: list[LedgerRow] = []
     for st in wanted:
         evs = sorted(by_station[st], key=itemgetter(_SEQ))
-        out.extend(_station_rows(evs, st, display_name(cfg, st), sites.get(st, ""), day, zones[st], names))
+        rows = _station_rows(evs, st, display_name(cfg, st), sites.get(st, ""), day, last, zones[st], names)
+        _judge(cfg, rows, evs, photos, zones[st])
+        out.extend(rows)
+    recorded = key_work.recorded(engine, (r.event_id for r in out if r.entry == "use"))
+    for entry in out:
+        if entry.event_id in recorded:
+            entry.work = recorded[entry.event_id]  # the page's recording wins over a button's
     return out
+
+
+def _judge(cfg: HubConfig, rows: list[LedgerRow], evs: list[tuple], photos: Mapping[tuple, str], zone: tzinfo) -> None:
+    """Fill in each row's after-hours flag, photo and the work a purpose button sent."""
+    # A purpose button names its use by the use's unlock time and badge; the last press counts.
+    pressed: dict[tuple[datetime | None, str | None], tuple] = {}
+    for ev in evs:
+        if ev[_KIND] == ev_kinds.KeyPurpose.KIND:
+            said = _typed(ev, ev_kinds.KeyPurpose)
+            if said.purpose:
+                pressed[(local_time(said.unlocked_at, zone), ev[_BADGE])] = (said.purpose, ev)
+    station = rows[0].station if rows else ""
+    by_time = {(kind, local_time(at, zone)): eid for (st, kind, at), eid in photos.items() if st == station}
+    for row in rows:
+        row.after_hours = after_hours(cfg, row.station, row.site, row.unlocked_at or row.opened_at)
+        row.work_expected = bool(cfg.site(row.site).key_work)
+        kind = ev_kinds.DoorForced.KIND if row.entry == "forced" else ev_kinds.DoorOpened.KIND
+        if row.opened_at is not None:
+            row.photo = by_time.get((kind, row.opened_at))
+        if row.entry == "use":
+            found = pressed.get((row.unlocked_at, row.badge))
+            if found is not None:
+                purpose, ev = found
+                row.work = key_work.WorkRecord(row.event_id, purpose, ev[_PERSON] or "", ev[_AT], "station")
 
 
 # The key ledger's events are plain tuples of EVENT_COLUMNS, not objects: Python's garbage
@@ -134,15 +197,17 @@ def _typed(ev: tuple, model: type[Typed]) -> Typed:
 
 
 def _station_rows(
-    rows: list[tuple], station: str, label: str, site: str, day: date, zone: tzinfo, names: Mapping[str, str],
+    rows: list[tuple], station: str, label: str, site: str, first: date, last: date, zone: tzinfo,
+    names: Mapping[str, str],
 ) -> list[LedgerRow]:
-    """One cabinet's rows of ``day`` from its events in seq order."""
+    """One cabinet's rows of the days ``first`` to ``last`` from its events in seq order."""
     closes = [r for r in rows if r[_KIND] == ev_kinds.DoorClosed.KIND]
     grants = [r for r in rows if r[_KIND] == ev_kinds.BadgeGranted.KIND]
     helds = [local_time(r[_AT], zone) for r in rows if r[_KIND] == ev_kinds.DoorHeldOpen.KIND]
     out: list[LedgerRow] = []
 
     def add(ev: tuple, entry: str, unlocked, opened, closed, duration, flagged) -> None:
+        day = (unlocked or opened).date()
         held = any(h is not None and opened is not None and opened <= h and (closed is None or h <= closed)
                    for h in helds)
         person = ev[_PERSON]
@@ -157,7 +222,7 @@ def _station_rows(
 
     def on_day(started: datetime | None) -> bool:
         # A row belongs to the day its use started; the rest of the rows only explain it.
-        return started is not None and started.date() == day
+        return started is not None and first <= started.date() <= last
 
     for ev in rows:
         kind = ev[_KIND]
@@ -195,9 +260,12 @@ def _station_rows(
                 add(ev, "forced", None, opened, local_time(close[_AT], zone) if close else None,
                     _typed(close, ev_kinds.DoorClosed).open_s if close else None, False)
     out.sort(key=lambda r: (r.unlocked_at or r.opened_at, r.row_no))
-    uses = [r for r in out if r.entry == "use"]
-    if uses:
-        uses[-1].last = True
+    last_of_day: dict[date, LedgerRow] = {}
+    for row in out:
+        if row.entry == "use":
+            last_of_day[row.day] = row
+    for row in last_of_day.values():
+        row.last = True
     return out
 
 
@@ -205,16 +273,17 @@ def _station_rows(
 
 # The export columns; _cells gives a row's values in this order.
 COLUMNS = ("station", "day", "entry", "person", "name", "unlocked_at", "opened_at", "closed_at",
-           "duration_s", "flagged", "held_open", "last", "event_id")
+           "duration_s", "work", "flagged", "after_hours", "held_open", "last", "photo", "event_id")
 # The words of the exports (and of the page's columns), worded by hub.catalog.
 HEADERS: dict[str, Msg] = {
     "station": N_("Cabinet"), "day": N_("Day"), "entry": N_("Entry"), "person": N_("Person ID"),
     "name": N_("Name"), "unlocked_at": N_("Unlocked at"), "opened_at": N_("Opened at"),
-    "closed_at": N_("Closed at"), "duration_s": N_("Open for (s)"), "flagged": N_("Flagged"),
-    "held_open": N_("Held open"), "last": N_("Last user of the day"), "event_id": N_("Event ID"),
+    "closed_at": N_("Closed at"), "duration_s": N_("Open for (s)"), "work": N_("Work done"),
+    "flagged": N_("Flagged"), "after_hours": N_("After hours"), "held_open": N_("Held open"),
+    "last": N_("Last user of the day"), "photo": N_("Photo"), "event_id": N_("Event ID"),
 }
 ENTRIES: dict[str, Msg] = {"use": N_("Key use"), "not_opened": N_("Unlocked, not opened"),
-                           "forced": N_("Forced open")}
+                           "forced": N_("Forced open"), "incomplete": N_("Not recorded")}
 SHEET = N_("Key ledger")
 def labels(lang: str) -> Labels:
     """The key ledger's export words in ``lang`` ("ja" or "en")."""
@@ -224,10 +293,41 @@ def labels(lang: str) -> Labels:
 LABELS_EN = export_labels(HEADERS, ENTRIES, SHEET)
 
 
-def _cells(row: LedgerRow, labels: Labels) -> list[Any]:
+@dataclass(frozen=True)
+class Export:
+    """How exported rows say the work (``work_label(row)``: the site's wording in the reader's
+    language) and link photos (``photo_url(event_id)``)."""
+
+    labels: Labels = LABELS_EN
+    work_label: Callable[[LedgerRow], str] | None = None
+    photo_url: Callable[[str], str] | None = None
+
+
+def work_labeller(cfg: HubConfig, lang: str) -> Callable[[LedgerRow], str]:
+    """A use's work in the site's wording in ``lang``; a code not (or no longer) on the list as
+    it was recorded."""
+    def label(row: LedgerRow) -> str:
+        if row.work is None:
+            return ""
+        listed = cfg.site(row.site).work(row.work.work)
+        return listed.label(lang) if listed is not None else row.work.work
+    return label
+
+
+def _cells(row: LedgerRow, ex: Export) -> list[Any]:
     """A row's values in COLUMNS order; times as naive local datetimes (Excel has no zones)."""
+    labels = ex.labels
     yes = labels.yes
     unlocked, opened, closed = row.unlocked_at, row.opened_at, row.closed_at
+    if row.incomplete:
+        work = labels.entries["incomplete"]
+    elif row.work is not None:
+        work = ex.work_label(row) if ex.work_label else row.work.work
+    else:
+        work = ""
+    photo = ""
+    if row.photo:
+        photo = ex.photo_url(row.photo) if ex.photo_url else row.photo
     # Written out in COLUMNS order (no dict per row: an export of every cabinet is hundreds of
     # rows); tests/hub/web/test_ledger.py reads the exports by header.
     return [
@@ -240,19 +340,35 @@ def _cells(row: LedgerRow, labels: Labels) -> list[Any]:
         opened.replace(tzinfo=None) if opened is not None else None,
         closed.replace(tzinfo=None) if closed is not None else None,
         row.duration_s,
+        work,
         yes if row.flagged else "",
+        yes if row.after_hours else "",
         yes if row.held_open else "",
         yes if row.last else "",
+        photo,
         row.event_id,
     ]
 
 
-def to_csv(rows: Sequence[LedgerRow], labels: Labels = LABELS_EN) -> bytes:
+def _export(given: Export | Labels) -> Export:
+    # Callers from before the photo and work columns pass the labels alone.
+    return given if isinstance(given, Export) else Export(given)
+
+
+def table(rows: Sequence[LedgerRow], export: Export | Labels = LABELS_EN) -> tuple[list[str], list[list[Any]]]:
+    """The header and each row's cells, as the exports and the print view show them."""
+    ex = _export(export)
+    return [ex.labels.headers[c] for c in COLUMNS], [_cells(row, ex) for row in rows]
+
+
+def to_csv(rows: Sequence[LedgerRow], export: Export | Labels = LABELS_EN) -> bytes:
     """The ledger as CSV (see :func:`table_csv`)."""
-    return table_csv([labels.headers[c] for c in COLUMNS], (_cells(row, labels) for row in rows))
+    ex = _export(export)
+    return table_csv([ex.labels.headers[c] for c in COLUMNS], (_cells(row, ex) for row in rows))
 
 
-def to_xlsx(rows: Sequence[LedgerRow], labels: Labels = LABELS_EN, *, title: str = "") -> bytes:
+def to_xlsx(rows: Sequence[LedgerRow], export: Export | Labels = LABELS_EN, *, title: str = "") -> bytes:
     """The ledger as an Excel workbook (site-local times), the last user of each day in bold."""
-    return table_xlsx([labels.headers[c] for c in COLUMNS], ((_cells(row, labels), row.last) for row in rows),
-                      sheet=labels.sheet, title=title)
+    ex = _export(export)
+    return table_xlsx([ex.labels.headers[c] for c in COLUMNS], ((_cells(row, ex), row.last) for row in rows),
+                      sheet=ex.labels.sheet, title=title)

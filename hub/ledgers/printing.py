@@ -70,21 +70,24 @@ def release_log(
     engine: Engine,
     cfg: HubConfig,
     day: date,
+    last: date | None = None,
     *,
     station: str | None = None,
     names: Mapping[str, str] | None = None,
 ) -> list[PrintRow]:
-    """The release log of ``day`` for one printer (or every printer), by printer then time."""
+    """The release log of the days ``day`` to ``last`` (default: that one day) for one printer
+    (or every printer), by printer then time."""
+    last = last or day
     if names is None:
         names = staff_names(engine)
     wanted = [station] if station else stations_of_kind(engine, cfg, "printer")
     out: list[PrintRow] = []
-    for st in station_events(engine, cfg, wanted, _KINDS, day, after=SPAN_AFTER):
-        out.extend(_station_rows(st.events, st.station, st.name, st.site, day, st.zone, names))
+    for st in station_events(engine, cfg, wanted, _KINDS, day, last, after=SPAN_AFTER):
+        out.extend(_station_rows(st.events, st.station, st.name, st.site, day, last, st.zone, names))
     return out
 
 
-def _station_rows(rows: list[dict[str, Any]], station: str, label: str, site: str, day: date,
+def _station_rows(rows: list[dict[str, Any]], station: str, label: str, site: str, first: date, last: date,
                   zone: tzinfo, names: Mapping[str, str]) -> list[PrintRow]:
     printed: dict[int, ev_kinds.PrintedJob] = {}
     # A job reported printed more than once: the report stored last counts.
@@ -96,7 +99,7 @@ def _station_rows(rows: list[dict[str, Any]], station: str, label: str, site: st
     out: list[PrintRow] = []
     for ev in rows:
         at = local_time(ev["at"], zone)
-        if at is None or at.date() != day or ev["kind"] == ev_kinds.PrintPrinted.KIND:
+        if at is None or not first <= at.date() <= last or ev["kind"] == ev_kinds.PrintPrinted.KIND:
             continue
         event = ev_kinds.read(ev["kind"], ev["data"])
         person = ev["person"]
@@ -107,7 +110,7 @@ def _station_rows(rows: list[dict[str, Any]], station: str, label: str, site: st
             done = printed.get(job.id) if job.id is not None and entry == "released" else None
             pages = done.pages if done else None
             return PrintRow(
-                station=station, station_name=label, site=ev["site"] or site, day=day, entry=entry, at=at,
+                station=station, station_name=label, site=ev["site"] or site, day=at.date(), entry=entry, at=at,
                 person=who, name=names.get(who) if who else None, user=user, job_id=job.id,
                 title=job.title, pages=pages if pages is not None else job.pages,
                 state=done.state if done else None, reason=reason,
@@ -173,6 +176,12 @@ def _cells(row: PrintRow, labels: Labels, words: Mapping[str, str]) -> list[Any]
         "event_id": row.event_id,
     }
     return [values[c] for c in COLUMNS]
+
+
+def table(rows: Sequence[PrintRow], labels: Labels = LABELS_EN,
+          words: Mapping[str, str] | None = None) -> tuple[list[str], list[list[Any]]]:
+    """The header and each row's cells, as the exports and the print view show them."""
+    return [labels.headers[c] for c in COLUMNS], [_cells(row, labels, words or {}) for row in rows]
 
 
 def to_csv(rows: Sequence[PrintRow], labels: Labels = LABELS_EN, words: Mapping[str, str] | None = None) -> bytes:

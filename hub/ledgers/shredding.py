@@ -26,7 +26,7 @@ from sqlalchemy import Engine, select
 
 from hub.config import HubConfig
 from hub.catalog import N_, Msg
-from hub.ledgers.base import Labels, export_labels, local_time, row_json, staff_names, station_events, table_csv, table_xlsx
+from hub.ledgers.base import Labels, export_labels, month_period, local_time, row_json, staff_names, station_events, table_csv, table_xlsx
 from hub.store.schema import people, snapshots
 from hub.stations.directory import stations_of_kind
 from hub.stations.shredding_flags import after_hours, rostered
@@ -73,15 +73,9 @@ class ShredRow:
 
 
 def month_days(month: str) -> tuple[date, date]:
-    """The first and last day of ``YYYY-MM``; ValueError if it is not one."""
-    first = datetime.strptime(month, "%Y-%m").date()
-    if (first.year, first.month) == (9999, 12):
-        return first, date.max
-    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return first, following - timedelta(days=1)
-
-
-
+    """The first and last day of ``YYYY-MM``; ValueError if it is not one (hub.ledgers.base)."""
+    period = month_period(month)
+    return period.first, period.last
 
 
 def registry_names(engine: Engine) -> dict[str, str]:
@@ -227,6 +221,11 @@ def _cells(row: ShredRow, ex: Export) -> list[Any]:
         "snapshot": snap, "event_id": row.event_id,
     }
     return [values[c] for c in COLUMNS]
+
+
+def table(rows: Sequence[ShredRow], export: Export = Export()) -> tuple[list[str], list[list[Any]]]:
+    """The header and each row's cells, as the exports and the print view show them."""
+    return [export.labels.headers[c] for c in COLUMNS], [_cells(r, export) for r in rows]
 
 
 def to_csv(rows: Sequence[ShredRow], export: Export = Export()) -> bytes:

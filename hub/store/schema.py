@@ -419,6 +419,23 @@ registry_log = Table(
 )
 
 
+# --- The work done with a key (作業内容), picked afterwards on the page (hub.ledgers.key_work).
+# Append-only: a correction is a new row and the latest row of a use counts; each row is
+# entered in the ``work`` side log in the same transaction. The key.used event is never touched.
+
+key_work = Table(
+    "key_work",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False),  # the key.used event it describes
+    Column("station", String(64), nullable=False),
+    Column("work", String(64), nullable=False),  # a code of the site's key_work list
+    Column("recorded_by", String(64), nullable=False),  # the signed-in user
+    Column("recorded_at", String(27), nullable=False),
+    Index(None, "event_id"),
+)
+
+
 # --- End-of-day close-outs (hub.ledgers.closeout): what was found at the configured time, and to whom
 # it was sent. ``items`` is JSON (the close-out's lines, problems first); ``deliveries`` JSON
 # per supervisor target label: state, attempts, last error.
@@ -444,7 +461,7 @@ closeouts = Table(
 # transaction, and signed checkpoints (``checkpoints``, and the log kept off the hub) hold
 # the heads so a rewritten side log is named like a rewritten events chain.
 
-SIDE_PARTS = ("alerts", "signins", "registry", "quarantine", "snapshots", "keys")
+SIDE_PARTS = ("alerts", "signins", "registry", "quarantine", "snapshots", "keys", "work")
 
 side_log = Table(
     "side_log",

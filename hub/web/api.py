@@ -83,5 +83,7 @@ def alerts():
 
 @bp.get("/ledger/keys")
 def key_ledger():
-    station, day, rows = ledger_request()
-    return jsonify(day=day.isoformat(), station=station, rows=[r.as_json() for r in rows])
+    station, period, rows = ledger_request()
+    # ``day`` is the first day (a one-day ledger's day); ``first``/``last`` the whole period.
+    return jsonify(day=period.first.isoformat(), first=period.first.isoformat(), last=period.last.isoformat(),
+                   station=station, rows=[r.as_json() for r in rows])

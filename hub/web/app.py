@@ -48,6 +48,7 @@ from hub.web import (
     auth,
     closeout_pages,
     i18n,
+    key_pages,
     lock_pages,
     monthly_pages,
     ops,
@@ -153,7 +154,7 @@ def create_app(
 
     # Every page and API, each a blueprint of its own module.
     for view in (auth, pages, api, ops, shred_pages, closeout_pages, print_pages, registry_pages,
-                 tokens, lock_pages, alert_pages, monthly_pages):
+                 tokens, lock_pages, alert_pages, monthly_pages, key_pages):
         app.register_blueprint(view.bp)
     pages.register_template_helpers(app)
     signin.limit_view(app, "auth.login")

@@ -86,6 +86,7 @@ EVENT_KINDS: dict[str, Any] = {
     "key.used": _l("Key used"),
     "unlock.expired": _l("Unlocked, not opened"),
     "unlock.ended": _l("Unlock taken over by another badge"),
+    "key.purpose": _l("Work of a key use (purpose button)"),
     # Restricted doors and two-person shredders.
     "door.intrusion": _l("Entry without a badge"),
     "shred.waiting": _l("Shredder: waiting for a second person"),

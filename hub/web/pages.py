@@ -12,7 +12,7 @@ import logging
 import math
 import queue
 import time
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import (
@@ -37,12 +37,12 @@ from hub.alerting import alerts as alert_store
 from hub.alerting import maintenance
 from hub.alerting.wording import alert_text
 from hub.ledgers import keys as ledger
-from hub.ledgers.base import Labels
 from hub.audit import store_size
 from hub.store.schema import alerts as alerts_table
 from hub.store.schema import checkpoints as checkpoints_table
-from hub.web import alert_pages, data, formats, i18n, query, reports
+from hub.web import alert_pages, data, formats, i18n, key_pages, query, reports
 from hub.web.annunciators import annunciators
+from hub.web.key_pages import ledger_export, ledger_request
 from hub.web.state import state
 from hub.store.timestamps import now_utc
 from hub.web.auth import ACK_ROLES, role_required
@@ -436,41 +436,36 @@ def snapshot(event_id: str):
     return response
 
 
-# --- key ledger ---
-
-def ledger_request() -> tuple[str | None, date, list[ledger.LedgerRow]]:
-    return reports.day_report(ledger.key_ledger)
-
-
-def export_labels() -> Labels:
-    return ledger.labels(reports.lang())
-
+# --- key ledger (its rows, exports, work recording and printable view: hub.web.key_pages) ---
 
 @bp.get("/ledger/keys")
 def key_ledger():
     st = state()
-    station, day, rows = ledger_request()
-    args = reports.link_args(station, day=day.isoformat())
+    station, period, rows = ledger_request()
+    args = reports.link_args(station, **period.args())
     return render_template(
-        "ledger.html", title=_("Key ledger"), groups=reports.by_station(rows), station=station, day=day,
+        "ledger.html", title=_("Key ledger"), groups=reports.by_station(rows), station=station, period=period,
         cabinets=stations_of_kind(st.engine, st.cfg, "cabinet"), columns=ledger.COLUMNS,
         csv_url=url_for("pages.key_ledger_csv", **args), xlsx_url=url_for("pages.key_ledger_xlsx", **args),
+        print_url=url_for("keys.key_ledger_print", **args), work=key_pages.WorkForm(st.cfg, reports.lang()),
+        incomplete=sum(r.incomplete for r in rows), after_hours=sum(r.after_hours for r in rows),
     )
 
 
 @bp.get("/ledger/keys.csv")
 def key_ledger_csv():
-    station, day, rows = ledger_request()
-    body = ledger.to_csv(rows, export_labels())
-    _LOG.info("%s exported the key ledger of %s (%s) as CSV", current_user.username, day, station or "all")
-    return reports.download(body, "csv", "key-ledger", station, day.isoformat())
+    station, period, rows = ledger_request()
+    body = ledger.to_csv(rows, ledger_export())
+    _LOG.info("%s exported the key ledger of %s (%s) as CSV", current_user.username, period.label, station or "all")
+    return reports.download(body, "csv", "key-ledger", station, period.slug)
 
 
 @bp.get("/ledger/keys.xlsx")
 def key_ledger_xlsx():
-    station, day, rows = ledger_request()
-    labels = export_labels()
-    title = reports.export_title(labels.sheet, day.isoformat(), station)
-    body = ledger.to_xlsx(rows, labels, title=title)
-    _LOG.info("%s exported the key ledger of %s (%s) as Excel", current_user.username, day, station or "all")
-    return reports.download(body, "xlsx", "key-ledger", station, day.isoformat())
+    station, period, rows = ledger_request()
+    export = ledger_export()
+    title = reports.export_title(export.labels.sheet, period.label, station)
+    body = ledger.to_xlsx(rows, export, title=title)
+    _LOG.info("%s exported the key ledger of %s (%s) as Excel", current_user.username, period.label,
+              station or "all")
+    return reports.download(body, "xlsx", "key-ledger", station, period.slug)

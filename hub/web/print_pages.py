@@ -7,7 +7,6 @@ string and labels everything in the reader's language.
 from __future__ import annotations
 
 import logging
-from datetime import date
 from typing import Any
 
 from flask import Blueprint, render_template, url_for
@@ -15,7 +14,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from hub.ledgers.base import Labels
+from hub.ledgers.base import Labels, Period
 from hub.ledgers import printing as print_log
 from hub.store.schema import events
 from hub.web import i18n, reports
@@ -32,8 +31,8 @@ ENTRIES: dict[str, Any] = i18n.lazy(print_log.ENTRIES)
 WORDS: dict[str, Any] = i18n.lazy(print_log.WORDS)
 
 
-def _request() -> tuple[str | None, date, list[print_log.PrintRow]]:
-    return reports.day_report(print_log.release_log)
+def _request() -> tuple[str | None, Period, list[print_log.PrintRow]]:
+    return reports.period_report(print_log.release_log)
 
 
 def _labels() -> Labels:
@@ -63,33 +62,45 @@ def cups_states(stations: list[str]) -> dict[str, dict[str, Any]]:
 @bp.get("/ledger/prints")
 def release_log_page():
     st = state()
-    station, day, rows = _request()
+    station, period, rows = _request()
     printers = stations_of_kind(st.engine, st.cfg, "printer")
-    args = reports.link_args(station, day=day.isoformat())
+    args = reports.link_args(station, **period.args())
     return render_template(
-        "print_log.html", title=_("Print release log"), groups=reports.by_station(rows), station=station, day=day,
-        printers=printers, headers={k: str(v) for k, v in HEADERS.items()},
+        "print_log.html", title=_("Print release log"), groups=reports.by_station(rows), station=station,
+        period=period, printers=printers, headers={k: str(v) for k, v in HEADERS.items()},
         entries={k: str(v) for k, v in ENTRIES.items()}, words=_words(),
         cups=cups_states([station] if station else printers),
         csv_url=url_for("printing.release_log_csv", **args),
         xlsx_url=url_for("printing.release_log_xlsx", **args),
+        print_url=url_for("printing.release_log_print", **args),
     )
 
 
 @bp.get("/ledger/prints.csv")
 def release_log_csv():
-    station, day, rows = _request()
+    station, period, rows = _request()
     body = print_log.to_csv(rows, _labels(), _words())
-    _LOG.info("%s exported the print release log of %s (%s) as CSV", current_user.username, day, station or "all")
-    return reports.download(body, "csv", "print-log", station, day.isoformat())
+    _LOG.info("%s exported the print release log of %s (%s) as CSV", current_user.username, period.label,
+              station or "all")
+    return reports.download(body, "csv", "print-log", station, period.slug)
 
 
 @bp.get("/ledger/prints.xlsx")
 def release_log_xlsx():
-    station, day, rows = _request()
+    station, period, rows = _request()
     labels = _labels()
-    title = reports.export_title(labels.sheet, day.isoformat(), station)
+    title = reports.export_title(labels.sheet, period.label, station)
     body = print_log.to_xlsx(rows, labels, _words(), title=title)
-    _LOG.info("%s exported the print release log of %s (%s) as Excel", current_user.username, day,
+    _LOG.info("%s exported the print release log of %s (%s) as Excel", current_user.username, period.label,
               station or "all")
-    return reports.download(body, "xlsx", "print-log", station, day.isoformat())
+    return reports.download(body, "xlsx", "print-log", station, period.slug)
+
+
+@bp.get("/ledger/prints/print")
+def release_log_print():
+    st = state()
+    station, period, rows = _request()
+    header, cells = print_log.table(rows, _labels(), _words())
+    stations = [station] if station else stations_of_kind(st.engine, st.cfg, "printer")
+    return reports.print_view(_("Print release log"), period, station, stations, header, cells,
+                              marked=[r.entry != "released" for r in rows], columns=print_log.COLUMNS)

@@ -20,6 +20,8 @@ EXPECTED = {
     "integer": ("a whole number", _l("a whole number")),
     "choice": ("one of the values the page offers", _l("one of the values the page offers")),
     "text": ("text without control characters", _l("text without control characters")),
+    "range_order": ("a last day on or after the first day", _l("a last day on or after the first day")),
+    "range_length": ("a range of at most 366 days", _l("a range of at most 366 days")),
 }
 
 

@@ -1,6 +1,7 @@
 """What the report pages (the key ledger, the print release log, the shredding ledger and the
-close-out) share: the station and day asked for in the query string, the rows grouped by
-station, and the CSV and Excel files they send (their words, title and name).
+close-out) share: the station and day (or period: hub.ledgers.base.parse_period) asked for in
+the query string, the rows grouped by station, the CSV and Excel files they send (their words,
+title and name) and what their printable view shows (site and period).
 """
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 
-from flask import Response, request
+from flask import Response, render_template, request
 from flask_babel import get_locale
 
+from hub.ledgers.base import Period, PeriodError, parse_period
+from hub.ledgers.spreadsheet import TIME_TEXT
 from hub.web import data, query
 from hub.web.state import state
 from hub.stations.directory import display_name
@@ -37,19 +40,45 @@ def day_arg(station: str | None) -> date:
     """The ``day`` asked for, else today at the station's site (or the one site's, else the
     hub's)."""
     day = parse_day(request.args.get("day"))
-    if day is not None:
-        return day
+    return day if day is not None else today_at(station)
+
+
+def today_at(station: str | None) -> date:
+    """Today at the station's site (or the one site's, else the hub's)."""
     st = state()
     return datetime.now(data.zone_for(st.cfg, data.station_sites(st.engine, st.cfg), station)).date()
 
 
-def day_report(build: Callable[..., list[Any]]) -> tuple[str | None, date, list[Any]]:
-    """The station and day asked for, and the rows ``build`` (the key ledger's, the print
-    release log's) finds for them."""
+def period_arg(station: str | None) -> Period:
+    """The day, month (``month``) or range (``from``, ``to``) asked for, else today at the
+    station's site; 400 (query.BadQuery naming the argument) if it cannot be shown."""
+    try:
+        return parse_period(request.args, today_at(station))
+    except PeriodError as exc:
+        raise query.BadQuery(exc.param, exc.expected) from None
+
+
+def period_report(build: Callable[..., list[Any]]) -> tuple[str | None, Period, list[Any]]:
+    """The station and period asked for, and the rows ``build`` (a ledger's) finds for them."""
     st = state()
     station = station_arg()
-    day = day_arg(station)
-    return station, day, build(st.engine, st.cfg, day, station=station, names=st.names())
+    period = period_arg(station)
+    return station, period, build(st.engine, st.cfg, period.first, period.last, station=station,
+                                  names=st.names())
+
+
+def site_names(stations: Iterable[str]) -> list[str]:
+    """The names of the sites of ``stations`` (as configured, else their ids), for a printed
+    ledger's heading."""
+    st = state()
+    sites = data.station_sites(st.engine, st.cfg)
+    out: list[str] = []
+    for station in stations:
+        site = sites.get(station) or ""
+        name = st.cfg.site(site).name or site
+        if name and name not in out:
+            out.append(name)
+    return out
 
 
 def by_station(rows: Iterable[Any]) -> dict[str, list[Any]]:
@@ -83,3 +112,28 @@ def download(body: bytes, ext: str, report: str, subject: str | None, period: st
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", subject) if subject else "all"
     return Response(body, mimetype=MIMETYPES[ext],
                     headers={"Content-Disposition": f'attachment; filename="{report}_{safe}_{period}.{ext}"'})
+
+
+def print_cell(value: Any) -> str:
+    """An export cell as the printed ledger shows it: times and days as the exports write them
+    (site-local, no zone: the heading names the site), seconds to a tenth."""
+    if isinstance(value, datetime):
+        return value.strftime(TIME_TEXT)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return "" if value is None else str(value)
+
+
+def print_view(title: str, period: Period, station: str | None, stations: Iterable[str], header: list[str],
+               cells: list[list[Any]], *, marked: list[bool], columns: tuple[str, ...]) -> str:
+    """The printable A4 view of a ledger (templates/ledger_print.html, static/ledger_print.css):
+    the site, the period, the station, the rows as the exports have them, page numbers and the
+    checker's seal box (確認印)."""
+    links = {"photo", "snapshot"} & set(columns)
+    rows = [([(columns[i], print_cell(v)) for i, v in enumerate(row)], mark) for row, mark in zip(cells, marked)]
+    return render_template("ledger_print.html", title=title, period=period, sites=site_names(stations),
+                           station=station, header=list(zip(columns, header)), rows=rows, links=links,
+                           printed_at=datetime.now(data.zone_for(state().cfg, data.station_sites(
+                               state().engine, state().cfg), station)))

@@ -2,22 +2,24 @@
 both people, times, why it stopped, the roster and after-hours flags and the snapshot taken
 at the start; with CSV and Excel exports in the reader's language.
 
-``/ledger/shredder?station=&day=YYYY-MM-DD`` or ``?station=&month=YYYY-MM``; the exports are
-``/ledger/shredder.csv`` and ``/ledger/shredder.xlsx`` with the same arguments.
+``/ledger/shredder?station=&day=YYYY-MM-DD``, ``?station=&month=YYYY-MM`` or
+``?station=&from=YYYY-MM-DD&to=YYYY-MM-DD`` (hub.ledgers.base.parse_period); the exports are
+``/ledger/shredder.csv`` and ``/ledger/shredder.xlsx`` and the printable A4 view
+``/ledger/shredder/print`` with the same arguments.
 """
 from __future__ import annotations
 
 import logging
-from datetime import date
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, render_template, url_for
 from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from hub.ledgers import shredding as shred_ledger
-from hub.web import i18n, query, reports
+from hub.ledgers.base import Period
+from hub.web import i18n, reports
 from hub.web.state import state
 from hub.stations.directory import stations_of_kind
 
@@ -64,36 +66,24 @@ def event_details(kind: str, payload: dict) -> str | None:
     return ", ".join(parts)
 
 
-def _period() -> tuple[str | None, date, date, str | None]:
-    """(station, first day, last day, month) from the query string; 400 if malformed."""
-    station = reports.station_arg()
-    month = (request.args.get("month") or "").strip() or None
-    if month:
-        try:
-            first, last = shred_ledger.month_days(month)
-        except ValueError:
-            raise query.BadQuery("month", "month") from None
-        return station, first, last, month
-    day = reports.day_arg(station)
-    return station, day, day, None
-
-
-def _rows(station: str | None, first: date, last: date) -> list[shred_ledger.ShredRow]:
+def _rows(station: str | None, period: Period) -> list[shred_ledger.ShredRow]:
     st = state()
-    return shred_ledger.sessions(st.engine, st.cfg, first, last, station=station, names=st.names())
+    return shred_ledger.sessions(st.engine, st.cfg, period.first, period.last, station=station, names=st.names())
 
 
 @bp.get("/ledger/shredder")
 def ledger():
     st = state()
-    station, first, last, month = _period()
-    rows = _rows(station, first, last)
-    args = reports.link_args(station, **({"month": month} if month else {"day": first.isoformat()}))
+    station = reports.station_arg()
+    period = reports.period_arg(station)
+    rows = _rows(station, period)
+    args = reports.link_args(station, **period.args())
     return render_template(
         "shred_ledger.html", title=_("Shredding ledger"), groups=reports.by_station(rows), station=station,
-        first=first, last=last, month=month, shredders=stations_of_kind(st.engine, st.cfg, "shredder"),
+        period=period, shredders=stations_of_kind(st.engine, st.cfg, "shredder"),
         ending_label=ending_label, flagged=sum(r.flagged for r in rows),
         csv_url=url_for("shred.ledger_csv", **args), xlsx_url=url_for("shred.ledger_xlsx", **args),
+        print_url=url_for("shred.ledger_print", **args),
     )
 
 
@@ -104,21 +94,37 @@ def _export() -> shred_ledger.Export:
                                                                 _external=True))
 
 
+def _request() -> tuple[str | None, Period, list[shred_ledger.ShredRow]]:
+    station = reports.station_arg()
+    period = reports.period_arg(station)
+    return station, period, _rows(station, period)
+
+
 @bp.get("/ledger/shredder.csv")
 def ledger_csv():
-    station, first, last, month = _period()
-    body = shred_ledger.to_csv(_rows(station, first, last), _export())
+    station, period, rows = _request()
+    body = shred_ledger.to_csv(rows, _export())
     _LOG.info("%s exported the shredding ledger of %s (%s) as CSV", current_user.username,
-              month or first, station or "all")
-    return reports.download(body, "csv", "shredding-ledger", station, month or first.isoformat())
+              period.label, station or "all")
+    return reports.download(body, "csv", "shredding-ledger", station, period.slug)
 
 
 @bp.get("/ledger/shredder.xlsx")
 def ledger_xlsx():
-    station, first, last, month = _period()
+    station, period, rows = _request()
     export = _export()
-    title = reports.export_title(export.labels.sheet, month or first.isoformat(), station)
-    body = shred_ledger.to_xlsx(_rows(station, first, last), export, title=title)
+    title = reports.export_title(export.labels.sheet, period.label, station)
+    body = shred_ledger.to_xlsx(rows, export, title=title)
     _LOG.info("%s exported the shredding ledger of %s (%s) as Excel", current_user.username,
-              month or first, station or "all")
-    return reports.download(body, "xlsx", "shredding-ledger", station, month or first.isoformat())
+              period.label, station or "all")
+    return reports.download(body, "xlsx", "shredding-ledger", station, period.slug)
+
+
+@bp.get("/ledger/shredder/print")
+def ledger_print():
+    st = state()
+    station, period, rows = _request()
+    header, cells = shred_ledger.table(rows, _export())
+    stations = [station] if station else stations_of_kind(st.engine, st.cfg, "shredder")
+    return reports.print_view(_("Shredding ledger"), period, station, stations, header, cells,
+                              marked=[r.flagged for r in rows], columns=shred_ledger.COLUMNS)

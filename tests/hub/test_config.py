@@ -77,6 +77,12 @@ BAD = [
      "sites.ward-a.holidays.0: Value error, from and to must both be dates"),
     ("closed day misspelt key", "sites:\n  ward-a:\n    holidays: [{from: '12-29', until: '01-03'}]\n",
      "sites.ward-a.holidays.0.until: unknown key"),
+    ("work listed twice", "sites:\n  ward-a:\n    key_work: [{code: register, ja: 出納}, {code: register, ja: 点検}]\n",
+     "sites.ward-a.key_work: Value error, work code 'register' is listed twice"),
+    ("work without wording", "sites:\n  ward-a:\n    key_work: [{code: register}]\n",
+     "sites.ward-a.key_work.0.ja: missing"),
+    ("work code not an id", "sites:\n  ward-a:\n    key_work: [{code: 'a b', ja: 出納}]\n",
+     "sites.ward-a.key_work.0.code"),
 ]
 
 

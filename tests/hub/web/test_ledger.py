@@ -98,7 +98,7 @@ def test_every_cabinet_when_none_is_chosen(engine, cfg, day_of_uses):
 def test_ledger_page_highlights_the_last_user(as_supervisor, day_of_uses):
     page = as_supervisor.get("/ledger/keys?station=cabinet-1&day=2025-04-01").get_data(as_text=True)
     assert "鍵の使用簿" in page and "Staff 002" in page and "こじ開け" in page
-    last_row = page.split('class="entry-use last"')[1].split("</tr>")[0]
+    last_row = page.split('class="entry-use last')[1].split("</tr>")[0]
     assert "本日最後の使用者" in last_row and "23:59:40" in last_row
     assert page.count("本日最後の使用者") == 1
 
@@ -232,29 +232,29 @@ def test_the_page_across_midnight_in_japanese_and_english(as_supervisor, across_
     page = as_supervisor.get("/ledger/keys?day=2025-04-01").get_data(as_text=True)
     assert cells_of(page) == [
         ["鍵の使用", "Staff 001 S001", "2025/04/01 23:59:40", "2025/04/01 23:59:45", "2025/04/02 0:02:10", "145 秒",
-         "本日最後の使用者 開けっ放し"],
+         "", "本日最後の使用者 時間外 開けっ放し", ""],
         ["鍵の使用", "Staff 002 S002", "2025/04/01 10:00:00", "2025/04/01 10:00:01", "2025/04/01 10:00:11", "10 秒",
-         "本日最後の使用者 指定外の使用者"],
-        ["解錠のみ（扉は開けず）", "Staff 002 S002", "2025/04/01 23:59:58", "", "", "", "指定外の使用者"],
+         "", "本日最後の使用者 指定外の使用者", ""],
+        ["解錠のみ（扉は開けず）", "Staff 002 S002", "2025/04/01 23:59:58", "", "", "", "", "指定外の使用者 時間外", ""],
     ]
     assert cells_of(as_supervisor.get("/ledger/keys?day=2025-04-02").get_data(as_text=True)) == [
         ["鍵の使用", "Staff 001 S001", "2025/04/02 9:00:00", "2025/04/02 9:00:02", "2025/04/02 9:00:30", "28 秒",
-         "本日最後の使用者"],
-        ["こじ開け", "特定できず", "", "2025/04/02 23:59:00", "2025/04/03 0:00:40", "100 秒", "バッジなし"],
+         "", "本日最後の使用者", ""],
+        ["こじ開け", "特定できず", "", "2025/04/02 23:59:00", "2025/04/03 0:00:40", "100 秒", "", "時間外 バッジなし", ""],
     ]
     as_supervisor.post("/language", data={"lang": "en", "csrf_token": csrf_from(page)})
     page = as_supervisor.get("/ledger/keys?day=2025-04-01").get_data(as_text=True)
     assert cells_of(page) == [
         ["Key use", "Staff 001 S001", "Apr 1, 2025, 11:59:40\u202fPM", "Apr 1, 2025, 11:59:45\u202fPM",
-         "Apr 2, 2025, 12:02:10\u202fAM", "145 s", "Last user of the day Held open"],
+         "Apr 2, 2025, 12:02:10\u202fAM", "145 s", "", "Last user of the day After hours Held open", ""],
         ["Key use", "Staff 002 S002", "Apr 1, 2025, 10:00:00\u202fAM", "Apr 1, 2025, 10:00:01\u202fAM",
-         "Apr 1, 2025, 10:00:11\u202fAM", "10 s", "Last user of the day Not the designated holder"],
-        ["Unlocked, not opened", "Staff 002 S002", "Apr 1, 2025, 11:59:58\u202fPM", "", "", "",
-         "Not the designated holder"],
+         "Apr 1, 2025, 10:00:11\u202fAM", "10 s", "", "Last user of the day Not the designated holder", ""],
+        ["Unlocked, not opened", "Staff 002 S002", "Apr 1, 2025, 11:59:58\u202fPM", "", "", "", "",
+         "Not the designated holder After hours", ""],
     ]
     assert cells_of(as_supervisor.get("/ledger/keys?day=2025-04-02&station=cabinet-1").get_data(as_text=True))[1:] == [
         ["Forced open", "nobody identified", "", "Apr 2, 2025, 11:59:00\u202fPM", "Apr 3, 2025, 12:00:40\u202fAM",
-         "100 s", "No badge"],
+         "100 s", "", "After hours No badge", ""],
     ]
 
 
@@ -267,22 +267,24 @@ def test_the_csv_across_midnight_in_japanese_and_english(as_supervisor, across_m
     assert [{k: v for k, v in row.items() if k != "イベントID"} for row in rows] == [
         {"鍵保管庫": "Cabinet 1 (cabinet-1)", "日付": "2025-04-01", "区分": "鍵の使用", "職員番号": "S001",
          "氏名": "Staff 001", "解錠時刻": "2025-04-01 23:59:40", "扉を開けた時刻": "2025-04-01 23:59:45",
-         "扉を閉めた時刻": "2025-04-02 00:02:10", "開いていた時間（秒）": "145.0", "要確認": "", "開けっ放し": "○",
-         "本日最後の使用者": "○"},
+         "扉を閉めた時刻": "2025-04-02 00:02:10", "開いていた時間（秒）": "145.0", "作業内容": "", "要確認": "", "時間外": "○",
+         "開けっ放し": "○", "本日最後の使用者": "○", "写真": ""},
         {"鍵保管庫": "cabinet-2", "日付": "2025-04-01", "区分": "鍵の使用", "職員番号": "S002", "氏名": "Staff 002",
          "解錠時刻": "2025-04-01 10:00:00", "扉を開けた時刻": "2025-04-01 10:00:01",
-         "扉を閉めた時刻": "2025-04-01 10:00:11", "開いていた時間（秒）": "10.0", "要確認": "○", "開けっ放し": "",
-         "本日最後の使用者": "○"},
+         "扉を閉めた時刻": "2025-04-01 10:00:11", "開いていた時間（秒）": "10.0", "作業内容": "", "要確認": "○", "時間外": "",
+         "開けっ放し": "", "本日最後の使用者": "○", "写真": ""},
         {"鍵保管庫": "cabinet-2", "日付": "2025-04-01", "区分": "解錠のみ（扉は開けず）", "職員番号": "S002",
          "氏名": "Staff 002", "解錠時刻": "2025-04-01 23:59:58", "扉を開けた時刻": "", "扉を閉めた時刻": "",
-         "開いていた時間（秒）": "", "要確認": "○", "開けっ放し": "", "本日最後の使用者": ""},
+         "開いていた時間（秒）": "", "作業内容": "", "要確認": "○", "時間外": "○", "開けっ放し": "",
+         "本日最後の使用者": "", "写真": ""},
     ]
     assert all(len(row["イベントID"]) == 36 for row in rows)
     page = as_supervisor.get("/").get_data(as_text=True)
     as_supervisor.post("/language", data={"lang": "en", "csrf_token": csrf_from(page)})
     english = csv_rows()
     assert list(english[0]) == ["Cabinet", "Day", "Entry", "Person ID", "Name", "Unlocked at", "Opened at",
-                                "Closed at", "Open for (s)", "Flagged", "Held open", "Last user of the day", "Event ID"]
+                                "Closed at", "Open for (s)", "Work done", "Flagged", "After hours", "Held open",
+                                "Last user of the day", "Photo", "Event ID"]
     assert [(r["Entry"], r["Closed at"], r["Held open"], r["Last user of the day"]) for r in english] == [
         ("Key use", "2025-04-02 00:02:10", "yes", "yes"), ("Key use", "2025-04-01 10:00:11", "", "yes"),
         ("Unlocked, not opened", "", "", ""),

@@ -94,7 +94,7 @@ def _localtime(when: datetime, site: str | None, fmt: str) -> str:
 def seconds(value: Any) -> str:
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         return ""
-    number = round(float(value), 1)
+    number = round(float(value), 1) + 0.0  # + 0.0: -0.04 s reads "0 s", not "-0 s"
     fm = formats.current()
     if fm is None:
         return _("%(seconds)s s", seconds=format_decimal(number))

@@ -95,15 +95,21 @@ def test_the_menu_fits_on_one_line_at_1366_px(server, users, browser, role, loca
             playwright_api.expect(page.locator("html")).to_have_attribute("lang", "en")
         nav = page.evaluate("""() => {
             const nav = document.querySelector('header nav');
-            const links = [...nav.querySelectorAll('a')].map(a => a.getBoundingClientRect());
-            return {height: nav.getBoundingClientRect().height, tops: links.map(r => Math.round(r.top)),
-                    heights: links.map(r => r.height), count: links.length};
+            const links = [...nav.querySelectorAll('a')];
+            // The lines an item's text takes: one line box each, at its own height.
+            const lines = a => { const r = document.createRange(); r.selectNodeContents(a);
+                                 return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; };
+            return {height: nav.getBoundingClientRect().height, count: links.length,
+                    tops: links.map(a => Math.round(a.getBoundingClientRect().top)),
+                    item: Math.max(...links.map(a => a.getBoundingClientRect().height)),
+                    lines: links.map(lines), right: Math.max(...links.map(a => a.getBoundingClientRect().right)),
+                    width: document.documentElement.clientWidth};
         }""")
         assert nav["count"] >= 9
-        # One line: every item at the same height, none of them wrapped inside, and the menu no
-        # taller than one item.
+        # One line: every item's text on one line, every item at the same height, the menu no
+        # taller than one item, and nothing past the window's right edge.
+        assert set(nav["lines"]) == {1}, nav
         assert len(set(nav["tops"])) == 1, nav
-        assert max(nav["heights"]) - min(nav["heights"]) < 1, nav
-        assert nav["height"] <= max(nav["heights"]) + 1, nav
+        assert nav["height"] <= nav["item"] + 1 and nav["right"] <= nav["width"], nav
     finally:
         context.close()

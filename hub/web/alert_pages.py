@@ -220,8 +220,14 @@ def history():
         close_reason_label=lambda code: i18n.label(CLOSE_REASONS, code),
         # The maintenance periods of the same station and dates (the log keeps each start and end).
         periods=maintenance.periods(st.engine, station=flt.station, since=since, until=until),
-        period_site=lambda station: (st.cfg.station(station).site if st.cfg.station(station) else None),
+        period_site=lambda station: _site_of(station),
     )
+
+
+def _site_of(station: str) -> str | None:
+    """The station's site in the hub config (its times are shown in that site's zone)."""
+    entry = state().cfg.station(station)
+    return entry.site if entry is not None else None
 
 
 def _export() -> tuple[list[str], list[list[Any]], str]:

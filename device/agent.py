@@ -417,7 +417,8 @@ class Agent:
             outbox_capacity=self.outbox.capacity,
             policy_version=self.policy.version,
             door="open" if self.logic.door_open else "closed",
-            locked=None if outputs is None else outputs.is_locked,
+            # Only a unit with a lock relay has a lock to report (a shredder's outputs do not).
+            locked=None if outputs is None or self.cfg.pins.lock is None else outputs.is_locked,
             unrecorded=self.recorder.kept,
             storage_error=self.recorder.error,
             incarnation=self.outbox.incarnation,

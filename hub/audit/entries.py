@@ -17,6 +17,9 @@ One entry per change an auditor relies on, appended in the same transaction as t
   with its validity period as it then stood;
 - ``work``: every ``key_work`` row, as stored: the work done with a key (作業内容), who
   recorded it and when (hub.ledgers.key_work).
+- ``maintenance``: every maintenance period a supervisor ``started`` (station, from, until,
+  reason, who) and ``ended`` early (when, who, comment; a new period for the same station
+  ends the one before it), hub.alerting.maintenance.
 
 ``kagiban verify`` (hub.audit.verify) holds the tables against these entries both ways.
 """
@@ -31,7 +34,7 @@ from sqlalchemy import Connection, Engine, RowMapping, func, select
 
 from hub.store.chain import append_side
 from hub.store.db import begin_write
-from hub.store.schema import alerts, quarantine, registry_log, snapshots, station_keys
+from hub.store.schema import alerts, maintenance, quarantine, registry_log, snapshots, station_keys
 from hub.store.timestamps import now_utc, utc_text
 
 _LOG = logging.getLogger(__name__)
@@ -46,6 +49,8 @@ SIGNIN_OPS = ("signed_in", "refused", "signed_out", "unlocked")
 KEY_COLUMNS = ("station", "key_id", "public_key", "added_at", "retired_at")
 KEY_OPS = ("added", "retired")
 WORK_COLUMNS = ("id", "event_id", "station", "work", "recorded_by", "recorded_at")
+MAINTENANCE_COLUMNS = ("id", "station", "starts_at", "ends_at", "reason", "set_by")
+MAINTENANCE_END_COLUMNS = ("id", "station", "ended_at", "ended_by", "end_comment")
 
 # A row as a dict of its columns, or as SQLAlchemy reads it (keyed by name or column).
 Row = Mapping[str, Any] | RowMapping
@@ -89,6 +94,14 @@ def key_entry(op: str, row: Row) -> dict[str, Any]:
     return {"op": op, **{k: row[k] for k in KEY_COLUMNS}}
 
 
+def maintenance_started(row: Row) -> dict[str, Any]:
+    return {"op": "started", **{k: row[k] for k in MAINTENANCE_COLUMNS}}
+
+
+def maintenance_ended(row: Row) -> dict[str, Any]:
+    return {"op": "ended", **{k: row[k] for k in MAINTENANCE_END_COLUMNS}}
+
+
 # --- appending (each in the caller's transaction) ---
 
 def record_alert_raised(conn: Connection, alert_id: int, row: Row) -> None:
@@ -122,6 +135,14 @@ def record_key(conn: Connection, op: str, row: Row) -> None:
 def record_work(conn: Connection, row: Row) -> None:
     """A ``key_work`` row as inserted (its ``id`` included)."""
     append_side(conn, "work", [(row["recorded_at"], {k: row[k] for k in WORK_COLUMNS})])
+
+
+def record_maintenance_started(conn: Connection, row: Row) -> None:
+    append_side(conn, "maintenance", [(row["starts_at"], maintenance_started(row))])
+
+
+def record_maintenance_ended(conn: Connection, rows: Sequence[Row]) -> None:
+    append_side(conn, "maintenance", [(r["ended_at"], maintenance_ended(r)) for r in rows])
 
 
 def record_signin(engine: Engine, op: str, user: str | None, remote: str | None, *, via: str = "form") -> None:
@@ -187,3 +208,14 @@ def adopt_keys(conn: Connection) -> None:
         record_key(conn, "added", {**row, "retired_at": None})
         if row["retired_at"] is not None:
             record_key(conn, "retired", row)
+
+
+def adopt_maintenance(conn: Connection) -> None:
+    """Enter the maintenance periods set before the maintenance log existed (migration 0015):
+    each started, and ended if it was ended early, in id order."""
+    # Only the columns of revision 0015 (this runs inside it).
+    cols = [maintenance.c[k] for k in (*MAINTENANCE_COLUMNS, "ended_at", "ended_by", "end_comment")]
+    for row in conn.execute(select(*cols).order_by(maintenance.c.id)).mappings().all():
+        record_maintenance_started(conn, row)
+        if row["ended_at"] is not None:
+            record_maintenance_ended(conn, [row])

@@ -1,5 +1,6 @@
-"""The hub's periodic audit jobs on one thread: a signed checkpoint every
-``audit.checkpoint_interval_s`` and snapshot expiry every ``snapshots.expire_every_s``.
+"""Jobs the hub runs every so often, each set on one thread of its own: the audit jobs (a signed
+checkpoint every ``audit.checkpoint_interval_s``, snapshot expiry every
+``snapshots.expire_every_s``), the daily close-out and the monthly report (hub.ledgers).
 A job that fails is logged and tried again at its next turn; it never ends the thread."""
 from __future__ import annotations
 
@@ -12,15 +13,18 @@ _LOG = logging.getLogger(__name__)
 
 
 class Periodic:
-    """Calls each ``(name, interval_s, job)`` every interval_s seconds, the first time at once."""
+    """Calls each ``(name, interval_s, job)`` every interval_s seconds, the first time at once,
+    on a thread named ``thread_name``."""
 
-    def __init__(self, jobs: list[tuple[str, float, Callable[[], object]]]):
+    def __init__(self, jobs: list[tuple[str, float, Callable[[], object]]], *,
+                 thread_name: str = "kagiban-audit-jobs"):
         self.jobs = jobs
+        self.thread_name = thread_name
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> "Periodic":
-        self._thread = threading.Thread(target=self._run, name="kagiban-audit-jobs", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self._thread.start()
         return self
 

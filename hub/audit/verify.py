@@ -5,7 +5,7 @@ The parts are a list of checks (``PARTS``), each given the same :class:`Context`
 one :class:`PartResult`: the events chain; the stations' signatures over their events and
 snapshots (hub.audit.signatures); the side logs (alerts and acknowledgements, sign-ins,
 registry changes, quarantined messages, snapshot bytes, the station keys the tooling added and
-retired), each recomputed and held against its table both ways; and, with ``--checkpoints
+retired, maintenance periods), each recomputed and held against its table both ways; and, with ``--checkpoints
 PATH``, the signed checkpoints kept off the hub, each of which the store must extend (its rows,
 seqs and side logs, and the station keys it recorded).
 """
@@ -25,12 +25,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.audit.checkpoints import Checkpoint, SignedLine, key_digest, read_log
-from hub.audit.entries import (ACK_COLUMNS, ALERT_COLUMNS, CLOSE_COLUMNS, KEY_COLUMNS, REGISTRY_COLUMNS, WORK_COLUMNS,
-                               quarantine_entry)
+from hub.audit.entries import (ACK_COLUMNS, ALERT_COLUMNS, CLOSE_COLUMNS, KEY_COLUMNS, MAINTENANCE_COLUMNS,
+                               MAINTENANCE_END_COLUMNS, REGISTRY_COLUMNS, WORK_COLUMNS, quarantine_entry)
 from hub.store.chain import SideReport, verify, verify_side
 from hub.store.db import make_engine
-from hub.store.schema import (GENESIS_HASH, alerts, events, key_work, quarantine, registry_log, side_heads, side_log, snapshots,
-                              station_keys)
+from hub.store.schema import (GENESIS_HASH, alerts, events, key_work, maintenance, quarantine, registry_log, side_heads,
+                              side_log, snapshots, station_keys)
 from hub.audit.signatures import check_signatures
 from kagiban.signing import key_id
 
@@ -275,6 +275,44 @@ def check_work(ctx: Context) -> PartResult:
                                       "key work record"))
 
 
+def _maintenance(conn: Connection, entries: list[dict[str, Any]]) -> tuple[str | None, str]:
+    rows = {r["id"]: r for r in conn.execute(select(maintenance)).mappings()}
+    started: dict[Any, dict[str, Any]] = {}
+    ended: dict[Any, dict[str, Any]] = {}
+    for e in entries:
+        (ended if e.get("op") == "ended" else started)[e.get("id")] = e
+    for period_id, e in started.items():
+        row = rows.get(period_id)
+        if row is None:
+            return (f"maintenance period {period_id} of {e.get('station')} (set by {e.get('set_by')}) deleted: "
+                    f"log entry {e['_n']} records it"), ""
+        changed = [k for k in MAINTENANCE_COLUMNS if row[k] != e.get(k)]
+        if changed:
+            return f"maintenance period {period_id} altered ({', '.join(changed)}) against log entry {e['_n']}", ""
+    for period_id, e in ended.items():
+        row = rows.get(period_id)
+        if row is None:
+            continue  # named above
+        changed = [k for k in MAINTENANCE_END_COLUMNS if row[k] != e.get(k)]
+        if changed:
+            return (f"end of maintenance period {period_id} altered ({', '.join(changed)}) against log entry "
+                    f"{e['_n']} (by {e.get('ended_by')} at {e.get('ended_at')})"), ""
+    for period_id, row in sorted(rows.items()):
+        if period_id not in started:
+            return f"maintenance period {period_id} of {row['station']} is not in the log (inserted)", ""
+        if row["ended_at"] is not None and period_id not in ended:
+            return f"end of maintenance period {period_id} is not in the log (by {row['ended_by']})", ""
+    return None, f" ({len(rows)} periods, {len(ended)} ended early)"
+
+
+def check_maintenance(ctx: Context) -> PartResult:
+    """Maintenance periods (who, when, until, reason; early ends) against the maintenance log."""
+    with ctx.engine.connect() as conn:
+        if conn.execute(select(side_heads.c.n).where(side_heads.c.part == "maintenance")).first() is None:
+            return PartResult("maintenance", True, "maintenance: not checked (this store predates the maintenance log)")
+    return _side(ctx, "maintenance", _maintenance)
+
+
 # --- checkpoints ---
 
 class _Lookups:
@@ -423,7 +461,7 @@ def check_station_signatures(ctx: Context) -> PartResult:
 
 
 PARTS: list[Part] = [check_events, check_station_signatures, check_alerts, check_signins, check_registry, check_quarantine,
-                     check_snapshots, check_keys, check_work, check_checkpoints]
+                     check_snapshots, check_keys, check_work, check_maintenance, check_checkpoints]
 
 
 def run(db_url: str, out: TextIO | None = None, *, checkpoints: str | Path | None = None,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
@@ -32,6 +31,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.alerting.alerts import list_alerts
+from hub.audit.jobs import Periodic
 from hub.alerting.wording import alert_text
 from hub.config import HubConfig
 from hub.store.db import begin_write, inserted_id
@@ -442,8 +442,7 @@ class CloseoutScheduler:
         self.notifier = notifier
         self.clock = clock
         self.poll_s = poll_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._jobs: Periodic | None = None
         self.made = 0  # close-outs built by this run, for figures
 
     def sites(self) -> list[str]:
@@ -452,27 +451,17 @@ class CloseoutScheduler:
 
     def start(self) -> CloseoutScheduler:
         if self.sites():
-            self._thread = threading.Thread(target=self._run, name="kagiban-closeout", daemon=True)
-            self._thread.start()
+            # A failed run is logged and tried again at the next look; it never ends the thread.
+            self._jobs = Periodic([("close-out", self.poll_s, self.run_due)], thread_name="kagiban-closeout").start()
             _LOG.info("close-out at %s", ", ".join(
                 f"{s} {section.closeout.at:%H:%M}" for s, section in self.cfg.sites.items()
                 if section.closeout is not None))
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_due()
-            except Exception:
-                # A failed run is tried again at the next look; it never ends the thread.
-                _LOG.exception("the close-out run failed")
-            self._stop.wait(self.poll_s)
+        if self._jobs is not None:
+            self._jobs.stop(timeout)
+            self._jobs = None
 
     def run_due(self, now: datetime | None = None) -> list[Closeout]:
         """Build, store and send every close-out whose time has come today and that is not

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable
 from datetime import datetime, time
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from hub.audit.jobs import Periodic
 from hub.config import HubConfig
 from hub.ledgers import monthly
 from hub.ledgers.monthly_render import word
@@ -70,8 +70,7 @@ class MonthlyScheduler:
         self.notifier = notifier
         self.clock = clock
         self.poll_s = poll_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._jobs: Periodic | None = None
 
     @property
     def sent_file(self) -> Path:
@@ -83,23 +82,14 @@ class MonthlyScheduler:
 
     def start(self) -> MonthlyScheduler:
         if self.notifier is not None and self.sites():
-            self._thread = threading.Thread(target=self._run, name="kagiban-monthly", daemon=True)
-            self._thread.start()
+            # A failed run is logged and tried again at the next look; it never ends the thread.
+            self._jobs = Periodic([("monthly report", self.poll_s, self.run_due)], thread_name="kagiban-monthly").start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_due()
-            except Exception:
-                _LOG.exception("the monthly report run failed")  # tried again at the next look
-            self._stop.wait(self.poll_s)
+        if self._jobs is not None:
+            self._jobs.stop(timeout)
+            self._jobs = None
 
     def _sent(self) -> dict[str, str]:
         try:

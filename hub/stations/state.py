@@ -1,5 +1,6 @@
 """What the hub believes about a station's door, from its last heartbeat and its last door
-event: one rule shared by the status page and the end-of-day close-out."""
+event: one rule shared by the status page and the end-of-day close-out; which stations have a
+door and a lock to show at all, and the lock's state as the station reported it."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,27 @@ from typing import Any, Mapping
 
 # Door events and the state they leave the door in.
 DOOR_KINDS = {"door.opened": "open", "door.forced": "open", "door.intrusion": "open", "door.closed": "closed"}
+
+# Station kinds whose door a supervisor watches: a key cabinet's door and a restricted room's
+# door. A shredder's bin door is not one (it has its own bin.opened/bin.closed events) and a
+# printer has none, although their heartbeats say "closed".
+DOOR_STATION_KINDS = frozenset({"cabinet", "door"})
+
+
+def has_door(kind: str | None) -> bool:
+    """Whether a station of ``kind`` has a door to show (a kind not known yet: shown)."""
+    return kind is None or kind in DOOR_STATION_KINDS
+
+
+def lock_state(kind: str | None, heartbeat: Mapping[str, Any]) -> str | None:
+    """The lock as the station's last heartbeat reported it: "locked", "unlocked", "unknown"
+    (a cabinet, which always has a lock, not heard from yet) or None (no lock: a door without
+    a lock relay, a shredder, a printer)."""
+    locked = heartbeat.get("locked")
+    if isinstance(locked, bool) and has_door(kind):
+        return "locked" if locked else "unlocked"
+    # Older agents reported a shredder's or a printer's LED outputs as "locked": not a lock.
+    return "unknown" if kind == "cabinet" else None
 
 
 def parse_time(value: Any) -> datetime | None:

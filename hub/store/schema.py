@@ -238,7 +238,9 @@ alert_deliveries = Table(
 )
 
 # A station a supervisor put in maintenance until ``ends_at`` (or ended early at
-# ``ended_at``): its alerts are stored but not notified nor pinned (hub.alerting.maintenance).
+# ``ended_at``, by ``ended_by``, with ``end_comment``): its alerts are stored but not notified
+# nor pinned (hub.alerting.maintenance). Each start and early end is in the ``maintenance``
+# side log too.
 maintenance = Table(
     "maintenance",
     metadata,
@@ -250,6 +252,7 @@ maintenance = Table(
     Column("set_by", String(64), nullable=False),
     Column("ended_at", String(27)),
     Column("ended_by", String(64)),
+    Column("end_comment", Text),
     Index(None, "station", "ends_at"),
 )
 
@@ -461,7 +464,7 @@ closeouts = Table(
 # transaction, and signed checkpoints (``checkpoints``, and the log kept off the hub) hold
 # the heads so a rewritten side log is named like a rewritten events chain.
 
-SIDE_PARTS = ("alerts", "signins", "registry", "quarantine", "snapshots", "keys", "work")
+SIDE_PARTS = ("alerts", "signins", "registry", "quarantine", "snapshots", "keys", "work", "maintenance")
 
 side_log = Table(
     "side_log",

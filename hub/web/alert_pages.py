@@ -169,7 +169,12 @@ def start_maintenance():
 def end_maintenance():
     st = state()
     station = query.text(request.form.get("station"), "station") or ""
-    if maintenance.end(st.engine, station, current_user.username):
+    try:
+        ended = maintenance.end(st.engine, station, current_user.username, request.form.get("comment"))
+    except maintenance.MaintenanceError as exc:
+        flash(i18n.label(MAINTENANCE_ERRORS, exc.code), "error")
+        return redirect(url_for("pages.status") + f"#station-{station}")
+    if ended:
         flash(_("Maintenance of %(station)s ended.", station=display_name(st.cfg, station)), "ok")
     else:
         flash(_("This station is not in maintenance."), "error")
@@ -191,6 +196,7 @@ MAINTENANCE_ERRORS: dict[str, Any] = {
     "maintenance_station": _l("Choose a station."),
     "maintenance_hours": _l("Give the length in whole hours, 1 to 168."),
     "maintenance_reason": _l("Write the reason (at most 200 characters)."),
+    "maintenance_comment": _l("The comment is too long (at most 200 characters)."),
 }
 
 
@@ -202,6 +208,7 @@ def history():
     flt = alert_filter(request.args, history=True)
     before = query.integer(request.args.get("before"), "before", None, 1, 2**63 - 1)
     rows, next_before = triage.history(st.engine, flt, st.cfg.zone(), before=before)
+    since, until = triage.period_bounds(flt, st.cfg.zone())
     args = flt.args()
     return render_template(
         "alerts.html", title=_("Alert history"), rows=rows, flt=flt,
@@ -211,7 +218,16 @@ def history():
         first_url=url_for("alerts.history", **args) if before else None,
         csv_url=url_for("alerts.history_csv", **args), xlsx_url=url_for("alerts.history_xlsx", **args),
         close_reason_label=lambda code: i18n.label(CLOSE_REASONS, code),
+        # The maintenance periods of the same station and dates (the log keeps each start and end).
+        periods=maintenance.periods(st.engine, station=flt.station, since=since, until=until),
+        period_site=lambda station: _site_of(station),
     )
+
+
+def _site_of(station: str) -> str | None:
+    """The station's site in the hub config (its times are shown in that site's zone)."""
+    entry = state().cfg.station(station)
+    return entry.site if entry is not None else None
 
 
 def _export() -> tuple[list[str], list[list[Any]], str]:

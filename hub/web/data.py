@@ -18,7 +18,7 @@ import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timezone, tzinfo
 from typing import Any
 
 from sqlalchemy import Engine, and_, select, text
@@ -27,7 +27,7 @@ from hub.config import HubConfig
 from hub.ledgers.base import day_bounds
 from hub.alerting.rules import POLICY_STALE_S
 from hub.store.schema import events, policies, snapshots, stations
-from hub.stations.state import door_state, last_heartbeat, parse_time
+from hub.stations.state import door_state, has_door, last_heartbeat, lock_state, parse_time
 from hub.store.timestamps import now_utc, utc_text
 from hub.stations.directory import display_name
 
@@ -142,6 +142,22 @@ def station_policy(engine: Engine, station: str, reported: int | None) -> dict[s
             "policy_state": policy_state(reported, True, latest, published_at, now_utc())}
 
 
+# Policy versions are unix milliseconds of their issue time (hub.registry.policy: a change
+# gets max(stored + 1, now in ms)); smaller ones come from tests or hand-made stores.
+_VERSION_MS_MIN = 10**12  # 2001-09-09
+_VERSION_MS_MAX = 10**14  # year 5138
+
+
+def policy_issued_at(version: Any) -> datetime | None:
+    """When the policy ``version`` was issued (its version is that instant in unix ms), or None
+    for a version that is no such instant."""
+    if isinstance(version, bool) or not isinstance(version, int):
+        return None
+    if not _VERSION_MS_MIN <= version < _VERSION_MS_MAX:
+        return None
+    return datetime.fromtimestamp(version / 1000, tz=timezone.utc)
+
+
 # The order peripherals are shown in (kagiban.protocol.Peripheral).
 PERIPHERAL_ORDER = ("pins", "reader", "camera", "print_server")
 
@@ -168,17 +184,21 @@ def _overview(cfg: HubConfig, row: dict[str, Any], last: dict | None, door_ev: d
     door, door_at = door_state(heartbeat, door_ev)
     station_id = row["station"]
     entry = cfg.station(station_id)
+    kind = row["kind"] or (entry.kind if entry else None)
     return {
         "station": station_id,
         "name": display_name(cfg, station_id),
         "site": row["site"] or (entry.site if entry else ""),
-        "kind": row["kind"] or (entry.kind if entry else None),
+        "kind": kind,
         "state": row["state"],
         "state_since": parse_time(row.get("state_since")),
         "heartbeat_at": hb_at,
+        "has_door": has_door(kind),
         "door": door,
         "door_at": door_at,
+        "lock": lock_state(kind, heartbeat),
         "policy_version": row.get("policy_version"),
+        "policy_issued_at": policy_issued_at(row.get("policy_version")),
         # Revision 6 heartbeat fields: the policy in force is expired; why the last one offered
         # was refused (a reason code, e.g. version_ahead).
         "policy_expired": heartbeat.get("policy_expired") is True,
@@ -196,7 +216,9 @@ def _overview(cfg: HubConfig, row: dict[str, Any], last: dict | None, door_ev: d
 def clock_of(cfg: HubConfig, offset_s: Any, heartbeat: dict[str, Any]) -> dict[str, Any]:
     """A station's clock as its last heartbeat showed it: ``clock_offset_s`` (station time minus
     receive time), ``clock_synced`` (True, False or None: not reported) and ``clock_state``:
-    ``unknown`` (not measured), ``unsynced``, ``skewed`` (past ``rules.clock_skew_s``) or ``ok``."""
+    ``unknown`` (not measured), ``unsynced``, ``skewed`` (past ``rules.clock_skew_s``) or ``ok``;
+    ``clock_label``: the same, with ``synced`` for an ``ok`` clock the station says a time
+    service keeps right."""
     offset = float(offset_s) if isinstance(offset_s, (int, float)) and math.isfinite(offset_s) else None
     synced = heartbeat.get("clock_synced")
     synced = synced if isinstance(synced, bool) else None
@@ -208,7 +230,8 @@ def clock_of(cfg: HubConfig, offset_s: Any, heartbeat: dict[str, Any]) -> dict[s
         state = "skewed"
     else:
         state = "ok"
-    return {"clock_offset_s": offset, "clock_synced": synced, "clock_state": state}
+    label = "synced" if state == "ok" and synced is True else state
+    return {"clock_offset_s": offset, "clock_synced": synced, "clock_state": state, "clock_label": label}
 
 
 def event_kinds(engine: Engine) -> list[str]:

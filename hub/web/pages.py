@@ -40,14 +40,14 @@ from hub.ledgers import keys as ledger
 from hub.audit import store_size
 from hub.store.schema import alerts as alerts_table
 from hub.store.schema import checkpoints as checkpoints_table
-from hub.web import alert_pages, data, formats, i18n, key_pages, query, reports
+from hub.web import alert_pages, data, formats, i18n, key_pages, query, reports, station_cards
 from hub.web.annunciators import annunciators
 from hub.web.key_pages import ledger_export, ledger_request
 from hub.web.state import state
 from hub.store.timestamps import now_utc
 from hub.web.auth import ACK_ROLES, role_required
 from hub.stations.directory import display_name, stations_of_kind
-from hub.stations.state import DOOR_KINDS, parse_time
+from hub.stations.state import DOOR_KINDS, lock_state, parse_time
 
 _LOG = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def _localtime(when: datetime, site: str | None, fmt: str) -> str:
 def seconds(value: Any) -> str:
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         return ""
-    number = round(float(value), 1)
+    number = round(float(value), 1) + 0.0  # + 0.0: -0.04 s reads "0 s", not "-0 s"
     fm = formats.current()
     if fm is None:
         return _("%(seconds)s s", seconds=format_decimal(number))
@@ -109,6 +109,17 @@ def label_of(table: dict[str, Any]):
         fm = formats.current()
         return i18n.label(table, key) if fm is None else fm.label(table, key)
     return label
+
+
+def policy_text(version: Any, site: str | None = None) -> str:
+    """A policy version as a supervisor reads it: its issue time in the site's zone (the
+    version is that instant in unix ms), else the plain number; "—" for none."""
+    if version is None:
+        return "—"
+    issued = data.policy_issued_at(version)
+    if issued is None:
+        return _("Version %(version)s", version=version)
+    return _("Issued %(time)s", time=localtime(issued, site))
 
 
 def person_label(person: str | None) -> str:
@@ -177,6 +188,9 @@ def register_template_helpers(app: Flask) -> None:
         station_state_label=label_of(i18n.STATION_STATES),
         policy_state_label=label_of(i18n.POLICY_STATES),
         door_label=label_of(i18n.DOOR_STATES),
+        lock_label=label_of(station_cards.LOCK_STATES),
+        clock_label=label_of(station_cards.CLOCK_LABELS),
+        policy_text=policy_text,
         station_kind_label=label_of(i18n.STATION_KINDS),
         signal_label=label_of(i18n.SIGNAL_STATES),
         peripheral_label=label_of(i18n.PERIPHERALS),
@@ -278,7 +292,7 @@ def stream():
         return Response("retry: 10000\n\n", status=503, mimetype="text/event-stream")
     can_ack = _can_ack()
     macros = {name: get_template_attribute("_rows.html", name)
-              for name in ("event_row", "alert_row", "peripherals_cell", "clock_cell")}
+              for name in ("event_row", "alert_row", "peripherals_cell", "clock_cell", "lock_pill")}
 
     def message(kind: str, payload: dict[str, Any]) -> str:
         return f"event: {kind}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
@@ -346,12 +360,16 @@ def _live(kind: str, msg: dict[str, Any], macros, can_ack: bool) -> dict[str, An
                 "since_text": localtime(msg.get("at"), msg.get("site"))}
     if kind == "heartbeat":
         door = msg.get("door") or "unknown"
-        # Compared with the latest published at each heartbeat: the row turns stale, or back.
+        lock = lock_state(msg.get("kind"), msg)
+        site = msg.get("site")
+        # Compared with the latest published at each heartbeat: the card turns stale, or back.
         policy = data.station_policy(state().engine, msg["station"], msg.get("policy_version"))
         return {"station": msg["station"], "door": door, "door_label": i18n.label(i18n.DOOR_STATES, door),
-                "policy_version": msg.get("policy_version"), "policy_state": policy["policy_state"],
+                "lock": lock, "lock_html": str(macros["lock_pill"](lock)) if lock else None,
+                "policy_version": msg.get("policy_version"), "policy_text": policy_text(msg.get("policy_version"), site),
+                "policy_state": policy["policy_state"],
                 "policy_state_label": i18n.label(i18n.POLICY_STATES, policy["policy_state"]),
-                "policy_latest_text": _("Latest: %(version)s", version=policy["policy_latest"]),
+                "policy_latest_text": _("Latest: %(version)s", version=policy_text(policy["policy_latest"], site)),
                 "state": "online",
                 "state_label": i18n.label(i18n.STATION_STATES, "online"),
                 "heartbeat_text": localtime(msg.get("at"), msg.get("site")),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import date, timezone, tzinfo
+from datetime import date, datetime, timezone, tzinfo
 from typing import Any
 
 from sqlalchemy import Engine, and_, select
@@ -154,6 +154,13 @@ def history(engine: Engine, flt: AlertFilter, zone: tzinfo, *, before: int | Non
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (rows[-1]["id"] if more and rows else None)
+
+
+def period_bounds(flt: AlertFilter, zone: tzinfo) -> tuple[datetime | None, datetime | None]:
+    """The filter's date range as instants: the start of ``since`` and the end of ``until``
+    (days in ``zone``), None where open."""
+    return (day_bounds(flt.since, zone)[0] if flt.since else None,
+            day_bounds(flt.until, zone)[1] if flt.until else None)
 
 
 def export_rows(engine: Engine, flt: AlertFilter, zone: tzinfo) -> list[dict[str, Any]]:

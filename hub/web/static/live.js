@@ -54,8 +54,8 @@
 
   function setDoor(station, door, label) {
     var row = setField(station, "door", label);
-    if (!row) { return; }
-    var pill = row.querySelector('[data-field="door"]');
+    var pill = row && row.querySelector('[data-field="door"]');
+    if (!pill) { return; }  // a station without a door of its own (a shredder, a printer)
     pill.className = "pill door door-" + door;
   }
 
@@ -74,7 +74,10 @@
     var row = document.getElementById("station-" + msg.station);
     if (row && !row.classList.contains("state-online")) { setState(msg.station, msg.state, msg.state_label); }
     setDoor(msg.station, msg.door, msg.door_label);
-    setField(msg.station, "policy", msg.policy_version);
+    var version = setField(msg.station, "policy", msg.policy_text) && row.querySelector('[data-field="policy"]');
+    if (version) { version.dataset.version = msg.policy_version === null || msg.policy_version === undefined ? "" : String(msg.policy_version); }
+    var lockCell = row && row.querySelector('[data-field="lock-cell"]');
+    if (lockCell && msg.lock_html) { lockCell.innerHTML = msg.lock_html; }
     setPolicy(msg.station, msg.policy_state, msg.policy_state_label, msg.policy_latest_text);
     setField(msg.station, "heartbeat", msg.heartbeat_text);
     var cell = row && row.querySelector('[data-field="peripherals"]');

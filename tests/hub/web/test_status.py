@@ -3,6 +3,7 @@ event and policy version; open alerts first, newest first, coloured by severity.
 from __future__ import annotations
 
 import json
+import re
 
 from tests.hub.helpers import event, heartbeat, status
 from tests.support.web_app import csrf_from, store
@@ -15,7 +16,7 @@ def raise_alert(alert_center, rule: str, severity: str, station: str = "cabinet-
 
 
 def station_row(page: str, station: str) -> str:
-    return page.split(f'id="station-{station}"')[1].split("</tr>")[0]
+    return page.split(f'id="station-{station}"')[1].split("</article>")[0]
 
 
 def test_every_configured_station_is_listed_before_it_reports(as_supervisor):
@@ -24,8 +25,12 @@ def test_every_configured_station_is_listed_before_it_reports(as_supervisor):
     assert "不明" in station_row(page, "cabinet-2")
 
 
+# A policy version is its issue time in unix ms (hub.registry.policy): 2025-04-01 09:00 JST.
+VERSION_0900 = 1743465600000
+
+
 def test_station_state_door_last_event_and_policy_version(as_supervisor, engine):
-    hb = heartbeat("cabinet-1", policy_version=42)
+    hb = heartbeat("cabinet-1", policy_version=VERSION_0900)
     hb["door"] = "closed"
     store(engine, [
         ("event", event("cabinet-1", 1, kind="key.used", at="2025-04-01T09:00:00+09:00", person="S001")),
@@ -37,7 +42,10 @@ def test_station_state_door_last_event_and_policy_version(as_supervisor, engine)
     page = as_supervisor.get("/").get_data(as_text=True)
     one = station_row(page, "cabinet-1")
     assert "オンライン" in one and "door-closed" in one and "鍵の使用" in one
-    assert "2025/04/01 9:00:00" in one and "Staff 001 (S001)" in one and ">42<" in one
+    assert "2025/04/01 9:00:00" in one and "Staff 001 (S001)" in one
+    # The policy as its issue time in the site's zone; the raw number only as an attribute.
+    assert "2025/04/01 9:00:00 発行" in one and f'data-version="{VERSION_0900}"' in one
+    assert f">{VERSION_0900}<" not in one
     two = station_row(page, "cabinet-2")
     # The forced door is newer than any heartbeat: the door is open.
     assert "オフライン" in two and "door-open" in two and "扉のこじ開け" in two
@@ -98,3 +106,54 @@ def test_each_station_shows_the_health_of_its_peripherals(as_supervisor, engine,
     api = next(s for s in as_supervisor.get("/api/stations").get_json()["stations"] if s["station"] == "cabinet-1")
     assert api["peripherals"][2] == {"name": "camera", "state": "absent", "error": "not_found",
                                      "detail": "no usable Pi camera", "since": "2025-04-01T08:30:00+09:00"}
+
+
+def _beat(station: str, kind: str, **fields) -> dict:
+    hb = heartbeat(station)
+    hb.update(kind=kind, **fields)
+    return hb
+
+
+def test_a_card_shows_a_door_and_a_lock_only_where_the_station_has_them(as_supervisor, engine, client):
+    store(engine, [
+        ("heartbeat", _beat("cabinet-1", "cabinet", door="closed", locked=False)),
+        ("heartbeat", _beat("shredder-1", "shredder", door="closed", locked=None)),
+        ("heartbeat", _beat("door-1", "door", door="open", locked=None)),
+        ("heartbeat", _beat("door-2", "door", door="closed", locked=True)),
+    ])
+    page = as_supervisor.get("/").get_data(as_text=True)
+    assert 'class="station-grid"' in page
+    cabinet = station_row(page, "cabinet-1")
+    assert 'data-field="door">閉<' in cabinet and 'data-state="unlocked">解錠中<' in cabinet
+    assert "lock-unlocked" in cabinet  # colour as well as words
+    # A shredder's bin door is not a room door, and it has no lock: neither is shown.
+    shredder = station_row(page, "shredder-1")
+    assert "シュレッダー" in shredder
+    assert 'data-field="door"' not in shredder and 'data-field="lock"' not in shredder and ">扉<" not in shredder
+    # A restricted door without a lock relay: its door, no lock; with one: both.
+    door = station_row(page, "door-1")
+    assert 'data-field="door">開<' in door and 'data-field="lock"' not in door
+    assert 'data-state="locked">施錠<' in station_row(page, "door-2")
+    # A cabinet not heard from yet has a lock that has not been reported.
+    assert 'data-state="unknown">未報告<' in station_row(page, "cabinet-2")
+    client.post("/language", data={"lang": "en", "csrf_token": csrf_from(page)})
+    english = as_supervisor.get("/").get_data(as_text=True)
+    assert 'data-state="unlocked">Unlocked<' in station_row(english, "cabinet-1")
+    assert 'data-state="locked">Locked<' in station_row(english, "door-2")
+
+
+def test_a_card_shows_the_clock_and_the_policy_issue_time_in_words(as_supervisor, engine, client):
+    store(engine, [("heartbeat", {**heartbeat("cabinet-1", policy_version=VERSION_0900), "clock_synced": True}),
+                   ("heartbeat", heartbeat("cabinet-2", policy_version=42))])
+    page = as_supervisor.get("/").get_data(as_text=True)
+    one = station_row(page, "cabinet-1")
+    assert 'data-state="ok">同期済み<' in one and "時計のずれ: " in one
+    assert "2025/04/01 9:00:00 発行" in one
+    # A version that is no issue time (a hand-made store) is shown as the number it is.
+    two = station_row(page, "cabinet-2")
+    assert re.search(r'data-field="policy" data-version="42">([^<]*)<', two).group(1) == "版 42"
+    assert 'data-state="ok">許容範囲内<' in two
+    assert 'data-state="unknown">未計測<' not in one
+    client.post("/language", data={"lang": "en", "csrf_token": csrf_from(page)})
+    english = station_row(as_supervisor.get("/").get_data(as_text=True), "cabinet-1")
+    assert "Issued Apr 1, 2025, 9:00:00\u202fAM" in english and ">Synchronised<" in english

@@ -4,7 +4,8 @@ minute (hub.alerting.rules.POLICY_STALE_S); the live stream carries the same com
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 
@@ -29,7 +30,13 @@ def published_ago(engine, seconds: float) -> None:
 
 
 def station_row(page: str, station: str) -> str:
-    return page.split(f'id="station-{station}"')[1].split("</tr>")[0]
+    return page.split(f'id="station-{station}"')[1].split("</article>")[0]
+
+
+def issued(version: int) -> str:
+    """How the page shows a policy version: its issue time (unix ms) in Tokyo, Japanese format."""
+    at = datetime.fromtimestamp(version / 1000, ZoneInfo("Asia/Tokyo"))
+    return f"{at.year}/{at.month:02d}/{at.day:02d} {at.hour}:{at.minute:02d}:{at.second:02d} 発行"
 
 
 def visible_pill(row: str) -> str | None:
@@ -53,7 +60,7 @@ def test_a_station_behind_for_more_than_a_minute_is_marked_stale(as_supervisor, 
     page = as_supervisor.get("/").get_data(as_text=True)
     row = station_row(page, "cabinet-2")
     assert "policy-stale" in row and visible_pill(row) == "古い版のまま"
-    assert f">{two - 1}<" in row and f"最新: {two}" in row
+    assert issued(two - 1) in row and f'data-version="{two - 1}"' in row and f"最新: {issued(two)}" in row
     warning = page.split('id="policy-stale-warning"')[1].split("</p>")[0]
     assert "cabinet-2" in warning and "Cabinet 1" not in warning
     assert "policy-current" in station_row(page, "cabinet-1")
@@ -88,7 +95,8 @@ def test_heartbeats_on_the_live_stream_say_whether_the_policy_is_stale(server, u
                                   "policy_version": version - 1, "at": "2025-04-01T09:00:00+09:00"})
         msg = stream.wait_for("heartbeat")
         assert (msg["policy_state"], msg["policy_state_label"]) == ("stale", "古い版のまま")
-        assert msg["policy_latest_text"] == f"最新: {version}"
+        assert msg["policy_latest_text"] == f"最新: {issued(version)}"
+        assert msg["policy_text"] == issued(version - 1)
         bus.publish("heartbeat", {"site": "ward-a", "station": "cabinet-1", "door": "closed",
                                   "policy_version": version, "at": "2025-04-01T09:00:05+09:00"})
         assert stream.wait_for("heartbeat")["policy_state"] == "current"

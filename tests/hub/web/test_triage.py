@@ -127,7 +127,7 @@ def test_a_station_back_online_leaves_nothing_to_acknowledge(as_supervisor, aler
 def test_a_stopped_unit_is_shown_stopped_not_offline(as_supervisor, engine):
     store(engine, [("heartbeat", heartbeat("cabinet-1")), ("status", status("cabinet-1", "stopped"))])
     page = as_supervisor.get("/").get_data(as_text=True)
-    row = page.split('id="station-cabinet-1"')[1].split("</tr>")[0]
+    row = page.split('id="station-cabinet-1"')[1].split("</article>")[0]
     assert "state-stopped" in page.split('id="station-cabinet-1"')[1][:80] and "計画停止" in row
     assert "オフライン" not in row
 
@@ -144,8 +144,8 @@ def test_maintenance_quiets_a_station_and_is_shown(as_supervisor, alert_center, 
     raise_alert(alert_center, "held_open", "warning", station="cabinet-2")
     page = as_supervisor.get("/").get_data(as_text=True)
     assert "カードリーダー交換" in page.split('id="maintenance-list"')[1]
-    assert 'data-field="maintenance">保守中' in page.split('id="station-cabinet-1"')[1].split("</tr>")[0]
-    assert 'data-field="maintenance"' not in page.split('id="station-cabinet-2"')[1].split("</tr>")[0]
+    assert 'data-field="maintenance">保守中' in page.split('id="station-cabinet-1"')[1].split("</article>")[0]
+    assert 'data-field="maintenance"' not in page.split('id="station-cabinet-2"')[1].split("</article>")[0]
     rows = open_rows(page)
     # Not pinned, listed after the others, and not counted in the tab title.
     assert [g for _c, g, _n in rows] == ["held_open--cabinet-2", "forced--cabinet-1"]
@@ -153,6 +153,27 @@ def test_maintenance_quiets_a_station_and_is_shown(as_supervisor, alert_center, 
     assert title(page).startswith("(未対応 1) 状況")
     as_supervisor.post("/maintenance/end", data={"csrf_token": token, "station": "cabinet-1"})
     assert 'id="maintenance-list"' not in as_supervisor.get("/").get_data(as_text=True)
+
+
+def test_maintenance_start_and_end_are_in_the_alert_history_with_who_and_comment(as_supervisor, engine):
+    token = csrf_from(as_supervisor.get("/").get_data(as_text=True))
+    as_supervisor.post("/maintenance", data={"csrf_token": token, "station": "cabinet-1", "hours": "2",
+                                             "reason": "カードリーダー交換"})
+    long = as_supervisor.post("/maintenance/end", data={"csrf_token": token, "station": "cabinet-1",
+                                                        "comment": "x" * 201})
+    assert long.status_code == 302 and "コメントが長すぎます" in as_supervisor.get("/").get_data(as_text=True)
+    as_supervisor.post("/maintenance/end", data={"csrf_token": token, "station": "cabinet-1",
+                                                 "comment": "交換済み、2枚のカードで確認"})
+    history = as_supervisor.get("/alerts").get_data(as_text=True).split('id="maintenance-periods"')[1]
+    [row] = re.findall(r'<tr id="maintenance-\d+" data-station="cabinet-1">(.*?)</tr>', history, re.S)
+    assert "Cabinet 1" in row and "カードリーダー交換" in row and "sup-01" in row
+    assert "交換済み、2枚のカードで確認" in row and "（sup-01）" in row
+    # Another station's history shows none; the audit trail holds both steps.
+    other = as_supervisor.get("/alerts?station=cabinet-2").get_data(as_text=True)
+    assert "この範囲に保守期間はありません。" in other
+    with engine.connect() as conn:
+        ops = [e for e in conn.execute(select(side_log.c.entry).where(side_log.c.part == "maintenance")).scalars()]
+    assert ['"op":"started"' in ops[0], '"op":"ended"' in ops[1], len(ops)] == [True, True, 2]
 
 
 def test_history_filters_pages_and_exports_hostile_text_safely(as_supervisor, alert_center, engine):

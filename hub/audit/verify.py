@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.audit.checkpoints import Checkpoint, SignedLine, key_digest, read_log
 from hub.audit.entries import ACK_COLUMNS, ALERT_COLUMNS, CLOSE_COLUMNS, KEY_COLUMNS, REGISTRY_COLUMNS, quarantine_entry
+from hub.nearmiss import trail as nearmiss_trail
 from hub.store.chain import SideReport, verify, verify_side
 from hub.store.db import make_engine
 from hub.store.schema import GENESIS_HASH, alerts, events, quarantine, registry_log, side_heads, side_log, snapshots, station_keys
@@ -264,6 +265,14 @@ def check_keys(ctx: Context) -> PartResult:
     return _side(ctx, "keys", _keys)
 
 
+def check_nearmiss(ctx: Context) -> PartResult:
+    """Near-miss cases (filed, reviewed, shared) and their digests against the near-miss log."""
+    with ctx.engine.connect() as conn:
+        if conn.execute(select(side_heads.c.n).where(side_heads.c.part == nearmiss_trail.PART)).first() is None:
+            return PartResult("nearmiss", True, "nearmiss: not checked (this store predates the near-miss log)")
+    return _side(ctx, nearmiss_trail.PART, nearmiss_trail.compare)
+
+
 # --- checkpoints ---
 
 class _Lookups:
@@ -412,7 +421,7 @@ def check_station_signatures(ctx: Context) -> PartResult:
 
 
 PARTS: list[Part] = [check_events, check_station_signatures, check_alerts, check_signins, check_registry, check_quarantine,
-                     check_snapshots, check_keys, check_checkpoints]
+                     check_snapshots, check_keys, check_nearmiss, check_checkpoints]
 
 
 def run(db_url: str, out: TextIO | None = None, *, checkpoints: str | Path | None = None,

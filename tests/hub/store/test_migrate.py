@@ -19,6 +19,7 @@ TABLES = {
     "people", "badges", "trainings", "training_sessions", "attendance", "designations",
     "station_settings", "after_hours_users", "shredder_roster", "registry_log",
     "closeouts", "side_log", "side_heads", "checkpoints", "station_keys", "api_tokens", "maintenance",
+    "nearmiss_cases", "nearmiss_digests",
 }
 
 

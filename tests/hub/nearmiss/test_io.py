@@ -34,8 +34,8 @@ def other_engine(tmp_path):
 
 
 def _fields(cases) -> list[tuple]:
-    return sorted((c.occurred_at, c.station, c.place, c.category, c.what, c.why, c.severity, c.anonymous,
-                   c.countermeasure, c.state) for c in cases)
+    return sorted(((c.occurred_at, c.station, c.place, c.category, c.what, c.why, c.severity, c.anonymous,
+                   c.countermeasure, c.state) for c in cases), key=repr)
 
 
 def test_a_paper_list_imports_with_its_countermeasures_as_reviewed(engine, cfg):

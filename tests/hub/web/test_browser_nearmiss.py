@@ -1,12 +1,14 @@
 """Near-misses in a real Chromium over the app served by waitress: a staff user files one
 anonymously; a supervisor turns a forced-door alert into a case (its events and photo linked),
-reviews the staff report and shares it; the staff user then reads it with its countermeasure
-and no name; the analysis page draws its charts."""
+reviews the staff report and shares it; a colleague then reads it with its countermeasure and
+no name; the analysis page draws its charts."""
 from __future__ import annotations
 
+import io
 from datetime import datetime, timezone
 
 import pytest
+from PIL import Image
 
 from hub.accounts.users import add_user
 from hub.nearmiss import service
@@ -18,6 +20,15 @@ from playwright import sync_api as playwright_api
 pytestmark = [pytest.mark.timeout(120)]
 
 WAIT_MS = 5_000  # every wait for the page is bounded
+SIGN_IN_MS = 20_000
+CHART_MS = 30_000
+
+
+def _photo() -> bytes:
+    """A real (small) JPEG, so the browser can draw it."""
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(out, format="JPEG")
+    return out.getvalue()
 
 
 def _sign_in(browser, base: str, user: str):
@@ -27,15 +38,18 @@ def _sign_in(browser, base: str, user: str):
     page.goto(f"{base}login")
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", PASSWORD)
-    page.click("button.primary")
+    # A sign-in checks an argon2 hash: on a busy machine it takes longer than a page.
+    with page.expect_navigation(timeout=SIGN_IN_MS):
+        page.click("button.primary", no_wait_after=True)
     return context, page
 
 
 def test_staff_files_a_supervisor_turns_an_alert_into_a_case_reviews_and_shares(
         browser, server, engine, cfg, alert_center, users):
     add_user(engine, "staff-07", PASSWORD, "staff", display_name="Staff 07")
+    add_user(engine, "staff-08", PASSWORD, "staff", display_name="Staff 08")
     forced = event("cabinet-1", 5, kind="door.forced", person=None, badge=None)
-    store(engine, [("event", event("cabinet-1", 1)), ("event", forced)], snapshots=[snapshot("cabinet-1", forced["id"])])
+    store(engine, [("event", event("cabinet-1", 1)), ("event", forced)], snapshots=[snapshot("cabinet-1", forced["id"], image=_photo())])
     alert_id = alert_center.raise_alert(site="ward-a", station="cabinet-1", rule="forced", severity="critical",
                                         message="door forced at cabinet-1", params={"station": "cabinet-1"},
                                         event_id=forced["id"], raised_at=datetime(2025, 4, 1, 0, 0, 6, tzinfo=timezone.utc))
@@ -76,8 +90,8 @@ def test_staff_files_a_supervisor_turns_an_alert_into_a_case_reviews_and_shares(
         sup.click("#nearmiss-form button.primary")
         expect(sup.locator("#evidence tr.evidence")).to_have_count(2)
         expect(sup.locator(f'#evidence tr[data-event-id="{forced["id"]}"] img.thumb')).to_be_visible()
-        assert sup.locator(f'#evidence tr[data-event-id="{forced["id"]}"] img.thumb').evaluate(
-            "img => img.complete && img.naturalWidth > 0")
+        sup.wait_for_function("() => { const img = document.querySelector('#evidence img.thumb');"
+                              " return img && img.complete && img.naturalWidth === 64; }", timeout=WAIT_MS)
 
         # It reviews the staff report (it sees who filed it) and shares it.
         sup.goto(f"{base}nearmiss/{staff_case}")
@@ -88,16 +102,23 @@ def test_staff_files_a_supervisor_turns_an_alert_into_a_case_reviews_and_shares(
         sup.click("#share-form button")
         expect(sup.locator("#case-state")).to_have_text("共有済み")
 
-        # The staff user reads it among the shared cases, with the countermeasure, anonymous.
-        staff.goto(f"{base}nearmiss/")
-        row = staff.locator(f"#shared-cases #case-{staff_case}")
+        # A colleague reads it among the shared cases, with the countermeasure, anonymous; the
+        # reporter sees it moved from their own list to the shared ones.
+        ctx, colleague = _sign_in(browser, base, "staff-08")
+        contexts.append(ctx)
+        row = colleague.locator(f"#shared-cases #case-{staff_case}")
         expect(row.locator("[data-field=reporter]")).to_have_text("匿名")
         row.locator("a").first.click()
-        expect(staff.locator("#case-countermeasure")).to_have_text("離席前に鍵をキャビネットへ戻す")
-        expect(staff.locator("#review")).to_have_count(0)
+        expect(colleague.locator("#case-countermeasure")).to_have_text("離席前に鍵をキャビネットへ戻す")
+        expect(colleague.locator("#case-reporter")).to_have_text("匿名")
+        expect(colleague.locator("#review")).to_have_count(0)
+        staff.goto(f"{base}nearmiss/")
+        expect(staff.locator(f"#shared-cases #case-{staff_case}")).to_have_count(1)
+        expect(staff.locator(f"#my-cases #case-{staff_case}")).to_have_count(0)
 
         # The analysis page: two cases in April 2025, both keys, with charts.
-        sup.goto(f"{base}nearmiss/analysis?since=2025-01&until=2025-06")
+        # The first chart of the process imports matplotlib (seconds on a busy machine).
+        sup.goto(f"{base}nearmiss/analysis?since=2025-01&until=2025-06", timeout=CHART_MS)
         expect(sup.locator("#by-category tr[data-category=keys] td")).to_have_text("2")
         expect(sup.locator("#by-month tr[data-month='2025-04'] td")).to_have_text("2")
         expect(sup.locator("#by-category .chart svg")).to_be_visible()

@@ -95,8 +95,10 @@ def test_the_supervisor_sees_who_filed_an_anonymous_report_and_reviews_and_share
     assert sup.post(f"/nearmiss/{case_id}/share", data={"csrf_token": token}).status_code == 302
     assert "共有済み" in sup.get(f"/nearmiss/{case_id}").get_data(as_text=True)
     # Staff may not review nor share.
-    assert client.post(f"/nearmiss/{case_id}/review", data={"countermeasure": "x", "csrf_token": token}
+    own_token = csrf_from(client.get(f"/nearmiss/{case_id}").get_data(as_text=True))
+    assert client.post(f"/nearmiss/{case_id}/review", data={"countermeasure": "x", "csrf_token": own_token}
                        ).status_code == 403
+    assert client.post(f"/nearmiss/{case_id}/share", data={"csrf_token": own_token}).status_code == 403
 
 
 def test_bad_input_is_shown_again_with_everything_typed(client, staff):

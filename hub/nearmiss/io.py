@@ -242,10 +242,16 @@ def import_cases(engine: Engine, cfg: HubConfig, actor: str, data: bytes, *, fil
     return ImportReport(rows=len(rows), added=added, already=already)
 
 
-def _local(text: str | None, zone: tzinfo) -> datetime | None:
+def _local(text: str | None, zone: tzinfo) -> datetime | str | None:
+    """A stored instant as a local date-time cell; a value that is no instant (or that the
+    zone cannot hold, year 9999 east of UTC) is written as stored, never fails the export."""
     if not text:
         return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(zone).replace(tzinfo=None, microsecond=0)
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(zone).replace(tzinfo=None,
+                                                                                           microsecond=0)
+    except (ValueError, OverflowError):
+        return text
 
 
 def export_cases(engine: Engine, cfg: HubConfig, fmt: Format, *, role: str, username: str,

@@ -54,8 +54,21 @@ def _known_station(conn: Connection, cfg: HubConfig, station: str) -> bool:
     return conn.execute(select(stations.c.station).where(stations.c.station == station)).first() is not None
 
 
+def _instant(text: str | None) -> datetime | None:
+    """A stored UTC text as an instant a draft can use (None for a value that is none, or one
+    too near the ends of time to add minutes to)."""
+    try:
+        when = datetime.fromisoformat((text or "").replace("Z", "+00:00"))
+        when + EVIDENCE_BEFORE, when - EVIDENCE_BEFORE  # noqa: B018 - raises at the ends of time
+    except (ValueError, OverflowError):
+        return None
+    return when if when.tzinfo is not None else None
+
+
 def _evidence_ids(conn: Connection, station: str, at: str, first: str | None) -> list[str]:
-    when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    when = _instant(at)
+    if when is None:
+        return [first] if first else []
     rows = conn.execute(
         select(events.c.event_id).where(
             events.c.station == station,
@@ -92,7 +105,7 @@ def alert_draft(engine: Engine, cfg: HubConfig, alert_id: int) -> Draft:
             raise NearMissError("nearmiss.alert_not_found", {"id": alert_id})
         ids = _evidence_ids(conn, row["station"], row["raised_at"], row["event_id"])
         kind = _kind(conn, cfg, row["station"])
-    return Draft(station=row["station"], occurred_at=datetime.fromisoformat(row["raised_at"].replace("Z", "+00:00")),
+    return Draft(station=row["station"], occurred_at=_instant(row["raised_at"]) or now_utc(),
                  category=KIND_CATEGORY.get(kind or "", "other"), what=row["message"], alert_id=alert_id,
                  event_ids=tuple(ids))
 
@@ -105,7 +118,7 @@ def event_draft(engine: Engine, cfg: HubConfig, event_id: str) -> Draft:
         if row is None:
             raise NearMissError("nearmiss.not_found", {"id": event_id})
         kind = _kind(conn, cfg, row["station"])
-    return Draft(station=row["station"], occurred_at=datetime.fromisoformat(row["at_utc"].replace("Z", "+00:00")),
+    return Draft(station=row["station"], occurred_at=_instant(row["at_utc"]) or now_utc(),
                  category=KIND_CATEGORY.get(kind or "", "other"), what=row["kind"], alert_id=None,
                  event_ids=(event_id,))
 
@@ -261,7 +274,10 @@ def analysis(engine: Engine, zone: tzinfo, first: date, last: date, *, shared_on
         cat[r.category] += 1
         sev[r.severity] += 1
         place[r.station or r.place] += 1
-        local = datetime.fromisoformat(r.occurred_at.replace("Z", "+00:00")).astimezone(zone)
+        try:
+            local = datetime.fromisoformat(r.occurred_at.replace("Z", "+00:00")).astimezone(zone)
+        except (ValueError, OverflowError):  # a hand-edited row: counted, in no month
+            continue
         month[f"{local.year:04d}-{local.month:02d}"] += 1
     return Analysis(
         total=len(rows),

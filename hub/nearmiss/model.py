@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import RowMapping
+
 from hub.catalog import N_, Msg, translate
 from hub.nearmiss.messages import ERRORS
 from hub.store.schema import NEARMISS_CATEGORIES, NEARMISS_SEVERITIES
@@ -118,7 +120,7 @@ class Case:
     shared_at: str | None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Case:
+    def from_row(cls, row: Mapping[str, Any] | RowMapping) -> Case:
         values = {k: row[k] for k in cls.__dataclass_fields__ if k != "event_ids"}
         try:
             ids = json.loads(row["event_ids"] or "[]")

@@ -248,7 +248,8 @@ class Analysis:
 
 
 def _months(first: date, last: date) -> list[str]:
-    out, y, m = [], first.year, first.month
+    out: list[str] = []
+    y, m = first.year, first.month
     while (y, m) <= (last.year, last.month) and len(out) < 240:
         out.append(f"{y:04d}-{m:02d}")
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)
@@ -269,7 +270,10 @@ def analysis(engine: Engine, zone: tzinfo, first: date, last: date, *, shared_on
         query = query.where(nearmiss_cases.c.state == "shared")
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    cat, place, month, sev = Counter(), Counter(), Counter(), Counter()
+    cat: Counter[str] = Counter()
+    place: Counter[str] = Counter()
+    month: Counter[str] = Counter()
+    sev: Counter[str] = Counter()
     for r in rows:
         cat[r.category] += 1
         sev[r.severity] += 1

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, RowMapping, select
 
 from hub.store.chain import append_side
 from hub.store.schema import nearmiss_cases, nearmiss_digests
@@ -28,10 +28,11 @@ FILED_COLUMNS = ("occurred_at", "station", "place", "category", "what", "why", "
                  "reporter", "filed_by", "filed_at", "source", "alert_id", "event_ids")
 REVIEW_COLUMNS = ("countermeasure", "reviewed_by", "reviewed_at")
 SHARE_COLUMNS = ("shared_by", "shared_at")
-_STEP_STATE = {"filed": "filed", "reviewed": "reviewed", "shared": "shared"}
+# A row as a dict of its columns, or as SQLAlchemy reads it.
+Row = Mapping[str, Any] | RowMapping
 
 
-def _values(row: Mapping[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
+def _values(row: Row, columns: tuple[str, ...]) -> dict[str, Any]:
     return {k: (bool(row[k]) if k == "anonymous" else row[k]) for k in columns}
 
 
@@ -82,8 +83,8 @@ def compare(conn: Connection, entries: list[dict[str, Any]]) -> tuple[str | None
                 return f"near-miss case {case_id} is {row['state']} but {op} in the log (state altered)", ""
     stored = {r["month"]: r for r in conn.execute(select(nearmiss_digests)).mappings()}
     for month, row in stored.items():
-        e = digests.get(month)
-        if e is None or e.get("sent_at") != row["sent_at"] or e.get("cases") != json.loads(row["cases"]):
+        sent = digests.get(month)
+        if sent is None or sent.get("sent_at") != row["sent_at"] or sent.get("cases") != json.loads(row["cases"]):
             return f"near-miss digest {month} is not in the log as stored", ""
     for month, e in digests.items():
         if month not in stored:

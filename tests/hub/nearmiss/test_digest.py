@@ -1,6 +1,7 @@
 """The monthly digest of shared near-misses: sent through a sink (MemorySink), once, with the
 cases shared in that month and never a reporter's name; the scheduler sends the month before
-on the first."""
+on the first; through the hub's notifier it reaches a supervisor target (Apprise to a JSON
+endpoint on loopback)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -8,9 +9,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hub.alerting.notify import Notifier
 from hub.alerting.sinks import MemorySink
+from hub.config import load
 from hub.nearmiss import digest, service
 from hub.nearmiss.model import CaseInput, NearMissError
+from hub.store import migrate
+from hub.store.db import make_engine
+from tests.support.mosquitto import wait_for
+from tests.support.sinks import HttpSink
+from tests.support.web_app import write_config
 
 JST = ZoneInfo("Asia/Tokyo")
 
@@ -68,3 +76,22 @@ def test_a_bad_month_is_refused(engine, cfg):
     with pytest.raises(NearMissError) as caught:
         digest.send(engine, cfg, "2025-3", [MemorySink()])
     assert caught.value.code == "nearmiss.bad_month"
+
+
+def test_through_the_hubs_notifier_the_digest_reaches_the_supervisor_target(tmp_path):
+    """The hub's wiring: the notifier as one sink, Apprise posting to a JSON endpoint on loopback."""
+    endpoint = HttpSink()
+    cfg = load(write_config(tmp_path / "hub", sites={"ward-a": {"supervisors": [
+        {"label": "office", "url": f"json://127.0.0.1:{endpoint.port}/"}]}}))
+    engine = make_engine(cfg.db_url())
+    migrate.upgrade(engine)
+    notifier = Notifier(engine, cfg).start()
+    try:
+        _shared(engine, cfg, "Papers stuck", datetime(2025, 3, 10, tzinfo=timezone.utc))
+        digest.send(engine, cfg, "2025-03", [digest.NotifierSinks(notifier, cfg)])
+        [body] = wait_for(lambda: endpoint.bodies, timeout=10, what="the digest at the endpoint")
+        assert body["title"].startswith("ヒヤリハット共有 2025-03") and "Papers stuck" in body["message"]
+    finally:
+        notifier.stop()
+        endpoint.close()
+        engine.dispose()

@@ -56,11 +56,6 @@ def confine_staff():
     return None
 
 
-def home_for(role: str) -> str:
-    """Where a user lands after signing in without a page asked for."""
-    return url_for("nearmiss.index") if role == STAFF else url_for("pages.status")
-
-
 def _say(message: Msg | None, code: str, params: dict[str, Any]) -> str:
     if message is None:
         return code

@@ -25,6 +25,7 @@ from hub.audit.checkpoints import CheckpointWriter
 from hub.audit.jobs import Periodic
 from hub.ledgers.closeout import CloseoutScheduler
 from hub.ledgers.monthly_schedule import MonthlyScheduler
+from hub.nearmiss.digest import DigestScheduler, NotifierSinks
 from hub.config import HubConfig
 from hub.store.db import begin_write, make_engine
 from hub.ingest.writer import Committed, Ingest, TimeBounds
@@ -60,6 +61,7 @@ class Hub:
         self.notifier: Notifier | None = None
         self.closeouts: CloseoutScheduler | None = None  # set in _start_rules
         self.monthly: MonthlyScheduler | None = None  # set in _start_rules
+        self.nearmiss_digest: DigestScheduler | None = None  # set in _start_rules
         self.checkpoints: CheckpointWriter | None = None
         self._audit_jobs: Periodic | None = None
         self.web: WebServer | None = None
@@ -149,6 +151,10 @@ class Hub:
                                            checkpoint=self._closeout_checkpoint).start()
         # The monthly self-inspection report, on the first of the month.
         self.monthly = MonthlyScheduler(self.engine, self.cfg, self.notifier).start()
+        # The month's shared near-miss cases, on the first of the month, to the supervisor targets.
+        if any(section.supervisors for section in self.cfg.sites.values()):
+            self.nearmiss_digest = DigestScheduler(
+                self.engine, self.cfg, [NotifierSinks(self.notifier, self.cfg)]).start()
 
     def _periodic_checkpoint(self) -> None:
         if self.checkpoints is not None:
@@ -230,6 +236,8 @@ class Hub:
             self.closeouts.stop()
         if self.monthly is not None:
             self.monthly.stop()
+        if self.nearmiss_digest is not None:
+            self.nearmiss_digest.stop()
         if self._audit_jobs is not None:
             self._audit_jobs.stop()
             self._audit_jobs = None

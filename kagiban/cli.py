@@ -496,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
         "from the environment variable named by --password-env, or is asked for twice.",
     )
     u.add_argument("--username", required=True)
-    u.add_argument("--role", required=True, choices=["admin", "supervisor", "auditor"])
+    u.add_argument("--role", required=True, choices=["admin", "supervisor", "auditor", "staff"])
     u.add_argument("--display-name", default="", help="the name shown on the page (default: the username)")
     u.add_argument("--language", default="ja", choices=["ja", "en"], help="page language (default ja)")
     u.add_argument("--password-env", metavar="VAR", help="read the password from this environment variable")

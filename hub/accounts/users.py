@@ -1,4 +1,4 @@
-"""People who sign in to the hub's web page: supervisors, auditors and admins.
+"""People who sign in to the hub's web page: supervisors, auditors, admins and staff.
 
 Passwords are stored only as argon2id hashes (argon2-cffi's PasswordHasher with its current
 recommended parameters); a hash made with older parameters is replaced at the next
@@ -10,7 +10,7 @@ on a new password and on deactivation. A web session carries the generation it w
 with; hub.web.app refuses one whose user has moved on, so a copied cookie stops working.
 
 Roles: ``admin`` (everything), ``supervisor`` (acknowledges alerts), ``auditor`` (reads and
-exports). Users are deactivated, never deleted, so an acknowledgement always names someone
+exports), ``staff`` (files and reads near-miss cases, nothing else: hub.web.nearmiss_pages). Users are deactivated, never deleted, so an acknowledgement always names someone
 who can still be looked up.
 """
 from __future__ import annotations

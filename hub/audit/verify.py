@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hub.audit.checkpoints import Checkpoint, SignedLine, key_digest, read_log
 from hub.audit.entries import (ACK_COLUMNS, ALERT_COLUMNS, CLOSE_COLUMNS, KEY_COLUMNS, MAINTENANCE_COLUMNS,
                                MAINTENANCE_END_COLUMNS, REGISTRY_COLUMNS, WORK_COLUMNS, quarantine_entry)
+from hub.nearmiss import trail as nearmiss_trail
 from hub.store.chain import SideReport, verify, verify_side
 from hub.store.db import make_engine
 from hub.store.schema import (GENESIS_HASH, alerts, events, key_work, maintenance, quarantine, registry_log, side_heads,
@@ -313,6 +314,14 @@ def check_maintenance(ctx: Context) -> PartResult:
     return _side(ctx, "maintenance", _maintenance)
 
 
+def check_nearmiss(ctx: Context) -> PartResult:
+    """Near-miss cases (filed, reviewed, shared) and their digests against the near-miss log."""
+    with ctx.engine.connect() as conn:
+        if conn.execute(select(side_heads.c.n).where(side_heads.c.part == nearmiss_trail.PART)).first() is None:
+            return PartResult("nearmiss", True, "nearmiss: not checked (this store predates the near-miss log)")
+    return _side(ctx, nearmiss_trail.PART, nearmiss_trail.compare)
+
+
 # --- checkpoints ---
 
 class _Lookups:
@@ -461,7 +470,7 @@ def check_station_signatures(ctx: Context) -> PartResult:
 
 
 PARTS: list[Part] = [check_events, check_station_signatures, check_alerts, check_signins, check_registry, check_quarantine,
-                     check_snapshots, check_keys, check_work, check_maintenance, check_checkpoints]
+                     check_snapshots, check_keys, check_work, check_maintenance, check_nearmiss, check_checkpoints]
 
 
 def run(db_url: str, out: TextIO | None = None, *, checkpoints: str | Path | None = None,

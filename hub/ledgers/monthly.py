@@ -13,7 +13,8 @@ HTML, PDF and Excel is hub.ledgers.monthly_render):
 - alerts raised in the month (by week and rule) and those still open;
 - each station's offline time in the month (station_log);
 - the audit trail's verification (hub.audit.verify), as of when the report is made;
-- near-misses (ヒヤリハット): not recorded by the hub yet, so the report says so (``None``).
+- near-misses (ヒヤリハット) that occurred in the month at the site's stations or at a place
+  (hub.nearmiss.service.count_at_site).
 
 Times are taken in the site's zone; a month is ``YYYY-MM``.
 """
@@ -36,11 +37,12 @@ from hub.ledgers.base import day_bounds, local_time, staff_names
 from hub.ledgers.keys import key_ledger
 from hub.ledgers.printing import release_log
 from hub.ledgers.shredding import month_days, registry_names, sessions
+from hub.nearmiss import service as nearmiss_service
 from hub.registry.people import is_active
 from hub.registry.trainings import latest_attended, list_trainings, required_for, standing
 from hub.stations.directory import display_name, site_name, stations_of_kind
 from hub.stations.shredding_flags import after_hours
-from hub.store.schema import alerts, chain_head, designations, events, people, registry_log, station_log
+from hub.store.schema import alerts, chain_head, designations, events, nearmiss_cases, people, registry_log, station_log
 from hub.store.timestamps import now_utc, utc_text
 
 _LOG = logging.getLogger(__name__)
@@ -383,6 +385,7 @@ def build(engine: Engine, cfg: HubConfig, site: str, month: str, *, now: datetim
         alerts=alert_figures(engine, cfg, site, first, last),
         offline=offline_figures(engine, cfg, site, first, last, now),
         verification=verification(engine),
+        near_misses=nearmiss_service.count_at_site(engine, cfg, site, *_utc_bounds(first, last, zone)),
     )
 
 
@@ -393,7 +396,8 @@ def store_mark(engine: Engine) -> tuple[Any, ...]:
         return (conn.execute(select(chain_head.c.row_no)).scalar(),
                 tuple(conn.execute(select(func.max(alerts.c.id), func.count(alerts.c.acked_at))).one()),
                 conn.execute(select(func.max(registry_log.c.id))).scalar(),
-                conn.execute(select(func.max(station_log.c.id))).scalar())
+                conn.execute(select(func.max(station_log.c.id))).scalar(),
+                conn.execute(select(func.max(nearmiss_cases.c.id))).scalar())
 
 
 def previous_month(today: date) -> str:

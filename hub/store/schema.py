@@ -256,7 +256,8 @@ maintenance = Table(
     Index(None, "station", "ends_at"),
 )
 
-USER_ROLES = ("admin", "supervisor", "auditor")
+# ``staff`` (revision 0017) files and reads near-miss cases and nothing else (hub.web.staff).
+USER_ROLES = ("admin", "supervisor", "auditor", "staff")
 
 users = Table(
     "users",
@@ -272,7 +273,7 @@ users = Table(
     # Raised on sign-out, password change and deactivation: a session cookie carries the
     # value it was issued with and is refused once they differ (hub.accounts.users, migration 0011).
     Column("session_gen", Integer, nullable=False, server_default="0"),
-    CheckConstraint("role IN ('admin', 'supervisor', 'auditor')", name="role"),
+    CheckConstraint("role IN ('admin', 'supervisor', 'auditor', 'staff')", name="role"),
 )
 
 # Personal API tokens (hub.accounts.tokens): only the token's SHA-256 is kept; ``key_id`` is the
@@ -464,7 +465,7 @@ closeouts = Table(
 # transaction, and signed checkpoints (``checkpoints``, and the log kept off the hub) hold
 # the heads so a rewritten side log is named like a rewritten events chain.
 
-SIDE_PARTS = ("alerts", "signins", "registry", "quarantine", "snapshots", "keys", "work", "maintenance")
+SIDE_PARTS = ("alerts", "signins", "registry", "quarantine", "snapshots", "keys", "work", "maintenance", "nearmiss")
 
 side_log = Table(
     "side_log",
@@ -498,4 +499,55 @@ checkpoints = Table(
     Column("store_bytes", BigInteger),
     Column("line", Text, nullable=False),
     Index(None, "at"),
+)
+
+
+# --- Near-miss (ヒヤリハット) cases (hub.nearmiss, revision 0017): filed by anyone with a sign-in,
+# reviewed (countermeasure) and shared by a supervisor; every step is in the ``nearmiss`` side
+# log. ``reporter`` is who filed it (or the name an imported paper report gave); ``anonymous``
+# hides it from colleagues only. ``event_ids`` is a JSON list of the stored events (and so their
+# snapshots) linked as evidence.
+
+NEARMISS_CATEGORIES = ("keys", "printer", "shredder", "counter", "pc", "mail", "other")
+NEARMISS_SEVERITIES = ("minor", "moderate", "serious")
+NEARMISS_STATES = ("filed", "reviewed", "shared")
+
+nearmiss_cases = Table(
+    "nearmiss_cases",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("occurred_at", String(27), nullable=False),
+    Column("station", String(64)),
+    Column("place", String(128), nullable=False, server_default=""),
+    Column("category", String(16), nullable=False),
+    Column("what", Text, nullable=False),
+    Column("why", Text, nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("anonymous", Boolean, nullable=False, server_default=sa_false()),
+    Column("reporter", String(64), nullable=False),
+    Column("filed_by", String(64), nullable=False),
+    Column("filed_at", String(27), nullable=False),
+    Column("source", String(8), nullable=False),  # form, alert, import
+    Column("alert_id", Integer),
+    Column("event_ids", Text, nullable=False, server_default="[]"),
+    Column("state", String(8), nullable=False),
+    Column("countermeasure", Text),
+    Column("reviewed_by", String(64)),
+    Column("reviewed_at", String(27)),
+    Column("shared_by", String(64)),
+    Column("shared_at", String(27)),
+    CheckConstraint("state IN ('filed', 'reviewed', 'shared')", name="state"),
+    CheckConstraint("category IN ('keys', 'printer', 'shredder', 'counter', 'pc', 'mail', 'other')", name="category"),
+    CheckConstraint("severity IN ('minor', 'moderate', 'serious')", name="severity"),
+    Index(None, "state", "shared_at"),
+    Index(None, "occurred_at"),
+)
+
+# One row per month whose digest of shared cases went out (``cases``: JSON list of ids).
+nearmiss_digests = Table(
+    "nearmiss_digests",
+    metadata,
+    Column("month", String(7), primary_key=True),
+    Column("sent_at", String(27), nullable=False),
+    Column("cases", Text, nullable=False),
 )

@@ -51,6 +51,7 @@ from hub.web import (
     key_pages,
     lock_pages,
     monthly_pages,
+    nearmiss_pages,
     ops,
     pages,
     print_pages,
@@ -154,12 +155,13 @@ def create_app(
 
     # Every page and API, each a blueprint of its own module.
     for view in (auth, pages, api, ops, shred_pages, closeout_pages, print_pages, registry_pages,
-                 tokens, lock_pages, alert_pages, monthly_pages, key_pages):
+                 tokens, lock_pages, alert_pages, monthly_pages, key_pages, nearmiss_pages):
         app.register_blueprint(view.bp)
     pages.register_template_helpers(app)
     signin.limit_view(app, "auth.login")
 
     app.before_request(_require_login)
+    app.before_request(nearmiss_pages.confine_staff)  # staff: the near-miss pages and nothing else
     app.after_request(_security_headers)
     app.register_error_handler(CSRFError, _csrf_failed)
     app.register_error_handler(HTTPException, _http_error)

@@ -94,6 +94,8 @@ def login():
             session.clear()
             if lang:
                 session["lang"] = lang
+            if row["role"] == "staff" and not local_path(request.args.get("next")):
+                target = url_for("nearmiss.index")  # the one page staff may use
             login_user(WebUser(row))
             session["gen"] = row["session_gen"]
             session.permanent = True

@@ -234,6 +234,7 @@ ROLES: dict[str, Any] = {
     "admin": _l("Administrator"),
     "supervisor": _l("Supervisor"),
     "auditor": _l("Auditor"),
+    "staff": _l("Staff"),
 }
 
 # Parts of a set-up that could not start (hub.config.Notice.part), named on the status page.

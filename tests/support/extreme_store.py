@@ -15,6 +15,7 @@ from hub.store.schema import (
     badges,
     closeouts,
     events,
+    nearmiss_cases,
     people,
     policies,
     quarantine,
@@ -131,8 +132,17 @@ def fill(engine) -> dict[str, list]:
             {"site": "ward-a", "day": day, "generated_at": UTC_TEXTS[k], "problems": -1,
              "items": ["not json", json.dumps([{"kind": CONTROL, "ok": "NaN", "params": {"since": "9999-99"}}])][k],
              "deliveries": "not json"} for k, day in enumerate((date(1, 1, 1), date(9999, 12, 31)))])
+        # Near-miss cases: times at both ends and none, texts huge and odd, evidence not JSON.
+        case_ids = [conn.execute(insert(nearmiss_cases).values(
+            occurred_at=UTC_TEXTS[k], station=[None, "weird-" + "z" * 50, "cabinet-1"][k % 3], place=HUGE[:128],
+            category=category, what=HUGE, why=CONTROL + ODD, severity=["minor", "moderate", "serious"][k % 3],
+            anonymous=bool(k % 2), reporter=CONTROL, filed_by=ODD[:64], filed_at=UTC_TEXTS[-k - 1], source="form",
+            alert_id=2**31 - 1, event_ids=["not json", json.dumps([None, 7, "NaN"]), json.dumps(event_ids[:3])][k % 3],
+            state=["filed", "reviewed", "shared"][k % 3], countermeasure=[None, HUGE, ODD][k % 3],
+            shared_at=[None, None, UTC_TEXTS[k]][k % 3])).inserted_primary_key[0]
+            for k, category in enumerate(("keys", "pc", "other"))]
     return {"event_id": event_ids[:3] + ["NaN"], "staff_no": ["S900", "S901", "S902"],
-            "session_id": session_ids, "station": stations_ids, "filename": ["kagiban.css"]}
+            "session_id": session_ids, "station": stations_ids, "filename": ["kagiban.css"], "case_id": case_ids[1:]}
 
 
 QUERIES = [

@@ -20,6 +20,7 @@ TABLES = {
     "station_settings", "after_hours_users", "shredder_roster", "registry_log",
     "closeouts", "side_log", "side_heads", "checkpoints", "station_keys", "api_tokens", "maintenance",
     "key_work",
+    "nearmiss_cases", "nearmiss_digests",
 }
 
 

@@ -79,6 +79,7 @@ MUST_REFUSE = {
     "/api/events?limit=NaN": "limit", "/api/alerts?state=shut": "state", "/api/alerts?limit=1_000": "limit",
     "/registry/gaps?within=NaN": "within", "/registry/attendance.csv?since=2025-02-30": "since",
     "/ledger/prints?day=-0001-01-01": "day", "/events/stream?after=x": "after",
+    "/nearmiss/analysis?until=2025-13": "until", "/nearmiss/new?alert=x": "alert", "/nearmiss/?state=shut": "state",
 }
 
 
@@ -92,7 +93,7 @@ def _site_error_page(response) -> bool:
 @pytest.mark.timeout(300)
 def test_bad_query_values_are_a_400_with_the_sites_page_never_a_500(app, client, engine, users):
     # An ordinary store: what is tested is the query string, not the rows.
-    values = {"staff_no": ["S001"], "filename": ["kagiban.css"], "session_id": [1]}
+    values = {"staff_no": ["S001"], "filename": ["kagiban.css"], "session_id": [1], "case_id": [1]}
     with app.app_context():
         state().shutdown.set()  # the live stream ends after its replay
     assert login(client, users["admin"]).status_code == 302

@@ -121,6 +121,8 @@ def test_acl_gives_each_station_exactly_its_protocol_channels():
     prefix = protocol.DEFAULT_PREFIX
     expected = {("write", f"{prefix}/+/%u/{ch}") for ch in protocol.STATION_CHANNELS}
     expected |= {("read", f"{prefix}/+/%u/{ch}") for ch in ("ack", "policy", "policy-control")}
+    # Every station may read its site's alarm state (an annunciator follows it; alert ids and a count).
+    expected.add(("read", protocol.alarm_topic(prefix, "+")))
     assert rules[None] == expected
     # The station's readable channels are ones the hub sends.
     assert {"ack", "policy", "policy-control"} <= set(protocol.HUB_CHANNELS)

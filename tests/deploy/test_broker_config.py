@@ -122,7 +122,7 @@ def test_acl_gives_each_station_exactly_its_protocol_channels():
     expected = {("write", f"{prefix}/+/%u/{ch}") for ch in protocol.STATION_CHANNELS}
     expected |= {("read", f"{prefix}/+/%u/{ch}") for ch in ("ack", "policy", "policy-control")}
     # Every station may read its site's alarm state (an annunciator follows it; alert ids and a count).
-    expected.add(("read", protocol.alarm_topic(prefix, "+")))
+    expected.add(("read", f"{prefix}/+/alarm"))
     assert rules[None] == expected
     # The station's readable channels are ones the hub sends.
     assert {"ack", "policy", "policy-control"} <= set(protocol.HUB_CHANNELS)
@@ -136,6 +136,10 @@ def test_acl_gives_the_hub_the_prefix_and_no_more():
 
 def test_acl_patterns_pin_the_station_level():
     for access, topic in _acl_rules()[None]:
+        if topic == f"{protocol.DEFAULT_PREFIX}/+/alarm":
+            # The site's alarm state, read-only: the one pattern not tied to the station's own level.
+            assert access == "read"
+            continue
         levels = topic.split("/")
         assert levels[2] == "%u" and "#" not in levels and levels.count("+") == 1, topic
         assert re.fullmatch(r"[a-z]+(-[a-z]+)?", levels[3]), topic

@@ -15,24 +15,24 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from hub.catalog import N_, NP_, Msg, translate
 
 # Rule names, for the notifications' titles.
-_RULES: dict[str, Msg] = {
-    "forced": N_("Door forced"),
-    "intrusion": N_("Intrusion"),
+RULES: dict[str, Msg] = {
+    "forced": N_("Door forced open"),
+    "intrusion": N_("Entry without a badge"),
     "shred_flagged": N_("Shredding to check"),
-    "held_open": NP_("alert name", "Door held open"),
-    "denied": N_("Badge denied"),
-    "after_hours": N_("After-hours use"),
-    "flagged_use": N_("Non-designated use"),
+    "held_open": N_("Door held open"),
+    "denied": N_("Badge refused"),
+    "after_hours": N_("Use after hours"),
+    "flagged_use": N_("Use by a non-designated person"),
     "offline": N_("Station offline"),
     "online": N_("Station back online"),
-    "seq_gap": N_("Missing events"),
-    "outbox_filling": N_("Outbox filling up"),
+    "seq_gap": N_("Events missing from a station"),
+    "outbox_filling": N_("Station cannot deliver its events"),
     "storage_failed": N_("Station cannot record"),
     "storage_corrupt": N_("Station storage damaged"),
     "policy_rejected": N_("Policy refused"),
     "policy_stale": N_("Station holds an old policy"),
     "policy_expired": N_("Station policy expired"),
-    "tray_uncollected": N_("Printouts left uncollected"),
+    "tray_uncollected": N_("Printouts left in the tray"),
     "print_expired": N_("Held print jobs expired"),
     "cups_down": N_("Print server unreachable"),
     "cups_up": N_("Print server reachable again"),
@@ -47,8 +47,8 @@ _RULES: dict[str, Msg] = {
     "bad_signature": N_("Event with a bad signature"),
     "signin_failures": N_("Repeated failed web sign-ins"),
 }
-_SEVERITIES: dict[str, Msg] = {
-    "info": N_("Info"),
+SEVERITIES: dict[str, Msg] = {
+    "info": N_("Information"),
     "warning": N_("Warning"),
     "critical": N_("Critical"),
 }
@@ -203,13 +203,13 @@ class _Pairs(Mapping[str, tuple[str, str]]):
 
 
 # (Japanese, English) names, for titles and the page.
-RULE_NAMES: Mapping[str, tuple[str, str]] = _Pairs(_RULES)
-SEVERITY_NAMES: Mapping[str, tuple[str, str]] = _Pairs(_SEVERITIES)
+RULE_NAMES: Mapping[str, tuple[str, str]] = _Pairs(RULES)
+SEVERITY_NAMES: Mapping[str, tuple[str, str]] = _Pairs(SEVERITIES)
 # The alert rules and their causes that have a sentence of their own (``rule`` or ``rule.cause``).
 SENTENCES: tuple[str, ...] = tuple(_TEMPLATES)
 # Every text this module words, for the catalogue's check (tests/hub/test_catalog.py).
 TEXTS: dict[str, Mapping[str, Msg]] = {
-    "rules": _RULES, "severities": _SEVERITIES, "kinds": KIND_NAMES, "reasons": _REASONS,
+    "rules": RULES, "severities": SEVERITIES, "kinds": KIND_NAMES, "reasons": _REASONS,
     "peripheral_errors": PERIPHERAL_ERRORS, "peripheral_states": _PERIPHERAL_STATES,
     "shred_flags": _SHRED_FLAGS, "sentences": _TEMPLATES,
     "words": {"unknown_person": _UNKNOWN_PERSON, "no_version": _NO_VERSION},
@@ -246,12 +246,12 @@ def local_time_text(at_iso: str | None, zone: str | None) -> str:
 
 def rule_name(rule: str, lang: str) -> str:
     """The rule's name in ``lang`` ("ja" or "en"), for a notification's title."""
-    return _word(_RULES, rule, lang)
+    return _word(RULES, rule, lang)
 
 
 def severity_name(severity: str, lang: str) -> str:
     """The severity's name in ``lang`` ("ja" or "en")."""
-    return _word(_SEVERITIES, severity, lang)
+    return _word(SEVERITIES, severity, lang)
 
 
 def alert_text(rule: str, params: dict[str, Any], lang: str = "en") -> str:

@@ -91,3 +91,19 @@ def test_catalogs_are_compiled_into_the_data_folder_once(tmp_path):
     before = mo.stat().st_mtime_ns
     compiled_dir(tmp_path / "i18n")
     assert mo.stat().st_mtime_ns == before  # unchanged .po: nothing rewritten
+
+
+def test_rule_and_severity_names_are_defined_once_and_the_page_says_the_same(app):
+    from flask_babel import force_locale
+
+    from hub.alerting import alerts, wording
+    from hub.web import i18n
+
+    with app.test_request_context():
+        for lang in ("ja", "en"):
+            with force_locale(lang):
+                for rule in wording.RULES:
+                    assert str(i18n.ALERT_RULES[rule]) == wording.rule_name(rule, lang)
+                for severity in alerts.SEVERITIES:
+                    assert str(i18n.SEVERITIES[severity]) == wording.severity_name(severity, lang)
+    assert wording.severity_name("info", "en") == "Information"

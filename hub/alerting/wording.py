@@ -7,12 +7,11 @@ files) says them in Japanese, in any thread, with or without a web request.
 """
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from collections.abc import Iterator, Mapping
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.catalog import N_, NP_, Msg, translate
+from hub.timetext import time_text
 
 # Rule names, for the notifications' titles.
 RULES: dict[str, Msg] = {
@@ -72,6 +71,12 @@ _REASONS: dict[str, Msg] = {
     "not_designated": N_("not designated"),
     "outside_hours": N_("outside hours"),
     "no_policy": N_("no policy received yet"),
+    "expired": N_("validity ended"),  # a badge entry's default expiry_reason (kagiban.protocol)
+    "policy_expired": N_("the station's policy has expired"),
+    # Why the registry's policy allows a badge (hub.registry.compile.ALLOW_REASONS).
+    "designated_holder": N_("designated holder"),
+    "stand_in": N_("designated stand-in"),
+    "allowed": N_("trained"),
     # Why a station refused a policy (kagiban.signing, device.policy_cache).
     "unsigned": N_("not signed"),
     "unknown_key": N_("signed with an unknown key"),
@@ -80,6 +85,11 @@ _REASONS: dict[str, Msg] = {
     "bad_schema": N_("malformed"),
     "wrong_station": N_("meant for another station"),
     "older_version": N_("older than the one held"),
+    # A policy signed with the hub's key, yet out of bounds (hub.alerting.rules._BOUND_REASONS).
+    "version_ahead": N_("version too far ahead"),
+    "issued_in_future": N_("issued in the future"),
+    "issued_too_old": N_("issued too long ago"),
+    "replayed": N_("an old policy sent again"),
 }
 # What is wrong with a peripheral (kagiban.protocol.PeripheralHealth.error), and its state.
 PERIPHERAL_ERRORS: dict[str, Msg] = {
@@ -230,23 +240,20 @@ class _Blank(dict):
 
 
 def local_time_text(at_iso: str | None, zone: str | None) -> str:
-    """``at_iso`` as ``YYYY-MM-DD HH:MM:SS ZONE`` in ``zone`` (or its own offset)."""
+    """``at_iso`` in ``zone`` (or its own offset) as every page shows a time (hub.timetext)."""
     if not at_iso:
         return "?"
-    if not isinstance(at_iso, str):  # a stored params row with something else in it
-        return str(at_iso)
-    try:
-        when = datetime.fromisoformat(at_iso.replace("Z", "+00:00"))
-        if zone:
-            when = when.astimezone(ZoneInfo(zone))
-    except (ValueError, OverflowError, ZoneInfoNotFoundError):
-        return at_iso
-    return when.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    return time_text(at_iso, zone) or str(at_iso)  # a malformed stored time: as it is
 
 
 def rule_name(rule: str, lang: str) -> str:
     """The rule's name in ``lang`` ("ja" or "en"), for a notification's title."""
     return _word(RULES, rule, lang)
+
+
+def reason_name(reason: str, lang: str) -> str:
+    """Why a badge was allowed or refused, or a policy refused (a reason code), in ``lang``."""
+    return _word(_REASONS, reason, lang)
 
 
 def severity_name(severity: str, lang: str) -> str:

@@ -97,6 +97,7 @@ EVENT_KINDS: dict[str, Any] = {
     "bin.closed": _l("Shredder bin closed"),
     "policy.rejected": _l("Policy refused"),
     "storage.corrupt": _l("Damaged storage replaced"),
+    "storage.failed": _l("Station cannot record"),
     # Printers (pull printing).
     "print.released": _l("Print jobs released"),
     "print.release_failed": _l("Nothing released"),
@@ -193,6 +194,13 @@ SEVERITIES: dict[str, Any] = lazy(wording.SEVERITIES)
 # The key ledger's export words (hub.ledgers.keys), on the page too.
 LEDGER_ENTRIES: dict[str, Any] = lazy(key_ledger.ENTRIES)
 LEDGER_HEADERS: dict[str, Any] = lazy(key_ledger.HEADERS)
+
+# A station's decision for a badge (kagiban.protocol.PolicyEntry.decision).
+DECISIONS: dict[str, Any] = {
+    "allow": _lp("decision", "Allowed"),
+    "allow_flag": _lp("decision", "Allowed, flagged"),
+    "deny": _lp("decision", "Refused"),
+}
 
 ROLES: dict[str, Any] = {
     "admin": _l("Administrator"),

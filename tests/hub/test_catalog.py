@@ -136,8 +136,8 @@ def test_the_notifier_thread_words_alerts_like_the_page():
                                                          for lang in ("ja", "en")))
     worker.start()
     worker.join(timeout=10)
-    assert said == ["金庫室で扉がこじ開けられました（2025-04-01 09:00:00 JST）。",
-                    "Door forced open at 金庫室 at 2025-04-01 09:00:00 JST."]
+    assert said == ["金庫室で扉がこじ開けられました（2025-04-01 09:00:00）。",
+                    "Door forced open at 金庫室 at 2025-04-01 09:00:00."]
 
 
 def test_every_code_an_api_token_refusal_carries_is_worded_on_the_account_page():

@@ -135,3 +135,29 @@ def test_after_a_badge_is_added_the_person_page_shows_each_stations_decision(as_
     row = text_of(page.split('id="decision-0102030405060708-cabinet-1"')[1].split("</tr>")[0])
     assert ("Allowed, flagged" in row and "not designated" in row) or ("Refused" in row and "outside hours" in row)
     assert "training not taken" not in row
+
+
+def test_every_event_kind_reason_and_decision_has_words_in_both_languages(app):
+    from flask_babel import force_locale
+
+    from hub.alerting import wording
+    from hub.registry import compile as policy_compile
+    from hub.web import i18n
+    from kagiban import events as ev
+    from kagiban.signing import REASONS as SIGNING_REASONS
+
+    kinds = set(ev.MODELS)  # every event kind a station sends
+    assert len(kinds) > 25 and kinds <= set(i18n.EVENT_KINDS)
+    reasons = set(policy_compile.ALLOW_REASONS) | set(policy_compile.DENY_REASONS) | set(SIGNING_REASONS) | {
+        "no_policy", "expired", "policy_expired"}
+    with app.test_request_context():
+        for table, codes in ((i18n.EVENT_KINDS, kinds), (i18n.DECISIONS, set(policy_compile.DECISIONS))):
+            with force_locale("ja"):
+                ja = {code: str(table[code]) for code in codes}
+            with force_locale("en"):
+                en = {code: str(table[code]) for code in codes}
+            for code in codes:
+                assert ja[code] != en[code] and code not in (ja[code], en[code]), code
+    for reason in reasons:
+        ja, en = wording.reason_name(reason, "ja"), wording.reason_name(reason, "en")
+        assert ja != en and reason not in (ja, en), reason

@@ -215,7 +215,7 @@ def xlsx(report: MonthlyReport, lang: str = "ja") -> bytes:
                 if r == 1:
                     cell.font = Font(bold=True)
                 elif hasattr(value, "year") and hasattr(value, "hour"):
-                    cell.number_format = "yyyy-mm-dd hh:mm"
+                    cell.number_format = "yyyy-mm-dd hh:mm:ss"  # the one time format (hub.timetext)
                 elif hasattr(value, "year"):
                     cell.number_format = "yyyy-mm-dd"
         ws.column_dimensions["A"].width = 36

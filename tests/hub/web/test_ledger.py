@@ -245,15 +245,15 @@ def test_the_page_across_midnight_in_japanese_and_english(as_supervisor, across_
     as_supervisor.post("/language", data={"lang": "en", "csrf_token": csrf_from(page)})
     page = as_supervisor.get("/ledger/keys?day=2025-04-01").get_data(as_text=True)
     assert cells_of(page) == [
-        ["Key use", "Staff 001 S001", "Apr 1, 2025, 11:59:40\u202fPM", "Apr 1, 2025, 11:59:45\u202fPM",
-         "Apr 2, 2025, 12:02:10\u202fAM", "145 s", "Last user of the day Held open"],
-        ["Key use", "Staff 002 S002", "Apr 1, 2025, 10:00:00\u202fAM", "Apr 1, 2025, 10:00:01\u202fAM",
-         "Apr 1, 2025, 10:00:11\u202fAM", "10 s", "Last user of the day Not the designated holder"],
-        ["Unlocked, not opened", "Staff 002 S002", "Apr 1, 2025, 11:59:58\u202fPM", "", "", "",
+        ["Key use", "Staff 001 S001", "2025-04-01 23:59:40", "2025-04-01 23:59:45",
+         "2025-04-02 00:02:10", "145 s", "Last user of the day Held open"],
+        ["Key use", "Staff 002 S002", "2025-04-01 10:00:00", "2025-04-01 10:00:01",
+         "2025-04-01 10:00:11", "10 s", "Last user of the day Not the designated holder"],
+        ["Unlocked, not opened", "Staff 002 S002", "2025-04-01 23:59:58", "", "", "",
          "Not the designated holder"],
     ]
     assert cells_of(as_supervisor.get("/ledger/keys?day=2025-04-02&station=cabinet-1").get_data(as_text=True))[1:] == [
-        ["Forced open", "nobody identified", "", "Apr 2, 2025, 11:59:00\u202fPM", "Apr 3, 2025, 12:00:40\u202fAM",
+        ["Forced open", "nobody identified", "", "2025-04-02 23:59:00", "2025-04-03 00:00:40",
          "100 s", "No badge"],
     ]
 

@@ -342,9 +342,19 @@ def person(staff_no: str):
         active=is_active(person, today), record=record,
         standings=_standings(person["id"], today), places=_places(person["staff_no"], today),
         uses=_recent_uses(person["staff_no"]),
-        decisions={b["badge_id"]: registry.badge_decisions(engine, state().cfg, b["badge_id"])
-                   for b in person["badges"]},
+        decisions=_decisions(person["badges"]),
     )
+
+
+def _decisions(badges: list[dict[str, Any]]) -> dict[str, list[registry.StationDecision]] | None:
+    """Each badge's decision at every station, by the policies compiled now; None (the page says
+    so) when the stored registry cannot be compiled: the rest of the page still shows."""
+    try:
+        return {b["badge_id"]: registry.badge_decisions(_engine(), state().cfg, b["badge_id"]) for b in badges}
+    except Exception:
+        _LOG.exception("the stations' decisions for badges %s could not be worked out",
+                       [b["badge_id"] for b in badges])
+        return None
 
 
 def _standings(person_id: int, today: date) -> list[dict[str, Any]]:

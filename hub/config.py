@@ -205,6 +205,9 @@ class SiteSection(_Section):
 
     name: str = ""
     time_zone: str | None = None  # None: the hub's time_zone
+    # The language of what the hub says for this site off the page (the MQTT alert topic's
+    # text); None: the web page's default_language.
+    language: Literal["ja", "en"] | None = None
     hours: HoursSection = HoursSection()
     # A country code (JP) or country and subdivision (US-CA) of the holidays library;
     # "none" (or null): no national holidays, only the days in ``holidays``.
@@ -520,6 +523,11 @@ class HubConfig(_Section):
         # deep-copied) on every call, and pages ask this once per time they show.
         entry = self.sites.get(site_id)
         return ZoneInfo((entry.time_zone if entry is not None else None) or self.time_zone)
+
+    def site_language(self, site_id: str) -> str:
+        """The language ("ja" or "en") the hub's own texts for this site are published in."""
+        entry = self.sites.get(site_id)
+        return (entry.language if entry is not None else None) or self.web.default_language
 
     def station(self, station_id: str) -> StationEntry | None:
         """The listed entry of a station, if any."""

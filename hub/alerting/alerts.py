@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, insert, select, update
 
 from hub.alerting.alarm import SiteAlarms
 from hub.alerting.maintenance import in_maintenance
+from hub.alerting.wording import alert_text
 from hub.audit.entries import record_alert_acked, record_alert_closed, record_alert_raised
 from hub.config import HubConfig
 from hub.store.db import begin_write, inserted_id
@@ -154,9 +155,18 @@ class AlertCenter:
                  when: datetime, deliveries: int) -> None:
         """After the commit: broker, live page, notifier. None of them may fail the caller."""
         if self.publish is not None:
+            # Read on site (an annunciator, the office's own display): the site's language and
+            # its zone's offset, as its events carry.
+            site = row["site"]
+            try:
+                message = alert_text(row["rule"], params, self.cfg.site_language(site)) if params else row["message"]
+                at = when.astimezone(self.cfg.site_zone(site))
+            except Exception:  # an odd params row: the stored English text, the time as raised
+                _LOG.exception("wording alert %d for the broker failed", alert_id)
+                message, at = row["message"], when
             payload = protocol.dumps(protocol.Alert(
-                id=alert_id, site=row["site"], station=row["station"], rule=row["rule"],
-                severity=row["severity"], at=when, message=row["message"], event_id=row["event_id"],
+                id=alert_id, site=site, station=row["station"], rule=row["rule"],
+                severity=row["severity"], at=at, message=message, event_id=row["event_id"],
             ))
             try:
                 self.publish(protocol.topic(self.cfg.broker.prefix, row["site"], row["station"], "alert"),

@@ -380,7 +380,7 @@ def compose(cfg: HubConfig, alert: dict[str, Any]) -> tuple[str, str]:
         f"拠点 / Site: {site_name} ({site})",
         f"端末 / Station: {station_name} ({station})",
         f"規則 / Rule: {rule_ja} / {rule_en} ({rule})",
-        f"日時 / Time: {when}",
+        f"日時 / Time: {when} ({zone})",
         f"警報番号 / Alert no.: {alert['alert_id'] if 'alert_id' in alert else alert.get('id')}",
     ])
     return title, body

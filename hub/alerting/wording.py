@@ -7,32 +7,31 @@ files) says them in Japanese, in any thread, with or without a web request.
 """
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from collections.abc import Iterator, Mapping
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hub.catalog import N_, NP_, Msg, translate
+from hub.timetext import time_text
 
 # Rule names, for the notifications' titles.
-_RULES: dict[str, Msg] = {
-    "forced": N_("Door forced"),
-    "intrusion": N_("Intrusion"),
+RULES: dict[str, Msg] = {
+    "forced": N_("Door forced open"),
+    "intrusion": N_("Entry without a badge"),
     "shred_flagged": N_("Shredding to check"),
-    "held_open": NP_("alert name", "Door held open"),
-    "denied": N_("Badge denied"),
-    "after_hours": N_("After-hours use"),
-    "flagged_use": N_("Non-designated use"),
+    "held_open": N_("Door held open"),
+    "denied": N_("Badge refused"),
+    "after_hours": N_("Use after hours"),
+    "flagged_use": N_("Use by a non-designated person"),
     "offline": N_("Station offline"),
     "online": N_("Station back online"),
-    "seq_gap": N_("Missing events"),
-    "outbox_filling": N_("Outbox filling up"),
+    "seq_gap": N_("Events missing from a station"),
+    "outbox_filling": N_("Station cannot deliver its events"),
     "storage_failed": N_("Station cannot record"),
     "storage_corrupt": N_("Station storage damaged"),
     "policy_rejected": N_("Policy refused"),
     "policy_stale": N_("Station holds an old policy"),
     "policy_expired": N_("Station policy expired"),
-    "tray_uncollected": N_("Printouts left uncollected"),
+    "tray_uncollected": N_("Printouts left in the tray"),
     "print_expired": N_("Held print jobs expired"),
     "cups_down": N_("Print server unreachable"),
     "cups_up": N_("Print server reachable again"),
@@ -47,8 +46,8 @@ _RULES: dict[str, Msg] = {
     "bad_signature": N_("Event with a bad signature"),
     "signin_failures": N_("Repeated failed web sign-ins"),
 }
-_SEVERITIES: dict[str, Msg] = {
-    "info": N_("Info"),
+SEVERITIES: dict[str, Msg] = {
+    "info": N_("Information"),
     "warning": N_("Warning"),
     "critical": N_("Critical"),
 }
@@ -72,6 +71,12 @@ _REASONS: dict[str, Msg] = {
     "not_designated": N_("not designated"),
     "outside_hours": N_("outside hours"),
     "no_policy": N_("no policy received yet"),
+    "expired": N_("validity ended"),  # a badge entry's default expiry_reason (kagiban.protocol)
+    "policy_expired": N_("the station's policy has expired"),
+    # Why the registry's policy allows a badge (hub.registry.compile.ALLOW_REASONS).
+    "designated_holder": N_("designated holder"),
+    "stand_in": N_("designated stand-in"),
+    "allowed": N_("trained"),
     # Why a station refused a policy (kagiban.signing, device.policy_cache).
     "unsigned": N_("not signed"),
     "unknown_key": N_("signed with an unknown key"),
@@ -80,6 +85,11 @@ _REASONS: dict[str, Msg] = {
     "bad_schema": N_("malformed"),
     "wrong_station": N_("meant for another station"),
     "older_version": N_("older than the one held"),
+    # A policy signed with the hub's key, yet out of bounds (hub.alerting.rules._BOUND_REASONS).
+    "version_ahead": N_("version too far ahead"),
+    "issued_in_future": N_("issued in the future"),
+    "issued_too_old": N_("issued too long ago"),
+    "replayed": N_("an old policy sent again"),
 }
 # What is wrong with a peripheral (kagiban.protocol.PeripheralHealth.error), and its state.
 PERIPHERAL_ERRORS: dict[str, Msg] = {
@@ -203,13 +213,13 @@ class _Pairs(Mapping[str, tuple[str, str]]):
 
 
 # (Japanese, English) names, for titles and the page.
-RULE_NAMES: Mapping[str, tuple[str, str]] = _Pairs(_RULES)
-SEVERITY_NAMES: Mapping[str, tuple[str, str]] = _Pairs(_SEVERITIES)
+RULE_NAMES: Mapping[str, tuple[str, str]] = _Pairs(RULES)
+SEVERITY_NAMES: Mapping[str, tuple[str, str]] = _Pairs(SEVERITIES)
 # The alert rules and their causes that have a sentence of their own (``rule`` or ``rule.cause``).
 SENTENCES: tuple[str, ...] = tuple(_TEMPLATES)
 # Every text this module words, for the catalogue's check (tests/hub/test_catalog.py).
 TEXTS: dict[str, Mapping[str, Msg]] = {
-    "rules": _RULES, "severities": _SEVERITIES, "kinds": KIND_NAMES, "reasons": _REASONS,
+    "rules": RULES, "severities": SEVERITIES, "kinds": KIND_NAMES, "reasons": _REASONS,
     "peripheral_errors": PERIPHERAL_ERRORS, "peripheral_states": _PERIPHERAL_STATES,
     "shred_flags": _SHRED_FLAGS, "sentences": _TEMPLATES,
     "words": {"unknown_person": _UNKNOWN_PERSON, "no_version": _NO_VERSION},
@@ -230,28 +240,25 @@ class _Blank(dict):
 
 
 def local_time_text(at_iso: str | None, zone: str | None) -> str:
-    """``at_iso`` as ``YYYY-MM-DD HH:MM:SS ZONE`` in ``zone`` (or its own offset)."""
+    """``at_iso`` in ``zone`` (or its own offset) as every page shows a time (hub.timetext)."""
     if not at_iso:
         return "?"
-    if not isinstance(at_iso, str):  # a stored params row with something else in it
-        return str(at_iso)
-    try:
-        when = datetime.fromisoformat(at_iso.replace("Z", "+00:00"))
-        if zone:
-            when = when.astimezone(ZoneInfo(zone))
-    except (ValueError, OverflowError, ZoneInfoNotFoundError):
-        return at_iso
-    return when.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    return time_text(at_iso, zone) or str(at_iso)  # a malformed stored time: as it is
 
 
 def rule_name(rule: str, lang: str) -> str:
     """The rule's name in ``lang`` ("ja" or "en"), for a notification's title."""
-    return _word(_RULES, rule, lang)
+    return _word(RULES, rule, lang)
+
+
+def reason_name(reason: str, lang: str) -> str:
+    """Why a badge was allowed or refused, or a policy refused (a reason code), in ``lang``."""
+    return _word(_REASONS, reason, lang)
 
 
 def severity_name(severity: str, lang: str) -> str:
     """The severity's name in ``lang`` ("ja" or "en")."""
-    return _word(_SEVERITIES, severity, lang)
+    return _word(SEVERITIES, severity, lang)
 
 
 def alert_text(rule: str, params: dict[str, Any], lang: str = "en") -> str:

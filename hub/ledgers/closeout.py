@@ -43,6 +43,7 @@ from hub.stations.state import door_state, last_heartbeat, parse_time
 from hub.ledgers.shredding import registry_names, sessions
 from hub.store.timestamps import now_utc, utc_text
 from hub.stations.directory import display_name, site_name
+from hub.timetext import time_text
 
 _LOG = logging.getLogger(__name__)
 
@@ -225,37 +226,29 @@ def section_name(section: str, lang: str = "ja") -> str:
     return _SECTION_NAMES.get(section, (section, section))[0 if lang == "ja" else 1]
 
 
-def _local(value: Any, zone: str, day: date | None = None) -> str:
-    when = parse_time(value)
-    if when is None:
-        return "?"
-    from zoneinfo import ZoneInfo
-
-    try:
-        local = when.astimezone(ZoneInfo(zone))
-    except (OverflowError, ValueError):  # a stored time the zone cannot hold: as stored
-        return when.isoformat()
-    return local.strftime("%H:%M") if day is not None and local.date() == day else local.strftime("%Y-%m-%d %H:%M")
+def _local(value: Any, zone: str) -> str:
+    # Every time in the one format the pages show (hub.timetext).
+    return time_text(value, zone) or "?"
 
 
-def describe(item: Item, lang: str, zone: str, day: date | None = None, *, station: bool = True) -> str:
+def describe(item: Item, lang: str, zone: str, *, station: bool = True) -> str:
     """The item as one sentence in ``lang`` ("ja" or "en"); times in ``zone``. ``station``
     False leaves out the leading station name (for tables that show it in a column)."""
-    text = _describe(item, lang, zone, day)
+    text = _describe(item, lang, zone)
     name = item.station_name or item.station
     if not station and name and item.section != "alert" and text.startswith(f"{name}: "):
         return text[len(name) + 2:]
     return text
 
 
-def _describe(item: Item, lang: str, zone: str, day: date | None) -> str:
+def _describe(item: Item, lang: str, zone: str) -> str:
     ja = lang == "ja"
     f = item.facts
     name = item.station_name or item.station or ""
     if item.section in ("cabinet", "door"):
         if f.get("door") == "open":
-            text = f"扉が開いています（{_local(f.get('since'), zone, day)}から）" if ja else \
-                f"door open (since {_local(f.get('since'), zone, day)})"
+            text = f"扉が開いています（{_local(f.get('since'), zone)}から）" if ja else \
+                f"door open (since {_local(f.get('since'), zone)})"
         elif f.get("door") == "unknown":
             text = "扉の状態が不明です" if ja else "door state unknown"
         else:
@@ -267,8 +260,8 @@ def _describe(item: Item, lang: str, zone: str, day: date | None) -> str:
         return f"{name}: {text}"
     if item.section == "offline":
         if f.get("state") == "offline":
-            return (f"{name}: オフライン（{_local(f.get('since'), zone, day)}から）" if ja
-                    else f"{name}: offline since {_local(f.get('since'), zone, day)}")
+            return (f"{name}: オフライン（{_local(f.get('since'), zone)}から）" if ja
+                    else f"{name}: offline since {_local(f.get('since'), zone)}")
         return f"{name}: 応答が一度もありません" if ja else f"{name}: never heard from"
     if item.section == "alert":
         raw = f.get("params")
@@ -289,7 +282,7 @@ def _describe(item: Item, lang: str, zone: str, day: date | None) -> str:
         if f.get("none"):
             return f"{name}: 本日の利用なし" if ja else f"{name}: no sessions today"
         who = "・".join(f.get("who") or []) if ja else " and ".join(f.get("who") or [])
-        span = f"{_local(f.get('started_at'), zone, day)}〜{_local(f.get('ended_at'), zone, day) if f.get('ended_at') else ''}"
+        span = f"{_local(f.get('started_at'), zone)}〜{_local(f.get('ended_at'), zone) if f.get('ended_at') else ''}"
         ending = _ENDINGS.get(f.get("ended_by") or "", (f.get("ended_by") or "", f.get("ended_by") or ""))
         flags = []
         if f.get("not_on_roster"):
@@ -302,7 +295,7 @@ def _describe(item: Item, lang: str, zone: str, day: date | None) -> str:
     if item.section == "last_user":
         if not f.get("person"):
             return f"{name}: 本日の鍵の使用なし" if ja else f"{name}: no key use today"
-        closed = _local(f.get("closed_at"), zone, day) if f.get("closed_at") else "?"
+        closed = _local(f.get("closed_at"), zone) if f.get("closed_at") else "?"
         return (f"{name}: {f.get('who')}（{closed}に閉）" if ja
                 else f"{name}: {f.get('who')} (closed at {closed})")
     return f"{name}: {json.dumps(f, ensure_ascii=False)}"
@@ -322,7 +315,7 @@ def message(c: Closeout) -> tuple[str, str]:
             if not part:
                 continue
             lines.append(head)
-            lines += [f"・[{section_name(i.section, lang)}] {describe(i, lang, c.zone, c.day)}" for i in part]
+            lines += [f"・[{section_name(i.section, lang)}] {describe(i, lang, c.zone)}" for i in part]
         lines.append("")
     lines.append(f"拠点 / Site: {c.site_name} ({c.site})")
     if c.checkpoint:
@@ -413,7 +406,7 @@ def labels(lang: str) -> Labels:
 
 def _cells(c: Closeout, item: Item, labels: Labels, lang: str) -> list[Any]:
     return [labels.entries.get("ok" if item.ok else "problem"), section_name(item.section, lang),
-            item.station_name or item.station or "", describe(item, lang, c.zone, c.day, station=False)]
+            item.station_name or item.station or "", describe(item, lang, c.zone, station=False)]
 
 
 def to_csv(c: Closeout, labels: Labels = LABELS_EN, lang: str = "en") -> bytes:

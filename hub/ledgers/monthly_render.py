@@ -21,6 +21,7 @@ from hub.alerting.wording import RULE_NAMES
 from hub.ledgers.monthly import MonthlyReport
 from hub.ledgers.monthly_charts import bar_chart, coverage_chart
 from hub.ledgers.spreadsheet import write_cell
+from hub.timetext import time_text
 
 _LOG = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def _context(report: MonthlyReport, lang: str) -> dict[str, Any]:
     zone = ZoneInfo(report.zone)
 
     def local(value: datetime | None) -> str:
-        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value is not None else ""
+        return time_text(value, zone)
 
     # Each chart as a data: URI image, the same bytes on the page and in the PDF: the page's
     # Content-Security-Policy (style-src 'self') would strip an inline SVG's style attributes,
@@ -214,7 +215,7 @@ def xlsx(report: MonthlyReport, lang: str = "ja") -> bytes:
                 if r == 1:
                     cell.font = Font(bold=True)
                 elif hasattr(value, "year") and hasattr(value, "hour"):
-                    cell.number_format = "yyyy-mm-dd hh:mm"
+                    cell.number_format = "yyyy-mm-dd hh:mm:ss"  # the one time format (hub.timetext)
                 elif hasattr(value, "year"):
                     cell.number_format = "yyyy-mm-dd"
         ws.column_dimensions["A"].width = 36

@@ -21,12 +21,14 @@ import logging
 from datetime import date, datetime
 from typing import Any
 
+from hub.timetext import TIME_FORMAT
+
 _LOG = logging.getLogger(__name__)
 
 # Text starting with one of these is evaluated by Excel, LibreOffice or Google Sheets.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_PREFIX = "'"
-TIME_TEXT = "%Y-%m-%d %H:%M:%S"
+TIME_TEXT = TIME_FORMAT  # the one format of every time shown (hub.timetext)
 
 
 def is_formula_like(text: str) -> bool:

@@ -71,6 +71,8 @@ from hub.registry.io import (
     import_attendance,
 )
 from hub.registry.compile import (
+    StationDecision,
+    badge_decisions,
     compile_all,
     compile_station,
     policy_source,
@@ -92,4 +94,5 @@ __all__ = [
     "ImportRejected", "ImportReport", "RowProblem", "check_attendance", "export_attendance",
     "import_attendance",
     "compile_all", "compile_station", "policy_source", "stations_to_compile", "to_policy",
+    "StationDecision", "badge_decisions",
 ]

@@ -42,7 +42,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -309,6 +309,41 @@ def compile_all(
         out = {station: (site, _versioned(conn, content, cfg.site_zone(site), now))
                for station, (site, content) in contents.items()}
     _LOG.debug("compiled policies for %d station(s)", len(out))
+    return out
+
+
+@dataclass(frozen=True)
+class StationDecision:
+    """What one station decides for a badge at an instant, by the policy compiled for it."""
+
+    station: str
+    site: str
+    kind: str | None
+    decision: str  # one of DECISIONS
+    reason: str  # one of ALLOW_REASONS, DENY_REASONS or the policy's own (expired, ...)
+
+
+def badge_decisions(
+    engine: Engine, cfg: HubConfig, badge_id: str, *, now: datetime | None = None
+) -> list[StationDecision]:
+    """The decision of every station (see :func:`stations_to_compile`) for ``badge_id`` at
+    ``now``: the policy each is sent, compiled as the publisher compiles it, asked as the
+    station asks it (kagiban.protocol.Policy.decide: validity and business hours included).
+    A badge the registry does not hold is refused everywhere as ``unknown``."""
+    now = now or now_utc()
+    out = []
+    loaded: dict[date, _Registry] = {}
+    with engine.connect() as conn:
+        for station, (site, kind) in stations_to_compile(engine, cfg).items():
+            day = _today(cfg, site, now)
+            if day not in loaded:
+                reg = _load(conn, day)
+                # Only this badge: the entry is compiled exactly as in the full policy.
+                loaded[day] = replace(reg, badges=[b for b in reg.badges if b.badge_id == badge_id])
+            content = _content(cfg, loaded[day], station, site, kind)
+            policy = to_policy({**content, "version": 1, "issued_at": now.astimezone(cfg.site_zone(site)).isoformat()})
+            entry = policy.decide(badge_id, now)
+            out.append(StationDecision(station, site, kind, entry.decision, entry.reason))
     return out
 
 

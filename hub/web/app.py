@@ -32,6 +32,7 @@ from typing import Any
 from flask import Flask, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import Babel
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import Engine
@@ -288,7 +289,7 @@ def _error_texts(code: int) -> tuple[str, str]:
     if code == 403:
         return _("Not allowed"), _("Your role does not allow this page or action.")
     if code == 404:
-        return _("Not found"), _("There is no such page or record.")
+        return pgettext("error page", "Not found"), _("There is no such page or record.")
     if code == 405:
         return _("Not allowed"), _("This page cannot be used this way.")
     if code == 413:

@@ -59,7 +59,7 @@ def page():
     args: dict[str, Any] = {"site": c.site, "day": c.day.isoformat(), **({} if is_stored else {"live": "1"})}
     lang = _lang()
     rows = [{"item": i, "section": closeout.section_name(i.section, lang),
-             "text": closeout.describe(i, lang, c.zone, c.day, station=False)} for i in c.items]
+             "text": closeout.describe(i, lang, c.zone, station=False)} for i in c.items]
     return render_template(
         "closeout.html", title=_("Close-out"), c=c, rows=rows, stored=is_stored, has_stored=has_stored,
         sites=sites,

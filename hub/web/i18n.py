@@ -34,6 +34,7 @@ from babel.messages.pofile import read_po
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
 
+from hub.alerting import wording
 from hub.catalog import Msg
 from hub.ledgers import keys as key_ledger
 
@@ -97,6 +98,7 @@ EVENT_KINDS: dict[str, Any] = {
     "bin.closed": _l("Shredder bin closed"),
     "policy.rejected": _l("Policy refused"),
     "storage.corrupt": _l("Damaged storage replaced"),
+    "storage.failed": _l("Station cannot record"),
     # Printers (pull printing).
     "print.released": _l("Print jobs released"),
     "print.release_failed": _l("Nothing released"),
@@ -109,45 +111,6 @@ EVENT_KINDS: dict[str, Any] = {
     "tray.collected": _l("Printouts collected"),
     "annunciator.silenced": _l("Annunciator silenced"),
     "snapshot.failed": _l("Photo not taken"),
-}
-
-ALERT_RULES: dict[str, Any] = {
-    "forced": _l("Door forced open"),
-    "held_open": _l("Door held open"),
-    "denied": _l("Badge refused"),
-    "after_hours": _l("Use after hours"),
-    "flagged_use": _l("Use by a non-designated person"),
-    "offline": _l("Station offline"),
-    "online": _l("Station back online"),
-    "seq_gap": _l("Events missing from a station"),
-    "storage_corrupt": _l("Station storage damaged"),
-    "outbox_filling": _l("Station cannot deliver its events"),
-    "intrusion": _l("Entry without a badge"),
-    "shred_flagged": _l("Shredding to check"),
-    "policy_rejected": _l("Policy refused"),
-    "policy_stale": _l("Station holds an old policy"),
-    "tray_uncollected": _l("Printouts left in the tray"),
-    "print_expired": _l("Held print jobs expired"),
-    "cups_down": _l("Print server unreachable"),
-    "cups_up": _l("Print server reachable again"),
-    "pins_failed": _l("GPIO pins not working"),
-    "pins_ok": _l("GPIO pins working again"),
-    "reader_failed": _l("Badge reader not working"),
-    "reader_ok": _l("Badge reader working again"),
-    "camera_failed": _l("Camera not working"),
-    "camera_ok": _l("Camera working again"),
-    "clock_skew": _l("Station clock off"),
-    "clock_unsynced": _l("Station clock not synchronised"),
-    "bad_signature": _l("Event with a bad signature"),
-    "policy_expired": _l("Station policy expired"),
-    "signin_failures": _l("Repeated failed web sign-ins"),
-    "storage_failed": _l("Station cannot record"),
-}
-
-SEVERITIES: dict[str, Any] = {
-    "critical": _l("Critical"),
-    "warning": _l("Warning"),
-    "info": _l("Information"),
 }
 
 STATION_STATES: dict[str, Any] = {
@@ -226,9 +189,21 @@ def lazy(table: Mapping[str, Msg]) -> dict[str, Any]:
     return {k: (_lp(m.context, m.id) if m.context else _l(m.id)) for k, m in table.items()}
 
 
+# Alert rule and severity names are defined once, with the alert wording (hub.alerting.wording):
+# the page, the notifications and the exports say the same words.
+ALERT_RULES: dict[str, Any] = lazy(wording.RULES)
+SEVERITIES: dict[str, Any] = lazy(wording.SEVERITIES)
+
 # The key ledger's export words (hub.ledgers.keys), on the page too.
 LEDGER_ENTRIES: dict[str, Any] = lazy(key_ledger.ENTRIES)
 LEDGER_HEADERS: dict[str, Any] = lazy(key_ledger.HEADERS)
+
+# A station's decision for a badge (kagiban.protocol.PolicyEntry.decision).
+DECISIONS: dict[str, Any] = {
+    "allow": _lp("decision", "Allowed"),
+    "allow_flag": _lp("decision", "Allowed, flagged"),
+    "deny": _lp("decision", "Refused"),
+}
 
 ROLES: dict[str, Any] = {
     "admin": _l("Administrator"),

@@ -28,14 +28,14 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_babel import format_datetime, format_decimal, get_locale
+from flask_babel import format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from hub.alerting import alerts as alert_store
 from hub.alerting import maintenance
-from hub.alerting.wording import alert_text
+from hub.alerting.wording import alert_text, reason_name
 from hub.ledgers import keys as ledger
 from hub.audit import store_size
 from hub.store.schema import alerts as alerts_table
@@ -45,6 +45,7 @@ from hub.web.annunciators import annunciators
 from hub.web.key_pages import ledger_export, ledger_request
 from hub.web.state import state
 from hub.store.timestamps import now_utc
+from hub.timetext import time_text
 from hub.web.auth import ACK_ROLES, role_required
 from hub.stations.directory import display_name, stations_of_kind
 from hub.stations.state import DOOR_KINDS, lock_state, parse_time
@@ -66,30 +67,18 @@ def lang() -> str:
     return str(get_locale() or "ja")
 
 
-def localtime(value: Any, site: str | None = None, fmt: str = "medium") -> str:
-    """``value`` (a datetime or stored time text) in the site's zone, in the page's language."""
-    when = value if isinstance(value, datetime) else parse_time(value)
-    if when is None:
-        return ""
-    try:
-        return _localtime(when, site, fmt)
-    except (OverflowError, ValueError):
-        # A stored time the site's zone cannot hold (year 9999 ahead of UTC): shown as stored.
-        return when.isoformat()
-
-
-def _localtime(when: datetime, site: str | None, fmt: str) -> str:
+def localtime(value: Any, site: str | None = None) -> str:
+    """``value`` (a datetime or stored time text) in the site's zone (the hub's without a
+    site), as every page, export and alert shows a time (hub.timetext)."""
+    cfg = state().cfg
     fm = formats.current()
-    if fm is None:  # no request (nor app) context: flask_babel's own defaults
-        cfg = state().cfg
-        return format_datetime(when.astimezone(cfg.site_zone(site) if site else cfg.zone()), fmt, rebase=False)
-    # The key ledger shows three times a row: the site's zone and the compiled format are
-    # looked up once per request (hub.web.formats), not once per cell.
+    if fm is None:  # no request (nor app) context
+        return time_text(value, cfg.site_zone(site) if site else cfg.zone())
+    # The key ledger shows three times a row: the site's zone is looked up once per request.
     zone = fm.zones.get(site)
     if zone is None:
-        cfg = state().cfg
         zone = fm.zones[site] = cfg.site_zone(site) if site else cfg.zone()
-    return fm.format_datetime(when.astimezone(zone), fmt)
+    return time_text(value, zone)
 
 
 def seconds(value: Any) -> str:
@@ -169,9 +158,11 @@ def event_details(ev: dict[str, Any]) -> str:
     if ev.get("kind") == "snapshot.failed" and payload.get("error"):
         parts.append(_("photo of: %(kind)s, %(error)s", kind=i18n.label(i18n.EVENT_KINDS, payload.get("for_kind")),
                        error=i18n.label(i18n.PERIPHERAL_ERRORS, payload["error"])))
-    if ev.get("kind") == "badge.denied" and payload.get("reason"):
+    if ev.get("kind") in ("badge.denied", "policy.rejected") and isinstance(payload.get("reason"), str) \
+            and payload["reason"]:
         reason = payload["reason"]
-        parts.append(_("unknown badge") if reason == "unknown" else _("reason: %(reason)s", reason=reason))
+        parts.append(_("unknown badge") if reason == "unknown" else
+                     _("reason: %(reason)s", reason=reason_name(reason, lang())))
     return ", ".join(parts)
 
 
@@ -197,6 +188,8 @@ def register_template_helpers(app: Flask) -> None:
         peripheral_state_label=label_of(i18n.PERIPHERAL_STATES),
         peripheral_error_label=label_of(i18n.PERIPHERAL_ERRORS),
         alert_state_label=label_of(i18n.ALERT_STATES),
+        decision_label=label_of(i18n.DECISIONS),
+        reason_label=lambda code: reason_name(code, lang()) if code else "",
         entry_label=label_of(i18n.LEDGER_ENTRIES),
         role_label=label_of(i18n.ROLES),
         ledger_header=label_of(i18n.LEDGER_HEADERS),

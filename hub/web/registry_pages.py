@@ -40,6 +40,7 @@ from hub.registry.messages import ERRORS, PROBLEMS
 from hub.registry.people import is_active
 from hub.registry.trainings import latest_attended, required_for, standing
 from hub.store.schema import EMPLOYMENT_TYPES, events
+from hub.timetext import time_text
 from hub.web import i18n, query
 from hub.web.state import state
 from hub.web.auth import role_required
@@ -341,7 +342,19 @@ def person(staff_no: str):
         active=is_active(person, today), record=record,
         standings=_standings(person["id"], today), places=_places(person["staff_no"], today),
         uses=_recent_uses(person["staff_no"]),
+        decisions=_decisions(person["badges"]),
     )
+
+
+def _decisions(badges: list[dict[str, Any]]) -> dict[str, list[registry.StationDecision]] | None:
+    """Each badge's decision at every station, by the policies compiled now; None (the page says
+    so) when the stored registry cannot be compiled: the rest of the page still shows."""
+    try:
+        return {b["badge_id"]: registry.badge_decisions(_engine(), state().cfg, b["badge_id"]) for b in badges}
+    except Exception:
+        _LOG.exception("the stations' decisions for badges %s could not be worked out",
+                       [b["badge_id"] for b in badges])
+        return None
 
 
 def _standings(person_id: int, today: date) -> list[dict[str, Any]]:
@@ -402,8 +415,8 @@ def badge_add(staff_no: str):
         _failed(exc)
     else:
         _LOG.info("%s gave badge %s to %s on the web page", _actor(), bid, person["staff_no"])
-        flash(_("Badge %(badge)s added: the stations accept it from the next policy, published now.",
-                badge=bid), "ok")
+        flash(_("Badge %(badge)s added. What each station decides for it, by the policy being published "
+                "now, is shown under the badges.", badge=bid), "ok")
     return redirect(url_for("registry.person", staff_no=person["staff_no"]) + "#badges")
 
 
@@ -766,9 +779,13 @@ def change_log():
 
 
 def show_value(value: Any) -> str:
-    """A logged value as text: lists joined, None as a dash."""
+    """A logged value as text: lists joined, None as a dash, a stored time in the hub's zone."""
     if value is None:
         return "—"
+    if isinstance(value, str) and "T" in value:
+        shown = time_text(value, state().cfg.zone())  # stored as UTC text (a badge's state_changed_at)
+        if shown:
+            return shown
     if isinstance(value, list):
         return ", ".join(str(v) for v in value) or "—"
     if isinstance(value, dict):

@@ -79,3 +79,16 @@ def test_every_rejection_reason_is_documented():
     reasons = re.search(r"reasons: (.*?)\.", doc, re.S).group(1)
     for reason in [r.strip() for r in reasons.replace("\n", " ").split(",")]:
         assert re.search(rf"^\| `{reason}` ", DOC, re.M), f"reason {reason} not in the table"
+
+
+def test_every_alert_rule_code_is_listed_and_no_other():
+    from hub.alerting.wording import RULES
+
+    table = DOC[DOC.index("#### Rule codes"):]
+    table = table[table.index("|--"):table.find("\n## ")]  # the rows, after the header
+    listed = re.findall(r"^\| `([a-z_]+)` \|", table, re.M)
+    assert len(listed) == len(set(listed)), "a rule listed twice"
+    assert set(listed) == set(RULES)
+    # The example payload names a rule that exists (it once said door_forced for forced).
+    for example in re.findall(r"```json\n(.*?)\n```", _section("alert"), re.S):
+        assert json.loads(example)["rule"] in RULES

@@ -110,7 +110,7 @@ def test_a_non_designated_person_is_let_in_flagged_and_the_supervisors_alerted(s
                  what="the alert on the station's MQTT alert topic")
         posted = wait_for(lambda: [b for b in sink.bodies if "S003" in b.get("message", "")], timeout=15,
                           what="the supervisors' notification")
-        assert "指定外の職員" in posted[0]["message"] and "Non-designated" in posted[0]["title"]
+        assert "指定外の職員" in posted[0]["message"] and "Use by a non-designated person" in posted[0]["title"]
     finally:
         watcher.close()
 

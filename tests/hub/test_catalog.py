@@ -99,8 +99,25 @@ def test_alert_rules_are_named_on_the_page_and_in_notifications_and_have_sentenc
         assert any(s == rule or s.startswith(rule + ".") for s in wording.SENTENCES), rule
     assert {s.split(".")[0] for s in wording.SENTENCES} <= rules
     assert set(alerts.SEVERITIES) <= set(wording.SEVERITY_NAMES) & set(i18n.SEVERITIES)
-    assert wording.RULE_NAMES["forced"] == ("扉のこじ開け", "Door forced")
+    assert wording.RULE_NAMES["forced"] == ("扉のこじ開け", "Door forced open")
     assert (wording.rule_name("forced", "ja"), wording.severity_name("critical", "en")) == ("扉のこじ開け", "Critical")
+
+
+def test_every_rule_the_hub_raises_is_named_in_both_languages():
+    from hub.web import throttle
+
+    source = "\n".join(p.read_text() for p in sorted((ROOT / "hub").rglob("*.py")))
+    # A rule is raised as ("rule", "severity", ...) or ("rule", severity); peripheral rules
+    # as ("rule_failed", "rule_ok", "severity").
+    raised = set(re.findall(r'"([a-z_]+)",\s*(?:"(?:critical|warning|info)"|severity)', source))
+    for pair in re.findall(r'"([a-z_]+)", "([a-z_]+)", "(?:critical|warning|info)"', source):
+        raised |= set(pair)
+    raised = (raised - set(alerts.SEVERITIES)) | {throttle.RULE}
+    assert len(raised) >= 30
+    assert raised - set(wording.RULES) == set()
+    for rule in raised:
+        ja, en = wording.RULE_NAMES[rule]
+        assert ja != en and ja != rule and en != rule, rule
 
 
 def test_an_export_outside_a_request_is_worded_in_japanese():
@@ -119,8 +136,8 @@ def test_the_notifier_thread_words_alerts_like_the_page():
                                                          for lang in ("ja", "en")))
     worker.start()
     worker.join(timeout=10)
-    assert said == ["金庫室で扉がこじ開けられました（2025-04-01 09:00:00 JST）。",
-                    "Door forced open at 金庫室 at 2025-04-01 09:00:00 JST."]
+    assert said == ["金庫室で扉がこじ開けられました（2025-04-01 09:00:00）。",
+                    "Door forced open at 金庫室 at 2025-04-01 09:00:00."]
 
 
 def test_every_code_an_api_token_refusal_carries_is_worded_on_the_account_page():

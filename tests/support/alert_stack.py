@@ -38,8 +38,10 @@ class Stack:
         self.bus = LiveBus()
         self.rules: Rules | None = None
 
-    def start_rules(self, notifier=None) -> Rules:
-        center = AlertCenter(self.engine, self.cfg, publish=lambda t, p: self.published.append((t, p)),
+    def start_rules(self, notifier=None, publish=None) -> Rules:
+        """The rules and alert center; alerts are published with ``publish(topic, payload)``
+        (a real broker's client), else kept in ``published``."""
+        center = AlertCenter(self.engine, self.cfg, publish=publish or (lambda t, p: self.published.append((t, p))),
                              bus=self.bus, notifier=notifier)
         self.rules = Rules(self.engine, self.cfg, center).start()
         return self.rules

@@ -40,7 +40,7 @@ def test_an_alert_is_stored_open_with_its_params(engine, cfg):
     assert alert["state"] == "open" and alert["acked_by"] is None
     assert alert["raised_at"] == "2025-04-01T10:31:00.000000Z"
     assert alert["params"] == PARAMS
-    assert alert["message"] == "After-hours badge unlock at Key cabinet 1 by S002 at 2025-04-01 19:30:00 JST."
+    assert alert["message"] == "After-hours badge unlock at Key cabinet 1 by S002 at 2025-04-01 19:30:00."
     assert count_open(engine) == 1
 
 
@@ -118,9 +118,9 @@ def test_the_page_lists_alerts_newest_first_and_filters_them(engine, cfg):
 
 def test_alert_text_in_japanese_and_english():
     assert alert_text("after_hours", PARAMS, "ja") == (
-        "Key cabinet 1で時間外のバッジによる解錠がありました（S002、2025-04-01 19:30:00 JST）。")
+        "Key cabinet 1で時間外のバッジによる解錠がありました（S002、2025-04-01 19:30:00）。")
     forced = {**PARAMS, "kind": "door.forced", "at": "2025-04-01T10:30:00+00:00"}
-    assert alert_text("forced", forced, "en") == "Door forced open at Key cabinet 1 at 2025-04-01 19:30:00 JST."
+    assert alert_text("forced", forced, "en") == "Door forced open at Key cabinet 1 at 2025-04-01 19:30:00."
     gap = {"station": "cabinet-1", "missing_from": 3, "missing_to": 4, "grace_s": 120}
     assert alert_text("seq_gap", gap, "ja") == "cabinet-1のイベント3〜4が120秒以内に届きませんでした。"
     assert "?" in alert_text("denied", {"station": "cabinet-1"}, "en")  # missing params never fail

@@ -85,11 +85,11 @@ def test_an_alert_is_mailed_and_posted_to_every_supervisor_target(tmp_path, smtp
     assert mail["To"] == "supervisors@ward-a.example"
     text = next(p for p in mail.walk() if p.get_content_type() == "text/plain")
     lines = text.get_payload(decode=True).decode("utf-8").splitlines()
-    assert lines[0] == "Key cabinet 1で扉がこじ開けられました（2025-04-01 10:00:00 JST）。"
-    assert lines[1] == "Door forced open at Key cabinet 1 at 2025-04-01 10:00:00 JST."
+    assert lines[0] == "Key cabinet 1で扉がこじ開けられました（2025-04-01 10:00:00）。"
+    assert lines[1] == "Door forced open at Key cabinet 1 at 2025-04-01 10:00:00."
     assert "端末 / Station: Key cabinet 1 (cabinet-1)" in lines
-    assert "規則 / Rule: 扉のこじ開け / Door forced (forced)" in lines
-    assert "日時 / Time: 2025-04-01 10:00:00 JST" in lines
+    assert "規則 / Rule: 扉のこじ開け / Door forced open (forced)" in lines
+    assert "日時 / Time: 2025-04-01 10:00:00 (Asia/Tokyo)" in lines
 
     [posted] = http.bodies
     assert "Door forced" in posted["title"] and posted["type"] == "failure"

@@ -23,7 +23,7 @@ def test_a_forced_door_is_a_critical_alert(stack):
     assert (alert["rule"], alert["severity"], alert["state"]) == ("forced", "critical", "open")
     assert alert["event_id"] == msg[2]["id"]
     assert alert["station"] == "cabinet-1" and alert["site"] == SITE
-    assert "Key cabinet 1" in alert["message"] and "2025-04-01 10:00:00 JST" in alert["message"]
+    assert "Key cabinet 1" in alert["message"] and "2025-04-01 10:00:00" in alert["message"]
     assert alert["params"]["station_name"] == "Key cabinet 1"
     assert alert["params"]["at"] == "2025-04-01T10:00:00+09:00"
     # Published for the broker too, on the station's alert topic.
@@ -70,7 +70,7 @@ def test_after_hours_on_a_weekday_evening_is_one_alert_per_use(stack):
     assert alert["rule"] == "after_hours" and alert["severity"] == "warning"
     assert alert["params"]["person"] == "staff-001"
     assert alert["params"]["hours"] == "08:30-17:15" and alert["params"]["holiday"] is False
-    assert "After-hours badge unlock" in alert["message"] and "19:30:00 JST" in alert["message"]
+    assert "After-hours badge unlock" in alert["message"] and "19:30:00" in alert["message"]
 
 
 def test_a_forced_door_after_hours_is_both_forced_and_after_hours(stack):

@@ -49,10 +49,10 @@ def test_a_forged_policy_refused_by_a_station_is_a_critical_alert(stack):
     params = alert["params"]
     assert (params["reason"], params["offered_version"], params["held_version"]) == ("unknown_key", 9000, 42)
     assert alert["message"] == ("Key cabinet 1 refused policy version 9000 (reason: signed with an unknown key; "
-                                "holding version 42) at 2025-04-01 10:00:00 JST.")
+                                "holding version 42) at 2025-04-01 10:00:00.")
     assert alert_text("policy_rejected", params, "ja") == (
         "Key cabinet 1がポリシー（版9000）を拒否しました（理由: ハブ以外の鍵で署名、保持中の版42、"
-        "2025-04-01 10:00:00 JST）。")
+        "2025-04-01 10:00:00）。")
 
 
 def test_an_older_policy_refused_is_a_warning_and_each_refusal_is_alerted_once(stack):

@@ -55,13 +55,13 @@ def test_what_is_not_in_order_comes_first(stack):
     assert sorted(i.facts["rule"] for i in c.items if i.section == "alert") == [
         "held_open", "offline", "shred_flagged"]
 
-    lines = {i.station + "/" + i.section: closeout.describe(i, "ja", c.zone, c.day) for i in c.items}
-    assert lines["cabinet-2/cabinet"] == "Key cabinet 2: 扉が開いています（17:40から）"
-    assert lines["cabinet-1/last_user"] == "Key cabinet 1: Staff 001 (S001)（12:00に閉）"
+    lines = {i.station + "/" + i.section: closeout.describe(i, "ja", c.zone) for i in c.items}
+    assert lines["cabinet-2/cabinet"] == f"Key cabinet 2: 扉が開いています（{TUESDAY} 17:40:00から）"
+    assert lines["cabinet-1/last_user"] == f"Key cabinet 1: Staff 001 (S001)（{TUESDAY} 12:00:00に閉）"
     assert "印刷待ちのジョブ2件" in lines["printer-1/printer"] and "住民票 写し" in lines["printer-1/printer"]
-    assert lines["shredder-1/shredding"] == ("Shredder 2F: 15:00〜15:03 Staff 001 (S001)・Staff 002 (S002)"
+    assert lines["shredder-1/shredding"] == (f"Shredder 2F: {TUESDAY} 15:00:00〜{TUESDAY} 15:03:00 Staff 001 (S001)・Staff 002 (S002)"
                                             "（バッジで終了、要確認: 2人とも当番外）")
-    english = closeout.describe(by_station(c, "cabinet")["cabinet-1"], "en", c.zone, c.day)
+    english = closeout.describe(by_station(c, "cabinet")["cabinet-1"], "en", c.zone)
     assert english == "Key cabinet 1: closed and locked"
 
 
@@ -89,7 +89,7 @@ def test_exports_list_problems_first_in_the_readers_words(stack):
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     assert rows[0]["Status"] == "To check" and rows[-1]["Status"] == "In order"
     assert {"Station": "Key cabinet 2", "What": "Key cabinet", "Status": "To check",
-            "Details": "door open (since 17:40)"} in rows
+            "Details": f"door open (since {TUESDAY} 17:40:00)"} in rows
     sheet = load_workbook(io.BytesIO(closeout.to_xlsx(c, title="Close-out"))).active
     values = [[cell.value for cell in r] for r in sheet.iter_rows(min_row=3)]
     assert values[0] == ["Status", "What", "Station", "Details"]
@@ -118,7 +118,7 @@ def test_the_daily_run_stores_it_once_and_sends_it_to_the_supervisors(tmp_path):
         assert f"要確認{len(made.problems)}件" in body["title"] and body["type"] == "warning"
         text = body["message"]
         assert text.index("■ 要確認") < text.index("Key cabinet 2: 扉が開いています") < text.index("■ 問題なし")
-        assert "■ To check" in text and "Key cabinet 2: door open (since 17:40)" in text
+        assert "■ To check" in text and f"Key cabinet 2: door open (since {TUESDAY} 17:40:00)" in text
 
         wait_for(lambda: closeout.stored(s.engine, SITE, DAY).deliveries.get("chat", {}).get("state") == "sent",
                  timeout=10, what="delivery recorded")
@@ -131,7 +131,7 @@ def test_the_daily_run_stores_it_once_and_sends_it_to_the_supervisors(tmp_path):
         client = _signed_in(s)
         page = client.get(f"/closeout?site={SITE}&day={DAY}").get_data(as_text=True)
         assert 'id="closeout-stored"' in page and "chat: 送信済み" in page
-        assert page.index("扉が開いています（17:40から）") < page.index("閉・施錠")
+        assert page.index(f"扉が開いています（{TUESDAY} 17:40:00から）") < page.index("閉・施錠")
         assert 'id="closeout-live"' in client.get(f"/closeout?site={SITE}&day={DAY}&live=1").get_data(as_text=True)
         raw = client.get(f"/closeout.csv?site={SITE}&day={DAY}").data
         rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))

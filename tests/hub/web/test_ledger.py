@@ -231,29 +231,29 @@ def test_a_use_open_at_midnight_stays_on_the_day_the_key_was_taken(engine, cfg, 
 def test_the_page_across_midnight_in_japanese_and_english(as_supervisor, across_midnight):
     page = as_supervisor.get("/ledger/keys?day=2025-04-01").get_data(as_text=True)
     assert cells_of(page) == [
-        ["鍵の使用", "Staff 001 S001", "2025/04/01 23:59:40", "2025/04/01 23:59:45", "2025/04/02 0:02:10", "145 秒",
+        ["鍵の使用", "Staff 001 S001", "2025-04-01 23:59:40", "2025-04-01 23:59:45", "2025-04-02 00:02:10", "145 秒",
          "", "本日最後の使用者 時間外 開けっ放し", ""],
-        ["鍵の使用", "Staff 002 S002", "2025/04/01 10:00:00", "2025/04/01 10:00:01", "2025/04/01 10:00:11", "10 秒",
+        ["鍵の使用", "Staff 002 S002", "2025-04-01 10:00:00", "2025-04-01 10:00:01", "2025-04-01 10:00:11", "10 秒",
          "", "本日最後の使用者 指定外の使用者", ""],
-        ["解錠のみ（扉は開けず）", "Staff 002 S002", "2025/04/01 23:59:58", "", "", "", "", "指定外の使用者 時間外", ""],
+        ["解錠のみ（扉は開けず）", "Staff 002 S002", "2025-04-01 23:59:58", "", "", "", "", "指定外の使用者 時間外", ""],
     ]
     assert cells_of(as_supervisor.get("/ledger/keys?day=2025-04-02").get_data(as_text=True)) == [
-        ["鍵の使用", "Staff 001 S001", "2025/04/02 9:00:00", "2025/04/02 9:00:02", "2025/04/02 9:00:30", "28 秒",
+        ["鍵の使用", "Staff 001 S001", "2025-04-02 09:00:00", "2025-04-02 09:00:02", "2025-04-02 09:00:30", "28 秒",
          "", "本日最後の使用者", ""],
-        ["こじ開け", "特定できず", "", "2025/04/02 23:59:00", "2025/04/03 0:00:40", "100 秒", "", "時間外 バッジなし", ""],
+        ["こじ開け", "特定できず", "", "2025-04-02 23:59:00", "2025-04-03 00:00:40", "100 秒", "", "時間外 バッジなし", ""],
     ]
     as_supervisor.post("/language", data={"lang": "en", "csrf_token": csrf_from(page)})
     page = as_supervisor.get("/ledger/keys?day=2025-04-01").get_data(as_text=True)
     assert cells_of(page) == [
-        ["Key use", "Staff 001 S001", "Apr 1, 2025, 11:59:40\u202fPM", "Apr 1, 2025, 11:59:45\u202fPM",
-         "Apr 2, 2025, 12:02:10\u202fAM", "145 s", "", "Last user of the day After hours Held open", ""],
-        ["Key use", "Staff 002 S002", "Apr 1, 2025, 10:00:00\u202fAM", "Apr 1, 2025, 10:00:01\u202fAM",
-         "Apr 1, 2025, 10:00:11\u202fAM", "10 s", "", "Last user of the day Not the designated holder", ""],
-        ["Unlocked, not opened", "Staff 002 S002", "Apr 1, 2025, 11:59:58\u202fPM", "", "", "", "",
+        ["Key use", "Staff 001 S001", "2025-04-01 23:59:40", "2025-04-01 23:59:45",
+         "2025-04-02 00:02:10", "145 s", "", "Last user of the day After hours Held open", ""],
+        ["Key use", "Staff 002 S002", "2025-04-01 10:00:00", "2025-04-01 10:00:01",
+         "2025-04-01 10:00:11", "10 s", "", "Last user of the day Not the designated holder", ""],
+        ["Unlocked, not opened", "Staff 002 S002", "2025-04-01 23:59:58", "", "", "", "",
          "Not the designated holder After hours", ""],
     ]
     assert cells_of(as_supervisor.get("/ledger/keys?day=2025-04-02&station=cabinet-1").get_data(as_text=True))[1:] == [
-        ["Forced open", "nobody identified", "", "Apr 2, 2025, 11:59:00\u202fPM", "Apr 3, 2025, 12:00:40\u202fAM",
+        ["Forced open", "nobody identified", "", "2025-04-02 23:59:00", "2025-04-03 00:00:40",
          "100 s", "", "After hours No badge", ""],
     ]
 

@@ -42,9 +42,9 @@ def test_station_state_door_last_event_and_policy_version(as_supervisor, engine)
     page = as_supervisor.get("/").get_data(as_text=True)
     one = station_row(page, "cabinet-1")
     assert "オンライン" in one and "door-closed" in one and "鍵の使用" in one
-    assert "2025/04/01 9:00:00" in one and "Staff 001 (S001)" in one
+    assert "2025-04-01 09:00:00" in one and "Staff 001 (S001)" in one
     # The policy as its issue time in the site's zone; the raw number only as an attribute.
-    assert "2025/04/01 9:00:00 発行" in one and f'data-version="{VERSION_0900}"' in one
+    assert "2025-04-01 09:00:00 発行" in one and f'data-version="{VERSION_0900}"' in one
     assert f">{VERSION_0900}<" not in one
     two = station_row(page, "cabinet-2")
     # The forced door is newer than any heartbeat: the door is open.
@@ -96,7 +96,7 @@ def test_each_station_shows_the_health_of_its_peripherals(as_supervisor, engine,
     one = station_row(page, "cabinet-1")
     assert 'data-peripheral="camera" data-state="absent"' in one
     assert "カメラ: 見つからない" in one and 'title="no usable Pi camera"' in one
-    assert "2025/04/01 8:30:00から" in one
+    assert "2025-04-01 08:30:00から" in one
     assert "GPIO（扉センサー・錠）: 正常" in one and "カードリーダー: 正常" in one
     # A station older than the health report shows nothing rather than "working".
     assert "data-peripheral" not in station_row(page, "cabinet-2")

@@ -3,6 +3,7 @@ payloads through a real Ingest into a real SQLite file): the PDF's text (pdftote
 Excel workbook give the figures the database holds."""
 from __future__ import annotations
 
+import base64
 import io
 import re
 import shutil
@@ -213,7 +214,52 @@ def test_the_first_of_the_month_sends_the_report_to_the_supervisors_once(tmp_pat
         text = body["message"]
         assert "正の鍵責任者による使用 3" in text and "Uses by the designated holder 3" in text
         assert f"/monthly?site={SITE}&month={MONTH}" in text
+        # The report itself comes with it, as PDF in both languages, and says the same figures.
+        names = [a["filename"] for a in body["attachments"]]
+        assert names == [f"monthly-report_{SITE}_{MONTH}_ja.pdf", f"monthly-report_{SITE}_{MONTH}_en.pdf"]
+        assert {a["mimetype"] for a in body["attachments"]} == {"application/pdf"}
+        ja = pdf_text(base64.b64decode(body["attachments"][0]["base64"]), tmp_path)
+        counts = db_counts(s)
+        assert "自己点検報告" in ja and MONTH in ja
+        assert figure(ja, "正の鍵責任者による使用") == counts["holder"] == 3
+        assert figure(ja, "利用回数") == counts["sessions"] == 2
+        en = pdf_text(base64.b64decode(body["attachments"][1]["base64"]), tmp_path)
+        assert "Monthly self-inspection report" in en and "Uses by the designated holder" in en
     finally:
         notifier.stop()
         s.close()
         sink.close()
+
+
+def test_the_report_goes_out_without_its_pdf_when_the_pdf_cannot_be_made(tmp_path, monkeypatch):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from hub.alerting.notify import Notifier
+    from hub.alerting.sinks import MemorySink
+    from hub.ledgers.monthly_schedule import MonthlyScheduler
+    from tests.support.mosquitto import wait_for
+
+    sink = MemorySink()
+    s = Stack(tmp_path, stations=STATIONS, sites={SITE: {
+        "name": "Ward A", "supervisors": [{"url": "memory://desk", "label": "desk"}]}})
+    notifier = Notifier(s.engine, s.cfg, sink_factory=lambda url, timeout_s, what: sink).start()
+    try:
+        s.start_rules()
+        a_month_of_work(s)
+
+        def broken(report, lang="ja"):
+            raise OSError("no space left on device")
+
+        monkeypatch.setattr(monthly_render, "pdf", broken)
+        [made] = MonthlyScheduler(s.engine, s.cfg, notifier).run_due(
+            datetime(2025, 5, 1, 6, 0, 30, tzinfo=ZoneInfo("Asia/Tokyo")))
+        assert made.keys.uses == 5
+        wait_for(lambda: sink.sent, timeout=15, what="the monthly report delivered")
+        [sent] = sink.sent
+        assert sent.attachments == ()
+        assert "PDFを作成できなかったため添付していません" in sent.body and "The PDF could not be made" in sent.body
+        assert "正の鍵責任者による使用 3" in sent.body
+    finally:
+        notifier.stop()
+        s.close()

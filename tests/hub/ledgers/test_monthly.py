@@ -9,7 +9,8 @@ import re
 import shutil
 import sqlite3
 import subprocess
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
@@ -20,6 +21,7 @@ from tests.support.alert_stack import Stack, ev
 from tests.hub.helpers import SITE, status
 
 MONTH = "2025-04"
+BEFORE = datetime(2025, 3, 20, 9, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
 STATIONS = [
     {"id": "cabinet-1", "site": SITE, "kind": "cabinet", "name": "鍵保管庫1"},
     {"id": "shredder-1", "site": SITE, "kind": "shredder", "name": "シュレッダー2F"},
@@ -44,8 +46,9 @@ def a_month_of_work(s: Stack) -> None:
     key use in May that the April report must not count."""
     for number, name in (("S001", "山田 花子"), ("S002", "佐藤 次郎"), ("S003", "鈴木 三郎")):
         registry.add_person(s.engine, "admin", number, name)
-    registry.set_holder(s.engine, "admin", "cabinet-1", "S001")
-    registry.add_stand_in(s.engine, "admin", "cabinet-1", "S002")
+    # Designated before the month (the report counts the designations of the time of each use).
+    registry.set_holder(s.engine, "admin", "cabinet-1", "S001", now=BEFORE)
+    registry.add_stand_in(s.engine, "admin", "cabinet-1", "S002", now=BEFORE)
     registry.add_training(s.engine, "admin", "個人情報保護研修", ["cabinet"], 365)
     session = registry.add_session(s.engine, "admin", "個人情報保護研修", date(2024, 5, 10))
     registry.record_attendance(s.engine, "admin", session, ["S001", "S002"])
@@ -141,6 +144,23 @@ def test_the_pdf_says_what_the_database_holds(stack, tmp_path):
     # Training: two of three people trained; S001 and S002's training expires in May.
     assert figure(text, "受講済み") == 2 and figure(text, "未受講") == 1
     assert "2025-05-10" in text
+
+
+def test_uses_count_by_the_designations_of_their_time_not_by_todays(stack, tmp_path):
+    a_month_of_work(stack)
+    zone = ZoneInfo("Asia/Tokyo")
+    # On the 5th the stand-in S002 becomes the holder (S001 steps down); in May S003 takes over.
+    registry.set_holder(stack.engine, "admin", "cabinet-1", "S002", now=datetime(2025, 4, 5, 12, 0, tzinfo=zone))
+    registry.set_holder(stack.engine, "admin", "cabinet-1", "S003", now=datetime(2025, 5, 20, 12, 0, tzinfo=zone))
+    keys = monthly.build(stack.engine, stack.cfg, SITE, MONTH).keys
+    # S001 on the 1st-3rd: holder then; S002 on the 8th: holder then; S003 on the 9th: flagged, other.
+    assert (keys.holder, keys.stand_in, keys.other) == (4, 0, 1)
+    assert {(person, role): n for person, _name, role, n in keys.by_person} == {
+        ("S001", "holder"): 3, ("S002", "holder"): 1, ("S003", "other"): 1}
+    text = pdf_text(monthly_render.pdf(monthly.build(stack.engine, stack.cfg, SITE, MONTH), "ja"), tmp_path)
+    assert figure(text, "正の鍵責任者による使用") == 4 and figure(text, "副（代理）による使用") == 0
+    # May: S001's use on the 1st came after S001 stepped down (today's holder, S003, came later).
+    assert monthly.build(stack.engine, stack.cfg, SITE, "2025-05").keys.holder == 0
 
 
 def test_the_english_pdf_and_the_workbook_give_the_same_figures(stack, tmp_path):

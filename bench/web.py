@@ -554,7 +554,7 @@ def report_month(day: date) -> str:
     return f"{last.year:04d}-{last.month:02d}"
 
 
-def time_monthly(engine, cfg, client, month: str) -> list[tuple[str, float, str, float]]:
+def time_monthly(engine, cfg, client, month: str, parts: bool = True) -> list[tuple[str, float, str, float]]:
     """The month's self-inspection report as a supervisor gets it: the page (a cold build: every
     figure and the whole trail's verification), then the PDF and Excel downloads (the report
     cached, rendered); then each figure of hub.ledgers.monthly.build again on its own, so what
@@ -576,6 +576,8 @@ def time_monthly(engine, cfg, client, month: str) -> list[tuple[str, float, str,
             found = re.search(r'id="mr-holder">(\d+)<', r.get_data(as_text=True))
             out[-1] = (*out[-1][:2], out[-1][2] + (f"; holder's uses {found.group(1)}" if found else ""), out[-1][3])
 
+    if not parts:
+        return out
     first, last = month_days(month)
     names = {**staff_names(engine), **registry_names(engine)}
 
@@ -621,7 +623,7 @@ def main() -> int:
                    help="skip the separate `kagiban verify` (the monthly report still verifies the trail)")
     args = p.parse_args()
     if args.quick:
-        args.events, args.days, args.repeat = min(args.events, 20_000), min(args.days, 45), min(args.repeat, 5)
+        args.events, args.days, args.repeat = min(args.events, 20_000), min(args.days, 45), min(args.repeat, 3)
     with Run("web", keep=args.keep, max_seconds=args.max_seconds) as run:
         machine_header("Web page server time with a large store (Flask test client, signed-in supervisor)", args)
         if args.store:
@@ -694,7 +696,7 @@ def main() -> int:
                 continue
             cold, warm, cpu, status, size, full = timed(client, page.path, args.repeat)
             results.append((page, cold, dist_ms(warm), status, size, dist_ms(cpu), full))
-        report = [] if args.no_report else time_monthly(engine, cfg, client, month)
+        report = [] if args.no_report else time_monthly(engine, cfg, client, month, parts=not args.quick)
         engine.dispose()
         load_text = meter.stop()
         base = results[0][2]["p50"]

@@ -311,6 +311,7 @@ def build_store(cfg_path: Path, n: int, stations: list[str], days: int, copies: 
     if batch:
         con.executemany(sql, batch)
     insert_s = time.monotonic() - t0
+    n = row_no  # the last day's shredders and printers may go a few events past the count asked
     top_seq = max(seqs.values())
     for k in range(1, copies):
         shift = f"'+{days * k} days'"

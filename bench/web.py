@@ -1,24 +1,29 @@
-"""Web page server time with 1,000,000 events stored: the status page and a day's key ledger.
+"""Web page server time with a large store: the status page, the alert history, every ledger view and the month's report.
 
-    python bench/web.py [--events 1000000 --stations 20 --days 365] [--quick]
-    python bench/web.py --keep ...; python bench/web.py --store /tmp/kagiban-bench-web-XXXX
+    python bench/web.py [--events 1000000 --stations 20 --shredders 2 --printers 2 --days 365] [--quick]
+    python bench/web.py --events 10000000 --days 364 --copies 10 --keep --build-only
+    python bench/web.py --store DIR [--no-verify] [--no-pages | --no-report] [--repeat N]
 
-The store is built directly (no MQTT): a year of key-cabinet events (tap, door opened, door
-closed, key used; now and then a refused badge or a forced door) for 20 cabinets, at office
-hours, hash-chained with hub.store.chain's own functions and bulk-inserted; ``kagiban verify`` then
-checks the chain, and its time is reported too. ``--store`` measures again over the store a
-``--keep`` run left (no build, no new alerts). The pages are requested through Flask's test
-client by a signed-in supervisor (the whole request inside the server: routing, session,
-queries, templates), each several times after a warm-up; the first (cold) request is shown
-apart, and the median CPU time of the request's thread beside the wall times (the machine is
-shared), and Python's full garbage collections that fell in a page's timed requests (each costs
-the request it falls in tens of milliseconds; the one start-up leaves due is made before the
-pages are timed). Baseline in the same run: /healthz of the same app (the framework's own
-cost). Target: under 100 ms server time each.
+The store is built directly (no MQTT): key-cabinet events (tap, door opened, door closed, key
+used; now and then a refused badge or a forced door) for 20 cabinets at office hours, two-person
+shredding sessions and print releases, hash-chained with hub.store.chain's own functions and
+bulk-inserted (``--copies``: the generated part copied by SQLite, NOT chained, see build_store);
+the alerts those events call for (side-logged, all but 30 acknowledged); S001 and S002 holder and
+stand-in of each cabinet. ``kagiban verify`` then checks the trail, and its time is reported too.
+``--store`` measures again over the store a ``--keep`` run left (no build, no new alerts; this
+tree's new migrations applied, timed). The pages (page_list(): add a view there) are requested
+through Flask's test client by a signed-in supervisor (the whole request inside the server:
+routing, session, queries, templates), each several times after a warm-up; the first (cold)
+request is shown apart, and the median CPU time of the request's thread beside the wall times
+(the machine is shared), and Python's full garbage collections that fell in a page's timed
+requests (each costs the request it falls in tens of milliseconds; the one start-up leaves due
+is made before the pages are timed). Baseline in the same run: /healthz of the same app (the
+framework's own cost). Targets: under 100 ms server time for each page; the monthly report
+(page and PDF, a cold build) under 60 s.
 
 The ledger's day is the last full day: its next day (read for the uses that end after
 midnight) holds only the events of the morning the store ends on. A day a week earlier, whose
-next day is full, is measured too.
+next day is full, is measured too. The report's month is the last whole month before it.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ holds up ingest, the rules or the other targets.
 Messages that are not alerts (the end-of-day close-out, hub.ledgers.closeout) go to a site's targets
 through :meth:`Notifier.send_message`: the same targets, the same delivery and retry schedule,
 but kept in memory (their sender stores what was delivered), so retries still due when the
-hub stops are dropped.
+hub stops are dropped. They may carry files (the monthly report's PDF, hub.alerting.sinks.Attachment).
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ from hub.config import HubConfig, NotifyTarget
 from hub.store.db import begin_write
 from hub.store.schema import alert_deliveries, alerts
 from hub.store.timestamps import now_utc, utc_text
-from hub.alerting.sinks import AppriseSink, Sink, SinkFactory
+from hub.alerting.sinks import AppriseSink, Attachment, Sink, SinkFactory
 from hub.stations import directory
 from kagiban.configfile import ConfigError, read_secret
 
@@ -71,6 +71,7 @@ class _Message:
     severity: str
     next_try: float  # time.monotonic()
     on_result: Callable[[str, str, int, str], None] | None
+    attachments: tuple[Attachment, ...] = ()
     attempts: int = 0
     busy: bool = False
 
@@ -159,15 +160,17 @@ class Notifier:
         *,
         severity: str = "info",
         on_result: Callable[[str, str, int, str], None] | None = None,
+        attachments: tuple[Attachment, ...] = (),
     ) -> list[str]:
         """Send a message that is not an alert to every supervisor target of ``site``, with
-        the alerts' retry schedule; the labels of the targets it goes to. ``on_result(label,
+        the alerts' retry schedule and ``attachments`` (to the targets that take files); the
+        labels of the targets it goes to. ``on_result(label,
         state, attempts, error)`` is called (on a worker thread) with "sent" or "failed" when a
         target is done, and with "pending" after each failed try that will be retried."""
         labels = self.labels(site)
         now = time.monotonic()
         with self._lock:
-            self._messages.extend(_Message(site, label, title, body, severity, now, on_result)
+            self._messages.extend(_Message(site, label, title, body, severity, now, on_result, tuple(attachments))
                                   for label in labels)
         self.wake()
         return labels
@@ -274,7 +277,7 @@ class Notifier:
         state = "failed"
         error = ""
         try:
-            ok, error = self._notify(target, msg.title, msg.body, msg.severity)
+            ok, error = self._notify(target, msg.title, msg.body, msg.severity, msg.attachments)
             msg.attempts += 1
             schedule = self.cfg.notify.retry_s
             if ok:
@@ -313,9 +316,12 @@ class Notifier:
             _LOG.exception("recording the delivery of a message to %s failed", msg.label)
 
     @staticmethod
-    def _notify(target: _Target, title: str, body: str, severity: str) -> tuple[bool, str]:
+    def _notify(target: _Target, title: str, body: str, severity: str,
+                attachments: tuple[Attachment, ...] = ()) -> tuple[bool, str]:
         """One try through the target's sink: (accepted, error text)."""
         try:
+            if attachments:
+                return target.sink.send(title, body, severity, attachments)
             return target.sink.send(title, body, severity)
         except Exception as exc:  # a sink bug must not end the worker
             return False, f"{exc.__class__.__name__} in the notification sink"

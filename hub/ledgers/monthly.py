@@ -3,8 +3,9 @@ each finding of the audit, computed from the store (no web framework here; the r
 HTML, PDF and Excel is hub.ledgers.monthly_render):
 
 - key use (the key ledger, every day of the month): uses by the designated holder, by a
-  stand-in and by anyone else (the cabinet's designations in the registry now; a use the
-  station flagged is "other" whoever made it), unlocks not opened, uses after hours (hub.hours,
+  stand-in and by anyone else (the cabinet's designations as they were when the use began,
+  replayed from the registry's change log: a holder replaced mid-month counts as holder for
+  the uses before; a use the station flagged is "other" whoever made it), unlocks not opened, uses after hours (hub.hours,
   judged the same way as the shredding ledger), forced openings, doors held open, uses by hour;
 - shredding sessions (the shredding ledger) and their flags;
 - print releases (jobs and pages), jobs that expired unprinted, releases that failed and
@@ -20,7 +21,9 @@ Times are taken in the site's zone; a month is ``YYYY-MM``.
 """
 from __future__ import annotations
 
+import json
 import logging
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -172,15 +175,50 @@ def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
-def _roles(engine: Engine, cabinets: list[str]) -> dict[tuple[str, str], str]:
-    """(cabinet, staff number) -> holder or standin."""
+@dataclass(frozen=True)
+class RoleHistory:
+    """Each (cabinet, staff number)'s designation over time: the UTC times (``utc_text``) at
+    which it changed, in order, and the role from each on (None: not designated)."""
+
+    changes: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str | None, ...]]]
+
+    def at(self, station: str, staff_no: str, when_utc: str) -> str | None:
+        """holder, standin or None at the instant ``when_utc``."""
+        times, roles = self.changes.get((station, staff_no), ((), ()))
+        i = bisect_right(times, when_utc) - 1
+        return roles[i] if i >= 0 else None
+
+
+def _roles(engine: Engine, cabinets: list[str]) -> RoleHistory:
+    """The cabinets' designations over time, replayed from the registry's change log (every
+    change of hub.registry.designations is recorded there with its time and the row before and
+    after). A designation in the table the log never mentions (made before the log, or by hand)
+    counts as having always been."""
     if not cabinets:
-        return {}
+        return RoleHistory({})
+    wanted = set(cabinets)
+    timeline: dict[tuple[str, str], tuple[list[str], list[str | None]]] = {}
     with engine.connect() as conn:
-        rows = conn.execute(select(designations.c.station, designations.c.role, people.c.staff_no)
-                            .join(people, people.c.id == designations.c.person_id)
-                            .where(designations.c.station.in_(cabinets)))
-        return {(r.station, r.staff_no): r.role for r in rows}
+        for entry in conn.execute(select(registry_log.c.at, registry_log.c.before, registry_log.c.after)
+                                  .where(registry_log.c.entity == "designation")
+                                  .order_by(registry_log.c.at, registry_log.c.id)):
+            try:
+                before, after = (json.loads(entry.before or "null"), json.loads(entry.after or "null"))
+            except ValueError:  # a damaged entry: the trail's verification reports it
+                continue
+            row = after if isinstance(after, dict) else before
+            if not isinstance(row, dict) or row.get("station") not in wanted:
+                continue
+            role = after.get("role") if isinstance(after, dict) else None
+            times, roles = timeline.setdefault((str(row["station"]), str(row.get("staff_no"))), ([], []))
+            times.append(entry.at)
+            roles.append(role if role in ("holder", "standin") else None)
+        current = conn.execute(select(designations.c.station, designations.c.role, people.c.staff_no)
+                               .join(people, people.c.id == designations.c.person_id)
+                               .where(designations.c.station.in_(cabinets)))
+        for r in current:
+            timeline.setdefault((r.station, r.staff_no), ([""], [r.role]))
+    return RoleHistory({key: (tuple(times), tuple(roles)) for key, (times, roles) in timeline.items()})
 
 
 def key_figures(engine: Engine, cfg: HubConfig, site: str, first: date, last: date,
@@ -198,9 +236,11 @@ def key_figures(engine: Engine, cfg: HubConfig, site: str, first: date, last: da
                 elif row.entry == "not_opened":
                     count["not_opened"] += 1
                 else:
-                    role = "other" if row.flagged else roles.get((station, row.person or ""), "other")
-                    count[role] += 1
                     start = row.unlocked_at or row.opened_at
+                    when = start or row.closed_at
+                    held = roles.at(station, row.person or "", utc_text(when)) if when is not None else None
+                    role = "other" if row.flagged else held or "other"
+                    count[role] += 1
                     if start is not None:
                         by_hour[start.hour] += 1
                     per_person[(_short(row.person or "?"), _short(row.name or ""), role)] += 1

@@ -94,6 +94,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "value": ("値", "Value"),
     "week_of": ("週の初日", "Week of"),
     "seal": ("確認印", "Checked by"),
+    "pdf_missing": ("PDFを作成できなかったため添付していません。下記のページから取得してください",
+                    "The PDF could not be made and is not attached; download it from the page below"),
 }
 
 

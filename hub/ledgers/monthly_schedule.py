@@ -2,9 +2,11 @@
 the first of the month, through the notifier (hub.alerting.notify ``send_message``), like the
 daily close-out (hub.ledgers.closeout.CloseoutScheduler).
 
-The notifier's sinks send a title and a text, no files: the message carries the report's main
-figures in Japanese and English and the path of its page on the hub (``/monthly?site=&month=``),
-from which the PDF and the Excel workbook are downloaded. What was sent is noted in
+The message carries the report's main figures in Japanese and English, the report itself as
+PDF (Japanese and English, attached for the targets that take files: e-mail and most chat
+services through Apprise) and the path of its page on the hub (``/monthly?site=&month=``), from
+which the PDF and the Excel workbook can be downloaded again. A PDF that cannot be made is left
+out, and the text says so: the figures still go out. What was sent is noted in
 ``monthly-sent.json`` in the hub's data folder, so a restart on the first does not send it
 twice; a first of the month the hub was down for entirely is not made up afterwards.
 """
@@ -20,8 +22,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from hub.audit.jobs import Periodic
+from hub.alerting.sinks import Attachment
 from hub.config import HubConfig
-from hub.ledgers import monthly
+from hub.ledgers import monthly, monthly_render
 from hub.ledgers.monthly_render import word
 from hub.store.timestamps import now_utc, utc_text
 
@@ -36,7 +39,20 @@ def page_path(site: str, month: str) -> str:
     return f"/monthly?site={site}&month={month}"
 
 
-def message(report: monthly.MonthlyReport) -> tuple[str, str]:
+def attachments(report: monthly.MonthlyReport) -> tuple[Attachment, ...]:
+    """The report as PDF in Japanese, then English; none if the PDF cannot be made (logged)."""
+    out = []
+    for lang in ("ja", "en"):
+        try:
+            body = monthly_render.pdf(report, lang)
+        except Exception:  # the figures still go out in the text; the page has the downloads
+            _LOG.exception("the monthly report %s %s could not be made as PDF (%s)", report.site, report.month, lang)
+            return ()
+        out.append(Attachment(f"monthly-report_{report.site}_{report.month}_{lang}.pdf", body, "application/pdf"))
+    return tuple(out)
+
+
+def message(report: monthly.MonthlyReport, attached: bool = True) -> tuple[str, str]:
     """The title and text sent to supervisors: Japanese first, English second."""
     k, s, p, a = report.keys, report.shredding, report.printing, report.alerts
     title = (f"[kagiban] {word('title', 'ja')} {report.site_name} {report.month}"
@@ -56,6 +72,8 @@ def message(report: monthly.MonthlyReport) -> tuple[str, str]:
             f"■ {w('verification')}: {w('verified_ok') if report.verification.ok else w('verified_bad')}",
             "",
         ]
+    if not attached:
+        lines.append(f"{word('pdf_missing', 'ja')} / {word('pdf_missing', 'en')}")
     lines.append(f"PDF / Excel: {page_path(report.site, report.month)}")
     return title, "\n".join(lines) + "\n"
 
@@ -118,9 +136,11 @@ class MonthlyScheduler:
             if key in self._sent():
                 continue
             report = monthly.build(self.engine, self.cfg, site, month, now=now)
-            title, body = message(report)
+            files = attachments(report)
+            title, body = message(report, attached=bool(files))
             self._mark(key)  # before sending: the notifier retries; a crash must not send it twice
-            self.notifier.send_message(site, title, body, severity="info" if report.verification.ok else "warning")
+            self.notifier.send_message(site, title, body, severity="info" if report.verification.ok else "warning",
+                                       attachments=files)
             _LOG.info("monthly report %s %s sent to the supervisors", site, month)
             made.append(report)
         return made

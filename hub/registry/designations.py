@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, update
@@ -41,9 +41,10 @@ def _designation(station: str, person: Any, role: str) -> dict[str, Any]:
     return {"station": station, "staff_no": person.staff_no, "name": person.name, "role": role}
 
 
-def _set_role(engine: Engine, actor: str, station: str, staff_number: str, role: str) -> bool:
+def _set_role(engine: Engine, actor: str, station: str, staff_number: str, role: str,
+              now: datetime | None = None) -> bool:
     station = station_id(station)
-    with writing(engine, actor) as rec:
+    with writing(engine, actor, now=now) as rec:
         person = person_row(rec.conn, staff_number)
         current = {r.person_id: r.role for r in rec.conn.execute(
             select(designations).where(designations.c.station == station))}
@@ -70,21 +71,22 @@ def _set_role(engine: Engine, actor: str, station: str, staff_number: str, role:
     return True
 
 
-def set_holder(engine: Engine, actor: str, station: str, staff_number: str) -> bool:
+def set_holder(engine: Engine, actor: str, station: str, staff_number: str, *, now: datetime | None = None) -> bool:
     """Make a person the station's responsible holder (責任職), replacing any other holder;
     a stand-in becoming holder stops being a stand-in. True if anything changed."""
-    return _set_role(engine, actor, station, staff_number, "holder")
+    return _set_role(engine, actor, station, staff_number, "holder", now)
 
 
-def add_stand_in(engine: Engine, actor: str, station: str, staff_number: str) -> bool:
+def add_stand_in(engine: Engine, actor: str, station: str, staff_number: str, *, now: datetime | None = None) -> bool:
     """Designate a stand-in (庶務担当) at a station; the holder becoming one stops being holder."""
-    return _set_role(engine, actor, station, staff_number, "standin")
+    return _set_role(engine, actor, station, staff_number, "standin", now)
 
 
-def remove_designation(engine: Engine, actor: str, station: str, staff_number: str) -> bool:
+def remove_designation(engine: Engine, actor: str, station: str, staff_number: str, *,
+                       now: datetime | None = None) -> bool:
     """Take away a person's designation at a station; False if they had none."""
     station = station_id(station)
-    with writing(engine, actor) as rec:
+    with writing(engine, actor, now=now) as rec:
         person = person_row(rec.conn, staff_number)
         row = rec.conn.execute(select(designations).where(
             designations.c.station == station, designations.c.person_id == person.id)).first()

@@ -74,6 +74,7 @@ events = Table(
     Index(None, "station", "at_utc"),
     Index(None, "kind", "at_utc"),
     Index(None, "person", "at_utc"),
+    Index(None, "station", "kind", "at_utc"),  # revision 0016
 )
 
 snapshots = Table(
@@ -219,6 +220,7 @@ alerts = Table(
     Index(None, "state", "raised_at"),
     Index(None, "station", "raised_at"),
     Index(None, "event_id"),
+    Index(None, "raised_at"),  # revision 0016
 )
 
 alert_deliveries = Table(

@@ -12,7 +12,6 @@ import logging
 import math
 import queue
 import time
-from datetime import datetime
 from typing import Any
 
 from flask import (

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from hub.alerting.notify import Notifier
-from hub.alerting.sinks import AppriseSink, MemorySink
+from hub.alerting.sinks import AppriseSink, Attachment, MemorySink
 from hub.store.schema import alert_deliveries
 from kagiban.configfile import ConfigError
 from tests.hub.helpers import SITE
@@ -61,3 +61,26 @@ def test_the_stand_in_sink_keeps_what_it_accepts_and_refuses_when_told():
     assert sink.send("t", "b", "warning")[0] is False
     assert sink.send("title", "body", "info") == (True, "")
     assert [(m.title, m.body, m.severity) for m in sink.sent] == [("title", "body", "info")]
+
+
+def test_a_file_goes_with_the_message_to_a_service_that_takes_files(tmp_path):
+    from tests.support.sinks import HttpSink
+    import base64
+
+    hook = HttpSink()
+    try:
+        pdf = Attachment("report.pdf", b"%PDF-1.7 the report", "application/pdf")
+        assert AppriseSink(f"json://127.0.0.1:{hook.port}/hook", 5.0, "desk").send("t", "b", "info", [pdf]) == (True, "")
+        [body] = hook.bodies
+        [sent] = body["attachments"]
+        assert (sent["filename"], sent["mimetype"]) == ("report.pdf", "application/pdf")
+        assert base64.b64decode(sent["base64"]) == b"%PDF-1.7 the report"
+    finally:
+        hook.close()
+
+
+def test_the_stand_in_sink_keeps_the_files_it_is_given():
+    sink = MemorySink()
+    pdf = Attachment("report.pdf", b"%PDF", "application/pdf")
+    assert sink.send("title", "body", "info", [pdf]) == (True, "")
+    assert sink.sent[0].attachments == (pdf,)

@@ -3,12 +3,14 @@ payloads through a real Ingest into a real SQLite file): the PDF's text (pdftote
 Excel workbook give the figures the database holds."""
 from __future__ import annotations
 
+import base64
 import io
 import re
 import shutil
 import sqlite3
 import subprocess
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
@@ -19,6 +21,7 @@ from tests.support.alert_stack import Stack, ev
 from tests.hub.helpers import SITE, status
 
 MONTH = "2025-04"
+BEFORE = datetime(2025, 3, 20, 9, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
 STATIONS = [
     {"id": "cabinet-1", "site": SITE, "kind": "cabinet", "name": "鍵保管庫1"},
     {"id": "shredder-1", "site": SITE, "kind": "shredder", "name": "シュレッダー2F"},
@@ -43,8 +46,9 @@ def a_month_of_work(s: Stack) -> None:
     key use in May that the April report must not count."""
     for number, name in (("S001", "山田 花子"), ("S002", "佐藤 次郎"), ("S003", "鈴木 三郎")):
         registry.add_person(s.engine, "admin", number, name)
-    registry.set_holder(s.engine, "admin", "cabinet-1", "S001")
-    registry.add_stand_in(s.engine, "admin", "cabinet-1", "S002")
+    # Designated before the month (the report counts the designations of the time of each use).
+    registry.set_holder(s.engine, "admin", "cabinet-1", "S001", now=BEFORE)
+    registry.add_stand_in(s.engine, "admin", "cabinet-1", "S002", now=BEFORE)
     registry.add_training(s.engine, "admin", "個人情報保護研修", ["cabinet"], 365)
     session = registry.add_session(s.engine, "admin", "個人情報保護研修", date(2024, 5, 10))
     registry.record_attendance(s.engine, "admin", session, ["S001", "S002"])
@@ -143,6 +147,23 @@ def test_the_pdf_says_what_the_database_holds(stack, tmp_path):
     assert "2025-05-10" in text
 
 
+def test_uses_count_by_the_designations_of_their_time_not_by_todays(stack, tmp_path):
+    a_month_of_work(stack)
+    zone = ZoneInfo("Asia/Tokyo")
+    # On the 5th the stand-in S002 becomes the holder (S001 steps down); in May S003 takes over.
+    registry.set_holder(stack.engine, "admin", "cabinet-1", "S002", now=datetime(2025, 4, 5, 12, 0, tzinfo=zone))
+    registry.set_holder(stack.engine, "admin", "cabinet-1", "S003", now=datetime(2025, 5, 20, 12, 0, tzinfo=zone))
+    keys = monthly.build(stack.engine, stack.cfg, SITE, MONTH).keys
+    # S001 on the 1st-3rd: holder then; S002 on the 8th: holder then; S003 on the 9th: flagged, other.
+    assert (keys.holder, keys.stand_in, keys.other) == (4, 0, 1)
+    assert {(person, role): n for person, _name, role, n in keys.by_person} == {
+        ("S001", "holder"): 3, ("S002", "holder"): 1, ("S003", "other"): 1}
+    text = pdf_text(monthly_render.pdf(monthly.build(stack.engine, stack.cfg, SITE, MONTH), "ja"), tmp_path)
+    assert figure(text, "正の鍵責任者による使用") == 4 and figure(text, "副（代理）による使用") == 0
+    # May: S001's use on the 1st came after S001 stepped down (today's holder, S003, came later).
+    assert monthly.build(stack.engine, stack.cfg, SITE, "2025-05").keys.holder == 0
+
+
 def test_the_english_pdf_and_the_workbook_give_the_same_figures(stack, tmp_path):
     a_month_of_work(stack)
     report = monthly.build(stack.engine, stack.cfg, SITE, MONTH)
@@ -214,7 +235,52 @@ def test_the_first_of_the_month_sends_the_report_to_the_supervisors_once(tmp_pat
         text = body["message"]
         assert "正の鍵責任者による使用 3" in text and "Uses by the designated holder 3" in text
         assert f"/monthly?site={SITE}&month={MONTH}" in text
+        # The report itself comes with it, as PDF in both languages, and says the same figures.
+        names = [a["filename"] for a in body["attachments"]]
+        assert names == [f"monthly-report_{SITE}_{MONTH}_ja.pdf", f"monthly-report_{SITE}_{MONTH}_en.pdf"]
+        assert {a["mimetype"] for a in body["attachments"]} == {"application/pdf"}
+        ja = pdf_text(base64.b64decode(body["attachments"][0]["base64"]), tmp_path)
+        counts = db_counts(s)
+        assert "自己点検報告" in ja and MONTH in ja
+        assert figure(ja, "正の鍵責任者による使用") == counts["holder"] == 3
+        assert figure(ja, "利用回数") == counts["sessions"] == 2
+        en = pdf_text(base64.b64decode(body["attachments"][1]["base64"]), tmp_path)
+        assert "Monthly self-inspection report" in en and "Uses by the designated holder" in en
     finally:
         notifier.stop()
         s.close()
         sink.close()
+
+
+def test_the_report_goes_out_without_its_pdf_when_the_pdf_cannot_be_made(tmp_path, monkeypatch):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from hub.alerting.notify import Notifier
+    from hub.alerting.sinks import MemorySink
+    from hub.ledgers.monthly_schedule import MonthlyScheduler
+    from tests.support.mosquitto import wait_for
+
+    sink = MemorySink()
+    s = Stack(tmp_path, stations=STATIONS, sites={SITE: {
+        "name": "Ward A", "supervisors": [{"url": "memory://desk", "label": "desk"}]}})
+    notifier = Notifier(s.engine, s.cfg, sink_factory=lambda url, timeout_s, what: sink).start()
+    try:
+        s.start_rules()
+        a_month_of_work(s)
+
+        def broken(report, lang="ja"):
+            raise OSError("no space left on device")
+
+        monkeypatch.setattr(monthly_render, "pdf", broken)
+        [made] = MonthlyScheduler(s.engine, s.cfg, notifier).run_due(
+            datetime(2025, 5, 1, 6, 0, 30, tzinfo=ZoneInfo("Asia/Tokyo")))
+        assert made.keys.uses == 5
+        wait_for(lambda: sink.sent, timeout=15, what="the monthly report delivered")
+        [sent] = sink.sent
+        assert sent.attachments == ()
+        assert "PDFを作成できなかったため添付していません" in sent.body and "The PDF could not be made" in sent.body
+        assert "正の鍵責任者による使用 3" in sent.body
+    finally:
+        notifier.stop()
+        s.close()

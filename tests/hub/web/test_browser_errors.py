@@ -52,7 +52,7 @@ def test_error_pages_are_the_sites_own_in_japanese_and_english(app, server, user
             for framework in ("Not Found", "Internal Server Error", "Forbidden", "Bad Request"):
                 assert framework not in body, (lang, status, framework)
             # The way back is in the reader's language too.
-            expect(page.locator(f"a[href='/']").last).to_be_visible()
+            expect(page.locator("a[href='/']").last).to_be_visible()
         if lang == "ja":
             # Switch on the error page itself, as a lost reader would.
             page.locator("form.lang button[value=en]").click()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import subprocess
+from datetime import datetime, timezone
 
 import pytest
 from openpyxl import load_workbook
@@ -28,7 +29,7 @@ def june(engine):
     from hub import registry
 
     registry.add_person(engine, "admin", "S001", "Staff 001")
-    registry.set_holder(engine, "admin", "cabinet-1", "S001")
+    registry.set_holder(engine, "admin", "cabinet-1", "S001", now=datetime(2025, 5, 1, tzinfo=timezone.utc))
     store(engine, [use(1, 2, "S001", "0123456789ABCDEF"), use(2, 3, "S001", "0123456789ABCDEF"),
                    use(3, 4, "S002", "1111222233334444", clock="20:30:00", flagged=True)])
 

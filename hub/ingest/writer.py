@@ -169,7 +169,7 @@ class _Item:
 
 @dataclass
 class _Prepared:
-    """A parsed batch whose signature checks may still be running in the verifier processes."""
+    """A batch whose reads and signature checks may still be running in the verifier processes."""
 
     items: list[_Item]
     # Each chunk of events read in a worker: its Future, its items and what was sent.
@@ -389,21 +389,21 @@ class Ingest:
         self._keys.sync()
         prepared = _Prepared([self._addressed(topic, payload, received) for topic, payload, received in batch])
         todo = [i for i in prepared.items if i.reason is None]
-        events = [i for i in todo if i.channel == "event"]
-        if len(events) >= _PARALLEL_MIN:
-            self._read_elsewhere(prepared, events)
+        event_items = [i for i in todo if i.channel == "event"]
+        if len(event_items) >= _PARALLEL_MIN:
+            self._read_elsewhere(prepared, event_items)
             todo = [i for i in todo if i.channel != "event"]
         for item in todo:
             self._read(item)
         self._verify_signatures(prepared)
         return prepared
 
-    def _read_elsewhere(self, prepared: _Prepared, events: list[_Item]) -> None:
-        """Start reading ``events`` in the verifier processes, one chunk per process."""
+    def _read_elsewhere(self, prepared: _Prepared, items: list[_Item]) -> None:
+        """Start reading the event ``items`` in the verifier processes, one chunk per process."""
         pool = prepared.pool = self._verifiers()
-        step = -(-len(events) // pool.workers)
-        for start in range(0, len(events), step):
-            chunk = events[start:start + step]
+        step = -(-len(items) // pool.workers)
+        for start in range(0, len(items), step):
+            chunk = items[start:start + step]
             keys, enrolled = self._keys.table({i.station for i in chunk})
             job = ReadJob([(i.site, i.station, i.payload, i.received, i.received_at) for i in chunk],  # type: ignore[misc]
                           keys, enrolled, self._bounds)

@@ -5,7 +5,9 @@ next one: with the ingest writer and paho's thread busy in the same interpreter,
 thread waits up to the switch interval (5 ms) for it every time, and a batch's checks took
 several times their CPU time (bench/ingest.py, docs/performance.md). Worker processes check a
 whole chunk of a batch with an interpreter lock of their own; the hub only sends the keys,
-signatures and signed bytes, and gets one answer per check back.
+signatures and signed bytes, and gets one answer per check back. A large batch's events are
+read in them whole (parse, schema check, row, signature: hub/ingest/reading.py), so the hub
+process keeps only paho's reading and the transaction.
 
 A worker that dies is noticed at the next check: ``VerifierPool`` logs it, starts new workers,
 and the batch's checks are made on the caller's thread meanwhile, so nothing is stored
@@ -15,6 +17,7 @@ caller's thread, as before there were workers, and the hub says so in its log.
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -22,6 +25,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -33,6 +37,8 @@ _LOG = logging.getLogger(__name__)
 # (raw public key, base64 signature, signed bytes, prefix for the refusal's detail)
 Check = tuple[bytes, str, bytes, str]
 MAX_RESTARTS = 3
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 def check_all(checks: list[Check]) -> list[str | None]:
@@ -51,6 +57,9 @@ def check_all(checks: list[Check]) -> list[str | None]:
 def _worker_init() -> None:
     # Ctrl-C reaches the whole process group: the hub stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # What reads a batch's events (the protocol models, the store's key type) is imported now,
+    # while the hub warms its workers up, not with the first batch they get (~0.5 s of CPU each).
+    importlib.import_module("hub.ingest.reading")
     # A hub killed with -9 cannot stop them, and the work queue never reports its end (each
     # worker holds its writing end too): a worker ends when its parent does.
     parent = multiprocessing.parent_process()
@@ -105,26 +114,35 @@ class VerifierPool:
 
     def check(self, checks: list[Check]) -> Future:
         """Start checking ``checks`` in a worker (checked at once, here, once given up)."""
-        if not self.given_up:
-            try:
-                return self._executor().submit(check_all, checks)
-            except (BrokenProcessPool, RuntimeError):
-                self._restart("could not take work")
-                if not self.given_up:
-                    return self._executor().submit(check_all, checks)
-        done: Future = Future()
-        done.set_result(check_all(checks))
-        return done
+        return self.submit(check_all, checks)
 
     def answers(self, future: Future, checks: list[Check]) -> list[str | None]:
         """The answers of ``check(checks)``; made here if its worker died (and workers restarted)."""
+        return self.result(future, check_all, checks)
+
+    def submit(self, fn: Callable[[A], R], arg: A) -> Future:
+        """Start ``fn(arg)`` in a worker (``fn`` a module-level function); run at once, here,
+        once the workers are given up."""
+        if not self.given_up:
+            try:
+                return self._executor().submit(fn, arg)
+            except (BrokenProcessPool, RuntimeError):
+                self._restart("could not take work")
+                if not self.given_up:
+                    return self._executor().submit(fn, arg)
+        done: Future = Future()
+        done.set_result(fn(arg))
+        return done
+
+    def result(self, future: Future, fn: Callable[[A], R], arg: A) -> R:
+        """What ``submit(fn, arg)`` returned; made here if its worker died (and workers restarted)."""
         try:
-            answers = future.result()
+            answer = future.result()
         except BrokenProcessPool:
             self._restart("died")
-            return check_all(checks)
+            return fn(arg)
         self._failed = 0
-        return answers
+        return answer
 
     def _restart(self, what: str) -> None:
         with self._lock:

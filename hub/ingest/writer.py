@@ -13,9 +13,12 @@ held back unacknowledged (the station sends it again) up to SNAPSHOT_HOLDS times
 quarantined as ``orphan_snapshot``. Only after the commit does ``on_acks`` learn which
 sequence numbers are safe, so a station never deletes an event the hub could still lose.
 
-Signatures are checked before the transaction, in verifier processes (hub/ingest/verify_workers.py):
-while one batch's signatures are checked, the writer stores the batch before it, and a
-batch is written only once all its checks are done (``_Prepared``).
+Events are read (parsed, schema-checked, made into rows, signatures checked:
+hub/ingest/reading.py) before the transaction; a large batch's in the verifier processes
+(hub/ingest/verify_workers.py), so this process keeps only paho's reading and the writing. While
+one batch is read there, the writer stores the batch before it, and a batch is written only once
+all its reads and checks are done (``_Prepared``). A batch ends at an urgent event (one that
+may raise a critical alert, URGENT_KINDS): it is committed without waiting for more.
 
 Nothing a station sends may stop the writer: if a batch fails, its messages are stored
 one per transaction, and one that still fails is quarantined as ``internal_error``.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -37,8 +41,9 @@ from pydantic import BaseModel
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from hub.audit.entries import next_quarantine_id, record_quarantine, record_snapshots
-from hub.store.chain import canonical_json, content_json, row_hash_text
+from hub.store.chain import content_json, row_hash_text
 from hub.store.db import begin_write
+from hub.ingest.reading import ReadEvent, ReadJob, TimeBounds, read_event, read_events
 from hub.ingest.verify_workers import Check, VerifierPool
 from hub.ingest.refusals import Refusal, first_refusals, fold_repeats
 from hub.store.schema import (
@@ -51,11 +56,11 @@ from hub.store.schema import (
     stations,
 )
 from hub.stations.state import DOOR_KINDS
-from hub.stations.keys import KeyRing, Signed
+from hub.stations.keys import KeyRing, Signed, StationKey
 from hub.store.timestamps import now_utc, utc_text
+from kagiban import events as ev
 from kagiban.protocol import (
     Ack,
-    Event,
     Heartbeat,
     ProtocolError,
     Snapshot,
@@ -68,24 +73,6 @@ from kagiban.protocol import (
 _LOG = logging.getLogger(__name__)
 
 AckCallback = Callable[[list[tuple[str, str, Ack]]], None]
-
-
-@dataclass(frozen=True)
-class TimeBounds:
-    """How far an event's time may lie from its receive time before it is flagged: ahead by more
-    than ``future_s`` ("future"), behind by more than ``past_s`` ("past")."""
-
-    future_s: float = 120.0
-    past_s: float = 30 * 86400.0
-
-    def flag(self, at: datetime, received: datetime) -> str | None:
-        """"future", "past" or None for an event made at ``at`` and received at ``received``."""
-        ahead = (at - received).total_seconds()
-        if ahead > self.future_s:
-            return "future"
-        if -ahead > self.past_s:
-            return "past"
-        return None
 
 
 @dataclass(frozen=True)
@@ -130,6 +117,12 @@ _HELD_KEPT = 10_000  # snapshot ids whose holds are counted
 # cost more).
 VERIFIERS = 2
 _PARALLEL_MIN = 32
+# Events that may raise a critical alert (hub.alerting.rules): a batch ends at one, which is
+# committed at once instead of after the batch wait, so the alert (raised only from what is
+# stored) follows within a commit of its arrival.
+URGENT_KINDS = frozenset({ev.DoorForced.KIND, ev.DoorIntrusion.KIND, ev.StorageFailed.KIND,
+                          ev.StorageCorrupt.KIND, ev.PolicyRejected.KIND})
+_URGENT_MARK = re.compile(rb'"kind"\s*:\s*"(?:%s)"' % b"|".join(re.escape(k.encode()) for k in sorted(URGENT_KINDS)))
 
 # Built once: SQLAlchemy then reuses each one's cache key and compiled form, which matters
 # because a batch from many stations runs these once per station (a statement built anew costs
@@ -168,14 +161,19 @@ class _Item:
     row: dict[str, Any] = field(default_factory=dict)  # the events/snapshots row, chain columns excepted
     reason: str | None = None  # set when the message is to be quarantined
     detail: str = ""
-    signed: Signed | None = None  # the station's signature, checked before the transaction
+    signed: Signed | None = None  # a snapshot's signature, checked before the transaction
+    content: str = ""  # an event row's canonical text, hashed into the chain
+    seq: int | None = None  # an event's seq and incarnation, once its payload parsed
+    incarnation: str | None = None
 
 
 @dataclass
 class _Prepared:
-    """A parsed batch whose signature checks may still be running in the verifier processes."""
+    """A batch whose reads and signature checks may still be running in the verifier processes."""
 
     items: list[_Item]
+    # Each chunk of events read in a worker: its Future, its items and what was sent.
+    reads: list[tuple[Future, list[_Item], ReadJob]] = field(default_factory=list)
     # Each chunk's checks in a worker: its Future, its items and what was sent.
     checks: list[tuple[Future, list[_Item], list[Check]]] = field(default_factory=list)
     pool: VerifierPool | None = None
@@ -355,7 +353,8 @@ class Ingest:
 
     def _take(self, wait: bool = True) -> tuple[list[tuple[str, bytes, datetime]], bool]:
         """Up to batch_max messages, waiting at most batch_wait_s after the first; with
-        ``wait`` False only those already queued (none: an empty batch at once)."""
+        ``wait`` False only those already queued (none: an empty batch at once). A batch ends
+        at an urgent event (URGENT_KINDS): it is stored without waiting for more."""
         if wait:
             first = self._queue.get()
         else:
@@ -366,6 +365,8 @@ class Ingest:
         if first is _STOP:
             return [], True
         batch = [first]
+        if _urgent(first):
+            return batch, False
         size = len(first[1])
         deadline = time.monotonic() + (self._batch_wait_s if wait else 0.0)
         while len(batch) < self._batch_max and size < BATCH_MAX_BYTES:
@@ -377,18 +378,45 @@ class Ingest:
             if nxt is _STOP:
                 return batch, True
             batch.append(nxt)
+            if _urgent(nxt):
+                break
             size += len(nxt[1])
         return batch, False
 
     def _prepare(self, batch: list[tuple[str, bytes, datetime]]) -> _Prepared:
-        """Parse a batch and start its signature checks (keys re-read first if any changed)."""
+        """Read a batch and start its signature checks (keys re-read first if any changed): a
+        large batch's events are read in the verifier processes, the rest here."""
         self._keys.sync()
-        prepared = _Prepared([self._parse(topic, payload, received) for topic, payload, received in batch])
+        prepared = _Prepared([self._addressed(topic, payload, received) for topic, payload, received in batch])
+        todo = [i for i in prepared.items if i.reason is None]
+        event_items = [i for i in todo if i.channel == "event"]
+        if len(event_items) >= _PARALLEL_MIN:
+            self._read_elsewhere(prepared, event_items)
+            todo = [i for i in todo if i.channel != "event"]
+        for item in todo:
+            self._read(item)
         self._verify_signatures(prepared)
         return prepared
 
+    def _read_elsewhere(self, prepared: _Prepared, items: list[_Item]) -> None:
+        """Start reading the event ``items`` in the verifier processes, one chunk per process."""
+        pool = prepared.pool = self._verifiers()
+        step = -(-len(items) // pool.workers)
+        for start in range(0, len(items), step):
+            chunk = items[start:start + step]
+            keys, enrolled = self._keys.table({i.station for i in chunk})
+            job = ReadJob([(i.site, i.station, i.payload, i.received, i.received_at) for i in chunk],  # type: ignore[misc]
+                          keys, enrolled, self._bounds)
+            prepared.reads.append((pool.submit(read_events, job), chunk, job))
+
     def _finish(self, prepared: _Prepared) -> None:
-        """Wait for the batch's checks, then store it in one transaction and acknowledge it."""
+        """Wait for the batch's reads and checks, then store it in one transaction and
+        acknowledge it."""
+        for future, chunk, job in prepared.reads:
+            assert prepared.pool is not None
+            # Read here instead if the worker died: nothing is stored unread or unchecked.
+            for item, read in zip(chunk, prepared.pool.result(future, read_events, job), strict=True):
+                self._take_read(item, read)
         prepared.wait()
         items = prepared.items
         try:
@@ -445,27 +473,50 @@ class Ingest:
 
     # --- validation, outside the transaction ---
 
-    def _parse(self, topic: str, payload: bytes, received: datetime) -> _Item:
+    def _addressed(self, topic: str, payload: bytes, received: datetime) -> _Item:
+        """A received message with its topic read (and its station checked against the list)."""
         item = _Item(topic=topic, payload=payload, received_at=utc_text(received), received=received)
         try:
             item.site, item.station, item.channel = parse_topic(self._prefix, topic)
             self._check_known(item.site, item.station)
-            item.model = parse_station_payload(item.site, item.station, item.channel, payload)
-            if isinstance(item.model, Event):
-                item.signed = signed = self._keys.check_event(item.station, item.model, payload)
-                item.row = _event_row(item.model, item.received_at)
-                item.row["time_flag"] = self._bounds.flag(item.model.at, received)
-                item.row.update(signed=signed.signed, signature=signed.signature, key_id=signed.key_id)
-            elif isinstance(item.model, Snapshot):
+        except ProtocolError as exc:
+            item.reason, item.detail = exc.reason, exc.detail
+        return item
+
+    def _read(self, item: _Item) -> None:
+        """Read an addressed message's payload here, on the writer thread."""
+        if item.channel == "event":
+            assert item.received is not None
+            self._take_read(item, read_event(item.site, item.station, item.payload, item.received,
+                                             item.received_at, self._keys.find, self._keys.has_key(item.station),
+                                             self._bounds))
+            return
+        try:
+            item.model = parse_station_payload(item.site, item.station, item.channel, item.payload)
+            if isinstance(item.model, Snapshot):
                 item.row = _snapshot_row(item.model, item.received_at)
                 item.signed = signed = self._keys.check_snapshot(item.station, item.model, item.row["sha256"])
                 item.row.update(signature=signed.signature, key_id=signed.key_id)
         except ProtocolError as exc:
             item.reason, item.detail = exc.reason, exc.detail
         except Exception as exc:  # a message the protocol accepts but the hub cannot hold
-            _LOG.warning("unexpected error reading a message on %s", topic, exc_info=True)
+            _LOG.warning("unexpected error reading a message on %s", item.topic, exc_info=True)
             item.reason, item.detail = "internal_error", f"{exc.__class__.__name__}: {exc}"
-        return item
+
+    def _take_read(self, item: _Item, read: ReadEvent) -> None:
+        """Fill an event's item from its reading; a retired key's backlog is allowed here."""
+        item.row, item.content = read.row or {}, read.content
+        item.seq, item.incarnation = read.seq, read.incarnation
+        if read.reason is not None:
+            item.reason, item.detail = read.reason, read.detail
+        if read.retired is not None:
+            try:
+                self._keys.allow_backlog(item.station, read.incarnation or "", StationKey(*read.retired))
+            except ProtocolError as exc:
+                item.reason, item.detail = exc.reason, exc.detail
+            except Exception as exc:
+                _LOG.warning("cannot check a retired key's backlog for %s", item.station, exc_info=True)
+                item.reason, item.detail = "internal_error", f"{exc.__class__.__name__}: {exc}"
 
     def _hold(self, event_id: str) -> bool:
         """Count one more hold of a snapshot whose event is not stored; False once it has been
@@ -556,7 +607,7 @@ class Ingest:
                 else:
                     row_no += 1
                     # The same text verify() hashes from the stored row (data parsed back).
-                    digest = row_hash_text(prev_hash, content_json(row, row["data"]))
+                    digest = row_hash_text(prev_hash, item.content or content_json(row, row["data"]))
                     new_events.append({**row, "row_no": row_no, "prev_hash": prev_hash, "hash": digest})
                     prev_hash = digest
                     by_key[key] = row["event_id"]
@@ -643,6 +694,13 @@ class Ingest:
         return out
 
 
+def _urgent(message: tuple[str, bytes, datetime]) -> bool:
+    """Whether a queued message is an event of an URGENT_KINDS kind (read from its bytes; one
+    written with escapes in the kind only waits for its batch like any other)."""
+    topic, payload, _received = message
+    return topic.endswith("/event") and _URGENT_MARK.search(payload) is not None
+
+
 def _verify_items(items: list[_Item]) -> None:
     for item in items:
         try:
@@ -668,23 +726,6 @@ def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.exec_driver_sql(compiled.string, rows)
 
 
-def _event_row(ev: Event, received_at: str) -> dict[str, Any]:
-    return {
-        "site": ev.site,
-        "station": ev.station,
-        "seq": ev.seq,
-        "event_id": ev.id,
-        "kind": ev.kind,
-        "at": ev.at.isoformat(),  # keeps the station's offset
-        "at_utc": utc_text(ev.at),
-        "badge": ev.badge,
-        "person": ev.person,
-        "data": canonical_json(ev.data),
-        "received_at": received_at,
-        "incarnation": ev.incarnation or "",
-    }
-
-
 def _clock_reading(hb: Heartbeat, received: datetime | None) -> ClockReading:
     received = received or now_utc()
     return ClockReading(site=hb.site, station=hb.station, synced=hb.clock_synced, received_at=received,
@@ -707,11 +748,10 @@ def _snapshot_row(snap: Snapshot, received_at: str) -> dict[str, Any]:
 
 
 def _quarantine_row(item: _Item, reason: str, detail: str) -> dict[str, Any]:
-    event = item.model if isinstance(item.model, Event) else None
     return {
         "station": item.station or None,
-        "incarnation": event.incarnation or "" if event is not None else None,
-        "seq": event.seq if event is not None else None,
+        "incarnation": item.incarnation,
+        "seq": item.seq,
         "repeats": 0,
         "last_at": None,
         "received_at": item.received_at,

@@ -20,6 +20,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -79,6 +80,14 @@ class StationKey:
     @property
     def active(self) -> bool:
         return self.retired_at is None
+
+    def fields(self) -> "KeyFields":
+        """The key as plain values (picklable: the cached key object is left out)."""
+        return (self.station, self.key_id, self.public_key, self.added_at, self.retired_at, self.note)
+
+
+# StationKey's fields in order: what a reader process is sent (StationKey(*fields) rebuilds it).
+KeyFields = tuple[str, str, str, str, "str | None", str]
 
 
 def load_keys(conn: Connection) -> dict[str, StationKey]:
@@ -188,6 +197,31 @@ class Signed:
             raise ProtocolError("bad_signature", f"{what}{exc}") from exc
 
 
+def event_signature(station: str, model: Event, payload: bytes, find: Callable[[str], StationKey | None],
+                    enrolled: bool) -> tuple[Signed, StationKey | None]:
+    """The signature columns of ``station``'s event (``find``: key id -> registered key;
+    ``enrolled``: the station has a registered key), and the retired key that signed it, if
+    one did (whether it may still sign this incarnation is for the caller to ask:
+    ``KeyRing.allow_backlog``). ProtocolError (unsigned, unknown_key, bad_signature) if the hub
+    must not store it; the signature itself is checked by the Signed's ``verify()``."""
+    split = split_event(payload)
+    if split is None:
+        if model.sig is not None or model.key_id is not None:
+            raise ProtocolError("bad_signature", "key_id and sig are not the payload's last members")
+        if enrolled:
+            raise ProtocolError("unsigned", f"{station} has a registered key; its events must be signed")
+        return Signed(), None
+    key = find(split.key_id)
+    if key is None or key.station != station:
+        raise ProtocolError("unknown_key", f"key {split.key_id} is not registered for {station}")
+    try:
+        text = split.signed.decode("utf-8")
+    except UnicodeDecodeError as exc:  # the JSON parse has already refused such bytes
+        raise ProtocolError("bad_signature", "signed bytes are not UTF-8") from exc
+    signed = Signed(text, split.signature, split.key_id, (key.raw, split.signature, split.signed, ""))
+    return signed, (None if key.active else key)
+
+
 # Changes whenever a key is added (count, highest id) or retired (count of retired_at): keys
 # are never deleted or un-retired by the tools. Any other edit of the table (by hand) is read
 # at the next full read, every ``KeyRing.refresh_s``.
@@ -241,32 +275,29 @@ class KeyRing:
         if self._mark is None:
             self.sync()
 
+    def find(self, kid: str) -> StationKey | None:
+        """The registered key ``kid`` (as last read), or None."""
+        self._loaded()
+        return self._keys.get(kid)
+
+    def has_key(self, station: str) -> bool:
+        """Whether ``station`` has a registered key (as last read): its events must be signed."""
+        self._loaded()
+        return station in self._stations
+
     def _key(self, station: str, kid: str) -> StationKey:
         key = self._keys.get(kid)
         if key is None or key.station != station:
             raise ProtocolError("unknown_key", f"key {kid} is not registered for {station}")
         return key
 
-    def check_event(self, station: str, model: Event, payload: bytes) -> Signed:
-        """The signature columns of an event; ProtocolError (unsigned, unknown_key,
-        bad_signature, retired_key) if the hub must not store it. The signature itself is
-        checked by the returned Signed's ``verify()``."""
+    def table(self, names: set[str]) -> tuple[dict[str, KeyFields], frozenset[str]]:
+        """The keys of the stations ``names`` as plain fields (what a reader process is sent,
+        hub/ingest/reading.py), and which of them are enrolled."""
         self._loaded()
-        split = split_event(payload)
-        if split is None:
-            if model.sig is not None or model.key_id is not None:
-                raise ProtocolError("bad_signature", "key_id and sig are not the payload's last members")
-            if station in self._stations:
-                raise ProtocolError("unsigned", f"{station} has a registered key; its events must be signed")
-            return Signed()
-        key = self._key(station, split.key_id)
-        if not key.active:
-            self._allow_backlog(station, model.incarnation or "", key)
-        try:
-            text = split.signed.decode("utf-8")
-        except UnicodeDecodeError as exc:  # the JSON parse has already refused such bytes
-            raise ProtocolError("bad_signature", "signed bytes are not UTF-8") from exc
-        return Signed(text, split.signature, split.key_id, (key.raw, split.signature, split.signed, ""))
+        keys = self._keys
+        return ({kid: key.fields() for kid, key in keys.items() if key.station in names},
+                frozenset(names & self._stations))
 
     def check_snapshot(self, station: str, model: Snapshot, sha256: str) -> Signed:
         """The signature columns of a snapshot whose image hashes to ``sha256``."""
@@ -280,7 +311,9 @@ class KeyRing:
         statement = snapshot_statement(model.event_id, station, sha256)
         return Signed("", model.sig, model.key_id, (key.raw, model.sig, statement, "snapshot: "))
 
-    def _allow_backlog(self, station: str, incarnation: str, key: StationKey) -> None:
+    def allow_backlog(self, station: str, incarnation: str, key: StationKey) -> None:
+        """ProtocolError ``retired_key`` unless the retired ``key`` already signed an event stored
+        in this incarnation (the old unit's backlog)."""
         marker = (station, incarnation, key.key_id)
         if marker in self._backlog_ok:
             return

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from sqlalchemy import Engine, insert, select
 
-from hub.alerting.sinks import Sink
+from hub.alerting.sinks import Attachment, Sink
+from hub.audit.jobs import Periodic
 from hub.catalog import translate
 from hub.config import HubConfig
 from hub.ledgers.base import day_bounds
@@ -124,9 +124,11 @@ class NotifierSinks:
         self.notifier = notifier
         self.cfg = cfg
 
-    def send(self, title: str, body: str, severity: str) -> tuple[bool, str]:
+    def send(self, title: str, body: str, severity: str,
+             attachments: Sequence[Attachment] = ()) -> tuple[bool, str]:
         labels = [label for site, section in self.cfg.sites.items() if section.supervisors
-                  for label in self.notifier.send_message(site, title, body, severity=severity)]
+                  for label in self.notifier.send_message(site, title, body, severity=severity,
+                                                          attachments=attachments)]
         return (True, "") if labels else (False, "no supervisor targets configured")
 
 
@@ -140,28 +142,18 @@ class DigestScheduler:
         self.sinks = list(sinks)
         self.clock = clock
         self.poll_s = poll_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._jobs: Periodic | None = None
 
     def start(self) -> DigestScheduler:
         if self.sinks:
-            self._thread = threading.Thread(target=self._run, name="kagiban-nearmiss-digest", daemon=True)
-            self._thread.start()
+            self._jobs = Periodic([("near-miss digest", self.poll_s, self.run_due)],
+                                  thread_name="kagiban-nearmiss-digest").start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_due()
-            except Exception:
-                _LOG.exception("the near-miss digest run failed")  # tried again at the next look
-            self._stop.wait(self.poll_s)
+        if self._jobs is not None:
+            self._jobs.stop(timeout)
+            self._jobs = None
 
     def run_due(self, now: datetime | None = None) -> Digest | None:
         """Send the month before's digest if it is due now and not sent yet."""

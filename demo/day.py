@@ -125,7 +125,7 @@ DAY: tuple[Episode, ...] = (
     Episode(time(12, 10), "cabinet-1", "係長の昼休み中、主任(代理)が鍵を使う", use_keys(SHUNIN, 3)),
     Episode(time(13, 0), "door-1", "係長が昼休みから戻る", enter(KAKARICHO)),
     Episode(time(14, 20), "cabinet-2", "書庫の鍵保管庫がこじ開けられる", forced()),
-    Episode(time(14, 22), ANNUNCIATOR, "警報の消音ボタンが押される", silence()),
+    Episode(time(14, 30), ANNUNCIATOR, "警報の消音ボタンが押される", silence()),
     Episode(time(14, 30), "cabinet-2", "係長が書庫の鍵保管庫を確認する", use_keys(KAKARICHO, 3)),
     Episode(time(15, 30), "shredder-1", "当番の主事2人で廃棄書類を裁断", shred_together(SHUJI_A, SHUJI_B)),
     Episode(time(16, 50), "cabinet-3", "課長補佐がカード保管庫の鍵を戻す", use_keys(KACHOHOSA)),

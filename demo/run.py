@@ -106,7 +106,7 @@ STORY = {
     "shredder-1": "the rostered pair shreds together",
     "printer-1": "a print released with a tap and collected",
     "door-1": "arrivals, back from lunch",
-    "annunciator-1": "lit and sounding while the archive's forced door is open; silenced at 14:22",
+    "annunciator-1": "lit and sounding while the archive's forced door is open; silenced at 14:30",
 }
 # Open all day (start == end: a window of 24 hours; an end of 23:59 would leave the last minute
 # of each day after hours). Only the archive keeps office hours, on the day's compressed clock.

@@ -53,8 +53,12 @@ class DayRunner:
     """Plays a UnitDay against a running agent in a thread."""
 
     def __init__(self, agent, day: UnitDay, docs: Path):
-        if agent.cfg.pins.factory != "mock" or agent.cfg.reader.type != "standin":
-            raise ValueError("the demo's units need pins.factory: mock and reader.type: standin")
+        from device.simulate import Tap
+
+        taps = any(isinstance(step, Tap) for episode in day.episodes for step in episode.steps)
+        if agent.cfg.pins.factory != "mock" or (taps and agent.cfg.reader.type != "standin"):
+            # A unit without a reader (the annunciator) plays a day without taps.
+            raise ValueError("the demo's units need pins.factory: mock, and reader.type: standin to tap")
         self.agent, self.day, self.docs = agent, day, docs
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo-day", daemon=True)

@@ -88,7 +88,7 @@ def shoot(url: str, out: Path) -> None:
             page.fill("input[name=password]", PASSWORD)
             page.click("button.primary")
             page.wait_for_url(url, timeout=10_000)
-            page.wait_for_selector("#stations tr", timeout=10_000)
+            page.wait_for_selector("#stations .station-card", timeout=10_000)
             # What the first screen shows, as a supervisor opening the page sees it.
             page.screenshot(path=str(out))
         finally:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from device import config as device_config
+from device import unit_file
 from device.agent import Agent
 from kagiban import protocol
 from tests.support.mosquitto import wait_for
@@ -32,7 +32,7 @@ def _heartbeats(w: Watcher, prefix: str) -> list[protocol.Heartbeat]:
 
 def test_a_door_without_a_lock_relay_reports_no_lock(broker, prefix, tmp_path):
     w = Watcher(broker.port, f"{prefix}/#")
-    agent = Agent(device_config.load(_door_unit(tmp_path, broker.port, prefix, lock=False))).start()
+    agent = Agent(unit_file.load(_door_unit(tmp_path, broker.port, prefix, lock=False))).start()
     try:
         [hb, *_] = wait_for(lambda: _heartbeats(w, prefix), timeout=10, what="a heartbeat")
         assert hb.kind == "door" and hb.locked is None
@@ -44,7 +44,7 @@ def test_a_door_without_a_lock_relay_reports_no_lock(broker, prefix, tmp_path):
 
 def test_a_door_with_a_lock_relay_reports_it_locked_and_released(broker, prefix, tmp_path):
     w = Watcher(broker.port, f"{prefix}/#")
-    agent = Agent(device_config.load(_door_unit(tmp_path, broker.port, prefix, lock=True))).start()
+    agent = Agent(unit_file.load(_door_unit(tmp_path, broker.port, prefix, lock=True))).start()
     try:
         [hb, *_] = wait_for(lambda: _heartbeats(w, prefix), timeout=10, what="a heartbeat")
         assert hb.locked is True

@@ -141,7 +141,7 @@ class Period:
 def month_period(month: str) -> Period:
     """The period of ``YYYY-MM``; PeriodError("month", "month") if it is not one."""
     try:
-        first = datetime.strptime(month.strip(), "%Y-%m").date()
+        first = datetime.strptime(month, "%Y-%m").date()
     except ValueError:
         raise PeriodError("month", "month") from None
     if (first.year, first.month) == (9999, 12):
@@ -152,7 +152,7 @@ def month_period(month: str) -> Period:
 
 def _day(value: str, param: str) -> date:
     try:
-        return date.fromisoformat(value.strip())
+        return date.fromisoformat(value)
     except ValueError:
         raise PeriodError(param, "date") from None
 
@@ -162,7 +162,8 @@ def parse_period(args: Mapping[str, str | None], today: date) -> Period:
     ``month`` (YYYY-MM), else ``day`` (YYYY-MM-DD), else ``today``. A malformed value, a range
     ending before it starts or longer than MAX_RANGE_DAYS is a PeriodError naming the argument:
     never a silent default."""
-    start, end = (args.get("from") or "").strip(), (args.get("to") or "").strip()
+    # Not stripped: a value of blanks was typed or forged, and is refused like any bad value.
+    start, end = args.get("from") or "", args.get("to") or ""
     if start or end:
         if not start:
             raise PeriodError("from", "date")
@@ -173,10 +174,10 @@ def parse_period(args: Mapping[str, str | None], today: date) -> Period:
         if (last - first).days + 1 > MAX_RANGE_DAYS:
             raise PeriodError("to", "range_length")
         return Period("range", first, last)
-    month = (args.get("month") or "").strip()
+    month = args.get("month") or ""
     if month:
         return month_period(month)
-    day = (args.get("day") or "").strip()
+    day = args.get("day") or ""
     if day:
         return Period("day", _day(day, "day"), _day(day, "day"))
     return Period("day", today, today)

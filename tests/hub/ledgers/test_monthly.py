@@ -44,7 +44,7 @@ def a_month_of_work(s: Stack) -> None:
     """April 2025 at the ward: the holder, the stand-in and someone else use the keys (once at
     07:10, before hours), a door held open, two shreddings, one print release of two jobs; one
     key use in May that the April report must not count."""
-    for number, name in (("S001", "山田 花子"), ("S002", "佐藤 次郎"), ("S003", "鈴木 三郎")):
+    for number, name in (("S001", "職員 0001"), ("S002", "職員 0002"), ("S003", "職員 0003")):
         registry.add_person(s.engine, "admin", number, name)
     # Designated before the month (the report counts the designations of the time of each use).
     registry.set_holder(s.engine, "admin", "cabinet-1", "S001", now=BEFORE)
@@ -180,7 +180,7 @@ def test_the_english_pdf_and_the_workbook_give_the_same_figures(stack, tmp_path)
     assert summary["受け取られた印刷ジョブ"] == counts["released"]
     assert summary["監査記録の検証"] == "改ざんは検出されませんでした"
     people = list(book["職員別の使用回数"].iter_rows(min_row=2, values_only=True))
-    assert people[0] == ("S001", "山田 花子", "正", 3)
+    assert people[0] == ("S001", "職員 0001", "正", 3)
     hours = {h: c for h, c in book["時間帯別の鍵の使用"].iter_rows(min_row=2, values_only=True)}
     assert hours[7] == 1 and hours[10] == 1 and sum(hours.values()) == counts["uses"]
 

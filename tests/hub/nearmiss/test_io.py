@@ -20,7 +20,7 @@ JST = ZoneInfo("Asia/Tokyo")
 
 PAPER = (
     "発生日時,ステーション,場所,分類,内容,原因,重大度,報告者,匿名,対策,備考\r\n"
-    "2025/04/02 10:30,cabinet-1,,鍵,鍵を差したまま離席,呼ばれて急いだ,中程度,山田,,昼前に鍵を戻す,紙から転記\r\n"
+    "2025/04/02 10:30,cabinet-1,,鍵,鍵を差したまま離席,呼ばれて急いだ,中程度,職員0031,,昼前に鍵を戻す,紙から転記\r\n"
     "2025-04-03 14:00,,窓口 2,窓口,別の人の書類を渡しかけた,番号札を確認しなかった,重大,,はい,,\r\n"
 )
 
@@ -44,7 +44,7 @@ def test_a_paper_list_imports_with_its_countermeasures_as_reviewed(engine, cfg):
     cases = sorted(service.list_cases(engine), key=lambda c: c.occurred_at)
     assert [(c.category, c.severity, c.state) for c in cases] == [("keys", "moderate", "reviewed"),
                                                                   ("counter", "serious", "filed")]
-    assert cases[0].occurred_at == "2025-04-02T01:30:00.000000Z" and cases[0].reporter == "山田"
+    assert cases[0].occurred_at == "2025-04-02T01:30:00.000000Z" and cases[0].reporter == "職員0031"
     assert cases[1].anonymous and cases[1].reporter == "sup-01"  # no name on the paper: who imported it
     again = nearmiss_io.import_cases(engine, cfg, "sup-01", PAPER.encode("utf-8"), filename="paper.csv")
     assert (again.added, again.already) == (0, 2)
@@ -75,7 +75,7 @@ def test_an_anonymous_reporter_is_left_out_of_an_auditors_export(engine, cfg):
     for_supervisor = nearmiss_io.export_cases(engine, cfg, "csv", role="supervisor",
                                               username="sup-01").decode("utf-8-sig")
     assert "staff-07" not in for_auditor and "staff-07" in for_supervisor
-    assert "山田" in for_auditor  # named on the paper, not anonymous
+    assert "職員0031" in for_auditor  # named on the paper, not anonymous
 
 
 def test_a_file_with_problems_is_refused_whole_and_every_problem_is_named(engine, cfg):

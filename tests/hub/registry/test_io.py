@@ -19,10 +19,10 @@ MYNUMBER = "マイナンバー研修"
 
 def seed(engine) -> None:
     """Three people and two trainings, as the office has them."""
-    registry.add_person(engine, ACTOR, "001001", "山田 太郎", kana="ヤマダ タロウ", section="戸籍係")
-    registry.add_person(engine, ACTOR, "001002", "佐藤 花子", kana="サトウ ハナコ", section="戸籍係",
+    registry.add_person(engine, ACTOR, "001001", "職員 1001", kana="ショクイン イチ", section="戸籍係")
+    registry.add_person(engine, ACTOR, "001002", "職員 1002", kana="ショクイン ニ", section="戸籍係",
                         employment="shokutaku")
-    registry.add_person(engine, ACTOR, "001003", "鈴木 一郎", kana="スズキ イチロウ", section="住民係",
+    registry.add_person(engine, ACTOR, "001003", "職員 1003", kana="ショクイン サン", section="住民係",
                         employment="part_time")
     registry.add_training(engine, ACTOR, PRIVACY, ["cabinet", "shredder", "printer", "door"], 365)
     registry.add_training(engine, ACTOR, MYNUMBER, ["cabinet"], 730)
@@ -46,9 +46,9 @@ def records(engine) -> list[tuple]:
 
 GOOD_CSV = (
     "職員番号,氏名,研修名,実施日,区分\r\n"
-    "001001,山田 太郎,個人情報保護研修,2025-04-10,正規\r\n"
-    "001002,佐藤　花子,個人情報保護研修,2025-04-10,嘱託\r\n"  # a full-width space in the name
-    "001003,鈴木 一郎,マイナンバー研修,2025/5/1,パート\r\n"
+    "001001,職員 1001,個人情報保護研修,2025-04-10,正規\r\n"
+    "001002,職員　1002,個人情報保護研修,2025-04-10,嘱託\r\n"  # a full-width space in the name
+    "001003,職員 1003,マイナンバー研修,2025/5/1,パート\r\n"
     ",,,,\r\n"  # Excel leaves empty rows at the end
 )
 
@@ -91,9 +91,9 @@ def test_good_xlsx_with_english_header_excel_dates_and_number_cells(engine):
     ws = book.active
     ws.append([])  # the header is the first row that is not empty
     ws.append(["staff_no", "name", "section", "training", "held_on", "employment"])
-    ws.append([1001, "山田 太郎", "戸籍係", PRIVACY, datetime(2025, 4, 10), "regular"])  # a number cell
-    ws.append(["001002", "佐藤 花子", "戸籍係", PRIVACY, date(2025, 4, 10), None])
-    ws.append(["001003", "鈴木 一郎", "住民係", MYNUMBER, "2025-05-01", "part_time"])
+    ws.append([1001, "職員 1001", "戸籍係", PRIVACY, datetime(2025, 4, 10), "regular"])  # a number cell
+    ws.append(["001002", "職員 1002", "戸籍係", PRIVACY, date(2025, 4, 10), None])
+    ws.append(["001003", "職員 1003", "住民係", MYNUMBER, "2025-05-01", "part_time"])
     buffer = io.BytesIO()
     book.save(buffer)
 
@@ -113,16 +113,16 @@ def test_every_bad_row_is_reported_and_nothing_is_imported(engine):
     before = counts(engine)
     data = (
         "職員番号,氏名,研修名,実施日,区分\n"
-        "001001,山田 太郎,個人情報保護研修,2025-04-10,正規\n"       # 2: fine
+        "001001,職員 1001,個人情報保護研修,2025-04-10,正規\n"       # 2: fine
         "009999,誰か,個人情報保護研修,2025-04-10,正規\n"            # 3: unknown staff number
-        "001002,佐藤 花子,情報セキュリティ研修,2025-04-10,嘱託\n"   # 4: unknown training
-        "001003,鈴木 一郎,個人情報保護研修,2025-13-01,パート\n"     # 5: bad date
+        "001002,職員 1002,情報セキュリティ研修,2025-04-10,嘱託\n"   # 4: unknown training
+        "001003,職員 1003,個人情報保護研修,2025-13-01,パート\n"     # 5: bad date
         "001002,,個人情報保護研修,2025-04-10,\n"                   # 6: missing name
-        "001001,山田 太郎,個人情報保護研修,2025/4/10,\n"            # 7: duplicate of line 2
-        "001003,鈴木 次郎,個人情報保護研修,2025-04-11,アルバイト\n"  # 8: wrong name, bad employment
+        "001001,職員 1001,個人情報保護研修,2025/4/10,\n"            # 7: duplicate of line 2
+        "001003,職員 1004,個人情報保護研修,2025-04-11,アルバイト\n"  # 8: wrong name, bad employment
         "\n"                                                        # 9: empty, skipped
-        "001003,鈴木 一郎,個人情報保護研修,2025-06-03,\n"           # 10: in the future
-        ",鈴木 一郎,個人情報保護研修,,\n"                           # 11: two missing cells
+        "001003,職員 1003,個人情報保護研修,2025-06-03,\n"           # 10: in the future
+        ",職員 1003,個人情報保護研修,,\n"                           # 11: two missing cells
     ).encode()
 
     with pytest.raises(registry.ImportRejected) as caught:
@@ -134,7 +134,7 @@ def test_every_bad_row_is_reported_and_nothing_is_imported(engine):
         (5, "実施日", "'2025-13-01' is not a date (YYYY-MM-DD)"),
         (6, "氏名", "missing value"),
         (7, "職員番号", "duplicate of line 2"),
-        (8, "氏名", "'鈴木 次郎' does not match staff number 001003 (鈴木 一郎 in the registry)"),
+        (8, "氏名", "'職員 1004' does not match staff number 001003 (職員 1003 in the registry)"),
         (8, "区分", "unknown employment type 'アルバイト' (正規, 嘱託 or パート)"),
         (10, "実施日", "2025-06-03 is in the future"),
         (11, "職員番号", "missing value"),
@@ -152,9 +152,9 @@ def test_bad_xlsx_rows_are_reported_by_sheet_row(engine):
     book = openpyxl.Workbook()
     ws = book.active
     ws.append(["職員番号", "氏名", "研修名", "実施日"])
-    ws.append(["001001", "山田 太郎", PRIVACY, "10/4/2025"])
+    ws.append(["001001", "職員 1001", PRIVACY, "10/4/2025"])
     ws.append([None, None, None, None])
-    ws.append(["001002", "佐藤 花子", PRIVACY, 45757])  # a date typed as a bare number
+    ws.append(["001002", "職員 1002", PRIVACY, 45757])  # a date typed as a bare number
     buffer = io.BytesIO()
     book.save(buffer)
     before = counts(engine)
@@ -172,7 +172,7 @@ def test_bad_xlsx_rows_are_reported_by_sheet_row(engine):
 
 def test_a_header_without_required_columns_is_refused(engine):
     seed(engine)
-    data = "職員番号,名前,研修,実施日\n001001,山田 太郎,個人情報保護研修,2025-04-10\n".encode()
+    data = "職員番号,名前,研修,実施日\n001001,職員 1001,個人情報保護研修,2025-04-10\n".encode()
 
     problems = registry.check_attendance(engine, data, fmt="csv", today=TODAY)
 
@@ -236,8 +236,8 @@ def test_export_layout(engine):
     assert csv_text.startswith("\ufeff")  # Excel needs the BOM to read UTF-8
     assert csv_text.lstrip("\ufeff").splitlines() == [
         "職員番号,氏名,研修名,実施日,区分,場所",
-        "001001,山田 太郎,個人情報保護研修,2025-04-10,正規,3階会議室",
-        "001002,佐藤 花子,個人情報保護研修,2025-04-10,嘱託,3階会議室",
+        "001001,職員 1001,個人情報保護研修,2025-04-10,正規,3階会議室",
+        "001002,職員 1002,個人情報保護研修,2025-04-10,嘱託,3階会議室",
     ]
     assert english.splitlines()[0] == "staff_no,name,training,held_on,employment,place"
     ws = book.active
@@ -269,8 +269,8 @@ def test_xlsx_attendees_by_badge_in_any_written_form_and_bad_badges_by_code(engi
     book = openpyxl.Workbook()
     ws = book.active
     ws.append(["badge", "staff_no", "name", "training", "held_on"])
-    ws.append(["０１２Ｅ－４ＣＤ２－Ａ５Ｂ７－１Ｆ０３", None, "山田 太郎", PRIVACY, date(2025, 4, 10)])
-    ws.append(["04 a2 2b 1a", "001002", "佐藤 花子", PRIVACY, date(2025, 4, 10)])
+    ws.append(["０１２Ｅ－４ＣＤ２－Ａ５Ｂ７－１Ｆ０３", None, "職員 1001", PRIVACY, date(2025, 4, 10)])
+    ws.append(["04 a2 2b 1a", "001002", "職員 1002", PRIVACY, date(2025, 4, 10)])
     buffer = io.BytesIO()
     book.save(buffer)
 
@@ -283,10 +283,10 @@ def test_xlsx_attendees_by_badge_in_any_written_form_and_bad_badges_by_code(engi
     book = openpyxl.Workbook()
     ws = book.active
     ws.append(["カードID", "氏名", "研修名", "実施日"])
-    ws.append([1234567, "鈴木 一郎", MYNUMBER, date(2025, 5, 1)])  # Excel dropped the leading 0
-    ws.append(["04A22B", "鈴木 一郎", MYNUMBER, date(2025, 5, 1)])
-    ws.append(["04A22B1G", "鈴木 一郎", MYNUMBER, date(2025, 5, 1)])
-    ws.append([None, "鈴木 一郎", MYNUMBER, date(2025, 5, 1)])
+    ws.append([1234567, "職員 1003", MYNUMBER, date(2025, 5, 1)])  # Excel dropped the leading 0
+    ws.append(["04A22B", "職員 1003", MYNUMBER, date(2025, 5, 1)])
+    ws.append(["04A22B1G", "職員 1003", MYNUMBER, date(2025, 5, 1)])
+    ws.append([None, "職員 1003", MYNUMBER, date(2025, 5, 1)])
     buffer = io.BytesIO()
     book.save(buffer)
     before = counts(engine)

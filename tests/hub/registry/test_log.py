@@ -23,9 +23,9 @@ def test_every_change_writes_one_log_row_with_before_and_after(engine):
     r = registry
     steps = [
         # (change, entity, key, action, a field to compare: (before, after))
-        (lambda: r.add_person(engine, ACTOR, "001001", "山田 太郎", kana="ヤマダ"),
-         "person", "001001", "add", ("name", None, "山田 太郎")),
-        (lambda: r.add_person(engine, ACTOR, "001002", "佐藤 花子"), "person", "001002", "add", None),
+        (lambda: r.add_person(engine, ACTOR, "001001", "職員 1001", kana="ショクイン"),
+         "person", "001001", "add", ("name", None, "職員 1001")),
+        (lambda: r.add_person(engine, ACTOR, "001002", "職員 1002"), "person", "001002", "add", None),
         (lambda: r.update_person(engine, ACTOR, "001001", section="戸籍係"),
          "person", "001001", "update", ("section", "", "戸籍係")),
         (lambda: r.deactivate_person(engine, ACTOR, "001002", date(2025, 9, 30)),
@@ -90,7 +90,7 @@ def test_every_change_writes_one_log_row_with_before_and_after(engine):
 
 
 def test_a_change_that_changes_nothing_writes_nothing(engine):
-    registry.add_person(engine, ACTOR, "001001", "山田 太郎", section="戸籍係")
+    registry.add_person(engine, ACTOR, "001001", "職員 1001", section="戸籍係")
     count = log_count(engine)
 
     assert registry.update_person(engine, ACTOR, "001001", section="戸籍係") is False
@@ -102,7 +102,7 @@ def test_a_change_that_changes_nothing_writes_nothing(engine):
 
 
 def test_a_refused_change_leaves_neither_row_nor_log_nor_hook_call(engine):
-    registry.add_person(engine, ACTOR, "001001", "山田 太郎")
+    registry.add_person(engine, ACTOR, "001001", "職員 1001")
     count = log_count(engine)
     heard = []
     registry.changes(engine).connect(heard.append)
@@ -133,12 +133,12 @@ def test_a_failing_listener_does_not_undo_the_change_or_silence_others(engine):
     registry.changes(engine).connect(broken)
     registry.changes(engine).connect(heard.append)
     try:
-        registry.add_person(engine, ACTOR, "001001", "山田 太郎")
+        registry.add_person(engine, ACTOR, "001001", "職員 1001")
     finally:
         registry.changes(engine).disconnect(broken)
         registry.changes(engine).disconnect(heard.append)
 
-    assert registry.get_person(engine, "001001")["name"] == "山田 太郎"
+    assert registry.get_person(engine, "001001")["name"] == "職員 1001"
     assert len(heard) == 1
 
 
@@ -148,9 +148,9 @@ def test_each_store_has_its_own_change_hook(engine, make_engine_at):
     registry.changes(engine).connect(heard.append)
     registry.changes(other).connect(heard_other.append)
     try:
-        registry.add_person(engine, ACTOR, "001001", "山田 太郎")
-        registry.add_person(other, ACTOR, "002001", "佐藤 花子")
-        registry.add_person(other, ACTOR, "002002", "鈴木 一郎")
+        registry.add_person(engine, ACTOR, "001001", "職員 1001")
+        registry.add_person(other, ACTOR, "002001", "職員 1002")
+        registry.add_person(other, ACTOR, "002002", "職員 1003")
     finally:
         registry.changes(engine).disconnect(heard.append)
         registry.changes(other).disconnect(heard_other.append)
@@ -160,9 +160,9 @@ def test_each_store_has_its_own_change_hook(engine, make_engine_at):
 
 
 def test_history_filters(engine):
-    registry.add_person(engine, ACTOR, "001001", "山田 太郎")
-    registry.add_person(engine, "other-admin", "001002", "佐藤 花子")
-    registry.update_person(engine, ACTOR, "001001", kana="ヤマダ タロウ")
+    registry.add_person(engine, ACTOR, "001001", "職員 1001")
+    registry.add_person(engine, "other-admin", "001002", "職員 1002")
+    registry.update_person(engine, ACTOR, "001001", kana="ショクイン イチ")
 
     assert [e.action for e in registry.history(engine, entity="person", key="001001")] == ["update", "add"]
     assert [e.key for e in registry.history(engine, actor="other-admin")] == ["001002"]

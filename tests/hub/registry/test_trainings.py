@@ -15,8 +15,8 @@ MYNUMBER = "マイナンバー研修"
 
 @pytest.fixture
 def staff(engine):
-    for no, name, kw in (("001", "山田 太郎", {}), ("002", "佐藤 花子", {}),
-                         ("003", "鈴木 一郎", {"employment": "part_time", "active_from": "2025-07-01"}),
+    for no, name, kw in (("001", "職員 1001", {}), ("002", "職員 1002", {}),
+                         ("003", "職員 1003", {"employment": "part_time", "active_from": "2025-07-01"}),
                          ("004", "退職 四郎", {"active_to": "2025-03-31"})):
         registry.add_person(engine, ACTOR, no, name, **kw)
     registry.add_training(engine, ACTOR, PRIVACY, ["cabinet", "shredder", "printer", "door"], 365)

@@ -34,9 +34,9 @@ def station_row(page: str, station: str) -> str:
 
 
 def issued(version: int) -> str:
-    """How the page shows a policy version: its issue time (unix ms) in Tokyo, Japanese format."""
+    """How the page shows a policy version: its issue time (unix ms) in Tokyo, in the one format."""
     at = datetime.fromtimestamp(version / 1000, ZoneInfo("Asia/Tokyo"))
-    return f"{at.year}/{at.month:02d}/{at.day:02d} {at.hour}:{at.minute:02d}:{at.second:02d} 発行"
+    return f"{at:%Y-%m-%d %H:%M:%S} 発行"
 
 
 def visible_pill(row: str) -> str | None:

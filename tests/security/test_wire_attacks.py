@@ -124,7 +124,7 @@ def test_hostile_messages_are_refused_or_flagged_and_every_page_answers(broker, 
                 status, _body = _get(hub.web.port, path, f"{role}-1")
                 assert status in (200, 403), f"{path} as {role}: {status}"
         status, page = _get(hub.web.port, "/", "supervisor-1")
-        row = re.search(r'<tr id="station-cabinet-1".*?</tr>', page, re.S).group(0)
+        row = re.search(r'<article id="station-cabinet-1".*?</article>', page, re.S).group(0)
         assert "9999" not in row and "data-time-flag" not in row  # seq 3, the last to arrive
         status, listing = _get(hub.web.port, "/api/events?station=cabinet-1", "auditor-1")
         assert status == 200

@@ -421,7 +421,7 @@ class PolicyEntry(_Strict):
     policy's hours ``after_hours`` says whether it is still allowed, flagged or denied.
     Reasons: allow: designated_holder, stand_in, allowed; allow_flag and deny: not_designated,
     untrained, training_expired, outside_hours, revoked, inactive, unknown, not_yet_valid,
-    badge_expired.
+    badge_expired, unconfirmed_procedure.
     """
 
     person: str | None = None

@@ -68,6 +68,7 @@ _REASONS: dict[str, Msg] = {
     "not_yet_valid": N_("not yet valid"),
     "untrained": N_("training not taken"),
     "training_expired": N_("training expired"),
+    "unconfirmed_procedure": N_("current procedure not read and confirmed"),
     "not_designated": N_("not designated"),
     "outside_hours": N_("outside hours"),
     "no_policy": N_("no policy received yet"),

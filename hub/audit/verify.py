@@ -5,7 +5,8 @@ The parts are a list of checks (``PARTS``), each given the same :class:`Context`
 one :class:`PartResult`: the events chain; the stations' signatures over their events and
 snapshots (hub.audit.signatures); the side logs (alerts and acknowledgements, sign-ins,
 registry changes, quarantined messages, snapshot bytes, the station keys the tooling added and
-retired, maintenance periods), each recomputed and held against its table both ways; and, with ``--checkpoints
+retired, maintenance periods, near-miss cases, procedure documents, versions and
+confirmations), each recomputed and held against its table both ways; and, with ``--checkpoints
 PATH``, the signed checkpoints kept off the hub, each of which the store must extend (its rows,
 seqs and side logs, and the station keys it recorded).
 """
@@ -28,6 +29,7 @@ from hub.audit.checkpoints import Checkpoint, SignedLine, key_digest, read_log
 from hub.audit.entries import (ACK_COLUMNS, ALERT_COLUMNS, CLOSE_COLUMNS, KEY_COLUMNS, MAINTENANCE_COLUMNS,
                                MAINTENANCE_END_COLUMNS, REGISTRY_COLUMNS, WORK_COLUMNS, quarantine_entry)
 from hub.nearmiss import trail as nearmiss_trail
+from hub.procedures import trail as procedures_trail
 from hub.store.chain import SideReport, verify, verify_side
 from hub.store.db import make_engine
 from hub.store.schema import (GENESIS_HASH, alerts, events, key_work, maintenance, quarantine, registry_log, side_heads,
@@ -319,6 +321,12 @@ def check_nearmiss(ctx: Context) -> PartResult:
     return _logged_side(ctx, nearmiss_trail.PART, "near-miss", nearmiss_trail.compare)
 
 
+def check_procedures(ctx: Context) -> PartResult:
+    """Procedure documents, versions (their bytes hashed again) and confirmations against the
+    procedures log."""
+    return _logged_side(ctx, procedures_trail.PART, "procedures", procedures_trail.compare)
+
+
 # --- checkpoints ---
 
 class _Lookups:
@@ -467,7 +475,8 @@ def check_station_signatures(ctx: Context) -> PartResult:
 
 
 PARTS: list[Part] = [check_events, check_station_signatures, check_alerts, check_signins, check_registry, check_quarantine,
-                     check_snapshots, check_keys, check_work, check_maintenance, check_nearmiss, check_checkpoints]
+                     check_snapshots, check_keys, check_work, check_maintenance, check_nearmiss, check_procedures,
+                     check_checkpoints]
 
 
 def run(db_url: str, out: TextIO | None = None, *, checkpoints: str | Path | None = None,

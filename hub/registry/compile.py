@@ -18,6 +18,9 @@ this order, the first that applies winning:
 3. badge past its last valid day: deny ``badge_expired``;
 4. for each training K requires, a session attended on or before D whose expiry is after D:
    one never attended: deny ``untrained``; one only expired: deny ``training_expired``;
+4b. procedures (hub.procedures.rules): a document K requires whose audience includes the
+   person, its current version not confirmed; or a version a required training requires read,
+   not confirmed: deny ``unconfirmed_procedure``;
 5. the kind's rule: cabinet - designated holder allow ``designated_holder``, stand-in allow
    ``stand_in``, others allow_flag (or deny, per the station's ``others``) ``not_designated``;
    shredder - on D's roster allow ``allowed``, others as at a cabinet; printer and door -
@@ -51,6 +54,7 @@ from sqlalchemy import Connection, Engine, select
 
 from hub.config import HubConfig
 from hub.hours import site_holidays
+from hub.procedures.rules import UNCONFIRMED, Readings, load_readings
 from hub.registry.common import STATION_KINDS
 from hub.registry.designations import DEFAULT_SETTINGS
 from hub.registry.trainings import latest_attended, required_for, standing
@@ -72,7 +76,7 @@ _LOG = logging.getLogger(__name__)
 DECISIONS = ("allow", "allow_flag", "deny")
 ALLOW_REASONS = ("designated_holder", "stand_in", "allowed")
 DENY_REASONS = ("not_designated", "untrained", "training_expired", "outside_hours", "revoked",
-                "inactive", "unknown", "not_yet_valid", "badge_expired")
+                "inactive", "unknown", "not_yet_valid", "badge_expired", UNCONFIRMED)
 # The fields that are not content: a policy with the same content keeps them.
 _NOT_CONTENT = ("version", "issued_at")
 # How far ahead a policy carries the site's days off (see holidays_ahead).
@@ -93,6 +97,7 @@ class _Registry:
     settings: dict[str, dict[str, str]]
     after_hours: dict[str, set[int]]
     roster: dict[str, set[int]]
+    readings: Readings
 
 
 def _load(conn: Connection, on: date) -> _Registry:
@@ -117,6 +122,7 @@ def _load(conn: Connection, on: date) -> _Registry:
                   for r in conn.execute(select(station_settings))},
         after_hours=after,
         roster=rostered,
+        readings=load_readings(conn),
     )
 
 
@@ -143,9 +149,12 @@ def _entry(reg: _Registry, badge: Any, station: str, kind: str | None, zone: Zon
         return deny("inactive")
     if badge.valid_to is not None and badge.valid_to < on:
         return deny("badge_expired")
-    status, trained_until, _details = standing(required_for(reg.trainings, kind), reg.latest, person.id, on)
+    required = required_for(reg.trainings, kind)
+    status, trained_until, _details = standing(required, reg.latest, person.id, on)
     if status != "trained":
         return deny(status)
+    if reg.readings.missing(person, kind, required):
+        return deny(UNCONFIRMED)
 
     settings = reg.settings.get(station, DEFAULT_SETTINGS)
     others = "allow_flag" if settings["others"] == "flag" else "deny"

@@ -467,7 +467,8 @@ closeouts = Table(
 # transaction, and signed checkpoints (``checkpoints``, and the log kept off the hub) hold
 # the heads so a rewritten side log is named like a rewritten events chain.
 
-SIDE_PARTS = ("alerts", "signins", "registry", "quarantine", "snapshots", "keys", "work", "maintenance", "nearmiss")
+SIDE_PARTS = ("alerts", "signins", "registry", "quarantine", "snapshots", "keys", "work", "maintenance", "nearmiss",
+              "procedures")
 
 side_log = Table(
     "side_log",
@@ -552,4 +553,74 @@ nearmiss_digests = Table(
     Column("month", String(7), primary_key=True),
     Column("sent_at", String(27), nullable=False),
     Column("cases", Text, nullable=False),
+)
+
+
+# --- Procedures (規程・手順書) and circulated notices (回覧) (hub.procedures, revision 0019): each
+# document is versioned 1, 2, ...; a version's bytes are kept with their SHA-256. Who a document
+# applies to is a filter on people (``sections``, ``roles``, ``employments``: JSON lists, empty
+# = anyone); ``station_kinds`` (JSON list) are the kinds that refuse a person of the audience who
+# has not confirmed the current version. A confirmation is one person's read-and-confirm of one
+# version (``via``: recorded by a supervisor, or a roll-call session's taps). A training may
+# require a version read (``training_procedures``). Every step is in the ``procedures`` side log.
+
+PROCEDURE_KINDS = ("rule", "procedure", "notice")
+CONFIRMATION_VIA = ("supervisor", "rollcall")
+
+procedure_documents = Table(
+    "procedure_documents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("sections", Text, nullable=False, server_default="[]"),
+    Column("roles", Text, nullable=False, server_default="[]"),
+    Column("employments", Text, nullable=False, server_default="[]"),
+    Column("station_kinds", Text, nullable=False, server_default="[]"),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", String(27), nullable=False),
+    CheckConstraint("kind IN ('rule', 'procedure', 'notice')", name="kind"),
+)
+
+procedure_versions = Table(
+    "procedure_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("document_id", Integer, ForeignKey("procedure_documents.id", name="fk_procedure_versions_document_id"),
+           nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("content_type", String(64), nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("uploaded_by", String(64), nullable=False),
+    Column("uploaded_at", String(27), nullable=False),
+    UniqueConstraint("document_id", "number"),
+)
+
+procedure_confirmations = Table(
+    "procedure_confirmations",
+    metadata,
+    Column("version_id", Integer, ForeignKey("procedure_versions.id", name="fk_procedure_confirmations_version_id"),
+           nullable=False),
+    Column("person_id", Integer, ForeignKey("people.id", name="fk_procedure_confirmations_person_id"),
+           nullable=False),
+    Column("confirmed_at", String(27), nullable=False),
+    Column("via", String(16), nullable=False),
+    Column("recorded_by", String(64), nullable=False),
+    Column("session_id", Integer),  # the roll-call session whose taps confirmed it
+    PrimaryKeyConstraint("version_id", "person_id"),
+    CheckConstraint("via IN ('supervisor', 'rollcall')", name="via"),
+    Index(None, "person_id"),
+)
+
+training_procedures = Table(
+    "training_procedures",
+    metadata,
+    Column("training_id", Integer, ForeignKey("trainings.id", name="fk_training_procedures_training_id"),
+           primary_key=True),
+    Column("version_id", Integer, ForeignKey("procedure_versions.id", name="fk_training_procedures_version_id"),
+           nullable=False),
 )

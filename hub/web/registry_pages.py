@@ -101,6 +101,11 @@ LOG_ENTITIES: dict[str, Any] = {
     "after_hours_user": _l("After-hours user"),
     "roster": _l("Shredder roster"),
     "api_token": _l("API token"),  # hub.accounts.tokens: made and revoked on the user's own page
+    # hub.procedures: documents, their versions, confirmations, a training's required reading.
+    "procedure": _l("Procedure or notice"),
+    "procedure_version": _l("Procedure version"),
+    "confirmation": _l("Read and confirmed"),
+    "training_reading": _l("Training's required reading"),
 }
 LOG_ACTIONS: dict[str, Any] = {
     "add": _l("Added"),

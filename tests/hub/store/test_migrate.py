@@ -21,6 +21,7 @@ TABLES = {
     "closeouts", "side_log", "side_heads", "checkpoints", "station_keys", "api_tokens", "maintenance",
     "key_work",
     "nearmiss_cases", "nearmiss_digests",
+    "procedure_documents", "procedure_versions", "procedure_confirmations", "training_procedures",
 }
 
 

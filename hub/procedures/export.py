@@ -9,6 +9,7 @@ from typing import Literal
 from hub.catalog import N_, Msg, translate
 from hub.ledgers.base import table_csv, table_xlsx
 from hub.procedures.model import Pending, ProcedureError
+from hub.registry.io import EMPLOYMENT_LABELS  # the words the registry's own exports use
 
 _LOG = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ def export_pending(rows: list[Pending], fmt: str, lang: Literal["ja", "en"], zon
     if fmt not in ("csv", "xlsx"):
         raise ProcedureError("procedure.bad_format", {"value": repr(fmt)})
     header = [translate(lang, m) for m in HEADERS.values()]
-    cells = [[r.document, r.number, _local(r.since, zone), r.staff_no, r.name, r.kana, r.section, r.employment,
+    cells = [[r.document, r.number, _local(r.since, zone), r.staff_no, r.name, r.kana, r.section,
+              EMPLOYMENT_LABELS[lang].get(r.employment, r.employment),
               r.last_confirmed if r.last_confirmed is not None else ""] for r in rows]
     if fmt == "csv":
         return table_csv(header, cells)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from hub.catalog import N_, Msg
 
 KINDS: dict[str, Msg] = {
-    "rule": N_("Rules (規程)"),
-    "procedure": N_("Procedure (手順書)"),
-    "notice": N_("Circulated notice (回覧)"),
+    "rule": N_("Rules"),
+    "procedure": N_("Procedure manual"),
+    "notice": N_("Circulated notice"),
 }
 
 VIA: dict[str, Msg] = {

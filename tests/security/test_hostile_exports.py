@@ -30,6 +30,7 @@ MQTT_VALUES = FORM_VALUES + ("\t=1+1", "\r=1+1")
 TRAINING = "-1+1"  # a training named like a formula, added on the form
 SESSION_PLACE = HYPERLINK  # where the session added on the form was held
 IMPORT_PLACE = "@SUM(1)"  # where the imported sessions were held
+PROCEDURE = "=1+2"  # a procedure named like a formula, added on the form; it applies to everyone
 STAFF = [f"S10{i}" for i in range(1, len(FORM_VALUES) + 1)]
 BADGES = [f"ABCDEF00000000{i:02d}" for i in range(1, len(FORM_VALUES) + 1)]
 STATIONS = [
@@ -51,6 +52,8 @@ EXPECTED = {
     "/monthly": set(),
     # No near-miss is filed in this store: the export's header and every cell as text.
     "/nearmiss/cases": set(),
+    # Everyone has yet to confirm the procedure's first version: its name and every person's.
+    "/procedures/pending": set(FORM_VALUES) | {PROCEDURE},
 }
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _NEGATIVE_NUMBER = re.compile(r"^-\d+(\.\d+)?$")  # the hub's own numbers may be negative
@@ -88,6 +91,13 @@ def _fill_registry_on_the_form(client, held_on: str) -> None:
     session_url = made.headers["Location"]
     assert "/registry/sessions/" in session_url
     _post(client, session_url, f"{session_url}/attendance", {"staff_nos": " ".join(STAFF)})
+
+
+def _add_procedure_on_the_form(client) -> None:
+    made = _post(client, "/procedures/", "/procedures/", {"name": PROCEDURE, "kind": "procedure"})
+    page = made.headers["Location"]
+    _post(client, page, f"{page}/versions", {"file": (io.BytesIO(b"# v1\n"), "v1.md")},
+          content_type="multipart/form-data")
 
 
 def _import_attendance(client, held_on: str) -> None:
@@ -170,6 +180,7 @@ def test_every_export_writes_hostile_values_as_text_and_keeps_them(broker, prefi
 
     _fill_registry_on_the_form(client, day.isoformat())
     _import_attendance(client, (day - timedelta(days=1)).isoformat())
+    _add_procedure_on_the_form(client)
     # The names reach the ledgers through the policies the hub compiles after each change.
     wait_for(lambda: set(FORM_VALUES) <= set(staff_names(hub.engine).values()), timeout=20,
              what="the hostile names in the published policies")

@@ -84,6 +84,8 @@ def test_a_new_version_lists_people_to_confirm_and_a_supervisor_records_one(app,
     assert confirmation.confirmed_at == "2025-04-10T00:30:00.000000Z"  # 09:30 in Tokyo
     detail = client.get(f"/procedures/{doc_id}").get_data(as_text=True)
     assert "責任職が記録" in detail  # how it was confirmed, in Japanese
+    log = client.get("/registry/log").get_data(as_text=True)  # the registry's change log names it
+    assert "読了確認" in log and "パート職員向け手順/v1/0021" in log and "規程・手順書の版" in log
 
     csv_text = client.get("/procedures/pending.csv").data.decode("utf-8-sig")
     assert "0022" in csv_text and "0021" not in csv_text and csv_text.startswith("文書,")

@@ -33,6 +33,7 @@ from wtforms import ValidationError
 from hub import registry
 from hub.catalog import Msg
 from hub.hours import site_holidays
+from hub.procedures import service as procedures
 from hub.registry.common import STATION_KINDS
 from hub.registry.common import day as day_value
 from hub.registry.common import staff_no as staff_no_text
@@ -467,7 +468,8 @@ def _valid_days(text: str) -> int | None | str:
 @bp.get("/trainings")
 def trainings():
     return render_template("registry/trainings.html", title=_("Trainings"),
-                           trainings=registry.list_trainings(_engine()))
+                           trainings=registry.list_trainings(_engine()),
+                           readings=procedures.training_readings(_engine()))
 
 
 @bp.post("/trainings")

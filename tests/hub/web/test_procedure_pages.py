@@ -132,3 +132,17 @@ def test_a_refusal_for_an_unconfirmed_procedure_is_worded_on_the_events_page(cli
     assert "現行の規程・手順書が未確認" in client.get("/events").get_data(as_text=True)
     client.post("/language", data={"lang": "en", "csrf_token": csrf_from(client.get("/events").get_data(as_text=True))})
     assert "current procedure not read and confirmed" in client.get("/events").get_data(as_text=True)
+
+
+def test_a_training_that_requires_reading_a_version_says_so_on_the_trainings_page(client, users, engine):
+    registry.add_training(engine, ADMIN, "個人情報保護研修", ["cabinet"], 365)
+    service.add_document(engine, ADMIN, "個人情報保護規程", "rule")
+    service.upload_version(engine, ADMIN, "個人情報保護規程", "r.md", b"# v1\n")
+    doc_id = service.get_document(engine, "個人情報保護規程").id
+    login(client, users["admin"])
+    token = csrf_from(client.get(f"/procedures/{doc_id}").get_data(as_text=True))
+    answer = client.post(f"/procedures/{doc_id}/training",
+                         data={"csrf_token": token, "training": "個人情報保護研修", "number": "1"})
+    assert answer.status_code == 302
+    assert "個人情報保護規程 第1版の読了が必要" in client.get("/registry/trainings").get_data(as_text=True)
+    assert "個人情報保護研修 (v1)" in client.get(f"/procedures/{doc_id}").get_data(as_text=True)

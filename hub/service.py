@@ -139,7 +139,7 @@ class Hub:
         assert self.engine is not None
         self.notifier = Notifier(self.engine, self.cfg).start()
         # Each site's open critical alerts, retained for its annunciators; told again at start.
-        alarms = SiteAlarms(self.engine, self.cfg, publish=self._publish_retained)
+        alarms = SiteAlarms(self.engine, self.cfg, publish=self._publish_retained, bus=self.bus)
         self.alerts = AlertCenter(self.engine, self.cfg, publish=self._publish_alert, bus=self.bus,
                                   notifier=self.notifier, alarms=alarms)
         alarms.publish_all()

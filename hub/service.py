@@ -179,7 +179,10 @@ class Hub:
         from hub.web.app import create_app
         from hub.web.server import WebServer
 
-        app = create_app(self.engine, self.cfg, bus=self.bus, alerts=self.alerts, stats=self.stats)
+        # The near-miss digest sent by hand goes where the scheduled one goes.
+        sinks = [NotifierSinks(self.notifier, self.cfg)] if self.nearmiss_digest is not None else []
+        app = create_app(self.engine, self.cfg, bus=self.bus, alerts=self.alerts, stats=self.stats,
+                         digest_sinks=sinks)
         self.web = WebServer(app, self.cfg.web.host, self.cfg.web.port,
                              trusted_proxy=self.cfg.web.trusted_proxy).start()
 

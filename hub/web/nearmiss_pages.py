@@ -22,6 +22,7 @@ from wtforms import ValidationError
 
 from hub.catalog import Msg
 from hub.ledgers.monthly_charts import bar_chart
+from hub.nearmiss import digest
 from hub.nearmiss import io as nearmiss_io
 from hub.nearmiss import service
 from hub.nearmiss.messages import ANONYMOUS, CATEGORIES, ERRORS, PROBLEMS, SEVERITIES, STATES
@@ -120,7 +121,55 @@ def index():
         mine = [c for c in service.list_cases(st.engine, filed_by=current_user.username) if c.state != "shared"]
     return render_template("nearmiss/index.html", title=_("Near-misses"), cases=cases, mine=mine, wanted=wanted,
                            states=NEARMISS_STATES, reporter=_reporter, place=_place,
-                           readers=_role() in READING_ROLES, supervising=_supervising())
+                           readers=_role() in READING_ROLES, supervising=_supervising(),
+                           digest=_digest_box() if _supervising() else None)
+
+
+# --- the monthly digest, sent by hand ---
+
+DIGESTS_SHOWN = 12
+
+
+def _digest_box() -> dict[str, Any]:
+    """The digest form: the month before by default, whether anything can be sent at all and
+    the months already sent (newest first)."""
+    st = state()
+    today = datetime.now(st.cfg.zone()).date()
+    sent = sorted(digest.sent_months(st.engine).items(), reverse=True)[:DIGESTS_SHOWN]
+    return {"month": digest.previous_month(today), "max": today.strftime("%Y-%m"),
+            "can_send": bool(st.digest_sinks), "sent": sent}
+
+
+@bp.post("/digest")
+@role_required(*SUPERVISING_ROLES)
+def send_digest():
+    """Send a chosen month's digest of shared cases now, recorded as the scheduled one is; a
+    month sent already goes again only when asked (``again``)."""
+    st = state()
+    month = (request.form.get("month") or "").strip()
+    back = redirect(url_for("nearmiss.index") + "#digest")
+    if not st.digest_sinks:
+        flash(_("No supervisor notification target is set up in the hub file: the digest cannot be sent."), "error")
+        return back
+    try:
+        sent = digest.send(st.engine, st.cfg, month, st.digest_sinks, by=current_user.username,
+                           force=bool(request.form.get("again")))
+    except NearMissError as exc:
+        if exc.code == "nearmiss.digest_sent":
+            flash(_("Not sent: the digest of %(month)s was sent already. Tick “Send again” to send it once more.",
+                    month=month), "error")
+        else:
+            flash(_("Not sent: %(reason)s", reason=explain(exc)), "error")
+        return back
+    if sent.refused:
+        flash(_("The digest of %(month)s (%(n)d case(s)) is recorded, but a notification target did not accept it: "
+                "%(error)s", month=month, n=len(sent.case_ids), error="; ".join(sent.refused)), "error")
+    elif sent.again:
+        flash(_("The digest of %(month)s was sent again with %(n)d case(s).", month=month, n=len(sent.case_ids)),
+              "ok")
+    else:
+        flash(_("The digest of %(month)s was sent with %(n)d case(s).", month=month, n=len(sent.case_ids)), "ok")
+    return back
 
 
 # --- filing ---

@@ -4,11 +4,19 @@ input is shown again with what was typed; supervisors review and share; the anal
 exports are for the readers."""
 from __future__ import annotations
 
+import io
+from datetime import datetime, timezone
+
 import pytest
 from flask import url_for
 
 from hub.accounts.users import add_user
-from hub.nearmiss import service
+from hub.alerting.sinks import MemorySink
+from hub.audit import verify
+from hub.nearmiss import digest, service
+from hub.nearmiss.model import CaseInput
+from hub.store.chain import verify_side
+from hub.web.app import create_app
 from hub.web.nearmiss_pages import STAFF_ENDPOINTS
 from tests.support.web_app import PASSWORD, csrf_from, login
 
@@ -129,3 +137,75 @@ def test_the_auditor_reads_the_analysis_and_exports_but_does_not_review(client, 
     assert export.status_code == 200 and "staff-07" not in export.get_data(as_text=True)
     assert auditor.get("/nearmiss/import").status_code == 403
     assert auditor.get("/nearmiss/analysis?since=2025-99").status_code == 400
+
+
+# --- the monthly digest, sent by hand ---
+
+def _shared_in_march(engine, cfg) -> int:
+    march = datetime(2025, 3, 10, 9, 0, tzinfo=timezone.utc)
+    case_id = service.file_case(engine, cfg, CaseInput(
+        occurred_at=march, category="shredder", what="シュレッダーのごみ箱が満杯のまま", why="当番が決まっていない",
+        severity="minor", place="奥の事務室"), "staff-07", now=march)
+    service.review(engine, case_id, "昼にごみ箱を空にする当番を決めた", "sup-01", now=march)
+    service.share(engine, case_id, "sup-01", now=march)
+    return case_id
+
+
+def _send(client, **form):
+    token = csrf_from(client.get("/nearmiss/").get_data(as_text=True))
+    return client.post("/nearmiss/digest", data={"csrf_token": token, **form}, follow_redirects=True)
+
+
+def test_a_supervisor_sends_a_months_digest_by_hand_once_unless_sent_again(engine, cfg, bus, users):
+    sink = MemorySink()
+    app = create_app(engine, cfg, bus=bus, digest_sinks=[sink], overrides={"TESTING": True})
+    client = app.test_client()
+    login(client, users["supervisor"])
+    case_id = _shared_in_march(engine, cfg)
+    page = client.get("/nearmiss/").get_data(as_text=True)
+    assert 'id="digest-form"' in page and "まだ送信したまとめはありません。" in page
+
+    answer = _send(client, month="2025-03").get_data(as_text=True)
+    assert "2025-03 のまとめ（1 件）を送信しました。" in answer
+    [message] = sink.sent
+    assert "シュレッダーのごみ箱が満杯のまま" in message.body and "staff-07" not in message.body
+    assert 'data-month="2025-03"' in answer  # listed as sent
+    assert digest.sent_months(engine).keys() == {"2025-03"}
+
+    # Once per month: the same month again is refused and says how to force it.
+    answer = _send(client, month="2025-03").get_data(as_text=True)
+    assert "2025-03 のまとめは送信済みです。もう一度送るには「再送信する」" in answer
+    assert len(sink.sent) == 1
+    answer = _send(client, month="2025-03", again="1").get_data(as_text=True)
+    assert "2025-03 のまとめ（1 件）を再送信しました。" in answer
+    assert len(sink.sent) == 2
+
+    # Recorded as the scheduled one is: the near-miss log names who sent it, and verify agrees.
+    with engine.connect() as conn:
+        sent = [e.body() for e in verify_side(conn, "nearmiss").entries if e.body().get("op") == "digest"]
+    assert [(e["month"], e["cases"], e["by"], e.get("again")) for e in sent] == [
+        ("2025-03", [case_id], "sup-01", None), ("2025-03", [case_id], "sup-01", True)]
+    out = io.StringIO()
+    verify.run(cfg.db_url(), out)
+    assert "(1 cases, 1 shared, 1 digests)" in out.getvalue()
+
+    # A month not begun, a malformed month: refused, nothing sent.
+    assert "まだ始まっていないため" in _send(client, month="2999-01").get_data(as_text=True)
+    assert "March は年月（YYYY-MM）ではありません。" in _send(client, month="March").get_data(as_text=True)
+    assert len(sink.sent) == 2
+
+
+def test_the_digest_button_is_the_supervisors_and_says_when_nothing_can_be_sent(client, as_auditor, app, users,
+                                                                                   engine, cfg):
+    assert 'id="digest"' not in as_auditor.get("/nearmiss/").get_data(as_text=True)
+    token = csrf_from(as_auditor.get("/nearmiss/").get_data(as_text=True))
+    assert as_auditor.post("/nearmiss/digest", data={"csrf_token": token, "month": "2025-03"}).status_code == 403
+    # The app of the conftest has no notification target.
+    sup = app.test_client()
+    login(sup, users["supervisor"])
+    page = sup.get("/nearmiss/").get_data(as_text=True)
+    assert 'id="digest-unavailable"' in page and 'id="digest-form"' not in page
+    _shared_in_march(engine, cfg)
+    answer = _send(sup, month="2025-03").get_data(as_text=True)
+    assert "責任職の通知先がないため、まとめを送信できません。" in answer
+    assert digest.sent_months(engine) == {}

@@ -33,6 +33,10 @@ from wtforms import ValidationError
 from hub import registry
 from hub.catalog import Msg
 from hub.hours import site_holidays
+from hub.nearmiss.messages import CATEGORIES as NEARMISS_CATEGORIES
+from hub.nearmiss.messages import SEVERITIES as NEARMISS_SEVERITIES
+from hub.nearmiss.messages import STATES as NEARMISS_STATES
+from hub.nearmiss.model import FIELDS as NEARMISS_FIELDS
 from hub.registry.common import STATION_KINDS
 from hub.registry.common import day as day_value
 from hub.registry.common import staff_no as staff_no_text
@@ -101,6 +105,7 @@ LOG_ENTITIES: dict[str, Any] = {
     "after_hours_user": _l("After-hours user"),
     "roster": _l("Shredder roster"),
     "api_token": _l("API token"),  # hub.accounts.tokens: made and revoked on the user's own page
+    "nearmiss_case": _l("Near-miss case"),  # hub.nearmiss.io: cases imported from a file
 }
 LOG_ACTIONS: dict[str, Any] = {
     "add": _l("Added"),
@@ -137,6 +142,11 @@ FIELDS: dict[str, Any] = {
     "staff_nos": _l("Staff numbers"),
     "print_user": _l("User name at the print server"),
     "designation": _l("Designation"),
+    # An imported near-miss case (hub.nearmiss.io): its fields as the near-miss pages name them.
+    **{k: v for k, v in i18n.lazy(NEARMISS_FIELDS).items() if k != "place"},
+    "anonymous": _l("Anonymous"),
+    "reporter": _l("Reporter"),
+    "file": _l("File"),
 }
 _HIDDEN_FIELDS = {"id", "person_id", "training_id", "session_id"}
 
@@ -742,6 +752,9 @@ _VALUE_LABELS: dict[tuple[str, str], dict[str, Any]] = {
     ("designation", "role"): DESIGNATION_ROLES,
     ("station_settings", "others"): OTHERS,
     ("station_settings", "after_hours"): OTHERS,
+    ("nearmiss_case", "category"): i18n.lazy(NEARMISS_CATEGORIES),
+    ("nearmiss_case", "severity"): i18n.lazy(NEARMISS_SEVERITIES),
+    ("nearmiss_case", "state"): i18n.lazy(NEARMISS_STATES),
 }
 
 
@@ -749,6 +762,8 @@ def _shown(entity: str, field: str, value: Any) -> Any:
     labels = _VALUE_LABELS.get((entity, field))
     if labels is not None and isinstance(value, str):
         return i18n.label(labels, value)
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
     if (entity, field) == ("training", "station_kinds") and isinstance(value, list):
         return [i18n.label(i18n.STATION_KINDS, k) for k in value]
     return value

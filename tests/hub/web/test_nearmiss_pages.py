@@ -5,11 +5,14 @@ exports are for the readers."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime, timezone
+from html import unescape
 
 import pytest
 from flask import url_for
 
+from hub import registry
 from hub.accounts.users import add_user
 from hub.alerting.sinks import MemorySink
 from hub.audit import verify
@@ -209,3 +212,40 @@ def test_the_digest_button_is_the_supervisors_and_says_when_nothing_can_be_sent(
     answer = _send(sup, month="2025-03").get_data(as_text=True)
     assert "責任職の通知先がないため、まとめを送信できません。" in answer
     assert digest.sent_months(engine) == {}
+
+
+# --- import: each case in the registry's change log ---
+
+PAPER = (
+    "発生日時,ステーション,場所,分類,内容,原因,重大度,報告者,匿名,対策\r\n"
+    "2025/04/02 10:30,cabinet-1,,鍵,鍵を差したまま離席,呼ばれて急いだ,中程度,職員0031,,昼前に鍵を戻す\r\n"
+    "2025-04-03 14:00,,窓口 2,窓口,別の人の書類を渡しかけた,番号札を確認しなかった,重大,職員0032,はい,\r\n"
+)
+
+
+def _visible(html: str) -> str:
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+def test_imported_cases_are_in_the_registry_change_log_like_other_imports(client, app, users, engine):
+    login(client, users["supervisor"])
+    token = csrf_from(client.get("/nearmiss/import").get_data(as_text=True))
+    answer = client.post("/nearmiss/import", data={"csrf_token": token, "file": (io.BytesIO(PAPER.encode()), "paper.csv")},
+                         content_type="multipart/form-data")
+    assert answer.status_code == 200 and "paper.csv" in answer.get_data(as_text=True)
+    entries = registry.history(engine, entity="nearmiss_case")
+    assert sorted((e.action, e.actor, e.after["what"], e.after["file"]) for e in entries) == [
+        ("add", "sup-01", "別の人の書類を渡しかけた", "paper.csv"), ("add", "sup-01", "鍵を差したまま離席", "paper.csv")]
+
+    admin = app.test_client()
+    login(admin, users["admin"])
+    page = _visible(admin.get("/registry/log?entity=nearmiss_case").get_data(as_text=True))
+    assert page.count("ヒヤリハット事例") >= 2 and "追加" in page
+    assert "分類 鍵" in page and "重大度 重大" in page and "匿名 はい" in page and "状態 対策済み" in page
+    # The named reporter is logged; the anonymous one is not (the near-miss log keeps it).
+    assert "職員0031" in page and "職員0032" not in page
+    # Importing the same file again adds nothing, and logs nothing.
+    token = csrf_from(client.get("/nearmiss/import").get_data(as_text=True))
+    client.post("/nearmiss/import", data={"csrf_token": token, "file": (io.BytesIO(PAPER.encode()), "paper.csv")},
+                content_type="multipart/form-data")
+    assert len(registry.history(engine, entity="nearmiss_case")) == 2

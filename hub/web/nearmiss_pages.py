@@ -17,8 +17,6 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import pgettext
 from flask_login import current_user
-from flask_wtf.csrf import CSRFError, validate_csrf
-from wtforms import ValidationError
 
 from hub.catalog import Msg
 from hub.ledgers.monthly_charts import bar_chart
@@ -29,7 +27,7 @@ from hub.nearmiss.messages import ANONYMOUS, CATEGORIES, ERRORS, PROBLEMS, SEVER
 from hub.nearmiss.model import FIELDS, READING_ROLES, SUPERVISING_ROLES, Case, CaseInput, NearMissError
 from hub.stations.directory import display_name
 from hub.store.schema import NEARMISS_CATEGORIES, NEARMISS_SEVERITIES, NEARMISS_STATES
-from hub.web import data, i18n, query
+from hub.web import data, i18n, query, uploads
 from hub.web.auth import role_required
 from hub.web.state import state
 
@@ -41,7 +39,6 @@ STAFF = "staff"
 # All a staff user may reach: these pages, signing out, the language switch, static files.
 STAFF_ENDPOINTS = {"nearmiss.index", "nearmiss.new", "nearmiss.case", "auth.login", "auth.logout",
                    "auth.language", "static", "ops.healthz"}
-IMPORT_MAX_BYTES = 10 * 1024 * 1024
 ANALYSIS_MONTHS = 12
 
 CATEGORY_LABELS: dict[str, Any] = i18n.lazy(CATEGORIES)
@@ -332,13 +329,7 @@ def analysis():
 
 # --- import and export ---
 
-@bp.record_once
-def _exempt_import(setup) -> None:
-    # As the registry's import: the file is larger than the app's form limit, so the CSRF token
-    # is checked in the view once that limit is raised for it.
-    csrf = setup.app.extensions.get("csrf")
-    if csrf is not None:
-        csrf.exempt(f"{__name__}.import_page")
+uploads.exempt(bp, "import_page")  # the file is larger than the form limit: checked in the view
 
 
 def _problem(p: nearmiss_io.ImportProblem) -> dict[str, Any]:
@@ -351,18 +342,12 @@ def import_page():
     if request.method == "GET":
         return render_template("nearmiss/import.html", title=_("Import near-misses"), problems=None, report=None,
                                filename=None)
-    request.max_content_length = IMPORT_MAX_BYTES
-    try:
-        validate_csrf(request.form.get("csrf_token"))
-    except ValidationError as exc:
-        raise CSRFError(str(exc)) from exc
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        flash(_("Choose a CSV or Excel file."), "error")
+    upload = uploads.received()
+    if upload is None:
         return redirect(url_for("nearmiss.import_page"))
     st = state()
     try:
-        report = nearmiss_io.import_cases(st.engine, st.cfg, current_user.username, upload.read(),
+        report = nearmiss_io.import_cases(st.engine, st.cfg, current_user.username, upload.data,
                                           filename=upload.filename)
     except nearmiss_io.ImportRejected as exc:
         _LOG.info("%s: near-miss import of %s refused with %d problem(s)", current_user.username, upload.filename,

@@ -26,9 +26,7 @@ from flask_babel import pgettext
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
 from flask_login import current_user
-from flask_wtf.csrf import CSRFError, validate_csrf
 from sqlalchemy import select
-from wtforms import ValidationError
 
 from hub import registry
 from hub.catalog import Msg
@@ -45,7 +43,7 @@ from hub.registry.people import is_active
 from hub.registry.trainings import latest_attended, required_for, standing
 from hub.store.schema import EMPLOYMENT_TYPES, events
 from hub.timetext import time_text
-from hub.web import i18n, query
+from hub.web import i18n, query, uploads
 from hub.web.state import state
 from hub.web.auth import role_required
 
@@ -59,7 +57,6 @@ LOG_LIMIT = 300
 GAP_DAYS = 30  # "expiring": within this many days, unless the page asks otherwise
 ROSTER_DAYS = 14  # a shredder's roster shown from today on
 DAYS_OFF_SHOWN = 90  # a station's page lists its site's days off this many days ahead
-IMPORT_MAX_BYTES = 10 * 1024 * 1024  # a year of attendance in Excel is well under this
 _SPLIT_RE = re.compile(r"[\s,、，;]+")
 
 # --- labels ---
@@ -190,14 +187,7 @@ def _helpers() -> dict[str, Any]:
     }
 
 
-@bp.record_once
-def _exempt_import(setup) -> None:
-    # The import posts a file larger than the app's form limit; that limit is raised for it
-    # alone, and its CSRF token checked in the view once the limit allows reading the form
-    # (the app-wide check would read it first and refuse it as too large).
-    csrf = setup.app.extensions.get("csrf")
-    if csrf is not None:
-        csrf.exempt(f"{__name__}.import_page")
+uploads.exempt(bp, "import_page")  # the file is larger than the form limit: checked in the view
 
 
 # --- helpers ---
@@ -589,18 +579,12 @@ def import_page():
                                report=None, filename=None)
     if current_user.role != ADMIN:
         abort(403)
-    request.max_content_length = IMPORT_MAX_BYTES
-    try:
-        validate_csrf(request.form.get("csrf_token"))
-    except ValidationError as exc:
-        raise CSRFError(str(exc)) from exc
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        flash(_("Choose a CSV or Excel file."), "error")
+    upload = uploads.received()
+    if upload is None:
         return redirect(url_for("registry.import_page"))
-    data = upload.read()
     try:
-        report = registry.import_attendance(_engine(), _actor(), data, filename=upload.filename, today=_today())
+        report = registry.import_attendance(_engine(), _actor(), upload.data, filename=upload.filename,
+                                            today=_today())
     except registry.ImportRejected as exc:
         _LOG.info("%s: attendance import of %s refused with %d problem(s)", _actor(), upload.filename,
                   len(exc.problems))

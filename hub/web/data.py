@@ -199,9 +199,10 @@ def lock_now(engine: Engine, cfg: HubConfig, station: str, event_kind: str) -> s
     with engine.connect() as conn:
         row = conn.execute(select(stations.c.kind, stations.c.last_heartbeat, stations.c.door_row_no)
                            .where(stations.c.station == station)).mappings().first()
-        door_ev = conn.execute(select(events.c.kind, events.c.at_utc).where(
+        door_row = conn.execute(select(events.c.kind, events.c.at_utc).where(
             events.c.row_no == row["door_row_no"])).mappings().first() \
             if row is not None and row["door_row_no"] is not None else None
+    door_ev = dict(door_row) if door_row is not None else None
     entry = cfg.station(station)
     kind = (row["kind"] if row is not None else None) or (entry.kind if entry else None)
     heartbeat = last_heartbeat(row["last_heartbeat"] if row is not None else None)

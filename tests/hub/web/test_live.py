@@ -153,4 +153,3 @@ def test_a_heartbeat_updates_the_station_clock_cell_live(server, users, bus):
         assert 'data-state="unsynced"' in msg["clock_html"] and "Clock not synchronised" in msg["clock_html"]
     finally:
         stream.close()
-

@@ -159,8 +159,9 @@ def send_digest():
             flash(_("Not sent: %(reason)s", reason=explain(exc)), "error")
         return back
     if sent.refused:
-        flash(_("The digest of %(month)s (%(n)d case(s)) is recorded, but a notification target did not accept it: "
-                "%(error)s", month=month, n=len(sent.case_ids), error="; ".join(sent.refused)), "error")
+        # What a sink said is its own prose (Apprise's): it is in the hub's log, not on the page.
+        flash(_("The digest of %(month)s (%(n)d case(s)) is recorded, but %(k)d notification target(s) did not "
+                "accept it (see the hub's log).", month=month, n=len(sent.case_ids), k=len(sent.refused)), "error")
     elif sent.again:
         flash(_("The digest of %(month)s was sent again with %(n)d case(s).", month=month, n=len(sent.case_ids)),
               "ok")

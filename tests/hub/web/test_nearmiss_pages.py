@@ -198,6 +198,18 @@ def test_a_supervisor_sends_a_months_digest_by_hand_once_unless_sent_again(engin
     assert len(sink.sent) == 2
 
 
+
+def test_a_target_that_refuses_the_digest_is_said_on_the_page_and_the_month_stays_recorded(engine, cfg, bus,
+                                                                                          users):
+    app = create_app(engine, cfg, bus=bus, digest_sinks=[MemorySink(refuse=1)], overrides={"TESTING": True})
+    client = app.test_client()
+    login(client, users["supervisor"])
+    _shared_in_march(engine, cfg)
+    answer = _send(client, month="2025-03").get_data(as_text=True)
+    assert "2025-03 のまとめ（1 件）は記録しましたが、1 か所の通知先が受け付けませんでした" in answer
+    assert "refused by the stand-in" not in answer  # the sink's own prose stays in the log
+    assert digest.sent_months(engine).keys() == {"2025-03"}
+
 def test_the_digest_button_is_the_supervisors_and_says_when_nothing_can_be_sent(client, as_auditor, app, users,
                                                                                    engine, cfg):
     assert 'id="digest"' not in as_auditor.get("/nearmiss/").get_data(as_text=True)

@@ -139,7 +139,7 @@ class Hub:
         assert self.engine is not None
         self.notifier = Notifier(self.engine, self.cfg).start()
         # Each site's open critical alerts, retained for its annunciators; told again at start.
-        alarms = SiteAlarms(self.engine, self.cfg, publish=self._publish_retained)
+        alarms = SiteAlarms(self.engine, self.cfg, publish=self._publish_retained, bus=self.bus)
         self.alerts = AlertCenter(self.engine, self.cfg, publish=self._publish_alert, bus=self.bus,
                                   notifier=self.notifier, alarms=alarms)
         alarms.publish_all()
@@ -179,7 +179,10 @@ class Hub:
         from hub.web.app import create_app
         from hub.web.server import WebServer
 
-        app = create_app(self.engine, self.cfg, bus=self.bus, alerts=self.alerts, stats=self.stats)
+        # The near-miss digest sent by hand goes where the scheduled one goes.
+        sinks = [NotifierSinks(self.notifier, self.cfg)] if self.nearmiss_digest is not None else []
+        app = create_app(self.engine, self.cfg, bus=self.bus, alerts=self.alerts, stats=self.stats,
+                         digest_sinks=sinks)
         self.web = WebServer(app, self.cfg.web.host, self.cfg.web.port,
                              trusted_proxy=self.cfg.web.trusted_proxy).start()
 

@@ -4,7 +4,8 @@ The hub publishes a kagiban.protocol.SiteAlarm on ``{prefix}/{site}/alarm`` (ret
 whenever the set of a site's open critical alerts may have changed (one raised, acknowledged
 or closed: hub.alerting.alerts calls ``changed``) and for every site it knows at start, so an
 annunciator that connects, or reconnects after the hub or the broker restarted, is told at once.
-It needs nothing but the office's broker. Alerts raised while their station is in maintenance
+It needs nothing but the office's broker. The same state goes to the live page's bus
+(``site_alarm``), so the status page's annunciator block follows it without a reload. Alerts raised while their station is in maintenance
 (params ``maintenance``) notify nobody and do not sound either.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import Engine, select
 
 from hub.config import HubConfig
+from hub.live import LiveBus
 from hub.store.schema import alerts, stations
 from kagiban import protocol
 
@@ -45,10 +47,11 @@ def _in_maintenance(params: str | None) -> bool:
 class SiteAlarms:
     """Publishes the sites' alarm states; safe to call from any thread."""
 
-    def __init__(self, engine: Engine, cfg: HubConfig, publish: Publish):
+    def __init__(self, engine: Engine, cfg: HubConfig, publish: Publish, bus: LiveBus | None = None):
         self.engine = engine
         self.cfg = cfg
         self.publish = publish
+        self.bus = bus
 
     def state(self, site: str) -> protocol.SiteAlarm:
         """The site's alarm state now."""
@@ -61,6 +64,8 @@ class SiteAlarms:
         for site in sorted(set(sites)):
             try:
                 alarm = self.state(site)
+                if self.bus is not None:
+                    self.bus.publish("site_alarm", alarm.model_dump(mode="json"))
                 self.publish(protocol.alarm_topic(self.cfg.broker.prefix, site), protocol.dumps(alarm))
             except Exception:
                 _LOG.exception("publishing the alarm state of site %s failed", site)

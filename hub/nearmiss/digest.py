@@ -5,17 +5,19 @@ A month's digest lists the cases shared in that month (the hub's local time): ca
 how serious, what happened, why and the countermeasure, Japanese first, English second, never
 the reporter's name (the digest goes to everyone). It is recorded in ``nearmiss_digests`` and
 the near-miss log before it is sent, so it goes out once; the scheduler sends the month before
-on the first of the month from ``SEND_AT``, like the monthly report.
+on the first of the month from ``SEND_AT``, like the monthly report. A supervisor may send a
+month's digest by hand from the near-miss page (``send(..., by=user)``), recorded the same way;
+sending a month again takes ``force`` and is logged as such, with who did it.
 """
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, update
 
 from hub.alerting.sinks import Attachment, Sink
 from hub.audit.jobs import Periodic
@@ -62,6 +64,8 @@ class Digest:
     title: str
     body: str
     case_ids: tuple[int, ...]
+    refused: tuple[str, ...] = ()  # what each sink that did not accept it said
+    again: bool = False  # sent before, sent again (forced)
 
 
 def _place(cfg: HubConfig, case: Case) -> str:
@@ -98,23 +102,39 @@ def sent_months(engine: Engine) -> dict[str, str]:
 
 
 def send(engine: Engine, cfg: HubConfig, month: str, sinks: Sequence[Sink], *,
-         now: datetime | None = None) -> Digest:
+         now: datetime | None = None, by: str | None = None, force: bool = False) -> Digest:
     """Record and send ``month``'s digest to every sink once (NearMissError if it was sent
-    already). A sink that refuses is logged; the digest stays recorded (the notifier's
-    own retries are the sink's business)."""
+    already, unless ``force``: then it is sent again and the record says when, by whom and
+    with which cases). ``by``: the user who sent it by hand (None: the scheduler). A month not
+    begun yet is refused. A sink that refuses is logged and named in the result's ``refused``;
+    the digest stays recorded (the notifier's own retries are the sink's business)."""
+    now = now or now_utc()
+    lo, _hi = month_bounds(month, cfg)
+    if lo > utc_text(now):
+        raise NearMissError("nearmiss.digest_future", {"month": month})
     digest = compose(engine, cfg, month)
-    row = {"month": month, "sent_at": utc_text(now or now_utc()), "cases": json.dumps(list(digest.case_ids))}
+    row = {"month": month, "sent_at": utc_text(now), "cases": json.dumps(list(digest.case_ids))}
     with begin_write(engine) as conn:
-        if conn.execute(select(nearmiss_digests.c.month).where(nearmiss_digests.c.month == month)).first():
+        sent_before = conn.execute(select(nearmiss_digests.c.month)
+                                   .where(nearmiss_digests.c.month == month)).first() is not None
+        if sent_before and not force:
             raise NearMissError("nearmiss.digest_sent", {"month": month})
-        conn.execute(insert(nearmiss_digests).values(**row))
-        trail.record_digest(conn, row)
+        if sent_before:
+            # The log keeps the first sending; the row (and verify) holds the latest.
+            conn.execute(update(nearmiss_digests).where(nearmiss_digests.c.month == month)
+                         .values(sent_at=row["sent_at"], cases=row["cases"]))
+        else:
+            conn.execute(insert(nearmiss_digests).values(**row))
+        trail.record_digest(conn, row, by=by, again=sent_before)
+    refused = []
     for sink in sinks:
         ok, error = sink.send(digest.title, digest.body, "info")
         if not ok:
+            refused.append(error)
             _LOG.warning("near-miss digest %s not accepted by a sink: %s", month, error)
-    _LOG.info("near-miss digest %s sent with %d case(s) to %d sink(s)", month, len(digest.case_ids), len(sinks))
-    return digest
+    _LOG.info("near-miss digest %s sent%s with %d case(s) to %d sink(s)%s", month, " again" if sent_before else "",
+              len(digest.case_ids), len(sinks), f" by {by}" if by else "")
+    return replace(digest, refused=tuple(refused), again=sent_before)
 
 
 class NotifierSinks:

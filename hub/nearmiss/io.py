@@ -19,7 +19,9 @@ CSV, the first sheet of an .xlsx, the header the first non-empty row). Every row
 :class:`ImportRejected` lists every problem (line, column, code) and nothing is imported unless
 the whole file is clean. A row already on record (same time, category and text) is counted,
 not repeated, so importing an export again changes nothing. The export writes these columns
-(plus number, state and when shared), so it imports back.
+(plus number, state and when shared), so it imports back. Each case imported is in the
+near-miss log (hub.nearmiss.trail) and, like the registry's own imports, in the registry's change
+log (entity ``nearmiss_case``), in the import's one transaction.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ from hub.nearmiss import trail
 from hub.nearmiss.messages import ANONYMOUS, CATEGORIES, PROBLEMS, SEVERITIES, STATES
 from hub.nearmiss.model import MAX_PLACE, MAX_TEXT, Case, NearMissError
 from hub.nearmiss.service import list_cases
+from hub.registry.log import MAX_ACTOR, Recorder, check_actor
 from hub.registry.io import _load as load_table  # the registry's reader: same encodings and limits
 from hub.store.db import begin_write, inserted_id
 from hub.store.schema import nearmiss_cases, stations
@@ -213,12 +216,16 @@ def import_cases(engine: Engine, cfg: HubConfig, actor: str, data: bytes, *, fil
     table, read_problems = load_table(bytes(data), None, filename, None)
     if read_problems:
         raise ImportRejected([ImportProblem(p.line, p.column, p.code, p.params) for p in read_problems])
-    at = utc_text(now or now_utc())
+    when = now or now_utc()
+    at = utc_text(when)
     added = already = 0
     with begin_write(engine) as conn:
         rows, problems = _check(conn, cfg, table, actor)
         if problems:
             raise ImportRejected(problems)
+        # Like the registry's own imports, each case added is a row of the registry's change
+        # log, in this transaction (no policy depends on a case: nobody is told to recompile).
+        changes = Recorder(conn, check_actor(actor[:MAX_ACTOR]), when)
         for row in rows:
             same = conn.execute(select(nearmiss_cases.c.id).where(
                 nearmiss_cases.c.occurred_at == row["occurred_at"], nearmiss_cases.c.category == row["category"],
@@ -237,9 +244,27 @@ def import_cases(engine: Engine, cfg: HubConfig, actor: str, data: bytes, *, fil
                           "state": "reviewed"}
                 conn.execute(nearmiss_cases.update().where(nearmiss_cases.c.id == case_id).values(**review))
                 trail.record_reviewed(conn, case_id, review)
+            changes.record(LOG_ENTITY, str(case_id), "add", None, _logged(case_id, values, row["countermeasure"],
+                                                                          filename))
             added += 1
     _LOG.info("near-miss import by %s: %d rows, %d added, %d already on record", actor, len(rows), added, already)
     return ImportReport(rows=len(rows), added=added, already=already)
+
+
+LOG_ENTITY = "nearmiss_case"  # its rows in the registry's change log
+
+
+def _logged(case_id: int, values: dict[str, Any], countermeasure: str | None, filename: str | None) -> dict[str, Any]:
+    """An imported case as the change log shows it; an anonymous reporter's name is left out
+    (the log's readers include auditors; the near-miss log keeps it)."""
+    logged = {k: values[k] for k in ("occurred_at", "station", "place", "category", "what", "why", "severity",
+                                     "anonymous")}
+    if not values["anonymous"]:
+        logged["reporter"] = values["reporter"]
+    logged.update(id=case_id, state="reviewed" if countermeasure else "filed", file=filename or "")
+    if countermeasure:
+        logged["countermeasure"] = countermeasure
+    return logged
 
 
 def _local(text: str | None, zone: tzinfo) -> datetime | str | None:

@@ -43,6 +43,7 @@ ERRORS: dict[str, Msg] = {
     "nearmiss.wrong_state": N_("Case %(id)s is %(state)s: this step is not possible now."),
     "nearmiss.bad_month": N_("%(value)s is not a month (YYYY-MM)."),
     "nearmiss.digest_sent": N_("The digest of %(month)s was sent already."),
+    "nearmiss.digest_future": N_("%(month)s has not begun: its digest cannot be sent yet."),
     "nearmiss.bad_format": N_("Format %(value)s is not csv or xlsx."),
     "nearmiss.import_rejected": N_("%(count)s problem(s), nothing imported."),
 }

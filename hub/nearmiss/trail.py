@@ -5,7 +5,8 @@ appended in the step's own transaction, so the log holds exactly what was commit
   the reporter's name included even when the case is anonymous to colleagues;
 - ``reviewed``: the countermeasure, who and when;
 - ``shared``: who and when;
-- ``digest``: a month's digest went out (month, when, the case ids).
+- ``digest``: a month's digest went out (month, when, the case ids; ``by`` the user who sent it
+  by hand, ``again`` when a month was sent again: the last entry of a month stands).
 
 :func:`compare` is ``kagiban verify``'s check of the table against the log (hub.audit.verify).
 """
@@ -49,9 +50,16 @@ def record_shared(conn: Connection, case_id: int, row: Mapping[str, Any]) -> Non
     append_side(conn, PART, [(row["shared_at"], {"op": "shared", "case": case_id, **_values(row, SHARE_COLUMNS)})])
 
 
-def record_digest(conn: Connection, row: Mapping[str, Any]) -> None:
-    append_side(conn, PART, [(row["sent_at"], {"op": "digest", "month": row["month"], "sent_at": row["sent_at"],
-                                               "cases": json.loads(row["cases"])})])
+def record_digest(conn: Connection, row: Mapping[str, Any], *, by: str | None = None, again: bool = False) -> None:
+    """A month's digest sent (``by`` a user by hand, else by the scheduler; ``again``: forced,
+    after an earlier sending, whose entry stays; the last entry of a month is what stands)."""
+    entry: dict[str, Any] = {"op": "digest", "month": row["month"], "sent_at": row["sent_at"],
+                             "cases": json.loads(row["cases"])}
+    if by is not None:
+        entry["by"] = by
+    if again:
+        entry["again"] = True
+    append_side(conn, PART, [(row["sent_at"], entry)])
 
 
 def compare(conn: Connection, entries: list[dict[str, Any]]) -> tuple[str | None, str]:

@@ -32,6 +32,26 @@ def lock_state(kind: str | None, heartbeat: Mapping[str, Any]) -> str | None:
     return "unknown" if kind == "cabinet" else None
 
 
+# What an event says of the lock (device/stations/cabinet.py, door.py): an allowed tap unlocks;
+# an opening, authorised or not, relocks at once (the latch holds when the door shuts); an unlock
+# window that ran out relocks. A window taken over by another tap (unlock.ended) stays unlocked.
+LOCK_EVENTS = {"badge.granted": "unlocked", "door.opened": "locked", "door.forced": "locked",
+               "door.intrusion": "locked", "unlock.expired": "locked"}
+
+
+def lock_after(kind: str | None, event_kind: str, door: str | None) -> str | None:
+    """The lock of a station of ``kind`` right after an event of ``event_kind``, its door being
+    ``door`` ("open", "closed", "unknown"); None if the event says nothing of the lock, or the
+    station has no lock to show. A tap while the door is open unlocks nothing: it joins the
+    opening."""
+    lock = LOCK_EVENTS.get(event_kind)
+    if lock is None or not has_door(kind):
+        return None
+    if lock == "unlocked" and door == "open":
+        return None
+    return lock
+
+
 def parse_time(value: Any) -> datetime | None:
     """A stored instant (UTC text or ISO 8601 with an offset) as an aware datetime."""
     if not value:

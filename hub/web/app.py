@@ -24,7 +24,7 @@ import logging
 import os
 import secrets
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
 
 from hub.accounts import users
+from hub.alerting.sinks import Sink
 from hub.audit.entries import record_signin
 from hub.config import HubConfig
 from hub.live import LiveBus
@@ -122,6 +123,7 @@ def create_app(
     bus: LiveBus,
     alerts: Any = None,
     stats: Stats | None = None,
+    digest_sinks: Sequence[Sink] = (),
     overrides: Mapping[str, Any] | None = None,
 ) -> Flask:
     """The web application over ``engine``; ``overrides`` replace Flask settings (tests)."""
@@ -147,7 +149,7 @@ def create_app(
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["kagiban"] = WebState(
         engine=engine, cfg=cfg, bus=bus, alerts=alerts, stats=stats,
-        registry=make_registry(engine, stats),
+        registry=make_registry(engine, stats), digest_sinks=list(digest_sinks),
     )
 
     signin = throttle.SignInGuard(app, cfg, alerts)

@@ -27,7 +27,7 @@ from hub.config import HubConfig
 from hub.ledgers.base import day_bounds
 from hub.alerting.rules import POLICY_STALE_S
 from hub.store.schema import events, policies, snapshots, stations
-from hub.stations.state import door_state, has_door, last_heartbeat, lock_state, parse_time
+from hub.stations.state import LOCK_EVENTS, door_state, has_door, last_heartbeat, lock_after, lock_state, parse_time
 from hub.store.timestamps import now_utc, utc_text
 from hub.stations.directory import display_name
 
@@ -178,6 +178,40 @@ def peripherals_of(heartbeat: dict[str, Any]) -> list[dict[str, Any]] | None:
     return out
 
 
+def _lock(kind: str | None, heartbeat: dict[str, Any], hb_at: datetime | None, last: dict | None,
+          door: str) -> str | None:
+    """The lock as the heartbeat reported it, unless the station's last event, newer, moved it
+    (a five-second unlock falls between two heartbeats)."""
+    reported = lock_state(kind, heartbeat)
+    if reported is None or last is None:
+        return reported
+    last_at = parse_time(last.get("at_utc"))
+    if last_at is None or (hb_at is not None and last_at < hb_at):
+        return reported
+    return lock_after(kind, last["kind"], door) or reported
+
+
+def lock_now(engine: Engine, cfg: HubConfig, station: str, event_kind: str) -> str | None:
+    """The lock of ``station`` right after an event of ``event_kind`` was stored (for the live
+    page); None if that event says nothing of the lock or the station has none."""
+    if event_kind not in LOCK_EVENTS:
+        return None  # most events: no query
+    with engine.connect() as conn:
+        row = conn.execute(select(stations.c.kind, stations.c.last_heartbeat, stations.c.door_row_no)
+                           .where(stations.c.station == station)).mappings().first()
+        door_row = conn.execute(select(events.c.kind, events.c.at_utc).where(
+            events.c.row_no == row["door_row_no"])).mappings().first() \
+            if row is not None and row["door_row_no"] is not None else None
+    door_ev = dict(door_row) if door_row is not None else None
+    entry = cfg.station(station)
+    kind = (row["kind"] if row is not None else None) or (entry.kind if entry else None)
+    heartbeat = last_heartbeat(row["last_heartbeat"] if row is not None else None)
+    if lock_state(kind, heartbeat) is None:
+        return None  # a door without a lock relay, a shredder, a printer
+    door, _since = door_state(heartbeat, door_ev)
+    return lock_after(kind, event_kind, door)
+
+
 def _overview(cfg: HubConfig, row: dict[str, Any], last: dict | None, door_ev: dict | None) -> dict[str, Any]:
     heartbeat = last_heartbeat(row.get("last_heartbeat"))
     hb_at = parse_time(heartbeat.get("at"))
@@ -196,7 +230,7 @@ def _overview(cfg: HubConfig, row: dict[str, Any], last: dict | None, door_ev: d
         "has_door": has_door(kind),
         "door": door,
         "door_at": door_at,
-        "lock": lock_state(kind, heartbeat),
+        "lock": _lock(kind, heartbeat, hb_at, last, door),
         "policy_version": row.get("policy_version"),
         "policy_issued_at": policy_issued_at(row.get("policy_version")),
         # Revision 6 heartbeat fields: the policy in force is expired; why the last one offered

@@ -17,18 +17,17 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import pgettext
 from flask_login import current_user
-from flask_wtf.csrf import CSRFError, validate_csrf
-from wtforms import ValidationError
 
 from hub.catalog import Msg
 from hub.ledgers.monthly_charts import bar_chart
+from hub.nearmiss import digest
 from hub.nearmiss import io as nearmiss_io
 from hub.nearmiss import service
 from hub.nearmiss.messages import ANONYMOUS, CATEGORIES, ERRORS, PROBLEMS, SEVERITIES, STATES
 from hub.nearmiss.model import FIELDS, READING_ROLES, SUPERVISING_ROLES, Case, CaseInput, NearMissError
 from hub.stations.directory import display_name
 from hub.store.schema import NEARMISS_CATEGORIES, NEARMISS_SEVERITIES, NEARMISS_STATES
-from hub.web import data, i18n, query
+from hub.web import data, i18n, query, uploads
 from hub.web.auth import role_required
 from hub.web.state import state
 
@@ -40,7 +39,6 @@ STAFF = "staff"
 # All a staff user may reach: these pages, signing out, the language switch, static files.
 STAFF_ENDPOINTS = {"nearmiss.index", "nearmiss.new", "nearmiss.case", "auth.login", "auth.logout",
                    "auth.language", "static", "ops.healthz"}
-IMPORT_MAX_BYTES = 10 * 1024 * 1024
 ANALYSIS_MONTHS = 12
 
 CATEGORY_LABELS: dict[str, Any] = i18n.lazy(CATEGORIES)
@@ -120,7 +118,56 @@ def index():
         mine = [c for c in service.list_cases(st.engine, filed_by=current_user.username) if c.state != "shared"]
     return render_template("nearmiss/index.html", title=_("Near-misses"), cases=cases, mine=mine, wanted=wanted,
                            states=NEARMISS_STATES, reporter=_reporter, place=_place,
-                           readers=_role() in READING_ROLES, supervising=_supervising())
+                           readers=_role() in READING_ROLES, supervising=_supervising(),
+                           digest=_digest_box() if _supervising() else None)
+
+
+# --- the monthly digest, sent by hand ---
+
+DIGESTS_SHOWN = 12
+
+
+def _digest_box() -> dict[str, Any]:
+    """The digest form: the month before by default, whether anything can be sent at all and
+    the months already sent (newest first)."""
+    st = state()
+    today = datetime.now(st.cfg.zone()).date()
+    sent = sorted(digest.sent_months(st.engine).items(), reverse=True)[:DIGESTS_SHOWN]
+    return {"month": digest.previous_month(today), "max": today.strftime("%Y-%m"),
+            "can_send": bool(st.digest_sinks), "sent": sent}
+
+
+@bp.post("/digest")
+@role_required(*SUPERVISING_ROLES)
+def send_digest():
+    """Send a chosen month's digest of shared cases now, recorded as the scheduled one is; a
+    month sent already goes again only when asked (``again``)."""
+    st = state()
+    month = (request.form.get("month") or "").strip()
+    back = redirect(url_for("nearmiss.index") + "#digest")
+    if not st.digest_sinks:
+        flash(_("No supervisor notification target is set up in the hub file: the digest cannot be sent."), "error")
+        return back
+    try:
+        sent = digest.send(st.engine, st.cfg, month, st.digest_sinks, by=current_user.username,
+                           force=bool(request.form.get("again")))
+    except NearMissError as exc:
+        if exc.code == "nearmiss.digest_sent":
+            flash(_("Not sent: the digest of %(month)s was sent already. Tick “Send again” to send it once more.",
+                    month=month), "error")
+        else:
+            flash(_("Not sent: %(reason)s", reason=explain(exc)), "error")
+        return back
+    if sent.refused:
+        # What a sink said is its own prose (Apprise's): it is in the hub's log, not on the page.
+        flash(_("The digest of %(month)s (%(n)d case(s)) is recorded, but %(k)d notification target(s) did not "
+                "accept it (see the hub's log).", month=month, n=len(sent.case_ids), k=len(sent.refused)), "error")
+    elif sent.again:
+        flash(_("The digest of %(month)s was sent again with %(n)d case(s).", month=month, n=len(sent.case_ids)),
+              "ok")
+    else:
+        flash(_("The digest of %(month)s was sent with %(n)d case(s).", month=month, n=len(sent.case_ids)), "ok")
+    return back
 
 
 # --- filing ---
@@ -283,13 +330,7 @@ def analysis():
 
 # --- import and export ---
 
-@bp.record_once
-def _exempt_import(setup) -> None:
-    # As the registry's import: the file is larger than the app's form limit, so the CSRF token
-    # is checked in the view once that limit is raised for it.
-    csrf = setup.app.extensions.get("csrf")
-    if csrf is not None:
-        csrf.exempt(f"{__name__}.import_page")
+uploads.exempt(bp, "import_page")  # the file is larger than the form limit: checked in the view
 
 
 def _problem(p: nearmiss_io.ImportProblem) -> dict[str, Any]:
@@ -302,18 +343,12 @@ def import_page():
     if request.method == "GET":
         return render_template("nearmiss/import.html", title=_("Import near-misses"), problems=None, report=None,
                                filename=None)
-    request.max_content_length = IMPORT_MAX_BYTES
-    try:
-        validate_csrf(request.form.get("csrf_token"))
-    except ValidationError as exc:
-        raise CSRFError(str(exc)) from exc
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        flash(_("Choose a CSV or Excel file."), "error")
+    upload = uploads.received()
+    if upload is None:
         return redirect(url_for("nearmiss.import_page"))
     st = state()
     try:
-        report = nearmiss_io.import_cases(st.engine, st.cfg, current_user.username, upload.read(),
+        report = nearmiss_io.import_cases(st.engine, st.cfg, current_user.username, upload.data,
                                           filename=upload.filename)
     except nearmiss_io.ImportRejected as exc:
         _LOG.info("%s: near-miss import of %s refused with %d problem(s)", current_user.username, upload.filename,

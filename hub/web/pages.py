@@ -36,10 +36,12 @@ from hub.alerting import alerts as alert_store
 from hub.alerting import maintenance
 from hub.alerting.wording import alert_text, reason_name
 from hub.ledgers import keys as ledger
+from hub.nearmiss.model import SUPERVISING_ROLES
 from hub.audit import store_size
 from hub.store.schema import alerts as alerts_table
 from hub.store.schema import checkpoints as checkpoints_table
 from hub.web import alert_pages, data, formats, i18n, key_pages, query, reports, station_cards
+from hub.web.annunciators import KIND as ANNUNCIATOR
 from hub.web.annunciators import annunciators
 from hub.web.key_pages import ledger_export, ledger_request
 from hub.web.state import state
@@ -285,6 +287,7 @@ def stream():
     can_ack = _can_ack()
     macros = {name: get_template_attribute("_rows.html", name)
               for name in ("event_row", "alert_row", "peripherals_cell", "clock_cell", "lock_pill")}
+    macros["annunciator_block"] = get_template_attribute("_annunciators.html", "annunciator_block")
 
     def message(kind: str, payload: dict[str, Any]) -> str:
         return f"event: {kind}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
@@ -368,11 +371,22 @@ def _live(kind: str, msg: dict[str, Any], macros, can_ack: bool) -> dict[str, An
                 "peripherals_html": str(macros["peripherals_cell"](data.peripherals_of(msg), msg.get("site"))),
                 # Measured against now: the bus hands a heartbeat over right after its commit.
                 "clock_html": str(macros["clock_cell"](data.clock_of(state().cfg, _offset(msg.get("at")), msg))),
-                "outbox_depth": msg.get("outbox_depth")}
+                "outbox_depth": msg.get("outbox_depth"),
+                # An annunciator's lamp is in its heartbeat: its block is drawn again.
+                **({"annunciators_html": _annunciators_html(macros)} if msg.get("kind") == ANNUNCIATOR else {})}
+    if kind == "site_alarm":
+        # A site's open critical alerts changed (hub.alerting.alarm): what its annunciators are told.
+        return {"site": msg.get("site"), "count": msg.get("count"), "annunciators_html": _annunciators_html(macros)}
     if kind in ("alert", "alert_ack"):
         alert_id = msg.get("id") or msg.get("alert_id")
         return _live_alert(int(alert_id), macros, can_ack) if alert_id else None
     return None  # other kinds (added later) are not shown on this page
+
+
+def _annunciators_html(macros) -> str:
+    """The status page's annunciator block as it is now (empty without annunciators)."""
+    st = state()
+    return str(macros["annunciator_block"](annunciators(st.engine, st.cfg)))
 
 
 def _offset(at: Any) -> float | None:
@@ -383,7 +397,10 @@ def _offset(at: Any) -> float | None:
 
 def _live_event(ev: dict[str, Any], macros) -> dict[str, Any]:
     door = DOOR_KINDS.get(ev["kind"])
+    # A tap's unlock lasts seconds: the card follows the events, not only the heartbeats.
+    lock = data.lock_now(state().engine, state().cfg, ev["station"], ev["kind"])
     return {
+        "lock": lock, "lock_html": str(macros["lock_pill"](lock)) if lock else None,
         "row_no": ev["row_no"], "station": ev["station"], "kind": ev["kind"],
         "html": str(macros["event_row"](ev, False)),
         "kind_label": i18n.label(i18n.EVENT_KINDS, ev["kind"]),
@@ -428,6 +445,8 @@ def events_page():
                                ("day", flt.day.isoformat() if flt.day else None)) if v}
     return render_template(
         "events.html", title=_("Events"), rows=rows, flt=flt, stations=list(sites),
+        # Turning an event into a near-miss case is the supervisors' (hub.web.nearmiss_pages).
+        can_make_case=current_user.role in SUPERVISING_ROLES,
         kinds=sorted(set(data.event_kinds(st.engine)) | set(i18n.EVENT_KINDS)),
         next_url=url_for("pages.events_page", before=next_before, **query) if next_before else None,
         first_url=url_for("pages.events_page", **query) if before else None,

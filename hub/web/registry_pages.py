@@ -26,14 +26,16 @@ from flask_babel import pgettext
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext as _lp
 from flask_login import current_user
-from flask_wtf.csrf import CSRFError, validate_csrf
 from sqlalchemy import select
-from wtforms import ValidationError
 
 from hub import registry
 from hub.catalog import Msg
 from hub.hours import site_holidays
 from hub.procedures import service as procedures
+from hub.nearmiss.messages import CATEGORIES as NEARMISS_CATEGORIES
+from hub.nearmiss.messages import SEVERITIES as NEARMISS_SEVERITIES
+from hub.nearmiss.messages import STATES as NEARMISS_STATES
+from hub.nearmiss.model import FIELDS as NEARMISS_FIELDS
 from hub.registry.common import STATION_KINDS
 from hub.registry.common import day as day_value
 from hub.registry.common import staff_no as staff_no_text
@@ -42,7 +44,7 @@ from hub.registry.people import is_active
 from hub.registry.trainings import latest_attended, required_for, standing
 from hub.store.schema import EMPLOYMENT_TYPES, events
 from hub.timetext import time_text
-from hub.web import i18n, query
+from hub.web import i18n, query, uploads
 from hub.web.state import state
 from hub.web.auth import role_required
 
@@ -56,7 +58,6 @@ LOG_LIMIT = 300
 GAP_DAYS = 30  # "expiring": within this many days, unless the page asks otherwise
 ROSTER_DAYS = 14  # a shredder's roster shown from today on
 DAYS_OFF_SHOWN = 90  # a station's page lists its site's days off this many days ahead
-IMPORT_MAX_BYTES = 10 * 1024 * 1024  # a year of attendance in Excel is well under this
 _SPLIT_RE = re.compile(r"[\s,、，;]+")
 
 # --- labels ---
@@ -107,6 +108,7 @@ LOG_ENTITIES: dict[str, Any] = {
     "procedure_version": _l("Procedure version"),
     "confirmation": _l("Read and confirmed"),
     "training_reading": _l("Training's required reading"),
+    "nearmiss_case": _l("Near-miss case"),  # hub.nearmiss.io: cases imported from a file
 }
 LOG_ACTIONS: dict[str, Any] = {
     "add": _l("Added"),
@@ -143,6 +145,11 @@ FIELDS: dict[str, Any] = {
     "staff_nos": _l("Staff numbers"),
     "print_user": _l("User name at the print server"),
     "designation": _l("Designation"),
+    # An imported near-miss case (hub.nearmiss.io): its fields as the near-miss pages name them.
+    **{k: v for k, v in i18n.lazy(NEARMISS_FIELDS).items() if k != "place"},
+    "anonymous": _l("Anonymous"),
+    "reporter": _l("Reporter"),
+    "file": _l("File"),
 }
 _HIDDEN_FIELDS = {"id", "person_id", "training_id", "session_id"}
 
@@ -186,14 +193,7 @@ def _helpers() -> dict[str, Any]:
     }
 
 
-@bp.record_once
-def _exempt_import(setup) -> None:
-    # The import posts a file larger than the app's form limit; that limit is raised for it
-    # alone, and its CSRF token checked in the view once the limit allows reading the form
-    # (the app-wide check would read it first and refuse it as too large).
-    csrf = setup.app.extensions.get("csrf")
-    if csrf is not None:
-        csrf.exempt(f"{__name__}.import_page")
+uploads.exempt(bp, "import_page")  # the file is larger than the form limit: checked in the view
 
 
 # --- helpers ---
@@ -586,18 +586,12 @@ def import_page():
                                report=None, filename=None)
     if current_user.role != ADMIN:
         abort(403)
-    request.max_content_length = IMPORT_MAX_BYTES
-    try:
-        validate_csrf(request.form.get("csrf_token"))
-    except ValidationError as exc:
-        raise CSRFError(str(exc)) from exc
-    upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        flash(_("Choose a CSV or Excel file."), "error")
+    upload = uploads.received()
+    if upload is None:
         return redirect(url_for("registry.import_page"))
-    data = upload.read()
     try:
-        report = registry.import_attendance(_engine(), _actor(), data, filename=upload.filename, today=_today())
+        report = registry.import_attendance(_engine(), _actor(), upload.data, filename=upload.filename,
+                                            today=_today())
     except registry.ImportRejected as exc:
         _LOG.info("%s: attendance import of %s refused with %d problem(s)", _actor(), upload.filename,
                   len(exc.problems))
@@ -749,6 +743,9 @@ _VALUE_LABELS: dict[tuple[str, str], dict[str, Any]] = {
     ("designation", "role"): DESIGNATION_ROLES,
     ("station_settings", "others"): OTHERS,
     ("station_settings", "after_hours"): OTHERS,
+    ("nearmiss_case", "category"): i18n.lazy(NEARMISS_CATEGORIES),
+    ("nearmiss_case", "severity"): i18n.lazy(NEARMISS_SEVERITIES),
+    ("nearmiss_case", "state"): i18n.lazy(NEARMISS_STATES),
 }
 
 
@@ -756,6 +753,8 @@ def _shown(entity: str, field: str, value: Any) -> Any:
     labels = _VALUE_LABELS.get((entity, field))
     if labels is not None and isinstance(value, str):
         return i18n.label(labels, value)
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
     if (entity, field) == ("training", "station_kinds") and isinstance(value, list):
         return [i18n.label(i18n.STATION_KINDS, k) for k in value]
     return value

@@ -15,6 +15,7 @@ from flask import current_app
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from hub.alerting.sinks import Sink
 from hub.config import HubConfig
 from hub.ledgers.base import staff_names
 from hub.live import LiveBus
@@ -35,6 +36,9 @@ class WebState:
     alerts: Any  # hub.alerting.alerts.AlertCenter, or None: then nobody can acknowledge
     stats: Stats | None
     registry: CollectorRegistry
+    # Where a near-miss digest sent by hand goes (hub.nearmiss.digest.NotifierSinks in the hub;
+    # empty: no supervisor target, nothing can be sent).
+    digest_sinks: list[Sink] = field(default_factory=list)
     shutdown: threading.Event = field(default_factory=threading.Event)
     max_streams: int = 12
     _streams: int = 0

@@ -50,6 +50,13 @@
     setField(msg.station, "last-at", msg.at_text);
     setField(msg.station, "last-person", msg.person);
     if (msg.door) { setDoor(msg.station, msg.door, msg.door_label); }
+    if (msg.lock_html) { setLock(msg.station, msg.lock_html); }
+  }
+
+  function setLock(station, html) {
+    var row = document.getElementById("station-" + station);
+    var cell = row && row.querySelector('[data-field="lock-cell"]');
+    if (cell) { cell.innerHTML = html; }  // only a station that shows a lock
   }
 
   function setDoor(station, door, label) {
@@ -76,14 +83,22 @@
     setDoor(msg.station, msg.door, msg.door_label);
     var version = setField(msg.station, "policy", msg.policy_text) && row.querySelector('[data-field="policy"]');
     if (version) { version.dataset.version = msg.policy_version === null || msg.policy_version === undefined ? "" : String(msg.policy_version); }
-    var lockCell = row && row.querySelector('[data-field="lock-cell"]');
-    if (lockCell && msg.lock_html) { lockCell.innerHTML = msg.lock_html; }
+    if (msg.lock_html) { setLock(msg.station, msg.lock_html); }
     setPolicy(msg.station, msg.policy_state, msg.policy_state_label, msg.policy_latest_text);
     setField(msg.station, "heartbeat", msg.heartbeat_text);
     var cell = row && row.querySelector('[data-field="peripherals"]');
     if (cell && msg.peripherals_html !== undefined) { cell.innerHTML = msg.peripherals_html; }
     var clock = row && row.querySelector('[data-field="clock-cell"]');
     if (clock && msg.clock_html !== undefined) { clock.innerHTML = msg.clock_html; }
+    setAnnunciators(msg.annunciators_html);
+  }
+
+  // The annunciator block: drawn again by the server when a site's alarm changes or an
+  // annunciator reports its lamp.
+  function setAnnunciators(html) {
+    var slot = document.getElementById("annunciators-slot");
+    if (!slot || html === undefined || html === null) { return; }
+    slot.innerHTML = html;
   }
 
   function setPolicy(station, state, label, latestText) {
@@ -269,6 +284,7 @@
     source.addEventListener("event", handler(onEvent));
     source.addEventListener("station", handler(onStation));
     source.addEventListener("heartbeat", handler(onHeartbeat));
+    source.addEventListener("site_alarm", handler(function (msg) { setAnnunciators(msg.annunciators_html); }));
     source.addEventListener("alert", handler(onAlert));
     source.addEventListener("alert_ack", handler(onAlert));
     source.addEventListener("reload", function () { window.location.reload(); });

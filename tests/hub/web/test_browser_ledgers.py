@@ -13,7 +13,7 @@ import subprocess
 import pytest
 
 from hub.config import load
-from tests.support.key_uses import SITE_NAME, SITES, april
+from tests.support.key_uses import SITE_NAME, SITES, april, use
 from tests.support.web_app import HOLDER, PASSWORD, STANDIN, store, write_config
 
 from playwright import sync_api as playwright_api
@@ -102,3 +102,28 @@ def test_the_print_view_prints_on_a4_with_site_period_and_seal(browser, server, 
     assert "2025-04" in words and "確認印" in words
     assert re.search(r"^\s+1\s*/\s*1\s*$", words, re.MULTILINE)  # the page number, alone in the bottom margin
     assert "未記入" in words and "時間外" in words
+
+
+def test_the_month_and_range_forms_take_the_cabinet_chosen_in_the_list(browser, server, users, engine,
+                                                                       month_of_uses):
+    assert store(engine, use("cabinet-2", 1, STANDIN, "S002", "04-03", "10:00:00", "10:00:02", "10:00:40",
+                             38.0, flagged=True)).quarantined == 0
+    page, base = signed_in(browser, server, users)
+    expect = playwright_api.expect
+    page.goto(base + "/ledger/keys?day=2025-04-01")
+    # Chosen in the list, not shown yet: the month form asks for that cabinet's month.
+    page.select_option("#keys-day select[name=station]", "cabinet-2")
+    page.fill("#keys-month input[name=month]", "2025-04")
+    page.click("#keys-month button[type=submit]")
+    expect(page.locator("h1 small")).to_have_text("2025-04")
+    expect(page.locator("#cabinet-cabinet-2 tbody tr")).to_have_count(1)
+    expect(page.locator("#cabinet-cabinet-1")).to_have_count(0)
+    expect(page.locator("#keys-day select[name=station]")).to_have_value("cabinet-2")
+    # Every cabinet chosen again, then a range: both cabinets' uses.
+    page.select_option("#keys-day select[name=station]", "")
+    page.fill("#keys-range input[name=from]", "2025-04-01")
+    page.fill("#keys-range input[name=to]", "2025-04-03")
+    page.click("#keys-range button[type=submit]")
+    expect(page.locator("h1 small")).to_contain_text("2025-04-01")
+    expect(page.locator("#cabinet-cabinet-1")).to_have_count(1)
+    expect(page.locator("#cabinet-cabinet-2 tbody tr")).to_have_count(1)

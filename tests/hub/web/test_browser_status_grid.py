@@ -1,12 +1,21 @@
 """The status page's stations as a grid of cards in a real Chromium at a laptop's 1366 x 768:
 several cards side by side before the alerts, each state in colour and in words, a door and a
-lock only where the station has them, the lock following the station's heartbeats live; and
+lock only where the station has them, the lock following the station's heartbeats live, and its
+taps and openings between heartbeats (a real hub and cabinet); and
 the menu on one line at that width in Japanese and in English, for every role's menu."""
 from __future__ import annotations
 
 import pytest
 
+from device import unit_file
+from device.agent import Agent
+from device.simulate import set_door
+from hub import config as hub_config
+from hub.accounts.users import add_user
+from hub.service import Hub
 from tests.hub.helpers import heartbeat, status
+from tests.support.mosquitto import wait_for
+from tests.support.stack import ALWAYS, HOLDER, write_hub, write_unit
 from tests.support.web_app import PASSWORD, store
 
 from playwright import sync_api as playwright_api
@@ -113,3 +122,54 @@ def test_the_menu_fits_on_one_line_at_1366_px(server, users, browser, role, loca
         assert nav["height"] <= nav["item"] + 1 and nav["right"] <= nav["width"], nav
     finally:
         context.close()
+
+
+def test_the_lock_follows_the_cabinets_taps_and_openings_between_heartbeats(broker, prefix, tmp_path, browser):
+    """A real hub, mosquitto and a key cabinet on mock pins whose heartbeat comes once a minute:
+    a tap's few seconds unlocked show on its card, and so does the relock at the opening and at
+    the end of an unused window, each without a reload and without a heartbeat."""
+    hub = Hub(hub_config.load(write_hub(tmp_path, broker.port, prefix, [
+        {"id": "cabinet-1", "kind": "cabinet", "name": "鍵保管庫", "hours": ALWAYS}])))
+    hub.start()
+    cabinet = Agent(unit_file.load(write_unit(tmp_path, broker.port, prefix, "cabinet-1", "cabinet",
+                                              pins={"door": 17, "lock": 27}, heartbeat_s=60, unlock_s=3)))
+    context = None
+    try:
+        add_user(hub.engine, "sup-01", PASSWORD, "supervisor", display_name="職員0001")
+        cabinet.start()
+        wait_for(lambda: cabinet.call(lambda a: a.policy.version), timeout=15, what="policy at the cabinet")
+        context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", viewport=LAPTOP)
+        context.set_default_timeout(WAIT_MS)
+        page = context.new_page()
+        page.goto(f"{hub.web_url}login?next=/")
+        page.fill("input[name=username]", "sup-01")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button.primary")
+        expect = playwright_api.expect
+        expect(page.locator("#live-state.ok")).to_be_visible()
+        card = page.locator("#station-cabinet-1")
+        lock = card.locator("[data-field=lock]")
+        expect(lock).not_to_have_text("解錠中")
+        page.evaluate("window.kagibanNotReloaded = true")
+        heartbeat = card.locator("[data-field=heartbeat]").inner_text()
+
+        cabinet.reader.tap(HOLDER)
+        expect(lock).to_have_text("解錠中")
+        expect(lock).to_have_class("pill lock lock-unlocked")
+        set_door(cabinet, True)  # opened within the window: relocked at once
+        expect(lock).to_have_text("施錠")
+        expect(card.locator("[data-field=door]")).to_have_text("開")
+        set_door(cabinet, False)
+        expect(card.locator("[data-field=door]")).to_have_text("閉")
+
+        cabinet.reader.tap(HOLDER)  # and never opened: relocked when the 3 s window ends
+        expect(lock).to_have_text("解錠中")
+        expect(lock).to_have_text("施錠", timeout=10_000)
+        expect(card.locator("[data-field=last-kind]")).to_have_text("解錠のみ（扉は開けず）")
+        assert card.locator("[data-field=heartbeat]").inner_text() == heartbeat  # no heartbeat told it
+        assert page.evaluate("window.kagibanNotReloaded") is True
+    finally:
+        if context is not None:
+            context.close()
+        cabinet.stop()
+        hub.stop()

@@ -8,9 +8,10 @@ import base64
 import pytest
 from sqlalchemy import event as sa_event
 
+from hub.accounts.users import add_user
 from hub.web import data
 from tests.hub.helpers import JPEG, event, snapshot
-from tests.support.web_app import PASSWORD, store
+from tests.support.web_app import PASSWORD, login, store
 
 
 def ev(station: str, seq: int, at: str, kind: str = "door.opened", person: str | None = "S001", **extra):
@@ -150,3 +151,32 @@ def test_every_events_query_uses_an_index(engine, cfg, day_events, flt, before, 
                 assert scans == ["SCAN events"] and not any("TEMP B-TREE" in p for p in plan), plan
             else:
                 assert not scans, (statement, plan)
+
+
+def test_supervisors_can_make_a_near_miss_case_from_each_event_row_and_no_one_else(
+        client, app, users, engine, day_events):
+    forced_id = day_events[3][1]["id"]
+    login(client, users["supervisor"])
+    page = client.get("/events?station=cabinet-1").get_data(as_text=True)
+    assert "ヒヤリハットにする" in page
+    assert page.count('class="small make-case"') == 4  # one per row shown
+    link = f'href="/nearmiss/new?event={forced_id}"'
+    row = page.split(f'id="ev-{forced_id}"')[1].split("</tr>")[0]
+    assert link in row
+    # Followed, the link opens the near-miss form started from that event.
+    draft = client.get(f"/nearmiss/new?event={forced_id}")
+    assert draft.status_code == 200
+    assert 'value="2025-04-02T00:30"' in draft.get_data(as_text=True)
+    # The status page shares the row template: no such link there.
+    assert "make-case" not in client.get("/").get_data(as_text=True)
+
+    auditor = app.test_client()
+    login(auditor, users["auditor"])
+    assert "make-case" not in auditor.get("/events?station=cabinet-1").get_data(as_text=True)
+    assert auditor.get(f"/nearmiss/new?event={forced_id}").status_code == 403
+
+    add_user(engine, "staff-07", PASSWORD, "staff", display_name="職員0007")
+    staff = app.test_client()
+    login(staff, "staff-07")
+    assert staff.get("/events").status_code == 403
+    assert staff.get(f"/nearmiss/new?event={forced_id}").status_code == 403

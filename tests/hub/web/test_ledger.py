@@ -14,53 +14,33 @@ from openpyxl import load_workbook
 
 from hub.ledgers.keys import key_ledger
 from tests.hub.helpers import JST, event
+from tests.support.key_uses import at, use
 from tests.support.web_app import HOLDER, STANDIN, csrf_from, store
 
 DAY = date(2025, 4, 1)
-
-
-def at(day: int, hms: str) -> str:
-    return f"2025-04-{day:02d}T{hms}+09:00"
-
-
-def use(station: str, seq: int, badge: str, person: str, day: int, unlocked: str, opened: str, closed: str,
-        open_s: float, flagged: bool = False) -> list[tuple[str, dict]]:
-    """What a cabinet sends for one key use: the tap, the door opening and closing, the use."""
-    common = {"badge": badge, "person": person}
-    return [
-        ("event", event(station, seq, kind="badge.granted", at=at(day, unlocked), **common,
-                        data={"flagged": flagged, "reason": "", "unlock_s": 5})),
-        ("event", event(station, seq + 1, kind="door.opened", at=at(day, opened), **common,
-                        data={"authorised": True, "flagged": flagged})),
-        ("event", event(station, seq + 2, kind="door.closed", at=at(day, closed), **common,
-                        data={"authorised": True, "open_s": open_s})),
-        ("event", event(station, seq + 3, kind="key.used", at=at(day, closed), **common, data={
-            "unlocked_at": at(day, unlocked), "opened_at": at(day, opened), "closed_at": at(day, closed),
-            "duration_s": open_s, "flagged": flagged, "reason": ""})),
-    ]
 
 
 @pytest.fixture
 def day_of_uses(engine):
     """One day at cabinet-1 (and a little at cabinet-2), stored through a real Ingest."""
     payloads = [
-        *use("cabinet-1", 1, HOLDER, "S001", 1, "08:45:00", "08:45:02", "08:46:10", 68.0),
-        *use("cabinet-1", 5, STANDIN, "S002", 1, "13:00:00", "13:00:03", "13:05:03", 300.0, flagged=True),
+        *use("cabinet-1", 1, HOLDER, "S001", "04-01", "08:45:00", "08:45:02", "08:46:10", 68.0),
+        *use("cabinet-1", 5, STANDIN, "S002", "04-01", "13:00:00", "13:00:03", "13:05:03", 300.0, flagged=True),
         # A tap that never opened the door.
-        ("event", event("cabinet-1", 9, kind="badge.granted", at=at(1, "15:00:00"), badge=HOLDER,
+        ("event", event("cabinet-1", 9, kind="badge.granted", at=at("04-01", "15:00:00"), badge=HOLDER,
                         person="S001", data={"flagged": False, "reason": "", "unlock_s": 5})),
-        ("event", event("cabinet-1", 10, kind="unlock.expired", at=at(1, "15:00:05"), badge=HOLDER,
+        ("event", event("cabinet-1", 10, kind="unlock.expired", at=at("04-01", "15:00:05"), badge=HOLDER,
                         person="S001", data={"unlock_s": 5})),
         # Forced open at 18:00, closed 20 s later.
-        ("event", event("cabinet-1", 11, kind="door.forced", at=at(1, "18:00:00"), badge=None, person=None,
+        ("event", event("cabinet-1", 11, kind="door.forced", at=at("04-01", "18:00:00"), badge=None, person=None,
                         data={})),
-        ("event", event("cabinet-1", 12, kind="door.closed", at=at(1, "18:00:20"), badge=None, person=None,
+        ("event", event("cabinet-1", 12, kind="door.closed", at=at("04-01", "18:00:20"), badge=None, person=None,
                         data={"authorised": False, "open_s": 20.0})),
         # Taken before midnight, back after: the 1st's last use.
-        *use("cabinet-1", 13, HOLDER, "S001", 1, "23:59:40", "23:59:45", "23:59:59", 14.0),
+        *use("cabinet-1", 13, HOLDER, "S001", "04-01", "23:59:40", "23:59:45", "23:59:59", 14.0),
         # The next day: not in the 1st's ledger.
-        *use("cabinet-1", 17, STANDIN, "S002", 2, "09:00:00", "09:00:02", "09:00:30", 28.0, flagged=True),
-        *use("cabinet-2", 1, STANDIN, "S002", 1, "10:00:00", "10:00:01", "10:00:11", 10.0),
+        *use("cabinet-1", 17, STANDIN, "S002", "04-02", "09:00:00", "09:00:02", "09:00:30", 28.0, flagged=True),
+        *use("cabinet-2", 1, STANDIN, "S002", "04-01", "10:00:00", "10:00:01", "10:00:11", 10.0),
     ]
     ingest = store(engine, payloads)
     assert ingest.ingested == len(payloads) and ingest.quarantined == 0
@@ -181,26 +161,26 @@ def across_midnight(engine):
     common1 = {"badge": HOLDER, "person": "S001"}
     common2 = {"badge": STANDIN, "person": "S002"}
     payloads = [
-        ("event", event("cabinet-1", 1, kind="badge.granted", at=at(1, "23:59:40"), **common1,
+        ("event", event("cabinet-1", 1, kind="badge.granted", at=at("04-01", "23:59:40"), **common1,
                         data={"flagged": False, "reason": "", "unlock_s": 5})),
-        ("event", event("cabinet-1", 2, kind="door.opened", at=at(1, "23:59:45"), **common1,
+        ("event", event("cabinet-1", 2, kind="door.opened", at=at("04-01", "23:59:45"), **common1,
                         data={"authorised": True, "flagged": False})),
-        ("event", event("cabinet-1", 3, kind="door.held_open", at=at(2, "00:01:45"), **common1,
+        ("event", event("cabinet-1", 3, kind="door.held_open", at=at("04-02", "00:01:45"), **common1,
                         data={"open_s": 120.0, "limit_s": 120.0, "authorised": True})),
-        ("event", event("cabinet-1", 4, kind="door.closed", at=at(2, "00:02:10"), **common1,
+        ("event", event("cabinet-1", 4, kind="door.closed", at=at("04-02", "00:02:10"), **common1,
                         data={"authorised": True, "open_s": 145.0})),
-        ("event", event("cabinet-1", 5, kind="key.used", at=at(2, "00:02:10"), **common1, data={
-            "unlocked_at": at(1, "23:59:40"), "opened_at": at(1, "23:59:45"), "closed_at": at(2, "00:02:10"),
+        ("event", event("cabinet-1", 5, kind="key.used", at=at("04-02", "00:02:10"), **common1, data={
+            "unlocked_at": at("04-01", "23:59:40"), "opened_at": at("04-01", "23:59:45"), "closed_at": at("04-02", "00:02:10"),
             "duration_s": 145.0, "flagged": False, "reason": ""})),
-        *use("cabinet-1", 6, HOLDER, "S001", 2, "09:00:00", "09:00:02", "09:00:30", 28.0),
-        *use("cabinet-2", 1, STANDIN, "S002", 1, "10:00:00", "10:00:01", "10:00:11", 10.0, flagged=True),
-        ("event", event("cabinet-2", 5, kind="badge.granted", at=at(1, "23:59:58"), **common2,
+        *use("cabinet-1", 6, HOLDER, "S001", "04-02", "09:00:00", "09:00:02", "09:00:30", 28.0),
+        *use("cabinet-2", 1, STANDIN, "S002", "04-01", "10:00:00", "10:00:01", "10:00:11", 10.0, flagged=True),
+        ("event", event("cabinet-2", 5, kind="badge.granted", at=at("04-01", "23:59:58"), **common2,
                         data={"flagged": True, "reason": "", "unlock_s": 5})),
-        ("event", event("cabinet-2", 6, kind="unlock.expired", at=at(2, "00:00:03"), **common2,
+        ("event", event("cabinet-2", 6, kind="unlock.expired", at=at("04-02", "00:00:03"), **common2,
                         data={"unlock_s": 5})),
-        ("event", event("cabinet-1", 10, kind="door.forced", at=at(2, "23:59:00"), badge=None, person=None,
+        ("event", event("cabinet-1", 10, kind="door.forced", at=at("04-02", "23:59:00"), badge=None, person=None,
                         data={})),
-        ("event", event("cabinet-1", 11, kind="door.closed", at=at(3, "00:00:40"), badge=None, person=None,
+        ("event", event("cabinet-1", 11, kind="door.closed", at=at("04-03", "00:00:40"), badge=None, person=None,
                         data={"authorised": False, "open_s": 100.0})),
     ]
     ingest = store(engine, payloads)
@@ -375,22 +355,22 @@ def test_a_grant_taken_over_by_another_tap_is_not_the_first_persons_use(engine, 
     common1 = {"badge": HOLDER, "person": "S001"}
     common2 = {"badge": STANDIN, "person": "S002"}
     payloads = [
-        ("event", event("cabinet-1", 1, kind="badge.granted", at=at(1, "10:00:00"), **common1,
+        ("event", event("cabinet-1", 1, kind="badge.granted", at=at("04-01", "10:00:00"), **common1,
                         data={"flagged": False, "reason": "", "unlock_s": 5})),
-        ("event", event("cabinet-1", 2, kind="unlock.ended", at=at(1, "10:00:02"), **common1, data={
-            "reason": "superseded", "unlocked_at": at(1, "10:00:00"), "unlock_s": 5, "flagged": False,
+        ("event", event("cabinet-1", 2, kind="unlock.ended", at=at("04-01", "10:00:02"), **common1, data={
+            "reason": "superseded", "unlocked_at": at("04-01", "10:00:00"), "unlock_s": 5, "flagged": False,
             "by_badge": STANDIN, "by_person": "S002"})),
-        *use("cabinet-1", 3, STANDIN, "S002", 1, "10:00:02", "10:00:04", "10:01:04", 60.0, flagged=True),
+        *use("cabinet-1", 3, STANDIN, "S002", "04-01", "10:00:02", "10:00:04", "10:01:04", 60.0, flagged=True),
         # Later S002 taps and S001 takes over; nobody opens; S001's window expires.
-        ("event", event("cabinet-1", 7, kind="badge.granted", at=at(1, "11:00:00"), **common2,
+        ("event", event("cabinet-1", 7, kind="badge.granted", at=at("04-01", "11:00:00"), **common2,
                         data={"flagged": True, "reason": "", "unlock_s": 5})),
-        ("event", event("cabinet-1", 8, kind="badge.granted", at=at(1, "11:00:01"), **common1,
+        ("event", event("cabinet-1", 8, kind="badge.granted", at=at("04-01", "11:00:01"), **common1,
                         data={"flagged": False, "reason": "", "unlock_s": 5})),
-        ("event", event("cabinet-1", 9, kind="unlock.ended", at=at(1, "11:00:01"), **common2, data={
-            "reason": "superseded", "unlocked_at": at(1, "11:00:00"), "unlock_s": 5, "flagged": True,
+        ("event", event("cabinet-1", 9, kind="unlock.ended", at=at("04-01", "11:00:01"), **common2, data={
+            "reason": "superseded", "unlocked_at": at("04-01", "11:00:00"), "unlock_s": 5, "flagged": True,
             "by_badge": HOLDER, "by_person": "S001"})),
-        ("event", event("cabinet-1", 10, kind="unlock.expired", at=at(1, "11:00:06"), **common1,
-                        data={"unlock_s": 5, "unlocked_at": at(1, "11:00:01"), "flagged": False})),
+        ("event", event("cabinet-1", 10, kind="unlock.expired", at=at("04-01", "11:00:06"), **common1,
+                        data={"unlock_s": 5, "unlocked_at": at("04-01", "11:00:01"), "flagged": False})),
     ]
     store(engine, payloads)
     rows = key_ledger(engine, cfg, DAY, station="cabinet-1")

@@ -157,3 +157,22 @@ def test_a_card_shows_the_clock_and_the_policy_issue_time_in_words(as_supervisor
     client.post("/language", data={"lang": "en", "csrf_token": csrf_from(page)})
     english = station_row(as_supervisor.get("/").get_data(as_text=True), "cabinet-1")
     assert "Issued 2025-04-01 09:00:00" in english and ">Synchronised<" in english
+
+
+def test_a_card_shows_the_lock_of_a_tap_newer_than_the_last_heartbeat(as_supervisor, engine):
+    # The heartbeat at 08:59 said locked; the tap at 09:00:02 unlocked it for a few seconds.
+    beat = _beat("cabinet-1", "cabinet", door="closed", locked=True)
+    beat["at"] = "2025-04-01T08:59:00+09:00"
+    tap = event("cabinet-1", 2, kind="badge.granted", at="2025-04-01T09:00:02+09:00",
+                data={"flagged": False, "reason": "", "unlock_s": 5})
+    store(engine, [("heartbeat", beat), ("event", tap)])
+    assert 'data-state="unlocked">解錠中<' in station_row(as_supervisor.get("/").get_data(as_text=True), "cabinet-1")
+    # The window ran out unused: locked again, although no heartbeat said so.
+    store(engine, [("event", event("cabinet-1", 3, kind="unlock.expired", at="2025-04-01T09:00:07+09:00",
+                                   data={"unlock_s": 5}))])
+    assert 'data-state="locked">施錠<' in station_row(as_supervisor.get("/").get_data(as_text=True), "cabinet-1")
+    # A heartbeat newer than the last event is what stands.
+    later = _beat("cabinet-1", "cabinet", door="closed", locked=False)
+    later["at"] = "2025-04-01T09:01:00+09:00"
+    store(engine, [("heartbeat", later)])
+    assert 'data-state="unlocked">解錠中<' in station_row(as_supervisor.get("/").get_data(as_text=True), "cabinet-1")

@@ -376,6 +376,9 @@ class AuditSection(_Section):
     """
 
     checkpoint_interval_s: float = Field(default=300.0, ge=10, le=86400)
+    # How often the hub recomputes the events stored since its last verified mark
+    # (hub.audit.prefix): the monthly report then recomputes only its month's rows.
+    verify_interval_s: float = Field(default=3600.0, ge=60, le=86400)
     signing_key_file: str | None = None
     log_dir: str | None = None
     syslog: SyslogTarget | None = None

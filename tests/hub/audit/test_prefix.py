@@ -111,6 +111,16 @@ def test_a_turn_recomputes_at_most_max_rows_and_the_next_goes_on(store):
     assert store.verify_lines()[0] == 0
 
 
+def test_a_long_turn_leaves_a_mark_every_mark_rows_so_a_month_reads_little_past_its_end(store, monkeypatch):
+    monkeypatch.setattr(prefix, "MARK_ROWS", 5)
+    assert prefix.advance(store.engine).rows == 18
+    with store.engine.connect() as conn:
+        assert [m.row_no for m in prefix.read_marks(conn)] == [5, 10, 15, 18]
+    check = prefix.check_month(store.engine, *APRIL)  # April is rows 7-14: on to the mark at 15
+    assert check.ok and check.lines[1].startswith("events: OK: rows 7-15 recomputed (8 rows of the month")
+    assert store.verify_lines()[0] == 0
+
+
 def test_the_month_check_recomputes_the_month_up_to_the_next_mark_and_says_so(store):
     prefix.advance(store.engine)
     first, last, count = store.rows_of_april()

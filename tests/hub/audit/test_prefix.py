@@ -210,3 +210,22 @@ def test_an_edited_mark_is_named(store):
 def test_a_month_with_no_rows(store):
     check = prefix.check_month(store.engine, "2025-01-31T15:00:00.000000Z", "2025-02-28T15:00:00.000000Z")
     assert check.ok and check.lines[-1] == "events: no rows in the month"
+
+
+def test_the_hub_moves_the_verified_prefix_on_when_it_starts(tmp_path, start_hub, station):
+    """The hub's own job (every audit.verify_interval_s, the first time at start): a hub started
+    over a store with rows it never verified marks them at once."""
+    from tests.support.mosquitto import wait_for
+
+    hub = start_hub(audit={"verify_interval_s": 3600})
+    st = station("cabinet-1")
+    for seq in (1, 2, 3):
+        st.publish("event", encode(event("cabinet-1", seq)))
+    wait_for(lambda: st.acked_seqs() == {1, 2, 3}, timeout=10, what="events acked")
+    hub.stop()
+    again = start_hub(tmp_path / "hub", audit={"verify_interval_s": 3600})
+
+    def marked() -> list[int]:
+        with again.engine.connect() as conn:
+            return [m.row_no for m in prefix.read_marks(conn)]
+    wait_for(lambda: marked() == [3], timeout=20, what="the mark of rows 1-3")

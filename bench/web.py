@@ -7,9 +7,12 @@
 The store is built directly (no MQTT): key-cabinet events (tap, door opened, door closed, key
 used; now and then a refused badge or a forced door) for 20 cabinets at office hours, two-person
 shredding sessions and print releases, hash-chained with hub.store.chain's own functions and
-bulk-inserted (``--copies``: the generated part copied by SQLite, NOT chained, see build_store);
+bulk-inserted (``--copies``: the generated part copied by SQLite and chained on as it is copied,
+see build_store);
 the alerts those events call for (side-logged, all but 30 acknowledged); S001 and S002 holder and
-stand-in of each cabinet. ``kagiban verify`` then checks the trail, and its time is reported too.
+stand-in of each cabinet. The hub's chain verification job (hub.audit.prefix.advance) then
+recomputes the store once, as a hub does over a store that never had one (timed), and ``kagiban
+verify`` checks the whole trail, and its time is reported too.
 ``--store`` measures again over the store a ``--keep`` run left (no build, no new alerts; this
 tree's new migrations applied, timed). The pages (page_list(): add a view there) are requested
 through Flask's test client by a signed-in supervisor (the whole request inside the server:
@@ -157,9 +160,11 @@ def build_store(cfg_path: Path, n: int, stations: list[str], days: int, copies: 
     events are generated and chained, over ``days`` days; SQLite then copies them ``copies - 1``
     times, each copy ``days`` days later than the one before (times, the dates inside ``data``,
     seqs and event ids moved on), so the store spans ``copies * days`` days and ends today.
-    **The copies are not chained**: they keep the hashes of the rows they copy, so ``kagiban
-    verify`` (and the monthly report's verification) stop at the first copied row and report it
-    as relinked; the verification's cost is then measured over the generated rows only."""
+    The copies are chained as SQLite writes them: each copied row's ``prev_hash`` and ``hash``
+    come from a function registered on the connection that holds the previous row's hash and
+    hashes the copied row's content with the writer's functions (content_json, row_hash_text),
+    in row order (the copy reads the source by row_no and writes in that order); the whole
+    store is one chain, which the chain verification job recomputes after the build."""
     from hub.store import migrate
     from hub.store.chain import canonical_json, content_json, row_hash_text
     from hub.config import load
@@ -318,18 +323,42 @@ def build_store(cfg_path: Path, n: int, stations: list[str], days: int, copies: 
     insert_s = time.monotonic() - t0
     n = row_no  # the last day's shredders and printers may go a few events past the count asked
     top_seq = max(seqs.values())
+    chain = {"prev": prev}
+
+    def chain_prev() -> str:
+        return chain["prev"]
+
+    def chain_hash(site, station, seq, event_id, kind, at, badge, person, data, received_at) -> str:
+        """The copied row's hash, following the row before it (SQLite evaluates a row's result
+        columns left to right, prev_hash before hash, and the copy goes in row order)."""
+        content = {"site": site, "station": station, "seq": seq, "event_id": event_id, "kind": kind, "at": at,
+                   "badge": badge, "person": person, "received_at": received_at}
+        digest = row_hash_text(chain["prev"], content_json(content, data))
+        chain["prev"] = digest
+        return digest
+
+    con.create_function("chain_prev", 0, chain_prev)
+    con.create_function("chain_hash", 10, chain_hash)
     for k in range(1, copies):
         shift = f"'+{days * k} days'"
+        moved = {  # each copied column, as SQL over the source row
+            "seq": f"seq + {k * top_seq}",
+            "event_id": f"substr(event_id, 1, 24) || printf('%012x', row_no + {k * n})",
+            "at": f"date(substr(at, 1, 10), {shift}) || substr(at, 11)",
+            "data": f"replace(data, '\"' || substr(at, 1, 10) || 'T', '\"' || date(substr(at, 1, 10), {shift}) || 'T')",
+            "received_at": f"date(substr(received_at, 1, 10), {shift}) || substr(received_at, 11)",
+        }
+        content = ", ".join(moved.get(c, c) for c in ("site", "station", "seq", "event_id", "kind", "at", "badge",
+                                                       "person", "data", "received_at"))
         con.execute(
-            f"INSERT INTO events ({', '.join(cols)}) SELECT row_no + {k * n}, site, station, seq + {k * top_seq}, "
-            f"substr(event_id, 1, 24) || printf('%012x', row_no + {k * n}), kind, "
-            f"date(substr(at, 1, 10), {shift}) || substr(at, 11), "
-            f"date(substr(at_utc, 1, 10), {shift}) || substr(at_utc, 11), badge, person, "
-            f"replace(data, '\"' || substr(at, 1, 10) || 'T', '\"' || date(substr(at, 1, 10), {shift}) || 'T'), "
-            f"date(substr(received_at, 1, 10), {shift}) || substr(received_at, 11), prev_hash, hash "
+            f"INSERT INTO events ({', '.join(cols)}) SELECT row_no + {k * n}, site, station, {moved['seq']}, "
+            f"{moved['event_id']}, kind, {moved['at']}, "
+            f"date(substr(at_utc, 1, 10), {shift}) || substr(at_utc, 11), badge, person, {moved['data']}, "
+            f"{moved['received_at']}, chain_prev(), chain_hash({content}) "
             f"FROM events WHERE row_no <= {n} ORDER BY row_no")
         for station in seqs:
             seqs[station] += top_seq
+    prev = chain["prev"]
     copied = [replace(seed, at=shift_text(seed.at, days * k), raised_at=shift_text(seed.raised_at, days * k),
                       event_id=seed.event_id[:24] + f"{int(seed.event_id[24:], 16) + k * n:012x}")
               for k in range(1, copies) for seed in seeds]
@@ -351,11 +380,34 @@ def build_store(cfg_path: Path, n: int, stations: list[str], days: int, copies: 
     con.execute("PRAGMA journal_mode=WAL")
     con.close()
     print(f"# store: {n:,} events generated, chained and inserted in {insert_s:.0f} s"
-          + (f"; {row_no - n:,} copied by SQLite ({copies - 1} copies, NOT chained) in {copy_s:.0f} s" if copies > 1
+          + (f"; {row_no - n:,} copied by SQLite and chained ({copies - 1} copies) in {copy_s:.0f} s" if copies > 1
              else "") + f"; indexes made in {time.monotonic() - t0 - insert_s - copy_s:.0f} s")
     if row_no != total:
         print(f"# ({total:,} asked, {row_no:,} made: a whole number of copies)")
     return db, ledger_day(db), time.monotonic() - t0, seeds
+
+
+def advance_prefix(cfg_path: Path) -> tuple[str, bool]:
+    """The hub's chain verification job (hub.audit.prefix.advance) run until it has caught up
+    with the store, as a hub does in its first turns over a store that never had it (after that
+    each turn recomputes only the rows stored since): (what it did, intact)."""
+    from hub.audit import prefix
+    from hub.config import load
+    from hub.store.db import make_engine
+
+    engine = make_engine(load(cfg_path).db_url())
+    t0, c0 = time.monotonic(), time.process_time()
+    rows = turns = 0
+    try:
+        for turns in range(1, 1001):  # MAX_ROWS a turn: 1,000 turns would be two billion rows
+            done = prefix.advance(engine)
+            rows += done.rows
+            if not done.ok or done.rows == 0:
+                break
+    finally:
+        engine.dispose()
+    return (f"the hub's chain verification job: {rows:,} rows recomputed in {turns} turn(s), "
+            f"{time.monotonic() - t0:.1f} s ({time.process_time() - c0:.1f} CPU s); {done.line}", done.ok)
 
 
 def designate(cfg_path: Path, stations: list[str], since: datetime) -> str:
@@ -562,9 +614,11 @@ def report_month(day: date) -> str:
 
 def time_monthly(engine, cfg, client, month: str, parts: bool = True) -> list[tuple[str, float, str, float]]:
     """The month's self-inspection report as a supervisor gets it: the page (a cold build: every
-    figure and the whole trail's verification), then the PDF and Excel downloads (the report
-    cached, rendered); then each figure of hub.ledgers.monthly.build again on its own, so what
-    is left of the cold build is the verification (not run twice: it reads the whole store)."""
+    figure and the trail's verification: the month's rows and the chain on to the hub's next
+    verified mark, the side logs), then the PDF and Excel downloads (the report cached,
+    rendered); then each figure of hub.ledgers.monthly.build and the month's chain check again
+    on their own, so what is left of the cold build is the side logs and the page's HTML."""
+    from hub.audit import prefix
     from hub.ledgers import monthly
     from hub.ledgers.base import staff_names
     from hub.ledgers.shredding import month_days, registry_names
@@ -604,9 +658,13 @@ def time_monthly(engine, cfg, client, month: str, parts: bool = True) -> list[tu
          lambda f: f"{f.raised:,} raised, {f.open_count} open")
     part("  stations' offline time", lambda: monthly.offline_figures(engine, cfg, SITE, first, last, now_utc()),
          lambda f: f"{len(f)} stations")
+    bounds = monthly._utc_bounds(first, last, cfg.site_zone(SITE))
+    part("  the month's rows, signatures and the chain to the next verified mark",
+         lambda: prefix.check_month(engine, *bounds),
+         lambda c: ("OK" if c.ok else "NOT OK") + ": " + next((line for line in c.lines if line.startswith("events:")), ""))
     figures = sum(sec for label, sec, _w, _c in out if label.startswith("  "))
     figures_cpu = sum(cpu for label, _s, _w, cpu in out if label.startswith("  "))
-    out.append(("  the rest of the cold build: the trail's verification (whole store), the page's HTML",
+    out.append(("  the rest of the cold build: the side logs' verification, the page's HTML",
                 max(0.0, out[0][1] - figures), "", max(0.0, out[0][3] - figures_cpu)))
     return out
 
@@ -619,7 +677,7 @@ def main() -> int:
     p.add_argument("--printers", type=int, default=2)
     p.add_argument("--days", type=int, default=365, help="days the generated events span")
     p.add_argument("--copies", type=int, default=1,
-                   help="generate and chain events/copies events, then copy them (NOT chained) copies-1 times, "
+                   help="generate and chain events/copies events, then copy them (chained on) copies-1 times, "
                         "each --days later (--days in whole weeks)")
     p.add_argument("--repeat", type=int, default=20, help="timed requests per page")
     p.add_argument("--store", type=Path, help="the folder of a --keep run: measure over its store again")
@@ -672,6 +730,8 @@ def main() -> int:
         if args.build_only:
             print(f"# built; measure with: python bench/web.py --store {run.dir}")
             return 0
+        prefix_text, prefix_ok = advance_prefix(cfg_path)
+        print(f"# {prefix_text}")
         meter = LoadMeter()
         t0 = time.monotonic()
         vcode, vtext = (0, "not run (--no-verify)") if args.no_verify else verify_db(db)
@@ -743,7 +803,7 @@ def main() -> int:
                   + "".join(f"\n  missed: {label}: p95 {p95:.1f} ms" for label, p95 in slow))
         if report:
             print(f"target: the monthly report (page and PDF) < {REPORT_TARGET_S:.0f} s: {verdict(report_ok)}")
-        return 1 if bad or vcode != 0 else 0
+        return 1 if bad or vcode != 0 or not prefix_ok else 0
 
 
 if __name__ == "__main__":

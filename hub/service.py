@@ -20,7 +20,7 @@ from sqlalchemy import Engine, insert, select, update
 from hub.store import migrate
 from hub.alerting.alarm import SiteAlarms
 from hub.alerting.alerts import AlertCenter
-from hub.audit import retention
+from hub.audit import prefix as verified_prefix, retention
 from hub.audit.checkpoints import CheckpointWriter
 from hub.audit.jobs import Periodic
 from hub.ledgers.closeout import CloseoutScheduler
@@ -121,6 +121,7 @@ class Hub:
         # First run at once: a checkpoint of the store as this run found it.
         self._audit_jobs = Periodic([
             ("checkpoint", cfg.audit.checkpoint_interval_s, self._periodic_checkpoint),
+            ("chain verification", cfg.audit.verify_interval_s, lambda: verified_prefix.advance(engine)),
             ("snapshot expiry", cfg.snapshots.expire_every_s,
              lambda: retention.expire(engine, cfg.snapshots.keep_days)),
         ]).start()

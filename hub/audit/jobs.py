@@ -1,5 +1,6 @@
 """Jobs the hub runs every so often, each set on one thread of its own: the audit jobs (a signed
-checkpoint every ``audit.checkpoint_interval_s``, snapshot expiry every
+checkpoint every ``audit.checkpoint_interval_s``, the chain's verified prefix moved on every
+``audit.verify_interval_s`` (hub.audit.prefix), snapshot expiry every
 ``snapshots.expire_every_s``), the daily close-out and the monthly report (hub.ledgers).
 A job that fails is logged and tried again at its next turn; it never ends the thread."""
 from __future__ import annotations

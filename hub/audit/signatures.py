@@ -21,6 +21,10 @@ never leaves the unit. So, row by row:
 
 A snapshot whose image was deleted at the end of its retention (image empty) keeps its hash and
 signature, and is checked on those.
+
+``check_signatures(engine, rows=(first, last))`` checks only that stretch of the chain (the
+monthly report's month, hub.audit.prefix): the rows' signatures, and holes between the seqs
+stored in it; not the snapshots, nor seqs missing before the stretch's first or after its last.
 """
 from __future__ import annotations
 
@@ -80,6 +84,7 @@ class SignatureReport:
     snapshots: int = 0
     keys: int = 0
     problems: list[SignatureProblem] = field(default_factory=list)
+    rows: tuple[int, int] | None = None  # the stretch checked; None: every row and snapshot
 
     @property
     def ok(self) -> bool:
@@ -92,8 +97,10 @@ class SignatureReport:
         if len(self.problems) > MAX_LINES:
             out.append(f"TAMPERED: ... and {len(self.problems) - MAX_LINES} more signature problems")
         state = "OK" if self.ok else "TAMPERED"
+        what = (f"{self.signed} signed rows and {self.snapshots} snapshots" if self.rows is None
+                else f"{self.signed} signed rows of rows {self.rows[0]}-{self.rows[1]}")
         out.append(
-            f"{state}: {self.signed} signed rows and {self.snapshots} snapshots checked "
+            f"{state}: {what} checked "
             f"against {self.keys} station keys; {self.before_enrollment} rows from before enrollment "
             f"(unsigned, accepted); {self.unsigned} rows unsigned from stations never enrolled"
         )
@@ -118,18 +125,20 @@ def _differences(row: Any, signed: str) -> list[str]:
     return [name for name, value in expected.items() if getattr(row, name) != value]
 
 
-def check_signatures(engine: Engine) -> SignatureReport:
-    """Check every stored signature and every incarnation's sequence numbers."""
-    report = SignatureReport()
+def check_signatures(engine: Engine, rows: tuple[int, int] | None = None) -> SignatureReport:
+    """Check every stored signature and every incarnation's sequence numbers; with ``rows``
+    (first, last row_no), only the rows of that stretch (no snapshots)."""
+    report = SignatureReport(rows=rows)
     with engine.connect() as conn:
         keys = load_keys(conn)
         report.keys = len(keys)
         enrolled: dict[str, str] = {}  # station -> when its first key was registered
         for key in keys.values():
             enrolled[key.station] = min(enrolled.get(key.station, key.added_at), key.added_at)
-        _check_events(conn, keys, enrolled, report)
-        _check_sequences(conn, report)
-        _check_snapshots(conn, keys, enrolled, report)
+        _check_events(conn, keys, enrolled, report, rows)
+        _check_sequences(conn, report, rows)
+        if rows is None:
+            _check_snapshots(conn, keys, enrolled, report)
     return report
 
 
@@ -138,14 +147,18 @@ def _key_for(keys: dict[str, StationKey], kid: str, station: str) -> StationKey 
     return key if key is not None and key.station == station else None
 
 
-def _check_events(conn, keys, enrolled: dict[str, str], report: SignatureReport) -> None:
+def _check_events(conn, keys, enrolled: dict[str, str], report: SignatureReport,
+                  rows: tuple[int, int] | None = None) -> None:
     cols = [events.c[name] for name in (
         "row_no", "site", "station", "seq", "event_id", "kind", "at", "badge", "person", "data",
         "incarnation", "received_at", "signed", "signature", "key_id")]
     first_signed_seq: dict[tuple[str, str], int] = {}  # (station, incarnation) -> lowest signed seq
     first_signed: dict[str, int] = {}  # station -> row_no of its first signed row
     unsigned_of_enrolled: list[Any] = []
-    result = conn.execution_options(yield_per=_STREAM_ROWS).execute(select(*cols).order_by(events.c.row_no))
+    query = select(*cols)
+    if rows is not None:
+        query = query.where(events.c.row_no.between(*rows))
+    result = conn.execution_options(yield_per=_STREAM_ROWS).execute(query.order_by(events.c.row_no))
     for row in result:
         if not row.signature:
             if row.station in enrolled:
@@ -180,16 +193,22 @@ def _check_events(conn, keys, enrolled: dict[str, str], report: SignatureReport)
             report.before_enrollment += 1
 
 
-def _check_sequences(conn, report: SignatureReport) -> None:
-    """Holes in each incarnation's seqs (they start at 1; rows without one are not counted)."""
-    result = conn.execution_options(yield_per=_STREAM_ROWS).execute(
-        select(events.c.station, events.c.incarnation, events.c.seq)
-        .where(events.c.incarnation != "")
-        .order_by(events.c.station, events.c.incarnation, events.c.seq))
+def _check_sequences(conn, report: SignatureReport, rows: tuple[int, int] | None = None) -> None:
+    """Holes in each incarnation's seqs (they start at 1; rows without one are not counted);
+    within ``rows``, holes between the seqs stored there (a stretch starts anywhere)."""
+    query = select(events.c.station, events.c.incarnation, events.c.seq).where(events.c.incarnation != "")
+    result: Any
+    if rows is not None:
+        # Read by row number and sorted here: ordered by seq, SQLite would walk the whole
+        # (station, incarnation, seq) index to find a month's rows.
+        result = sorted(tuple(r) for r in conn.execute(query.where(events.c.row_no.between(*rows))))
+    else:
+        result = conn.execution_options(yield_per=_STREAM_ROWS).execute(
+            query.order_by(events.c.station, events.c.incarnation, events.c.seq))
     group, expected = None, 1
     for station, incarnation, seq in result:
         if (station, incarnation) != group:
-            group, expected = (station, incarnation), 1
+            group, expected = (station, incarnation), (1 if rows is None else seq)
         if seq > expected:
             gone = f"seq {expected}" if seq == expected + 1 else f"seqs {expected}-{seq - 1}"
             report.problems.append(SignatureProblem(

@@ -6,7 +6,8 @@ one :class:`PartResult`: the events chain; the stations' signatures over their e
 snapshots (hub.audit.signatures); the side logs (alerts and acknowledgements, sign-ins,
 registry changes, quarantined messages, snapshot bytes, the station keys the tooling added and
 retired, maintenance periods, near-miss cases, procedure documents, versions and
-confirmations), each recomputed and held against its table both ways; and, with ``--checkpoints
+confirmations), each recomputed and held against its table both ways; the verified prefix's marks
+(hub.audit.prefix), each held against the row it vouched for; and, with ``--checkpoints
 PATH``, the signed checkpoints kept off the hub, each of which the store must extend (its rows,
 seqs and side logs, and the station keys it recorded).
 """
@@ -25,6 +26,7 @@ from sqlalchemy import Connection, Engine, func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from hub.audit import prefix
 from hub.audit.checkpoints import Checkpoint, SignedLine, key_digest, read_log
 from hub.audit.entries import (ACK_COLUMNS, ALERT_COLUMNS, CLOSE_COLUMNS, KEY_COLUMNS, MAINTENANCE_COLUMNS,
                                MAINTENANCE_END_COLUMNS, REGISTRY_COLUMNS, WORK_COLUMNS, quarantine_entry)
@@ -327,6 +329,12 @@ def check_procedures(ctx: Context) -> PartResult:
     return _logged_side(ctx, procedures_trail.PART, "procedures", procedures_trail.compare)
 
 
+def check_verified(ctx: Context) -> PartResult:
+    """The verified prefix's marks: each one's row still holds the hash it recorded when the hub
+    recomputed the chain up to it (a prefix rewritten later, chain and head recomputed, is named)."""
+    return _logged_side(ctx, prefix.PART, "verified-prefix", prefix.compare)
+
+
 # --- checkpoints ---
 
 class _Lookups:
@@ -476,6 +484,7 @@ def check_station_signatures(ctx: Context) -> PartResult:
 
 PARTS: list[Part] = [check_events, check_station_signatures, check_alerts, check_signins, check_registry, check_quarantine,
                      check_snapshots, check_keys, check_work, check_maintenance, check_nearmiss, check_procedures,
+                     check_verified,
                      check_checkpoints]
 
 

@@ -13,7 +13,9 @@ HTML, PDF and Excel is hub.ledgers.monthly_render):
 - training coverage of the people active on the month's last day, and what expires next month;
 - alerts raised in the month (by week and rule) and those still open;
 - each station's offline time in the month (station_log);
-- the audit trail's verification (hub.audit.verify), as of when the report is made;
+- the audit trail's verification, as of when the report is made: the month's rows and the chain
+  through them from the hub's verified prefix (hub.audit.prefix), and every side log
+  (hub.audit.verify); the whole chain is ``kagiban verify``'s;
 - near-misses (ヒヤリハット) that occurred in the month at the site's stations or at a place
   (hub.nearmiss.service.count_at_site).
 
@@ -33,7 +35,7 @@ from sqlalchemy import Engine, func, select
 
 from hub.alerting.alerts import list_alerts
 from hub.alerting.wording import alert_text
-from hub.audit import verify
+from hub.audit import prefix, verify
 from hub.config import HubConfig
 from hub.ledgers.closeout import site_stations
 from hub.ledgers.base import day_bounds, local_time, staff_names
@@ -390,13 +392,29 @@ def offline_figures(engine: Engine, cfg: HubConfig, site: str, first: date, last
     return tuple(out)
 
 
-def verification(engine: Engine) -> Verification:
-    """Every part of the trail checked as ``kagiban verify`` does (without off-hub checkpoints)."""
+# Left to the month's own check (hub.audit.prefix.check_month), or needing what the hub does not hold.
+_NOT_WHOLE = (verify.check_events, verify.check_station_signatures, verify.check_checkpoints)
+
+
+def verification(engine: Engine, start_utc: str, end_utc: str) -> Verification:
+    """The trail as the month needs it: the month's rows (hashes, signatures, seqs) and the chain
+    through them up to the hub's next verified mark, the verified prefix held against its row
+    (hub.audit.prefix.check_month: the lines say which rows); every side log as ``kagiban
+    verify`` checks it. Not the whole events chain (``kagiban verify`` does that), nor the
+    off-hub checkpoints (the hub does not hold them)."""
     ctx = verify.Context(engine)
-    lines, ok = [], True
+    lines: list[str] = []
+    try:
+        month = prefix.check_month(engine, start_utc, end_utc)
+        lines += [_short(line) for line in month.lines]
+        ok = month.ok
+    except Exception as exc:  # reported, not fatal: the report still shows the month's figures
+        _LOG.exception("the month's verification failed")
+        lines.append(_short(f"events: ERROR: {exc}"))
+        ok = False
     for part in verify.PARTS:
-        if part is verify.check_checkpoints:
-            continue  # needs the off-hub checkpoint log, which the hub does not hold
+        if part in _NOT_WHOLE:
+            continue
         try:
             result = part(ctx)
         except Exception as exc:  # a part that cannot be checked is reported, not fatal
@@ -424,7 +442,7 @@ def build(engine: Engine, cfg: HubConfig, site: str, month: str, *, now: datetim
         training=training_figures(engine, last),
         alerts=alert_figures(engine, cfg, site, first, last),
         offline=offline_figures(engine, cfg, site, first, last, now),
-        verification=verification(engine),
+        verification=verification(engine, *_utc_bounds(first, last, zone)),
         near_misses=nearmiss_service.count_at_site(engine, cfg, site, *_utc_bounds(first, last, zone)),
     )
 

@@ -165,6 +165,28 @@ def verify(engine: Engine) -> VerifyReport:
     return VerifyReport(rows=rows)
 
 
+def verify_stretch(conn: Connection, after_no: int, after_hash: str, upto: int) -> tuple[VerifyReport, str]:
+    """Recompute rows ``after_no + 1`` .. ``upto`` in row order, the first of them following
+    ``after_hash`` (row ``after_no``'s hash, or GENESIS_HASH for 0): the first problem, and the
+    hash of the last row read. Rows missing at the end of the stretch are ``truncated``."""
+    cols = [events.c.row_no, events.c.prev_hash, events.c.hash] + [
+        events.c[name] for name in CONTENT_COLUMNS + OPTIONAL_COLUMNS
+    ]
+    result = conn.execution_options(yield_per=_STREAM_ROWS).execute(
+        select(*cols).where(events.c.row_no > after_no, events.c.row_no <= upto).order_by(events.c.row_no))
+    prev_no, prev_hash, rows = after_no, after_hash, 0
+    for row in result:
+        found = _check_row(row, prev_no, prev_hash)
+        if found is not None:
+            result.close()
+            return VerifyReport(rows=rows, **found), prev_hash
+        prev_no, prev_hash, rows = row.row_no, row.hash, rows + 1
+    if prev_no < upto:
+        return VerifyReport(rows=rows, problem="truncated",
+                            detail=f"rows {prev_no + 1}-{upto} are not stored"), prev_hash
+    return VerifyReport(rows=rows), prev_hash
+
+
 def _check_row(row: Any, prev_no: int, prev_hash: str) -> dict[str, Any] | None:
     """The problem with one row given the row before it, or None."""
     named = {"row_no": row.row_no, "station": row.station, "seq": row.seq}

@@ -75,6 +75,7 @@ events = Table(
     Index(None, "kind", "at_utc"),
     Index(None, "person", "at_utc"),
     Index(None, "station", "kind", "at_utc"),  # revision 0016
+    Index(None, "at_utc"),  # revision 0020_pages: a month's first and last row
 )
 
 snapshots = Table(
@@ -468,7 +469,7 @@ closeouts = Table(
 # the heads so a rewritten side log is named like a rewritten events chain.
 
 SIDE_PARTS = ("alerts", "signins", "registry", "quarantine", "snapshots", "keys", "work", "maintenance", "nearmiss",
-              "procedures")
+              "procedures", "verified")
 
 side_log = Table(
     "side_log",

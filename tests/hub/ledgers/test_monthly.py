@@ -197,6 +197,28 @@ def test_a_tampered_trail_is_reported(stack, tmp_path):
     assert "検証で問題が見つかりました" in text and "TAMPERED" in text
 
 
+def test_the_report_says_which_rows_it_recomputed(stack, tmp_path):
+    """The report recomputes its month's rows and the chain on to the hub's verified mark, not the
+    whole store, and says so: the month's first and last row and its count, from the database."""
+    from hub.audit import prefix
+
+    a_month_of_work(stack)
+    assert prefix.advance(stack.engine).ok  # the hub's job, as it runs every hour
+    db = sqlite3.connect(stack.cfg.db_url().removeprefix("sqlite:///"))
+    first, last, count = db.execute("SELECT min(row_no), max(row_no), count(*) FROM events WHERE "
+                                    "at_utc >= '2025-03-31T15:00' AND at_utc < '2025-04-30T15:00'").fetchone()
+    head = db.execute("SELECT row_no FROM chain_head").fetchone()[0]
+    db.close()
+    report = monthly.build(stack.engine, stack.cfg, SITE, MONTH)
+    assert report.verification.ok, report.verification.lines
+    lines = report.verification.lines
+    assert lines[0].startswith(f"verified prefix: OK: rows 1-{head} recomputed by the hub")
+    assert lines[1].startswith(f"events: OK: rows {first}-{head} recomputed ({count} rows of the month, "
+                               f"rows {first}-{last}), chain intact up to the hub's verification of ")
+    text = pdf_text(monthly_render.pdf(report, "en"), tmp_path)
+    assert f"rows {first}-{head} recomputed ({count} rows of the month" in " ".join(text.split())
+
+
 def test_a_month_with_nothing_recorded(stack, tmp_path):
     report = monthly.build(stack.engine, stack.cfg, SITE, "2030-02")
     assert report.keys.uses == 0 and report.shredding.sessions == 0 and report.alerts.raised == 0

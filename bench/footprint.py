@@ -206,6 +206,7 @@ FLOOR_CODE = (
     "f = MockFactory(); LED(27, pin_factory=f).on(); Button(17, pin_factory=f)\n"
     "from PIL import Image\n"
     "Image.new('RGB', (320, 240)).save(io.BytesIO(), format='JPEG')\n"
+    "print('floor loaded', flush=True)\n"
 )
 
 
@@ -223,6 +224,8 @@ def bare_processes(run: Run, port: int, seconds: float) -> dict:
     floor_code = code.replace("time.sleep(3600)\n", FLOOR_CODE + "time.sleep(3600)\n")
     floor = run.spawn([sys.executable, "-c", floor_code, str(run.path("floor.sqlite"))], run.path("floor.log"),
                       env=unit_malloc_env())
+    # Measured once it has loaded everything (on a busy machine that can take seconds).
+    wait_until(lambda: "floor loaded" in run.path("floor.log").read_text(), 60, what="the floor process loaded")
     time.sleep(min(2.0, max(1.0, seconds)))
     out = {"python_rss": proc_mem(bare.pid)["VmRSS"], "paho_rss": proc_mem(paho.pid)["VmRSS"],
            "floor_rss": proc_mem(floor.pid)["VmHWM"]}

@@ -10,8 +10,7 @@ hand).
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import functools
 import logging
 import threading
 from datetime import datetime, timedelta, tzinfo
@@ -33,47 +32,59 @@ class ClockSource(Protocol):
         """True if a time service keeps the clock right, False if not, None if unknown."""
 
 
-class _Timex(ctypes.Structure):
-    """struct timex (linux/timex.h); only ``modes`` (0: read only) and ``status`` are used."""
+@functools.cache
+def _timex_type() -> type:
+    """struct timex (linux/timex.h); only ``modes`` (0: read only) and ``status`` are used.
 
-    _fields_ = [
-        ("modes", ctypes.c_uint),
-        ("offset", ctypes.c_long),
-        ("freq", ctypes.c_long),
-        ("maxerror", ctypes.c_long),
-        ("esterror", ctypes.c_long),
-        ("status", ctypes.c_int),
-        ("constant", ctypes.c_long),
-        ("precision", ctypes.c_long),
-        ("tolerance", ctypes.c_long),
-        ("time_sec", ctypes.c_long),
-        ("time_usec", ctypes.c_long),
-        ("tick", ctypes.c_long),
-        ("ppsfreq", ctypes.c_long),
-        ("jitter", ctypes.c_long),
-        ("shift", ctypes.c_int),
-        ("stabil", ctypes.c_long),
-        ("jitcnt", ctypes.c_long),
-        ("calcnt", ctypes.c_long),
-        ("errcnt", ctypes.c_long),
-        ("stbcnt", ctypes.c_long),
-        ("tai", ctypes.c_int),
-        # The kernel's padding, and room to spare for an ABI with a 64-bit time_t.
-        ("_reserved", ctypes.c_int * 32),
-    ]
+    Made at the first adjtimex call: ctypes is loaded only by a unit that asks the kernel (a
+    simulated unit's stand-in clock never does), which keeps it off the station's start."""
+    import ctypes
+
+    class _Timex(ctypes.Structure):
+        _fields_ = [
+            ("modes", ctypes.c_uint),
+            ("offset", ctypes.c_long),
+            ("freq", ctypes.c_long),
+            ("maxerror", ctypes.c_long),
+            ("esterror", ctypes.c_long),
+            ("status", ctypes.c_int),
+            ("constant", ctypes.c_long),
+            ("precision", ctypes.c_long),
+            ("tolerance", ctypes.c_long),
+            ("time_sec", ctypes.c_long),
+            ("time_usec", ctypes.c_long),
+            ("tick", ctypes.c_long),
+            ("ppsfreq", ctypes.c_long),
+            ("jitter", ctypes.c_long),
+            ("shift", ctypes.c_int),
+            ("stabil", ctypes.c_long),
+            ("jitcnt", ctypes.c_long),
+            ("calcnt", ctypes.c_long),
+            ("errcnt", ctypes.c_long),
+            ("stbcnt", ctypes.c_long),
+            ("tai", ctypes.c_int),
+            # The kernel's padding, and room to spare for an ABI with a 64-bit time_t.
+            ("_reserved", ctypes.c_int * 32),
+        ]
+
+    return _Timex
 
 
 def adjtimex_state() -> tuple[int, int] | None:
     """(return value, status bits) of a read-only adjtimex(2); None where there is none."""
-    name = ctypes.util.find_library("c")
+    import ctypes
+
+    timex = _timex_type()
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
+        # The C library already loaded into this process (CDLL(None)): no search for its file,
+        # which ctypes.util.find_library does by running ldconfig in a subprocess.
+        libc = ctypes.CDLL(None, use_errno=True)
         call = libc.adjtimex
     except (OSError, AttributeError, TypeError):
         return None
-    call.argtypes = [ctypes.POINTER(_Timex)]
+    call.argtypes = [ctypes.POINTER(timex)]
     call.restype = ctypes.c_int
-    tx = _Timex()  # modes 0: only read
+    tx = timex()  # modes 0: only read
     result = call(ctypes.byref(tx))
     if result < 0:
         _LOG.debug("adjtimex failed: errno %d", ctypes.get_errno())

@@ -22,7 +22,8 @@ from kagiban.signing import parse_public_key
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Built at first use: a unit reads only its own kind's model (kagiban.protocol._Strict).
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class StationSection(_Section):

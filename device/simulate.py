@@ -34,7 +34,7 @@ _LOG = logging.getLogger(__name__)
 
 
 class _Step(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Tap(_Step):
@@ -64,7 +64,7 @@ PRESS_S = 0.3
 class Scenario(BaseModel):
     """A list of steps and how often to run it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     repeat: int = Field(default=1, ge=0)
     # A quiet stretch before the first round, kept out of the steps so a long idle followed by
     # many repeated taps stays a short list (bench/footprint.py measures the agent holding it).

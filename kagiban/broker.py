@@ -21,7 +21,7 @@ from kagiban.protocol import DEFAULT_PREFIX
 class TLSConfig(BaseModel):
     """TLS to the broker; with cert_file/key_file the broker can take the identity as username."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     ca_file: Path
     cert_file: Path | None = None
     key_file: Path | None = None
@@ -36,7 +36,7 @@ class TLSConfig(BaseModel):
 class BrokerConfig(BaseModel):
     """The ``broker:`` section shared by station and hub configs."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     host: str = "127.0.0.1"
     port: int = Field(default=1883, ge=1, le=65535)
     prefix: str = Field(default=DEFAULT_PREFIX, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")

@@ -74,7 +74,8 @@ class EventData(BaseModel):
     """What every event's ``data`` may hold: the keys the station's agent adds to each event
     (docs/protocol.md, "event"). A kind's model adds its own fields after these."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+    # defer_build: built at first use; a station builds only the kinds it records.
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True, defer_build=True)
 
     KIND: ClassVar[str] = ""
     kind: str = Field(default="", exclude=True)
@@ -349,7 +350,7 @@ class BinClosed(EventData):
 class PrintJob(BaseModel):
     """A print job as events list it (``user``: its owner, in ``print.expired``)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True, defer_build=True)
 
     id: int | None = None
     title: str = ""
@@ -360,7 +361,7 @@ class PrintJob(BaseModel):
 class PrintedJob(BaseModel):
     """A released job CUPS has finished (``state``: completed, canceled, aborted)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True, defer_build=True)
 
     id: int | None = None
     state: str | None = None
@@ -477,7 +478,8 @@ KindData = Annotated[
 ]
 """Every known kind's model, discriminated on ``kind``."""
 
-KIND_DATA: TypeAdapter[Any] = TypeAdapter(KindData)
+# Built at its first use (a station never uses it; see kagiban.protocol._Strict on defer_build).
+KIND_DATA: TypeAdapter[Any] = TypeAdapter(KindData, config=ConfigDict(defer_build=True))
 # kind -> its model, from the union (one place: a new kind is one class and one line above).
 MODELS: dict[str, type[EventData]] = {m.KIND: m for m in KindData.__origin__.__args__}  # type: ignore[attr-defined]
 

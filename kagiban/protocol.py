@@ -166,7 +166,11 @@ Instant = AwareDatetime
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: a model's validator and serializer are made at its first use, not at import.
+    # A station uses a handful of these messages (its own, the ack, the policy, the site alarm);
+    # building all of them cost it about 5 MiB and a tenth of a second at start
+    # (docs/performance.md, "Station footprint"). Subclasses inherit it.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     # Optional fields added by a revision of v1: left out of the JSON when None (dumps()), so
     # a peer that predates them (its models forbid unknown fields) still reads the message.
@@ -391,7 +395,7 @@ class StorageCorrupt(BaseModel):
     ``offline`` to every event's data.
     """
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     store: Literal["outbox", "policy"]
     moved_to: list[str] = Field(default_factory=list)

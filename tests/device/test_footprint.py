@@ -1,7 +1,9 @@
-"""What keeps a station's memory small and flat (the 60 MB target; bench/footprint.py measures
-it): the agent loads Pillow only at its first snapshot and then only its core, a station never
-loads cryptography's key-file code or the printing package of another kind, it runs only the
-threads its unit needs, and what it keeps per tap or per acknowledgement is bounded."""
+"""What keeps a station's memory small and flat (issue 17: under 40 MiB; bench/footprint.py
+measures it): the agent loads Pillow only at its first snapshot and then only its core, a
+station never loads cryptography's key-file code, ctypes (a simulated unit's clock never asks
+the kernel) or the printing package of another kind, it builds only the message models it
+uses, it runs only the threads its unit needs, and what it keeps per tap, per acknowledgement
+or in its outbox's page cache is bounded."""
 from __future__ import annotations
 
 import gc
@@ -26,13 +28,53 @@ from device import unit_file
 from device.agent import Agent
 
 HEAVY = ("PIL", "PIL.ImageDraw", "PIL.ImageFont", "cryptography.hazmat.primitives.serialization",
-         "device.printing")
+         "device.printing", "ctypes")
 agent = Agent(unit_file.load(sys.argv[1]))
 made = [m for m in HEAVY if m in sys.modules]
 agent.camera.capture("badge.denied")
 shot = [m for m in HEAVY if m in sys.modules]
 print(json.dumps({"made": made, "after_snapshot": shot}))
 """
+
+_STARTED = """
+import json, sys
+from pydantic import BaseModel
+from device import unit_file
+from device.agent import Agent
+
+agent = Agent(unit_file.load(sys.argv[1])).start()
+agent.call(lambda a: None)
+agent.reader.tap("0123456789ABCDEF")
+agent.call(lambda a: None)
+agent.stop()
+
+def models(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from models(sub)
+
+built = sorted({f"{m.__module__}.{m.__qualname__}" for m in models(BaseModel)
+                if m.__pydantic_complete__ and m.__module__.startswith(("kagiban", "device"))})
+print(json.dumps(built))
+"""
+
+
+def test_a_started_agent_has_built_only_the_message_models_it_used(tmp_path):
+    unit = write_unit_config(tmp_path, 1883, "t")  # never connected: what it builds on its own
+    done = subprocess.run([sys.executable, "-c", _STARTED, str(unit)], capture_output=True, text=True,
+                          timeout=60, cwd=_ROOT)
+    assert done.returncode == 0, done.stderr
+    built = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    # What a cabinet without a policy yet uses from its start to a tap: its unit file, the
+    # events it records (the tap refused), the heartbeat's parts.
+    assert {"device.stations.cabinet.CabinetUnit", "kagiban.protocol.Event", "kagiban.protocol.Heartbeat",
+            "kagiban.events.StationStarted", "kagiban.events.BadgeDenied"} <= built
+    # The hub's messages, another kind's unit and its events were never built.
+    assert not built & {"kagiban.protocol.Alert", "kagiban.protocol.PolicyKeyChange",
+                        "kagiban.protocol.PolicyReset", "device.stations.printer.PrinterUnit",
+                        "kagiban.events.ShredStarted", "kagiban.events.PrintReleased",
+                        "kagiban.events.BadgeGranted"}
+    assert len(built) < 30, sorted(built)
 
 
 def test_an_agent_loads_pillow_at_its_first_snapshot_and_only_its_core(tmp_path):

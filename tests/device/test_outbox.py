@@ -154,3 +154,13 @@ def test_a_page_limit_makes_writes_fail_as_a_full_disk_until_it_is_lifted(tmp_pa
     assert ob.depth() == depth + 1
     assert [e.kind for e in ob.events()][0] == "door.opened"
     ob.close()
+
+
+def test_the_outbox_keeps_a_small_page_cache(tmp_path):
+    # Events are written, sent, acknowledged and deleted: SQLite's default 2 MiB cache would
+    # fill with pages read once and stay resident in a station that must fit a small Pi.
+    box = Outbox(tmp_path / "o.sqlite", site="s", station="cabinet-1")
+    try:
+        assert box._db.execute("PRAGMA cache_size").fetchone()[0] == -256  # KiB
+    finally:
+        box.close()

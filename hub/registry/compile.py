@@ -54,6 +54,7 @@ from hub.hours import site_holidays
 from hub.registry.common import STATION_KINDS
 from hub.registry.designations import DEFAULT_SETTINGS
 from hub.registry.trainings import latest_attended, required_for, standing
+from hub.rollcall.policy import open_sessions
 from hub.store.schema import (
     after_hours_users,
     badges,
@@ -93,6 +94,8 @@ class _Registry:
     settings: dict[str, dict[str, str]]
     after_hours: dict[str, set[int]]
     roster: dict[str, set[int]]
+    # Station -> the roll-call session open there (kagiban.protocol.RollCall as JSON).
+    rollcall: dict[str, dict[str, Any]]
 
 
 def _load(conn: Connection, on: date) -> _Registry:
@@ -117,6 +120,7 @@ def _load(conn: Connection, on: date) -> _Registry:
                   for r in conn.execute(select(station_settings))},
         after_hours=after,
         roster=rostered,
+        rollcall=open_sessions(conn),
     )
 
 
@@ -195,7 +199,7 @@ def _content(cfg: HubConfig, reg: _Registry, station: str, site: str, kind: str 
     zone = cfg.site_zone(site)
     hours = cfg.hours(station, site)
     days_off = site_holidays(cfg, site, reg.on - timedelta(days=1), reg.on + timedelta(days=holidays_ahead(cfg)))
-    return {
+    content = {
         "v": 1,
         "site": site,
         "station": station,
@@ -206,6 +210,9 @@ def _content(cfg: HubConfig, reg: _Registry, station: str, site: str, kind: str 
         "holidays": [d.isoformat() for d in sorted(days_off)],
         "badges": {b.badge_id: _entry(reg, b, station, kind, zone) for b in reg.badges},
     }
+    if station in reg.rollcall:
+        content["rollcall"] = reg.rollcall[station]
+    return content
 
 
 def content_of(policy: dict[str, Any]) -> dict[str, Any]:
@@ -348,7 +355,7 @@ def badge_decisions(
 
 
 # The Policy fields hub.registry.policy.PolicyPublisher takes from a compile step (it adds the rest).
-SOURCE_FIELDS = ("site", "badges", "time_zone", "hours", "holidays")
+SOURCE_FIELDS = ("site", "badges", "time_zone", "hours", "holidays", "rollcall")
 
 
 def policy_source(engine: Engine, cfg: HubConfig) -> Callable[[datetime], dict[str, dict[str, Any]]]:
@@ -361,7 +368,7 @@ def policy_source(engine: Engine, cfg: HubConfig) -> Callable[[datetime], dict[s
     """
 
     def compile_now(now: datetime) -> dict[str, dict[str, Any]]:
-        return {station: {k: content[k] for k in SOURCE_FIELDS}
+        return {station: {k: content[k] for k in SOURCE_FIELDS if k in content}
                 for station, (_site, content) in _compile_contents(engine, cfg, None, now).items()}
 
     return compile_now

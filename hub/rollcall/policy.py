@@ -4,12 +4,16 @@ without importing the roll-call service, which writes through the registry."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from hub.store.schema import rollcall_people, rollcall_sessions
+from kagiban.protocol import RollCall
+
+_LOG = logging.getLogger(__name__)
 
 
 def instant(text: str) -> datetime:
@@ -41,9 +45,14 @@ def open_sessions(conn: Connection) -> dict[str, dict[str, Any]]:
         expected = sorted(conn.execute(select(rollcall_people.c.staff_no).where(
             rollcall_people.c.session_id == row.id, rollcall_people.c.expected.is_(True))).scalars())
         try:
-            session = {"session": row.id, "title": row.topic[:128], "opens_at": instant(row.opened_at).isoformat(),
-                       "late_after": late_after(row.starts_at, row.window_min).isoformat(), "expected": expected}
-        except (ValueError, OverflowError):  # a stored time that is no instant: no session to show
+            session = RollCall.model_validate({
+                "session": row.id, "title": row.topic[:128], "opens_at": instant(row.opened_at),
+                "late_after": late_after(row.starts_at, row.window_min), "expected": expected,
+            }).model_dump(mode="json")
+        except (ValueError, OverflowError, TypeError):
+            # A stored value no station could take (a time that is no instant, a number too long):
+            # that session is left off, every other station's policy still goes out.
+            _LOG.error("roll call %s left off the policies: a stored value is not usable", row.id)
             continue
         for station in stations_of(row.stations):
             out[station] = session

@@ -137,7 +137,12 @@ class Session:
     @property
     def late_after(self) -> datetime | None:
         """The last on-time instant: the start plus the window."""
-        return self.starts_at + timedelta(minutes=self.window_min) if self.starts_at else None
+        if self.starts_at is None:
+            return None
+        try:
+            return self.starts_at + timedelta(minutes=self.window_min)
+        except OverflowError:  # a stored start at the end of time
+            return None
 
 
 @dataclass(frozen=True)
@@ -310,7 +315,7 @@ def open_session(engine: Engine, cfg: HubConfig, actor: str, inp: SessionInput, 
     window = _window(inp.window_min)
     procedure = _procedure(inp.procedure_version_id)
     units = rollcall_stations(engine, cfg)
-    chosen = sorted(set(inp.stations))
+    chosen = sorted({s for s in inp.stations if s})
     if not chosen:
         raise RollcallError("rollcall.no_station")
     for station in chosen:

@@ -99,67 +99,67 @@ def new():
                 staff_numbers=service.staff_numbers(values["staff_numbers"]),
                 # Only a form that carries the field sets it (the procedures' reading sessions).
                 procedure_version_id=values["procedure_version_id"] if "procedure_version_id" in request.form else None)
-            session_id = service.open_session(st.engine, st.cfg, current_user.username, inp)
+            rollcall_id = service.open_session(st.engine, st.cfg, current_user.username, inp)
         except RollcallError as exc:
             error = explain(exc)
         else:
-            flash(_("Roll call %(id)s is open: taps at its units now check people in.", id=session_id), "ok")
-            return redirect(url_for("rollcall.session", session_id=session_id))
+            flash(_("Roll call %(id)s is open: taps at its units now check people in.", id=rollcall_id), "ok")
+            return redirect(url_for("rollcall.session", rollcall_id=rollcall_id))
     return render_template(
         "rollcall/new.html", title=_("Open a roll call"), values=values, error=error, kinds=ROLLCALL_KINDS,
         trainings=[t["name"] for t in list_trainings(st.engine)], units=service.rollcall_stations(st.engine, st.cfg),
         sections=service.sections(st.engine), employments=EMPLOYMENT_TYPES), (400 if error else 200)
 
 
-def _roster(session_id: int) -> service.Roster:
+def _roster(rollcall_id: int) -> service.Roster:
     try:
-        return service.roster(state().engine, session_id)
+        return service.roster(state().engine, rollcall_id)
     except RollcallError:
         abort(404)
 
 
-@bp.get("/<int:session_id>")
+@bp.get("/<int:rollcall_id>")
 @role_required(*READING_ROLES)
-def session(session_id: int):
-    roster = _roster(session_id)
-    return render_template("rollcall/session.html", title=_("Roll call %(id)s", id=session_id), roster=roster,
+def session(rollcall_id: int):
+    roster = _roster(rollcall_id)
+    return render_template("rollcall/session.html", title=_("Roll call %(id)s", id=rollcall_id), roster=roster,
                            s=roster.session, running=current_user.role in RUNNING_ROLES,
                            refresh_s=REFRESH_S if roster.session.is_open else None)
 
 
-@bp.post("/<int:session_id>/close")
+@bp.post("/<int:rollcall_id>/close")
 @role_required(*RUNNING_ROLES)
-def close(session_id: int):
+def close(rollcall_id: int):
     st = state()
     try:
-        closed = service.close_session(st.engine, st.cfg, current_user.username, session_id)
+        closed = service.close_session(st.engine, st.cfg, current_user.username, rollcall_id)
     except RollcallError as exc:
         if exc.code == "rollcall.not_found":
             abort(404)
         flash(_("Not closed: %(reason)s", reason=explain(exc)), "error")
     else:
         flash(_("Roll call %(id)s closed: %(present)s present, %(late)s late. The stations' policies are being "
-                "published again.", id=session_id, present=len(closed.present), late=len(closed.late)), "ok")
-    return redirect(url_for("rollcall.session", session_id=session_id))
+                "published again.", id=rollcall_id, present=len(closed.present), late=len(closed.late)), "ok")
+    return redirect(url_for("rollcall.session", rollcall_id=rollcall_id))
 
 
-def _export(session_id: int, fmt: Literal["csv", "xlsx"]) -> Response:
+def _export(rollcall_id: int, fmt: Literal["csv", "xlsx"]) -> Response:
     st = state()
-    roster = _roster(session_id)
+    roster = _roster(rollcall_id)
     body = rollcall_io.export_roster(roster, fmt, st.cfg.zone(), _lang())
-    _LOG.info("%s exported roll call %d as %s", current_user.username, session_id, fmt)
-    name = f"rollcall_{session_id}.{fmt}"
+    _LOG.info("%s exported roll call %d as %s", current_user.username, rollcall_id, fmt)
+    name = f"rollcall_{rollcall_id}.{fmt}"
     mimetype = "text/csv" if fmt == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@bp.get("/<int:session_id>/roster.csv")
+@bp.get("/<int:rollcall_id>/roster.csv")
 @role_required(*READING_ROLES)
-def export_csv(session_id: int):
-    return _export(session_id, "csv")
+def export_csv(rollcall_id: int):
+    return _export(rollcall_id, "csv")
 
 
-@bp.get("/<int:session_id>/roster.xlsx")
+@bp.get("/<int:rollcall_id>/roster.xlsx")
 @role_required(*READING_ROLES)
-def export_xlsx(session_id: int):
-    return _export(session_id, "xlsx")
+def export_xlsx(rollcall_id: int):
+    return _export(rollcall_id, "xlsx")

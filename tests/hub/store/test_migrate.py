@@ -21,6 +21,7 @@ TABLES = {
     "closeouts", "side_log", "side_heads", "checkpoints", "station_keys", "api_tokens", "maintenance",
     "key_work",
     "nearmiss_cases", "nearmiss_digests",
+    "rollcall_sessions", "rollcall_people",
 }
 
 

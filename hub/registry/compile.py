@@ -30,6 +30,10 @@ later of the badge's first valid day and the person's first active day, if that 
 (the station says ``not_yet_valid`` before it). ``after_hours`` is "allow" for people on the
 station's after-hours list, else the station's ``after_hours`` setting ("deny" by default).
 
+A station at which a roll call is open (hub.rollcall) also gets the session in ``rollcall``
+(kagiban.protocol.RollCall, read by hub.rollcall.policy.open_sessions): opening and closing one
+are registry changes, so its policy is compiled and published again at once.
+
 The roster and D itself change daily, so the hub compiles again after each local midnight
 (hub.registry.policy.PolicyPublisher does, with :func:`policy_source` as its compile step; it also
 versions and signs what it publishes). :func:`compile_station` and :func:`compile_all` give

@@ -5,7 +5,8 @@ The parts are a list of checks (``PARTS``), each given the same :class:`Context`
 one :class:`PartResult`: the events chain; the stations' signatures over their events and
 snapshots (hub.audit.signatures); the side logs (alerts and acknowledgements, sign-ins,
 registry changes, quarantined messages, snapshot bytes, the station keys the tooling added and
-retired, maintenance periods), each recomputed and held against its table both ways; and, with ``--checkpoints
+retired, maintenance periods, near-misses), each recomputed and held against its table both ways;
+the roll calls against their entries in the registry's side log; and, with ``--checkpoints
 PATH``, the signed checkpoints kept off the hub, each of which the store must extend (its rows,
 seqs and side logs, and the station keys it recorded).
 """
@@ -28,6 +29,7 @@ from hub.audit.checkpoints import Checkpoint, SignedLine, key_digest, read_log
 from hub.audit.entries import (ACK_COLUMNS, ALERT_COLUMNS, CLOSE_COLUMNS, KEY_COLUMNS, MAINTENANCE_COLUMNS,
                                MAINTENANCE_END_COLUMNS, REGISTRY_COLUMNS, WORK_COLUMNS, quarantine_entry)
 from hub.nearmiss import trail as nearmiss_trail
+from hub.rollcall import trail as rollcall_trail
 from hub.store.chain import SideReport, verify, verify_side
 from hub.store.db import make_engine
 from hub.store.schema import (GENESIS_HASH, alerts, events, key_work, maintenance, quarantine, registry_log, side_heads,
@@ -319,6 +321,22 @@ def check_nearmiss(ctx: Context) -> PartResult:
     return _logged_side(ctx, nearmiss_trail.PART, "near-miss", nearmiss_trail.compare)
 
 
+def check_rollcall(ctx: Context) -> PartResult:
+    """Roll calls (opened, closed, each person's outcome) against their entries in the registry's
+    side log (they keep no log of their own: hub.rollcall.trail)."""
+    with ctx.engine.connect() as conn, conn.begin():
+        if "rollcall_sessions" not in inspect(conn).get_table_names():
+            return PartResult("rollcall", True, "rollcall: not checked (this store predates roll calls)")
+        rep = verify_side(conn, "registry")
+        if rep.problem is not None:
+            return _bad("rollcall", "not checked: the registry log it is held against is broken (see registry)")
+        bodies = [dict(e.body(), _n=e.n) for e in rep.entries]
+        problem, counts = rollcall_trail.compare(conn, bodies)
+    if problem is not None:
+        return _bad("rollcall", problem)
+    return _ok("rollcall", f"matching the registry log{counts}")
+
+
 # --- checkpoints ---
 
 class _Lookups:
@@ -467,7 +485,8 @@ def check_station_signatures(ctx: Context) -> PartResult:
 
 
 PARTS: list[Part] = [check_events, check_station_signatures, check_alerts, check_signins, check_registry, check_quarantine,
-                     check_snapshots, check_keys, check_work, check_maintenance, check_nearmiss, check_checkpoints]
+                     check_snapshots, check_keys, check_work, check_maintenance, check_nearmiss, check_rollcall,
+                     check_checkpoints]
 
 
 def run(db_url: str, out: TextIO | None = None, *, checkpoints: str | Path | None = None,

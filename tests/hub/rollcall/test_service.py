@@ -184,13 +184,26 @@ def test_the_roster_exports_as_csv_and_xlsx_in_the_readers_language(office, cfg)
         rollcall_io.export_roster(roster, "pdf", cfg.zone())
 
 
-def test_kagiban_verify_checks_the_sessions_and_check_ins_in_the_registry_side_log(office, cfg, tmp_path):
+def test_kagiban_verify_checks_the_sessions_and_outcomes_against_the_registry_log(office, cfg, tmp_path):
     sid = service.open_session(office, cfg, ACTOR, training_input(), now=OPENED)
     store(office, [("event", tap("rollcall-1", 1, "0012", START))])
     service.close_session(office, cfg, ACTOR, sid, now=START + timedelta(minutes=30))
     out = io.StringIO()
     assert verify.run(str(office.url), out=out) == 0
+    assert "rollcall: OK: matching the registry log (1 roll calls, 1 closed, 2 outcomes)" in out.getvalue()
+
+    # The roster's table changed behind the service's back: the absent part-timer made present.
     with office.begin() as conn:
-        conn.exec_driver_sql("UPDATE registry_log SET after = replace(after, '\"present\"', '\"absent\"') "
-                             "WHERE entity = 'rollcall_checkin'")
+        conn.exec_driver_sql("UPDATE rollcall_people SET status = 'present' WHERE staff_no = '0031'")
+    out = io.StringIO()
     assert verify.run(str(office.url), out=out) == 1
+    assert (f"rollcall: TAMPERED: outcome of 0031 in roll call {sid} altered (status) against log entry"
+            in out.getvalue())
+
+    # The log itself rewritten to match: the registry's side log shows it.
+    with office.begin() as conn:
+        conn.exec_driver_sql("UPDATE registry_log SET after = replace(after, '\"absent\"', '\"present\"') "
+                             "WHERE entity = 'rollcall_checkin'")
+    out = io.StringIO()
+    assert verify.run(str(office.url), out=out) == 1
+    assert "registry: TAMPERED" in out.getvalue()

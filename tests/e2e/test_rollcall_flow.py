@@ -4,7 +4,8 @@ refused at the cabinet; a supervisor opens a training roll call for the section'
 the unit learns it from its signed policy; three taps (one on time, one late, one by someone not
 expected) answer with the LEDs and are recorded at the hub as present, late and not expected;
 closing the roll call on the page records the attendance and republishes the policies, and the
-part-timer is let in at the cabinet within seconds. Nothing but the broker links units and hub."""
+part-timer is let in at the cabinet within seconds. Taps made while the hub is stopped wait in the
+unit's outbox and count once it is back. Nothing but the broker links units and hub."""
 from __future__ import annotations
 
 import json
@@ -61,13 +62,7 @@ def seed(path) -> None:
 @pytest.fixture
 def office(broker, prefix, tmp_path):
     """A registry-fed hub with a cabinet and a roll-call unit, both units running."""
-    path = write_hub(tmp_path, broker.port, prefix, [
-        {"id": CABINET, "kind": "cabinet", "name": "Key cabinet", "hours": ALWAYS},
-        {"id": UNIT, "kind": "rollcall", "name": "会議室", "hours": ALWAYS}])
-    body = yaml.safe_load(path.read_text())
-    body.pop("staff_file", None)  # the registry is the policies' source
-    path.write_text(yaml.safe_dump(body, allow_unicode=True))
-    seed(path)
+    path = hub_file(broker, prefix, tmp_path)
     made: list = []
     hub = Hub(hub_config.load(path))
     hub.start()
@@ -87,6 +82,18 @@ def office(broker, prefix, tmp_path):
     finally:
         for thing in reversed(made):
             thing.stop()
+
+
+def hub_file(broker, prefix, tmp_path):
+    """The hub's file (cabinet and roll-call unit, policies from the registry), its store seeded."""
+    path = write_hub(tmp_path, broker.port, prefix, [
+        {"id": CABINET, "kind": "cabinet", "name": "Key cabinet", "hours": ALWAYS},
+        {"id": UNIT, "kind": "rollcall", "name": "会議室", "hours": ALWAYS}])
+    body = yaml.safe_load(path.read_text())
+    body.pop("staff_file", None)  # the registry is the policies' source
+    path.write_text(yaml.safe_dump(body, allow_unicode=True))
+    seed(path)
+    return path
 
 
 def rises(agent, pin: int) -> int:
@@ -154,3 +161,34 @@ def test_a_roll_call_by_tap_trains_a_part_timer_who_is_then_let_in_at_the_cabine
     assert [r["training"] for r in registry.person_record(hub.engine, PART_TIMER)] == [TRAINING]
     assert [r["training"] for r in registry.person_record(hub.engine, OTHER_PART_TIMER)] == [TRAINING]
     assert registry.person_record(hub.engine, VISITOR) == []
+
+
+def test_taps_made_while_the_hub_is_away_count_once_it_is_back(broker, prefix, tmp_path):
+    path = hub_file(broker, prefix, tmp_path)
+    hub = Hub(hub_config.load(path))
+    hub.start()
+    unit = None
+    try:
+        unit = Agent(unit_file.load(write_unit(tmp_path, broker.port, prefix, UNIT, "rollcall", pins={}))).start()
+        zone = hub.cfg.zone()
+        sid = service.open_session(hub.engine, hub.cfg, "sup-01", service.SessionInput(
+            kind="meeting", topic="朝礼: 鍵の返却手順", starts_at=datetime.now(zone), window_min=15,
+            stations=(UNIT,), staff_numbers=(PART_TIMER, OTHER_PART_TIMER)))
+        wait_for(lambda: unit.call(lambda a: a.policy.current is not None and a.policy.current.rollcall is not None),
+                 timeout=15, what="the open roll call at the unit")
+        hub.stop()
+
+        unit.reader.tap(BADGE[PART_TIMER])  # answered from the unit's own policy, kept in its outbox
+        wait_for(lambda: rises(unit, GREEN) == 1, timeout=5, what="the unit answering present")
+        assert unit.call(lambda a: a.outbox.depth()) >= 1
+
+        hub = Hub(hub_config.load(path))
+        hub.start()
+        wait_for(lambda: [r.status for r in service.roster(hub.engine, sid).rows if r.staff_no == PART_TIMER]
+                 == ["present"], timeout=20, what="the tap made while the hub was away, counted")
+        closed = service.close_session(hub.engine, hub.cfg, "sup-01", sid)
+        assert (closed.present, closed.late) == ((PART_TIMER,), ())
+    finally:
+        if unit is not None:
+            unit.stop()
+        hub.stop()

@@ -57,7 +57,7 @@ def test_a_supervisor_opens_a_roll_call_and_watches_it_fill(as_supervisor, offic
     assert response.status_code == 302
     sid = int(response.headers["Location"].rsplit("/", 1)[1])
     page = as_supervisor.get(f"/rollcall/{sid}").get_data(as_text=True)
-    assert '<meta http-equiv="refresh" content="5">' in page
+    assert 'data-refresh-s="5"' in page and "rollcall.js" in page  # kept up to date while open
     assert page.count('data-status="absent"') == 2 and "職員0012" in page and "職員0031" in page
 
     opened = service.get_session(office, sid).opened_at
@@ -71,7 +71,7 @@ def test_a_supervisor_opens_a_roll_call_and_watches_it_fill(as_supervisor, offic
     token = csrf_from(page)
     closed = as_supervisor.post(f"/rollcall/{sid}/close", data={"csrf_token": token}, follow_redirects=True)
     page = closed.get_data(as_text=True)
-    assert "締め切りました" in page and "http-equiv=\"refresh\"" not in page
+    assert "締め切りました" in page and "data-refresh-s" not in page and "http-equiv=\"refresh\"" not in page
     assert [r["training"] for r in registry.person_record(office, "0012")] == [TRAINING]
     assert registry.person_record(office, "0031") == []
     assert service.get_session(office, sid).procedure_version_id is None

@@ -101,6 +101,8 @@ LOG_ENTITIES: dict[str, Any] = {
     "after_hours_user": _l("After-hours user"),
     "roster": _l("Shredder roster"),
     "api_token": _l("API token"),  # hub.accounts.tokens: made and revoked on the user's own page
+    "rollcall": _l("Roll call"),  # hub.rollcall: opened and closed on /rollcall/
+    "rollcall_checkin": _l("Roll-call outcome"),
 }
 LOG_ACTIONS: dict[str, Any] = {
     "add": _l("Added"),
@@ -109,6 +111,12 @@ LOG_ACTIONS: dict[str, Any] = {
     "revoke": _l("Revoked"),
     "lose": _l("Reported lost"),
     "reinstate": _l("Reinstated"),
+    "open": _l("Opened"),
+    "close": _l("Closed"),
+    "present": _l("Present"),
+    "late": _l("Late"),
+    "absent": _l("Absent"),
+    "unexpected": _l("Not expected"),
 }
 FIELDS: dict[str, Any] = {
     "staff_no": _l("Staff number"),
@@ -137,8 +145,23 @@ FIELDS: dict[str, Any] = {
     "staff_nos": _l("Staff numbers"),
     "print_user": _l("User name at the print server"),
     "designation": _l("Designation"),
+    "kind": _l("Kind"),
+    "topic": _l("Topic"),
+    "stations": _l("Units"),
+    "starts_at": _l("Start"),
+    "window_min": _l("Check-in window (minutes)"),
+    "expected": _l("Who is expected"),
+    "opened_at": _l("Opened"),
+    "opened_by": _l("Opened by"),
+    "closed_at": _l("Closed"),
+    "closed_by": _l("Closed by"),
+    "status": _l("Status"),
+    "tapped_at": _l("Tapped at"),
+    "event_id": _l("Event"),
+    "counts": _l("Counts"),
+    "procedure_version_id": _l("Procedure version"),
 }
-_HIDDEN_FIELDS = {"id", "person_id", "training_id", "session_id"}
+_HIDDEN_FIELDS = {"id", "person_id", "training_id", "session_id", "training_session_id"}
 
 def explain(message: Msg | None, code: str, params: Any = None) -> str:
     """A registry refusal (its code's sentence in hub.registry.messages, and its parameters)

@@ -75,6 +75,8 @@ def test_a_supervisor_opens_a_roll_call_and_watches_it_fill(as_supervisor, offic
     assert [r["training"] for r in registry.person_record(office, "0012")] == [TRAINING]
     assert registry.person_record(office, "0031") == []
     assert service.get_session(office, sid).procedure_version_id is None
+    log = as_supervisor.get("/registry/log").get_data(as_text=True)
+    assert "点呼の結果" in log and "遅刻" in log and "対象外" in log  # the outcomes, worded, in the change log
 
 
 def test_a_bad_form_is_shown_again_with_what_was_typed_and_the_reason_in_japanese(as_supervisor, office):

@@ -47,7 +47,7 @@ from device.sender import Sender
 from device.sensors.badge import BadgeReader
 from device.sensors.door import DoorSwitch
 from device.stations import make_logic
-from device.stations.effects import Effect, Emit, Feedback, Lock, PowerOff, PowerOn, Signal, Unlock, Work
+from device.stations.effects import Answer, Effect, Emit, Feedback, Lock, PowerOff, PowerOn, Signal, Unlock, Work
 from device.storage_check import open_outbox, open_policy
 from device.workers import SnapshotWorker, WorkWorker
 from kagiban import events as ev
@@ -367,6 +367,8 @@ class Agent:
         """A tap: the policy decides at the tap's time, the logic acts on the decision."""
         self.decisions += 1
         wall = self.wall(at)
+        held = self.policy.current
+        self.logic.roll_call(held.rollcall if held is not None else None)
         self._apply(self.logic.badge(badge, self.policy.decide(badge, wall), at, wall))
 
     def _settled(self, changes: list[Settled]) -> None:
@@ -455,6 +457,12 @@ class Agent:
                 outputs.power_off()
             elif isinstance(eff, Signal):
                 outputs.signal(lamp=eff.lamp, sound=eff.sound)
+            elif isinstance(eff, Answer):
+                # A tap the outbox could not take was not recorded: red, as at a refusal.
+                if recorded:
+                    outputs.answer(eff.result)
+                else:
+                    outputs.denied()
             elif isinstance(eff, Feedback):
                 granted = eff.result == "granted" and recorded
                 (outputs.granted if granted else outputs.denied)()

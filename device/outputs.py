@@ -1,5 +1,7 @@
 """What a unit drives: the lock relay, the green and red LEDs, the buzzer, and an annunciator's lamp.
 
+A roll-call unit answers each tap with the same LEDs and buzzer in four patterns (``answer``).
+
 Fail-secure: the lock relay is de-energised (locked) when the agent starts and before it
 releases the pin on close; once released, a fail-secure strike and the relay board's own
 default keep the door locked.
@@ -23,6 +25,8 @@ _LOG = logging.getLogger(__name__)
 # A short beep, as a pair of (on, off) seconds.
 _BEEP_ON_S = 0.1
 _BEEP_OFF_S = 0.1
+# A roll-call unit's "no session open": one long beep, unlike every other answer.
+_LONG_BEEP_S = 0.8
 
 
 class Outputs(Protocol):
@@ -61,6 +65,10 @@ class Outputs(Protocol):
     @property
     def is_sounding(self) -> bool:
         """True while the buzzer sounds as an alarm (an annunciator)."""
+
+    def answer(self, result: str) -> None:
+        """A roll-call unit's answer to a tap: ``present`` green and one beep, ``late`` green and
+        two beeps, ``unexpected`` red and three beeps, ``no_session`` red and one long beep."""
 
     def signal(self, *, lamp: bool, sound: bool) -> None:
         """Lamp and alarm buzzer on or off (sound only with the lamp lit)."""
@@ -171,6 +179,21 @@ class GpioOutputs:
         if self._buzzer is not None:
             self._buzzer.beep(on_time=_BEEP_ON_S, off_time=_BEEP_OFF_S, n=3, background=True)
 
+    def answer(self, result: str) -> None:
+        """A roll-call answer (see Outputs.answer), in the background."""
+        green = result in ("present", "late")
+        on, off = (self._led_granted, self._led_denied) if green else (self._led_denied, self._led_granted)
+        if off is not None:
+            off.off()
+        if on is not None:
+            on.blink(on_time=self._feedback_s, off_time=0, n=1, background=True)
+        if self._buzzer is not None:
+            if result == "no_session":
+                self._buzzer.beep(on_time=_LONG_BEEP_S, off_time=_BEEP_OFF_S, n=1, background=True)
+            else:
+                beeps = {"present": 1, "late": 2}.get(result, 3)
+                self._buzzer.beep(on_time=_BEEP_ON_S, off_time=_BEEP_OFF_S, n=beeps, background=True)
+
     @property
     def is_powered(self) -> bool:
         """True while the power relay is energised (without a relay: the last command)."""
@@ -239,7 +262,7 @@ class StandInOutputs:
         self._lit = self._sounding = False
         self._lock = threading.Lock()
         # Call names in order: "unlock", "lock", "granted", "denied", "power_on", "power_off",
-        # "signal:<lamp on|off>:<sound on|off>", "close".
+        # "signal:<lamp on|off>:<sound on|off>", "answer:<result>", "close".
         self.calls: list[str] = []
 
     def _record(self, what: str) -> None:
@@ -268,6 +291,10 @@ class StandInOutputs:
     def denied(self) -> None:
         """Record denied feedback."""
         self._record("denied")
+
+    def answer(self, result: str) -> None:
+        """Record a roll-call answer as ``answer:<result>``."""
+        self._record(f"answer:{result}")
 
     @property
     def is_powered(self) -> bool:

@@ -463,6 +463,20 @@ class AnnunciatorSilenced(EventData):
     count: int | None = None
 
 
+# --- roll-call units ---
+
+class RollcallTap(EventData):
+    """``rollcall.tap``: a badge tapped at a roll-call unit (recorded, never unlocking
+    anything); ``session`` is the session its policy had open (None: none), ``answer`` what the
+    unit showed (present, late, unexpected, no_session). The hub decides what the tap counts
+    as from its time and the session's window, not from ``answer``."""
+
+    KIND = "rollcall.tap"
+    kind: Literal["rollcall.tap"] = _kind(KIND)
+    session: int | None = None
+    answer: str | None = None
+
+
 KindData = Annotated[
     Union[
         StationStarted, StorageCorrupt, StorageFailed, SnapshotFailed, PolicyRejected,
@@ -473,6 +487,7 @@ KindData = Annotated[
         PrintReleased, PrintReleaseFailed, PrintPrinted, PrintQueue, PrintExpired, CupsDown, CupsUp,
         TrayUncollected, TrayCollected,
         AnnunciatorSilenced,
+        RollcallTap,
     ],
     Field(discriminator="kind"),
 ]

@@ -54,7 +54,9 @@ VERSION = 1
 # ``policy-control`` channel (signed key changes and resets, kagiban.signing).
 # 7: station kind ``annunciator``; ``signal`` on Heartbeat; the retained per-site ``alarm`` topic
 # (SiteAlarm), which annunciators follow.
-REVISION = 7
+# 8: station kind ``rollcall``; ``rollcall`` on Policy (the open roll-call session a unit checks
+# people in for), the event ``rollcall.tap``.
+REVISION = 8
 DEFAULT_PREFIX = "kagiban"
 
 # Channels a station publishes on, and channels the hub publishes on.
@@ -82,7 +84,7 @@ KEY_ID_PATTERN = r"^[0-9a-f]{16}$"
 SIGNATURE_PATTERN = r"^[A-Za-z0-9+/]{86}==$"
 _ID_RE = re.compile(ID_PATTERN)
 
-StationKind = Literal["cabinet", "shredder", "printer", "door", "annunciator"]
+StationKind = Literal["cabinet", "shredder", "printer", "door", "annunciator", "rollcall"]
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -456,6 +458,36 @@ def _deny_like(entry: PolicyEntry, decision: DecisionKind, reason: str) -> Polic
     return entry.model_copy(update={"decision": decision, "reason": reason})
 
 
+# A roll call lists at most this many expected people (a section's whole staff fits).
+MAX_ROLLCALL_EXPECTED = 2000
+RollCallAnswer = Literal["present", "late", "unexpected", "no_session"]
+
+
+class RollCall(_Strict):
+    """The roll-call session open at a station (revision 8), in the station's signed policy.
+
+    A tap from ``opens_at`` on checks the person in: ``present`` up to ``late_after``,
+    ``late`` from then on; a person not in ``expected`` (staff numbers) is ``unexpected``. The
+    session ends when a policy without it arrives; the hub, not the station, decides what each
+    tap counts as (from the tap's time), so this only sets the unit's LED and buzzer.
+    """
+
+    session: int = Field(ge=1)
+    title: str = Field(default="", max_length=128)
+    opens_at: Instant
+    late_after: Instant
+    expected: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=MAX_ROLLCALL_EXPECTED)
+
+    def answer(self, person: str | None, at: datetime) -> RollCallAnswer:
+        """What a tap by ``person`` (a staff number; None: a badge nobody holds) at ``at`` is."""
+        if at < self.opens_at:
+            return "no_session"
+        if person is None or person not in self.expected:
+            return "unexpected"
+        return "present" if at <= self.late_after else "late"
+
+
 class Policy(_Strict):
     """Per-station access policy, published (signed) by the hub and cached on disk."""
 
@@ -473,6 +505,8 @@ class Policy(_Strict):
     # Revision 6: from this instant on the station treats the policy as expired (flags or
     # denies every decision, as its config says). None: a policy from before expiry existed.
     expires_at: Instant | None = None
+    # Revision 8: the roll-call session open at this station (a ``rollcall`` unit); None: none.
+    rollcall: RollCall | None = None
 
     @field_validator("time_zone")
     @classmethod

@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 from device.config import DeviceConfig
 from device.stations.base import StationUnit
 from device.stations.effects import Effect, Work
-from kagiban.protocol import PolicyEntry, SignalState, SiteAlarm
+from kagiban.protocol import PolicyEntry, RollCall, SignalState, SiteAlarm
 
 
 class UnsupportedStation(Exception):
@@ -39,6 +39,8 @@ class StationLogic(Protocol):
 
     @property
     def print_server_up(self) -> bool | None: ...
+
+    def roll_call(self, session: RollCall | None) -> None: ...
 
     def badge(self, badge: str, entry: PolicyEntry, now: float, wall: datetime) -> list[Effect]: ...
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from device.config import DeviceConfig
 from device.stations.effects import Effect, Work
-from kagiban.protocol import PolicyEntry, SignalState, SiteAlarm
+from kagiban.protocol import PolicyEntry, RollCall, SignalState, SiteAlarm
 
 
 class StationBase:
@@ -45,6 +45,9 @@ class StationBase:
     def badge(self, badge: str, entry: PolicyEntry, now: float, wall: datetime) -> list[Effect]:
         """A badge was tapped and the policy answered ``entry``."""
         return []
+
+    def roll_call(self, session: RollCall | None) -> None:
+        """The roll-call session the policy in force has open here (told before each badge)."""
 
     def door(self, is_open: bool, now: float, wall: datetime) -> list[Effect]:
         """The (debounced) door switch changed."""

@@ -69,6 +69,14 @@ class Signal:
     sound: bool
 
 
+@dataclass(frozen=True)
+class Answer:
+    """Tell the person at a roll-call unit what their tap was (LED and buzzer patterns:
+    device.outputs.Outputs.answer)."""
+
+    result: Literal["present", "late", "unexpected", "no_session"]
+
+
 class Work:
     """A slow request to another system (e.g. the print server). The agent runs it on a worker
     thread, so the station keeps deciding meanwhile, and hands the result back to the logic's
@@ -98,4 +106,5 @@ class ExpireJobs(Work):
     jobs: tuple[Any, ...] = ()
 
 
-Effect = Emit | Unlock | Lock | Feedback | PowerOn | PowerOff | Signal | ReleaseJobs | CheckQueue | ExpireJobs
+Effect = (Emit | Unlock | Lock | Feedback | PowerOn | PowerOff | Signal | Answer | ReleaseJobs | CheckQueue
+          | ExpireJobs)

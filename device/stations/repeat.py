@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from device.stations.effects import Effect, Feedback
+from device.stations.effects import Answer, Effect, Feedback
 
 
 class RepeatWindow:
@@ -21,7 +21,7 @@ class RepeatWindow:
         self.repeat_s = repeat_s
         self._badge: str | None = None
         self._seen = 0.0
-        self._feedback: tuple[Feedback, ...] = ()
+        self._feedback: tuple[Feedback | Answer, ...] = ()
 
     def tap(self, badge: str, now: float, answer: Callable[[], list[Effect]]) -> list[Effect]:
         """``answer()`` for a new tap; for a repeat, only the feedback that answer gave.
@@ -34,5 +34,5 @@ class RepeatWindow:
             return list(self._feedback)
         effects = answer()
         self._badge, self._seen = badge, now
-        self._feedback = tuple(e for e in effects if isinstance(e, Feedback))
+        self._feedback = tuple(e for e in effects if isinstance(e, (Feedback, Answer)))
         return effects

@@ -7,7 +7,8 @@ snapshots (hub.audit.signatures); the side logs (alerts and acknowledgements, si
 registry changes, quarantined messages, snapshot bytes, the station keys the tooling added and
 retired, maintenance periods, near-miss cases, procedure documents, versions and
 confirmations), each recomputed and held against its table both ways; the verified prefix's marks
-(hub.audit.prefix), each held against the row it vouched for; and, with ``--checkpoints
+(hub.audit.prefix), each held against the row it vouched for; the roll calls against their
+entries in the registry's side log; and, with ``--checkpoints
 PATH``, the signed checkpoints kept off the hub, each of which the store must extend (its rows,
 seqs and side logs, and the station keys it recorded).
 """
@@ -32,6 +33,7 @@ from hub.audit.entries import (ACK_COLUMNS, ALERT_COLUMNS, CLOSE_COLUMNS, KEY_CO
                                MAINTENANCE_END_COLUMNS, REGISTRY_COLUMNS, WORK_COLUMNS, quarantine_entry)
 from hub.nearmiss import trail as nearmiss_trail
 from hub.procedures import trail as procedures_trail
+from hub.rollcall import trail as rollcall_trail
 from hub.store.chain import SideReport, verify, verify_side
 from hub.store.db import make_engine
 from hub.store.schema import (GENESIS_HASH, alerts, events, key_work, maintenance, quarantine, registry_log, side_heads,
@@ -335,6 +337,22 @@ def check_verified(ctx: Context) -> PartResult:
     return _logged_side(ctx, prefix.PART, "verified-prefix", prefix.compare)
 
 
+def check_rollcall(ctx: Context) -> PartResult:
+    """Roll calls (opened, closed, each person's outcome) against their entries in the registry's
+    side log (they keep no log of their own: hub.rollcall.trail)."""
+    with ctx.engine.connect() as conn, conn.begin():
+        if "rollcall_sessions" not in inspect(conn).get_table_names():
+            return PartResult("rollcall", True, "rollcall: not checked (this store predates roll calls)")
+        rep = verify_side(conn, "registry")
+        if rep.problem is not None:
+            return _bad("rollcall", "not checked: the registry log it is held against is broken (see registry)")
+        bodies = [dict(e.body(), _n=e.n) for e in rep.entries]
+        problem, counts = rollcall_trail.compare(conn, bodies)
+    if problem is not None:
+        return _bad("rollcall", problem)
+    return _ok("rollcall", f"matching the registry log{counts}")
+
+
 # --- checkpoints ---
 
 class _Lookups:
@@ -484,7 +502,7 @@ def check_station_signatures(ctx: Context) -> PartResult:
 
 PARTS: list[Part] = [check_events, check_station_signatures, check_alerts, check_signins, check_registry, check_quarantine,
                      check_snapshots, check_keys, check_work, check_maintenance, check_nearmiss, check_procedures,
-                     check_verified,
+                     check_verified, check_rollcall,
                      check_checkpoints]
 
 

@@ -33,6 +33,10 @@ later of the badge's first valid day and the person's first active day, if that 
 (the station says ``not_yet_valid`` before it). ``after_hours`` is "allow" for people on the
 station's after-hours list, else the station's ``after_hours`` setting ("deny" by default).
 
+A station at which a roll call is open (hub.rollcall) also gets the session in ``rollcall``
+(kagiban.protocol.RollCall, read by hub.rollcall.policy.open_sessions): opening and closing one
+are registry changes, so its policy is compiled and published again at once.
+
 The roster and D itself change daily, so the hub compiles again after each local midnight
 (hub.registry.policy.PolicyPublisher does, with :func:`policy_source` as its compile step; it also
 versions and signs what it publishes). :func:`compile_station` and :func:`compile_all` give
@@ -58,6 +62,7 @@ from hub.procedures.rules import UNCONFIRMED, Readings, load_readings
 from hub.registry.common import STATION_KINDS
 from hub.registry.designations import DEFAULT_SETTINGS
 from hub.registry.trainings import latest_attended, required_for, standing
+from hub.rollcall.policy import open_sessions
 from hub.store.schema import (
     after_hours_users,
     badges,
@@ -98,6 +103,8 @@ class _Registry:
     after_hours: dict[str, set[int]]
     roster: dict[str, set[int]]
     readings: Readings
+    # Station -> the roll-call session open there (kagiban.protocol.RollCall as JSON).
+    rollcall: dict[str, dict[str, Any]]
 
 
 def _load(conn: Connection, on: date) -> _Registry:
@@ -123,6 +130,7 @@ def _load(conn: Connection, on: date) -> _Registry:
         after_hours=after,
         roster=rostered,
         readings=load_readings(conn),
+        rollcall=open_sessions(conn),
     )
 
 
@@ -204,7 +212,7 @@ def _content(cfg: HubConfig, reg: _Registry, station: str, site: str, kind: str 
     zone = cfg.site_zone(site)
     hours = cfg.hours(station, site)
     days_off = site_holidays(cfg, site, reg.on - timedelta(days=1), reg.on + timedelta(days=holidays_ahead(cfg)))
-    return {
+    content = {
         "v": 1,
         "site": site,
         "station": station,
@@ -215,6 +223,9 @@ def _content(cfg: HubConfig, reg: _Registry, station: str, site: str, kind: str 
         "holidays": [d.isoformat() for d in sorted(days_off)],
         "badges": {b.badge_id: _entry(reg, b, station, kind, zone) for b in reg.badges},
     }
+    if station in reg.rollcall:
+        content["rollcall"] = reg.rollcall[station]
+    return content
 
 
 def content_of(policy: dict[str, Any]) -> dict[str, Any]:
@@ -357,7 +368,7 @@ def badge_decisions(
 
 
 # The Policy fields hub.registry.policy.PolicyPublisher takes from a compile step (it adds the rest).
-SOURCE_FIELDS = ("site", "badges", "time_zone", "hours", "holidays")
+SOURCE_FIELDS = ("site", "badges", "time_zone", "hours", "holidays", "rollcall")
 
 
 def policy_source(engine: Engine, cfg: HubConfig) -> Callable[[datetime], dict[str, dict[str, Any]]]:
@@ -370,7 +381,7 @@ def policy_source(engine: Engine, cfg: HubConfig) -> Callable[[datetime], dict[s
     """
 
     def compile_now(now: datetime) -> dict[str, dict[str, Any]]:
-        return {station: {k: content[k] for k in SOURCE_FIELDS}
+        return {station: {k: content[k] for k in SOURCE_FIELDS if k in content}
                 for station, (_site, content) in _compile_contents(engine, cfg, None, now).items()}
 
     return compile_now

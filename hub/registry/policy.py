@@ -46,7 +46,7 @@ from hub.store.schema import policies, stations
 from hub.store.timestamps import now_utc, utc_text
 from kagiban.badge_id import normalise_badge_id
 from kagiban.configfile import ConfigError
-from kagiban.protocol import ID_PATTERN, Hours, Policy, PolicyEntry, check_id, dumps, topic
+from kagiban.protocol import ID_PATTERN, Hours, Policy, PolicyEntry, RollCall, check_id, dumps, topic
 from kagiban.signing import envelope_policy, key_id, load_or_create_private_key, public_key_b64, sign
 
 _LOG = logging.getLogger(__name__)
@@ -237,15 +237,17 @@ class Compiled:
     time_zone: str | None = None
     hours: Hours | None = None
     holidays: Sequence[date] = ()
+    # The roll-call session open at the station (hub.rollcall), if any.
+    rollcall: RollCall | None = None
 
 
 # A compile step: given the current instant (aware), every station's policy content. A value
 # may be a Compiled, a (site, badges) pair, or a mapping of Policy fields (site, badges and
-# optionally time_zone, hours, holidays; entries and hours as models or plain dicts).
+# optionally time_zone, hours, holidays, rollcall; entries and hours as models or plain dicts).
 CompiledValue = Compiled | tuple[str, Mapping[str, PolicyEntry]] | Mapping[str, Any]
 CompileFn = Callable[[datetime], Mapping[str, CompiledValue]]
 
-_COMPILED_FIELDS = {"site", "badges", "time_zone", "hours", "holidays"}
+_COMPILED_FIELDS = {"site", "badges", "time_zone", "hours", "holidays", "rollcall"}
 
 
 def as_compiled(value: CompiledValue) -> Compiled:
@@ -264,8 +266,11 @@ def as_compiled(value: CompiledValue) -> Compiled:
         hours = value.get("hours")
         if hours is not None and not isinstance(hours, Hours):
             hours = Hours.model_validate(hours)
+        rollcall = value.get("rollcall")
+        if rollcall is not None and not isinstance(rollcall, RollCall):
+            rollcall = RollCall.model_validate(rollcall)
         return Compiled(site=value["site"], badges=badges, time_zone=value.get("time_zone"),
-                        hours=hours, holidays=tuple(value.get("holidays") or ()))
+                        hours=hours, holidays=tuple(value.get("holidays") or ()), rollcall=rollcall)
     raise ValueError(f"not a compiled policy: {type(value).__name__}")
 
 
@@ -278,13 +283,15 @@ def _content(station: str, c: Compiled) -> dict[str, Any]:
         body["hours"] = c.hours
     if c.holidays:
         body["holidays"] = sorted(set(c.holidays))
+    if c.rollcall is not None:
+        body["rollcall"] = c.rollcall
     return body
 
 
 def content_sha256(site: str, station: str, badges: Mapping[str, PolicyEntry], **rest: Any) -> str:
     """The digest of what a policy says, leaving out its version and issue time.
 
-    ``rest``: time_zone, hours, holidays (as in Compiled).
+    ``rest``: time_zone, hours, holidays, rollcall (as in Compiled).
     """
     probe = Policy(version=1, issued_at=datetime(2000, 1, 1, tzinfo=timezone.utc),
                    **_content(station, Compiled(site=site, badges=badges, **rest)))
@@ -317,7 +324,7 @@ def store_policies(
             c = as_compiled(value)
             site = c.site
             digest = content_sha256(site, station, c.badges, time_zone=c.time_zone, hours=c.hours,
-                                    holidays=c.holidays)
+                                    holidays=c.holidays, rollcall=c.rollcall)
             old = stored.get(station)
             if old is not None and old.content_sha256 == digest and not _due(old.payload, now, validity):
                 continue

@@ -625,3 +625,48 @@ training_procedures = Table(
     Column("version_id", Integer, ForeignKey("procedure_versions.id", name="fk_training_procedures_version_id"),
            nullable=False),
 )
+
+
+# --- Roll calls by badge tap (hub.rollcall, revision 0018_rollcall): a supervisor opens a session
+# (a training, with its registry training session, or a 朝礼) at chosen ``rollcall`` stations
+# (``stations``: JSON list); taps there are ``rollcall.tap`` events in the chain; the hub decides
+# present/late/unexpected from each tap's time. ``rollcall_people`` lists who is expected, and at
+# the close each person's outcome. Opening, closing and each outcome are registry_log rows.
+
+ROLLCALL_KINDS = ("training", "meeting")
+ROLLCALL_STATUSES = ("present", "late", "absent", "unexpected")
+
+rollcall_sessions = Table(
+    "rollcall_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(8), nullable=False),
+    Column("topic", String(128), nullable=False),
+    Column("training_id", Integer),  # kind training: the catalogue's training
+    Column("training_session_id", Integer),  # set at the close: the registry session attended
+    Column("stations", Text, nullable=False),
+    Column("starts_at", String(27), nullable=False),
+    Column("window_min", Integer, nullable=False),  # on time up to starts_at + window_min
+    Column("opened_at", String(27), nullable=False),
+    Column("opened_by", String(64), nullable=False),
+    Column("closed_at", String(27)),
+    Column("closed_by", String(64)),
+    # For read-and-confirm of procedures (another part of the registry); no foreign key here.
+    Column("procedure_version_id", Integer),
+    CheckConstraint("kind IN ('training', 'meeting')", name="kind"),
+    Index(None, "closed_at"),
+)
+
+rollcall_people = Table(
+    "rollcall_people",
+    metadata,
+    Column("session_id", Integer, ForeignKey("rollcall_sessions.id", name="fk_rollcall_people_session_id"),
+           nullable=False),
+    Column("staff_no", String(64), nullable=False),
+    Column("expected", Boolean, nullable=False),
+    Column("status", String(12)),  # set at the close
+    Column("tapped_at", String(27)),
+    Column("station", String(64)),
+    Column("event_id", String(36)),
+    PrimaryKeyConstraint("session_id", "staff_no"),
+)

@@ -54,6 +54,7 @@ from hub.web import (
     lock_pages,
     monthly_pages,
     nearmiss_pages,
+    rollcall_pages,
     ops,
     pages,
     print_pages,
@@ -160,7 +161,7 @@ def create_app(
     # Every page and API, each a blueprint of its own module.
     for view in (auth, pages, api, ops, shred_pages, closeout_pages, print_pages, registry_pages,
                  tokens, lock_pages, alert_pages, monthly_pages, key_pages, nearmiss_pages,
-                 procedure_pages):
+                 procedure_pages, rollcall_pages):
         app.register_blueprint(view.bp)
     pages.register_template_helpers(app)
     signin.limit_view(app, "auth.login")

@@ -110,6 +110,7 @@ EVENT_KINDS: dict[str, Any] = {
     "tray.uncollected": _l("Printouts left in the tray"),
     "tray.collected": _l("Printouts collected"),
     "annunciator.silenced": _l("Annunciator silenced"),
+    "rollcall.tap": _l("Roll-call tap"),
     "snapshot.failed": _l("Photo not taken"),
 }
 
@@ -180,6 +181,7 @@ STATION_KINDS: dict[str, Any] = {
     "printer": _l("Printer"),
     "door": _l("Door"),
     "annunciator": _l("Annunciator"),
+    "rollcall": _l("Roll-call unit"),
 }
 
 

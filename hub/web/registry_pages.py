@@ -109,6 +109,8 @@ LOG_ENTITIES: dict[str, Any] = {
     "confirmation": _l("Read and confirmed"),
     "training_reading": _l("Training's required reading"),
     "nearmiss_case": _l("Near-miss case"),  # hub.nearmiss.io: cases imported from a file
+    "rollcall": _l("Roll call"),  # hub.rollcall: opened and closed on /rollcall/
+    "rollcall_checkin": _l("Roll-call outcome"),
 }
 LOG_ACTIONS: dict[str, Any] = {
     "add": _l("Added"),
@@ -117,6 +119,12 @@ LOG_ACTIONS: dict[str, Any] = {
     "revoke": _l("Revoked"),
     "lose": _l("Reported lost"),
     "reinstate": _l("Reinstated"),
+    "open": _l("Opened"),
+    "close": _l("Closed"),
+    "present": _l("Present"),
+    "late": _l("Late"),
+    "absent": _l("Absent"),
+    "unexpected": _l("Not expected"),
 }
 FIELDS: dict[str, Any] = {
     "staff_no": _l("Staff number"),
@@ -150,8 +158,23 @@ FIELDS: dict[str, Any] = {
     "anonymous": _l("Anonymous"),
     "reporter": _l("Reporter"),
     "file": _l("File"),
+    "kind": _l("Kind"),
+    "topic": _l("Topic"),
+    "stations": _l("Units"),
+    "starts_at": _l("Start"),
+    "window_min": _l("Check-in window (minutes)"),
+    "expected": _l("Who is expected"),
+    "opened_at": _l("Opened"),
+    "opened_by": _l("Opened by"),
+    "closed_at": _l("Closed"),
+    "closed_by": _l("Closed by"),
+    "status": _l("Status"),
+    "tapped_at": _l("Tapped at"),
+    "event_id": _l("Event"),
+    "counts": _l("Counts"),
+    "procedure_version_id": _l("Procedure version"),
 }
-_HIDDEN_FIELDS = {"id", "person_id", "training_id", "session_id"}
+_HIDDEN_FIELDS = {"id", "person_id", "training_id", "session_id", "training_session_id"}
 
 def explain(message: Msg | None, code: str, params: Any = None) -> str:
     """A registry refusal (its code's sentence in hub.registry.messages, and its parameters)

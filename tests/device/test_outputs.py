@@ -101,6 +101,31 @@ def test_denied_lights_red_and_beeps_three_times_without_blocking(outputs, mock_
     assert _wait_until(lambda: red.state == 0, timeout=2.0)
 
 
+@pytest.mark.parametrize("result,lit,dark,beeps", [
+    ("present", GREEN, RED, 1), ("late", GREEN, RED, 2), ("unexpected", RED, GREEN, 3), ("no_session", RED, GREEN, 1),
+])
+def test_a_roll_call_answer_lights_its_led_and_beeps_its_count_without_blocking(outputs, mock_factory, result, lit,
+                                                                              dark, beeps):
+    on, off, buzzer = (mock_factory.pin(n) for n in (lit, dark, BUZZER))
+    started = time.monotonic()
+    outputs.answer(result)
+    assert time.monotonic() - started < 0.1
+    assert _wait_until(lambda: on.state == 1, timeout=1.0)
+    assert off.state == 0
+    assert _wait_until(lambda: _rises(buzzer) == beeps and buzzer.state == 0, timeout=3.0)
+    assert _rises(buzzer) == beeps
+
+
+def test_no_session_is_one_long_beep(outputs, mock_factory):
+    buzzer = mock_factory.pin(BUZZER)
+    outputs.answer("no_session")
+    assert _wait_until(lambda: _rises(buzzer) == 1 and buzzer.state == 0, timeout=3.0)
+    # A mock pin stamps each change with the time since the one before: how long it sounded.
+    states = buzzer.states
+    [on_at] = [i for i in range(1, len(states)) if states[i].state and not states[i - 1].state]
+    assert states[on_at + 1].timestamp >= 0.7  # a short beep is 0.1 s
+
+
 def test_missing_pins_are_simply_absent(mock_factory):
     out = GpioOutputs(lock=None, lock_active_high=True, led_granted=GREEN, led_denied=None,
                       buzzer=None, pin_factory=mock_factory, feedback_s=0.05)

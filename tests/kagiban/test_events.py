@@ -62,6 +62,7 @@ GOOD: dict[str, dict] = {
     "tray.uncollected": {"minutes": 5.0, "since": T, "limit_s": 300.0},
     "tray.collected": {"lay_s": 312.5, "after_alert": True},
     "annunciator.silenced": {"alerts": [118, 121], "count": 2},
+    "rollcall.tap": {"session": 7, "answer": "late"},
     "key.purpose": {"purpose": "register", "unlocked_at": T},
 }
 

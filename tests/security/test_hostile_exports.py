@@ -37,7 +37,9 @@ STATIONS = [
     {"id": "cabinet-1", "site": "ward-a", "kind": "cabinet"},
     {"id": "printer-1", "site": "ward-a", "kind": "printer"},
     {"id": "shredder-1", "site": "ward-a", "kind": "shredder"},
+    {"id": "rollcall-1", "site": "ward-a", "kind": "rollcall"},
 ]
+ROLLCALL_TOPIC = "=2+2"  # a 朝礼 topic typed like a formula
 # What each export must still hold (as text): the registry's names wherever a person is named,
 # every MQTT value wherever event data is shown. The close-out words its own lines.
 EXPECTED = {
@@ -54,6 +56,8 @@ EXPECTED = {
     "/nearmiss/cases": set(),
     # Everyone has yet to confirm the procedure's first version: its name and every person's.
     "/procedures/pending": set(FORM_VALUES) | {PROCEDURE},
+    # A roll call of the hostile people, opened on the form with a hostile topic.
+    "/rollcall/<int:rollcall_id>/roster": set(FORM_VALUES) | {ROLLCALL_TOPIC},
 }
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _NEGATIVE_NUMBER = re.compile(r"^-\d+(\.\d+)?$")  # the hub's own numbers may be negative
@@ -181,6 +185,11 @@ def test_every_export_writes_hostile_values_as_text_and_keeps_them(broker, prefi
     _fill_registry_on_the_form(client, day.isoformat())
     _import_attendance(client, (day - timedelta(days=1)).isoformat())
     _add_procedure_on_the_form(client)
+    opened = _post(client, "/rollcall/new", "/rollcall/new", {
+        "kind": "meeting", "topic": ROLLCALL_TOPIC, "training": "", "starts_at": now.strftime("%Y-%m-%dT%H:%M"),
+        "window_min": "10", "section": "", "employment": "", "staff_numbers": " ".join(STAFF),
+        "stations": "rollcall-1"})
+    rollcall_id = opened.headers["Location"].rsplit("/", 1)[1]
     # The names reach the ledgers through the policies the hub compiles after each change.
     wait_for(lambda: set(FORM_VALUES) <= set(staff_names(hub.engine).values()), timeout=20,
              what="the hostile names in the published policies")
@@ -194,7 +203,7 @@ def test_every_export_writes_hostile_values_as_text_and_keeps_them(broker, prefi
     assert login(supervisor, "supervisor-1").status_code == 302
     for rule in exports:
         query = f"?day={day.isoformat()}&month={day:%Y-%m}&site=ward-a"
-        response = client.get(rule + query)
+        response = client.get(rule.replace("<int:rollcall_id>", rollcall_id) + query)
         if response.status_code == 403:  # an export for supervisors and auditors only
             response = supervisor.get(rule + query)
         assert response.status_code == 200, rule

@@ -20,6 +20,8 @@ from hub.store.schema import (
     policies,
     quarantine,
     registry_log,
+    rollcall_people,
+    rollcall_sessions,
     shredder_roster,
     snapshots,
     station_log,
@@ -141,8 +143,22 @@ def fill(engine) -> dict[str, list]:
             state=["filed", "reviewed", "shared"][k % 3], countermeasure=[None, HUGE, ODD][k % 3],
             shared_at=[None, None, UTC_TEXTS[k]][k % 3])).inserted_primary_key[0]
             for k, category in enumerate(("keys", "pc", "other"))]
+        # Roll calls: one open and one closed, starts at both ends and none, stations not JSON,
+        # people whose statuses, times and numbers are odd.
+        rollcall_ids = [conn.execute(insert(rollcall_sessions).values(
+            kind=["training", "meeting", "training"][k], topic=[HUGE[:128], CONTROL, ODD][k],
+            training_id=[training, None, 2**31 - 1][k], training_session_id=[None, session_ids[0], 2**31 - 1][k],
+            stations=["not json", json.dumps([None, "cabinet-1", 7]), json.dumps({"x": 1})][k],
+            starts_at=UTC_TEXTS[k], window_min=[2**31 - 1, 0, -5][k], opened_at=UTC_TEXTS[-k - 1],
+            opened_by=CONTROL, closed_at=[None, UTC_TEXTS[k], ""][k], closed_by=[None, ODD[:64], CONTROL][k],
+            procedure_version_id=[None, 2**31 - 1, -1][k])).inserted_primary_key[0] for k in range(3)]
+        conn.execute(insert(rollcall_people), [
+            {"session_id": r, "staff_no": no, "expected": bool(k % 2), "status": [None, "present", CONTROL][k % 3],
+             "tapped_at": UTC_TEXTS[k % len(UTC_TEXTS)], "station": [None, ODD, "cabinet-1"][k % 3], "event_id": None}
+            for r in rollcall_ids for k, no in enumerate(["S900", HUGE[:64], CONTROL])])
     return {"event_id": event_ids[:3] + ["NaN"], "staff_no": ["S900", "S901", "S902"],
-            "session_id": session_ids, "station": stations_ids, "filename": ["kagiban.css"], "case_id": case_ids[1:]}
+            "session_id": session_ids, "station": stations_ids, "filename": ["kagiban.css"], "case_id": case_ids[1:],
+            "rollcall_id": rollcall_ids}
 
 
 QUERIES = [

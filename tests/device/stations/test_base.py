@@ -23,13 +23,15 @@ def test_inputs_a_kind_does_not_use_change_nothing(kind):
     logic.assume_door(False, 0.0, T0)
     unused = {"cabinet": ["stop_button", "bin", "tray", "silence"], "door": ["stop_button", "bin", "tray", "silence"],
               "shredder": ["tray", "silence"], "printer": ["stop_button", "bin", "silence"],
-              "annunciator": ["stop_button", "bin", "tray"]}[kind]
+              "annunciator": ["stop_button", "bin", "tray"],
+              "rollcall": ["stop_button", "bin", "tray", "silence"]}[kind]
     for name in unused:
         assert logic.input(name, True, 1.0, T0) == [], (kind, name)
     if kind != "annunciator":  # only an annunciator follows the site's critical alerts
         assert logic.hears_site_alarm is False and logic.signal is None
         assert logic.site_alarm(SiteAlarm(site="s", at=T0, count=1, alerts=[1]), 1.0, T0) == []
-    if kind in ("shredder", "printer", "annunciator"):
+    logic.roll_call(None)  # the agent tells every kind the policy's roll-call session before a tap
+    if kind in ("shredder", "printer", "annunciator", "rollcall"):
         assert logic.door(True, 1.0, T0) == [] and logic.door_open is False
     if kind != "printer":
         assert logic.work_done(CheckQueue(), None, 1.0, T0) == []

@@ -22,6 +22,7 @@ TABLES = {
     "key_work",
     "nearmiss_cases", "nearmiss_digests",
     "procedure_documents", "procedure_versions", "procedure_confirmations", "training_procedures",
+    "rollcall_sessions", "rollcall_people",
 }
 
 

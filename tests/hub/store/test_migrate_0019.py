@@ -20,7 +20,7 @@ def _to(engine, revision: str, *, down: bool = False) -> None:
         (command.downgrade if down else command.upgrade)(cfg, revision)
 
 
-def test_0019_adds_the_procedure_tables_and_0017_takes_them_back(tmp_path):
+def test_0019_adds_the_procedure_tables_and_going_back_to_0018_takes_them_away(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'kagiban.db'}")
     migrate.upgrade(engine)
     registry.add_person(engine, "adm-01", "0012", "職員0012", kana="ショクイン0012", section="戸籍係")
@@ -28,7 +28,7 @@ def test_0019_adds_the_procedure_tables_and_0017_takes_them_back(tmp_path):
     with engine.connect() as conn:
         assert conn.execute(select(side_heads.c.n).where(side_heads.c.part == "procedures")).scalar() == 0
 
-    _to(engine, "0017", down=True)
+    _to(engine, "0018_rollcall", down=True)
     assert not TABLES & set(inspect(engine).get_table_names())
     with engine.connect() as conn:
         assert conn.execute(select(side_heads.c.part).where(side_heads.c.part == "procedures")).first() is None

@@ -93,7 +93,7 @@ def _site_error_page(response) -> bool:
 @pytest.mark.timeout(300)
 def test_bad_query_values_are_a_400_with_the_sites_page_never_a_500(app, client, engine, users):
     # An ordinary store: what is tested is the query string, not the rows.
-    values = {"staff_no": ["S001"], "filename": ["kagiban.css"], "session_id": [1], "case_id": [1]}
+    values = {"staff_no": ["S001"], "filename": ["kagiban.css"], "session_id": [1], "case_id": [1], "rollcall_id": [1]}
     with app.app_context():
         state().shutdown.set()  # the live stream ends after its replay
     assert login(client, users["admin"]).status_code == 302

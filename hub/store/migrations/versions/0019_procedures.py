@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019_procedures"
-down_revision = "0017"  # 0017_nearmiss's revision id
+down_revision = "0018_rollcall"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,83 @@
+"""Roll-call unit logic: badge taps in, ``rollcall.tap`` events and an LED/buzzer answer out.
+
+A reader, a green and a red LED and a buzzer at the meeting room. It unlocks nothing: a tap
+checks the person in for the roll-call session its signed policy has open (kagiban.protocol
+RollCall, put there by the hub while a supervisor's session is open at this unit) and answers at
+once:
+
+- ``present``: the person is expected and the tap is within the check-in window (green, a beep);
+- ``late``: expected, after the window's on-time part (green, two beeps);
+- ``unexpected``: not on the session's list, or a badge that names nobody (red, three beeps);
+- ``no_session``: no session open here (red, one long beep).
+
+Every tap is recorded (``rollcall.tap``) through the outbox, so a session works with the hub
+away; the hub decides what each tap counts as from its time, the unit's answer is only what the
+person was shown. A badge the policy refuses as revoked, inactive, expired, not yet valid or
+unknown names nobody here; one refused for lack of training still names its holder (a training
+is exactly where such a person checks in).
+
+Times: ``now`` is monotonic seconds, ``wall`` the aware wall-clock time of the tap.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from pydantic import Field
+
+from device.config import PinsSection
+from device.stations.base import StationBase, StationUnit
+from device.stations.effects import Answer, Effect, Emit
+from device.stations.repeat import RepeatWindow
+from kagiban import events as ev
+from kagiban.protocol import PolicyEntry, RollCall
+
+_LOG = logging.getLogger(__name__)
+
+# Policy reasons under which a badge identifies nobody (the card is not its holder's any more).
+NAMES_NOBODY = frozenset({"revoked", "inactive", "badge_expired", "not_yet_valid", "unknown", "expired"})
+
+
+class RollcallLogic(StationBase):
+    """One roll-call unit: answers taps against the session its policy has open."""
+
+    def __init__(self, repeat_s: float = 0.0) -> None:
+        self._session: RollCall | None = None
+        self._repeats = RepeatWindow(repeat_s)
+
+    def roll_call(self, session: RollCall | None) -> None:
+        """The session the policy in force has open here (None: none)."""
+        self._session = session
+
+    def badge(self, badge: str, entry: PolicyEntry, now: float, wall: datetime) -> list[Effect]:
+        """A tap: checked in against the open session, recorded, answered."""
+        return self._repeats.tap(badge, now, lambda: self._answer(badge, entry, wall))
+
+    def _answer(self, badge: str, entry: PolicyEntry, wall: datetime) -> list[Effect]:
+        person = None if entry.reason in NAMES_NOBODY else entry.person
+        session = self._session
+        answer = "no_session" if session is None else session.answer(person, wall)
+        tap = ev.RollcallTap(session=session.session if session is not None else None, answer=answer)
+        _LOG.info("roll-call tap by %s: %s", person or "nobody known", answer)
+        return [Answer(answer), Emit.of(tap, wall, badge, person)]
+
+
+class RollcallPins(PinsSection):
+    """A roll-call unit cannot answer without its green and red LEDs and its buzzer."""
+
+    led_granted: int = Field(ge=0, le=53)
+    led_denied: int = Field(ge=0, le=53)
+    buzzer: int = Field(ge=0, le=53)
+
+
+class RollcallUnit(StationUnit):
+    """A roll-call unit's unit file: the two LEDs and the buzzer required (and a reader)."""
+
+    KIND = "rollcall"
+    pins: RollcallPins
+
+    def make_logic(self) -> RollcallLogic:
+        return RollcallLogic(repeat_s=self.reader.repeat_window_s)
+
+
+UNIT = RollcallUnit

@@ -194,6 +194,14 @@ def _version_row(conn: Connection, version_id: int) -> Any:
     return row
 
 
+def find_version(conn: Connection, version_id: int) -> Version | None:
+    """A version without its bytes (a roll call's reading names it), or None."""
+    row = conn.execute(select(*_VERSION_COLUMNS).join(
+        procedure_documents, procedure_documents.c.id == procedure_versions.c.document_id)
+        .where(procedure_versions.c.id == version_id)).first()
+    return None if row is None else _to_version(row)
+
+
 def get_version(engine: Engine, version_id: int) -> tuple[Version, bytes]:
     """A version and its bytes."""
     with engine.connect() as conn:

@@ -31,6 +31,7 @@ ERRORS: dict[str, Msg] = {
     "rollcall.unknown_person": N_("Who: there is no staff number %(value)s."),
     "rollcall.too_many": N_("Who: at most %(n)s people."),
     "rollcall.bad_procedure": N_("Procedure version: %(value)s is not a number."),
+    "rollcall.unknown_procedure": N_("Procedure version: there is no version %(value)s."),
     "rollcall.not_found": N_("There is no roll-call session %(id)s."),
     "rollcall.closed": N_("Roll-call session %(id)s is closed already."),
     "rollcall.bad_format": N_("Format %(value)s is not csv or xlsx."),

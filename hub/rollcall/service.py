@@ -15,8 +15,9 @@ in; ``present`` up to the start plus the window, ``late`` after; a person not ex
 
 Closing (:func:`close_session`) fixes the roster in ``rollcall_people``, writes each outcome to
 the change log, records the attendance of everyone present or late at the training's registry
-session (made for the start's local day if there is none), and calls every callback in
-:data:`on_closed` in the same transaction; after the commit the registry's change signal makes
+session (made for the start's local day if there is none), and, for a reading of a procedure
+version (``procedure_version_id``), records that everyone present or late read and confirmed it
+(hub.procedures, ``via`` rollcall), all in one transaction; after the commit the registry's change signal makes
 the hub republish the policies, so a part-timer refused for lack of this training is allowed
 within seconds. Opening, closing and each outcome are ``registry_log`` rows: in the change log
 and in the ``registry`` side log that ``kagiban verify`` checks.
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
@@ -34,6 +35,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 
 from hub.catalog import translate
 from hub.config import HubConfig
+from hub.procedures.service import find_version, record_confirmations
 from hub.registry.log import writing
 from hub.registry.people import is_active
 from hub.registry.trainings import add_attendance_row, insert_session
@@ -79,8 +81,9 @@ class RollcallError(ValueError):
 
 @dataclass(frozen=True)
 class SessionClosed:
-    """What a closed session gives the callbacks of :data:`on_closed`: staff numbers of those
-    present (on time) and late, who closed it and when."""
+    """What closing a session did: staff numbers of those present (on time) and late (their
+    attendance, and their confirmation of ``procedure_version_id`` if the session was its
+    reading), who closed it and when."""
 
     session_id: int
     procedure_version_id: int | None
@@ -89,11 +92,6 @@ class SessionClosed:
     closed_by: str
     closed_at: datetime
 
-
-# Called in the closing transaction, after the roster and attendance are written, with that
-# transaction's connection: another part of the hub (procedures: read-and-confirm) adds its own
-# records here. An exception rolls the whole close back (nothing half-closed).
-on_closed: list[Callable[[Connection, SessionClosed], None]] = []
 
 
 @dataclass(frozen=True)
@@ -333,6 +331,8 @@ def open_session(engine: Engine, cfg: HubConfig, actor: str, inp: SessionInput, 
             training_id, topic = found.id, topic or found.name
         if not topic or len(topic) > MAX_TOPIC:
             raise RollcallError("rollcall.no_topic", {"n": MAX_TOPIC})
+        if procedure is not None and find_version(conn, procedure) is None:
+            raise RollcallError("rollcall.unknown_procedure", {"value": procedure})
         for session in list_open(conn):
             busy = set(stations_of(session.stations)) & set(chosen)
             if busy:
@@ -456,7 +456,7 @@ def _training_session(rec: Any, row: Any, zone: tzinfo) -> _Held:
 def close_session(engine: Engine, cfg: HubConfig, actor: str, session_id: int, *,
                   now: datetime | None = None) -> SessionClosed:
     """Close a session: fix its roster, record attendance (a training), log each outcome, call
-    :data:`on_closed`; after the commit the policies are republished (registry change)."""
+    the reading's confirmations; after the commit the policies are republished (registry change)."""
     now = now or now_utc()
     with writing(engine, actor, now=now) as rec:
         conn = rec.conn
@@ -497,8 +497,10 @@ def close_session(engine: Engine, cfg: HubConfig, actor: str, session_id: int, *
                    {**closed, "id": session_id, "counts": counts})
         result = SessionClosed(session_id=session_id, procedure_version_id=row.procedure_version_id,
                                present=present, late=late_ones, closed_by=rec.actor, closed_at=now)
-        for callback in list(on_closed):
-            callback(conn, result)
+        if row.procedure_version_id is not None and present + late_ones:
+            # A reading session: attending it is reading and confirming that version.
+            record_confirmations(conn, row.procedure_version_id, present + late_ones, via="rollcall",
+                                 actor=rec.actor, at=now, session_id=session_id)
     _LOG.info("roll call %d closed by %s: %s", session_id, actor, counts)
     return result
 

@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import pgettext
 from flask_login import current_user
 
+from hub.procedures import service as procedures
 from hub.registry.trainings import list_trainings
 from hub.rollcall import io as rollcall_io
 from hub.rollcall import service
@@ -97,8 +98,7 @@ def new():
                 starts_at=values["starts_at"], window_min=values["window_min"], stations=tuple(values["stations"]),
                 section=values["section"], employment=values["employment"],
                 staff_numbers=service.staff_numbers(values["staff_numbers"]),
-                # Only a form that carries the field sets it (the procedures' reading sessions).
-                procedure_version_id=values["procedure_version_id"] if "procedure_version_id" in request.form else None)
+                procedure_version_id=values["procedure_version_id"] or None)
             rollcall_id = service.open_session(st.engine, st.cfg, current_user.username, inp)
         except RollcallError as exc:
             error = explain(exc)
@@ -108,7 +108,10 @@ def new():
     return render_template(
         "rollcall/new.html", title=_("Open a roll call"), values=values, error=error, kinds=ROLLCALL_KINDS,
         trainings=[t["name"] for t in list_trainings(st.engine)], units=service.rollcall_stations(st.engine, st.cfg),
-        sections=service.sections(st.engine), employments=EMPLOYMENT_TYPES), (400 if error else 200)
+        sections=service.sections(st.engine), employments=EMPLOYMENT_TYPES,
+        # A reading: the current version of each procedure that has one.
+        readings=[(d.current_version_id, d.name, d.current) for d in procedures.list_documents(st.engine)
+                  if d.current_version_id is not None]), (400 if error else 200)
 
 
 def _roster(rollcall_id: int) -> service.Roster:
@@ -122,7 +125,12 @@ def _roster(rollcall_id: int) -> service.Roster:
 @role_required(*READING_ROLES)
 def session(rollcall_id: int):
     roster = _roster(rollcall_id)
+    reading = None
+    if roster.session.procedure_version_id is not None:
+        with state().engine.connect() as conn:
+            reading = procedures.find_version(conn, roster.session.procedure_version_id)
     return render_template("rollcall/session.html", title=_("Roll call %(id)s", id=rollcall_id), roster=roster,
+                           reading=reading,
                            s=roster.session, running=current_user.role in RUNNING_ROLES,
                            refresh_s=REFRESH_S if roster.session.is_open else None)
 

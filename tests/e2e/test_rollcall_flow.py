@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 import yaml
@@ -20,6 +20,7 @@ from device.agent import Agent
 from hub import config as hub_config
 from hub import registry
 from hub.accounts.users import add_user
+from hub.procedures import service as procedures
 from hub.rollcall import service
 from hub.service import Hub
 from hub.store import migrate
@@ -193,3 +194,48 @@ def test_taps_made_while_the_hub_is_away_count_once_it_is_back(broker, prefix, t
         if unit is not None:
             unit.stop()
         hub.stop()
+
+
+def test_a_reading_roll_call_confirms_a_procedure_and_the_cabinet_lets_in_only_who_came(office):
+    """Issue 15 item 2 by tap: a new version of a procedure the cabinet requires puts the section on
+    the to-confirm list and the cabinet refuses them; a reading roll call for that version, one tap
+    at the unit, closed on the page: the one who came is let in within seconds, the other is still
+    refused with ``unconfirmed_procedure``."""
+    hub, cabinet, unit, db = office
+    session = registry.add_session(hub.engine, ACTOR, TRAINING, datetime.now(hub.cfg.zone()).date())
+    registry.record_attendance(hub.engine, ACTOR, session, [PART_TIMER, OTHER_PART_TIMER])  # trained
+    procedures.add_document(hub.engine, ACTOR, "鍵の取扱手順書", "procedure", sections=[SECTION],
+                            station_kinds=["cabinet"])
+    version = procedures.upload_version(hub.engine, ACTOR, "鍵の取扱手順書", "keys.md", "# 鍵の取扱手順\n".encode())
+    assert {PART_TIMER, OTHER_PART_TIMER} <= {p.staff_no for p in procedures.pending(hub.engine, date.today())}
+    for number in (PART_TIMER, OTHER_PART_TIMER):
+        wait_for(lambda n=number: cabinet.call(lambda a: a.policy.decide(BADGE[n], a.wall()).reason)
+                 == "unconfirmed_procedure", timeout=15, what="the new version's requirement at the cabinet")
+
+    sid = service.open_session(hub.engine, hub.cfg, "sup-01", service.SessionInput(
+        kind="meeting", topic="読み合わせ: 鍵の取扱手順書", starts_at=datetime.now(hub.cfg.zone()), window_min=15,
+        stations=(UNIT,), section=SECTION, employment="part_time", procedure_version_id=version.id))
+    wait_for(lambda: unit.call(lambda a: a.policy.current.rollcall is not None), timeout=10,
+             what="the reading roll call at the unit")
+    unit.reader.tap(BADGE[PART_TIMER])
+    wait_for(lambda: taps_at_hub(db) == {PART_TIMER: "present"}, timeout=15, what="the tap stored at the hub")
+
+    client = hub.web.app.test_client()
+    assert login(client, "sup-01").status_code == 302
+    page = client.get(f"/rollcall/{sid}").get_data(as_text=True)
+    assert '<dd id="session-reading">鍵の取扱手順書 第1版</dd>' in page
+    closed_at = time.monotonic()
+    assert client.post(f"/rollcall/{sid}/close", data={"csrf_token": csrf_from(page)}).status_code == 302
+    wait_for(lambda: cabinet.call(lambda a: a.policy.decide(BADGE[PART_TIMER], a.wall()).decision) != "deny",
+             timeout=10, what="the reader allowed in the cabinet's policy")
+    cabinet.reader.tap(BADGE[PART_TIMER])
+    wait_for(lambda: cabinet.pin_factory.pin(LOCK).state == 1, timeout=5, what="the cabinet unlocked")
+    assert time.monotonic() - closed_at < 10
+    [confirmed] = procedures.confirmations(hub.engine, "鍵の取扱手順書")
+    assert (confirmed.staff_no, confirmed.via, confirmed.session_id) == (PART_TIMER, "rollcall", sid)
+
+    cabinet.reader.tap(BADGE[OTHER_PART_TIMER])  # did not come to the reading: still refused, with its reason
+    refused = wait_for(lambda: [json.loads(d)["reason"] for (d,) in query(
+        db, "SELECT data FROM events WHERE station=? AND kind='badge.denied' AND person=?", CABINET,
+        OTHER_PART_TIMER)], timeout=10, what="the other part-timer refused at the cabinet")
+    assert refused == ["unconfirmed_procedure"]

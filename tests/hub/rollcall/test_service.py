@@ -1,7 +1,7 @@
 """Roll-call sessions at the hub: opening puts the session on the unit's policy; the hub
 judges each tap by its time (present, late, unexpected; absent for no tap); closing fixes the
 roster, records the training's attendance (so the cabinet allows the newly trained), logs every
-step in the change log, tells the callbacks, and takes the session off the unit's policy."""
+step in the change log, confirms the procedure version a reading session was for, and takes the session off the unit's policy."""
 from __future__ import annotations
 
 import io
@@ -9,14 +9,13 @@ from datetime import datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select
 
 from hub import registry
 from hub.audit import verify
+from hub.procedures import service as procedures
 from hub.rollcall import io as rollcall_io
 from hub.rollcall import service
 from hub.rollcall.service import RollcallError, SessionInput
-from hub.store.schema import rollcall_sessions
 from tests.hub.helpers import event
 from tests.hub.rollcall.conftest import ACTOR, OPENED, PEOPLE, SECTION, START, TRAINING
 from tests.support.web_app import store
@@ -79,20 +78,9 @@ def test_closing_records_attendance_allows_the_cabinet_and_takes_the_session_off
                    ("event", tap("rollcall-1", 3, "0099", START + timedelta(minutes=5)))])
     after = START + timedelta(minutes=40)
     assert cabinet_decision(office, cfg, "0012", after) == ("deny", "untrained")
-    heard = []
-
-    def callback(conn, closed):
-        # In the closing transaction: the session is already closed there.
-        heard.append((closed, conn.execute(select(rollcall_sessions.c.closed_by)).scalar()))
-
-    service.on_closed.append(callback)
-    try:
-        closed = service.close_session(office, cfg, "supervisor-1", sid, now=after)
-    finally:
-        service.on_closed.remove(callback)
+    closed = service.close_session(office, cfg, "supervisor-1", sid, now=after)
     assert (closed.present, closed.late, closed.closed_by) == (("0012",), ("0031",), "supervisor-1")
     assert closed.procedure_version_id is None
-    assert heard == [(closed, "supervisor-1")]
 
     # Trained now: let in (flagged only as not the cabinet's designated holder).
     assert cabinet_decision(office, cfg, "0012", after) == ("allow_flag", "not_designated")
@@ -119,6 +107,26 @@ def test_closing_records_attendance_allows_the_cabinet_and_takes_the_session_off
     assert again.value.code == "rollcall.closed"
 
 
+def test_a_reading_session_confirms_the_version_for_those_who_came_and_leaves_the_absent_to_confirm(office, cfg):
+    procedures.add_document(office, ACTOR, "鍵の取扱手順書", "procedure", sections=[SECTION],
+                            station_kinds=["cabinet"], now=OPENED)
+    version = procedures.upload_version(office, ACTOR, "鍵の取扱手順書", "keys.md", "# 手順\n".encode(), now=OPENED)
+    sid = service.open_session(office, cfg, ACTOR, training_input(
+        kind="meeting", training=None, topic="読み合わせ", procedure_version_id=str(version.id)), now=OPENED)
+    assert service.roster(office, sid).session.procedure_version_id == version.id
+    store(office, [("event", tap("rollcall-1", 1, "0012", START + timedelta(minutes=3))),
+                   ("event", tap("rollcall-1", 2, "0099", START + timedelta(minutes=4)))])
+    to_confirm = {p.staff_no for p in procedures.pending(office, START.date())}
+    assert {"0012", "0031"} <= to_confirm
+
+    service.close_session(office, cfg, "supervisor-1", sid, now=START + timedelta(minutes=40))
+    [confirmed] = procedures.confirmations(office, "鍵の取扱手順書")
+    assert (confirmed.staff_no, confirmed.via, confirmed.session_id) == ("0012", "rollcall", sid)
+    to_confirm = {p.staff_no for p in procedures.pending(office, START.date())}
+    assert "0012" not in to_confirm and "0031" in to_confirm  # absent: still to confirm
+    assert [e.key for e in registry.history(office, entity="confirmation")] == ["鍵の取扱手順書/v1/0012"]
+
+
 def test_an_absent_person_is_recorded_absent_and_gets_no_attendance(office, cfg):
     sid = service.open_session(office, cfg, ACTOR, training_input(), now=OPENED)
     closed = service.close_session(office, cfg, ACTOR, sid, now=START + timedelta(hours=1))
@@ -131,10 +139,10 @@ def test_an_absent_person_is_recorded_absent_and_gets_no_attendance(office, cfg)
 def test_a_morning_meeting_keeps_its_roster_and_touches_no_training_record(office, cfg):
     sid = service.open_session(office, cfg, ACTOR, SessionInput(
         kind="meeting", topic="朝礼: 鍵の返却", starts_at=START, window_min=5, stations=("rollcall-2",),
-        staff_numbers=("0044", "0099"), procedure_version_id="3"), now=OPENED)
+        staff_numbers=("0044", "0099")), now=OPENED)
     store(office, [("event", tap("rollcall-2", 1, "0044", START + timedelta(minutes=1)))])
     closed = service.close_session(office, cfg, ACTOR, sid, now=START + timedelta(minutes=20))
-    assert (closed.present, closed.procedure_version_id) == (("0044",), 3)
+    assert (closed.present, closed.procedure_version_id) == (("0044",), None)
     assert registry.list_sessions(office) == []
     assert service.get_session(office, sid).topic == "朝礼: 鍵の返却"
 
@@ -149,6 +157,7 @@ def test_a_morning_meeting_keeps_its_roster_and_touches_no_training_record(offic
     ({"section": "無い係"}, "rollcall.nobody_expected"),
     ({"section": "", "staff_numbers": ("9999",)}, "rollcall.unknown_person"),
     ({"procedure_version_id": "v2"}, "rollcall.bad_procedure"),
+    ({"procedure_version_id": "77"}, "rollcall.unknown_procedure"),
 ])
 def test_a_bad_form_is_refused_naming_what_is_wrong_and_nothing_is_written(office, cfg, changes, code):
     with pytest.raises(RollcallError) as refused:

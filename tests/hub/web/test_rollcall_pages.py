@@ -10,6 +10,7 @@ import pytest
 
 from hub import registry
 from hub.config import load
+from hub.procedures import service as procedures
 from hub.rollcall import service
 from tests.hub.helpers import event
 from tests.hub.rollcall.conftest import ACTOR, JST, PEOPLE, SECTION, TRAINING
@@ -88,11 +89,24 @@ def test_a_bad_form_is_shown_again_with_what_was_typed_and_the_reason_in_japanes
     assert service.list_sessions(office) == []
 
 
-def test_the_procedures_field_is_taken_only_from_a_form_that_has_it(as_supervisor, office):
+def test_a_reading_of_a_procedures_current_version_is_opened_on_the_form_and_named_on_its_page(as_supervisor, office):
+    procedures.add_document(office, ACTOR, "鍵の取扱手順書", "procedure", sections=[SECTION])
+    procedures.upload_version(office, ACTOR, "鍵の取扱手順書", "keys.md", "# 第1版\n".encode())
+    second = procedures.upload_version(office, ACTOR, "鍵の取扱手順書", "keys.md", "# 第2版\n".encode())
+    form = as_supervisor.get("/rollcall/new").get_data(as_text=True)
+    assert f'<option value="{second.id}" >鍵の取扱手順書 第2版</option>' in form  # only the current version
+    assert "第1版" not in form
     response = open_form(as_supervisor, kind="meeting", training="", topic="手順書の読み合わせ",
-                         staff_numbers="0044, 0099", section="", employment="", procedure_version_id="4")
+                         staff_numbers="0044, 0099", section="", employment="", procedure_version_id=str(second.id))
     sid = int(response.headers["Location"].rsplit("/", 1)[1])
-    assert service.get_session(office, sid).procedure_version_id == 4
+    assert service.get_session(office, sid).procedure_version_id == second.id
+    page = as_supervisor.get(f"/rollcall/{sid}").get_data(as_text=True)
+    assert '<dd id="session-reading">鍵の取扱手順書 第2版</dd>' in page
+
+    refused = open_form(as_supervisor, kind="meeting", training="", topic="読み合わせ", staff_numbers="0044",
+                        section="", employment="", procedure_version_id="999", stations="rollcall-1")
+    assert refused.status_code == 400
+    assert "手順書の版: 版 999 はありません。" in refused.get_data(as_text=True)
 
 
 def test_an_auditor_reads_and_exports_but_cannot_open_or_close(client, users, office, cfg):

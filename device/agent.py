@@ -47,6 +47,7 @@ from device.sender import Sender
 from device.sensors.badge import BadgeReader
 from device.sensors.door import DoorSwitch
 from device.stations import make_logic
+from device.stations.checkin import check_in
 from device.stations.effects import Answer, Effect, Emit, Feedback, Lock, PowerOff, PowerOn, Signal, Unlock, Work
 from device.storage_check import open_outbox, open_policy
 from device.workers import SnapshotWorker, WorkWorker
@@ -368,8 +369,14 @@ class Agent:
         self.decisions += 1
         wall = self.wall(at)
         held = self.policy.current
-        self.logic.roll_call(held.rollcall if held is not None else None)
-        self._apply(self.logic.badge(badge, self.policy.decide(badge, wall), at, wall))
+        session = held.rollcall if held is not None else None
+        self.logic.roll_call(session)
+        entry = self.policy.decide(badge, wall)
+        if session is not None and not self.logic.checks_in_itself:
+            # A station picked for a roll call: the tap checks in instead of its usual use.
+            self._apply(check_in(session, badge, entry, wall))
+            return
+        self._apply(self.logic.badge(badge, entry, at, wall))
 
     def _settled(self, changes: list[Settled]) -> None:
         """Contacts that settled: the door to the logic's door, the rest as its inputs. The

@@ -28,6 +28,10 @@ class StationBase:
     # Whether the station follows its site's open critical alerts (the hub's retained SiteAlarm):
     # the agent subscribes to them only for a logic that says so.
     hears_site_alarm: ClassVar[bool] = False
+    # Whether the logic takes roll-call taps itself (a roll-call unit); for any other station the
+    # agent checks a tap in (device.stations.checkin) instead of its usual use while a roll call
+    # is open there.
+    checks_in_itself: ClassVar[bool] = False
 
     @property
     def signal(self) -> SignalState | None:

@@ -20,26 +20,22 @@ Times: ``now`` is monotonic seconds, ``wall`` the aware wall-clock time of the t
 """
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from pydantic import Field
 
 from device.config import PinsSection
 from device.stations.base import StationBase, StationUnit
-from device.stations.effects import Answer, Effect, Emit
+from device.stations.checkin import check_in
+from device.stations.effects import Effect
 from device.stations.repeat import RepeatWindow
-from kagiban import events as ev
 from kagiban.protocol import PolicyEntry, RollCall
-
-_LOG = logging.getLogger(__name__)
-
-# Policy reasons under which a badge identifies nobody (the card is not its holder's any more).
-NAMES_NOBODY = frozenset({"revoked", "inactive", "badge_expired", "not_yet_valid", "unknown", "expired"})
 
 
 class RollcallLogic(StationBase):
     """One roll-call unit: answers taps against the session its policy has open."""
+
+    checks_in_itself = True
 
     def __init__(self, repeat_s: float = 0.0) -> None:
         self._session: RollCall | None = None
@@ -51,15 +47,7 @@ class RollcallLogic(StationBase):
 
     def badge(self, badge: str, entry: PolicyEntry, now: float, wall: datetime) -> list[Effect]:
         """A tap: checked in against the open session, recorded, answered."""
-        return self._repeats.tap(badge, now, lambda: self._answer(badge, entry, wall))
-
-    def _answer(self, badge: str, entry: PolicyEntry, wall: datetime) -> list[Effect]:
-        person = None if entry.reason in NAMES_NOBODY else entry.person
-        session = self._session
-        answer = "no_session" if session is None else session.answer(person, wall)
-        tap = ev.RollcallTap(session=session.session if session is not None else None, answer=answer)
-        _LOG.info("roll-call tap by %s: %s", person or "nobody known", answer)
-        return [Answer(answer), Emit.of(tap, wall, badge, person)]
+        return self._repeats.tap(badge, now, lambda: check_in(self._session, badge, entry, wall))
 
 
 class RollcallPins(PinsSection):

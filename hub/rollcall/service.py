@@ -3,7 +3,8 @@
 A supervisor opens a session (:func:`open_session`): a training of the catalogue or a 朝礼
 (morning meeting) with its topic, a start, a check-in window in minutes, who is expected (a
 section's people, optionally of one employment type, and/or listed staff numbers) and the
-``rollcall`` units people check in at. The open session goes out in those units' signed
+stations people check in at (``rollcall`` units, or any station with a reader: there a tap
+checks in instead of its usual use until the close). The open session goes out in their signed
 policies (hub.rollcall.policy, hub.registry.compile); opening is a registry change, so the
 policies are republished at once.
 
@@ -227,17 +228,19 @@ def list_sessions(engine: Engine, *, open_only: bool = False, limit: int = 200) 
         return [_session(r, r.training) for r in conn.execute(query)]
 
 
-def rollcall_stations(engine: Engine, cfg: HubConfig) -> dict[str, str]:
-    """Every known ``rollcall`` unit -> its site: the hub config's and those heard from."""
+# Kinds with a badge reader: where people can check in (an annunciator has none).
+CHECK_IN_KINDS = ("rollcall", "cabinet", "door", "shredder", "printer")
+
+
+def checkin_stations(engine: Engine, cfg: HubConfig) -> dict[str, str]:
+    """Every known station people can check in at -> its kind: the hub config's and those heard
+    from (the config's kind wins over a heartbeat's); roll-call units first, then the others."""
     with engine.connect() as conn:
-        out = {r.station: r.site for r in conn.execute(
-            select(stations.c.station, stations.c.site).where(stations.c.kind == "rollcall"))}
+        found = {r.station: r.kind for r in conn.execute(select(stations.c.station, stations.c.kind))}
     for entry in cfg.stations or []:
-        if entry.kind == "rollcall":
-            out[entry.id] = entry.site
-        else:
-            out.pop(entry.id, None)  # the config's kind wins over a heartbeat's
-    return dict(sorted(out.items()))
+        found[entry.id] = entry.kind
+    chosen = [(s, k) for s, k in found.items() if k in CHECK_IN_KINDS]
+    return dict(sorted(chosen, key=lambda sk: (sk[1] != "rollcall", sk[0])))
 
 
 # --- open ---
@@ -312,7 +315,7 @@ def open_session(engine: Engine, cfg: HubConfig, actor: str, inp: SessionInput, 
     starts = _start(inp.starts_at, zone)
     window = _window(inp.window_min)
     procedure = _procedure(inp.procedure_version_id)
-    units = rollcall_stations(engine, cfg)
+    units = checkin_stations(engine, cfg)
     chosen = sorted({s for s in inp.stations if s})
     if not chosen:
         raise RollcallError("rollcall.no_station")

@@ -107,7 +107,7 @@ def new():
             return redirect(url_for("rollcall.session", rollcall_id=rollcall_id))
     return render_template(
         "rollcall/new.html", title=_("Open a roll call"), values=values, error=error, kinds=ROLLCALL_KINDS,
-        trainings=[t["name"] for t in list_trainings(st.engine)], units=service.rollcall_stations(st.engine, st.cfg),
+        trainings=[t["name"] for t in list_trainings(st.engine)], units=service.checkin_stations(st.engine, st.cfg),
         sections=service.sections(st.engine), employments=EMPLOYMENT_TYPES,
         # A reading: the current version of each procedure that has one.
         readings=[(d.current_version_id, d.name, d.current) for d in procedures.list_documents(st.engine)

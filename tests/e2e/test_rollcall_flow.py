@@ -239,3 +239,29 @@ def test_a_reading_roll_call_confirms_a_procedure_and_the_cabinet_lets_in_only_w
         db, "SELECT data FROM events WHERE station=? AND kind='badge.denied' AND person=?", CABINET,
         OTHER_PART_TIMER)], timeout=10, what="the other part-timer refused at the cabinet")
     assert refused == ["unconfirmed_procedure"]
+
+
+def test_a_cabinet_picked_for_a_roll_call_checks_people_in_instead_of_unlocking_until_it_is_closed(office):
+    hub, cabinet, unit, db = office
+    session = registry.add_session(hub.engine, ACTOR, TRAINING, datetime.now(hub.cfg.zone()).date())
+    registry.record_attendance(hub.engine, ACTOR, session, [OTHER_PART_TIMER])  # may use the cabinet
+    wait_for(lambda: cabinet.call(lambda a: a.policy.decide(BADGE[OTHER_PART_TIMER], a.wall()).decision) != "deny",
+             timeout=15, what="the trained part-timer allowed at the cabinet")
+    sid = service.open_session(hub.engine, hub.cfg, "sup-01", service.SessionInput(
+        kind="meeting", topic="朝礼", starts_at=datetime.now(hub.cfg.zone()), window_min=15,
+        stations=(CABINET,), staff_numbers=(OTHER_PART_TIMER,)))
+    wait_for(lambda: cabinet.call(lambda a: a.policy.current.rollcall is not None), timeout=10,
+             what="the roll call on the cabinet's policy")
+
+    cabinet.reader.tap(BADGE[OTHER_PART_TIMER])
+    checked_in = wait_for(lambda: query(db, "SELECT station, data FROM events WHERE kind='rollcall.tap'"), timeout=15,
+                          what="the check-in stored at the hub")
+    assert [(station, json.loads(data)["answer"]) for station, data in checked_in] == [(CABINET, "present")]
+    assert rises(cabinet, LOCK) == 0  # checked in, not let in
+    assert query(db, "SELECT kind FROM events WHERE station=? AND kind LIKE 'badge.%'", CABINET) == []
+
+    service.close_session(hub.engine, hub.cfg, "sup-01", sid)
+    wait_for(lambda: cabinet.call(lambda a: a.policy.current.rollcall is None), timeout=10,
+             what="the closed roll call off the cabinet's policy")
+    cabinet.reader.tap(BADGE[OTHER_PART_TIMER])  # its usual use again
+    wait_for(lambda: cabinet.pin_factory.pin(LOCK).state == 1, timeout=5, what="the cabinet unlocked")

@@ -35,6 +35,7 @@ def cfg() -> HubConfig:
             {"id": "rollcall-1", "site": "ward-a", "kind": "rollcall", "name": "会議室"},
             {"id": "rollcall-2", "site": "ward-a", "kind": "rollcall"},
             {"id": "cabinet-1", "site": "ward-a", "kind": "cabinet"},
+            {"id": "annunciator-1", "site": "ward-a", "kind": "annunciator"},
         ],
     })
 

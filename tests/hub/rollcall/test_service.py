@@ -53,6 +53,18 @@ def test_opening_puts_the_session_on_the_units_policy_with_the_section_part_time
     assert (opened.action, opened.actor, opened.after["expected"]) == ("open", ACTOR, ["0012", "0031"])
 
 
+def test_any_station_with_a_reader_can_be_a_check_in_point_and_gets_the_session_on_its_policy(office, cfg):
+    assert service.checkin_stations(office, cfg) == {"rollcall-1": "rollcall", "rollcall-2": "rollcall",
+                                                      "cabinet-1": "cabinet"}  # the annunciator has no reader
+    sid = service.open_session(office, cfg, ACTOR, training_input(stations=("cabinet-1",)), now=OPENED)
+    policies = registry.compile_all(office, cfg, now=OPENED)
+    assert policies["cabinet-1"][1]["rollcall"]["session"] == sid
+    assert "rollcall" not in policies["rollcall-1"][1]
+    store(office, [("event", tap("cabinet-1", 1, "0012", START + timedelta(minutes=2)))])
+    assert [(r.staff_no, r.status, r.station) for r in service.roster(office, sid).of("present")] == [
+        ("0012", "present", "cabinet-1")]
+
+
 def test_taps_are_judged_by_their_time_and_the_roster_is_live(office, cfg):
     sid = service.open_session(office, cfg, ACTOR, training_input(), now=OPENED)
     store(office, [("event", tap("rollcall-1", 1, "0012", START - timedelta(minutes=20))),  # before it opened
@@ -153,7 +165,8 @@ def test_a_morning_meeting_keeps_its_roster_and_touches_no_training_record(offic
     ({"starts_at": "tomorrow"}, "rollcall.bad_start"),
     ({"window_min": "0"}, "rollcall.bad_window"),
     ({"stations": ()}, "rollcall.no_station"),
-    ({"stations": ("cabinet-1",)}, "rollcall.unknown_station"),
+    ({"stations": ("nowhere-9",)}, "rollcall.unknown_station"),
+    ({"stations": ("annunciator-1",)}, "rollcall.unknown_station"),
     ({"section": "無い係"}, "rollcall.nobody_expected"),
     ({"section": "", "staff_numbers": ("9999",)}, "rollcall.unknown_person"),
     ({"procedure_version_id": "v2"}, "rollcall.bad_procedure"),

@@ -290,15 +290,22 @@ def compile_station(
         return _versioned(conn, content, cfg.site_zone(site), now)
 
 
-def stations_to_compile(engine: Engine, cfg: HubConfig) -> dict[str, tuple[str, str | None]]:
-    """Every station that gets a policy: station -> (site, kind); the hub config's entries
-    win over what the ``stations`` table learnt from heartbeats."""
+def _known_stations(engine: Engine, cfg: HubConfig) -> dict[str, tuple[str, str | None]]:
+    """Every known station -> (site, kind as configured or heard); the hub config's entries win
+    over what the ``stations`` table learnt from heartbeats."""
     with engine.connect() as conn:
         out = {r.station: (r.site, r.kind) for r in conn.execute(
             select(stations.c.station, stations.c.site, stations.c.kind))}
     for entry in cfg.stations or []:
         out[entry.id] = (entry.site, entry.kind)
-    return {s: (site, kind if kind in STATION_KINDS else None) for s, (site, kind) in sorted(out.items())}
+    return dict(sorted(out.items()))
+
+
+def stations_to_compile(engine: Engine, cfg: HubConfig) -> dict[str, tuple[str, str | None]]:
+    """Every station that gets a policy: station -> (site, kind; None for a kind the registry's
+    requirements do not name)."""
+    return {s: (site, kind if kind in STATION_KINDS else None)
+            for s, (site, kind) in _known_stations(engine, cfg).items()}
 
 
 def _compile_contents(
@@ -343,18 +350,27 @@ class StationDecision:
     reason: str  # one of ALLOW_REASONS, DENY_REASONS or the policy's own (expired, ...)
 
 
+# Kinds whose taps grant nothing (a roll-call unit checks people in, an annunciator has no
+# reader): the person page lists no decision of theirs.
+NO_ACCESS_KINDS = frozenset({"rollcall", "annunciator"})
+
+
 def badge_decisions(
     engine: Engine, cfg: HubConfig, badge_id: str, *, now: datetime | None = None
 ) -> list[StationDecision]:
-    """The decision of every station (see :func:`stations_to_compile`) for ``badge_id`` at
+    """The decision of every station (as :func:`stations_to_compile` sees it) for ``badge_id`` at
     ``now``: the policy each is sent, compiled as the publisher compiles it, asked as the
     station asks it (kagiban.protocol.Policy.decide: validity and business hours included).
-    A badge the registry does not hold is refused everywhere as ``unknown``."""
+    A badge the registry does not hold is refused everywhere as ``unknown``. Stations of
+    :data:`NO_ACCESS_KINDS` are left out."""
     now = now or now_utc()
     out = []
     loaded: dict[date, _Registry] = {}
     with engine.connect() as conn:
-        for station, (site, kind) in stations_to_compile(engine, cfg).items():
+        for station, (site, known) in _known_stations(engine, cfg).items():
+            if known in NO_ACCESS_KINDS:
+                continue
+            kind = known if known in STATION_KINDS else None
             day = _today(cfg, site, now)
             if day not in loaded:
                 reg = _load(conn, day)

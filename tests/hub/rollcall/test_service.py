@@ -53,6 +53,11 @@ def test_opening_puts_the_session_on_the_units_policy_with_the_section_part_time
     assert (opened.action, opened.actor, opened.after["expected"]) == ("open", ACTOR, ["0012", "0031"])
 
 
+def test_the_person_page_decisions_leave_out_the_roll_call_units_whose_taps_grant_nothing(office, cfg):
+    decided = {d.station for d in registry.badge_decisions(office, cfg, BADGE["0012"], now=OPENED)}
+    assert "cabinet-1" in decided and not decided & {"rollcall-1", "rollcall-2", "annunciator-1"}
+
+
 def test_any_station_with_a_reader_can_be_a_check_in_point_and_gets_the_session_on_its_policy(office, cfg):
     assert service.checkin_stations(office, cfg) == {"rollcall-1": "rollcall", "rollcall-2": "rollcall",
                                                       "cabinet-1": "cabinet"}  # the annunciator has no reader

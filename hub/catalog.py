@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, ClassVar
 
 from babel.messages.pofile import read_po
 
@@ -74,3 +76,25 @@ def translate(lang: str, msg: Msg | str, **params: object) -> str:
         msg = Msg(msg)
     text = lookup(lang, msg) or msg.id
     return text % params if params else text
+
+
+class CodedError(ValueError):
+    """A step that cannot be done as asked: ``code`` (a key of the subclass's ``ERRORS``, its
+    catalogue of sentences) and ``params`` say why, for each page and export to word in its
+    reader's language; ``str()`` is the English sentence, for logs and the CLI."""
+
+    ERRORS: ClassVar[Mapping[str, Msg]] = {}
+
+    def __init__(self, code: str, params: Mapping[str, Any] | None = None):
+        self.code = code
+        self.params = dict(params or {})
+        super().__init__(self.text("en"))
+
+    def text(self, lang: str) -> str:
+        """The reason in ``lang`` ("ja" or "en"); the code itself if it has no sentence."""
+        message = self.ERRORS.get(self.code)
+        return translate(lang, message, **self.word_params(lang)) if message is not None else self.code
+
+    def word_params(self, lang: str) -> dict[str, Any]:
+        """The parameters as the sentence shows them in ``lang`` (a subclass words codes)."""
+        return self.params

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
-from hub.catalog import N_, Msg, translate
+from hub.catalog import N_, CodedError, Msg, translate
 from hub.nearmiss.messages import ERRORS
 from hub.store.schema import NEARMISS_CATEGORIES, NEARMISS_SEVERITIES
 
@@ -40,24 +40,17 @@ FIELDS: dict[str, Msg] = {
 }
 
 
-class NearMissError(ValueError):
-    """A near-miss step that cannot be done as asked: ``code`` (a key of
-    hub.nearmiss.messages.ERRORS) and ``params`` say why; ``str()`` is the English sentence."""
+class NearMissError(CodedError):
+    """A near-miss step that cannot be done as asked (codes: hub.nearmiss.messages.ERRORS); a
+    ``field`` parameter is a FIELDS key, worded in the reader's language."""
 
-    def __init__(self, code: str, params: Mapping[str, Any] | None = None):
-        self.code = code
-        self.params = dict(params or {})
-        super().__init__(self.text("en"))
+    ERRORS = ERRORS
 
-    def text(self, lang: str) -> str:
-        """The reason in ``lang`` ("ja" or "en"); a ``field`` parameter is a FIELDS key."""
-        message = ERRORS.get(self.code)
-        if message is None:
-            return self.code
+    def word_params(self, lang: str) -> dict[str, Any]:
         params = dict(self.params)
         if params.get("field") in FIELDS:
             params["field"] = translate(lang, FIELDS[params["field"]])
-        return translate(lang, message, **params)
+        return params
 
 
 @dataclass(frozen=True)

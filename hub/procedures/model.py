@@ -4,12 +4,11 @@ translates). No database here."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from hub.catalog import translate
+from hub.catalog import CodedError
 from hub.procedures.messages import ERRORS
 
 MAX_NAME = 128
@@ -20,19 +19,10 @@ EDITING_ROLES = ("admin",)  # upload documents and versions, set who they apply 
 SUPERVISING_ROLES = ("admin", "supervisor")  # record confirmations, read the to-confirm list
 
 
-class ProcedureError(ValueError):
-    """A procedures step that cannot be done as asked: ``code`` (a key of
-    hub.procedures.messages.ERRORS) and ``params`` say why; ``str()`` is the English sentence."""
+class ProcedureError(CodedError):
+    """A procedures step that cannot be done as asked (codes: hub.procedures.messages.ERRORS)."""
 
-    def __init__(self, code: str, params: Mapping[str, Any] | None = None):
-        self.code = code
-        self.params = dict(params or {})
-        super().__init__(self.text("en"))
-
-    def text(self, lang: str) -> str:
-        """The reason in ``lang`` ("ja" or "en")."""
-        message = ERRORS.get(self.code)
-        return translate(lang, message, **self.params) if message is not None else self.code
+    ERRORS = ERRORS
 
 
 def json_list(text: str | None) -> list[str]:

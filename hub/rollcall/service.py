@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from hub.catalog import translate
+from hub.catalog import CodedError
 from hub.config import HubConfig
 from hub.procedures.service import find_version, record_confirmations
 from hub.registry.log import writing
@@ -65,19 +64,10 @@ MAX_WINDOW_MIN = 24 * 60
 STATUS_ORDER = ("present", "late", "unexpected", "absent")
 
 
-class RollcallError(ValueError):
-    """A roll-call step that cannot be done as asked: ``code`` (a key of
-    hub.rollcall.messages.ERRORS) and ``params`` say why; ``str()`` is the English sentence."""
+class RollcallError(CodedError):
+    """A roll-call step that cannot be done as asked (codes: hub.rollcall.messages.ERRORS)."""
 
-    def __init__(self, code: str, params: Mapping[str, Any] | None = None):
-        self.code = code
-        self.params = dict(params or {})
-        super().__init__(self.text("en"))
-
-    def text(self, lang: str) -> str:
-        """The reason in ``lang`` ("ja" or "en")."""
-        message = ERRORS.get(self.code)
-        return translate(lang, message, **self.params) if message is not None else self.code
+    ERRORS = ERRORS
 
 
 @dataclass(frozen=True)

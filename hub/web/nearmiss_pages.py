@@ -27,7 +27,7 @@ from hub.nearmiss.messages import ANONYMOUS, CATEGORIES, ERRORS, PROBLEMS, SEVER
 from hub.nearmiss.model import FIELDS, READING_ROLES, SUPERVISING_ROLES, Case, CaseInput, NearMissError
 from hub.stations.directory import display_name
 from hub.store.schema import NEARMISS_CATEGORIES, NEARMISS_SEVERITIES, NEARMISS_STATES
-from hub.web import data, i18n, query, uploads
+from hub.web import data, i18n, query, reports, uploads
 from hub.web.auth import role_required
 from hub.web.state import state
 
@@ -366,8 +366,7 @@ def _export(fmt: Literal["csv", "xlsx"]) -> Response:
     body = nearmiss_io.export_cases(st.engine, st.cfg, fmt, role=_role(), username=current_user.username, lang=lang)
     _LOG.info("%s exported the near-miss cases as %s", current_user.username, fmt)
     name = f"nearmiss_{datetime.now(st.cfg.zone()).date().isoformat()}.{fmt}"
-    mimetype = "text/csv" if fmt == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return reports.attachment(body, name)
 
 
 @bp.get("/cases.csv")

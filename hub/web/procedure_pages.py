@@ -30,7 +30,7 @@ from hub.registry import list_trainings
 from hub.registry.common import STATION_KINDS
 from hub.registry.log import RegistryError
 from hub.store.schema import EMPLOYMENT_TYPES, PROCEDURE_KINDS
-from hub.web import i18n
+from hub.web import i18n, reports
 from hub.web.auth import role_required
 from hub.web.registry_pages import EMPLOYMENTS
 from hub.web.state import state
@@ -273,8 +273,7 @@ def _export(fmt: Literal["csv", "xlsx"]) -> Response:
     body = procedure_export.export_pending(service.pending(st.engine, _today()), fmt, lang, st.cfg.zone())
     _LOG.info("%s exported the procedures' to-confirm list as %s", current_user.username, fmt)
     name = f"procedures_to_confirm_{_today().isoformat()}.{fmt}"
-    mimetype = "text/csv" if fmt == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return reports.attachment(body, name)
 
 
 @bp.get("/pending.csv")

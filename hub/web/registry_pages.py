@@ -44,7 +44,7 @@ from hub.registry.people import is_active
 from hub.registry.trainings import latest_attended, required_for, standing
 from hub.store.schema import EMPLOYMENT_TYPES, events
 from hub.timetext import time_text
-from hub.web import i18n, query, uploads
+from hub.web import i18n, query, reports, uploads
 from hub.web.state import state
 from hub.web.auth import role_required
 
@@ -637,9 +637,7 @@ def _export(fmt: Literal["csv", "xlsx"]) -> Response:
     body = registry.export_attendance(_engine(), fmt, training=training, since=since, until=until, lang=lang)
     _LOG.info("%s exported attendance (%s) as %s", current_user.username, training or "all trainings", fmt)
     name = f"attendance_{since.isoformat() if since else 'all'}_{(until or _today()).isoformat()}.{fmt}"
-    mimetype = ("text/csv" if fmt == "csv"
-                else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return reports.attachment(body, name)
 
 
 @bp.get("/attendance.csv")

@@ -110,8 +110,14 @@ def download(body: bytes, ext: str, report: str, subject: str | None, period: st
     ``<report>_<subject, or all>_<period>.<ext>``."""
     # The subject comes from the query string: only safe characters reach the header.
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", subject) if subject else "all"
-    return Response(body, mimetype=MIMETYPES[ext],
-                    headers={"Content-Disposition": f'attachment; filename="{report}_{safe}_{period}.{ext}"'})
+    return attachment(body, f"{report}_{safe}_{period}.{ext}")
+
+
+def attachment(body: bytes, name: str) -> Response:
+    """``body`` as a file to save named ``name`` (made by the hub, never from a request as it
+    came), its type from its extension (``csv``, ``xlsx``, ``pdf``)."""
+    return Response(body, mimetype=MIMETYPES[name.rsplit(".", 1)[1]],
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 def print_cell(value: Any) -> str:

@@ -24,7 +24,7 @@ from hub.rollcall import service
 from hub.rollcall.messages import ERRORS, KINDS, STATUSES
 from hub.rollcall.service import RollcallError, SessionInput
 from hub.store.schema import EMPLOYMENT_TYPES, ROLLCALL_KINDS
-from hub.web import i18n
+from hub.web import i18n, reports
 from hub.web.auth import role_required
 from hub.web.registry_pages import EMPLOYMENTS
 from hub.web.state import state
@@ -157,8 +157,7 @@ def _export(rollcall_id: int, fmt: Literal["csv", "xlsx"]) -> Response:
     body = rollcall_io.export_roster(roster, fmt, st.cfg.zone(), _lang())
     _LOG.info("%s exported roll call %d as %s", current_user.username, rollcall_id, fmt)
     name = f"rollcall_{rollcall_id}.{fmt}"
-    mimetype = "text/csv" if fmt == "csv" else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    return Response(body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return reports.attachment(body, name)
 
 
 @bp.get("/<int:rollcall_id>/roster.csv")

@@ -9,8 +9,6 @@ import pytest
 
 from hub import registry
 from hub.config import HubConfig
-from hub.store import migrate
-from hub.store.db import make_engine
 
 JST = timezone(timedelta(hours=9))
 ACTOR = "test-admin"
@@ -38,14 +36,6 @@ def cfg() -> HubConfig:
             {"id": "annunciator-1", "site": "ward-a", "kind": "annunciator"},
         ],
     })
-
-
-@pytest.fixture
-def engine(tmp_path):
-    eng = make_engine(f"sqlite:///{tmp_path / 'kagiban.db'}")
-    migrate.upgrade(eng)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

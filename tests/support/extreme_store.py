@@ -18,6 +18,9 @@ from hub.store.schema import (
     nearmiss_cases,
     people,
     policies,
+    procedure_confirmations,
+    procedure_documents,
+    procedure_versions,
     quarantine,
     registry_log,
     rollcall_people,
@@ -27,6 +30,7 @@ from hub.store.schema import (
     station_log,
     stations,
     training_sessions,
+    training_procedures,
     trainings,
 )
 from hub.web import i18n
@@ -156,9 +160,28 @@ def fill(engine) -> dict[str, list]:
             {"session_id": r, "staff_no": no, "expected": bool(k % 2), "status": [None, "present", CONTROL][k % 3],
              "tapped_at": UTC_TEXTS[k % len(UTC_TEXTS)], "station": [None, ODD, "cabinet-1"][k % 3], "event_id": None}
             for r in rollcall_ids for k, no in enumerate(["S900", HUGE[:64], CONTROL])])
+        # Procedures: audiences that are not JSON lists, versions whose bytes are no PDF or UTF-8 and
+        # whose numbers, sizes and times are odd, confirmations and a training's reading of them.
+        doc_ids = [conn.execute(insert(procedure_documents).values(
+            name=[HUGE[:128], CONTROL][k], kind=["rule", "notice"][k], sections=["not json", json.dumps([None, 7])][k],
+            roles=json.dumps({"x": CONTROL}), employments=[HUGE, json.dumps(["part_time", ODD])][k],
+            station_kinds=[json.dumps(["cabinet", CONTROL]), "[]"][k], created_by=CONTROL,
+            created_at=UTC_TEXTS[k])).inserted_primary_key[0] for k in range(2)]
+        version_ids = [conn.execute(insert(procedure_versions).values(
+            document_id=doc_ids[k % 2], number=[1, 2**31 - 1, -1][k], filename=[CONTROL, HUGE[:255], ODD][k],
+            content_type=["text/markdown", "application/pdf", CONTROL[:64]][k], size=[-1, 2**62, 0][k],
+            sha256=["0" * 64, "z", CONTROL[:64]][k],
+            content=[(CONTROL + ODD + "<script>x</script>[a](javascript:x)").encode(), b"%PDF-\xff\x00", b"\xff\xfe"][k],
+            note=[HUGE, CONTROL, ""][k], uploaded_by=ODD[:64], uploaded_at=UTC_TEXTS[-k - 1])).inserted_primary_key[0]
+            for k in range(3)]
+        conn.execute(insert(procedure_confirmations), [
+            {"version_id": v, "person_id": p, "confirmed_at": UTC_TEXTS[k % len(UTC_TEXTS)],
+             "via": ["supervisor", "rollcall"][k % 2], "recorded_by": CONTROL, "session_id": [None, 2**31 - 1][k % 2]}
+            for k, (v, p) in enumerate((v, p) for v in version_ids for p in person_ids)])
+        conn.execute(insert(training_procedures).values(training_id=training, version_id=version_ids[1]))
     return {"event_id": event_ids[:3] + ["NaN"], "staff_no": ["S900", "S901", "S902"],
             "session_id": session_ids, "station": stations_ids, "filename": ["kagiban.css"], "case_id": case_ids[1:],
-            "rollcall_id": rollcall_ids}
+            "rollcall_id": rollcall_ids, "doc_id": doc_ids, "version_id": version_ids}
 
 
 QUERIES = [

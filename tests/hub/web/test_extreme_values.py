@@ -15,14 +15,18 @@ from tests.support.web_app import login
 
 
 def _urls(app, values: dict[str, list]) -> list[str]:
-    """Every GET route with each argument filled from ``values`` (unknown ones get "x")."""
+    """Every GET route with each argument filled from ``values`` (unknown ones get "x", or 1
+    where the route takes a number)."""
+    from werkzeug.routing import IntegerConverter
+
     out = []
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods:
             continue
         choices = [dict()]
         for arg in sorted(rule.arguments):
-            choices = [{**c, arg: v} for c in choices for v in values.get(arg, ["x"])]
+            unknown = [1] if isinstance(rule._converters.get(arg), IntegerConverter) else ["x"]
+            choices = [{**c, arg: v} for c in choices for v in values.get(arg, unknown)]
         with app.test_request_context():
             from flask import url_for
             for args in choices:

@@ -3,8 +3,9 @@ doing at one station, at a time of the office's clock.
 
 The day (DAY) runs from DAY_START to DAY_END: arrivals through the office's door, the keys taken
 out and put back by their holders and by a stand-in, a print released at the printer, two people
-shredding together, the archive's cabinet forced open (and the annunciator silenced), a part-time clerk without training refused, the archive opened after hours; then
-nothing. A Clock compresses the day onto real time (``speed`` office seconds per real second; by
+shredding together, the archive's cabinet forced open (and the annunciator silenced), a part-time clerk without training refused, then trained in the afternoon (the
+supervisor's roll call at the meeting room's unit, ROLL_CALL) and let in at the office's
+cabinet, the archive opened after hours; then nothing. A Clock compresses the day onto real time (``speed`` office seconds per real second; by
 default the day takes about ten minutes): the gaps between episodes shrink, a person's own
 actions inside an episode (tap, open, wait, close) keep their real seconds.
 
@@ -39,6 +40,8 @@ AFTER_HOURS_STATION = "cabinet-2"
 AFTER_HOURS_MARGIN_S = 3.0
 # The annunciator that sounds for the forced archive and is silenced.
 ANNUNCIATOR = "annunciator-1"
+# The meeting room's roll-call unit, where the afternoon's training is attended.
+ROLLCALL_UNIT = "rollcall-1"
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -109,6 +112,23 @@ def silence() -> tuple[DayStep, ...]:
     return (SilenceStep(),)
 
 
+@dataclass(frozen=True)
+class RollCall:
+    """The supervisor's part of the day, at the hub: a training roll call for the section's
+    part-timers at ``unit``, opened at ``opens`` for a session starting at ``starts`` and closed
+    at ``closes`` (office times). On time means within a real minute of the start (the hub
+    counts whole minutes), about an office hour at the default speed."""
+
+    opens: time
+    starts: time
+    closes: time
+    unit: str = ROLLCALL_UNIT
+    window_min: int = 1
+
+
+ROLL_CALL = RollCall(opens=time(13, 20), starts=time(13, 30), closes=time(14, 0))
+
+
 DAY: tuple[Episode, ...] = (
     Episode(time(8, 2), "door-1", "係長が出勤", enter(KAKARICHO)),
     Episode(time(8, 10), "door-1", "主任が出勤", enter(SHUNIN)),
@@ -124,10 +144,14 @@ DAY: tuple[Episode, ...] = (
             refused(PART_TIMER)),
     Episode(time(12, 10), "cabinet-1", "係長の昼休み中、主任(代理)が鍵を使う", use_keys(SHUNIN, 3)),
     Episode(time(13, 0), "door-1", "係長が昼休みから戻る", enter(KAKARICHO)),
+    Episode(time(13, 33), ROLLCALL_UNIT, "会計年度任用職員が研修の会場で出席のタッチ",
+            (Tap(tap=PART_TIMER.badge), Wait(wait=2))),
     Episode(time(14, 20), "cabinet-2", "書庫の鍵保管庫がこじ開けられる", forced()),
     Episode(time(14, 30), ANNUNCIATOR, "警報の消音ボタンが押される", silence()),
     Episode(time(14, 30), "cabinet-2", "係長が書庫の鍵保管庫を確認する", use_keys(KAKARICHO, 3)),
     Episode(time(15, 30), "shredder-1", "当番の主事2人で廃棄書類を裁断", shred_together(SHUJI_A, SHUJI_B)),
+    Episode(time(15, 45), "cabinet-1", "研修を受けた会計年度任用職員が鍵を使う（指定外の利用として記録）",
+            use_keys(PART_TIMER, 3)),
     Episode(time(16, 50), "cabinet-3", "課長補佐がカード保管庫の鍵を戻す", use_keys(KACHOHOSA)),
     Episode(time(17, 5), "cabinet-1", "係長が執務室の鍵を戻す", use_keys(KAKARICHO)),
     Episode(time(19, 20), AFTER_HOURS_STATION, "係長が時間外に書庫を開ける", use_keys(KAKARICHO, 3),
@@ -198,6 +222,11 @@ def _unit_step(step: DayStep, print_server: str, queue: str) -> Step:
 def day_length(clock: Clock, tz: tzinfo, day: tuple[Episode, ...] = DAY) -> float:
     """Real seconds from the day's start to its end (the after-hours episode may be later)."""
     return max([clock.length_s(), *(due(e, clock, tz) for e in day)])
+
+
+def roll_call_times(clock: Clock, roll_call: RollCall = ROLL_CALL) -> tuple[float, float, float]:
+    """Real seconds from the day's start at which the roll call opens, starts and closes."""
+    return clock.offset(roll_call.opens), clock.offset(roll_call.starts), clock.offset(roll_call.closes)
 
 
 def for_units(clock: Clock, tz: tzinfo, stations: list[str], *, print_server: str, queue: str,

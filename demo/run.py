@@ -67,6 +67,7 @@ from demo import cups as localcups
 from demo import day as office_day
 from demo import office
 from demo.broker import BrokerUnavailable, Mosquitto, free_port, generate_credentials
+from demo.desk import RollCallDesk
 from kagiban.signing import load_or_create_private_key, public_key_b64
 
 _LOG = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ NAMES = {
     "printer-1": "戸籍住民課 執務室 共用プリンター",
     "door-1": "戸籍住民課 執務室 通用口",
     "annunciator-1": "戸籍住民課 執務室 警報灯",
+    "rollcall-1": "戸籍住民課 第1会議室 点呼端末",
 }
 KIND = {sid: sid.split("-")[0] for sid in NAMES}
 HUB_USER = "kagiban-hub"
@@ -100,13 +102,14 @@ ACL_FILE = localcups.ROOT / "config" / "mosquitto" / "acl"
 # Under the demo's folder: the broker passwords (NAME.password, mode 0600).
 CREDENTIALS = "credentials"
 STORY = {
-    "cabinet-1": "keys by the holder and the stand-in; an untrained part-timer refused",
+    "cabinet-1": "keys by the holder and the stand-in; an untrained part-timer refused, let in once trained",
     "cabinet-2": "the archive: a use, a forced door, a use after hours",
     "cabinet-3": "the card safe opened in the morning, closed in the afternoon",
     "shredder-1": "the rostered pair shreds together",
     "printer-1": "a print released with a tap and collected",
     "door-1": "arrivals, back from lunch",
     "annunciator-1": "lit and sounding while the archive's forced door is open; silenced at 14:30",
+    "rollcall-1": "the 13:30 training's roll call: the part-timer checks in; closed at 14:00",
 }
 # Open all day (start == end: a window of 24 hours; an end of 23:59 would leave the last minute
 # of each day after hours). Only the archive keeps office hours, on the day's compressed clock.
@@ -153,6 +156,10 @@ def _unit_config(sid: str, broker_port: int, public_key: str, server: PrintServe
     elif kind == "shredder":
         pins = {**leds, "power_relay": 25, "stop_button": 5, "bin_sensor": 6}
         timings.update(pair_window_s=PAIR_WINDOW_S, shred_max_s=60)
+    elif kind == "rollcall":
+        # A reader, its two LEDs and a buzzer at the meeting room; it unlocks nothing.
+        pins = dict(leds)
+        extra.update(camera={"type": "none"})
     elif kind == "annunciator":
         # A signal tower's lamp and buzzer and a silence button; no reader, no camera.
         pins = {"factory": "mock", "lamp": 5, "buzzer": 6, "silence_button": 13}
@@ -400,6 +407,7 @@ def _run(data: Path, port: int, duration: float | None, admin_password: str | No
     broker = None
     cups: localcups.LocalCups | None = None
     hub = None
+    desk: RollCallDesk | None = None
     units: list[_Unit] = []
     try:
         try:
@@ -455,6 +463,9 @@ def _run(data: Path, port: int, duration: float | None, admin_password: str | No
         units = [_Unit(sid, u, s, data / LOGS / f"{sid}.log") for sid, (u, s) in unit_files.items()]
         for unit in units:
             unit.start()
+        # The supervisor's roll call for the afternoon's training, on the same clock.
+        period = office_day.day_length(clock, ZoneInfo(TIME_ZONE)) + 1.0 if repeat else None
+        desk = RollCallDesk(hub, clock, period).start()
         parts = [broker_part, hub_part, print_part]
         for unit in units:
             if unit.proc is None or unit.proc.poll() is not None:
@@ -471,6 +482,8 @@ def _run(data: Path, port: int, duration: float | None, admin_password: str | No
         # The units first: the printer's may be asking cupsd something.
         for unit in units:
             unit.stop()
+        if desk is not None:
+            desk.stop()
         if hub is not None:
             hub.stop()
         if cups is not None:

@@ -125,7 +125,7 @@ def test_demo_runs_every_kind_of_station_serves_its_page_and_stops_cleanly():
         # The day starts LEAD_S after the configuration is written; the shredding is at 15:30.
         wait_for(seen, timeout=60, interval=0.5, what=f"events from {stations} including {sorted(wanted)}")
         kinds = {demo.KIND[s] for (s,) in stored(db, "SELECT DISTINCT station FROM events")}
-        assert kinds == {"cabinet", "shredder", "printer", "door", "annunciator"}
+        assert kinds == {"cabinet", "shredder", "printer", "door", "annunciator", "rollcall"}
         [(people,)] = stored(db, "SELECT data FROM events WHERE kind='shred.started' ORDER BY row_no LIMIT 1")
         assert f'"people":["{office.SHUJI_A.number}","{office.SHUJI_B.number}"]' in people
         [(released,)] = stored(db, "SELECT data FROM events WHERE kind='print.released' ORDER BY row_no LIMIT 1")
@@ -302,8 +302,21 @@ def test_the_office_day_plays_once_shows_on_the_page_and_then_goes_quiet():
         history = _text(client.open(url + "alerts", timeout=10).read().decode())
         archive = demo.NAMES["cabinet-2"]
         assert re.search(rf"{archive} 時間外の利用 {archive}で時間外", history), history[-3000:]
-        # Those three, and nothing else: a day, not a flood.
-        assert sorted(r for (r,) in stored(db, "SELECT rule FROM alerts")) == ["after_hours", "denied", "forced"]
+        # Those, and the trained part-timer's use of a cabinet she is not designated for, and
+        # nothing else: a day, not a flood.
+        assert sorted(r for (r,) in stored(db, "SELECT rule FROM alerts")) == [
+            "after_hours", "denied", "flagged_use", "forced"]
+        # The afternoon's training: her tap at the meeting room's unit checked her in, the
+        # supervisor's close recorded it, and the office's cabinet let her in afterwards.
+        [(answer,)] = stored(db, "SELECT json_extract(data, '$.answer') FROM events WHERE kind='rollcall.tap'")
+        assert answer == "present"
+        assert stored(db, "SELECT closed_by, status, staff_no FROM rollcall_sessions JOIN rollcall_people "
+                          "ON rollcall_people.session_id = rollcall_sessions.id") == [
+            ("admin", "present", office.PART_TIMER.number)]
+        roll_call = _text(client.open(url + "rollcall/1", timeout=10).read().decode())
+        assert office.PART_TIMER.name in roll_call, roll_call[-2000:]
+        assert stored(db, "SELECT person FROM events WHERE kind='badge.granted' AND station='cabinet-1' "
+                          f"AND person='{office.PART_TIMER.number}'") == [(office.PART_TIMER.number,)]
         # The key ledger: the holder's and the stand-in's uses at the office's cabinet, the forced
         # opening of the archive's with nobody identified.
         ledger = _text(client.open(url + "ledger/keys", timeout=10).read().decode())

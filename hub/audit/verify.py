@@ -29,7 +29,7 @@ from hub.audit.entries import (ACK_COLUMNS, ALERT_COLUMNS, CLOSE_COLUMNS, KEY_CO
                                MAINTENANCE_END_COLUMNS, REGISTRY_COLUMNS, WORK_COLUMNS, quarantine_entry)
 from hub.nearmiss import trail as nearmiss_trail
 from hub.store.chain import SideReport, verify, verify_side
-from hub.store.db import make_engine
+from hub.store.db import make_engine, read_snapshot
 from hub.store.schema import (GENESIS_HASH, alerts, events, key_work, maintenance, quarantine, registry_log, side_heads,
                               side_log, snapshots, station_keys)
 from hub.audit.signatures import check_signatures
@@ -94,7 +94,7 @@ def _side_problem(rep: SideReport) -> str:
 
 def _side(ctx: Context, part: str, compare: Callable[[Connection, list[dict[str, Any]]], tuple[str | None, str]]
           ) -> PartResult:
-    with ctx.engine.connect() as conn, conn.begin():
+    with read_snapshot(ctx.engine) as conn:
         rep = verify_side(conn, part)
         if rep.problem is not None:
             return _bad(part, f"{len(rep.entries)} entries read; {_side_problem(rep)}")
@@ -434,7 +434,7 @@ def check_checkpoints(ctx: Context) -> PartResult:
                           cannot=True)
     expected = key_id(ctx.audit_key)
     bad: list[tuple[SignedLine, str]] = []
-    with ctx.engine.connect() as conn, conn.begin():
+    with read_snapshot(ctx.engine) as conn:
         store = _Lookups(conn)
         for line in lines:
             if line.checkpoint is None:

@@ -132,9 +132,18 @@ def _lone_surrogate() -> bytes:
 
 def refuse_in_store(engine, event_id: str) -> None:
     """Make the database itself refuse one event (a real failure inside the transaction)."""
+    name = f"refuse_{event_id.replace('-', '_')}"
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"RAISE EXCEPTION 'refused by the store'; END $$")
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER {name} BEFORE INSERT ON events FOR EACH ROW "
+                f"WHEN (NEW.event_id = '{event_id}') EXECUTE FUNCTION {name}()")
+            return
         conn.exec_driver_sql(
-            f"CREATE TRIGGER refuse_{event_id.replace('-', '_')} BEFORE INSERT ON events "
+            f"CREATE TRIGGER {name} BEFORE INSERT ON events "
             f"WHEN NEW.event_id = '{event_id}' BEGIN SELECT RAISE(ABORT, 'refused by the store'); END"
         )
 

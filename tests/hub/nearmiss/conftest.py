@@ -16,7 +16,7 @@ from tests.support.web_app import store, write_config
 
 
 @pytest.fixture
-def cfg(tmp_path):
+def cfg(tmp_path, store):
     return load(write_config(tmp_path / "hub"))
 
 

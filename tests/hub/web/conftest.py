@@ -20,7 +20,7 @@ from tests.support.web_app import CHROMIUM, CHROMIUM_ARGS, PASSWORD, login, writ
 
 
 @pytest.fixture
-def cfg(tmp_path):
+def cfg(tmp_path, store):
     return load(write_config(tmp_path / "hub"))
 
 

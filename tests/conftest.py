@@ -4,7 +4,10 @@ private PostgreSQL, tests/support/postgres.py)."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -35,10 +38,16 @@ def pytest_generate_tests(metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_cluster(tmp_path_factory) -> postgres.PostgresCluster:
-    """A private PostgreSQL for the session, started on first use; fails loudly if it cannot."""
-    with postgres.PostgresCluster(tmp_path_factory.mktemp("postgres")) as cluster:
-        yield cluster
+def pg_cluster() -> postgres.PostgresCluster:
+    """A private PostgreSQL for the session, started on first use; fails loudly if it cannot.
+    Its folder is outside pytest's (that one is mode 700 for root, and the server runs as
+    postgres); removed at the end."""
+    folder = Path(tempfile.mkdtemp(prefix="kagiban-pg-"))
+    try:
+        with postgres.PostgresCluster(folder) as cluster:
+            yield cluster
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

@@ -80,14 +80,10 @@ class PostgresCluster:
         self.sock.mkdir(exist_ok=True)
         if self._run_as:
             # The server's user must own its folders, and reach them through tmp's parents.
+            # The server's user must own its folders and reach them (the folder's parents
+            # are not changed: give one under a world-searchable folder such as /tmp).
             for path in (self.folder, self.sock):
                 shutil.chown(path, SUPERUSER, SUPERUSER)
-            for parent in self.folder.parents:
-                if parent == Path("/"):
-                    break
-                mode = parent.stat().st_mode
-                if not mode & 0o001:
-                    parent.chmod(mode | 0o001)  # search only: names inside stay unlisted
         if not (self.data / "PG_VERSION").is_file():
             done = subprocess.run(
                 [*self._run_as, str(initdb), "-D", str(self.data), "-U", SUPERUSER, "--auth=trust",

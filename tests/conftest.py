@@ -32,9 +32,11 @@ def _store_kinds(config) -> list[str]:
 
 
 def pytest_generate_tests(metafunc) -> None:
-    # Every test whose fixtures reach `store` runs once per store; the others (pure logic) once.
+    # Every test whose fixtures reach `store` runs once per store; the others (pure logic) once;
+    # a test marked sqlite_only (SQLite's file, its pragmas, its query planner) on SQLite only.
     if "store" in metafunc.fixturenames:
-        metafunc.parametrize("store", _store_kinds(metafunc.config), indirect=True)
+        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        metafunc.parametrize("store", ["sqlite"] if only_sqlite else _store_kinds(metafunc.config), indirect=True)
 
 
 @pytest.fixture(scope="session")

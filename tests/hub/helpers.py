@@ -81,6 +81,14 @@ def write_hub_config(folder: Path, broker: Mosquitto, prefix: str, **sections: A
     return path
 
 
+def store_text(engine: Engine) -> str:
+    """Every row of every table as text: what someone reading the whole store would see."""
+    from hub.store.schema import metadata
+
+    with engine.connect() as conn:
+        return "\n".join(repr(tuple(row)) for table in metadata.sorted_tables for row in conn.execute(select(table)))
+
+
 def stored_seqs(engine: Engine, station: str) -> list[int]:
     """The sequence numbers stored for ``station``, in chain order."""
     with engine.connect() as conn:

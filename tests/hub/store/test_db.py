@@ -73,7 +73,7 @@ def test_two_hubs_writing_at_once_keep_one_chain_and_store_a_resent_event_once(t
 
 
 def test_two_hubs_starting_together_migrate_the_store_once(tmp_path, store):
-    url = store.url(tmp_path)
+    url = store.url(tmp_path, empty=True)
     engines = [make_engine(url), make_engine(url)]
     done: list[str] = []
     errors: list[BaseException] = []

@@ -1,5 +1,5 @@
 """The hub's alert path without a broker, for the rules, notification, ledger and audit tests:
-real payloads through a real Ingest into a real SQLite file, the rules and the alert center
+real payloads through a real Ingest into a real store (SQLite, or the test's PostgreSQL), the rules and the alert center
 over it, restartable like the hub."""
 from __future__ import annotations
 

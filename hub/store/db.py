@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 _LOG = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
-_BEGIN_OPTION = "kagiban_sqlite_begin"
+_BEGIN_OPTION = "kagiban_write_begin"
 # The advisory lock every write transaction takes on PostgreSQL: one number for the whole
 # store ("kagiban" in ASCII, so another application's locks are unlikely to collide).
 WRITE_LOCK_KEY = 0x6B61676962616E

@@ -364,6 +364,68 @@ def _verify(args: argparse.Namespace) -> int:
     return verify.run(url, checkpoints=args.checkpoints, audit_key=key)
 
 
+def _store_url(value: str) -> str:
+    """A database URL as given, or a SQLite file path made into one."""
+    return value if "://" in value else f"sqlite:///{value}"
+
+
+def _hub_migrate_store(args: argparse.Namespace) -> int:
+    from hub.audit import verify
+    from hub.store.db import make_engine
+    from hub.store.transfer import TransferError, copy_store
+
+    source_url, target_url = _store_url(args.source), _store_url(args.target)
+    print(f"verifying the source {_shown(source_url)}")
+    if verify.run(source_url) != 0:
+        print("kagiban hub migrate-store: the source's trail does not verify: nothing copied", file=sys.stderr)
+        return 1
+    source, target = make_engine(source_url), make_engine(target_url)
+    try:
+        report = copy_store(source, target)
+    except TransferError as exc:
+        print(f"kagiban hub migrate-store: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        source.dispose()
+        target.dispose()
+    print(f"copied {report.total} rows in {len(report.rows)} tables (revision {report.revision}); "
+          f"events: {report.rows.get('events', 0)}")
+    print(f"verifying the copy {_shown(target_url)}")
+    code = verify.run(target_url)
+    if code == 0:
+        print("done: set database: url: in the hub's file to the new store, then start the hub")
+    return code
+
+
+def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _hub_backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hub import config
+    from hub.store.transfer import TransferError, backup_postgres, backup_sqlite
+    from hub.store.db import is_sqlite
+
+    if not args.db and not getattr(args, "config", None):
+        print(f"kagiban hub backup: {HUB_CONFIG_HINT.format(command='kagiban hub backup --to FILE')}, "
+              "or --db URL", file=sys.stderr)
+        return 2
+    url = _store_url(args.db) if args.db else config.load(args.config).db_url()
+    try:
+        made = backup_sqlite(url, Path(args.to)) if is_sqlite(url) else backup_postgres(url, Path(args.to))
+    except TransferError as exc:
+        print(f"kagiban hub backup: {exc}", file=sys.stderr)
+        return 2
+    how = "SQLite online backup" if is_sqlite(url) else "pg_dump custom format (restore: pg_restore)"
+    print(f"backed up {_shown(url)} to {made} ({how}); check it with: kagiban verify --db "
+          + (str(made) if is_sqlite(url) else "URL-OF-THE-RESTORED-DATABASE"))
+    return 0
+
+
 def _hub_audit_key(args: argparse.Namespace) -> int:
     from hub import config
     from hub.audit.checkpoints import load_audit_key
@@ -479,6 +541,28 @@ def build_parser() -> argparse.ArgumentParser:
         "with; creates the audit signing key (mode 600) if it does not exist yet.",
     )
     q.set_defaults(func=_hub_audit_key)
+    q = hub_commands.add_parser(
+        "migrate-store",
+        help="copy the hub's store (SQLite) into a new, empty store (PostgreSQL), trail intact",
+        description="Verify the source's trail, copy every table row for row into the destination "
+        "(migrated first; it must be empty; one transaction), then verify the copy. Stop the hub "
+        "first. Each of --from and --to is a database URL (postgresql+psycopg://USER@HOST/DB; the "
+        "password from PGPASSWORD or ~/.pgpass) or a SQLite file path. docs/backup.md.",
+    )
+    q.add_argument("--from", dest="source", required=True, metavar="URL", help="the store to copy")
+    q.add_argument("--to", dest="target", required=True, metavar="URL", help="the new, empty store")
+    q.set_defaults(func=_hub_migrate_store)
+    q = hub_commands.add_parser(
+        "backup",
+        parents=[hub_config],
+        help="back the hub's store up: SQLite online backup, or pg_dump for PostgreSQL",
+        description="SQLite: a consistent copy of the database file with SQLite's online backup "
+        "(safe while the hub runs). PostgreSQL: pg_dump in its custom format (restore with "
+        "pg_restore). See docs/backup.md, also for base backups and point-in-time recovery.",
+    )
+    q.add_argument("--db", help="a database URL or SQLite file path (instead of --config)")
+    q.add_argument("--to", required=True, metavar="FILE", help="the backup file to write (must not exist)")
+    q.set_defaults(func=_hub_backup)
     q = hub_commands.add_parser(
         "user",
         help="add, list or deactivate the people who sign in to the web page",

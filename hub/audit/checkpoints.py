@@ -42,7 +42,7 @@ from sqlalchemy import Engine, func, insert, select
 
 from hub.audit.store_size import measure
 from hub.config import HubConfig, SyslogTarget
-from hub.store.db import begin_write
+from hub.store.db import begin_write, read_snapshot
 from hub.store.schema import SIDE_PARTS, chain_head, checkpoints, events, side_heads, station_keys
 from hub.store.timestamps import now_utc, utc_text
 from kagiban.configfile import ConfigError
@@ -127,7 +127,7 @@ def key_digest(station: str, public_key: str, added_at: str, retired_at: str | N
 
 def build(engine: Engine, reason: str, now: datetime | None = None) -> Checkpoint:
     """The store's checkpoint now, read in one transaction."""
-    with engine.connect() as conn, conn.begin():
+    with read_snapshot(engine) as conn:
         head = conn.execute(select(chain_head.c.row_no, chain_head.c.hash)).one()
         top = conn.execute(
             select(events.c.station, events.c.incarnation, func.max(events.c.seq))

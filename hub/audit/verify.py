@@ -35,7 +35,7 @@ from hub.nearmiss import trail as nearmiss_trail
 from hub.procedures import trail as procedures_trail
 from hub.rollcall import trail as rollcall_trail
 from hub.store.chain import SideReport, verify, verify_side
-from hub.store.db import make_engine
+from hub.store.db import make_engine, read_snapshot
 from hub.store.schema import (GENESIS_HASH, alerts, events, key_work, maintenance, quarantine, registry_log, side_heads,
                               side_log, snapshots, station_keys)
 from hub.audit.signatures import check_signatures
@@ -100,7 +100,7 @@ def _side_problem(rep: SideReport) -> str:
 
 def _side(ctx: Context, part: str, compare: Callable[[Connection, list[dict[str, Any]]], tuple[str | None, str]]
           ) -> PartResult:
-    with ctx.engine.connect() as conn, conn.begin():
+    with read_snapshot(ctx.engine) as conn:
         rep = verify_side(conn, part)
         if rep.problem is not None:
             return _bad(part, f"{len(rep.entries)} entries read; {_side_problem(rep)}")
@@ -468,7 +468,7 @@ def check_checkpoints(ctx: Context) -> PartResult:
                           cannot=True)
     expected = key_id(ctx.audit_key)
     bad: list[tuple[SignedLine, str]] = []
-    with ctx.engine.connect() as conn, conn.begin():
+    with read_snapshot(ctx.engine) as conn:
         store = _Lookups(conn)
         for line in lines:
             if line.checkpoint is None:

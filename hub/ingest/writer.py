@@ -509,6 +509,10 @@ class Ingest:
         item.seq, item.incarnation = read.seq, read.incarnation
         if read.reason is not None:
             item.reason, item.detail = read.reason, read.detail
+        elif (column := _nul_column(item.row)) is not None:
+            # PostgreSQL holds no NUL in text (SQLite does): refused the same on both stores,
+            # with a reason, instead of failing the insert. (Inside ``data`` it is JSON's \u0000.)
+            item.reason, item.detail = "bad_schema", f"{column}: a NUL character"
         if read.retired is not None:
             try:
                 self._keys.allow_backlog(item.station, read.incarnation or "", StationKey(*read.retired))
@@ -724,6 +728,14 @@ def _insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.exec_driver_sql(compiled.string, [tuple(row[n] for n in names) for row in rows])
     else:
         conn.exec_driver_sql(compiled.string, rows)
+
+
+def _nul_column(row: dict[str, Any]) -> str | None:
+    """The first column of an event row whose text holds a NUL character, or None."""
+    for name, value in row.items():
+        if type(value) is str and "\x00" in value:
+            return name
+    return None
 
 
 def _clock_reading(hb: Heartbeat, received: datetime | None) -> ClockReading:

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
+from hub.store.db import read_snapshot
 from hub.store.schema import GENESIS_HASH, chain_head, events, side_heads, side_log
 
 # The columns a row's hash covers, in the order verify() reads them.
@@ -128,7 +129,7 @@ def verify(engine: Engine) -> VerifyReport:
     cols = [events.c.row_no, events.c.prev_hash, events.c.hash] + [
         events.c[name] for name in CONTENT_COLUMNS + OPTIONAL_COLUMNS
     ]
-    with engine.connect() as conn:
+    with read_snapshot(engine) as conn:
         # The head and the rows are read in one transaction: one consistent snapshot.
         head = conn.execute(select(chain_head.c.row_no, chain_head.c.hash)).first()
         result = conn.execution_options(yield_per=_STREAM_ROWS).execute(

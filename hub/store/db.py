@@ -4,25 +4,39 @@ An ack promises the station that its events are on disk, so SQLite runs with
 ``synchronous=FULL``; WAL lets readers (web page, verify) run while the writer commits.
 Write transactions start with ``BEGIN IMMEDIATE`` so two writers queue on the busy
 timeout instead of failing when one upgrades a read lock.
+
+On PostgreSQL the same promise is kept the same way: a write transaction first takes one
+transaction-level advisory lock (``pg_advisory_xact_lock``, released by the commit or rollback,
+never left behind in the pool), so writers queue one at a time exactly as on SQLite and the
+chain's row numbers stay one sequence whatever the number of hub processes or threads.
+Statements after the lock run in READ COMMITTED and so see every write committed before it.
+Readers that need one consistent view of several tables (verify, checkpoints) use
+:func:`read_snapshot`, REPEATABLE READ on PostgreSQL.
 """
 from __future__ import annotations
 
 import logging
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from sqlalchemy import Connection, CursorResult, Engine, create_engine, event
+from sqlalchemy import URL, Connection, CursorResult, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 _LOG = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
-_BEGIN_OPTION = "kagiban_sqlite_begin"
+_BEGIN_OPTION = "kagiban_write_begin"
+# The advisory lock every write transaction takes on PostgreSQL: one number for the whole
+# store ("kagiban" in ASCII, so another application's locks are unlikely to collide).
+WRITE_LOCK_KEY = 0x6B61676962616E
 
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; for a SQLite file, its folder is created and pragmas applied."""
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return _postgres_engine(parsed)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(parsed, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:" and not parsed.query.get("uri"):
@@ -51,6 +65,21 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def _postgres_engine(parsed: URL) -> Engine:
+    engine = create_engine(parsed, pool_pre_ping=True)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(_BEGIN_OPTION):
+            # Bounded like SQLite's busy timeout: a writer stuck behind another for longer
+            # fails (and its batch is retried one by one) instead of waiting for ever.
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{BUSY_TIMEOUT_MS}ms'")
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+
+    _LOG.debug("PostgreSQL engine for %s", parsed.render_as_string(hide_password=True))
+    return engine
+
+
 def inserted_id(result: CursorResult) -> int:
     """The primary key of the row a one-row insert added. (SQLAlchemy types the key as
     optional; an insert of one row always has it.)"""
@@ -61,5 +90,23 @@ def inserted_id(result: CursorResult) -> int:
 
 
 def begin_write(engine: Engine) -> AbstractContextManager[Connection]:
-    """A write transaction (``BEGIN IMMEDIATE`` on SQLite), committed when the block ends."""
+    """A write transaction (``BEGIN IMMEDIATE`` on SQLite, the store's advisory lock on
+    PostgreSQL), committed when the block ends."""
     return engine.execution_options(**{_BEGIN_OPTION: True}).begin()
+
+
+@contextmanager
+def read_snapshot(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction whose statements all see the store as of its first one:
+    REPEATABLE READ on PostgreSQL (its default, READ COMMITTED, gives each statement a newer
+    view); on SQLite a deferred transaction in WAL mode does this already."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
+
+
+def is_sqlite(url: str | URL) -> bool:
+    """True when ``url`` names a SQLite store."""
+    return make_url(url).get_backend_name() == "sqlite"

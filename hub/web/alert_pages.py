@@ -206,7 +206,8 @@ MAINTENANCE_ERRORS: dict[str, Any] = {
 def history():
     st = state()
     flt = alert_filter(request.args, history=True)
-    before = query.integer(request.args.get("before"), "before", None, 1, 2**63 - 1)
+    # What an alert id column holds (INTEGER: PostgreSQL refuses a larger number in the query).
+    before = query.integer(request.args.get("before"), "before", None, 1, 2**31 - 1)
     rows, next_before = triage.history(st.engine, flt, st.cfg.zone(), before=before)
     since, until = triage.period_bounds(flt, st.cfg.zone())
     args = flt.args()

@@ -77,7 +77,7 @@ def alerts():
     wanted = query.choice(request.args.get("state"), "state", ("open", "acknowledged", "closed"))
     limit = query.integer(request.args.get("limit"), "limit", 200, 1, 1000)
     rows = alert_store.list_alerts(state().engine, state=wanted,
-                                   station=request.args.get("station") or None, limit=limit)
+                                   station=query.text(request.args.get("station"), "station"), limit=limit)
     return jsonify(alerts=rows)
 
 

@@ -423,10 +423,11 @@ def _live_alert(alert_id: int, macros, can_ack: bool) -> dict[str, Any] | None:
 
 def event_filter_from(args) -> tuple[data.EventFilter, int | None]:
     """The filter and cursor in a request's query string (400 if malformed)."""
+    # query.text refuses control characters: a NUL is a query PostgreSQL cannot even run.
     flt = data.EventFilter(
-        station=(args.get("station") or "").strip() or None,
-        person=(args.get("person") or "").strip() or None,
-        kind=(args.get("kind") or "").strip() or None,
+        station=query.text(args.get("station"), "station"),
+        person=query.text(args.get("person"), "person"),
+        kind=query.text(args.get("kind"), "kind"),
         day=reports.parse_day(args.get("day")),
     )
     # What a row number column holds.

@@ -16,17 +16,19 @@ from tests.support.mosquitto import wait_for
 
 
 @pytest.fixture
-def engine(tmp_path):
-    """A migrated SQLite store of its own (tests/hub/web has its own, from the hub's config)."""
-    eng = make_engine(f"sqlite:///{tmp_path / 'kagiban.db'}")
+def engine(tmp_path, store):
+    """A migrated store of its own, on each store in turn (tests/hub/web has its own, from the
+    hub's config)."""
+    eng = make_engine(store.url(tmp_path))
     migrate.upgrade(eng)
     yield eng
     eng.dispose()
 
 
 @pytest.fixture
-def start_hub(tmp_path, broker, prefix) -> Callable[..., Hub]:
-    """Start a Hub whose config has the given sections; stopped after the test."""
+def start_hub(tmp_path, broker, prefix, store) -> Callable[..., Hub]:
+    """Start a Hub whose config has the given sections, on the test's store; stopped after
+    the test."""
     started: list[Hub] = []
 
     def _start(folder: Path | None = None, **sections: Any) -> Hub:

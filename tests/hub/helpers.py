@@ -18,6 +18,7 @@ from sqlalchemy import Engine, select
 from hub.store.schema import events
 from kagiban.protocol import Ack, topic
 from tests.support.mosquitto import Mosquitto, wait_for
+from tests.support.postgres import database_section
 
 SITE = "ward-a"
 JST = timezone(timedelta(hours=9))
@@ -70,12 +71,22 @@ def write_hub_config(folder: Path, broker: Mosquitto, prefix: str, **sections: A
         "ingest": {"client_id": f"hub-{prefix}", "batch_max": 500, "batch_wait_ms": 10},
         # Any free port: tests run side by side, and 8080 may be taken.
         "web": {"port": 0},
+        # The running test's store (PostgreSQL when parametrized so; SQLite's default file else).
+        **database_section(folder),
     }
     body.update(sections)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "hub.yaml"
     path.write_text(yaml.safe_dump(body, allow_unicode=True))
     return path
+
+
+def store_text(engine: Engine) -> str:
+    """Every row of every table as text: what someone reading the whole store would see."""
+    from hub.store.schema import metadata
+
+    with engine.connect() as conn:
+        return "\n".join(repr(tuple(row)) for table in metadata.sorted_tables for row in conn.execute(select(table)))
 
 
 def stored_seqs(engine: Engine, station: str) -> list[int]:

@@ -16,7 +16,7 @@ from tests.support.mosquitto import wait_for
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_events_sent_while_the_hub_is_down_arrive_when_it_returns(tmp_path, broker, prefix, station):
+def test_events_sent_while_the_hub_is_down_arrive_when_it_returns(tmp_path, store, broker, prefix, station):
     path = write_hub_config(tmp_path / "hub", broker, prefix)
     hub = Hub(load(path))
     hub.start()
@@ -36,7 +36,7 @@ def test_events_sent_while_the_hub_is_down_arrive_when_it_returns(tmp_path, brok
         hub.stop()
 
 
-def test_hub_reconnects_after_the_broker_restarts(tmp_path, own_broker, prefix):
+def test_hub_reconnects_after_the_broker_restarts(tmp_path, store, own_broker, prefix):
     hub = Hub(load(write_hub_config(tmp_path / "hub", own_broker, prefix)))
     hub.start()
     st = None
@@ -56,7 +56,7 @@ def test_hub_reconnects_after_the_broker_restarts(tmp_path, own_broker, prefix):
         hub.stop()
 
 
-def test_run_stores_events_and_exits_0_on_sigterm(tmp_path, broker, prefix, station):
+def test_run_stores_events_and_exits_0_on_sigterm(tmp_path, store, broker, prefix, station):
     path = write_hub_config(tmp_path / "hub", broker, prefix)
     script = ("import logging, sys; logging.basicConfig(level=logging.INFO); "
               "from hub.config import load; from hub.service import run; sys.exit(run(load(sys.argv[1])))")

@@ -1,5 +1,5 @@
 """The hub's alert path without a broker, for the rules, notification, ledger and audit tests:
-real payloads through a real Ingest into a real SQLite file, the rules and the alert center
+real payloads through a real Ingest into a real store (SQLite, or the test's PostgreSQL), the rules and the alert center
 over it, restartable like the hub."""
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from hub.live import LiveBus
 from hub.store import migrate
 from hub.store.db import make_engine
 from tests.hub.helpers import SITE, encode, event
+from tests.support.postgres import database_section
 
 PREFIX = "p"
 TUESDAY = "2025-04-01"  # a working day in Tokyo
@@ -30,6 +31,8 @@ class Stack:
                     {"id": "night-1", "site": SITE, "kind": "cabinet", "name": "Night desk",
                      "hours": {"days": ["fri"], "start": "22:00", "end": "06:00"}},
                 ]}
+        # The running test's store (PostgreSQL when parametrized so; SQLite's default file else).
+        body.update(database_section(tmp_path))
         body.update(cfg)
         self.cfg = HubConfig.model_validate(body)
         self.engine = make_engine(self.cfg.db_url())

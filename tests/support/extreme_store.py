@@ -5,9 +5,10 @@ and export over such a store."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
-from sqlalchemy import insert
+from sqlalchemy import String, event, insert
 
 from hub.store.schema import (
     alerts,
@@ -15,6 +16,7 @@ from hub.store.schema import (
     badges,
     closeouts,
     events,
+    metadata,
     nearmiss_cases,
     people,
     policies,
@@ -80,6 +82,38 @@ def fill(engine) -> dict[str, list]:
                 "time_flag": [None, "future", "past", ODD][(i + j) % 4],
             })
     event_ids = [r["event_id"] for r in rows]
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "before_cursor_execute", _fit_for_postgres, retval=True)
+    try:
+        return _fill(engine, rows, event_ids, stations_ids, row_no)
+    finally:
+        if event.contains(engine, "before_cursor_execute", _fit_for_postgres):
+            event.remove(engine, "before_cursor_execute", _fit_for_postgres)
+
+
+def _fit_for_postgres(conn, cursor, statement, parameters, context, executemany):
+    """PostgreSQL stores no NUL in text and refuses text longer than its column (SQLite takes
+    both): each value made the most extreme one PostgreSQL holds, the rest kept."""
+    found = re.match(r"INSERT INTO (\w+)", statement)
+    if not found or found.group(1) not in metadata.tables:
+        return statement, parameters
+    table = metadata.tables[found.group(1)]
+
+    def fit(key: str, value):
+        if not isinstance(value, str):
+            return value
+        value = value.replace("\x00", "")
+        column = table.c.get(key) if key in table.c else table.c.get(re.sub(r"(__\d+|_m\d+)$", "", key))
+        length = getattr(column.type, "length", None) if column is not None and isinstance(column.type, String) else None
+        return value[:length] if length else value
+
+    def one(params):
+        return {k: fit(k, v) for k, v in params.items()} if isinstance(params, dict) else params
+
+    return statement, ([one(p) for p in parameters] if executemany else one(parameters))
+
+
+def _fill(engine, rows, event_ids, stations_ids, row_no: int) -> dict[str, list]:
     with engine.begin() as conn:
         conn.execute(insert(events), rows)
         conn.execute(insert(stations), [

@@ -16,6 +16,7 @@ import yaml
 
 from hub.ingest.writer import Ingest
 from tests.hub.helpers import encode
+from tests.support.postgres import database_section
 
 PREFIX = "kagiban"
 PASSWORD = "correct horse 01"
@@ -45,6 +46,8 @@ def write_config(folder: Path, **sections: Any) -> Path:
         "time_zone": "Asia/Tokyo",
         "stations": STATIONS,
         "web": {"port": 0},
+        # The running test's store (PostgreSQL when parametrized so; SQLite's default file else).
+        **database_section(folder),
     }
     body.update(sections)
     path = folder / "hub.yaml"

@@ -9,7 +9,7 @@ from tests.support.alert_stack import Stack
 
 
 @pytest.fixture
-def stack(tmp_path):
+def stack(tmp_path, store):
     """The alert path with its rules running; closed after the test."""
     s = Stack(tmp_path)
     s.start_rules()
@@ -18,7 +18,7 @@ def stack(tmp_path):
 
 
 @pytest.fixture
-def make_stack(tmp_path):
+def make_stack(tmp_path, store):
     """Make alert paths, each on its own store (rules not started); closed after the test."""
     made: list[Stack] = []
 

@@ -17,7 +17,7 @@ SITE, OTHER = "ward-a", "ward-b"
 
 
 @pytest.fixture
-def hub(tmp_path):
+def hub(tmp_path, store):
     cfg = HubConfig.model_validate({"data_dir": str(tmp_path), "sites": {SITE: {}, OTHER: {}}, "stations": [
         {"id": "cabinet-1", "site": SITE, "kind": "cabinet"},
         {"id": "door-9", "site": OTHER, "kind": "door"},

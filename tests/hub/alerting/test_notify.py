@@ -66,7 +66,7 @@ def forced(seq: int = 1):
     return ev("cabinet-1", seq, "door.forced", f"{TUESDAY}T10:00:00+09:00", badge=None, person=None)
 
 
-def test_an_alert_is_mailed_and_posted_to_every_supervisor_target(tmp_path, smtp, http, stacks,
+def test_an_alert_is_mailed_and_posted_to_every_supervisor_target(tmp_path, store, smtp, http, stacks,
                                                                    monkeypatch, caplog):
     caplog.set_level(logging.DEBUG, logger="hub")
     mail_url = (f"mailto://127.0.0.1:{smtp.port}?from=kagiban@ward-a.example&to=supervisors@ward-a.example"
@@ -149,7 +149,7 @@ def test_a_failing_target_is_retried_on_schedule_then_failed_while_everything_el
     assert not any(str(silent_port) in m for m in messages)
 
 
-def test_a_pending_delivery_survives_a_restart(tmp_path, stacks):
+def test_a_pending_delivery_survives_a_restart(tmp_path, store, stacks):
     port = free_port()  # the receiver is down at first
     s, notifier = stacks(tmp_path / "hub", [{"url": f"json://127.0.0.1:{port}/", "label": "chat"}],
                          notify={"retry_s": [0.5, 60], "timeout_s": 2})
@@ -171,7 +171,7 @@ def test_a_pending_delivery_survives_a_restart(tmp_path, stacks):
         sink.close()
 
 
-def test_a_missing_secret_names_the_site_and_target(tmp_path, monkeypatch):
+def test_a_missing_secret_names_the_site_and_target(tmp_path, store, monkeypatch):
     monkeypatch.delenv("KAGIBAN_NO_SUCH_URL", raising=False)
     s = Stack(tmp_path, sites={SITE: {"supervisors": [
         {"url": "json://127.0.0.1:9/"}, {"url_env": "KAGIBAN_NO_SUCH_URL"}]}})
@@ -184,7 +184,7 @@ def test_a_missing_secret_names_the_site_and_target(tmp_path, monkeypatch):
         s.close()
 
 
-def test_an_unusable_url_is_refused_without_showing_it(tmp_path, monkeypatch):
+def test_an_unusable_url_is_refused_without_showing_it(tmp_path, store, monkeypatch):
     monkeypatch.setenv("KAGIBAN_BAD_URL", "nosuchservice://user:hunter2@example.invalid/")
     s = Stack(tmp_path, sites={SITE: {"supervisors": [{"url_env": "KAGIBAN_BAD_URL", "label": "pager"}]}})
     try:
@@ -195,7 +195,7 @@ def test_an_unusable_url_is_refused_without_showing_it(tmp_path, monkeypatch):
         s.close()
 
 
-def test_labels_must_differ_within_a_site(tmp_path):
+def test_labels_must_differ_within_a_site(tmp_path, store):
     s = Stack(tmp_path, sites={SITE: {"supervisors": [
         {"url": "json://127.0.0.1:9/", "label": "desk"}, {"url": "json://127.0.0.1:10/", "label": "desk"}]}})
     try:

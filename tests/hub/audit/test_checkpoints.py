@@ -70,7 +70,7 @@ def _retained(broker, topic: str) -> list[bytes]:
     return got
 
 
-def test_the_hub_sends_one_signed_line_to_mqtt_the_log_folder_and_syslog(tmp_path, broker, prefix, start_hub,
+def test_the_hub_sends_one_signed_line_to_mqtt_the_log_folder_and_syslog(tmp_path, store, broker, prefix, start_hub,
                                                                         station, capsys):
     syslog = UdpSyslog()
     try:
@@ -109,7 +109,7 @@ def test_the_hub_sends_one_signed_line_to_mqtt_the_log_folder_and_syslog(tmp_pat
     assert "checkpoints: OK: 2 checkpoints signed" in out.getvalue()
 
 
-def test_a_failing_sink_does_not_stop_the_others(tmp_path):
+def test_a_failing_sink_does_not_stop_the_others(tmp_path, store):
     s = Stack(tmp_path, audit={"log_dir": str(tmp_path / "not-a-folder")})
     (tmp_path / "not-a-folder").write_text("a file where the folder should be")
     published = []
@@ -118,7 +118,7 @@ def test_a_failing_sink_does_not_stop_the_others(tmp_path):
     assert writer.failures == 1 and published == [(checkpoint_topic(s.cfg.broker.prefix), line.encode())]
 
 
-def test_the_close_out_message_carries_a_checkpoint_that_verify_accepts(tmp_path):
+def test_the_close_out_message_carries_a_checkpoint_that_verify_accepts(tmp_path, store):
     sink = HttpSink()
     s = Stack(tmp_path, stations=STATIONS, sites={SITE: {
         "name": "Ward A", "closeout": {"at": "18:00"},

@@ -21,7 +21,7 @@ from tests.support.mosquitto import wait_for
 from tests.support.workday import DAY, STATIONS, ZONE, beat, day_of_work
 
 @pytest.fixture
-def stack(tmp_path):
+def stack(tmp_path, store):
     s = Stack(tmp_path, stations=STATIONS)
     s.start_rules()
     yield s
@@ -96,7 +96,7 @@ def test_exports_list_problems_first_in_the_readers_words(stack):
     assert len(values) == len(c.items) + 1
 
 
-def test_the_daily_run_stores_it_once_and_sends_it_to_the_supervisors(tmp_path):
+def test_the_daily_run_stores_it_once_and_sends_it_to_the_supervisors(tmp_path, store):
     sink = HttpSink()
     s = Stack(tmp_path, stations=STATIONS, sites={SITE: {
         "name": "Ward A", "closeout": {"at": "18:00"},

@@ -22,7 +22,7 @@ from tests.support.web_app import HOLDER, store, write_config
 
 
 @pytest.fixture
-def cfg(tmp_path):
+def cfg(tmp_path, store):
     return load(write_config(tmp_path / "hub", sites=SITES))
 
 

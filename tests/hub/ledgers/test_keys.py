@@ -24,7 +24,7 @@ APRIL = (date(2025, 4, 1), date(2025, 4, 30))
 
 
 @pytest.fixture
-def cfg(tmp_path):
+def cfg(tmp_path, store):
     return load(write_config(tmp_path / "hub", sites=SITES))
 
 

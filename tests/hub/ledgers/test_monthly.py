@@ -7,7 +7,6 @@ import base64
 import io
 import re
 import shutil
-import sqlite3
 import subprocess
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -76,7 +75,7 @@ def a_month_of_work(s: Stack) -> None:
 
 
 @pytest.fixture
-def stack(tmp_path):
+def stack(tmp_path, store):
     s = Stack(tmp_path, stations=STATIONS)
     s.start_rules()
     yield s
@@ -85,10 +84,10 @@ def stack(tmp_path):
 
 def db_counts(s: Stack) -> dict[str, int]:
     """The month's figures straight from the events table."""
-    db = sqlite3.connect(s.cfg.db_url().removeprefix("sqlite:///"))
+    db = s.engine.connect()
     try:
         def one(sql: str) -> int:
-            return db.execute(sql).fetchone()[0]
+            return db.exec_driver_sql(sql).scalar_one()
 
         month = "at_utc >= '2025-03-31T15:00' AND at_utc < '2025-04-30T15:00'"
         return {
@@ -98,7 +97,7 @@ def db_counts(s: Stack) -> dict[str, int]:
             "other": one(f"SELECT count(*) FROM events WHERE kind='key.used' AND person NOT IN ('S001','S002') AND {month}"),
             "sessions": one(f"SELECT count(*) FROM events WHERE kind='shred.started' AND {month}"),
             "held_open": one(f"SELECT count(*) FROM events WHERE kind='door.held_open' AND {month}"),
-            "released": sum(len(__import__("json").loads(d)["jobs"]) for (d,) in db.execute(
+            "released": sum(len(__import__("json").loads(d)["jobs"]) for (d,) in db.exec_driver_sql(
                 f"SELECT data FROM events WHERE kind='print.released' AND {month}")),
         }
     finally:
@@ -187,10 +186,8 @@ def test_the_english_pdf_and_the_workbook_give_the_same_figures(stack, tmp_path)
 
 def test_a_tampered_trail_is_reported(stack, tmp_path):
     a_month_of_work(stack)
-    db = sqlite3.connect(stack.cfg.db_url().removeprefix("sqlite:///"))
-    db.execute("UPDATE events SET person='S009' WHERE kind='key.used' AND seq=5")
-    db.commit()
-    db.close()
+    with stack.engine.begin() as db:  # someone with the database's password, behind the hub
+        db.exec_driver_sql("UPDATE events SET person='S009' WHERE kind='key.used' AND seq=5")
     report = monthly.build(stack.engine, stack.cfg, SITE, MONTH)
     assert not report.verification.ok
     text = pdf_text(monthly_render.pdf(report, "ja"), tmp_path)

@@ -31,7 +31,7 @@ class _Messages:
         return 0
 
 
-def test_the_close_out_runs_on_its_own_thread_and_stops(tmp_path):
+def test_the_close_out_runs_on_its_own_thread_and_stops(tmp_path, store):
     s = Stack(tmp_path, stations=STATIONS, sites={SITE: {"name": "Ward A", "closeout": {"at": "18:00"}}})
     looks: list[int] = []
 
@@ -54,7 +54,7 @@ def test_the_close_out_runs_on_its_own_thread_and_stops(tmp_path):
     assert _threads("kagiban-closeout") == []
 
 
-def test_the_monthly_report_runs_on_its_own_thread_and_stops(tmp_path):
+def test_the_monthly_report_runs_on_its_own_thread_and_stops(tmp_path, store):
     s = Stack(tmp_path, stations=STATIONS, sites={SITE: {
         "name": "Ward A", "supervisors": [{"url": "json://127.0.0.1:9/hook", "label": "chat"}]}})
     notifier = _Messages()

@@ -24,7 +24,7 @@ STATIONS = [
 
 
 @pytest.fixture
-def stack(tmp_path):
+def stack(tmp_path, store):
     s = Stack(tmp_path, stations=STATIONS)
     for number, name in (("S001", "Staff 001"), ("S002", "Staff 002"), ("S003", "Staff 003")):
         registry.add_person(s.engine, "admin", number, name)

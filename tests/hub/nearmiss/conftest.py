@@ -1,4 +1,4 @@
-"""Fixtures for the near-miss tests: a fresh, migrated SQLite store per test, a hub config with
+"""Fixtures for the near-miss tests: a fresh, migrated store per test (SQLite, then PostgreSQL), a hub config with
 two cabinets in Tokyo, and a forced-door alert with its event and photo stored through a real
 Ingest."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ from tests.support.web_app import store, write_config
 
 
 @pytest.fixture
-def cfg(tmp_path):
+def cfg(tmp_path, store):
     return load(write_config(tmp_path / "hub"))
 
 

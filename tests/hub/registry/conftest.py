@@ -10,12 +10,12 @@ from hub.store.db import make_engine
 
 
 @pytest.fixture
-def make_engine_at(tmp_path):
-    """Make further fresh stores (e.g. to import an export into)."""
+def make_engine_at(tmp_path, store):
+    """Make further fresh stores (e.g. to import an export into), of the test's store kind."""
     made = []
 
     def _make(name: str):
-        eng = make_engine(f"sqlite:///{tmp_path / name / 'kagiban.db'}")
+        eng = make_engine(store.url(tmp_path / name))
         migrate.upgrade(eng)
         made.append(eng)
         return eng

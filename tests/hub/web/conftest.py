@@ -1,4 +1,4 @@
-"""Fixtures for the web tests: the Flask app from its factory over a fresh SQLite store per
+"""Fixtures for the web tests: the Flask app from its factory over a fresh store (SQLite, then PostgreSQL) per
 test (the Flask tutorial pattern), real users with argon2 hashes, and events stored through
 a real Ingest so the hash chain is real."""
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tests.support.web_app import CHROMIUM, CHROMIUM_ARGS, PASSWORD, login, writ
 
 
 @pytest.fixture
-def cfg(tmp_path):
+def cfg(tmp_path, store):
     return load(write_config(tmp_path / "hub"))
 
 

@@ -24,7 +24,7 @@ WAIT_MS = 20_000  # every wait for the page is bounded (the shared machine is sl
 
 
 @pytest.fixture
-def cfg(tmp_path):
+def cfg(tmp_path, store):
     return load(write_config(tmp_path / "hub", sites=SITES))
 
 

@@ -24,7 +24,7 @@ STATIONS = [
 
 
 @pytest.fixture
-def cfg(tmp_path):
+def cfg(tmp_path, store):
     return load(write_config(tmp_path / "hub", sites=SITES, stations=STATIONS))
 
 

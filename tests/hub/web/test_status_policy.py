@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from hub.alerting.rules import POLICY_STALE_S
 from hub.store.schema import policies
@@ -21,7 +21,7 @@ from tests.support.mosquitto import wait_for
 
 def latest(engine, station: str) -> int:
     with engine.connect() as conn:
-        return conn.exec_driver_sql("SELECT version FROM policies WHERE station = ?", (station,)).scalar_one()
+        return conn.execute(select(policies.c.version).where(policies.c.station == station)).scalar_one()
 
 
 def published_ago(engine, seconds: float) -> None:

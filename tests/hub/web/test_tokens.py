@@ -5,12 +5,12 @@ revoking is in the change log and its hash-chained side log."""
 from __future__ import annotations
 
 import re
-import sqlite3
 
 from hub.accounts import tokens as api_tokens
 from hub.registry import history
 from hub.accounts.users import deactivate
 from hub.audit.verify import Context, check_registry
+from tests.hub.helpers import store_text
 from tests.support.web_app import csrf_from, login
 
 _TOKEN_RE = re.compile(r'id="new-token-value">(kgb_[^<]+)<')
@@ -58,11 +58,7 @@ def test_a_token_made_on_the_page_reads_metrics_and_the_api_until_revoked(app, u
 
 def test_the_store_keeps_a_hash_never_the_token(app, users, cfg, engine):
     made = api_tokens.create(engine, users["supervisor"], "backup script")
-    db = sqlite3.connect(cfg.data_path() / "kagiban.db")
-    try:
-        dump = "\n".join(db.iterdump())
-    finally:
-        db.close()
+    dump = store_text(engine)
     secret = made.token.rsplit("_", 1)[1]
     assert secret not in dump
     assert api_tokens.token_hash(made.token) in dump

@@ -203,7 +203,7 @@ def _fill(engine, rows, event_ids, stations_ids, row_no: int) -> dict[str, list]
             created_at=UTC_TEXTS[k])).inserted_primary_key[0] for k in range(2)]
         version_ids = [conn.execute(insert(procedure_versions).values(
             document_id=doc_ids[k % 2], number=[1, 2**31 - 1, -1][k], filename=[CONTROL, HUGE[:255], ODD][k],
-            content_type=["text/markdown", "application/pdf", CONTROL[:64]][k], size=[-1, 2**62, 0][k],
+            content_type=["text/markdown", "application/pdf", CONTROL[:64]][k], size=[-1, 2**31 - 1, 0][k],
             sha256=["0" * 64, "z", CONTROL[:64]][k],
             content=[(CONTROL + ODD + "<script>x</script>[a](javascript:x)").encode(), b"%PDF-\xff\x00", b"\xff\xfe"][k],
             note=[HUGE, CONTROL, ""][k], uploaded_by=ODD[:64], uploaded_at=UTC_TEXTS[-k - 1])).inserted_primary_key[0]

@@ -547,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Verify the source's trail, copy every table row for row into the destination "
         "(migrated first; it must be empty; one transaction), then verify the copy. Stop the hub "
         "first. Each of --from and --to is a database URL (postgresql+psycopg://USER@HOST/DB; the "
-        "password from PGPASSWORD or ~/.pgpass) or a SQLite file path. docs/backup.md.",
+        "password from PGPASSWORD or ~/.pgpass) or a SQLite file path. docs/store.md.",
     )
     q.add_argument("--from", dest="source", required=True, metavar="URL", help="the store to copy")
     q.add_argument("--to", dest="target", required=True, metavar="URL", help="the new, empty store")
@@ -558,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="back the hub's store up: SQLite online backup, or pg_dump for PostgreSQL",
         description="SQLite: a consistent copy of the database file with SQLite's online backup "
         "(safe while the hub runs). PostgreSQL: pg_dump in its custom format (restore with "
-        "pg_restore). See docs/backup.md, also for base backups and point-in-time recovery.",
+        "pg_restore). See docs/store.md, also for base backups and point-in-time recovery.",
     )
     q.add_argument("--db", help="a database URL or SQLite file path (instead of --config)")
     q.add_argument("--to", required=True, metavar="FILE", help="the backup file to write (must not exist)")

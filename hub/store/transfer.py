@@ -8,7 +8,7 @@ hold nothing yet; the whole copy is one write transaction there, so a failed cop
 empty. The source is only read, in one snapshot.
 
 :func:`backup_sqlite` is ``kagiban hub backup`` for SQLite: the online backup API, safe while
-the hub writes. For PostgreSQL it runs ``pg_dump --format=custom`` (docs/backup.md: restore
+the hub writes. For PostgreSQL it runs ``pg_dump --format=custom`` (docs/store.md: restore
 with ``pg_restore``, and base backups with WAL archiving for a point in time).
 """
 from __future__ import annotations

@@ -18,8 +18,8 @@ Closing (:func:`close_session`) fixes the roster in ``rollcall_people``, writes 
 the change log, records the attendance of everyone present or late at the training's registry
 session (made for the start's local day if there is none), and, for a reading of a procedure
 version (``procedure_version_id``), records that everyone present or late read and confirmed it
-(hub.procedures, ``via`` rollcall), all in one transaction; after the commit the registry's change signal makes
-the hub republish the policies, so a part-timer refused for lack of this training is allowed
+(hub.procedures, ``via`` rollcall), all in one transaction; after the commit the registry's
+change signal makes the hub republish the policies, so a part-timer refused for lack of this training is allowed
 within seconds. Opening, closing and each outcome are ``registry_log`` rows: in the change log
 and in the ``registry`` side log that ``kagiban verify`` checks.
 """
@@ -82,7 +82,6 @@ class SessionClosed:
     late: tuple[str, ...]
     closed_by: str
     closed_at: datetime
-
 
 
 @dataclass(frozen=True)

@@ -201,11 +201,11 @@ def test_the_report_says_which_rows_it_recomputed(stack, tmp_path):
 
     a_month_of_work(stack)
     assert prefix.advance(stack.engine).ok  # the hub's job, as it runs every hour
-    db = sqlite3.connect(stack.cfg.db_url().removeprefix("sqlite:///"))
-    first, last, count = db.execute("SELECT min(row_no), max(row_no), count(*) FROM events WHERE "
-                                    "at_utc >= '2025-03-31T15:00' AND at_utc < '2025-04-30T15:00'").fetchone()
-    head = db.execute("SELECT row_no FROM chain_head").fetchone()[0]
-    db.close()
+    with stack.engine.connect() as db:
+        first, last, count = db.exec_driver_sql(
+            "SELECT min(row_no), max(row_no), count(*) FROM events WHERE "
+            "at_utc >= '2025-03-31T15:00' AND at_utc < '2025-04-30T15:00'").one()
+        head = db.exec_driver_sql("SELECT row_no FROM chain_head").scalar()
     report = monthly.build(stack.engine, stack.cfg, SITE, MONTH)
     assert report.verification.ok, report.verification.lines
     lines = report.verification.lines

@@ -84,6 +84,27 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
+# Browser tests: every wait for the page is bounded; a sign-in checks an argon2 hash, slower than
+# a page on a busy machine.
+BROWSER_WAIT_MS = 5_000
+SIGN_IN_MS = 20_000
+
+
+def browser_signed_in(browser, base: str, user: str, **context_options: Any):
+    """A new Chromium context (Japanese, Tokyo, 1366 px wide, every wait bounded) with ``user``
+    signed in on the login page at ``base``; (context, page)."""
+    context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 1366, "height": 900},
+                                  **context_options)
+    context.set_default_timeout(BROWSER_WAIT_MS)
+    page = context.new_page()
+    page.goto(f"{base}login")
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", PASSWORD)
+    with page.expect_navigation(timeout=SIGN_IN_MS):
+        page.click("button.primary", no_wait_after=True)
+    return context, page
+
+
 class Stream:
     """A server-sent-events client on a raw HTTP connection, with bounded waits."""
 

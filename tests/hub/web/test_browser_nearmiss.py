@@ -13,14 +13,12 @@ from PIL import Image
 from hub.accounts.users import add_user
 from hub.nearmiss import service
 from tests.hub.helpers import event, snapshot
-from tests.support.web_app import PASSWORD, store
+from tests.support.web_app import BROWSER_WAIT_MS, PASSWORD, browser_signed_in, store
 
 from playwright import sync_api as playwright_api
 
 pytestmark = [pytest.mark.timeout(120)]
 
-WAIT_MS = 5_000  # every wait for the page is bounded
-SIGN_IN_MS = 20_000
 CHART_MS = 30_000
 
 
@@ -29,19 +27,6 @@ def _photo() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (64, 48), (200, 40, 40)).save(out, format="JPEG")
     return out.getvalue()
-
-
-def _sign_in(browser, base: str, user: str):
-    context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 1366, "height": 900})
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    page.goto(f"{base}login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    # A sign-in checks an argon2 hash: on a busy machine it takes longer than a page.
-    with page.expect_navigation(timeout=SIGN_IN_MS):
-        page.click("button.primary", no_wait_after=True)
-    return context, page
 
 
 def test_staff_files_a_supervisor_turns_an_alert_into_a_case_reviews_and_shares(
@@ -58,7 +43,7 @@ def test_staff_files_a_supervisor_turns_an_alert_into_a_case_reviews_and_shares(
     contexts = []
     try:
         # A staff user lands on the near-miss page and files one, anonymously.
-        ctx, staff = _sign_in(browser, base, "staff-07")
+        ctx, staff = browser_signed_in(browser, base, "staff-07")
         contexts.append(ctx)
         expect(staff).to_have_url(f"{base}nearmiss/")
         expect(staff.locator("header nav a")).to_have_count(1)
@@ -78,7 +63,7 @@ def test_staff_files_a_supervisor_turns_an_alert_into_a_case_reviews_and_shares(
         assert staff.goto(f"{base}alerts").status == 403
 
         # The supervisor turns the alert into a case from the alert history.
-        ctx, sup = _sign_in(browser, base, users["supervisor"])
+        ctx, sup = browser_signed_in(browser, base, users["supervisor"])
         contexts.append(ctx)
         sup.goto(f"{base}alerts")
         sup.locator(f"#alert-{alert_id} a.to-nearmiss").click()
@@ -91,7 +76,7 @@ def test_staff_files_a_supervisor_turns_an_alert_into_a_case_reviews_and_shares(
         expect(sup.locator("#evidence tr.evidence")).to_have_count(2)
         expect(sup.locator(f'#evidence tr[data-event-id="{forced["id"]}"] img.thumb')).to_be_visible()
         sup.wait_for_function("() => { const img = document.querySelector('#evidence img.thumb');"
-                              " return img && img.complete && img.naturalWidth === 64; }", timeout=WAIT_MS)
+                              " return img && img.complete && img.naturalWidth === 64; }", timeout=BROWSER_WAIT_MS)
 
         # It reviews the staff report (it sees who filed it) and shares it.
         sup.goto(f"{base}nearmiss/{staff_case}")
@@ -104,7 +89,7 @@ def test_staff_files_a_supervisor_turns_an_alert_into_a_case_reviews_and_shares(
 
         # A colleague reads it among the shared cases, with the countermeasure, anonymous; the
         # reporter sees it moved from their own list to the shared ones.
-        ctx, colleague = _sign_in(browser, base, "staff-08")
+        ctx, colleague = browser_signed_in(browser, base, "staff-08")
         contexts.append(ctx)
         row = colleague.locator(f"#shared-cases #case-{staff_case}")
         expect(row.locator("[data-field=reporter]")).to_have_text("匿名")

@@ -9,28 +9,13 @@ import hashlib
 import pytest
 
 from hub import registry
-from tests.support.web_app import PASSWORD
+from tests.support.web_app import browser_signed_in
 
 from playwright import sync_api as playwright_api
 
 pytestmark = [pytest.mark.timeout(120)]
 
-WAIT_MS = 5_000  # every wait for the page is bounded
-SIGN_IN_MS = 20_000  # a sign-in checks an argon2 hash: slower than a page on a busy machine
-
 MANUAL = "# 鍵の取扱手順\n\n1. 鍵は使用後すぐに戻す。\n\n<script>window.ran = true; alert('x')</script>\n".encode()
-
-
-def _sign_in(browser, base: str, user: str):
-    context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 1366, "height": 900})
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    page.goto(f"{base}login")
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", PASSWORD)
-    with page.expect_navigation(timeout=SIGN_IN_MS):
-        page.click("button.primary", no_wait_after=True)
-    return context, page
 
 
 def test_an_admin_uploads_a_procedure_and_a_supervisor_records_a_confirmation(browser, server, engine, users, tmp_path):
@@ -43,7 +28,7 @@ def test_an_admin_uploads_a_procedure_and_a_supervisor_records_a_confirmation(br
     expect = playwright_api.expect
     contexts = []
     try:
-        ctx, admin = _sign_in(browser, base, "adm-01")
+        ctx, admin = browser_signed_in(browser, base, "adm-01")
         contexts.append(ctx)
         dialogs: list[str] = []
         admin.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -64,7 +49,7 @@ def test_an_admin_uploads_a_procedure_and_a_supervisor_records_a_confirmation(br
         expect(admin.locator("#body")).to_contain_text("<script>")  # shown as text
         assert admin.evaluate("window.ran === undefined") and dialogs == []
 
-        ctx, supervisor = _sign_in(browser, base, "sup-01")
+        ctx, supervisor = browser_signed_in(browser, base, "sup-01")
         contexts.append(ctx)
         supervisor.goto(f"{base}procedures/pending")
         expect(supervisor.locator("tr.pending")).to_have_count(2)

@@ -13,14 +13,12 @@ from hub.config import load
 from hub.rollcall import service
 from tests.hub.helpers import event
 from tests.hub.rollcall.conftest import ACTOR, JST, PEOPLE, SECTION, TRAINING
-from tests.support.web_app import PASSWORD, STATIONS, store, write_config
+from tests.support.web_app import STATIONS, browser_signed_in, store, write_config
 
 from playwright import sync_api as playwright_api
 
 pytestmark = [pytest.mark.timeout(120)]
 
-WAIT_MS = 5_000
-SIGN_IN_MS = 20_000
 REFRESH_MS = 15_000  # the page brings itself up to date every 5 s
 
 
@@ -42,17 +40,8 @@ def test_a_supervisor_opens_a_roll_call_watches_it_fill_and_closes_it(browser, s
                             employment=employment, role="係員")
     base = f"http://127.0.0.1:{server.port}/"
     expect = playwright_api.expect
-    context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo", viewport={"width": 1366, "height": 900},
-                                  accept_downloads=True)
+    context, page = browser_signed_in(browser, base, users["supervisor"], accept_downloads=True)
     try:
-        context.set_default_timeout(WAIT_MS)
-        page = context.new_page()
-        page.goto(f"{base}login")
-        page.fill("input[name=username]", users["supervisor"])
-        page.fill("input[name=password]", PASSWORD)
-        with page.expect_navigation(timeout=SIGN_IN_MS):
-            page.click("button.primary", no_wait_after=True)
-
         page.goto(f"{base}rollcall/")
         page.click("#open-button")
         page.select_option("select[name=kind]", "training")

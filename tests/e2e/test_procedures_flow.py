@@ -12,16 +12,12 @@ import time
 
 import pytest
 
-from device import unit_file
-from device.agent import Agent
-from hub import config as hub_config
 from hub.accounts.users import add_user
 from hub.alerting.alerts import list_alerts
 from hub.procedures import service
-from hub.service import Hub
 from tests.support.mosquitto import wait_for
-from tests.support.registry_stack import ACTOR, CLERK, seed_store, write_registry_hub_config
-from tests.support.stack import HOLDER, hub_db, query, write_unit_config
+from tests.support.registry_stack import ACTOR, CLERK, running_cabinet, write_registry_hub_config
+from tests.support.stack import HOLDER, query
 from tests.support.web_app import PASSWORD, csrf_from, login
 
 pytestmark = pytest.mark.e2e
@@ -32,24 +28,15 @@ DOCUMENT = "鍵の取扱手順書"
 @pytest.fixture
 def stack(broker, prefix, tmp_path):
     path = write_registry_hub_config(tmp_path, broker.port, prefix)
-    seed_store(path)
-    hub = Hub(hub_config.load(path))
-    hub.start()
-    agent = None
-    try:
+
+    def users_and_document(hub):
         add_user(hub.engine, "adm-01", PASSWORD, "admin")
         add_user(hub.engine, "sup-01", PASSWORD, "supervisor")
         # The procedure exists before it has a version: it requires nothing yet.
         service.add_document(hub.engine, ACTOR, DOCUMENT, "procedure", sections=["戸籍係"], station_kinds=["cabinet"])
-        agent = Agent(unit_file.load(write_unit_config(tmp_path, broker.port, prefix))).start()
-        wait_for(lambda: HOLDER in agent.call(lambda a: a.policy.current.badges if a.policy.current else {}),
-                 timeout=15, what="the registry's policy at the station")
-        wait_for(hub.connected.is_set, timeout=10, what="hub subscribed")
-        yield hub, agent, hub_db(path)
-    finally:
-        if agent is not None:
-            agent.stop()
-        hub.stop()
+
+    with running_cabinet(path, broker.port, prefix, tmp_path, users_and_document) as running:
+        yield running
 
 
 def _entry(agent, badge):

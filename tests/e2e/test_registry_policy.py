@@ -12,17 +12,13 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
-from device import unit_file
-from device.agent import Agent
-from hub import config as hub_config
 from hub.alerting.alerts import list_alerts
-from hub.service import Hub
 from kagiban import signing
 from kagiban.protocol import PolicyEntry
 from tests.support.sinks import HttpSink
 from tests.support.mosquitto import wait_for
-from tests.support.registry_stack import CLERK, EXPIRED, seed_store, write_registry_hub_config
-from tests.support.stack import HOLDER, hub_db, query, write_unit_config
+from tests.support.registry_stack import CLERK, EXPIRED, running_cabinet, write_registry_hub_config
+from tests.support.stack import query
 
 pytestmark = pytest.mark.e2e
 LOCK_PIN = 27
@@ -44,20 +40,8 @@ def stack(broker, prefix, tmp_path, sink):
     body["sites"] = {SITE: {"name": "Ward A", "supervisors": [
         {"url": f"json://127.0.0.1:{sink.port}/hook", "label": "supervisors"}]}}
     path.write_text(yaml.safe_dump(body))
-    seed_store(path)
-    hub = Hub(hub_config.load(path))
-    hub.start()
-    agent = None
-    try:
-        agent = Agent(unit_file.load(write_unit_config(tmp_path, broker.port, prefix))).start()
-        wait_for(lambda: HOLDER in agent.call(lambda a: a.policy.current.badges if a.policy.current else {}),
-                 timeout=15, what="the registry's policy at the station")
-        wait_for(hub.connected.is_set, timeout=10, what="hub subscribed")
-        yield hub, agent, hub_db(path)
-    finally:
-        if agent is not None:
-            agent.stop()
-        hub.stop()
+    with running_cabinet(path, broker.port, prefix, tmp_path) as running:
+        yield running
 
 
 class AlertWatcher:

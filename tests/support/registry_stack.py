@@ -13,16 +13,22 @@ The first three are on cabinet-1's after-hours list, so the tests decide the sam
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import yaml
 
+from device import unit_file
+from device.agent import Agent
 from hub import registry
 from hub.store import migrate
 from hub.config import load
+from hub.service import Hub
 from hub.store.db import make_engine
-from tests.support.stack import HOLDER, STANDIN, write_hub_config
+from tests.support.mosquitto import wait_for
+from tests.support.stack import HOLDER, STANDIN, hub_db, write_hub_config, write_unit_config
 
 _LOG = logging.getLogger(__name__)
 
@@ -70,3 +76,26 @@ def seed_store(hub_config: Path) -> None:
         seed(engine, datetime.now(cfg.site_zone("ward-a")).date())
     finally:
         engine.dispose()
+
+
+@contextmanager
+def running_cabinet(path: Path, broker_port: int, prefix: str, tmp: Path,
+                    before_unit: Callable[[Hub], None] = lambda hub: None) -> Iterator[tuple[Hub, Agent, Path]]:
+    """The hub of the registry-fed file ``path`` (its store seeded here) started, ``before_unit``
+    run on it, then cabinet-1 started and holding the registry's policy: (hub, agent, db);
+    both stopped at the end."""
+    seed_store(path)
+    hub = Hub(load(path))
+    hub.start()
+    agent = None
+    try:
+        before_unit(hub)
+        agent = Agent(unit_file.load(write_unit_config(tmp, broker_port, prefix))).start()
+        wait_for(lambda: HOLDER in agent.call(lambda a: a.policy.current.badges if a.policy.current else {}),
+                 timeout=15, what="the registry's policy at the station")
+        wait_for(hub.connected.is_set, timeout=10, what="hub subscribed")
+        yield hub, agent, hub_db(path)
+    finally:
+        if agent is not None:
+            agent.stop()
+        hub.stop()

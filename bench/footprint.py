@@ -193,12 +193,12 @@ def idle_cpu(pid: int, seconds: float) -> float:
     return 100.0 * (proc_cpu_s(pid) - c0) / (time.monotonic() - t0)
 
 
-# The floor: Ed25519 signing (cryptography), a SQLite file, YAML, gpiozero's mock pins and
+# The floor: Ed25519 signing (PyNaCl, libsodium), a SQLite file, YAML, gpiozero's mock pins and
 # Pillow's JPEG encoder (the stand-in camera), each used once, beside the connected paho client.
 FLOOR_CODE = (
     "import sqlite3, io, sys, yaml, uuid6, zoneinfo\n"
-    "from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey\n"
-    "Ed25519PrivateKey.generate().sign(b'x')\n"
+    "import nacl.bindings as sodium\n"
+    "sodium.crypto_sign(b'x', sodium.crypto_sign_seed_keypair(bytes(32))[1])\n"
     "db = sqlite3.connect(sys.argv[1]); db.execute('create table t (x)'); db.commit()\n"
     "yaml.safe_load('a: 1')\n"
     "from gpiozero import Button, LED\n"
@@ -239,7 +239,7 @@ def bare_processes(run: Run, port: int, seconds: float) -> dict:
 # What the agent imports at start, in its order; then what it imports later: Pillow and its JPEG
 # encoder, which only the stand-in camera needs, at the first snapshot.
 IMPORTS = ["yaml", "pydantic", "paho.mqtt.client", "uuid6", "sqlite3",
-           "cryptography.hazmat.primitives.asymmetric.ed25519", "gpiozero", "kagiban.protocol", "device.config",
+           "nacl.bindings", "gpiozero", "kagiban.protocol", "device.config",
            "device.outbox", "device.policy_cache", "device.agent", "kagiban.cli"]
 LATER = ["PIL.Image", "PIL.JpegImagePlugin"]
 
@@ -325,12 +325,11 @@ def signing_cost(run: Run, events: int, rounds: int = 3) -> dict:
     import statistics
     from datetime import datetime, timezone
 
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     from device.outbox import Outbox
+    from kagiban.ed25519 import PrivateKey
     from kagiban.event_signing import EventSigner
 
-    signer = EventSigner(Ed25519PrivateKey.generate())
+    signer = EventSigner(PrivateKey.generate())
     out: dict[str, list[float]] = {"unsigned": [], "signed": []}
     for r in range(rounds):
         for label, with_signer in (("unsigned", None), ("signed", signer)):

@@ -68,11 +68,11 @@ def payloads(stations: list[str], per_station: int, signers: dict | None = None)
 
 def make_signers(stations: list[str]) -> dict:
     """A fresh key per station, as ``kagiban device enroll`` makes on each unit."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from kagiban.ed25519 import PrivateKey
 
     from kagiban.event_signing import EventSigner
 
-    return {s: EventSigner(Ed25519PrivateKey.generate()) for s in stations}
+    return {s: EventSigner(PrivateKey.generate()) for s in stations}
 
 
 def enroll(engine, signers: dict) -> None:

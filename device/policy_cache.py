@@ -35,9 +35,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Literal
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from device.policy_state import PolicyState, write_atomic
+from kagiban.ed25519 import PublicKey
 from kagiban.protocol import Policy, PolicyEntry, PolicyKeyChange, PolicyReset
 from kagiban.signing import PolicyRejected, Verifier, control_signer, parse_public_key, verify_control
 
@@ -65,7 +64,7 @@ class PolicyCache:
         *,
         site: str,
         station: str,
-        public_key: str | Ed25519PublicKey,
+        public_key: str | PublicKey,
         clock: Callable[[], datetime] = _utc_now,
         slack_s: float = 3600.0,
         max_age_s: float = 14 * 86400.0,

@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
+from kagiban.ed25519 import PublicKey
 from kagiban.signing import parse_public_key, public_key_b64
 
 _LOG = logging.getLogger(__name__)
@@ -62,7 +61,7 @@ class PolicyState:
     accept_any_version: bool = False
 
     @classmethod
-    def open(cls, path: Path, configured: Ed25519PublicKey) -> "PolicyState":
+    def open(cls, path: Path, configured: PublicKey) -> "PolicyState":
         """The state in ``path``; a fresh one if there is none, it is unreadable, or it grew
         from another configured key."""
         root = public_key_b64(configured)
@@ -91,16 +90,16 @@ class PolicyState:
             return fresh
         return state
 
-    def pinned_key(self) -> Ed25519PublicKey:
+    def pinned_key(self) -> PublicKey:
         return parse_public_key(self.key)
 
-    def previous_key(self) -> Ed25519PublicKey | None:
+    def previous_key(self) -> PublicKey | None:
         return parse_public_key(self.previous) if self.previous else None
 
     def already_applied(self, payload: bytes) -> bool:
         return hashlib.sha256(payload).hexdigest() in self.applied
 
-    def change_key(self, new_key: Ed25519PublicKey, at: datetime) -> None:
+    def change_key(self, new_key: PublicKey, at: datetime) -> None:
         self.previous, self.key, self.last_key_change = self.key, public_key_b64(new_key), at
         self._save()
 

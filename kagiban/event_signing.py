@@ -29,9 +29,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
+from kagiban.ed25519 import InvalidSignature, PrivateKey, PublicKey, private_key_from_pem, private_key_pem
 from kagiban.protocol import canonical_json
 from kagiban.signing import key_id as _key_id
 from kagiban.signing import write_private_file
@@ -41,12 +39,6 @@ _LOG = logging.getLogger(__name__)
 # ,"key_id":"<16 hex>","sig":"<88 base64 chars of 64 bytes>"}  at the very end of a payload
 _TAIL = re.compile(rb',"key_id":"([0-9a-f]{16})","sig":"([A-Za-z0-9+/]{86}==)"\}\Z')
 SNAPSHOT_STATEMENT_TYPE = "kagiban.snapshot/1"
-
-
-# PKCS#8 DER of an Ed25519 private key is this prefix and the 32-byte seed: written and read here
-# without cryptography's serialization package, which a station would carry (~0.7 MiB) only for this.
-_PKCS8_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
-_PEM_BEGIN, _PEM_END = b"-----BEGIN PRIVATE KEY-----", b"-----END PRIVATE KEY-----"
 
 
 class SignatureError(ValueError):
@@ -68,7 +60,7 @@ class SignedEvent:
 class EventSigner:
     """Signs a station's events and snapshot statements with its private key."""
 
-    def __init__(self, key: Ed25519PrivateKey):
+    def __init__(self, key: PrivateKey):
         self._key = key
         self.key_id = _key_id(key.public_key())
         self._tail = b',"key_id":"' + self.key_id.encode() + b'","sig":"'
@@ -109,7 +101,7 @@ def image_sha256(image: bytes) -> str:
     return hashlib.sha256(image).hexdigest()
 
 
-def check(public_key: Ed25519PublicKey, signature: str, message: bytes) -> None:
+def check(public_key: PublicKey, signature: str, message: bytes) -> None:
     """Raise SignatureError unless ``signature`` (base64) is ``public_key``'s over ``message``."""
     try:
         raw = base64.b64decode(signature, validate=True)
@@ -124,32 +116,22 @@ def check(public_key: Ed25519PublicKey, signature: str, message: bytes) -> None:
 # ---- the station's key file -----------------------------------------------------------------
 
 
-def station_key_pem(key: Ed25519PrivateKey) -> bytes:
+def station_key_pem(key: PrivateKey) -> bytes:
     """The key as PKCS#8 PEM (what ``openssl pkey`` reads too)."""
-    body = base64.b64encode(_PKCS8_PREFIX + key.private_bytes_raw())
-    return _PEM_BEGIN + b"\n" + body + b"\n" + _PEM_END + b"\n"
+    return private_key_pem(key)
 
 
-def load_station_key(path: str | os.PathLike) -> Ed25519PrivateKey:
+def load_station_key(path: str | os.PathLike) -> PrivateKey:
     """The station's key from its PEM file; ValueError naming the file if it is not one."""
-    data = Path(path).read_bytes().strip()
-    if not (data.startswith(_PEM_BEGIN) and data.endswith(_PEM_END)):
-        raise ValueError(f"{path}: not a PEM private key")
-    try:
-        der = base64.b64decode(b"".join(data[len(_PEM_BEGIN):-len(_PEM_END)].split()), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"{path}: not a PEM private key: {exc}") from exc
-    if len(der) != 48 or not der.startswith(_PKCS8_PREFIX):
-        raise ValueError(f"{path}: not an Ed25519 private key")
-    return Ed25519PrivateKey.from_private_bytes(der[16:])
+    return private_key_from_pem(Path(path).read_bytes(), str(path))
 
 
-def create_station_key(path: str | os.PathLike) -> Ed25519PrivateKey:
+def create_station_key(path: str | os.PathLike) -> PrivateKey:
     """A new key written to ``path`` with mode 600; FileExistsError if the file exists (a key
     is replaced only on purpose: see ``kagiban device enroll --replace``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
+    key = PrivateKey.generate()
     write_private_file(path, station_key_pem(key), exclusive=True)
     _LOG.info("created station signing key %s (key id %s)", path, _key_id(key.public_key()))
     return key

@@ -25,10 +25,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ValidationError
 
+from kagiban import ed25519
+from kagiban.ed25519 import InvalidSignature, PrivateKey, PublicKey
 from kagiban.protocol import VERSION, Policy, PolicyKeyChange, PolicyReset, canonical_json
 
 _LOG = logging.getLogger(__name__)
@@ -51,36 +51,37 @@ class PolicyRejected(ValueError):
 # ---- keys -----------------------------------------------------------------------------------
 
 
-def generate_private_key() -> Ed25519PrivateKey:
+def generate_private_key() -> PrivateKey:
     """A new random signing key."""
-    return Ed25519PrivateKey.generate()
+    return PrivateKey.generate()
 
 
-# cryptography's serialization package (PEM, SSH, PKCS#12 and their ciphers) is imported only
-# by the hub's key-file functions: a station only verifies, and would carry ~0.7 MiB for nothing.
-
-
-def private_key_pem(key: Ed25519PrivateKey) -> bytes:
+def private_key_pem(key: PrivateKey) -> bytes:
     """PKCS#8 PEM, unencrypted (the file's mode protects it)."""
-    from cryptography.hazmat.primitives import serialization
-
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    return ed25519.private_key_pem(key)
 
 
-def load_private_key(path: str | os.PathLike) -> Ed25519PrivateKey:
-    """Read a PEM Ed25519 private key; ValueError if the file holds anything else."""
-    from cryptography.hazmat.primitives import serialization
+def load_private_key(path: str | os.PathLike) -> PrivateKey:
+    """Read a PEM Ed25519 private key; ValueError if the file holds anything else.
 
+    The hub's key files are the PKCS#8 form this module writes; any other PEM (an RSA key, an
+    encrypted key) is read by cryptography, imported only then, to say what it is.
+    """
     data = Path(path).read_bytes()
+    try:
+        return ed25519.private_key_from_pem(data, str(path))
+    except ValueError:
+        pass
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{path}: not a PEM private key: {exc}") from exc
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path}: not an Ed25519 key ({type(key).__name__})")
-    return key
+    return PrivateKey(key.private_bytes_raw())
 
 
 def write_private_file(path: str | os.PathLike, data: bytes, *, exclusive: bool = False) -> None:
@@ -96,7 +97,7 @@ def write_private_file(path: str | os.PathLike, data: bytes, *, exclusive: bool 
         os.close(fd)
 
 
-def load_or_create_private_key(path: str | os.PathLike) -> Ed25519PrivateKey:
+def load_or_create_private_key(path: str | os.PathLike) -> PrivateKey:
     """The key in ``path``; if the file does not exist, a new key written there with mode 600."""
     path = Path(path)
     if path.exists():
@@ -116,13 +117,13 @@ def load_or_create_private_key(path: str | os.PathLike) -> Ed25519PrivateKey:
     return key
 
 
-def public_key_b64(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+def public_key_b64(key: PrivateKey | PublicKey) -> str:
     """Base64 of the 32 raw public-key bytes (what a station's config holds)."""
-    pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    pub = key.public_key() if isinstance(key, PrivateKey) else key
     return base64.b64encode(pub.public_bytes_raw()).decode("ascii")
 
 
-def parse_public_key(value: str) -> Ed25519PublicKey:
+def parse_public_key(value: str) -> PublicKey:
     """The public key from its base64 form; ValueError saying what is wrong."""
     if not isinstance(value, str):
         raise ValueError("a public key is base64 text")
@@ -132,14 +133,14 @@ def parse_public_key(value: str) -> Ed25519PublicKey:
         raise ValueError(f"not base64: {exc}") from exc
     if len(raw) != 32:
         raise ValueError(f"an Ed25519 public key is 32 bytes, this is {len(raw)}")
-    return Ed25519PublicKey.from_public_bytes(raw)
+    return PublicKey.from_public_bytes(raw)
 
 
-def key_id(key: Ed25519PrivateKey | Ed25519PublicKey | str) -> str:
+def key_id(key: PrivateKey | PublicKey | str) -> str:
     """First 16 hex characters of sha256 of the raw public key (a key or its base64 form)."""
     if isinstance(key, str):
         key = parse_public_key(key)
-    pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    pub = key.public_key() if isinstance(key, PrivateKey) else key
     return hashlib.sha256(pub.public_bytes_raw()).hexdigest()[:16]
 
 
@@ -152,7 +153,7 @@ def _policy_object(policy: Policy | dict[str, Any]) -> dict[str, Any]:
     return json.loads(canonical_json(policy))  # a plain JSON copy: what the station will parse
 
 
-def sign(policy: Policy | dict[str, Any], key: Ed25519PrivateKey) -> bytes:
+def sign(policy: Policy | dict[str, Any], key: PrivateKey) -> bytes:
     """The SignedPolicy JSON bytes for ``policy`` (a Policy or its JSON object)."""
     obj = _policy_object(policy)
     signature = key.sign(canonical_json(obj))
@@ -192,7 +193,7 @@ def envelope_policy(payload: bytes) -> dict[str, Any] | None:
 class Verifier:
     """Checks policies against one public key (the station's configured one)."""
 
-    def __init__(self, public_key: str | Ed25519PublicKey):
+    def __init__(self, public_key: str | PublicKey):
         self.public_key = parse_public_key(public_key) if isinstance(public_key, str) else public_key
         self.key_id = key_id(self.public_key)
 
@@ -235,7 +236,7 @@ class Verifier:
             raise PolicyRejected("bad_schema", f"{where}: {first['msg']}", offered) from exc
 
 
-def verify(payload: bytes, public_key: str | Ed25519PublicKey) -> Policy:
+def verify(payload: bytes, public_key: str | PublicKey) -> Policy:
     """The Policy in a signed envelope checked against ``public_key`` (base64 or a key)."""
     return Verifier(public_key).verify(payload)
 
@@ -246,7 +247,7 @@ CONTROL_MODELS: dict[str, type[PolicyKeyChange] | type[PolicyReset]] = {
     "key_change": PolicyKeyChange, "policy_reset": PolicyReset}
 
 
-def sign_control(message: PolicyKeyChange | PolicyReset, key: Ed25519PrivateKey) -> bytes:
+def sign_control(message: PolicyKeyChange | PolicyReset, key: PrivateKey) -> bytes:
     """The envelope ``{"v", "control", "key_id", "signature"}`` of a key change or reset.
 
     The signed object carries ``type``, which a Policy never has (its schema forbids unknown
@@ -272,7 +273,7 @@ def control_signer(payload: bytes) -> str | None:
     return kid if isinstance(kid, str) else None
 
 
-def verify_control(payload: bytes, public_key: Ed25519PublicKey) -> PolicyKeyChange | PolicyReset:
+def verify_control(payload: bytes, public_key: PublicKey) -> PolicyKeyChange | PolicyReset:
     """The control message in an envelope checked against ``public_key``; PolicyRejected with
     reason bad_schema, unknown_key or bad_signature."""
     if len(payload) > 16 * 1024:

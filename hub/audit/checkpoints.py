@@ -35,8 +35,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import Engine, func, insert, select
 
@@ -45,6 +43,7 @@ from hub.config import HubConfig, SyslogTarget
 from hub.store.db import begin_write, read_snapshot
 from hub.store.schema import SIDE_PARTS, chain_head, checkpoints, events, side_heads, station_keys
 from hub.store.timestamps import now_utc, utc_text
+from kagiban.ed25519 import InvalidSignature, PrivateKey, PublicKey
 from kagiban.configfile import ConfigError
 from kagiban.protocol import canonical_json
 from kagiban.signing import key_id, load_or_create_private_key
@@ -143,7 +142,7 @@ def build(engine: Engine, reason: str, now: datetime | None = None) -> Checkpoin
     )
 
 
-def sign_line(cp: Checkpoint, key: Ed25519PrivateKey) -> str:
+def sign_line(cp: Checkpoint, key: PrivateKey) -> str:
     """The checkpoint's signed JSON line (no newline)."""
     body = cp.model_dump(mode="json")
     signature = key.sign(canonical_json(body))
@@ -152,7 +151,7 @@ def sign_line(cp: Checkpoint, key: Ed25519PrivateKey) -> str:
                       ensure_ascii=False, separators=(",", ":"))
 
 
-def read_line(text: str, public_key: Ed25519PublicKey | None, number: int, source: str) -> SignedLine:
+def read_line(text: str, public_key: PublicKey | None, number: int, source: str) -> SignedLine:
     """A checkpoint line (anything before its first ``{``, a syslog header, is skipped)."""
     start = text.find("{")
     try:
@@ -174,7 +173,7 @@ def read_line(text: str, public_key: Ed25519PublicKey | None, number: int, sourc
     return SignedLine(number, source, cp, kid, ok)
 
 
-def read_log(path: str | os.PathLike, public_key: Ed25519PublicKey | None) -> list[SignedLine]:
+def read_log(path: str | os.PathLike, public_key: PublicKey | None) -> list[SignedLine]:
     """Every checkpoint line in ``path`` (a file, or a folder's ``*.jsonl`` and ``*.log`` files
     in name order); lines without a checkpoint (other syslog traffic) are skipped."""
     path = Path(path)
@@ -223,7 +222,7 @@ def syslog_handler(target: SyslogTarget) -> logging.handlers.SysLogHandler:
     return handler
 
 
-def load_audit_key(path: Path) -> Ed25519PrivateKey:
+def load_audit_key(path: Path) -> PrivateKey:
     """The hub's audit signing key, created with mode 600 if the file is missing."""
     try:
         return load_or_create_private_key(path)
@@ -236,7 +235,7 @@ class CheckpointWriter:
     checkpoint). A sink that fails is logged and the others still get the checkpoint."""
 
     def __init__(self, engine: Engine, cfg: HubConfig, *, publish: Callable[[str, bytes], None] | None = None,
-                 key: Ed25519PrivateKey | None = None):
+                 key: PrivateKey | None = None):
         self.engine = engine
         self.cfg = cfg
         self.publish = publish

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,6 +38,7 @@ from hub.store.db import make_engine, read_snapshot
 from hub.store.schema import (GENESIS_HASH, alerts, events, key_work, maintenance, quarantine, registry_log, side_heads,
                               side_log, snapshots, station_keys)
 from hub.audit.signatures import check_signatures
+from kagiban.ed25519 import PublicKey
 from kagiban.signing import key_id
 
 _LOG = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class Context:
 
     engine: Engine
     checkpoints: Path | None = None
-    audit_key: Ed25519PublicKey | None = None
+    audit_key: PublicKey | None = None
 
 
 @dataclass(frozen=True)
@@ -507,7 +507,7 @@ PARTS: list[Part] = [check_events, check_station_signatures, check_alerts, check
 
 
 def run(db_url: str, out: TextIO | None = None, *, checkpoints: str | Path | None = None,
-        audit_key: Ed25519PublicKey | None = None) -> int:
+        audit_key: PublicKey | None = None) -> int:
     """Print one line per part of the trail in ``db_url``; 0 intact, 1 tampered, 2 could not read it."""
     out = out or sys.stdout
     url = make_url(db_url)

@@ -33,7 +33,6 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -44,6 +43,7 @@ from hub.store.db import begin_write
 from hub.registry.policy_control import publish_pending
 from hub.store.schema import policies, stations
 from hub.store.timestamps import now_utc, utc_text
+from kagiban.ed25519 import PrivateKey
 from kagiban.badge_id import normalise_badge_id
 from kagiban.configfile import ConfigError
 from kagiban.protocol import ID_PATTERN, Hours, Policy, PolicyEntry, RollCall, check_id, dumps, topic
@@ -305,7 +305,7 @@ def store_policies(
     *,
     now: datetime | None = None,
     tz: tzinfo = timezone.utc,
-    key: Ed25519PrivateKey | None = None,
+    key: PrivateKey | None = None,
     validity: timedelta | None = None,
 ) -> set[str]:
     """Give each changed policy a new version in ``policies``; return the changed stations.
@@ -376,7 +376,7 @@ def stored_policies(engine: Engine) -> dict[str, Policy]:
         return {r.station: _stored_policy(r.payload) for r in conn.execute(select(policies))}
 
 
-def load_signing_key(path: Path) -> Ed25519PrivateKey:
+def load_signing_key(path: Path) -> PrivateKey:
     """The hub's policy signing key, created with mode 600 if the file is missing;
     ConfigError if the file cannot be read or holds no Ed25519 key."""
     try:
@@ -422,7 +422,7 @@ class PolicyPublisher:
         prefix: str,
         configured: Mapping[str, str] | None,
         publish: Callable[[str, bytes], None],
-        signing_key: Ed25519PrivateKey,
+        signing_key: PrivateKey,
         compile: CompileFn | None = None,
         poll_s: float = 2.0,
         tz: tzinfo = timezone.utc,

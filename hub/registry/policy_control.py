@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from kagiban.ed25519 import PrivateKey
 from kagiban.protocol import PolicyKeyChange, PolicyReset, topic
 from kagiban.signing import (
     key_id, load_private_key, private_key_pem, public_key_b64, sign_control, write_private_file,
@@ -51,7 +51,7 @@ def _write(path: Path, payload: bytes) -> None:
     os.replace(tmp, path)
 
 
-def issue_key_changes(folder: Path, old: Ed25519PrivateKey, new: Ed25519PrivateKey,
+def issue_key_changes(folder: Path, old: PrivateKey, new: PrivateKey,
                       targets: dict[str, str], now: datetime) -> list[Path]:
     """One key change per target station (id -> site), signed with ``old``; the files written."""
     written = []
@@ -64,7 +64,7 @@ def issue_key_changes(folder: Path, old: Ed25519PrivateKey, new: Ed25519PrivateK
     return written
 
 
-def issue_reset(folder: Path, key: Ed25519PrivateKey, site: str, station: str, now: datetime) -> Path:
+def issue_reset(folder: Path, key: PrivateKey, site: str, station: str, now: datetime) -> Path:
     """A reset for one station signed with ``key``; the file written."""
     msg = PolicyReset(site=site, station=station, issued_at=now, nonce=secrets.token_hex(16))
     path = folder / f"reset-{station}-{msg.nonce}.json"
@@ -72,7 +72,7 @@ def issue_reset(folder: Path, key: Ed25519PrivateKey, site: str, station: str, n
     return path
 
 
-def rotate_key_file(path: Path) -> tuple[Ed25519PrivateKey, Ed25519PrivateKey, Path]:
+def rotate_key_file(path: Path) -> tuple[PrivateKey, PrivateKey, Path]:
     """Replace the key in ``path`` with a new one (mode 600); the old key is kept beside it as
     ``<name>.<old key id>.old`` (mode 600). Returns (old, new, where the old one went)."""
     old = load_private_key(path)

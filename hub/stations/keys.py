@@ -26,7 +26,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from hub.stations import ed25519_check
@@ -34,6 +33,7 @@ from hub.audit.entries import record_key
 from hub.store.db import begin_write
 from hub.store.schema import events, station_keys
 from hub.store.timestamps import now_utc, utc_text
+from kagiban.ed25519 import PublicKey
 from kagiban.event_signing import (
     SignatureError,
     create_station_key,
@@ -68,7 +68,7 @@ class StationKey:
     note: str = ""
 
     @cached_property
-    def public(self) -> Ed25519PublicKey:
+    def public(self) -> PublicKey:
         """The key object (parsed once: ingest checks thousands of events with it)."""
         return parse_public_key(self.public_key)
 

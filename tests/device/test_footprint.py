@@ -2,23 +2,28 @@
 measures it): the agent loads Pillow only at its first snapshot and then only its core, a
 station never loads cryptography's key-file code, ctypes (a simulated unit's clock never asks
 the kernel) or the printing package of another kind, it builds only the message models it
-uses, it runs only the threads its unit needs, and what it keeps per tap, per acknowledgement
-or in its outbox's page cache is bounded."""
+uses, it runs only the threads its unit needs, what it keeps per tap, per acknowledgement or in
+its outbox's page cache is bounded, and it signs and checks signatures with PyNaCl (libsodium),
+never loading cryptography (~8 MiB resident: its own copy of OpenSSL)."""
 from __future__ import annotations
 
+import base64
 import gc
 import json
 import subprocess
 import sys
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from device import unit_file
 from device.agent import Agent
 from kagiban import protocol
-from tests.support.stack import write_unit_config
+from kagiban.event_signing import create_station_key, split_event
+from tests.support.stack import HOLDER, UNKNOWN, sign_policy, station_key_path, write_unit_config
 
 _ROOT = Path(__file__).resolve().parents[2]  # the repository, so `device` imports
 
@@ -57,6 +62,56 @@ built = sorted({f"{m.__module__}.{m.__qualname__}" for m in models(BaseModel)
                 if m.__pydantic_complete__ and m.__module__.startswith(("kagiban", "device"))})
 print(json.dumps(built))
 """
+
+
+_SIGNED = """
+import json, sys, time
+from device import unit_file
+from device.agent import Agent
+
+imported = "cryptography" in sys.modules
+agent = Agent(unit_file.load(sys.argv[1])).start()
+agent.call(lambda a: None)
+agent.reader.tap("%s")  # allowed
+agent.reader.tap("%s")  # unknown: refused, with a photo
+for _ in range(200):  # the camera's snapshot of the refusal (bounded: 10 s)
+    if agent.call(lambda a: a.outbox.snapshot_depth()) > 0:
+        break
+    time.sleep(0.05)
+seen = {"cryptography at import": imported,
+        "policy version": agent.call(lambda a: a.policy.version),
+        "signed by": agent.signer.key_id if agent.signer else None,
+        "events": [p.decode() for _, p in agent.call(lambda a: a.outbox.pending())],
+        "snapshots": agent.call(lambda a: a.outbox.snapshot_depth()),
+        "cryptography": sorted(m for m in sys.modules if m.split(".")[0] == "cryptography")}
+agent.stop()
+print(json.dumps(seen))
+""" % (HOLDER, UNKNOWN)
+
+
+def test_an_enrolled_cabinet_signs_checks_its_policy_and_never_loads_cryptography(tmp_path):
+    unit = write_unit_config(tmp_path, 1883, "t")  # never connected: its cached policy and outbox
+    key = create_station_key(station_key_path(unit))
+    policy = protocol.Policy(version=7, issued_at=datetime.now(timezone.utc), site="ward-a", station="cabinet-1",
+                             badges={HOLDER: protocol.PolicyEntry(decision="allow", after_hours="allow")})
+    (tmp_path / "cabinet-1-data").mkdir(exist_ok=True)
+    (tmp_path / "cabinet-1-data" / "policy.json").write_bytes(sign_policy(tmp_path, policy))
+    done = subprocess.run([sys.executable, "-c", _SIGNED, str(unit)], capture_output=True, text=True,
+                          timeout=60, cwd=_ROOT)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["policy version"] == 7  # the signed policy was checked and taken at start
+    assert seen["signed by"] is not None and seen["snapshots"] == 1
+    kinds = [json.loads(p)["kind"] for p in seen["events"]]
+    assert "badge.granted" in kinds and "badge.denied" in kinds
+    assert all(f',"key_id":"{seen["signed by"]}","sig":"' in p for p in seen["events"])
+    assert seen["cryptography at import"] is False and seen["cryptography"] == []
+    # ... and what it signed checks with cryptography, as `kagiban verify` checked it before.
+    public = Ed25519PublicKey.from_public_bytes(key.public_key().public_bytes_raw())
+    for payload in seen["events"]:
+        split = split_event(payload.encode())
+        assert split is not None
+        public.verify(base64.b64decode(split.signature), split.signed)
 
 
 def test_a_started_agent_has_built_only_the_message_models_it_used(tmp_path):

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 import uuid6
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hub.store.chain import canonical_json, row_hash_text
 from hub.config import load
 from hub.store.schema import GENESIS_HASH
 from hub.service import Hub
 from hub.store.timestamps import utc_text
+from kagiban.ed25519 import PrivateKey
 from kagiban import cli
 from kagiban.event_signing import EventSigner, create_station_key
 from kagiban.signing import key_id, load_private_key, public_key_b64
@@ -95,7 +95,7 @@ def _after(at: str) -> str:
     return utc_text(datetime.fromisoformat(at.replace("Z", "+00:00")) + timedelta(seconds=1))
 
 
-def _register(db: Path, forger: Ed25519PrivateKey, added_at: str, *, log_it: bool) -> str:
+def _register(db: Path, forger: PrivateKey, added_at: str, *, log_it: bool) -> str:
     """The insider's own key put in the registry with SQL; with ``log_it``, also appended to
     the key log with the project's own hash function, as the tooling would have."""
     public = public_key_b64(forger)
@@ -116,7 +116,7 @@ def _register(db: Path, forger: Ed25519PrivateKey, added_at: str, *, log_it: boo
     return kid
 
 
-def _resign(db: Path, forger: Ed25519PrivateKey, seqs: range, person: str = "staff-999") -> None:
+def _resign(db: Path, forger: PrivateKey, seqs: range, person: str = "staff-999") -> None:
     """Rows of ``seqs`` given another person, their signed text changed to match and signed
     again with the insider's key; the chain recomputed."""
     signer = EventSigner(forger)
@@ -157,7 +157,7 @@ def test_the_untouched_store_verifies_with_its_key_in_every_checkpoint(trail, st
 
 
 def test_a_key_registered_with_sql_that_resigned_rows_since_the_last_checkpoint_is_named(trail, store, capsys):
-    forger = Ed25519PrivateKey.generate()
+    forger = PrivateKey.generate()
     kid = _register(store, forger, _after(trail.checkpoint_at[-1]), log_it=False)
     _resign(store, forger, range(21, 26))
     code, parts = audit(trail, store, capsys)
@@ -172,7 +172,7 @@ def test_a_key_registered_with_sql_that_resigned_rows_since_the_last_checkpoint_
 
 
 def test_a_key_logged_like_the_tooling_but_backdated_is_named_by_the_checkpoint(trail, store, capsys):
-    forger = Ed25519PrivateKey.generate()
+    forger = PrivateKey.generate()
     # Dated just before checkpoint 2 (which vouched for rows 1-10), so it may seem to have signed them.
     kid = _register(store, forger, trail.checkpoint_at[1][:-4] + "000Z", log_it=True)
     _resign(store, forger, range(4, 7))
@@ -188,7 +188,7 @@ def test_a_key_logged_like_the_tooling_but_backdated_is_named_by_the_checkpoint(
 
 
 def test_a_key_logged_like_the_tooling_that_resigned_vouched_rows_is_named_by_the_checkpoint(trail, store, capsys):
-    forger = Ed25519PrivateKey.generate()
+    forger = PrivateKey.generate()
     kid = _register(store, forger, _after(trail.checkpoint_at[-1]), log_it=True)
     _resign(store, forger, range(14, 16))
     code, parts = audit(trail, store, capsys)
@@ -233,7 +233,7 @@ def test_a_key_deleted_with_sql_is_named(trail, store, capsys):
 
 
 def test_a_key_replaced_with_sql_and_rows_resigned_is_named_altered(trail, store, capsys):
-    forger = Ed25519PrivateKey.generate()
+    forger = PrivateKey.generate()
     conn = sqlite3.connect(store)
     with conn:  # the insider's public key under the station's genuine key id
         conn.execute("UPDATE station_keys SET public_key = ? WHERE key_id = ?", (public_key_b64(forger), trail.station_key))

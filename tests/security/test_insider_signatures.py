@@ -7,8 +7,8 @@ import hashlib
 import json
 import sqlite3
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from kagiban.ed25519 import PrivateKey
 from kagiban.event_signing import EventSigner
 from tests.hub.helpers import JPEG
 from tests.security.signed_store import (
@@ -70,7 +70,7 @@ def test_a_row_inserted_and_the_chain_recomputed_is_named(tmp_path):
     # Two rows made room for after row 4: one unsigned, one "signed" with a key the insider made.
     _sql(store.db, "UPDATE events SET row_no = row_no + 100 WHERE row_no > 4")
     _sql(store.db, "UPDATE events SET row_no = row_no - 98 WHERE row_no > 100")
-    forger = EventSigner(Ed25519PrivateKey.generate())
+    forger = EventSigner(PrivateKey.generate())
     for row_no, seq, sign in ((5, 9, False), (6, 10, True)):
         ev, payload = signed_event(forger, seq, store.incarnation, person="staff-777")
         signed = payload.decode()[: payload.decode().rindex(',"key_id"')] + "}"

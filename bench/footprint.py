@@ -151,6 +151,13 @@ class CpuLimit:
         print(f"# could not remove {self.path}", file=sys.stderr)
 
 
+def _ordinary_scheduling() -> None:
+    """The limited probe runs at normal priority, as a Pi's agent does: a bench started under
+    ``chrt -r`` would hand its real-time policy down, and the kernel refuses to move a
+    real-time task into a cgroup with a CPU quota (cgroup v1: I/O error on cgroup.procs)."""
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
 def probe_agent(run: Run, hub: HubProc, port: int, prefix: str, station: str, taps: int, pause: float,
                 limit: CpuLimit | None, max_seconds: float) -> dict:
     """An enrolled agent (it signs what it records before acting) in its own process
@@ -167,7 +174,8 @@ def probe_agent(run: Run, hub: HubProc, port: int, prefix: str, station: str, ta
     spawned = time.time()
     args += ["--spawned", repr(spawned)]
     res = subprocess.run(limit.argv(args) if limit else args, capture_output=True, text=True, cwd=run.dir,
-                         timeout=max_seconds + 30, env={**os.environ, **unit_malloc_env()})
+                         timeout=max_seconds + 30, env={**os.environ, **unit_malloc_env()},
+                         preexec_fn=_ordinary_scheduling if limit else None)
     if res.returncode != 0:
         raise RuntimeError(f"station probe ({'limited' if limit else 'unlimited'}) exit {res.returncode}: "
                            f"{res.stderr[-2000:]}")

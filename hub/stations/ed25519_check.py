@@ -6,8 +6,9 @@ libsodium (PyNaCl) where it is installed: on the bench machine it checked a ~400
 processes (hub/ingest/verify_workers.py), so it uses the second core. Without PyNaCl the check falls back to
 ``cryptography``, which accepts every signature libsodium accepts.
 
-libsodium is the stricter of the two (it also refuses small-order keys and a small-order R), so
-whatever ingest stores, ``kagiban verify`` (``cryptography``) accepts as well.
+libsodium is the stricter of the two (it also refuses small-order keys and a small-order R).
+``kagiban verify`` checks with libsodium too (kagiban.ed25519, the keys stations and the hub
+share), so it accepts exactly what ingest stored.
 """
 from __future__ import annotations
 

@@ -269,6 +269,10 @@ class RulesSection(_Section):
     # Events older than this when received are stored flagged "past" (an outbox replayed after
     # a long outage is, too: the flag says the time cannot be checked against the receipt).
     event_max_age_s: float = Field(default=30 * 86400.0, gt=0)
+    # An office (site) is shown stale on the status page when none of its stations has been
+    # heard for this long: its uplink (the bridge to the central broker) is probably down
+    # (hub.stations.offices, docs/offices.md). Longer than a heartbeat interval or two.
+    site_stale_after_s: float = Field(default=180.0, gt=0, le=86400)
 
 
 class NotifySection(_Section):

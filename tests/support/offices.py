@@ -10,7 +10,6 @@ are rewritten, each rewrite matching exactly the expected number of times.
 """
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -84,24 +83,26 @@ def start_central(d: Path) -> Central:
     return Central(dep, port, acl)
 
 
-def start_office(d: Path, site: str, central: Central, uplink_port: int) -> Mosquitto:
-    """An office's broker: stations on its loopback listener, persistence on, and the bridge to
-    the central broker through ``uplink_port`` (the central offices listener, or a proxy to it)."""
+def start_office(d: Path, site: str, central: Central, uplink_port: int, stations: tuple[str, ...]) -> Deployment:
+    """An office's broker as docs/offices.md sets it up: the shipped broker config
+    (config/mosquitto/kagiban.conf and acl; its stations on the password and certificate
+    listeners, persistence on) with the bridge config written by scripts/kagiban-office-bridge
+    appended, reaching the central broker through ``uplink_port`` (the central offices
+    listener, or a proxy to it). The office has its own CA for its stations; the bridge uses
+    the office certificate the central CA issued."""
+    office = start_deployment(d, stations=stations)
+    office.broker.stop()
     crt, key = central.issue_office_cert(site)
     bridge = d / "kagiban-bridge.conf"
     run([str(BRIDGE_SCRIPT), site, "--central", f"127.0.0.1:{uplink_port}", "--out", str(bridge),
          "--ca-file", str(central.dep.ca), "--cert-file", str(crt.resolve()), "--key-file", str(key.resolve()),
-         # Quick to notice a dead uplink and to retry, for the test's time.
-         "--keepalive", "4", "--retry", "1", "2"])
-    persist = d / "persist"
-    persist.mkdir(parents=True, exist_ok=True)
-    extra = (f"persistence_location {persist}/\nautosave_interval 5\n"
-             + ("user root\n" if os.geteuid() == 0 else "")
-             + bridge.read_text())
-    office = Mosquitto(d / "broker", extra_config=extra)
-    # demo.broker writes "persistence false": an office broker keeps its queues over a restart.
-    office.conf.write_text(office.conf.read_text().replace("persistence false\n", "persistence true\n"))
-    return office.start()
+         # Quick to notice a dead uplink (1.5 x 5 s, mosquitto's least) and to retry, for the test's time.
+         "--keepalive", "5", "--retry", "1", "2"])
+    conf = office.broker.conf
+    conf.write_text(conf.read_text() + bridge.read_text())
+    office.broker.start()
+    office.wait_listening()
+    return office
 
 
 def _accepting(port: int) -> bool:

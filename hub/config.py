@@ -448,6 +448,16 @@ class HubConfig(_Section):
             seen.add(entry.id)
         return value
 
+    @model_validator(mode="after")
+    def _sites_are_not_stations(self) -> "HubConfig":
+        # An office's bridge certificate is named after its site (docs/offices.md); on the
+        # broker's station listeners it would count as a station of that name.
+        sites = set(self.sites) | {s.site for s in self.stations or []}
+        clash = sorted(sites & {s.id for s in self.stations or []})
+        if clash:
+            raise ValueError(f"stations: id {clash[0]!r} is also a site id; give sites and stations different ids")
+        return self
+
     @field_validator("sites")
     @classmethod
     def _site_zones(cls, value: dict[str, SiteSection]) -> dict[str, SiteSection]:

@@ -269,6 +269,10 @@ class RulesSection(_Section):
     # Events older than this when received are stored flagged "past" (an outbox replayed after
     # a long outage is, too: the flag says the time cannot be checked against the receipt).
     event_max_age_s: float = Field(default=30 * 86400.0, gt=0)
+    # An office (site) is shown stale on the status page when none of its stations has been
+    # heard for this long: its uplink (the bridge to the central broker) is probably down
+    # (hub.stations.offices, docs/offices.md). Longer than a heartbeat interval or two.
+    site_stale_after_s: float = Field(default=180.0, gt=0, le=86400)
 
 
 class NotifySection(_Section):
@@ -443,6 +447,16 @@ class HubConfig(_Section):
                 raise ValueError(f"station id {entry.id!r} is listed twice")
             seen.add(entry.id)
         return value
+
+    @model_validator(mode="after")
+    def _sites_are_not_stations(self) -> "HubConfig":
+        # An office's bridge certificate is named after its site (docs/offices.md); on the
+        # broker's station listeners it would count as a station of that name.
+        sites = set(self.sites) | {s.site for s in self.stations or []}
+        clash = sorted(sites & {s.id for s in self.stations or []})
+        if clash:
+            raise ValueError(f"stations: id {clash[0]!r} is also a site id; give sites and stations different ids")
+        return self
 
     @field_validator("sites")
     @classmethod

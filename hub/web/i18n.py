@@ -121,6 +121,13 @@ STATION_STATES: dict[str, Any] = {
     "unknown": _l("Unknown"),
 }
 
+# An office (site) as the central hub hears it (hub.stations.offices).
+OFFICE_STATES: dict[str, Any] = {
+    "fresh": _l("Reachable"),
+    "stale": _l("No word (stale)"),
+    "unheard": _l("Never heard"),
+}
+
 # "Open" is a door that is open, and an alert nobody has dealt with: two words in Japanese.
 DOOR_STATES: dict[str, Any] = {
     "open": _lp("door", "Open"),

@@ -48,6 +48,7 @@ from hub.web.state import state
 from hub.store.timestamps import now_utc
 from hub.timetext import time_text
 from hub.web.auth import ACK_ROLES, role_required
+from hub.stations import offices
 from hub.stations.directory import display_name, stations_of_kind
 from hub.stations.state import DOOR_KINDS, lock_state, parse_time
 
@@ -178,6 +179,7 @@ def register_template_helpers(app: Flask) -> None:
         rule_label=label_of(i18n.ALERT_RULES),
         severity_label=label_of(i18n.SEVERITIES),
         station_state_label=label_of(i18n.STATION_STATES),
+        office_state_label=label_of(i18n.OFFICE_STATES),
         policy_state_label=label_of(i18n.POLICY_STATES),
         door_label=label_of(i18n.DOOR_STATES),
         lock_label=label_of(station_cards.LOCK_STATES),
@@ -235,7 +237,20 @@ def status():
         notice_part=label_of(i18n.NOTICE_PARTS),
         store=_store_box(),
         annunciators=annunciators(st.engine, st.cfg),
+        offices=_offices(),
+        stale_after_s=st.cfg.rules.site_stale_after_s,
     )
+
+
+def _offices() -> list[dict[str, Any]]:
+    """Each office (site) heard or listed, fresh or stale; none with fewer than two sites (one
+    office has no uplink to lose: its stations' own states say it all)."""
+    st = state()
+    sites = offices.site_freshness(st.engine, st.cfg, now_utc())
+    if len(sites) < 2:
+        return []
+    return [{"site": s.site, "name": st.cfg.site(s.site).name or s.site, "state": s.state,
+             "stations": s.stations, "last_heard": s.last_heard, "silent_s": s.silent_s} for s in sites]
 
 
 def _store_box() -> dict[str, Any]:

@@ -126,3 +126,13 @@ def test_example_files_load_and_give_every_cabinet_a_policy():
     for _site, badges in compiled.values():
         assert badges, "every cabinet has someone allowed"
         assert all(len(badge) == 16 for badge in badges)  # FeliCa IDm
+
+
+def test_a_station_id_that_is_also_a_site_id_is_refused_naming_it(tmp_path):
+    # An office's bridge certificate is named after its site (docs/offices.md).
+    path = tmp_path / "hub.yaml"
+    path.write_text("stations:\n  - {id: site-a, site: site-b, kind: cabinet}\n"
+                    "  - {id: cab-b1, site: site-a, kind: cabinet}\n")
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    assert "'site-a' is also a site id" in str(err.value) and str(path) in str(err.value)

@@ -402,8 +402,10 @@ class HubProc:
     """The hub as its own process (``kagiban hub``), as deployed: killable with -9."""
 
     def __init__(self, run: Run, broker_port: int, prefix: str, *, web: bool = False,
-                 ingest: dict[str, Any] | None = None, log_level: str = "INFO", name: str = "hub"):
+                 ingest: dict[str, Any] | None = None, log_level: str = "INFO", name: str = "hub",
+                 database_url: str | None = None, sites: list[str] | None = None):
         self.run = run
+        self.database_url = database_url
         self.prefix = prefix
         self.dir = run.dir / name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -417,6 +419,10 @@ class HubProc:
             "web": {"enabled": web, "port": self.web_port},
             "policy": {"signing_key_file": str(policy_key(run))},
         }
+        if database_url:
+            cfg["database"] = {"url": database_url}
+        if sites:
+            cfg["sites"] = {site: {"name": f"Office {site}"} for site in sites}
         self.config = self.dir / "hub.yaml"
         self.config.write_text(yaml.safe_dump(cfg))
         self.log = self.dir / "hub.log"
@@ -428,6 +434,24 @@ class HubProc:
     @property
     def db(self) -> Path:
         return self.dir / "data" / "kagiban.db"
+
+    def scalar(self, sql: str) -> int:
+        """One number from the hub's store, SQLite or PostgreSQL (0 if it cannot be read yet)."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from hub.store.db import make_engine
+
+        if self.database_url is None and not self.db.exists():
+            return 0
+        engine = make_engine(self.database_url or f"sqlite:///{self.db}")
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(text(sql)).scalar() or 0)
+        except SQLAlchemyError:
+            return 0
+        finally:
+            engine.dispose()
 
     def with_store(self, fn: Callable[[Any], None]) -> None:
         """Run ``fn(engine)`` on the hub's store (migrated), before the hub starts."""
@@ -632,6 +656,82 @@ def scenario(run: Run, name: str, steps: list[dict[str, Any]], repeat: int = 0) 
     return path
 
 
+# --- a private PostgreSQL for a run ------------------------------------------------------------------
+
+# PostgreSQL's own durable defaults (fsync, synchronous_commit, full_page_writes on), not the
+# tests' fast settings: a benchmark compares stores as deployed (the hub's SQLite commits with
+# synchronous=FULL). Connections: a hub pools a few; the web bench's store build a few more.
+DURABLE_PG = {"max_connections": "100", "shared_buffers": "256MB"}
+
+
+class PgServer:
+    """A PostgreSQL server for one run: a private cluster (tests/support/postgres.py's, as the
+    test session starts it: initdb into a temporary folder, its own socket and loopback port,
+    durable settings), or the server of a URL given (``--database-url``, used as it is: an empty
+    database). Stopped and removed when the run closes."""
+
+    def __init__(self, run: Run, database_url: str | None = None):
+        self.run = run
+        self.given = database_url
+        self.cluster: Any = None
+        self.folder: Path | None = None
+        if database_url is None:
+            from tests.support.postgres import PostgresCluster
+
+            # Outside the run folder: that one is mode 700 for root, and the server runs as postgres.
+            self.folder = Path(tempfile.mkdtemp(prefix=f"kagiban-bench-{run.name}-pg-"))
+            run.on_close(self.close)
+            self.cluster = PostgresCluster(self.folder, settings=DURABLE_PG).start()
+        self._n = 0
+
+    def new_database(self) -> str:
+        """The URL of a new, empty database (the given URL itself, once)."""
+        if self.cluster is None:
+            if self._n:
+                raise ValueError("--database-url names one database: one store per run")
+            self._n += 1
+            return str(self.given)
+        self._n += 1
+        name = f"bench_{self._n}"
+        self.cluster.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\'')
+        return self.cluster.url(name)
+
+    def describe(self) -> str:
+        """The server's version and where it runs (for the run's header)."""
+        from sqlalchemy import text
+
+        from hub.store.db import make_engine
+
+        engine = make_engine(self.cluster.url() if self.cluster is not None else str(self.given))
+        try:
+            with engine.connect() as conn:
+                version = conn.execute(text("SHOW server_version")).scalar()
+                fsync = conn.execute(text("SHOW fsync")).scalar()
+                commit = conn.execute(text("SHOW synchronous_commit")).scalar()
+        finally:
+            engine.dispose()
+        where = "a private cluster on loopback" if self.cluster is not None else "the server of --database-url"
+        return f"PostgreSQL {version}, {where} (fsync={fsync}, synchronous_commit={commit})"
+
+    def cpu_s(self) -> float:
+        """CPU seconds of the private cluster's processes so far (postmaster and live children:
+        the hub's connections, the writer, the WAL writer); 0 for a given server."""
+        pid = self.cluster.pid if self.cluster is not None else None
+        if pid is None:
+            return 0.0
+        return proc_cpu_s(pid) + children_cpu_s(pid)
+
+    def close(self) -> None:
+        for proc in self.run.procs:  # the hub and the helpers first: they hold connections
+            stop_process(proc)
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
 # --- reading the hub's store ----------------------------------------------------------------------
 
 
@@ -741,10 +841,11 @@ class Swarm:
     """
 
     def __init__(self, port: int, prefix: str, stations: list[str], *, watch_alerts: bool = False,
-                 window: int = 200):
+                 window: int = 200, sites: dict[str, str] | None = None):
         import selectors
 
         self.port = port
+        self.site_of = sites or {}  # station -> site (SITE for any not named)
         self.prefix = prefix
         self.stations = stations
         self.window = window
@@ -807,7 +908,10 @@ class Swarm:
         import selectors
 
         all_clients = [self.watcher, *self.clients.values()]
+        deadline = time.monotonic() + timeout
         for c in all_clients:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(all_clients)} swarm connections not made within {timeout:.0f} s")
             c.connect("127.0.0.1", self.port, keepalive=60)
             self.sel.register(c.socket(), selectors.EVENT_READ, c)
         self._thread = threading.Thread(target=self._loop, name="swarm", daemon=True)
@@ -818,9 +922,15 @@ class Swarm:
 
     def publish(self, station: str, channel: str, payload: bytes, qos: int = 1) -> None:
         """From the driver (swarm thread) only."""
-        self.clients[station].publish(protocol.topic(self.prefix, SITE, station, channel), payload, qos=qos)
+        site = self.site_of.get(station, SITE)
+        self.clients[station].publish(protocol.topic(self.prefix, site, station, channel), payload, qos=qos)
         if channel == "event":
             self.sent[station] += 1
+
+    def acked_by(self, total: int) -> float | None:
+        """When the acked count reached ``total`` (monotonic time), or None if it has not."""
+        with self._lock:
+            return next((t for t, n in self.ack_times if n >= total), None)
 
     def room(self, station: str) -> int:
         """How many more QoS 1 messages this station may hand paho now (its window)."""

@@ -784,8 +784,8 @@ def account(db: Path, station: str, generated: int) -> Accounting:
                       in_order=seqs == sorted(seqs))
 
 
-def verify_db(db: Path) -> tuple[int, str]:
-    """``kagiban verify --db FILE``: (exit code, output)."""
+def verify_db(db: Path | str) -> tuple[int, str]:
+    """``kagiban verify --db FILE_OR_URL``: (exit code, output)."""
     out = subprocess.run([sys.executable, "-m", "kagiban.cli", "verify", "--db", str(db)],
                          capture_output=True, text=True, cwd=ROOT, timeout=600)
     return out.returncode, (out.stdout + out.stderr).strip()

@@ -32,7 +32,11 @@ SCRIPTS = [
                             # the quarter-core run where a cgroup can be made, else the reason
                             ("| agent held to 0.25 of one core", "quarter-core run: not made")]),
     ("bench/web.py", ["status page /", "key ledger, all 20 cabinets", "chain intact"]),
-    ("bench/scale.py", ["20 stations connected", "alert latency, agent only (baseline)"]),
+    ("bench/scale.py", ["20 stations connected (4 sites)", "alert latency, agent only (baseline)",
+                        "20 shown online at the hub across 4 sites", "hub: stored, chained, acked (sqlite)"]),
+    ("bench/scale.py --store postgresql", ["20 stations connected (4 sites)", "store: postgresql (PostgreSQL",
+                                           "fsync=on, synchronous_commit=on", "hub: stored, chained, acked (postgresql)",
+                                           "swarm errors: 0"]),
     ("bench/faults/broker_kill.py", ["broker kills: generated", "duplicated 0, lost 0", "chain intact"]),
     ("bench/faults/hub_kill.py", ["hub kills: generated", "duplicated 0, lost 0", "chain intact"]),
     ("bench/faults/agent_kill.py", ["agent kills: generated", "duplicated 0, lost 0", "chain intact"]),

@@ -368,10 +368,10 @@ def event_payload(station: str, seq: int, *, kind: str = "key.used", site: str =
 
 
 def heartbeat_payload(station: str, next_seq: int, *, uptime_s: float = 1.0, depth: int = 0,
-                      capacity: int = 200_000, site: str = SITE) -> bytes:
+                      capacity: int = 200_000, site: str = SITE, policy_version: int = 1) -> bytes:
     return protocol.dumps(protocol.Heartbeat(
         site=site, station=station, kind="cabinet", at=datetime.now(JST), uptime_s=uptime_s,
-        next_seq=next_seq, outbox_depth=depth, outbox_capacity=capacity, policy_version=1,
+        next_seq=next_seq, outbox_depth=depth, outbox_capacity=capacity, policy_version=policy_version,
         door="closed", locked=True,
     ))
 
@@ -857,6 +857,10 @@ class Swarm:
         self.acked_total = 0
         self.ack_times: list[tuple[float, int]] = []  # (monotonic, acked_total after it)
         self.alerts: list[tuple[float, dict]] = []
+        # The policy version the hub published to each station (its retained policy topic): a
+        # station's heartbeat reports the version it holds, and the hub raises policy_stale for
+        # every station that keeps reporting an older one.
+        self.policy_version: dict[str, int] = {}
         self.driver: Callable[["Swarm", float], None] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -869,7 +873,7 @@ class Swarm:
             self.clients[s] = c
         self.watcher = plain_client(f"sw-{tag}-watch")
         self.watcher.on_message = self._on_message
-        subs = [(protocol.subscription(prefix, "ack"), 1)]
+        subs = [(protocol.subscription(prefix, "ack"), 1), (protocol.subscription(prefix, "policy"), 1)]
         if watch_alerts:
             subs.append((protocol.subscription(prefix, "alert"), 1))
         self._subs = subs
@@ -903,6 +907,14 @@ class Swarm:
         elif msg.topic.endswith("/alert"):
             with self._lock:
                 self.alerts.append((now, json.loads(msg.payload)))
+        elif msg.topic.endswith("/policy"):
+            from kagiban.signing import envelope_policy
+
+            # Not verified (a real station checks the signature): only its version is taken.
+            policy = envelope_policy(msg.payload) or {}
+            station = msg.topic.split("/")[-2]
+            if station in self.sent and type(policy.get("version")) is int:
+                self.policy_version[station] = policy["version"]
 
     def start(self, timeout: float = 60.0) -> "Swarm":
         import selectors

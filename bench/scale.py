@@ -56,6 +56,10 @@ from bench.common import (  # noqa: E402
 )
 
 
+# Bytes of WAL PostgreSQL has written so far (the hub's store: its replication and archive volume).
+WAL_SQL = "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"
+
+
 def drive(swarm: Swarm, rate: float, heartbeat_s: float) -> dict:
     """The steady load: each station's retained ``online`` status once, heartbeats every
     ``heartbeat_s`` (staggered), ``rate`` events/s in total round robin."""
@@ -84,8 +88,9 @@ def drive(swarm: Swarm, rate: float, heartbeat_s: float) -> dict:
             state["sent"] += 1
         for s, t in state["next_hb"].items():
             if now >= t:
-                sw.publish(s, "heartbeat", heartbeat_payload(s, sw.sent[s] + 1, uptime_s=now - state["t0"],
-                                                             site=sw.site_of.get(s, SITE)), qos=0)
+                sw.publish(s, "heartbeat", heartbeat_payload(
+                    s, sw.sent[s] + 1, uptime_s=now - state["t0"], site=sw.site_of.get(s, SITE),
+                    policy_version=sw.policy_version.get(s, 1)), qos=0)
                 state["hb"] += 1
                 state["next_hb"][s] = t + heartbeat_s
 
@@ -214,6 +219,7 @@ def main() -> int:
         # Ingest with every station connected: the hub against a plain paho subscriber of the
         # same events, both counting the same burst at the same time.
         acked0 = swarm.acked_total
+        wal0 = hub.scalar(WAL_SQL) if pg is not None else 0
         raw = start_rawsub(run, broker.port, protocol.subscription(prefix, "event"), args.burst, timeout=300)
         meter_b = LoadMeter()
         hub_cpu_b, db_cpu_b = proc_cpu_s(hub.pid), pg_cpu()
@@ -232,10 +238,13 @@ def main() -> int:
         raw_rate = raw_got["n"] / raw_s if raw_got["last"] else float("nan")
         burst_hub_cpu = 100.0 * (proc_cpu_s(hub.pid) - hub_cpu_b) / burst_s
         burst_db_cpu = 100.0 * (pg_cpu() - db_cpu_b) / burst_s
+        wal_per_event = (hub.scalar(WAL_SQL) - wal0) / max(1, swarm.acked_total - acked0) if pg is not None else 0
         load_b = meter_b.stop()
         sampler.stop()
         peak = proc_mem(hub.pid)["VmHWM"]
         stored = hub.scalar("SELECT count(*) FROM events WHERE station LIKE 'sim-%'")
+        raised = hub.scalar("SELECT count(*) FROM alerts WHERE station LIKE 'sim-%'")
+        policies = len(swarm.policy_version)
         sent_all = sum(swarm.sent.values())
         cpu = [c for _, c, _ in sampler.samples[:steady_samples]]
         rss = [r for _, _, r in sampler.samples]
@@ -264,11 +273,14 @@ def main() -> int:
             [f"hub: stored, chained, acked ({args.store})", swarm.acked_total - acked0, burst_s, hub_rate,
              f"{hub_rate / raw_rate:.2f}x" if raw_rate == raw_rate and raw_rate else "-"],
         ]))
+        if pg is not None:
+            print(f"PostgreSQL WAL written during the burst: {wal_per_event:,.0f} bytes per event")
         print(f"load during the burst: {load_b}")
         print()
         print(f"{args.stations} connections made in {connect_s:.1f} s; {online} shown online at the hub across "
               f"{sites_seen} sites; {sent_all:,} events sent, {swarm.acked_total:,} acked, {stored:,} stored; "
-              f"{state['hb']:,} heartbeats in {load_s:.0f} s; swarm errors: {len(swarm.errors)}")
+              f"{state['hb']:,} heartbeats in {load_s:.0f} s; {policies:,} policies received; {raised:,} alerts "
+              f"raised for the simulated stations; swarm errors: {len(swarm.errors)}")
         print(f"load before the stations: {load0}")
         print(f"load under the stations: {load}")
         held = mq1["p99"] < 50.0 and web1["p99"] < 50.0

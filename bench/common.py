@@ -728,7 +728,10 @@ class PgServer:
             self.cluster.stop()
             self.cluster = None
         if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            if self.run.keep:  # the cluster's data folder with the run's (start it with postgres -D)
+                print(f"# kept {self.folder}")
+            else:
+                shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
 
 

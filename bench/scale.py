@@ -197,6 +197,7 @@ def main() -> int:
         meter = LoadMeter()
         state = drive(swarm, args.rate, args.heartbeat)
         t_load, db_cpu1 = time.monotonic(), pg_cpu()
+        wal_s0 = hub.scalar(WAL_SQL) if pg is not None else 0
         time.sleep(min(10.0, args.duration / 3))
         under = measure(agent, watcher, stream, rt, args.samples, args.pause)
         left = args.duration - (time.monotonic() - t_load)
@@ -205,6 +206,7 @@ def main() -> int:
         swarm.driver = None
         load_s = time.monotonic() - t_load
         steady_db = 100.0 * (pg_cpu() - db_cpu1) / load_s
+        wal_steady = (hub.scalar(WAL_SQL) - wal_s0) / load_s if pg is not None else 0
         steady_samples = len(sampler.samples)
         time.sleep(0.2)  # the swarm thread may be inside the driver's last turn
         sent = sum(swarm.sent.values())
@@ -274,7 +276,8 @@ def main() -> int:
              f"{hub_rate / raw_rate:.2f}x" if raw_rate == raw_rate and raw_rate else "-"],
         ]))
         if pg is not None:
-            print(f"PostgreSQL WAL written during the burst: {wal_per_event:,.0f} bytes per event")
+            print(f"PostgreSQL WAL written: {wal_steady / 1024:,.0f} KiB/s under the steady load (events, heartbeats, "
+                  f"statuses, policies); {wal_per_event:,.0f} bytes per event during the burst")
         print(f"load during the burst: {load_b}")
         print()
         print(f"{args.stations} connections made in {connect_s:.1f} s; {online} shown online at the hub across "

@@ -3,6 +3,7 @@
     python bench/web.py [--events 1000000 --stations 20 --shredders 2 --printers 2 --days 365] [--quick]
     python bench/web.py --events 10000000 --days 364 --copies 10 --keep --build-only
     python bench/web.py --store DIR [--no-verify] [--no-pages | --no-report] [--repeat N]
+    python bench/web.py --store-kind postgresql [--database-url URL] [--events N --copies N ...]
 
 The store is built directly (no MQTT): key-cabinet events (tap, door opened, door closed, key
 used; now and then a refused badge or a forced door) for 20 cabinets at office hours, two-person
@@ -23,6 +24,12 @@ requests (each costs the request it falls in tens of milliseconds; the one start
 is made before the pages are timed). Baseline in the same run: /healthz of the same app (the
 framework's own cost). Targets: under 100 ms server time for each page; the monthly report
 (page and PDF, a cold build) under 60 s.
+
+``--store-kind postgresql``: the store is built as above (SQLite, the fast way to chain it),
+then copied into PostgreSQL with COPY (copy_to_postgres) and the SQLite file removed; the
+chain verification job, ``kagiban verify``, the pages and the report then run on PostgreSQL: a
+private cluster started for the run (tests/support/postgres.py's, with PostgreSQL's durable
+defaults) or the empty database of ``--database-url``. ``--store DIR`` reuses SQLite stores only.
 
 The ledger's day is the last full day: its next day (read for the uses that end after
 midnight) holds only the events of the morning the store ends on. A day a week earlier, whose

@@ -32,6 +32,8 @@ SCRIPTS = [
                             # the quarter-core run where a cgroup can be made, else the reason
                             ("| agent held to 0.25 of one core", "quarter-core run: not made")]),
     ("bench/web.py", ["status page /", "key ledger, all 20 cabinets", "chain intact"]),
+    ("bench/web.py --store-kind postgresql", ["copied into PostgreSQL with COPY", "status page /",
+                                              "key ledger, all 20 cabinets", "chain intact"]),
     ("bench/scale.py", ["20 stations connected (4 sites)", "alert latency, agent only (baseline)",
                         "20 shown online at the hub across 4 sites", "hub: stored, chained, acked (sqlite)"]),
     ("bench/scale.py --store postgresql", ["20 stations connected (4 sites)", "store: postgresql (PostgreSQL",

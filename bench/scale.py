@@ -166,6 +166,8 @@ def main() -> int:
     args = p.parse_args()
     if args.database_url and args.store != "postgresql":
         p.error("--database-url is for --store postgresql")
+    if args.burst < 1:
+        p.error("--burst: at least 1 event (the ingest rate is measured on it)")
     if args.quick:
         args.stations, args.sites, args.duration, args.samples = min(args.stations, 20), min(args.sites, 4), 3.0, 10
         args.rate, args.burst = min(args.rate, 50), min(args.burst, 500)

@@ -25,7 +25,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
-    SITE,
     HubProc,
     LiveStream,
     LoadMeter,
@@ -236,8 +235,10 @@ def print_latency(res: dict, label: str = "") -> tuple[dict, dict, dict]:
     return raw, mq, web
 
 
-def start_stack(run: Run, args, station: str = "latency-1"):
-    """Broker, hub (with web page), the agent in this process, alert watcher, live stream."""
+def start_stack(run: Run, args, station: str = "latency-1", *, database_url: str | None = None,
+                sites: list[str] | None = None):
+    """Broker, hub (with web page; its store at ``database_url``, its file naming ``sites``),
+    the agent in this process, alert watcher, live stream."""
     from device import unit_file
     from device.agent import Agent
 
@@ -245,7 +246,7 @@ def start_stack(run: Run, args, station: str = "latency-1"):
     prefix = "lat" + uuid.uuid4().hex[:8]
     wait_ms = getattr(args, "batch_wait_ms", None)  # bench/scale.py has no such option
     ingest = {"batch_wait_ms": wait_ms} if wait_ms is not None else None
-    hub = HubProc(run, broker.port, prefix, web=True, ingest=ingest)
+    hub = HubProc(run, broker.port, prefix, web=True, ingest=ingest, database_url=database_url, sites=sites)
     hub.add_web_user()
     hub.start()
     unit = write_unit(run, broker.port, prefix, station, timings={"debounce_ms": args.debounce_ms, "heartbeat_s": 30})

@@ -368,10 +368,10 @@ def event_payload(station: str, seq: int, *, kind: str = "key.used", site: str =
 
 
 def heartbeat_payload(station: str, next_seq: int, *, uptime_s: float = 1.0, depth: int = 0,
-                      capacity: int = 200_000, site: str = SITE) -> bytes:
+                      capacity: int = 200_000, site: str = SITE, policy_version: int = 1) -> bytes:
     return protocol.dumps(protocol.Heartbeat(
         site=site, station=station, kind="cabinet", at=datetime.now(JST), uptime_s=uptime_s,
-        next_seq=next_seq, outbox_depth=depth, outbox_capacity=capacity, policy_version=1,
+        next_seq=next_seq, outbox_depth=depth, outbox_capacity=capacity, policy_version=policy_version,
         door="closed", locked=True,
     ))
 
@@ -402,8 +402,10 @@ class HubProc:
     """The hub as its own process (``kagiban hub``), as deployed: killable with -9."""
 
     def __init__(self, run: Run, broker_port: int, prefix: str, *, web: bool = False,
-                 ingest: dict[str, Any] | None = None, log_level: str = "INFO", name: str = "hub"):
+                 ingest: dict[str, Any] | None = None, log_level: str = "INFO", name: str = "hub",
+                 database_url: str | None = None, sites: list[str] | None = None):
         self.run = run
+        self.database_url = database_url
         self.prefix = prefix
         self.dir = run.dir / name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -417,6 +419,10 @@ class HubProc:
             "web": {"enabled": web, "port": self.web_port},
             "policy": {"signing_key_file": str(policy_key(run))},
         }
+        if database_url:
+            cfg["database"] = {"url": database_url}
+        if sites:
+            cfg["sites"] = {site: {"name": f"Office {site}"} for site in sites}
         self.config = self.dir / "hub.yaml"
         self.config.write_text(yaml.safe_dump(cfg))
         self.log = self.dir / "hub.log"
@@ -428,6 +434,24 @@ class HubProc:
     @property
     def db(self) -> Path:
         return self.dir / "data" / "kagiban.db"
+
+    def scalar(self, sql: str) -> int:
+        """One number from the hub's store, SQLite or PostgreSQL (0 if it cannot be read yet)."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from hub.store.db import make_engine
+
+        if self.database_url is None and not self.db.exists():
+            return 0
+        engine = make_engine(self.database_url or f"sqlite:///{self.db}")
+        try:
+            with engine.connect() as conn:
+                return int(conn.execute(text(sql)).scalar() or 0)
+        except SQLAlchemyError:
+            return 0
+        finally:
+            engine.dispose()
 
     def with_store(self, fn: Callable[[Any], None]) -> None:
         """Run ``fn(engine)`` on the hub's store (migrated), before the hub starts."""
@@ -632,6 +656,85 @@ def scenario(run: Run, name: str, steps: list[dict[str, Any]], repeat: int = 0) 
     return path
 
 
+# --- a private PostgreSQL for a run ------------------------------------------------------------------
+
+# PostgreSQL's own durable defaults (fsync, synchronous_commit, full_page_writes on), not the
+# tests' fast settings: a benchmark compares stores as deployed (the hub's SQLite commits with
+# synchronous=FULL). Connections: a hub pools a few; the web bench's store build a few more.
+DURABLE_PG = {"max_connections": "100", "shared_buffers": "256MB"}
+
+
+class PgServer:
+    """A PostgreSQL server for one run: a private cluster (tests/support/postgres.py's, as the
+    test session starts it: initdb into a temporary folder, its own socket and loopback port,
+    durable settings), or the server of a URL given (``--database-url``, used as it is: an empty
+    database). Stopped and removed when the run closes."""
+
+    def __init__(self, run: Run, database_url: str | None = None):
+        self.run = run
+        self.given = database_url
+        self.cluster: Any = None
+        self.folder: Path | None = None
+        if database_url is None:
+            from tests.support.postgres import PostgresCluster
+
+            # Outside the run folder: that one is mode 700 for root, and the server runs as postgres.
+            self.folder = Path(tempfile.mkdtemp(prefix=f"kagiban-bench-{run.name}-pg-"))
+            run.on_close(self.close)
+            self.cluster = PostgresCluster(self.folder, settings=DURABLE_PG).start()
+        self._n = 0
+
+    def new_database(self) -> str:
+        """The URL of a new, empty database (the given URL itself, once)."""
+        if self.cluster is None:
+            if self._n:
+                raise ValueError("--database-url names one database: one store per run")
+            self._n += 1
+            return str(self.given)
+        self._n += 1
+        name = f"bench_{self._n}"
+        self.cluster.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\'')
+        return self.cluster.url(name)
+
+    def describe(self) -> str:
+        """The server's version and where it runs (for the run's header)."""
+        from sqlalchemy import text
+
+        from hub.store.db import make_engine
+
+        engine = make_engine(self.cluster.url() if self.cluster is not None else str(self.given))
+        try:
+            with engine.connect() as conn:
+                version = conn.execute(text("SHOW server_version")).scalar()
+                fsync = conn.execute(text("SHOW fsync")).scalar()
+                commit = conn.execute(text("SHOW synchronous_commit")).scalar()
+        finally:
+            engine.dispose()
+        where = "a private cluster on loopback" if self.cluster is not None else "the server of --database-url"
+        return f"PostgreSQL {version}, {where} (fsync={fsync}, synchronous_commit={commit})"
+
+    def cpu_s(self) -> float:
+        """CPU seconds of the private cluster's processes so far (postmaster and live children:
+        the hub's connections, the writer, the WAL writer); 0 for a given server."""
+        pid = self.cluster.pid if self.cluster is not None else None
+        if pid is None:
+            return 0.0
+        return proc_cpu_s(pid) + children_cpu_s(pid)
+
+    def close(self) -> None:
+        for proc in self.run.procs:  # the hub and the helpers first: they hold connections
+            stop_process(proc)
+        if self.cluster is not None:
+            self.cluster.stop()
+            self.cluster = None
+        if self.folder is not None:
+            if self.run.keep:  # the cluster's data folder with the run's (start it with postgres -D)
+                print(f"# kept {self.folder}")
+            else:
+                shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+
 # --- reading the hub's store ----------------------------------------------------------------------
 
 
@@ -684,8 +787,8 @@ def account(db: Path, station: str, generated: int) -> Accounting:
                       in_order=seqs == sorted(seqs))
 
 
-def verify_db(db: Path) -> tuple[int, str]:
-    """``kagiban verify --db FILE``: (exit code, output)."""
+def verify_db(db: Path | str) -> tuple[int, str]:
+    """``kagiban verify --db FILE_OR_URL``: (exit code, output)."""
     out = subprocess.run([sys.executable, "-m", "kagiban.cli", "verify", "--db", str(db)],
                          capture_output=True, text=True, cwd=ROOT, timeout=600)
     return out.returncode, (out.stdout + out.stderr).strip()
@@ -741,10 +844,11 @@ class Swarm:
     """
 
     def __init__(self, port: int, prefix: str, stations: list[str], *, watch_alerts: bool = False,
-                 window: int = 200):
+                 window: int = 200, sites: dict[str, str] | None = None):
         import selectors
 
         self.port = port
+        self.site_of = sites or {}  # station -> site (SITE for any not named)
         self.prefix = prefix
         self.stations = stations
         self.window = window
@@ -756,6 +860,10 @@ class Swarm:
         self.acked_total = 0
         self.ack_times: list[tuple[float, int]] = []  # (monotonic, acked_total after it)
         self.alerts: list[tuple[float, dict]] = []
+        # The policy version the hub published to each station (its retained policy topic): a
+        # station's heartbeat reports the version it holds, and the hub raises policy_stale for
+        # every station that keeps reporting an older one.
+        self.policy_version: dict[str, int] = {}
         self.driver: Callable[["Swarm", float], None] | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -768,7 +876,7 @@ class Swarm:
             self.clients[s] = c
         self.watcher = plain_client(f"sw-{tag}-watch")
         self.watcher.on_message = self._on_message
-        subs = [(protocol.subscription(prefix, "ack"), 1)]
+        subs = [(protocol.subscription(prefix, "ack"), 1), (protocol.subscription(prefix, "policy"), 1)]
         if watch_alerts:
             subs.append((protocol.subscription(prefix, "alert"), 1))
         self._subs = subs
@@ -802,12 +910,23 @@ class Swarm:
         elif msg.topic.endswith("/alert"):
             with self._lock:
                 self.alerts.append((now, json.loads(msg.payload)))
+        elif msg.topic.endswith("/policy"):
+            from kagiban.signing import envelope_policy
+
+            # Not verified (a real station checks the signature): only its version is taken.
+            policy = envelope_policy(msg.payload) or {}
+            station = msg.topic.split("/")[-2]
+            if station in self.sent and type(policy.get("version")) is int:
+                self.policy_version[station] = policy["version"]
 
     def start(self, timeout: float = 60.0) -> "Swarm":
         import selectors
 
         all_clients = [self.watcher, *self.clients.values()]
+        deadline = time.monotonic() + timeout
         for c in all_clients:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(all_clients)} swarm connections not made within {timeout:.0f} s")
             c.connect("127.0.0.1", self.port, keepalive=60)
             self.sel.register(c.socket(), selectors.EVENT_READ, c)
         self._thread = threading.Thread(target=self._loop, name="swarm", daemon=True)
@@ -818,9 +937,15 @@ class Swarm:
 
     def publish(self, station: str, channel: str, payload: bytes, qos: int = 1) -> None:
         """From the driver (swarm thread) only."""
-        self.clients[station].publish(protocol.topic(self.prefix, SITE, station, channel), payload, qos=qos)
+        site = self.site_of.get(station, SITE)
+        self.clients[station].publish(protocol.topic(self.prefix, site, station, channel), payload, qos=qos)
         if channel == "event":
             self.sent[station] += 1
+
+    def acked_by(self, total: int) -> float | None:
+        """When the acked count reached ``total`` (monotonic time), or None if it has not."""
+        with self._lock:
+            return next((t for t, n in self.ack_times if n >= total), None)
 
     def room(self, station: str) -> int:
         """How many more QoS 1 messages this station may hand paho now (its window)."""

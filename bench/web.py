@@ -3,6 +3,7 @@
     python bench/web.py [--events 1000000 --stations 20 --shredders 2 --printers 2 --days 365] [--quick]
     python bench/web.py --events 10000000 --days 364 --copies 10 --keep --build-only
     python bench/web.py --store DIR [--no-verify] [--no-pages | --no-report] [--repeat N]
+    python bench/web.py --store-kind postgresql [--database-url URL] [--events N --copies N ...]
 
 The store is built directly (no MQTT): key-cabinet events (tap, door opened, door closed, key
 used; now and then a refused badge or a forced door) for 20 cabinets at office hours, two-person
@@ -23,6 +24,12 @@ requests (each costs the request it falls in tens of milliseconds; the one start
 is made before the pages are timed). Baseline in the same run: /healthz of the same app (the
 framework's own cost). Targets: under 100 ms server time for each page; the monthly report
 (page and PDF, a cold build) under 60 s.
+
+``--store-kind postgresql``: the store is built as above (SQLite, the fast way to chain it),
+then copied into PostgreSQL with COPY (copy_to_postgres) and the SQLite file removed; the
+chain verification job, ``kagiban verify``, the pages and the report then run on PostgreSQL: a
+private cluster started for the run (tests/support/postgres.py's, with PostgreSQL's durable
+defaults) or the empty database of ``--database-url``. ``--store DIR`` reuses SQLite stores only.
 
 The ledger's day is the last full day: its next day (read for the uses that end after
 midnight) holds only the events of the morning the store ends on. A day a week earlier, whose
@@ -54,6 +61,7 @@ from bench.common import (  # noqa: E402
     STANDIN,
     UNKNOWN,
     LoadMeter,
+    PgServer,
     Run,
     base_parser,
     dist_ms,
@@ -387,6 +395,93 @@ def build_store(cfg_path: Path, n: int, stations: list[str], days: int, copies: 
     return db, ledger_day(db), time.monotonic() - t0, seeds
 
 
+def copy_to_postgres(db: Path, url: str) -> str:
+    """Copy the built SQLite store into the empty PostgreSQL database at ``url`` with COPY (the
+    fast way: ``kagiban hub migrate-store`` inserts row by row, verified, for a real move) and
+    return what it took. The destination is migrated to the same revision first; every table
+    is copied in one transaction, column for column, the text exactly as stored (the chain's
+    hashes are over it); the events' secondary indexes are dropped first and made again after
+    (one sort each), the id sequences moved past the copied ids, then VACUUM ANALYZE: the
+    planner's statistics and the visibility map a store that autovacuum keeps would have."""
+    from sqlalchemy import text
+
+    from hub.store import migrate
+    from hub.store.db import make_engine
+    from hub.store.schema import metadata
+    from hub.store.transfer import advance_sequences
+
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    t0 = time.monotonic()
+    rows: dict[str, int] = {}
+    src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    raw = engine.raw_connection()
+    try:
+        pg = raw.driver_connection
+        assert pg is not None
+        with pg.cursor() as cur:
+            indexes = cur.execute(
+                "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = 'events' AND NOT EXISTS "
+                "(SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)").fetchall()
+            for name, _sql in indexes:
+                cur.execute(f'DROP INDEX "{name}"')
+            for t in reversed(metadata.sorted_tables):  # rows the migrations seeded come from the source
+                cur.execute(f'DELETE FROM "{t.name}"')
+            for t in metadata.sorted_tables:
+                cols = ", ".join(f'"{c.name}"' for c in t.columns)
+                n = 0
+                with cur.copy(f'COPY "{t.name}" ({cols}) FROM STDIN') as copy:
+                    for row in src.execute(f'SELECT {cols} FROM "{t.name}"'):
+                        copy.write_row(row)
+                        n += 1
+                rows[t.name] = n
+            copy_s = time.monotonic() - t0
+            for _name, index_sql in indexes:
+                cur.execute(index_sql)
+        pg.commit()
+    finally:
+        raw.close()
+        src.close()
+    index_s = time.monotonic() - t0 - copy_s
+    with engine.begin() as conn:
+        advance_sequences(conn)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+    vacuum_s = time.monotonic() - t0 - copy_s - index_s
+    return (f"copied into PostgreSQL with COPY: {sum(rows.values()):,} rows in {len(rows)} tables in {copy_s:.0f} s, "
+            f"the events' {len(indexes)} secondary indexes made in {index_s:.0f} s, VACUUM ANALYZE {vacuum_s:.0f} s")
+
+
+def store_figures(cfg_path: Path) -> tuple[int, int, float]:
+    """(events, alerts, MiB on disk) of the store of the hub file, SQLite or PostgreSQL."""
+    from sqlalchemy import text
+
+    from hub.config import load
+    from hub.store.db import make_engine
+
+    url = load(cfg_path).db_url()
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            events = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
+            n_alerts = conn.execute(text("SELECT count(*) FROM alerts")).scalar_one()
+            if conn.dialect.name == "postgresql":
+                size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
+            else:
+                size = Path(str(engine.url.database)).stat().st_size
+    finally:
+        engine.dispose()
+    return events, n_alerts, size / 1024 / 1024
+
+
+def use_store(cfg_path: Path, url: str) -> None:
+    """Point the hub file at the store at ``url``."""
+    body = yaml.safe_load(cfg_path.read_text())
+    body["database"] = {"url": url}
+    cfg_path.write_text(yaml.safe_dump(body))
+
+
 def advance_prefix(cfg_path: Path) -> tuple[str, bool]:
     """The hub's chain verification job (hub.audit.prefix.advance) run until it has caught up
     with the store, as a hub does in its first turns over a store that never had it (after that
@@ -686,7 +781,15 @@ def main() -> int:
     p.add_argument("--no-pages", action="store_true", help="only the monthly report (with --store)")
     p.add_argument("--no-verify", action="store_true",
                    help="skip the separate `kagiban verify` (the monthly report still verifies the trail)")
+    p.add_argument("--store-kind", choices=("sqlite", "postgresql"), default="sqlite",
+                   help="the store the pages read: the built SQLite file, or PostgreSQL (the built store "
+                        "copied there with COPY; a private cluster unless --database-url)")
+    p.add_argument("--database-url", help="with --store-kind postgresql: an empty database instead of a private cluster")
     args = p.parse_args()
+    if args.store_kind == "postgresql" and args.store:
+        p.error("--store (a kept SQLite store) measures SQLite only: build again with --store-kind postgresql")
+    if args.database_url and args.store_kind != "postgresql":
+        p.error("--database-url is for --store-kind postgresql")
     if args.quick:
         args.events, args.days, args.repeat = min(args.events, 20_000), min(args.days, 45), min(args.repeat, 3)
     with Run("web", keep=args.keep, max_seconds=args.max_seconds) as run:
@@ -719,11 +822,17 @@ def main() -> int:
         first_at = sqlite3.connect(db).execute("SELECT min(at_utc) FROM events").fetchone()[0]
         how += "; " + designate(cfg_path, stations, datetime.fromisoformat(first_at.replace("Z", "+00:00"))
                                 - timedelta(days=1))
-        con = sqlite3.connect(db)
-        size_mb = db.stat().st_size / 1024 / 1024
-        rows = con.execute("SELECT count(*) FROM events").fetchone()[0]
-        n_alerts = con.execute("SELECT count(*) FROM alerts").fetchone()[0]
-        con.close()
+        store: Path | str = db  # what `kagiban verify --db` is given
+        if args.store_kind == "postgresql":
+            pg = PgServer(run, args.database_url)
+            url = pg.new_database()
+            print(f"# store: {pg.describe()}")
+            sqlite_mb = db.stat().st_size / 1024 / 1024
+            how += f"; {copy_to_postgres(db, url)} (the SQLite build: {sqlite_mb:,.0f} MiB, then removed)"
+            use_store(cfg_path, url)
+            db.unlink()  # the disk: a 10,000,000-event store twice is tens of GB
+            store = url
+        rows, n_alerts, size_mb = store_figures(cfg_path)
         print(f"# {rows:,} events, {n_alerts:,} alerts ({size_mb:,.0f} MiB) {how}; ledger day {day}; stations: " + ", ".join(
                   f"{sum(kind_of(s) == k for s in stations)} {k}" for k in ("cabinet", "shredder", "printer")))
         month = report_month(day)
@@ -734,7 +843,7 @@ def main() -> int:
         print(f"# {prefix_text}")
         meter = LoadMeter()
         t0 = time.monotonic()
-        vcode, vtext = (0, "not run (--no-verify)") if args.no_verify else verify_db(db)
+        vcode, vtext = (0, "not run (--no-verify)") if args.no_verify else verify_db(store)
         verify_s = time.monotonic() - t0
 
         from hub.config import load

@@ -84,7 +84,7 @@ def copy_store(source: Engine, destination: Engine) -> CopyReport:
                 copied += len(rows)
             report.rows[table.name] = copied
         if dst.dialect.name == "postgresql":
-            _advance_sequences(dst)
+            advance_sequences(dst)
         for table in tables:  # the destination holds exactly what was read
             got = dst.execute(select(func.count()).select_from(table)).scalar_one()
             if got != report.rows[table.name]:
@@ -93,7 +93,7 @@ def copy_store(source: Engine, destination: Engine) -> CopyReport:
     return report
 
 
-def _advance_sequences(conn) -> None:
+def advance_sequences(conn) -> None:
     """Move each id sequence past the copied ids, or the next insert would reuse one."""
     for table in metadata.sorted_tables:
         for column in table.primary_key.columns:

@@ -32,6 +32,8 @@ PG_BIN_DIRS = tuple(sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=Tr
 SUPERUSER = "postgres"
 START_TIMEOUT_S = 30.0
 STORE_KINDS = ("sqlite", "postgresql")
+FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+                 "max_connections": "200", "shared_buffers": "64MB"}
 
 
 class PostgresUnavailable(RuntimeError):
@@ -52,8 +54,11 @@ def _tool(name: str) -> Path:
 class PostgresCluster:
     """initdb + postgres in ``folder``: the socket in ``folder/sock``, a loopback ``port``."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, settings: dict[str, str] | None = None):
         self.folder = Path(folder)
+        # Server settings (``-c name=value``); the default throws durability away for speed
+        # (the tests' data is dropped), bench/ gives PostgreSQL's own durable defaults.
+        self.settings = dict(FAST_SETTINGS if settings is None else settings)
         self.data = self.folder / "data"
         self.sock = self.folder / "sock"
         self.log = self.folder / "postgres.log"
@@ -69,6 +74,11 @@ class PostgresCluster:
                     "running as root and there is no 'postgres' user to run the server as "
                     "(Debian's postgresql package makes it)") from None
             self._run_as = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
+
+    @property
+    def pid(self) -> int | None:
+        """The server's (postmaster's) process id while it runs."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     def url(self, database: str = "postgres") -> str:
         """A SQLAlchemy URL for ``database`` over the cluster's unix socket."""
@@ -96,9 +106,8 @@ class PostgresCluster:
         try:
             self._proc = subprocess.Popen(
                 [*self._run_as, str(postgres), "-D", str(self.data), "-p", str(self.port),
-                 "-k", str(self.sock), "-h", "127.0.0.1", "-c", "fsync=off",
-                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                 "-c", "max_connections=200", "-c", "shared_buffers=64MB"],
+                 "-k", str(self.sock), "-h", "127.0.0.1",
+                 *(arg for name, value in self.settings.items() for arg in ("-c", f"{name}={value}"))],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         finally:
             log.close()

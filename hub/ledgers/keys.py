@@ -285,6 +285,12 @@ HEADERS: dict[str, Msg] = {
 ENTRIES: dict[str, Msg] = {"use": N_("Key use"), "not_opened": N_("Unlocked, not opened"),
                            "forced": N_("Forced open"), "incomplete": N_("Not recorded")}
 SHEET = N_("Key ledger")
+# The events each entry comes from, one row each: what the pages count for a period's totals.
+COUNTED: dict[str, tuple[str, ...]] = {
+    "use": (ev_kinds.KeyUsed.KIND,),
+    "not_opened": (ev_kinds.UnlockExpired.KIND, ev_kinds.UnlockEnded.KIND),
+    "forced": (ev_kinds.DoorForced.KIND,),
+}
 def labels(lang: str) -> Labels:
     """The key ledger's export words in ``lang`` ("ja" or "en")."""
     return export_labels(HEADERS, ENTRIES, SHEET, lang)

@@ -471,11 +471,14 @@ def snapshot(event_id: str):
 @bp.get("/ledger/keys")
 def key_ledger():
     st = state()
-    station, period, rows = ledger_request()
+    cabinets = stations_of_kind(st.engine, st.cfg, "cabinet")
+    # A page of rows at a time (hub.ledgers.paging): a month of every cabinet is ~20,000 rows.
+    paged = reports.paged_report(ledger.key_ledger, "pages.key_ledger", cabinets, ledger.COUNTED)
+    station, period, rows = paged.station, paged.period, paged.rows
     args = reports.link_args(station, **period.args())
     return render_template(
         "ledger.html", title=_("Key ledger"), groups=reports.by_station(rows), station=station, period=period,
-        cabinets=stations_of_kind(st.engine, st.cfg, "cabinet"), columns=ledger.COLUMNS,
+        paged=paged, cabinets=cabinets, columns=ledger.COLUMNS,
         csv_url=url_for("pages.key_ledger_csv", **args), xlsx_url=url_for("pages.key_ledger_xlsx", **args),
         print_url=url_for("keys.key_ledger_print", **args), work=key_pages.WorkForm(st.cfg, reports.lang()),
         incomplete=sum(r.incomplete for r in rows), after_hours=sum(r.after_hours for r in rows),

@@ -201,7 +201,7 @@ def event_counts(engine: Engine, cfg: HubConfig, stations: Sequence[str], kinds:
     if not stations:
         return out
     _, zones = sites_and_zones(engine, cfg, list(stations))
-    spans = {}
+    spans: dict[tuple[str, str], list[str]] = {}
     for station, zone in zones.items():
         spans.setdefault(event_window([zone], period.first, period.last, timedelta(0), timedelta(0)), []).append(station)
     with engine.connect() as conn:

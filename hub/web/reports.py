@@ -116,7 +116,8 @@ def paged_report(build: Callable[..., list[Any]], endpoint: str, stations: Seque
     args = link_args(station, **period.args())
 
     def link(mark: paging.Mark | None) -> str:
-        return url_for(endpoint, **args, **({"start": mark.text()} if mark else {}))
+        wanted: dict[str, Any] = {**args, **({"start": mark.text()} if mark else {})}
+        return url_for(endpoint, **wanted)
 
     kinds = sorted({k for ks in counted.values() for k in ks})
     counts = paging.event_counts(st.engine, st.cfg, wanted, kinds, period) if kinds else {}

@@ -168,15 +168,15 @@ def export_title(sheet: str, period: str, station: str | None) -> str:
     return f"{sheet} {period}" + (f" ({display_name(state().cfg, station)})" if station else "")
 
 
-def download(body: bytes, ext: str, report: str, subject: str | None, period: str) -> Response:
-    """``body`` as a ``csv``, ``xlsx`` or ``pdf`` file to save, named
+def download(body: bytes | Iterable[bytes], ext: str, report: str, subject: str | None, period: str) -> Response:
+    """``body`` (or its chunks, sent as they come) as a ``csv``, ``xlsx`` or ``pdf`` file to save, named
     ``<report>_<subject, or all>_<period>.<ext>``."""
     # The subject comes from the query string: only safe characters reach the header.
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", subject) if subject else "all"
     return attachment(body, f"{report}_{safe}_{period}.{ext}")
 
 
-def attachment(body: bytes, name: str) -> Response:
+def attachment(body: bytes | Iterable[bytes], name: str) -> Response:
     """``body`` as a file to save named ``name`` (made by the hub, never from a request as it
     came), its type from its extension (``csv``, ``xlsx``, ``pdf``)."""
     return Response(body, mimetype=MIMETYPES[name.rsplit(".", 1)[1]],

@@ -75,9 +75,9 @@ class Mark:
 
 @dataclass
 class Page:
-    """One page of a ledger's period: its ``rows`` in the ledger's order, the marks of the
-    previous and next pages (None: there is none; ``first_page``: the previous one is the first,
-    which has no mark)."""
+    """One page of a ledger's period: its ``rows`` in the ledger's order and the marks of the
+    previous and next pages (None: there is none, except that the first page has no mark, so a
+    ``previous`` of None with ``has_previous`` means the previous page is the first)."""
 
     rows: list[Any]
     start: Mark | None

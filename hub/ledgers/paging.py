@@ -136,7 +136,7 @@ def _forward(build: Build, engine: Engine, cfg: HubConfig, stations: list[str], 
     span = 1
     while index < len(stations) and len(out) < want:
         station = stations[index]
-        last = min(day + timedelta(days=span - 1), period.last)
+        last = _plus(day, span - 1, period.last)
         found = _days(build, engine, cfg, station, day, last, names)
         built = len(found)
         if start is not None and start.station == station and day == start.day:
@@ -160,7 +160,7 @@ def _backward(build: Build, engine: Engine, cfg: HubConfig, stations: list[str],
     span = 1
     while index >= 0 and len(out) <= want:
         station = stations[index]
-        first = max(day - timedelta(days=span - 1), period.first)
+        first = _plus(day, -(span - 1), period.first)
         found = _days(build, engine, cfg, station, first, day, names)
         built = len(found)
         if station == start.station and day == start.day:
@@ -173,6 +173,16 @@ def _backward(build: Build, engine: Engine, cfg: HubConfig, stations: list[str],
             day = first - timedelta(days=1)
             span = _next_span(want + 1 - len(out), built, got_days)
     return out
+
+
+def _plus(day: date, days: int, bound: date) -> date:
+    """``day`` moved by ``days``, not past ``bound`` (the period's last day ahead, its first
+    behind), nor past the first or last day a date holds."""
+    try:
+        moved = day + timedelta(days=days)
+    except OverflowError:
+        return bound
+    return min(moved, bound) if days >= 0 else max(moved, bound)
 
 
 def _position(found: list[tuple[Mark, Any]], start: Mark) -> int:

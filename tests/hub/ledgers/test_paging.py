@@ -173,3 +173,12 @@ def test_the_period_s_event_counts(engine, cfg, stored):
                                  [k for ks in keys.COUNTED.values() for k in ks], APRIL)
     assert counts == {"key.used": 3 * 5 + 2 * 5 + 1, "unlock.expired": 0, "unlock.ended": 0, "door.forced": 2}
     assert paging.event_counts(engine, cfg, [], ["key.used"], APRIL) == {"key.used": 0}
+
+
+@pytest.mark.parametrize("month, day", [("0001-01", date(1, 1, 5)), ("9999-12", date(9999, 12, 28))])
+def test_the_first_and_last_months_a_date_holds_page_without_overflowing(engine, cfg, stored, month, day):
+    period = month_period(month)
+    for start in (None, paging.Mark(day, 1, 0, "cabinet-1"), paging.Mark(day, 1, 0, "cabinet-3")):
+        found = paging.page(keys.key_ledger, engine, cfg, ["cabinet-1", "cabinet-2", "cabinet-3"], period, start,
+                            names={}, size=2)
+        assert found.rows == [] and found.next is None

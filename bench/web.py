@@ -604,12 +604,13 @@ def timed(client, path: str, repeat: int) -> tuple[float, list[float], list[floa
     r = client.get(path)
     cold = time.perf_counter() - t0
     status, size = r.status_code, len(r.data)
-    client.get(path)
+    client.get(path).get_data()
     warm, cpu = [], []
     with FullCollections() as full:
         for _ in range(repeat):
             t0, c0 = time.perf_counter(), time.thread_time()
             r = client.get(path)
+            r.get_data()  # a streamed export is made while it is read: read it all
             # The test client serves the request in this thread: its CPU time is the request's.
             cpu.append(time.thread_time() - c0)
             warm.append(time.perf_counter() - t0)
@@ -628,6 +629,24 @@ class Page:
     path: str
     target: bool = True
     unless_same_as: str | None = None
+    follow: int = 0  # the page reached by following its "next page" link this many times
+
+
+_NEXT_RE = re.compile(r'<a href="([^"]+)" rel="next">')
+
+
+def followed(client, page: Page) -> str | None:
+    """The path ``page.follow`` "next page" links on from ``page.path``; None if the pages end
+    before (or the tree has no page links)."""
+    from html import unescape
+
+    path = page.path
+    for _ in range(page.follow):
+        found = _NEXT_RE.search(client.get(path).get_data(as_text=True))
+        if found is None:
+            return None
+        path = unescape(found.group(1))
+    return path
 
 
 def ignores_arguments(client, page: Page) -> bool:
@@ -674,6 +693,10 @@ def page_list(stations: list[str], day: date, month: str) -> list[Page]:
              target=False),
         Page(f"key ledger, all cabinets, month {month}", f"/ledger/keys?month={month}",
              unless_same_as=f"/ledger/keys?month={other}"),
+        Page(f"key ledger, all cabinets, month {month}, page 51 (next link followed 50 times)",
+             f"/ledger/keys?month={month}", follow=50),
+        Page(f"key ledger CSV export, all cabinets, month {month}", f"/ledger/keys.csv?month={month}",
+             target=False),
         Page(f"key ledger, one cabinet, month {month}", f"/ledger/keys?station={cabinets[0]}&month={month}",
              unless_same_as=f"/ledger/keys?station={cabinets[0]}&month={other}"),
         Page(f"key ledger, one cabinet, {first} to {day}",
@@ -697,6 +720,8 @@ def page_list(stations: list[str], day: date, month: str) -> list[Page]:
                  unless_same_as=f"/ledger/prints?month={other}"),
             Page(f"print release log, all printers, {first} to {day}", f"/ledger/prints?from={first}&to={day}",
                  unless_same_as=f"/ledger/prints?from={week_before}&to={week_before}"),
+            Page(f"print release log, all printers, {first} to {day}, page 11 (next link followed 10 times)",
+                 f"/ledger/prints?from={first}&to={day}", follow=10),
         ]
     return pages
 
@@ -870,7 +895,11 @@ def main() -> int:
             if page.unless_same_as is not None and ignores_arguments(client, page):
                 absent.append(page.label)
                 continue
-            cold, warm, cpu, status, size, full = timed(client, page.path, args.repeat)
+            path = followed(client, page) if page.follow else page.path
+            if path is None:
+                absent.append(page.label)
+                continue
+            cold, warm, cpu, status, size, full = timed(client, path, args.repeat)
             results.append((page, cold, dist_ms(warm), status, size, dist_ms(cpu), full))
         report = [] if args.no_report else time_monthly(engine, cfg, client, month, parts=not args.quick)
         engine.dispose()

@@ -9,7 +9,7 @@ import csv
 import io
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -286,12 +286,23 @@ def table_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     """Any table as CSV: UTF-8 with a byte-order mark, so Excel shows Japanese correctly;
     times as ``YYYY-MM-DD HH:MM:SS``, days as ``YYYY-MM-DD``; text a spreadsheet would
     evaluate is written as text (hub.ledgers.spreadsheet). The other ledgers use it too."""
+    return b"".join(table_csv_chunks(header, [rows]))
+
+
+def table_csv_chunks(header: Sequence[str], groups: Iterable[Iterable[Sequence[Any]]]) -> Iterator[bytes]:
+    """:func:`table_csv` a group of rows at a time (e.g. a station's), for a file sent while it
+    is made: the same bytes joined."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(csv_line(header))
-    for row in rows:
-        writer.writerow(csv_line(row))
-    return buf.getvalue().encode("utf-8-sig")
+    yield buf.getvalue().encode("utf-8-sig")
+    for rows in groups:
+        buf.seek(0)
+        buf.truncate()
+        for row in rows:
+            writer.writerow(csv_line(row))
+        if buf.tell():
+            yield buf.getvalue().encode("utf-8")
 
 
 def table_xlsx(

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from operator import itemgetter
@@ -39,7 +39,7 @@ from hub.catalog import N_, Msg
 from hub.config import HubConfig
 from hub.ledgers import key_work
 from hub.ledgers.base import (EVENT_COLUMNS, Labels, events_query, event_window, export_labels, local_time,
-                              row_json, sites_and_zones, staff_names, table_csv, table_xlsx)
+                              row_json, sites_and_zones, staff_names, table_csv, table_csv_chunks, table_xlsx)
 from hub.stations.directory import display_name, stations_of_kind
 from hub.stations.shredding_flags import after_hours
 from hub.store.schema import events, snapshots
@@ -285,6 +285,12 @@ HEADERS: dict[str, Msg] = {
 ENTRIES: dict[str, Msg] = {"use": N_("Key use"), "not_opened": N_("Unlocked, not opened"),
                            "forced": N_("Forced open"), "incomplete": N_("Not recorded")}
 SHEET = N_("Key ledger")
+# The events each entry comes from, one row each: what the pages count for a period's totals.
+COUNTED: dict[str, tuple[str, ...]] = {
+    "use": (ev_kinds.KeyUsed.KIND,),
+    "not_opened": (ev_kinds.UnlockExpired.KIND, ev_kinds.UnlockEnded.KIND),
+    "forced": (ev_kinds.DoorForced.KIND,),
+}
 def labels(lang: str) -> Labels:
     """The key ledger's export words in ``lang`` ("ja" or "en")."""
     return export_labels(HEADERS, ENTRIES, SHEET, lang)
@@ -365,6 +371,13 @@ def to_csv(rows: Sequence[LedgerRow], export: Export | Labels = LABELS_EN) -> by
     """The ledger as CSV (see :func:`table_csv`)."""
     ex = _export(export)
     return table_csv([ex.labels.headers[c] for c in COLUMNS], (_cells(row, ex) for row in rows))
+
+
+def csv_chunks(groups: Iterable[Sequence[LedgerRow]], export: Export | Labels = LABELS_EN) -> Iterator[bytes]:
+    """:func:`to_csv` of ``groups`` of rows (a cabinet's each), a group at a time."""
+    ex = _export(export)
+    return table_csv_chunks([ex.labels.headers[c] for c in COLUMNS],
+                            ((_cells(row, ex) for row in rows) for rows in groups))
 
 
 def to_xlsx(rows: Sequence[LedgerRow], export: Export | Labels = LABELS_EN, *, title: str = "") -> bytes:

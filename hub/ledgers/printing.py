@@ -143,6 +143,15 @@ HEADERS: dict[str, Msg] = {
 ENTRIES: dict[str, Msg] = {"released": N_("Released"), "expired": N_("Expired unprinted"),
                            "failed": N_("Nothing released")}
 SHEET = N_("Print release log")
+# The events the rows come from, as the page counts them for a period's totals: per event, not
+# per job (a release of three jobs is one release and three rows).
+COUNTED: dict[str, tuple[str, ...]] = {
+    "released": (ev_kinds.PrintReleased.KIND,), "expired": (ev_kinds.PrintExpired.KIND,),
+    "failed": (ev_kinds.PrintReleaseFailed.KIND,),
+}
+TOTALS: dict[str, Msg] = {"released": N_("Releases (one tap, one or more jobs)"),
+                          "expired": N_("Expiry notices (one or more jobs)"),
+                          "failed": N_("Taps that released nothing")}
 # Job results and reasons a release failed, as the page and the exports say them.
 WORDS: dict[str, Msg] = {
     "completed": N_("Printed"),

@@ -184,6 +184,9 @@ ENDINGS: dict[str, Msg] = {
     "bin_opened": N_("Bin opened"), "station_restarted": N_("Unit restarted"), "running": N_("Not ended"),
 }
 SHEET = N_("Shredding ledger")
+# The events each row comes from (one session per start): what the page counts for a period's totals.
+COUNTED: dict[str, tuple[str, ...]] = {"session": (ev_kinds.ShredStarted.KIND,)}
+TOTALS: dict[str, Msg] = {"session": N_("Sessions")}
 LABELS_EN = export_labels(HEADERS, ENDINGS, SHEET)
 
 

@@ -29,6 +29,7 @@ bp = Blueprint("printing", __name__)
 HEADERS: dict[str, Any] = i18n.lazy(print_log.HEADERS)
 ENTRIES: dict[str, Any] = i18n.lazy(print_log.ENTRIES)
 WORDS: dict[str, Any] = i18n.lazy(print_log.WORDS)
+TOTALS: dict[str, Any] = i18n.lazy(print_log.TOTALS)
 
 
 def _request() -> tuple[str | None, Period, list[print_log.PrintRow]]:
@@ -62,12 +63,14 @@ def cups_states(stations: list[str]) -> dict[str, dict[str, Any]]:
 @bp.get("/ledger/prints")
 def release_log_page():
     st = state()
-    station, period, rows = _request()
     printers = stations_of_kind(st.engine, st.cfg, "printer")
+    # A page of rows at a time (hub.ledgers.paging), the totals counted for the whole period.
+    paged = reports.paged_report(print_log.release_log, "printing.release_log_page", printers, print_log.COUNTED)
+    station, period, rows = paged.station, paged.period, paged.rows
     args = reports.link_args(station, **period.args())
     return render_template(
         "print_log.html", title=_("Print release log"), groups=reports.by_station(rows), station=station,
-        period=period, printers=printers, headers={k: str(v) for k, v in HEADERS.items()},
+        period=period, printers=printers, paged=paged, total_label=lambda k: str(TOTALS.get(k, k)), headers={k: str(v) for k, v in HEADERS.items()},
         entries={k: str(v) for k, v in ENTRIES.items()}, words=_words(),
         cups=cups_states([station] if station else printers),
         csv_url=url_for("printing.release_log_csv", **args),

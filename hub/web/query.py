@@ -22,6 +22,8 @@ EXPECTED = {
     "text": ("text without control characters", _l("text without control characters")),
     "range_order": ("a last day on or after the first day", _l("a last day on or after the first day")),
     "range_length": ("a range of at most 366 days", _l("a range of at most 366 days")),
+    "page_mark": ("a page mark as the ledger's own page links write it",
+                  _l("a page mark as the ledger's own page links write it")),
 }
 
 

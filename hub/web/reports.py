@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask import Response, render_template, request
+from flask import Response, render_template, request, url_for
 from flask_babel import get_locale
 
+from hub.ledgers import paging
 from hub.ledgers.base import Period, PeriodError, parse_period
 from hub.ledgers.spreadsheet import TIME_TEXT
 from hub.web import data, query
@@ -67,6 +69,67 @@ def period_report(build: Callable[..., list[Any]]) -> tuple[str | None, Period, 
                                   names=st.names())
 
 
+@dataclass
+class PagedReport:
+    """One page of a ledger's period as its page shows it: the station and period asked for,
+    the page's rows (hub.ledgers.paging), the links to the pages before and after it (None:
+    there is none) and the whole period's totals (entry -> count, counted from the events)."""
+
+    station: str | None
+    period: Period
+    page: paging.Page
+    previous_url: str | None
+    next_url: str | None
+    first_url: str | None
+    totals: dict[str, int]
+
+    @property
+    def rows(self) -> list[Any]:
+        return self.page.rows
+
+
+def start_arg() -> paging.Mark | None:
+    """The page mark asked for (``start``, as the page's own links write it); None: the first
+    page; 400 naming ``start`` if it is not a mark."""
+    value = query.text(request.args.get("start"), "start")
+    if not value:
+        return None
+    try:
+        return paging.Mark.parse(value)
+    except paging.MarkError:
+        raise query.BadQuery("start", "page_mark") from None
+
+
+def paged_report(build: Callable[..., list[Any]], endpoint: str, stations: Sequence[str],
+                 counted: Mapping[str, Sequence[str]]) -> PagedReport:
+    """The page of the ledger ``build`` asked for (station, period, ``start``) over ``stations``
+    (every station of the ledger's kind, in the ledger's order), with links to the pages around
+    it at ``endpoint`` and the period's totals: for each entry of ``counted``, the events of its
+    kinds stored in the period."""
+    st = state()
+    station = station_arg()
+    period = period_arg(station)
+    start = start_arg()
+    wanted = [station] if station else list(stations)
+    found = paging.page(build, st.engine, st.cfg, wanted, period, start, names=st.names(),
+                        size=paging.PAGE_ROWS)
+    args = link_args(station, **period.args())
+
+    def link(mark: paging.Mark | None) -> str:
+        wanted: dict[str, Any] = {**args, **({"start": mark.text()} if mark else {})}
+        return url_for(endpoint, **wanted)
+
+    kinds = sorted({k for ks in counted.values() for k in ks})
+    counts = paging.event_counts(st.engine, st.cfg, wanted, kinds, period) if kinds else {}
+    totals = {entry: sum(counts.get(k, 0) for k in ks) for entry, ks in counted.items()}
+    return PagedReport(
+        station, period, found,
+        previous_url=link(found.previous) if found.has_previous else None,
+        next_url=link(found.next) if found.next else None,
+        first_url=link(None) if found.previous else None,
+        totals=totals)
+
+
 def site_names(stations: Iterable[str]) -> list[str]:
     """The names of the sites of ``stations`` (as configured, else their ids), for a printed
     ledger's heading."""
@@ -105,15 +168,15 @@ def export_title(sheet: str, period: str, station: str | None) -> str:
     return f"{sheet} {period}" + (f" ({display_name(state().cfg, station)})" if station else "")
 
 
-def download(body: bytes, ext: str, report: str, subject: str | None, period: str) -> Response:
-    """``body`` as a ``csv``, ``xlsx`` or ``pdf`` file to save, named
+def download(body: bytes | Iterable[bytes], ext: str, report: str, subject: str | None, period: str) -> Response:
+    """``body`` (or its chunks, sent as they come) as a ``csv``, ``xlsx`` or ``pdf`` file to save, named
     ``<report>_<subject, or all>_<period>.<ext>``."""
     # The subject comes from the query string: only safe characters reach the header.
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", subject) if subject else "all"
     return attachment(body, f"{report}_{safe}_{period}.{ext}")
 
 
-def attachment(body: bytes, name: str) -> Response:
+def attachment(body: bytes | Iterable[bytes], name: str) -> Response:
     """``body`` as a file to save named ``name`` (made by the hub, never from a request as it
     came), its type from its extension (``csv``, ``xlsx``, ``pdf``)."""
     return Response(body, mimetype=MIMETYPES[name.rsplit(".", 1)[1]],

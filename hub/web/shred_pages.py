@@ -30,6 +30,7 @@ bp = Blueprint("shred", __name__)
 # The export's words (hub.ledgers.shredding), on the page too.
 HEADERS = i18n.lazy(shred_ledger.HEADERS)
 ENDINGS = i18n.lazy(shred_ledger.ENDINGS)
+TOTALS = i18n.lazy(shred_ledger.TOTALS)
 
 
 REFUSALS = {
@@ -74,13 +75,14 @@ def _rows(station: str | None, period: Period) -> list[shred_ledger.ShredRow]:
 @bp.get("/ledger/shredder")
 def ledger():
     st = state()
-    station = reports.station_arg()
-    period = reports.period_arg(station)
-    rows = _rows(station, period)
+    shredders = stations_of_kind(st.engine, st.cfg, "shredder")
+    # A page of rows at a time (hub.ledgers.paging), the totals counted for the whole period.
+    paged = reports.paged_report(shred_ledger.sessions, "shred.ledger", shredders, shred_ledger.COUNTED)
+    station, period, rows = paged.station, paged.period, paged.rows
     args = reports.link_args(station, **period.args())
     return render_template(
         "shred_ledger.html", title=_("Shredding ledger"), groups=reports.by_station(rows), station=station,
-        period=period, shredders=stations_of_kind(st.engine, st.cfg, "shredder"),
+        period=period, shredders=shredders, paged=paged, total_label=lambda k: str(TOTALS.get(k, k)),
         ending_label=ending_label, flagged=sum(r.flagged for r in rows),
         csv_url=url_for("shred.ledger_csv", **args), xlsx_url=url_for("shred.ledger_xlsx", **args),
         print_url=url_for("shred.ledger_print", **args),

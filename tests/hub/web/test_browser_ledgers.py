@@ -127,3 +127,33 @@ def test_the_month_and_range_forms_take_the_cabinet_chosen_in_the_list(browser, 
     expect(page.locator("h1 small")).to_contain_text("2025-04-01")
     expect(page.locator("#cabinet-cabinet-1")).to_have_count(1)
     expect(page.locator("#cabinet-cabinet-2 tbody tr")).to_have_count(1)
+
+
+def test_a_month_of_more_rows_than_a_page_is_read_page_by_page(browser, server, users, engine, month_of_uses,
+                                                               monkeypatch):
+    from hub.ledgers import paging
+
+    monkeypatch.setattr(paging, "PAGE_ROWS", 2)
+    assert store(engine, use("cabinet-2", 1, STANDIN, "S002", "04-03", "10:00:00", "10:00:02", "10:00:40",
+                             38.0)).quarantined == 0
+    page, base = signed_in(browser, server, users)
+    expect = playwright_api.expect
+    page.goto(base + "/ledger/keys?month=2025-04")
+    # The whole month's totals above the first page: four uses, one forced opening.
+    expect(page.locator('#keys-totals [data-entry="use"] b')).to_have_text("4")
+    expect(page.locator('#keys-totals [data-entry="forced"] b')).to_have_text("1")
+    seen = []
+    for _ in range(5):  # bounded: three pages of two rows, the last of one
+        expect(page.locator("#keys-pager")).to_contain_text("このページに")
+        seen += page.locator("tbody tr").evaluate_all("rows => rows.map(r => r.dataset.event)")
+        following = page.locator('#keys-pager a[rel="next"]')
+        if following.count() == 0:
+            break
+        following.click()
+        expect(page.locator("h1 small")).to_have_text("2025-04")
+    assert len(seen) == 5 and len(set(seen)) == 5
+    # Back one page from the last: its first row is the third of the month.
+    page.locator('#keys-pager-bottom a[rel="prev"]').click()
+    expect(page.locator("tbody tr").first).to_have_attribute("data-event", seen[2])
+    page.locator('#keys-pager a[rel="first"], #keys-pager a[rel="prev"]').first.click()
+    expect(page.locator("tbody tr").first).to_have_attribute("data-event", seen[0])

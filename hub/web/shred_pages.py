@@ -19,7 +19,7 @@ from flask_login import current_user
 
 from hub.ledgers import shredding as shred_ledger
 from hub.ledgers.base import Period
-from hub.web import i18n, reports
+from hub.web import i18n, reports, scope
 from hub.web.state import state
 from hub.stations.directory import stations_of_kind
 
@@ -68,7 +68,8 @@ def event_details(kind: str, payload: dict) -> str | None:
 
 def _rows(station: str | None, period: Period) -> list[shred_ledger.ShredRow]:
     st = state()
-    return shred_ledger.sessions(st.engine, st.cfg, period.first, period.last, station=station, names=st.names())
+    return scope.keep(shred_ledger.sessions(st.engine, st.cfg, period.first, period.last, station=station,
+                                            names=st.names()))
 
 
 @bp.get("/ledger/shredder")
@@ -80,7 +81,7 @@ def ledger():
     args = reports.link_args(station, **period.args())
     return render_template(
         "shred_ledger.html", title=_("Shredding ledger"), groups=reports.by_station(rows), station=station,
-        period=period, shredders=stations_of_kind(st.engine, st.cfg, "shredder"),
+        period=period, shredders=scope.station_ids(stations_of_kind(st.engine, st.cfg, "shredder")),
         ending_label=ending_label, flagged=sum(r.flagged for r in rows),
         csv_url=url_for("shred.ledger_csv", **args), xlsx_url=url_for("shred.ledger_xlsx", **args),
         print_url=url_for("shred.ledger_print", **args),
@@ -125,6 +126,6 @@ def ledger_print():
     st = state()
     station, period, rows = _request()
     header, cells = shred_ledger.table(rows, _export())
-    stations = [station] if station else stations_of_kind(st.engine, st.cfg, "shredder")
+    stations = [station] if station else scope.station_ids(stations_of_kind(st.engine, st.cfg, "shredder"))
     return reports.print_view(_("Shredding ledger"), period, station, stations, header, cells,
                               marked=[r.flagged for r in rows], columns=shred_ledger.COLUMNS)

@@ -11,6 +11,7 @@ any station's policy, so no recompile is asked for.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 
 from sqlalchemy import Engine, delete, insert, select
@@ -20,8 +21,6 @@ from hub.store.db import begin_write
 from hub.store.schema import user_sites, users
 from hub.store.timestamps import now_utc
 from kagiban.protocol import ID_PATTERN
-
-import re
 
 _LOG = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ TIMEOUT = 30
 
 
 @pytest.fixture
-def hub(broker, prefix, tmp_path):
+def hub(broker, prefix, tmp_path, store):
     path = write_hub_config(tmp_path / "hub", broker, prefix, stations=STATIONS, sites=SITES,
                             time_zone="Asia/Tokyo")
     h = Hub(hub_config.load(path))

@@ -130,6 +130,7 @@ PAGES = [
     ("/nearmiss/cases.csv", "cabinet-a"),
     ("/nearmiss/analysis?since=2025-04&until=2025-04", "Cabinet A"),
     ("/rollcall/", f"朝礼 {SITE_A}"),
+    ("/registry/designations", "cabinet-a"),
     ("/api/stations", "cabinet-a"),
     ("/api/events", "cabinet-a"),
     ("/api/alerts", "cabinet-a"),
@@ -187,6 +188,7 @@ def b_requests(offices, user: str) -> list[str]:
         f"/nearmiss/{offices['cases'][SITE_B]}",
         f"/rollcall/{offices['rollcalls'][SITE_B]}",
         f"/rollcall/{offices['rollcalls'][SITE_B]}/roster.csv",
+        "/registry/designations/cabinet-b",
     ]
 
 

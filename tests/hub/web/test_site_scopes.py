@@ -317,3 +317,23 @@ def test_the_admin_sets_a_users_sites_on_the_users_page(client, engine, offices,
     assert NAME_B in body and NAME_A not in body
     # Only admins manage sites.
     assert client.get("/users").status_code == 403
+
+
+def test_the_cli_shows_and_sets_a_users_sites(tmp_path, monkeypatch, capsys):
+    from kagiban.cli import main
+
+    path = write_config(tmp_path / "cli", stations=STATIONS, sites=SITES)
+    monkeypatch.setenv("KAGIBAN_NEW_PASSWORD", PASSWORD)
+    assert main(["hub", "user", "add", "--config", str(path), "--username", "aud-02", "--role", "auditor",
+                 "--password-env", "KAGIBAN_NEW_PASSWORD"]) == 0
+    capsys.readouterr()
+    assert main(["hub", "user", "sites", "--config", str(path), "--username", "aud-02"]) == 0
+    assert capsys.readouterr().out == "aud-02\t(every site)\n"
+    assert main(["hub", "user", "sites", "--config", str(path), "--username", "aud-02", "--site", SITE_B]) == 0
+    assert capsys.readouterr().out == f"aud-02\t{SITE_B}\n"
+    # A site the hub does not have is refused with its name; nothing changes.
+    assert main(["hub", "user", "sites", "--config", str(path), "--username", "aud-02", "--site", "ward-z"]) == 1
+    assert "ward-z" in capsys.readouterr().err
+    assert main(["hub", "user", "sites", "--config", str(path), "--username", "aud-02", "--all-sites"]) == 0
+    assert capsys.readouterr().out == "aud-02\t(every site)\n"
+    assert main(["hub", "user", "sites", "--config", str(path), "--username", "nobody"]) == 1

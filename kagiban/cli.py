@@ -313,6 +313,28 @@ def _user_list(engine, args: argparse.Namespace) -> int:
     return 0
 
 
+def _user_sites(engine, args: argparse.Namespace) -> int:
+    from hub import config
+    from hub.accounts.sites import SiteScopeError, set_sites, sites_of
+    from hub.accounts.users import list_users
+    from hub.ledgers.closeout import sites_known
+
+    found = [u for u in list_users(engine) if u["username"] == args.username]
+    if not found:
+        print(f"kagiban: no active user {args.username}", file=sys.stderr)
+        return 1
+    if args.site or args.all_sites:
+        known = sites_known(engine, config.load(args.config))
+        try:
+            set_sites(engine, "cli", args.username, [] if args.all_sites else args.site, known=known)
+        except SiteScopeError as exc:
+            print(f"kagiban: {exc}", file=sys.stderr)
+            return 1
+    chosen = sorted(sites_of(engine, int(found[0]["id"])))
+    print(f"{args.username}\t{','.join(chosen) if chosen else '(every site)'}")
+    return 0
+
+
 def _user_deactivate(engine, args: argparse.Namespace) -> int:
     from hub.accounts.users import deactivate
 
@@ -565,7 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=_hub_backup)
     q = hub_commands.add_parser(
         "user",
-        help="add, list or deactivate the people who sign in to the web page",
+        help="add, list or deactivate the people who sign in to the web page, and set their sites",
         description="Web page users: admin, supervisor (acknowledges alerts), auditor (reads, exports).",
     )
     q.set_defaults(func=_hub_user)
@@ -591,6 +613,17 @@ def build_parser() -> argparse.ArgumentParser:
                                  description="List the web page users.")
     u.add_argument("--all", action="store_true", help="include deactivated users")
     u.set_defaults(user_action=_user_list)
+    u = user_commands.add_parser(
+        "sites", parents=[hub_config],
+        help="show or set the sites a supervisor or auditor sees",
+        description="A supervisor sees only the sites they are responsible for, an auditor the sites "
+        "they audit. With --site (repeat it) the user sees exactly those; --all-sites: every site again "
+        "(also the case with none set). Admins see every site. Changes go to the registry change log.")
+    u.add_argument("--username", required=True)
+    which = u.add_mutually_exclusive_group()
+    which.add_argument("--site", action="append", default=[], metavar="SITE", help="a site the user sees")
+    which.add_argument("--all-sites", action="store_true", help="the user sees every site")
+    u.set_defaults(user_action=_user_sites)
     u = user_commands.add_parser("deactivate", parents=[hub_config],
                                  help="stop a user from signing in (the record stays)",
                                  description="Deactivate a web page user; acknowledgements keep naming them.")

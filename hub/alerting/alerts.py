@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -243,8 +243,9 @@ def list_alerts(
     site: str | None = None,
     station: str | None = None,
     limit: int = 200,
+    sites: Iterable[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Alerts, newest first, with ``params`` decoded."""
+    """Alerts, newest first, with ``params`` decoded; ``sites``: only those of these sites."""
     query = select(alerts).order_by(alerts.c.raised_at.desc(), alerts.c.id.desc()).limit(limit)
     if state is not None:
         query = query.where(alerts.c.state == state)
@@ -252,6 +253,8 @@ def list_alerts(
         query = query.where(alerts.c.site == site)
     if station is not None:
         query = query.where(alerts.c.station == station)
+    if sites is not None:
+        query = query.where(alerts.c.site.in_(sorted(sites)))
     with engine.connect() as conn:
         return [_row_dict(r) for r in conn.execute(query)]
 
@@ -263,7 +266,10 @@ def get_alert(engine: Engine, alert_id: int) -> dict[str, Any] | None:
     return None if row is None else _row_dict(row)
 
 
-def count_open(engine: Engine) -> int:
-    """How many alerts nobody has acknowledged yet."""
+def count_open(engine: Engine, sites: Iterable[str] | None = None) -> int:
+    """How many alerts nobody has acknowledged yet (of ``sites`` only, if given)."""
+    query = select(func.count()).select_from(alerts).where(alerts.c.state == "open")
+    if sites is not None:
+        query = query.where(alerts.c.site.in_(sorted(sites)))
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(alerts).where(alerts.c.state == "open")).scalar_one()
+        return conn.execute(query).scalar_one()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
@@ -256,9 +257,11 @@ def _months(first: date, last: date) -> list[str]:
     return out
 
 
-def analysis(engine: Engine, zone: tzinfo, first: date, last: date, *, shared_only: bool = False) -> Analysis:
+def analysis(engine: Engine, zone: tzinfo, first: date, last: date, *, shared_only: bool = False,
+             stations: Collection[str] | None = None) -> Analysis:
     """Counts by category, place, month and severity of cases that occurred from the month of
-    ``first`` through the month of ``last`` (the hub's zone)."""
+    ``first`` through the month of ``last`` (the hub's zone); with ``stations``, only the cases
+    at those stations and those at no station (a place written out names no site)."""
     months = _months(first, last)
     lo = utc_text(day_bounds(first.replace(day=1), zone)[0])
     y, m = int(months[-1][:4]), int(months[-1][5:])
@@ -270,6 +273,8 @@ def analysis(engine: Engine, zone: tzinfo, first: date, last: date, *, shared_on
         query = query.where(nearmiss_cases.c.state == "shared")
     with engine.connect() as conn:
         rows = conn.execute(query).all()
+    if stations is not None:
+        rows = [r for r in rows if r.station is None or r.station in stations]
     cat: Counter[str] = Counter()
     place: Counter[str] = Counter()
     month: Counter[str] = Counter()

@@ -279,6 +279,17 @@ users = Table(
     CheckConstraint("role IN ('admin', 'supervisor', 'auditor', 'staff')", name="role"),
 )
 
+# The sites a web user is responsible for (supervisors) or audits (auditors):
+# hub.accounts.sites, migration 0023_scopes. A user with no rows sees every site (a
+# one-office hub changes nothing); admins see every site whatever is here.
+user_sites = Table(
+    "user_sites",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", name="fk_user_sites_user_id"), nullable=False),
+    Column("site", String(64), nullable=False),
+    PrimaryKeyConstraint("user_id", "site", name="pk_user_sites"),
+)
+
 # Personal API tokens (hub.accounts.tokens): only the token's SHA-256 is kept; ``key_id`` is the
 # token's public part, to find the row and to name the token in lists and the change log.
 api_tokens = Table(

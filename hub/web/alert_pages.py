@@ -20,7 +20,7 @@ from hub.alerting import maintenance
 from hub.alerting.alerts import ACK_MANY_MAX, SEVERITIES
 from hub.ledgers.base import table_csv, table_xlsx
 from hub.stations.directory import display_name
-from hub.web import data, i18n, query, reports, triage
+from hub.web import data, i18n, query, reports, scope, triage
 from hub.web.auth import ACK_ROLES, role_required
 from hub.web.state import state
 
@@ -36,10 +36,13 @@ EXPORT_COLUMNS = ("id", "raised_at", "severity", "station", "rule", "message", "
 
 def alert_filter(args, *, history: bool = False) -> triage.AlertFilter:
     """The filter in a request's query string (400 naming the parameter if malformed)."""
+    station = query.text(args.get("station"), "station")
+    scope.require_station(station)  # another site's station: 404, as one that does not exist
     flt = triage.AlertFilter(
         severity=query.choice(args.get("severity"), "severity", SEVERITIES),
-        station=query.text(args.get("station"), "station"),
+        station=station,
         rule=query.text(args.get("rule"), "rule"),
+        sites=scope.sites(),
     )
     if not history:
         return flt
@@ -47,6 +50,7 @@ def alert_filter(args, *, history: bool = False) -> triage.AlertFilter:
         severity=flt.severity, station=flt.station, rule=flt.rule,
         state=query.choice(args.get("state"), "state", triage.HISTORY_STATES),
         since=query.day(args.get("since"), "since"), until=query.day(args.get("until"), "until"),
+        sites=flt.sites,
     )
 
 
@@ -66,12 +70,13 @@ def panel_context(flt: triage.AlertFilter) -> dict[str, Any]:
         "critical_count": critical,
         "open_count": open_count,
         "title_count": _title_count(critical, open_count),
-        "acked_alerts": alert_store.list_alerts(st.engine, state="acknowledged", limit=ACKED_SHOWN),
+        "acked_alerts": alert_store.list_alerts(st.engine, state="acknowledged", limit=ACKED_SHOWN,
+                                                sites=scope.sites()),
         "can_ack": _can_ack(),
         "ack_unavailable": st.alerts is None and current_user.role in ACK_ROLES,
         "flt": flt,
         "filter_args": flt.args(),
-        "station_ids": list(data.station_sites(st.engine, st.cfg)),
+        "station_ids": scope.station_ids(data.station_sites(st.engine, st.cfg)),
         "rules": sorted(i18n.ALERT_RULES),
         "severities": SEVERITIES[::-1],
     }
@@ -127,6 +132,7 @@ def acknowledge_many():
     if len(ids) > ACK_MANY_MAX:
         flash(_("Too many alerts at once (at most %(n)d).", n=ACK_MANY_MAX), "error")
         return redirect(back)
+    scope.require_alerts(ids)  # one of another site's alerts: 404, nothing acknowledged
     if not comment:
         flash(_("Write a comment: what was found, what was done."), "error")
         return redirect(back)
@@ -149,6 +155,7 @@ def acknowledge_many():
 def start_maintenance():
     st = state()
     station = query.text(request.form.get("station"), "station") or ""
+    scope.require_station(station)
     if station not in data.station_sites(st.engine, st.cfg):
         flash(_("Unknown station."), "error")
         return redirect(url_for("pages.status"))
@@ -169,6 +176,7 @@ def start_maintenance():
 def end_maintenance():
     st = state()
     station = query.text(request.form.get("station"), "station") or ""
+    scope.require_station(station)
     try:
         ended = maintenance.end(st.engine, station, current_user.username, request.form.get("comment"))
     except maintenance.MaintenanceError as exc:
@@ -213,14 +221,14 @@ def history():
     args = flt.args()
     return render_template(
         "alerts.html", title=_("Alert history"), rows=rows, flt=flt,
-        station_ids=list(data.station_sites(st.engine, st.cfg)), rules=sorted(i18n.ALERT_RULES),
+        station_ids=scope.station_ids(data.station_sites(st.engine, st.cfg)), rules=sorted(i18n.ALERT_RULES),
         severities=SEVERITIES[::-1], states=triage.HISTORY_STATES,
         next_url=url_for("alerts.history", before=next_before, **args) if next_before else None,
         first_url=url_for("alerts.history", **args) if before else None,
         csv_url=url_for("alerts.history_csv", **args), xlsx_url=url_for("alerts.history_xlsx", **args),
         close_reason_label=lambda code: i18n.label(CLOSE_REASONS, code),
         # The maintenance periods of the same station and dates (the log keeps each start and end).
-        periods=maintenance.periods(st.engine, station=flt.station, since=since, until=until),
+        periods=scope.keep(maintenance.periods(st.engine, station=flt.station, since=since, until=until)),
         period_site=lambda station: _site_of(station),
     )
 

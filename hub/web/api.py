@@ -20,7 +20,7 @@ from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from hub.alerting import alerts as alert_store
-from hub.web import data, query
+from hub.web import data, query, scope
 from hub.web.state import state
 from hub.web.pages import event_filter_from, ledger_request
 
@@ -43,7 +43,7 @@ def _iso(value: Any) -> Any:
 @bp.get("/stations")
 def stations():
     st = state()
-    rows = data.station_overview(st.engine, st.cfg)
+    rows = scope.keep_sites(data.station_overview(st.engine, st.cfg), lambda item: item["site"])
     return jsonify(stations=[{k: _iso(v) for k, v in row.items()} for row in rows])
 
 
@@ -76,8 +76,9 @@ def events():
 def alerts():
     wanted = query.choice(request.args.get("state"), "state", ("open", "acknowledged", "closed"))
     limit = query.integer(request.args.get("limit"), "limit", 200, 1, 1000)
-    rows = alert_store.list_alerts(state().engine, state=wanted,
-                                   station=query.text(request.args.get("station"), "station"), limit=limit)
+    station = query.text(request.args.get("station"), "station")
+    scope.require_station(station)  # another site's station: 404, as one that does not exist
+    rows = alert_store.list_alerts(state().engine, state=wanted, station=station, limit=limit, sites=scope.sites())
     return jsonify(alerts=rows)
 
 

@@ -63,6 +63,7 @@ from hub.web import (
     shred_pages,
     throttle,
     tokens,
+    user_pages,
 )
 from hub.web.query import BadQuery
 from hub.web.auth import WebUser
@@ -161,7 +162,7 @@ def create_app(
     # Every page and API, each a blueprint of its own module.
     for view in (auth, pages, api, ops, shred_pages, closeout_pages, print_pages, registry_pages,
                  tokens, lock_pages, alert_pages, monthly_pages, key_pages, nearmiss_pages,
-                 procedure_pages, rollcall_pages):
+                 procedure_pages, rollcall_pages, user_pages):
         app.register_blueprint(view.bp)
     pages.register_template_helpers(app)
     signin.limit_view(app, "auth.login")

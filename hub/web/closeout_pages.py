@@ -19,7 +19,7 @@ from flask_login import current_user
 
 from hub.ledgers import closeout
 from hub.ledgers.base import Labels
-from hub.web import i18n, query, reports
+from hub.web import i18n, query, reports, scope
 from hub.web.state import state
 
 _LOG = logging.getLogger(__name__)
@@ -39,8 +39,9 @@ def _lang() -> str:
 def _closeout() -> tuple[closeout.Closeout, bool, list[str]]:
     """(the close-out asked for, whether it is the stored one, the sites to choose from)."""
     st = state()
-    sites = closeout.sites_known(st.engine, st.cfg)
+    sites = scope.keep_sites(closeout.sites_known(st.engine, st.cfg), lambda s: s)
     site = query.text(request.args.get("site"), "site") or (sites[0] if sites else "")
+    scope.require_site(site)  # another site's close-out: 404, as one that does not exist
     if not site:
         abort(404, description="no site is known yet")
     day = reports.parse_day(request.args.get("day")) or datetime.now(st.cfg.site_zone(site)).date()

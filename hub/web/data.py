@@ -55,6 +55,8 @@ class EventFilter:
     person: str | None = None
     kind: str | None = None
     day: date | None = None
+    # The sites the reader sees (hub.web.scope); None: every site.
+    sites: frozenset[str] | None = None
 
     @property
     def empty(self) -> bool:
@@ -291,6 +293,8 @@ def list_events(
     if flt.day is not None:
         lo, hi = day_bounds(flt.day, zone or cfg.zone())
         conds += [events.c.at_utc >= utc_text(lo), events.c.at_utc < utc_text(hi)]
+    if flt.sites is not None:
+        conds.append(events.c.site.in_(sorted(flt.sites)))
     filters = [(events.c.station, flt.station), (events.c.person, flt.person), (events.c.kind, flt.kind)]
     filters = [(col, value) for col, value in filters if value]
     with engine.connect() as conn:
@@ -340,11 +344,16 @@ def _snapshot_ids(conn, event_ids: Iterable[str]) -> set[str]:
     return set(conn.execute(select(snapshots.c.event_id).where(snapshots.c.event_id.in_(ids))).scalars())
 
 
-def events_after(engine: Engine, row_no: int, limit: int = 200) -> list[dict[str, Any]]:
-    """Events stored after ``row_no`` in chain order (what a live page missed while connecting)."""
+def events_after(engine: Engine, row_no: int, limit: int = 200,
+                 sites: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    """Events stored after ``row_no`` in chain order (what a live page missed while connecting),
+    of ``sites`` only if given."""
+    conds = [events.c.row_no > row_no]
+    if sites is not None:
+        conds.append(events.c.site.in_(sorted(sites)))
     with engine.connect() as conn:
         rows = [dict(r) for r in conn.execute(
-            select(*_EVENT_COLUMNS).where(events.c.row_no > row_no)
+            select(*_EVENT_COLUMNS).where(*conds)
             .order_by(events.c.row_no.desc()).limit(limit)).mappings()]
         with_snap = _snapshot_ids(conn, [r["event_id"] for r in rows])
     for row in rows:
@@ -363,12 +372,12 @@ def get_event(engine: Engine, event_id: str) -> dict[str, Any] | None:
     return out
 
 
-def snapshot_image(engine: Engine, event_id: str) -> tuple[bytes, str] | None:
-    """A stored snapshot's bytes and content type, or None."""
+def snapshot_image(engine: Engine, event_id: str) -> tuple[bytes, str, str] | None:
+    """A stored snapshot's bytes, content type and site, or None."""
     with engine.connect() as conn:
-        row = conn.execute(select(snapshots.c.image, snapshots.c.content_type)
+        row = conn.execute(select(snapshots.c.image, snapshots.c.content_type, snapshots.c.site)
                            .where(snapshots.c.event_id == event_id)).first()
-    return (bytes(row.image), row.content_type) if row is not None else None
+    return (bytes(row.image), row.content_type, row.site) if row is not None else None
 
 
 def latest_row_no(engine: Engine) -> int:

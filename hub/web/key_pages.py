@@ -18,7 +18,7 @@ from hub.config import HubConfig
 from hub.ledgers import key_work
 from hub.ledgers import keys as ledger
 from hub.ledgers.base import Period
-from hub.web import query, reports
+from hub.web import query, reports, scope
 from hub.web.redirects import local_path
 from hub.web.state import state
 from hub.stations.directory import stations_of_kind
@@ -64,6 +64,7 @@ def record_work():
     event_id = query.text(request.form.get("event_id"), "event_id") or ""
     work = query.text(request.form.get("work"), "work") or ""
     back = local_path(request.form.get("next")) or url_for("pages.key_ledger")
+    scope.require_event(event_id)  # another site's key use: 404, as one that does not exist
     try:
         key_work.record(state().engine, state().cfg, event_id, work, username=current_user.username,
                         role=current_user.role)
@@ -80,7 +81,7 @@ def key_ledger_print():
     st = state()
     station, period, rows = ledger_request()
     header, cells = ledger.table(rows, ledger_export())
-    stations = [station] if station else stations_of_kind(st.engine, st.cfg, "cabinet")
+    stations = [station] if station else scope.station_ids(stations_of_kind(st.engine, st.cfg, "cabinet"))
     return reports.print_view(_("Key ledger"), period, station, stations, header, cells,
                               marked=[r.incomplete or r.flagged or r.after_hours for r in rows],
                               columns=ledger.COLUMNS)

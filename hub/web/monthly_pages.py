@@ -22,7 +22,7 @@ from markupsafe import Markup
 from hub.ledgers import monthly, monthly_render
 from hub.ledgers.closeout import sites_known
 from hub.ledgers.shredding import month_days
-from hub.web import query, reports
+from hub.web import query, reports, scope
 from hub.web.auth import role_required
 from hub.web.state import state
 
@@ -41,8 +41,9 @@ def _lang() -> str:
 def _asked() -> tuple[str, str, list[str]]:
     """(site, month, the sites to choose from) from the query string; 400 if malformed."""
     st = state()
-    sites = sites_known(st.engine, st.cfg)
+    sites = scope.keep_sites(sites_known(st.engine, st.cfg), lambda s: s)
     site = query.text(request.args.get("site"), "site") or (sites[0] if sites else "")
+    scope.require_site(site)  # another site's report: 404, as one that does not exist
     if not site:
         abort(404, description="no site is known yet")
     month = (request.args.get("month") or "").strip()

@@ -27,7 +27,7 @@ from hub.nearmiss.messages import ANONYMOUS, CATEGORIES, ERRORS, PROBLEMS, SEVER
 from hub.nearmiss.model import FIELDS, READING_ROLES, SUPERVISING_ROLES, Case, CaseInput, NearMissError
 from hub.stations.directory import display_name
 from hub.store.schema import NEARMISS_CATEGORIES, NEARMISS_SEVERITIES, NEARMISS_STATES
-from hub.web import data, i18n, query, reports, uploads
+from hub.web import data, i18n, query, reports, scope, uploads
 from hub.web.auth import role_required
 from hub.web.state import state
 
@@ -100,22 +100,31 @@ def _place(case: Case) -> str:
 
 
 def _stations() -> list[str]:
+    """The stations a case may name: those of the reader's sites (hub.web.scope)."""
     st = state()
-    return sorted(data.station_sites(st.engine, st.cfg))
+    return scope.station_ids(sorted(data.station_sites(st.engine, st.cfg)))
+
+
+def _in_scope(case: Case) -> bool:
+    """A case at a station of the reader's sites, or at no station (a place names no site)."""
+    return case.station is None or scope.station_visible(case.station)
+
+
+def _cases(**kwargs: Any) -> list[Case]:
+    return [c for c in service.list_cases(state().engine, **kwargs) if _in_scope(c)]
 
 
 # --- list ---
 
 @bp.get("/")
 def index():
-    st = state()
     wanted = query.choice(request.args.get("state"), "state", NEARMISS_STATES)
     if _role() in READING_ROLES:
-        cases = service.list_cases(st.engine, state=wanted)
+        cases = _cases(state=wanted)
         mine: list[Case] = []
     else:
-        cases = service.list_cases(st.engine, state="shared")
-        mine = [c for c in service.list_cases(st.engine, filed_by=current_user.username) if c.state != "shared"]
+        cases = _cases(state="shared")
+        mine = [c for c in _cases(filed_by=current_user.username) if c.state != "shared"]
     return render_template("nearmiss/index.html", title=_("Near-misses"), cases=cases, mine=mine, wanted=wanted,
                            states=NEARMISS_STATES, reporter=_reporter, place=_place,
                            readers=_role() in READING_ROLES, supervising=_supervising(),
@@ -181,6 +190,11 @@ def _draft() -> service.Draft | None:
     if not _supervising():
         abort(403)
     st = state()
+    # Another site's alert or event: 404, as one that does not exist.
+    if alert_id is not None:
+        scope.require_alerts([alert_id])
+    else:
+        scope.require_event(event_id)
     try:
         if alert_id is not None:
             return service.alert_draft(st.engine, st.cfg, alert_id)
@@ -220,6 +234,7 @@ def new():
     values = _form_values(draft)
     error = None
     if request.method == "POST":
+        scope.require_station(values["station"] or None)
         try:
             case = CaseInput(occurred_at=_parse_when(values["occurred_at"]), category=values["category"],
                              what=values["what"], why=values["why"], severity=values["severity"],
@@ -245,8 +260,8 @@ def _readable(case_id: int) -> Case:
         case = service.get_case(state().engine, case_id)
     except NearMissError:
         abort(404)
-    if not case.readable_by(_role(), current_user.username):
-        abort(404)  # not 403: whether an unshared case exists is not the reader's business
+    if not case.readable_by(_role(), current_user.username) or not _in_scope(case):
+        abort(404)  # not 403: whether an unshared case (or another site's) exists is not the reader's business
     return case
 
 
@@ -268,6 +283,7 @@ def case(case_id: int):
 @role_required(*SUPERVISING_ROLES)
 def review(case_id: int):
     text = request.form.get("countermeasure") or ""
+    _readable(case_id)  # another site's case: 404 before anything is written
     try:
         service.review(state().engine, case_id, text, current_user.username)
     except NearMissError as exc:
@@ -281,6 +297,7 @@ def review(case_id: int):
 @bp.post("/<int:case_id>/share")
 @role_required(*SUPERVISING_ROLES)
 def share(case_id: int):
+    _readable(case_id)  # another site's case: 404 before anything is written
     try:
         service.share(state().engine, case_id, current_user.username)
     except NearMissError as exc:
@@ -314,7 +331,7 @@ def analysis():
     since = _month(request.args.get("since"), "since") or default_since
     if since > until:
         since, until = until, since
-    result = service.analysis(st.engine, st.cfg.zone(), since, until)
+    result = service.analysis(st.engine, st.cfg.zone(), since, until, stations=scope.stations())
     charts = {
         "category": bar_chart(tuple(str(CATEGORY_LABELS[k]) for k, _n in result.by_category),
                               tuple(n for _k, n in result.by_category), _("Cases by category"), width=7.0),
@@ -363,7 +380,9 @@ def import_page():
 def _export(fmt: Literal["csv", "xlsx"]) -> Response:
     st = state()
     lang: Literal["ja", "en"] = "en" if str(get_locale() or "ja") == "en" else "ja"
-    body = nearmiss_io.export_cases(st.engine, st.cfg, fmt, role=_role(), username=current_user.username, lang=lang)
+    cases = [c for c in _cases() if c.readable_by(_role(), current_user.username)]
+    body = nearmiss_io.export_cases(st.engine, st.cfg, fmt, role=_role(), username=current_user.username, lang=lang,
+                                    cases=cases)
     _LOG.info("%s exported the near-miss cases as %s", current_user.username, fmt)
     name = f"nearmiss_{datetime.now(st.cfg.zone()).date().isoformat()}.{fmt}"
     return reports.attachment(body, name)

@@ -40,7 +40,7 @@ from hub.nearmiss.model import SUPERVISING_ROLES
 from hub.audit import store_size
 from hub.store.schema import alerts as alerts_table
 from hub.store.schema import checkpoints as checkpoints_table
-from hub.web import alert_pages, data, formats, i18n, key_pages, query, reports, station_cards
+from hub.web import alert_pages, data, formats, i18n, key_pages, query, reports, scope, station_cards
 from hub.web.annunciators import KIND as ANNUNCIATOR
 from hub.web.annunciators import annunciators
 from hub.web.key_pages import ledger_export, ledger_request
@@ -217,11 +217,11 @@ def _list_alerts(**kwargs) -> list[dict[str, Any]]:
 def status():
     st = state()
     panel = alert_pages.panel_context(alert_pages.alert_filter(request.args))
-    recent, _next = data.list_events(st.engine, st.cfg, data.EventFilter(), limit=RECENT_EVENTS)
+    recent, _next = data.list_events(st.engine, st.cfg, data.EventFilter(sites=scope.sites()), limit=RECENT_EVENTS)
     with st.engine.connect() as conn:
         last_alert = conn.execute(select(func.max(alerts_table.c.id))).scalar() or 0
-    in_maintenance = maintenance.active(st.engine)
-    stations = data.station_overview(st.engine, st.cfg)
+    in_maintenance = {s: w for s, w in maintenance.active(st.engine).items() if scope.station_visible(s)}
+    stations = scope.keep_sites(data.station_overview(st.engine, st.cfg), lambda item: item["site"])
     for item in stations:
         item["maintenance"] = item["station"] in in_maintenance
     return render_template(
@@ -236,10 +236,16 @@ def status():
         notices=st.cfg.notices,
         notice_part=label_of(i18n.NOTICE_PARTS),
         store=_store_box(),
-        annunciators=annunciators(st.engine, st.cfg),
-        offices=_offices(),
+        annunciators=_annunciators(),
+        offices=scope.keep_sites(_offices(), lambda office: office["site"]),
         stale_after_s=st.cfg.rules.site_stale_after_s,
     )
+
+
+def _annunciators() -> list[Any]:
+    """The annunciators of the reader's sites (hub.web.annunciators)."""
+    st = state()
+    return scope.keep_sites(annunciators(st.engine, st.cfg), lambda a: a.site)
 
 
 def _offices() -> list[dict[str, Any]]:
@@ -274,6 +280,7 @@ def acknowledge(alert_id: int):
     if st.alerts is None:
         flash(_("Alerts cannot be acknowledged: the alert service is not running."), "error")
         return redirect(url_for("pages.status"))
+    scope.require_alerts([alert_id])  # another site's alert: 404, as one that does not exist
     comment = (request.form.get("comment") or "").strip()
     if not comment:
         flash(_("Write a comment: what was found, what was done."), "error")
@@ -300,6 +307,9 @@ def stream():
         # Each stream holds a server thread; refusing keeps the pages themselves reachable.
         return Response("retry: 10000\n\n", status=503, mimetype="text/event-stream")
     can_ack = _can_ack()
+    # Read once, in the request: the generator runs after it, where g is gone.
+    sites = scope.sites()
+    visible = scope.stations()
     macros = {name: get_template_attribute("_rows.html", name)
               for name in ("event_row", "alert_row", "peripherals_cell", "clock_cell", "lock_pill")}
     macros["annunciator_block"] = get_template_attribute("_annunciators.html", "annunciator_block")
@@ -317,14 +327,17 @@ def stream():
             # What happened between rendering the page and subscribing: sent first, the page
             # ignores rows it already shows.
             if after is not None:
-                for ev in data.events_after(st.engine, after):
+                for ev in data.events_after(st.engine, after, sites=sites):
                     yield message("event", _live_event(ev, macros))
             if alerts_after is not None:
                 with st.engine.connect() as conn:
-                    ids = conn.execute(select(alerts_table.c.id).where(alerts_table.c.id > alerts_after)
+                    conds = [alerts_table.c.id > alerts_after]
+                    if sites is not None:
+                        conds.append(alerts_table.c.site.in_(sorted(sites)))
+                    ids = conn.execute(select(alerts_table.c.id).where(*conds)
                                        .order_by(alerts_table.c.id).limit(200)).scalars().all()
                 for alert_id in ids:
-                    payload = _live_alert(alert_id, macros, can_ack)
+                    payload = _live_alert(alert_id, macros, can_ack, sites)
                     if payload:
                         yield message("alert", payload)
             idle_since = time.monotonic()
@@ -343,7 +356,10 @@ def stream():
                     return
                 kind, text = item
                 try:
-                    payload = _live(kind, json.loads(text), macros, can_ack)
+                    msg = json.loads(text)
+                    if not _in_scope(kind, msg, sites, visible):
+                        continue
+                    payload = _live(kind, msg, macros, can_ack, sites)
                 except Exception:
                     _LOG.exception("cannot show a live %s message", kind)
                     continue
@@ -360,7 +376,22 @@ def stream():
     return response
 
 
-def _live(kind: str, msg: dict[str, Any], macros, can_ack: bool) -> dict[str, Any] | None:
+def _in_scope(kind: str, msg: dict[str, Any], sites: frozenset[str] | None,
+              visible: frozenset[str] | None) -> bool:
+    """Whether a bus message is of the reader's sites: by its site where it names one, else by
+    its station (an alert's acknowledgement is checked by the alert's own row in _live_alert)."""
+    if sites is None:
+        return True
+    if isinstance(msg, dict) and msg.get("site") is not None:
+        return msg.get("site") in sites
+    station = msg.get("station") if isinstance(msg, dict) else None
+    if station is not None:
+        return visible is not None and station in visible
+    return kind in ("alert", "alert_ack")  # no site nor station: only an alert, checked by its row
+
+
+def _live(kind: str, msg: dict[str, Any], macros, can_ack: bool,
+          sites: frozenset[str] | None = None) -> dict[str, Any] | None:
     """What the page needs of one bus message, labelled in the reader's language; None to skip."""
     if kind == "event":
         return _live_event({**msg, "has_snapshot": False}, macros)
@@ -388,20 +419,23 @@ def _live(kind: str, msg: dict[str, Any], macros, can_ack: bool) -> dict[str, An
                 "clock_html": str(macros["clock_cell"](data.clock_of(state().cfg, _offset(msg.get("at")), msg))),
                 "outbox_depth": msg.get("outbox_depth"),
                 # An annunciator's lamp is in its heartbeat: its block is drawn again.
-                **({"annunciators_html": _annunciators_html(macros)} if msg.get("kind") == ANNUNCIATOR else {})}
+                **({"annunciators_html": _annunciators_html(macros, sites)} if msg.get("kind") == ANNUNCIATOR else {})}
     if kind == "site_alarm":
         # A site's open critical alerts changed (hub.alerting.alarm): what its annunciators are told.
-        return {"site": msg.get("site"), "count": msg.get("count"), "annunciators_html": _annunciators_html(macros)}
+        return {"site": msg.get("site"), "count": msg.get("count"),
+                "annunciators_html": _annunciators_html(macros, sites)}
     if kind in ("alert", "alert_ack"):
         alert_id = msg.get("id") or msg.get("alert_id")
-        return _live_alert(int(alert_id), macros, can_ack) if alert_id else None
+        return _live_alert(int(alert_id), macros, can_ack, sites) if alert_id else None
     return None  # other kinds (added later) are not shown on this page
 
 
-def _annunciators_html(macros) -> str:
-    """The status page's annunciator block as it is now (empty without annunciators)."""
+def _annunciators_html(macros, sites: frozenset[str] | None) -> str:
+    """The status page's annunciator block as it is now, of ``sites`` (None: every site;
+    empty without annunciators)."""
     st = state()
-    return str(macros["annunciator_block"](annunciators(st.engine, st.cfg)))
+    found = annunciators(st.engine, st.cfg)
+    return str(macros["annunciator_block"](found if sites is None else [a for a in found if a.site in sites]))
 
 
 def _offset(at: Any) -> float | None:
@@ -425,13 +459,13 @@ def _live_event(ev: dict[str, Any], macros) -> dict[str, Any]:
     }
 
 
-def _live_alert(alert_id: int, macros, can_ack: bool) -> dict[str, Any] | None:
+def _live_alert(alert_id: int, macros, can_ack: bool, sites: frozenset[str] | None = None) -> dict[str, Any] | None:
     engine = state().engine
     alert = alert_store.get_alert(engine, alert_id)
-    if alert is None:
+    if alert is None or (sites is not None and alert["site"] not in sites):
         return None
     return {"id": alert_id, "state": alert["state"], "severity": alert["severity"],
-            "html": str(macros["alert_row"](alert, can_ack)), "open_count": alert_store.count_open(engine)}
+            "html": str(macros["alert_row"](alert, can_ack)), "open_count": alert_store.count_open(engine, sites)}
 
 
 # --- events ---
@@ -439,11 +473,14 @@ def _live_alert(alert_id: int, macros, can_ack: bool) -> dict[str, Any] | None:
 def event_filter_from(args) -> tuple[data.EventFilter, int | None]:
     """The filter and cursor in a request's query string (400 if malformed)."""
     # query.text refuses control characters: a NUL is a query PostgreSQL cannot even run.
+    station = query.text(args.get("station"), "station")
+    scope.require_station(station)  # another site's station: 404, as one that does not exist
     flt = data.EventFilter(
-        station=query.text(args.get("station"), "station"),
+        station=station,
         person=query.text(args.get("person"), "person"),
         kind=query.text(args.get("kind"), "kind"),
         day=reports.parse_day(args.get("day")),
+        sites=scope.sites(),
     )
     # What a row number column holds.
     before_no = query.integer(args.get("before"), "before", None, 0, 2**63 - 1) or None
@@ -460,7 +497,7 @@ def events_page():
     query: dict[str, Any] = {k: v for k, v in (("station", flt.station), ("person", flt.person), ("kind", flt.kind),
                                ("day", flt.day.isoformat() if flt.day else None)) if v}
     return render_template(
-        "events.html", title=_("Events"), rows=rows, flt=flt, stations=list(sites),
+        "events.html", title=_("Events"), rows=rows, flt=flt, stations=scope.station_ids(sites),
         # Turning an event into a near-miss case is the supervisors' (hub.web.nearmiss_pages).
         can_make_case=current_user.role in SUPERVISING_ROLES,
         kinds=sorted(set(data.event_kinds(st.engine)) | set(i18n.EVENT_KINDS)),
@@ -472,9 +509,9 @@ def events_page():
 @bp.get("/snapshots/<event_id>.jpg")
 def snapshot(event_id: str):
     found = data.snapshot_image(state().engine, event_id)
-    if found is None:
+    if found is None or not scope.site_visible(found[2]):
         abort(404)
-    image, content_type = found
+    image, content_type, _site = found
     response = Response(image, mimetype=content_type)
     # Only this browser may keep it; it never changes once stored.
     response.headers["Cache-Control"] = "private, max-age=3600"
@@ -486,7 +523,7 @@ def snapshot(event_id: str):
 @bp.get("/ledger/keys")
 def key_ledger():
     st = state()
-    cabinets = stations_of_kind(st.engine, st.cfg, "cabinet")
+    cabinets = scope.station_ids(stations_of_kind(st.engine, st.cfg, "cabinet"))
     # A page of rows at a time (hub.ledgers.paging): a month of every cabinet is ~20,000 rows.
     paged = reports.paged_report(ledger.key_ledger, "pages.key_ledger", cabinets, ledger.COUNTED)
     station, period, rows = paged.station, paged.period, paged.rows
@@ -510,7 +547,7 @@ def key_ledger_csv():
     def groups():
         # The whole period, a cabinet at a time: sent while it is made (a month of every
         # cabinet is ~20,000 rows), never held whole.
-        for cabinet in [station] if station else stations_of_kind(st.engine, st.cfg, "cabinet"):
+        for cabinet in [station] if station else scope.station_ids(stations_of_kind(st.engine, st.cfg, "cabinet")):
             yield ledger.key_ledger(st.engine, st.cfg, period.first, period.last, station=cabinet, names=names)
 
     _LOG.info("%s exported the key ledger of %s (%s) as CSV", current_user.username, period.label, station or "all")

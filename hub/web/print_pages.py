@@ -17,7 +17,7 @@ from sqlalchemy import select
 from hub.ledgers.base import Labels, Period
 from hub.ledgers import printing as print_log
 from hub.store.schema import events
-from hub.web import i18n, reports
+from hub.web import i18n, reports, scope
 from hub.web.state import state
 from hub.stations.directory import stations_of_kind
 
@@ -63,7 +63,7 @@ def cups_states(stations: list[str]) -> dict[str, dict[str, Any]]:
 @bp.get("/ledger/prints")
 def release_log_page():
     st = state()
-    printers = stations_of_kind(st.engine, st.cfg, "printer")
+    printers = scope.station_ids(stations_of_kind(st.engine, st.cfg, "printer"))
     # A page of rows at a time (hub.ledgers.paging), the totals counted for the whole period.
     paged = reports.paged_report(print_log.release_log, "printing.release_log_page", printers, print_log.COUNTED)
     station, period, rows = paged.station, paged.period, paged.rows
@@ -104,6 +104,6 @@ def release_log_print():
     st = state()
     station, period, rows = _request()
     header, cells = print_log.table(rows, _labels(), _words())
-    stations = [station] if station else stations_of_kind(st.engine, st.cfg, "printer")
+    stations = [station] if station else scope.station_ids(stations_of_kind(st.engine, st.cfg, "printer"))
     return reports.print_view(_("Print release log"), period, station, stations, header, cells,
                               marked=[r.entry != "released" for r in rows], columns=print_log.COLUMNS)

@@ -44,7 +44,7 @@ from hub.registry.people import is_active
 from hub.registry.trainings import latest_attended, required_for, standing
 from hub.store.schema import EMPLOYMENT_TYPES, events
 from hub.timetext import time_text
-from hub.web import i18n, query, reports, uploads
+from hub.web import i18n, query, reports, scope, uploads
 from hub.web.state import state
 from hub.web.auth import role_required
 
@@ -270,7 +270,10 @@ def _badge_state(badge: dict[str, Any], today: date) -> str:
 
 
 def _stations() -> dict[str, tuple[str, str | None]]:
-    return registry.stations_to_compile(_engine(), state().cfg)
+    """Station -> (site, kind), of the reader's sites (hub.web.scope): another site's station
+    answers 404 on its designations page."""
+    return {station: (site, kind) for station, (site, kind) in registry.stations_to_compile(_engine(), state().cfg).items()
+            if scope.site_visible(site)}
 
 
 def _people_choices() -> list[dict[str, Any]]:

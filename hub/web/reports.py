@@ -18,7 +18,7 @@ from flask_babel import get_locale
 from hub.ledgers import paging
 from hub.ledgers.base import Period, PeriodError, parse_period
 from hub.ledgers.spreadsheet import TIME_TEXT
-from hub.web import data, query
+from hub.web import data, query, scope
 from hub.web.state import state
 from hub.stations.directory import display_name
 
@@ -34,8 +34,11 @@ def parse_day(value: str | None) -> date | None:
 
 
 def station_arg() -> str | None:
-    """The station asked for; None for every station."""
-    return query.text(request.args.get("station"), "station")
+    """The station asked for; None for every station (of the reader's sites). Another site's
+    station answers 404 (hub.web.scope), as one that does not exist."""
+    station = query.text(request.args.get("station"), "station")
+    scope.require_station(station)
+    return station
 
 
 def day_arg(station: str | None) -> date:
@@ -65,8 +68,8 @@ def period_report(build: Callable[..., list[Any]]) -> tuple[str | None, Period, 
     st = state()
     station = station_arg()
     period = period_arg(station)
-    return station, period, build(st.engine, st.cfg, period.first, period.last, station=station,
-                                  names=st.names())
+    return station, period, scope.keep(build(st.engine, st.cfg, period.first, period.last, station=station,
+                                             names=st.names()))
 
 
 @dataclass

@@ -24,7 +24,7 @@ from hub.rollcall import service
 from hub.rollcall.messages import ERRORS, KINDS, STATUSES
 from hub.rollcall.service import RollcallError, SessionInput
 from hub.store.schema import EMPLOYMENT_TYPES, ROLLCALL_KINDS
-from hub.web import i18n, reports
+from hub.web import i18n, reports, scope
 from hub.web.auth import role_required
 from hub.web.registry_pages import EMPLOYMENTS
 from hub.web.state import state
@@ -69,9 +69,14 @@ def _lang() -> Literal["ja", "en"]:
 @bp.get("/")
 @role_required(*READING_ROLES)
 def index():
-    sessions = service.list_sessions(state().engine)
+    sessions = [s for s in service.list_sessions(state().engine) if _in_scope(s)]
     return render_template("rollcall/index.html", title=_("Roll calls"), sessions=sessions,
                            running=current_user.role in RUNNING_ROLES)
+
+
+def _in_scope(s: service.Session) -> bool:
+    """A session held at (at least one) station of the reader's sites (hub.web.scope)."""
+    return not scope.limited() or any(scope.station_visible(station) for station in s.stations)
 
 
 def _values() -> dict[str, Any]:
@@ -92,6 +97,8 @@ def new():
     values = _values()
     error = None
     if request.method == "POST":
+        for station in values["stations"]:
+            scope.require_station(station or None)  # another site's unit: 404
         try:
             inp = SessionInput(
                 kind=values["kind"], topic=values["topic"], training=values["training"] or None,
@@ -107,7 +114,7 @@ def new():
             return redirect(url_for("rollcall.session", rollcall_id=rollcall_id))
     return render_template(
         "rollcall/new.html", title=_("Open a roll call"), values=values, error=error, kinds=ROLLCALL_KINDS,
-        trainings=[t["name"] for t in list_trainings(st.engine)], units=service.checkin_stations(st.engine, st.cfg),
+        trainings=[t["name"] for t in list_trainings(st.engine)], units={s: kind for s, kind in service.checkin_stations(st.engine, st.cfg).items() if scope.station_visible(s)},
         sections=service.sections(st.engine), employments=EMPLOYMENT_TYPES,
         # A reading: the current version of each procedure that has one.
         readings=[(d.current_version_id, d.name, d.current) for d in procedures.list_documents(st.engine)
@@ -116,9 +123,12 @@ def new():
 
 def _roster(rollcall_id: int) -> service.Roster:
     try:
-        return service.roster(state().engine, rollcall_id)
+        found = service.roster(state().engine, rollcall_id)
     except RollcallError:
         abort(404)
+    if not _in_scope(found.session):
+        abort(404)  # another site's roll call, answered as one that does not exist
+    return found
 
 
 @bp.get("/<int:rollcall_id>")
@@ -139,6 +149,7 @@ def session(rollcall_id: int):
 @role_required(*RUNNING_ROLES)
 def close(rollcall_id: int):
     st = state()
+    _roster(rollcall_id)  # another site's roll call: 404 before anything is written
     try:
         closed = service.close_session(st.engine, st.cfg, current_user.username, rollcall_id)
     except RollcallError as exc:

@@ -19,7 +19,7 @@ from flask_login import current_user
 
 from hub.ledgers import shredding as shred_ledger
 from hub.ledgers.base import Period
-from hub.web import i18n, reports
+from hub.web import i18n, reports, scope
 from hub.web.state import state
 from hub.stations.directory import stations_of_kind
 
@@ -69,13 +69,14 @@ def event_details(kind: str, payload: dict) -> str | None:
 
 def _rows(station: str | None, period: Period) -> list[shred_ledger.ShredRow]:
     st = state()
-    return shred_ledger.sessions(st.engine, st.cfg, period.first, period.last, station=station, names=st.names())
+    return scope.keep(shred_ledger.sessions(st.engine, st.cfg, period.first, period.last, station=station,
+                                            names=st.names()))
 
 
 @bp.get("/ledger/shredder")
 def ledger():
     st = state()
-    shredders = stations_of_kind(st.engine, st.cfg, "shredder")
+    shredders = scope.station_ids(stations_of_kind(st.engine, st.cfg, "shredder"))
     # A page of rows at a time (hub.ledgers.paging), the totals counted for the whole period.
     paged = reports.paged_report(shred_ledger.sessions, "shred.ledger", shredders, shred_ledger.COUNTED)
     station, period, rows = paged.station, paged.period, paged.rows
@@ -127,6 +128,6 @@ def ledger_print():
     st = state()
     station, period, rows = _request()
     header, cells = shred_ledger.table(rows, _export())
-    stations = [station] if station else stations_of_kind(st.engine, st.cfg, "shredder")
+    stations = [station] if station else scope.station_ids(stations_of_kind(st.engine, st.cfg, "shredder"))
     return reports.print_view(_("Shredding ledger"), period, station, stations, header, cells,
                               marked=[r.flagged for r in rows], columns=shred_ledger.COLUMNS)

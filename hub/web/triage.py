@@ -44,6 +44,8 @@ class AlertFilter:
     state: str | None = None
     since: date | None = None
     until: date | None = None
+    # The sites the reader sees (hub.web.scope); None: every site. Never in the query string.
+    sites: frozenset[str] | None = None
 
     def args(self) -> dict[str, Any]:
         """The query arguments that ask for the same view again."""
@@ -63,6 +65,8 @@ class AlertFilter:
             conds.append(alerts.c.raised_at >= utc_text(day_bounds(self.since, zone)[0]))
         if self.until:
             conds.append(alerts.c.raised_at < utc_text(day_bounds(self.until, zone)[1]))
+        if self.sites is not None:
+            conds.append(alerts.c.site.in_(sorted(self.sites)))
         return conds
 
 
@@ -112,7 +116,7 @@ def _row(r: Any) -> dict[str, Any]:
 def open_groups(engine: Engine, flt: AlertFilter) -> list[AlertGroup]:
     """The open alerts, grouped, pinned critical first (see the module's docstring)."""
     # No dates in this filter, so no zone is needed for them.
-    conds = [alerts.c.state == "open", *AlertFilter(flt.severity, flt.station, flt.rule).conditions(timezone.utc)]
+    conds = [alerts.c.state == "open", *AlertFilter(flt.severity, flt.station, flt.rule, sites=flt.sites).conditions(timezone.utc)]
     query = select(alerts).where(and_(*conds)).order_by(alerts.c.id.desc()).limit(OPEN_MAX)
     with engine.connect() as conn:
         rows = [_row(r) for r in conn.execute(query)]

@@ -191,6 +191,7 @@ class _Prepared:
     """A batch whose reads and signature checks may still be running in the verifier processes."""
 
     items: list[_Item]
+    urgent: bool = False  # ends at an urgent event: written at once, not after the next batch's reading
     # Each chunk of events read in a worker: its Future, its items and what was sent.
     reads: list[tuple[Future, list[_Item], ReadJob]] = field(default_factory=list)
     # Each chunk's checks in a worker: its Future, its items and what was sent.
@@ -347,6 +348,10 @@ class Ingest:
             if pending is not None:
                 self._guard(self._finish, pending)
             pending = ready
+            if ready is not None and ready.urgent:
+                # An urgent event's batch does not wait for the next batch to be read first.
+                self._guard(self._finish, ready)
+                pending = None
             if stopping:
                 if pending is not None:
                     self._guard(self._finish, pending)
@@ -411,7 +416,8 @@ class Ingest:
         """Read a batch and start its signature checks (keys re-read first if any changed): a
         large batch's events are read in the verifier processes, the rest here."""
         self._keys.sync()
-        prepared = _Prepared([self._addressed(topic, payload, received) for topic, payload, received in batch])
+        prepared = _Prepared([self._addressed(topic, payload, received) for topic, payload, received in batch],
+                             urgent=_urgent(batch[-1]))
         todo = [i for i in prepared.items if i.reason is None]
         event_items = [i for i in todo if i.channel == "event"]
         if len(event_items) >= _PARALLEL_MIN:

@@ -158,13 +158,23 @@ class AlertCenter:
         return Stored(alert_id, row, params, when, new=True, deliveries=deliveries, closed=closed)
 
     def announce(self, stored: "Stored") -> None:
-        """After the commit of ``store``'s transaction: the broker first (the critical path),
-        then the live page, the notifier, the site's alarm state. Never raises."""
+        """After the commit of ``store``'s transaction: ``publish_now``, then ``follow_up``."""
+        self.publish_now(stored)
+        self.follow_up(stored)
+
+    def publish_now(self, stored: "Stored") -> None:
+        """The critical path, after the commit: the broker first, then the live page and the
+        notifier's wake-up. Never raises."""
+        if stored.new:
+            self.raised += 1
+            self._pass_on(stored.alert_id, stored.row, stored.params, stored.when, stored.deliveries)
+
+    def follow_up(self, stored: "Stored") -> None:
+        """What may come a moment later (the log line, closed alerts on the page, the site's
+        alarm state, which reads the store): off the ingest writer's path. Never raises."""
         if not stored.new:
             return
         row = stored.row
-        self.raised += 1
-        self._pass_on(stored.alert_id, row, stored.params, stored.when, stored.deliveries)
         _LOG.log(_LOG_LEVEL[row["severity"]], "alert %d %s (%s) at %s/%s, %d notification(s) due: %s",
                  stored.alert_id, row["rule"], row["severity"], row["site"], row["station"],
                  stored.deliveries, row["message"])

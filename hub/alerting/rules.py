@@ -78,7 +78,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.orm import aliased
 
-from hub.alerting.alerts import AlertCenter
+from hub.alerting.alerts import AlertCenter, Stored
 from hub.alerting.wording import alert_text
 from hub.config import HubConfig
 from hub.store.db import begin_write
@@ -133,6 +133,14 @@ class _Seen:
     at: datetime
     station: str
     params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _FollowUp:
+    """Alerts published on the ingest writer thread whose follow-up (AlertCenter.follow_up)
+    the rules thread does."""
+
+    alerts: list[Stored]
 
 
 class RulesError(Exception):
@@ -272,6 +280,9 @@ class Rules:
                 return
             if isinstance(item, Committed):
                 self._guard(self.process, item)
+            elif isinstance(item, _FollowUp):
+                for one in item.alerts:
+                    self._guard(self.alerts.follow_up, one)
             elif isinstance(item, threading.Event):
                 item.set()
             if time.monotonic() >= next_tick and not self._stop.is_set():
@@ -508,7 +519,8 @@ class Rules:
 
         def announce() -> None:
             for one in stored:
-                self.alerts.announce(one)
+                self.alerts.publish_now(one)
+            self._queue.put(_FollowUp(stored))  # the rest on the rules thread
 
         return InTransaction({row["event_id"] for row in urgent}, announce)
 

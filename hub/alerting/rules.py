@@ -58,7 +58,11 @@ Rules, one alert each:
   reconnects and takes the retained policy within its first heartbeats raises nothing.
 
 ``on_committed`` runs on the ingest writer thread, so it only queues; a thread of our own
-applies the rules and calls ``tick`` every second. State kept in memory (outages, the
+applies the rules and calls ``tick`` every second. The exception is the urgent events whose
+rules need only the row and the config (AT_COMMIT_KINDS: a forced door, an intrusion, a
+rejected policy): ``alerts_in_transaction`` judges them on the writer thread and stores their
+alerts in the events' own transaction (one commit instead of two), and they are published as
+soon as it commits; the rules thread then skips them (``Committed.judged``). State kept in memory (outages, the
 highest contiguous seq per station, open gaps) is rebuilt from the store at start, and the
 recent events are run through the event rules again (alerts are idempotent per event and
 rule), so a restart neither repeats nor forgets an alert.

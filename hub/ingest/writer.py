@@ -18,7 +18,10 @@ hub/ingest/reading.py) before the transaction; a large batch's in the verifier p
 (hub/ingest/verify_workers.py), so this process keeps only paho's reading and the writing. While
 one batch is read there, the writer stores the batch before it, and a batch is written only once
 all its reads and checks are done (``_Prepared``). A batch ends at an urgent event (one that
-may raise a critical alert, URGENT_KINDS): it is committed without waiting for more.
+may raise a critical alert, URGENT_KINDS): it is committed without waiting for more, and the
+``in_transaction`` hook (the hub's: hub.alerting.rules) stores its alert in the same
+transaction; what the hook hands back (publishing the alert) runs right after the commit,
+before the acks, so an alert is never out before its event and its own row are committed.
 
 Nothing a station sends may stop the writer: if a batch fails, its messages are stored
 one per transaction, and one that still fails is quarantined as ``internal_error``.

@@ -194,8 +194,9 @@ def measure(agent, watcher: AlertWatcher, stream: LiveStream, rt: RoundTrip, cou
 
 def print_stages(db, stages: list[tuple[float, str, float]]) -> None:
     """Where the time goes, from what the hub stored: the event's received_at (the hub's MQTT
-    thread took it: agent, outbox commit and broker behind it) and the alert's raised_at (the
-    rules began to raise it: ingest batch, commit, rules queue before it)."""
+    thread took it: agent, outbox commit and broker behind it) and the alert's raised_at (its
+    row being written: for an urgent event inside the event's own transaction, so the one
+    commit comes after it)."""
     from datetime import datetime
 
     from bench.common import db_query
@@ -214,8 +215,8 @@ def print_stages(db, stages: list[tuple[float, str, float]]) -> None:
             c.append(total - (q - wall0))
     rows = []
     for name, vals in (("edge -> hub received the event (agent: decide, outbox commit, publish; broker)", a),
-                       ("hub received -> alert being raised (ingest batch wait, commit, rules)", b),
-                       ("alert raised -> on the MQTT alert topic (alert row commit, publish, broker)", c)):
+                       ("hub received -> alert row written (ingest batch, the event's transaction up to its alert)", b),
+                       ("alert row written -> on the MQTT alert topic (the commit, publish, broker)", c)):
         d = dist_ms(vals)
         rows.append([name, d["n"], d["p50"], d["p95"], d["p99"], d["max"]])
     print(table(["stage (from the hub's stored times)", "samples", "p50 ms", "p95 ms", "p99 ms", "max ms"], rows))

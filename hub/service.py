@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from hub.store import migrate
 from hub.alerting.alarm import SiteAlarms
@@ -28,7 +28,7 @@ from hub.ledgers.monthly_schedule import MonthlyScheduler
 from hub.nearmiss.digest import DigestScheduler, NotifierSinks
 from hub.config import HubConfig
 from hub.store.db import begin_write, make_engine
-from hub.ingest.writer import Committed, Ingest, TimeBounds
+from hub.ingest.writer import Committed, InTransaction, Ingest, TimeBounds
 from hub.live import LiveBus
 from hub.alerting.notify import Notifier
 from hub import registry
@@ -102,6 +102,7 @@ class Hub:
             time_bounds=TimeBounds(cfg.rules.clock_skew_s, cfg.rules.event_max_age_s),
             on_acks=self._send_acks,
             on_committed=self._after_commit,
+            in_transaction=self._in_transaction,
             warm_verifiers=True,
         ).start()
         client = make_client(cfg.broker, cfg.ingest.client_id)
@@ -201,6 +202,11 @@ class Hub:
     def web_url(self) -> str | None:
         """Where the web page answers (with the real port when configured as 0), if it runs."""
         return self.web.url if self.web is not None else None
+
+    def _in_transaction(self, conn: Connection, rows: list[dict]) -> InTransaction | None:
+        """Inside ingest's transaction: the urgent events' alerts, stored with them."""
+        rules = self.rules
+        return rules.alerts_in_transaction(conn, rows) if rules is not None else None
 
     def _after_commit(self, committed: Committed) -> None:
         """On the writer thread, after each commit: rules first, then the live page."""

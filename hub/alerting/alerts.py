@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from hub.alerting.alarm import SiteAlarms
 from hub.alerting.maintenance import in_maintenance
@@ -54,6 +55,20 @@ def _row_dict(row: Any) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True)
+class Stored:
+    """An alert row written in a transaction, to be passed on (``AlertCenter.announce``) once
+    that transaction has committed; ``new`` False: the (event, rule) had its alert already."""
+
+    alert_id: int
+    row: dict[str, Any]
+    params: dict[str, Any]
+    when: datetime
+    new: bool
+    deliveries: int = 0
+    closed: list[int] = field(default_factory=list)
+
+
 class AlertCenter:
     """Stores, publishes and acknowledges alerts; safe to call from any thread."""
 
@@ -89,6 +104,29 @@ class AlertCenter:
         raised_at: datetime | None = None,
     ) -> int:
         """Store an open alert and pass it on; its id. Raised once per (event_id, rule)."""
+        with begin_write(self.engine) as conn:
+            stored = self.store(conn, site=site, station=station, rule=rule, severity=severity,
+                                message=message, params=params, event_id=event_id, raised_at=raised_at)
+        self.announce(stored)
+        return stored.alert_id
+
+    def store(
+        self,
+        conn: Connection,
+        *,
+        site: str,
+        station: str,
+        rule: str,
+        severity: str,
+        message: str,
+        params: dict[str, Any],
+        event_id: str | None = None,
+        raised_at: datetime | None = None,
+    ) -> "Stored":
+        """Store an open alert in the caller's write transaction (the ingest writer's, for an
+        urgent event: the event and its alert commit together). Nothing is published: the
+        caller hands the result to ``announce`` once that transaction has committed, so no
+        alert is ever seen before it is stored. Raised once per (event_id, rule)."""
         if severity not in SEVERITIES:
             raise ValueError(f"unknown severity {severity!r}")
         when = raised_at or now_utc()
@@ -97,36 +135,53 @@ class AlertCenter:
             "message": message, "params": json.dumps(params, ensure_ascii=False, sort_keys=True, default=str),
             "event_id": event_id, "raised_at": utc_text(when), "state": "open",
         }
+        if event_id is not None:
+            existing = conn.execute(
+                select(alerts.c.id).where(alerts.c.event_id == event_id, alerts.c.rule == rule)
+            ).scalar()
+            if existing is not None:
+                _LOG.debug("alert %s for event %s already raised as %d", rule, event_id, existing)
+                return Stored(existing, row, params, when, new=False)
+        quiet = in_maintenance(conn, station, when)
+        if quiet:  # stored and logged as in maintenance; nobody is notified (hub.alerting.maintenance)
+            params = {**params, "maintenance": True}
+            row["params"] = json.dumps(params, ensure_ascii=False, sort_keys=True, default=str)
+        alert_id = inserted_id(conn.execute(insert(alerts).values(**row)))
+        record_alert_raised(conn, alert_id, row)
+        deliveries = 0
+        if self.notifier is not None and not quiet:
+            # Same transaction: an alert stored is an alert whose notifications will be tried.
+            deliveries = self.notifier.schedule(conn, alert_id, site, row["raised_at"])
         closed: list[int] = []
-        with begin_write(self.engine) as conn:
-            if event_id is not None:
-                existing = conn.execute(
-                    select(alerts.c.id).where(alerts.c.event_id == event_id, alerts.c.rule == rule)
-                ).scalar()
-                if existing is not None:
-                    _LOG.debug("alert %s for event %s already raised as %d", rule, event_id, existing)
-                    return existing
-            quiet = in_maintenance(conn, station, when)
-            if quiet:  # stored and logged as in maintenance; nobody is notified (hub.alerting.maintenance)
-                params = {**params, "maintenance": True}
-                row["params"] = json.dumps(params, ensure_ascii=False, sort_keys=True, default=str)
-            alert_id = inserted_id(conn.execute(insert(alerts).values(**row)))
-            record_alert_raised(conn, alert_id, row)
-            deliveries = 0
-            if self.notifier is not None and not quiet:
-                # Same transaction: an alert stored is an alert whose notifications will be tried.
-                deliveries = self.notifier.schedule(conn, alert_id, site, row["raised_at"])
-            if rule in CLOSES_PAIR:
-                closed = self._close_pair(conn, alert_id, station, *CLOSES_PAIR[rule])
-        self.raised += 1
-        _LOG.log(_LOG_LEVEL[severity], "alert %d %s (%s) at %s/%s, %d notification(s) due: %s",
-                 alert_id, rule, severity, site, station, deliveries, message)
-        self._pass_on(alert_id, row, params, when, deliveries)
-        for closed_id in closed:
+        if rule in CLOSES_PAIR:
+            closed = self._close_pair(conn, alert_id, station, *CLOSES_PAIR[rule])
+        return Stored(alert_id, row, params, when, new=True, deliveries=deliveries, closed=closed)
+
+    def announce(self, stored: "Stored") -> None:
+        """After the commit of ``store``'s transaction: ``publish_now``, then ``follow_up``."""
+        self.publish_now(stored)
+        self.follow_up(stored)
+
+    def publish_now(self, stored: "Stored") -> None:
+        """The critical path, after the commit: the broker first, then the live page and the
+        notifier's wake-up. Never raises."""
+        if stored.new:
+            self.raised += 1
+            self._pass_on(stored.alert_id, stored.row, stored.params, stored.when, stored.deliveries)
+
+    def follow_up(self, stored: "Stored") -> None:
+        """What may come a moment later (the log line, closed alerts on the page, the site's
+        alarm state, which reads the store): off the ingest writer's path. Never raises."""
+        if not stored.new:
+            return
+        row = stored.row
+        _LOG.log(_LOG_LEVEL[row["severity"]], "alert %d %s (%s) at %s/%s, %d notification(s) due: %s",
+                 stored.alert_id, row["rule"], row["severity"], row["site"], row["station"],
+                 stored.deliveries, row["message"])
+        for closed_id in stored.closed:
             self._tell_page(closed_id)
-        if self.alarms is not None and (severity == "critical" or closed):
-            self.alarms.changed([site])
-        return alert_id
+        if self.alarms is not None and (row["severity"] == "critical" or stored.closed):
+            self.alarms.changed([row["site"]])
 
     def _close_pair(self, conn, alert_id: int, station: str, rules: tuple[str, ...], reason: str) -> list[int]:
         """Close the open alerts of ``rules`` at ``station`` and ``alert_id`` itself; their ids."""

@@ -58,7 +58,11 @@ Rules, one alert each:
   reconnects and takes the retained policy within its first heartbeats raises nothing.
 
 ``on_committed`` runs on the ingest writer thread, so it only queues; a thread of our own
-applies the rules and calls ``tick`` every second. State kept in memory (outages, the
+applies the rules and calls ``tick`` every second. The exception is the urgent events whose
+rules need only the row and the config (AT_COMMIT_KINDS: a forced door, an intrusion, a
+rejected policy): ``alerts_in_transaction`` judges them on the writer thread and stores their
+alerts in the events' own transaction (one commit instead of two), and they are published as
+soon as it commits; the rules thread then skips them (``Committed.judged``). State kept in memory (outages, the
 highest contiguous seq per station, open gaps) is rebuilt from the store at start, and the
 recent events are run through the event rules again (alerts are idempotent per event and
 rule), so a restart neither repeats nor forgets an alert.
@@ -75,15 +79,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.orm import aliased
 
-from hub.alerting.alerts import AlertCenter
+from hub.alerting.alerts import AlertCenter, Stored
 from hub.alerting.wording import alert_text
 from hub.config import HubConfig
 from hub.store.db import begin_write
 from hub.hours import days_off_around, is_business_time
-from hub.ingest.writer import ClockReading, Committed
+from hub.ingest.writer import ClockReading, Committed, InTransaction
 from hub.ingest.refusals import Refusal
 from hub.store.schema import alerts, events, policies, station_log, stations
 from hub.stations.shredding_flags import session_flags
@@ -133,6 +137,14 @@ class _Seen:
     at: datetime
     station: str
     params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _FollowUp:
+    """Alerts published on the ingest writer thread whose follow-up (AlertCenter.follow_up)
+    the rules thread does."""
+
+    alerts: list[Stored]
 
 
 class RulesError(Exception):
@@ -272,6 +284,9 @@ class Rules:
                 return
             if isinstance(item, Committed):
                 self._guard(self.process, item)
+            elif isinstance(item, _FollowUp):
+                for one in item.alerts:
+                    self._guard(self.alerts.follow_up, one)
             elif isinstance(item, threading.Event):
                 item.set()
             if time.monotonic() >= next_tick and not self._stop.is_set():
@@ -423,6 +438,8 @@ class Rules:
                 st.last_seen = _later(st.last_seen, _parse_utc(row["received_at"]))
                 key = (row["station"], row.get("incarnation") or "")
                 self._seqs.setdefault(key, _Seqs()).add(row["seq"], now)
+                if row["event_id"] in c.judged:
+                    continue  # its alerts were stored with it (alerts_in_transaction)
                 try:
                     self._event_rules(row)
                 except Exception:
@@ -479,10 +496,44 @@ class Rules:
         )
 
     def _event_rules(self, row: dict[str, Any], skip: set[tuple[str, str]] | None = None) -> None:
+        for rule_name, severity, p in self._judge(row):
+            if skip is not None and (row["event_id"], rule_name) in skip:
+                continue
+            try:
+                self._raise(rule_name, severity, p, event_id=row["event_id"])
+            except Exception:
+                self.errors += 1
+                _LOG.exception("raising %s for event %s failed", rule_name, row["event_id"])
+
+    def alerts_in_transaction(self, conn: Connection, rows: list[dict[str, Any]]) -> InTransaction | None:
+        """The ingest writer's in-transaction hook: the alerts of the new events of a kind in
+        AT_COMMIT_KINDS, stored in ``conn`` (the transaction that stores the events: one commit,
+        one fsync, where the rules thread's alert took a second transaction after it), and
+        published once it commits. Runs on the writer thread while it holds the store's write
+        lock, so it takes no lock of the rules (their thread may be waiting for that write lock)
+        and only judges what needs nothing but the row and the config. An error fails the
+        batch; the writer then stores its events without this hook and the rules thread raises
+        their alerts as before."""
+        urgent = [row for row in rows if row["kind"] in AT_COMMIT_KINDS]
+        if not urgent:
+            return None
+        stored = [self.alerts.store(conn, site=p["site"], station=p["station"], rule=rule_name, severity=severity,
+                                    message=alert_text(rule_name, p, "en"), params=p, event_id=row["event_id"])
+                  for row in urgent for rule_name, severity, p in self._judge(row)]
+
+        def announce() -> None:
+            for one in stored:
+                self.alerts.publish_now(one)
+            self._queue.put(_FollowUp(stored))  # the rest on the rules thread
+
+        return InTransaction({row["event_id"] for row in urgent}, announce)
+
+    def _judge(self, row: dict[str, Any]) -> list[Found]:
+        """The alerts a stored event calls for (event rules and after_hours), not yet raised."""
         kind = row["kind"]
         rule = EVENT_RULES.get(kind)
         if rule is None and kind not in AFTER_HOURS_KINDS:
-            return
+            return []
         raw = json.loads(row["data"]) if isinstance(row["data"], str) else dict(row["data"])
         event = ev.read(kind, raw)  # never fails: values that do not fit are left out
         at = datetime.fromisoformat(row["at"])
@@ -505,14 +556,7 @@ class Rules:
                 found.append(("after_hours", "warning", {
                     **params, "hours": f"{hours.start:%H:%M}-{hours.end:%H:%M}",
                     "days": list(hours.days), "holiday": local_day in holidays}))
-        for rule_name, severity, p in found:
-            if skip is not None and (row["event_id"], rule_name) in skip:
-                continue
-            try:
-                self._raise(rule_name, severity, p, event_id=row["event_id"])
-            except Exception:
-                self.errors += 1
-                _LOG.exception("raising %s for event %s failed", rule_name, row["event_id"])
+        return found
 
     def _storage_corrupt(self, row: dict[str, Any], params: dict[str, Any],
                          info: ev.StorageCorrupt) -> Found:
@@ -917,5 +961,9 @@ EVENT_RULES: dict[str, EventRule] = {
     ev.CupsUp.KIND: _cups_up,
     ev.PolicyRejected.KIND: _policy_rejected,
 }
+# Urgent kinds (hub.ingest.writer.URGENT_KINDS) whose rules read only the row and the config:
+# their alerts are stored in the event's own transaction (Rules.alerts_in_transaction). The
+# storage kinds' rules query the store and stay on the rules thread.
+AT_COMMIT_KINDS = frozenset({ev.DoorForced.KIND, ev.DoorIntrusion.KIND, ev.PolicyRejected.KIND})
 # Every kind an event rule looks at (the restart's rescan reads these).
 _EVENT_KINDS = tuple(EVENT_RULES) + tuple(k for k in AFTER_HOURS_KINDS if k not in EVENT_RULES)

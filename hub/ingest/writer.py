@@ -18,7 +18,10 @@ hub/ingest/reading.py) before the transaction; a large batch's in the verifier p
 (hub/ingest/verify_workers.py), so this process keeps only paho's reading and the writing. While
 one batch is read there, the writer stores the batch before it, and a batch is written only once
 all its reads and checks are done (``_Prepared``). A batch ends at an urgent event (one that
-may raise a critical alert, URGENT_KINDS): it is committed without waiting for more.
+may raise a critical alert, URGENT_KINDS): it is committed without waiting for more, and the
+``in_transaction`` hook (the hub's: hub.alerting.rules) stores its alert in the same
+transaction; what the hook hands back (publishing the alert) runs right after the commit,
+before the acks, so an alert is never out before its event and its own row are committed.
 
 Nothing a station sends may stop the writer: if a batch fails, its messages are stored
 one per transaction, and one that still fails is quarantined as ``internal_error``.
@@ -99,9 +102,28 @@ class Committed:
     snapshots: list[str] = field(default_factory=list)  # event ids of new snapshots
     clocks: list[ClockReading] = field(default_factory=list)  # one per heartbeat
     refused: list[Refusal] = field(default_factory=list)  # signed events quarantined a first time
+    # Event ids whose event rules already ran inside this transaction (``InTransaction``): the
+    # rules thread does not judge them again.
+    judged: set[str] = field(default_factory=set)
 
 
 CommittedCallback = Callable[[Committed], None]
+
+
+@dataclass
+class InTransaction:
+    """What ``in_transaction`` did inside a batch's transaction: the event ids it judged (their
+    alerts are stored in the same transaction as the events) and what to run once that
+    transaction has committed (publishing those alerts), before the acks."""
+
+    judged: set[str]
+    after_commit: Callable[[], None]
+
+
+# Called on the writer thread inside the transaction, after the batch's new event rows are
+# inserted; its writes commit (or fail) with them. The hub raises the alerts of urgent
+# events here (hub.alerting.rules): one commit, one fsync, from a door edge to its alert.
+InTransactionHook = Callable[[Connection, list[dict[str, Any]]], InTransaction | None]
 
 # A batch also stops growing at this many payload bytes (snapshots are up to 4 MiB each).
 BATCH_MAX_BYTES = 32 * 1024 * 1024
@@ -172,6 +194,7 @@ class _Prepared:
     """A batch whose reads and signature checks may still be running in the verifier processes."""
 
     items: list[_Item]
+    urgent: bool = False  # ends at an urgent event: written at once, not after the next batch's reading
     # Each chunk of events read in a worker: its Future, its items and what was sent.
     reads: list[tuple[Future, list[_Item], ReadJob]] = field(default_factory=list)
     # Each chunk's checks in a worker: its Future, its items and what was sent.
@@ -201,6 +224,7 @@ class _Outcome:
     # (site, station, incarnation) -> acked seqs and snapshot ids; snapshots go with "".
     acks: dict[tuple[str, str, str], tuple[set[int], list[str]]] = field(default_factory=dict)
     committed: Committed = field(default_factory=Committed)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def ack(self, site: str, station: str, seq: int | None = None, snapshot: str | None = None,
             incarnation: str = ""):
@@ -218,6 +242,8 @@ class _Outcome:
         self.held += other.held
         for name in ("events", "presence", "heartbeats", "snapshots", "clocks", "refused"):
             getattr(self.committed, name).extend(getattr(other.committed, name))
+        self.committed.judged |= other.committed.judged
+        self.after_commit.extend(other.after_commit)
         for (site, station, inc), (seqs, snaps) in other.acks.items():
             for seq in seqs:
                 self.ack(site, station, seq=seq, incarnation=inc)
@@ -244,6 +270,7 @@ class Ingest:
         time_bounds: TimeBounds | None = None,
         on_acks: AckCallback | None = None,
         on_committed: CommittedCallback | None = None,
+        in_transaction: InTransactionHook | None = None,
         keys: KeyRing | None = None,
         warm_verifiers: bool = False,
     ):
@@ -263,6 +290,7 @@ class Ingest:
         self._held: dict[str, int] = {}
         self._on_acks = on_acks
         self._on_committed = on_committed
+        self._in_transaction = in_transaction
         # SimpleQueue: put and get in C, without Queue's locks (paho's thread puts every message).
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
@@ -323,6 +351,10 @@ class Ingest:
             if pending is not None:
                 self._guard(self._finish, pending)
             pending = ready
+            if ready is not None and ready.urgent:
+                # An urgent event's batch does not wait for the next batch to be read first.
+                self._guard(self._finish, ready)
+                pending = None
             if stopping:
                 if pending is not None:
                     self._guard(self._finish, pending)
@@ -387,7 +419,8 @@ class Ingest:
         """Read a batch and start its signature checks (keys re-read first if any changed): a
         large batch's events are read in the verifier processes, the rest here."""
         self._keys.sync()
-        prepared = _Prepared([self._addressed(topic, payload, received) for topic, payload, received in batch])
+        prepared = _Prepared([self._addressed(topic, payload, received) for topic, payload, received in batch],
+                             urgent=_urgent(batch[-1]))
         todo = [i for i in prepared.items if i.reason is None]
         event_items = [i for i in todo if i.channel == "event"]
         if len(event_items) >= _PARALLEL_MIN:
@@ -426,6 +459,8 @@ class Ingest:
             _LOG.warning("batch of %d failed; storing its messages one by one", len(items), exc_info=True)
             outcome = _Outcome()
             for item in items:
+                # Without the in-transaction hook: if it was what failed, the events are still
+                # stored, and the rules thread raises their alerts after the commit instead.
                 outcome.merge(self._write_alone(item))
         self.batches += 1
         self.ingested += outcome.new
@@ -433,6 +468,12 @@ class Ingest:
         self.quarantined += outcome.quarantined
         self.snapshots += outcome.snapshots
         self.held += outcome.held
+        # What was stored with the events (their alerts) goes out first: the critical path.
+        for step in outcome.after_commit:
+            try:
+                step()
+            except Exception:
+                _LOG.exception("after-commit step failed")
         self._acknowledge(outcome)
         c = outcome.committed
         if self._on_committed is not None and (c.events or c.presence or c.heartbeats or c.snapshots or c.refused):
@@ -446,13 +487,13 @@ class Ingest:
         """One message in its own transaction; quarantined as internal_error if that fails."""
         try:
             with begin_write(self._engine) as conn:
-                return self._write(conn, [item])
+                return self._write(conn, [item], hook=False)
         except Exception as exc:
             _LOG.error("cannot store a message on %s; quarantining it", item.topic, exc_info=True)
             item.reason, item.detail = "internal_error", f"{exc.__class__.__name__}: {exc}"
         try:
             with begin_write(self._engine) as conn:
-                return self._write(conn, [item])
+                return self._write(conn, [item], hook=False)
         except Exception:
             _LOG.exception("cannot quarantine a message on %s either; dropped unacked", item.topic)
             return _Outcome()
@@ -569,7 +610,7 @@ class Ingest:
 
     # --- the transaction ---
 
-    def _write(self, conn: Connection, items: list[_Item]) -> _Outcome:
+    def _write(self, conn: Connection, items: list[_Item], hook: bool = True) -> _Outcome:
         out = _Outcome()
         good = [i for i in items if i.reason is None]
         by_key, by_id = _stored_events(conn, [i.row for i in good if i.channel == "event"])
@@ -669,6 +710,11 @@ class Ingest:
             conn.execute(
                 update(chain_head).where(chain_head.c.id == 1).values(row_no=row_no, hash=prev_hash)
             )
+            if hook and self._in_transaction is not None:
+                done = self._in_transaction(conn, new_events)
+                if done is not None:
+                    out.committed.judged |= done.judged
+                    out.after_commit.append(done.after_commit)
         if new_snaps:
             conn.execute(insert(snapshots), new_snaps)
             record_snapshots(conn, new_snaps)

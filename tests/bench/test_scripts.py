@@ -24,6 +24,8 @@ SCRIPTS = [
     ("bench/ingest.py --mode writer", ["Ingest writer alone", "CPU us per event"]),
     ("bench/alert_latency.py", ["raw MQTT round trip", "door edge -> alert on the MQTT alert topic",
                                 "door edge -> alert on the web live stream"]),
+    ("bench/alert_path.py", ["submit -> alert published, one transaction",
+                             "write transactions committed from submit to publish: median 1"]),
     ("bench/backlog.py", ["duplicates 0, lost 0, in seq order: True", "chain intact"]),
     ("bench/footprint.py", ["plain paho client, connected (baseline)", "allowed badge -> lock relay released",
                             "signed (Ed25519, the station's key)", "signing adds < 10 % to the station's CPU per event",

@@ -57,8 +57,11 @@ class Stack:
     def feed(self, *messages: tuple[str, str, dict[str, Any]], rules: bool = True) -> None:
         """Store (channel, station, payload) messages through a real Ingest, then let the rules
         work through them."""
+        wired = rules and self.rules is not None
+        # Wired as the hub wires it: urgent events' alerts are stored in the events' transaction.
         ingest = Ingest(self.engine, prefix=PREFIX, batch_wait_s=0,
-                        on_committed=self.rules.on_committed if rules and self.rules else None)
+                        on_committed=self.rules.on_committed if wired and self.rules else None,
+                        in_transaction=self.rules.alerts_in_transaction if wired and self.rules else None)
         ingest.start()
         for channel, station, body in messages:
             ingest.submit(f"{PREFIX}/{SITE}/{station}/{channel}", encode(body))

@@ -40,7 +40,7 @@ from hub.nearmiss.model import SUPERVISING_ROLES
 from hub.audit import store_size
 from hub.store.schema import alerts as alerts_table
 from hub.store.schema import checkpoints as checkpoints_table
-from hub.web import alert_pages, data, formats, i18n, key_pages, query, reports, station_cards
+from hub.web import alert_pages, data, formats, i18n, key_pages, ops, query, reports, station_cards
 from hub.web.annunciators import KIND as ANNUNCIATOR
 from hub.web.annunciators import annunciators
 from hub.web.key_pages import ledger_export, ledger_request
@@ -235,7 +235,19 @@ def status():
         notice_part=label_of(i18n.NOTICE_PARTS),
         store=_store_box(),
         annunciators=annunciators(st.engine, st.cfg),
+        failover=_failover_box(),
     )
+
+
+def _failover_box() -> dict[str, Any] | None:
+    """In a failover pair: this hub's name and role, the active hub and since when."""
+    st = state()
+    if not st.cfg.failover.enabled:
+        return None
+    active = ops.active_hub()
+    return {"this": st.cfg.failover.hub_name, "role": ops.role(),
+            "active": active.hub if active is not None else None,
+            "since": localtime(active.since) if active is not None else None}
 
 
 def _store_box() -> dict[str, Any]:

@@ -266,7 +266,9 @@ class Hub:
         ingest = self.ingest
         figures: dict = {"broker_connected": self.connected.is_set()}
         if self.cfg.failover.enabled:
-            figures["role"] = "active" if self.active.is_set() else "standby"
+            # The lease decides: the active hub's work starts right after it is taken.
+            lease = self.lease
+            figures["role"] = "active" if lease is not None and lease.held else "standby"
         if ingest is not None:
             figures.update(ingested=ingest.ingested, duplicates=ingest.duplicates,
                            quarantined=ingest.quarantined, snapshots=ingest.snapshots,

@@ -23,6 +23,7 @@ TABLES = {
     "nearmiss_cases", "nearmiss_digests",
     "procedure_documents", "procedure_versions", "procedure_confirmations", "training_procedures",
     "rollcall_sessions", "rollcall_people",
+    "hub_leases",
 }
 
 

@@ -51,7 +51,7 @@ class PairHub:
     def health(self) -> dict[str, Any] | None:
         """Its /healthz body, or None while it does not answer."""
         try:
-            with urllib.request.urlopen(self.url + "/healthz", timeout=2) as resp:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=10) as resp:
                 return json.loads(resp.read())
         except urllib.error.HTTPError as exc:  # 503: the store does not answer; still a body
             try:
@@ -127,11 +127,9 @@ class HubPair:
         raise TimeoutError(f"{name} not {role} within {timeout:.0f} s: {self.tail(name)}")
 
     def active(self) -> str | None:
-        """The hub that says it is active, if one does."""
-        for name, hub in self.hubs.items():
-            if hub.alive() and hub.role() == "active":
-                return name
-        return None
+        """The hub that took the lease last, as the store says (its newest ``hub_leases`` row)."""
+        rows = store_query(self.url, "SELECT hub FROM hub_leases ORDER BY epoch DESC LIMIT 1")
+        return rows[0][0] if rows else None
 
     def tail(self, name: str, lines: int = 15) -> str:
         try:

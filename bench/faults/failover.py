@@ -34,6 +34,7 @@ from bench.common import (  # noqa: E402
     percentile,
     policy_key,
     probe_ack,
+    stop_process,
     table,
     wait_until,
 )
@@ -131,9 +132,8 @@ def main() -> int:
         print(f"load during the kills: {load}")
         for name in pair.hubs:
             hub_proc = pair.hubs[name].proc
-            if hub_proc is not None and hub_proc.poll() is None:
-                hub_proc.terminate()
-                hub_proc.wait(30)
+            if hub_proc is not None:
+                stop_process(hub_proc, timeout=60)  # before the store goes: a clean stop
         met = max(storing_s) < TAKEOVER_LIMIT_S
         print(f"target: storing again < {TAKEOVER_LIMIT_S:.0f} s after the kill: {'met' if met else 'NOT met'} "
               f"(max {max(storing_s):.1f} s; a figure of this machine's load, see 'load during the kills')")
@@ -158,15 +158,20 @@ def _drain(agents: list[TappingAgent], url: str, timeout: float = 180.0) -> floa
     return time.monotonic() - t0
 
 
-def _wait_alerts(url: str, timeout: float = 120.0) -> None:
+def _wait_alerts(url: str, timeout: float = 600.0, still_s: float = 30.0) -> None:
     """The rules run after each commit (and a new active first raises what its predecessor had
-    not yet): give the last alerts time on a busy machine."""
+    not yet): wait until every denied tap has its alert, or the count stops growing."""
     deadline = time.monotonic() + timeout
+    last, last_change = -1, time.monotonic()
     while time.monotonic() < deadline:
         denied, alerted, _ = alert_counts(url)
         if alerted >= denied:
             return
-        time.sleep(0.5)
+        if alerted != last:
+            last, last_change = alerted, time.monotonic()
+        elif time.monotonic() - last_change > still_s:
+            return
+        time.sleep(1.0)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from kagiban.broker import BrokerConfig
-from kagiban.configfile import load_config
+from kagiban.configfile import config_error, load_config
 from kagiban.protocol import ID_PATTERN, StationKind, check_id
 
 DB_FILE_NAME = "kagiban.db"
@@ -397,6 +397,31 @@ class SnapshotsSection(_Section):
     expire_every_s: float = Field(default=3600.0, ge=10, le=86400)
 
 
+class FailoverSection(_Section):
+    """Two hubs on one PostgreSQL store, one active and one standby (hub.store.lease,
+    docs/reliability.md "Hub failover"). Each hub's file names the hub; both name the same store."""
+
+    enabled: bool = False
+    # This hub's name, shown on the status page and in the lease (e.g. hub-a, hub-b).
+    hub_name: str | None = Field(default=None, min_length=1, max_length=64)
+    # How often the standby tries for the lease and the active checks it still holds it.
+    poll_s: float = Field(default=1.0, ge=0.2, le=3.0)
+    # Where this hub's pages are reached by users (https://hub-a.example.internal:8080): the
+    # standby redirects page requests to the active hub's address.
+    web_url: str | None = Field(default=None, max_length=512, pattern=r"^https?://[^\s]+$")
+
+    @field_validator("hub_name")
+    @classmethod
+    def _name_is_id(cls, value: str | None) -> str | None:
+        return None if value is None else check_id(value, "hub")
+
+    @model_validator(mode="after")
+    def _named_when_enabled(self) -> "FailoverSection":
+        if self.enabled and self.hub_name is None:
+            raise ValueError("hub_name: missing value (each hub of a failover pair has its own name)")
+        return self
+
+
 class Notice(_Section):
     """A part that could not start, shown in a box on the status page until the hub restarts.
 
@@ -430,6 +455,7 @@ class HubConfig(_Section):
     audit: AuditSection = AuditSection()
     snapshots: SnapshotsSection = SnapshotsSection()
     notices: list[Notice] = []
+    failover: FailoverSection = FailoverSection()
 
     # Set by load(): the folder the file was in, for resolving relative paths.
     _config_dir: Path = PrivateAttr(default=Path("."))
@@ -521,6 +547,20 @@ class HubConfig(_Section):
                 return url.set(database=str(self._resolve(db))).render_as_string(hide_password=False)
         return self.database.url
 
+    def mqtt_client_id(self) -> str:
+        """The hub's MQTT client id: ``ingest.client_id``; in a failover pair, unless set,
+        ``kagiban-hub-<hub_name>`` (two hubs with one id would take each other's session)."""
+        if self.failover.enabled and "client_id" not in self.ingest.model_fields_set:
+            return f"kagiban-hub-{self.failover.hub_name}"
+        return self.ingest.client_id
+
+    def failover_problem(self) -> tuple[str, str] | None:
+        """(key, reason) if failover is enabled on a store that cannot share it, else None."""
+        if self.failover.enabled and make_url(self.db_url()).get_backend_name() != "postgresql":
+            return ("failover.enabled", "failover needs a PostgreSQL store (database.url): "
+                    "a SQLite store serves one hub")
+        return None
+
     def known_stations(self) -> dict[str, str] | None:
         """Listed station id -> site, or None when the file lists no stations (accept all)."""
         if self.stations is None:
@@ -576,4 +616,7 @@ def load(path: str | Path) -> HubConfig:
     """Load and validate a hub file; ConfigError names the file, key and reason."""
     cfg = load_config(path, HubConfig)
     cfg._config_dir = Path(path).resolve().parent
+    problem = cfg.failover_problem()
+    if problem is not None:
+        raise config_error(path, [{"loc": problem[0].split("."), "msg": problem[1], "type": "value_error"}])
     return cfg

@@ -3,6 +3,13 @@
 The hub connects with a persistent session (clean_start=False, a long session expiry), so
 mosquitto queues the stations' QoS 1 messages while the hub restarts; anything lost anyway
 is sent again by the stations, whose outboxes keep every event until it is acked.
+
+In a failover pair (``failover.enabled``, a PostgreSQL store shared by two hubs) a hub starts
+as the standby: it migrates the store and serves /healthz (its pages redirect to the active
+hub), and a LeaseKeeper (hub.store.lease) tries for the lease. Only with the lease does it do
+what the single hub does at start (ingest, broker, policies, alerting, scheduled jobs). A hub
+that loses the lease stops all of that at once and ``run`` ends with EXIT_LEASE_LOST, for
+systemd to start it again as a standby.
 """
 from __future__ import annotations
 
@@ -29,6 +36,7 @@ from hub.nearmiss.digest import DigestScheduler, NotifierSinks
 from hub.config import HubConfig
 from hub.store.db import begin_write, make_engine
 from hub.ingest.writer import Committed, InTransaction, Ingest, TimeBounds
+from hub.store.lease import Lease, LeaseKeeper
 from hub.live import LiveBus
 from hub.alerting.notify import Notifier
 from hub import registry
@@ -36,12 +44,17 @@ from hub.registry.policy import PolicyPublisher, load_signing_key
 from hub.alerting.rules import Rules
 from hub.store.schema import stations
 from kagiban.broker import connect_properties, make_client
+from kagiban.configfile import ConfigError
 from kagiban.protocol import STATION_CHANNELS, Ack, dumps, subscription, topic
 
 if TYPE_CHECKING:
     from hub.web.server import WebServer
 
 _LOG = logging.getLogger(__name__)
+
+# ``kagiban hub`` exits with this when the hub lost its lease (EX_TEMPFAIL): systemd restarts it
+# (Restart=on-failure) and it comes back as the standby.
+EXIT_LEASE_LOST = 75
 
 
 class Hub:
@@ -68,6 +81,13 @@ class Hub:
         self._client: mqtt.Client | None = None
         self._sub_mid: int | None = None
         self._stopping = False
+        self._stopping_client = False  # the broker connection is being closed on purpose
+        # Failover (hub.store.lease): set in start() when failover.enabled.
+        self.lease: Lease | None = None
+        self._keeper: LeaseKeeper | None = None
+        self.active = threading.Event()  # set while this hub does the active hub's work
+        self.lease_lost = threading.Event()  # set once a lease this hub held is gone
+        self._role_lock = threading.Lock()
 
     def start(self) -> None:
         """Migrate the store, start ingest and policies, connect to the broker (in background).
@@ -75,8 +95,66 @@ class Hub:
         Raises ConfigError for an unusable staff file.
         """
         cfg = self.cfg
-        self.engine = engine = make_engine(cfg.db_url())
+        problem = cfg.failover_problem()
+        if problem is not None:
+            raise ConfigError(f"{problem[0]}: {problem[1]}")
+        self.engine = make_engine(cfg.db_url())
         migrate.upgrade(self.engine)
+        if cfg.failover.enabled:
+            assert cfg.failover.hub_name is not None  # the config requires it when enabled
+            # Standby first: pages (redirecting to the active hub) and the lease keeper.
+            self.lease = Lease(self.engine, cfg.db_url(), hub=cfg.failover.hub_name,
+                               web_url=cfg.failover.web_url)
+            self._start_web()
+            self._keeper = LeaseKeeper(self.lease, cfg.failover.poll_s, on_acquired=self._take_over,
+                                       on_lost=self._lose_lease).start()
+            _LOG.info("hub %s started as the standby: waiting for the lease", cfg.failover.hub_name)
+            return
+        self._start_active()
+        self._start_web()
+        # What start-up made (modules, templates, translations, compiled statements) lives as
+        # long as the hub: kept out of the collector, a full collection scans only what came
+        # after, 0.2 ms instead of ~55 ms in the middle of a page or a batch (bench/web.py).
+        gc.freeze()
+        _LOG.info("hub started: broker %s:%d, prefix %s", cfg.broker.host, cfg.broker.port, cfg.broker.prefix)
+
+    def _take_over(self) -> None:
+        """On the lease keeper's thread, the lease just taken: start the active hub's work and
+        serve the full pages."""
+        with self._role_lock:
+            if self._stopping:
+                return
+            try:
+                self._start_active()
+            except Exception:
+                # Holding the lease while doing nothing would stall the pair: give it up.
+                _LOG.exception("hub %s took the lease but could not start", self.cfg.failover.hub_name)
+                self.lease_lost.set()
+                self._stop_active()
+                if self.lease is not None:
+                    self.lease.release()
+                return
+            if self.web is not None:
+                port = self.web.port
+                self.web.stop()
+                self.web = None
+                self._start_web(port)
+            gc.freeze()
+        _LOG.warning("hub %s is now the active hub", self.cfg.failover.hub_name)
+
+    def _lose_lease(self) -> None:
+        """On the lease keeper's thread, the lease gone: stop ingest and the jobs at once."""
+        _LOG.error("hub %s lost its lease: stopping ingest, alerting and jobs", self.cfg.failover.hub_name)
+        self.lease_lost.set()
+        with self._role_lock:
+            self._stop_active()
+
+    def _start_active(self) -> None:
+        """What only the active hub does: stations, policies, ingest, broker, checkpoints,
+        alerting and the scheduled jobs."""
+        cfg = self.cfg
+        assert self.engine is not None
+        engine = self.engine
         self._register_configured_stations()
         prefix = cfg.broker.prefix
         self.policies = PolicyPublisher(
@@ -105,7 +183,7 @@ class Hub:
             in_transaction=self._in_transaction,
             warm_verifiers=True,
         ).start()
-        client = make_client(cfg.broker, cfg.ingest.client_id)
+        client = make_client(cfg.broker, cfg.mqtt_client_id())
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
@@ -126,12 +204,7 @@ class Hub:
             ("snapshot expiry", cfg.snapshots.expire_every_s,
              lambda: retention.expire(engine, cfg.snapshots.keep_days)),
         ]).start()
-        self._start_web()
-        # What start-up made (modules, templates, translations, compiled statements) lives as
-        # long as the hub: kept out of the collector, a full collection scans only what came
-        # after, 0.2 ms instead of ~55 ms in the middle of a page or a batch (bench/web.py).
-        gc.freeze()
-        _LOG.info("hub started: broker %s:%d, prefix %s", cfg.broker.host, cfg.broker.port, prefix)
+        self.active.set()
 
     def _start_rules(self) -> None:
         """Alert rules over stored events, alerts and supervisor notifications.
@@ -170,8 +243,9 @@ class Hub:
         if self._client is not None:
             self._client.publish(topic_name, payload, qos=1, retain=False)
 
-    def _start_web(self) -> None:
-        """The web page and JSON API, served in a thread (if ``web.enabled``).
+    def _start_web(self, port: int | None = None) -> None:
+        """The web page and JSON API, served in a thread (if ``web.enabled``); on ``port``
+        instead of the configured one (a standby's pages replaced by the active's).
 
         Raises ConfigError for an unreadable session key, OSError if the address is taken.
         """
@@ -185,13 +259,17 @@ class Hub:
         sinks = [NotifierSinks(self.notifier, self.cfg)] if self.nearmiss_digest is not None else []
         app = create_app(self.engine, self.cfg, bus=self.bus, alerts=self.alerts, stats=self.stats,
                          digest_sinks=sinks)
-        self.web = WebServer(app, self.cfg.web.host, self.cfg.web.port,
+        self.web = WebServer(app, self.cfg.web.host, self.cfg.web.port if port is None else port,
                              trusted_proxy=self.cfg.web.trusted_proxy).start()
 
     def stats(self) -> dict:
         """Figures for /healthz and /metrics: this run's ingest counters and the broker link."""
         ingest = self.ingest
         figures: dict = {"broker_connected": self.connected.is_set()}
+        if self.cfg.failover.enabled:
+            # The lease decides: the active hub's work starts right after it is taken.
+            lease = self.lease
+            figures["role"] = "active" if lease is not None and lease.held else "standby"
         if ingest is not None:
             figures.update(ingested=ingest.ingested, duplicates=ingest.duplicates,
                            quarantined=ingest.quarantined, snapshots=ingest.snapshots,
@@ -227,43 +305,62 @@ class Hub:
 
     def stop(self) -> None:
         """Store what was received, then leave the broker; the session stays for the next run."""
+        with self._role_lock:
+            self._stopping = True
+        if self._keeper is not None:
+            self._keeper.stop()
+            self._keeper = None
         if self.engine is not None:
             registry.changes(self.engine).disconnect(self._on_registry_change)
         if self.web is not None:
             # First: no one acknowledges or exports from a hub that is going away.
             self.web.stop()
             self.web = None
+        with self._role_lock:
+            self._stop_active()
+        if self.lease is not None:
+            # After the last write: the standby may take over from here.
+            self.lease.close()
+            self.lease = None
+        self.connected.clear()
+        if self.engine is not None:
+            self.engine.dispose()
+        _LOG.info("hub stopped")
+
+    def _stop_active(self) -> None:
+        """Stop what _start_active started (each part once; safe to call again)."""
+        self.active.clear()
         if self.policies is not None:
             self.policies.stop()
+            self.policies = None
         if self.ingest is not None:
             # Acks for this last batch still go out through the open connection.
             self.ingest.stop()
+            self.ingest = None
         # After ingest (its last batch goes through the rules), before the broker and the store:
         # the last alerts are still published and their deliveries recorded.
         if self.rules is not None:
             self.rules.stop()
-        if self.closeouts is not None:
-            self.closeouts.stop()
-        if self.monthly is not None:
-            self.monthly.stop()
-        if self.nearmiss_digest is not None:
-            self.nearmiss_digest.stop()
+            self.rules = None
+        for job in (self.closeouts, self.monthly, self.nearmiss_digest):
+            if job is not None:
+                job.stop()
+        self.closeouts = self.monthly = self.nearmiss_digest = None
         if self._audit_jobs is not None:
             self._audit_jobs.stop()
             self._audit_jobs = None
         if self.notifier is not None:
             self.notifier.stop()
+            self.notifier = None
         if self._client is not None:
-            self._stopping = True
+            self._stopping_client = True
             self._client.disconnect()
             self._client.loop_stop()
             self._client = None
         if self.checkpoints is not None:
             self.checkpoints.close()
+            self.checkpoints = None
         self.connected.clear()
-        if self.engine is not None:
-            self.engine.dispose()
-        _LOG.info("hub stopped")
 
     # --- broker callbacks (paho's thread) ---
 
@@ -289,7 +386,7 @@ class Hub:
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _properties) -> None:
         self.connected.clear()
-        if self._stopping:
+        if self._stopping_client:
             _LOG.info("disconnected from the broker")
             return
         # paho reconnects by itself (loop_start); the broker keeps our session meanwhile.
@@ -332,7 +429,8 @@ class Hub:
 
 
 def run(cfg: HubConfig) -> int:
-    """Run the hub until SIGINT or SIGTERM; 0 after a clean stop."""
+    """Run the hub until SIGINT or SIGTERM (0 after a clean stop) or until it loses its failover
+    lease (EXIT_LEASE_LOST)."""
     stopping = threading.Event()
 
     def _on_signal(signum, _frame) -> None:
@@ -344,10 +442,11 @@ def run(cfg: HubConfig) -> int:
     try:
         hub.start()
         # A timed wait keeps the main thread responsive to signals.
-        while not stopping.wait(1.0):
-            pass
+        while not stopping.wait(0.2):
+            if hub.lease_lost.is_set():
+                break
     finally:
         hub.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0
+    return EXIT_LEASE_LOST if hub.lease_lost.is_set() else 0

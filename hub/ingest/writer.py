@@ -45,7 +45,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select, upda
 
 from hub.audit.entries import next_quarantine_id, record_quarantine, record_snapshots
 from hub.store.chain import content_json, row_hash_text
-from hub.store.db import begin_write
+from hub.store.db import FencedOut, begin_write
 from hub.ingest.reading import ReadEvent, ReadJob, TimeBounds, read_event, read_events
 from hub.ingest.verify_workers import Check, VerifierPool
 from hub.ingest.refusals import Refusal, first_refusals, fold_repeats
@@ -455,6 +455,9 @@ class Ingest:
         try:
             with begin_write(self._engine) as conn:
                 outcome = self._write(conn, items)
+        except FencedOut as exc:
+            _LOG.error("batch of %d not stored: %s", len(items), exc)
+            outcome = _Outcome()
         except Exception:
             _LOG.warning("batch of %d failed; storing its messages one by one", len(items), exc_info=True)
             outcome = _Outcome()
@@ -488,6 +491,10 @@ class Ingest:
         try:
             with begin_write(self._engine) as conn:
                 return self._write(conn, [item], hook=False)
+        except FencedOut:
+            # This hub lost its failover lease: nothing may be stored or acked here; the
+            # station sends it again to the active hub.
+            return _Outcome()
         except Exception as exc:
             _LOG.error("cannot store a message on %s; quarantining it", item.topic, exc_info=True)
             item.reason, item.detail = "internal_error", f"{exc.__class__.__name__}: {exc}"

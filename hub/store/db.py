@@ -12,11 +12,17 @@ chain's row numbers stay one sequence whatever the number of hub processes or th
 Statements after the lock run in READ COMMITTED and so see every write committed before it.
 Readers that need one consistent view of several tables (verify, checkpoints) use
 :func:`read_snapshot`, REPEATABLE READ on PostgreSQL.
+
+Two hubs in a failover pair (hub.store.lease) share one PostgreSQL store: each sets a *fence*
+on its engine (:func:`set_fence`), a check run inside every write transaction right after the
+write lock is taken, which raises :class:`FencedOut` unless this hub holds the newest lease. A
+hub that lost its lease therefore cannot commit anything, whatever thread tries.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
@@ -27,9 +33,17 @@ _LOG = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
 _BEGIN_OPTION = "kagiban_write_begin"
+_UNFENCED_OPTION = "kagiban_unfenced"
 # The advisory lock every write transaction takes on PostgreSQL: one number for the whole
 # store ("kagiban" in ASCII, so another application's locks are unlikely to collide).
 WRITE_LOCK_KEY = 0x6B61676962616E
+
+# Fence checks by the engine's pool (shared by the engine and its execution_options copies).
+_FENCES: "weakref.WeakKeyDictionary[object, Callable[[Connection], None]]" = weakref.WeakKeyDictionary()
+
+
+class FencedOut(RuntimeError):
+    """A write refused because this hub does not hold the store's lease (failover)."""
 
 
 def make_engine(url: str) -> Engine:
@@ -75,6 +89,9 @@ def _postgres_engine(parsed: URL) -> Engine:
             # fails (and its batch is retried one by one) instead of waiting for ever.
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{BUSY_TIMEOUT_MS}ms'")
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+            fence = _FENCES.get(conn.engine.pool)
+            if fence is not None and not conn.get_execution_options().get(_UNFENCED_OPTION):
+                fence(conn)  # under the write lock: no takeover can commit between check and commit
 
     _LOG.debug("PostgreSQL engine for %s", parsed.render_as_string(hide_password=True))
     return engine
@@ -93,6 +110,20 @@ def begin_write(engine: Engine) -> AbstractContextManager[Connection]:
     """A write transaction (``BEGIN IMMEDIATE`` on SQLite, the store's advisory lock on
     PostgreSQL), committed when the block ends."""
     return engine.execution_options(**{_BEGIN_OPTION: True}).begin()
+
+
+def set_fence(engine: Engine, check: Callable[[Connection], None] | None) -> None:
+    """Run ``check(conn)`` in every write transaction on ``engine`` after the write lock (it
+    raises FencedOut to refuse the write); None removes it. PostgreSQL stores only."""
+    if check is None:
+        _FENCES.pop(engine.pool, None)
+    else:
+        _FENCES[engine.pool] = check
+
+
+def begin_takeover(engine: Engine) -> AbstractContextManager[Connection]:
+    """A write transaction the fence does not check: the one that records a takeover."""
+    return engine.execution_options(**{_BEGIN_OPTION: True, _UNFENCED_OPTION: True}).begin()
 
 
 @contextmanager

@@ -681,3 +681,15 @@ rollcall_people = Table(
     Column("event_id", String(36)),
     PrimaryKeyConstraint("session_id", "staff_no"),
 )
+
+# Hub failover (hub.store.lease): one row per takeover of the shared store by a hub. The highest
+# epoch is the hub allowed to write; every write transaction of a failover hub checks it under
+# the store's write lock, so a hub that lost its lease cannot write (fencing).
+hub_leases = Table(
+    "hub_leases",
+    metadata,
+    Column("epoch", BigInteger, primary_key=True, autoincrement=False),
+    Column("hub", String(64), nullable=False),
+    Column("since", String(27), nullable=False),
+    Column("web_url", String(512)),  # where the active hub's pages answer, for the standby's redirect
+)

@@ -167,6 +167,8 @@ def create_app(
     pages.register_template_helpers(app)
     signin.limit_view(app, "auth.login")
 
+    if cfg.failover.enabled:
+        app.before_request(ops.standby_gate)  # first: a standby serves no page (hub.web.ops)
     app.before_request(_require_login)
     app.before_request(nearmiss_pages.confine_staff)  # staff: the near-miss pages and nothing else
     app.after_request(_security_headers)
@@ -316,6 +318,11 @@ def _http_error(error: HTTPException):
         response.mimetype = "application/json"
         return response
     title, message = _error_texts(error.code)
+    if isinstance(error, ops.StandbyHub):
+        title = _("Standby hub")
+        message = (_("This hub (%(name)s) is the standby: the active hub %(active)s serves the pages.",
+                     name=error.hub, active=error.active) if error.active else
+                   _("This hub (%(name)s) is the standby and no hub is active yet.", name=error.hub))
     if isinstance(error, BadQuery):
         message = _("“%(name)s” cannot be used here: give %(expected)s.", name=error.param,
                     expected=error.expected_text())

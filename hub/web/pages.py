@@ -40,7 +40,7 @@ from hub.nearmiss.model import SUPERVISING_ROLES
 from hub.audit import store_size
 from hub.store.schema import alerts as alerts_table
 from hub.store.schema import checkpoints as checkpoints_table
-from hub.web import alert_pages, data, formats, i18n, key_pages, query, reports, scope, station_cards
+from hub.web import alert_pages, data, formats, i18n, key_pages, ops, query, reports, scope, station_cards
 from hub.web.annunciators import KIND as ANNUNCIATOR
 from hub.web.annunciators import annunciators
 from hub.web.key_pages import ledger_export, ledger_request
@@ -239,6 +239,7 @@ def status():
         annunciators=_annunciators(),
         offices=scope.keep_sites(_offices(), lambda office: office["site"]),
         stale_after_s=st.cfg.rules.site_stale_after_s,
+        failover=_failover_box(),
     )
 
 
@@ -257,6 +258,17 @@ def _offices() -> list[dict[str, Any]]:
         return []
     return [{"site": s.site, "name": st.cfg.site(s.site).name or s.site, "state": s.state,
              "stations": s.stations, "last_heard": s.last_heard, "silent_s": s.silent_s} for s in sites]
+
+
+def _failover_box() -> dict[str, Any] | None:
+    """In a failover pair: this hub's name and role, the active hub and since when."""
+    st = state()
+    if not st.cfg.failover.enabled:
+        return None
+    active = ops.active_hub()
+    return {"this": st.cfg.failover.hub_name, "role": ops.role(),
+            "active": active.hub if active is not None else None,
+            "since": localtime(active.since) if active is not None else None}
 
 
 def _store_box() -> dict[str, Any]:

@@ -43,6 +43,8 @@ SCRIPTS = [
                                            "swarm errors: 0"]),
     ("bench/faults/broker_kill.py", ["broker kills: generated", "duplicated 0, lost 0", "chain intact"]),
     ("bench/faults/hub_kill.py", ["hub kills: generated", "duplicated 0, lost 0", "chain intact"]),
+    ("bench/faults/failover.py", ["failover: generated", "duplicated 0, lost 0", "chain intact",
+                                  "| storing again (a probe event acked) |", "alerts raised twice for one event 0"]),
     ("bench/faults/agent_kill.py", ["agent kills: generated", "duplicated 0, lost 0", "chain intact"]),
     ("bench/faults/partition.py", ["decisions continued", "everything arrived after: True"]),
     ("bench/faults/outbox_full.py", ["## 1. capacity", "## 2. disk full", "an outbox_filling alert was raised",

@@ -24,6 +24,7 @@ TABLES = {
     "procedure_documents", "procedure_versions", "procedure_confirmations", "training_procedures",
     "rollcall_sessions", "rollcall_people",
     "user_sites",
+    "hub_leases",
 }
 
 

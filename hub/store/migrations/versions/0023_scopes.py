@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0023_scopes"
-down_revision = "0020_pages"
+down_revision = "0021_failover"
 branch_labels = None
 depends_on = None
 

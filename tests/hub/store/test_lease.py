@@ -1,0 +1,129 @@
+"""The failover lease on a real PostgreSQL store: one holder at a time, a takeover when the
+holder's session ends, and the fence that stops a hub that lost its lease from writing. A hub
+file that asks for failover on SQLite is refused, naming the file and the key."""
+from __future__ import annotations
+
+import pytest
+import yaml
+from sqlalchemy import insert, select, text
+
+from hub.config import load
+from hub.store import migrate
+from hub.store.db import FencedOut, begin_write, make_engine
+from hub.store.lease import LEASE_LOCK_KEY, Lease, holder
+from hub.store.schema import hub_leases, registry_log
+from kagiban.configfile import ConfigError
+from tests.support.postgres import Store
+
+
+@pytest.fixture
+def pg_url(tmp_path, pg_cluster):
+    made = Store("postgresql", pg_cluster)
+    yield made.url(tmp_path)
+    made.drop_all()
+
+
+@pytest.fixture
+def two_engines(pg_url):
+    """Two hubs' engines on one store (as two processes would have)."""
+    engines = [make_engine(pg_url), make_engine(pg_url)]
+    migrate.upgrade(engines[0])
+    yield engines
+    for e in engines:
+        e.dispose()
+
+
+def _write(engine, n: int) -> None:
+    """One registry change: any write of the hub goes through begin_write like this."""
+    with begin_write(engine) as conn:
+        conn.execute(insert(registry_log).values(
+            at="2026-12-06T01:00:00.000000Z", actor="職員0012", entity="person", key=f"職員{n:04d}",
+            action="added", before=None, after="{}"))
+
+
+def _changes(engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(registry_log.c.key).order_by(registry_log.c.id)).scalars())
+
+
+def _lease_backend_pids(engine) -> list[int]:
+    with engine.connect() as conn:
+        return list(conn.execute(text(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND ((classid::bigint << 32) | objid::bigint) = :k"), {"k": LEASE_LOCK_KEY}).scalars())
+
+
+def test_one_hub_holds_the_lease_and_the_standby_writes_nothing(pg_url, two_engines):
+    a = Lease(two_engines[0], pg_url, hub="hub-a", web_url="http://127.0.0.1:8081")
+    b = Lease(two_engines[1], pg_url, hub="hub-b")
+    try:
+        assert a.try_acquire()
+        assert not b.try_acquire(), "a second hub took a lease that is held"
+        _write(two_engines[0], 1)
+        with pytest.raises(FencedOut, match="standby"):
+            _write(two_engines[1], 2)
+        assert _changes(two_engines[0]) == ["職員0001"]
+        now = holder(two_engines[1])
+        assert now is not None and (now.hub, now.epoch, now.web_url) == ("hub-a", 1, "http://127.0.0.1:8081")
+        assert a.alive()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_terminated_lease_session_hands_over_and_fences_the_old_holder(pg_url, two_engines, pg_cluster):
+    a = Lease(two_engines[0], pg_url, hub="hub-a")
+    b = Lease(two_engines[1], pg_url, hub="hub-b")
+    try:
+        assert a.try_acquire()
+        _write(two_engines[0], 1)
+        # The database ends hub-a's lease session (as pg_terminate_backend or a network cut would);
+        # hub-a's pooled connections still work.
+        pids = _lease_backend_pids(two_engines[1])
+        assert len(pids) == 1
+        pg_cluster.execute(f"SELECT pg_terminate_backend({pids[0]})")
+        assert b.try_acquire()
+        assert holder(two_engines[0]).hub == "hub-b"
+        assert b.epoch == 2
+        # hub-a has not noticed yet: its write fails under the write lock, nothing is stored.
+        with pytest.raises(FencedOut, match="another hub took over"):
+            _write(two_engines[0], 2)
+        assert not a.alive()
+        _write(two_engines[1], 3)
+        assert _changes(two_engines[1]) == ["職員0001", "職員0003"]
+        with two_engines[1].connect() as conn:
+            assert [tuple(r) for r in conn.execute(select(hub_leases.c.epoch, hub_leases.c.hub)
+                                                   .order_by(hub_leases.c.epoch))] == [(1, "hub-a"), (2, "hub-b")]
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_released_lease_is_taken_by_the_other_hub(pg_url, two_engines):
+    a = Lease(two_engines[0], pg_url, hub="hub-a")
+    b = Lease(two_engines[1], pg_url, hub="hub-b")
+    try:
+        assert a.try_acquire()
+        a.release()  # a clean stop
+        assert b.try_acquire()
+        with pytest.raises(FencedOut):
+            _write(two_engines[0], 1)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_failover_on_a_sqlite_store_is_refused_naming_file_and_key(tmp_path):
+    path = tmp_path / "hub.yaml"
+    path.write_text(yaml.safe_dump({"data_dir": "data", "failover": {"enabled": True, "hub_name": "hub-a"}}))
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    assert str(path) in str(err.value)
+    assert "failover.enabled: failover needs a PostgreSQL store" in str(err.value)
+
+
+def test_a_failover_hub_needs_a_name(tmp_path):
+    path = tmp_path / "hub.yaml"
+    path.write_text(yaml.safe_dump({"failover": {"enabled": True}}))
+    with pytest.raises(ConfigError, match="hub_name: missing value"):
+        load(path)

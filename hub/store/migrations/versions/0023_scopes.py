@@ -3,7 +3,7 @@
 A user without rows sees every site, so a hub with one office changes nothing.
 
 Revision ID: 0023_scopes
-Revises: 0020_pages
+Revises: 0021_failover
 Create Date: 2026-12-06
 
 Written out in full rather than imported from hub.store.schema, so this revision keeps

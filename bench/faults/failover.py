@@ -36,9 +36,8 @@ from bench.common import (  # noqa: E402
     probe_ack,
     stop_process,
     table,
-    wait_until,
 )
-from bench.faults.kit import TappingAgent, kill_args  # noqa: E402
+from bench.faults.kit import TappingAgent, drain, kill_args  # noqa: E402
 from tests.support.failover import HubPair, alert_counts, count_station, store_query, verify  # noqa: E402
 from tests.support.postgres import PostgresCluster, Store  # noqa: E402
 from hub.store.timestamps import utc_text  # noqa: E402
@@ -108,7 +107,7 @@ def main() -> int:
                   f"stored again after {storing_s[-1]:.1f} s{back}; outboxes hold "
                   f"{sum(a.depth() for a in agents)} events", flush=True)
         load = meter.stop()
-        drain_s = _drain(agents, url)
+        drain_s = drain(agents, None, holds_all=lambda a: not count_station(url, a.station, a.generated()).lost)
         print()
         print(f"did: killed the active hub with -9 {args.times} times at random moments; {args.agents} agents "
               f"tapped throughout (one allowed and one unknown badge every 0.05 s each); drained in {drain_s:.1f} s")
@@ -140,22 +139,6 @@ def main() -> int:
         # Like the other fault scripts, the exit code is about what was lost, not about times.
         ok = code == 0 and total[2] == 0 and total[3] == 0 and alerted == denied and twice == 0
         return 0 if ok else 1
-
-
-def _drain(agents: list[TappingAgent], url: str, timeout: float = 180.0) -> float:
-    """Stop tapping, start each agent without a scenario, wait until every outbox is empty and
-    the store holds every seq; seconds it took."""
-    t0 = time.monotonic()
-    for a in agents:
-        a.stop()
-    for a in agents:
-        a.start(tapping=False)
-
-    def done() -> bool:
-        return all(a.depth() == 0 and not count_station(url, a.station, a.generated()).lost for a in agents)
-
-    wait_until(done, timeout, interval=0.5, what="every outbox drained and every event stored")
-    return time.monotonic() - t0
 
 
 def _wait_alerts(url: str, timeout: float = 600.0, still_s: float = 30.0) -> None:

@@ -58,6 +58,10 @@ def _run_folders() -> set[str]:
     return set(glob.glob(os.path.join(tempfile.gettempdir(), "kagiban-bench-*")))
 
 
+def _bench_processes() -> set[str]:
+    return set(subprocess.run(["pgrep", "-f", "kagiban-bench-"], capture_output=True, text=True).stdout.split())
+
+
 def _children() -> set[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(os.getpid())], capture_output=True, text=True)
     return {int(x) for x in out.stdout.split()}
@@ -66,7 +70,8 @@ def _children() -> set[int]:
 @pytest.mark.parametrize("script,expect", SCRIPTS, ids=[s.split()[0].rsplit("/", 1)[-1][:-3] + "".join(
     "-" + a.lstrip("-") for a in s.split()[1:]) for s, _ in SCRIPTS])
 def test_quick_run(script, expect):
-    before = _run_folders()
+    # What was there before (a benchmark run by hand on the same machine) is not this run's.
+    before, running = _run_folders(), _bench_processes()
     proc = subprocess.run([sys.executable, *script.split(), "--quick", "--max-seconds", "100"], cwd=ROOT,
                           capture_output=True, text=True, timeout=115)
     out = proc.stdout + proc.stderr
@@ -77,7 +82,7 @@ def test_quick_run(script, expect):
         assert any(one in out for one in either), f"{line!r} not in:\n{out[-4000:]}"
     # Clean-up: no run folder left, no child process of ours (mosquitto, hub, agents) left.
     assert _run_folders() - before == set()
-    leftovers = subprocess.run(["pgrep", "-f", "kagiban-bench-"], capture_output=True, text=True).stdout.split()
-    assert not leftovers, f"processes left: {leftovers}"
+    leftovers = _bench_processes() - running
+    assert not leftovers, f"processes left: {sorted(leftovers)}"
     # The quarter-core run's cgroup (bench/footprint.py) is removed with its run.
     assert not glob.glob("/sys/fs/cgroup/kagiban-bench-*") + glob.glob("/sys/fs/cgroup/*/kagiban-bench-*")

@@ -22,6 +22,7 @@ import yaml
 from sqlalchemy import func, select
 
 from device import unit_file
+from bench.common import PartitionProxy
 from device.agent import Agent
 from hub import config as hub_config
 from hub.accounts.users import add_user
@@ -32,7 +33,7 @@ from hub.store.schema import events, quarantine
 from tests.hub.helpers import encode, event
 from tests.support.deployment import Deployment, Peer
 from tests.support.mosquitto import wait_for
-from tests.support.offices import Uplink, start_central, start_office
+from tests.support.offices import start_central, start_office
 from tests.support.stack import (
     UNKNOWN,
     policy_public_key,
@@ -110,7 +111,7 @@ def test_an_office_cut_off_is_shown_stale_keeps_working_and_loses_nothing(store,
     central = start_central(tmp_path / "central")
     central.add_office(A)
     central.add_office(B)
-    uplink_a = Uplink(central.office_port)
+    uplink_a = PartitionProxy(central.office_port)  # an office's WAN link
     # Office A's admin has also given a unit B's station id (a mix-up, or a hostile insider).
     office_a = start_office(tmp_path / "office-a", A, central, uplink_a.port, (STATION_A, STATION_B))
     office_b = start_office(tmp_path / "office-b", B, central, central.office_port, (STATION_B,))
@@ -172,7 +173,7 @@ def test_an_office_cut_off_is_shown_stale_keeps_working_and_loses_nothing(store,
 
         for _ in range(5):
             tap(agent_a)
-        uplink_a.restore()
+        uplink_a.heal()
         n_a = last_seq(agent_a)
         wait_for(lambda: len(stored_seqs(hub.engine, STATION_A)) >= n_a, timeout=60,
                  what=f"A's {n_a} events stored after the uplink is back")

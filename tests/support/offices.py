@@ -1,8 +1,8 @@
 """Many offices on loopback: a central broker running the shipped hub-host config with the
 shipped office-bridge listener and ACL (config/mosquitto/kagiban.conf + offices.conf +
 offices.acl), and office brokers bridged to it over TLS with the bridge config written by
-scripts/kagiban-office-bridge and certificates made by scripts/kagiban-station-credentials;
-and a TCP proxy that can blackhole an office's uplink. Used by tests/e2e/test_offices.py and
+scripts/kagiban-office-bridge and certificates made by scripts/kagiban-station-credentials
+(an office's uplink is cut with bench.common.PartitionProxy). Used by tests/e2e/test_offices.py and
 tests/security/test_office_bridge_acl.py.
 
 As in tests/support/deployment.py, the shipped files are used as written; only ports and paths
@@ -11,7 +11,6 @@ are rewritten, each rewrite matching exactly the expected number of times.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,82 +112,4 @@ def _accepting(port: int) -> bool:
         return False
 
 
-class Uplink:
-    """A TCP proxy 127.0.0.1:port -> 127.0.0.1:target: an office's WAN link. ``cut()``
-    blackholes it (bytes read and dropped both ways, nothing closed, new connections hang: a
-    pulled cable as both ends see it); ``restore()`` closes the dead connections and forwards
-    again. Every thread is a daemon and every wait is bounded."""
-
-    def __init__(self, target_port: int):
-        self.target = target_port
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self._cut = threading.Event()
-        self._stop = threading.Event()
-        self._pairs: list[tuple[socket.socket, socket.socket]] = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self._accept, name="uplink", daemon=True).start()
-
-    def _accept(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                client, _ = self.sock.accept()
-            except (TimeoutError, socket.timeout):
-                continue
-            except OSError:
-                return
-            while self._cut.is_set() and not self._stop.is_set():
-                time.sleep(0.05)  # a dead link: the new connection hangs
-            try:
-                upstream = socket.create_connection(("127.0.0.1", self.target), timeout=5)
-            except OSError:
-                client.close()
-                continue
-            with self._lock:
-                self._pairs.append((client, upstream))
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
-        try:
-            src.settimeout(None)
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                if not self._cut.is_set():
-                    dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.close()
-                except OSError:
-                    pass
-
-    def cut(self) -> None:
-        self._cut.set()
-
-    def restore(self) -> None:
-        with self._lock:
-            pairs, self._pairs = self._pairs, []
-        for pair in pairs:
-            for s in pair:
-                try:
-                    s.close()
-                except OSError:
-                    pass
-        self._cut.clear()
-
-    def close(self) -> None:
-        self._stop.set()
-        self.restore()
-        self.sock.close()
-
-
-__all__ = ["CREDENTIALS_SCRIPT", "Central", "Uplink", "start_central", "start_office"]
+__all__ = ["CREDENTIALS_SCRIPT", "Central", "start_central", "start_office"]

@@ -112,15 +112,20 @@ def _days(build: Build, engine: Engine, cfg: HubConfig, station: str, first: dat
 
 
 def page(build: Build, engine: Engine, cfg: HubConfig, stations: Sequence[str], period: Period,
-         start: Mark | None, *, names: Mapping[str, str], size: int = PAGE_ROWS) -> Page:
+         start: Mark | None, *, names: Mapping[str, str], size: int = PAGE_ROWS,
+         back: Mark | None = None, back_first: bool = False) -> Page:
     """The page of ``period`` starting at ``start`` (None: the first page) over ``stations``
     in the ledger's order. A mark of a station not listed, or outside the period, starts at
-    the first page."""
+    the first page. ``back`` (or ``back_first``: the first page) is the previous page's mark
+    when the reader came by a next link, which knows it: the rows before are then not built
+    again; without it they are (a previous link, a saved address)."""
     stations = list(stations)
     if start is not None and (start.station not in stations or not period.first <= start.day <= period.last):
         start = None
     rows = _forward(build, engine, cfg, stations, period, start, names, size + 1)
     following = rows[size][0] if len(rows) > size else None
+    if start is not None and (back is not None or back_first):
+        return Page([r for _, r in rows[:size]], start, back, following, True)
     before = _backward(build, engine, cfg, stations, period, start, names, size) if start is not None else []
     previous = before[-size][0] if len(before) > size else None
     # Exactly ``size`` rows before: the previous page is the first one (it has no mark).

@@ -103,6 +103,24 @@ def start_arg() -> paging.Mark | None:
         raise query.BadQuery("start", "page_mark") from None
 
 
+def back_arg() -> tuple[paging.Mark | None, bool]:
+    """The previous page's mark a next link carries (``back``): (mark, False), (None, True) for
+    the first page, (None, False) when there is none; 400 naming ``back`` if it is not a mark."""
+    value = query.text(request.args.get("back"), "back")
+    if not value:
+        return None, False
+    if value == BACK_FIRST:
+        return None, True
+    try:
+        return paging.Mark.parse(value), False
+    except paging.MarkError:
+        raise query.BadQuery("back", "page_mark") from None
+
+
+# ``back`` of a next link on the first page (which has no mark).
+BACK_FIRST = "first"
+
+
 def paged_report(build: Callable[..., list[Any]], endpoint: str, stations: Sequence[str],
                  counted: Mapping[str, Sequence[str]]) -> PagedReport:
     """The page of the ledger ``build`` asked for (station, period, ``start``) over ``stations``
@@ -114,12 +132,13 @@ def paged_report(build: Callable[..., list[Any]], endpoint: str, stations: Seque
     period = period_arg(station)
     start = start_arg()
     wanted = [station] if station else list(stations)
+    back, back_first = back_arg()
     found = paging.page(build, st.engine, st.cfg, wanted, period, start, names=st.names(),
-                        size=paging.PAGE_ROWS)
+                        size=paging.PAGE_ROWS, back=back, back_first=back_first)
     args = link_args(station, **period.args())
 
-    def link(mark: paging.Mark | None) -> str:
-        wanted: dict[str, Any] = {**args, **({"start": mark.text()} if mark else {})}
+    def link(mark: paging.Mark | None, **more: str) -> str:
+        wanted: dict[str, Any] = {**args, **({"start": mark.text()} if mark else {}), **more}
         return url_for(endpoint, **wanted)
 
     kinds = sorted({k for ks in counted.values() for k in ks})
@@ -128,7 +147,8 @@ def paged_report(build: Callable[..., list[Any]], endpoint: str, stations: Seque
     return PagedReport(
         station, period, found,
         previous_url=link(found.previous) if found.has_previous else None,
-        next_url=link(found.next) if found.next else None,
+        # The next page is told this one's mark: its previous link without building the rows before.
+        next_url=link(found.next, back=found.start.text() if found.start else BACK_FIRST) if found.next else None,
         first_url=link(None) if found.previous else None,
         totals=totals)
 

@@ -103,6 +103,32 @@ def test_previous_goes_back_page_by_page_to_the_first(as_supervisor, stored, sma
     assert link(html_of(as_supervisor.get(last)), "first") == "/ledger/shredder?month=2025-04"
 
 
+def test_a_page_reached_by_next_links_back_to_where_building_the_rows_before_leads(as_supervisor, stored,
+                                                                                     small_pages):
+    # A next link carries the page's own mark (``back``), so the next page need not build the rows
+    # before it: its previous link must be the one the rows before give.
+    path, seen = "/ledger/keys?month=2025-04", 0
+    for _ in range(20):  # bounded: 7 pages here
+        html = html_of(as_supervisor.get(path))
+        following = link(html, "next")
+        if following is None:
+            break
+        assert "back=" in following
+        carried = link(html_of(as_supervisor.get(following)), "prev")
+        without = re.sub(r"&back=[^&]*", "", following)
+        assert "back=" not in without
+        assert carried == link(html_of(as_supervisor.get(without)), "prev")
+        path, seen = following, seen + 1
+    assert seen >= 3
+
+
+def test_a_forged_back_mark_is_a_clear_400(as_supervisor, stored):
+    response = as_supervisor.get("/ledger/keys", query_string={"month": "2025-04", "start": "2025-04-02:1:0:cabinet-1",
+                                                               "back": "garbage"})
+    assert response.status_code == 400
+    assert "back" in response.get_data(as_text=True)
+
+
 def test_a_period_on_one_page_has_no_page_links(as_supervisor, stored):
     html = html_of(as_supervisor.get("/ledger/keys?station=cabinet-1&month=2025-04"))
     assert 'rel="next"' not in html and 'id="keys-pager"' not in html

@@ -65,11 +65,18 @@ def descendants(pid: int) -> dict[int, str]:
     return found
 
 
-def still_running(procs: dict[int, str]) -> dict[int, str]:
-    """Those of ``procs`` that still run the same command (not reaped zombies, not reused pids)."""
-    table = _proc_table()
-    return {pid: cmd for pid, cmd in procs.items()
-            if pid in table and table[pid][1] != "Z" and table[pid][2] == cmd}
+def still_running(procs: dict[int, str], grace_s: float = 5.0) -> dict[int, str]:
+    """Those of ``procs`` that still run the same command (not reaped zombies, not reused pids)
+    after ``grace_s``: a process ending on its parent's exit (multiprocessing's resource tracker
+    reads its pipe's end) may take a moment after the demo has gone."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        table = _proc_table()
+        left = {pid: cmd for pid, cmd in procs.items()
+                if pid in table and table[pid][1] != "Z" and table[pid][2] == cmd}
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.1)
 
 
 def stored(db: Path, sql: str) -> list[tuple]:

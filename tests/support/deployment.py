@@ -129,7 +129,7 @@ class Deployment:
 
     def wait_listening(self) -> None:
         for port in (self.local_port, self.cert_port, self.pw_port):
-            wait_for(lambda: _accepting(port), timeout=WAIT_S, what=f"listener on {port}")
+            wait_for(lambda: accepting(port), timeout=WAIT_S, what=f"listener on {port}")
 
     def restart(self) -> None:
         """systemctl restart mosquitto: a clean stop (its state saved) and a start."""
@@ -208,7 +208,8 @@ def start_deployment(d: Path, stations: tuple[str, ...] = STATIONS) -> Deploymen
     return dep
 
 
-def _accepting(port: int) -> bool:
+def accepting(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
     import socket
 
     try:

@@ -10,12 +10,11 @@ are rewritten, each rewrite matching exactly the expected number of times.
 """
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.deployment import CREDENTIALS_SCRIPT, REPO, WAIT_S, Deployment, run, start_deployment
+from tests.support.deployment import CREDENTIALS_SCRIPT, REPO, WAIT_S, Deployment, accepting, run, start_deployment
 from tests.support.mosquitto import Mosquitto, free_port, wait_for
 
 OFFICES_CONF = REPO / "config" / "mosquitto" / "offices.conf"
@@ -78,7 +77,7 @@ def start_central(d: Path) -> Central:
                                                           certs=d / "certs", acl=acl))
     dep.broker.start()
     dep.wait_listening()
-    wait_for(lambda: _accepting(port), timeout=WAIT_S, what="the offices listener")
+    wait_for(lambda: accepting(port), timeout=WAIT_S, what="the offices listener")
     return Central(dep, port, acl)
 
 
@@ -102,14 +101,6 @@ def start_office(d: Path, site: str, central: Central, uplink_port: int, station
     office.broker.start()
     office.wait_listening()
     return office
-
-
-def _accepting(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 __all__ = ["CREDENTIALS_SCRIPT", "Central", "start_central", "start_office"]

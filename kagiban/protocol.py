@@ -22,9 +22,8 @@ from __future__ import annotations
 import base64
 import json
 import math
-import re
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from types import UnionType
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,96 +41,56 @@ from pydantic import (
 )
 
 from kagiban.hours import in_hours
+# The names both sides share (kagiban.wire), re-exported: the hub imports them from here.
+from kagiban.wire import (
+    VERSION as VERSION,
+    REVISION as REVISION,
+    DEFAULT_PREFIX as DEFAULT_PREFIX,
+    STATION_CHANNELS as STATION_CHANNELS,
+    HUB_CHANNELS as HUB_CHANNELS,
+    CHANNELS as CHANNELS,
+    MAX_EVENT_BYTES as MAX_EVENT_BYTES,
+    MAX_SNAPSHOT_BYTES as MAX_SNAPSHOT_BYTES,
+    MAX_HEARTBEAT_BYTES as MAX_HEARTBEAT_BYTES,
+    MAX_STATUS_BYTES as MAX_STATUS_BYTES,
+    MAX_ALARM_BYTES as MAX_ALARM_BYTES,
+    ID_PATTERN as ID_PATTERN,
+    UUID_PATTERN as UUID_PATTERN,
+    MAX_SEQ as MAX_SEQ,
+    MAX_ACK_SPAN as MAX_ACK_SPAN,
+    KIND_PATTERN as KIND_PATTERN,
+    INCARNATION_PATTERN as INCARNATION_PATTERN,
+    KEY_ID_PATTERN as KEY_ID_PATTERN,
+    SIGNATURE_PATTERN as SIGNATURE_PATTERN,
+    StationKind as StationKind,
+    ProtocolError as ProtocolError,
+    check_id as check_id,
+    topic as topic,
+    alarm_topic as alarm_topic,
+    subscription as subscription,
+    parse_topic as parse_topic,
+    MAX_UTC_OFFSET as MAX_UTC_OFFSET,
+    check_instant as check_instant,
+    CLOCK_UNSYNCED as CLOCK_UNSYNCED,
+    Peripheral as Peripheral,
+    PeripheralState as PeripheralState,
+    MAX_HEALTH_DETAIL as MAX_HEALTH_DETAIL,
+    ERROR_CODE_PATTERN as ERROR_CODE_PATTERN,
+    SignalState as SignalState,
+    STORAGE_CORRUPT as STORAGE_CORRUPT,
+    DecisionKind as DecisionKind,
+    Weekday as Weekday,
+    HHMM_PATTERN as HHMM_PATTERN,
+    MAX_ROLLCALL_EXPECTED as MAX_ROLLCALL_EXPECTED,
+    RollCallAnswer as RollCallAnswer,
+    canonical_json as canonical_json,
+    MAX_ALARM_IDS as MAX_ALARM_IDS,
+    ranges as ranges,
+    now_local as now_local,
+)
 
-VERSION = 1
-# Revisions of version 1 add optional fields only: a station or hub that leaves them out speaks
-# the same v1 (docs/protocol.md, "Versions"). 2: ``incarnation`` on Event, Heartbeat and Ack.
-# 3: ``clock_synced`` on Heartbeat, ``data.clock_unsynced`` on events; a strict wire (duplicate
-# keys, NaN/Infinity and offsets beyond +-14:00 refused).
-# 4: ``key_id`` and ``sig`` on Event and Snapshot (the station's signature, kagiban.event_signing).
-# 5: ``clock_unsynced`` on Snapshot (its taken_at from the station's clock).
-# 6: ``expires_at`` on Policy; ``policy_expired`` and ``policy_refused`` on Heartbeat; the
-# ``policy-control`` channel (signed key changes and resets, kagiban.signing).
-# 7: station kind ``annunciator``; ``signal`` on Heartbeat; the retained per-site ``alarm`` topic
-# (SiteAlarm), which annunciators follow.
-# 8: station kind ``rollcall``; ``rollcall`` on Policy (the open roll-call session a unit checks
-# people in for), the event ``rollcall.tap``.
-REVISION = 8
-DEFAULT_PREFIX = "kagiban"
-
-# Channels a station publishes on, and channels the hub publishes on.
-STATION_CHANNELS = ("event", "snapshot", "status", "heartbeat")
-HUB_CHANNELS = ("ack", "policy", "alert", "policy-control")
-CHANNELS = STATION_CHANNELS + HUB_CHANNELS
-
-MAX_EVENT_BYTES = 16 * 1024
-MAX_SNAPSHOT_BYTES = 4 * 1024 * 1024
-MAX_HEARTBEAT_BYTES = 8 * 1024
-MAX_STATUS_BYTES = 2 * 1024
-MAX_ALARM_BYTES = 8 * 1024
-
-# Identifiers appear in topics, so they must not contain MQTT wildcards or separators.
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-MAX_SEQ = 2**63 - 1  # what a signed 64-bit column holds
-# An ack covers at most this many sequence numbers (a station sends fewer per window).
-MAX_ACK_SPAN = 1_000_000
-KIND_PATTERN = r"^[a-z][a-z_]*\.[a-z][a-z_]*$"
-# An incarnation id: the UUIDv7 an outbox gets when it is created (lower-case hex).
-INCARNATION_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
-# A signing key's id (kagiban.signing.key_id) and a base64 Ed25519 signature (64 bytes).
-KEY_ID_PATTERN = r"^[0-9a-f]{16}$"
-SIGNATURE_PATTERN = r"^[A-Za-z0-9+/]{86}==$"
-_ID_RE = re.compile(ID_PATTERN)
-
-StationKind = Literal["cabinet", "shredder", "printer", "door", "annunciator", "rollcall"]
 M = TypeVar("M", bound=BaseModel)
 
-
-class ProtocolError(ValueError):
-    """A message that does not follow the wire protocol; ``reason`` says why."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
-
-
-def check_id(value: str, what: str = "id") -> str:
-    """Return ``value`` if it is usable as a site or station id in a topic, else raise."""
-    if not isinstance(value, str) or not _ID_RE.match(value):
-        raise ValueError(f"{what} {value!r} must match {ID_PATTERN}")
-    return value
-
-
-def topic(prefix: str, site: str, station: str, channel: str) -> str:
-    """The topic of one station's channel."""
-    if channel not in CHANNELS:
-        raise ValueError(f"unknown channel {channel!r}")
-    return f"{prefix}/{site}/{station}/{channel}"
-
-
-def alarm_topic(prefix: str, site: str) -> str:
-    """The site's retained alarm state (SiteAlarm): not a station's channel, one per site."""
-    check_id(site, "site")
-    return f"{prefix}/{site}/alarm"
-
-
-def subscription(prefix: str, channel: str) -> str:
-    """A wildcard subscription for one channel across all sites and stations."""
-    return f"{prefix}/+/+/{channel}"
-
-
-def parse_topic(prefix: str, value: str) -> tuple[str, str, str]:
-    """Split a topic into (site, station, channel); ProtocolError if it is not ours."""
-    parts = value.split("/")
-    head = prefix.split("/")
-    if parts[: len(head)] != head or len(parts) != len(head) + 3:
-        raise ProtocolError("bad_topic", value)
-    site, station, channel = parts[len(head):]
-    if channel not in CHANNELS or not _ID_RE.match(site) or not _ID_RE.match(station):
-        raise ProtocolError("bad_topic", value)
-    return site, station, channel
 
 
 def _supported_version(value: int) -> int:
@@ -144,24 +103,6 @@ def _supported_version(value: int) -> int:
 # true, since they compare equal to 1), so one parse can tell a bad version from a bad payload.
 Version = Annotated[int, Strict(), AfterValidator(_supported_version)]
 
-# UTC offsets in use on Earth run from -12:00 to +14:00; ISO 8601 allows up to 23:59.
-MAX_UTC_OFFSET = timedelta(hours=14)
-
-
-def check_instant(value: datetime) -> None:
-    """ProtocolError unless ``value`` has an offset within +-14:00 (``bad_offset``) and can be
-    expressed in UTC (``bad_time``: 0001-01-01T00:00+09:00 is in year 0)."""
-    offset = value.utcoffset()
-    if offset is None or not -MAX_UTC_OFFSET <= offset <= MAX_UTC_OFFSET:
-        raise ProtocolError("bad_offset", f"UTC offset {offset} of {value.isoformat()} is beyond +-14:00")
-    if value.year in (1, 9999):  # only these years can leave the range when moved to UTC
-        try:
-            value.astimezone(timezone.utc)
-        except OverflowError:
-            raise ProtocolError("bad_time", f"{value.isoformat()} cannot be expressed in UTC") from None
-
-
-# A time on the wire: ISO 8601 with an offset within +-14:00, expressible in UTC (years 1-9999).
 # Checked by the walk over every parsed payload (_walk): a validator per field costs several
 # microseconds an event in pydantic, the walk well under one.
 Instant = AwareDatetime
@@ -179,8 +120,6 @@ class _Strict(BaseModel):
     OMIT_IF_NONE: ClassVar[frozenset[str]] = frozenset()
 
 
-# ``data`` key of an event made while the station's clock was not synchronised (revision 3).
-CLOCK_UNSYNCED = "clock_unsynced"
 
 
 class Event(_Strict):
@@ -272,11 +211,6 @@ class Status(_Strict):
     kind: StationKind | None = None
 
 
-# The peripherals a station reports on, and the text a health detail may hold.
-Peripheral = Literal["pins", "reader", "camera", "print_server"]
-PeripheralState = Literal["ok", "failed", "absent"]
-MAX_HEALTH_DETAIL = 200
-ERROR_CODE_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 
 
 class PeripheralHealth(_Strict):
@@ -290,8 +224,6 @@ class PeripheralHealth(_Strict):
     since: Instant
 
 
-# An annunciator's outputs: lamp and buzzer off; lamp lit, buzzer silenced; lamp lit and sounding.
-SignalState = Literal["off", "lit", "sounding"]
 
 
 class Heartbeat(_Strict):
@@ -409,13 +341,9 @@ class StorageCorrupt(BaseModel):
     previous_unsent: int | None = None
 
 
-STORAGE_CORRUPT = "storage.corrupt"
 
 
-DecisionKind = Literal["allow", "allow_flag", "deny"]
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _WORKWEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
-HHMM_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
 class PolicyEntry(_Strict):
@@ -458,9 +386,6 @@ def _deny_like(entry: PolicyEntry, decision: DecisionKind, reason: str) -> Polic
     return entry.model_copy(update={"decision": decision, "reason": reason})
 
 
-# A roll call lists at most this many expected people (a section's whole staff fits).
-MAX_ROLLCALL_EXPECTED = 2000
-RollCallAnswer = Literal["present", "late", "unexpected", "no_session"]
 
 
 class RollCall(_Strict):
@@ -602,9 +527,6 @@ class SignedControl(_Strict):
     signature: str = Field(min_length=1)
 
 
-def canonical_json(obj: Any) -> bytes:
-    """The one byte form of a JSON value that is signed: sorted keys, no spaces, UTF-8."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 class Alert(_Strict):
@@ -621,8 +543,6 @@ class Alert(_Strict):
     event_id: str | None = None
 
 
-# Open critical alerts a SiteAlarm lists by id at most (``count`` says how many there are).
-MAX_ALARM_IDS = 200
 
 
 class SiteAlarm(_Strict):
@@ -646,15 +566,6 @@ class SiteAlarm(_Strict):
         return self
 
 
-def ranges(numbers: set[int] | list[int]) -> list[tuple[int, int]]:
-    """Compress sequence numbers into sorted inclusive ranges: {1,2,3,7} -> [(1,3),(7,7)]."""
-    out: list[tuple[int, int]] = []
-    for n in sorted(set(numbers)):
-        if out and n == out[-1][1] + 1:
-            out[-1] = (out[-1][0], n)
-        else:
-            out.append((n, n))
-    return out
 
 
 def parse_hub_message(model: type[M], payload: bytes, limit: int = 1024 * 1024) -> M:
@@ -855,6 +766,3 @@ def parse_station_payload(site: str, station: str, channel: str, payload: bytes)
     return model
 
 
-def now_local() -> datetime:
-    """The current time with the machine's UTC offset (events carry their offset)."""
-    return datetime.now().astimezone()

@@ -61,8 +61,10 @@ Rules, one alert each:
 applies the rules and calls ``tick`` every second. The exception is the urgent events whose
 rules need only the row and the config (AT_COMMIT_KINDS: a forced door, an intrusion, a
 rejected policy): ``alerts_in_transaction`` judges them on the writer thread and stores their
-alerts in the events' own transaction (one commit instead of two), and they are published as
-soon as it commits; the rules thread then skips them (``Committed.judged``). State kept in memory (outages, the
+critical alerts in the events' own transaction (one commit instead of two), and they are
+published as soon as it commits; the rules thread then skips them (``Committed.judged``), or,
+for an event that also calls for a warning (after_hours at night), judges it again after the
+commit and raises only the warning (the critical alert is found stored). State kept in memory (outages, the
 highest contiguous seq per station, open gaps) is rebuilt from the store at start, and the
 recent events are run through the event rules again (alerts are idempotent per event and
 rule), so a restart neither repeats nor forgets an alert.
@@ -225,6 +227,9 @@ class Rules:
         self.cfg = cfg
         self.alerts = alerts_center
         self._queue: queue.Queue = queue.Queue()
+        # Rules stored with their event (alerts_in_transaction) per event id, until process()
+        # judges that event's warnings: the rules thread's only, so no lock.
+        self._stored_with: dict[str, set[str]] = {}
         # process() and tick() change the same state; tests may call tick() themselves.
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -286,6 +291,7 @@ class Rules:
                 self._guard(self.process, item)
             elif isinstance(item, _FollowUp):
                 for one in item.alerts:
+                    self._stored_with.setdefault(one.row["event_id"], set()).add(one.row["rule"])
                     self._guard(self.alerts.follow_up, one)
             elif isinstance(item, threading.Event):
                 item.set()
@@ -438,10 +444,11 @@ class Rules:
                 st.last_seen = _later(st.last_seen, _parse_utc(row["received_at"]))
                 key = (row["station"], row.get("incarnation") or "")
                 self._seqs.setdefault(key, _Seqs()).add(row["seq"], now)
+                stored_with = self._stored_with.pop(row["event_id"], set())
                 if row["event_id"] in c.judged:
                     continue  # its alerts were stored with it (alerts_in_transaction)
                 try:
-                    self._event_rules(row)
+                    self._event_rules(row, skip={(row["event_id"], rule) for rule in stored_with})
                 except Exception:
                     self.errors += 1
                     _LOG.exception("event rules failed for event %s", row.get("event_id"))
@@ -506,8 +513,8 @@ class Rules:
                 _LOG.exception("raising %s for event %s failed", rule_name, row["event_id"])
 
     def alerts_in_transaction(self, conn: Connection, rows: list[dict[str, Any]]) -> InTransaction | None:
-        """The ingest writer's in-transaction hook: the alerts of the new events of a kind in
-        AT_COMMIT_KINDS, stored in ``conn`` (the transaction that stores the events: one commit,
+        """The ingest writer's in-transaction hook: the critical alerts of the new events of a
+        kind in AT_COMMIT_KINDS, stored in ``conn`` (the transaction that stores the events: one commit,
         one fsync, where the rules thread's alert took a second transaction after it), and
         published once it commits. Runs on the writer thread while it holds the store's write
         lock, so it takes no lock of the rules (their thread may be waiting for that write lock)
@@ -517,16 +524,26 @@ class Rules:
         urgent = [row for row in rows if row["kind"] in AT_COMMIT_KINDS]
         if not urgent:
             return None
-        stored = [self.alerts.store(conn, site=p["site"], station=p["station"], rule=rule_name, severity=severity,
-                                    message=alert_text(rule_name, p, "en"), params=p, event_id=row["event_id"])
-                  for row in urgent for rule_name, severity, p in self._judge(row)]
+        stored: list[Stored] = []
+        later: set[str] = set()
+        for row in urgent:
+            for rule_name, severity, p in self._judge(row):
+                if severity != "critical":
+                    # Off the critical alert's path (each alert is ~1 ms of statements here): the
+                    # event is left unjudged, so the rules thread judges it after the commit,
+                    # finds its critical alert stored and raises the rest (after_hours at night).
+                    later.add(row["event_id"])
+                    continue
+                stored.append(self.alerts.store(
+                    conn, site=p["site"], station=p["station"], rule=rule_name, severity=severity,
+                    message=alert_text(rule_name, p, "en"), params=p, event_id=row["event_id"]))
 
         def announce() -> None:
             for one in stored:
                 self.alerts.publish_now(one)
             self._queue.put(_FollowUp(stored))  # the rest on the rules thread
 
-        return InTransaction({row["event_id"] for row in urgent}, announce)
+        return InTransaction({row["event_id"] for row in urgent} - later, announce)
 
     def _judge(self, row: dict[str, Any]) -> list[Found]:
         """The alerts a stored event calls for (event rules and after_hours), not yet raised."""

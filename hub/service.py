@@ -290,6 +290,8 @@ class Hub:
         """On the writer thread, after each commit: rules first, then the live page."""
         if self.rules is not None:
             self.rules.on_committed(committed)
+        if not self.bus.subscribers:
+            return  # no page open: nothing to build (this runs for every committed batch)
         for row in committed.events:
             self.bus.publish("event", {k: row[k] for k in (
                 "row_no", "site", "station", "seq", "event_id", "kind", "at", "badge", "person")})

@@ -629,15 +629,20 @@ def unit_data(unit: Path, station: str) -> Path:
 
 def outbox_state(unit: Path, station: str) -> tuple[int, int]:
     """(events waiting, last seq allocated) of a unit's outbox, read from its file."""
-    db = unit_data(unit, station) / "outbox.sqlite"
+    return outbox_file_state(unit_data(unit, station) / "outbox.sqlite")
+
+
+def outbox_file_state(db: Path) -> tuple[int, int]:
+    """(events waiting, last seq allocated) of the outbox file ``db``; (0, 0) until the agent
+    has made it and its tables."""
     if not db.exists():
         return 0, 0
     con = sqlite3.connect(db, timeout=10)
     try:
         depth = con.execute("SELECT count(*) FROM events").fetchone()[0]
         nxt = con.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()[0]
-        return depth, nxt - 1
-    except sqlite3.OperationalError:
+        return depth, int(nxt) - 1
+    except (sqlite3.OperationalError, TypeError):
         return 0, 0
     finally:
         con.close()

@@ -83,3 +83,12 @@ def test_bad_input_is_refused_naming_it(tmp_path, args, message):
     assert message in done.stderr, done.stderr
     assert re.match(r"kagiban-office-bridge: ", done.stderr)
     assert not (tmp_path / "bridge.conf").exists()  # nothing half done
+
+
+def test_help_prints_the_usage_and_an_option_in_the_site_s_place_is_refused():
+    done = _script("--help")
+    assert done.returncode == 0
+    assert done.stdout.lstrip().startswith("kagiban-office-bridge SITE --central HOST:PORT")
+    refused = _script("--central", "h:8885", "site-a")
+    assert refused.returncode == 2
+    assert "kagiban-office-bridge SITE" in refused.stderr and refused.stdout == ""

@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from bench.common import outbox_file_state
 from demo.broker import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,17 +184,4 @@ def verify(url: str) -> tuple[int, str]:
 
 def outbox_state(data_dir: Path) -> tuple[int, int]:
     """(events waiting, last seq allocated) of the outbox in a unit's data folder."""
-    import sqlite3
-
-    db = data_dir / "outbox.sqlite"
-    if not db.exists():
-        return 0, 0
-    con = sqlite3.connect(db, timeout=10)
-    try:
-        depth = con.execute("SELECT count(*) FROM events").fetchone()[0]
-        nxt = con.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()[0]
-        return depth, int(nxt) - 1
-    except (sqlite3.OperationalError, TypeError):
-        return 0, 0  # the agent has made the file but not its tables yet
-    finally:
-        con.close()
+    return outbox_file_state(data_dir / "outbox.sqlite")

@@ -1029,6 +1029,7 @@ def _main_rawsub(a: argparse.Namespace) -> int:
     got = {"n": 0, "first": None, "last": None}
     done = threading.Event()
     ready = threading.Event()
+    cpu0 = time.process_time()
 
     def on_message(_c, _u, _msg):
         now = time.monotonic()
@@ -1062,12 +1063,15 @@ def _main_rawsub(a: argparse.Namespace) -> int:
         c.loop_stop()
         print("ready", flush=True)
         sys.stdin.readline()  # the broker now holds everything for this session
+        cpu0 = time.process_time()
         c = client()
         c.connect("127.0.0.1", a.port, clean_start=False, properties=props)
         c.loop_start()
     else:
         print("ready", flush=True)
+        cpu0 = time.process_time()
     done.wait(a.timeout)
+    got["cpu_s"] = time.process_time() - cpu0  # its CPU while receiving (bench/ingest.py's account)
     c.disconnect()
     c.loop_stop()
     print(json.dumps(got), flush=True)

@@ -56,6 +56,7 @@ from bench.common import (  # noqa: E402
 from kagiban import protocol  # noqa: E402
 
 TARGET_RATIO = 0.5
+STRETCH_RATIO = 0.8  # issue 17: ingest at 80 % of the raw subscriber
 
 
 def payloads(stations: list[str], per_station: int, signers: dict | None = None) -> dict[str, list[bytes]]:
@@ -116,7 +117,22 @@ def publish_all(swarm: Swarm, todo: dict[str, list[bytes]], n: int, timeout: flo
     swarm.driver = None
 
 
-def raw_pass(run: Run, port: int, stations: list[str], per_station: int, timeout: float, queued: bool) -> dict:
+class CpuAccount:
+    """Where the CPU went during a pass: this process (the 50 stations' paho clients), the broker
+    and the consumer (the raw subscriber, or the hub with its signature check workers), in CPU
+    seconds, beside the wall time (two cores: 2 x wall is all there was)."""
+
+    def __init__(self, broker_pid: int):
+        self.broker_pid = broker_pid
+        self.t0, self.own0, self.broker0 = time.monotonic(), time.process_time(), proc_cpu_s(broker_pid)
+
+    def took(self, consumer_s: float) -> dict[str, float]:
+        return {"wall_s": time.monotonic() - self.t0, "stations_s": time.process_time() - self.own0,
+                "broker_s": proc_cpu_s(self.broker_pid) - self.broker0, "consumer_s": consumer_s}
+
+
+def raw_pass(run: Run, port: int, stations: list[str], per_station: int, timeout: float, queued: bool,
+             broker_pid: int) -> dict:
     prefix = "raw" + uuid.uuid4().hex[:8]
     todo = payloads(stations, per_station)
     n = len(stations) * per_station
@@ -125,19 +141,22 @@ def raw_pass(run: Run, port: int, stations: list[str], per_station: int, timeout
     try:
         if queued:
             publish_all(swarm, todo, n, timeout)
+            account = CpuAccount(broker_pid)
             sub.stdin.write(b"go\n")  # type: ignore[union-attr]
             sub.stdin.flush()  # type: ignore[union-attr]
             got = rawsub_result(sub, timeout + 10)
             took = got["last"] - got["first"] if got["last"] else float("nan")
             counted = got["n"] - 1
         else:
+            account = CpuAccount(broker_pid)
             marks = flood(swarm, todo)
             got = rawsub_result(sub, timeout + 10)
             took = got["last"] - marks["t0"] if got["last"] else float("nan")
             counted = got["n"]
+        cpu = account.took(consumer_s=got["cpu_s"])
     finally:
         swarm.stop()
-    return {"n": got["n"], "expected": n, "seconds": took, "rate": counted / took if took else 0.0}
+    return {"n": got["n"], "expected": n, "seconds": took, "rate": counted / took if took else 0.0, "cpu": cpu}
 
 
 def hub_ingest(args) -> dict | None:
@@ -147,7 +166,7 @@ def hub_ingest(args) -> dict | None:
 
 
 def hub_pass(run: Run, port: int, stations: list[str], per_station: int, timeout: float, queued: bool,
-             ingest: dict | None, profile: str | None = None, signed: bool = False) -> dict:
+             ingest: dict | None, profile: str | None = None, signed: bool = False, *, broker_pid: int) -> dict:
     prefix = "hub" + uuid.uuid4().hex[:8]
     hub = HubProc(run, port, prefix, ingest=ingest, name=f"hub-{prefix}")
     signers = make_signers(stations) if signed else None
@@ -163,6 +182,7 @@ def hub_pass(run: Run, port: int, stations: list[str], per_station: int, timeout
         hub.start(wait=False)
     # The hub's CPU with its signature check workers' (child processes, started with it).
     cpu0 = proc_cpu_s(hub.pid) + children_cpu_s(hub.pid)
+    account = CpuAccount(broker_pid)
     spy = None
     if profile:
         # py-spy (pip install py-spy) samples the hub process: collapsed stacks, GIL holder only.
@@ -175,6 +195,7 @@ def hub_pass(run: Run, port: int, stations: list[str], per_station: int, timeout
         wait_until(lambda: swarm.acked_total >= n, timeout, interval=0.02, what=f"{n} events acked")
         t_end = swarm.ack_times[-1][0]
         cpu1 = proc_cpu_s(hub.pid) + children_cpu_s(hub.pid)
+        cpu = account.took(consumer_s=cpu1 - cpu0)
         mem = proc_mem(hub.pid)
     finally:
         swarm.stop()
@@ -192,7 +213,7 @@ def hub_pass(run: Run, port: int, stations: list[str], per_station: int, timeout
     code, text = verify_db(hub.db)
     verify_s = time.monotonic() - t0
     return {
-        "n": n, "seconds": took, "rate": counted / took, "cpu_s": cpu1 - cpu0, "rss": mem.get("VmRSS", 0),
+        "n": n, "seconds": took, "rate": counted / took, "cpu_s": cpu1 - cpu0, "cpu": cpu, "rss": mem.get("VmRSS", 0),
         "hwm": mem.get("VmHWM", 0), "stored": stored, "verify": (code, text, verify_s), "errors": swarm.errors[:5],
     }
 
@@ -241,6 +262,36 @@ def writer_pass(run: Run, stations: list[str], per_station: int, signed: bool = 
             "acked": acked[0], "batches": ing.batches}
 
 
+def cpu_account(mode: str, raws: list[dict], hubs: list[dict], kinds: list[bool], variants: list[bool],
+                base: float, n: int) -> str:
+    """Where the two cores went, per event (medians of the passes), and what that leaves the hub:
+    at ``TARGET_RATIO`` of the raw rate the whole machine has cores / (ratio x raw rate) of CPU
+    per event, of which the stations and the broker take their share first."""
+    cores = os.cpu_count() or 1
+
+    def per_event(passes: list[dict], key: str) -> float:
+        return statistics.median(1e6 * p["cpu"][key] / n for p in passes)
+
+    def busy(passes: list[dict]) -> float:
+        return statistics.median(sum(v for k, v in p["cpu"].items() if k != "wall_s") / (cores * p["cpu"]["wall_s"])
+                                 for p in passes)
+
+    groups = [("raw paho subscriber", raws)] + [
+        (f"hub {_label(signed)}", [h for h, s in zip(hubs, kinds) if s == signed]) for signed in variants]
+    rows = [[name, f"{per_event(ps, 'stations_s'):.0f}", f"{per_event(ps, 'broker_s'):.0f}",
+             f"{per_event(ps, 'consumer_s'):.0f}", f"{busy(ps):.0%}"] for name, ps in groups]
+    lines = [table([f"CPU us per event ({mode}, medians)", "stations (this process)", "broker", "consumer",
+                    f"share of the {cores} cores (these three)"], rows)]
+    for name, ps in groups[1:]:
+        others = per_event(ps, "stations_s") + per_event(ps, "broker_s")
+        for ratio in (TARGET_RATIO, STRETCH_RATIO):
+            room = 1e6 * cores / (ratio * base)
+            lines.append(f"{name}: at {ratio:.0%} of raw ({ratio * base:,.0f} events/s) the machine has {room:.0f} "
+                         f"CPU us per event; the stations and the broker took {others:.0f} here, leaving the hub "
+                         f"{room - others:.0f} us (it spent {per_event(ps, 'consumer_s'):.0f})")
+    return "\n".join(lines)
+
+
 def _label(signed: bool) -> str:
     return "signed" if signed else "unsigned"
 
@@ -287,19 +338,21 @@ def main() -> int:
     with Run("ingest", keep=args.keep, max_seconds=args.max_seconds) as run:
         machine_header("Ingest throughput: hub vs. raw paho subscriber (QoS 1, same mosquitto, same run)", args)
         broker = run.broker()
+        assert broker.proc is not None
+        broker_pid = broker.proc.pid
         meter = LoadMeter()
         summary = []
         for mode in modes:
             queued = mode == "queued"
             raws, hubs, kinds = [], [], []
             for i in range(args.repeat):
-                raws.append(raw_pass(run, broker.port, stations, per_station, timeout, queued))
+                raws.append(raw_pass(run, broker.port, stations, per_station, timeout, queued, broker_pid))
                 for signed in variants:
                     profile = args.profile if i == 0 and mode == modes[0] and signed == variants[-1] else None
                     hubs.append(hub_pass(run, broker.port, stations, per_station, timeout, queued, hub_ingest(args),
-                                         profile, signed=signed))
+                                         profile, signed=signed, broker_pid=broker_pid))
                     kinds.append(signed)
-            raws.append(raw_pass(run, broker.port, stations, per_station, timeout, queued))
+            raws.append(raw_pass(run, broker.port, stations, per_station, timeout, queued, broker_pid))
             base = statistics.median(r["rate"] for r in raws)
             print()
             print(f"## {mode}: {args.stations} stations, {per_station} events each ({n:,} per pass)")
@@ -321,6 +374,7 @@ def main() -> int:
                       f"{hub_rate / base:.0%} of raw; hub CPU {cpu:.3f} ms per event; hub RSS at the end "
                       f"{mib(max(h['rss'] for h in mine))} (peak {mib(max(h['hwm'] for h in mine))})")
                 summary.append((f"{mode}, {_label(signed)}", base, hub_rate))
+            print(cpu_account(mode, raws, hubs, kinds, variants, base, n))
             for h in hubs:
                 code, text, verify_s = h["verify"]
                 if h["stored"] != h["n"] or code != 0:

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.bench
 SCRIPTS = [
     ("bench/ingest.py", ["## live", "## queued", "raw paho subscriber #1", "stored all 2,000 events exactly once",
                          "hub #1 signed: stored, chained, acked", "medians (signed)",
-                         "kagiban verify, pass 1 signed: exit 0"]),
+                         "kagiban verify, pass 1 signed: exit 0", "CPU us per event (live, medians)",
+                         "hub signed: at 80% of raw"]),
     ("bench/ingest.py --mode writer", ["Ingest writer alone", "CPU us per event"]),
     ("bench/alert_latency.py", ["raw MQTT round trip", "door edge -> alert on the MQTT alert topic",
                                 "door edge -> alert on the web live stream"]),

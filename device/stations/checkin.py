@@ -12,8 +12,8 @@ import logging
 from datetime import datetime
 
 from device.stations.effects import Answer, Effect, Emit
-from kagiban import events as ev
 from device.wire import PolicyEntry, RollCall
+from kagiban import events as ev
 
 _LOG = logging.getLogger(__name__)
 

@@ -306,9 +306,9 @@ def control_signer(payload: bytes) -> str | None:
 
 def check_control(payload: bytes, public_key: PublicKey, read: Callable[[str, bytes], C]) -> C:
     """The control message in an envelope checked against ``public_key``, read by
-    ``read(type, JSON bytes)`` (LookupError: not a type it knows; ValueError: not that type's
-    form);
-    PolicyRejected with reason bad_schema, unknown_key or bad_signature."""
+    ``read(type, JSON bytes)`` (which raises LookupError for a type it does not know and
+    ValueError for an object not of that type's form); PolicyRejected with reason bad_schema,
+    unknown_key or bad_signature."""
     if len(payload) > 16 * 1024:
         raise PolicyRejected("bad_schema", f"control message of {len(payload)} bytes")
     try:

@@ -52,7 +52,8 @@ from device.stations.effects import Answer, Effect, Emit, Feedback, Lock, PowerO
 from device.storage_check import open_outbox, open_policy
 from device.workers import SnapshotWorker, WorkWorker
 from kagiban import events as ev
-from kagiban import protocol
+from device import wire
+from kagiban.wire import CLOCK_UNSYNCED, MAX_ALARM_BYTES, STORAGE_CORRUPT, Peripheral, ProtocolError
 from kagiban.configfile import ConfigError
 from kagiban.event_signing import EventSigner, load_station_key
 
@@ -171,7 +172,7 @@ class Agent:
         """Whether the station has a link to the hub (as the loop last heard)."""
         return self.sender.connected
 
-    def peripherals(self) -> dict[protocol.Peripheral, protocol.PeripheralHealth]:
+    def peripherals(self) -> dict[Peripheral, wire.PeripheralHealth]:
         """The health of each peripheral the unit has, by name (as the heartbeat reports it)."""
         return self.hardware.peripherals()
 
@@ -196,7 +197,7 @@ class Agent:
         self.logic.assume_door(door_open, now, self.wall(now))
         hw.safe()
         for damage in self.storage_damage:  # a fresh outbox's first event says why it is fresh
-            self.recorder.commit(Emit(protocol.STORAGE_CORRUPT, self.wall(now), data=damage.data()))
+            self.recorder.commit(Emit(STORAGE_CORRUPT, self.wall(now), data=damage.data()))
         self.recorder.commit(Emit.of(ev.StationStarted(
             policy_version=self.policy.version, outbox_depth=self.outbox.depth(),
             door="open" if door_open else "closed"), self.wall(now)))
@@ -345,7 +346,7 @@ class Agent:
             self.recorder.add_snapshot(message.snapshot)
             self.sender.pump()
         elif isinstance(message, inbox.SnapshotMissed):
-            failed = ev.SnapshotFailed(**message.failed.model_dump(exclude_none=True))
+            failed = ev.SnapshotFailed(**wire.to_data(message.failed))
             self.recorder.record([Emit.of(failed, self.wall(message.at))])
             self.sender.pump()
         elif isinstance(message, inbox.Call):
@@ -354,8 +355,8 @@ class Agent:
     def _site_alarm(self, payload: bytes) -> None:
         """The site's open critical alerts, as the hub last published them (retained)."""
         try:
-            alarm = protocol.parse_hub_message(protocol.SiteAlarm, payload, limit=protocol.MAX_ALARM_BYTES)
-        except protocol.ProtocolError as exc:
+            alarm = wire.parse_hub_message(wire.SiteAlarm, payload, limit=MAX_ALARM_BYTES)
+        except ProtocolError as exc:
             _LOG.warning("site alarm state refused: %s", exc)
             return
         if alarm.site != self.site:
@@ -413,9 +414,9 @@ class Agent:
         self.recorder.commit(Emit.of(rejected, self.wall()))
         self.sender.pump()
 
-    def _heartbeat(self, now: float) -> protocol.Heartbeat:
+    def _heartbeat(self, now: float) -> wire.Heartbeat:
         outputs = self.hardware.outputs
-        return protocol.Heartbeat(
+        return wire.Heartbeat(
             site=self.site,
             station=self.station,
             kind=self.cfg.station.kind,
@@ -482,11 +483,11 @@ class Agent:
             data.setdefault("offline", True)
         data.setdefault("policy_version", self.policy.version)
         if self.clock.synchronised() is False:
-            data[protocol.CLOCK_UNSYNCED] = True  # its time may be hours off (no RTC on a Pi)
+            data[CLOCK_UNSYNCED] = True  # its time may be hours off (no RTC on a Pi)
         if self.policy.expired():
             data["policy_expired"] = True  # decided from a policy past its expiry
 
-    def _recorded(self, event: protocol.Event, emit: Emit) -> None:
+    def _recorded(self, event: wire.Event, emit: Emit) -> None:
         """An event is committed: ask the camera for the photo it wants."""
         if emit.snapshot and self.snapshots:
             self.snapshots.ask(event.id, event.kind)

@@ -25,7 +25,8 @@ from device.health import HealthCell
 from device.outputs import Outputs
 from device.sensors.badge import BadgeReader
 from device.sensors.door import DoorSwitch
-from kagiban import protocol
+from device import wire
+from kagiban.wire import Peripheral
 
 _LOG = logging.getLogger(__name__)
 
@@ -81,9 +82,9 @@ class Hardware:
     print_health: HealthCell | None = None
     reader_health: HealthCell | None = None  # for a reader without a health of its own
 
-    def peripherals(self) -> dict[protocol.Peripheral, protocol.PeripheralHealth]:
+    def peripherals(self) -> dict[Peripheral, wire.PeripheralHealth]:
         """The health of each peripheral the unit has, by name (as the heartbeat reports it)."""
-        cells: dict[protocol.Peripheral, object] = {
+        cells: dict[Peripheral, object] = {
             "pins": self.pins_health,
             # A reader without a health of its own (the stand-in) works whenever it exists.
             "reader": getattr(self.reader, "health", self.reader_health),

@@ -1,4 +1,4 @@
-"""How each peripheral is doing, as the heartbeat reports it (kagiban.protocol.PeripheralHealth).
+"""How each peripheral is doing, as the heartbeat reports it (device.wire.PeripheralHealth).
 
 Each adapter keeps one :class:`HealthCell` and sets it from its own thread; the agent's loop
 reads them all for every heartbeat. A change of state is logged once (WARNING when something
@@ -11,7 +11,10 @@ import threading
 from datetime import datetime
 from typing import Callable
 
-from kagiban import protocol
+import msgspec
+
+from device import wire
+from kagiban.wire import MAX_HEALTH_DETAIL, PeripheralState, now_local
 
 _LOG = logging.getLogger(__name__)
 
@@ -20,11 +23,11 @@ class HealthCell:
     """The state of one peripheral: ok, failed (there, but erring or hung) or absent (not
     found, unplugged), with an error code, a detail in English, and since when."""
 
-    def __init__(self, name: str, *, clock: Callable[[], datetime] = protocol.now_local) -> None:
+    def __init__(self, name: str, *, clock: Callable[[], datetime] = now_local) -> None:
         self.name = name
         self._clock = clock
         self._lock = threading.Lock()
-        self._value = protocol.PeripheralHealth(state="ok", since=clock())
+        self._value = wire.PeripheralHealth(state="ok", since=clock())
 
     def ok(self) -> None:
         """The peripheral works (again)."""
@@ -38,8 +41,8 @@ class HealthCell:
         """It cannot be found (not plugged in, not detected): ``error`` is a code."""
         self._set("absent", error, detail)
 
-    def get(self) -> protocol.PeripheralHealth:
-        """The current state (an immutable model)."""
+    def get(self) -> wire.PeripheralHealth:
+        """The current state (an immutable message)."""
         with self._lock:
             return self._value
 
@@ -47,15 +50,15 @@ class HealthCell:
     def is_ok(self) -> bool:
         return self.get().state == "ok"
 
-    def _set(self, state: protocol.PeripheralState, error: str | None, detail: str | None) -> None:
-        detail = (detail or "")[: protocol.MAX_HEALTH_DETAIL] or None
+    def _set(self, state: PeripheralState, error: str | None, detail: str | None) -> None:
+        detail = (detail or "")[:MAX_HEALTH_DETAIL] or None
         with self._lock:
             old = self._value
             if old.state == state and old.error == error:
                 if old.detail != detail:
-                    self._value = old.model_copy(update={"detail": detail})
+                    self._value = msgspec.structs.replace(old, detail=detail)
                 return
-            self._value = protocol.PeripheralHealth(state=state, error=error, detail=detail, since=self._clock())
+            self._value = wire.PeripheralHealth(state=state, error=error, detail=detail, since=self._clock())
         if state == "ok":
             _LOG.info("%s works again (was %s: %s)", self.name, old.state, old.error)
         else:

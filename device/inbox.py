@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
-from kagiban import protocol
+from device import wire
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class PolicyControlArrived:
 
 @dataclass(frozen=True)
 class SiteAlarmArrived:
-    """The hub's retained state of the site's open critical alerts (kagiban.protocol.SiteAlarm)."""
+    """The hub's retained state of the site's open critical alerts (device.wire.SiteAlarm)."""
 
     payload: bytes
 
@@ -88,14 +88,14 @@ class LinkChanged:
 class SnapshotTaken:
     """The camera worker made the photo an event asked for."""
 
-    snapshot: protocol.Snapshot
+    snapshot: wire.Snapshot
 
 
 @dataclass(frozen=True)
 class SnapshotMissed:
     """The camera worker could not make the photo an event asked for."""
 
-    failed: protocol.SnapshotFailed
+    failed: wire.SnapshotFailed
     at: float
 
 

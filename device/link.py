@@ -16,7 +16,8 @@ import logging
 from typing import Callable, Literal
 
 from device import inbox
-from kagiban import protocol
+from device import wire
+from kagiban.wire import CHANNELS, StationKind, alarm_topic, now_local, topic
 from kagiban.broker import BrokerConfig, make_client
 
 _LOG = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class MqttLink:
         *,
         site: str,
         station: str,
-        kind: protocol.StationKind,
+        kind: StationKind,
         on_input: Callable[[inbox.Message], None],
         site_alarm: bool = False,
     ):
@@ -46,11 +47,11 @@ class MqttLink:
         self.station = station
         self.kind = kind
         self._on_input = on_input
-        self._topics = {ch: protocol.topic(cfg.prefix, site, station, ch) for ch in protocol.CHANNELS}
-        self._alarm_topic = protocol.alarm_topic(cfg.prefix, site) if site_alarm else None
+        self._topics = {ch: topic(cfg.prefix, site, station, ch) for ch in CHANNELS}
+        self._alarm_topic = alarm_topic(cfg.prefix, site) if site_alarm else None
         self.client = make_client(cfg, client_id=f"kagiban-{site}-{station}")
-        will = protocol.Status(site=site, station=station, state="offline", kind=kind)
-        self.client.will_set(self._topics["status"], protocol.dumps(will), qos=1, retain=True)
+        will = wire.Status(site=site, station=station, state="offline", kind=kind)
+        self.client.will_set(self._topics["status"], wire.dumps(will), qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -67,7 +68,7 @@ class MqttLink:
         if self.client.is_connected():
             info = self.client.publish(
                 self._topics["status"],
-                protocol.dumps(self._status("stopped")),
+                wire.dumps(self._status("stopped")),
                 qos=1,
                 retain=True,
             )
@@ -81,9 +82,9 @@ class MqttLink:
     def connected(self) -> bool:
         return self.client.is_connected()
 
-    def _status(self, state: Literal["online", "offline", "stopped"]) -> protocol.Status:
-        return protocol.Status(
-            site=self.site, station=self.station, state=state, kind=self.kind, at=protocol.now_local()
+    def _status(self, state: Literal["online", "offline", "stopped"]) -> wire.Status:
+        return wire.Status(
+            site=self.site, station=self.station, state=state, kind=self.kind, at=now_local()
         )
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -95,7 +96,7 @@ class MqttLink:
         if self._alarm_topic is not None:
             topics.append((self._alarm_topic, 1))
         client.subscribe(topics)
-        client.publish(self._topics["status"], protocol.dumps(self._status("online")), qos=1, retain=True)
+        client.publish(self._topics["status"], wire.dumps(self._status("online")), qos=1, retain=True)
         self._on_input(inbox.LinkChanged(True))
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:

@@ -21,17 +21,17 @@ threads at once.
 """
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+import msgspec
 import uuid6
 
+from device.wire import Event, Snapshot, dumps, loads
 from kagiban.event_signing import EventSigner, image_sha256
-from kagiban.protocol import Event, Snapshot, dumps
 
 _LOG = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ class Outbox:
         if self.signer is not None and snapshot.sig is None:
             sig = self.signer.sign_snapshot(
                 snapshot.event_id, snapshot.station, image_sha256(snapshot.image_bytes()))
-            snapshot = snapshot.model_copy(update={"key_id": self.signer.key_id, "sig": sig})
+            snapshot = msgspec.structs.replace(snapshot, key_id=self.signer.key_id, sig=sig)
         self._db.execute(
             "INSERT OR IGNORE INTO snapshots (event_id, payload) VALUES (?, ?)",
             (snapshot.event_id, dumps(snapshot)),
@@ -216,7 +216,7 @@ class Outbox:
     def events(self) -> list[Event]:
         """Every waiting event, decoded (for status pages and tests)."""
         rows = self._db.execute("SELECT payload FROM events ORDER BY seq").fetchall()
-        return [Event.model_validate(json.loads(p)) for (p,) in rows]
+        return [loads(Event, p) for (p,) in rows]
 
     def limit_pages(self, pages: int | None = None) -> int:
         """Let the file grow no further than ``pages`` SQLite pages (``None``: its size now), so

@@ -35,10 +35,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Literal
 
+import msgspec
+
 from device.policy_state import PolicyState, write_atomic
+from device.wire import Policy, PolicyEntry, PolicyKeyChange, PolicyReset, read_control, read_policy
 from kagiban.ed25519 import PublicKey
-from kagiban.protocol import Policy, PolicyEntry, PolicyKeyChange, PolicyReset
-from kagiban.signing import PolicyRejected, Verifier, control_signer, parse_public_key, verify_control
+from kagiban.signing import PolicyRejected, Verifier, check_control, control_signer, parse_public_key
 
 __all__ = ["NO_POLICY", "PolicyCache", "PolicyRejected"]
 
@@ -79,7 +81,7 @@ class PolicyCache:
         self.when_expired = when_expired
         configured = parse_public_key(public_key) if isinstance(public_key, str) else public_key
         self.state = PolicyState.open(self.path.with_name(self.path.name + ".state"), configured)
-        self._verifier = Verifier(self.state.pinned_key())
+        self._verifier = Verifier(self.state.pinned_key(), read_policy)
         self.current: Policy | None = None
         # Why the file on disk could not be used (None: it was, or there was none).
         self.load_error: str | None = None
@@ -98,7 +100,7 @@ class PolicyCache:
                     previous = self.state.previous_key()
                     if exc.reason != "unknown_key" or previous is None:
                         raise
-                    self.current = self._check(data, Verifier(previous))
+                    self.current = self._check(data, Verifier(previous, read_policy))
                 self._held = data
                 _LOG.info("policy version %d loaded from %s", self.current.version, self.path)
             except PolicyRejected as exc:
@@ -117,7 +119,7 @@ class PolicyCache:
         """The id of the key policies must be signed with."""
         return self._verifier.key_id
 
-    def _check(self, payload: bytes, verifier: Verifier) -> Policy:
+    def _check(self, payload: bytes, verifier: Verifier[Policy]) -> Policy:
         policy = verifier.verify(payload)
         if policy.site != self.site or policy.station != self.station:
             raise PolicyRejected(
@@ -209,7 +211,7 @@ class PolicyCache:
         """
         pinned = self.state.pinned_key()
         try:
-            msg = verify_control(payload, pinned)
+            msg = check_control(payload, pinned, read_control)
         except PolicyRejected:
             if self.state.already_applied(payload):
                 return False  # the retained key change that moved us to the key we hold
@@ -230,7 +232,7 @@ class PolicyCache:
         self.state.change_key(new_key, msg.issued_at)
         self.state.note_applied(payload)
         old_id = self._verifier.key_id
-        self._verifier = Verifier(new_key)
+        self._verifier = Verifier(new_key, read_policy)
         _LOG.warning("policy key changed from %s to %s (signed by the old key)", old_id, self._verifier.key_id)
         self.retry_pending()
         return True
@@ -264,5 +266,5 @@ class PolicyCache:
         entry = self.current.decide(badge, now)
         if entry.decision != "deny" and self.expired(now):
             decision = "allow_flag" if self.when_expired == "flag" else "deny"
-            return entry.model_copy(update={"decision": decision, "reason": EXPIRED_REASON})
+            return msgspec.structs.replace(entry, decision=decision, reason=EXPIRED_REASON)
         return entry

@@ -18,7 +18,7 @@ from typing import Any, Callable
 from device.outbox import Outbox
 from device.stations.effects import Emit
 from kagiban import events as ev
-from kagiban import protocol
+from device import wire
 
 _LOG = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class Recorder:
         outbox: Outbox,
         *,
         annotate: Callable[[dict[str, Any]], None],
-        recorded: Callable[[protocol.Event, Emit], None],
+        recorded: Callable[[wire.Event, Emit], None],
         wall: Callable[[], datetime],
     ) -> None:
         self.outbox = outbox
@@ -49,7 +49,7 @@ class Recorder:
         self._wall = wall
         # Events and snapshots that happened but could not be committed, oldest first.
         self._events: list[Emit] = []
-        self._snapshots: list[protocol.Snapshot] = []
+        self._snapshots: list[wire.Snapshot] = []
         self.error: str | None = None
         self._failed_since: datetime | None = None
         self._kept_max = 0
@@ -59,7 +59,7 @@ class Recorder:
         """Events and snapshots waiting in memory for the disk."""
         return len(self._events) + len(self._snapshots)
 
-    def commit(self, emit: Emit) -> protocol.Event:
+    def commit(self, emit: Emit) -> wire.Event:
         """Write one event now; a storage error is raised to the caller (see :meth:`record`)."""
         data = dict(emit.data)
         self._annotate(data)
@@ -86,7 +86,7 @@ class Recorder:
                 ok = False
         return ok
 
-    def add_snapshot(self, snap: protocol.Snapshot) -> None:
+    def add_snapshot(self, snap: wire.Snapshot) -> None:
         """Keep a photo to write (written at once if the disk takes it)."""
         self._snapshots.append(snap)
         self.retry()

@@ -18,7 +18,8 @@ import time
 
 from device.link import MqttLink
 from device.outbox import Outbox
-from kagiban import protocol
+from device import wire
+from kagiban.wire import ProtocolError
 
 _LOG = logging.getLogger(__name__)
 
@@ -80,8 +81,8 @@ class Sender:
     def ack(self, payload: bytes) -> None:
         """The hub acknowledged events and snapshots it has committed: forget them."""
         try:
-            ack = protocol.parse_hub_message(protocol.Ack, payload)
-        except protocol.ProtocolError as exc:
+            ack = wire.parse_hub_message(wire.Ack, payload)
+        except ProtocolError as exc:
             _LOG.error("ignoring malformed ack: %s", exc)
             return
         if ack.station != self.station:
@@ -132,11 +133,11 @@ class Sender:
         self._next_heartbeat = now + self.heartbeat_s
         return True
 
-    def heartbeat(self, hb: protocol.Heartbeat) -> bool:
+    def heartbeat(self, hb: wire.Heartbeat) -> bool:
         """Publish ``hb`` (QoS 0: the next one replaces a lost one); False while disconnected."""
         if not self.connected:
             return False
-        self.link.publish("heartbeat", protocol.dumps(hb), qos=0)
+        self.link.publish("heartbeat", wire.dumps(hb), qos=0)
         return True
 
     def next_deadline(self) -> float:

@@ -34,10 +34,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
+
 from device.outbox import Outbox
-from kagiban.event_signing import EventSigner
 from device.policy_cache import PolicyCache
-from kagiban.protocol import StorageCorrupt
+from device.wire import StorageCorrupt
+from kagiban.event_signing import EventSigner
 
 _LOG = logging.getLogger(__name__)
 
@@ -62,11 +64,11 @@ class Damage:
 
     def data(self) -> dict[str, Any]:
         """The ``storage.corrupt`` event's data."""
-        return StorageCorrupt(
+        return msgspec.to_builtins(StorageCorrupt(
             store=self.store, moved_to=list(self.moved_to), error=self.error[:300],
             previous_incarnation=self.previous_incarnation, previous_next_seq=self.previous_next_seq,
             previous_highest_seq=self.previous_highest_seq, previous_unsent=self.previous_unsent,
-        ).model_dump()
+        ))
 
 
 def open_outbox(path: str | Path, *, site: str, station: str, capacity: int = 200_000,

@@ -17,7 +17,8 @@ from device.camera.guard import CameraGuard, SnapshotFailure
 from device.camera.shrink import fit_jpeg
 from device.clock import ClockSource
 from device.stations.effects import Work
-from kagiban import protocol
+from device import wire
+from kagiban.wire import MAX_HEALTH_DETAIL
 
 _LOG = logging.getLogger(__name__)
 
@@ -68,11 +69,11 @@ class SnapshotWorker:
                 if self._stopping.is_set():
                     return  # stopping: the capture was given up, not failed
                 _LOG.warning("no snapshot for %s %s: %s (%s)", label, event_id, code, detail)
-                self._post(inbox.SnapshotMissed(protocol.SnapshotFailed(
+                self._post(inbox.SnapshotMissed(wire.SnapshotFailed(
                     event_id=event_id, for_kind=label, error=code,
-                    detail=(detail or "")[:protocol.MAX_HEALTH_DETAIL] or None), time.monotonic()))
+                    detail=(detail or "")[:MAX_HEALTH_DETAIL] or None), time.monotonic()))
                 continue
-            self._post(inbox.SnapshotTaken(protocol.Snapshot(
+            self._post(inbox.SnapshotTaken(wire.Snapshot(
                 event_id=event_id,
                 site=self._site,
                 station=self._station,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kagiban.ed25519 import InvalidSignature, PrivateKey, PublicKey, private_key_from_pem, private_key_pem
-from kagiban.protocol import canonical_json
+from kagiban.wire import canonical_json
 from kagiban.signing import key_id as _key_id
 from kagiban.signing import write_private_file
 

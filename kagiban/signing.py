@@ -13,6 +13,10 @@ The signature is over ``canonical_json(policy)`` of the raw parsed ``policy`` ob
 station verifies that before it reads the object as a ``Policy``. ``key_id`` is the first 16
 hex characters of sha256 of the 32 raw public-key bytes; a public key travels and is configured
 as base64 of those 32 bytes.
+
+Checking a signature needs no message model: the station reads the verified object with its own
+types (device.wire, passed as ``read``), so it never loads pydantic; ``verify`` and
+``verify_control`` read it with the hub's models (kagiban.protocol), imported when called.
 """
 from __future__ import annotations
 
@@ -23,13 +27,14 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any, Callable, Generic, Protocol, TypeVar
 
 from kagiban import ed25519
 from kagiban.ed25519 import InvalidSignature, PrivateKey, PublicKey
-from kagiban.protocol import VERSION, Policy, PolicyKeyChange, PolicyReset, canonical_json
+from kagiban.wire import VERSION, canonical_json
+
+if TYPE_CHECKING:  # the hub's models: imported only where the hub reads with them
+    from kagiban.protocol import Policy, PolicyKeyChange, PolicyReset
 
 _LOG = logging.getLogger(__name__)
 
@@ -147,10 +152,20 @@ def key_id(key: PrivateKey | PublicKey | str) -> str:
 # ---- signing and verifying ------------------------------------------------------------------
 
 
-def _policy_object(policy: Policy | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(policy, BaseModel):
-        return policy.model_dump(mode="json")
-    return json.loads(canonical_json(policy))  # a plain JSON copy: what the station will parse
+class _Model(Protocol):
+    """A hub message model (pydantic): what ``sign`` and ``sign_control`` are given."""
+
+    def model_dump(self, *, mode: str) -> dict[str, Any]: ...
+
+
+P = TypeVar("P")
+C = TypeVar("C")
+
+
+def _policy_object(policy: _Model | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(policy, dict):
+        return json.loads(canonical_json(policy))  # a plain JSON copy: what the station will parse
+    return policy.model_dump(mode="json")
 
 
 def sign(policy: Policy | dict[str, Any], key: PrivateKey) -> bytes:
@@ -190,15 +205,18 @@ def envelope_policy(payload: bytes) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
-class Verifier:
-    """Checks policies against one public key (the station's configured one)."""
+class Verifier(Generic[P]):
+    """Checks policies against one public key (the station's configured one) and reads the
+    verified policy object with ``read`` (its JSON bytes in, a policy out; ValueError if the
+    bytes are not a policy)."""
 
-    def __init__(self, public_key: str | PublicKey):
+    def __init__(self, public_key: str | PublicKey, read: Callable[[bytes], P]):
         self.public_key = parse_public_key(public_key) if isinstance(public_key, str) else public_key
         self.key_id = key_id(self.public_key)
+        self._read = read
 
-    def verify(self, payload: bytes) -> Policy:
-        """The Policy in a signed envelope; PolicyRejected with reason unsigned, unknown_key,
+    def verify(self, payload: bytes) -> P:
+        """The policy in a signed envelope; PolicyRejected with reason unsigned, unknown_key,
         bad_signature or bad_schema."""
         if len(payload) > MAX_POLICY_BYTES:
             raise PolicyRejected("bad_schema", f"{len(payload)} bytes > {MAX_POLICY_BYTES}")
@@ -228,26 +246,39 @@ class Verifier:
         except InvalidSignature as exc:
             raise PolicyRejected("bad_signature", "signature does not match the policy", offered) from exc
         try:
-            # Strict: "1" is not a version; ISO strings still parse as times and dates.
-            return Policy.model_validate_json(message, strict=True)
+            return self._read(message)
+        except ValueError as exc:
+            raise PolicyRejected("bad_schema", str(exc)[:300], offered) from exc
+
+
+def _hub_reader(model: Any) -> Callable[[bytes], Any]:
+    """``model``'s strict JSON reading ("1" is not a version; ISO strings still parse as times
+    and dates), its first error as a ValueError saying where."""
+    from pydantic import ValidationError
+
+    def read(message: bytes) -> Any:
+        try:
+            return model.model_validate_json(message, strict=True)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "policy"
-            raise PolicyRejected("bad_schema", f"{where}: {first['msg']}", offered) from exc
+            raise ValueError(f"{where}: {first['msg']}") from None
+
+    return read
 
 
 def verify(payload: bytes, public_key: str | PublicKey) -> Policy:
-    """The Policy in a signed envelope checked against ``public_key`` (base64 or a key)."""
-    return Verifier(public_key).verify(payload)
+    """The hub's Policy (kagiban.protocol) in a signed envelope checked against ``public_key``
+    (base64 or a key); a station uses a Verifier with its own reader instead."""
+    from kagiban.protocol import Policy
+
+    verifier: Verifier[Policy] = Verifier(public_key, _hub_reader(Policy))
+    return verifier.verify(payload)
 
 
 # ---- control messages: key changes and resets -------------------------------------------------
 
-CONTROL_MODELS: dict[str, type[PolicyKeyChange] | type[PolicyReset]] = {
-    "key_change": PolicyKeyChange, "policy_reset": PolicyReset}
-
-
-def sign_control(message: PolicyKeyChange | PolicyReset, key: PrivateKey) -> bytes:
+def sign_control(message: _Model, key: PrivateKey) -> bytes:
     """The envelope ``{"v", "control", "key_id", "signature"}`` of a key change or reset.
 
     The signed object carries ``type``, which a Policy never has (its schema forbids unknown
@@ -273,9 +304,11 @@ def control_signer(payload: bytes) -> str | None:
     return kid if isinstance(kid, str) else None
 
 
-def verify_control(payload: bytes, public_key: PublicKey) -> PolicyKeyChange | PolicyReset:
-    """The control message in an envelope checked against ``public_key``; PolicyRejected with
-    reason bad_schema, unknown_key or bad_signature."""
+def check_control(payload: bytes, public_key: PublicKey, read: Callable[[str, bytes], C]) -> C:
+    """The control message in an envelope checked against ``public_key``, read by
+    ``read(type, JSON bytes)`` (which raises LookupError for a type it does not know and
+    ValueError for an object not of that type's form); PolicyRejected with reason bad_schema,
+    unknown_key or bad_signature."""
     if len(payload) > 16 * 1024:
         raise PolicyRejected("bad_schema", f"control message of {len(payload)} bytes")
     try:
@@ -289,14 +322,31 @@ def verify_control(payload: bytes, public_key: PublicKey) -> PolicyKeyChange | P
         raise PolicyRejected("bad_schema", "control envelope field types")
     if kid != key_id(public_key):
         raise PolicyRejected("unknown_key", f"control signed by key {kid[:16]!r}, expected {key_id(public_key)}")
+    message = canonical_json(body)
     try:
-        public_key.verify(base64.b64decode(sig, validate=True), canonical_json(body))
+        public_key.verify(base64.b64decode(sig, validate=True), message)
     except (InvalidSignature, binascii.Error, ValueError) as exc:
         raise PolicyRejected("bad_signature", "control signature does not match") from exc
-    model = CONTROL_MODELS.get(body.get("type", ""))
-    if model is None:
-        raise PolicyRejected("bad_schema", f"unknown control type {body.get('type')!r}")
+    kind = body.get("type", "")
     try:
-        return model.model_validate_json(canonical_json(body), strict=True)
-    except ValidationError as exc:
-        raise PolicyRejected("bad_schema", f"control: {exc.errors()[0]['msg']}") from exc
+        if not isinstance(kind, str):
+            raise LookupError(kind)
+        return read(kind, message)
+    except LookupError:
+        raise PolicyRejected("bad_schema", f"unknown control type {kind!r}") from None
+    except ValueError as exc:
+        raise PolicyRejected("bad_schema", f"control: {str(exc)[:300]}") from exc
+
+
+def verify_control(payload: bytes, public_key: PublicKey) -> PolicyKeyChange | PolicyReset:
+    """The hub's model (kagiban.protocol) of the control message in an envelope checked against
+    ``public_key``; a station uses check_control with its own reader instead."""
+    from kagiban.protocol import PolicyKeyChange, PolicyReset
+
+    models = {"key_change": PolicyKeyChange, "policy_reset": PolicyReset}
+
+    def read(kind: str, message: bytes) -> PolicyKeyChange | PolicyReset:
+        found: PolicyKeyChange | PolicyReset = _hub_reader(models[kind])(message)
+        return found
+
+    return check_control(payload, public_key, read)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import logging
 
-from kagiban.protocol import MAX_SNAPSHOT_BYTES
+from kagiban.wire import MAX_SNAPSHOT_BYTES
 
 _LOG = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 from device.config import DeviceConfig
 from device.stations.base import StationUnit
 from device.stations.effects import Effect, Work
-from kagiban.protocol import PolicyEntry, RollCall, SignalState, SiteAlarm
+from device.wire import PolicyEntry, RollCall, SiteAlarm
+from kagiban.wire import SignalState
 
 
 class UnsupportedStation(Exception):

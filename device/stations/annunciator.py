@@ -2,7 +2,7 @@
 
 An on-site alarm that needs nothing but the office's own broker (My Number networks have no
 internet, so e-mail or LINE may never reach a supervisor): the hub publishes, retained, which
-critical alerts of the site are open (kagiban.protocol.SiteAlarm, on ``{prefix}/{site}/alarm``).
+critical alerts of the site are open (device.wire.SiteAlarm, on ``{prefix}/{site}/alarm``).
 
 - Lamp: lit while any critical alert of the site is open; dark once none is (acknowledged or
   closed at the hub).
@@ -27,7 +27,8 @@ from device.config import PinsSection
 from device.stations.base import StationBase, StationUnit
 from device.stations.effects import Effect, Emit, Signal
 from kagiban import events as ev
-from kagiban.protocol import SignalState, SiteAlarm
+from device.wire import SiteAlarm
+from kagiban.wire import SignalState
 
 _LOG = logging.getLogger(__name__)
 

@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 
 from device.config import DeviceConfig
 from device.stations.effects import Effect, Work
-from kagiban.protocol import PolicyEntry, RollCall, SignalState, SiteAlarm
+from device.wire import PolicyEntry, RollCall, SiteAlarm
+from kagiban.wire import SignalState
 
 
 class StationBase:

@@ -34,7 +34,8 @@ from device.stations.base import StationBase, StationUnit
 from device.stations.effects import Effect, Emit, Feedback, Lock, Unlock
 from device.stations.repeat import RepeatWindow
 from kagiban import events as ev
-from kagiban.protocol import PolicyEntry, check_id
+from device.wire import PolicyEntry
+from kagiban.wire import check_id
 
 
 @dataclass

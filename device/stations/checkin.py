@@ -2,7 +2,7 @@
 
 A roll-call unit checks people in with every tap (device/stations/rollcall.py). Any other
 station a supervisor picks for a roll call does so too while the session is on its signed policy
-(kagiban.protocol RollCall): the tap then checks the person in instead of its usual use (no
+(device.wire RollCall): the tap then checks the person in instead of its usual use (no
 unlock, no print release), until the hub closes the session and a policy without it arrives. The
 hub judges each tap by its time; the answer here is only what the person is shown.
 """
@@ -12,8 +12,8 @@ import logging
 from datetime import datetime
 
 from device.stations.effects import Answer, Effect, Emit
+from device.wire import PolicyEntry, RollCall
 from kagiban import events as ev
-from kagiban.protocol import PolicyEntry, RollCall
 
 _LOG = logging.getLogger(__name__)
 

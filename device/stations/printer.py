@@ -31,7 +31,7 @@ from device.stations.base import StationBase, StationUnit
 from device.stations.effects import CheckQueue, Effect, Emit, ExpireJobs, Feedback, ReleaseJobs, Work
 from device.stations.repeat import RepeatWindow
 from kagiban import events as ev
-from kagiban.protocol import PolicyEntry
+from device.wire import PolicyEntry
 
 _LOG = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Roll-call unit logic: badge taps in, ``rollcall.tap`` events and an LED/buzzer answer out.
 
 A reader, a green and a red LED and a buzzer at the meeting room. It unlocks nothing: a tap
-checks the person in for the roll-call session its signed policy has open (kagiban.protocol
+checks the person in for the roll-call session its signed policy has open (device.wire
 RollCall, put there by the hub while a supervisor's session is open at this unit) and answers at
 once:
 
@@ -29,7 +29,7 @@ from device.stations.base import StationBase, StationUnit
 from device.stations.checkin import check_in
 from device.stations.effects import Effect
 from device.stations.repeat import RepeatWindow
-from kagiban.protocol import PolicyEntry, RollCall
+from device.wire import PolicyEntry, RollCall
 
 
 class RollcallLogic(StationBase):

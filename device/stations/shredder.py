@@ -42,7 +42,7 @@ from device.stations.base import StationBase, StationUnit
 from device.stations.effects import Effect, Emit, Feedback, PowerOff, PowerOn
 from device.stations.repeat import RepeatWindow
 from kagiban import events as ev
-from kagiban.protocol import PolicyEntry
+from device.wire import PolicyEntry
 
 _LOG = logging.getLogger(__name__)
 

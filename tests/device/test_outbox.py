@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from device.outbox import Outbox
+from device.wire import Event, Snapshot, dumps, loads
 from kagiban.event_signing import (
     EventSigner,
     check,
@@ -18,7 +19,6 @@ from kagiban.event_signing import (
     snapshot_statement,
     split_event,
 )
-from kagiban.protocol import Event, Snapshot, dumps
 
 JST = timezone(timedelta(hours=9))
 AT = datetime(2026, 11, 26, 9, 30, tzinfo=JST)
@@ -51,7 +51,7 @@ def test_payload_replayed_is_the_original_bytes_with_original_time(tmp_path):
     box.close()
     again = Outbox(path, site="ward-a", station="cabinet-1")
     [(seq, payload)] = again.pending()
-    replay = Event.model_validate(json.loads(payload))
+    replay = loads(Event, payload)
     assert seq == ev.seq and replay == ev
     assert replay.at == AT and replay.at.utcoffset() == timedelta(hours=9)
 
@@ -132,7 +132,7 @@ def test_an_enrolled_outbox_signs_each_event_and_snapshot_as_it_commits_them(tmp
     box.add_snapshot(Snapshot(event_id=event.id, site="ward-a", station="cabinet-1",
                               taken_at=datetime.now(timezone.utc), image=base64.b64encode(image).decode()))
     [(_, snap_payload)] = box.pending_snapshots()
-    snap = Snapshot.model_validate_json(snap_payload)
+    snap = loads(Snapshot, snap_payload)
     check(key.public_key(), snap.sig, snapshot_statement(event.id, "cabinet-1", image_sha256(image)))
     # The replay after a restart sends the very same signed bytes.
     box.close()

@@ -93,11 +93,11 @@ def test_the_error_stays_until_a_heartbeat_has_reported_it(recorder, outbox):
 
 
 def test_a_photo_taken_while_the_disk_is_full_is_written_later(recorder, outbox):
-    from kagiban import protocol
+    from device.wire import Snapshot
 
     event = outbox.add("door.forced", T0)
     fill_disk(outbox)
-    snap = protocol.Snapshot(event_id=event.id, site="ward-a", station="cabinet-1", taken_at=T0,
+    snap = Snapshot(event_id=event.id, site="ward-a", station="cabinet-1", taken_at=T0,
                              image="A" * 8000)
     recorder.add_snapshot(snap)
     assert recorder.kept == 1 and outbox.snapshot_depth() == 0

@@ -14,6 +14,7 @@ from device import inbox
 from device.link import MqttLink
 from device.outbox import Outbox
 from device.sender import Sender
+from device.wire import Heartbeat
 from kagiban import protocol
 from kagiban.broker import BrokerConfig
 from tests.support.mosquitto import wait_for
@@ -135,8 +136,8 @@ def test_a_heartbeat_is_due_at_once_after_connecting_then_every_heartbeat_s(wire
     assert s.heartbeat_due(now) is True
     assert s.heartbeat_due(now + 29.0) is False
     assert s.heartbeat_due(now + 30.0) is True
-    hb = protocol.Heartbeat(site=SITE, station=STATION, kind="cabinet", at=T0, uptime_s=1.0, next_seq=1,
-                            outbox_depth=0, outbox_capacity=10)
+    hb = Heartbeat(site=SITE, station=STATION, kind="cabinet", at=T0, uptime_s=1.0, next_seq=1,
+                   outbox_depth=0, outbox_capacity=10)
     assert s.heartbeat(hb) is True
     s.link_changed(False)
     assert s.heartbeat(hb) is False, "no heartbeat while disconnected"

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 from device.stations.annunciator import SILENCE, AnnunciatorLogic
 from device.stations.effects import Emit, Signal
-from kagiban.protocol import SiteAlarm
+from device.wire import SiteAlarm
 
 T0 = datetime(2026, 12, 3, 10, 0, tzinfo=timezone(timedelta(hours=9)))
 

@@ -10,7 +10,8 @@ import pytest
 from device.unit_file import load
 from device.stations import StationLogic, make_logic
 from device.stations.effects import CheckQueue
-from kagiban.protocol import SiteAlarm, StationKind
+from device.wire import SiteAlarm
+from kagiban.wire import StationKind
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "config"
 T0 = datetime(2026, 12, 5, 9, 0, tzinfo=timezone(timedelta(hours=9)))

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 from device.stations.cabinet import CabinetLogic
 from device.stations.effects import Emit, Feedback, Lock, Unlock
-from kagiban.protocol import PolicyEntry
+from device.wire import PolicyEntry
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=timezone(timedelta(hours=9)))
 HOLDER = "AAAAAAAAAAAAAAAA"

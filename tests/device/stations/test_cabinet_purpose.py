@@ -9,7 +9,7 @@ from device.stations.cabinet import CabinetPins
 from device.hardware import input_active
 from device.stations.cabinet import CabinetLogic
 from device.stations.effects import Emit, Feedback
-from kagiban.protocol import PolicyEntry
+from device.wire import PolicyEntry
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=timezone(timedelta(hours=9)))
 HOLDER = "AAAAAAAAAAAAAAAA"

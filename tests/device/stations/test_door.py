@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 from device.stations.door import DoorLogic
 from device.stations.effects import Emit, Feedback, Lock, Unlock
-from kagiban.protocol import PolicyEntry
+from device.wire import PolicyEntry
 
 T0 = datetime(2026, 12, 3, 10, 0, tzinfo=timezone(timedelta(hours=9)))
 STAFF = "AAAAAAAAAAAAAAAA"

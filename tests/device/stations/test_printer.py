@@ -7,7 +7,7 @@ import pytest
 from device.printing.jobs import COMPLETED, ExpireResult, HeldJob, JobState, QueueResult, ReleaseResult
 from device.stations.effects import CheckQueue, Emit, ExpireJobs, Feedback, ReleaseJobs
 from device.stations.printer import PrinterLogic
-from kagiban.protocol import PolicyEntry
+from device.wire import PolicyEntry
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone(timedelta(hours=9)))
 STAFF = "0123456789ABCDEF"

@@ -5,7 +5,7 @@ from device.unit_file import load
 from device.stations import make_logic
 from device.stations.effects import Emit, Feedback, Unlock
 from device.stations.repeat import RepeatWindow
-from kagiban.protocol import PolicyEntry
+from device.wire import PolicyEntry
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "config"
 

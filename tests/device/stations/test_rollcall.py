@@ -9,7 +9,7 @@ from device import unit_file
 from device.stations.effects import Answer, Emit, Unlock
 from device.stations.rollcall import RollcallLogic, RollcallUnit
 from kagiban.configfile import ConfigError
-from kagiban.protocol import PolicyEntry, RollCall
+from device.wire import PolicyEntry, RollCall
 from tests.device.test_unit_file import ROOT
 
 JST = timezone(timedelta(hours=9))

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 from device.stations.effects import Emit, Feedback, PowerOff, PowerOn
 from device.stations.shredder import ShredderLogic
-from kagiban.protocol import PolicyEntry
+from device.wire import PolicyEntry
 
 T0 = datetime(2026, 12, 3, 10, 0, tzinfo=timezone(timedelta(hours=9)))
 FIRST = "AAAAAAAAAAAAAAAA"

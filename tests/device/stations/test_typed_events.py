@@ -10,7 +10,7 @@ from device.stations.door import DoorLogic
 from device.stations.effects import Emit
 from device.stations.shredder import BIN, STOP_BUTTON, ShredderLogic
 from kagiban import events as ev
-from kagiban.protocol import PolicyEntry
+from device.wire import PolicyEntry
 
 T0 = datetime(2026, 12, 3, 10, 0, tzinfo=timezone(timedelta(hours=9)))
 HOLDER, OTHER, REFUSED = "AAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBB", "CCCCCCCCCCCCCCCC"

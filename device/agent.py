@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
+from device import event_data as ev
 from device import inbox
 from device.camera.base import Camera
 from device.camera.guard import CameraGuard
@@ -51,7 +52,6 @@ from device.stations.checkin import check_in
 from device.stations.effects import Answer, Effect, Emit, Feedback, Lock, PowerOff, PowerOn, Signal, Unlock, Work
 from device.storage_check import open_outbox, open_policy
 from device.workers import SnapshotWorker, WorkWorker
-from kagiban import events as ev
 from kagiban import protocol
 from kagiban.configfile import ConfigError
 from kagiban.event_signing import EventSigner, load_station_key
@@ -345,7 +345,11 @@ class Agent:
             self.recorder.add_snapshot(message.snapshot)
             self.sender.pump()
         elif isinstance(message, inbox.SnapshotMissed):
-            failed = ev.SnapshotFailed(**message.failed.model_dump(exclude_none=True))
+            f = message.failed  # read by name: the same whatever type the message has
+            named: dict[str, Any] = {"event_id": f.event_id, "for_kind": f.for_kind, "error": f.error}
+            if f.detail is not None:
+                named["detail"] = f.detail
+            failed = ev.SnapshotFailed(**named)
             self.recorder.record([Emit.of(failed, self.wall(message.at))])
             self.sender.pump()
         elif isinstance(message, inbox.Call):

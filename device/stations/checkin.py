@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from device import event_data as ev
 from device.stations.effects import Answer, Effect, Emit
-from kagiban import events as ev
 from kagiban.protocol import PolicyEntry, RollCall
 
 _LOG = logging.getLogger(__name__)

@@ -36,7 +36,7 @@ from kagiban.wire import (
     DecisionKind,
 )
 
-__all__ = ["EventData", "MODELS", "field"]
+__all__ = ["EventData", "MODELS", "Record", "field"]
 
 # A time inside ``data``: aware (the hub refuses a naive one), written as ``isoformat()``.
 Time = Annotated[datetime, Meta(tz=True)]
@@ -64,7 +64,7 @@ def _json(value: Any) -> Any:
     hub's model gives for the same value."""
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, _Record):
+    if isinstance(value, Record):
         return value.data()
     if isinstance(value, list):
         return [_json(v) for v in value]
@@ -87,7 +87,7 @@ def _is_json(value: Any, depth: int = 0) -> bool:
 
 
 @dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(field,))
-class _Record:
+class Record:
     """A frozen record built by keywords; it remembers which fields were set.
 
     A subclass declares its fields as annotated class attributes, each with a default (the wire
@@ -171,7 +171,7 @@ class _Record:
         return f"{type(self).__name__}({shown}{extra})"
 
 
-class EventData(_Record):
+class EventData(Record):
     """What every event's ``data`` may hold: the keys the station's agent adds to each event
     (docs/protocol.md, "event"). A kind's class adds its own fields after these."""
 
@@ -411,7 +411,7 @@ class BinClosed(EventData):
 
 # --- printers ---
 
-class PrintJob(_Record):
+class PrintJob(Record):
     """A print job as events list it (``user``: its owner, in ``print.expired``)."""
 
     id: int | None = None
@@ -420,7 +420,7 @@ class PrintJob(_Record):
     user: str | None = None
 
 
-class PrintedJob(_Record):
+class PrintedJob(Record):
     """A released job CUPS has finished (``state``: completed, canceled, aborted)."""
 
     id: int | None = None

@@ -12,12 +12,16 @@ object the hub's ``data()`` writes for the same values:
 - times as ``isoformat()`` (with their offset: "+00:00", never "Z"); numbers as they were given
   (5 stays 5, never 5.0); nested jobs as their own ``data()``.
 
+A twin, not one definition: the hub's reading (values that do not fit left out by pydantic's
+error locations, unknown keys kept on the model, strict types) is pydantic's, and a msgspec
+Struct can neither keep unknown keys nor tell a key set at its default from one left out.
+
 The classes are plain, frozen records (``dataclass_transform`` lets mypy check every
 constructor's keywords and types); no value is validated when built: the station's own code is
 typed, and the tests hold each station-built kind to the hub's strict model
 (tests/device/test_event_data.py: the fields match, the hub reads back what the station built,
-the bytes are the same). A kind added to kagiban.events is added here too if a station records
-it; that test fails until it is.
+the bytes are the same). A kind added to kagiban.events is added here too (with its line in
+``MODELS``); that test fails until it is.
 """
 from __future__ import annotations
 

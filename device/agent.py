@@ -31,7 +31,8 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
-from device import inbox
+from device import event_data as ev
+from device import inbox, wire
 from device.camera.base import Camera
 from device.camera.guard import CameraGuard
 from device.clock import ClockSource, StandinClock, SystemClock
@@ -51,8 +52,6 @@ from device.stations.checkin import check_in
 from device.stations.effects import Answer, Effect, Emit, Feedback, Lock, PowerOff, PowerOn, Signal, Unlock, Work
 from device.storage_check import open_outbox, open_policy
 from device.workers import SnapshotWorker, WorkWorker
-from kagiban import events as ev
-from device import wire
 from kagiban.wire import CLOCK_UNSYNCED, MAX_ALARM_BYTES, STORAGE_CORRUPT, Peripheral, ProtocolError
 from kagiban.configfile import ConfigError
 from kagiban.event_signing import EventSigner, load_station_key
@@ -346,7 +345,11 @@ class Agent:
             self.recorder.add_snapshot(message.snapshot)
             self.sender.pump()
         elif isinstance(message, inbox.SnapshotMissed):
-            failed = ev.SnapshotFailed(**wire.to_data(message.failed))
+            f = message.failed  # read by name: the same whatever type the message has
+            named: dict[str, Any] = {"event_id": f.event_id, "for_kind": f.for_kind, "error": f.error}
+            if f.detail is not None:
+                named["detail"] = f.detail
+            failed = ev.SnapshotFailed(**named)
             self.recorder.record([Emit.of(failed, self.wall(message.at))])
             self.sender.pump()
         elif isinstance(message, inbox.Call):

@@ -15,9 +15,9 @@ import sqlite3
 from datetime import datetime
 from typing import Any, Callable
 
+from device import event_data as ev
 from device.outbox import Outbox
 from device.stations.effects import Emit
-from kagiban import events as ev
 from device import wire
 
 _LOG = logging.getLogger(__name__)

@@ -1,11 +1,12 @@
 """Typed events: one model per event kind, for the ``data`` of a wire ``Event``.
 
 The wire keeps ``Event.data`` an open JSON object (docs/protocol.md, "Event kinds"): a hub
-stores every event it can parse as an ``Event``, whatever its kind and data. These models are
-how both sides read and write that object:
+stores every event it can parse as an ``Event``, whatever its kind and data. These models
+define that object for both sides:
 
-- a station logic builds the model of the kind it records (``device.stations.effects.Emit.of``)
-  and ``data()`` gives the object that travels, with exactly the keys the station set;
+- ``data()`` gives the object that travels, with exactly the keys that were set; a station
+  builds the same object without pydantic, from the twin of each model in device.event_data
+  (same names, fields and ``data()``; tests/device/test_event_data.py holds them together);
 - the hub reads a stored or received event with :func:`read`: its kind's model, or
   :class:`OtherEvent` for a kind this version does not know. Data that does not fit the model
   (a wrong type from an old or faulty station) never makes it fail: the offending values are
@@ -17,9 +18,9 @@ listed in docs/protocol.md. Unknown keys are kept (``extra="allow"``), as the wi
 Types are strict (``"5"`` is no number, ``1`` no boolean); times are ISO 8601 strings with an
 offset on the wire and aware datetimes here.
 
-A new kind is one model here (and one line in ``KindData``), one row in docs/protocol.md's
-"Event kinds" (tests/kagiban/test_event_kinds.py holds the two together), and, if it raises an
-alert, one entry in hub.alerting.rules.EVENT_RULES.
+A new kind is one model here (and one line in ``KindData``), its twin in device.event_data, one
+row in docs/protocol.md's "Event kinds" (tests/kagiban/test_event_kinds.py holds the two
+together), and, if it raises an alert, one entry in hub.alerting.rules.EVENT_RULES.
 """
 from __future__ import annotations
 

@@ -23,10 +23,10 @@ from datetime import datetime
 
 from pydantic import Field
 
+from device import event_data as ev
 from device.config import PinsSection
 from device.stations.base import StationBase, StationUnit
 from device.stations.effects import Effect, Emit, Signal
-from kagiban import events as ev
 from device.wire import SiteAlarm
 from kagiban.wire import SignalState
 

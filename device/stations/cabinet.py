@@ -29,11 +29,11 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
+from device import event_data as ev
 from device.config import PinsSection
 from device.stations.base import StationBase, StationUnit
 from device.stations.effects import Effect, Emit, Feedback, Lock, Unlock
 from device.stations.repeat import RepeatWindow
-from kagiban import events as ev
 from device.wire import PolicyEntry
 from kagiban.wire import check_id
 

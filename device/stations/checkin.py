@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from device import event_data as ev
 from device.stations.effects import Answer, Effect, Emit
 from device.wire import PolicyEntry, RollCall
-from kagiban import events as ev
 
 _LOG = logging.getLogger(__name__)
 

@@ -28,11 +28,11 @@ from datetime import datetime
 
 from pydantic import Field
 
+from device import event_data as ev
 from device.config import PinsSection
 from device.stations.base import StationUnit
 from device.stations.cabinet import CabinetLogic, _Opening
 from device.stations.effects import Effect, Emit, Lock
-from kagiban import events as ev
 
 _LOG = logging.getLogger(__name__)
 

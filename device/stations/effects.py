@@ -9,15 +9,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from kagiban.events import EventData
+from device.event_data import EventData
 
 
 @dataclass(frozen=True)
 class Emit:
     """Record an audit event (committed to the outbox before anything is sent).
 
-    Station logics make one with :meth:`of` from the kind's typed model (kagiban.events);
-    ``data`` is what that model writes, the object that travels in ``Event.data``.
+    Station logics make one with :meth:`of` from the kind's typed data (device.event_data, the
+    station's form of kagiban.events); ``data`` is what that writes, the object that travels
+    in ``Event.data``.
     """
 
     kind: str

@@ -26,11 +26,11 @@ from typing import Any
 import logging
 from datetime import datetime
 
+from device import event_data as ev
 from device.printing.jobs import FINISHED_STATES, ExpireResult, QueueResult, ReleaseResult
 from device.stations.base import StationBase, StationUnit
 from device.stations.effects import CheckQueue, Effect, Emit, ExpireJobs, Feedback, ReleaseJobs, Work
 from device.stations.repeat import RepeatWindow
-from kagiban import events as ev
 from device.wire import PolicyEntry
 
 _LOG = logging.getLogger(__name__)

@@ -37,11 +37,11 @@ from datetime import datetime
 
 from pydantic import Field
 
+from device import event_data as ev
 from device.config import PinsSection
 from device.stations.base import StationBase, StationUnit
 from device.stations.effects import Effect, Emit, Feedback, PowerOff, PowerOn
 from device.stations.repeat import RepeatWindow
-from kagiban import events as ev
 from device.wire import PolicyEntry
 
 _LOG = logging.getLogger(__name__)

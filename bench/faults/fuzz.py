@@ -29,7 +29,6 @@ from bench.alert_latency import background  # noqa: E402
 from bench.common import (  # noqa: E402
     SITE,
     HubProc,
-    LoadMeter,
     Run,
     Swarm,
     base_parser,
@@ -164,7 +163,7 @@ def main() -> int:
         hub = HubProc(run, broker.port, prefix).start()
         good = Swarm(broker.port, prefix, [f"good-{i}" for i in range(args.good_stations)]).start()
         run.on_close(good.stop)
-        bg = background(good, args.rate)
+        background(good, args.rate)  # good traffic throughout (its driver runs on the swarm)
         time.sleep(1.5)
         # Stored good events to replay, and the ids stored under each (station, seq).
         replayable: list[tuple[str, bytes]] = []

@@ -61,6 +61,9 @@ BAD = [
     ("password in URL", "database:\n  url: postgresql://hub:secret@db/kagiban\n",
      "database.url: Value error, put no password in the URL"),
     ("unknown broker key", "broker:\n  hostname: x\n", "broker.hostname: unknown key"),
+    ("broker port out of range", "broker:\n  port: 70000\n", "broker.port: should be less than or equal to 65535"),
+    ("broker certificate without its key", "broker:\n  tls: {ca_file: ca.pem, cert_file: hub.pem}\n",
+     "broker.tls: cert_file and key_file go together"),
     ("unknown holiday calendar", "sites:\n  ward-a:\n    holiday_calendar: XX\n",
      "sites.ward-a.holiday_calendar: Value error, unknown holiday calendar 'XX'"),
     ("unknown subdivision", "sites:\n  ward-a:\n    holiday_calendar: US-ZZ\n",
@@ -136,3 +139,22 @@ def test_a_station_id_that_is_also_a_site_id_is_refused_naming_it(tmp_path):
     with pytest.raises(ConfigError) as err:
         load(path)
     assert "'site-a' is also a site id" in str(err.value) and str(path) in str(err.value)
+
+
+def test_the_broker_section_is_the_stations_one_and_reads_the_same_on_both_sides(tmp_path):
+    from device import unit_file
+    from kagiban.broker import BrokerConfig
+
+    section = ("broker:\n  host: 127.0.0.1\n  port: 8883\n  prefix: kagiban/ward-a\n  username: hub\n"
+               "  password_file: ${CREDENTIALS_DIRECTORY}/mqtt\n"
+               "  tls: {ca_file: ca.pem, cert_file: me.pem, key_file: me.key}\n")
+    hub = load(_write(tmp_path, section)).broker
+    unit = tmp_path / "unit.yaml"
+    unit.write_text("site: s\nstation: {id: c1, kind: printer}\npolicy: {public_key: "
+                    "'VXGbZ1gWydvXB5k2i7wTpHIpEDR0Le9x4emQ+q0VYXw='}\n" + section)
+    station = unit_file.load(unit).broker
+    assert type(hub) is type(station) is BrokerConfig
+    assert hub == station and hub.tls is not None and hub.tls.key_file == Path("me.key")
+    # A hub file without the section gets the defaults, its own copy each time.
+    first, second = load(_write(tmp_path, "{}\n")).broker, load(_write(tmp_path, "{}\n")).broker
+    assert first == BrokerConfig() and first is not second

@@ -31,7 +31,10 @@ Pin = Annotated[int, Meta(ge=0, le=53)]
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A section of the unit file: unknown keys refused; fields named, never by position."""
+    """A section of the unit file: unknown keys refused; fields named, never by position.
+
+    A subclass that adds a required field after defaults (a kind's pins, its unit model) says
+    ``kw_only=True`` again: msgspec inherits it, mypy's reading of the class does not."""
 
 
 class StationSection(_Section):

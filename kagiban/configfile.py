@@ -147,9 +147,9 @@ def convert(raw: Any, model: type[S]) -> S:
     prepared = _walk(raw, model, "", problems, 0)
     if problems:
         raise ConfigProblems(problems)
-    try:
+    try:  # the whole, and its own rules across fields (the walk checked each part below it)
         return msgspec.convert(prepared, model, strict=False, dec_hook=_dec_hook)
-    except msgspec.ValidationError as exc:  # the walk checks each part as msgspec does
+    except msgspec.ValidationError as exc:
         raise ConfigProblems([_problem("", exc, model, prepared)]) from exc
 
 
@@ -187,7 +187,7 @@ def _walk(value: Any, ann: Any, key: str, problems: list[Problem], depth: int) -
         elif get_origin(target) is dict and isinstance(value, dict):
             _, item = get_args(target) or (Any, Any)
             value = {k: _walk(v, item, _join(key, k), problems, depth + 1) for k, v in value.items()}
-    if len(problems) == before:
+    if len(problems) == before and depth > 0:
         # The part as a whole: its type and constraints, and a Struct's rules across fields.
         try:
             msgspec.convert(value, ann, strict=False, dec_hook=_dec_hook)
@@ -250,8 +250,8 @@ def _tagged_member(value: dict, union: Any, key: str, problems: list[Problem]) -
         return chosen
     held = [t for t in tags if t in value]
     if len(held) != 1:
-        what = "one of the keys " + _or(list(map(str, tags))) if not held else "one step: " + " or ".join(held)
-        problems.append(Problem(key, f"should hold {what}"))
+        which = "one of the keys " + _or(list(map(str, tags))) if not held else "only one of " + " or ".join(held)
+        problems.append(Problem(key, f"should hold {which}"))
         return None
     return tags[held[0]]
 
@@ -266,8 +266,8 @@ def _problem(key: str, exc: msgspec.ValidationError, ann: Any, value: Any) -> Pr
     cause = exc.__cause__
     if isinstance(cause, FieldProblem):
         return Problem(_join(key, cause.key), cause.reason)
-    if isinstance(cause, (ValueError, TypeError)) and not isinstance(cause, _NotRead):  # a rule of __post_init__, in its own words
-        return Problem(key, str(cause))
+    if isinstance(cause, (ValueError, TypeError)) and not isinstance(cause, _NotRead):
+        return Problem(key, str(cause))  # a rule of __post_init__, in its own words
     message = str(exc)
     at = _AT.search(message)
     if at and at.group(1):  # inside the part (a constraint on a whole list): msgspec's words

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub.config import load
 from hub.registry.policy import compile_policies, load_staff
@@ -158,3 +160,33 @@ def test_the_broker_section_is_the_stations_one_and_reads_the_same_on_both_sides
     # A hub file without the section gets the defaults, its own copy each time.
     first, second = load(_write(tmp_path, "{}\n")).broker, load(_write(tmp_path, "{}\n")).broker
     assert first == BrokerConfig() and first is not second
+
+
+_BROKER_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2, 70000), st.floats(allow_nan=False, width=32),
+                           st.sampled_from(["127.0.0.1", "", "kagiban", "kagiban/ward-a", "a//b", "x y", "8883"]),
+                           st.fixed_dictionaries({"ca_file": st.sampled_from(["ca.pem", 5])},
+                                                 optional={"cert_file": st.just("me.pem"), "key_file": st.just("k")}))
+_BROKER_KEYS = st.sampled_from(["host", "port", "prefix", "keepalive_s", "username", "password_env", "password_file",
+                                "tls", "hostname"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_BROKER_KEYS, _BROKER_VALUES, max_size=4))
+def test_a_broker_section_means_the_same_to_the_hub_and_to_a_station(section):
+    from pydantic import ValidationError
+
+    from device.config import DeviceConfig
+    from hub.config import HubConfig
+    from kagiban.configfile import ConfigProblems, convert, pydantic_problems
+
+    unit = {"site": "s", "station": {"id": "c1", "kind": "cabinet"}, "broker": section,
+            "policy": {"public_key": "VXGbZ1gWydvXB5k2i7wTpHIpEDR0Le9x4emQ+q0VYXw="}}
+    try:
+        station, station_problems = convert(unit, DeviceConfig).broker, []
+    except ConfigProblems as exc:
+        station, station_problems = None, list(exc.problems)
+    try:
+        hub, hub_problems = HubConfig.model_validate({"broker": section}).broker, []
+    except ValidationError as exc:
+        hub, hub_problems = None, pydantic_problems(exc.errors())
+    assert hub == station and hub_problems == station_problems

@@ -91,7 +91,7 @@ def test_every_problem_is_named_by_its_whole_key():
     ({"site": "a", "_loaded_from": "/etc"}, "_loaded_from: unknown key"),
     ({"site": "a", "steps": [{"go": -1}]}, "steps.0.go: should be greater than or equal to 0"),
     ({"site": "a", "steps": [{"go": 1}, {"jump": 1}]}, "steps.1: should hold one of the keys go or say"),
-    ({"site": "a", "steps": [{"go": 1, "say": "x"}]}, "steps.0: should hold one step: go or say"),
+    ({"site": "a", "steps": [{"go": 1, "say": "x"}]}, "steps.0: should hold only one of go or say"),
     ({"site": "a", "steps": [{"say": "x", "loud": True}]}, "steps.0.loud: unknown key"),
     ({"site": "a", "steps": [{"step": "fly"}]}, "steps.0.step: should be 'go' or 'say'"),
     ({"site": "a", "steps": 5}, "steps: should be a list"),

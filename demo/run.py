@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
+import msgspec
 import yaml
 
 if TYPE_CHECKING:
@@ -223,7 +224,7 @@ def _write_configs(data: Path, broker_port: int, web_port: int, stations: list[s
             _unit_config(sid, broker_port, public_key_b64(signing_key), server, credentials[sid]),
             allow_unicode=True))
         day_path = data / f"{sid}-day.yaml"
-        day_path.write_text(yaml.safe_dump(parts[sid].model_dump(mode="json"), allow_unicode=True))
+        day_path.write_text(yaml.safe_dump(msgspec.to_builtins(parts[sid]), allow_unicode=True))
         units[sid] = (unit_path, day_path)
     return hub_path, units
 

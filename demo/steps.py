@@ -1,69 +1,65 @@
 """What a person does at a simulated station in the demo: the steps of device.simulate (tap, door,
 wait, press, bin) and the demo's own: paper on the printer's tray, a terminal printing, the
-annunciator's silence button. Typed (pydantic) so a unit's day file is checked when it is read.
+annunciator's silence button. Typed (msgspec, read by kagiban.configfile like a scenario) so a
+unit's day file is checked when it is read, and a demo unit, a station, never loads pydantic.
 """
 from __future__ import annotations
 
 import logging
-from typing import Literal, Union
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
+from msgspec import Meta
 
-from device.simulate import Bin, Door, Press, Tap, Wait
+from device.simulate import Bin, Door, Press, StepBase, Tap, Wait
 
 _LOG = logging.getLogger(__name__)
 
 
-class TrayStep(BaseModel):
+class TrayStep(StepBase, tag="tray"):
     """Paper lands on the printer's tray (``occupied``) or is taken away (``empty``)."""
 
-    model_config = ConfigDict(extra="forbid")
     tray: Literal["occupied", "empty"]
 
 
-class PrintJob(BaseModel):
+class PrintJob(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """What a terminal sends: ``pages`` blank pages titled ``title``, as ``user``."""
 
-    model_config = ConfigDict(extra="forbid")
     # The demo's cupsd: its unix socket (an absolute path, no spaces or controls).
-    server: str = Field(pattern=r"^/[^\s\x00]{1,200}\.sock$")
-    queue: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,127}$")
-    user: str = Field(min_length=1, max_length=64)
-    title: str = Field(min_length=1, max_length=120)
-    pages: int = Field(default=1, ge=1, le=20)
+    server: Annotated[str, Meta(pattern=r"^/[^\s\x00]{1,200}\.sock$")]
+    queue: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.-]{1,127}$")]
+    user: Annotated[str, Meta(min_length=1, max_length=64)]
+    title: Annotated[str, Meta(min_length=1, max_length=120)]
+    pages: Annotated[int, Meta(ge=1, le=20)] = 1
 
 
-class PrintStep(BaseModel):
+class PrintStep(StepBase, tag="print"):
     """A terminal prints (the job goes to the holding queue)."""
 
-    model_config = ConfigDict(extra="forbid")
     print: PrintJob
 
 
-class SilenceStep(BaseModel):
+class SilenceStep(StepBase, tag="silence"):
     """Someone presses the annunciator's silence button (demo.unit.press_silence)."""
 
-    model_config = ConfigDict(extra="forbid")
     silence: Literal["press"] = "press"
 
 
 Step = Union[Tap, Door, Wait, Press, Bin, TrayStep, PrintStep, SilenceStep]
 
 
-class Episode(BaseModel):
+class Episode(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Steps a unit plays from ``at_s`` seconds after the day's start, one after another."""
 
-    model_config = ConfigDict(extra="forbid")
-    at_s: float = Field(ge=0)
-    note: str = Field(default="", max_length=200)
+    at_s: Annotated[float, Meta(ge=0)]
+    note: Annotated[str, Meta(max_length=200)] = ""
     steps: list[Step]
 
 
-class UnitDay(BaseModel):
+class UnitDay(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """One unit's part of the demo's day: ``epoch`` is the day's start (Unix seconds, shared by
     every unit); with ``period_s`` the day starts again that many seconds after each start."""
 
-    model_config = ConfigDict(extra="forbid")
-    epoch: float = Field(gt=0)
-    period_s: float | None = Field(default=None, gt=0)
+    epoch: Annotated[float, Meta(gt=0)]
+    period_s: Annotated[float, Meta(gt=0)] | None = None
     episodes: list[Episode]

@@ -6,30 +6,41 @@ cannot work without, e.g. a shredder's ``power_relay``) lives beside its logic i
 ``station.kind`` and names the file, the key and the reason when it is wrong, e.g.
 ``pins.power_relay: missing value``. This module imports no station module, so each of them
 can build on it.
+
+The sections are msgspec Structs read by kagiban.configfile.convert: a started station never
+imports pydantic (issue 17). The ``Meta`` constraints hold for what a file holds; a section built
+in code (tests) is taken as given.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+import msgspec
+from msgspec import Meta, field
 
 from kagiban.broker import BrokerConfig
-from kagiban.protocol import ID_PATTERN, StationKind
-from kagiban.signing import parse_public_key
+from kagiban.configfile import FieldProblem
+from kagiban.ed25519 import parse_public_key
+from kagiban.wire import ID_PATTERN, StationKind
+
+# A BCM pin number, as gpiozero takes it.
+Pin = Annotated[int, Meta(ge=0, le=53)]
 
 
-class _Section(BaseModel):
-    # Built at first use: a unit reads only its own kind's model (kagiban.protocol._Strict).
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A section of the unit file: unknown keys refused; fields named, never by position.
+
+    A subclass that adds a required field after defaults (a kind's pins, its unit model) says
+    ``kw_only=True`` again: msgspec inherits it, mypy's reading of the class does not."""
 
 
 class StationSection(_Section):
     """Who this unit is."""
 
-    id: str = Field(pattern=ID_PATTERN)
+    id: Annotated[str, Meta(pattern=ID_PATTERN)]
     kind: StationKind
     name: str = ""
 
@@ -38,29 +49,29 @@ class PinsSection(_Section):
     """BCM pin numbers; ``factory`` picks gpiozero's backend (None: gpiozero's own default)."""
 
     factory: Literal["lgpio", "rpigpio", "pigpio", "native", "mock"] | None = None
-    door: int | None = Field(default=None, ge=0, le=53)
+    door: Pin | None = None
     # A reed switch wired to ground closes (reads low) while the door is shut.
     door_closed_level: Literal["low", "high"] = "low"
-    lock: int | None = Field(default=None, ge=0, le=53)
+    lock: Pin | None = None
     lock_active_high: bool = True
-    led_granted: int | None = Field(default=None, ge=0, le=53)
-    led_denied: int | None = Field(default=None, ge=0, le=53)
-    buzzer: int | None = Field(default=None, ge=0, le=53)
+    led_granted: Pin | None = None
+    led_denied: Pin | None = None
+    buzzer: Pin | None = None
     # Shredder: the power relay (energised = the shredder runs; off at start and on stop), a stop
     # button (to ground: reads low while pressed) and an optional bin-door reed switch (wired
     # like the door: closed reads ``door_closed_level``).
-    power_relay: int | None = Field(default=None, ge=0, le=53)
+    power_relay: Pin | None = None
     power_active_high: bool = True
-    stop_button: int | None = Field(default=None, ge=0, le=53)
-    bin_sensor: int | None = Field(default=None, ge=0, le=53)
+    stop_button: Pin | None = None
+    bin_sensor: Pin | None = None
     # Printer: the output-tray sensor (a switch or optical sensor: "closed" while paper lies there).
-    tray: int | None = Field(default=None, ge=0, le=53)
+    tray: Pin | None = None
     tray_occupied_level: Literal["low", "high"] = "low"
     # Annunciator: the lamp (a signal tower's light, through a relay or transistor) and a
     # silence button (to ground: reads low while pressed); its alarm sounds on ``buzzer``.
-    lamp: int | None = Field(default=None, ge=0, le=53)
+    lamp: Pin | None = None
     lamp_active_high: bool = True
-    silence_button: int | None = Field(default=None, ge=0, le=53)
+    silence_button: Pin | None = None
 
 
 class ReaderSection(_Section):
@@ -73,7 +84,7 @@ class ReaderSection(_Section):
     # A card held on the reader counts once; the same card again within this many seconds of its
     # last tap is the same tap (its feedback again, no new event: device/stations/repeat.py).
     # Unset: 2 s for a real reader, none for the stand-in (software makes each tap on purpose).
-    repeat_s: float | None = Field(default=None, ge=0.0, le=60.0)
+    repeat_s: Annotated[float, Meta(ge=0.0, le=60.0)] | None = None
 
     @property
     def repeat_window_s(self) -> float:
@@ -87,41 +98,43 @@ class CameraSection(_Section):
     """Snapshots on door opened, forced and denied badge."""
 
     type: Literal["picamera2", "standin", "none"] = "picamera2"
-    width: int = Field(default=1280, ge=160, le=4056)
-    height: int = Field(default=720, ge=120, le=3040)
-    jpeg_quality: int = Field(default=80, ge=10, le=95)
+    width: Annotated[int, Meta(ge=160, le=4056)] = 1280
+    height: Annotated[int, Meta(ge=120, le=3040)] = 720
+    jpeg_quality: Annotated[int, Meta(ge=10, le=95)] = 80
     # A capture that has not returned by then is given up (the event records snapshot.failed).
-    capture_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    capture_timeout_s: Annotated[float, Meta(gt=0, le=60)] = 5.0
     # A camera that is missing or failed is opened again after 2, 4, ... up to this many seconds.
-    retry_max_s: float = Field(default=60.0, ge=1, le=3600)
+    retry_max_s: Annotated[float, Meta(ge=1, le=3600)] = 60.0
     # Simulated units only (type standin): behave like a camera that is missing, raises or hangs.
     fault: Literal["missing", "raise", "hang"] | None = None
 
-    @model_validator(mode="after")
-    def _fault_only_simulated(self) -> "CameraSection":
+    def __post_init__(self) -> None:
         if self.fault is not None and self.type != "standin":
             raise ValueError("fault is for a simulated camera only (type: standin)")
-        return self
 
 
 class TimingsSection(_Section):
     """Seconds unless the name says otherwise."""
 
-    unlock_s: float = Field(default=5.0, gt=0, le=120)
-    held_open_s: float = Field(default=60.0, gt=0, le=86400)
-    debounce_ms: int = Field(default=50, ge=0, le=2000)
-    heartbeat_s: float = Field(default=30.0, gt=0, le=3600)
+    unlock_s: Annotated[float, Meta(gt=0, le=120)] = 5.0
+    held_open_s: Annotated[float, Meta(gt=0, le=86400)] = 60.0
+    debounce_ms: Annotated[int, Meta(ge=0, le=2000)] = 50
+    heartbeat_s: Annotated[float, Meta(gt=0, le=3600)] = 30.0
     # Events sent but not acknowledged within this time are sent again.
-    ack_timeout_s: float = Field(default=10.0, gt=0, le=3600)
+    ack_timeout_s: Annotated[float, Meta(gt=0, le=3600)] = 10.0
     # How many unacknowledged events may be on the wire at once (a backlog drains in windows).
-    send_window: int = Field(default=1000, ge=1, le=100000)
+    send_window: Annotated[int, Meta(ge=1, le=100000)] = 1000
     # Shredder: the second person must tap within this time of the first; a session's longest run.
-    pair_window_s: float = Field(default=15.0, gt=0, le=600)
-    shred_max_s: float = Field(default=600.0, gt=0, le=7200)
+    pair_window_s: Annotated[float, Meta(gt=0, le=600)] = 15.0
+    shred_max_s: Annotated[float, Meta(gt=0, le=7200)] = 600.0
     # Printer: held jobs older than this are cancelled and reported; printouts lying in the tray
     # longer than this alert the site's supervisors.
-    hold_max_s: float = Field(default=8 * 3600.0, gt=0, le=30 * 86400)
-    tray_alert_s: float = Field(default=300.0, gt=0, le=86400)
+    hold_max_s: Annotated[float, Meta(gt=0, le=30 * 86400)] = 8 * 3600.0
+    tray_alert_s: Annotated[float, Meta(gt=0, le=86400)] = 300.0
+
+
+# A CUPS queue name.
+_QUEUE = r"^[A-Za-z0-9_.-]{1,127}$"
 
 
 class PrinterSection(_Section):
@@ -136,22 +149,22 @@ class PrinterSection(_Section):
 
     backend: Literal["cups", "standin"] = "cups"
     server: str = "/run/cups/cups.sock"
-    holding_queue: str = Field(default="kagiban-hold", pattern=r"^[A-Za-z0-9_.-]{1,127}$")
-    printer_queue: str = Field(default="kagiban-print", pattern=r"^[A-Za-z0-9_.-]{1,127}$")
-    admin_user: str | None = Field(default=None, min_length=1, max_length=64)
+    holding_queue: Annotated[str, Meta(pattern=_QUEUE)] = "kagiban-hold"
+    printer_queue: Annotated[str, Meta(pattern=_QUEUE)] = "kagiban-print"
+    admin_user: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
     password_env: str | None = None
     password_file: str | None = None
     # Each request to the print server waits at most this long.
-    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    timeout_s: Annotated[float, Meta(gt=0, le=120)] = 10.0
     # How often the holding queue is looked at (held jobs, expiry, print.queue).
-    check_s: float = Field(default=60.0, gt=0, le=3600)
+    check_s: Annotated[float, Meta(gt=0, le=3600)] = 60.0
 
 
 class StorageSection(_Section):
     """Where the outbox and the policy cache live (relative paths: beside the config file)."""
 
     dir: Path = Path("/var/lib/kagiban")
-    outbox_capacity: int = Field(default=200_000, ge=10)
+    outbox_capacity: Annotated[int, Meta(ge=10)] = 200_000
 
 
 class PolicySection(_Section):
@@ -168,20 +181,18 @@ class PolicySection(_Section):
     """
 
     public_key: str
-    max_age_h: float = Field(default=336.0, gt=0, le=24 * 366)
+    max_age_h: Annotated[float, Meta(gt=0, le=24 * 366)] = 336.0
     when_expired: Literal["flag", "deny"] = "flag"
-    future_slack_s: float = Field(default=3600.0, ge=0, le=86400)
+    future_slack_s: Annotated[float, Meta(ge=0, le=86400)] = 3600.0
 
-    @field_validator("public_key")
-    @classmethod
-    def _is_key(cls, value: str) -> str:
+    def __post_init__(self) -> None:
         try:
-            parse_public_key(value)
+            parse_public_key(self.public_key)
         except ValueError as exc:
-            raise ValueError(
-                f"not an Ed25519 public key ({exc}); paste the line from `kagiban hub policy-key`"
+            raise FieldProblem(
+                "public_key", f"not an Ed25519 public key ({exc}); paste the line from `kagiban hub policy-key`"
             ) from exc
-        return value.strip()
+        self.public_key = self.public_key.strip()
 
 
 class SigningSection(_Section):
@@ -197,41 +208,33 @@ class SigningSection(_Section):
     key_file: str | None = None
 
 
-class DeviceConfig(_Section):
+class DeviceConfig(_Section, kw_only=True):
     """A whole unit file."""
 
-    site: str = Field(pattern=ID_PATTERN)
+    site: Annotated[str, Meta(pattern=ID_PATTERN)]
     station: StationSection
-    pins: PinsSection = PinsSection()
-    reader: ReaderSection = ReaderSection()
-    camera: CameraSection = CameraSection()
-    broker: BrokerConfig = BrokerConfig()
-    timings: TimingsSection = TimingsSection()
-    storage: StorageSection = StorageSection()
-    printer: PrinterSection = PrinterSection()
+    pins: PinsSection = field(default_factory=PinsSection)
+    reader: ReaderSection = field(default_factory=ReaderSection)
+    camera: CameraSection = field(default_factory=CameraSection)
+    broker: BrokerConfig = field(default_factory=BrokerConfig)
+    timings: TimingsSection = field(default_factory=TimingsSection)
+    storage: StorageSection = field(default_factory=StorageSection)
+    printer: PrinterSection = field(default_factory=PrinterSection)
     policy: PolicySection
-    signing: SigningSection = SigningSection()
+    signing: SigningSection = field(default_factory=SigningSection)
     time_zone: str = "Asia/Tokyo"
 
-    # Set by load(): the folder the file was in, for resolving relative paths.
-    _config_dir: Path = PrivateAttr(default=Path("."))
+    # Set by device.unit_file.load: the folder the file was in, for resolving relative paths
+    # (a ``_`` field is never read from the file: kagiban.configfile).
+    _config_dir: Path = Path(".")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _pins_named(cls, data: Any) -> Any:
-        # No pins section at all: name the pins the kind requires, not just "pins".
-        if isinstance(data, dict) and "pins" not in data:
-            return {**data, "pins": {}}
-        return data
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
+    def __post_init__(self) -> None:
         try:
-            ZoneInfo(value)
+            ZoneInfo(self.time_zone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Tokyo)") from exc
-        return value
+            raise FieldProblem(
+                "time_zone", f"unknown time zone {self.time_zone!r} (an IANA name such as Asia/Tokyo)"
+            ) from exc
 
     def data_dir(self) -> Path:
         """The storage folder, relative paths taken from the config file's folder."""

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
+import msgspec
+
 from device.camera.base import Camera
 from device.camera.guard import CameraGuard
 from device.config import DeviceConfig, PinsSection
@@ -162,7 +164,7 @@ def assemble(
     # Never called directly: captures have a time limit and a missing camera is reopened.
     from device.camera import guarded_camera
 
-    section = cfg.camera if build else cfg.camera.model_copy(update={"type": "none"})
+    section = cfg.camera if build else msgspec.structs.replace(cfg.camera, type="none")
     hw.camera = guarded_camera(section, cfg.station.id, tz=tz, camera=camera)
     hw.print_server = print_server
     if print_server is not None:

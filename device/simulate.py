@@ -25,35 +25,45 @@ import threading
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+import msgspec
+from msgspec import Meta
 
 from kagiban.badge_id import normalise_badge_id
-from kagiban.configfile import load_config
+from kagiban.configfile import FieldProblem, load_config
 
 _LOG = logging.getLogger(__name__)
 
 
-class _Step(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+class StepBase(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="step"):
+    """A step: one key, which is also its tag (kagiban.configfile reads ``{wait: 2}`` as Wait).
+
+    The demo's own steps (demo.steps) build on this too, so its union of steps is one msgspec
+    tagged union."""
 
 
-class Tap(_Step):
-    tap: Annotated[str, AfterValidator(normalise_badge_id)]  # the one badge-id rule
+class Tap(StepBase, tag="tap"):
+    tap: str
+
+    def __post_init__(self) -> None:
+        try:
+            self.tap = normalise_badge_id(self.tap)  # the one badge-id rule
+        except ValueError as exc:
+            raise FieldProblem("tap", str(exc)) from exc
 
 
-class Door(_Step):
+class Door(StepBase, tag="door"):
     door: Literal["open", "close"]
 
 
-class Wait(_Step):
-    wait: float = Field(ge=0, le=3600)
+class Wait(StepBase, tag="wait"):
+    wait: Annotated[float, Meta(ge=0, le=3600)]
 
 
-class Press(_Step):
+class Press(StepBase, tag="press"):
     press: Literal["stop_button", "silence"]
 
 
-class Bin(_Step):
+class Bin(StepBase, tag="bin"):
     bin: Literal["open", "close"]
 
 
@@ -61,14 +71,13 @@ class Bin(_Step):
 PRESS_S = 0.3
 
 
-class Scenario(BaseModel):
+class Scenario(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A list of steps and how often to run it."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-    repeat: int = Field(default=1, ge=0)
+    repeat: Annotated[int, Meta(ge=0)] = 1
     # A quiet stretch before the first round, kept out of the steps so a long idle followed by
     # many repeated taps stays a short list (bench/footprint.py measures the agent holding it).
-    start_after_s: float = Field(default=0.0, ge=0, le=86400)
+    start_after_s: Annotated[float, Meta(ge=0, le=86400)] = 0.0
     steps: list[Union[Tap, Door, Wait, Press, Bin]]
 
 

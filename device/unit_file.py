@@ -2,7 +2,7 @@
 
 Each kind's module ``device/stations/<kind>.py`` defines its unit model (``UNIT``, on
 device.stations.base.StationUnit: the pins it cannot work without, and the logic it builds).
-This module finds a kind's module by the kind's name (one of kagiban.protocol.StationKind), so
+This module finds a kind's module by the kind's name (one of kagiban.wire.StationKind), so
 a new kind needs no line here, and reads a file as the model of its ``station.kind``. A wrong
 file stops the agent at start with the file, the key and the reason (kagiban.configfile), e.g.
 ``pins.power_relay: missing value``.
@@ -17,17 +17,15 @@ import logging
 from pathlib import Path
 from typing import Any, get_args
 
-from pydantic import ValidationError
-
 from device.config import DeviceConfig
 from device.stations.base import StationUnit
-from kagiban.configfile import config_error, read_yaml
-from kagiban.protocol import StationKind
+from kagiban.configfile import ConfigProblems, config_error, convert, read_yaml
+from kagiban.wire import StationKind
 
 _LOG = logging.getLogger(__name__)
 
 
-class _UnknownKindUnit(DeviceConfig):
+class _UnknownKindUnit(DeviceConfig, kw_only=True):
     """Used when ``station.kind`` is missing or not a kind: validating it reports that key."""
 
 
@@ -63,9 +61,12 @@ def load(path: str | Path) -> StationUnit:
     """Load and validate a unit file as the model of its kind; ConfigError names the file, key
     and reason."""
     raw = read_yaml(path)
+    if "pins" not in raw:
+        # No pins section at all: name the pins the kind requires, not just "pins".
+        raw = {**raw, "pins": {}}
     try:
-        cfg = _model_of(raw).model_validate(raw)
-    except ValidationError as exc:
-        raise config_error(path, exc.errors()) from exc
+        cfg = convert(raw, _model_of(raw))
+    except ConfigProblems as exc:
+        raise config_error(path, exc.problems) from exc
     cfg._config_dir = Path(path).resolve().parent
     return cfg  # type: ignore[return-value]

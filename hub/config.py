@@ -10,16 +10,16 @@ import os
 import re
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from limits import parse_many
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, PrivateAttr, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from kagiban.broker import BrokerConfig
-from kagiban.configfile import config_error, load_config
+from kagiban.configfile import Problem, config_error, convert, load_config
 from kagiban.protocol import ID_PATTERN, StationKind, check_id
 
 DB_FILE_NAME = "kagiban.db"
@@ -29,6 +29,12 @@ AUDIT_KEY_FILE_NAME = "audit-signing.key"
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _broker(value: Any) -> BrokerConfig:
+    """The ``broker:`` section: the stations' one definition (a msgspec Struct), read as they
+    read it; its problems reach the file's error with their keys (``broker.port: ...``)."""
+    return value if isinstance(value, BrokerConfig) else convert(value, BrokerConfig)
 
 
 class DatabaseSection(_Section):
@@ -440,7 +446,7 @@ class Notice(_Section):
 class HubConfig(_Section):
     """A whole hub file."""
 
-    broker: BrokerConfig = BrokerConfig()
+    broker: Annotated[BrokerConfig, PlainValidator(_broker)] = BrokerConfig()
     database: DatabaseSection = DatabaseSection()
     data_dir: Path = Path("/var/lib/kagiban")
     staff_file: Path | None = None
@@ -618,5 +624,5 @@ def load(path: str | Path) -> HubConfig:
     cfg._config_dir = Path(path).resolve().parent
     problem = cfg.failover_problem()
     if problem is not None:
-        raise config_error(path, [{"loc": problem[0].split("."), "msg": problem[1], "type": "value_error"}])
+        raise config_error(path, [Problem(*problem)])
     return cfg

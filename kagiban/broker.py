@@ -10,37 +10,36 @@ import os
 import socket
 import ssl
 from pathlib import Path
+from typing import Annotated
 
+import msgspec
 import paho.mqtt.client as mqtt
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from msgspec import Meta
 
 from kagiban.configfile import read_secret
-from kagiban.protocol import DEFAULT_PREFIX
+from kagiban.wire import DEFAULT_PREFIX
 
 
-class TLSConfig(BaseModel):
+class TLSConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """TLS to the broker; with cert_file/key_file the broker can take the identity as username."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
     ca_file: Path
     cert_file: Path | None = None
     key_file: Path | None = None
 
-    @model_validator(mode="after")
-    def _pair(self) -> "TLSConfig":
+    def __post_init__(self) -> None:
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together")
-        return self
 
 
-class BrokerConfig(BaseModel):
-    """The ``broker:`` section shared by station and hub configs."""
+class BrokerConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The ``broker:`` section shared by station and hub configs (the hub's pydantic file holds
+    this one definition: hub.config reads it with kagiban.configfile.convert)."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
     host: str = "127.0.0.1"
-    port: int = Field(default=1883, ge=1, le=65535)
-    prefix: str = Field(default=DEFAULT_PREFIX, pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
-    keepalive_s: int = Field(default=15, ge=2, le=3600)
+    port: Annotated[int, Meta(ge=1, le=65535)] = 1883
+    prefix: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")] = DEFAULT_PREFIX
+    keepalive_s: Annotated[int, Meta(ge=2, le=3600)] = 15
     username: str | None = None
     password_env: str | None = None
     password_file: str | None = None

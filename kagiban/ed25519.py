@@ -73,6 +73,19 @@ class PublicKey:
         return f"PublicKey({base64.b64encode(self._raw).decode()})"
 
 
+def parse_public_key(value: str) -> PublicKey:
+    """The public key from its base64 form; ValueError saying what is wrong."""
+    if not isinstance(value, str):
+        raise ValueError("a public key is base64 text")
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"not base64: {exc}") from exc
+    if len(raw) != PUBLIC_BYTES:
+        raise ValueError(f"an Ed25519 public key is {PUBLIC_BYTES} bytes, this is {len(raw)}")
+    return PublicKey.from_public_bytes(raw)
+
+
 class PrivateKey:
     """An Ed25519 private key, kept as its 32-byte seed and libsodium's 64-byte secret key."""
 

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Generic, Protocol, TypeVar
 
 from kagiban import ed25519
-from kagiban.ed25519 import InvalidSignature, PrivateKey, PublicKey
+# parse_public_key lives with the keys (a station's unit file checks one without this module).
+from kagiban.ed25519 import InvalidSignature, PrivateKey, PublicKey, parse_public_key
 from kagiban.wire import VERSION, canonical_json
 
 if TYPE_CHECKING:  # the hub's models: imported only where the hub reads with them
@@ -126,19 +127,6 @@ def public_key_b64(key: PrivateKey | PublicKey) -> str:
     """Base64 of the 32 raw public-key bytes (what a station's config holds)."""
     pub = key.public_key() if isinstance(key, PrivateKey) else key
     return base64.b64encode(pub.public_bytes_raw()).decode("ascii")
-
-
-def parse_public_key(value: str) -> PublicKey:
-    """The public key from its base64 form; ValueError saying what is wrong."""
-    if not isinstance(value, str):
-        raise ValueError("a public key is base64 text")
-    try:
-        raw = base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"not base64: {exc}") from exc
-    if len(raw) != 32:
-        raise ValueError(f"an Ed25519 public key is 32 bytes, this is {len(raw)}")
-    return PublicKey.from_public_bytes(raw)
 
 
 def key_id(key: PrivateKey | PublicKey | str) -> str:

@@ -21,10 +21,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from pydantic import Field
-
 from device import event_data as ev
-from device.config import PinsSection
+from device.config import Pin, PinsSection
 from device.stations.base import StationBase, StationUnit
 from device.stations.effects import Effect, Emit, Signal
 from device.wire import SiteAlarm
@@ -81,15 +79,15 @@ class AnnunciatorLogic(StationBase):
         return [Signal(lamp=lamp, sound=sound)]
 
 
-class AnnunciatorPins(PinsSection):
+class AnnunciatorPins(PinsSection, kw_only=True):
     """An annunciator cannot work without its lamp, its buzzer and its silence button."""
 
-    lamp: int = Field(ge=0, le=53)
-    buzzer: int = Field(ge=0, le=53)
-    silence_button: int = Field(ge=0, le=53)
+    lamp: Pin
+    buzzer: Pin
+    silence_button: Pin
 
 
-class AnnunciatorUnit(StationUnit):
+class AnnunciatorUnit(StationUnit, kw_only=True):
     """An annunciator's unit file: lamp, buzzer and silence button required."""
 
     KIND = "annunciator"

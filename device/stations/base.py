@@ -79,7 +79,7 @@ class StationBase:
         return None
 
 
-class StationUnit(DeviceConfig):
+class StationUnit(DeviceConfig, kw_only=True):
     """A unit file of one station kind: its required pins, and the logic it runs."""
 
     KIND: ClassVar[str] = ""

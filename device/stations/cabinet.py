@@ -25,16 +25,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
-
-from pydantic import Field, field_validator
 
 from device import event_data as ev
-from device.config import PinsSection
+from device.config import Pin, PinsSection
 from device.stations.base import StationBase, StationUnit
 from device.stations.effects import Effect, Emit, Feedback, Lock, Unlock
 from device.stations.repeat import RepeatWindow
 from device.wire import PolicyEntry
+from kagiban.configfile import FieldProblem
 from kagiban.wire import check_id
 
 
@@ -216,26 +214,26 @@ class CabinetLogic(StationBase):
         return min(times) if times else None
 
 
-class CabinetPins(PinsSection):
+class CabinetPins(PinsSection, kw_only=True):
     """A key cabinet cannot work without its door's reed switch and its lock relay. Optional
     purpose buttons (to ground) say what a use that just ended was for: work code -> pin, the
     codes of the site's ``key_work`` list in the hub file."""
 
-    door: int = Field(ge=0, le=53)
-    lock: int = Field(ge=0, le=53)
-    purpose_buttons: dict[str, Annotated[int, Field(ge=0, le=53)]] = {}
+    door: Pin
+    lock: Pin
+    purpose_buttons: dict[str, Pin] = {}
 
-    @field_validator("purpose_buttons")
-    @classmethod
-    def _purpose_pins(cls, value: dict[str, int]) -> dict[str, int]:
-        for code in value:
-            check_id(code, "purpose button code")
-        if len(set(value.values())) != len(value):
-            raise ValueError("two purpose buttons share a pin")
-        return value
+    def __post_init__(self) -> None:
+        try:
+            for code in self.purpose_buttons:
+                check_id(code, "purpose button code")
+        except ValueError as exc:
+            raise FieldProblem("purpose_buttons", str(exc)) from exc
+        if len(set(self.purpose_buttons.values())) != len(self.purpose_buttons):
+            raise FieldProblem("purpose_buttons", "two purpose buttons share a pin")
 
 
-class CabinetUnit(StationUnit):
+class CabinetUnit(StationUnit, kw_only=True):
     """A key cabinet's unit file: door switch and lock relay required."""
 
     KIND = "cabinet"

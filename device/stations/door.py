@@ -26,10 +26,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from pydantic import Field
-
 from device import event_data as ev
-from device.config import PinsSection
+from device.config import Pin, PinsSection
 from device.stations.base import StationUnit
 from device.stations.cabinet import CabinetLogic, _Opening
 from device.stations.effects import Effect, Emit, Lock
@@ -85,13 +83,13 @@ class DoorLogic(CabinetLogic):
         return []
 
 
-class DoorPins(PinsSection):
+class DoorPins(PinsSection, kw_only=True):
     """A restricted door cannot work without its reed switch (the lock is optional)."""
 
-    door: int = Field(ge=0, le=53)
+    door: Pin
 
 
-class DoorUnit(StationUnit):
+class DoorUnit(StationUnit, kw_only=True):
     """A restricted-area door's unit file: its reed switch required."""
 
     KIND = "door"

@@ -250,7 +250,7 @@ class PrinterLogic(StationBase):
 
 
 
-class PrinterUnit(StationUnit):
+class PrinterUnit(StationUnit, kw_only=True):
     """A pull-printing station's unit file: no pin required (the tray sensor is optional)."""
 
     KIND = "printer"

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field
-
-from device.config import PinsSection
+from device.config import Pin, PinsSection
 from device.stations.base import StationBase, StationUnit
 from device.stations.checkin import check_in
 from device.stations.effects import Effect
@@ -50,15 +48,15 @@ class RollcallLogic(StationBase):
         return self._repeats.tap(badge, now, lambda: check_in(self._session, badge, entry, wall))
 
 
-class RollcallPins(PinsSection):
+class RollcallPins(PinsSection, kw_only=True):
     """A roll-call unit cannot answer without its green and red LEDs and its buzzer."""
 
-    led_granted: int = Field(ge=0, le=53)
-    led_denied: int = Field(ge=0, le=53)
-    buzzer: int = Field(ge=0, le=53)
+    led_granted: Pin
+    led_denied: Pin
+    buzzer: Pin
 
 
-class RollcallUnit(StationUnit):
+class RollcallUnit(StationUnit, kw_only=True):
     """A roll-call unit's unit file: the two LEDs and the buzzer required (and a reader)."""
 
     KIND = "rollcall"

@@ -35,10 +35,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from pydantic import Field
-
 from device import event_data as ev
-from device.config import PinsSection
+from device.config import Pin, PinsSection
 from device.stations.base import StationBase, StationUnit
 from device.stations.effects import Effect, Emit, Feedback, PowerOff, PowerOn
 from device.stations.repeat import RepeatWindow
@@ -231,13 +229,13 @@ class ShredderLogic(StationBase):
         return min(times) if times else None
 
 
-class ShredderPins(PinsSection):
+class ShredderPins(PinsSection, kw_only=True):
     """A two-person shredder cannot work without the relay in its power feed."""
 
-    power_relay: int = Field(ge=0, le=53)
+    power_relay: Pin
 
 
-class ShredderUnit(StationUnit):
+class ShredderUnit(StationUnit, kw_only=True):
     """A two-person shredder's unit file: its power relay required."""
 
     KIND = "shredder"

@@ -6,12 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
+import yaml
 
 from demo import day, office
 from demo.steps import PrintStep, SilenceStep, UnitDay
 from device.simulate import Door, Tap
 from hub.config import HoursSection
+from kagiban.configfile import load_config
 from kagiban.hours import in_hours
 from kagiban.protocol import Hours
 
@@ -97,10 +100,13 @@ def test_each_unit_gets_its_own_part_in_order_and_the_annunciator_waits_for_its_
     assert [type(s) for e in with_it[day.ANNUNCIATOR].episodes for s in e.steps] == [SilenceStep]
 
 
-def test_repeat_starts_the_day_again_after_its_end_and_a_part_survives_its_file():
+def test_repeat_starts_the_day_again_after_its_end_and_a_part_survives_its_file(tmp_path):
     clock = day.Clock(epoch=datetime.fromisoformat(STARTS[1]).timestamp(), speed=300)
     parts = day.for_units(clock, TOKYO, STATIONS, print_server="/x.sock", queue="q", repeat=True)
     last = max(e.at_s for p in parts.values() for e in p.episodes)
     assert all(p.period_s is not None and p.period_s > last for p in parts.values())
     part = parts["cabinet-2"]
-    assert UnitDay.model_validate(part.model_dump(mode="json")) == part
+    # As demo.run writes it and a unit reads it back.
+    path = tmp_path / "day.yaml"
+    path.write_text(yaml.safe_dump(msgspec.to_builtins(part), allow_unicode=True))
+    assert load_config(path, UnitDay) == part

@@ -8,6 +8,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
 
@@ -132,7 +133,7 @@ def test_gpio_that_cannot_be_opened_leaves_the_station_running(broker, prefix, t
 
     w = Watcher(broker.port, f"{prefix}/#")
     cfg = unit_file.load(_unit(tmp_path, broker.port, prefix))
-    agent = Agent(cfg.model_copy(update={"pins": cfg.pins.model_copy(update={"factory": None})}),
+    agent = Agent(msgspec.structs.replace(cfg, pins=msgspec.structs.replace(cfg.pins, factory=None)),
                   pin_factory=NoAccess()).start()
     try:
         assert agent.door_switch is None and agent.outputs is None

@@ -1,6 +1,10 @@
 """A unit's YAML: the examples load, and every mistake names the file, the key and the reason."""
+import json
+import subprocess
+import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
 
@@ -195,3 +199,122 @@ def test_an_unknown_time_zone_is_refused_naming_the_key(tmp_path, zone):
 
 def test_a_known_time_zone_is_kept(tmp_path):
     assert unit_file.load(write(tmp_path, CABINET + "time_zone: Europe/Berlin\n" + POLICY)).time_zone == "Europe/Berlin"
+
+
+# Each mistake a person can make in a unit file, as the agent prints it at start: the file, then
+# one line per problem, the key's whole path and the reason (read with msgspec: kagiban.configfile).
+@pytest.mark.parametrize(
+    "body,lines",
+    [
+        ("site: s\nstation: {id: c1, kind: cabinet}\npins: {door: 17}\n" + POLICY,
+         ["pins.lock: missing value"]),
+        ("site: s\nstation: {id: c1, kind: cabinet}\npins: {door: 17, lock: 27}\ntimings: {unlock_s: soon}\n" + POLICY,
+         ["timings.unlock_s: should be a number"]),
+        ("site: s\nstation: {id: c1, kind: cabinet}\npins: {door: 17, lock: 27}\nreader: {typ: standin}\n" + POLICY,
+         ["reader.typ: unknown key"]),
+        ("site: s\nstation: {id: c1, kind: cabinet}\npins: {door: 54, lock: 27}\n" + POLICY,
+         ["pins.door: should be less than or equal to 53"]),
+        ("site: s\nstation: {id: c1, kind: cabinet}\npins: {door: 17, lock: 27, purpose_buttons: {register: 60}}\n"
+         + POLICY, ["pins.purpose_buttons.register: should be less than or equal to 53"]),
+        ("site: s\nstation: {id: c1, kind: cabinet}\npins: {door: 17, lock: 27}\n"
+         "broker: {tls: {ca_file: ca.pem, cert_file: unit.pem}}\n" + POLICY,
+         ["broker.tls: cert_file and key_file go together"]),
+        ("site: s\nstation: {id: c1, kind: cabinet}\npins: {door: 17, lock: 27, purpose_buttons: {a: 5, b: 5}}\n"
+         + POLICY, ["pins.purpose_buttons: two purpose buttons share a pin"]),
+        ("site: s\nstation: {id: c1, kind: cabinet}\npins: {door: 17, lock: 27}\n_config_dir: /etc\n" + POLICY,
+         ["_config_dir: unknown key"]),
+    ],
+    ids=["missing key", "wrong type", "unknown key", "pin above 53", "purpose pin above 53",
+         "certificate without its key", "two purposes on one pin", "a loader's own field"],
+)
+def test_each_mistake_is_one_line_naming_the_file_and_the_key(tmp_path, body, lines):
+    f = write(tmp_path, body)
+    with pytest.raises(ConfigError) as err:
+        unit_file.load(f)
+    assert str(err.value).splitlines() == [f"{f}: {len(lines)} problem(s)", *(f"  {line}" for line in lines)]
+
+
+def test_every_mistake_of_a_file_is_reported_at_once(tmp_path):
+    f = write(tmp_path, "site: s\nstation: {id: c1, kind: shredder}\npins: {power_relay: 70, bin_sensr: 6}\n"
+                        "camera: {width: 100, type: picamera2, fault: hang}\nbroker: {port: 0}\n")
+    with pytest.raises(ConfigError) as err:
+        unit_file.load(f)
+    assert str(err.value).splitlines()[1:] == [
+        "  pins.power_relay: should be less than or equal to 53",
+        "  pins.bin_sensr: unknown key",
+        "  camera.width: should be greater than or equal to 160",
+        "  broker.port: should be greater than or equal to 1",
+        "  policy: missing value",
+    ]
+
+
+def test_values_a_person_may_quote_are_read_as_before(tmp_path):
+    # pydantic read a quoted number as the number; msgspec, told strict=False, does the same.
+    cfg = unit_file.load(write(tmp_path, "site: s\nstation: {id: c1, kind: cabinet}\n"
+                                         "pins: {door: '17', lock: 27, lock_active_high: 'false'}\n"
+                                         "timings: {unlock_s: '7.5'}\n" + POLICY))
+    assert (cfg.pins.door, cfg.pins.lock_active_high, cfg.timings.unlock_s) == (17, False, 7.5)
+
+
+def test_a_unit_file_reads_into_the_defaults_every_kind_relies_on(tmp_path):
+    cfg = unit_file.load(write(tmp_path, CABINET + POLICY))
+    assert (cfg.timings.unlock_s, cfg.timings.held_open_s, cfg.timings.heartbeat_s, cfg.timings.send_window) == (
+        5.0, 60.0, 30.0, 1000)
+    assert (cfg.camera.type, cfg.camera.width, cfg.camera.height, cfg.reader.type, cfg.reader.repeat_window_s) == (
+        "picamera2", 1280, 720, "nfcpy", 2.0)
+    assert (cfg.broker.host, cfg.broker.port, cfg.broker.prefix, cfg.broker.tls) == ("127.0.0.1", 1883, "kagiban", None)
+    assert (cfg.policy.public_key, cfg.policy.when_expired, cfg.time_zone) == (KEY, "flag", "Asia/Tokyo")
+    assert cfg.storage.dir == Path("/var/lib/kagiban") and cfg.printer.holding_queue == "kagiban-hold"
+    # Each unit gets its own sections: changing one unit's changes no other's.
+    other = unit_file.load(write(tmp_path, CABINET + POLICY))
+    cfg.timings.unlock_s = 9.0
+    assert other.timings.unlock_s == 5.0
+
+
+# Read a unit file's shared sections, the broker's and a scenario, as a started station does, and
+# say which modules of pydantic (issue 17: ~18 MiB on a station) and of the station kinds are loaded.
+_READ_WITHOUT_PYDANTIC = """
+import json, sys
+from device import config, simulate
+from kagiban import broker, configfile
+
+unit = configfile.load_config(sys.argv[1], config.DeviceConfig)
+scenario = simulate.load_scenario(sys.argv[2])
+print(json.dumps({"read": [unit.station.kind, unit.broker.port, len(scenario.steps)],
+                  "pydantic": sorted(m for m in sys.modules if m.split(".")[0] in ("pydantic", "pydantic_core"))}))
+"""
+
+
+def test_the_unit_file_and_a_scenario_are_read_without_loading_pydantic(tmp_path):
+    unit = write(tmp_path, CABINET + "broker: {port: 1884}\n" + POLICY)
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text("steps:\n  - tap: 0123456789ABCDEF\n  - wait: 1\n  - door: open\n")
+    done = subprocess.run([sys.executable, "-c", _READ_WITHOUT_PYDANTIC, str(unit), str(scenario)],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {"read": ["cabinet", 1884, 3], "pydantic": []}
+
+
+_ONE_KIND = """
+import json, sys
+from device import unit_file
+
+cfg = unit_file.load(sys.argv[1])
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("device.stations."))))
+"""
+
+
+def test_a_unit_file_is_read_as_structs_and_loads_no_other_kinds_code(tmp_path):
+    cfg = unit_file.load(write(tmp_path, CABINET + POLICY))
+    assert isinstance(cfg, CabinetUnit)
+    sections = [cfg, cfg.station, cfg.pins, cfg.reader, cfg.camera, cfg.broker, cfg.timings, cfg.storage,
+                cfg.printer, cfg.policy, cfg.signing]
+    assert all(isinstance(s, msgspec.Struct) for s in sections)
+    done = subprocess.run([sys.executable, "-c", _ONE_KIND, str(tmp_path / "unit.yaml")],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert "device.stations.cabinet" in loaded
+    assert not loaded & {"device.stations.printer", "device.stations.shredder", "device.stations.door",
+                         "device.stations.annunciator", "device.stations.rollcall"}

@@ -166,11 +166,12 @@ def test_opening_the_bin_cuts_the_power(shredder):
 
 def test_a_scripted_scenario_presses_the_stop_button_and_opens_the_bin(shredder):
     from device.simulate import Scenario, ScenarioRunner
+    from kagiban.configfile import convert
 
     _hub, agent, db = shredder()
-    scenario = Scenario.model_validate({"steps": [
+    scenario = convert({"steps": [
         {"tap": HOLDER}, {"tap": STANDIN}, {"wait": 0.5}, {"press": "stop_button"}, {"wait": 0.3},
-        {"bin": "open"}, {"wait": 0.3}, {"bin": "close"}]})
+        {"bin": "open"}, {"wait": 0.3}, {"bin": "close"}]}, Scenario)
     runner = ScenarioRunner(agent, scenario)
     runner.start()
     wait_for(runner.done, timeout=10, what="the scenario played")

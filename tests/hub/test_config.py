@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub.config import load
 from hub.registry.policy import compile_policies, load_staff
@@ -61,6 +63,9 @@ BAD = [
     ("password in URL", "database:\n  url: postgresql://hub:secret@db/kagiban\n",
      "database.url: Value error, put no password in the URL"),
     ("unknown broker key", "broker:\n  hostname: x\n", "broker.hostname: unknown key"),
+    ("broker port out of range", "broker:\n  port: 70000\n", "broker.port: should be less than or equal to 65535"),
+    ("broker certificate without its key", "broker:\n  tls: {ca_file: ca.pem, cert_file: hub.pem}\n",
+     "broker.tls: cert_file and key_file go together"),
     ("unknown holiday calendar", "sites:\n  ward-a:\n    holiday_calendar: XX\n",
      "sites.ward-a.holiday_calendar: Value error, unknown holiday calendar 'XX'"),
     ("unknown subdivision", "sites:\n  ward-a:\n    holiday_calendar: US-ZZ\n",
@@ -136,3 +141,52 @@ def test_a_station_id_that_is_also_a_site_id_is_refused_naming_it(tmp_path):
     with pytest.raises(ConfigError) as err:
         load(path)
     assert "'site-a' is also a site id" in str(err.value) and str(path) in str(err.value)
+
+
+def test_the_broker_section_is_the_stations_one_and_reads_the_same_on_both_sides(tmp_path):
+    from device import unit_file
+    from kagiban.broker import BrokerConfig
+
+    section = ("broker:\n  host: 127.0.0.1\n  port: 8883\n  prefix: kagiban/ward-a\n  username: hub\n"
+               "  password_file: ${CREDENTIALS_DIRECTORY}/mqtt\n"
+               "  tls: {ca_file: ca.pem, cert_file: me.pem, key_file: me.key}\n")
+    hub = load(_write(tmp_path, section)).broker
+    unit = tmp_path / "unit.yaml"
+    unit.write_text("site: s\nstation: {id: c1, kind: printer}\npolicy: {public_key: "
+                    "'VXGbZ1gWydvXB5k2i7wTpHIpEDR0Le9x4emQ+q0VYXw='}\n" + section)
+    station = unit_file.load(unit).broker
+    assert type(hub) is type(station) is BrokerConfig
+    assert hub == station and hub.tls is not None and hub.tls.key_file == Path("me.key")
+    # A hub file without the section gets the defaults, its own copy each time.
+    first, second = load(_write(tmp_path, "{}\n")).broker, load(_write(tmp_path, "{}\n")).broker
+    assert first == BrokerConfig() and first is not second
+
+
+_BROKER_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2, 70000), st.floats(allow_nan=False, width=32),
+                           st.sampled_from(["127.0.0.1", "", "kagiban", "kagiban/ward-a", "a//b", "x y", "8883"]),
+                           st.fixed_dictionaries({"ca_file": st.sampled_from(["ca.pem", 5])},
+                                                 optional={"cert_file": st.just("me.pem"), "key_file": st.just("k")}))
+_BROKER_KEYS = st.sampled_from(["host", "port", "prefix", "keepalive_s", "username", "password_env", "password_file",
+                                "tls", "hostname"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_BROKER_KEYS, _BROKER_VALUES, max_size=4))
+def test_a_broker_section_means_the_same_to_the_hub_and_to_a_station(section):
+    from pydantic import ValidationError
+
+    from device.config import DeviceConfig
+    from hub.config import HubConfig
+    from kagiban.configfile import ConfigProblems, convert, pydantic_problems
+
+    unit = {"site": "s", "station": {"id": "c1", "kind": "cabinet"}, "broker": section,
+            "policy": {"public_key": "VXGbZ1gWydvXB5k2i7wTpHIpEDR0Le9x4emQ+q0VYXw="}}
+    try:
+        station, station_problems = convert(unit, DeviceConfig).broker, []
+    except ConfigProblems as exc:
+        station, station_problems = None, list(exc.problems)
+    try:
+        hub, hub_problems = HubConfig.model_validate({"broker": section}).broker, []
+    except ValidationError as exc:
+        hub, hub_problems = None, pydantic_problems(exc.errors())
+    assert hub == station and hub_problems == station_problems

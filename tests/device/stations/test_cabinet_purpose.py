@@ -3,13 +3,13 @@ against that use; pressed with no use just ended, they are refused and record no
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from pydantic import ValidationError
 
 from device.stations.cabinet import CabinetPins
 from device.hardware import input_active
 from device.stations.cabinet import CabinetLogic
 from device.stations.effects import Emit, Feedback
 from device.wire import PolicyEntry
+from kagiban.configfile import ConfigProblems, Problem, convert
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=timezone(timedelta(hours=9)))
 HOLDER = "AAAAAAAAAAAAAAAA"
@@ -64,9 +64,12 @@ def test_a_pressed_button_reads_active():
 
 
 def test_the_unit_file_names_a_bad_button_by_its_key():
-    pins = CabinetPins(door=17, lock=27, purpose_buttons={"register": 5, "card-safe": 6})
+    # As the unit file's ``pins:`` section is read (device.unit_file).
+    pins = convert({"door": 17, "lock": 27, "purpose_buttons": {"register": 5, "card-safe": 6}}, CabinetPins)
     assert pins.purpose_buttons == {"register": 5, "card-safe": 6}
-    with pytest.raises(ValidationError, match="share a pin"):
-        CabinetPins(door=17, lock=27, purpose_buttons={"register": 5, "card-safe": 5})
-    with pytest.raises(ValidationError, match="purpose_buttons"):
-        CabinetPins(door=17, lock=27, purpose_buttons={"register": 60})
+    with pytest.raises(ConfigProblems) as shared:
+        convert({"door": 17, "lock": 27, "purpose_buttons": {"register": 5, "card-safe": 5}}, CabinetPins)
+    assert shared.value.problems == (Problem("purpose_buttons", "two purpose buttons share a pin"),)
+    with pytest.raises(ConfigProblems) as beyond:
+        convert({"door": 17, "lock": 27, "purpose_buttons": {"register": 60}}, CabinetPins)
+    assert beyond.value.problems == (Problem("purpose_buttons.register", "should be less than or equal to 53"),)

@@ -107,13 +107,15 @@ def test_a_door_found_open_at_start_is_not_an_intrusion_but_can_be_held_open():
 def test_the_example_unit_file_makes_a_door_and_without_a_reader_no_intrusions():
     from pathlib import Path
 
+    import msgspec
+
     from device.unit_file import load
     from device.stations import make_logic
 
     cfg = load(Path(__file__).resolve().parents[3] / "config" / "door.example.yaml")
     logic = make_logic(cfg)
     assert isinstance(logic, DoorLogic) and logic.has_reader
-    no_reader = cfg.model_copy(update={"reader": cfg.reader.model_copy(update={"type": "none"})})
+    no_reader = msgspec.structs.replace(cfg, reader=msgspec.structs.replace(cfg.reader, type="none"))
     assert make_logic(no_reader).has_reader is False
 
 

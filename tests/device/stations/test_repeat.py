@@ -1,6 +1,9 @@
 """The repeat window every station kind shares: a badge again soon is the same tap."""
 from pathlib import Path
 
+import msgspec
+
+
 from device.unit_file import load
 from device.stations import make_logic
 from device.stations.effects import Emit, Feedback, Unlock
@@ -57,7 +60,7 @@ def test_a_window_of_zero_makes_every_tap_new():
 def test_every_kind_gets_the_window_of_its_unit_file():
     for kind in ("cabinet", "door", "shredder", "printer"):
         cfg = load(EXAMPLES / f"{kind}.example.yaml")
-        cfg = cfg.model_copy(update={"reader": cfg.reader.model_copy(update={"repeat_s": 3.5})})
+        cfg = msgspec.structs.replace(cfg, reader=msgspec.structs.replace(cfg.reader, repeat_s=3.5))
         logic = make_logic(cfg)
         deny = PolicyEntry(decision="deny", reason="unknown")
         first = logic.badge("AAAAAAAAAAAAAAAA", deny, 100.0, None)

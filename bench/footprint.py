@@ -201,10 +201,13 @@ def idle_cpu(pid: int, seconds: float) -> float:
     return 100.0 * (proc_cpu_s(pid) - c0) / (time.monotonic() - t0)
 
 
-# The floor: Ed25519 signing (PyNaCl, libsodium), a SQLite file, YAML, gpiozero's mock pins and
-# Pillow's JPEG encoder (the stand-in camera), each used once, beside the connected paho client.
+# The floor: Ed25519 signing (PyNaCl, libsodium), a SQLite file, YAML, msgspec (the station's
+# messages and unit file), gpiozero's mock pins and Pillow's JPEG encoder (the stand-in camera),
+# each used once, beside the connected paho client.
 FLOOR_CODE = (
-    "import sqlite3, io, sys, yaml, uuid6, zoneinfo\n"
+    "import sqlite3, io, sys, yaml, uuid6, zoneinfo, msgspec\n"
+    "class S(msgspec.Struct):\n    a: int\n"
+    "msgspec.json.decode(msgspec.json.encode(S(1)), type=S)\n"
     "import nacl.bindings as sodium\n"
     "sodium.crypto_sign(b'x', sodium.crypto_sign_seed_keypair(bytes(32))[1])\n"
     "db = sqlite3.connect(sys.argv[1]); db.execute('create table t (x)'); db.commit()\n"
@@ -228,7 +231,7 @@ def bare_processes(run: Run, port: int, seconds: float) -> dict:
             "time.sleep(3600)\n")
     paho = run.spawn([sys.executable, "-c", code], run.path("paho.log"))
     # The libraries a cabinet's agent cannot do without, loaded and used once, no kagiban code:
-    # what is left of the station's memory if all of its own code and pydantic were free.
+    # what is left of the station's memory if all of its own code were free.
     floor_code = code.replace("time.sleep(3600)\n", FLOOR_CODE + "time.sleep(3600)\n")
     floor = run.spawn([sys.executable, "-c", floor_code, str(run.path("floor.sqlite"))], run.path("floor.log"),
                       env=unit_malloc_env())
@@ -246,9 +249,9 @@ def bare_processes(run: Run, port: int, seconds: float) -> dict:
 
 # What the agent imports at start, in its order; then what it imports later: Pillow and its JPEG
 # encoder, which only the stand-in camera needs, at the first snapshot.
-IMPORTS = ["yaml", "pydantic", "paho.mqtt.client", "uuid6", "sqlite3",
-           "nacl.bindings", "gpiozero", "kagiban.protocol", "device.config",
-           "device.outbox", "device.policy_cache", "device.agent", "kagiban.cli"]
+IMPORTS = ["yaml", "msgspec", "paho.mqtt.client", "uuid6", "sqlite3",
+           "nacl.bindings", "gpiozero", "kagiban.wire", "device.wire", "device.event_data",
+           "device.config", "device.outbox", "device.policy_cache", "device.agent", "kagiban.cli"]
 LATER = ["PIL.Image", "PIL.JpegImagePlugin"]
 
 
@@ -484,7 +487,7 @@ def main() -> int:
         print()
         for when, m, n in (("idle", rss_idle, threads_idle), ("after the taps", rss_busy, threads_busy)):
             print(f"agent {when}: RSS {mib(m['VmRSS'])}, of which its own pages (USS) {mib(m.get('USS', 0))}; "
-                  f"the rest is shared libraries (libpython, OpenSSL, pydantic-core) mapped in full; "
+                  f"the rest is shared libraries (libpython, OpenSSL, libsodium) mapped in full; "
                   f"PSS (shared pages divided among their users) {mib(m.get('Pss', 0))}; {n} threads")
         costs = import_costs(run)
         print()

@@ -50,6 +50,7 @@ from kagiban.wire import (
     StationKind,
     Weekday,
     check_instant,
+    decide_entry,
 )
 
 # A JSON integer equal to VERSION (1): msgspec takes neither 1.0 nor true nor "1" for it.
@@ -322,23 +323,9 @@ class Policy(Message, kw_only=True, frozen=True):
 
     def decide(self, badge: str, now: datetime) -> PolicyEntry:
         """The effective entry for ``badge`` at ``now`` (aware); an unknown badge is denied
-        (the rules of kagiban.protocol.Policy.decide, which tests hold both to)."""
-        if now.tzinfo is None:
-            raise ValueError("naive datetime: a policy decides at an instant with an offset")
-        entry = self.badges.get(badge)
-        if entry is None:
-            return PolicyEntry(decision="deny", reason="unknown")
-        if entry.decision == "deny":
-            return entry
-        if entry.valid_from is not None and now < entry.valid_from:
-            return _deny_like(entry, "deny", "not_yet_valid")
-        if entry.valid_until is not None and now >= entry.valid_until:
-            return _deny_like(entry, "deny", entry.expiry_reason)
-        if entry.after_hours != "allow" and not self.in_hours(now):
-            if entry.after_hours == "flag":
-                return _deny_like(entry, "allow_flag", "outside_hours")
-            return _deny_like(entry, "deny", "outside_hours")
-        return entry
+        (kagiban.wire.decide_entry, the hub's rule too)."""
+        return decide_entry(self.badges.get(badge), now, self.in_hours,
+                            lambda: PolicyEntry(decision="deny", reason="unknown"), _deny_like)
 
 
 class SignedPolicy(Message, kw_only=True, frozen=True):

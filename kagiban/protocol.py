@@ -71,6 +71,7 @@ from kagiban.wire import (
     parse_topic as parse_topic,
     MAX_UTC_OFFSET as MAX_UTC_OFFSET,
     check_instant as check_instant,
+    decide_entry,
     CLOCK_UNSYNCED as CLOCK_UNSYNCED,
     Peripheral as Peripheral,
     PeripheralState as PeripheralState,
@@ -456,24 +457,11 @@ class Policy(_Strict):
         """The effective entry for ``badge`` at ``now`` (aware); an unknown badge is denied.
 
         A stored ``deny`` stays as it is; otherwise valid_from, valid_until and then the hours
-        may turn it into a deny (or, outside hours, an allow_flag).
+        may turn it into a deny (or, outside hours, an allow_flag): kagiban.wire.decide_entry,
+        by which the station decides too.
         """
-        if now.tzinfo is None:
-            raise ValueError("naive datetime: a policy decides at an instant with an offset")
-        entry = self.badges.get(badge)
-        if entry is None:
-            return PolicyEntry(decision="deny", reason="unknown")
-        if entry.decision == "deny":
-            return entry
-        if entry.valid_from is not None and now < entry.valid_from:
-            return _deny_like(entry, "deny", "not_yet_valid")
-        if entry.valid_until is not None and now >= entry.valid_until:
-            return _deny_like(entry, "deny", entry.expiry_reason)
-        if entry.after_hours != "allow" and not self.in_hours(now):
-            if entry.after_hours == "flag":
-                return _deny_like(entry, "allow_flag", "outside_hours")
-            return _deny_like(entry, "deny", "outside_hours")
-        return entry
+        return decide_entry(self.badges.get(badge), now, self.in_hours,
+                            lambda: PolicyEntry(decision="deny", reason="unknown"), _deny_like)
 
 
 class SignedPolicy(_Strict):

@@ -1,4 +1,5 @@
-"""The wire protocol's names, limits and topics: what both sides share that needs no validator.
+"""The wire protocol's names, limits and topics, and the rule a policy decides a badge by: what
+both sides share that needs no validator.
 
 kagiban.protocol builds the message models (pydantic, the hub's strict reading) on these; a
 station imports this module and its own light message types (device.wire), so it never loads
@@ -9,7 +10,8 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, Protocol, TypeVar
 
 VERSION = 1
 # Revisions of version 1 add optional fields only: a station or hub that leaves them out speaks
@@ -175,3 +177,44 @@ def ranges(numbers: set[int] | list[int]) -> list[tuple[int, int]]:
 def now_local() -> datetime:
     """The current time with the machine's UTC offset (events carry their offset)."""
     return datetime.now().astimezone()
+
+
+class EntryLike(Protocol):
+    """What the decision reads of a policy entry (the hub's pydantic one, the station's msgspec one)."""
+
+    @property
+    def decision(self) -> str: ...
+    @property
+    def valid_from(self) -> datetime | None: ...
+    @property
+    def valid_until(self) -> datetime | None: ...
+    @property
+    def expiry_reason(self) -> str: ...
+    @property
+    def after_hours(self) -> str: ...
+
+
+E = TypeVar("E", bound=EntryLike)
+
+
+def decide_entry(entry: E | None, now: datetime, in_hours: Callable[[datetime], bool],
+                 unknown: Callable[[], E], like: Callable[[E, DecisionKind, str], E]) -> E:
+    """The effective entry of a badge at ``now`` (aware), the one rule both sides decide by: an
+    unknown badge (``entry`` None) is ``unknown()``; a stored ``deny`` stays as it is; otherwise
+    valid_from, valid_until and then the hours may turn it into a deny (or, outside hours, an
+    allow_flag), made by ``like(entry, decision, reason)``."""
+    if now.tzinfo is None:
+        raise ValueError("naive datetime: a policy decides at an instant with an offset")
+    if entry is None:
+        return unknown()
+    if entry.decision == "deny":
+        return entry
+    if entry.valid_from is not None and now < entry.valid_from:
+        return like(entry, "deny", "not_yet_valid")
+    if entry.valid_until is not None and now >= entry.valid_until:
+        return like(entry, "deny", entry.expiry_reason)
+    if entry.after_hours != "allow" and not in_hours(now):
+        if entry.after_hours == "flag":
+            return like(entry, "allow_flag", "outside_hours")
+        return like(entry, "deny", "outside_hours")
+    return entry

@@ -15,7 +15,6 @@ schema is never committed to the outbox (as pydantic refused it when it was buil
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar, Union
@@ -51,6 +50,7 @@ from kagiban.wire import (
     Weekday,
     check_instant,
     decide_entry,
+    strict_json,
 )
 
 # A JSON integer equal to VERSION (1): msgspec takes neither 1.0 nor true nor "1" for it.
@@ -441,12 +441,7 @@ def parse_hub_message(kind: type[S], payload: bytes, limit: int = 1024 * 1024) -
         raise ProtocolError("oversized", f"{len(payload)} bytes > {limit}")
     # The standard library's reading first: msgspec keeps the last of two equal keys and cannot
     # tell a NaN from broken JSON. A hub message is small, so reading it twice costs little.
-    try:
-        raw = json.loads(payload, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except _Refused as exc:
-        raise ProtocolError(exc.reason, str(exc)[:200]) from None
-    except ValueError as exc:  # includes UnicodeDecodeError
-        raise ProtocolError("bad_json", str(exc)[:200]) from None
+    raw = strict_json(payload)
     if not isinstance(raw, dict):
         raise ProtocolError("bad_schema", "payload is not a JSON object")
     version = raw.get("v")
@@ -478,29 +473,6 @@ def _check_times(value: Any) -> None:
             check_instant(item)
         elif isinstance(item, (msgspec.Struct, dict, list, tuple)):
             _check_times(item)
-
-
-class _Refused(ValueError):
-    """A duplicate key or a non-finite number met by json.loads's hooks."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason = reason
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        for key, _value in pairs:
-            if key in seen:
-                raise _Refused("duplicate_key", f"key {key!r} appears twice in one object")
-            seen.add(key)
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise _Refused("bad_number", f"{name} is not a JSON number")
 
 
 def read_policy(message: bytes) -> Policy:

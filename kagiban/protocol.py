@@ -72,6 +72,7 @@ from kagiban.wire import (
     MAX_UTC_OFFSET as MAX_UTC_OFFSET,
     check_instant as check_instant,
     decide_entry,
+    strict_json,
     CLOCK_UNSYNCED as CLOCK_UNSYNCED,
     Peripheral as Peripheral,
     PeripheralState as PeripheralState,
@@ -579,14 +580,6 @@ def _validate_json(model: type[M], payload: bytes) -> M:
     return parsed
 
 
-class _Refused(ValueError):
-    """A duplicate key or a non-finite number met by json.loads's hooks."""
-
-    def __init__(self, reason: str, detail: str):
-        super().__init__(detail)
-        self.reason = reason
-
-
 def _walk(value: Any) -> int:
     """The number of object keys in a parsed payload (model fields given plus dict keys, at any
     depth); ProtocolError("bad_number") for a NaN or infinite number anywhere in it."""
@@ -641,30 +634,11 @@ def _open_fields(model: type[BaseModel]) -> tuple[str, ...]:
     return found
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out = dict(pairs)
-    if len(out) != len(pairs):
-        seen: set[str] = set()
-        for key, _value in pairs:
-            if key in seen:
-                raise _Refused("duplicate_key", f"key {key!r} appears twice in one object")
-            seen.add(key)
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise _Refused("bad_number", f"{name} is not a JSON number")
-
-
 def _refuse_duplicate_keys(payload: bytes) -> None:
     """ProtocolError("duplicate_key") if an object in ``payload`` names a key twice (the slow,
-    exact check, for payloads the key count cannot clear)."""
-    try:
-        json.loads(payload, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except _Refused as exc:
-        raise ProtocolError(exc.reason, str(exc)[:200]) from None
-    except ValueError as exc:  # pydantic read it; json may still differ (lone surrogates)
-        raise ProtocolError("bad_json", str(exc)[:200]) from None
+    exact check, for payloads the key count cannot clear; "bad_json" where pydantic read what
+    the standard library does not, lone surrogates)."""
+    strict_json(payload)
 
 
 def _parse_model(model: type[M], payload: bytes) -> M:

@@ -218,3 +218,39 @@ def decide_entry(entry: E | None, now: datetime, in_hours: Callable[[datetime], 
             return like(entry, "allow_flag", "outside_hours")
         return like(entry, "deny", "outside_hours")
     return entry
+
+
+class _Refused(ValueError):
+    """A duplicate key or a non-finite number met by json.loads's hooks."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _Refused("duplicate_key", f"key {key!r} appears twice in one object")
+            seen.add(key)
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise _Refused("bad_number", f"{name} is not a JSON number")
+
+
+def strict_json(payload: bytes) -> Any:
+    """``payload`` read by the standard library's JSON parser, refusing what it would otherwise
+    take: a key twice in one object (ProtocolError ``duplicate_key``; it keeps the last) and
+    NaN or Infinity (``bad_number``); anything else not JSON is ``bad_json``. Both sides' strict
+    reading of a message (kagiban.protocol, device.wire) goes through here."""
+    try:
+        return json.loads(payload, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except _Refused as exc:
+        raise ProtocolError(exc.reason, str(exc)[:200]) from None
+    except ValueError as exc:  # includes UnicodeDecodeError
+        raise ProtocolError("bad_json", str(exc)[:200]) from None

@@ -576,7 +576,9 @@ def _validate_json(model: type[M], payload: bytes) -> M:
     keys = _walk(parsed)
     if (payload.count(b'":') != keys or b'" ' in payload or b'"\n' in payload or b'"\t' in payload
             or b'"\r' in payload):
-        _refuse_duplicate_keys(payload)
+        # The slow, exact check: duplicate_key (or bad_json where pydantic read what the
+        # standard library does not, lone surrogates).
+        strict_json(payload)
     return parsed
 
 
@@ -632,13 +634,6 @@ def _open_fields(model: type[BaseModel]) -> tuple[str, ...]:
         found = _OPEN_FIELDS[model] = tuple(
             name for name, info in model.model_fields.items() if not _simple(info.annotation))
     return found
-
-
-def _refuse_duplicate_keys(payload: bytes) -> None:
-    """ProtocolError("duplicate_key") if an object in ``payload`` names a key twice (the slow,
-    exact check, for payloads the key count cannot clear; "bad_json" where pydantic read what
-    the standard library does not, lone surrogates)."""
-    strict_json(payload)
 
 
 def _parse_model(model: type[M], payload: bytes) -> M:

@@ -21,6 +21,8 @@ hub that lost its lease therefore cannot commit anything, whatever thread tries.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -63,7 +65,7 @@ def make_engine(url: str) -> Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         try:
-            cur.execute("PRAGMA journal_mode=WAL")
+            _use_wal(cur)
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -77,6 +79,22 @@ def make_engine(url: str) -> Engine:
 
     _LOG.debug("SQLite engine for %s", parsed.database)
     return engine
+
+
+def _use_wal(cur: sqlite3.Cursor) -> None:
+    """Put the file in WAL mode (it stays so). Switching needs the file to itself, and SQLite
+    answers "database is locked" at once, without its busy timeout, while another connection
+    holds it (two hubs starting on a new store): so the switch is retried, bounded like the
+    busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _postgres_engine(parsed: URL) -> Engine:

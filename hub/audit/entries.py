@@ -20,6 +20,8 @@ One entry per change an auditor relies on, appended in the same transaction as t
 - ``maintenance``: every maintenance period a supervisor ``started`` (station, from, until,
   reason, who) and ``ended`` early (when, who, comment; a new period for the same station
   ends the one before it), hub.alerting.maintenance.
+- ``failover``: every ``hub_leases`` row, ``taken`` (epoch, hub, since, web_url as stored): which
+  hub took the shared store over when (hub.store.lease); SQLite stores have none.
 
 ``kagiban verify`` (hub.audit.verify) holds the tables against these entries both ways.
 """
@@ -34,7 +36,7 @@ from sqlalchemy import Connection, Engine, RowMapping, func, select
 
 from hub.store.chain import append_side
 from hub.store.db import begin_write
-from hub.store.schema import alerts, maintenance, quarantine, registry_log, snapshots, station_keys
+from hub.store.schema import alerts, hub_leases, maintenance, quarantine, registry_log, snapshots, station_keys
 from hub.store.timestamps import now_utc, utc_text
 
 _LOG = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ KEY_OPS = ("added", "retired")
 WORK_COLUMNS = ("id", "event_id", "station", "work", "recorded_by", "recorded_at")
 MAINTENANCE_COLUMNS = ("id", "station", "starts_at", "ends_at", "reason", "set_by")
 MAINTENANCE_END_COLUMNS = ("id", "station", "ended_at", "ended_by", "end_comment")
+LEASE_COLUMNS = ("epoch", "hub", "since", "web_url")
+FAILOVER_PART = "failover"
 
 # A row as a dict of its columns, or as SQLAlchemy reads it (keyed by name or column).
 Row = Mapping[str, Any] | RowMapping
@@ -102,6 +106,11 @@ def maintenance_ended(row: Row) -> dict[str, Any]:
     return {"op": "ended", **{k: row[k] for k in MAINTENANCE_END_COLUMNS}}
 
 
+def lease_taken(row: Row) -> dict[str, Any]:
+    """A takeover of the shared store: the ``hub_leases`` row as stored."""
+    return {"op": "taken", **{k: row[k] for k in LEASE_COLUMNS}}
+
+
 # --- appending (each in the caller's transaction) ---
 
 def record_alert_raised(conn: Connection, alert_id: int, row: Row) -> None:
@@ -143,6 +152,11 @@ def record_maintenance_started(conn: Connection, row: Row) -> None:
 
 def record_maintenance_ended(conn: Connection, rows: Sequence[Row]) -> None:
     append_side(conn, "maintenance", [(r["ended_at"], maintenance_ended(r)) for r in rows])
+
+
+def record_lease(conn: Connection, row: Row) -> None:
+    """A ``hub_leases`` row as inserted, in the takeover's own transaction."""
+    append_side(conn, FAILOVER_PART, [(row["since"], lease_taken(row))])
 
 
 def record_signin(engine: Engine, op: str, user: str | None, remote: str | None, *, via: str = "form") -> None:
@@ -219,3 +233,12 @@ def adopt_maintenance(conn: Connection) -> None:
         record_maintenance_started(conn, row)
         if row["ended_at"] is not None:
             record_maintenance_ended(conn, [row])
+
+
+def adopt_leases(conn: Connection) -> None:
+    """Enter the takeovers recorded before the failover log existed (migration 0024_lease_log),
+    in epoch order."""
+    # Only the columns of revision 0024 (this runs inside it; later ones may add more).
+    cols = [hub_leases.c[k] for k in LEASE_COLUMNS]
+    rows = conn.execute(select(*cols).order_by(hub_leases.c.epoch)).mappings().all()
+    append_side(conn, FAILOVER_PART, [(r["since"], lease_taken(r)) for r in rows])

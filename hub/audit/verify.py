@@ -6,7 +6,7 @@ one :class:`PartResult`: the events chain; the stations' signatures over their e
 snapshots (hub.audit.signatures); the side logs (alerts and acknowledgements, sign-ins,
 registry changes, quarantined messages, snapshot bytes, the station keys the tooling added and
 retired, maintenance periods, near-miss cases, procedure documents, versions and
-confirmations), each recomputed and held against its table both ways; the verified prefix's marks
+confirmations, the takeovers of a failover pair's shared store), each recomputed and held against its table both ways; the verified prefix's marks
 (hub.audit.prefix), each held against the row it vouched for; the roll calls against their
 entries in the registry's side log; and, with ``--checkpoints
 PATH``, the signed checkpoints kept off the hub, each of which the store must extend (its rows,
@@ -28,15 +28,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.audit import prefix
 from hub.audit.checkpoints import Checkpoint, SignedLine, key_digest, read_log
-from hub.audit.entries import (ACK_COLUMNS, ALERT_COLUMNS, CLOSE_COLUMNS, KEY_COLUMNS, MAINTENANCE_COLUMNS,
-                               MAINTENANCE_END_COLUMNS, REGISTRY_COLUMNS, WORK_COLUMNS, quarantine_entry)
+from hub.audit.entries import (ACK_COLUMNS, ALERT_COLUMNS, CLOSE_COLUMNS, FAILOVER_PART, KEY_COLUMNS, LEASE_COLUMNS,
+                               MAINTENANCE_COLUMNS, MAINTENANCE_END_COLUMNS, REGISTRY_COLUMNS, WORK_COLUMNS,
+                               quarantine_entry)
 from hub.nearmiss import trail as nearmiss_trail
 from hub.procedures import trail as procedures_trail
 from hub.rollcall import trail as rollcall_trail
 from hub.store.chain import SideReport, verify, verify_side
 from hub.store.db import make_engine, read_snapshot
-from hub.store.schema import (GENESIS_HASH, alerts, events, key_work, maintenance, quarantine, registry_log, side_heads,
-                              side_log, snapshots, station_keys)
+from hub.store.schema import (GENESIS_HASH, alerts, events, hub_leases, key_work, maintenance, quarantine, registry_log,
+                              side_heads, side_log, snapshots, station_keys)
 from hub.audit.signatures import check_signatures
 from kagiban.ed25519 import PublicKey
 from kagiban.signing import key_id
@@ -320,6 +321,44 @@ def check_maintenance(ctx: Context) -> PartResult:
     return _logged_side(ctx, "maintenance", "maintenance", _maintenance)
 
 
+def _takeover(epoch: Any, hub: Any, since: Any) -> str:
+    return f"takeover epoch {epoch} ({hub} since {since})"
+
+
+def _failover(conn: Connection, entries: list[dict[str, Any]]) -> tuple[str | None, str]:
+    rows = {r["epoch"]: r for r in conn.execute(select(hub_leases)).mappings()}
+    logged: dict[Any, dict[str, Any]] = {}
+    for e in entries:
+        epoch = e.get("epoch")
+        if epoch in logged:
+            return (f"log entry {e['_n']} records takeover epoch {epoch} a second time "
+                    f"(first in log entry {logged[epoch]['_n']})"), ""
+        logged[epoch] = e
+        row = rows.get(epoch)
+        if row is None:
+            return f"{_takeover(epoch, e.get('hub'), e.get('since'))} deleted: log entry {e['_n']} records it", ""
+        changed = [k for k in LEASE_COLUMNS if row[k] != e.get(k)]
+        if changed:
+            return (f"{_takeover(epoch, e.get('hub'), e.get('since'))} altered ({', '.join(changed)}) against "
+                    f"log entry {e['_n']}: the store says {', '.join(f'{k} {row[k]}' for k in changed)}"), ""
+    for epoch, row in sorted(rows.items()):
+        if epoch not in logged:
+            return f"{_takeover(epoch, row['hub'], row['since'])} is not in the log (inserted)", ""
+    # A takeover numbers itself newest + 1 under the write lock and no row is ever deleted, so
+    # the epochs run 1..N: a gap is a takeover deleted together with its log entry.
+    for expected, epoch in enumerate(sorted(rows), 1):
+        if epoch != expected:
+            return f"takeover epoch {expected} is missing (the next stored is epoch {epoch}): " \
+                   "deleted together with its log entry", ""
+    return None, f" ({len(rows)} takeovers)"
+
+
+def check_failover(ctx: Context) -> PartResult:
+    """The takeovers of a failover pair's shared store (``hub_leases``: which hub was active
+    since when) against the failover log; a store without failover has none."""
+    return _logged_side(ctx, FAILOVER_PART, "failover", _failover)
+
+
 def check_nearmiss(ctx: Context) -> PartResult:
     """Near-miss cases (filed, reviewed, shared) and their digests against the near-miss log."""
     return _logged_side(ctx, nearmiss_trail.PART, "near-miss", nearmiss_trail.compare)
@@ -502,7 +541,7 @@ def check_station_signatures(ctx: Context) -> PartResult:
 
 PARTS: list[Part] = [check_events, check_station_signatures, check_alerts, check_signins, check_registry, check_quarantine,
                      check_snapshots, check_keys, check_work, check_maintenance, check_nearmiss, check_procedures,
-                     check_verified, check_rollcall,
+                     check_verified, check_rollcall, check_failover,
                      check_checkpoints]
 
 

@@ -15,6 +15,9 @@ A failover pair is two hub processes (two machines) on one PostgreSQL store; exa
   hub that lost its lease, and has not noticed yet, can commit nothing: its batch fails, no ack
   goes out, the stations send it again to the new active. A standby has no epoch and writes
   nothing at all.
+- **In the trail.** The ``hub_leases`` row and its entry in the ``failover`` side log
+  (hub.audit.entries.record_lease) are committed together, so ``kagiban verify`` and the signed
+  checkpoints name a takeover row altered, deleted or inserted by hand.
 
 What the hub does on taking or losing the lease is hub.service's (:class:`LeaseKeeper` calls it).
 """
@@ -30,6 +33,7 @@ from sqlalchemy import Connection, Engine, create_engine, func, insert, select, 
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from hub.audit.entries import record_lease
 from hub.store.db import WRITE_LOCK_KEY, FencedOut, begin_takeover, set_fence
 from hub.store.schema import hub_leases
 from hub.store.timestamps import now_utc, utc_text
@@ -116,8 +120,10 @@ class Lease:
         with begin_takeover(self._engine) as conn:
             newest = conn.execute(select(func.max(hub_leases.c.epoch))).scalar() or 0
             epoch = int(newest) + 1
-            conn.execute(insert(hub_leases).values(epoch=epoch, hub=self.hub, since=utc_text(since),
-                                                   web_url=self.web_url))
+            row = {"epoch": epoch, "hub": self.hub, "since": utc_text(since), "web_url": self.web_url}
+            conn.execute(insert(hub_leases).values(**row))
+            # The takeover in the trail, committed with its row or not at all.
+            record_lease(conn, row)
         self.epoch, self.since = epoch, since
         self._fenced.clear()
         _LOG.warning("hub %s took the lease (epoch %d): now the active hub", self.hub, epoch)

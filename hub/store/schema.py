@@ -480,7 +480,7 @@ closeouts = Table(
 # the heads so a rewritten side log is named like a rewritten events chain.
 
 SIDE_PARTS = ("alerts", "signins", "registry", "quarantine", "snapshots", "keys", "work", "maintenance", "nearmiss",
-              "procedures", "verified")
+              "procedures", "verified", "failover")
 
 side_log = Table(
     "side_log",
@@ -685,6 +685,8 @@ rollcall_people = Table(
 # Hub failover (hub.store.lease): one row per takeover of the shared store by a hub. The highest
 # epoch is the hub allowed to write; every write transaction of a failover hub checks it under
 # the store's write lock, so a hub that lost its lease cannot write (fencing).
+# Each row has its entry in the ``failover`` side log, appended in the same transaction
+# (hub.audit.entries.record_lease; revision 0024_lease_log).
 hub_leases = Table(
     "hub_leases",
     metadata,

@@ -32,7 +32,7 @@ def test_intact_store_prints_ok_and_exits_0(tmp_path):
     # station never enrolled are counted, not called tampering.
     assert [line.split(":")[0] for line in lines] == [
         "events", "signatures", "alerts", "signins", "registry", "quarantine", "snapshots", "keys", "work", "maintenance",
-        "nearmiss", "procedures", "verified", "rollcall",
+        "nearmiss", "procedures", "verified", "rollcall", "failover",
         "checkpoints"]
     assert all(": OK: " in line for line in lines[:-1])
     assert lines[1].startswith("signatures: OK: 0 signed rows") and "5 rows unsigned" in lines[1]

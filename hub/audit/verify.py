@@ -6,11 +6,11 @@ one :class:`PartResult`: the events chain; the stations' signatures over their e
 snapshots (hub.audit.signatures); the side logs (alerts and acknowledgements, sign-ins,
 registry changes, quarantined messages, snapshot bytes, the station keys the tooling added and
 retired, maintenance periods, near-miss cases, procedure documents, versions and
-confirmations, the takeovers of a failover pair's shared store), each recomputed and held against its table both ways; the verified prefix's marks
-(hub.audit.prefix), each held against the row it vouched for; the roll calls against their
-entries in the registry's side log; and, with ``--checkpoints
-PATH``, the signed checkpoints kept off the hub, each of which the store must extend (its rows,
-seqs and side logs, and the station keys it recorded).
+confirmations, the takeovers of a failover pair's shared store), each recomputed and held against
+its table both ways; the verified prefix's marks (hub.audit.prefix), each held against the row it
+vouched for; the roll calls against their entries in the registry's side log; and, with
+``--checkpoints PATH``, the signed checkpoints kept off the hub, each of which the store must
+extend (its rows, seqs and side logs, and the station keys it recorded).
 """
 from __future__ import annotations
 
@@ -330,6 +330,8 @@ def _failover(conn: Connection, entries: list[dict[str, Any]]) -> tuple[str | No
     logged: dict[Any, dict[str, Any]] = {}
     for e in entries:
         epoch = e.get("epoch")
+        if type(epoch) is not int:  # a log rewritten by hand may hold anything here
+            return f"log entry {e['_n']} names no takeover epoch ({epoch!r})", ""
         if epoch in logged:
             return (f"log entry {e['_n']} records takeover epoch {epoch} a second time "
                     f"(first in log entry {logged[epoch]['_n']})"), ""

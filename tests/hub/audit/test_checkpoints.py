@@ -89,7 +89,7 @@ def test_the_hub_sends_one_signed_line_to_mqtt_the_log_folder_and_syslog(tmp_pat
         body = json.loads(line)["checkpoint"]
         assert body["rows"] == 3 and body["stations"] == [{"station": "cabinet-1", "incarnation": "", "seq": 3}]
         assert set(body["side"]) == {"alerts", "signins", "registry", "quarantine", "snapshots", "keys", "work", "maintenance",
-                                     "nearmiss", "procedures", "verified"}
+                                     "nearmiss", "procedures", "verified", "failover"}
         assert body["v"] == 2 and body["keys"] == {}  # no station enrolled here
         key_file = hub.cfg.audit_key_path()
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

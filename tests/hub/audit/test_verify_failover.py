@@ -137,6 +137,18 @@ def test_a_takeover_deleted_with_its_log_entry_is_named_as_a_missing_epoch(pg_ur
                                  "deleted together with its log entry")
 
 
+def test_a_log_entry_rewritten_without_an_epoch_is_named_not_a_crash(pg_url):
+    _take_over_twice(pg_url)
+    engine = make_engine(pg_url)
+    with engine.begin() as conn:
+        _rechain(conn, "failover", lambda e: {**e, "epoch": str(e["epoch"])} if e["epoch"] == 2 else e)
+    engine.dispose()
+
+    code, parts = _verify(pg_url)
+    assert code == 1
+    assert parts["failover"] == "failover: TAMPERED: 2 entries; log entry 2 names no takeover epoch ('2')"
+
+
 def test_a_takeover_whose_log_entry_cannot_be_written_stores_no_row(pg_url):
     engine = make_engine(pg_url)
     migrate.upgrade(engine)

@@ -101,6 +101,8 @@ def _drain_and_check(pair: HubPair, agent, tapping, stored_before_takeover: int)
     assert (counted.stored, counted.duplicated, counted.lost) == (generated, 0, [])
     code, out = verify(pair.url)
     assert code == 0, out
+    # hub-a's lease and hub-b's takeover, each in the trail with its row.
+    assert "failover: OK: 2 entries (2 takeovers), log intact and matching the store" in out.splitlines(), out
 
     def alerted() -> bool:
         denied, alerts, _ = alert_counts(pair.url)

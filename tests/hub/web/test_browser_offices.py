@@ -22,8 +22,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 PASSWORD = "correct horse 01"
 WAIT_MS = 5_000  # every wait for the page is bounded
 STALE_AFTER_S = 3  # short, so the office goes stale within the test
-# The watch looks every second; stale needs STALE_AFTER_S of silence after the last heartbeat.
-STALE_WAIT_MS = (STALE_AFTER_S + 5) * 1000
+# The watch looks every second; stale needs STALE_AFTER_S of silence after the last heartbeat
+# (the margin is for a loaded machine).
+STALE_WAIT_MS = (STALE_AFTER_S + 12) * 1000
 
 
 def test_an_office_goes_stale_and_back_on_the_open_page(broker, prefix, tmp_path, browser):

@@ -59,9 +59,9 @@ Rules, one alert each:
 
 ``on_committed`` runs on the ingest writer thread, so it only queues; a thread of our own
 applies the rules and calls ``tick`` every second (which also tells open status pages when an
-office went stale or was heard again: hub.stations.offices.OfficeWatch, no alert). The exception is the urgent events whose
-rules need only the row and the config (AT_COMMIT_KINDS: a forced door, an intrusion, a
-rejected policy): ``alerts_in_transaction`` judges them on the writer thread and stores their
+office went stale or was heard again: hub.stations.offices.OfficeWatch, no alert). The
+exception is the urgent events whose rules need only the row and the config (AT_COMMIT_KINDS:
+a forced door, an intrusion, a rejected policy): ``alerts_in_transaction`` judges them on the writer thread and stores their
 critical alerts in the events' own transaction (one commit instead of two), and they are
 published as soon as it commits; the rules thread then skips them (``Committed.judged``), or,
 for an event that also calls for a warning (after_hours at night), judges it again after the

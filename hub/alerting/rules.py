@@ -58,9 +58,10 @@ Rules, one alert each:
   reconnects and takes the retained policy within its first heartbeats raises nothing.
 
 ``on_committed`` runs on the ingest writer thread, so it only queues; a thread of our own
-applies the rules and calls ``tick`` every second. The exception is the urgent events whose
-rules need only the row and the config (AT_COMMIT_KINDS: a forced door, an intrusion, a
-rejected policy): ``alerts_in_transaction`` judges them on the writer thread and stores their
+applies the rules and calls ``tick`` every second (which also tells open status pages when an
+office went stale or was heard again: hub.stations.offices.OfficeWatch, no alert). The
+exception is the urgent events whose rules need only the row and the config (AT_COMMIT_KINDS:
+a forced door, an intrusion, a rejected policy): ``alerts_in_transaction`` judges them on the writer thread and stores their
 critical alerts in the events' own transaction (one commit instead of two), and they are
 published as soon as it commits; the rules thread then skips them (``Committed.judged``), or,
 for an event that also calls for a warning (after_hours at night), judges it again after the
@@ -92,6 +93,7 @@ from hub.hours import days_off_around, is_business_time
 from hub.ingest.writer import ClockReading, Committed, InTransaction
 from hub.ingest.refusals import Refusal
 from hub.store.schema import alerts, events, policies, station_log, stations
+from hub.stations.offices import OfficeWatch
 from hub.stations.shredding_flags import session_flags
 from hub.store.timestamps import now_utc, utc_text
 from hub.stations.directory import display_name, site_name
@@ -238,6 +240,8 @@ class Rules:
         # Per (station, incarnation): seqs count within one outbox of the station.
         self._seqs: dict[tuple[str, str], _Seqs] = {}
         self.policy_stale_s = POLICY_STALE_S  # tests shorten it
+        # The offices' states for open status pages: judged by the clock, like silence.
+        self.offices = OfficeWatch(engine, cfg, alerts_center.bus) if alerts_center.bus is not None else None
         self.errors = 0  # rule failures logged, for metrics
 
     # --- lifecycle ---
@@ -765,12 +769,19 @@ class Rules:
     # --- every second ---
 
     def tick(self, now: datetime | None = None) -> None:
-        """Time-based rules: stations gone silent, gaps that stayed open past their grace."""
+        """Time-based rules: stations gone silent, gaps that stayed open past their grace; and
+        the offices' states for open status pages (hub.stations.offices.OfficeWatch)."""
         now = now or now_utc()
         with self._lock:
             self._check_silence(now)
             self._check_gaps(now)
             self._check_policies(now)
+        if self.offices is not None:  # no rule state: outside the lock
+            try:
+                self.offices.check(now)
+            except Exception:
+                self.errors += 1
+                _LOG.exception("checking the offices' states failed")
 
     def _check_silence(self, now: datetime) -> None:
         grace = self.cfg.rules.offline_grace_s

@@ -325,6 +325,7 @@ def stream():
     macros = {name: get_template_attribute("_rows.html", name)
               for name in ("event_row", "alert_row", "peripherals_cell", "clock_cell", "lock_pill")}
     macros["annunciator_block"] = get_template_attribute("_annunciators.html", "annunciator_block")
+    macros["offices_block"] = get_template_attribute("_offices.html", "offices_block")
 
     def message(kind: str, payload: dict[str, Any]) -> str:
         return f"event: {kind}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
@@ -352,6 +353,11 @@ def stream():
                     payload = _live_alert(alert_id, macros, can_ack, sites)
                     if payload:
                         yield message("alert", payload)
+            # An office may have changed between drawing the page and subscribing (or while a
+            # lost stream reconnected): the table as it is now, once.
+            offices_now = _offices_html(macros, sites)
+            if offices_now is not None:
+                yield message(offices.LIVE_KIND, {"offices_html": offices_now})
             idle_since = time.monotonic()
             while not st.shutdown.is_set() and not gone():
                 try:
@@ -394,6 +400,8 @@ def _in_scope(kind: str, msg: dict[str, Any], sites: frozenset[str] | None,
     its station (an alert's acknowledgement is checked by the alert's own row in _live_alert)."""
     if sites is None:
         return True
+    if kind == offices.LIVE_KIND:  # several sites at once: any of the reader's
+        return bool(offices.OfficesChanged.sites_in(msg) & sites)
     if isinstance(msg, dict) and msg.get("site") is not None:
         return msg.get("site") in sites
     station = msg.get("station") if isinstance(msg, dict) else None
@@ -436,6 +444,11 @@ def _live(kind: str, msg: dict[str, Any], macros, can_ack: bool,
         # A site's open critical alerts changed (hub.alerting.alarm): what its annunciators are told.
         return {"site": msg.get("site"), "count": msg.get("count"),
                 "annunciators_html": _annunciators_html(macros, sites)}
+    if kind == offices.LIVE_KIND:
+        # An office went stale or was heard again (hub.stations.offices.OfficeWatch): the table
+        # and its warning drawn again from the store, of the reader's sites only.
+        html = _offices_html(macros, sites)
+        return None if html is None else {"offices_html": html}
     if kind in ("alert", "alert_ack"):
         alert_id = msg.get("id") or msg.get("alert_id")
         return _live_alert(int(alert_id), macros, can_ack, sites) if alert_id else None
@@ -448,6 +461,16 @@ def _annunciators_html(macros, sites: frozenset[str] | None) -> str:
     st = state()
     found = annunciators(st.engine, st.cfg)
     return str(macros["annunciator_block"](found if sites is None else [a for a in found if a.site in sites]))
+
+
+def _offices_html(macros, sites: frozenset[str] | None) -> str | None:
+    """The status page's Offices block as it is now, of ``sites`` (None: every site); None when
+    the hub has fewer than two offices (the page shows no table)."""
+    found = _offices()
+    if not found:
+        return None
+    mine = found if sites is None else [o for o in found if o["site"] in sites]
+    return str(macros["offices_block"](mine, state().cfg.rules.site_stale_after_s))
 
 
 def _offset(at: Any) -> float | None:

@@ -101,6 +101,14 @@
     slot.innerHTML = html;
   }
 
+  // The offices table and its stale-office warning: drawn again by the server when an
+  // office goes stale or is heard again (the hub judges that by the clock every second).
+  function setOffices(html) {
+    var slot = document.getElementById("offices-slot");
+    if (!slot || html === undefined || html === null) { return; }
+    slot.innerHTML = html;
+  }
+
   function setPolicy(station, state, label, latestText) {
     var row = document.getElementById("station-" + station);
     if (!row || !state) { return; }
@@ -285,6 +293,7 @@
     source.addEventListener("station", handler(onStation));
     source.addEventListener("heartbeat", handler(onHeartbeat));
     source.addEventListener("site_alarm", handler(function (msg) { setAnnunciators(msg.annunciators_html); }));
+    source.addEventListener("offices", handler(function (msg) { setOffices(msg.offices_html); }));
     source.addEventListener("alert", handler(onAlert));
     source.addEventListener("alert_ack", handler(onAlert));
     source.addEventListener("reload", function () { window.location.reload(); });

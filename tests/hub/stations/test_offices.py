@@ -1,12 +1,16 @@
 """Which offices (sites) the central hub is hearing (hub.stations.offices): stale when none of a
 site's stations has been heard for rules.site_stale_after_s, fresh as soon as one is, and a
-stored value that is not a time never breaks the judgement."""
+stored value that is not a time never breaks the judgement. The watch behind an open status page
+tells the live bus when a site's state changed, by the clock alone when nothing arrives."""
 from __future__ import annotations
 
+import json
+import queue
 from datetime import datetime, timedelta, timezone
 
 from hub.config import HubConfig
-from hub.stations.offices import judge, site_freshness
+from hub.live import LiveBus
+from hub.stations.offices import OfficeWatch, judge, site_freshness
 from hub.store.schema import stations
 from hub.store.timestamps import utc_text
 
@@ -78,3 +82,73 @@ def test_without_a_station_list_the_sites_heard_are_the_sites(engine):
     _heard(engine, "cab-x", "site-x", utc_text(NOW - timedelta(seconds=120)))
     cfg = HubConfig.model_validate({"rules": {"site_stale_after_s": 60}})
     assert [(s.site, s.state) for s in site_freshness(engine, cfg, NOW)] == [("site-x", "stale")]
+
+
+def _published(q: queue.Queue) -> list[tuple[str, dict]]:
+    out = []
+    while True:
+        try:
+            kind, text = q.get_nowait()
+        except queue.Empty:
+            return out
+        out.append((kind, json.loads(text)))
+
+
+def _states(message: dict) -> dict[str, tuple[str | None, str]]:
+    return {c["site"]: (c["was"], c["state"]) for c in message["changes"]}
+
+
+def test_the_watch_tells_an_open_page_when_a_site_goes_stale_by_the_clock_and_when_it_is_heard_again(engine):
+    bus = LiveBus()
+    watch = OfficeWatch(engine, _cfg(), bus)
+    _heard(engine, "cab-a1", "site-a", utc_text(NOW - timedelta(seconds=10)))
+    _heard(engine, "cab-b1", "site-b", utc_text(NOW - timedelta(seconds=10)))
+    page = bus.subscribe()
+    # The first look while a page is open names every site.
+    watch.check(NOW)
+    [(kind, first)] = _published(page)
+    assert kind == "offices" and _states(first) == {
+        "site-a": (None, "fresh"), "site-b": (None, "fresh"), "site-c": (None, "unheard"), "site-d": (None, "unheard")}
+    # Nothing stored since; only the clock moves: still fresh at 59 s, both stale at 60 s.
+    assert watch.check(NOW + timedelta(seconds=49)) is None and _published(page) == []
+    watch.check(NOW + timedelta(seconds=50))
+    [(_, went)] = _published(page)
+    assert _states(went) == {"site-a": ("fresh", "stale"), "site-b": ("fresh", "stale")}
+    assert watch.check(NOW + timedelta(seconds=500)) is None  # stale stays stale: nothing said
+    # B's station is heard again; C's station for the first time.
+    later = NOW + timedelta(seconds=600)
+    with engine.begin() as conn:
+        conn.execute(stations.update().where(stations.c.station == "cab-b1").values(last_seen=utc_text(later)))
+    _heard(engine, "cab-c1", "site-c", utc_text(later))
+    watch.check(later)
+    [(_, back)] = _published(page)
+    assert _states(back) == {"site-b": ("stale", "fresh"), "site-c": ("unheard", "fresh")}
+    assert watch.published == 3
+
+
+def test_the_watch_reads_nothing_while_no_page_is_open_and_names_every_site_when_one_opens(engine):
+    bus = LiveBus()
+    watch = OfficeWatch(engine, _cfg(), bus)
+    _heard(engine, "cab-a1", "site-a", utc_text(NOW))
+    assert watch.check(NOW) is None and bus.published == 0
+    page = bus.subscribe()
+    watch.check(NOW + timedelta(seconds=60))
+    [(_, msg)] = _published(page)
+    assert _states(msg)["site-a"] == (None, "stale")  # not "what it was before the page opened"
+    bus.unsubscribe(page)
+    assert watch.check(NOW + timedelta(seconds=61)) is None
+    again = bus.subscribe()
+    watch.check(NOW + timedelta(seconds=62))
+    [(_, msg)] = _published(again)
+    assert set(_states(msg)) == {"site-a", "site-b", "site-c", "site-d"}
+
+
+def test_one_office_publishes_nothing(engine):
+    cfg = HubConfig.model_validate({"stations": [{"id": "cab-a1", "site": "site-a", "kind": "cabinet"}],
+                                    "rules": {"site_stale_after_s": 60}})
+    bus = LiveBus()
+    page = bus.subscribe()
+    _heard(engine, "cab-a1", "site-a", utc_text(NOW))
+    watch = OfficeWatch(engine, cfg, bus)
+    assert watch.check(NOW) is None and watch.check(NOW + timedelta(seconds=600)) is None
+    assert _published(page) == []

@@ -14,13 +14,12 @@ from hub.accounts.users import add_user
 from hub.service import Hub
 from tests.support.mosquitto import wait_for
 from tests.support.stack import ALWAYS, write_hub, write_unit
+from tests.support.web_app import PASSWORD, browser_signed_in
 
 from playwright import sync_api as playwright_api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
-PASSWORD = "correct horse 01"
-WAIT_MS = 5_000  # every wait for the page is bounded
 STALE_AFTER_S = 3  # short, so the office goes stale within the test
 # The watch looks every second; stale needs STALE_AFTER_S of silence after the last heartbeat
 # (the margin is for a loaded machine).
@@ -44,15 +43,8 @@ def test_an_office_goes_stale_and_back_on_the_open_page(broker, prefix, tmp_path
         add_user(hub.engine, "sup-01", PASSWORD, "supervisor", display_name="Supervisor 01")
         cabinet.start()
         wait_for(lambda: cabinet.call(lambda a: a.policy.version), timeout=15, what="policy at the cabinet")
-        context = browser.new_context(locale="ja-JP", timezone_id="Asia/Tokyo",
-                                      viewport={"width": 1366, "height": 900})
-        context.set_default_timeout(WAIT_MS)
-        page = context.new_page()
+        context, page = browser_signed_in(browser, hub.web_url, "sup-01")
         expect = playwright_api.expect
-        page.goto(f"{hub.web_url}login?next=/")
-        page.fill("input[name=username]", "sup-01")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button.primary")
         expect(page.locator("#live-state.ok")).to_be_visible()
         page.evaluate("window.kagibanNotReloaded = true")
         ward_a = page.locator('#offices tr[data-site="ward-a"]')

@@ -5,11 +5,15 @@ mosquitto queues the stations' QoS 1 messages while the hub restarts; anything l
 is sent again by the stations, whose outboxes keep every event until it is acked.
 
 In a failover pair (``failover.enabled``, a PostgreSQL store shared by two hubs) a hub starts
-as the standby: it migrates the store and serves /healthz (its pages redirect to the active
-hub), and a LeaseKeeper (hub.store.lease) tries for the lease. Only with the lease does it do
-what the single hub does at start (ingest, broker, policies, alerting, scheduled jobs). A hub
-that loses the lease stops all of that at once and ``run`` ends with EXIT_LEASE_LOST, for
-systemd to start it again as a standby.
+as the standby: it serves /healthz (its pages redirect to the active hub), and a LeaseKeeper
+(hub.store.lease) tries for the lease. Only with the lease does it migrate the store (in the
+takeover's transaction: a standby upgraded first never changes the schema under the running
+active) and do what the single hub does at start (ingest, broker, policies, alerting, scheduled
+jobs). A store without ``hub_leases`` (never migrated, or older than 0021_failover) has no
+active hub yet and is migrated at start, as a single hub's always is. A standby whose code is
+older than the store never takes over; /healthz and its pages say why. A hub that loses the
+lease stops all of that at once and ``run`` ends with EXIT_LEASE_LOST, for systemd to start it
+again as a standby.
 """
 from __future__ import annotations
 
@@ -92,19 +96,23 @@ class Hub:
     def start(self) -> None:
         """Migrate the store, start ingest and policies, connect to the broker (in background).
 
-        Raises ConfigError for an unusable staff file.
+        Raises ConfigError for an unusable staff file, migrate.StoreNewer for a store a newer
+        kagiban migrated (a single hub; a failover hub waits as the standby instead).
         """
         cfg = self.cfg
         problem = cfg.failover_problem()
         if problem is not None:
             raise ConfigError(f"{problem[0]}: {problem[1]}")
         self.engine = make_engine(cfg.db_url())
-        migrate.upgrade(self.engine)
+        if not cfg.failover.enabled or not migrate.has_lease_table(self.engine):
+            # In a pair only the lease holder migrates (see the module docstring); a store without
+            # hub_leases has no active hub to migrate under.
+            migrate.upgrade(self.engine)
         if cfg.failover.enabled:
             assert cfg.failover.hub_name is not None  # the config requires it when enabled
             # Standby first: pages (redirecting to the active hub) and the lease keeper.
             self.lease = Lease(self.engine, cfg.db_url(), hub=cfg.failover.hub_name,
-                               web_url=cfg.failover.web_url)
+                               web_url=cfg.failover.web_url, migrate=True)
             self._start_web()
             self._keeper = LeaseKeeper(self.lease, cfg.failover.poll_s, on_acquired=self._take_over,
                                        on_lost=self._lose_lease).start()
@@ -270,6 +278,8 @@ class Hub:
             # The lease decides: the active hub's work starts right after it is taken.
             lease = self.lease
             figures["role"] = "active" if lease is not None and lease.held else "standby"
+            if lease is not None and lease.blocked is not None:
+                figures["blocked"] = lease.blocked  # why this standby does not take over
         if ingest is not None:
             figures.update(ingested=ingest.ingested, duplicates=ingest.duplicates,
                            quarantined=ingest.quarantined, snapshots=ingest.snapshots,

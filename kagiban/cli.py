@@ -81,8 +81,13 @@ def _hub(args: argparse.Namespace) -> int:
         print(f"kagiban hub: {HUB_CONFIG_HINT.format(command='kagiban hub')}", file=sys.stderr)
         return 2
     from hub import config, service
+    from hub.store.migrate import StoreNewer
 
-    return service.run(config.load(args.config))
+    try:
+        return service.run(config.load(args.config))
+    except StoreNewer as exc:  # code older than the store: it must not start on it
+        print(f"kagiban hub: {exc}", file=sys.stderr)
+        return 2
 
 
 def _hub_policy_key(args: argparse.Namespace) -> int:

@@ -19,6 +19,12 @@ A failover pair is two hub processes (two machines) on one PostgreSQL store; exa
   (hub.audit.entries.record_lease) are committed together, so ``kagiban verify`` and the signed
   checkpoints name a takeover row altered, deleted or inserted by hand.
 
+- **Upgrades.** A lease made with ``migrate=True`` (the hub's) migrates the store in the takeover
+  transaction, under the lease and before the lease row: only the hub about to be active changes
+  the schema, never a standby under a running active (docs/reliability.md "Upgrading a failover
+  pair"). A store at a revision this code does not know (a newer kagiban migrated it) is not
+  taken over at all: ``blocked`` says why, and nothing is stored.
+
 What the hub does on taking or losing the lease is hub.service's (:class:`LeaseKeeper` calls it).
 """
 from __future__ import annotations
@@ -34,6 +40,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from hub.audit.entries import record_lease
+from hub.store import migrate as migrations
 from hub.store.db import WRITE_LOCK_KEY, FencedOut, begin_takeover, set_fence
 from hub.store.schema import hub_leases
 from hub.store.timestamps import now_utc, utc_text
@@ -80,7 +87,8 @@ class Lease:
     then on, a write by this hub fails with FencedOut unless it holds the newest lease.
     """
 
-    def __init__(self, engine: Engine, url: str, *, hub: str, web_url: str | None = None):
+    def __init__(self, engine: Engine, url: str, *, hub: str, web_url: str | None = None,
+                 migrate: bool = False):
         if engine.dialect.name != "postgresql":
             raise ValueError("a hub lease needs a PostgreSQL store")
         self._engine = engine
@@ -89,6 +97,9 @@ class Lease:
         self.web_url = web_url
         self.epoch: int | None = None
         self.since: datetime | None = None
+        self._migrate = migrate
+        # Set while the store is newer than this code: the lease is not taken (see the docstring).
+        self.blocked: migrations.StoreNewer | None = None
         self._conn: Connection | None = None
         self._fenced = threading.Event()  # a write of ours was refused: the lease is gone
         set_fence(engine, self.check)
@@ -111,23 +122,58 @@ class Lease:
         """Take the lease if no other hub holds it; True if this hub holds it now."""
         if self.held:
             return True
+        if self._migrate:
+            # Checked before trying for the lock: a hub that cannot take over never holds it.
+            with self._engine.connect() as conn:
+                if self._set_blocked(migrations.newer_store(conn)):
+                    return False
         if self._conn is None:
             self._conn = self._lease_engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         got = bool(self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LEASE_LOCK_KEY}).scalar())
         if not got:
             return False
         since = now_utc()
-        with begin_takeover(self._engine) as conn:
-            newest = conn.execute(select(func.max(hub_leases.c.epoch))).scalar() or 0
-            epoch = int(newest) + 1
-            row = {"epoch": epoch, "hub": self.hub, "since": utc_text(since), "web_url": self.web_url}
-            conn.execute(insert(hub_leases).values(**row))
-            # The takeover in the trail, committed with its row or not at all.
-            record_lease(conn, row)
+        migrated: tuple[str | None, str] | None = None
+        try:
+            with begin_takeover(self._engine) as conn:
+                if self._migrate:
+                    # Under the lease and in the takeover's transaction: the schema changes with
+                    # the new epoch (which fences the old active) or not at all.
+                    migrated = migrations.upgrade_on(conn)
+                epoch = self._record_takeover(conn, since)
+        except migrations.StoreNewer as exc:
+            # Migrated by a hub that is not a pair's member meanwhile: give the lease back at once.
+            self.release()
+            self._set_blocked(exc)
+            return False
+        if migrated is not None and migrated[0] != migrated[1]:
+            _LOG.warning("hub %s migrated the store from %s to %s on taking the lease", self.hub,
+                         migrated[0] or "empty", migrated[1])
+        self._set_blocked(None)
         self.epoch, self.since = epoch, since
         self._fenced.clear()
         _LOG.warning("hub %s took the lease (epoch %d): now the active hub", self.hub, epoch)
         return True
+
+    def _record_takeover(self, conn: Connection, since: datetime) -> int:
+        """The new epoch's ``hub_leases`` row and its entry in the trail; the epoch."""
+        newest = conn.execute(select(func.max(hub_leases.c.epoch))).scalar() or 0
+        epoch = int(newest) + 1
+        row = {"epoch": epoch, "hub": self.hub, "since": utc_text(since), "web_url": self.web_url}
+        conn.execute(insert(hub_leases).values(**row))
+        # The takeover in the trail, committed with its row or not at all.
+        record_lease(conn, row)
+        return epoch
+
+    def _set_blocked(self, problem: migrations.StoreNewer | None) -> bool:
+        """Remember why this hub cannot take over (logged once per change); True if it cannot."""
+        if problem != self.blocked:
+            if problem is not None:
+                _LOG.error("hub %s will not take over: %s", self.hub, problem)
+            else:
+                _LOG.warning("hub %s: the store's revision is known again; it may take over", self.hub)
+        self.blocked = problem
+        return problem is not None
 
     def alive(self) -> bool:
         """Whether the lease is still this hub's: its connection answers and no write was

@@ -2,9 +2,15 @@
 
 No alembic.ini: the Alembic config is built here with ``script_location`` inside the
 package, so an installed hub migrates its own database.
+
+A store at a revision this code does not know (a newer kagiban migrated it) is never touched:
+:class:`StoreNewer` names both revisions, before Alembic's own "Can't locate revision". In a
+failover pair only the hub holding the lease migrates (hub.store.lease, :func:`upgrade_on`
+inside its takeover transaction); see docs/reliability.md "Upgrading a failover pair".
 """
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -12,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, inspect
 
 from hub.store.db import begin_write
 
@@ -30,6 +36,51 @@ def alembic_config() -> Config:
     return cfg
 
 
+class StoreNewer(RuntimeError):
+    """The store is at a revision this code does not know: a newer kagiban migrated it, and this
+    hub must neither migrate it nor work on it. ``code`` is what pages and /healthz translate."""
+
+    code = "store_newer"
+
+    def __init__(self, store_revision: str, code_revision: str):
+        super().__init__(f"the store is at revision {store_revision}, which this kagiban does not know "
+                         f"(its newest is {code_revision}): a newer kagiban migrated it; upgrade kagiban "
+                         "on this machine")
+        self.store_revision = store_revision
+        self.code_revision = code_revision
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, StoreNewer) and (self.store_revision, self.code_revision)
+                == (other.store_revision, other.code_revision))
+
+    def __hash__(self) -> int:
+        return hash((self.store_revision, self.code_revision))
+
+    def as_json(self) -> dict[str, str]:
+        return {"code": self.code, "store_revision": self.store_revision, "code_revision": self.code_revision}
+
+
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    """Every revision this code has a script for (read once: the scripts do not change)."""
+    return frozenset(r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions())
+
+
+def newer_store(conn: Connection) -> StoreNewer | None:
+    """The problem if the store behind ``conn`` is at a revision this code does not know."""
+    revision = MigrationContext.configure(conn).get_current_revision()
+    if revision is None or revision in known_revisions():
+        return None
+    return StoreNewer(revision, head_revision())
+
+
+def has_lease_table(engine: Engine) -> bool:
+    """Whether the store has ``hub_leases`` (revision 0021_failover or later): only then can a hub
+    of a failover pair be active on it."""
+    with engine.connect() as conn:
+        return inspect(conn).has_table("hub_leases")
+
+
 def head_revision() -> str:
     """The newest revision this code knows."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -44,14 +95,26 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine) -> str:
-    """Migrate to the newest revision (a no-op when already there); return it."""
-    before = current_revision(engine)
-    cfg = alembic_config()
+    """Migrate to the newest revision (a no-op when already there); return it.
+
+    Raises StoreNewer (nothing changed) for a store at a revision this code does not know.
+    """
     # One write transaction: concurrent starts queue instead of both creating tables.
     with begin_write(engine) as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-    after = current_revision(engine)
+        before, after = upgrade_on(conn)
     if before != after:
         _LOG.info("database migrated from %s to %s", before or "empty", after)
-    return after or ""
+    return after
+
+
+def upgrade_on(conn: Connection) -> tuple[str | None, str]:
+    """Migrate inside the caller's write transaction (committed or rolled back with it);
+    (revision before, revision now). Raises StoreNewer before changing anything."""
+    problem = newer_store(conn)
+    if problem is not None:
+        raise problem
+    before = MigrationContext.configure(conn).get_current_revision()
+    cfg = alembic_config()
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, "head")
+    return before, head_revision()

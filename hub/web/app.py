@@ -323,6 +323,12 @@ def _http_error(error: HTTPException):
         message = (_("This hub (%(name)s) is the standby: the active hub %(active)s serves the pages.",
                      name=error.hub, active=error.active) if error.active else
                    _("This hub (%(name)s) is the standby and no hub is active yet.", name=error.hub))
+        if error.blocked is not None:
+            # The one code a standby's takeover can be blocked by (hub.store.migrate.StoreNewer).
+            message = _("This hub (%(name)s) cannot take over: the store is at revision %(store)s, which its "
+                        "kagiban does not know (its newest is %(code)s). A newer kagiban migrated the store: "
+                        "upgrade kagiban on this machine. Until then it waits and stores nothing.",
+                        name=error.hub, store=error.blocked.store_revision, code=error.blocked.code_revision)
     if isinstance(error, BadQuery):
         message = _("“%(name)s” cannot be used here: give %(expected)s.", name=error.param,
                     expected=error.expected_text())

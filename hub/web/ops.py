@@ -7,7 +7,10 @@ In a failover pair the standby serves no page: :func:`standby_gate` redirects ev
 ``/healthz`` and static files to the active hub's ``failover.web_url`` (the address it recorded
 with its lease), or answers 503 saying it is the standby when that is not known. Redirecting
 rather than serving read-only pages keeps a single place where people sign in, acknowledge and
-edit: the standby writes nothing (its writes are fenced, hub.store.lease).
+edit: the standby writes nothing (its writes are fenced, hub.store.lease). A standby that cannot
+take over (its code is older than the store: hub.store.migrate.StoreNewer) redirects nobody: every
+page says why, naming both revisions, and so does /healthz (``hub.blocked``), because the pair
+has no failover until it is upgraded.
 
 ``/metrics`` is not opened to loopback without a password on purpose: behind a reverse proxy
 on the same machine every request would come from 127.0.0.1.
@@ -21,6 +24,7 @@ from werkzeug.exceptions import ServiceUnavailable
 from sqlalchemy import text
 
 from hub.store.lease import LeaseHolder, holder
+from hub.store.migrate import StoreNewer
 from hub.web.metrics import CONTENT_TYPE, render
 from hub.web.state import state
 
@@ -32,9 +36,9 @@ bp = Blueprint("ops", __name__)
 class StandbyHub(ServiceUnavailable):
     """A page asked of the standby hub while no active hub's address is known."""
 
-    def __init__(self, name: str | None, active: str | None):
+    def __init__(self, name: str | None, active: str | None, blocked: StoreNewer | None = None):
         super().__init__(f"hub {name} is the standby")
-        self.hub, self.active = name, active
+        self.hub, self.active, self.blocked = name, active, blocked
 
 
 @bp.get("/healthz")
@@ -65,18 +69,30 @@ def metrics():
     return Response(render(state().registry), content_type=CONTENT_TYPE)
 
 
+def _figures() -> dict:
+    st = state()
+    if st.stats is None:
+        return {}
+    try:
+        return dict(st.stats())
+    except Exception:
+        _LOG.exception("reading the hub's role failed")
+        return {}
+
+
 def role() -> str | None:
     """"active" or "standby" for a hub of a failover pair, None for a single hub."""
-    st = state()
-    if not st.cfg.failover.enabled:
+    if not state().cfg.failover.enabled:
         return None
-    figures = {}
-    if st.stats is not None:
-        try:
-            figures = dict(st.stats())
-        except Exception:
-            _LOG.exception("reading the hub's role failed")
-    return str(figures.get("role", "standby"))
+    return str(_figures().get("role", "standby"))
+
+
+def blocked() -> StoreNewer | None:
+    """Why this standby does not take over (its code is older than the store), if so."""
+    if not state().cfg.failover.enabled:
+        return None
+    problem = _figures().get("blocked")
+    return problem if isinstance(problem, StoreNewer) else None
 
 
 def active_hub() -> LeaseHolder | None:
@@ -91,9 +107,13 @@ def active_hub() -> LeaseHolder | None:
 def _hub_role(db_ok: bool) -> dict:
     st = state()
     active = active_hub() if db_ok else None
-    return {"name": st.cfg.failover.hub_name, "role": role(),
+    body = {"name": st.cfg.failover.hub_name, "role": role(),
             "active": active.hub if active is not None else None,
             "active_since": active.since.isoformat() if active is not None else None}
+    problem = blocked()
+    if problem is not None:
+        body["blocked"] = problem.as_json()
+    return body
 
 
 def standby_gate():
@@ -101,6 +121,7 @@ def standby_gate():
     if request.endpoint in ("ops.healthz", "static") or role() != "standby":
         return None
     active = active_hub()
-    if active is not None and active.web_url and active.hub != state().cfg.failover.hub_name:
+    problem = blocked()
+    if problem is None and active is not None and active.web_url and active.hub != state().cfg.failover.hub_name:
         return redirect(active.web_url.rstrip("/") + request.full_path.rstrip("?"), code=307)
-    raise StandbyHub(state().cfg.failover.hub_name, active.hub if active is not None else None)
+    raise StandbyHub(state().cfg.failover.hub_name, active.hub if active is not None else None, problem)

@@ -171,8 +171,9 @@ def _hub_policy_reset(args: argparse.Namespace) -> int:
 
 
 def _on_hub_store(args: argparse.Namespace, command: str, action, errors: tuple[type[Exception], ...] = ()) -> int:
-    """Run ``action(engine, args)`` against the hub's store (migrated first); an error of
-    ``errors`` is printed on one line and exits 1."""
+    """Run ``action(engine, args)`` against the hub's store (migrated first, except a failover
+    pair's: hub.store.migrate.ready_for_command); an error of ``errors`` is printed on one line
+    and exits 1."""
     from hub import config
     from hub.store import migrate
     from hub.store.db import make_engine
@@ -180,9 +181,14 @@ def _on_hub_store(args: argparse.Namespace, command: str, action, errors: tuple[
     if not args.config:
         print(f"{command}: {HUB_CONFIG_HINT.format(command=command)}", file=sys.stderr)
         return 2
-    engine = make_engine(config.load(args.config).db_url())
+    cfg = config.load(args.config)
+    engine = make_engine(cfg.db_url())
     try:
-        migrate.upgrade(engine)
+        try:
+            migrate.ready_for_command(engine, in_pair=cfg.failover.enabled)
+        except (migrate.StoreNewer, migrate.StoreBehind) as exc:
+            print(f"{command}: {exc}", file=sys.stderr)
+            return 1
         return action(engine, args)
     except errors as exc:
         print(f"kagiban: {exc}", file=sys.stderr)

@@ -60,6 +60,20 @@ class StoreNewer(RuntimeError):
         return {"code": self.code, "store_revision": self.store_revision, "code_revision": self.code_revision}
 
 
+class StoreBehind(RuntimeError):
+    """A failover pair's store at an older revision than this code: only the hub taking the lease
+    migrates it (its active may still run the older code), so an admin command waits for that."""
+
+    code = "store_behind"
+
+    def __init__(self, store_revision: str | None, code_revision: str):
+        super().__init__(f"the failover pair's store is at revision {store_revision or 'none'}, older than this "
+                         f"kagiban's {code_revision}; only the hub taking the lease migrates it: run this on the "
+                         "active hub's machine, or after the upgraded hub has taken over")
+        self.store_revision = store_revision
+        self.code_revision = code_revision
+
+
 @functools.cache
 def known_revisions() -> frozenset[str]:
     """Every revision this code has a script for (read once: the scripts do not change)."""
@@ -118,3 +132,20 @@ def upgrade_on(conn: Connection) -> tuple[str | None, str]:
     cfg.attributes["connection"] = conn
     command.upgrade(cfg, "head")
     return before, head_revision()
+
+
+def ready_for_command(engine: Engine, *, in_pair: bool) -> None:
+    """Before an admin command (``kagiban hub user`` ...) works on the store: a single hub's store
+    is migrated as at start; a failover pair's store with ``hub_leases`` must already be at this
+    code's newest revision (StoreBehind), since migrating it could run under the active.
+    StoreNewer for a store a newer kagiban migrated."""
+    if not in_pair or not has_lease_table(engine):
+        upgrade(engine)
+        return
+    with engine.connect() as conn:
+        problem = newer_store(conn)
+        if problem is not None:
+            raise problem
+        revision = MigrationContext.configure(conn).get_current_revision()
+    if revision != head_revision():
+        raise StoreBehind(revision, head_revision())

@@ -107,7 +107,7 @@ def active_hub() -> LeaseHolder | None:
 def _hub_role(db_ok: bool) -> dict:
     st = state()
     active = active_hub() if db_ok else None
-    body = {"name": st.cfg.failover.hub_name, "role": role(),
+    body: dict[str, object] = {"name": st.cfg.failover.hub_name, "role": role(),
             "active": active.hub if active is not None else None,
             "active_since": active.since.isoformat() if active is not None else None}
     problem = blocked()

@@ -1,6 +1,7 @@
 """The pages of a hub in a failover pair (PostgreSQL only: a failover hub refuses SQLite): the
 standby redirects every page to the active hub, or says it is the standby; /healthz names this
-hub, its role and the active hub; the active hub's status page shows which hub is active."""
+hub, its role and the active hub; the active hub's status page shows which hub is active. A
+standby whose code is older than the store redirects nobody: its pages and /healthz say why."""
 from __future__ import annotations
 
 import pytest
@@ -8,6 +9,7 @@ from sqlalchemy import insert
 
 from hub.config import load
 from hub.store.db import begin_write
+from hub.store.migrate import StoreNewer
 from hub.store.schema import hub_leases
 from hub.web.app import create_app
 from tests.support.web_app import login, write_config
@@ -68,3 +70,22 @@ def test_the_active_hubs_status_page_names_it_and_since_when(client, engine, use
     assert "This page is served by hub-b." in html
     assert client.get("/healthz").get_json()["hub"] == {
         "name": "hub-b", "role": "active", "active": "hub-b", "active_since": "2026-12-06T01:00:00+00:00"}
+
+
+def test_a_standby_older_than_the_store_says_why_instead_of_redirecting(client, engine, role):
+    _lease(engine, 1, "hub-a", "http://127.0.0.1:18080/")
+    role["blocked"] = StoreNewer("0099_from_a_newer_kagiban", "0024_lease_log")
+    page = client.get("/events")
+    assert page.status_code == 503
+    assert ("このハブ（hub-b）は稼働を引き継げません。ストアのリビジョン 0099_from_a_newer_kagiban は、"
+            "このハブの kagiban が知らないものです（このハブが知る最新は 0024_lease_log）。") in page.get_data(as_text=True)
+    with client.session_transaction() as session:
+        session["lang"] = "en"
+    english = client.get("/").get_data(as_text=True)
+    assert ("This hub (hub-b) cannot take over: the store is at revision 0099_from_a_newer_kagiban, which its "
+            "kagiban does not know (its newest is 0024_lease_log). A newer kagiban migrated the store: "
+            "upgrade kagiban on this machine.") in english
+    assert client.get("/healthz").get_json()["hub"] == {
+        "name": "hub-b", "role": "standby", "active": "hub-a", "active_since": "2026-12-06T01:00:00+00:00",
+        "blocked": {"code": "store_newer", "store_revision": "0099_from_a_newer_kagiban",
+                    "code_revision": "0024_lease_log"}}

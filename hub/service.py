@@ -127,8 +127,9 @@ class Hub:
         _LOG.info("hub started: broker %s:%d, prefix %s", cfg.broker.host, cfg.broker.port, cfg.broker.prefix)
 
     def _take_over(self) -> None:
-        """On the lease keeper's thread, the lease just taken: start the active hub's work and
-        serve the full pages."""
+        """On the lease keeper's thread, the lease just taken (and the store migrated to this
+        code's schema in the same takeover transaction, hub.store.lease): start the active hub's
+        work and serve the full pages."""
         with self._role_lock:
             if self._stopping:
                 return

@@ -95,8 +95,9 @@ def has_lease_table(engine: Engine) -> bool:
         return inspect(conn).has_table("hub_leases")
 
 
+@functools.cache
 def head_revision() -> str:
-    """The newest revision this code knows."""
+    """The newest revision this code knows (read once: the scripts do not change)."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "hub/store/migrations has no revisions"
     return head
@@ -128,10 +129,14 @@ def upgrade_on(conn: Connection) -> tuple[str | None, str]:
     if problem is not None:
         raise problem
     before = MigrationContext.configure(conn).get_current_revision()
+    head = head_revision()
+    if before == head:
+        # Nothing to do: Alembic is not loaded (a takeover runs this under the lease).
+        return before, head
     cfg = alembic_config()
     cfg.attributes["connection"] = conn
     command.upgrade(cfg, "head")
-    return before, head_revision()
+    return before, head
 
 
 def ready_for_command(engine: Engine, *, in_pair: bool) -> None:

@@ -107,11 +107,6 @@ class Event(Message, kw_only=True, frozen=True):
         if CLOCK_UNSYNCED in self.data and self.data[CLOCK_UNSYNCED] is not True:
             raise ValueError(f"data.{CLOCK_UNSYNCED} is true when present")
 
-    @property
-    def clock_unsynced(self) -> bool:
-        """Whether the station's clock was not synchronised when it made this event."""
-        return self.data.get(CLOCK_UNSYNCED) is True
-
 
 class Snapshot(Message, kw_only=True, frozen=True):
     """A camera frame taken for an event, base64 (kagiban.protocol.Snapshot)."""

@@ -260,6 +260,26 @@ def test_unknown_keys_follow_the_fields_and_must_be_json():
         station.StationStarted(ratio=float("nan"))
 
 
+def _nested(levels: int) -> Any:
+    """A JSON value ``levels`` containers deep, lists and objects in turn."""
+    value: Any = "職員0012"
+    for level in range(levels):
+        value = [value] if level % 2 else {"in": value}
+    return value
+
+
+def test_an_unknown_key_may_hold_sixteen_levels_of_json_and_no_more():
+    # Deeper (or a list that holds itself) is a bug in the caller: refused when built, naming
+    # the key, rather than a RecursionError when the event is written.
+    assert station.StationStarted(note=_nested(16)).data() == {"note": _nested(16)}
+    with pytest.raises(TypeError, match="StationStarted: unknown key 'note' must hold a JSON value, not dict"):
+        station.StationStarted(note=_nested(17))
+    itself: list[Any] = []
+    itself.append(itself)
+    with pytest.raises(TypeError, match="unknown key 'note' must hold a JSON value, not list"):
+        station.StationStarted(note=itself)
+
+
 def test_a_record_is_frozen_and_its_lists_are_its_own():
     people = ["職員0012", "職員0034"]
     started = station.ShredStarted(people=people)

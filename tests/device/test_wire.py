@@ -6,6 +6,7 @@ pydantic on the station."""
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from kagiban.wire import (
     INCARNATION_PATTERN,
     KEY_ID_PATTERN,
     KIND_PATTERN,
+    MAX_ACK_SPAN,
     MAX_ALARM_BYTES,
     SIGNATURE_PATTERN,
     ProtocolError,
@@ -196,6 +198,16 @@ def _station(kind: type[msgspec.Struct], fields: dict[str, Any]) -> Any:
 SLOW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.parametrize(("twin", "hub"), TWINS, ids=[t.__name__ for t, _ in TWINS])
+def test_each_twin_is_immutable_and_built_by_keywords_only_as_the_hub_model_is(twin, hub):
+    # A message is shared by the agent's threads (recorder, sender) once built: none may change it.
+    assert twin.__struct_config__.frozen and hub.model_config.get("frozen")
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                  inspect.Parameter.VAR_POSITIONAL)
+    for kind in (twin, hub):
+        assert not [p.name for p in inspect.signature(kind).parameters.values() if p.kind in positional]
+
+
 # ---- what the station sends -------------------------------------------------------------------
 
 
@@ -229,6 +241,18 @@ def test_a_snapshot_the_station_writes_is_the_hubs_bytes(fields):
     hubs = protocol.Snapshot(**fields)
     assert mine == protocol.dumps(hubs)
     assert protocol.parse_station_payload(fields["site"], fields["station"], "snapshot", mine) == hubs
+
+
+@pytest.mark.parametrize("image", ["/9j/4AAQ SkZJRg==", "/9j/4AAQ*kZJRg==", "/9j/4AAQ\nSkZJRg=="])
+def test_a_snapshot_image_that_is_not_strict_base64_is_bad_image_at_the_station_as_at_the_hub(image):
+    # The station signs the sha256 of these bytes (device.outbox): what the hub would refuse
+    # as bad_image must not be read leniently, signed and committed.
+    fields = {"event_id": "01931b2a-0000-7000-8000-000000000000", "site": "ward-a", "station": "cabinet-1",
+              "taken_at": datetime(2026, 12, 6, 9, 0, tzinfo=timezone(timedelta(hours=9))), "image": image}
+    for snapshot in (wire.Snapshot(**fields), protocol.Snapshot(**fields)):
+        with pytest.raises(ProtocolError) as err:
+            snapshot.image_bytes()
+        assert err.value.reason == "bad_image"
 
 
 @SLOW
@@ -405,6 +429,8 @@ REFUSED = [
     (wire.Ack, _with(ACK, seqs=[[3, 1]])),
     (wire.Ack, _with(ACK, seqs=[[0, 1]])),
     (wire.Ack, _with(ACK, seqs=[[1, 2_000_000]])),
+    (wire.Ack, _with(ACK, seqs=[[1, 1_000_001]])),  # one seq beyond MAX_ACK_SPAN
+    (wire.Ack, _with(ACK, seqs=[[1, 500_000], [600_001, 1_100_001]])),  # beyond it over two ranges
     (wire.Ack, _with(ACK, seqs=[["1", 2]])),
     (wire.Ack, _with(ACK, seqs=[[1, 2, 3]])),
     (wire.Ack, _with(ACK, incarnation="not-one")),
@@ -437,6 +463,13 @@ def test_what_the_hubs_reading_refuses_the_station_refuses_with_the_same_reason(
     with pytest.raises(ProtocolError) as mine:
         wire.parse_hub_message(kind, payload, limit=MAX_ALARM_BYTES)
     assert mine.value.reason == hubs.value.reason, (mine.value, hubs.value)
+
+
+def test_an_ack_of_exactly_the_most_seqs_an_ack_may_cover_is_read_at_the_station_as_at_the_hub():
+    payload = _with(ACK, seqs=[[1, 500_000], [600_001, 1_100_000]])  # MAX_ACK_SPAN in all
+    got = wire.parse_hub_message(wire.Ack, payload)
+    assert got.seqs == protocol.parse_hub_message(protocol.Ack, payload).seqs == [(1, 500_000), (600_001, 1_100_000)]
+    assert len(got.seq_set()) == MAX_ACK_SPAN
 
 
 def test_an_oversized_hub_message_is_refused_before_it_is_read():

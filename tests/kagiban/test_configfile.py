@@ -53,6 +53,11 @@ class _File(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     folder: Path = Path("/var/lib/x")
     pins: dict[str, Annotated[int, Meta(ge=0, le=53)]] = {}
     steps: list[Union[_Go, _Say]] = []
+    timeout: Annotated[float, Meta(gt=0, lt=60)] | None = None
+    label: Annotated[str, Meta(min_length=2, max_length=8)] = "ab"
+    either: int | str = 0
+    sizes: list[Annotated[int, Meta(ge=1)]] = []
+    span: tuple[int, int] = (0, 0)
     _loaded_from: Path = Path(".")
 
 
@@ -95,6 +100,17 @@ def test_every_problem_is_named_by_its_whole_key():
     ({"site": "a", "steps": [{"say": "x", "loud": True}]}, "steps.0.loud: unknown key"),
     ({"site": "a", "steps": [{"step": "fly"}]}, "steps.0.step: should be 'go' or 'say'"),
     ({"site": "a", "steps": 5}, "steps: should be a list"),
+    ({"site": "a", "pins": [17, 27]}, "pins: should be a mapping of keys"),
+    ({"site": "a", "sizes": [2, 0]}, "sizes.1: should be greater than or equal to 1"),
+    # An optional value is judged by what it would be when given: its own bounds, not "or null".
+    ({"site": "a", "timeout": 0}, "timeout: should be greater than 0"),
+    ({"site": "a", "timeout": 60}, "timeout: should be less than 60"),
+    ({"site": "a", "timeout": "soon"}, "timeout: should be a number"),
+    ({"site": "a", "either": [1]}, "either: should be an integer or text"),
+    ({"site": "a", "label": "x"}, "label: should have at least 2 character(s)"),
+    ({"site": "a", "label": "much too long"}, "label: should have at most 8 character(s)"),
+    # Inside a part the walk does not take apart (a pair), msgspec's words at the item's key.
+    ({"site": "a", "span": [1, "x"]}, "span.1: Expected `int`, got `str`"),
 ])
 def test_each_kind_of_mistake_reads_as_its_key_and_reason(raw, problem):
     assert _problems(raw) == [problem]
@@ -128,3 +144,29 @@ def test_load_config_names_the_file_and_each_problem(tmp_path):
 def test_a_problem_reads_as_key_and_reason_and_the_top_level_is_named():
     assert str(Problem("pins.door", "missing value")) == "pins.door: missing value"
     assert str(Problem("", "expected a mapping")) == "(top level): expected a mapping"
+
+
+def test_a_hub_file_read_by_pydantic_names_its_keys_in_the_same_words(tmp_path):
+    from pydantic import BaseModel, ConfigDict, PlainValidator
+
+    def _station_section(value) -> _Inner:
+        return value if isinstance(value, _Inner) else convert(value, _Inner)
+
+    class _Hub(BaseModel):  # as hub.config: pydantic sections, and a section a station shares
+        model_config = ConfigDict(extra="forbid")
+        site: str
+        port: int = 8080
+        inner: Annotated[_Inner, PlainValidator(_station_section)] = _Inner()
+
+    path = tmp_path / "hub.yaml"
+    path.write_text("port: many\nlisten: 0.0.0.0\ninner: {count: 0, colour: red}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, _Hub)
+    assert str(err.value).splitlines() == [
+        f"{path}: 5 problem(s)",
+        "  site: missing value",
+        "  port: Input should be a valid integer, unable to parse string as an integer",
+        "  inner.count: should be greater than or equal to 1",
+        "  inner.colour: unknown key",
+        "  listen: unknown key",
+    ]

@@ -17,60 +17,21 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
 
 from hub.audit import verify
 from hub.config import load
 from hub.service import Hub
 from hub.store import migrate
-from hub.store.db import begin_write, make_engine
+from hub.store.db import make_engine
 from hub.store.lease import LEASE_LOCK_KEY, Lease
 from hub.store.schema import hub_leases
 from tests.hub.helpers import encode, event, stored_seqs, write_hub_config
+from tests.support import revisions
 from tests.support.mosquitto import wait_for
+from tests.support.revisions import FUTURE
 
 POLL_S = 0.2
-FUTURE = "0099_from_a_newer_kagiban"
-
-
-def _previous_revision() -> str:
-    """The revision just before the code's newest (a store not yet upgraded)."""
-    script = ScriptDirectory.from_config(migrate.alembic_config())
-    down = script.get_revision(migrate.head_revision()).down_revision
-    assert isinstance(down, str)
-    return down
-
-
-def _downgrade(url: str, revision: str) -> None:
-    """Take the store back to ``revision`` (an engine of its own: no hub's fence on it)."""
-    engine = make_engine(url)
-    try:
-        cfg = migrate.alembic_config()
-        with begin_write(engine) as conn:
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, revision)
-    finally:
-        engine.dispose()
-
-
-def _stamp(url: str, revision: str) -> None:
-    """Mark the store as migrated by a kagiban newer than this code."""
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
-    finally:
-        engine.dispose()
-
-
-def _revision(url: str) -> str | None:
-    engine = make_engine(url)
-    try:
-        return migrate.current_revision(engine)
-    finally:
-        engine.dispose()
 
 
 def _leases(url: str) -> list[tuple[int, str]]:
@@ -121,26 +82,26 @@ def _pair_hub_file(tmp_path: Path, broker, prefix: str) -> tuple[Path, str]:
 def test_an_upgraded_standby_waits_without_migrating_then_migrates_when_it_takes_over(
         pair_store, tmp_path, broker, prefix, station):
     path, url = _pair_hub_file(tmp_path, broker, prefix)
-    previous = _previous_revision()
+    previous = revisions.previous_revision()
     # hub-a, the active with the older code: it holds the lease on a store one revision behind.
     other_engine = make_engine(url)
     hub_a = Lease(other_engine, url, hub="hub-a")
     hub = None
     try:
         assert hub_a.try_acquire()
-        _downgrade(url, previous)
+        revisions.downgrade(url, previous)
 
         hub = Hub(load(path))  # hub-b, upgraded first
         hub.start()
         time.sleep(POLL_S * 5)  # five tries for the lease
         assert hub.stats()["role"] == "standby"
         assert not hub.active.is_set()
-        assert _revision(url) == previous, "the standby migrated the store under the active"
+        assert revisions.revision(url) == previous, "the standby migrated the store under the active"
         assert _leases(url) == [(1, "hub-a")]
 
         hub_a.release()  # the active is stopped: the upgraded standby takes over
         wait_for(hub.active.is_set, timeout=15, what="hub-b active")
-        assert _revision(url) == migrate.head_revision()
+        assert revisions.revision(url) == migrate.head_revision()
         assert _leases(url) == [(1, "hub-a"), (2, "hub-b")]
         assert hub.stats()["role"] == "active" and "blocked" not in hub.stats()
 
@@ -163,7 +124,7 @@ def test_an_upgraded_standby_waits_without_migrating_then_migrates_when_it_takes
 def test_a_standby_older_than_the_store_never_takes_the_free_lease_and_says_why(
         pair_store, tmp_path, broker, prefix, caplog):
     path, url = _pair_hub_file(tmp_path, broker, prefix)
-    _stamp(url, FUTURE)
+    revisions.stamp(url, FUTURE)
     head = migrate.head_revision()
     hub = Hub(load(path))
     caplog.set_level(logging.ERROR, logger="hub.store.lease")
@@ -174,7 +135,7 @@ def test_a_standby_older_than_the_store_never_takes_the_free_lease_and_says_why(
         assert not hub.active.is_set()
         assert _leases(url) == []
         assert _lease_lock_holders(url) == 0
-        assert _revision(url) == FUTURE
+        assert revisions.revision(url) == FUTURE
 
         assert hub.web_url is not None
         status, body = _get(hub.web_url + "/healthz")
@@ -198,12 +159,8 @@ def test_a_single_hub_refuses_a_store_a_newer_kagiban_migrated_naming_both_revis
         store, tmp_path, broker, prefix):
     path = write_hub_config(tmp_path / "hub", broker, prefix)
     cfg = load(path)
-    engine = make_engine(cfg.db_url())
-    try:
-        migrate.upgrade(engine)
-    finally:
-        engine.dispose()
-    _stamp(cfg.db_url(), FUTURE)
+    revisions.migrated(cfg.db_url())
+    revisions.stamp(cfg.db_url(), FUTURE)
     hub = Hub(cfg)
     try:
         with pytest.raises(migrate.StoreNewer) as raised:
@@ -214,22 +171,18 @@ def test_a_single_hub_refuses_a_store_a_newer_kagiban_migrated_naming_both_revis
     assert str(raised.value).startswith(
         f"the store is at revision {FUTURE}, which this kagiban does not know "
         f"(its newest is {migrate.head_revision()})")
-    assert _revision(cfg.db_url()) == FUTURE
+    assert revisions.revision(cfg.db_url()) == FUTURE
 
 
 def test_a_single_hub_on_a_store_one_revision_behind_migrates_it_at_start(store, tmp_path, broker, prefix):
     path = write_hub_config(tmp_path / "hub", broker, prefix)
     cfg = load(path)
-    engine = make_engine(cfg.db_url())
-    try:
-        migrate.upgrade(engine)
-    finally:
-        engine.dispose()
-    _downgrade(cfg.db_url(), _previous_revision())
+    revisions.migrated(cfg.db_url())
+    revisions.downgrade(cfg.db_url(), revisions.previous_revision())
     hub = Hub(cfg)
     hub.start()
     try:
-        assert _revision(cfg.db_url()) == migrate.head_revision()
+        assert revisions.revision(cfg.db_url()) == migrate.head_revision()
         wait_for(hub.connected.is_set, timeout=10, what="hub connected")
     finally:
         hub.stop()
@@ -244,7 +197,7 @@ def test_a_pair_hub_on_a_store_without_the_lease_table_migrates_it_at_start(pair
     hub.start()
     try:
         wait_for(hub.active.is_set, timeout=15, what="hub-b active")
-        assert _revision(url) == migrate.head_revision()
+        assert revisions.revision(url) == migrate.head_revision()
         assert _leases(url) == [(1, "hub-b")]
     finally:
         hub.stop()

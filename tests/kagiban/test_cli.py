@@ -9,13 +9,11 @@ import subprocess
 import sys
 
 import pytest
-from alembic.script import ScriptDirectory
-from sqlalchemy import text
 
 from hub.config import load
 from hub.store import migrate
-from hub.store.db import make_engine
 from kagiban.cli import main
+from tests.support import revisions
 from tests.support.web_app import write_config
 
 
@@ -58,48 +56,28 @@ def test_the_hub_logs_no_import_noise_before_its_own_words(tmp_path):
     assert "alembic" not in done.stderr
 
 
-def _revision(url: str) -> str | None:
-    engine = make_engine(url)
-    try:
-        return migrate.current_revision(engine)
-    finally:
-        engine.dispose()
-
-
-def _set_revision(url: str, revision: str) -> None:
-    """The store marked as at ``revision`` (an older one: as if not yet upgraded; an unknown
-    one: migrated by a newer kagiban)."""
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            conn.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
-    finally:
-        engine.dispose()
-
-
 def test_a_user_command_on_a_pairs_older_store_does_not_migrate_it(store, tmp_path, capsys):
     if not store.is_postgres:
         pytest.skip("a failover pair shares a PostgreSQL store")
     path = write_config(tmp_path / "hub-b", failover={"enabled": True, "hub_name": "hub-b"})
     url = load(path).db_url()
     # Stamped one revision back: the store as the not yet upgraded active left it.
-    previous = ScriptDirectory.from_config(migrate.alembic_config()).get_revision(migrate.head_revision()).down_revision
-    assert isinstance(previous, str)
-    _set_revision(url, previous)
+    previous = revisions.previous_revision()
+    revisions.stamp(url, previous)
     assert main(["hub", "user", "list", "--config", str(path)]) == 1
     err = capsys.readouterr().err
     assert (f"kagiban hub user list: the failover pair's store is at revision {previous}, older than this "
             f"kagiban's {migrate.head_revision()}; only the hub taking the lease migrates it") in err
-    assert _revision(url) == previous
+    assert revisions.revision(url) == previous
 
 
 def test_a_user_command_on_a_store_a_newer_kagiban_migrated_says_so(store, tmp_path, capsys):
     path = write_config(tmp_path / "hub")
     assert main(["hub", "user", "list", "--config", str(path)]) == 0  # the store made and migrated
     url = load(path).db_url()
-    _set_revision(url, "0099_from_a_newer_kagiban")
+    revisions.stamp(url, revisions.FUTURE)
     assert main(["hub", "user", "list", "--config", str(path)]) == 1
     err = capsys.readouterr().err
     assert ("kagiban hub user list: the store is at revision 0099_from_a_newer_kagiban, which this kagiban "
             f"does not know (its newest is {migrate.head_revision()})") in err
-    assert _revision(url) == "0099_from_a_newer_kagiban"
+    assert revisions.revision(url) == revisions.FUTURE

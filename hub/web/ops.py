@@ -108,8 +108,8 @@ def _hub_role(db_ok: bool) -> dict:
     st = state()
     active = active_hub() if db_ok else None
     body: dict[str, object] = {"name": st.cfg.failover.hub_name, "role": role(),
-            "active": active.hub if active is not None else None,
-            "active_since": active.since.isoformat() if active is not None else None}
+                               "active": active.hub if active is not None else None,
+                               "active_since": active.since.isoformat() if active is not None else None}
     problem = blocked()
     if problem is not None:
         body["blocked"] = problem.as_json()

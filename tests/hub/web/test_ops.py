@@ -74,6 +74,25 @@ def test_healthz_reports_a_store_that_cannot_be_opened_as_503(tmp_path, cfg, bus
     assert response.get_json() == {"status": "error", "db": False, "broker": False}
 
 
+def _figures_fail() -> dict:
+    raise RuntimeError("the hub's state cannot be read")
+
+
+@pytest.mark.parametrize("stats, broker", [
+    (lambda: {"broker_connected": True}, True),
+    (lambda: {"broker_connected": False}, False),
+    (lambda: {"ingested": 3}, False),  # the hub has not said yet: not connected
+    (_figures_fail, False),
+    (None, False),  # a web app without a hub behind it has no broker connection
+], ids=["connected", "disconnected", "not-said", "unreadable", "no-hub"])
+def test_healthz_reports_the_broker_connection_as_the_hub_sees_it(engine, cfg, bus, stats, broker):
+    client = create_app(engine, cfg, bus=bus, stats=stats).test_client()
+    response = client.get("/healthz")
+    # The broker may be away for a while (stations keep their events): the store answers, so 200.
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "db": True, "broker": broker}
+
+
 def test_session_key_is_made_once_with_mode_600(cfg):
     first = load_secret_key(cfg)
     path = cfg.data_path() / SECRET_KEY_FILE_NAME

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 from hub.config import HubConfig
 from hub.live import LiveBus
-from hub.stations.offices import OfficeWatch, judge, site_freshness
+from hub.stations.offices import OfficeChange, OfficesChanged, OfficeWatch, judge, site_freshness
 from hub.store.schema import stations
 from hub.store.timestamps import utc_text
 
@@ -152,3 +152,14 @@ def test_one_office_publishes_nothing(engine):
     watch = OfficeWatch(engine, cfg, bus)
     assert watch.check(NOW) is None and watch.check(NOW + timedelta(seconds=600)) is None
     assert _published(page) == []
+
+
+def test_an_offices_message_names_its_well_formed_sites_and_skips_malformed_entries():
+    # A message as the bus hands it over: what the watch sent names its sites, and an entry a
+    # reader cannot read (not an object, or a site that is not text) costs only that entry.
+    sent = OfficesChanged((OfficeChange("site-a", "stale", "fresh"), OfficeChange("site-b", "fresh", None)))
+    assert OfficesChanged.sites_in(json.loads(json.dumps(sent.payload()))) == {"site-a", "site-b"}
+    mixed = {"changes": [7, "site-c", {"site": ["site-a"]}, {"state": "stale"}, {"site": "site-b"}]}
+    assert OfficesChanged.sites_in(mixed) == {"site-b"}
+    assert OfficesChanged.sites_in({"changes": "site-a"}) == set()
+    assert OfficesChanged.sites_in(["site-a"]) == set()

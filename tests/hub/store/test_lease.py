@@ -3,6 +3,9 @@ holder's session ends, and the fence that stops a hub that lost its lease from w
 file that asks for failover on SQLite is refused, naming the file and the key."""
 from __future__ import annotations
 
+import logging
+import threading
+
 import pytest
 import yaml
 from sqlalchemy import insert, select, text
@@ -10,9 +13,10 @@ from sqlalchemy import insert, select, text
 from hub.config import load
 from hub.store import migrate
 from hub.store.db import FencedOut, begin_write, make_engine
-from hub.store.lease import LEASE_LOCK_KEY, Lease, holder
+from hub.store.lease import LEASE_LOCK_KEY, Lease, LeaseKeeper, holder
 from hub.store.schema import hub_leases, registry_log
 from kagiban.configfile import ConfigError
+from tests.support import revisions
 from tests.support.postgres import Store
 
 
@@ -59,6 +63,7 @@ def test_one_hub_holds_the_lease_and_the_standby_writes_nothing(pg_url, two_engi
     try:
         assert a.try_acquire()
         assert not b.try_acquire(), "a second hub took a lease that is held"
+        assert a.try_acquire() and a.epoch == 1  # asked again while holding it: no second takeover
         _write(two_engines[0], 1)
         with pytest.raises(FencedOut, match="standby"):
             _write(two_engines[1], 2)
@@ -127,3 +132,63 @@ def test_a_failover_hub_needs_a_name(tmp_path):
     path.write_text(yaml.safe_dump({"failover": {"enabled": True}}))
     with pytest.raises(ConfigError, match="hub_name: missing value"):
         load(path)
+
+
+def test_the_keeper_starts_the_active_hub_once_and_stops_it_once_when_the_lease_session_ends(
+        pg_url, two_engines, pg_cluster):
+    lease = Lease(two_engines[0], pg_url, hub="hub-a")
+    calls: list[str] = []
+    acquired, lost = threading.Event(), threading.Event()
+    keeper = LeaseKeeper(lease, 0.1, on_acquired=lambda: (calls.append("acquired"), acquired.set()),
+                         on_lost=lambda: (calls.append("lost"), lost.set())).start()
+    try:
+        assert acquired.wait(10), "the keeper did not take a free lease"
+        pg_cluster.execute(f"SELECT pg_terminate_backend({_lease_backend_pids(two_engines[1])[0]})")
+        assert lost.wait(10), "the active hub did not notice its lease session ended"
+        keeper.stop()
+        assert calls == ["acquired", "lost"]
+        assert not lease.held and _lease_backend_pids(two_engines[1]) == []
+    finally:
+        keeper.stop()
+        lease.close()
+
+
+def test_a_hub_whose_write_was_refused_counts_its_lease_lost_though_its_connection_still_answers(
+        pg_url, two_engines):
+    a = Lease(two_engines[0], pg_url, hub="hub-a")
+    try:
+        assert a.try_acquire()
+        # A newer epoch in the store (another hub took over while hub-a's session looked alive
+        # to hub-a, as over a cut network before the keepalives end it), written outside any fence.
+        other = make_engine(pg_url)
+        try:
+            with other.begin() as conn:
+                conn.execute(insert(hub_leases).values(epoch=2, hub="hub-b", since="2026-12-06T01:00:00.000000Z",
+                                                       web_url=None))
+        finally:
+            other.dispose()
+        with pytest.raises(FencedOut, match="another hub took over"):
+            _write(two_engines[0], 1)
+        assert len(_lease_backend_pids(two_engines[1])) == 1  # hub-a's lease session is still there
+        assert not a.alive() and not a.held
+    finally:
+        a.close()
+
+
+def test_a_hub_taking_the_lease_of_an_older_store_migrates_it_and_says_so_once(pg_url, two_engines, caplog):
+    previous = revisions.previous_revision()
+    revisions.downgrade(pg_url, previous)
+    a = Lease(two_engines[0], pg_url, hub="hub-a", migrate=True)
+    b = Lease(two_engines[1], pg_url, hub="hub-b", migrate=True)
+    try:
+        with caplog.at_level(logging.WARNING, logger="hub.store.lease"):
+            assert a.try_acquire()
+            a.release()
+            assert b.try_acquire()  # the store is at the newest revision now: nothing to migrate
+        assert revisions.revision(pg_url) == migrate.head_revision()
+        said = [r.getMessage() for r in caplog.records if "migrated" in r.getMessage()]
+        assert said == [f"hub hub-a migrated the store from {previous} to {migrate.head_revision()} "
+                        "on taking the lease"]
+    finally:
+        a.close()
+        b.close()

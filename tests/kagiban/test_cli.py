@@ -81,3 +81,14 @@ def test_a_user_command_on_a_store_a_newer_kagiban_migrated_says_so(store, tmp_p
     assert ("kagiban hub user list: the store is at revision 0099_from_a_newer_kagiban, which this kagiban "
             f"does not know (its newest is {migrate.head_revision()})") in err
     assert revisions.revision(url) == revisions.FUTURE
+
+
+def test_a_user_command_on_a_single_hubs_older_store_migrates_it_as_a_start_would(store, tmp_path, capsys):
+    path = write_config(tmp_path / "hub")
+    assert main(["hub", "user", "list", "--config", str(path)]) == 0
+    url = load(path).db_url()
+    # The store as the previous kagiban left it: a single hub has no active to wait for.
+    revisions.downgrade(url, revisions.previous_revision())
+    assert main(["hub", "user", "list", "--config", str(path)]) == 0
+    assert "revision" not in capsys.readouterr().err
+    assert revisions.revision(url) == migrate.head_revision()

@@ -1,6 +1,7 @@
 """Migrations: an empty file gets the whole schema; starting again changes nothing."""
 from __future__ import annotations
 
+import logging
 import sqlite3
 
 from alembic.autogenerate import compare_metadata
@@ -177,3 +178,19 @@ def test_rows_stored_before_0008_are_entered_into_their_side_logs(tmp_path):
     out = io.StringIO()
     assert verify.run(f"sqlite:///{db}", out) == 1
     assert "quarantine: TAMPERED: 1 entries; quarantined message 1 deleted: log entry 1 records it" in out.getvalue()
+
+
+def test_a_start_that_migrates_says_from_which_revision_to_which_and_a_start_with_nothing_to_do_is_silent(
+        tmp_path, caplog):
+    engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        with caplog.at_level(logging.INFO, logger="hub.store.migrate"):
+            migrate.upgrade(engine)
+            first = [r.getMessage() for r in caplog.records if r.name == "hub.store.migrate"]
+            caplog.clear()
+            migrate.upgrade(engine)
+            second = [r.getMessage() for r in caplog.records if r.name == "hub.store.migrate"]
+    finally:
+        engine.dispose()
+    assert first == [f"database migrated from empty to {migrate.head_revision()}"]
+    assert second == []

@@ -4,11 +4,13 @@ file that asks for failover on SQLite is refused, naming the file and the key.""
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 
 import pytest
 import yaml
-from sqlalchemy import insert, select, text
+from sqlalchemy import event, insert, select, text
+from sqlalchemy.engine import make_url
 
 from hub.config import load
 from hub.store import migrate
@@ -192,3 +194,58 @@ def test_a_hub_taking_the_lease_of_an_older_store_migrates_it_and_says_so_once(p
     finally:
         a.close()
         b.close()
+
+
+def test_a_hub_older_than_the_store_does_not_take_the_free_lease_and_says_why(pg_url, two_engines):
+    revisions.stamp(pg_url, revisions.FUTURE)  # migrated by a newer kagiban
+    a = Lease(two_engines[0], pg_url, hub="hub-a", migrate=True)
+    try:
+        assert not a.try_acquire()
+        assert a.blocked == migrate.StoreNewer(revisions.FUTURE, migrate.head_revision())
+        assert not a.held and _lease_backend_pids(two_engines[1]) == [] and holder(two_engines[1]) is None
+        # The store's revision known again (this hub's code upgraded to it): it takes over.
+        revisions.stamp(pg_url, migrate.head_revision())
+        assert a.try_acquire() and a.blocked is None and a.epoch == 1
+    finally:
+        a.close()
+
+
+def test_a_store_migrated_by_a_newer_kagiban_while_the_lease_is_taken_gets_the_lease_back_at_once(
+        pg_url, two_engines):
+    a = Lease(two_engines[0], pg_url, hub="hub-a", migrate=True)
+
+    def newer_kagiban_migrates(conn, cursor, statement, *args):
+        # Between this hub's look at the revision and its takeover transaction.
+        if "pg_try_advisory_lock" in statement:
+            revisions.stamp(pg_url, revisions.FUTURE)
+
+    event.listen(a._lease_engine, "after_cursor_execute", newer_kagiban_migrates)
+    try:
+        assert not a.try_acquire()
+        assert a.blocked == migrate.StoreNewer(revisions.FUTURE, migrate.head_revision())
+        assert not a.held and _lease_backend_pids(two_engines[1]) == [] and holder(two_engines[1]) is None
+    finally:
+        event.remove(a._lease_engine, "after_cursor_execute", newer_kagiban_migrates)
+        a.close()
+
+
+def test_a_keeper_that_cannot_reach_the_store_keeps_trying_and_never_starts_the_active_hub(
+        pg_url, two_engines, caplog):
+    # The store's address with a loopback port nothing listens on: every try fails at once.
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        url = make_url(pg_url)
+        away = url.set(query={**url.query, "host": "127.0.0.1", "port": str(free.getsockname()[1])})
+    lease = Lease(two_engines[0], away.render_as_string(hide_password=False), hub="hub-a")
+    acquired = threading.Event()
+    keeper = LeaseKeeper(lease, 0.05, on_acquired=acquired.set, on_lost=lambda: None)
+    try:
+        with caplog.at_level(logging.WARNING, logger="hub.store.lease"):
+            keeper.start()
+            assert not acquired.wait(1.0), "a hub that cannot reach the store started as the active hub"
+        tries = [r for r in caplog.records if "cannot reach the store for the lease" in r.getMessage()]
+        assert len(tries) >= 2  # it went on trying at each poll
+        assert not lease.held
+    finally:
+        keeper.stop()
+        lease.close()

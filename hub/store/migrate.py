@@ -82,7 +82,11 @@ def known_revisions() -> frozenset[str]:
 
 def newer_store(conn: Connection) -> StoreNewer | None:
     """The problem if the store behind ``conn`` is at a revision this code does not know."""
-    revision = MigrationContext.configure(conn).get_current_revision()
+    return _unknown(MigrationContext.configure(conn).get_current_revision())
+
+
+def _unknown(revision: str | None) -> StoreNewer | None:
+    """StoreNewer if ``revision`` (a store's) is one this code has no script for."""
     if revision is None or revision in known_revisions():
         return None
     return StoreNewer(revision, head_revision())
@@ -125,10 +129,10 @@ def upgrade(engine: Engine) -> str:
 def upgrade_on(conn: Connection) -> tuple[str | None, str]:
     """Migrate inside the caller's write transaction (committed or rolled back with it);
     (revision before, revision now). Raises StoreNewer before changing anything."""
-    problem = newer_store(conn)
+    before = MigrationContext.configure(conn).get_current_revision()
+    problem = _unknown(before)
     if problem is not None:
         raise problem
-    before = MigrationContext.configure(conn).get_current_revision()
     head = head_revision()
     if before == head:
         # Nothing to do: Alembic is not loaded (a takeover runs this under the lease).
@@ -147,10 +151,9 @@ def ready_for_command(engine: Engine, *, in_pair: bool) -> None:
     if not in_pair or not has_lease_table(engine):
         upgrade(engine)
         return
-    with engine.connect() as conn:
-        problem = newer_store(conn)
-        if problem is not None:
-            raise problem
-        revision = MigrationContext.configure(conn).get_current_revision()
+    revision = current_revision(engine)
+    problem = _unknown(revision)
+    if problem is not None:
+        raise problem
     if revision != head_revision():
         raise StoreBehind(revision, head_revision())

@@ -80,19 +80,19 @@ def _figures() -> dict:
         return {}
 
 
+def _pair() -> tuple[str | None, StoreNewer | None]:
+    """This hub's role in its failover pair ("active" or "standby"; None for a single hub) and
+    why it does not take over, if so: one read of the hub's figures."""
+    if not state().cfg.failover.enabled:
+        return None, None
+    figures = _figures()
+    problem = figures.get("blocked")
+    return str(figures.get("role", "standby")), problem if isinstance(problem, StoreNewer) else None
+
+
 def role() -> str | None:
     """"active" or "standby" for a hub of a failover pair, None for a single hub."""
-    if not state().cfg.failover.enabled:
-        return None
-    return str(_figures().get("role", "standby"))
-
-
-def blocked() -> StoreNewer | None:
-    """Why this standby does not take over (its code is older than the store), if so."""
-    if not state().cfg.failover.enabled:
-        return None
-    problem = _figures().get("blocked")
-    return problem if isinstance(problem, StoreNewer) else None
+    return _pair()[0]
 
 
 def active_hub() -> LeaseHolder | None:
@@ -107,10 +107,10 @@ def active_hub() -> LeaseHolder | None:
 def _hub_role(db_ok: bool) -> dict:
     st = state()
     active = active_hub() if db_ok else None
-    body: dict[str, object] = {"name": st.cfg.failover.hub_name, "role": role(),
+    hub_role, problem = _pair()
+    body: dict[str, object] = {"name": st.cfg.failover.hub_name, "role": hub_role,
                                "active": active.hub if active is not None else None,
                                "active_since": active.since.isoformat() if active is not None else None}
-    problem = blocked()
     if problem is not None:
         body["blocked"] = problem.as_json()
     return body
@@ -118,10 +118,12 @@ def _hub_role(db_ok: bool) -> dict:
 
 def standby_gate():
     """Before every request: a standby sends people to the active hub (see the docstring)."""
-    if request.endpoint in ("ops.healthz", "static") or role() != "standby":
+    if request.endpoint in ("ops.healthz", "static"):
+        return None
+    hub_role, problem = _pair()
+    if hub_role != "standby":
         return None
     active = active_hub()
-    problem = blocked()
     if problem is None and active is not None and active.web_url and active.hub != state().cfg.failover.hub_name:
         return redirect(active.web_url.rstrip("/") + request.full_path.rstrip("?"), code=307)
     raise StandbyHub(state().cfg.failover.hub_name, active.hub if active is not None else None, problem)

@@ -30,6 +30,7 @@ import logging
 import logging.handlers
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -232,7 +233,8 @@ def load_audit_key(path: Path) -> PrivateKey:
 
 class CheckpointWriter:
     """Makes, signs and sends checkpoints; ``make`` is safe from any thread (each call is one
-    checkpoint). A sink that fails is logged and the others still get the checkpoint."""
+    checkpoint, made and sent one at a time, so the newest is the one retained on MQTT and the
+    last line of the log). A sink that fails is logged and the others still get the checkpoint."""
 
     def __init__(self, engine: Engine, cfg: HubConfig, *, publish: Callable[[str, bytes], None] | None = None,
                  key: PrivateKey | None = None):
@@ -244,11 +246,18 @@ class CheckpointWriter:
         self._syslog = syslog_handler(cfg.audit.syslog) if cfg.audit.syslog is not None else None
         self.made = 0
         self.failures = 0  # sink failures, for figures
+        # Two checkpoints made at once (the periodic job and a close-out) could otherwise reach
+        # the sinks in the other order: an older head retained on MQTT after a newer one.
+        self._lock = threading.Lock()
 
     def make(self, reason: str = "periodic", now: datetime | None = None) -> tuple[Checkpoint, str]:
         """Build, sign, store and send one checkpoint; it and its signed line."""
         if reason not in REASONS:
             raise ValueError(f"unknown checkpoint reason {reason!r}")
+        with self._lock:
+            return self._make(reason, now)
+
+    def _make(self, reason: str, now: datetime | None) -> tuple[Checkpoint, str]:
         cp = build(self.engine, reason, now)
         line = sign_line(cp, self.key)
         with begin_write(self.engine) as conn:

@@ -80,6 +80,8 @@ def test_the_hub_sends_one_signed_line_to_mqtt_the_log_folder_and_syslog(tmp_pat
         for seq in (1, 2, 3):
             st.publish("event", encode(event("cabinet-1", seq)))
         wait_for(lambda: st.acked_seqs() == {1, 2, 3}, timeout=10, what="events acked")
+        # The checkpoint the jobs thread makes at start is sent before this one is made.
+        wait_for(lambda: hub.checkpoints.made >= 1, timeout=10, what="the checkpoint made at start")
         _cp, line = hub.checkpoints.make("periodic")
         [retained] = _retained(broker, checkpoint_topic(prefix))
         assert retained.decode() == line

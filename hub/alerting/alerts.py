@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from hub.alerting.alarm import SiteAlarms
 from hub.alerting.maintenance import in_maintenance
@@ -45,6 +45,13 @@ Publish = Callable[[str, bytes], None]
 # "closed", with the reason), not left for a supervisor to acknowledge.
 CLOSES_PAIR = {"online": (("offline",), "back_online")}
 ACK_MANY_MAX = 500  # alerts acknowledged by one form
+
+# Built once and executed with parameters, SQLAlchemy reuses their cache key and compiled form
+# (as the ingest writer's statements): an urgent event's alert is stored on the writer's path
+# (Rules.alerts_in_transaction), where each statement built anew was a fraction of a millisecond.
+_RAISED = select(alerts.c.id).where(alerts.c.event_id == bindparam("b_event"), alerts.c.rule == bindparam("b_rule"))
+_INSERT = insert(alerts)
+
 
 def _row_dict(row: Any) -> dict[str, Any]:
     out = dict(row._mapping)
@@ -136,9 +143,7 @@ class AlertCenter:
             "event_id": event_id, "raised_at": utc_text(when), "state": "open",
         }
         if event_id is not None:
-            existing = conn.execute(
-                select(alerts.c.id).where(alerts.c.event_id == event_id, alerts.c.rule == rule)
-            ).scalar()
+            existing = conn.execute(_RAISED, {"b_event": event_id, "b_rule": rule}).scalar()
             if existing is not None:
                 _LOG.debug("alert %s for event %s already raised as %d", rule, event_id, existing)
                 return Stored(existing, row, params, when, new=False)
@@ -146,7 +151,7 @@ class AlertCenter:
         if quiet:  # stored and logged as in maintenance; nobody is notified (hub.alerting.maintenance)
             params = {**params, "maintenance": True}
             row["params"] = json.dumps(params, ensure_ascii=False, sort_keys=True, default=str)
-        alert_id = inserted_id(conn.execute(insert(alerts).values(**row)))
+        alert_id = inserted_id(conn.execute(_INSERT, row))
         record_alert_raised(conn, alert_id, row)
         deliveries = 0
         if self.notifier is not None and not quiet:

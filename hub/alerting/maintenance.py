@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, insert, or_, select, update
 
 from hub.audit.entries import record_maintenance_ended, record_maintenance_started
 from hub.store.db import begin_write, inserted_id
@@ -143,7 +143,14 @@ def periods(engine: Engine, *, station: str | None = None, since: datetime | Non
     return [_window(r) for r in rows]
 
 
+# Built once (it runs for every alert, on the ingest writer's path for an urgent event's):
+# executed with parameters, its compiled form is reused.
+_IN_FORCE = (select(maintenance.c.id)
+             .where(maintenance.c.station == bindparam("b_station"), maintenance.c.starts_at <= bindparam("b_at"),
+                    maintenance.c.ends_at > bindparam("b_at"), maintenance.c.ended_at.is_(None))
+             .limit(1))
+
+
 def in_maintenance(conn: Connection, station: str, at: datetime) -> bool:
     """Whether ``station`` is in maintenance at ``at`` (inside the caller's transaction)."""
-    query = _active_query(utc_text(at)).where(maintenance.c.station == station).limit(1)
-    return conn.execute(query).first() is not None
+    return conn.execute(_IN_FORCE, {"b_station": station, "b_at": utc_text(at)}).first() is not None

@@ -161,11 +161,22 @@ _IDS_STORED = select(events.c.event_id, events.c.station, events.c.incarnation, 
 _SNAPS_STORED = select(snapshots.c.event_id).where(snapshots.c.event_id.in_(bindparam("b_values", expanding=True)))
 _STATIONS_READ = select(stations).where(stations.c.station.in_(bindparam("b_values", expanding=True)))
 _EVENTS_INSERT = insert(events)
+_HEAD_READ = select(chain_head.c.row_no, chain_head.c.hash).where(chain_head.c.id == 1)
+_HEAD_MOVE = update(chain_head).where(chain_head.c.id == 1).values(row_no=bindparam("b_row_no"), hash=bindparam("b_hash"))
 _COMPILED_INSERTS: dict[str, Any] = {}  # dialect name -> _EVENTS_INSERT compiled for it
 _STATION_COLUMNS = tuple(c.name for c in stations.c if c.name != "station")
 # One executemany for every station a batch touched (bind names may not equal column names).
 _STATION_UPDATE = update(stations).where(stations.c.station == bindparam("b_station")).values(
     {name: bindparam(f"v_{name}") for name in _STATION_COLUMNS})
+
+
+# A batch whose station keys changed between its check and its write is checked again, at most
+# this many times (keys change by hand, rarely); then it is not stored and not acked: resent.
+_RECHECKS = 3
+
+
+class _KeysMoved(Exception):
+    """A station key was added or retired after the batch was checked (KeyRing.moved)."""
 
 
 @dataclass
@@ -195,6 +206,10 @@ class _Prepared:
 
     items: list[_Item]
     urgent: bool = False  # ends at an urgent event: written at once, not after the next batch's reading
+    # The messages as received, and the station keys' mark they were checked with: if a key was
+    # added or retired since, the batch is checked again before it is written (KeyRing.moved).
+    batch: list[tuple[str, bytes, datetime]] = field(default_factory=list)
+    keys: tuple | None = None
     # Each chunk of events read in a worker: its Future, its items and what was sent.
     reads: list[tuple[Future, list[_Item], ReadJob]] = field(default_factory=list)
     # Each chunk's checks in a worker: its Future, its items and what was sent.
@@ -416,11 +431,12 @@ class Ingest:
         return batch, False
 
     def _prepare(self, batch: list[tuple[str, bytes, datetime]]) -> _Prepared:
-        """Read a batch and start its signature checks (keys re-read first if any changed): a
-        large batch's events are read in the verifier processes, the rest here."""
-        self._keys.sync()
+        """Read a batch and start its signature checks, with the station keys as last read
+        (whether one changed since is asked under the write lock, in ``_finish``): a large
+        batch's events are read in the verifier processes, the rest here."""
+        self._keys.refresh()
         prepared = _Prepared([self._addressed(topic, payload, received) for topic, payload, received in batch],
-                             urgent=_urgent(batch[-1]))
+                             urgent=_urgent(batch[-1]), batch=batch, keys=self._keys.mark)
         todo = [i for i in prepared.items if i.reason is None]
         event_items = [i for i in todo if i.channel == "event"]
         if len(event_items) >= _PARALLEL_MIN:
@@ -442,9 +458,9 @@ class Ingest:
                           keys, enrolled, self._bounds)
             prepared.reads.append((pool.submit(read_events, job), chunk, job))
 
-    def _finish(self, prepared: _Prepared) -> None:
+    def _finish(self, prepared: _Prepared, again: int = 0) -> None:
         """Wait for the batch's reads and checks, then store it in one transaction and
-        acknowledge it."""
+        acknowledge it; checked again first if a station key was added or retired since."""
         for future, chunk, job in prepared.reads:
             assert prepared.pool is not None
             # Read here instead if the worker died: nothing is stored unread or unchecked.
@@ -454,7 +470,15 @@ class Ingest:
         items = prepared.items
         try:
             with begin_write(self._engine) as conn:
+                if self._keys.moved(conn, prepared.keys):
+                    raise _KeysMoved
                 outcome = self._write(conn, items)
+        except _KeysMoved:
+            if again >= _RECHECKS:
+                raise RuntimeError(f"the station keys changed during each of {again + 1} checks of the batch")
+            self._keys.sync()
+            self._finish(self._prepare(prepared.batch), again + 1)
+            return
         except FencedOut as exc:
             _LOG.error("batch of %d not stored: %s", len(items), exc)
             outcome = _Outcome()
@@ -464,7 +488,7 @@ class Ingest:
             for item in items:
                 # Without the in-transaction hook: if it was what failed, the events are still
                 # stored, and the rules thread raises their alerts after the commit instead.
-                outcome.merge(self._write_alone(item))
+                outcome.merge(self._write_alone(item, prepared.keys))
         self.batches += 1
         self.ingested += outcome.new
         self.duplicates += outcome.duplicates
@@ -486,14 +510,16 @@ class Ingest:
                 # What follows a commit (rules, the live page) must never stop ingest.
                 _LOG.exception("after-commit handler failed")
 
-    def _write_alone(self, item: _Item) -> _Outcome:
+    def _write_alone(self, item: _Item, keys: tuple | None) -> _Outcome:
         """One message in its own transaction; quarantined as internal_error if that fails."""
         try:
             with begin_write(self._engine) as conn:
+                if self._keys.moved(conn, keys):
+                    raise _KeysMoved
                 return self._write(conn, [item], hook=False)
-        except FencedOut:
-            # This hub lost its failover lease: nothing may be stored or acked here; the
-            # station sends it again to the active hub.
+        except (FencedOut, _KeysMoved):
+            # This hub lost its failover lease (nothing may be stored or acked here), or a key
+            # changed since the message was checked: not acked, the station sends it again.
             return _Outcome()
         except Exception as exc:
             _LOG.error("cannot store a message on %s; quarantining it", item.topic, exc_info=True)
@@ -626,8 +652,7 @@ class Ingest:
         # Which station each snapshot's event came from (events of this batch are added below).
         snap_owner = _event_stations(conn, snap_ids)
         station_rows, fresh = _station_rows(conn, {i.station for i in good})
-        head = conn.execute(
-            select(chain_head.c.row_no, chain_head.c.hash).where(chain_head.c.id == 1)).one()
+        head = conn.execute(_HEAD_READ).one()
         row_no, prev_hash = head.row_no, head.hash
         new_events: list[dict[str, Any]] = []
         new_snaps: list[dict[str, Any]] = []
@@ -714,9 +739,7 @@ class Ingest:
         out.committed.presence.extend(log_rows)
         if new_events:
             _insert_events(conn, new_events)
-            conn.execute(
-                update(chain_head).where(chain_head.c.id == 1).values(row_no=row_no, hash=prev_hash)
-            )
+            conn.execute(_HEAD_MOVE, {"b_row_no": row_no, "b_hash": prev_hash})
             if hook and self._in_transaction is not None:
                 done = self._in_transaction(conn, new_events)
                 if done is not None:

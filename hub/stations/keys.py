@@ -232,12 +232,15 @@ _KEYS_MARK = select(func.count(), func.max(station_keys.c.id), func.count(statio
 class KeyRing:
     """The registered keys as ingest sees them, with each key's bytes decoded once.
 
-    ``sync()`` (the ingest writer calls it before each batch) asks the store whether any key
-    was added or retired since they were read, and reads them again if so: a key retired or
-    replaced with the CLI while the hub runs stops being accepted from the next batch on. The
-    keys are also read in full every ``refresh_s``, whatever the query says.
+    The ingest writer checks a batch against the keys as last read (``refresh()``), then asks,
+    inside the batch's write transaction, whether any key was added or retired since
+    (``moved()``): if so it reads them again (``sync()``) and checks the batch again before
+    writing it. A key retired or replaced with the CLI while the hub runs is so refused from the
+    very next write on, even one whose batch was checked just before. The keys are also read in
+    full every ``refresh_s``, whatever the mark says.
 
-    Used by the ingest writer thread only (checks run outside its transaction)."""
+    Used by the ingest writer thread only (its checks run outside the write transaction,
+    ``moved`` inside it)."""
 
     engine: Engine
     refresh_s: float = 5.0
@@ -248,6 +251,23 @@ class KeyRing:
     # (station, incarnation, key id) a retired key may still sign: seen stored under it.
     _backlog_ok: set[tuple[str, str, str]] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def mark(self) -> tuple | None:
+        """What the store's keys looked like when they were last read (None: never read)."""
+        return self._mark
+
+    def refresh(self) -> None:
+        """Read the keys if they were never read or a full read is due (``refresh_s``); no
+        query otherwise: whether they changed is asked in the write transaction (``moved``)."""
+        if self._mark is None or time.monotonic() - self._read_at >= self.refresh_s:
+            self.sync()
+
+    @staticmethod
+    def moved(conn: Connection, mark: tuple | None) -> bool:
+        """Whether a key was added or retired since the keys were read at ``mark`` (one query,
+        in ``conn``: the ingest writer's transaction, which holds the store's write lock)."""
+        return tuple(conn.execute(_KEYS_MARK).one()) != mark
 
     def sync(self) -> None:
         """Read the keys again if any was added or retired since they were read (one query)."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 
 from hub.store.db import read_snapshot
 from hub.store.schema import GENESIS_HASH, chain_head, events, side_heads, side_log
@@ -228,9 +228,7 @@ def append_side(conn: Connection, part: str, entries: list[tuple[str, dict[str, 
     SQLite the write transaction is exclusive already)."""
     if not entries:
         return
-    head = conn.execute(
-        select(side_heads.c.n, side_heads.c.hash).where(side_heads.c.part == part).with_for_update()
-    ).one()
+    head = conn.execute(_SIDE_HEAD, {"b_part": part}).one()
     n, prev = head.n, head.hash
     rows = []
     for at, entry in entries:
@@ -239,8 +237,16 @@ def append_side(conn: Connection, part: str, entries: list[tuple[str, dict[str, 
         n += 1
         rows.append({"part": part, "n": n, "at": at, "entry": text, "prev_hash": prev, "hash": digest})
         prev = digest
-    conn.execute(insert(side_log), rows)
-    conn.execute(update(side_heads).where(side_heads.c.part == part).values(n=n, hash=prev))
+    conn.execute(_SIDE_INSERT, rows)
+    conn.execute(_SIDE_HEAD_MOVE, {"b_part": part, "b_n": n, "b_hash": prev})
+
+
+# append_side's statements, built once: executed with parameters, their compiled form is reused
+# (an alert's entry is appended on the ingest writer's path for an urgent event).
+_SIDE_HEAD = select(side_heads.c.n, side_heads.c.hash).where(side_heads.c.part == bindparam("b_part")).with_for_update()
+_SIDE_INSERT = insert(side_log)
+_SIDE_HEAD_MOVE = (update(side_heads).where(side_heads.c.part == bindparam("b_part"))
+                   .values(n=bindparam("b_n"), hash=bindparam("b_hash")))
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,27 @@ def test_a_key_retired_while_the_hub_runs_is_refused_for_a_new_outbox_at_once(en
     assert stored_seqs(engine, STATION) == [1, 2]
 
 
+def test_a_key_retired_between_a_batch_check_and_its_write_is_refused(engine, tmp_path, monkeypatch):
+    # An admin retires the key while the writer holds a batch it has just checked with it: the
+    # write transaction sees the key changed, and the batch is checked again before it is stored.
+    signer = _enrolled(engine, tmp_path)
+    checked = Ingest._prepare
+    retired = []
+
+    def check_then_retire(self, batch):
+        prepared = checked(self, batch)
+        if not retired:
+            retire_key(engine, signer.key_id)
+            retired.append(signer.key_id)
+        return prepared
+
+    monkeypatch.setattr(Ingest, "_prepare", check_then_retire)
+    _ingest(engine, signed_event(signer, 1, str(uuid6.uuid7()))[1])
+    assert retired == [signer.key_id]
+    assert [r for r, _ in _quarantined(engine)] == ["retired_key"]
+    assert stored_seqs(engine, STATION) == []
+
+
 def test_a_replaced_key_gives_way_to_the_new_one_at_once(engine, tmp_path):
     old = _enrolled(engine, tmp_path, "old.key")
     running = _Running(engine)

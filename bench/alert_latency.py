@@ -5,7 +5,10 @@ stations, against the raw MQTT round trip measured in the same run.
     python bench/alert_latency.py [--events 1000 --background 200] [--quick]
 
 The agent runs in this process (gpiozero mock pins, stand-in reader and camera, outbox on
-disk); the hub is its own process (``kagiban hub``, web page on loopback). Each sample: drive
+disk); the hub is its own process (``kagiban hub``, web page on loopback); the simulated
+stations of the background are a process of their own, as they are other machines on a site
+(``--background-here``: in this process, as before 2026-12-06, where their 20 connections'
+thread shares the interpreter with the agent and the watchers). Each sample: drive
 the door pin open with no badge (``door.forced``: a critical alert), wait for that alert on
 MQTT and on /events/stream, close the door. The raw round trip, sampled between the door
 edges: this process publishes QoS 1, a plain paho process republishes it, this process
@@ -16,6 +19,7 @@ to every figure as it is. Target: p99 under 50 ms.
 """
 from __future__ import annotations
 
+import multiprocessing
 import sys
 import threading
 import time
@@ -70,6 +74,45 @@ def background(swarm: Swarm, rate: float, heartbeat_s: float = 30.0) -> dict[str
 
     swarm.driver = driver
     return state
+
+
+def _background_child(port: int, prefix: str, stations: list[str], rate: float, stop, out) -> None:
+    """The simulated stations in a process of their own: ready, then their figures at ``stop``."""
+    swarm = Swarm(port, prefix, stations).start()
+    state = background(swarm, rate)
+    out.send({"ready": True})
+    stop.wait()
+    elapsed = time.monotonic() - state["t0"] if state["t0"] else 0.0
+    swarm.stop()
+    out.send({"sent": state["sent"], "acked": swarm.acked_total, "elapsed": elapsed})
+
+
+class BackgroundProcess:
+    """``background`` driven in a child process (spawned: paho's threads are not forked)."""
+
+    def __init__(self, port: int, prefix: str, stations: list[str], rate: float, timeout: float = 60.0):
+        ctx = multiprocessing.get_context("spawn")
+        self._stop = ctx.Event()
+        self._recv, send = ctx.Pipe(duplex=False)
+        self.proc = ctx.Process(target=_background_child, name="background",
+                                args=(port, prefix, stations, rate, self._stop, send), daemon=True)
+        self.proc.start()
+        if not self._recv.poll(timeout):
+            self.proc.kill()
+            raise TimeoutError(f"the background stations were not connected within {timeout:.0f} s")
+        self._recv.recv()
+        self.figures: dict[str, float] = {}
+
+    def stop(self) -> dict[str, float]:
+        """Stop the stations; what they sent and had acked, and for how long (once)."""
+        if not self.figures and self.proc.is_alive():
+            self._stop.set()
+            if self._recv.poll(30):
+                self.figures = self._recv.recv()
+            self.proc.join(10)
+            if self.proc.is_alive():
+                self.proc.kill()
+        return self.figures
 
 
 class AlertWatcher:
@@ -170,6 +213,7 @@ def measure(agent, watcher: AlertWatcher, stream: LiveStream, rt: RoundTrip, cou
         if r is not None:
             raw_s.append(r)
         time.sleep(pause / 2)
+        since = stream.mark()
         wall0 = time.time()
         t0 = time.monotonic()
         set_door(agent, True)
@@ -181,7 +225,7 @@ def measure(agent, watcher: AlertWatcher, stream: LiveStream, rt: RoundTrip, cou
             mqtt_s.append(got[0] - t0)
             stages.append((wall0, got[1]["event_id"], got[0] - t0))
             alert_id = got[1]["id"]
-            t_web = stream.wait(lambda name, p: name == "alert" and p.get("id") == alert_id, timeout)
+            t_web = stream.wait(lambda name, p: name == "alert" and p.get("id") == alert_id, timeout, since)
             if t_web is None:
                 missing_web += 1
             else:
@@ -268,6 +312,8 @@ def main() -> int:
     p.add_argument("--events", type=int, default=1000, help="door edges (alerts) to time")
     p.add_argument("--background", type=float, default=200.0, help="events/s from simulated stations meanwhile")
     p.add_argument("--stations", type=int, default=20, help="simulated stations carrying the background load")
+    p.add_argument("--background-here", action="store_true",
+                   help="the simulated stations in this process (as before 2026-12-06), not their own")
     p.add_argument("--pause", type=float, default=0.05, help="seconds between samples")
     p.add_argument("--debounce-ms", type=int, default=0, help="the agent's timings.debounce_ms")
     p.add_argument("--batch-wait-ms", type=int, default=None,
@@ -278,23 +324,35 @@ def main() -> int:
     with Run("alert-latency", keep=args.keep, max_seconds=args.max_seconds) as run:
         machine_header("Alert latency: door edge (mock pin, real agent) -> alert on MQTT and on the live page", args)
         broker, prefix, hub, agent, watcher, stream, rt = start_stack(run, args)
-        swarm = Swarm(broker.port, prefix, [f"bg-{i:03d}" for i in range(args.stations)]).start()
-        run.on_close(swarm.stop)
-        state = background(swarm, args.background)
+        names = [f"bg-{i:03d}" for i in range(args.stations)]
+        if args.background_here:
+            swarm = Swarm(broker.port, prefix, names).start()
+            run.on_close(swarm.stop)
+            state = background(swarm, args.background)
+        else:
+            stations = BackgroundProcess(broker.port, prefix, names, args.background)
+            run.on_close(stations.stop)
         time.sleep(1.0)
         meter = LoadMeter()
         t0 = time.monotonic()
         res = measure(agent, watcher, stream, rt, args.events, args.pause)
         took = time.monotonic() - t0
         load = meter.stop()
-        bg_rate = state["sent"] / (time.monotonic() - state["t0"])
+        if args.background_here:
+            sent, acked, elapsed = state["sent"], swarm.acked_total, time.monotonic() - state["t0"]
+            where = "in this process"
+        else:
+            got = stations.stop()
+            sent, acked, elapsed = got.get("sent", 0), got.get("acked", 0), got.get("elapsed", 0.0)
+            where = "in a process of their own"
+        bg_rate = sent / elapsed if elapsed else 0.0
         print()
         raw, mq, web = print_latency(res)
         print()
         print_stages(hub.db, res["stages"])
         print()
-        print(f"background: {args.stations} simulated stations, {bg_rate:,.0f} events/s achieved "
-              f"(asked {args.background:,.0f}), {swarm.acked_total:,} acked; {len(res['mqtt'])} alerts in {took:.0f} s")
+        print(f"background: {args.stations} simulated stations {where}, {bg_rate:,.0f} events/s achieved "
+              f"(asked {args.background:,.0f}), {acked:,.0f} acked; {len(res['mqtt'])} alerts in {took:.0f} s")
         print(f"load during the measurement: {load}")
         ok = mq["p99"] < TARGET_P99_MS and web["p99"] < TARGET_P99_MS
         print(f"target: p99 < {TARGET_P99_MS:.0f} ms: {verdict(ok)} (MQTT {mq['p99']:.1f} ms, web {web['p99']:.1f} ms)")

@@ -1145,14 +1145,24 @@ class LiveStream:
         except (OSError, ValueError):
             return
 
-    def wait(self, pred: Callable[[str, dict], bool], timeout: float) -> float | None:
-        """Arrival time of the first message matching ``pred``, or None after ``timeout``."""
+    def mark(self) -> int:
+        """How many messages have arrived: a ``since`` for ``wait``."""
+        with self.cond:
+            return len(self.messages)
+
+    def wait(self, pred: Callable[[str, dict], bool], timeout: float, since: int = 0) -> float | None:
+        """Arrival time of the first message from the ``since``-th on matching ``pred``, or None
+        after ``timeout``. Each message is looked at once: under a background of hundreds of
+        events a second, scanning them all at every arrival took this process's interpreter
+        from the agent and the watchers it shares it with."""
         deadline = time.monotonic() + timeout
+        i = since
         with self.cond:
             while True:
-                for t, name, payload in self.messages:
+                for t, name, payload in self.messages[i:]:
                     if pred(name, payload):
                         return t
+                i = len(self.messages)
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None

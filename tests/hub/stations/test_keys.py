@@ -5,17 +5,19 @@ from __future__ import annotations
 import base64
 import io
 import json
+import time
 
 import pytest
 import uuid6
-from sqlalchemy import select
+from sqlalchemy import event as sa_event
+from sqlalchemy import select, update
 
 from hub.store import migrate
 from hub.audit import verify
 from hub.store.db import make_engine
 from hub.ingest.writer import _PARALLEL_MIN, Ingest
-from hub.store.schema import events, quarantine, snapshots
-from hub.stations.keys import StationKeyError, add_key, list_keys, retire_key
+from hub.store.schema import events, quarantine, snapshots, station_keys
+from hub.stations.keys import KeyRing, StationKeyError, add_key, list_keys, retire_key
 from kagiban.event_signing import EventSigner, create_station_key
 from kagiban.protocol import dumps
 from kagiban.signing import public_key_b64
@@ -189,6 +191,38 @@ def test_a_key_retired_between_a_batch_check_and_its_write_is_refused(engine, tm
     assert retired == [signer.key_id]
     assert [r for r, _ in _quarantined(engine)] == ["retired_key"]
     assert stored_seqs(engine, STATION) == []
+
+
+def test_between_full_reads_the_writer_reads_no_keys_before_a_batch(engine, tmp_path):
+    # Whether a key changed is asked in the batch's write transaction (KeyRing.moved); before
+    # the batch, the keys are read only the first time and when a full read is due.
+    _enrolled(engine, tmp_path)
+    ring = KeyRing(engine, refresh_s=0.5)
+    statements = []
+    sa_event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    ring.refresh()
+    assert ring.enrolled and statements
+    statements.clear()
+    ring.refresh()
+    assert statements == []
+    time.sleep(0.6)
+    ring.refresh()
+    assert statements
+
+
+def test_a_key_edited_by_hand_is_read_at_the_next_full_read(engine, tmp_path):
+    # An edit that changes neither the count, the newest id nor the retired count leaves the
+    # mark as it was: it is read at the full read every refresh_s, not before.
+    signer = _enrolled(engine, tmp_path)
+    ring = KeyRing(engine, refresh_s=0.5)
+    ring.refresh()
+    with engine.begin() as conn:
+        conn.execute(update(station_keys).values(note="edited by hand"))
+    ring.sync()
+    assert ring.find(signer.key_id).note != "edited by hand"
+    time.sleep(0.6)
+    ring.sync()
+    assert ring.find(signer.key_id).note == "edited by hand"
 
 
 def test_a_replaced_key_gives_way_to_the_new_one_at_once(engine, tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import time
 
 import pytest
 import uuid6
@@ -17,6 +16,7 @@ from hub.audit import verify
 from hub.store.db import make_engine
 from hub.ingest.writer import _PARALLEL_MIN, Ingest
 from hub.store.schema import events, quarantine, snapshots, station_keys
+from hub.stations import keys as keys_module
 from hub.stations.keys import KeyRing, StationKeyError, add_key, list_keys, retire_key
 from kagiban.event_signing import EventSigner, create_station_key
 from kagiban.protocol import dumps
@@ -193,34 +193,50 @@ def test_a_key_retired_between_a_batch_check_and_its_write_is_refused(engine, tm
     assert stored_seqs(engine, STATION) == []
 
 
-def test_between_full_reads_the_writer_reads_no_keys_before_a_batch(engine, tmp_path):
+class _Clock:
+    """The keys module's monotonic clock, moved by hand: no sleeping, no stall to miss a due read."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self):
+        return self.now
+
+
+def test_between_full_reads_the_writer_reads_no_keys_before_a_batch(engine, tmp_path, monkeypatch):
     # Whether a key changed is asked in the batch's write transaction (KeyRing.moved); before
     # the batch, the keys are read only the first time and when a full read is due.
+    clock = _Clock()
+    monkeypatch.setattr(keys_module, "time", clock)
     _enrolled(engine, tmp_path)
-    ring = KeyRing(engine, refresh_s=0.5)
+    ring = KeyRing(engine, refresh_s=5.0)
     statements = []
     sa_event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
     ring.refresh()
     assert ring.enrolled and statements
     statements.clear()
+    clock.now += 4.9
     ring.refresh()
     assert statements == []
-    time.sleep(0.6)
+    clock.now += 0.1
     ring.refresh()
     assert statements
 
 
-def test_a_key_edited_by_hand_is_read_at_the_next_full_read(engine, tmp_path):
+def test_a_key_edited_by_hand_is_read_at_the_next_full_read(engine, tmp_path, monkeypatch):
     # An edit that changes neither the count, the newest id nor the retired count leaves the
     # mark as it was: it is read at the full read every refresh_s, not before.
+    clock = _Clock()
+    monkeypatch.setattr(keys_module, "time", clock)
     signer = _enrolled(engine, tmp_path)
-    ring = KeyRing(engine, refresh_s=0.5)
+    ring = KeyRing(engine, refresh_s=5.0)
     ring.refresh()
     with engine.begin() as conn:
         conn.execute(update(station_keys).values(note="edited by hand"))
+    clock.now += 4.9
     ring.sync()
     assert ring.find(signer.key_id).note != "edited by hand"
-    time.sleep(0.6)
+    clock.now += 0.1
     ring.sync()
     assert ring.find(signer.key_id).note == "edited by hand"
 

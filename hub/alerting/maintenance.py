@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, bindparam, insert, or_, select, update
+from sqlalchemy import BindParameter, Connection, Engine, and_, bindparam, insert, or_, select, update
 
 from hub.audit.entries import record_maintenance_ended, record_maintenance_started
 from hub.store.db import begin_write, inserted_id
@@ -105,7 +105,8 @@ def _end_open(conn: Connection, station: str, user: str, now: datetime, comment:
     return len(ids)
 
 
-def _active_query(at_text: str):
+def _active_query(at_text: str | BindParameter):
+    """The periods in force at ``at_text`` (a time as stored, or a parameter bound later)."""
     return select(maintenance).where(maintenance.c.starts_at <= at_text, maintenance.c.ends_at > at_text,
                                      maintenance.c.ended_at.is_(None))
 
@@ -145,10 +146,8 @@ def periods(engine: Engine, *, station: str | None = None, since: datetime | Non
 
 # Built once (it runs for every alert, on the ingest writer's path for an urgent event's):
 # executed with parameters, its compiled form is reused.
-_IN_FORCE = (select(maintenance.c.id)
-             .where(maintenance.c.station == bindparam("b_station"), maintenance.c.starts_at <= bindparam("b_at"),
-                    maintenance.c.ends_at > bindparam("b_at"), maintenance.c.ended_at.is_(None))
-             .limit(1))
+_IN_FORCE = (_active_query(bindparam("b_at")).with_only_columns(maintenance.c.id)
+             .where(maintenance.c.station == bindparam("b_station")).limit(1))
 
 
 def in_maintenance(conn: Connection, station: str, at: datetime) -> bool:
